@@ -1,0 +1,36 @@
+"""Thin command line (Typer + rich). Each layer registers its commands from its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from swen.cli import backtest_cmds, core_cmds, gitops_cmds, ops_cmds, web_cmds
+from swen.domain.errors import SwenError
+
+app = typer.Typer(
+    name="swen",
+    help="SWEN multi-cloud AIOps: score placements, explain decisions, move services the GitOps way.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+for module in (core_cmds, gitops_cmds, web_cmds, ops_cmds, backtest_cmds):
+    module.register(app)
+
+
+@app.callback()
+def _root() -> None:
+    """SWEN multi-cloud AIOps platform."""
+
+
+def main() -> None:
+    """Console entry point: SwenErrors become a one-line message and a non-zero exit code."""
+    try:
+        app()
+    except SwenError as exc:
+        err = Console(stderr=True)
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

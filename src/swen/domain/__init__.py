@@ -1,0 +1,1 @@
+"""Domain models and errors. Imports nothing else of swen."""

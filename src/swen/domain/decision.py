@@ -1,0 +1,139 @@
+"""Decisions are plain, frozen data: the full ranking, exclusions, confidence, savings, explanation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from swen.domain.models import Placement, Weights
+from swen.domain.names import ServiceName
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class FactorScores(_Frozen):
+    """Four factor scores in [0, 1], 1 best."""
+
+    cost: float = Field(ge=0, le=1)
+    latency: float = Field(ge=0, le=1)
+    credits: float = Field(ge=0, le=1)
+    availability: float = Field(ge=0, le=1)
+
+
+class ProviderScore(_Frozen):
+    """One candidate's score: factor scores, weighted contributions (weight x factor) and the total."""
+
+    placement: Placement
+    rank: int = Field(ge=1)
+    factors: FactorScores
+    contributions: FactorScores
+    total: float = Field(ge=0, le=1)
+    monthly_cost_usd: float = Field(ge=0)
+    latency_ms: float = Field(ge=0)
+    credits_usd: float = Field(ge=0)
+    availability: float = Field(ge=0, le=1)
+    gpu_availability: float = Field(ge=0, le=1)
+    instance_type: str
+    simulated_price: bool = False
+    is_current: bool = False
+
+
+class ExcludedCandidate(_Frozen):
+    placement: Placement
+    reasons: tuple[str, ...]
+
+
+class Confidence(_Frozen):
+    """How sure the engine is that moving is right, with its parts (see engine/confidence.py)."""
+
+    value: float = Field(ge=0, le=1)
+    margin: float
+    """Score of the best candidate minus the score of the current placement."""
+    margin_term: float = Field(ge=0, le=1)
+    stability: float = Field(ge=0, le=1)
+    """Share of the recent cycles in which the same candidate won."""
+    stability_cycles: int = Field(ge=0)
+    stability_window: int = Field(ge=0)
+    freshness: float = Field(ge=0, le=1)
+    """1 when every candidate has fresh, complete data; lower when stale or missing."""
+
+
+class Savings(_Frozen):
+    current_monthly_usd: float = Field(ge=0)
+    target_monthly_usd: float = Field(ge=0)
+    gross_monthly_usd: float
+    """current - target (positive = cheaper)."""
+    credits_offset_monthly_usd: float
+    """Credits usable at the target, spread over the amortisation period."""
+    migration_cost_usd: float = Field(ge=0)
+    """One-time cost of the move (data egress at real prices)."""
+    amortisation_months: float = Field(gt=0)
+    net_monthly_usd: float
+    """gross + credits offset - migration cost / amortisation months."""
+    cost_delta_pct: float
+    """(target - current) / current x 100; negative means cheaper."""
+
+
+class DecisionAction(StrEnum):
+    MIGRATE = "migrate"
+    STAY = "stay"
+
+
+class Decision(_Frozen):
+    """The engine's verdict for one service in one cycle."""
+
+    id: str
+    service: ServiceName
+    created_at: datetime
+    action: DecisionAction
+    emergency: bool = False
+    stateful: bool = False
+    current: Placement
+    target: Placement
+    ranking: tuple[ProviderScore, ...]
+    excluded: tuple[ExcludedCandidate, ...]
+    confidence: Confidence
+    savings: Savings
+    weights: Weights
+    explanation: str
+    reasons: tuple[str, ...] = ()
+    """Why this action (and, for STAY, which threshold was not met)."""
+
+
+class DecisionStatus(StrEnum):
+    PROPOSED = "proposed"
+    MR_OPENED = "mr_opened"
+    PIPELINE_RUNNING = "pipeline_running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    APPLIED = "applied"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    ROLLED_BACK = "rolled_back"
+
+
+_S = DecisionStatus
+TERMINAL_STATUSES = frozenset({_S.VERIFIED, _S.REJECTED, _S.FAILED, _S.SUPERSEDED, _S.ROLLED_BACK})
+ALLOWED_TRANSITIONS: dict[DecisionStatus, frozenset[DecisionStatus]] = {
+    _S.PROPOSED: frozenset({_S.MR_OPENED, _S.SUPERSEDED, _S.FAILED, _S.REJECTED}),
+    _S.MR_OPENED: frozenset({_S.PIPELINE_RUNNING, _S.SUPERSEDED, _S.FAILED, _S.REJECTED}),
+    _S.PIPELINE_RUNNING: frozenset({_S.AWAITING_APPROVAL, _S.APPROVED, _S.FAILED, _S.REJECTED, _S.SUPERSEDED}),
+    _S.AWAITING_APPROVAL: frozenset({_S.APPROVED, _S.REJECTED, _S.SUPERSEDED, _S.FAILED}),
+    _S.APPROVED: frozenset({_S.APPLIED, _S.FAILED}),
+    _S.APPLIED: frozenset({_S.VERIFIED, _S.FAILED, _S.ROLLED_BACK}),
+    _S.VERIFIED: frozenset({_S.ROLLED_BACK}),
+    _S.REJECTED: frozenset(),
+    _S.FAILED: frozenset({_S.ROLLED_BACK}),
+    _S.SUPERSEDED: frozenset(),
+    _S.ROLLED_BACK: frozenset(),
+}
+
+
+def can_transition(old: DecisionStatus, new: DecisionStatus) -> bool:
+    return new in ALLOWED_TRANSITIONS[old]

@@ -1,0 +1,21 @@
+"""Event types of the append-only audit log (also the live feed)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    TELEMETRY_CYCLE = "telemetry_cycle"
+    ENGINE_CYCLE = "engine_cycle"
+    DECISION = "decision"
+    DECISION_STATUS = "decision_status"
+    MR = "mr"
+    PIPELINE = "pipeline"
+    PLACEMENT = "placement"
+    SCENARIO = "scenario"
+    ALERT = "alert"
+    INCIDENT = "incident"
+    AUTOMATION = "automation"
+    API_KEY = "api_key"
+    NOTIFICATION = "notification"

@@ -1,0 +1,246 @@
+"""Every table of the store, declared once. The Alembic migrations in ``migrations/`` create them.
+
+Timestamps are timezone-aware UTC (``UtcDateTime``) on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone; this restores it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+services = Table(
+    "services",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("spec", JSON, nullable=False),  # Service.model_dump(mode="json")
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The applied placement: where each service really runs (from Terraform state/outputs after apply).
+placements = Table(
+    "placements",
+    metadata,
+    Column("service", String(63), primary_key=True),
+    Column("provider", String(63), nullable=False),
+    Column("region", String(63), nullable=False),
+    Column("decision_id", String(64), nullable=True),
+    Column("applied_at", UtcDateTime, nullable=False),
+)
+
+telemetry_samples = Table(
+    "telemetry_samples",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("service", String(63), nullable=False),
+    Column("provider", String(63), nullable=False),
+    Column("region", String(63), nullable=False),
+    Column("ts", UtcDateTime, nullable=False),
+    Column("instance_type", String(64), nullable=False),
+    Column("hourly_cost_usd", Float, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("credits_usd", Float, nullable=False),
+    Column("gpu_availability", Float, nullable=False),
+    Column("availability", Float, nullable=False),
+    Column("error_rate", Float, nullable=False),
+    Column("simulated_price", Boolean, nullable=False, default=False),
+    Index("ix_telemetry_service_ts", "service", "ts"),
+    Index("ix_telemetry_ts", "ts"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("service", String(63), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("emergency", Boolean, nullable=False, default=False),
+    Column("status", String(32), nullable=False, index=True),
+    Column("from_provider", String(63), nullable=False),
+    Column("from_region", String(63), nullable=False),
+    Column("to_provider", String(63), nullable=False),
+    Column("to_region", String(63), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("net_savings_monthly_usd", Float, nullable=False),
+    Column("cost_delta_pct", Float, nullable=False),
+    Column("payload", JSON, nullable=False),  # Decision.model_dump(mode="json")
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Append-only audit log; also the live feed. Each row carries the hash of the previous one.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("ts", UtcDateTime, nullable=False),
+    Column("type", String(32), nullable=False, index=True),
+    Column("service", String(63), nullable=True, index=True),
+    Column("decision_id", String(64), nullable=True, index=True),
+    Column("payload", Text, nullable=False),  # canonical JSON (sorted keys) - hashed as stored
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)
+
+merge_requests = Table(
+    "merge_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("decision_id", String(64), nullable=False, index=True),
+    Column("service", String(63), nullable=False, index=True),
+    Column("branch", String(255), nullable=False, unique=True),
+    Column("host", String(16), nullable=False),  # local | gitlab
+    Column("external_id", String(64), nullable=True),  # GitLab iid
+    Column("web_url", String(512), nullable=True),
+    Column("state", String(16), nullable=False),  # opened | merged | closed
+    Column("title", String(512), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("kind", String(16), nullable=False, default="migration"),  # migration | emergency | rollback
+    Column("review", String(32), nullable=True),  # auto_approve | manual_review | deny
+    Column("approved_by", String(128), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("mr_id", Integer, ForeignKey("merge_requests.id"), nullable=False, index=True),
+    Column("status", String(32), nullable=False),  # running | awaiting_approval | success | failed
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("plan_summary", JSON, nullable=True),
+    Column("policy_result", JSON, nullable=True),
+)
+
+pipeline_stages = Table(
+    "pipeline_stages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("pipeline_runs.id"), nullable=False, index=True),
+    Column("name", String(16), nullable=False),  # validate | policy | plan | apply | notify
+    Column("status", String(16), nullable=False),  # running | success | failed | skipped | waiting
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("duration_s", Float, nullable=True),
+    Column("log", Text, nullable=False, default=""),
+    UniqueConstraint("run_id", "name", name="uq_pipeline_stages_run_name"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service", String(63), nullable=False, index=True),
+    Column("provider", String(63), nullable=False),
+    Column("region", String(63), nullable=True),
+    Column("kind", String(32), nullable=False),  # outage | latency | cost | gpu | ...
+    Column("source", String(16), nullable=False),  # engine | alertmanager
+    Column("status", String(16), nullable=False, index=True),  # open | remediating | resolved | escalated
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Column("time_to_recovery_s", Float, nullable=True),
+    Column("decision_id", String(64), nullable=True),
+    Column("details", JSON, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("alertname", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # firing | resolved
+    Column("service", String(63), nullable=True),
+    Column("provider", String(63), nullable=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=True),
+    Column("labels", JSON, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("fingerprint", "starts_at", name="uq_alerts_fingerprint_starts_at"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),  # viewer | operator | admin
+    Column("prefix", String(16), nullable=False, index=True),
+    Column("key_hash", String(128), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+# Small named state: automation switch, engine heartbeat, cooldowns, quarantines.
+flags = Table(
+    "flags",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Named locks with owner and heartbeat, so a crashed holder's lock can be detected as stale.
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("owner", String(256), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(256), nullable=False),
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("heartbeat_at", UtcDateTime, nullable=False),
+)
