@@ -7,7 +7,15 @@ import sys
 import typer
 from rich.console import Console
 
-from swen.cli import backtest_cmds, core_cmds, gitops_cmds, ops_cmds, web_cmds
+from swen.cli import (
+    backtest_cmds,
+    core_cmds,
+    dashboard_cmds,
+    gitops_cmds,
+    ops_cmds,
+    pipeline_cmds,
+    web_cmds,
+)
 from swen.domain.errors import SwenError
 
 app = typer.Typer(
@@ -17,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (core_cmds, gitops_cmds, web_cmds, ops_cmds, backtest_cmds):
+for module in (core_cmds, gitops_cmds, pipeline_cmds, web_cmds, dashboard_cmds, ops_cmds, backtest_cmds):
     module.register(app)
 
 

@@ -1,0 +1,5 @@
+"""``python -m swen`` runs the command line."""
+
+from swen.cli import main
+
+main()
