@@ -1,21 +1,40 @@
-"""Database engine from one URL: SQLite (WAL) by default, PostgreSQL when SWEN_DATABASE_URL is set."""
+"""Database engine from one URL: SQLite (WAL) by default, PostgreSQL when SWEN_DATABASE_URL is set.
+
+Write transactions that must not interleave (event appends, migrations) use ``write_transaction``:
+on SQLite it opens ``BEGIN IMMEDIATE`` (the write lock is taken up front, so a read-then-write never
+fails with "database is locked" half-way), on PostgreSQL it takes a transaction-scoped advisory lock.
+Plain ``engine.begin()`` / ``engine.connect()`` keep SQLite's deferred transactions, so readers never
+wait for writers (WAL).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from swen.domain.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+EVENT_LOCK_KEY = 0x5357454E
+"""pg_advisory_xact_lock key serialising appends to the hash-chained events table ("SWEN")."""
+MIGRATION_LOCK_KEY = 0x5357454D
+"""pg_advisory_xact_lock key serialising schema migrations of several processes starting at once."""
+
+_IMMEDIATE = "swen_begin_immediate"
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own transaction handling
+    # cannot do BEGIN IMMEDIATE); see _sqlite_begin.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -24,10 +43,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def normalise_url(url: str) -> str:
+    """Map ``postgresql://`` (and ``postgres://``) to the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; for SQLite, create the parent directory and switch on WAL."""
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    url = normalise_url(url)
     try:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
@@ -35,11 +66,27 @@ def make_engine(url: str) -> Engine:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": 10})
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ValueError) as exc:
         raise StoreError(f"cannot open database {url!r}: {exc}", hint="check SWEN_DATABASE_URL") from exc
     return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine, *, pg_lock_key: int | None = EVENT_LOCK_KEY) -> Iterator[Connection]:
+    """A serialised write transaction: SQLite ``BEGIN IMMEDIATE``; PostgreSQL advisory xact lock.
+
+    Commits when the block ends, rolls back (nothing written) when it raises.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(**{_IMMEDIATE: True})
+        with conn.begin():
+            if engine.dialect.name == "postgresql" and pg_lock_key is not None:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": pg_lock_key})
+            yield conn
 
 
 def alembic_config(url: str) -> Config:
@@ -49,12 +96,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (default: newest); idempotent and safe with several processes."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine, pg_lock_key=MIGRATION_LOCK_KEY) as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
     except SQLAlchemyError as exc:
         raise StoreError(f"schema migration failed: {exc}", hint="is the database reachable?") from exc

@@ -44,11 +44,10 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
+        stamp: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if stamp.tzinfo is None:
+            return stamp.replace(tzinfo=UTC)
+        return stamp.astimezone(UTC)
 
 
 metadata = MetaData(
@@ -97,6 +96,8 @@ telemetry_samples = Table(
     Column("simulated_price", Boolean, nullable=False, default=False),
     Index("ix_telemetry_service_ts", "service", "ts"),
     Index("ix_telemetry_ts", "ts"),
+    # newest sample per (service, provider, region): see Store.latest_samples
+    Index("ix_telemetry_group_ts", "service", "provider", "region", "ts"),
 )
 
 decisions = Table(

@@ -1,0 +1,177 @@
+"""The hash chain of the append-only events table.
+
+Every row stores ``prev_hash`` (the ``hash`` of the row before it; 64 zeros for the first row) and
+``hash = sha256(canonical JSON of [prev_hash, id, ts ISO-8601, type, service, decision_id, payload])``
+where ``payload`` is the canonical payload JSON exactly as stored (sorted keys, no spaces, UTF-8).
+Ids are assigned by the appender as ``last id + 1`` while it holds the append lock (SQLite
+``BEGIN IMMEDIATE``, PostgreSQL ``pg_advisory_xact_lock``), so a valid chain has consecutive ids
+starting at 1. ``verify_audit`` recomputes every hash and therefore detects an edited row (content no
+longer matches its hash), an edited hash (the next row's ``prev_hash`` no longer matches, or the row's
+own recomputed hash differs) and a deleted row (a gap in the ids and a broken ``prev_hash`` link).
+Deleting rows at the very end of the log cannot be seen from the chain alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+from sqlalchemy import Connection, Engine, Row, select
+
+from swen.domain.errors import InvalidInputError
+from swen.domain.events import EventType
+from swen.store.records import AuditReport, EventRecord
+from swen.store.tables import events
+
+GENESIS_HASH = "0" * 64
+_VERIFY_CHUNK = 5000
+
+
+def canonical_payload(payload: dict[str, Any]) -> str:
+    """The payload as canonical JSON text (sorted keys, compact); datetimes/enums/models are converted."""
+    if not isinstance(payload, dict):
+        raise InvalidInputError(f"an event payload must be a JSON object, got {type(payload).__name__}")
+    try:
+        jsonable = to_jsonable_python(payload)
+        return json.dumps(
+            jsonable, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (PydanticSerializationError, TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"event payload cannot be stored as JSON: {exc}",
+            hint="use plain JSON values (finite numbers, strings, lists, objects)",
+        ) from exc
+
+
+def compute_hash(
+    *,
+    prev_hash: str,
+    event_id: int,
+    ts: datetime,
+    type_: str,
+    service: str | None,
+    decision_id: str | None,
+    payload_json: str,
+) -> str:
+    material = [
+        prev_hash,
+        event_id,
+        ts.astimezone(UTC).isoformat(),
+        type_,
+        service,
+        decision_id,
+        payload_json,
+    ]
+    encoded = json.dumps(material, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def append(
+    conn: Connection,
+    type_: EventType | str,
+    payload: dict[str, Any],
+    *,
+    service: str | None = None,
+    decision_id: str | None = None,
+    ts: datetime | None = None,
+) -> EventRecord:
+    """Append one event on ``conn``. The caller must hold the append lock (db.write_transaction)."""
+    type_value = EventType(type_).value
+    payload_json = canonical_payload(payload)
+    when = (ts or datetime.now(UTC)).astimezone(UTC)
+    last = conn.execute(select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)).first()
+    event_id, prev_hash = (1, GENESIS_HASH) if last is None else (int(last.id) + 1, str(last.hash))
+    digest = compute_hash(
+        prev_hash=prev_hash,
+        event_id=event_id,
+        ts=when,
+        type_=type_value,
+        service=service,
+        decision_id=decision_id,
+        payload_json=payload_json,
+    )
+    conn.execute(
+        events.insert().values(
+            id=event_id,
+            ts=when,
+            type=type_value,
+            service=service,
+            decision_id=decision_id,
+            payload=payload_json,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+    )
+    return EventRecord(
+        id=event_id,
+        ts=when,
+        type=type_value,
+        service=service,
+        decision_id=decision_id,
+        payload=json.loads(payload_json),
+        hash=digest,
+    )
+
+
+def record_from_row(row: Row[Any]) -> EventRecord:
+    return EventRecord(
+        id=int(row.id),
+        ts=row.ts,
+        type=row.type,
+        service=row.service,
+        decision_id=row.decision_id,
+        payload=json.loads(row.payload),
+        hash=row.hash,
+    )
+
+
+def _rows(engine: Engine) -> Iterator[Row[Any]]:
+    after = 0
+    while True:
+        with engine.connect() as conn:
+            chunk = conn.execute(
+                select(events).where(events.c.id > after).order_by(events.c.id).limit(_VERIFY_CHUNK)
+            ).all()
+        if not chunk:
+            return
+        yield from chunk
+        after = int(chunk[-1].id)
+
+
+def _problem(row: Row[Any], expected_id: int, prev_hash: str) -> str | None:
+    row_id = int(row.id)
+    if row_id != expected_id:
+        if expected_id == 1:
+            return f"the chain starts at id {row_id}, not 1: rows 1..{row_id - 1} were deleted"
+        return f"rows {expected_id}..{row_id - 1} are missing (deleted) before row {row_id}"
+    if row.prev_hash != prev_hash:
+        return f"row {row_id}: prev_hash does not match the hash of the row before it"
+    recomputed = compute_hash(
+        prev_hash=row.prev_hash,
+        event_id=row_id,
+        ts=row.ts,
+        type_=row.type,
+        service=row.service,
+        decision_id=row.decision_id,
+        payload_json=row.payload,
+    )
+    if recomputed != row.hash:
+        return f"row {row_id}: content does not match its hash (the row or its hash was edited)"
+    return None
+
+
+def verify(engine: Engine) -> AuditReport:
+    """Walk the whole chain in id order; stop at the first row that does not check out."""
+    checked = 0
+    expected_id, prev_hash = 1, GENESIS_HASH
+    for row in _rows(engine):
+        problem = _problem(row, expected_id, prev_hash)
+        if problem is not None:
+            return AuditReport(ok=False, checked=checked, first_bad_id=int(row.id), problem=problem)
+        checked += 1
+        expected_id, prev_hash = int(row.id) + 1, row.hash
+    return AuditReport(ok=True, checked=checked)

@@ -1,0 +1,58 @@
+"""Bulk insert of telemetry samples: the hot write path of the simulator and collectors.
+
+PostgreSQL: psycopg 3 ``COPY ... FROM STDIN`` on the transaction's own DBAPI connection.
+SQLite: one Core ``executemany`` of plain dicts. Either way the batch is one transaction's worth:
+all rows or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from swen.domain.models import TelemetrySample
+from swen.store.tables import telemetry_samples
+
+SAMPLE_COLUMNS: tuple[str, ...] = tuple(c.name for c in telemetry_samples.columns if c.name != "id")
+_COPY_SQL = f"COPY telemetry_samples ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN"
+
+
+def sample_tuple(s: TelemetrySample) -> tuple[Any, ...]:
+    """The sample's column values in SAMPLE_COLUMNS order (ts is already tz-aware UTC)."""
+    return (
+        s.service,
+        s.provider,
+        s.region,
+        s.ts,
+        s.instance_type,
+        s.hourly_cost_usd,
+        s.latency_ms,
+        s.credits_usd,
+        s.gpu_availability,
+        s.availability,
+        s.error_rate,
+        s.simulated_price,
+    )
+
+
+def _copy_postgresql(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(_COPY_SQL) as copy:
+        for sample in samples:
+            copy.write_row(sample_tuple(sample))
+
+
+def _executemany(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
+    rows = [dict(zip(SAMPLE_COLUMNS, sample_tuple(s), strict=True)) for s in samples]
+    conn.execute(telemetry_samples.insert(), rows)
+
+
+def insert_sample_rows(conn: Connection, samples: Sequence[TelemetrySample]) -> int:
+    """Insert ``samples`` on ``conn`` inside the caller's transaction; returns how many."""
+    if conn.dialect.name == "postgresql":
+        _copy_postgresql(conn, samples)
+    else:
+        _executemany(conn, samples)
+    return len(samples)

@@ -1,0 +1,41 @@
+"""What the store hands back: a decision with its lifecycle status, an audit event, an audit report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from swen.domain.decision import Decision, DecisionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    """A decision as stored: the engine's frozen verdict plus where it is in its lifecycle."""
+
+    decision: Decision
+    status: DecisionStatus
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One row of the append-only, hash-chained audit log."""
+
+    id: int
+    ts: datetime
+    type: str
+    service: str | None
+    decision_id: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """Result of walking the hash chain. ``first_bad_id`` is the first row that does not check out."""
+
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    problem: str | None = None

@@ -1,0 +1,427 @@
+"""The Store facade: services, placements, telemetry, decisions, the audit log and flags.
+
+One object per process, built from settings (``Store.open``) or a URL (``Store.from_url``). Every
+write is one transaction: it happens completely or not at all. Writes that append to the audit log
+are serialised across processes (see ``db.write_transaction``). SQLAlchemy errors become
+``StoreError``; a missing id becomes ``NotFoundError``; an illegal lifecycle step ``ConflictError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, and_, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from swen.config import Settings
+from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionStatus
+from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreError, SwenError
+from swen.domain.events import EventType
+from swen.domain.models import Placement, Service, TelemetrySample
+from swen.store import audit
+from swen.store.db import make_engine, migrate, write_transaction
+from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
+from swen.store.records import AuditReport, EventRecord, StoredDecision
+from swen.store.tables import decisions, events, flags, placements, services, telemetry_samples
+
+MAX_PAGE = 10_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _hint_for(exc: SQLAlchemyError) -> str:
+    text = str(exc).lower()
+    if "locked" in text or "lock timeout" in text or "deadlock" in text:
+        return "another process held the write lock too long; retry the operation"
+    if "no such table" in text or "does not exist" in text or "undefined" in text:
+        return "the schema is missing or old; run `swen db upgrade` (or open the store with migrate=True)"
+    if "connect" in text or "connection" in text:
+        return "is the database reachable? check SWEN_DATABASE_URL"
+    return "check the database (SWEN_DATABASE_URL) and the server log"
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        detail = getattr(exc, "orig", None) or exc
+        raise StoreError(f"{what} failed: {detail}", hint=_hint_for(exc)) from exc
+
+
+def _check_page(limit: int | None, offset: int) -> None:
+    if limit is not None and not 1 <= limit <= MAX_PAGE:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    if offset < 0:
+        raise InvalidInputError(f"offset must be >= 0, got {offset}")
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidInputError(f"{what} must be timezone-aware (UTC)", hint="use datetime.now(UTC)")
+    return value.astimezone(UTC)
+
+
+def _sample_from_row(row: Any) -> TelemetrySample:
+    return TelemetrySample.model_validate({name: getattr(row, name) for name in SAMPLE_COLUMNS})
+
+
+def _stored_decision(row: Any) -> StoredDecision:
+    return StoredDecision(
+        decision=Decision.model_validate(row.payload),
+        status=DecisionStatus(row.status),
+        updated_at=row.updated_at,
+    )
+
+
+class Store:
+    """Typed access to the SWEN database (SQLite by default, PostgreSQL when configured)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
+        return cls.from_url(settings.resolved_database_url, migrate=migrate)
+
+    @classmethod
+    def from_url(cls, url: str, *, migrate: bool = True) -> Store:
+        engine = make_engine(url)
+        if migrate:
+            _migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A serialised write transaction for other repositories that also append events.
+
+        Use ``append_event(..., conn=conn)`` inside it so the row and its event commit together.
+        """
+        with _translated("write transaction"), write_transaction(self.engine) as conn:
+            yield conn
+
+    def _upsert(self, conn: Connection, table: Any, values: dict[str, Any], keys: Sequence[str]) -> None:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={k: getattr(stmt.excluded, k) for k in values if k not in keys},
+        )
+        conn.execute(stmt)
+
+    # --- services & placements ---------------------------------------------------------------
+    def upsert_services(self, items: Sequence[Service]) -> None:
+        now = _now()
+        with _translated("saving services"), self.engine.begin() as conn:
+            for svc in items:
+                spec = svc.model_dump(mode="json")
+                self._upsert(conn, services, {"name": svc.name, "spec": spec, "updated_at": now}, ["name"])
+
+    def list_services(self) -> list[Service]:
+        with _translated("listing services"), self.engine.connect() as conn:
+            rows = conn.execute(select(services.c.spec).order_by(services.c.name)).all()
+        return [Service.model_validate(row.spec) for row in rows]
+
+    def get_service(self, name: str) -> Service:
+        with _translated("reading a service"), self.engine.connect() as conn:
+            row = conn.execute(select(services.c.spec).where(services.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"unknown service {name!r}", hint="list services with `swen services`")
+        return Service.model_validate(row.spec)
+
+    def get_placements(self) -> dict[str, Placement]:
+        with _translated("reading placements"), self.engine.connect() as conn:
+            rows = conn.execute(select(placements).order_by(placements.c.service)).all()
+        return {row.service: Placement(provider=row.provider, region=row.region) for row in rows}
+
+    def set_placement(
+        self, service: str, placement: Placement, *, decision_id: str | None, at: datetime
+    ) -> None:
+        at = _aware(at, "placement time")
+        with self.transaction() as conn:
+            old = conn.execute(select(placements).where(placements.c.service == service)).first()
+            values = {
+                "service": service,
+                "provider": placement.provider,
+                "region": placement.region,
+                "decision_id": decision_id,
+                "applied_at": at,
+            }
+            self._upsert(conn, placements, values, ["service"])
+            previous = None if old is None else f"{old.provider}/{old.region}"
+            payload = {"placement": placement.key, "previous": previous, "applied_at": at.isoformat()}
+            self.append_event(
+                EventType.PLACEMENT, payload, service=service, decision_id=decision_id, conn=conn
+            )
+
+    # --- telemetry ---------------------------------------------------------------------------
+    def insert_samples(self, samples: Sequence[TelemetrySample]) -> int:
+        """Insert validated samples in one transaction (all or none); returns how many."""
+        if not samples:
+            return 0
+        with _translated("inserting telemetry samples"), self.engine.begin() as conn:
+            return insert_sample_rows(conn, samples)
+
+    def latest_samples(
+        self, *, service: str | None = None, provider: str | None = None
+    ) -> list[TelemetrySample]:
+        """The newest sample of every (service, provider, region), optionally filtered."""
+        t = telemetry_samples
+        newest = select(t.c.service, t.c.provider, t.c.region, func.max(t.c.ts).label("ts"))
+        if service is not None:
+            newest = newest.where(t.c.service == service)
+        if provider is not None:
+            newest = newest.where(t.c.provider == provider)
+        groups = newest.group_by(t.c.service, t.c.provider, t.c.region).subquery()
+        query = (
+            select(t)
+            .join(
+                groups,
+                and_(
+                    t.c.service == groups.c.service,
+                    t.c.provider == groups.c.provider,
+                    t.c.region == groups.c.region,
+                    t.c.ts == groups.c.ts,
+                ),
+            )
+            .order_by(t.c.service, t.c.provider, t.c.region, t.c.id.desc())
+        )
+        with _translated("reading the latest samples"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        seen: set[tuple[str, str, str]] = set()
+        result: list[TelemetrySample] = []
+        for row in rows:  # two samples with the same newest ts: keep the last inserted
+            key = (row.service, row.provider, row.region)
+            if key not in seen:
+                seen.add(key)
+                result.append(_sample_from_row(row))
+        return result
+
+    def samples_between(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        service: str | None = None,
+        provider: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[TelemetrySample]:
+        """Samples with ``start <= ts < end`` in time order."""
+        _check_page(limit, offset)
+        t = telemetry_samples
+        query: Select[Any] = select(t).where(t.c.ts >= _aware(start, "start"), t.c.ts < _aware(end, "end"))
+        if service is not None:
+            query = query.where(t.c.service == service)
+        if provider is not None:
+            query = query.where(t.c.provider == provider)
+        query = query.order_by(t.c.ts, t.c.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with _translated("reading samples"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_sample_from_row(row) for row in rows]
+
+    def purge_samples(self, older_than: datetime) -> int:
+        """Delete samples with ``ts < older_than`` (retention); returns how many were deleted."""
+        cutoff = _aware(older_than, "older_than")
+        with _translated("purging samples"), self.engine.begin() as conn:
+            result = conn.execute(delete(telemetry_samples).where(telemetry_samples.c.ts < cutoff))
+        return int(result.rowcount or 0)
+
+    # --- decisions ---------------------------------------------------------------------------
+    def save_decision(self, decision: Decision, *, status: DecisionStatus = DecisionStatus.PROPOSED) -> None:
+        """Store a decision and append its DECISION event; saving the same decision again does nothing."""
+        _aware(decision.created_at, "decision.created_at")
+        payload = decision.model_dump(mode="json")
+        with self.transaction() as conn:
+            existing = conn.execute(select(decisions.c.payload).where(decisions.c.id == decision.id)).first()
+            if existing is not None:
+                if existing.payload != payload:
+                    raise ConflictError(
+                        f"decision {decision.id!r} is already stored with different content",
+                        hint="decisions are immutable; give a new decision a new id",
+                    )
+                return
+            now = _now()
+            conn.execute(decisions.insert().values(**_decision_columns(decision, status, payload, now)))
+            event = _decision_event(decision, status)
+            self.append_event(
+                EventType.DECISION, event, service=decision.service, decision_id=decision.id, conn=conn
+            )
+
+    def get_decision(self, decision_id: str) -> StoredDecision:
+        with _translated("reading a decision"), self.engine.connect() as conn:
+            row = conn.execute(select(decisions).where(decisions.c.id == decision_id)).first()
+        if row is None:
+            raise NotFoundError(
+                f"unknown decision {decision_id!r}", hint="list decisions with `swen decisions`"
+            )
+        return _stored_decision(row)
+
+    def list_decisions(
+        self,
+        *,
+        service: str | None = None,
+        status: DecisionStatus | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[StoredDecision]:
+        """Newest first."""
+        _check_page(limit, offset)
+        query: Select[Any] = select(decisions)
+        if service is not None:
+            query = query.where(decisions.c.service == service)
+        if status is not None:
+            query = query.where(decisions.c.status == DecisionStatus(status).value)
+        if since is not None:
+            query = query.where(decisions.c.created_at >= _aware(since, "since"))
+        query = (
+            query.order_by(decisions.c.created_at.desc(), decisions.c.id.desc()).limit(limit).offset(offset)
+        )
+        with _translated("listing decisions"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_stored_decision(row) for row in rows]
+
+    def transition(
+        self, decision_id: str, new: DecisionStatus, *, detail: dict[str, Any] | None = None
+    ) -> StoredDecision:
+        """Move a decision to ``new`` and append its DECISION_STATUS event, atomically."""
+        new = DecisionStatus(new)
+        with self.transaction() as conn:
+            row = conn.execute(
+                select(decisions).where(decisions.c.id == decision_id).with_for_update()
+            ).first()
+            if row is None:
+                raise NotFoundError(f"unknown decision {decision_id!r}")
+            old = DecisionStatus(row.status)
+            if new not in ALLOWED_TRANSITIONS[old]:
+                allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[old])) or "none (terminal)"
+                raise ConflictError(
+                    f"decision {decision_id!r} cannot go from {old.value} to {new.value}",
+                    hint=f"allowed from {old.value}: {allowed}",
+                )
+            now = _now()
+            conn.execute(
+                update(decisions)
+                .where(decisions.c.id == decision_id)
+                .values(status=new.value, updated_at=now)
+            )
+            payload = {"from": old.value, "to": new.value, "detail": detail or {}}
+            self.append_event(
+                EventType.DECISION_STATUS, payload, service=row.service, decision_id=decision_id, conn=conn
+            )
+        return StoredDecision(decision=Decision.model_validate(row.payload), status=new, updated_at=now)
+
+    def decision_history(self, decision_id: str) -> list[EventRecord]:
+        query = select(events).where(events.c.decision_id == decision_id).order_by(events.c.id)
+        with _translated("reading decision history"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [audit.record_from_row(row) for row in rows]
+
+    # --- events ------------------------------------------------------------------------------
+    def append_event(
+        self,
+        type: EventType,
+        payload: dict[str, Any],
+        *,
+        service: str | None = None,
+        decision_id: str | None = None,
+        conn: Connection | None = None,
+    ) -> EventRecord:
+        """Append one event. Pass ``conn`` from ``Store.transaction()`` to commit it with other rows."""
+        if conn is not None:
+            with _translated("appending an event"):
+                return audit.append(conn, type, payload, service=service, decision_id=decision_id)
+        audit.canonical_payload(payload)  # reject a bad payload before taking the lock
+        with self.transaction() as own:
+            return audit.append(own, type, payload, service=service, decision_id=decision_id)
+
+    def events_after(
+        self, after_id: int, *, limit: int = 1000, types: Collection[EventType] | None = None
+    ) -> list[EventRecord]:
+        _check_page(limit, 0)
+        query = select(events).where(events.c.id > after_id)
+        if types is not None:
+            query = query.where(events.c.type.in_([EventType(t).value for t in types]))
+        query = query.order_by(events.c.id).limit(limit)
+        with _translated("reading events"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [audit.record_from_row(row) for row in rows]
+
+    def verify_audit(self) -> AuditReport:
+        with _translated("verifying the audit log"):
+            return audit.verify(self.engine)
+
+    # --- flags -------------------------------------------------------------------------------
+    def get_flag(self, key: str, default: Any = None) -> Any:
+        with _translated("reading a flag"), self.engine.connect() as conn:
+            row = conn.execute(select(flags.c.value).where(flags.c.key == key)).first()
+        return default if row is None else row.value
+
+    def set_flag(self, key: str, value: Any) -> None:
+        if not key or len(key) > 128:
+            raise InvalidInputError(f"flag key must be 1..128 characters, got {len(key)}")
+        audit.canonical_payload({"value": value})  # JSON-able, finite
+        with _translated("saving a flag"), self.engine.begin() as conn:
+            self._upsert(conn, flags, {"key": key, "value": value, "updated_at": _now()}, ["key"])
+
+
+def _migrate(engine: Engine) -> None:
+    try:
+        migrate(engine)
+    except SwenError:
+        engine.dispose()
+        raise
+
+
+def _decision_columns(
+    decision: Decision, status: DecisionStatus, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": decision.id,
+        "service": decision.service,
+        "created_at": decision.created_at,
+        "action": decision.action.value,
+        "emergency": decision.emergency,
+        "status": DecisionStatus(status).value,
+        "from_provider": decision.current.provider,
+        "from_region": decision.current.region,
+        "to_provider": decision.target.provider,
+        "to_region": decision.target.region,
+        "confidence": decision.confidence.value,
+        "net_savings_monthly_usd": decision.savings.net_monthly_usd,
+        "cost_delta_pct": decision.savings.cost_delta_pct,
+        "payload": payload,
+        "updated_at": now,
+    }
+
+
+def _decision_event(decision: Decision, status: DecisionStatus) -> dict[str, Any]:
+    return {
+        "status": DecisionStatus(status).value,
+        "action": decision.action.value,
+        "emergency": decision.emergency,
+        "from": decision.current.key,
+        "to": decision.target.key,
+        "confidence": decision.confidence.value,
+        "net_savings_monthly_usd": decision.savings.net_monthly_usd,
+        "cost_delta_pct": decision.savings.cost_delta_pct,
+    }
