@@ -9,18 +9,14 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Row, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from swen.api.auth import Role, generate_key, hash_key, key_prefix
-from swen.domain.errors import InvalidInputError, NotFoundError, StoreError
+from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.domain.events import EventType
+from swen.store.repository import Store
 from swen.store.tables import api_keys
-
-if TYPE_CHECKING:
-    from swen.store.repository import Store
 
 MAX_NAME_LENGTH = 128
 
@@ -81,16 +77,18 @@ class ApiKeyRepository:
             "created_at": now,
             "revoked_at": None,
         }
-        try:
-            with self._store.engine.begin() as conn:
-                key_id = conn.execute(insert(api_keys).values(**values).returning(api_keys.c.id)).scalar_one()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot store the API key: {exc}", hint="is the database reachable?") from exc
-        record = ApiKeyRecord(int(key_id), name, role, str(values["prefix"]), now, None)
-        self._store.append_event(
-            EventType.API_KEY,
-            {"action": "created", "id": record.id, "name": name, "role": role.value, "prefix": record.prefix},
-        )
+        with self._store.transaction() as conn:
+            inserted = conn.execute(insert(api_keys).values(**values).returning(api_keys.c.id))
+            key_id = int(inserted.scalar_one())
+            event = {
+                "action": "created",
+                "id": key_id,
+                "name": name,
+                "role": role.value,
+                "prefix": values["prefix"],
+            }
+            self._store.append_event(EventType.API_KEY, event, conn=conn)
+        record = ApiKeyRecord(key_id, name, role, str(values["prefix"]), now, None)
         return record, key
 
     def list(self) -> list[ApiKeyRecord]:
@@ -111,16 +109,14 @@ class ApiKeyRepository:
         if not current.active:
             return current
         now = datetime.now(UTC)
-        with self._store.engine.begin() as conn:
+        with self._store.transaction() as conn:
             conn.execute(
                 update(api_keys)
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
-        self._store.append_event(
-            EventType.API_KEY,
-            {"action": "revoked", "id": key_id, "name": current.name, "prefix": current.prefix},
-        )
+            event = {"action": "revoked", "id": key_id, "name": current.name, "prefix": current.prefix}
+            self._store.append_event(EventType.API_KEY, event, conn=conn)
         return self.get(key_id)
 
     def authenticate(self, presented: str) -> ApiKeyRecord | None:
