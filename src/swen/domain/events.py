@@ -19,3 +19,4 @@ class EventType(StrEnum):
     AUTOMATION = "automation"
     API_KEY = "api_key"
     NOTIFICATION = "notification"
+    LOCK = "lock"
