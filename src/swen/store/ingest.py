@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from swen.domain.errors import StoreError
 from swen.domain.models import TelemetrySample
 from swen.store.tables import telemetry_samples
 
@@ -38,10 +39,18 @@ def sample_tuple(s: TelemetrySample) -> tuple[Any, ...]:
 
 
 def _copy_postgresql(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
+    import psycopg  # only needed (and installed) for PostgreSQL
+
     raw: Any = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(_COPY_SQL) as copy:
-        for sample in samples:
-            copy.write_row(sample_tuple(sample))
+    try:
+        with raw.cursor() as cur, cur.copy(_COPY_SQL) as copy:
+            for sample in samples:
+                copy.write_row(sample_tuple(sample))
+    except psycopg.Error as exc:
+        raise StoreError(
+            f"inserting telemetry samples failed: {exc}",
+            hint="the whole batch was rolled back; check the samples and the database",
+        ) from exc
 
 
 def _executemany(conn: Connection, samples: Sequence[TelemetrySample]) -> None:

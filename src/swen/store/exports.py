@@ -1,0 +1,123 @@
+"""JSON files other processes read (the seed's file contract): written atomically, never truncated.
+
+``atomic_write_json`` serialises first (a bad value touches nothing), writes a temporary file in the
+same directory, fsyncs it, renames it over the target with ``os.replace`` (atomic on POSIX and
+Windows) and fsyncs the directory. A reader sees the old file or the new one, never half of one, even
+if the writer is killed at any moment. Temporary files orphaned by a killed writer are removed by the
+next write once they are older than ``ORPHAN_AGE_S``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from swen.domain.errors import StoreError
+from swen.domain.models import TelemetrySample
+from swen.domain.providers import PROVIDERS
+
+ORPHAN_AGE_S = 600.0
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` so that the file is always complete (old or new)."""
+    try:
+        text = json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(
+            f"cannot write {path.name}: {exc}",
+            hint="only finite numbers, strings, lists and dicts can be exported",
+        ) from None
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(path)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write {path}: {exc.strerror}", hint="check that SWEN_HOME exists and is writable"
+        ) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise StoreError(
+                f"cannot write {path}: {exc.strerror}",
+                hint="check free disk space and permissions of SWEN_HOME",
+            ) from None
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _remove_orphans(path: Path) -> None:
+    cutoff = time.time() - ORPHAN_AGE_S
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+
+
+def sample_record(sample: TelemetrySample) -> dict[str, Any]:
+    """One sample as the JSON export shows it; synthetic prices say so in ``price_note``."""
+    note = PROVIDERS.get(sample.provider).price_note if sample.simulated_price else None
+    return {
+        "service": sample.service,
+        "provider": sample.provider,
+        "region": sample.region,
+        "ts": sample.ts.isoformat(),
+        "instance_type": sample.instance_type,
+        "hourly_cost_usd": _round(sample.hourly_cost_usd),
+        "monthly_cost_usd": _round(sample.monthly_cost_usd),
+        "latency_ms": _round(sample.latency_ms),
+        "credits_usd": _round(sample.credits_usd),
+        "gpu_availability": _round(sample.gpu_availability),
+        "availability": _round(sample.availability),
+        "error_rate": _round(sample.error_rate),
+        "price_simulated": sample.simulated_price,
+        "price_note": note,
+    }
+
+
+def _round(value: float) -> float:
+    if not math.isfinite(value):
+        raise StoreError(
+            f"non-finite telemetry value {value!r}", hint="the simulator must emit finite values"
+        )
+    return round(value, 6)
+
+
+def write_latest_telemetry(path: Path, samples: Sequence[TelemetrySample], generated_at: datetime) -> None:
+    """Write ``latest_telemetry.json``: ``{"generated_at": ..., "samples": [...]}``, atomically."""
+    atomic_write_json(
+        path,
+        {
+            "generated_at": generated_at.isoformat(),
+            "samples": [sample_record(s) for s in samples],
+        },
+    )

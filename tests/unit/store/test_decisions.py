@@ -1,0 +1,98 @@
+"""Decisions: save (idempotent), get, list filters and pages, lifecycle transitions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from store_factories import T0, make_decision
+
+from swen.domain.decision import DecisionStatus
+from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from swen.domain.events import EventType
+from swen.store.repository import Store
+
+S = DecisionStatus
+
+
+def test_save_and_get_round_trip(store: Store) -> None:
+    decision = make_decision()
+    store.save_decision(decision)
+    stored = store.get_decision("d-1")
+    assert stored.decision == decision
+    assert stored.status is S.PROPOSED
+    assert stored.updated_at.tzinfo is not None
+
+
+def test_save_is_idempotent(store: Store) -> None:
+    decision = make_decision()
+    store.save_decision(decision)
+    store.save_decision(decision)
+    assert len(store.list_decisions()) == 1
+    assert [e.type for e in store.decision_history("d-1")] == [EventType.DECISION]
+
+
+def test_saving_other_content_under_same_id_conflicts(store: Store) -> None:
+    store.save_decision(make_decision(confidence=0.9))
+    with pytest.raises(ConflictError):
+        store.save_decision(make_decision(confidence=0.5))
+    assert store.get_decision("d-1").decision.confidence.value == 0.9
+
+
+def test_missing_decision_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFoundError):
+        store.get_decision("nope")
+    with pytest.raises(NotFoundError):
+        store.transition("nope", S.MR_OPENED)
+
+
+def test_list_filters_and_pagination(store: Store) -> None:
+    for i in range(12):
+        service = "api" if i % 2 == 0 else "web"
+        store.save_decision(
+            make_decision(f"d-{i:02d}", service=service, created_at=T0 + timedelta(minutes=i))
+        )
+    store.transition("d-10", S.MR_OPENED)
+
+    newest_first = [s.decision.id for s in store.list_decisions()]
+    assert newest_first == [f"d-{i:02d}" for i in range(11, -1, -1)]
+    assert [s.decision.id for s in store.list_decisions(service="web", limit=2)] == ["d-11", "d-09"]
+    assert [s.decision.id for s in store.list_decisions(service="web", limit=2, offset=2)] == ["d-07", "d-05"]
+    assert [s.decision.id for s in store.list_decisions(status=S.MR_OPENED)] == ["d-10"]
+    since = [s.decision.id for s in store.list_decisions(since=T0 + timedelta(minutes=9))]
+    assert since == ["d-11", "d-10", "d-09"]
+    with pytest.raises(InvalidInputError):
+        store.list_decisions(offset=-1)
+
+
+def test_legal_transitions_write_status_and_events(store: Store) -> None:
+    store.save_decision(make_decision())
+    path = [S.MR_OPENED, S.PIPELINE_RUNNING, S.APPROVED, S.APPLIED, S.VERIFIED]
+    for status in path:
+        result = store.transition("d-1", status, detail={"by": "test"})
+        assert result.status is status
+    assert store.get_decision("d-1").status is S.VERIFIED
+    history = store.decision_history("d-1")
+    assert [e.type for e in history] == [EventType.DECISION] + [EventType.DECISION_STATUS] * len(path)
+    assert [(e.payload["from"], e.payload["to"]) for e in history[1:]] == list(
+        zip([S.PROPOSED, *path[:-1]], path, strict=True)
+    )
+    assert history[1].payload["detail"] == {"by": "test"}
+    assert store.verify_audit().ok
+
+
+def test_illegal_transition_changes_nothing(store: Store) -> None:
+    store.save_decision(make_decision())
+    before = store.get_decision("d-1")
+    events_before = store.events_after(0)
+    with pytest.raises(ConflictError, match="proposed to applied"):
+        store.transition("d-1", S.APPLIED)
+    assert store.get_decision("d-1") == before
+    assert store.events_after(0) == events_before
+
+
+def test_terminal_status_refuses_more(store: Store) -> None:
+    store.save_decision(make_decision())
+    store.transition("d-1", S.REJECTED)
+    with pytest.raises(ConflictError, match="terminal"):
+        store.transition("d-1", S.MR_OPENED)

@@ -1,0 +1,60 @@
+"""Schema: the Alembic migration matches the table metadata; opening from settings; SQLite WAL."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from swen.config import Settings
+from swen.store.db import alembic_config, make_engine, migrate, write_transaction
+from swen.store.repository import Store
+from swen.store.tables import metadata
+
+
+def test_migration_matches_metadata(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        migrate(engine)  # idempotent
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, metadata)
+        assert diff == []
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_base_and_back(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        with write_transaction(engine) as conn:
+            cfg = alembic_config(database_url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "base")
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        migrate(engine)
+        assert set(metadata.tables) <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_open_from_settings_uses_sqlite_wal_in_home(settings: Settings) -> None:
+    store = Store.open(settings)
+    try:
+        assert (settings.home / "swen.db").exists()
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert "events" in inspect(store.engine).get_table_names()
+    finally:
+        store.close()
+
+
+def test_open_without_migrate_creates_no_tables(settings: Settings) -> None:
+    store = Store.open(settings, migrate=False)
+    try:
+        assert inspect(store.engine).get_table_names() == []
+    finally:
+        store.close()

@@ -1,0 +1,113 @@
+"""Services, placements, telemetry samples and flags on both backends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from store_factories import T0, make_sample, make_service, samples_series
+
+from swen.domain.errors import InvalidInputError, NotFoundError
+from swen.domain.events import EventType
+from swen.domain.models import Placement
+from swen.store.repository import Store
+
+
+def test_services_round_trip_and_upsert(store: Store) -> None:
+    store.upsert_services([make_service("web"), make_service("api")])
+    assert [s.name for s in store.list_services()] == ["api", "web"]
+    assert store.get_service("api") == make_service("api")
+
+    moved = make_service("api", provider="alibaba", region="cn-hangzhou")
+    store.upsert_services([moved])
+    assert store.get_service("api") == moved
+    assert len(store.list_services()) == 2
+
+
+def test_missing_service_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFoundError, match="nope"):
+        store.get_service("nope")
+
+
+def test_placements_are_set_and_audited(store: Store) -> None:
+    assert store.get_placements() == {}
+    first = Placement(provider="aws", region="us-east-1")
+    second = Placement(provider="alibaba", region="cn-hangzhou")
+    store.set_placement("api", first, decision_id=None, at=T0)
+    store.set_placement("api", second, decision_id="d-9", at=T0 + timedelta(hours=1))
+    assert store.get_placements() == {"api": second}
+
+    placement_events = store.events_after(0, types=[EventType.PLACEMENT])
+    assert [e.payload["placement"] for e in placement_events] == ["aws/us-east-1", "alibaba/cn-hangzhou"]
+    assert placement_events[1].payload["previous"] == "aws/us-east-1"
+    assert placement_events[1].decision_id == "d-9"
+    assert store.verify_audit().ok
+
+
+def test_insert_and_read_samples_keep_values_and_utc(store: Store) -> None:
+    batch = samples_series(30)
+    assert store.insert_samples(batch) == 30
+    assert store.insert_samples([]) == 0
+    got = store.samples_between(start=T0, end=T0 + timedelta(days=1))
+    assert got == batch
+    assert all(s.ts.utcoffset() == timedelta(0) for s in got)
+
+
+def test_samples_between_filters_and_pages(store: Store) -> None:
+    batch = samples_series(30)  # 10 per placement, 5 s apart
+    store.insert_samples(batch)
+    window = store.samples_between(start=T0 + timedelta(seconds=10), end=T0 + timedelta(seconds=50))
+    assert [s.ts for s in window] == [T0 + timedelta(seconds=5 * i) for i in range(2, 10)]  # end excluded
+
+    alibaba = store.samples_between(start=T0, end=T0 + timedelta(days=1), provider="alibaba")
+    assert len(alibaba) == 10 and {s.provider for s in alibaba} == {"alibaba"}
+    assert store.samples_between(start=T0, end=T0 + timedelta(days=1), service="other") == []
+
+    pages = [
+        store.samples_between(start=T0, end=T0 + timedelta(days=1), limit=7, offset=off)
+        for off in (0, 7, 14, 21, 28)
+    ]
+    assert [s for page in pages for s in page] == batch
+    with pytest.raises(InvalidInputError):
+        store.samples_between(start=T0, end=T0 + timedelta(days=1), limit=0)
+
+
+def test_latest_samples_newest_per_group_even_when_inserted_late(store: Store) -> None:
+    store.insert_samples(samples_series(30))
+    # a late-arriving but older sample must not become "latest"
+    store.insert_samples(
+        [make_sample(provider="aws", region="us-east-1", ts=T0 - timedelta(hours=1), cost=9)]
+    )
+    store.insert_samples([make_sample(service="db", ts=T0, cost=3.0)])
+    latest = store.latest_samples()
+    assert {(s.service, s.provider, s.region) for s in latest} == {
+        ("api", "aws", "us-east-1"),
+        ("api", "aws", "eu-west-1"),
+        ("api", "alibaba", "cn-hangzhou"),
+        ("db", "aws", "us-east-1"),
+    }
+    by_key = {(s.service, s.provider, s.region): s for s in latest}
+    assert by_key[("api", "aws", "us-east-1")].ts == T0 + timedelta(seconds=135)
+    assert by_key[("api", "alibaba", "cn-hangzhou")].ts == T0 + timedelta(seconds=145)
+    assert [s.service for s in store.latest_samples(service="db")] == ["db"]
+    assert {s.provider for s in store.latest_samples(provider="alibaba")} == {"alibaba"}
+
+
+def test_purge_samples_deletes_only_older(store: Store) -> None:
+    store.insert_samples(samples_series(30))
+    cutoff = T0 + timedelta(seconds=50)
+    assert store.purge_samples(cutoff) == 10
+    left = store.samples_between(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))
+    assert len(left) == 20 and min(s.ts for s in left) == cutoff
+    assert store.purge_samples(cutoff) == 0
+
+
+def test_flags_upsert_json(store: Store) -> None:
+    assert store.get_flag("automation", default=True) is True
+    store.set_flag("automation", {"enabled": False, "by": "ops"})
+    store.set_flag("automation", {"enabled": True, "list": [1, 2.5, None]})
+    assert store.get_flag("automation") == {"enabled": True, "list": [1, 2.5, None]}
+    store.set_flag("counter", 3)
+    assert store.get_flag("counter") == 3
+    with pytest.raises(InvalidInputError):
+        store.set_flag("bad", float("nan"))
