@@ -1,0 +1,178 @@
+"""The fleet file: which services SWEN places, and the providers' starting credit balances.
+
+``load_fleet(path)`` returns the services; ``load_fleet_file(path)`` also returns the credits. Every
+problem is one ConfigError line naming the file, the field and the fix, e.g.
+``fleet.yaml: services[2].name: 'Bad Name' breaks ^[a-z][a-z0-9-]{0,62}$ (use lowercase ...)``.
+``path=None`` loads the packaged default fleet (``swen/data/fleet.yaml``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from swen.domain.errors import ConfigError, InvalidInputError
+from swen.domain.models import Placement, Service
+from swen.domain.providers import PROVIDERS
+from swen.telemetry.catalog import Catalog, load_catalog
+from swen.telemetry.yamlfile import check_finite, check_name, read_yaml, validation_error
+
+DEFAULT_FLEET_LABEL = "fleet.yaml (packaged default)"
+_PLACEMENT_FIELDS = ("current", "users_region")
+
+
+class CreditGrant(BaseModel):
+    """A provider's credit balance at simulation start, with optional expiry and refill."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    balance_usd: float = Field(ge=0, le=1e9)
+    expires_after_days: float | None = Field(default=None, gt=0)
+    refill_usd: float = Field(default=0.0, ge=0, le=1e9)
+    refill_every_days: float | None = Field(default=None, gt=0)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    services: list[Service]
+    credits: dict[str, CreditGrant] = field(default_factory=dict)
+
+
+def default_fleet_path() -> Path:
+    return Path(str(resources.files("swen").joinpath("data", "fleet.yaml")))
+
+
+def load_fleet(path: Path | None = None, catalog: Catalog | None = None) -> list[Service]:
+    return load_fleet_file(path, catalog).services
+
+
+def load_fleet_file(path: Path | None = None, catalog: Catalog | None = None) -> Fleet:
+    label = str(path) if path is not None else DEFAULT_FLEET_LABEL
+    data = read_yaml(path or default_fleet_path(), label)
+    return parse_fleet(data, label, catalog or load_catalog())
+
+
+def parse_fleet(data: Any, label: str, catalog: Catalog) -> Fleet:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "the file must be a mapping with a 'services:' list",
+            hint="start the file with 'services:' (see the packaged fleet.yaml)",
+            source=label,
+        )
+    unknown = sorted(set(data) - {"services", "credits"})
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]}: unknown top-level key", hint="allowed keys: services, credits", source=label
+        )
+    check_finite(label, "", data)
+    raw = data.get("services")
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("services: missing or empty", hint="list at least one service", source=label)
+    services = [_service(label, i, item, catalog) for i, item in enumerate(raw)]
+    _reject_duplicates(label, services)
+    return Fleet(services=services, credits=_credits(label, data.get("credits") or {}))
+
+
+def _service(label: str, index: int, item: Any, catalog: Catalog) -> Service:
+    prefix = f"services[{index}]"
+    if not isinstance(item, dict):
+        raise ConfigError(
+            f"{prefix}: must be a mapping", hint="give name, current, users_region, shape, ...", source=label
+        )
+    if "name" not in item:
+        raise ConfigError(f"{prefix}.name: missing", hint="add a name such as service-4", source=label)
+    check_name(label, f"{prefix}.name", item["name"])
+    spec = dict(item)
+    for key in _PLACEMENT_FIELDS:
+        if key in spec:
+            spec[key] = _placement(label, f"{prefix}.{key}", spec[key])
+    for key in ("allowed_providers", "allowed_regions"):
+        for j, name in enumerate(spec.get(key) or []):
+            check_name(label, f"{prefix}.{key}[{j}]", name, location=True)
+    try:
+        service = Service.model_validate(spec)
+    except ValidationError as exc:
+        raise validation_error(label, prefix, exc) from None
+    _check_against_catalog(label, prefix, service, catalog)
+    return service
+
+
+def _placement(label: str, field: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        value = f"{value.get('provider')}/{value.get('region')}"
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise ConfigError(
+            f"{field}: {value!r} is not 'provider/region'", hint="write e.g. aws/us-east-1", source=label
+        )
+    provider, region = value.split("/")
+    check_name(label, f"{field} provider", provider, location=True)
+    check_name(label, f"{field} region", region, location=True)
+    return {"provider": provider, "region": region}
+
+
+def _check_against_catalog(label: str, prefix: str, service: Service, catalog: Catalog) -> None:
+    for key in _PLACEMENT_FIELDS:
+        placement: Placement = getattr(service, key)
+        try:
+            catalog.check_placement(placement)
+        except InvalidInputError as exc:
+            raise ConfigError(f"{prefix}.{key}: {exc.message}", hint=exc.hint, source=label) from None
+    for j, provider in enumerate(service.allowed_providers):
+        if provider not in PROVIDERS:
+            raise ConfigError(
+                f"{prefix}.allowed_providers[{j}]: unknown provider {provider!r}",
+                hint=f"use one of {', '.join(PROVIDERS.names())}",
+                source=label,
+            )
+    known_regions = {p.region for p in catalog.placements()}
+    for j, region in enumerate(service.allowed_regions):
+        if region not in known_regions:
+            raise ConfigError(
+                f"{prefix}.allowed_regions[{j}]: unknown region {region!r}",
+                hint=f"known regions: {', '.join(sorted(known_regions))}",
+                source=label,
+            )
+    if catalog.best_offer(service.shape, service.current) is None:
+        raise ConfigError(
+            f"{prefix}.shape: {catalog.no_offer_reason(service.shape, service.current)}",
+            hint="change the shape or the current placement",
+            source=label,
+        )
+
+
+def _reject_duplicates(label: str, services: list[Service]) -> None:
+    first: dict[str, int] = {}
+    for i, service in enumerate(services):
+        if service.name in first:
+            raise ConfigError(
+                f"services[{i}].name: {service.name!r} is already used by services[{first[service.name]}]",
+                hint="service names must be unique; rename one",
+                source=label,
+            )
+        first[service.name] = i
+
+
+def _credits(label: str, raw: Any) -> dict[str, CreditGrant]:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            "credits: must be a mapping provider -> {balance_usd: ...}",
+            hint="e.g. credits: {aws: {balance_usd: 1000}}",
+            source=label,
+        )
+    grants = {}
+    for provider, spec in raw.items():
+        if provider not in PROVIDERS:
+            raise ConfigError(
+                f"credits.{provider}: unknown provider",
+                hint=f"use one of {', '.join(PROVIDERS.names())}",
+                source=label,
+            )
+        try:
+            grants[str(provider)] = CreditGrant.model_validate(spec)
+        except ValidationError as exc:
+            raise validation_error(label, f"credits.{provider}", exc) from None
+    return grants

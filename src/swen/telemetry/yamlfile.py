@@ -1,0 +1,106 @@
+"""Shared reading of user YAML files (fleet, scenarios): one-line errors naming file, field and fix."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from swen.domain.errors import ConfigError
+from swen.domain.names import LOCATION_NAME_PATTERN, SERVICE_NAME_PATTERN
+
+_HINTS = {
+    "missing": "add this field",
+    "extra_forbidden": "remove this field (it is not a known setting)",
+    "finite_number": "use a finite number (NaN and infinity are rejected)",
+    "float_parsing": "use a number",
+    "float_type": "use a number",
+    "int_parsing": "use a whole number",
+    "int_type": "use a whole number",
+    "int_from_float": "use a whole number",
+    "bool_parsing": "use true or false",
+    "bool_type": "use true or false",
+    "greater_than": "use a larger number",
+    "greater_than_equal": "use a larger number (negative values are rejected)",
+    "less_than": "use a smaller number",
+    "less_than_equal": "use a smaller number",
+    "enum": "use one of the listed values",
+    "literal_error": "use one of the listed values",
+    "string_type": "use a text value",
+    "tuple_type": "use a list, e.g. [aws, alibaba]",
+    "list_type": "use a list",
+    "dict_type": "use a mapping (key: value)",
+    "model_type": "use a mapping (key: value)",
+}
+
+
+def read_yaml(path: Path, label: str) -> Any:
+    """Parse ``path``; unreadable or invalid YAML is a ConfigError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the file: {exc.strerror}", hint="check the path", source=label
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(
+            f"not valid YAML{where}: {problem}", hint="fix the YAML syntax", source=label
+        ) from None
+
+
+def field_path(prefix: str, loc: Sequence[int | str]) -> str:
+    text = prefix
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def validation_error(label: str, prefix: str, exc: ValidationError) -> ConfigError:
+    """The first pydantic error as a one-line ConfigError: '<file>: <field>: <problem> (<fix>)'."""
+    err = exc.errors(include_url=False)[0]
+    field = field_path(prefix, [p for p in err["loc"] if p not in ("function-after", "function-plain")])
+    msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    got = err.get("input")
+    shown = (
+        "" if err["type"] in ("missing", "model_type") or isinstance(got, dict | list) else f" (got {got!r})"
+    )
+    hint = _HINTS.get(err["type"], "fix the value")
+    return ConfigError(f"{field}: {msg}{shown}".replace("\n", " "), hint=hint, source=label)
+
+
+def check_name(label: str, field: str, value: object, *, location: bool = False) -> str:
+    """A service (or provider/region) name that breaks the DNS-label pattern is a ConfigError."""
+    pattern = LOCATION_NAME_PATTERN if location else SERVICE_NAME_PATTERN
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise ConfigError(
+            f"{field}: {value!r} breaks {pattern}",
+            hint="use lowercase letters, digits and '-', starting with a letter (max 63)",
+            source=label,
+        )
+    return value
+
+
+def check_finite(label: str, prefix: str, data: Any) -> None:
+    """Reject NaN/infinity anywhere in ``data`` before validation, naming the field."""
+    if isinstance(data, float) and not math.isfinite(data):
+        raise ConfigError(
+            f"{prefix}: {data!r} is not a finite number",
+            hint="use a finite number (NaN and infinity are rejected)",
+            source=label,
+        )
+    if isinstance(data, dict):
+        for key, value in data.items():
+            check_finite(label, field_path(prefix, [str(key)]), value)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            check_finite(label, field_path(prefix, [index]), value)

@@ -1,0 +1,155 @@
+"""Atomic JSON exports: complete old or new file, never a truncated one, no temp files left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from swen.domain.errors import StoreError
+from swen.domain.models import TelemetrySample
+from swen.store import exports
+from swen.store.exports import atomic_write_json, write_latest_telemetry
+
+TS = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+def _sample(provider: str, region: str, simulated: bool) -> TelemetrySample:
+    return TelemetrySample(
+        service="service-3",
+        provider=provider,
+        region=region,
+        ts=TS,
+        instance_type="ecs.c7.2xlarge",
+        hourly_cost_usd=0.3528,
+        latency_ms=2.0,
+        credits_usd=300.0,
+        gpu_availability=1.0,
+        availability=0.999,
+        error_rate=0.001,
+        simulated_price=simulated,
+    )
+
+
+def test_write_and_overwrite_leave_no_temp_files(tmp_path: Path) -> None:
+    path = tmp_path / "out.json"
+    atomic_write_json(path, {"a": 1})
+    atomic_write_json(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_unserialisable_or_nan_data_touches_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "out.json"
+    atomic_write_json(path, {"ok": True})
+    for bad in ({"x": float("nan")}, {"x": float("inf")}, {"x": object()}):
+        with pytest.raises(StoreError, match=r"cannot write out\.json"):
+            atomic_write_json(path, bad)
+    assert json.loads(path.read_text()) == {"ok": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_failure_during_rename_keeps_old_file_and_removes_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "out.json"
+    atomic_write_json(path, {"version": "old"})
+
+    def crash(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(exports.os, "replace", crash)
+    with pytest.raises(StoreError, match="No space left on device"):
+        atomic_write_json(path, {"version": "new"})
+    assert json.loads(path.read_text()) == {"version": "old"}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_interrupt_during_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "out.json"
+    atomic_write_json(path, {"version": "old"})
+
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(exports.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_json(path, {"version": "new"})
+    assert json.loads(path.read_text()) == {"version": "old"}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from swen.store.exports import atomic_write_json
+path = Path(sys.argv[1])
+i = 0
+print("ready", flush=True)
+while True:
+    i += 1
+    atomic_write_json(path, {"i": i, "payload": ["x" * 200] * 5000})
+"""
+
+
+def test_killed_writer_never_leaves_a_truncated_file(tmp_path: Path) -> None:
+    """SIGKILL a process that rewrites a ~1 MB file in a loop; the file always parses."""
+    path = tmp_path / "latest.json"
+    atomic_write_json(path, {"i": 0, "payload": []})
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        time.sleep(0.15)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        data = json.loads(path.read_text())
+        assert data["i"] == 0 or len(data["payload"]) == 5000
+
+
+def test_orphaned_temp_files_are_cleaned_when_old(tmp_path: Path) -> None:
+    path = tmp_path / "latest.json"
+    orphan = tmp_path / ".latest.json.abc123.tmp"
+    orphan.write_text('{"half')
+    fresh = tmp_path / ".latest.json.def456.tmp"
+    fresh.write_text('{"half')
+    old = time.time() - exports.ORPHAN_AGE_S - 10
+    os.utime(orphan, (old, old))
+    atomic_write_json(path, {"ok": 1})
+    assert not orphan.exists()
+    assert fresh.exists()  # might belong to a concurrent writer
+
+
+def test_latest_telemetry_shape_and_simulated_label(tmp_path: Path) -> None:
+    path = tmp_path / "latest_telemetry.json"
+    write_latest_telemetry(
+        path, [_sample("alibaba", "ap-southeast-1", True), _sample("aws", "ap-southeast-1", False)], TS
+    )
+    data = json.loads(path.read_text())
+    assert data["generated_at"] == "2026-01-05T12:00:00+00:00"
+    alibaba, aws = data["samples"]
+    assert set(alibaba) == {
+        "service",
+        "provider",
+        "region",
+        "ts",
+        "instance_type",
+        "hourly_cost_usd",
+        "monthly_cost_usd",
+        "latency_ms",
+        "credits_usd",
+        "gpu_availability",
+        "availability",
+        "error_rate",
+        "price_simulated",
+        "price_note",
+    }
+    assert alibaba["price_simulated"] is True and alibaba["price_note"].startswith("SIMULATED")
+    assert aws["price_simulated"] is False and aws["price_note"] is None
+    assert alibaba["monthly_cost_usd"] == pytest.approx(0.3528 * 730)
