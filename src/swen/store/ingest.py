@@ -7,7 +7,7 @@ all rows or none.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -18,6 +18,8 @@ from swen.store.tables import telemetry_samples
 
 SAMPLE_COLUMNS: tuple[str, ...] = tuple(c.name for c in telemetry_samples.columns if c.name != "id")
 _COPY_SQL = f"COPY telemetry_samples ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN"
+_PLACEHOLDERS = ", ".join("?" * len(SAMPLE_COLUMNS))
+_INSERT_SQL = f"INSERT INTO telemetry_samples ({', '.join(SAMPLE_COLUMNS)}) VALUES ({_PLACEHOLDERS})"
 
 
 def sample_tuple(s: TelemetrySample) -> tuple[Any, ...]:
@@ -53,15 +55,29 @@ def _copy_postgresql(conn: Connection, samples: Sequence[TelemetrySample]) -> No
         ) from exc
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
 def _executemany(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
-    rows = [dict(zip(SAMPLE_COLUMNS, sample_tuple(s), strict=True)) for s in samples]
-    conn.execute(telemetry_samples.insert(), rows)
+    """SQLite: one DBAPI executemany of plain tuples; values go through the columns' own bind processors
+    (computed once per batch), so what is stored is exactly what Core would store."""
+    dialect = conn.dialect
+    ts_type = telemetry_samples.c.ts.type.dialect_impl(dialect)
+    to_db: Callable[[Any], Any] = ts_type.bind_processor(dialect) or _identity
+    rows = [(*row[:3], to_db(row[3]), *row[4:]) for row in map(sample_tuple, samples)]
+    conn.exec_driver_sql(_INSERT_SQL, rows)
 
 
 def insert_sample_rows(conn: Connection, samples: Sequence[TelemetrySample]) -> int:
     """Insert ``samples`` on ``conn`` inside the caller's transaction; returns how many."""
     if conn.dialect.name == "postgresql":
         _copy_postgresql(conn, samples)
-    else:
+    elif conn.dialect.name == "sqlite":
         _executemany(conn, samples)
+    else:  # any other backend: plain Core executemany
+        conn.execute(
+            telemetry_samples.insert(),
+            [dict(zip(SAMPLE_COLUMNS, sample_tuple(s), strict=True)) for s in samples],
+        )
     return len(samples)
