@@ -1,0 +1,1 @@
+../src/swen/policies/gate.rego
