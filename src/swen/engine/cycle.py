@@ -1,0 +1,291 @@
+"""The arrays of one evaluated cycle, and how one service's frozen Decision is built from them."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from swen.domain.decision import (
+    Confidence,
+    Decision,
+    DecisionAction,
+    ExcludedCandidate,
+    FactorScores,
+    ProviderScore,
+    Savings,
+)
+from swen.domain.models import Placement
+from swen.engine import explain
+from swen.engine.confidence import margin_term
+from swen.engine.constraints import describe
+from swen.engine.fleet import FleetArrays
+from swen.engine.params import EngineParams
+from swen.engine.savings import SavingsArrays
+from swen.engine.scoring import Scores
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def decision_id(service: str, created_at: datetime, target: Placement) -> str:
+    """Deterministic id from (service, created_at, target)."""
+    digest = hashlib.sha256(f"{service}|{created_at.isoformat()}|{target.key}".encode()).hexdigest()
+    return f"dec-{digest[:16]}"
+
+
+@dataclass(frozen=True, eq=False)
+class Cycle:
+    """Per-service arrays (length S) and per-cell arrays (S x C) of one cycle."""
+
+    fleet: FleetArrays
+    params: EngineParams
+    now: datetime
+    row_of: dict[str, int]
+    flags: npt.NDArray[np.uint16]
+    scores: Scores
+    p95: FloatArray
+    monthly: FloatArray
+    credits: FloatArray
+    availability: FloatArray
+    gpu_availability: FloatArray
+    age: FloatArray
+    instance_type: npt.NDArray[np.object_]
+    simulated: BoolArray
+    target: IntArray
+    """Chosen candidate per service (best, or best other in an emergency); -1 when none."""
+    current_total: FloatArray
+    margin: FloatArray
+    stability_k: IntArray
+    stability_n: int
+    freshness: FloatArray
+    confidence: FloatArray
+    savings: SavingsArrays
+    cooldown_left_s: FloatArray
+    emergency: BoolArray
+    current_has_data: BoolArray
+    cur_flags: npt.NDArray[np.uint16]
+    migrate: BoolArray
+
+    # --- one service -------------------------------------------------------------------------
+    def decision(self, i: int) -> Decision:
+        fleet, params = self.fleet, self.params
+        service = fleet.services[i]
+        current = fleet.current[i]
+        t = int(self.target[i])
+        target = fleet.placements[t] if t >= 0 else current
+        confidence = self.confidence_at(i)
+        savings = self.savings.at(i)
+        migrate = bool(self.migrate[i])
+        if migrate:
+            reasons, text = self._why_move(i, target, confidence, savings)
+        else:
+            reasons, text = self._why_stay(i, target, confidence, savings)
+        return Decision.model_construct(
+            id=decision_id(service.name, self.now, target if migrate else current),
+            service=service.name,
+            created_at=self.now,
+            action=DecisionAction.MIGRATE if migrate else DecisionAction.STAY,
+            emergency=bool(self.emergency[i]),
+            stateful=service.stateful,
+            current=current,
+            target=target if migrate else current,
+            ranking=self.ranking(i),
+            excluded=self.excluded(i),
+            confidence=confidence,
+            savings=savings,
+            weights=params.weights,
+            explanation=text,
+            reasons=reasons,
+        )
+
+    def confidence_at(self, i: int) -> Confidence:
+        margin = float(self.margin[i])
+        return Confidence.model_construct(
+            value=float(self.confidence[i]),
+            margin=margin,
+            margin_term=float(margin_term(margin, self.params.margin_scale)),
+            stability=float(self.stability_k[i]) / self.stability_n,
+            stability_cycles=int(self.stability_k[i]),
+            stability_window=self.stability_n,
+            freshness=float(self.freshness[i]),
+        )
+
+    def ranking(self, i: int) -> tuple[ProviderScore, ...]:
+        """Feasible candidates, best first (ties keep candidate order)."""
+        total = self.scores.total[i]
+        cols = np.flatnonzero(np.isfinite(total))
+        cols = cols[np.argsort(-total[cols], kind="stable")]
+        w_cost, w_lat, w_cred, w_avail = self.params.weights.as_tuple()
+        cur = int(self.fleet.current_idx[i])
+        out: list[ProviderScore] = []
+        for rank, c in enumerate(cols, start=1):
+            f = (
+                float(self.scores.cost[i, c]),
+                float(self.scores.latency[i, c]),
+                float(self.scores.credits[i, c]),
+                float(self.scores.availability[i, c]),
+            )
+            out.append(
+                ProviderScore.model_construct(
+                    placement=self.fleet.placements[c],
+                    rank=rank,
+                    factors=FactorScores.model_construct(
+                        cost=f[0], latency=f[1], credits=f[2], availability=f[3]
+                    ),
+                    contributions=FactorScores.model_construct(
+                        cost=w_cost * f[0],
+                        latency=w_lat * f[1],
+                        credits=w_cred * f[2],
+                        availability=w_avail * f[3],
+                    ),
+                    total=float(total[c]),
+                    monthly_cost_usd=float(self.monthly[i, c]),
+                    latency_ms=float(self.p95[i, c]),
+                    credits_usd=float(self.credits[i, c]),
+                    availability=float(self.availability[i, c]),
+                    gpu_availability=float(self.gpu_availability[i, c]),
+                    instance_type=str(self.instance_type[i, c]) or "unknown",
+                    simulated_price=bool(self.simulated[i, c]),
+                    is_current=bool(c == cur),
+                )
+            )
+        return tuple(out)
+
+    def excluded(self, i: int) -> tuple[ExcludedCandidate, ...]:
+        out = [
+            ExcludedCandidate.model_construct(
+                placement=self.fleet.placements[c], reasons=self.reasons_at(i, int(c))
+            )
+            for c in np.flatnonzero(self.flags[i])
+        ]
+        if self.fleet.current_idx[i] < 0:
+            reason = "not among the candidate placements (no telemetry for it)"
+            out.insert(
+                0, ExcludedCandidate.model_construct(placement=self.fleet.current[i], reasons=(reason,))
+            )
+        return tuple(out)
+
+    def reasons_at(self, i: int, c: int) -> tuple[str, ...]:
+        params = self.params
+        return describe(
+            int(self.flags[i, c]),
+            service_slo_ms=float(self.fleet.slo_ms[i]),
+            p95_ms=float(self.p95[i, c]),
+            availability=float(self.availability[i, c]),
+            gpu_availability=float(self.gpu_availability[i, c]),
+            age_s=float(self.age[i, c]),
+            stale_after_s=params.stale_after_s,
+            availability_floor=params.availability_floor,
+            gpu_availability_floor=params.gpu_availability_floor,
+            gpu_model=self.fleet.services[i].shape.gpu_model,
+        )
+
+    # --- explanations ------------------------------------------------------------------------
+    def _current_problem(self, i: int) -> str:
+        c = int(self.fleet.current_idx[i])
+        if c < 0:
+            return "the current placement is not among the candidates"
+        reasons = self.reasons_at(i, c)
+        return ", ".join(reasons) if reasons else "marked unhealthy"
+
+    def _why_move(
+        self, i: int, target: Placement, confidence: Confidence, savings: Savings
+    ) -> tuple[tuple[str, ...], str]:
+        params, fleet = self.params, self.fleet
+        t, c = int(self.target[i]), int(fleet.current_idx[i])
+        emergency_why = self._current_problem(i) if self.emergency[i] else None
+        current_p95 = float(self.p95[i, c]) if c >= 0 and np.isfinite(self.p95[i, c]) else None
+        text = explain.explain_move(
+            service=fleet.services[i].name,
+            current=fleet.current[i],
+            target=target,
+            savings=savings,
+            target_p95_ms=float(self.p95[i, t]),
+            current_p95_ms=current_p95,
+            slo_ms=float(fleet.slo_ms[i]),
+            confidence=confidence,
+            simulated_target=bool(self.simulated[i, t]),
+            emergency_why=emergency_why,
+        )
+        if emergency_why:
+            reasons = (
+                f"emergency: {emergency_why}",
+                "savings, confidence and cooldown thresholds do not apply",
+            )
+        else:
+            reasons = (
+                f"confidence {explain.number(confidence.value, params.min_confidence)} "
+                f"> {params.min_confidence:.2f}",
+                f"net savings {explain.usd(savings.net_monthly_usd)}/month "
+                f"> {explain.usd(params.min_savings_usd)}",
+            )
+        return reasons, text
+
+    def _why_stay(
+        self, i: int, target: Placement, confidence: Confidence, savings: Savings
+    ) -> tuple[tuple[str, ...], str]:
+        params, fleet = self.params, self.fleet
+        current = fleet.current[i]
+        t, c = int(self.target[i]), int(fleet.current_idx[i])
+        if self.emergency[i] and t < 0:
+            why = f"current placement unhealthy ({self._current_problem(i)}) but no healthy candidate"
+            return ("no healthy candidate",), explain.explain_stay(current, [why])
+        if not self.current_has_data[i]:
+            why = f"no fresh telemetry for the current placement ({self._current_problem(i)})"
+            return ("current placement has no fresh telemetry",), explain.explain_stay(current, [why])
+        if t < 0:
+            return ("no candidate meets the hard constraints",), explain.explain_stay(
+                current, ["no candidate meets the hard constraints"]
+            )
+        if t == c:
+            return ("current placement scores best",), explain.explain_stay(current, [self._best_here(i)])
+        reasons: list[str] = []
+        alt = explain.alternative_phrase(target, savings, bool(self.simulated[i, t]))
+        extras: list[str] = []
+        savings_short = not savings.net_monthly_usd > params.min_savings_usd
+        if savings_short:
+            alt += f", below the {explain.usd(params.min_savings_usd)} threshold"
+            reasons.append(
+                f"net savings {explain.signed_usd(savings.net_monthly_usd)}/month not above "
+                f"{explain.usd(params.min_savings_usd)}"
+            )
+        if not confidence.value > params.min_confidence:
+            conf = explain.confidence_phrase(confidence, params.min_confidence)
+            extras.append(f"{conf.replace(' (', f' is not above {params.min_confidence:.2f} (', 1)}")
+            reasons.append(
+                f"confidence {explain.number(confidence.value, params.min_confidence)} not above "
+                f"{params.min_confidence:.2f}"
+            )
+        left = float(self.cooldown_left_s[i])
+        if left > 0:
+            extras.append(f"in cooldown after the last move for another {_duration(left)}")
+            reasons.append(f"in cooldown for another {left:.0f} s")
+        text = alt
+        if extras:
+            text += (" and " if savings_short else " but ") + " and ".join(extras)
+        return tuple(reasons), explain.explain_stay(current, [text])
+
+    def _best_here(self, i: int) -> str:
+        total = self.scores.total[i]
+        c = int(self.fleet.current_idx[i])
+        others = np.flatnonzero(np.isfinite(total))
+        others = others[others != c]
+        if not others.size:
+            return "it is the only candidate that meets the hard constraints"
+        runner = int(others[np.argmax(total[others])])
+        return (
+            f"it scores best ({total[c]:.2f}; next {self.fleet.placements[runner].key} {total[runner]:.2f})"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

@@ -1,0 +1,286 @@
+"""One engine cycle: inputs in, frozen Decisions out (pure: no clock, no store, no files).
+
+Per service the engine scores every candidate (scoring.py) that meets the hard constraints
+(constraints.py), takes the best one, computes confidence (confidence.py) and net savings
+(savings.py) against the current placement, and decides:
+
+- **MIGRATE** iff best != current, confidence > ``min_confidence`` (strict), net monthly savings >
+  ``min_savings_usd`` (strict), the service is not in its cooldown (``now - last_moved_at <
+  cooldown_s``) and the current placement has fresh telemetry.
+- **Emergency** (the service is in ``EngineInputs.emergency``, or ``auto_emergency`` is on and its
+  current placement is below the availability floor or quarantined): MIGRATE to the best *other*
+  healthy candidate, ignoring the savings and confidence thresholds and the cooldown
+  (``emergency=True``; confidence is still computed with the current placement counted as 0).
+- Otherwise **STAY**, with ``reasons`` naming each unmet condition and an explanation saying why not.
+
+Only MIGRATE decisions are built eagerly (:attr:`EngineResult.recommendations`); any other service's
+decision is built on demand (:meth:`EngineResult.decision`, :attr:`EngineResult.decisions`) from the
+cycle's arrays, so a 10,000-service cycle does not build 10,000 rankings nobody reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+from swen.domain.decision import Decision
+from swen.domain.errors import EngineError
+from swen.domain.models import Placement, Service
+from swen.engine.confidence import WinnerHistory, confidence_value
+from swen.engine.constraints import (
+    NO_DATA,
+    UNHEALTHY,
+    constraint_flags,
+    current_mask,
+    quarantine_mask,
+)
+from swen.engine.cycle import Cycle, FloatArray, IntArray
+from swen.engine.fleet import FleetArrays
+from swen.engine.params import EngineParams
+from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
+from swen.engine.scoring import best_excluding, effective_availability, monthly_cost, score
+from swen.engine.window import SampleWindow
+
+
+@dataclass(frozen=True, eq=False)
+class EngineInputs:
+    """Everything one cycle needs. The window is read, never modified."""
+
+    services: Sequence[Service]
+    window: SampleWindow
+    now: datetime
+    egress_usd_per_gb: EgressPrice
+    params: EngineParams = field(default_factory=EngineParams)
+    current: Mapping[str, Placement] | None = None
+    """Applied placement per service (e.g. ``Store.get_placements()``); default ``Service.current``."""
+    last_moved_at: Mapping[str, datetime] = field(default_factory=dict)
+    quarantined: Collection[tuple[str, str]] = ()
+    """(service or "*", placement key or provider name) pairs not to be picked."""
+    gpu_models: Mapping[str, Collection[str]] | None = None
+    """Placement key -> GPU models offered there (catalog); None: not checked."""
+    history: WinnerHistory | None = None
+    """Winner history returned by the previous cycle (None on the first cycle)."""
+    emergency: Collection[str] = ()
+    """Services whose current placement was marked unhealthy (alert or anomaly detector)."""
+
+
+@dataclass(frozen=True, eq=False)
+class EngineResult:
+    """The outcome of one cycle."""
+
+    created_at: datetime
+    recommendations: tuple[Decision, ...]
+    """MIGRATE decisions (normal and emergency), in service order."""
+    history: WinnerHistory
+    """Pass as ``EngineInputs.history`` next cycle."""
+    cycle: Cycle
+    """The cycle's arrays (scores, confidence, savings per service) for rendering and metrics."""
+
+    def decision(self, service: str) -> Decision:
+        """The decision for one service (MIGRATE or STAY), built on demand."""
+        row = self.cycle.row_of.get(service)
+        if row is None:
+            raise EngineError(
+                f"service {service!r} was not evaluated in this cycle",
+                hint="pass it in EngineInputs.services",
+            )
+        return self.cycle.decision(row)
+
+    @cached_property
+    def decisions(self) -> list[Decision]:
+        """One decision per service (builds every ranking: meant for small fleets, API, tests)."""
+        return [self.cycle.decision(i) for i in range(len(self.cycle.fleet.services))]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        migrate = int(np.count_nonzero(self.cycle.migrate))
+        return {
+            "services": len(self.cycle.fleet.services),
+            "migrate": migrate,
+            "emergency": int(np.count_nonzero(self.cycle.migrate & self.cycle.emergency)),
+            "stay": len(self.cycle.fleet.services) - migrate,
+        }
+
+
+def evaluate(inputs: EngineInputs) -> EngineResult:
+    """Run one engine cycle over ``inputs.services``."""
+    if inputs.now.tzinfo is None:
+        raise EngineError("EngineInputs.now must be timezone-aware", hint="use datetime.now(UTC)")
+    params, window = inputs.params, inputs.window
+    fleet = FleetArrays.build(
+        inputs.services, window.placements, current=inputs.current, gpu_models=inputs.gpu_models
+    )
+    rows = _window_rows(fleet, window)
+
+    def take(arr: FloatArray) -> FloatArray:
+        return arr if rows is None else arr[rows]
+
+    p95 = take(window.latency_p95())
+    age = take(window.age_s(inputs.now))
+    hourly = take(window.latest["hourly_cost_usd"])
+    credits = take(window.latest["credits_usd"])
+    availability = take(window.latest["availability"])
+    gpu_availability = take(window.latest["gpu_availability"])
+    shape = hourly.shape
+    flags = constraint_flags(
+        fleet,
+        p95_ms=p95,
+        availability=availability,
+        gpu_availability=gpu_availability,
+        age_s=age,
+        stale_after_s=params.stale_after_s,
+        availability_floor=params.availability_floor,
+        gpu_availability_floor=params.gpu_availability_floor,
+        quarantined=quarantine_mask(fleet, inputs.quarantined),
+    )
+    feasible = flags == 0
+    is_current = current_mask(fleet, shape)
+    monthly = monthly_cost(hourly, fleet.replicas)
+    scores = score(
+        monthly=monthly,
+        p95_ms=p95,
+        credits_usd=credits,
+        availability=effective_availability(availability, gpu_availability, fleet.is_gpu, is_current),
+        slo_ms=fleet.slo_ms,
+        feasible=feasible,
+        weights=params.weights,
+        amortisation_months=params.amortisation_months,
+    )
+    n = len(fleet.services)
+    all_rows = np.arange(n)
+    cur = fleet.current_idx
+    cur_safe = np.maximum(cur, 0)
+    has_cur = cur >= 0
+    cur_flags = np.where(has_cur, flags[all_rows, cur_safe], np.uint16(NO_DATA))
+    current_has_data = has_cur & ((cur_flags & NO_DATA) == 0)
+    emergency = (
+        np.isin(np.array(fleet.names, dtype=object), list(inputs.emergency))
+        if inputs.emergency
+        else np.zeros(n, dtype=bool)
+    )
+    if params.auto_emergency:
+        emergency |= current_has_data & ((cur_flags & UNHEALTHY) != 0)
+
+    target = scores.best_idx.copy()
+    target_total = scores.best_total.copy()
+    current_total = np.where(has_cur & ~emergency, scores.total[all_rows, cur_safe], 0.0)
+    current_total = np.where(np.isneginf(current_total), 0.0, current_total)
+    e_rows = np.flatnonzero(emergency)
+    if e_rows.size:
+        target[e_rows], target_total[e_rows] = best_excluding(scores.total, e_rows, cur[e_rows])
+    has_target = target >= 0
+    margin = np.where(has_target, target_total - current_total, 0.0)
+
+    history = (
+        (inputs.history or WinnerHistory.empty(fleet.names, window.placement_keys, 0))
+        .aligned(fleet.names, window.placement_keys, params.stability_window)
+        .pushed(scores.best_idx)
+    )
+    k, window_n = history.stability(target)
+    stability = k / window_n
+    freshness = _freshness(fleet, flags, current_has_data | emergency)
+    confidence = confidence_value(margin, stability, freshness, params.margin_scale)
+
+    tgt_safe = np.where(has_target, target, cur_safe)
+    savings = net_savings(
+        current_monthly=np.nan_to_num(np.where(has_cur, monthly[all_rows, cur_safe], 0.0)),
+        target_monthly=np.nan_to_num(monthly[all_rows, tgt_safe]),
+        current_credits=np.nan_to_num(np.where(has_cur, credits[all_rows, cur_safe], 0.0)),
+        target_credits=np.nan_to_num(credits[all_rows, tgt_safe]),
+        migration_usd=fleet.state_gb * egress_per_gb(fleet.placements, cur, target, inputs.egress_usd_per_gb),
+        amortisation_months=params.amortisation_months,
+    )
+    cooldown_left = _cooldown_left_s(fleet, inputs.last_moved_at, inputs.now, params.cooldown_s)
+    moves = has_target & (target != cur)
+    normal_ok = current_has_data & meets_thresholds(confidence, savings.net, params) & (cooldown_left <= 0)
+    migrate = moves & (emergency | normal_ok)
+
+    cycle = Cycle(
+        fleet=fleet,
+        params=params,
+        now=inputs.now,
+        row_of={name: i for i, name in enumerate(fleet.names)},
+        flags=flags,
+        scores=scores,
+        p95=p95,
+        monthly=monthly,
+        credits=credits,
+        availability=availability,
+        gpu_availability=gpu_availability,
+        age=age,
+        instance_type=window.instance_type if rows is None else window.instance_type[rows],
+        simulated=window.simulated if rows is None else window.simulated[rows],
+        target=target,
+        current_total=current_total,
+        margin=margin,
+        stability_k=k,
+        stability_n=window_n,
+        freshness=freshness,
+        confidence=confidence,
+        savings=savings,
+        cooldown_left_s=cooldown_left,
+        emergency=emergency,
+        current_has_data=current_has_data,
+        cur_flags=cur_flags,
+        migrate=migrate,
+    )
+    recommendations = tuple(cycle.decision(int(i)) for i in np.flatnonzero(migrate))
+    return EngineResult(created_at=inputs.now, recommendations=recommendations, history=history, cycle=cycle)
+
+
+def meets_thresholds(
+    confidence: FloatArray | float, net_savings_usd: FloatArray | float, params: EngineParams
+) -> npt.NDArray[np.bool_]:
+    """Both thresholds, strictly: confidence > min_confidence and net savings > min_savings_usd."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    net = np.asarray(net_savings_usd, dtype=np.float64)
+    out: npt.NDArray[np.bool_] = (conf > params.min_confidence) & (net > params.min_savings_usd)
+    return out
+
+
+def _window_rows(fleet: FleetArrays, window: SampleWindow) -> IntArray | None:
+    """Rows of the window for the fleet's services (None when the orders are identical)."""
+    names = fleet.names
+    if names == window.services:
+        return None
+    missing = [name for name in names if name not in window.service_index]
+    if missing:
+        raise EngineError(
+            f"{len(missing)} service(s) not in the telemetry window, e.g. {missing[0]!r}",
+            hint="build the SampleWindow for the current fleet (SampleWindow(services, placements, size))",
+        )
+    return np.array([window.service_index[name] for name in names], dtype=np.intp)
+
+
+def _freshness(fleet: FleetArrays, flags: np.ndarray, current_ok: np.ndarray) -> FloatArray:
+    """Share of eligible candidates (residency + GPU model) with fresh data; 0 without current data."""
+    eligible = fleet.allowed & fleet.gpu_offered
+    fresh = eligible & ((flags & NO_DATA) == 0)
+    n_eligible = np.count_nonzero(eligible, axis=1)
+    share = np.divide(
+        np.count_nonzero(fresh, axis=1), n_eligible, out=np.zeros(len(n_eligible)), where=n_eligible > 0
+    )
+    out: FloatArray = np.where(current_ok, share, 0.0)
+    return out
+
+
+def _cooldown_left_s(
+    fleet: FleetArrays, last_moved_at: Mapping[str, datetime], now: datetime, cooldown_s: float
+) -> FloatArray:
+    """Seconds of cooldown left per service (<= 0: free to move)."""
+    left = np.zeros(len(fleet.services))
+    if not last_moved_at or cooldown_s <= 0:
+        return left
+    for i, name in enumerate(fleet.names):
+        moved = last_moved_at.get(name)
+        if moved is not None:
+            left[i] = cooldown_s - (now - moved).total_seconds()
+    return left
+
+
+__all__ = ["EngineInputs", "EngineParams", "EngineResult", "WinnerHistory", "evaluate", "meets_thresholds"]

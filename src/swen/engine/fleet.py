@@ -1,0 +1,112 @@
+"""Static per-service arrays the engine needs, built once per cycle from the fleet.
+
+Everything here depends only on the services and the candidate placements, not on telemetry:
+latency SLOs, GPU needs, replicas, state size, the current placement's index among the candidates,
+the residency mask (allowed providers/regions) and which candidates offer the service's GPU model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from swen.domain.models import Placement, Service
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False)
+class FleetArrays:
+    """Per-service columns (length S) and per-(service, candidate) masks (S x C)."""
+
+    services: tuple[Service, ...]
+    placements: tuple[Placement, ...]
+    current: tuple[Placement, ...]
+    """The applied placement of each service (may be outside ``placements``)."""
+    current_idx: IntArray
+    """Index of the current placement among the candidates, -1 when it is not one of them."""
+    slo_ms: FloatArray
+    is_gpu: BoolArray
+    replicas: FloatArray
+    state_gb: FloatArray
+    allowed: BoolArray
+    """Residency: the candidate's provider and region are allowed for the service."""
+    gpu_offered: BoolArray
+    """The candidate offers the service's GPU model (always True for CPU-only services)."""
+
+    @classmethod
+    def build(
+        cls,
+        services: Sequence[Service],
+        placements: Sequence[Placement],
+        *,
+        current: Mapping[str, Placement] | None = None,
+        gpu_models: Mapping[str, Collection[str]] | None = None,
+    ) -> FleetArrays:
+        """``current`` overrides ``Service.current``; ``gpu_models`` maps placement key -> GPU models
+        offered there (None: not checked here, a missing offer then shows as missing telemetry)."""
+        index = {p.key: i for i, p in enumerate(placements)}
+        cur = tuple((current or {}).get(s.name, s.current) for s in services)
+        return cls(
+            services=tuple(services),
+            placements=tuple(placements),
+            current=cur,
+            current_idx=np.array([index.get(p.key, -1) for p in cur], dtype=np.intp),
+            slo_ms=np.array([s.latency_slo_ms for s in services], dtype=np.float64),
+            is_gpu=np.array([s.shape.gpu_count > 0 for s in services], dtype=bool),
+            replicas=np.array([s.replicas for s in services], dtype=np.float64),
+            state_gb=np.array([s.state_gb for s in services], dtype=np.float64),
+            allowed=_residency_mask(services, placements),
+            gpu_offered=_gpu_mask(services, placements, gpu_models),
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.services)
+
+
+def _residency_mask(services: Sequence[Service], placements: Sequence[Placement]) -> BoolArray:
+    providers = np.array([p.provider for p in placements], dtype=object)
+    regions = np.array([p.region for p in placements], dtype=object)
+    mask = np.ones((len(services), len(placements)), dtype=bool)
+    rows: dict[tuple[tuple[str, ...], tuple[str, ...]], BoolArray] = {}
+    for i, service in enumerate(services):
+        rule = (service.allowed_providers, service.allowed_regions)
+        if rule == ((), ()):
+            continue
+        row = rows.get(rule)
+        if row is None:
+            row = np.ones(len(placements), dtype=bool)
+            if rule[0]:
+                row &= np.isin(providers, list(rule[0]))
+            if rule[1]:
+                row &= np.isin(regions, list(rule[1]))
+            rows[rule] = row
+        mask[i] = row
+    return mask
+
+
+def _gpu_mask(
+    services: Sequence[Service],
+    placements: Sequence[Placement],
+    gpu_models: Mapping[str, Collection[str]] | None,
+) -> BoolArray:
+    mask = np.ones((len(services), len(placements)), dtype=bool)
+    if gpu_models is None:
+        return mask
+    rows: dict[str, BoolArray] = {}
+    for i, service in enumerate(services):
+        model = service.shape.gpu_model
+        if model is None:
+            continue
+        row = rows.get(model)
+        if row is None:
+            row = np.array([model in gpu_models.get(p.key, ()) for p in placements], dtype=bool)
+            rows[model] = row
+        mask[i] = row
+    return mask

@@ -1,0 +1,118 @@
+"""Factor scores in [0, 1] (1 best) and the weighted total, vectorised over services x candidates.
+
+All arrays are ``S x C`` (services x candidate placements); only *feasible* cells (no hard
+constraint violated, see constraints.py) are compared with each other.
+
+- **cost**: ``cheapest_feasible_monthly / monthly``. The cheapest feasible candidate of the service
+  scores 1, one twice as expensive 0.5. A ratio (not min-max) so that a 3 % price difference moves the
+  score by ~3 %, not from 0 to 1. A free candidate (monthly 0) scores 1.
+- **latency**: ``clip(1 - p95 / SLO, 0, 1)`` with the window p95 latency: 1 at 0 ms, 0 at or beyond
+  the service's SLO, linear in between.
+- **credits**: ``min(1, credits_usd / (monthly x amortisation_months))``: the share of the candidate's
+  cost over the amortisation period that its unused credits would pay. A free candidate scores 1.
+- **availability**: ``availability``; for GPU services ``availability x gpu_availability`` (the chance
+  the service is up *and* gets its GPUs). For the current placement of a GPU service the GPU factor is
+  1: it already holds its capacity.
+
+``total = w_cost x cost + w_latency x latency + w_credits x credits + w_availability x availability``,
+clipped to [0, 1]; infeasible cells get ``-inf`` so that ``argmax`` never picks them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from swen.domain.models import HOURS_PER_MONTH, Weights
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False)
+class Scores:
+    """Factor scores, weighted total and the best candidate of every service."""
+
+    cost: FloatArray
+    latency: FloatArray
+    credits: FloatArray
+    availability: FloatArray
+    total: FloatArray
+    """Weighted total, ``-inf`` where infeasible."""
+    best_idx: IntArray
+    """Index of the best feasible candidate, -1 when no candidate is feasible."""
+    best_total: FloatArray
+    """Total of the best candidate (``-inf`` when none)."""
+
+
+def monthly_cost(hourly_usd: FloatArray, replicas: FloatArray) -> FloatArray:
+    """Monthly cost per (service, candidate): hourly x 730 x replicas."""
+    out: FloatArray = hourly_usd * (HOURS_PER_MONTH * replicas)[:, None]
+    return out
+
+
+def effective_availability(
+    availability: FloatArray, gpu_availability: FloatArray, is_gpu: BoolArray, is_current: BoolArray
+) -> FloatArray:
+    """availability x gpu_availability for GPU services (GPU factor 1 at the current placement)."""
+    gpu_factor = np.where(is_gpu[:, None] & ~is_current, gpu_availability, 1.0)
+    out: FloatArray = availability * gpu_factor
+    return out
+
+
+def score(
+    *,
+    monthly: FloatArray,
+    p95_ms: FloatArray,
+    credits_usd: FloatArray,
+    availability: FloatArray,
+    slo_ms: FloatArray,
+    feasible: BoolArray,
+    weights: Weights,
+    amortisation_months: float,
+) -> Scores:
+    """Score every feasible (service, candidate) and pick each service's best candidate."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        cheapest = np.min(np.where(feasible, monthly, np.inf), axis=1, keepdims=True)
+        free = monthly <= 0.0
+        cost = np.where(free, 1.0, cheapest / monthly)
+        np.clip(cost, 0.0, 1.0, out=cost)
+        latency = 1.0 - p95_ms / slo_ms[:, None]
+        np.clip(latency, 0.0, 1.0, out=latency)
+        credits = np.where(free, 1.0, credits_usd / (monthly * amortisation_months))
+        np.clip(credits, 0.0, 1.0, out=credits)
+    avail = np.clip(availability, 0.0, 1.0)
+    w_cost, w_lat, w_cred, w_avail = weights.as_tuple()
+    total = cost * w_cost
+    total += latency * w_lat
+    total += credits * w_cred
+    total += avail * w_avail
+    np.clip(total, 0.0, 1.0, out=total)
+    total[~feasible] = -np.inf
+    best_idx = np.argmax(total, axis=1)
+    best_total = np.take_along_axis(total, best_idx[:, None], axis=1)[:, 0]
+    best_idx[np.isneginf(best_total)] = -1
+    return Scores(
+        cost=cost,
+        latency=latency,
+        credits=credits,
+        availability=avail,
+        total=total,
+        best_idx=best_idx,
+        best_total=best_total,
+    )
+
+
+def best_excluding(total: FloatArray, rows: IntArray, excluded_cols: IntArray) -> tuple[IntArray, FloatArray]:
+    """Best feasible candidate of ``rows`` when each row's ``excluded_cols`` entry is ruled out too
+    (used in emergencies: the best *other* candidate). Returns (index or -1, total or -inf)."""
+    sub = total[rows].copy()
+    ok = excluded_cols >= 0
+    sub[np.flatnonzero(ok), excluded_cols[ok]] = -np.inf
+    idx = np.argmax(sub, axis=1) if sub.size else np.zeros(0, dtype=np.intp)
+    best = np.take_along_axis(sub, idx[:, None], axis=1)[:, 0] if sub.size else np.zeros(0)
+    idx = np.where(np.isneginf(best), -1, idx)
+    return idx.astype(np.intp), best

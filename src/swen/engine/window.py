@@ -1,0 +1,211 @@
+"""The engine's in-memory view of recent telemetry, as dense numpy arrays.
+
+Layout: ``services x candidates`` (``S x C``) for the latest value of every field, and
+``services x candidates x window`` (``S x C x W``, float32) ring buffers holding the last ``W`` updates
+of the numeric fields. One call to :meth:`SampleWindow.update` / :meth:`SampleWindow.update_arrays`
+is one slot of the ring (one cycle): every cell gets a fresh, empty (NaN) slot and the cycle's samples
+fill it; a cell without a sample in that cycle keeps a NaN there. Within one update the newest sample
+of a cell (by timestamp) wins, and a sample older than what the cell already holds never replaces the
+latest values (late data is kept in the ring only).
+
+Freshness: ``ts_last`` holds the epoch seconds of the newest sample of each cell (``-inf`` when the
+cell never had one), so ``now - ts_last`` is the age used for stale/missing data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from swen.domain.errors import EngineError
+from swen.domain.models import Placement, TelemetrySample
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+
+FIELDS: tuple[str, ...] = (
+    "hourly_cost_usd",
+    "latency_ms",
+    "credits_usd",
+    "gpu_availability",
+    "availability",
+    "error_rate",
+)
+"""Numeric telemetry fields kept per cell (latest value) and per slot (ring buffer)."""
+
+
+class SampleWindow:
+    """Latest values and the last ``size`` cycles of telemetry for every (service, candidate)."""
+
+    def __init__(self, services: Sequence[str], placements: Sequence[Placement], size: int) -> None:
+        if size < 1:
+            raise EngineError(f"window size must be >= 1, got {size}", hint="set SWEN_WINDOW_SIZE >= 1")
+        if len(set(services)) != len(services):
+            raise EngineError("duplicate service names in the window", hint="pass each service once")
+        keys = [p.key for p in placements]
+        if len(set(keys)) != len(keys):
+            raise EngineError("duplicate candidate placements in the window", hint="pass each placement once")
+        self.services: tuple[str, ...] = tuple(services)
+        self.placements: tuple[Placement, ...] = tuple(placements)
+        self.placement_keys: tuple[str, ...] = tuple(keys)
+        self.service_index: dict[str, int] = {name: i for i, name in enumerate(self.services)}
+        self.placement_index: dict[str, int] = {key: i for i, key in enumerate(keys)}
+        self.size = size
+        n_s, n_c = len(self.services), len(self.placements)
+        self.latest: dict[str, FloatArray] = {f: np.full((n_s, n_c), np.nan) for f in FIELDS}
+        self.ring: dict[str, npt.NDArray[np.float32]] = {
+            f: np.full((n_s, n_c, size), np.nan, dtype=np.float32) for f in FIELDS
+        }
+        self.ts_last: FloatArray = np.full((n_s, n_c), -np.inf)
+        self.simulated: BoolArray = np.zeros((n_s, n_c), dtype=bool)
+        self.instance_type: npt.NDArray[np.object_] = np.full((n_s, n_c), "", dtype=object)
+        self.cursor = -1
+        """Ring slot written by the latest update (-1 before the first)."""
+        self.updates = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.services), len(self.placements)
+
+    # --- updates -----------------------------------------------------------------------------
+    def update(self, samples: Iterable[TelemetrySample]) -> int:
+        """Add one cycle of samples; returns how many were accepted (unknown service/placement skipped)."""
+        rows: list[tuple[int, int, float, float, float, float, float, float, float, bool, str]] = []
+        s_index, p_index = self.service_index, self.placement_index
+        for sample in samples:
+            s = s_index.get(sample.service)
+            c = p_index.get(f"{sample.provider}/{sample.region}")
+            if s is None or c is None:
+                continue
+            rows.append(
+                (
+                    s,
+                    c,
+                    sample.ts.timestamp(),
+                    sample.hourly_cost_usd,
+                    sample.latency_ms,
+                    sample.credits_usd,
+                    sample.gpu_availability,
+                    sample.availability,
+                    sample.error_rate,
+                    sample.simulated_price,
+                    sample.instance_type,
+                )
+            )
+        if not rows:
+            self._advance()
+            return 0
+        cols = list(zip(*rows, strict=True))
+        self.update_arrays(
+            np.asarray(cols[0], dtype=np.intp),
+            np.asarray(cols[1], dtype=np.intp),
+            ts=np.asarray(cols[2], dtype=np.float64),
+            hourly_cost_usd=np.asarray(cols[3]),
+            latency_ms=np.asarray(cols[4]),
+            credits_usd=np.asarray(cols[5]),
+            gpu_availability=np.asarray(cols[6]),
+            availability=np.asarray(cols[7]),
+            error_rate=np.asarray(cols[8]),
+            simulated=np.asarray(cols[9], dtype=bool),
+            instance_type=cols[10],
+        )
+        return len(rows)
+
+    def update_arrays(
+        self,
+        service_idx: IntArray,
+        candidate_idx: IntArray,
+        *,
+        ts: FloatArray,
+        hourly_cost_usd: FloatArray,
+        latency_ms: FloatArray,
+        credits_usd: FloatArray,
+        gpu_availability: FloatArray,
+        availability: FloatArray,
+        error_rate: FloatArray,
+        simulated: BoolArray | None = None,
+        instance_type: Sequence[str] | None = None,
+    ) -> None:
+        """Add one cycle of samples given as parallel arrays (indices into services/placements)."""
+        n_s, n_c = self.shape
+        s_idx = np.asarray(service_idx, dtype=np.intp)
+        c_idx = np.asarray(candidate_idx, dtype=np.intp)
+        if s_idx.size and (s_idx.min() < 0 or s_idx.max() >= n_s or c_idx.min() < 0 or c_idx.max() >= n_c):
+            raise EngineError(
+                "sample index out of range", hint="use indices from service_index/placement_index"
+            )
+        values = {
+            "hourly_cost_usd": hourly_cost_usd,
+            "latency_ms": latency_ms,
+            "credits_usd": credits_usd,
+            "gpu_availability": gpu_availability,
+            "availability": availability,
+            "error_rate": error_rate,
+        }
+        flat = s_idx * n_c + c_idx
+        order = _newest_per_cell(flat, ts)
+        if order is not None:
+            flat, ts = flat[order], ts[order]
+            values = {k: np.asarray(v)[order] for k, v in values.items()}
+            simulated = None if simulated is None else np.asarray(simulated)[order]
+            instance_type = None if instance_type is None else [instance_type[i] for i in order]
+        self._advance()
+        newer = ts >= self.ts_last.ravel()[flat]
+        take = flat[newer]
+        for field, vals in values.items():
+            arr = np.asarray(vals, dtype=np.float64)
+            self.ring[field].reshape(n_s * n_c, self.size)[flat, self.cursor] = arr
+            self.latest[field].ravel()[take] = arr[newer]
+        self.ts_last.ravel()[take] = ts[newer]
+        if simulated is not None:
+            self.simulated.ravel()[take] = np.asarray(simulated, dtype=bool)[newer]
+        if instance_type is not None:
+            names = np.asarray(instance_type, dtype=object)
+            self.instance_type.ravel()[take] = names[newer]
+
+    def _advance(self) -> None:
+        self.cursor = (self.cursor + 1) % self.size
+        self.updates += 1
+        for ring in self.ring.values():
+            ring[:, :, self.cursor] = np.nan
+
+    # --- reads -------------------------------------------------------------------------------
+    def age_s(self, now: datetime) -> FloatArray:
+        """Seconds since the newest sample of each cell (``inf`` when there never was one)."""
+        return now.timestamp() - self.ts_last
+
+    def latency_p95(self) -> FloatArray:
+        """p95 of the latency samples in the window per cell (linear interpolation, NaN if none).
+
+        Same definition as ``numpy.nanpercentile(..., 95)`` (method "linear"), computed with one sort.
+        """
+        ring = np.sort(self.ring["latency_ms"], axis=2)  # NaN sort last
+        count = np.count_nonzero(~np.isnan(ring), axis=2)
+        pos = 0.95 * np.maximum(count - 1, 0)
+        lo = np.floor(pos).astype(np.intp)
+        hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
+        frac = (pos - lo).astype(np.float64)
+        low = np.take_along_axis(ring, lo[..., None], axis=2)[..., 0].astype(np.float64)
+        high = np.take_along_axis(ring, hi[..., None], axis=2)[..., 0].astype(np.float64)
+        p95: FloatArray = low + frac * (high - low)
+        p95[count == 0] = np.nan
+        return p95
+
+
+def _newest_per_cell(flat: IntArray, ts: FloatArray) -> IntArray | None:
+    """Indices keeping only the newest sample per cell, or None when no cell repeats."""
+    if flat.size < 2:
+        return None
+    counts = np.bincount(flat)
+    if counts.max(initial=0) <= 1:
+        return None
+    order = np.lexsort((ts, flat))
+    sorted_flat = flat[order]
+    last = np.ones(sorted_flat.size, dtype=bool)
+    last[:-1] = sorted_flat[1:] != sorted_flat[:-1]
+    kept: IntArray = order[last]
+    return kept
