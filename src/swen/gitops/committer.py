@@ -1,0 +1,291 @@
+"""Decision -> branch -> commit -> push -> merge request, idempotent and crash-safe.
+
+``Committer.propose(decision)``:
+
+1. validates every name (service, providers, regions, instance type) before anything is written;
+2. derives the branch from the decision (kind, service, target provider, ``decision.created_at``), so a
+   repeated call for the same decision always means the same branch;
+3. if the host already has an MR for that branch, returns it (and finishes the PROPOSED -> MR_OPENED
+   transition if a crash interrupted it);
+4. checks that every other open MR of the service can be superseded (else ConflictError, nothing
+   changed);
+5. edits only that service's entry of ``terraform.tfvars`` on ``origin/main``, commits on the branch
+   and pushes - unless the branch is already on the remote (a crash between push and MR);
+6. supersedes the older MRs (decision -> SUPERSEDED first, then the MR is closed, so a crash in between
+   is finished by the next call), opens the MR and moves the decision to MR_OPENED.
+
+A push the remote refuses (permanent error) moves the decision to FAILED with git's message and
+opens no MR; transient errors are retried inside ``InfraRepo`` and, if they persist, leave the decision
+PROPOSED for a later attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionAction, DecisionStatus
+from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError, NotFoundError
+from swen.domain.models import Placement
+from swen.domain.names import validate_location_name, validate_service_name
+from swen.gitops.branch import BranchKind, branch_name
+from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRKind, MRState
+from swen.gitops.repo import MAIN, REMOTE, InfraRepo
+from swen.gitops.template import TFVARS_PATH
+from swen.gitops.tfvars import read_placements, set_placement, validate_instance_type
+from swen.store.repository import Store
+
+_S = DecisionStatus
+ROLLBACK_FROM = frozenset({_S.APPLIED, _S.VERIFIED, _S.FAILED})
+
+
+def _validate_placement(placement: Placement, what: str) -> None:
+    validate_location_name(placement.provider, f"{what} provider")
+    validate_location_name(placement.region, f"{what} region")
+
+
+def validate_decision_names(decision: Decision) -> None:
+    """Every externally supplied name of ``decision`` (it may have been built without validation)."""
+    validate_service_name(decision.service)
+    _validate_placement(decision.current, "current")
+    _validate_placement(decision.target, "target")
+
+
+def instance_type_for(decision: Decision, placement: Placement) -> str | None:
+    """The instance type the ranking chose for ``placement`` (validated), or None if unranked."""
+    for score in decision.ranking:
+        if score.placement == placement:
+            return validate_instance_type(score.instance_type)
+    return None
+
+
+def commit_message(decision: Decision, *, kind: MRKind, source: Placement, target: Placement) -> str:
+    """Title, explanation, then git trailers (parseable with ``git interpret-trailers --parse``)."""
+    verb = {MRKind.MIGRATION: "move", MRKind.EMERGENCY: "emergency move", MRKind.ROLLBACK: "roll back"}[kind]
+    savings = decision.savings
+    trailers = [
+        f"Decision-Id: {decision.id}",
+        f"Kind: {kind.value}",
+        f"Service: {decision.service}",
+        f"From: {source.key}",
+        f"To: {target.key}",
+        f"Savings-Monthly-USD: {savings.net_monthly_usd:.2f}",
+        f"Cost-Delta-Pct: {savings.cost_delta_pct:.2f}",
+        f"Confidence: {decision.confidence.value:.3f}",
+    ]
+    explanation = _one_paragraph_safe(decision.explanation) or "(no explanation given)"
+    if kind is MRKind.ROLLBACK:
+        explanation = (
+            f"Puts {decision.service} back where it ran before decision {decision.id}.\n\n{explanation}"
+        )
+    title = f"swen: {verb} {decision.service} {source.key} -> {target.key}"
+    return f"{title}\n\n{explanation}\n\n" + "\n".join(trailers) + "\n"
+
+
+def _one_paragraph_safe(text: str) -> str:
+    """Explanation text without control characters (kept multi-line)."""
+    lines = ["".join(ch for ch in line if ch.isprintable()) for line in text.strip().splitlines()]
+    return "\n".join(lines).strip()
+
+
+def mr_description(decision: Decision, *, kind: MRKind, source: Placement, target: Placement) -> str:
+    """Markdown for the merge request: what, why, and the top of the ranking."""
+    s, c = decision.savings, decision.confidence
+    rows = [
+        "| | |",
+        "|---|---|",
+        f"| Decision | `{decision.id}` |",
+        f"| Kind | {kind.value}{' (emergency)' if decision.emergency else ''} |",
+        f"| Service | `{decision.service}`{' (stateful)' if decision.stateful else ''} |",
+        f"| From -> to | `{source.key}` -> `{target.key}` |",
+        f"| Monthly cost | ${s.current_monthly_usd:,.2f} -> ${s.target_monthly_usd:,.2f} "
+        f"({s.cost_delta_pct:+.1f}%) |",
+        f"| Net savings | ${s.net_monthly_usd:,.2f}/month |",
+        f"| Confidence | {c.value:.1%} |",
+    ]
+    ranking = ["| Rank | Placement | Score | $/month |", "|---|---|---|---|"] + [
+        f"| {p.rank} | `{p.placement.key}`{' (current)' if p.is_current else ''} | {p.total:.3f} "
+        f"| {p.monthly_cost_usd:,.2f} |"
+        for p in decision.ranking[:5]
+    ]
+    body = _one_paragraph_safe(decision.explanation)
+    return "\n".join(
+        ["## SWEN placement change", "", *rows, "", "### Why", "", body, "", "### Ranking", "", *ranking, ""]
+    )
+
+
+class Committer:
+    """Turns decisions into merge requests on ``host`` via the infra repository ``repo``."""
+
+    def __init__(
+        self, store: Store, repo: InfraRepo, host: MergeRequestHost, *, terraform_bin: str = "terraform"
+    ):
+        self.store = store
+        self.repo = repo
+        self.host = host
+        self.terraform_bin = terraform_bin
+
+    # --- recommendations and emergencies --------------------------------------------------------
+    def propose(self, decision: Decision) -> MergeRequest:
+        """Open (or find) the merge request for ``decision``; see the module docstring."""
+        validate_decision_names(decision)
+        if decision.action is not DecisionAction.MIGRATE or decision.current == decision.target:
+            raise InvalidInputError(
+                f"decision {decision.id} does not move {decision.service}",
+                hint="only migrate decisions are proposed",
+            )
+        instance_type = instance_type_for(decision, decision.target)
+        kind = MRKind.EMERGENCY if decision.emergency else MRKind.MIGRATION
+        branch_kind = BranchKind.EMERGENCY if decision.emergency else BranchKind.RECOMMENDATION
+        branch = branch_name(branch_kind, decision.service, decision.target.provider, decision.created_at)
+        status = self._stored_status(decision)
+
+        existing = self._existing(branch, decision.id)
+        if existing is not None:
+            if status is _S.PROPOSED and existing.is_open:
+                self._mark_opened(decision.id, existing)
+            return existing
+        if status is not _S.PROPOSED:
+            raise ConflictError(
+                f"decision {decision.id} is {status.value}; only proposed decisions get a merge request"
+            )
+        older = self._supersedable(decision.service, branch)
+        try:
+            self._ensure_branch(branch, decision, decision.current, decision.target, instance_type, kind)
+        except GitOpsError as exc:
+            if not exc.transient:
+                self.store.transition(
+                    decision.id, _S.FAILED, detail={"stage": "commit", "error": exc.message}
+                )
+            raise
+        self._supersede(older, by=decision.id)
+        mr = self.host.open(
+            branch,
+            commit_message(decision, kind=kind, source=decision.current, target=decision.target).splitlines()[
+                0
+            ],
+            mr_description(decision, kind=kind, source=decision.current, target=decision.target),
+            decision.id,
+            decision.service,
+            kind,
+        )
+        self._mark_opened(decision.id, mr)
+        return mr
+
+    # --- rollback -------------------------------------------------------------------------------
+    def propose_rollback(self, decision_id: str) -> MergeRequest:
+        """Open an MR (kind rollback) that puts the placement from before ``decision_id`` back.
+
+        Only for applied, verified or failed decisions whose target is what main has now. The
+        decision's status is not changed here: the pipeline marks it ROLLED_BACK once applied.
+        """
+        stored = self.store.get_decision(decision_id)
+        decision = stored.decision
+        validate_decision_names(decision)
+        if stored.status not in ROLLBACK_FROM:
+            raise ConflictError(
+                f"decision {decision_id} is {stored.status.value}; only applied, verified or failed "
+                "decisions can be rolled back"
+            )
+        branch = branch_name(
+            BranchKind.ROLLBACK, decision.service, decision.current.provider, decision.created_at
+        )
+        existing = self._existing(branch, decision.id)
+        if existing is not None:
+            return existing
+        self.repo.fetch()
+        if branch not in self.repo.remote_branches():
+            entry = read_placements(self.repo.read_file(f"{REMOTE}/{MAIN}"))[decision.service]
+            now = Placement(provider=entry.provider, region=entry.region)
+            if now != decision.target:
+                raise ConflictError(
+                    f"{decision.service} is at {now.key} on main, not at {decision.target.key}",
+                    hint="nothing to roll back" if now == decision.current else "a later change moved it",
+                )
+        older = self._supersedable(decision.service, branch)
+        instance_type = instance_type_for(decision, decision.current)
+        self._ensure_branch(
+            branch, decision, decision.target, decision.current, instance_type, MRKind.ROLLBACK
+        )
+        self._supersede(older, by=decision.id)
+        message = commit_message(
+            decision, kind=MRKind.ROLLBACK, source=decision.target, target=decision.current
+        )
+        return self.host.open(
+            branch,
+            message.splitlines()[0],
+            mr_description(decision, kind=MRKind.ROLLBACK, source=decision.target, target=decision.current),
+            decision.id,
+            decision.service,
+            MRKind.ROLLBACK,
+        )
+
+    # --- steps ----------------------------------------------------------------------------------
+    def _stored_status(self, decision: Decision) -> DecisionStatus:
+        try:
+            return self.store.get_decision(decision.id).status
+        except NotFoundError:
+            self.store.save_decision(decision)
+            return _S.PROPOSED
+
+    def _existing(self, branch: str, decision_id: str) -> MergeRequest | None:
+        mr = self.host.find_by_branch(branch)
+        if mr is not None and mr.decision_id != decision_id:
+            raise ConflictError(
+                f"branch {branch} already belongs to decision {mr.decision_id}",
+                hint="two decisions for one service in the same second; propose the newer one later",
+            )
+        return mr
+
+    def _ensure_branch(
+        self,
+        branch: str,
+        decision: Decision,
+        source: Placement,
+        target: Placement,
+        instance_type: str | None,
+        kind: MRKind,
+    ) -> None:
+        """Commit the one-entry edit on ``branch`` and push it, unless origin already has the branch."""
+        self.repo.fetch()
+        if branch in self.repo.remote_branches():
+            return
+        base = f"{REMOTE}/{MAIN}"
+        edited = set_placement(
+            self.repo.read_file(base),
+            decision.service,
+            target.provider,
+            target.region,
+            instance_type,
+            terraform_bin=self.terraform_bin,
+        )
+        message = commit_message(decision, kind=kind, source=source, target=target)
+        self.repo.commit_file(branch=branch, base=base, path=TFVARS_PATH, content=edited, message=message)
+        self.repo.push_branch(branch)
+
+    def _supersedable(self, service: str, branch: str) -> list[MergeRequest]:
+        """Other open MRs of ``service``; ConflictError if one of them must not be superseded."""
+        older = [mr for mr in self.host.list(state=MRState.OPENED, service=service) if mr.branch != branch]
+        for mr in older:
+            if mr.kind is MRKind.ROLLBACK:
+                raise ConflictError(
+                    f"rollback MR {mr.id} of {service} is still open", hint="merge or close it first"
+                )
+            status = self.store.get_decision(mr.decision_id).status
+            if status is not _S.SUPERSEDED and _S.SUPERSEDED not in ALLOWED_TRANSITIONS[status]:
+                raise ConflictError(
+                    f"MR {mr.id} of {service} is {status.value} and cannot be superseded",
+                    hint="wait until it is applied or failed, then propose again",
+                )
+        return older
+
+    def _supersede(self, older: Iterable[MergeRequest], *, by: str) -> None:
+        for mr in older:
+            if self.store.get_decision(mr.decision_id).status is not _S.SUPERSEDED:
+                self.store.transition(
+                    mr.decision_id, _S.SUPERSEDED, detail={"by_decision": by, "mr_id": mr.id}
+                )
+            self.host.close(mr.id, f"superseded by decision {by}")
+
+    def _mark_opened(self, decision_id: str, mr: MergeRequest) -> None:
+        detail = {"mr_id": mr.id, "branch": mr.branch, "web_url": mr.web_url, "host": mr.host}
+        self.store.transition(decision_id, _S.MR_OPENED, detail=detail)

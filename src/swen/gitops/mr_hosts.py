@@ -1,0 +1,313 @@
+"""Merge-request hosts behind one protocol: the local store (embedded default) and GitLab.
+
+Both keep one row per merge request in the store (``swen.store.mrs``), so ids are the store's ids
+everywhere (CLI, API, pipeline runs). The GitLab host additionally creates and drives the real MR
+through python-gitlab (``external_id`` = GitLab iid) and mirrors its state.
+
+``merge`` means "the branch is on main of the infra remote afterwards" for both hosts: the local host
+merges with git (``InfraRepo.merge_to_main``), GitLab merges server-side.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from swen.config import Settings
+from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError
+from swen.gitops.branch import validate_branch_name
+from swen.gitops.repo import MAIN
+from swen.store.mrs import MergeRequest, MergeRequestRepository, MRKind, MRState
+from swen.store.repository import Store
+
+if TYPE_CHECKING:
+    from swen.gitops.repo import InfraRepo
+
+__all__ = [
+    "GitLabMergeRequestHost",
+    "LocalMergeRequestHost",
+    "MRKind",
+    "MRState",
+    "MergeRequest",
+    "MergeRequestHost",
+    "make_host",
+]
+
+MAX_ACTOR_LENGTH = 128
+MAX_REASON_LENGTH = 2000
+
+
+class MergeRequestHost(Protocol):
+    """Where merge requests live. Ids are store ids (``MergeRequest.id``)."""
+
+    name: str
+
+    def open(
+        self, branch: str, title: str, description: str, decision_id: str, service: str, kind: MRKind
+    ) -> MergeRequest: ...
+
+    def get(self, mr_id: int) -> MergeRequest: ...
+
+    def list(self, state: MRState | None = None, service: str | None = None) -> list[MergeRequest]: ...
+
+    def approve(self, mr_id: int, by: str) -> MergeRequest: ...
+
+    def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest: ...
+
+    def merge(self, mr_id: int) -> MergeRequest: ...
+
+    def close(self, mr_id: int, reason: str) -> MergeRequest: ...
+
+    def find_by_branch(self, branch: str) -> MergeRequest | None: ...
+
+
+def validate_actor(by: str) -> str:
+    """A person or bot name for approvals: 1..128 printable characters."""
+    cleaned = by.strip() if isinstance(by, str) else ""
+    if not cleaned or len(cleaned) > MAX_ACTOR_LENGTH or not cleaned.isprintable():
+        raise InvalidInputError(f"invalid approver name {by!r}", hint="use 1-128 printable characters")
+    return cleaned
+
+
+def validate_reason(reason: str) -> str:
+    cleaned = reason.strip() if isinstance(reason, str) else ""
+    if not cleaned or len(cleaned) > MAX_REASON_LENGTH:
+        raise InvalidInputError("a reason is required (1-2000 characters)", hint="say why, e.g. 'too risky'")
+    return cleaned
+
+
+def _require_open(mr: MergeRequest, action: str) -> None:
+    if not mr.is_open:
+        raise ConflictError(
+            f"merge request {mr.id} is {mr.state.value}; cannot {action} it",
+            hint="only open merge requests can be approved, rejected or merged",
+        )
+
+
+class LocalMergeRequestHost:
+    """Merge requests kept in the store; merging is a git merge into main of the infra remote."""
+
+    name = "local"
+
+    def __init__(self, store: Store, repo: InfraRepo | None = None) -> None:
+        self.mrs = MergeRequestRepository(store)
+        self.repo = repo
+
+    def open(
+        self, branch: str, title: str, description: str, decision_id: str, service: str, kind: MRKind
+    ) -> MergeRequest:
+        validate_branch_name(branch)
+        return self.mrs.create(
+            decision_id=decision_id,
+            service=service,
+            branch=branch,
+            host=self.name,
+            title=title,
+            description=description,
+            kind=MRKind(kind),
+        )
+
+    def get(self, mr_id: int) -> MergeRequest:
+        return self.mrs.get(mr_id)
+
+    def list(self, state: MRState | None = None, service: str | None = None) -> list[MergeRequest]:
+        return self.mrs.list(state=state, service=service, limit=1000)
+
+    def find_by_branch(self, branch: str) -> MergeRequest | None:
+        return self.mrs.get_by_branch(branch)
+
+    def approve(self, mr_id: int, by: str) -> MergeRequest:
+        by = validate_actor(by)
+        mr = self.mrs.get(mr_id)
+        _require_open(mr, "approve")
+        return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
+
+    def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
+        by, reason = validate_actor(by), validate_reason(reason)
+        mr = self.mrs.get(mr_id)
+        _require_open(mr, "reject")
+        return self.mrs.update(
+            mr_id, action="rejected", state=MRState.CLOSED, detail={"by": by, "reason": reason}
+        )
+
+    def merge(self, mr_id: int) -> MergeRequest:
+        mr = self.mrs.get(mr_id)
+        if mr.state is MRState.MERGED:
+            return mr
+        _require_open(mr, "merge")
+        if self.repo is None:
+            raise GitOpsError("the local merge-request host needs the infra repository to merge")
+        sha = self.repo.merge_to_main(
+            mr.branch, message=f"Merge branch '{mr.branch}' into {MAIN} (MR {mr.id})"
+        )
+        return self.mrs.update(mr_id, action="merged", state=MRState.MERGED, detail={"sha": sha})
+
+    def close(self, mr_id: int, reason: str) -> MergeRequest:
+        reason = validate_reason(reason)
+        mr = self.mrs.get(mr_id)
+        if mr.state is MRState.CLOSED:
+            return mr
+        _require_open(mr, "close")
+        return self.mrs.update(mr_id, action="closed", state=MRState.CLOSED, detail={"reason": reason})
+
+
+def _gitlab_error(exc: Exception, action: str) -> GitOpsError:
+    code = getattr(exc, "response_code", None)
+    message = getattr(exc, "error_message", None) or str(exc)
+    transient = code is None or code == 429 or (isinstance(code, int) and code >= 500)
+    hint = {
+        401: "check SWEN_GITLAB_TOKEN",
+        403: "the token needs api scope and Developer access to the project",
+        404: "check SWEN_GITLAB_URL and SWEN_GITLAB_PROJECT",
+    }.get(code or 0)
+    status = f" (HTTP {code})" if code else ""
+    return GitOpsError(f"GitLab {action} failed{status}: {message}", hint=hint, transient=transient)
+
+
+class GitLabMergeRequestHost:
+    """Merge requests on GitLab (python-gitlab), mirrored in the store."""
+
+    name = "gitlab"
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        url: str,
+        token: str,
+        project: str,
+        target_branch: str = MAIN,
+        timeout_s: float = 15.0,
+        ssl_verify: bool = True,
+    ) -> None:
+        import gitlab
+
+        self.mrs = MergeRequestRepository(store)
+        self.target_branch = target_branch
+        self._gl = gitlab.Gitlab(
+            url, private_token=token, timeout=timeout_s, ssl_verify=ssl_verify, retry_transient_errors=True
+        )
+        self._project = self._gl.projects.get(project, lazy=True)
+
+    def _call(self, action: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        import gitlab
+        import requests
+
+        try:
+            return fn(*args, **kwargs)
+        except (gitlab.exceptions.GitlabError, requests.RequestException) as exc:
+            raise _gitlab_error(exc, action) from None
+
+    def _lazy_mr(self, mr: MergeRequest) -> Any:
+        if mr.external_id is None:
+            raise GitOpsError(f"merge request {mr.id} has no GitLab iid", hint="it was not created on GitLab")
+        return self._project.mergerequests.get(int(mr.external_id), lazy=True)
+
+    def open(
+        self, branch: str, title: str, description: str, decision_id: str, service: str, kind: MRKind
+    ) -> MergeRequest:
+        validate_branch_name(branch)
+        # A crash after GitLab created the MR but before the row was stored: reuse GitLab's MR.
+        found = self._call(
+            "listing merge requests",
+            self._project.mergerequests.list,
+            source_branch=branch,
+            state="opened",
+            get_all=False,
+        )
+        if found:
+            remote = found[0]
+        else:
+            payload = {
+                "source_branch": branch,
+                "target_branch": self.target_branch,
+                "title": title,
+                "description": description,
+                "labels": f"swen,{MRKind(kind).value}",
+                "remove_source_branch": False,
+            }
+            remote = self._call("creating a merge request", self._project.mergerequests.create, payload)
+        return self.mrs.create(
+            decision_id=decision_id,
+            service=service,
+            branch=branch,
+            host=self.name,
+            title=title,
+            description=description,
+            kind=MRKind(kind),
+            external_id=str(remote.iid),
+            web_url=getattr(remote, "web_url", None),
+        )
+
+    def get(self, mr_id: int) -> MergeRequest:
+        """The stored MR, refreshed from GitLab (a person may have merged or closed it there)."""
+        mr = self.mrs.get(mr_id)
+        if mr.external_id is None:
+            return mr
+        remote = self._call("reading a merge request", self._project.mergerequests.get, int(mr.external_id))
+        state = MRState(remote.state) if remote.state in {s.value for s in MRState} else None
+        if state is not None and state is not mr.state:
+            return self.mrs.update(mr_id, action=f"synced_{state.value}", state=state)
+        return mr
+
+    def list(self, state: MRState | None = None, service: str | None = None) -> list[MergeRequest]:
+        return self.mrs.list(state=state, service=service, limit=1000)
+
+    def find_by_branch(self, branch: str) -> MergeRequest | None:
+        return self.mrs.get_by_branch(branch)
+
+    def approve(self, mr_id: int, by: str) -> MergeRequest:
+        by = validate_actor(by)
+        mr = self.mrs.get(mr_id)
+        _require_open(mr, "approve")
+        self._call("approving a merge request", self._lazy_mr(mr).approve)
+        return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
+
+    def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
+        by, reason = validate_actor(by), validate_reason(reason)
+        mr = self.mrs.get(mr_id)
+        _require_open(mr, "reject")
+        self._close_remote(mr, f"Rejected by {by}: {reason}")
+        return self.mrs.update(
+            mr_id, action="rejected", state=MRState.CLOSED, detail={"by": by, "reason": reason}
+        )
+
+    def merge(self, mr_id: int) -> MergeRequest:
+        mr = self.mrs.get(mr_id)
+        if mr.state is MRState.MERGED:
+            return mr
+        _require_open(mr, "merge")
+        result = self._call(
+            "merging a merge request",
+            self._lazy_mr(mr).merge,
+            merge_commit_message=f"Merge branch '{mr.branch}' into {self.target_branch} (SWEN MR {mr.id})",
+        )
+        sha = (result or {}).get("merge_commit_sha") if isinstance(result, dict) else None
+        return self.mrs.update(mr_id, action="merged", state=MRState.MERGED, detail={"sha": sha})
+
+    def close(self, mr_id: int, reason: str) -> MergeRequest:
+        reason = validate_reason(reason)
+        mr = self.mrs.get(mr_id)
+        if mr.state is MRState.CLOSED:
+            return mr
+        _require_open(mr, "close")
+        self._close_remote(mr, f"Closed by SWEN: {reason}")
+        return self.mrs.update(mr_id, action="closed", state=MRState.CLOSED, detail={"reason": reason})
+
+    def _close_remote(self, mr: MergeRequest, note: str) -> None:
+        remote = self._lazy_mr(mr)
+        self._call("commenting on a merge request", remote.notes.create, {"body": note})
+        remote.state_event = "close"
+        self._call("closing a merge request", remote.save)
+
+
+def make_host(settings: Settings, store: Store, repo: InfraRepo | None = None) -> MergeRequestHost:
+    """The host the settings choose (SWEN_MR_HOST): local (default) or gitlab."""
+    if settings.mr_host == "gitlab":
+        assert settings.gitlab_url and settings.gitlab_token and settings.gitlab_project  # settings validate
+        return GitLabMergeRequestHost(
+            store,
+            url=settings.gitlab_url,
+            token=settings.gitlab_token.get_secret_value(),
+            project=settings.gitlab_project,
+        )
+    return LocalMergeRequestHost(store, repo)

@@ -1,0 +1,421 @@
+"""Merge requests and pipeline runs in the store (tables ``merge_requests``, ``pipeline_runs``,
+``pipeline_stages``).
+
+Every merge request SWEN opens has a row here, whatever the host: the local host keeps the MR only
+here; the GitLab host mirrors GitLab's MR (``external_id`` = GitLab iid, ``web_url``) so pipeline runs
+can point at it. Each write appends an audit event in the same transaction (``mr`` events for merge
+requests, ``pipeline`` events for runs and stages), so the live feed sees every step.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, Row, Select, insert, select, update
+
+from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from swen.domain.events import EventType
+from swen.store.repository import Store
+from swen.store.tables import merge_requests, pipeline_runs, pipeline_stages
+
+MAX_LOG_CHARS = 100_000
+MAX_PAGE = 1000
+
+
+class MRState(StrEnum):
+    OPENED = "opened"
+    MERGED = "merged"
+    CLOSED = "closed"
+
+
+class MRKind(StrEnum):
+    MIGRATION = "migration"
+    EMERGENCY = "emergency"
+    ROLLBACK = "rollback"
+
+
+class MergeRequest(BaseModel):
+    """A merge request as SWEN knows it (``id`` is the store's id, ``external_id`` the host's)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    decision_id: str
+    service: str
+    branch: str
+    host: str
+    external_id: str | None = None
+    web_url: str | None = None
+    state: MRState
+    title: str
+    description: str
+    kind: MRKind
+    review: str | None = None
+    """auto_approve | manual_review | deny, set by the pipeline's policy stage."""
+    approved_by: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is MRState.OPENED
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class StageName(StrEnum):
+    VALIDATE = "validate"
+    POLICY = "policy"
+    PLAN = "plan"
+    APPLY = "apply"
+    NOTIFY = "notify"
+
+
+class StageStatus(StrEnum):
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"
+
+
+class PipelineStage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    run_id: int
+    name: StageName
+    status: StageStatus
+    started_at: datetime
+    duration_s: float | None = None
+    log: str = ""
+
+
+class PipelineRun(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    mr_id: int
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    plan_summary: dict[str, Any] | None = None
+    policy_result: dict[str, Any] | None = None
+    stages: tuple[PipelineStage, ...] = ()
+    """In pipeline order (validate, policy, plan, apply, notify)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime:
+    if value is None:
+        return _now()
+    if value.tzinfo is None:
+        raise InvalidInputError("timestamps must be timezone-aware (UTC)", hint="use datetime.now(UTC)")
+    return value.astimezone(UTC)
+
+
+def _page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0, got {limit}, {offset}")
+
+
+def _mr(row: Row[Any]) -> MergeRequest:
+    return MergeRequest.model_validate(dict(row._mapping))
+
+
+class MergeRequestRepository:
+    """Rows of ``merge_requests``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create(
+        self,
+        *,
+        decision_id: str,
+        service: str,
+        branch: str,
+        host: str,
+        title: str,
+        description: str,
+        kind: MRKind,
+        external_id: str | None = None,
+        web_url: str | None = None,
+    ) -> MergeRequest:
+        """Insert an open MR and its ``mr`` event; a second MR for the same branch is a ConflictError."""
+        now = _now()
+        values = {
+            "decision_id": decision_id,
+            "service": service,
+            "branch": branch,
+            "host": host,
+            "external_id": external_id,
+            "web_url": web_url,
+            "state": MRState.OPENED.value,
+            "title": title[:512],
+            "description": description,
+            "kind": MRKind(kind).value,
+            "created_at": now,
+            "updated_at": now,
+        }
+        # Write transactions are serialised (Store.transaction), so check-then-insert cannot race.
+        with self._store.transaction() as conn:
+            if conn.execute(select(merge_requests.c.id).where(merge_requests.c.branch == branch)).first():
+                raise ConflictError(
+                    f"a merge request for branch {branch!r} already exists",
+                    hint="find it with `swen mr list`",
+                )
+            stmt = insert(merge_requests).values(**values).returning(merge_requests.c.id)
+            mr_id = int(conn.execute(stmt).scalar_one())
+            self._event(conn, "opened", mr_id, values, {})
+        return self.get(mr_id)
+
+    def get(self, mr_id: int) -> MergeRequest:
+        with self._store.engine.connect() as conn:
+            row = conn.execute(select(merge_requests).where(merge_requests.c.id == mr_id)).first()
+        if row is None:
+            raise NotFoundError(f"unknown merge request {mr_id}", hint="list them with `swen mr list`")
+        return _mr(row)
+
+    def get_by_branch(self, branch: str) -> MergeRequest | None:
+        with self._store.engine.connect() as conn:
+            row = conn.execute(select(merge_requests).where(merge_requests.c.branch == branch)).first()
+        return None if row is None else _mr(row)
+
+    def list(
+        self,
+        *,
+        state: MRState | None = None,
+        service: str | None = None,
+        decision_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[MergeRequest]:
+        """Newest first."""
+        _page(limit, offset)
+        query: Select[Any] = select(merge_requests)
+        if state is not None:
+            query = query.where(merge_requests.c.state == MRState(state).value)
+        if service is not None:
+            query = query.where(merge_requests.c.service == service)
+        if decision_id is not None:
+            query = query.where(merge_requests.c.decision_id == decision_id)
+        query = query.order_by(merge_requests.c.id.desc()).limit(limit).offset(offset)
+        with self._store.engine.connect() as conn:
+            return [_mr(row) for row in conn.execute(query).all()]
+
+    def update(
+        self,
+        mr_id: int,
+        *,
+        action: str,
+        state: MRState | None = None,
+        approved_by: str | None = None,
+        review: str | None = None,
+        external_id: str | None = None,
+        web_url: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> MergeRequest:
+        """Change the given fields and append an ``mr`` event named ``action`` (approved, merged, ...)."""
+        changes: dict[str, Any] = {
+            key: value
+            for key, value in {
+                "state": None if state is None else MRState(state).value,
+                "approved_by": approved_by,
+                "review": review,
+                "external_id": external_id,
+                "web_url": web_url,
+            }.items()
+            if value is not None
+        }
+        with self._store.transaction() as conn:
+            row = conn.execute(select(merge_requests).where(merge_requests.c.id == mr_id)).first()
+            if row is None:
+                raise NotFoundError(f"unknown merge request {mr_id}", hint="list them with `swen mr list`")
+            conn.execute(
+                update(merge_requests)
+                .where(merge_requests.c.id == mr_id)
+                .values(**changes, updated_at=_now())
+            )
+            self._event(conn, action, mr_id, {**dict(row._mapping), **changes}, detail or {})
+        return self.get(mr_id)
+
+    def _event(
+        self, conn: Connection, action: str, mr_id: int, row: dict[str, Any], detail: dict[str, Any]
+    ) -> None:
+        payload = {
+            "action": action,
+            "mr_id": mr_id,
+            "branch": row["branch"],
+            "kind": row["kind"],
+            "host": row["host"],
+            "state": row["state"],
+            "web_url": row.get("web_url"),
+            **({"detail": detail} if detail else {}),
+        }
+        self._store.append_event(
+            EventType.MR, payload, service=row["service"], decision_id=row["decision_id"], conn=conn
+        )
+
+
+class PipelineRepository:
+    """Rows of ``pipeline_runs`` and ``pipeline_stages`` (written by the pipeline runner)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def start_run(self, mr_id: int, *, at: datetime | None = None) -> PipelineRun:
+        started = _aware(at)
+        with self._store.transaction() as conn:
+            mr = self._mr_row(conn, mr_id)
+            stmt = (
+                insert(pipeline_runs)
+                .values(mr_id=mr_id, status=RunStatus.RUNNING.value, started_at=started)
+                .returning(pipeline_runs.c.id)
+            )
+            run_id = int(conn.execute(stmt).scalar_one())
+            self._event(
+                conn, mr, {"action": "run_started", "run_id": run_id, "status": RunStatus.RUNNING.value}
+            )
+        return self.get_run(run_id)
+
+    def record_stage(
+        self,
+        run_id: int,
+        name: StageName | str,
+        status: StageStatus | str,
+        *,
+        started_at: datetime | None = None,
+        duration_s: float | None = None,
+        log: str = "",
+    ) -> PipelineStage:
+        """Insert or update the stage ``name`` of a run (one row per stage; later calls overwrite)."""
+        name, status = StageName(name), StageStatus(status)
+        if duration_s is not None and duration_s < 0:
+            raise InvalidInputError(f"duration_s must be >= 0, got {duration_s}")
+        values = {
+            "status": status.value,
+            "started_at": _aware(started_at),
+            "duration_s": duration_s,
+            "log": log[-MAX_LOG_CHARS:],
+        }
+        with self._store.transaction() as conn:
+            run = self._run_row(conn, run_id)
+            where = (pipeline_stages.c.run_id == run_id) & (pipeline_stages.c.name == name.value)
+            existing = conn.execute(
+                select(pipeline_stages.c.id, pipeline_stages.c.started_at).where(where)
+            ).first()
+            if existing is None:
+                conn.execute(insert(pipeline_stages).values(run_id=run_id, name=name.value, **values))
+            else:
+                if started_at is None:
+                    values["started_at"] = existing.started_at
+                conn.execute(update(pipeline_stages).where(where).values(**values))
+            mr = self._mr_row(conn, run.mr_id)
+            detail = {"action": "stage", "run_id": run_id, "stage": name.value, "status": status.value}
+            self._event(conn, mr, {**detail, "duration_s": duration_s})
+        stage = next(s for s in self.get_run(run_id).stages if s.name is name)
+        return stage
+
+    def set_status(self, run_id: int, status: RunStatus | str) -> PipelineRun:
+        """Change a run's status without finishing it (e.g. ``awaiting_approval``)."""
+        status = RunStatus(status)
+        with self._store.transaction() as conn:
+            run = self._run_row(conn, run_id)
+            conn.execute(
+                update(pipeline_runs).where(pipeline_runs.c.id == run_id).values(status=status.value)
+            )
+            self._event(
+                conn,
+                self._mr_row(conn, run.mr_id),
+                {"action": "run_status", "run_id": run_id, "status": status.value},
+            )
+        return self.get_run(run_id)
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus | str,
+        *,
+        plan_summary: dict[str, Any] | None = None,
+        policy_result: dict[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> PipelineRun:
+        status = RunStatus(status)
+        values: dict[str, Any] = {"status": status.value, "finished_at": _aware(at)}
+        if plan_summary is not None:
+            values["plan_summary"] = plan_summary
+        if policy_result is not None:
+            values["policy_result"] = policy_result
+        with self._store.transaction() as conn:
+            run = self._run_row(conn, run_id)
+            conn.execute(update(pipeline_runs).where(pipeline_runs.c.id == run_id).values(**values))
+            payload = {"action": "run_finished", "run_id": run_id, "status": status.value}
+            self._event(conn, self._mr_row(conn, run.mr_id), payload)
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: int) -> PipelineRun:
+        with self._store.engine.connect() as conn:
+            row = conn.execute(select(pipeline_runs).where(pipeline_runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFoundError(f"unknown pipeline run {run_id}")
+            return self._with_stages(conn, row)
+
+    def list_runs(self, *, mr_id: int | None = None, limit: int = 50, offset: int = 0) -> list[PipelineRun]:
+        """Newest first."""
+        _page(limit, offset)
+        query: Select[Any] = select(pipeline_runs)
+        if mr_id is not None:
+            query = query.where(pipeline_runs.c.mr_id == mr_id)
+        query = query.order_by(pipeline_runs.c.id.desc()).limit(limit).offset(offset)
+        with self._store.engine.connect() as conn:
+            return [self._with_stages(conn, row) for row in conn.execute(query).all()]
+
+    def latest_run(self, mr_id: int) -> PipelineRun | None:
+        runs = self.list_runs(mr_id=mr_id, limit=1)
+        return runs[0] if runs else None
+
+    # --- helpers --------------------------------------------------------------------------------
+    @staticmethod
+    def _with_stages(conn: Connection, row: Row[Any]) -> PipelineRun:
+        stage_rows = conn.execute(select(pipeline_stages).where(pipeline_stages.c.run_id == row.id)).all()
+        order = list(StageName)
+        stages = sorted(
+            (PipelineStage.model_validate(dict(s._mapping)) for s in stage_rows),
+            key=lambda s: order.index(s.name),
+        )
+        return PipelineRun.model_validate({**dict(row._mapping), "stages": tuple(stages)})
+
+    @staticmethod
+    def _run_row(conn: Connection, run_id: int) -> Row[Any]:
+        row = conn.execute(select(pipeline_runs).where(pipeline_runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFoundError(f"unknown pipeline run {run_id}")
+        return row
+
+    @staticmethod
+    def _mr_row(conn: Connection, mr_id: int) -> Row[Any]:
+        row = conn.execute(select(merge_requests).where(merge_requests.c.id == mr_id)).first()
+        if row is None:
+            raise NotFoundError(f"unknown merge request {mr_id}", hint="list them with `swen mr list`")
+        return row
+
+    def _event(self, conn: Connection, mr: Row[Any], payload: dict[str, Any]) -> None:
+        self._store.append_event(
+            EventType.PIPELINE,
+            {**payload, "mr_id": mr.id, "branch": mr.branch},
+            service=mr.service,
+            decision_id=mr.decision_id,
+            conn=conn,
+        )
