@@ -4,10 +4,13 @@
 #   terraform -chdir=envs/sim init -input=false
 #   terraform -chdir=envs/sim plan -input=false -var-file=../../terraform.tfvars -out=plan.tfplan
 #
-# State stays local (terraform.tfstate in this directory, ignored by git).
+# State stays local (terraform.tfstate in this directory, ignored by git). The SWEN pipeline keeps it
+# outside its throw-away worktrees: init -backend-config=path=$SWEN_HOME/tfstate/sim.tfstate.
 
 terraform {
   required_version = ">= 1.9.0"
+
+  backend "local" {}
 }
 
 module "placement" {
