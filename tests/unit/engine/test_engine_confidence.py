@@ -1,0 +1,104 @@
+"""Confidence properties (hypothesis), winner history, weights validation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from swen.domain.models import Weights
+from swen.engine.confidence import MARGIN_SCALE, WinnerHistory, confidence_value, margin_term
+
+unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+margins = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False)
+
+
+@given(margins, unit, unit)
+def test_confidence_is_in_unit_interval(margin: float, stability: float, freshness: float) -> None:
+    value = float(confidence_value(margin, stability, freshness))
+    assert 0.0 <= value <= 1.0
+
+
+@given(margins, margins, unit, unit)
+def test_confidence_rises_with_margin(a: float, b: float, stability: float, freshness: float) -> None:
+    low, high = sorted((a, b))
+    assert confidence_value(low, stability, freshness) <= confidence_value(high, stability, freshness)
+
+
+@given(margins, unit, unit, unit)
+def test_confidence_rises_with_stability(margin: float, a: float, b: float, freshness: float) -> None:
+    low, high = sorted((a, b))
+    assert confidence_value(margin, low, freshness) <= confidence_value(margin, high, freshness)
+
+
+@given(margins, unit, unit, unit)
+def test_confidence_falls_with_stale_or_missing_data(
+    margin: float, stability: float, a: float, b: float
+) -> None:
+    low, high = sorted((a, b))
+    assert confidence_value(margin, stability, low) <= confidence_value(margin, stability, high)
+
+
+@given(st.floats(min_value=0.001, max_value=1.0), unit)
+def test_confidence_strictly_rises_with_positive_margin(margin: float, stability: float) -> None:
+    assert confidence_value(margin * 1.5, stability, 1.0) > confidence_value(margin, stability, 1.0)
+
+
+def test_confidence_formula_values() -> None:
+    assert float(margin_term(MARGIN_SCALE)) == pytest.approx(1 - math.exp(-1))
+    assert float(confidence_value(0.0, 1.0, 1.0)) == 0.0
+    assert float(confidence_value(-0.3, 1.0, 1.0)) == 0.0  # best below current: no confidence to move
+    assert float(confidence_value(0.06, 0.9, 1.0)) == pytest.approx((1 - math.exp(-2)) * 0.95)
+    assert float(confidence_value(0.06, 0.9, 0.5)) == pytest.approx((1 - math.exp(-2)) * 0.95 * 0.5)
+
+
+def test_stability_counts_same_winner_over_the_window() -> None:
+    history = WinnerHistory.empty(["a", "b"], ["p0", "p1", "p2"], 4)
+    for winners in ([0, 2], [1, 2], [1, 2], [1, -1]):
+        history = history.pushed(np.array(winners))
+    k, n = history.stability(np.array([1, -1]))
+    assert n == 4
+    assert k.tolist() == [3, 0]  # no winner is never "stable"
+    k, _ = history.stability(np.array([0, 2]))
+    assert k.tolist() == [1, 3]
+
+
+def test_history_round_trips_and_realigns() -> None:
+    history = (
+        WinnerHistory.empty(["a", "b"], ["p0", "p1"], 3).pushed(np.array([0, 1])).pushed(np.array([1, -1]))
+    )
+    data = history.to_dict()
+    assert data["winners"] == {"a": [None, "p0", "p1"], "b": [None, "p1", None]}
+    back = WinnerHistory.from_dict(data, ["b", "a", "c"], ["p1", "p0"], 3)
+    assert back.winners.tolist() == [[-1, 0, -1], [-1, 1, 0], [-1, -1, -1]]
+    aligned = history.aligned(["b", "a", "c"], ["p1", "p0"], 2)
+    assert aligned.winners.tolist() == [[0, -1], [1, 0], [-1, -1]]
+
+
+@given(unit, unit, unit, unit)
+def test_weights_validate_their_sum(cost: float, latency: float, credits: float, availability: float) -> None:
+    total = cost + latency + credits + availability
+    if abs(total - 1.0) <= 1e-6:
+        assert Weights(cost=cost, latency=latency, credits=credits, availability=availability).as_tuple()
+    else:
+        with pytest.raises(ValidationError, match="weights must sum to 1"):
+            Weights(cost=cost, latency=latency, credits=credits, availability=availability)
+
+
+@given(st.lists(unit, min_size=4, max_size=4).filter(lambda xs: sum(xs) > 0.01))
+def test_normalised_weights_are_accepted(raw: list[float]) -> None:
+    total = sum(raw)
+    parts = [x / total for x in raw]
+    parts[0] = max(0.0, 1.0 - sum(parts[1:]))
+    weights = Weights(cost=parts[0], latency=parts[1], credits=parts[2], availability=parts[3])
+    assert sum(weights.as_tuple()) == pytest.approx(1.0)
+
+
+def test_defaults_and_out_of_range_weights() -> None:
+    assert Weights().as_tuple() == (0.40, 0.25, 0.20, 0.15)
+    with pytest.raises(ValidationError):
+        Weights(cost=1.2, latency=-0.2, credits=0.0, availability=0.0)

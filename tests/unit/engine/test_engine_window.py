@@ -1,0 +1,104 @@
+"""The telemetry window: bulk updates, newest sample wins, p95 over the window, freshness."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from engine_factories import ALI_SG, T0, US_EAST
+
+from swen.domain.errors import EngineError
+from swen.domain.models import TelemetrySample
+from swen.engine.window import SampleWindow
+
+
+def sample(service: str, key: str, seconds: float, latency: float, hourly: float = 1.0) -> TelemetrySample:
+    provider, region = key.split("/")
+    return TelemetrySample(
+        service=service,
+        provider=provider,
+        region=region,
+        ts=T0 + timedelta(seconds=seconds),
+        instance_type="m5.large",
+        hourly_cost_usd=hourly,
+        latency_ms=latency,
+        credits_usd=0.0,
+        gpu_availability=1.0,
+        availability=1.0,
+        error_rate=0.0,
+    )
+
+
+def test_p95_matches_numpy_nanpercentile() -> None:
+    rng = np.random.default_rng(3)
+    window = SampleWindow([f"s{i}" for i in range(30)], [US_EAST, ALI_SG], 7)
+    s_idx, c_idx = np.divmod(np.arange(60), 2)
+    for cycle in range(9):
+        keep = rng.random(60) > 0.3  # some cells miss some cycles
+        n = int(keep.sum())
+        window.update_arrays(
+            s_idx[keep],
+            c_idx[keep],
+            ts=np.full(n, float(cycle)),
+            hourly_cost_usd=np.ones(n),
+            latency_ms=rng.uniform(1, 300, n),
+            credits_usd=np.zeros(n),
+            gpu_availability=np.ones(n),
+            availability=np.ones(n),
+            error_rate=np.zeros(n),
+        )
+    ring = window.ring["latency_ms"].astype(np.float64)
+    has = ~np.all(np.isnan(ring), axis=2)
+    expected = np.full(has.shape, np.nan)
+    expected[has] = np.nanpercentile(ring[has], 95, axis=1)
+    np.testing.assert_allclose(window.latency_p95(), expected, rtol=1e-12, equal_nan=True)
+
+
+def test_newest_sample_of_a_cycle_wins_and_late_samples_do_not_override() -> None:
+    window = SampleWindow(["svc"], [US_EAST, ALI_SG], 3)
+    accepted = window.update(
+        [
+            sample("svc", US_EAST.key, 20, latency=50, hourly=2.0),
+            sample("svc", US_EAST.key, 10, latency=10, hourly=1.0),
+            sample("other", US_EAST.key, 10, latency=10),  # unknown service: skipped
+            sample("svc", "gcp/us-central1", 10, latency=10),  # unknown placement: skipped
+        ]
+    )
+    assert accepted == 2
+    assert window.latest["hourly_cost_usd"][0, 0] == 2.0
+    assert window.ring["latency_ms"][0, 0, window.cursor] == 50
+    assert window.ts_last[0, 0] == (T0 + timedelta(seconds=20)).timestamp()
+    window.update([sample("svc", US_EAST.key, 5, latency=99, hourly=9.0)])  # late
+    assert window.latest["hourly_cost_usd"][0, 0] == 2.0
+    assert window.ring["latency_ms"][0, 0, window.cursor] == 99  # kept in the window all the same
+    assert np.isinf(window.age_s(T0)[0, 1])  # never seen: missing
+
+
+def test_window_keeps_only_the_last_n_cycles() -> None:
+    window = SampleWindow(["svc"], [US_EAST], 3)
+    for k, latency in enumerate([500, 10, 20, 30]):
+        window.update([sample("svc", US_EAST.key, k, latency=latency)])
+    assert sorted(window.ring["latency_ms"][0, 0].tolist()) == [10, 20, 30]
+    assert window.latency_p95()[0, 0] == pytest.approx(np.percentile([10, 20, 30], 95))
+
+
+def test_bad_window_inputs_are_refused() -> None:
+    with pytest.raises(EngineError, match="window size"):
+        SampleWindow(["svc"], [US_EAST], 0)
+    with pytest.raises(EngineError, match="duplicate service"):
+        SampleWindow(["svc", "svc"], [US_EAST], 3)
+    window = SampleWindow(["svc"], [US_EAST], 3)
+    with pytest.raises(EngineError, match="out of range"):
+        one = np.ones(1)
+        window.update_arrays(
+            np.array([0]),
+            np.array([1]),
+            ts=one,
+            hourly_cost_usd=one,
+            latency_ms=one,
+            credits_usd=one,
+            gpu_availability=one,
+            availability=one,
+            error_rate=one,
+        )
