@@ -1,0 +1,117 @@
+"""The FastAPI application factory: ``create_app(settings, *, store=None)``.
+
+Nothing is created at import time. The app reads and writes the same store as the engine; when no
+store is passed, it opens one from the settings at startup and closes it at shutdown. Several API
+processes may run against one PostgreSQL: every read goes to the store, the live feed reads the
+store's event log, and response caches are re-validated against the store on every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+
+from swen import __version__
+from swen.api.auth import Role
+from swen.api.cache import ResponseCache
+from swen.api.deps import require
+from swen.api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
+from swen.api.problems import Problem, install_problem_handlers, problem_responses
+from swen.api.ratelimit import RateLimiter
+from swen.api.routers import (
+    alerts,
+    cost,
+    decisions,
+    deployments,
+    health,
+    metrics,
+    mrs,
+    scenarios,
+    services,
+    telemetry,
+    ws,
+)
+from swen.config import Settings
+from swen.observability.metrics import StoreCollector, build_registry
+from swen.store.repository import Store
+
+ERROR_CODES = (401, 403, 404, 413, 422, 429, 503)
+"""Documented on every route (problem+json); open routes answer 401/403 only when made closed."""
+
+
+def _attach_store(app: FastAPI, store: Store) -> None:
+    app.state.store = store
+    app.state.metrics.registry.register(StoreCollector(store))
+
+
+def _lifespan(owned: bool) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owned:
+            _attach_store(app, Store.open(app.state.settings))
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.store.close()
+                app.state.store = None
+
+    return lifespan
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in problem.pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    components["Problem"] = problem
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
+    """Build the API. Pass ``store`` to share an open store (tests, ``swen up`` in one process)."""
+    app = FastAPI(
+        title="SWEN API",
+        version=__version__,
+        description=(
+            "Multi-cloud placement decisions, telemetry, costs and the GitOps lifecycle. "
+            "Send an API key as `Authorization: Bearer <key>`; errors are RFC 9457 problem details."
+        ),
+        lifespan=_lifespan(owned=store is None),
+        responses=problem_responses(*ERROR_CODES),
+    )
+    app.state.settings = settings
+    app.state.store = None
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.cache = ResponseCache()
+    app.state.metrics = build_registry(None)
+    if store is not None:
+        _attach_store(app, store)
+    install_problem_handlers(app)
+
+    open_deps = [] if settings.open_health_endpoints else [Depends(require(Role.VIEWER))]
+    app.include_router(health.router, dependencies=open_deps)
+    app.include_router(metrics.router, dependencies=open_deps)
+    for module in (telemetry, decisions, cost, services, mrs, deployments, alerts, scenarios, ws):
+        app.include_router(module.router)
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(RequestMetricsMiddleware, histogram=app.state.metrics.http_request_duration)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,142 @@
+"""Annotated dependencies: the store, the settings, and the calling key with its role.
+
+``require(role)`` authenticates ``Authorization: Bearer <key>`` against the hashed keys in the store,
+answers 401 without a valid key, 403 when the key's role is too low and 429 when the key is over its
+rate limit. Nothing is read from or written to the store beyond the key lookup before that passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from swen.api.auth import Principal, Role, secrets_equal
+from swen.api.problems import ApiProblem
+from swen.api.ratelimit import RateLimiter
+from swen.config import Settings
+from swen.store.keys import ApiKeyRepository
+from swen.store.repository import Store
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    bearerFormat="swen_<random>",
+    description="An API key from `swen keys create --role viewer|operator|admin`.",
+)
+gitlab_token_scheme = APIKeyHeader(
+    name="X-Gitlab-Token",
+    auto_error=False,
+    scheme_name="GitlabToken",
+    description="The secret token configured on the GitLab webhook (SWEN_GITLAB_WEBHOOK_SECRET).",
+)
+
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> Store:
+    store: Store | None = getattr(request.app.state, "store", None)
+    if store is None:
+        raise ApiProblem(503, "the store is not open yet", hint="wait for the API to finish starting")
+    return store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise ApiProblem(
+            401,
+            "an API key is required",
+            hint="send 'Authorization: Bearer <key>' (create one with `swen keys create`)",
+            headers=_UNAUTHORIZED,
+        )
+    record = ApiKeyRepository(get_store(request)).authenticate(credentials.credentials)
+    if record is None:
+        raise ApiProblem(
+            401,
+            "the API key is unknown or revoked",
+            hint="check the key or create a new one",
+            headers=_UNAUTHORIZED,
+        )
+    return Principal(key_id=record.id, name=record.name, role=record.role)
+
+
+def _authorise(request: Request, principal: Principal, needed: Role) -> Principal:
+    if not principal.role.allows(needed):
+        raise ApiProblem(
+            403,
+            f"this route needs the {needed.value} role; the key has {principal.role.value}",
+            hint=f"use a key created with `swen keys create --role {needed.value}`",
+        )
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.acquire(f"key:{principal.key_id}")
+    if wait is not None:
+        raise ApiProblem(
+            429,
+            "rate limit exceeded for this key",
+            hint="slow down or raise SWEN_RATE_LIMIT_PER_MINUTE",
+            headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+        )
+    return principal
+
+
+def require(role: Role) -> Callable[[Request, HTTPAuthorizationCredentials | None], Principal]:
+    """Dependency factory: the caller must hold a key with at least ``role``."""
+
+    def dependency(request: Request, credentials: Credentials) -> Principal:
+        return _authorise(request, _authenticate(request, credentials), role)
+
+    dependency.__name__ = f"require_{role.value}"
+    return dependency
+
+
+ViewerDep = Annotated[Principal, Depends(require(Role.VIEWER))]
+OperatorDep = Annotated[Principal, Depends(require(Role.OPERATOR))]
+AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+def alert_sender(request: Request, credentials: Credentials) -> Principal:
+    """Alertmanager's bearer token (SWEN_ALERT_TOKEN, constant-time compare) or an operator key."""
+    settings = get_settings(request)
+    token = settings.alert_token.get_secret_value() if settings.alert_token else None
+    if credentials is not None and secrets_equal(credentials.credentials, token):
+        return Principal(key_id=None, name="alertmanager", role=Role.OPERATOR)
+    return _authorise(request, _authenticate(request, credentials), Role.OPERATOR)
+
+
+AlertSenderDep = Annotated[Principal, Depends(alert_sender)]
+
+
+def gitlab_webhook(request: Request, token: Annotated[str | None, Depends(gitlab_token_scheme)]) -> Principal:
+    """GitLab's X-Gitlab-Token must equal SWEN_GITLAB_WEBHOOK_SECRET (constant-time compare)."""
+    settings = get_settings(request)
+    secret = settings.gitlab_webhook_secret.get_secret_value() if settings.gitlab_webhook_secret else None
+    if secret is None:
+        raise ApiProblem(
+            401,
+            "the GitLab webhook is not configured on this server",
+            hint="set SWEN_GITLAB_WEBHOOK_SECRET and the same secret token on the GitLab webhook",
+            headers=_UNAUTHORIZED,
+        )
+    if not secrets_equal(token, secret):
+        raise ApiProblem(
+            401,
+            "missing or wrong X-Gitlab-Token",
+            hint="use the webhook's secret token",
+            headers=_UNAUTHORIZED,
+        )
+    return Principal(key_id=None, name="gitlab", role=Role.OPERATOR)
+
+
+GitlabWebhookDep = Annotated[Principal, Depends(gitlab_webhook)]

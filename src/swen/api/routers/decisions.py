@@ -1,0 +1,115 @@
+"""GET /decisions and GET /decisions/{decision_id}: full rankings, confidence parts and lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from swen.api.cache import ResponseCache
+from swen.api.deps import StoreDep, ViewerDep
+from swen.api.queries import count_decisions, decision_histories, events_version
+from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
+from swen.api.schemas import DecisionOut, DecisionPage, LifecycleEvent, QueryDateTime
+from swen.domain.decision import DecisionStatus
+from swen.domain.events import EventType
+from swen.store.records import EventRecord, StoredDecision
+from swen.store.repository import Store
+
+router = APIRouter(tags=["decisions"])
+
+DECISION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+DecisionIdPath = Annotated[str, Path(pattern=DECISION_ID_PATTERN, description="Decision id.")]
+
+
+def _entered_status(event: EventRecord) -> str | None:
+    if event.type == EventType.DECISION_STATUS:
+        value = event.payload.get("to")
+    elif event.type == EventType.DECISION:
+        value = event.payload.get("status")
+    else:
+        return None
+    return str(value) if value is not None else None
+
+
+def decision_out(stored: StoredDecision, history: Sequence[EventRecord]) -> DecisionOut:
+    d = stored.decision
+    return DecisionOut(
+        id=d.id,
+        service=d.service,
+        status=stored.status,
+        created_at=d.created_at,
+        updated_at=stored.updated_at,
+        action=d.action,
+        emergency=d.emergency,
+        stateful=d.stateful,
+        current=d.current,
+        target=d.target,
+        ranking=list(d.ranking),
+        excluded=list(d.excluded),
+        confidence=d.confidence,
+        savings=d.savings,
+        weights=d.weights,
+        explanation=d.explanation,
+        reasons=list(d.reasons),
+        history=[
+            LifecycleEvent(event_id=e.id, ts=e.ts, type=e.type, status=_entered_status(e), payload=e.payload)
+            for e in history
+        ],
+    )
+
+
+def _render_page(
+    store: Store,
+    service: str | None,
+    status: DecisionStatus | None,
+    since: datetime | None,
+    limit: int,
+    offset: int,
+) -> bytes:
+    stored = store.list_decisions(service=service, status=status, since=since, limit=limit, offset=offset)
+    total = count_decisions(store, service=service, status=status, since=since)
+    histories = decision_histories(store, [s.decision.id for s in stored])
+    page = DecisionPage(
+        limit=limit, offset=offset, total=total,
+        next_offset=offset + limit if offset + limit < total else None,
+        items=[decision_out(s, histories[s.decision.id]) for s in stored],
+    )  # fmt: skip
+    return page.model_dump_json().encode()
+
+
+@router.get(
+    "/decisions",
+    response_model=DecisionPage,
+    summary="Decisions, newest first, with ranking, confidence and lifecycle (role: viewer)",
+)
+def list_decisions(
+    request: Request,
+    store: StoreDep,
+    _key: ViewerDep,
+    service: ServiceQuery = None,
+    status: Annotated[DecisionStatus | None, Query(description="Only decisions in this status.")] = None,
+    since: Annotated[QueryDateTime | None, Query(description="Created at or after (RFC 3339).")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    offset: OffsetQuery = 0,
+) -> Response:
+    cache: ResponseCache = request.app.state.cache
+    key = ("decisions", service, status, since, limit, offset)
+    version = events_version(store)
+    body = cache.get(key, version)
+    if body is None:
+        body = _render_page(store, service, status, since, limit, offset)
+        cache.put(key, version, body)
+    return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/decisions/{decision_id}",
+    response_model=DecisionOut,
+    summary="One decision with its full ranking, confidence parts and lifecycle (role: viewer)",
+)
+def get_decision(store: StoreDep, _key: ViewerDep, decision_id: DecisionIdPath) -> DecisionOut:
+    stored = store.get_decision(decision_id)
+    return decision_out(stored, store.decision_history(decision_id))

@@ -1,0 +1,119 @@
+"""GET /telemetry: the latest sample per (service, provider, region), or downsampled history."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from swen.api.cache import ResponseCache
+from swen.api.deps import StoreDep, ViewerDep
+from swen.api.problems import ApiProblem
+from swen.api.queries import HistoryPoint, telemetry_history, telemetry_version
+from swen.api.schemas import QueryDateTime, TelemetryPage, TelemetryPoint
+from swen.domain.models import TelemetrySample
+from swen.domain.names import LOCATION_NAME_PATTERN, SERVICE_NAME_PATTERN
+from swen.store.repository import Store
+
+router = APIRouter(tags=["telemetry"])
+
+MAX_RANGE = timedelta(days=400)
+DEFAULT_RANGE = timedelta(hours=24)
+TARGET_POINTS_PER_SERIES = 300
+MAX_LIMIT = 1000
+
+ServiceQuery = Annotated[str | None, Query(pattern=SERVICE_NAME_PATTERN, description="Only this service.")]
+ProviderQuery = Annotated[str | None, Query(pattern=LOCATION_NAME_PATTERN, description="Only this provider.")]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
+OffsetQuery = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")]
+
+
+def _point(s: TelemetrySample | HistoryPoint) -> TelemetryPoint:
+    return TelemetryPoint(
+        service=s.service,
+        provider=s.provider,
+        region=s.region,
+        ts=s.ts,
+        samples=s.samples if isinstance(s, HistoryPoint) else 1,
+        instance_type=s.instance_type,
+        hourly_cost_usd=s.hourly_cost_usd,
+        monthly_cost_usd=s.monthly_cost_usd,
+        latency_ms=s.latency_ms,
+        credits_usd=s.credits_usd,
+        gpu_availability=s.gpu_availability,
+        availability=s.availability,
+        error_rate=s.error_rate,
+        simulated_price=s.simulated_price,
+    )
+
+
+def _next(offset: int, limit: int, total: int) -> int | None:
+    return offset + limit if offset + limit < total else None
+
+
+def _latest(store: Store, service: str | None, provider: str | None, limit: int, offset: int) -> bytes:
+    samples = store.latest_samples(service=service, provider=provider)
+    page = TelemetryPage(
+        mode="latest", step_s=None, start=None, end=None, limit=limit, offset=offset, total=len(samples),
+        next_offset=_next(offset, limit, len(samples)),
+        items=[_point(s) for s in samples[offset : offset + limit]],
+    )  # fmt: skip
+    return page.model_dump_json().encode()
+
+
+def _history_window(
+    start: datetime | None, end: datetime | None, step_s: int | None
+) -> tuple[datetime, datetime, int]:
+    end = end or datetime.now(UTC)
+    start = start or end - DEFAULT_RANGE
+    if start >= end:
+        raise ApiProblem(422, "start must be before end", hint="swap start and end or widen the range")
+    if end - start > MAX_RANGE:
+        raise ApiProblem(422, f"the range is longer than {MAX_RANGE.days} days", hint="narrow start..end")
+    span = (end - start).total_seconds()
+    return start, end, step_s or max(1, math.ceil(span / TARGET_POINTS_PER_SERIES))
+
+
+@router.get(
+    "/telemetry",
+    response_model=TelemetryPage,
+    summary="Latest telemetry per service and provider, or downsampled history (role: viewer)",
+    description=(
+        "Without `start`/`end`/`step_s`: the newest sample of every (service, provider, region). "
+        "With any of them: history in [start, end) (default: the last 24 h), averaged server-side "
+        f"into buckets of `step_s` seconds (default: about {TARGET_POINTS_PER_SERIES} points per series)."
+    ),
+)
+def get_telemetry(
+    request: Request,
+    store: StoreDep,
+    _key: ViewerDep,
+    service: ServiceQuery = None,
+    provider: ProviderQuery = None,
+    start: Annotated[QueryDateTime | None, Query(description="History start (inclusive), RFC 3339.")] = None,
+    end: Annotated[QueryDateTime | None, Query(description="History end (exclusive), RFC 3339.")] = None,
+    step_s: Annotated[int | None, Query(ge=1, le=86_400 * 31, description="Bucket width (s).")] = None,
+    limit: LimitQuery = 100,
+    offset: OffsetQuery = 0,
+) -> Response:
+    if start is None and end is None and step_s is None:
+        cache: ResponseCache = request.app.state.cache
+        key = ("telemetry-latest", service, provider, limit, offset)
+        version = telemetry_version(store)
+        body = cache.get(key, version)
+        if body is None:
+            body = _latest(store, service, provider, limit, offset)
+            cache.put(key, version, body)
+        return Response(body, media_type="application/json")
+    first, last, step = _history_window(start, end, step_s)
+    points, total = telemetry_history(
+        store, start=first, end=last, step_s=step, service=service, provider=provider, limit=limit,
+        offset=offset,
+    )  # fmt: skip
+    page = TelemetryPage(
+        mode="history", step_s=step, start=first, end=last, limit=limit, offset=offset, total=total,
+        next_offset=_next(offset, limit, total), items=[_point(p) for p in points],
+    )  # fmt: skip
+    return Response(page.model_dump_json().encode(), media_type="application/json")

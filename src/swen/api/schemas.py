@@ -1,0 +1,284 @@
+"""Request and response models of the HTTP API (separate from the domain and the tables).
+
+Request models are strict (a string is not a number, a boolean is not a float) so that what the
+OpenAPI schema promises is exactly what the server accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from swen.domain.decision import (
+    Confidence,
+    DecisionAction,
+    DecisionStatus,
+    ExcludedCandidate,
+    ProviderScore,
+    Savings,
+)
+from swen.domain.models import Criticality, Placement, ServiceShape, Weights
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class _StrictIn(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+
+class Page(_Out):
+    limit: int
+    offset: int
+    total: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last page.")
+
+
+# --- health --------------------------------------------------------------------------------------
+class HealthOut(_Out):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyOut(_Out):
+    status: Literal["ready", "not_ready"]
+    store_reachable: bool
+    engine_heartbeat_age_s: float | None = Field(description="Seconds since the engine's last heartbeat.")
+    engine_heartbeat_max_age_s: float
+    problems: list[str] = []
+
+
+# --- telemetry -----------------------------------------------------------------------------------
+class TelemetryPoint(_Out):
+    """One sample (latest mode) or the average of the samples in one time bucket (history mode)."""
+
+    service: str
+    provider: str
+    region: str
+    ts: datetime = Field(description="Sample time (latest) or bucket start (history).")
+    samples: int = Field(ge=1, description="How many raw samples this point summarises.")
+    instance_type: str | None
+    hourly_cost_usd: float
+    monthly_cost_usd: float = Field(description="hourly x 730.")
+    latency_ms: float
+    credits_usd: float
+    gpu_availability: float
+    availability: float
+    error_rate: float
+    simulated_price: bool
+
+
+class TelemetryPage(Page):
+    mode: Literal["latest", "history"]
+    step_s: int | None = Field(description="Bucket width of the history (server-side downsampling).")
+    start: datetime | None
+    end: datetime | None
+    items: list[TelemetryPoint]
+
+
+# --- decisions -----------------------------------------------------------------------------------
+class LifecycleEvent(_Out):
+    event_id: int
+    ts: datetime
+    type: str
+    status: str | None = Field(description="Status the decision entered with this event, when it did.")
+    payload: dict[str, Any]
+
+
+class DecisionOut(_Out):
+    id: str
+    service: str
+    status: DecisionStatus
+    created_at: datetime
+    updated_at: datetime
+    action: DecisionAction
+    emergency: bool
+    stateful: bool
+    current: Placement
+    target: Placement
+    ranking: list[ProviderScore] = Field(description="Every eligible candidate with factor contributions.")
+    excluded: list[ExcludedCandidate]
+    confidence: Confidence = Field(description="Confidence with its parts (margin, stability, freshness).")
+    savings: Savings
+    weights: Weights
+    explanation: str
+    reasons: list[str]
+    history: list[LifecycleEvent] = Field(description="Lifecycle events, oldest first.")
+
+
+class DecisionPage(Page):
+    items: list[DecisionOut]
+
+
+# --- services ------------------------------------------------------------------------------------
+class ServiceOut(_Out):
+    name: str
+    shape: ServiceShape
+    stateful: bool
+    latency_slo_ms: float
+    criticality: Criticality
+    users_region: Placement
+    allowed_providers: list[str]
+    allowed_regions: list[str]
+    current: Placement = Field(description="Placement declared in the fleet.")
+    placement: Placement | None = Field(description="Applied placement (Terraform state), if any.")
+    monthly_budget_usd: float | None
+    replicas: int
+
+
+class ServiceList(_Out):
+    items: list[ServiceOut]
+
+
+# --- cost ----------------------------------------------------------------------------------------
+class ServiceCost(_Out):
+    service: str
+    provider: str
+    region: str
+    monthly_cost_usd: float | None = Field(description="Null when no sample of the placement exists.")
+    monthly_budget_usd: float | None
+    simulated_price: bool
+
+
+class ProviderCost(_Out):
+    provider: str
+    services: int
+    monthly_cost_usd: float
+
+
+class CreditsPoint(_Out):
+    ts: datetime
+    credits_usd: float
+
+
+class CreditsBurndown(_Out):
+    provider: str
+    points: list[CreditsPoint]
+
+
+class CostAnalysisOut(_Out):
+    generated_at: datetime
+    currency: Literal["USD"] = "USD"
+    total_monthly_usd: float
+    services: list[ServiceCost]
+    by_provider: list[ProviderCost]
+    savings_realised_monthly_usd: float = Field(description="Net monthly savings of verified decisions.")
+    verified_decisions: int
+    savings_projected_monthly_usd: float = Field(
+        description="Net monthly savings of open (not yet terminal) migration recommendations."
+    )
+    open_recommendations: int
+    credits_burndown: list[CreditsBurndown]
+    credits_step_s: int
+
+
+# --- merge requests ------------------------------------------------------------------------------
+class PipelineStageOut(_Out):
+    name: str
+    status: str
+    started_at: datetime
+    duration_s: float | None
+
+
+class PipelineRunOut(_Out):
+    id: int
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    stages: list[PipelineStageOut]
+
+
+class MergeRequestOut(_Out):
+    id: int
+    decision_id: str
+    service: str
+    branch: str
+    host: str
+    external_id: str | None
+    web_url: str | None
+    state: str
+    title: str
+    kind: str
+    review: str | None
+    approved_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    pipelines: list[PipelineRunOut]
+
+
+class MergeRequestPage(Page):
+    items: list[MergeRequestOut]
+
+
+class ReviewIn(_StrictIn):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+class WebhookOut(_Out):
+    accepted: bool
+    action: str = Field(description="What SWEN did with the hook.")
+    decision_id: str | None = None
+    status: DecisionStatus | None = None
+
+
+class AlertIn(BaseModel):
+    """One alert of an Alertmanager webhook (payload version 4)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: datetime
+    endsAt: datetime | None = None
+    generatorURL: str | None = None
+    fingerprint: str = Field(min_length=1, max_length=64)
+
+
+class AlertmanagerPayload(BaseModel):
+    """Alertmanager webhook payload (version 4)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    version: Literal["4"]
+    groupKey: str = ""
+    truncatedAlerts: int = Field(default=0, ge=0)
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    groupLabels: dict[str, str] = {}
+    commonLabels: dict[str, str] = {}
+    commonAnnotations: dict[str, str] = {}
+    externalURL: str = ""
+    alerts: list[AlertIn] = Field(min_length=1, max_length=1000)
+
+
+class AlertIntakeOut(_Out):
+    received: int
+    stored: int = Field(description="Alerts not seen before (same fingerprint and start are de-duplicated).")
+    event_ids: list[int]
+
+
+# --- query parameter types -----------------------------------------------------------------------
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    """Only RFC 3339 date-times (with an offset), as the schema's ``format: date-time`` says."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 date-time with offset, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("date-time out of range") from None
+
+
+QueryDateTime = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc)]
+"""A timestamp query parameter: RFC 3339 with offset, converted to UTC."""

@@ -1,0 +1,255 @@
+"""Prometheus metrics, declared once.
+
+Everything about the fleet is read from the store at scrape time by ``StoreCollector`` (latest samples,
+placements, decisions, pipeline stages, incidents, the engine heartbeat), so several API processes
+against one database expose the same values. Only ``swen_http_request_duration_seconds`` is
+per-process (it measures this process's requests).
+
+Build a registry with ``build_registry(store)``; tests get a fresh ``CollectorRegistry`` each time, so
+nothing is registered globally at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy import Column, Select, case, func, select, true
+
+from swen.domain.decision import DecisionStatus
+from swen.domain.models import Service
+from swen.store.repository import Store
+from swen.store.tables import decisions, incidents, pipeline_stages
+
+# --- names (the alert rules in deploy/ are written against exactly these) --------------------------
+COST_MONTHLY = "swen_cost_monthly_usd"
+LATENCY_P95 = "swen_latency_p95_ms"
+AVAILABILITY = "swen_availability_ratio"
+CREDITS = "swen_credits_usd"
+GPU_AVAILABILITY = "swen_gpu_availability_ratio"
+ERROR_RATE = "swen_error_rate_ratio"
+PLACEMENT_INFO = "swen_placement_info"
+SERVICE_BUDGET = "swen_service_budget_monthly_usd"
+SERVICE_LATENCY_SLO = "swen_service_latency_slo_ms"
+DECISIONS_TOTAL = "swen_decisions_total"
+DECISION_CONFIDENCE = "swen_decision_confidence"
+PIPELINE_STAGE_DURATION = "swen_pipeline_stage_duration_seconds"
+SAVINGS_REALISED = "swen_savings_realised_monthly_usd"
+OPEN_INCIDENTS = "swen_open_incidents"
+REMEDIATION_ESCALATED = "swen_remediation_escalated"
+ENGINE_HEARTBEAT = "swen_engine_heartbeat_timestamp_seconds"
+HTTP_REQUEST_DURATION = "swen_http_request_duration_seconds"
+
+METRIC_NAMES: frozenset[str] = frozenset(
+    {
+        COST_MONTHLY, LATENCY_P95, AVAILABILITY, CREDITS, GPU_AVAILABILITY, ERROR_RATE, PLACEMENT_INFO,
+        SERVICE_BUDGET, SERVICE_LATENCY_SLO, DECISIONS_TOTAL, DECISION_CONFIDENCE, PIPELINE_STAGE_DURATION,
+        SAVINGS_REALISED, OPEN_INCIDENTS, REMEDIATION_ESCALATED, ENGINE_HEARTBEAT, HTTP_REQUEST_DURATION,
+    }
+)  # fmt: skip
+"""Every metric family SWEN exposes (names as they appear in the exposition, histograms without suffix)."""
+
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+STAGE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+ENGINE_HEARTBEAT_FLAG = "engine_heartbeat"
+"""Flag the engine loop sets every cycle: epoch seconds (float) or an ISO-8601 timestamp."""
+OPEN_INCIDENT_STATUSES = ("open", "remediating")
+ESCALATED_STATUS = "escalated"
+
+_SAMPLE_LABELS = ("service", "provider", "region")
+
+
+def read_heartbeat(store: Store) -> datetime | None:
+    """When the engine last beat, from the ``engine_heartbeat`` flag (None if it never did)."""
+    return parse_heartbeat(store.get_flag(ENGINE_HEARTBEAT_FLAG))
+
+
+def parse_heartbeat(value: Any) -> datetime | None:
+    if isinstance(value, dict):
+        value = value.get("ts", value.get("at"))
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Gauge:
+    name: str
+    doc: str
+    field: str
+
+
+_SAMPLE_GAUGES = (
+    _Gauge(COST_MONTHLY, "Monthly cost (hourly x 730) of the service on the candidate, latest sample.", "m"),
+    _Gauge(LATENCY_P95, "p95 latency seen by the service's users on the candidate.", "latency_ms"),
+    _Gauge(AVAILABILITY, "Availability (0-1) of the service on the candidate.", "availability"),
+    _Gauge(CREDITS, "Unused credit balance usable on the provider, latest sample.", "credits_usd"),
+    _Gauge(GPU_AVAILABILITY, "Chance (0-1) that the needed GPU capacity can be had now.", "gpu_availability"),
+    _Gauge(ERROR_RATE, "Error rate (0-1) of the service on the candidate, latest sample.", "error_rate"),
+)  # fmt: skip
+
+
+def _cumulative_buckets(
+    stmt_source: Column[Any], bounds: Sequence[float], where: Any, group: Column[Any] | None
+) -> Select[Any]:
+    cols: list[Any] = [func.sum(case((stmt_source <= b, 1), else_=0)) for b in bounds]
+    cols += [func.count(), func.coalesce(func.sum(stmt_source), 0.0)]
+    stmt = select(*([group] if group is not None else []), *cols).where(where)
+    return stmt.group_by(group) if group is not None else stmt
+
+
+def _histogram(
+    family: HistogramMetricFamily, labels: list[str], row: Sequence[Any], bounds: Sequence[float]
+) -> None:
+    buckets = [(repr(float(b)), float(row[i] or 0)) for i, b in enumerate(bounds)]
+    count = float(row[len(bounds)] or 0)
+    buckets.append(("+Inf", count))
+    family.add_metric(labels, buckets, float(row[len(bounds) + 1] or 0.0))
+
+
+class StoreCollector(Collector):
+    """Reads the fleet's state from the store on every scrape."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # no eager scrape at registration time
+
+    def collect(self) -> Iterator[Metric]:
+        fleet = self._store.list_services()
+        yield from self._sample_metrics()
+        yield from self._service_metrics(fleet)
+        yield from self._decision_metrics()
+        yield from self._pipeline_metrics()
+        yield from self._incident_metrics([s.name for s in fleet])
+        heartbeat = GaugeMetricFamily(
+            ENGINE_HEARTBEAT, "Unix time of the engine loop's last heartbeat (0: never beat)."
+        )
+        beat = read_heartbeat(self._store)
+        heartbeat.add_metric([], beat.timestamp() if beat is not None else 0.0)
+        yield heartbeat
+
+    def _sample_metrics(self) -> Iterator[Metric]:
+        families = {g.name: GaugeMetricFamily(g.name, g.doc, labels=_SAMPLE_LABELS) for g in _SAMPLE_GAUGES}
+        for s in self._store.latest_samples():
+            labels = [s.service, s.provider, s.region]
+            for g in _SAMPLE_GAUGES:
+                value = s.monthly_cost_usd if g.field == "m" else float(getattr(s, g.field))
+                families[g.name].add_metric(labels, value)
+        yield from families.values()
+
+    def _service_metrics(self, fleet: Sequence[Service]) -> Iterator[Metric]:
+        placement = GaugeMetricFamily(
+            PLACEMENT_INFO, "1 for the provider/region where the service runs now.", labels=_SAMPLE_LABELS
+        )
+        budget = GaugeMetricFamily(SERVICE_BUDGET, "Monthly budget of the service.", labels=["service"])
+        slo = GaugeMetricFamily(
+            SERVICE_LATENCY_SLO, "Latency SLO (p95, ms) of the service.", labels=["service"]
+        )
+        applied = self._store.get_placements()
+        for svc in fleet:
+            where = applied.get(svc.name, svc.current)
+            placement.add_metric([svc.name, where.provider, where.region], 1.0)
+            slo.add_metric([svc.name], svc.latency_slo_ms)
+            if svc.monthly_budget_usd is not None:
+                budget.add_metric([svc.name], svc.monthly_budget_usd)
+        yield from (placement, budget, slo)
+
+    def _decision_metrics(self) -> Iterator[Metric]:
+        by_outcome = CounterMetricFamily(
+            DECISIONS_TOTAL, "Decisions stored, by current lifecycle status.", labels=["outcome"]
+        )
+        confidence = HistogramMetricFamily(DECISION_CONFIDENCE, "Confidence of the decisions stored.")
+        savings = GaugeMetricFamily(SAVINGS_REALISED, "Sum of net monthly savings of verified decisions.")
+        d = decisions.c
+        with self._store.engine.connect() as conn:
+            counts = dict(conn.execute(select(d.status, func.count()).group_by(d.status)).tuples().all())
+            conf_row = conn.execute(_cumulative_buckets(d.confidence, CONFIDENCE_BUCKETS, true(), None)).one()
+            realised = conn.execute(
+                select(func.coalesce(func.sum(d.net_savings_monthly_usd), 0.0)).where(
+                    d.status == DecisionStatus.VERIFIED.value
+                )
+            ).scalar_one()
+        for status in DecisionStatus:
+            by_outcome.add_metric([status.value], float(counts.get(status.value, 0)))
+        _histogram(confidence, [], conf_row, CONFIDENCE_BUCKETS)
+        savings.add_metric([], float(realised))
+        yield from (by_outcome, confidence, savings)
+
+    def _pipeline_metrics(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(
+            PIPELINE_STAGE_DURATION, "Duration of finished pipeline stages.", labels=["stage"]
+        )
+        st = pipeline_stages.c
+        stmt = _cumulative_buckets(st.duration_s, STAGE_BUCKETS, st.duration_s.is_not(None), st.name)
+        with self._store.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        for row in rows:
+            _histogram(family, [str(row[0])], row[1:], STAGE_BUCKETS)
+        yield family
+
+    def _incident_metrics(self, names: Sequence[str]) -> Iterator[Metric]:
+        open_ = GaugeMetricFamily(OPEN_INCIDENTS, "Open incidents per service.", labels=["service"])
+        escalated = GaugeMetricFamily(
+            REMEDIATION_ESCALATED, "1 when self-healing gave up and asked a person.", labels=["service"]
+        )
+        i = incidents.c
+        with self._store.engine.connect() as conn:
+            open_rows = conn.execute(
+                select(i.service, func.count())
+                .where(i.status.in_(OPEN_INCIDENT_STATUSES))
+                .group_by(i.service)
+            ).all()
+            escalated_rows = conn.execute(
+                select(i.service).where(i.status == ESCALATED_STATUS, i.resolved_at.is_(None)).distinct()
+            ).all()
+        open_counts = {str(service): float(count) for service, count in open_rows}
+        escalated_names = {str(service) for (service,) in escalated_rows}
+        for name in sorted(set(names) | set(open_counts) | escalated_names):
+            open_.add_metric([name], open_counts.get(name, 0.0))
+            escalated.add_metric([name], 1.0 if name in escalated_names else 0.0)
+        yield from (open_, escalated)
+
+
+@dataclass(frozen=True)
+class ApiMetrics:
+    """One registry per app: the store collector and this process's request histogram."""
+
+    registry: CollectorRegistry
+    http_request_duration: Histogram
+
+
+def build_registry(store: Store | None, *, registry: CollectorRegistry | None = None) -> ApiMetrics:
+    """A fresh registry (or ``registry``) holding every SWEN metric; the store part only if ``store``."""
+    registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
+    http = Histogram(
+        HTTP_REQUEST_DURATION,
+        "API request duration by route template, method and status.",
+        labelnames=("route", "method", "status"),
+        buckets=HTTP_BUCKETS,
+        registry=registry,
+    )
+    if store is not None:
+        registry.register(StoreCollector(store))
+    return ApiMetrics(registry=registry, http_request_duration=http)
