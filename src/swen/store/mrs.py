@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Row, Select, insert, select, update
@@ -123,6 +123,17 @@ def _aware(value: datetime | None) -> datetime:
     if value.tzinfo is None:
         raise InvalidInputError("timestamps must be timezone-aware (UTC)", hint="use datetime.now(UTC)")
     return value.astimezone(UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _enum(cls: type[E], value: str, what: str) -> E:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in cls)
+        raise InvalidInputError(f"unknown {what} {value!r}", hint=f"use one of: {allowed}") from None
 
 
 def _page(limit: int, offset: int) -> None:
@@ -301,7 +312,8 @@ class PipelineRepository:
         log: str = "",
     ) -> PipelineStage:
         """Insert or update the stage ``name`` of a run (one row per stage; later calls overwrite)."""
-        name, status = StageName(name), StageStatus(status)
+        name = _enum(StageName, name, "pipeline stage")
+        status = _enum(StageStatus, status, "stage status")
         if duration_s is not None and duration_s < 0:
             raise InvalidInputError(f"duration_s must be >= 0, got {duration_s}")
         values = {
@@ -330,7 +342,7 @@ class PipelineRepository:
 
     def set_status(self, run_id: int, status: RunStatus | str) -> PipelineRun:
         """Change a run's status without finishing it (e.g. ``awaiting_approval``)."""
-        status = RunStatus(status)
+        status = _enum(RunStatus, status, "run status")
         with self._store.transaction() as conn:
             run = self._run_row(conn, run_id)
             conn.execute(
@@ -343,6 +355,29 @@ class PipelineRepository:
             )
         return self.get_run(run_id)
 
+    def save_results(
+        self,
+        run_id: int,
+        *,
+        plan_summary: dict[str, Any] | None = None,
+        policy_result: dict[str, Any] | None = None,
+    ) -> PipelineRun:
+        """Store the plan summary and/or policy result of a run that is still going (added by pipeline)."""
+        values: dict[str, Any] = {}
+        if plan_summary is not None:
+            values["plan_summary"] = plan_summary
+        if policy_result is not None:
+            values["policy_result"] = policy_result
+        if not values:
+            return self.get_run(run_id)
+        with self._store.transaction() as conn:
+            run = self._run_row(conn, run_id)
+            conn.execute(update(pipeline_runs).where(pipeline_runs.c.id == run_id).values(**values))
+            outcome = (policy_result or {}).get("outcome")
+            payload = {"action": "run_results", "run_id": run_id, "policy_outcome": outcome}
+            self._event(conn, self._mr_row(conn, run.mr_id), payload)
+        return self.get_run(run_id)
+
     def finish_run(
         self,
         run_id: int,
@@ -352,7 +387,7 @@ class PipelineRepository:
         policy_result: dict[str, Any] | None = None,
         at: datetime | None = None,
     ) -> PipelineRun:
-        status = RunStatus(status)
+        status = _enum(RunStatus, status, "run status")
         values: dict[str, Any] = {"status": status.value, "finished_at": _aware(at)}
         if plan_summary is not None:
             values["plan_summary"] = plan_summary
