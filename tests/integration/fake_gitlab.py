@@ -1,0 +1,200 @@
+"""A local fake GitLab (http.server on 127.0.0.1) replaying payloads shaped like GitLab's REST API v4.
+
+Only what SWEN's GitLab merge-request host calls is served; every request is recorded so tests can
+assert on method, path, query and body. No real GitLab runs here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "gitlab"
+TOKEN = "glpat-test-token-0000"
+PROJECT = "platform/infra"
+
+
+def _fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class FakeGitLab:
+    def __init__(self) -> None:
+        self.mrs: dict[int, dict[str, Any]] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.fail_next: list[int] = []  # status codes to answer with before serving normally
+        self._lock = threading.Lock()
+        handler = self._handler()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeGitLab:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def calls(self, method: str, suffix: str = "") -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["method"] == method and r["path"].endswith(suffix)]
+
+    def create_mr(self, body: dict[str, Any]) -> dict[str, Any]:
+        iid = len(self.mrs) + 1
+        mr = copy.deepcopy(_fixture("merge_request.json"))
+        labels = body.get("labels", [])
+        mr.update(
+            id=1000 + iid,
+            iid=iid,
+            title=body["title"],
+            description=body.get("description", ""),
+            source_branch=body["source_branch"],
+            target_branch=body["target_branch"],
+            labels=labels.split(",") if isinstance(labels, str) else labels,
+            created_at=_now(),
+            updated_at=_now(),
+            reference=f"!{iid}",
+            references={"short": f"!{iid}", "relative": f"!{iid}", "full": f"{PROJECT}!{iid}"},
+            web_url=f"https://gitlab.example.com/{PROJECT}/-/merge_requests/{iid}",
+        )
+        self.mrs[iid] = mr
+        return mr
+
+    # --- request handling -----------------------------------------------------------------------
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        prefix = "/api/v4/projects/"
+        if not path.startswith(prefix):
+            return 404, {"message": "404 Not Found"}
+        rest = path[len(prefix) :]
+        project, _, tail = rest.partition("/")
+        if unquote(project) not in (PROJECT, "42"):
+            return 404, {"message": "404 Project Not Found"}
+        parts = tail.split("/")
+        if parts[0] != "merge_requests":
+            return 404, {"message": "404 Not Found"}
+        if len(parts) == 1:
+            return self._collection(method, query, body)
+        mr = self.mrs.get(int(parts[1]))
+        if mr is None:
+            return 404, {"message": "404 Not found"}
+        action = parts[2] if len(parts) > 2 else ""
+        return self._member(method, action, mr, body)
+
+    def _collection(self, method: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        if method == "POST":
+            missing = [k for k in ("source_branch", "target_branch", "title") if not body.get(k)]
+            if missing:
+                return 400, {"error": f"{', '.join(missing)} is missing"}
+            clash = [
+                m
+                for m in self.mrs.values()
+                if m["source_branch"] == body["source_branch"] and m["state"] == "opened"
+            ]
+            if clash:
+                msg = f"Another open merge request already exists for this source branch: !{clash[0]['iid']}"
+                return 409, {"message": [msg]}
+            return 201, self.create_mr(body)
+        if method == "GET":
+            items = list(self.mrs.values())
+            for key in ("state", "source_branch", "target_branch"):
+                if key in query and query[key][0] != "all":
+                    items = [m for m in items if m[key] == query[key][0]]
+            return 200, sorted(items, key=lambda m: -m["iid"])
+        return 405, {"message": "405 Method Not Allowed"}
+
+    def _member(self, method: str, action: str, mr: dict[str, Any], body: Any) -> tuple[int, Any]:
+        if method == "GET" and action == "":
+            return 200, mr
+        if method == "POST" and action == "approve":
+            approval = copy.deepcopy(_fixture("approval.json"))
+            approval.update(id=mr["id"], iid=mr["iid"], title=mr["title"], updated_at=_now())
+            return 201, approval
+        if method == "POST" and action == "notes":
+            note = copy.deepcopy(_fixture("note.json"))
+            note.update(
+                body=body.get("body", ""), noteable_id=mr["id"], noteable_iid=mr["iid"], created_at=_now()
+            )
+            return 201, note
+        if method == "PUT" and action == "merge":
+            if mr["state"] != "opened":
+                return 405, {"message": "405 Method Not Allowed"}
+            mr.update(
+                state="merged",
+                merged_at=_now(),
+                merge_commit_sha="c0ffee" * 6 + "beef",
+                merge_status="can_be_merged",
+                detailed_merge_status="mergeable",
+            )
+            mr["merged_by"] = mr["merge_user"] = mr["author"]
+            return 200, mr
+        if method == "PUT" and action == "":
+            if body.get("state_event") == "close":
+                mr.update(state="closed", closed_at=_now(), updated_at=_now())
+                mr["closed_by"] = mr["author"]
+            return 200, mr
+        return 405, {"message": "405 Method Not Allowed"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def _serve(self, method: str) -> None:
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body: Any = {}
+                if raw:
+                    if "json" in (self.headers.get("Content-Type") or ""):
+                        body = json.loads(raw)
+                    else:
+                        body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                query = parse_qs(url.query)
+                with fake._lock:
+                    fake.requests.append(
+                        {
+                            "method": method,
+                            "path": url.path,
+                            "query": query,
+                            "body": body,
+                            "token": self.headers.get("PRIVATE-TOKEN"),
+                        }
+                    )
+                    if self.headers.get("PRIVATE-TOKEN") != TOKEN:
+                        status, payload = 401, {"message": "401 Unauthorized"}
+                    elif fake.fail_next:
+                        status = fake.fail_next.pop(0)
+                        payload = {"message": f"{status} Service Unavailable"}
+                    else:
+                        status, payload = fake._route(method, url.path, query, body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def do_PUT(self) -> None:
+                self._serve("PUT")
+
+        return Handler
