@@ -1,0 +1,637 @@
+"""The pipeline runner: validate -> policy -> plan -> apply -> notify for one merge request.
+
+Each stage reads what it needs from the store (the MR, the decision, the run's policy result and plan
+summary), so the same code runs the whole pipeline in one process (``swen pipeline run MR``) or one
+stage per process (``swen pipeline stage NAME --mr MR`` from GitLab CI). See docs/PIPELINE.md.
+
+* validate: ``terraform fmt -check`` and ``validate`` in a clean worktree of the MR branch.
+* policy: a speculative plan of the branch against the real state, summarised, plus the decision,
+  through the Rego gate -> auto_approve | manual_review | deny (deny rejects the decision).
+* plan: the plan again; its summary must equal the one the policy saw ("plan changed since the policy
+  check" otherwise). Manual review stops the run here: AWAITING_APPROVAL until ``swen mr approve``.
+* apply: under the apply lock, merge the MR into main and push, plan + apply from a clean worktree of
+  main (the plan must still match), read ``terraform output -json`` and record the placement. A
+  failure reverts main to what is applied and marks the decision FAILED.
+* notify: an event and, when configured, a Slack-compatible POST. Its failure never undoes an apply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from swen.config import Settings
+from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionStatus
+from swen.domain.errors import ConflictError, PipelineError, PolicyError, SwenError
+from swen.domain.events import EventType
+from swen.domain.models import Placement
+from swen.gitops.mr_hosts import MergeRequestHost, make_host
+from swen.gitops.repo import MAIN, REMOTE, InfraRepo
+from swen.pipeline.lock import APPLY_LOCK_NAME, StoreLock
+from swen.pipeline.notify import Notification, Notifier
+from swen.pipeline.plan_summary import PlanSummary
+from swen.pipeline.policy import PolicyGate, PolicyInput, cost_delta_pct
+from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff
+from swen.pipeline.stages import (
+    StageLog,
+    apply_planfile,
+    comparable,
+    describe_summary,
+    plan_tree,
+    read_applied_placements,
+    revert_main_to,
+    validate_tree,
+)
+from swen.store.mrs import (
+    MergeRequest,
+    MergeRequestRepository,
+    MRKind,
+    PipelineRepository,
+    PipelineRun,
+    RunStatus,
+    StageName,
+    StageStatus,
+)
+from swen.store.records import StoredDecision
+from swen.store.repository import Store
+
+log = logging.getLogger(__name__)
+
+_S = DecisionStatus
+STAGE_ORDER: tuple[StageName, ...] = tuple(StageName)
+ROLLBACK_FROM = frozenset({_S.APPLIED, _S.VERIFIED, _S.FAILED})
+_FINISHED = frozenset({RunStatus.SUCCESS, RunStatus.FAILED})
+
+
+class PolicyDenied(PipelineError):
+    """The gate said deny: the decision is rejected, the MR closed."""
+
+
+class StageFailed(PipelineError):
+    """A stage failed; the run stopped (``cause`` is the tool's error)."""
+
+    def __init__(self, stage: StageName, cause: SwenError) -> None:
+        super().__init__(f"stage {stage.value} failed: {cause}", stage=stage.value)
+        self.cause = cause
+
+
+@dataclass
+class _Ctx:
+    """What a stage works on, read fresh from the store."""
+
+    mr: MergeRequest
+    stored: StoredDecision
+    run: PipelineRun
+
+    @property
+    def decision(self) -> Decision:
+        return self.stored.decision
+
+    @property
+    def is_rollback(self) -> bool:
+        return self.mr.kind is MRKind.ROLLBACK
+
+    @property
+    def policy(self) -> dict[str, Any]:
+        return self.run.policy_result or {}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def policy_decision(decision: Decision, *, rollback: bool) -> Decision:
+    """The decision the gate judges: for a rollback, the reversed move with the reversed cost delta."""
+    if not rollback:
+        return decision
+    savings = decision.savings
+    reversed_delta = cost_delta_pct(savings.target_monthly_usd, savings.current_monthly_usd)
+    return decision.model_copy(
+        update={
+            "current": decision.target,
+            "target": decision.current,
+            "emergency": False,
+            "savings": savings.model_copy(update={"cost_delta_pct": reversed_delta}),
+        }
+    )
+
+
+class PipelineRunner:
+    """Runs the five stages for merge requests of the infra repository."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        repo: InfraRepo | None = None,
+        host: MergeRequestHost | None = None,
+        gate: PolicyGate | None = None,
+        notifier: Notifier | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.repo = repo or InfraRepo.open(settings)
+        self.host = host or make_host(settings, store, self.repo)
+        self.mrs = MergeRequestRepository(store)
+        self.runs = PipelineRepository(store)
+        self._gate = gate
+        self.notifier = notifier or Notifier(store, settings.slack_webhook_url)
+        self.backoff = backoff
+
+    @property
+    def gate(self) -> PolicyGate:
+        if self._gate is None:
+            self._gate = PolicyGate()
+        return self._gate
+
+    # --- public API ------------------------------------------------------------------------------
+    def run(self, mr_id: int) -> PipelineRun:
+        """Run every stage; stops early on failure, denial or when a person must approve."""
+        with self._mr_lock(mr_id):
+            run = self._start(mr_id)
+            return self._continue(run.id, STAGE_ORDER[1:])
+
+    def run_stage(self, mr_id: int, stage: StageName | str) -> PipelineRun:
+        """Run one stage (GitLab CI runs one job per stage). ``validate`` starts a new run."""
+        stage = StageName(stage)
+        with self._mr_lock(mr_id):
+            if stage is StageName.VALIDATE:
+                return self._start(mr_id)
+            run = self._current_run(mr_id)
+            if stage is StageName.APPLY and run.status is RunStatus.AWAITING_APPROVAL:
+                mr = self.host.get(mr_id)
+                if mr.approved_by is None:
+                    raise ConflictError(
+                        f"merge request {mr_id} is waiting for a person's approval",
+                        hint=f"run `swen mr approve {mr_id}`",
+                    )
+                self._approve(run.id, mr.approved_by)
+            return self._continue(run.id, (stage,), last=stage is StageName.NOTIFY)
+
+    def resume_after_approval(self, mr_id: int, approved_by: str) -> PipelineRun:
+        """Continue a run that stopped for manual review: apply, then notify.
+
+        Called by ``swen mr approve``. Approves the MR on its host first if that was not done yet.
+        """
+        with self._mr_lock(mr_id):
+            mr = self.host.get(mr_id)
+            if mr.approved_by is None:
+                mr = self.host.approve(mr_id, approved_by)
+            run = self.runs.latest_run(mr_id)
+            if run is None or run.status is not RunStatus.AWAITING_APPROVAL:
+                state = "no run" if run is None else f"run {run.id} is {run.status.value}"
+                raise ConflictError(
+                    f"merge request {mr_id} is not waiting for approval ({state})",
+                    hint=f"the approval is recorded; `swen pipeline run {mr_id}` runs the pipeline",
+                )
+            self._approve(run.id, mr.approved_by or approved_by)
+            return self._continue(run.id, (StageName.APPLY, StageName.NOTIFY))
+
+    def reject(self, mr_id: int, by: str, reason: str) -> PipelineRun | None:
+        """Close the MR, reject its decision and end a waiting run (``swen mr reject``)."""
+        with self._mr_lock(mr_id):
+            mr = self.host.reject(mr_id, by, reason)
+            stored = self.store.get_decision(mr.decision_id)
+            if mr.kind is not MRKind.ROLLBACK and _S.REJECTED in _allowed(stored.status):
+                self.store.transition(mr.decision_id, _S.REJECTED, detail={"by": by, "reason": reason})
+            run = self.runs.latest_run(mr_id)
+            if run is not None and run.status not in _FINISHED:
+                for stage in STAGE_ORDER:
+                    if not any(s.name is stage and s.status is StageStatus.SUCCESS for s in run.stages):
+                        self.runs.record_stage(run.id, stage, StageStatus.SKIPPED, log=f"rejected by {by}")
+                run = self.runs.finish_run(run.id, RunStatus.FAILED)
+            self._notify_quietly(
+                Notification(
+                    title=f"SWEN: MR {mr_id} rejected",
+                    text=f"{by} rejected moving {mr.service}: {reason}",
+                    status="rejected",
+                    fields={"merge request": str(mr_id), "decision": mr.decision_id},
+                    service=mr.service,
+                    decision_id=mr.decision_id,
+                    link=mr.web_url,
+                )
+            )
+            return run
+
+    def sync_state(self) -> dict[str, Placement]:
+        """Apply ``main`` as it is (under the apply lock) and record every service's placement.
+
+        Run once after ``swen init`` so the state holds the current placements; afterwards it is a
+        no-op unless someone changed main or the state behind SWEN's back.
+        """
+        stage_log = StageLog()
+        with StoreLock(
+            self.store,
+            APPLY_LOCK_NAME,
+            owner="sync of main",
+            stale_after_s=self.settings.apply_lock_stale_s,
+        ):
+            self.repo.fetch()
+            with self.repo.worktree(f"{REMOTE}/{MAIN}") as tree:
+                plan = plan_tree(tree, self.settings, stage_log, name="sync", backoff=self.backoff)
+                if plan.summary.has_changes:
+                    placements = apply_planfile(
+                        tree, self.settings, stage_log, plan.planfile, backoff=self.backoff
+                    )
+                else:
+                    placements = read_applied_placements(self.settings, tree)
+        known = self.store.get_placements()
+        for service, placement in sorted(placements.items()):
+            if known.get(service) != placement:
+                self.store.set_placement(service, placement, decision_id=None, at=_now())
+        self.store.append_event(
+            EventType.PIPELINE,
+            {"action": "sync", "changes": describe_summary(plan.summary), "services": len(placements)},
+        )
+        return placements
+
+    def show(self, mr_id: int) -> PipelineRun | None:
+        """The newest run of ``mr_id`` with its stages (None before the first run)."""
+        self.host.get(mr_id)
+        return self.runs.latest_run(mr_id)
+
+    # --- run bookkeeping -------------------------------------------------------------------------
+    def _mr_lock(self, mr_id: int) -> StoreLock:
+        return StoreLock(
+            self.store,
+            f"pipeline:mr:{mr_id}",
+            owner=f"pipeline for MR {mr_id}",
+            stale_after_s=self.settings.apply_lock_stale_s,
+        )
+
+    def _ctx(self, run_id: int) -> _Ctx:
+        run = self.runs.get_run(run_id)
+        mr = self.host.get(run.mr_id)
+        return _Ctx(mr=mr, stored=self.store.get_decision(mr.decision_id), run=run)
+
+    def _current_run(self, mr_id: int) -> PipelineRun:
+        run = self.runs.latest_run(mr_id)
+        if run is None or run.status in _FINISHED:
+            raise ConflictError(
+                f"merge request {mr_id} has no pipeline run in progress",
+                hint=f"start one with `swen pipeline stage validate --mr {mr_id}`",
+            )
+        return run
+
+    def _start(self, mr_id: int) -> PipelineRun:
+        """Check the MR and decision can run, open a run and do the validate stage."""
+        mr = self.host.get(mr_id)
+        if not mr.is_open:
+            raise ConflictError(
+                f"merge request {mr_id} is {mr.state.value}", hint="only open merge requests run the pipeline"
+            )
+        stored = self.store.get_decision(mr.decision_id)
+        self._check_startable(mr, stored)
+        previous = self.runs.latest_run(mr_id)
+        if previous is not None and previous.status is RunStatus.AWAITING_APPROVAL:
+            raise ConflictError(
+                f"merge request {mr_id} is waiting for approval (run {previous.id})",
+                hint=f"`swen mr approve {mr_id}` or `swen mr reject {mr_id}`",
+            )
+        if previous is not None and previous.status is RunStatus.RUNNING:
+            # We hold the MR lock, so no live process runs it: that run was interrupted.
+            self.runs.finish_run(previous.id, RunStatus.FAILED)
+            self.store.append_event(
+                EventType.PIPELINE,
+                {"action": "run_interrupted", "run_id": previous.id, "mr_id": mr_id},
+                service=mr.service,
+                decision_id=mr.decision_id,
+            )
+        run = self.runs.start_run(mr_id)
+        if mr.kind is not MRKind.ROLLBACK and stored.status is _S.MR_OPENED:
+            self.store.transition(
+                mr.decision_id, _S.PIPELINE_RUNNING, detail={"mr_id": mr_id, "run_id": run.id}
+            )
+        return self._continue(run.id, (StageName.VALIDATE,), last=False)
+
+    @staticmethod
+    def _check_startable(mr: MergeRequest, stored: StoredDecision) -> None:
+        if mr.kind is MRKind.ROLLBACK:
+            if stored.status not in ROLLBACK_FROM:
+                raise ConflictError(
+                    f"decision {stored.decision.id} is {stored.status.value}; it cannot be rolled back"
+                )
+            return
+        if stored.status not in (_S.MR_OPENED, _S.PIPELINE_RUNNING, _S.APPROVED):
+            raise ConflictError(
+                f"decision {stored.decision.id} is {stored.status.value}; the pipeline runs decisions "
+                "whose merge request is open",
+                hint="the engine proposes a new decision when the move is still worth it",
+            )
+
+    def _approve(self, run_id: int, by: str) -> None:
+        ctx = self._ctx(run_id)
+        self.runs.set_status(run_id, RunStatus.RUNNING)
+        if not ctx.is_rollback and ctx.stored.status is _S.AWAITING_APPROVAL:
+            self.store.transition(ctx.decision.id, _S.APPROVED, detail={"by": by, "mr_id": ctx.mr.id})
+
+    def _continue(self, run_id: int, stages: tuple[StageName, ...], *, last: bool = True) -> PipelineRun:
+        """Run ``stages`` in order; stop on failure or when the run waits for approval."""
+        actions: dict[StageName, Callable[[_Ctx, StageLog], None]] = {
+            StageName.VALIDATE: self._validate,
+            StageName.POLICY: self._policy,
+            StageName.PLAN: self._plan,
+            StageName.APPLY: self._apply,
+            StageName.NOTIFY: self._notify,
+        }
+        for stage in stages:
+            ctx = self._ctx(run_id)
+            if ctx.run.status is not RunStatus.RUNNING:
+                break
+            try:
+                self._stage(ctx, stage, actions[stage])
+            except StageFailed as failure:
+                return self._fail(run_id, failure)
+        run = self.runs.get_run(run_id)
+        done = {s.name for s in run.stages if s.status is StageStatus.SUCCESS}
+        if last and run.status is RunStatus.RUNNING and StageName.NOTIFY in done:
+            run = self.runs.finish_run(run_id, RunStatus.SUCCESS)
+        return run
+
+    def _stage(self, ctx: _Ctx, stage: StageName, action: Callable[[_Ctx, StageLog], None]) -> None:
+        started = _now()
+        self.runs.record_stage(ctx.run.id, stage, StageStatus.RUNNING, started_at=started)
+        stage_log = StageLog()
+        t0 = time.perf_counter()
+        try:
+            action(ctx, stage_log)
+        except SwenError as exc:
+            stage_log.failure(exc)
+            self.runs.record_stage(
+                ctx.run.id, stage, StageStatus.FAILED, duration_s=time.perf_counter() - t0, log=stage_log.text
+            )
+            raise StageFailed(stage, exc) from exc
+        self.runs.record_stage(
+            ctx.run.id, stage, StageStatus.SUCCESS, duration_s=time.perf_counter() - t0, log=stage_log.text
+        )
+
+    def _fail(self, run_id: int, failure: StageFailed) -> PipelineRun:
+        ctx = self._ctx(run_id)
+        failed_at = STAGE_ORDER.index(StageName(failure.stage or "validate"))
+        for stage in STAGE_ORDER[failed_at + 1 :]:
+            self.runs.record_stage(run_id, stage, StageStatus.SKIPPED, log=f"skipped: {failure.stage} failed")
+        cause = failure.cause
+        detail = {"mr_id": ctx.mr.id, "run_id": run_id, "stage": failure.stage, "error": cause.message}
+        if not ctx.is_rollback:
+            if isinstance(cause, PolicyDenied) and _S.REJECTED in _allowed(ctx.stored.status):
+                self.store.transition(ctx.decision.id, _S.REJECTED, detail={**detail, "by": "policy"})
+            elif ctx.stored.status is not _S.APPLIED and _S.FAILED in _allowed(ctx.stored.status):
+                self.store.transition(ctx.decision.id, _S.FAILED, detail=detail)
+        if isinstance(cause, PolicyDenied) and ctx.mr.is_open:
+            self.host.close(ctx.mr.id, f"denied by policy: {cause.message}"[:2000])
+        self.store.append_event(
+            EventType.PIPELINE,
+            {"action": "run_failed", **detail, "hint": cause.hint},
+            service=ctx.mr.service,
+            decision_id=ctx.decision.id,
+        )
+        run = self.runs.finish_run(run_id, RunStatus.FAILED)
+        if failure.stage != StageName.NOTIFY.value:
+            self._notify_quietly(self._note(ctx, "failed", f"stage {failure.stage} failed: {cause.message}"))
+        return run
+
+    # --- stages ----------------------------------------------------------------------------------
+    def _validate(self, ctx: _Ctx, stage_log: StageLog) -> None:
+        with self._branch_tree(ctx, stage_log) as (tree, _head):
+            validate_tree(tree, self.settings, stage_log)
+
+    def _policy(self, ctx: _Ctx, stage_log: StageLog) -> None:
+        with self._branch_tree(ctx, stage_log) as (tree, head):
+            plan = plan_tree(tree, self.settings, stage_log, name="policy", backoff=self.backoff)
+        decision = policy_decision(ctx.decision, rollback=ctx.is_rollback)
+        try:
+            result = self.gate.evaluate(PolicyInput.from_decision(decision, plan.summary))
+        except ValidationError as exc:  # pydantic: the decision does not fit the gate's input
+            raise PolicyError(f"cannot build the policy input: {exc}", stage="policy") from None
+        stage_log.note(f"policy: {result.outcome}" + "".join(f"\n  - {r}" for r in result.reasons))
+        policy_record = {**result.to_dict(), "head": head, "policy_sha256": self.gate.sha256}
+        self.runs.save_results(
+            ctx.run.id, plan_summary=plan.summary.model_dump(mode="json"), policy_result=policy_record
+        )
+        self.mrs.update(ctx.mr.id, action="reviewed", review=result.outcome, detail=result.to_dict())
+        if result.outcome == "deny":
+            raise PolicyDenied("the policy denied the change: " + "; ".join(result.reasons), stage="policy")
+
+    def _plan(self, ctx: _Ctx, stage_log: StageLog) -> None:
+        expected = self._policy_summary(ctx)
+        with self._branch_tree(ctx, stage_log) as (tree, head):
+            if head != ctx.policy.get("head"):
+                raise PipelineError(
+                    f"the branch moved since the policy check "
+                    f"({str(ctx.policy.get('head'))[:10]} -> {head[:10]})",
+                    hint="run the pipeline again so the policy sees the new commit",
+                    stage="plan",
+                )
+            plan = plan_tree(tree, self.settings, stage_log, name="plan", backoff=self.backoff)
+        if comparable(plan.summary) != comparable(expected):
+            raise PipelineError(
+                "plan changed since the policy check: "
+                f"policy saw [{describe_summary(expected)}], now [{describe_summary(plan.summary)}]",
+                hint="the state or main changed meanwhile; run the pipeline again",
+                stage="plan",
+            )
+        artifact = self._artifact_dir(ctx) / "plan.json"
+        artifact.write_text(json.dumps(plan.show_json, indent=1, sort_keys=True), encoding="utf-8")
+        stage_log.note(f"plan JSON kept at {artifact}")
+        self._gate_after_plan(ctx, stage_log)
+
+    def _gate_after_plan(self, ctx: _Ctx, stage_log: StageLog) -> None:
+        outcome = ctx.policy.get("outcome")
+        if outcome == "auto_approve":
+            stage_log.note("auto-approved by the policy gate")
+            if not ctx.is_rollback:
+                self._advance(ctx.decision.id, _S.APPROVED, {"by": "policy", "mr_id": ctx.mr.id})
+            return
+        if ctx.mr.approved_by:
+            stage_log.note(f"manual review: already approved by {ctx.mr.approved_by}")
+            if not ctx.is_rollback and ctx.stored.status is not _S.APPROVED:
+                self._advance(ctx.decision.id, _S.AWAITING_APPROVAL, {"mr_id": ctx.mr.id})
+                self._advance(ctx.decision.id, _S.APPROVED, {"by": ctx.mr.approved_by, "mr_id": ctx.mr.id})
+            return
+        stage_log.note(f"manual review required: `swen mr approve {ctx.mr.id}` continues with apply")
+        if not ctx.is_rollback:
+            self._advance(
+                ctx.decision.id,
+                _S.AWAITING_APPROVAL,
+                {"mr_id": ctx.mr.id, "reasons": list(ctx.policy.get("reasons", []))},
+            )
+        self.runs.set_status(ctx.run.id, RunStatus.AWAITING_APPROVAL)
+        self.runs.record_stage(ctx.run.id, StageName.APPLY, StageStatus.WAITING, log="waiting for approval")
+        self._notify_quietly(
+            self._note(
+                ctx, "awaiting_approval", "needs a person: " + "; ".join(ctx.policy.get("reasons", []))
+            )
+        )
+
+    def _apply(self, ctx: _Ctx, stage_log: StageLog) -> None:
+        expected = self._policy_summary(ctx)
+        with StoreLock(
+            self.store,
+            APPLY_LOCK_NAME,
+            owner=f"apply of MR {ctx.mr.id} (run {ctx.run.id})",
+            stale_after_s=self.settings.apply_lock_stale_s,
+        ) as lock:
+            stage_log.note(f"apply lock {APPLY_LOCK_NAME} taken")
+            self.repo.fetch()
+            head = self.repo.rev_parse(f"{REMOTE}/{ctx.mr.branch}")
+            if head != ctx.policy.get("head"):
+                raise PipelineError(
+                    "the branch moved after the policy check; what was approved is not what would merge",
+                    hint="run the pipeline again",
+                    stage="apply",
+                )
+            before = self.repo.rev_parse(f"{REMOTE}/{MAIN}")
+            self.host.merge(ctx.mr.id)
+            self.repo.fetch()
+            merged = self.repo.rev_parse(f"{REMOTE}/{MAIN}")
+            stage_log.note(f"merged {ctx.mr.branch} into {MAIN}: {before[:10]} -> {merged[:10]}")
+            try:
+                placement = self._apply_main(ctx, stage_log, expected, lock)
+            except SwenError as exc:
+                self._undo_merge(ctx, stage_log, before=before, merged=merged, cause=exc)
+                raise
+        self.store.set_placement(ctx.decision.service, placement, decision_id=ctx.decision.id, at=_now())
+        stage_log.note(f"applied: {ctx.decision.service} runs at {placement.key}")
+        wanted = ctx.decision.current if ctx.is_rollback else ctx.decision.target
+        if placement != wanted:
+            raise PipelineError(
+                f"terraform placed {ctx.decision.service} at {placement.key}, expected {wanted.key}",
+                hint="check the infra repository's terraform.tfvars on main",
+                stage="apply",
+            )
+        if ctx.is_rollback:
+            self.store.transition(
+                ctx.decision.id, _S.ROLLED_BACK, detail={"mr_id": ctx.mr.id, "placement": placement.key}
+            )
+        else:
+            self.store.transition(
+                ctx.decision.id, _S.APPLIED, detail={"mr_id": ctx.mr.id, "placement": placement.key}
+            )
+
+    def _apply_main(
+        self, ctx: _Ctx, stage_log: StageLog, expected: PlanSummary, lock: StoreLock
+    ) -> Placement:
+        with self.repo.worktree(f"{REMOTE}/{MAIN}") as tree:
+            plan = plan_tree(tree, self.settings, stage_log, name="apply", backoff=self.backoff)
+            if comparable(plan.summary) != comparable(expected):
+                raise PipelineError(
+                    "the plan on main differs from the approved plan: "
+                    f"approved [{describe_summary(expected)}], main [{describe_summary(plan.summary)}]",
+                    hint="main or the state changed; nothing was applied, run the pipeline again",
+                    stage="apply",
+                )
+            lock.ensure_held()
+            placements = apply_planfile(tree, self.settings, stage_log, plan.planfile, backoff=self.backoff)
+        placement = placements.get(ctx.decision.service)
+        if placement is None:
+            raise PipelineError(f"terraform's placements output has no {ctx.decision.service}", stage="apply")
+        return placement
+
+    def _undo_merge(
+        self, ctx: _Ctx, stage_log: StageLog, *, before: str, merged: str, cause: SwenError
+    ) -> None:
+        """Put main back to what is applied and re-apply it if the failed apply changed anything."""
+        if merged == before:
+            return
+        stage_log.note(f"apply failed; reverting {MAIN} to {before[:10]} so it matches the applied state")
+        try:
+            commit = revert_main_to(
+                self.repo,
+                good=before,
+                bad=merged,
+                message=f"Revert MR {ctx.mr.id} ({ctx.mr.branch}): apply failed\n\n{cause.message}\n",
+                backoff=self.backoff,
+            )
+            stage_log.note(f"reverted {MAIN}: {commit[:10]}")
+            self.mrs.update(ctx.mr.id, action="reverted", detail={"revert": commit, "error": cause.message})
+            with self.repo.worktree(f"{REMOTE}/{MAIN}") as tree:
+                restore = plan_tree(tree, self.settings, stage_log, name="restore", backoff=self.backoff)
+                if restore.summary.has_changes:
+                    stage_log.note("the failed apply changed resources; applying main to restore them")
+                    apply_planfile(tree, self.settings, stage_log, restore.planfile, backoff=self.backoff)
+        except SwenError as exc:  # the original failure stays the stage's error
+            stage_log.note(f"could not restore {MAIN}/state automatically: {exc}")
+            log.error("MR %s: restoring main after a failed apply failed: %s", ctx.mr.id, exc)
+
+    def _notify(self, ctx: _Ctx, stage_log: StageLog) -> None:
+        placements = self.store.get_placements()
+        where = placements.get(ctx.decision.service)
+        verb = "rolled back" if ctx.is_rollback else "moved"
+        text = f"{ctx.decision.service} {verb} to {where.key if where else '?'}"
+        result = self.notifier.notify(self._note(ctx, "rolled_back" if ctx.is_rollback else "success", text))
+        stage_log.note(
+            f"event {result.event_id} recorded"
+            + (
+                f"; posted to {result.webhook_host} (HTTP {result.http_status}, {result.attempts} attempt(s))"
+                if result.posted
+                else "; no webhook configured"
+            )
+        )
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _note(self, ctx: _Ctx, status: str, text: str) -> Notification:
+        d = ctx.decision
+        source, target = (d.target, d.current) if ctx.is_rollback else (d.current, d.target)
+        return Notification(
+            title=f"SWEN MR {ctx.mr.id}: {ctx.mr.title}"[:150],
+            text=text,
+            status=status,
+            fields={
+                "service": d.service,
+                "move": f"{source.key} -> {target.key}",
+                "decision": d.id,
+                "policy": str(ctx.policy.get("outcome", "-")),
+                "cost delta": f"{d.savings.cost_delta_pct:+.1f} %",
+                "confidence": f"{d.confidence.value:.2f}",
+            },
+            service=d.service,
+            decision_id=d.id,
+            link=ctx.mr.web_url,
+        )
+
+    def _notify_quietly(self, note: Notification) -> None:
+        try:
+            self.notifier.notify(note)
+        except SwenError as exc:
+            log.warning("notification failed: %s", exc)
+
+    def _policy_summary(self, ctx: _Ctx) -> PlanSummary:
+        if not ctx.run.plan_summary or not ctx.policy:
+            raise PipelineError(
+                "this run has no policy result yet", hint="run the policy stage first", stage="plan"
+            )
+        return PlanSummary.model_validate(ctx.run.plan_summary)
+
+    def _artifact_dir(self, ctx: _Ctx) -> Path:
+        path = (self.settings.home / "pipeline" / "runs" / str(ctx.run.id)).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @contextmanager
+    def _branch_tree(self, ctx: _Ctx, stage_log: StageLog) -> Iterator[tuple[Path, str]]:
+        """A clean worktree of ``origin/<branch>`` (fetched first) and its commit, removed afterwards."""
+        self.repo.fetch()
+        head = self.repo.rev_parse(f"{REMOTE}/{ctx.mr.branch}")
+        with self.repo.worktree(head) as tree:
+            stage_log.note(f"worktree of {ctx.mr.branch} at {head[:10]}")
+            yield tree, head
+
+    def _advance(self, decision_id: str, new: DecisionStatus, detail: dict[str, Any]) -> None:
+        """Move the decision to ``new`` unless it is already there (re-runs after a crash)."""
+        if self.store.get_decision(decision_id).status is not new:
+            self.store.transition(decision_id, new, detail=detail)
+
+
+def _allowed(status: DecisionStatus) -> frozenset[DecisionStatus]:
+    return ALLOWED_TRANSITIONS[status]

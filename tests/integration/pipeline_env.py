@@ -1,0 +1,154 @@
+"""Shared set-up for the pipeline integration tests (imported by test_pipeline_*.py).
+
+A real infra repository made by ``init_infra_repo`` from the SWEN template (bare origin + clone in a
+temp SWEN_HOME), a real store, real terraform on the sim root with its state applied once
+(``sync_state``), and decisions built directly from the domain models.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from swen.config import Settings
+from swen.domain.decision import (
+    Confidence,
+    Decision,
+    DecisionAction,
+    FactorScores,
+    ProviderScore,
+    Savings,
+)
+from swen.domain.models import Placement, Weights
+from swen.gitops.committer import Committer
+from swen.gitops.mr_hosts import LocalMergeRequestHost
+from swen.gitops.repo import InfraRepo, RetryPolicy, init_infra_repo
+from swen.pipeline.notify import Notifier
+from swen.pipeline.retry import Backoff
+from swen.pipeline.runner import PipelineRunner
+from swen.pipeline.stages import state_path
+from swen.store.repository import Store
+
+T0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
+FAST = Backoff(tries=3, first_s=0.05)
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+@dataclass
+class PipelineEnv:
+    settings: Settings
+    store: Store
+    repo: InfraRepo
+    host: LocalMergeRequestHost
+    committer: Committer
+    runner: PipelineRunner
+
+    @property
+    def origin(self) -> Path:
+        return Path(self.settings.infra_remote_url)
+
+    def main_tfvars(self) -> str:
+        return git("show", "main:infra/terraform.tfvars", cwd=self.origin)
+
+    def state_outputs(self) -> dict[str, dict[str, str]]:
+        """The ``placements`` output straight from the persistent state file."""
+        import json
+
+        state = json.loads(state_path(self.settings).read_text())
+        return dict(state["outputs"]["placements"]["value"])
+
+
+def make_env(home: Path, *, webhook_url: str | None = None) -> PipelineEnv:
+    settings = Settings(home=home, slack_webhook_url=webhook_url)
+    init_infra_repo(settings)
+    store = Store.open(settings)
+    repo = InfraRepo.open(settings, retry=RetryPolicy(sleep=lambda _s: None))
+    host = LocalMergeRequestHost(store, repo)
+    runner = PipelineRunner(
+        settings,
+        store,
+        repo=repo,
+        host=host,
+        notifier=Notifier(store, webhook_url, backoff=FAST),
+        backoff=FAST,
+    )
+    runner.sync_state()
+    return PipelineEnv(settings, store, repo, host, Committer(store, repo, host), runner)
+
+
+def _score(
+    placement: Placement, rank: int, instance_type: str, *, current: bool, cost: float
+) -> ProviderScore:
+    return ProviderScore(
+        placement=placement,
+        rank=rank,
+        factors=FactorScores(cost=0.8, latency=0.7, credits=0.5, availability=0.9),
+        contributions=FactorScores(cost=0.32, latency=0.175, credits=0.1, availability=0.135),
+        total=0.73 if rank == 1 else 0.6,
+        monthly_cost_usd=cost,
+        latency_ms=40.0,
+        credits_usd=0.0,
+        availability=0.999,
+        gpu_availability=1.0,
+        instance_type=instance_type,
+        is_current=current,
+    )
+
+
+def make_decision(
+    decision_id: str,
+    *,
+    service: str = "service-1",
+    current: str = "aws/us-east-1",
+    target: str = "alibaba/ap-southeast-1",
+    current_type: str = "m5.large",
+    target_type: str = "ecs.g7.large",
+    confidence: float = 0.92,
+    current_cost: float = 140.16,
+    target_cost: float = 110.0,
+    stateful: bool = False,
+    at: datetime = T0,
+) -> Decision:
+    """A migrate decision; cheaper and confident by default (the gate auto-approves it)."""
+    cur, tgt = Placement.parse(current), Placement.parse(target)
+    gross = current_cost - target_cost
+    return Decision(
+        id=decision_id,
+        service=service,
+        created_at=at + timedelta(seconds=sum(map(ord, decision_id)) % 3600),
+        action=DecisionAction.MIGRATE,
+        stateful=stateful,
+        current=cur,
+        target=tgt,
+        ranking=(
+            _score(tgt, 1, target_type, current=False, cost=target_cost),
+            _score(cur, 2, current_type, current=True, cost=current_cost),
+        ),
+        excluded=(),
+        confidence=Confidence(
+            value=confidence,
+            margin=0.13,
+            margin_term=0.8,
+            stability=1.0,
+            stability_cycles=10,
+            stability_window=10,
+            freshness=1.0,
+        ),
+        savings=Savings(
+            current_monthly_usd=current_cost,
+            target_monthly_usd=target_cost,
+            gross_monthly_usd=gross,
+            credits_offset_monthly_usd=0.0,
+            migration_cost_usd=4.5,
+            amortisation_months=6.0,
+            net_monthly_usd=gross - 0.75,
+            cost_delta_pct=(target_cost - current_cost) / current_cost * 100,
+        ),
+        weights=Weights(),
+        explanation=f"{target} is cheaper than {current} at similar latency.",
+    )
