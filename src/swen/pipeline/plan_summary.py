@@ -5,9 +5,10 @@ Only managed resources are kept (data-source reads are not changes). Each change
 ``terraform_data`` whose input says ``stateful = true``) and the service it belongs to.
 
 Service attribution follows the layout of ``infra/``: a service's resources live either in a module
-call whose name ends in ``app`` and whose ``for_each`` key is the service name
-(``module.aws_app["service-1"].aws_instance.this``), or in the sim root's
-``terraform_data.placement["service-1"]``. Anything else (clusters, networks) belongs to no service.
+call whose name has an ``app`` segment (``aws_app``, ``alicloud_app_ap_southeast_1``) and whose
+``for_each`` key is the service name (``module.aws_app["service-1"].aws_autoscaling_group.this``), or
+in the sim root's ``terraform_data.placement["service-1"]``. Anything else (clusters, networks)
+belongs to no service.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ checks they agree)."""
 STATEFUL_TYPE_PREFIXES: tuple[str, ...] = ("aws_elasticache_", "aws_memorydb_")
 
 SIM_PLACEMENT_TYPE = "terraform_data"
+APP_MODULE_SEGMENT = "app"
+"""A module call whose name has this ``_``-separated segment holds one service per for_each key."""
 
 _INDEX_KEY = re.compile(r'\["([^"\\]*)"\]')
 
@@ -137,7 +140,7 @@ def _service_of(raw: Mapping[str, Any]) -> str | None:
         first = module_address.split(".module.")[0]
         name = first.removeprefix("module.").split("[", 1)[0]
         key = _INDEX_KEY.search(first)
-        return key.group(1) if key and name.endswith("app") else None
+        return key.group(1) if key and APP_MODULE_SEGMENT in name.split("_") else None
     index = raw.get("index")
     if raw.get("type") == SIM_PLACEMENT_TYPE and raw.get("name") == "placement" and isinstance(index, str):
         return index
