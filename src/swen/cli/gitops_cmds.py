@@ -1,9 +1,172 @@
-"""Commands of one layer; filled in by that layer's work."""
+"""GitOps commands: ``swen init`` and ``swen mr list|show|approve|reject``."""
 
 from __future__ import annotations
 
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from swen.config import Settings, load_settings
+from swen.domain.errors import InvalidInputError, NotFoundError
+from swen.gitops import review
+from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRState, make_host
+from swen.gitops.repo import InfraRepo, init_infra_repo
+from swen.store.mrs import PipelineRepository
+from swen.store.repository import Store
+
+mr_app = typer.Typer(help="Merge requests SWEN opened: list, show, approve, reject.", no_args_is_help=True)
+_STATE_STYLE = {MRState.OPENED: "yellow", MRState.MERGED: "green", MRState.CLOSED: "dim"}
+
+
+@contextmanager
+def _host(settings: Settings) -> Iterator[tuple[Store, MergeRequestHost]]:
+    with Store.open(settings) as store:
+        try:
+            repo: InfraRepo | None = InfraRepo.open(settings)
+        except NotFoundError:
+            repo = None
+        yield store, make_host(settings, store, repo)
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+def _state(mr: MergeRequest) -> str:
+    return f"[{_STATE_STYLE[mr.state]}]{mr.state.value}[/]"
+
+
+def _init(force: bool) -> None:
+    console = Console()
+    settings = load_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with Store.open(settings):
+        console.print(f"store      ready   {settings.resolved_database_url.split('?')[0]}")
+    report = init_infra_repo(settings, force=force)
+    for note in report.notes:
+        console.print(f"note       {note}")
+    remote_state = "created" if report.created_remote else "exists"
+    console.print(f"origin     {remote_state:<7} {report.remote_url}")
+    if report.created_repo:
+        items = ", ".join(report.template_items)
+        console.print(f"infra repo created {report.repo_path} (from template: {items}; main pushed)")
+    elif report.cloned:
+        console.print(f"infra repo cloned  {report.repo_path}")
+    else:
+        console.print(f"infra repo exists  {report.repo_path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+
+    @app.command("init")
+    def init_cmd(
+        force: Annotated[
+            bool, typer.Option("--force", help="Recreate the default infra repo and origin under $SWEN_HOME.")
+        ] = False,
+    ) -> None:
+        """Create the store schema, the infra repository (from the template) and its origin. Idempotent."""
+        _init(force)
+
+    app.add_typer(mr_app, name="mr")
+
+
+@mr_app.command("list")
+def mr_list(
+    state: Annotated[str, typer.Option(help="opened, merged, closed or all.")] = "all",
+    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
+) -> None:
+    """List merge requests, newest first."""
+    if state != "all" and state not in {s.value for s in MRState}:
+        raise InvalidInputError(f"unknown state {state!r}", hint="use opened, merged, closed or all")
+    with _host(load_settings()) as (_store, host):
+        items = host.list(state=None if state == "all" else MRState(state), service=service)
+    table = Table(title=f"Merge requests ({len(items)})")
+    for column in ("id", "service", "kind", "state", "branch", "decision", "approved by", "created (UTC)"):
+        table.add_column(column, overflow="fold")
+    for mr in items:
+        table.add_row(
+            str(mr.id),
+            mr.service,
+            mr.kind.value,
+            _state(mr),
+            mr.branch,
+            mr.decision_id,
+            mr.approved_by or "",
+            mr.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    Console().print(table)
+
+
+@mr_app.command("show")
+def mr_show(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `swen mr list`).")]) -> None:
+    """Show one merge request, its description and its latest pipeline run."""
+    settings = load_settings()
+    with _host(settings) as (store, host):
+        mr = host.get(mr_id)
+        run = PipelineRepository(store).latest_run(mr.id)
+    console = Console()
+    facts = Table.grid(padding=(0, 2))
+    for key, value in (
+        ("id", str(mr.id)),
+        ("title", mr.title),
+        ("state", _state(mr)),
+        ("kind", mr.kind.value),
+        ("service", mr.service),
+        ("branch", mr.branch),
+        ("decision", mr.decision_id),
+        ("host", mr.host + (f" ({mr.web_url})" if mr.web_url else "")),
+        ("review", mr.review or "-"),
+        ("approved by", mr.approved_by or "-"),
+        ("updated", mr.updated_at.isoformat(timespec="seconds")),
+    ):
+        facts.add_row(f"[bold]{key}[/]", value)
+    console.print(facts)
+    console.print(Markdown(mr.description))
+    if run is None:
+        console.print("[dim]no pipeline run yet[/]")
+        return
+    stages = Table(title=f"Pipeline run {run.id}: {run.status.value}")
+    for column in ("stage", "status", "seconds", "log (last line)"):
+        stages.add_column(column, overflow="fold")
+    for stage in run.stages:
+        last = stage.log.strip().splitlines()[-1] if stage.log.strip() else ""
+        seconds = "" if stage.duration_s is None else f"{stage.duration_s:.2f}"
+        stages.add_row(stage.name.value, stage.status.value, seconds, last)
+    console.print(stages)
+
+
+@mr_app.command("approve")
+def mr_approve(
+    mr_id: Annotated[int, typer.Argument(help="Merge request id.")],
+    by: Annotated[str | None, typer.Option(help="Who approves (default: the current user).")] = None,
+) -> None:
+    """Approve a merge request; a decision waiting at the policy gate becomes approved."""
+    with _host(load_settings()) as (store, host):
+        mr = review.approve(store, host, mr_id, by or _default_actor())
+        status = store.get_decision(mr.decision_id).status
+    Console().print(
+        f"approved MR {mr.id} ({mr.branch}) by {mr.approved_by}; decision {mr.decision_id} is {status}"
+    )
+
+
+@mr_app.command("reject")
+def mr_reject(
+    mr_id: Annotated[int, typer.Argument(help="Merge request id.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    by: Annotated[str | None, typer.Option(help="Who rejects (default: the current user).")] = None,
+) -> None:
+    """Reject (close) a merge request; its decision becomes rejected."""
+    with _host(load_settings()) as (store, host):
+        mr = review.reject(store, host, mr_id, by or _default_actor(), reason)
+        status = store.get_decision(mr.decision_id).status
+    Console().print(f"rejected MR {mr.id} ({mr.branch}); decision {mr.decision_id} is {status}")

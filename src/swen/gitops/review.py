@@ -1,0 +1,56 @@
+"""Approve or reject a merge request and move its decision along (shared by the CLI and the API).
+
+``approve``: records the approval on the host; if the decision is waiting at the policy gate
+(AWAITING_APPROVAL) it becomes APPROVED; an approval given earlier (MR_OPENED or PIPELINE_RUNNING) is
+kept on the MR (``approved_by``) for the pipeline's policy stage to honour. Then every registered
+approval hook runs: this is where the pipeline continues (apply, notify). The pipeline layer
+registers its continuation with ``on_approved(hook)``; until one is registered, approving only records.
+
+``reject``: closes the MR on the host and moves the decision to REJECTED when that is allowed.
+Rollback MRs never change their decision here (their decision was already applied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from swen.domain.decision import ALLOWED_TRANSITIONS, DecisionStatus
+from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRKind
+from swen.store.repository import Store
+
+ApprovalHook = Callable[[MergeRequest], None]
+_APPROVAL_HOOKS: list[ApprovalHook] = []
+
+
+def on_approved(hook: ApprovalHook) -> ApprovalHook:
+    """Register ``hook`` to run after every approval (usable as a decorator); idempotent."""
+    if hook not in _APPROVAL_HOOKS:
+        _APPROVAL_HOOKS.append(hook)
+    return hook
+
+
+def clear_approval_hooks() -> None:
+    _APPROVAL_HOOKS.clear()
+
+
+def approve(store: Store, host: MergeRequestHost, mr_id: int, by: str) -> MergeRequest:
+    mr = host.approve(mr_id, by)
+    if mr.kind is not MRKind.ROLLBACK:
+        status = store.get_decision(mr.decision_id).status
+        if status is DecisionStatus.AWAITING_APPROVAL:
+            store.transition(
+                mr.decision_id, DecisionStatus.APPROVED, detail={"by": mr.approved_by, "mr_id": mr.id}
+            )
+    for hook in list(_APPROVAL_HOOKS):
+        hook(mr)
+    return mr
+
+
+def reject(store: Store, host: MergeRequestHost, mr_id: int, by: str, reason: str) -> MergeRequest:
+    mr = host.reject(mr_id, by, reason)
+    if mr.kind is not MRKind.ROLLBACK:
+        status = store.get_decision(mr.decision_id).status
+        if DecisionStatus.REJECTED in ALLOWED_TRANSITIONS[status]:
+            detail = {"by": by.strip(), "reason": reason.strip(), "mr_id": mr.id}
+            store.transition(mr.decision_id, DecisionStatus.REJECTED, detail=detail)
+    return mr

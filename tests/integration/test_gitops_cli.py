@@ -1,0 +1,115 @@
+"""`swen init` and `swen mr ...` against a real store, real git and the shipped template."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from gitops_helpers import T0, git, make_decision
+from typer.testing import CliRunner
+
+from swen.cli import app
+from swen.config import Settings
+from swen.domain.decision import DecisionStatus
+from swen.domain.errors import ConflictError, InvalidInputError
+from swen.gitops import review
+from swen.gitops.committer import Committer
+from swen.gitops.mr_hosts import LocalMergeRequestHost, MergeRequest
+from swen.gitops.repo import InfraRepo
+from swen.store.mrs import PipelineRepository
+from swen.store.repository import Store
+
+S = DecisionStatus
+
+
+@pytest.fixture
+def cli(swen_home: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("SWEN_HOME", str(swen_home))
+    monkeypatch.setenv("COLUMNS", "220")
+    return CliRunner()
+
+
+@pytest.fixture
+def hooks() -> Iterator[list[MergeRequest]]:
+    seen: list[MergeRequest] = []
+    review.on_approved(seen.append)
+    yield seen
+    review.clear_approval_hooks()
+
+
+def test_init_is_idempotent_and_reports(cli: CliRunner, settings: Settings) -> None:
+    first = cli.invoke(app, ["init"])
+    assert first.exit_code == 0, first.output
+    assert "origin     created" in first.output and "infra repo created" in first.output
+    second = cli.invoke(app, ["init"])
+    assert second.exit_code == 0 and "infra repo exists" in second.output
+    origin = Path(settings.infra_remote_url)
+    assert len(git("log", "--oneline", "main", cwd=origin).splitlines()) == 1
+    assert "infra/terraform.tfvars" in git("ls-tree", "-r", "--name-only", "main", cwd=origin)
+    assert (settings.home / "swen.db").exists()
+
+
+def _proposed(settings: Settings) -> tuple[Store, list[MergeRequest]]:
+    store = Store.open(settings)
+    repo = InfraRepo.open(settings)
+    committer = Committer(store, repo, LocalMergeRequestHost(store, repo))
+    first = committer.propose(make_decision("d-1"))
+    second = committer.propose(
+        make_decision("d-2", service="service-3", current="alibaba/ap-southeast-1", target="aws/us-east-1")
+    )
+    return store, [first, second]
+
+
+def test_mr_list_show_approve_reject(cli: CliRunner, settings: Settings, hooks: list[MergeRequest]) -> None:
+    assert cli.invoke(app, ["init"]).exit_code == 0
+    store, (first, second) = _proposed(settings)
+    try:
+        listed = cli.invoke(app, ["mr", "list", "--state", "opened"])
+        assert listed.exit_code == 0, listed.output
+        assert first.branch in listed.output and second.branch in listed.output
+
+        shown = cli.invoke(app, ["mr", "show", str(first.id)])
+        assert shown.exit_code == 0 and "no pipeline run yet" in shown.output and "d-1" in shown.output
+        runs = PipelineRepository(store)
+        run = runs.start_run(first.id, at=T0 + timedelta(seconds=5))
+        runs.record_stage(run.id, "validate", "success", duration_s=0.4, log="fmt ok\nvalidate ok")
+        runs.record_stage(run.id, "policy", "waiting", duration_s=0.01, log="manual review: stateful")
+        shown = cli.invoke(app, ["mr", "show", str(first.id)])
+        assert "validate ok" in shown.output and "manual review: stateful" in shown.output
+
+        store.transition("d-1", S.PIPELINE_RUNNING)
+        store.transition("d-1", S.AWAITING_APPROVAL)
+        approved = cli.invoke(app, ["mr", "approve", str(first.id), "--by", "alice"])
+        assert approved.exit_code == 0, approved.output
+        assert store.get_decision("d-1").status is S.APPROVED
+        assert [mr.id for mr in hooks] == [first.id] and hooks[0].approved_by == "alice"
+
+        rejected = cli.invoke(app, ["mr", "reject", str(second.id), "--reason", "not before the launch"])
+        assert rejected.exit_code == 0, rejected.output
+        assert store.get_decision("d-2").status is S.REJECTED
+        reasons = [e.payload.get("detail", {}).get("reason") for e in store.decision_history("d-2")]
+        assert "not before the launch" in reasons
+
+        again = cli.invoke(app, ["mr", "approve", str(second.id), "--by", "bob"])
+        assert isinstance(again.exception, ConflictError)
+        bad = cli.invoke(app, ["mr", "list", "--state", "bogus"])
+        assert isinstance(bad.exception, InvalidInputError)
+        empty_reason = cli.invoke(app, ["mr", "reject", str(first.id), "--reason", "  "])
+        assert isinstance(empty_reason.exception, InvalidInputError)
+    finally:
+        store.close()
+
+
+def test_early_approval_is_recorded_without_skipping_the_gate(
+    cli: CliRunner, settings: Settings, hooks: list[MergeRequest]
+) -> None:
+    assert cli.invoke(app, ["init"]).exit_code == 0
+    store, (first, _second) = _proposed(settings)
+    try:
+        assert cli.invoke(app, ["mr", "approve", str(first.id), "--by", "alice"]).exit_code == 0
+        assert store.get_decision("d-1").status is S.MR_OPENED
+        assert LocalMergeRequestHost(store).get(first.id).approved_by == "alice"
+    finally:
+        store.close()
