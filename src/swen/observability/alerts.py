@@ -1,0 +1,341 @@
+"""Alert intake: Alertmanager's webhook (payload version 4) into alerts and incidents.
+
+``intake(store, payload)`` validates the payload, then in ONE transaction (all or nothing):
+
+- deduplicates every alert by ``(fingerprint, startsAt)``: Alertmanager re-sends an alert every
+  ``group_interval``/``repeat_interval`` and retries failed deliveries; a second notification of the
+  same firing alert writes nothing;
+- maps the ``service``/``provider``/``region`` labels to the ONE active incident of that (service,
+  provider), opening it when there is none (``source="alertmanager"``, ``kind`` from the alert's
+  ``kind`` label or its name). Alerts without a provider (SelfHealingFailed with no known placement,
+  EngineStalled) are recorded and attached to the service's active incident if there is one, but never
+  open an incident;
+- on a resolved notification marks the alert resolved. When every alert of the incident has
+  resolved, the incident records ``details.alert_resolved_at``, and it is closed (``resolved``) at once
+  if no remediation is pending (status ``open`` and no decision attached). A ``remediating`` incident
+  is closed by the self-healing flow once it has verified recovery; an ``escalated`` one by a person.
+- appends ``alert`` and ``incident`` events for every change (and none for a duplicate).
+
+Anything that is not a valid version-4 payload raises ``InvalidInputError`` (the API answers 4xx) and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from sqlalchemy import Connection
+
+from swen.domain.errors import InvalidInputError
+from swen.domain.events import EventType
+from swen.domain.names import validate_location_name, validate_service_name
+from swen.store.incidents import (
+    AlertRecord,
+    IncidentRecord,
+    IncidentRepository,
+    IncidentSource,
+    IncidentStatus,
+)
+from swen.store.repository import Store
+
+MAX_ALERTS_PER_PAYLOAD = 5000
+FINGERPRINT_PATTERN = r"^[0-9a-f]{1,64}$"
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+ALERT_KINDS: dict[str, str] = {
+    "ProviderOutage": "outage",
+    "HighLatency": "latency",
+    "CostSpike": "cost",
+    "HighCost": "cost",
+    "GPUUnavailable": "gpu",
+    "SelfHealingFailed": "remediation",
+    "EngineStalled": "platform",
+}
+"""Incident kind of each SWEN alert (used when an alert carries no ``kind`` label)."""
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class WebhookAlert(_Payload):
+    """One alert of an Alertmanager webhook notification."""
+
+    status: Literal["firing", "resolved"]
+    labels: dict[StrictStr, StrictStr] = Field(min_length=1, max_length=64)
+    annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict, max_length=64)
+    startsAt: AwareDatetime
+    endsAt: AwareDatetime
+    generatorURL: StrictStr = ""
+    fingerprint: StrictStr = Field(pattern=FINGERPRINT_PATTERN)
+
+
+class AlertmanagerWebhook(_Payload):
+    """Alertmanager's webhook payload, version 4 (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config)."""
+
+    version: Literal["4"]
+    groupKey: StrictStr
+    truncatedAlerts: StrictInt = Field(default=0, ge=0)
+    status: Literal["firing", "resolved"]
+    receiver: StrictStr
+    groupLabels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    commonLabels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    commonAnnotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    externalURL: StrictStr = ""
+    alerts: list[WebhookAlert] = Field(min_length=1, max_length=MAX_ALERTS_PER_PAYLOAD)
+
+
+@dataclass
+class IntakeResult:
+    """What one notification changed. Lists hold incident ids; counts are alerts."""
+
+    received: int = 0
+    new_alerts: int = 0
+    duplicates: int = 0
+    resolved_alerts: int = 0
+    incidents_opened: list[int] = field(default_factory=list)
+    incidents_closed: list[int] = field(default_factory=list)
+    incidents: list[int] = field(default_factory=list)
+    """Every incident an alert of this payload belongs to (firing or resolved), in order, once."""
+    remediation_requested: list[int] = field(default_factory=list)
+    """Open incidents with a firing ``self_healing="true"`` alert: the self-healing flow should act."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "new_alerts": self.new_alerts,
+            "duplicates": self.duplicates,
+            "resolved_alerts": self.resolved_alerts,
+            "incidents_opened": self.incidents_opened,
+            "incidents_closed": self.incidents_closed,
+            "incidents": self.incidents,
+            "remediation_requested": self.remediation_requested,
+        }
+
+    def _note(self, bucket: list[int], incident_id: int | None) -> None:
+        if incident_id is not None and incident_id not in bucket:
+            bucket.append(incident_id)
+
+
+def parse_webhook(payload: Any) -> AlertmanagerWebhook:
+    """Validate a decoded JSON payload; InvalidInputError names the first bad field."""
+    if isinstance(payload, AlertmanagerWebhook):
+        return payload
+    if not isinstance(payload, dict):
+        raise InvalidInputError(
+            f"an Alertmanager webhook payload must be a JSON object, got {type(payload).__name__}",
+            hint="point an Alertmanager webhook_config at POST /alerts",
+        )
+    if payload.get("version") != "4":
+        raise InvalidInputError(
+            f"unsupported Alertmanager webhook version {payload.get('version')!r}; "
+            'only version "4" is accepted',
+            hint="send Alertmanager webhook payloads (version 4) to POST /alerts",
+            source="version",
+        )
+    try:
+        webhook = AlertmanagerWebhook.model_validate(payload)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        raise InvalidInputError(
+            f"invalid Alertmanager payload: {err['msg']}",
+            hint="POST /alerts accepts Alertmanager webhook payloads (version 4) only",
+            source=where,
+        ) from None
+    for i, alert in enumerate(webhook.alerts):
+        _check_labels(alert, f"alerts.{i}")
+    return webhook
+
+
+def _check_labels(alert: WebhookAlert, where: str) -> None:
+    if "alertname" not in alert.labels or not 1 <= len(alert.labels["alertname"]) <= 128:
+        raise InvalidInputError(
+            "the label alertname is missing or longer than 128 characters", source=f"{where}.labels"
+        )
+    for name in alert.labels:
+        if not LABEL_NAME.fullmatch(name):
+            raise InvalidInputError(f"invalid label name {name!r}", source=f"{where}.labels")
+    for label, check in (("service", validate_service_name), ("provider", validate_location_name),
+                         ("region", validate_location_name)):  # fmt: skip
+        if label in alert.labels:
+            try:
+                check(alert.labels[label])
+            except InvalidInputError as exc:
+                raise InvalidInputError(
+                    exc.message, hint=exc.hint, source=f"{where}.labels.{label}"
+                ) from None
+
+
+def incident_kind(labels: dict[str, str]) -> str:
+    kind = labels.get("kind", "")
+    if KIND_PATTERN.fullmatch(kind):
+        return kind
+    return ALERT_KINDS.get(labels["alertname"], "alert")
+
+
+def intake(store: Store, payload: Any, *, now: datetime | None = None) -> IntakeResult:
+    """Validate and record one Alertmanager notification (idempotent). See the module docstring."""
+    webhook = parse_webhook(payload)
+    now = now or datetime.now(UTC)
+    repo = IncidentRepository(store)
+    result = IntakeResult(received=len(webhook.alerts))
+    with store.transaction() as conn:
+        for alert in webhook.alerts:
+            existing = repo.find_alert(alert.fingerprint, alert.startsAt, conn=conn)
+            if alert.status == "firing":
+                _firing(repo, conn, alert, existing, now, result)
+            else:
+                _resolved(repo, conn, alert, existing, now, result)
+    return result
+
+
+def _alert_event(
+    repo: IncidentRepository, conn: Connection, alert: WebhookAlert, incident_id: int | None, action: str
+) -> None:
+    repo.store.append_event(
+        EventType.ALERT,
+        {
+            "action": action,
+            "alertname": alert.labels["alertname"],
+            "fingerprint": alert.fingerprint,
+            "starts_at": alert.startsAt.isoformat(),
+            "ends_at": alert.endsAt.isoformat() if alert.status == "resolved" else None,
+            "labels": alert.labels,
+            "summary": alert.annotations.get("summary", ""),
+            "incident_id": incident_id,
+        },
+        service=alert.labels.get("service"),
+        conn=conn,
+    )
+
+
+def _incident_for(
+    repo: IncidentRepository, conn: Connection, alert: WebhookAlert, *, may_open: bool, now: datetime,
+    result: IntakeResult,
+) -> IncidentRecord | None:  # fmt: skip
+    labels = alert.labels
+    service, provider = labels.get("service"), labels.get("provider")
+    if service is None:
+        return None
+    if provider is None or not may_open:
+        return repo.find_active(service, provider, conn=conn)
+    incident, created = repo.open_incident(
+        service=service,
+        provider=provider,
+        region=labels.get("region"),
+        kind=incident_kind(labels),
+        source=IncidentSource.ALERTMANAGER,
+        at=alert.startsAt if alert.startsAt <= now else now,
+        details={
+            "alertnames": [labels["alertname"]],
+            "severity": labels.get("severity"),
+            "summary": alert.annotations.get("summary", ""),
+            "alert_resolved_at": None,
+        },
+        conn=conn,
+    )
+    if created:
+        result._note(result.incidents_opened, incident.id)
+        return incident
+    changes: dict[str, Any] = {}
+    names = list(incident.details.get("alertnames", []))
+    if labels["alertname"] not in names:
+        changes["alertnames"] = [*names, labels["alertname"]]
+    if incident.details.get("alert_resolved_at") is not None:
+        changes["alert_resolved_at"] = None  # a new alert fires: not recovered after all
+    return repo.update_details(incident.id, changes, conn=conn) if changes else incident
+
+
+def _firing(
+    repo: IncidentRepository, conn: Connection, alert: WebhookAlert, existing: AlertRecord | None,
+    now: datetime, result: IntakeResult,
+) -> None:  # fmt: skip
+    if existing is not None:
+        # Re-sent (or a late retry after the resolve): already recorded, nothing to write.
+        result.duplicates += 1
+        result._note(result.incidents, existing.incident_id)
+        incident = repo.get(existing.incident_id, conn=conn) if existing.incident_id is not None else None
+        if incident is not None and existing.status == "firing":
+            _maybe_request_remediation(alert, incident, result)
+        return
+    incident = _incident_for(repo, conn, alert, may_open=True, now=now, result=result)
+    incident_id = incident.id if incident is not None else None
+    repo.attach_alert(
+        fingerprint=alert.fingerprint,
+        starts_at=alert.startsAt,
+        alertname=alert.labels["alertname"],
+        status="firing",
+        labels=alert.labels,
+        incident_id=incident_id,
+        at=now,
+        conn=conn,
+    )
+    _alert_event(repo, conn, alert, incident_id, "firing")
+    result.new_alerts += 1
+    result._note(result.incidents, incident_id)
+    if incident is not None:
+        _maybe_request_remediation(alert, incident, result)
+
+
+def _maybe_request_remediation(alert: WebhookAlert, incident: IncidentRecord, result: IntakeResult) -> None:
+    if alert.labels.get("self_healing") == "true" and incident.status is IncidentStatus.OPEN:
+        result._note(result.remediation_requested, incident.id)
+
+
+def _resolved(
+    repo: IncidentRepository, conn: Connection, alert: WebhookAlert, existing: AlertRecord | None,
+    now: datetime, result: IntakeResult,
+) -> None:  # fmt: skip
+    if existing is not None and existing.status == "resolved":
+        result.duplicates += 1
+        result._note(result.incidents, existing.incident_id)
+        return
+    if existing is None:
+        # Never saw it fire (e.g. the platform was down): record it, attach to an active incident if any.
+        incident = _incident_for(repo, conn, alert, may_open=False, now=now, result=result)
+        incident_id = incident.id if incident is not None else None
+        repo.attach_alert(
+            fingerprint=alert.fingerprint,
+            starts_at=alert.startsAt,
+            alertname=alert.labels["alertname"],
+            status="resolved",
+            labels=alert.labels,
+            incident_id=incident_id,
+            at=now,
+            conn=conn,
+        )
+    else:
+        incident_id = existing.incident_id
+        repo.mark_alert_resolved(existing.id, at=now, conn=conn)
+    _alert_event(repo, conn, alert, incident_id, "resolved")
+    result.resolved_alerts += 1
+    result._note(result.incidents, incident_id)
+    if incident_id is not None:
+        _after_alert_resolved(repo, conn, incident_id, alert.endsAt if alert.endsAt <= now else now, result)
+
+
+def _after_alert_resolved(
+    repo: IncidentRepository, conn: Connection, incident_id: int, at: datetime, result: IntakeResult
+) -> None:
+    if any(a.status == "firing" for a in repo.alerts_of(incident_id, conn=conn)):
+        return
+    incident = repo.get(incident_id, conn=conn)
+    if not incident.active or incident.details.get("alert_resolved_at") is not None:
+        return
+    incident = repo.update_details(incident_id, {"alert_resolved_at": at.isoformat()}, conn=conn)
+    repo.store.append_event(
+        EventType.INCIDENT,
+        {"action": "alerts_resolved", "incident_id": incident_id, "at": at.isoformat(),
+         "status": incident.status.value},
+        service=incident.service,
+        conn=conn,
+    )  # fmt: skip
+    if incident.status is IncidentStatus.OPEN and incident.decision_id is None:
+        repo.resolve(incident_id, at, reason="alert resolved without remediation", conn=conn)
+        result._note(result.incidents_closed, incident_id)

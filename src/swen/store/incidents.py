@@ -1,0 +1,436 @@
+"""Incidents and the alerts attached to them.
+
+An incident is one problem of one (service, provider): an outage, a latency or cost spike, a GPU
+shortage. It is opened by Alertmanager (``source="alertmanager"``, via alert intake) or by the engine's
+own anomaly detector (``source="engine"``). There is at most ONE active incident per (service,
+provider): opening another one returns the active one, so repeated notifications and several alerts
+about the same pair share it.
+
+Lifecycle (``incidents.status``)::
+
+    open --start_remediation--> remediating --resolve--> resolved
+      |                              |
+      +---------- escalate ----------+--> escalated --resolve (by a person)--> resolved
+      +---------- resolve -----------------------------------------------> resolved
+
+``open``, ``remediating`` and ``escalated`` are active. Every change appends an ``incident`` event in
+the same transaction as the row (pass ``conn`` from ``Store.transaction()`` to group several changes).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreError
+from swen.domain.events import EventType
+from swen.domain.names import validate_location_name, validate_service_name
+from swen.store.repository import Store
+from swen.store.tables import alerts, incidents
+
+MAX_PAGE = 10_000
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    REMEDIATING = "remediating"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+
+
+ACTIVE_STATUSES: tuple[IncidentStatus, ...] = (
+    IncidentStatus.OPEN,
+    IncidentStatus.REMEDIATING,
+    IncidentStatus.ESCALATED,
+)
+
+
+class IncidentSource(StrEnum):
+    ENGINE = "engine"
+    ALERTMANAGER = "alertmanager"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    id: int
+    service: str
+    provider: str
+    region: str | None
+    kind: str
+    source: str
+    status: IncidentStatus
+    opened_at: datetime
+    resolved_at: datetime | None
+    time_to_recovery_s: float | None
+    decision_id: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "service": self.service,
+            "provider": self.provider,
+            "region": self.region,
+            "kind": self.kind,
+            "source": self.source,
+            "status": self.status.value,
+            "opened_at": self.opened_at.isoformat(),
+            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
+            "time_to_recovery_s": self.time_to_recovery_s,
+            "decision_id": self.decision_id,
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    id: int
+    fingerprint: str
+    starts_at: datetime
+    alertname: str
+    status: str  # firing | resolved
+    service: str | None
+    provider: str | None
+    incident_id: int | None
+    labels: dict[str, str]
+    received_at: datetime
+    updated_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _incident(row: Row[Any]) -> IncidentRecord:
+    return IncidentRecord(
+        id=int(row.id),
+        service=row.service,
+        provider=row.provider,
+        region=row.region,
+        kind=row.kind,
+        source=row.source,
+        status=IncidentStatus(row.status),
+        opened_at=row.opened_at,
+        resolved_at=row.resolved_at,
+        time_to_recovery_s=row.time_to_recovery_s,
+        decision_id=row.decision_id,
+        details=dict(row.details or {}),
+    )
+
+
+def _alert(row: Row[Any]) -> AlertRecord:
+    return AlertRecord(
+        id=int(row.id),
+        fingerprint=row.fingerprint,
+        starts_at=row.starts_at,
+        alertname=row.alertname,
+        status=row.status,
+        service=row.service,
+        provider=row.provider,
+        incident_id=row.incident_id,
+        labels=dict(row.labels or {}),
+        received_at=row.received_at,
+        updated_at=row.updated_at,
+    )
+
+
+class IncidentRepository:
+    """Incidents and alerts on top of a :class:`Store` (same database, same audit log)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- transactions ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+            return
+        with self.store.transaction() as own:
+            yield own
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[Connection]:
+        try:
+            with self.store.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{what} failed: {exc}", hint="check the database (SWEN_DATABASE_URL)") from exc
+
+    def _event(
+        self, conn: Connection, type_: EventType, payload: dict[str, Any], service: str | None
+    ) -> None:
+        self.store.append_event(type_, payload, service=service, conn=conn)
+
+    # --- incidents: reads ------------------------------------------------------------------------
+
+    def get(self, incident_id: int, *, conn: Connection | None = None) -> IncidentRecord:
+        query = select(incidents).where(incidents.c.id == incident_id)
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self._reading("reading an incident") as own:
+                row = own.execute(query).first()
+        if row is None:
+            raise NotFoundError(
+                f"no incident with id {incident_id}", hint="list incidents with `swen incidents`"
+            )
+        return _incident(row)
+
+    def list(
+        self,
+        *,
+        service: str | None = None,
+        status: IncidentStatus | Collection[IncidentStatus] | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[IncidentRecord]:
+        """Incidents, newest first."""
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0, got {limit}, {offset}")
+        query = select(incidents)
+        if service is not None:
+            query = query.where(incidents.c.service == service)
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            query = query.where(incidents.c.status.in_([IncidentStatus(s).value for s in wanted]))
+        if since is not None:
+            query = query.where(incidents.c.opened_at >= since)
+        query = query.order_by(incidents.c.id.desc()).limit(limit).offset(offset)
+        with self._reading("listing incidents") as conn:
+            return [_incident(row) for row in conn.execute(query).all()]
+
+    def find_active(
+        self, service: str, provider: str | None = None, *, conn: Connection | None = None
+    ) -> IncidentRecord | None:
+        """The active incident of (service, provider); with ``provider=None`` the newest of the service."""
+        query = select(incidents).where(
+            incidents.c.service == service, incidents.c.status.in_([s.value for s in ACTIVE_STATUSES])
+        )
+        if provider is not None:
+            query = query.where(incidents.c.provider == provider)
+        query = query.order_by(incidents.c.id.desc()).limit(1)
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self._reading("finding an incident") as own:
+                row = own.execute(query).first()
+        return None if row is None else _incident(row)
+
+    def alerts_of(self, incident_id: int, *, conn: Connection | None = None) -> builtins.list[AlertRecord]:
+        query = select(alerts).where(alerts.c.incident_id == incident_id).order_by(alerts.c.id)
+        if conn is not None:
+            return [_alert(row) for row in conn.execute(query).all()]
+        with self._reading("reading alerts") as own:
+            return [_alert(row) for row in own.execute(query).all()]
+
+    def list_alerts(self, *, status: str | None = None, limit: int = 100) -> builtins.list[AlertRecord]:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInputError(f"limit must be 1..{MAX_PAGE}, got {limit}")
+        query = select(alerts)
+        if status is not None:
+            query = query.where(alerts.c.status == status)
+        with self._reading("listing alerts") as conn:
+            return [
+                _alert(row) for row in conn.execute(query.order_by(alerts.c.id.desc()).limit(limit)).all()
+            ]
+
+    # --- incidents: writes -----------------------------------------------------------------------
+
+    def open_incident(
+        self,
+        *,
+        service: str,
+        provider: str,
+        region: str | None,
+        kind: str,
+        source: IncidentSource | str,
+        at: datetime | None = None,
+        details: Mapping[str, Any] | None = None,
+        conn: Connection | None = None,
+    ) -> tuple[IncidentRecord, bool]:
+        """The active incident of (service, provider), opened now if there is none. -> (incident, created)."""
+        validate_service_name(service)
+        validate_location_name(provider, "provider")
+        if region is not None:
+            validate_location_name(region, "region")
+        source = IncidentSource(source)
+        at = at or _now()
+        with self._tx(conn) as tx:
+            existing = self.find_active(service, provider, conn=tx)
+            if existing is not None:
+                return existing, False
+            values = {
+                "service": service,
+                "provider": provider,
+                "region": region,
+                "kind": kind,
+                "source": source.value,
+                "status": IncidentStatus.OPEN.value,
+                "opened_at": at,
+                "details": dict(details or {}),
+            }
+            new_id = int(
+                tx.execute(insert(incidents).values(**values).returning(incidents.c.id)).scalar_one()
+            )
+            self._event(
+                tx,
+                EventType.INCIDENT,
+                {"action": "opened", "incident_id": new_id, "provider": provider, "region": region,
+                 "kind": kind, "source": source.value},
+                service,
+            )  # fmt: skip
+            return self.get(new_id, conn=tx), True
+
+    def update_details(
+        self, incident_id: int, changes: Mapping[str, Any], *, conn: Connection | None = None
+    ) -> IncidentRecord:
+        """Merge ``changes`` into the incident's details (no event: callers record what it means)."""
+        with self._tx(conn) as tx:
+            current = self.get(incident_id, conn=tx)
+            details = {**current.details, **changes}
+            tx.execute(update(incidents).where(incidents.c.id == incident_id).values(details=details))
+            return self.get(incident_id, conn=tx)
+
+    def start_remediation(
+        self, incident_id: int, decision_id: str, *, conn: Connection | None = None
+    ) -> IncidentRecord:
+        """Mark the incident ``remediating`` by ``decision_id`` (the emergency decision)."""
+        with self._tx(conn) as tx:
+            current = self.get(incident_id, conn=tx)
+            if current.status not in (IncidentStatus.OPEN, IncidentStatus.REMEDIATING):
+                raise ConflictError(
+                    f"incident {incident_id} is {current.status.value}; only an open one can be remediated",
+                    hint="escalated incidents wait for a person; resolved ones are closed",
+                )
+            tx.execute(
+                update(incidents)
+                .where(incidents.c.id == incident_id)
+                .values(status=IncidentStatus.REMEDIATING.value, decision_id=decision_id)
+            )
+            self._event(
+                tx,
+                EventType.INCIDENT,
+                {"action": "remediating", "incident_id": incident_id, "decision_id": decision_id},
+                current.service,
+            )
+            return self.get(incident_id, conn=tx)
+
+    def resolve(
+        self,
+        incident_id: int,
+        at: datetime | None = None,
+        ttr: float | None = None,
+        *,
+        reason: str = "",
+        conn: Connection | None = None,
+    ) -> IncidentRecord:
+        """Close the incident; ``ttr`` (s) defaults to ``at - opened_at``. Resolving twice is a no-op."""
+        at = at or _now()
+        with self._tx(conn) as tx:
+            current = self.get(incident_id, conn=tx)
+            if current.status is IncidentStatus.RESOLVED:
+                return current
+            ttr = ttr if ttr is not None else max(0.0, (at - current.opened_at).total_seconds())
+            tx.execute(
+                update(incidents)
+                .where(incidents.c.id == incident_id)
+                .values(status=IncidentStatus.RESOLVED.value, resolved_at=at, time_to_recovery_s=ttr)
+            )
+            self._event(
+                tx,
+                EventType.INCIDENT,
+                {
+                    "action": "resolved",
+                    "incident_id": incident_id,
+                    "time_to_recovery_s": ttr,
+                    "reason": reason,
+                    "decision_id": current.decision_id,
+                },
+                current.service,
+            )
+            return self.get(incident_id, conn=tx)
+
+    def escalate(
+        self, incident_id: int, reason: str, *, at: datetime | None = None, conn: Connection | None = None
+    ) -> IncidentRecord:
+        """Hand the incident to a person (loop guard tripped); automation stops for it."""
+        at = at or _now()
+        with self._tx(conn) as tx:
+            current = self.get(incident_id, conn=tx)
+            if current.status is IncidentStatus.RESOLVED:
+                raise ConflictError(f"incident {incident_id} is already resolved; nothing to escalate")
+            if current.status is IncidentStatus.ESCALATED:
+                return current
+            details = {**current.details, "escalated_at": at.isoformat(), "escalation_reason": reason}
+            tx.execute(
+                update(incidents)
+                .where(incidents.c.id == incident_id)
+                .values(status=IncidentStatus.ESCALATED.value, details=details)
+            )
+            self._event(
+                tx,
+                EventType.INCIDENT,
+                {"action": "escalated", "incident_id": incident_id, "reason": reason},
+                current.service,
+            )
+            return self.get(incident_id, conn=tx)
+
+    # --- alerts ----------------------------------------------------------------------------------
+
+    def find_alert(self, fingerprint: str, starts_at: datetime, *, conn: Connection) -> AlertRecord | None:
+        row = conn.execute(
+            select(alerts).where(alerts.c.fingerprint == fingerprint, alerts.c.starts_at == starts_at)
+        ).first()
+        return None if row is None else _alert(row)
+
+    def attach_alert(
+        self,
+        *,
+        fingerprint: str,
+        starts_at: datetime,
+        alertname: str,
+        status: str,
+        labels: Mapping[str, str],
+        incident_id: int | None,
+        at: datetime | None = None,
+        conn: Connection | None = None,
+    ) -> AlertRecord:
+        """Record a new alert (unique by fingerprint and start) attached to ``incident_id`` (or none)."""
+        at = at or _now()
+        with self._tx(conn) as tx:
+            values = {
+                "fingerprint": fingerprint,
+                "starts_at": starts_at,
+                "alertname": alertname,
+                "status": status,
+                "service": labels.get("service"),
+                "provider": labels.get("provider"),
+                "incident_id": incident_id,
+                "labels": dict(labels),
+                "received_at": at,
+                "updated_at": at,
+            }
+            tx.execute(insert(alerts).values(**values))
+            found = self.find_alert(fingerprint, starts_at, conn=tx)
+            assert found is not None  # inserted just above, same transaction
+            return found
+
+    def mark_alert_resolved(self, alert_id: int, *, at: datetime | None = None, conn: Connection) -> None:
+        conn.execute(
+            update(alerts).where(alerts.c.id == alert_id).values(status="resolved", updated_at=at or _now())
+        )
