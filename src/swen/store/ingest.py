@@ -1,8 +1,9 @@
 """Bulk insert of telemetry samples: the hot write path of the simulator and collectors.
 
 PostgreSQL: psycopg 3 ``COPY ... FROM STDIN`` on the transaction's own DBAPI connection.
-SQLite: one Core ``executemany`` of plain dicts. Either way the batch is one transaction's worth:
-all rows or none.
+SQLite: one DBAPI ``executemany`` of plain tuples. In the same transaction the newest sample of each
+(service, provider, region) in the batch is upserted into ``telemetry_latest`` (only if it is not
+older than the one already there). Either way the batch is one transaction's worth: all or none.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from swen.domain.errors import StoreError
 from swen.domain.models import TelemetrySample
-from swen.store.tables import telemetry_samples
+from swen.store.tables import telemetry_latest, telemetry_samples
 
 SAMPLE_COLUMNS: tuple[str, ...] = tuple(c.name for c in telemetry_samples.columns if c.name != "id")
 _COPY_SQL = f"COPY telemetry_samples ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN"
@@ -60,8 +62,8 @@ def _identity(value: Any) -> Any:
 
 
 def _executemany(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
-    """SQLite: one DBAPI executemany of plain tuples; values go through the columns' own bind processors
-    (computed once per batch), so what is stored is exactly what Core would store."""
+    """SQLite: one DBAPI executemany of plain tuples. ``ts`` goes through the column's own bind
+    processor (looked up once per batch), so it is stored exactly as Core would store it."""
     dialect = conn.dialect
     ts_type = telemetry_samples.c.ts.type.dialect_impl(dialect)
     to_db: Callable[[Any], Any] = ts_type.bind_processor(dialect) or _identity
@@ -69,15 +71,44 @@ def _executemany(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
     conn.exec_driver_sql(_INSERT_SQL, rows)
 
 
+def newest_per_group(samples: Sequence[TelemetrySample]) -> list[TelemetrySample]:
+    """The newest sample of each (service, provider, region); on a tie the later one in the batch.
+
+    Sorted by group, so concurrent writers lock ``telemetry_latest`` rows in the same order.
+    """
+    newest: dict[tuple[str, str, str], TelemetrySample] = {}
+    for sample in samples:
+        key = (sample.service, sample.provider, sample.region)
+        current = newest.get(key)
+        if current is None or sample.ts >= current.ts:
+            newest[key] = sample
+    return [newest[key] for key in sorted(newest)]
+
+
+def _update_latest(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(telemetry_latest)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["service", "provider", "region"],
+        set_={name: getattr(stmt.excluded, name) for name in SAMPLE_COLUMNS[3:]},
+        where=telemetry_latest.c.ts <= stmt.excluded.ts,
+    )
+    rows = [dict(zip(SAMPLE_COLUMNS, sample_tuple(s), strict=True)) for s in newest_per_group(samples)]
+    conn.execute(stmt, rows)
+
+
 def insert_sample_rows(conn: Connection, samples: Sequence[TelemetrySample]) -> int:
     """Insert ``samples`` on ``conn`` inside the caller's transaction; returns how many."""
+    if not samples:
+        return 0
     if conn.dialect.name == "postgresql":
         _copy_postgresql(conn, samples)
     elif conn.dialect.name == "sqlite":
         _executemany(conn, samples)
-    else:  # any other backend: plain Core executemany
-        conn.execute(
-            telemetry_samples.insert(),
-            [dict(zip(SAMPLE_COLUMNS, sample_tuple(s), strict=True)) for s in samples],
+    else:
+        raise StoreError(
+            f"telemetry ingest supports SQLite and PostgreSQL, not {conn.dialect.name}",
+            hint="set SWEN_DATABASE_URL to a sqlite:// or postgresql:// URL",
         )
+    _update_latest(conn, samples)
     return len(samples)

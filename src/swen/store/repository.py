@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, delete, func, select, update
+from sqlalchemy import Connection, Engine, Select, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,7 +26,15 @@ from swen.store import audit
 from swen.store.db import make_engine, migrate, write_transaction
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
 from swen.store.records import AuditReport, EventRecord, StoredDecision
-from swen.store.tables import decisions, events, flags, placements, services, telemetry_samples
+from swen.store.tables import (
+    decisions,
+    events,
+    flags,
+    placements,
+    services,
+    telemetry_latest,
+    telemetry_samples,
+)
 
 MAX_PAGE = 10_000
 
@@ -181,37 +189,19 @@ class Store:
     def latest_samples(
         self, *, service: str | None = None, provider: str | None = None
     ) -> list[TelemetrySample]:
-        """The newest sample of every (service, provider, region), optionally filtered."""
-        t = telemetry_samples
-        newest = select(t.c.service, t.c.provider, t.c.region, func.max(t.c.ts).label("ts"))
+        """The newest sample of every (service, provider, region), optionally filtered.
+
+        Reads ``telemetry_latest`` (kept by insert_samples), so the cost does not grow with history.
+        """
+        t = telemetry_latest
+        query: Select[Any] = select(t).order_by(t.c.service, t.c.provider, t.c.region)
         if service is not None:
-            newest = newest.where(t.c.service == service)
+            query = query.where(t.c.service == service)
         if provider is not None:
-            newest = newest.where(t.c.provider == provider)
-        groups = newest.group_by(t.c.service, t.c.provider, t.c.region).subquery()
-        query = (
-            select(t)
-            .join(
-                groups,
-                and_(
-                    t.c.service == groups.c.service,
-                    t.c.provider == groups.c.provider,
-                    t.c.region == groups.c.region,
-                    t.c.ts == groups.c.ts,
-                ),
-            )
-            .order_by(t.c.service, t.c.provider, t.c.region, t.c.id.desc())
-        )
+            query = query.where(t.c.provider == provider)
         with _translated("reading the latest samples"), self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        seen: set[tuple[str, str, str]] = set()
-        result: list[TelemetrySample] = []
-        for row in rows:  # two samples with the same newest ts: keep the last inserted
-            key = (row.service, row.provider, row.region)
-            if key not in seen:
-                seen.add(key)
-                result.append(_sample_from_row(row))
-        return result
+        return [_sample_from_row(row) for row in rows]
 
     def samples_between(
         self,
@@ -243,6 +233,7 @@ class Store:
         cutoff = _aware(older_than, "older_than")
         with _translated("purging samples"), self.engine.begin() as conn:
             result = conn.execute(delete(telemetry_samples).where(telemetry_samples.c.ts < cutoff))
+            conn.execute(delete(telemetry_latest).where(telemetry_latest.c.ts < cutoff))
         return int(result.rowcount or 0)
 
     # --- decisions ---------------------------------------------------------------------------

@@ -100,6 +100,25 @@ telemetry_samples = Table(
     Index("ix_telemetry_group_ts", "service", "provider", "region", "ts"),
 )
 
+# The newest sample of every (service, provider, region), kept by Store.insert_samples in the same
+# transaction as the samples, so "latest" reads a handful of rows instead of scanning the history.
+telemetry_latest = Table(
+    "telemetry_latest",
+    metadata,
+    Column("service", String(63), primary_key=True),
+    Column("provider", String(63), primary_key=True),
+    Column("region", String(63), primary_key=True),
+    Column("ts", UtcDateTime, nullable=False),
+    Column("instance_type", String(64), nullable=False),
+    Column("hourly_cost_usd", Float, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("credits_usd", Float, nullable=False),
+    Column("gpu_availability", Float, nullable=False),
+    Column("availability", Float, nullable=False),
+    Column("error_rate", Float, nullable=False),
+    Column("simulated_price", Boolean, nullable=False, default=False),
+)
+
 decisions = Table(
     "decisions",
     metadata,

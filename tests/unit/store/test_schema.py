@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
+from store_factories import T0, make_sample, samples_series
 
 from swen.config import Settings
 from swen.store.db import alembic_config, make_engine, migrate, write_transaction
 from swen.store.repository import Store
-from swen.store.tables import metadata
+from swen.store.tables import metadata, telemetry_samples
 
 
 def test_migration_matches_metadata(database_url: str) -> None:
@@ -56,5 +59,29 @@ def test_open_without_migrate_creates_no_tables(settings: Settings) -> None:
     store = Store.open(settings, migrate=False)
     try:
         assert inspect(store.engine).get_table_names() == []
+    finally:
+        store.close()
+
+
+def test_upgrade_from_0001_backfills_latest_samples(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        migrate(engine, "0001")
+        history = samples_series(30)
+        late_old = make_sample(ts=T0 - timedelta(hours=1), cost=9.0)
+        rows = [s.model_dump() for s in [*history, late_old]]
+        with engine.begin() as conn:
+            conn.execute(telemetry_samples.insert(), rows)
+        migrate(engine)
+    finally:
+        engine.dispose()
+    store = Store.from_url(database_url)
+    try:
+        latest = {(s.provider, s.region): s.ts for s in store.latest_samples()}
+        assert latest == {
+            ("aws", "us-east-1"): T0 + timedelta(seconds=135),
+            ("aws", "eu-west-1"): T0 + timedelta(seconds=140),
+            ("alibaba", "cn-hangzhou"): T0 + timedelta(seconds=145),
+        }
     finally:
         store.close()

@@ -89,8 +89,15 @@ def test_latest_samples_newest_per_group_even_when_inserted_late(store: Store) -
     by_key = {(s.service, s.provider, s.region): s for s in latest}
     assert by_key[("api", "aws", "us-east-1")].ts == T0 + timedelta(seconds=135)
     assert by_key[("api", "alibaba", "cn-hangzhou")].ts == T0 + timedelta(seconds=145)
+    assert by_key[("api", "aws", "us-east-1")] == samples_series(30)[27]
     assert [s.service for s in store.latest_samples(service="db")] == ["db"]
     assert {s.provider for s in store.latest_samples(provider="alibaba")} == {"alibaba"}
+
+
+def test_latest_sample_tie_keeps_the_last_inserted(store: Store) -> None:
+    store.insert_samples([make_sample(cost=1.0), make_sample(cost=2.0)])
+    store.insert_samples([make_sample(cost=3.0)])
+    assert [s.hourly_cost_usd for s in store.latest_samples()] == [3.0]
 
 
 def test_purge_samples_deletes_only_older(store: Store) -> None:
@@ -100,6 +107,10 @@ def test_purge_samples_deletes_only_older(store: Store) -> None:
     left = store.samples_between(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))
     assert len(left) == 20 and min(s.ts for s in left) == cutoff
     assert store.purge_samples(cutoff) == 0
+    assert len(store.latest_samples()) == 3  # the newest ones survive the purge
+
+    store.purge_samples(T0 + timedelta(days=1))
+    assert store.latest_samples() == []  # no latest sample outlives its history
 
 
 def test_flags_upsert_json(store: Store) -> None:
