@@ -73,3 +73,91 @@ def test_confident_cheaper_stateless_move_is_applied_end_to_end(env: PipelineEnv
     assert ("apply", "running") in stage_events and ("apply", "success") in stage_events
     assert len(env.store.events_after(0, types=[EventType.NOTIFICATION])) == 1
     assert env.store.verify_audit().ok
+
+
+def test_stateful_service_waits_for_a_person_then_applies(env: PipelineEnv) -> None:
+    decision = make_decision(
+        "d-stateful",
+        service="orders-api",
+        current_type="r5.2xlarge",
+        target_type="ecs.r7.2xlarge",
+        stateful=True,
+    )
+    mr = env.committer.propose(decision)
+    before_main = env.main_tfvars()
+
+    run = env.runner.run(mr.id)
+
+    assert run.status is RunStatus.AWAITING_APPROVAL
+    stages = {s.name: s.status for s in run.stages}
+    assert stages[StageName.PLAN] is StageStatus.SUCCESS
+    assert stages[StageName.APPLY] is StageStatus.WAITING
+    assert StageName.NOTIFY not in stages
+    assert run.policy_result is not None and run.policy_result["outcome"] == "manual_review"
+    assert any(r.startswith("stateful_service") for r in run.policy_result["reasons"])
+    assert env.store.get_decision("d-stateful").status is S.AWAITING_APPROVAL
+    assert env.main_tfvars() == before_main
+    assert env.store.get_placements()["orders-api"] == Placement(provider="aws", region="us-east-1")
+
+    run = env.runner.resume_after_approval(mr.id, "alice")
+
+    assert run.status is RunStatus.SUCCESS
+    assert env.host.get(mr.id).approved_by == "alice"
+    assert env.store.get_placements()["orders-api"] == Placement(provider="alibaba", region="ap-southeast-1")
+    assert _statuses(env, "d-stateful") == [
+        "mr_opened",
+        "pipeline_running",
+        "awaiting_approval",
+        "approved",
+        "applied",
+    ]
+    assert read_placements(env.main_tfvars())["orders-api"].provider == "alibaba"
+
+
+def test_terraform_error_fails_the_stage_and_changes_nothing(env: PipelineEnv) -> None:
+    # sa-east-1 has no cluster: the sim root's variable validation refuses it at plan time
+    decision = make_decision("d-bad-region", target="aws/sa-east-1", target_type="m5.large")
+    mr = env.committer.propose(decision)
+    before_main = env.main_tfvars()
+
+    run = env.runner.run(mr.id)
+
+    assert run.status is RunStatus.FAILED
+    stages = {s.name: s for s in run.stages}
+    assert stages[StageName.VALIDATE].status is StageStatus.SUCCESS
+    policy = stages[StageName.POLICY]
+    assert policy.status is StageStatus.FAILED
+    assert "Invalid value for variable" in policy.log and "cluster is declared" in policy.log
+    assert [stages[n].status for n in (StageName.PLAN, StageName.APPLY, StageName.NOTIFY)] == [
+        StageStatus.SKIPPED
+    ] * 3
+    assert env.store.get_decision("d-bad-region").status is S.FAILED
+    assert env.store.get_placements()["service-1"] == Placement(provider="aws", region="us-east-1")
+    assert env.state_outputs()["service-1"] == {"provider": "aws", "region": "us-east-1"}
+    assert env.main_tfvars() == before_main
+    [failed] = [
+        e
+        for e in env.store.events_after(0, types=[EventType.PIPELINE])
+        if e.payload["action"] == "run_failed"
+    ]
+    assert failed.payload["stage"] == "policy" and "terraform plan failed" in failed.payload["error"]
+
+
+def test_rollback_puts_the_previous_placement_back(env: PipelineEnv) -> None:
+    mr = env.committer.propose(make_decision("d-roll"))
+    assert env.runner.run(mr.id).status is RunStatus.SUCCESS
+    assert env.store.get_placements()["service-1"].provider == "alibaba"
+
+    rollback_mr, run = env.runner.rollback("d-roll")
+
+    # moving back costs more (+27 %): the gate wants a person
+    assert run.status is RunStatus.AWAITING_APPROVAL
+    assert run.policy_result is not None and "cost_delta_too_high" in " ".join(run.policy_result["reasons"])
+    assert env.store.get_decision("d-roll").status is S.APPLIED
+    run = env.runner.resume_after_approval(rollback_mr.id, "bob")
+    assert run.status is RunStatus.SUCCESS
+    assert env.store.get_placements()["service-1"] == Placement(provider="aws", region="us-east-1")
+    assert env.state_outputs()["service-1"] == {"provider": "aws", "region": "us-east-1"}
+    entry = read_placements(env.main_tfvars())["service-1"]
+    assert (entry.provider, entry.region, entry.instance_type) == ("aws", "us-east-1", "m5.large")
+    assert env.store.get_decision("d-roll").status is S.ROLLED_BACK

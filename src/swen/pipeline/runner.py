@@ -34,13 +34,14 @@ from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionStatus
 from swen.domain.errors import ConflictError, PipelineError, PolicyError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement
+from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import MergeRequestHost, make_host
 from swen.gitops.repo import MAIN, REMOTE, InfraRepo
 from swen.pipeline.lock import APPLY_LOCK_NAME, StoreLock
 from swen.pipeline.notify import Notification, Notifier
 from swen.pipeline.plan_summary import PlanSummary
 from swen.pipeline.policy import PolicyGate, PolicyInput, cost_delta_pct
-from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff
+from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff, with_retry
 from swen.pipeline.stages import (
     StageLog,
     apply_planfile,
@@ -224,6 +225,16 @@ class PipelineRunner:
             )
             return run
 
+    def rollback(self, decision_id: str) -> tuple[MergeRequest, PipelineRun]:
+        """Open the rollback MR of ``decision_id`` (through the committer) and run its pipeline.
+
+        The rollback is judged by the gate as the reversed move; once applied, the decision becomes
+        ROLLED_BACK.
+        """
+        committer = Committer(self.store, self.repo, self.host, terraform_bin=self.settings.terraform_bin)
+        mr = committer.propose_rollback(decision_id)
+        return mr, self.run(mr.id)
+
     def sync_state(self) -> dict[str, Placement]:
         """Apply ``main`` as it is (under the apply lock) and record every service's placement.
 
@@ -231,12 +242,7 @@ class PipelineRunner:
         no-op unless someone changed main or the state behind SWEN's back.
         """
         stage_log = StageLog()
-        with StoreLock(
-            self.store,
-            APPLY_LOCK_NAME,
-            owner="sync of main",
-            stale_after_s=self.settings.apply_lock_stale_s,
-        ):
+        with self._apply_lock("sync of main", stage_log):
             self.repo.fetch()
             with self.repo.worktree(f"{REMOTE}/{MAIN}") as tree:
                 plan = plan_tree(tree, self.settings, stage_log, name="sync", backoff=self.backoff)
@@ -269,6 +275,23 @@ class PipelineRunner:
             owner=f"pipeline for MR {mr_id}",
             stale_after_s=self.settings.apply_lock_stale_s,
         )
+
+    @contextmanager
+    def _apply_lock(self, owner: str, stage_log: StageLog) -> Iterator[StoreLock]:
+        """The apply lock; a live holder is waited for with backoff, then LockError names it."""
+        lock = StoreLock(
+            self.store, APPLY_LOCK_NAME, owner=owner, stale_after_s=self.settings.apply_lock_stale_s
+        )
+
+        def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
+            stage_log.note(f"waiting {delay:.1f} s for the apply lock: {exc}")
+
+        with_retry(lock.acquire, what="apply lock", backoff=self.backoff, on_retry=on_retry)
+        stage_log.note(f"apply lock {APPLY_LOCK_NAME} taken")
+        try:
+            yield lock
+        finally:
+            lock.release()
 
     def _ctx(self, run_id: int) -> _Ctx:
         run = self.runs.get_run(run_id)
@@ -476,13 +499,7 @@ class PipelineRunner:
 
     def _apply(self, ctx: _Ctx, stage_log: StageLog) -> None:
         expected = self._policy_summary(ctx)
-        with StoreLock(
-            self.store,
-            APPLY_LOCK_NAME,
-            owner=f"apply of MR {ctx.mr.id} (run {ctx.run.id})",
-            stale_after_s=self.settings.apply_lock_stale_s,
-        ) as lock:
-            stage_log.note(f"apply lock {APPLY_LOCK_NAME} taken")
+        with self._apply_lock(f"apply of MR {ctx.mr.id} (run {ctx.run.id})", stage_log) as lock:
             self.repo.fetch()
             head = self.repo.rev_parse(f"{REMOTE}/{ctx.mr.branch}")
             if head != ctx.policy.get("head"):
