@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
@@ -41,6 +41,7 @@ from swen.store.incidents import (
     IncidentStatus,
 )
 from swen.store.repository import Store
+from swen.store.tables import events
 
 MAX_ALERTS_PER_PAYLOAD = 5000
 FINGERPRINT_PATTERN = r"^[0-9a-f]{1,64}$"
@@ -70,8 +71,9 @@ class WebhookAlert(_Payload):
     labels: dict[StrictStr, StrictStr] = Field(min_length=1, max_length=64)
     annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict, max_length=64)
     startsAt: AwareDatetime
-    endsAt: AwareDatetime
-    generatorURL: StrictStr = ""
+    endsAt: AwareDatetime | None = None
+    """Always sent by Alertmanager (``0001-01-01T00:00:00Z`` while firing); a resolve without it: now."""
+    generatorURL: StrictStr | None = None
     fingerprint: StrictStr = Field(pattern=FINGERPRINT_PATTERN)
 
 
@@ -104,6 +106,13 @@ class IntakeResult:
     """Every incident an alert of this payload belongs to (firing or resolved), in order, once."""
     remediation_requested: list[int] = field(default_factory=list)
     """Open incidents with a firing ``self_healing="true"`` alert: the self-healing flow should act."""
+    event_ids: list[int] = field(default_factory=list)
+    """Audit events this notification appended (empty for a pure repeat)."""
+
+    @property
+    def stored(self) -> int:
+        """Alerts not seen before (alias of ``new_alerts`` for the API's response)."""
+        return self.new_alerts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +124,7 @@ class IntakeResult:
             "incidents_closed": self.incidents_closed,
             "incidents": self.incidents,
             "remediation_requested": self.remediation_requested,
+            "event_ids": self.event_ids,
         }
 
     def _note(self, bucket: list[int], incident_id: int | None) -> None:
@@ -186,17 +196,32 @@ def intake(store: Store, payload: Any, *, now: datetime | None = None) -> Intake
     repo = IncidentRepository(store)
     result = IntakeResult(received=len(webhook.alerts))
     with store.transaction() as conn:
+        last_event = conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
         for alert in webhook.alerts:
             existing = repo.find_alert(alert.fingerprint, alert.startsAt, conn=conn)
             if alert.status == "firing":
                 _firing(repo, conn, alert, existing, now, result)
             else:
                 _resolved(repo, conn, alert, existing, now, result)
+        appended = select(events.c.id).where(events.c.id > last_event).order_by(events.c.id)
+        result.event_ids = [int(i) for i in conn.execute(appended).scalars()]
     return result
 
 
+def _ends_at(alert: WebhookAlert, now: datetime) -> datetime:
+    """When a resolved alert ended: its endsAt, never in the future, ``now`` when missing."""
+    if alert.endsAt is None or alert.endsAt > now or alert.endsAt < alert.startsAt:
+        return now
+    return alert.endsAt
+
+
 def _alert_event(
-    repo: IncidentRepository, conn: Connection, alert: WebhookAlert, incident_id: int | None, action: str
+    repo: IncidentRepository,
+    conn: Connection,
+    alert: WebhookAlert,
+    incident_id: int | None,
+    action: str,
+    now: datetime,
 ) -> None:
     repo.store.append_event(
         EventType.ALERT,
@@ -205,7 +230,7 @@ def _alert_event(
             "alertname": alert.labels["alertname"],
             "fingerprint": alert.fingerprint,
             "starts_at": alert.startsAt.isoformat(),
-            "ends_at": alert.endsAt.isoformat() if alert.status == "resolved" else None,
+            "ends_at": _ends_at(alert, now).isoformat() if alert.status == "resolved" else None,
             "labels": alert.labels,
             "summary": alert.annotations.get("summary", ""),
             "incident_id": incident_id,
@@ -276,7 +301,7 @@ def _firing(
         at=now,
         conn=conn,
     )
-    _alert_event(repo, conn, alert, incident_id, "firing")
+    _alert_event(repo, conn, alert, incident_id, "firing", now)
     result.new_alerts += 1
     result._note(result.incidents, incident_id)
     if incident is not None:
@@ -313,11 +338,11 @@ def _resolved(
     else:
         incident_id = existing.incident_id
         repo.mark_alert_resolved(existing.id, at=now, conn=conn)
-    _alert_event(repo, conn, alert, incident_id, "resolved")
+    _alert_event(repo, conn, alert, incident_id, "resolved", now)
     result.resolved_alerts += 1
     result._note(result.incidents, incident_id)
     if incident_id is not None:
-        _after_alert_resolved(repo, conn, incident_id, alert.endsAt if alert.endsAt <= now else now, result)
+        _after_alert_resolved(repo, conn, incident_id, _ends_at(alert, now), result)
 
 
 def _after_alert_resolved(

@@ -270,3 +270,25 @@ def test_idempotent_intake_on_every_backend(database_url: str) -> None:
         types = [e.type for e in store.events_after(0, types=[EventType.INCIDENT])]
         assert len(types) == 3  # opened, alerts_resolved, resolved
         assert store.verify_audit().ok
+
+
+def test_event_ids_name_what_was_appended_and_a_repeat_appends_nothing(store: Store) -> None:
+    first = intake(store, load("firing_outage.json"), now=NOW)
+    assert first.event_ids == [e.id for e in store.events_after(0)] and len(first.event_ids) == 2
+    assert first.stored == 1
+    repeat = intake(store, load("repeated_outage.json"), now=NOW)
+    assert repeat.event_ids == [] and repeat.stored == 0
+    assert repeat.to_dict()["incidents"] == first.incidents
+
+
+def test_payload_as_dumped_by_the_api_schema_is_accepted(store: Store) -> None:
+    """Optional fields may arrive as null, extra fields are ignored; a resolve without endsAt ends now."""
+    payload = load("firing_outage.json")
+    payload["alerts"][0].update(generatorURL=None, extraField="x")
+    payload["somethingNew"] = {"a": 1}
+    (incident_id,) = intake(store, payload, now=NOW).incidents
+    resolved = load("resolved_outage.json")
+    resolved["alerts"][0]["endsAt"] = None
+    intake(store, resolved, now=NOW)
+    incident = IncidentRepository(store).get(incident_id)
+    assert incident.status is IncidentStatus.RESOLVED and incident.resolved_at == NOW
