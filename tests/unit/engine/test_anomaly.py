@@ -12,6 +12,10 @@ import pytest
 from swen.domain.errors import ObservabilityError
 from swen.domain.models import HOURS_PER_MONTH, TelemetrySample
 from swen.engine.anomaly import Anomaly, AnomalyConfig, AnomalyDetector, AnomalyKind
+from swen.telemetry.catalog import load_catalog
+from swen.telemetry.fleet import load_fleet_file
+from swen.telemetry.scenarios import Scenario, ScenarioKind
+from swen.telemetry.simulator import Simulator
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(seconds=5)
@@ -308,3 +312,64 @@ def test_forget_drops_series_not_seen_since() -> None:
     assert detector.forget(before=T0 + (i + 50) * STEP) == 1
     assert [(a.provider, a.kind) for a in detector.active()] == [("alibaba", AnomalyKind.OUTAGE)]
     assert detector.to_dict()["keys"] == [["api", "alibaba", "ap-southeast-1"]]
+
+
+# --- against the real simulator --------------------------------------------------------------------
+
+SIM_START = datetime(2026, 1, 5, tzinfo=UTC)
+SIM_STEP_S = 60.0
+
+
+def _simulator(seed: int = 11) -> Simulator:
+    catalog = load_catalog()
+    fleet = load_fleet_file(catalog=catalog)
+    return Simulator(fleet.services, catalog, seed, SIM_START, SIM_STEP_S, credits=fleet.credits)
+
+
+def _sim_run(sim: Simulator, detector: AnomalyDetector, steps: range) -> dict[int, list[Anomaly]]:
+    return {k: detector.observe(sim.step(SIM_START + timedelta(seconds=SIM_STEP_S * k))) for k in steps}
+
+
+def test_simulated_normal_traffic_raises_nothing() -> None:
+    """~22,000 samples of the simulator's normal model (price walk, diurnal latency, noise): no alarm."""
+    sim, detector = _simulator(), AnomalyDetector()
+    out = _sim_run(sim, detector, range(300))
+    assert len(sim.index.pair_service) * 300 > 20_000
+    assert [a for found in out.values() for a in found] == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "magnitude", "expected", "within"),
+    [
+        (ScenarioKind.OUTAGE, 1.0, AnomalyKind.OUTAGE, 1),  # availability 0.2: the first sample
+        (ScenarioKind.OUTAGE, 0.5, AnomalyKind.OUTAGE, 2),  # availability 0.6: degraded, two samples
+        (ScenarioKind.LATENCY_SPIKE, 5.0, AnomalyKind.LATENCY_SPIKE, 3),
+        (ScenarioKind.COST_SPIKE, 3.0, AnomalyKind.COST_SPIKE, 3),
+    ],
+)
+def test_simulated_scenarios_are_caught_on_what_they_hit_only(
+    kind: ScenarioKind, magnitude: float, expected: AnomalyKind, within: int
+) -> None:
+    sim, detector = _simulator(), AnomalyDetector()
+    assert [a for found in _sim_run(sim, detector, range(60)).values() for a in found] == []
+    onset = 60
+    sim.activate(
+        Scenario(kind=kind, provider="gcp", magnitude=magnitude, duration_s=20 * SIM_STEP_S),
+        at=SIM_START + timedelta(seconds=SIM_STEP_S * onset),
+    )
+    out = _sim_run(sim, detector, range(onset, onset + 30))
+    hit_pairs = {(a.service, a.provider, a.region) for found in out.values() for a in found}
+    assert hit_pairs and {p for _, p, _ in hit_pairs} == {"gcp"}
+    gcp_pairs = {
+        (s.service, s.provider, s.region)
+        for s in sim.step(SIM_START + timedelta(seconds=SIM_STEP_S * (onset + 30)))
+        if s.provider == "gcp"
+    }
+    assert hit_pairs == gcp_pairs
+    first_new = {
+        (a.service, a.region): k for k, found in sorted(out.items(), reverse=True) for a in found
+        if a.new and a.kind is expected
+    }  # fmt: skip
+    assert len(first_new) == len(gcp_pairs) and max(first_new.values()) <= onset + within - 1
+    # the scenario ended after 20 samples: everything has cleared by the end of the run
+    assert detector.active() == []
