@@ -1,0 +1,143 @@
+"""The simulator loop: step -> store -> latest_telemetry.json -> TELEMETRY_CYCLE event, every interval.
+
+Simulated time advances exactly ``interval_s`` per cycle (so samples are deterministic under a seed
+and a start time); the accelerated clock only decides how long to wait in wall time between cycles
+(``interval_s / speed``). With a large speed the loop runs as fast as the store allows: a simulated
+month at one sample per hour (``interval_s=3600``) is 720 cycles.
+
+Before anything is written, the fleet and the scenario file are validated (a bad one raises
+ConfigError and nothing is touched). Each cycle reads the applied placements from the store (so the
+loop closes) and activates scenarios injected since the last cycle (``scenarios.inject_scenario``).
+SIGTERM (in the main thread) or ``stop_event`` stops the loop after the current cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from swen.config import Settings
+from swen.domain.events import EventType
+from swen.domain.models import Service
+from swen.store.exports import write_latest_telemetry
+from swen.telemetry.catalog import Catalog, load_catalog
+from swen.telemetry.clock import SimClock
+from swen.telemetry.fleet import CreditGrant, load_fleet_file
+from swen.telemetry.scenarios import Scenario, load_scenario_file, poll_injected
+from swen.telemetry.simulator import Simulator
+
+if TYPE_CHECKING:
+    from swen.store.repository import Store
+
+_log = logging.getLogger(__name__)
+PURGE_EVERY_S = 3600.0
+"""Retention purge at most once per simulated hour."""
+
+
+@dataclass
+class SimulatorRun:
+    """What a run did (returned when it stops)."""
+
+    steps: int = 0
+    samples: int = 0
+    purged: int = 0
+    first_sim_time: datetime | None = None
+    last_sim_time: datetime | None = None
+
+
+def run_simulator(
+    settings: Settings,
+    store: Store,
+    *,
+    once: bool = False,
+    seed: int | None = None,
+    speed: float | None = None,
+    stop_event: threading.Event | None = None,
+    start: datetime | None = None,
+    interval_s: float | None = None,
+    max_steps: int | None = None,
+    services: Sequence[Service] | None = None,
+    credits: dict[str, CreditGrant] | None = None,
+    scenarios: Sequence[Scenario] = (),
+    catalog: Catalog | None = None,
+) -> SimulatorRun:
+    """Run the simulator until ``stop_event``/SIGTERM, ``max_steps`` cycles, or one cycle if ``once``.
+
+    Defaults come from ``settings`` (seed, sim_speed, sim_interval_s, fleet_file, scenario_file).
+    ``services``/``credits`` override the fleet file; ``scenarios`` are activated at the start.
+    """
+    catalog = catalog or load_catalog()
+    if services is None:
+        fleet = load_fleet_file(settings.fleet_file, catalog)
+        services, credits = fleet.services, (fleet.credits if credits is None else credits)
+    file_scenarios = load_scenario_file(settings.scenario_file, catalog) if settings.scenario_file else []
+    interval = float(interval_s or settings.sim_interval_s)
+    start_time = (start or datetime.now(UTC).replace(microsecond=0)).astimezone(UTC)
+    clock = SimClock(start_time, speed if speed is not None else settings.sim_speed)
+    stop = stop_event or threading.Event()
+
+    sim = Simulator(
+        services, catalog, settings.seed if seed is None else seed, start_time, interval, credits=credits
+    )
+    for scenario in [*file_scenarios, *scenarios]:
+        sim.activate(scenario, at=start_time)
+    store.upsert_services(list(services))
+
+    run = SimulatorRun(first_sim_time=start_time)
+    with _SigtermSetsEvent(stop):
+        next_purge = start_time
+        while not stop.is_set():
+            now = start_time + timedelta(seconds=interval * run.steps)
+            if now >= next_purge:
+                run.purged += store.purge_samples(now - timedelta(days=settings.telemetry_retention_days))
+                next_purge = now + timedelta(seconds=PURGE_EVERY_S)
+            run.samples += _cycle(settings, store, sim, now, catalog)
+            run.steps += 1
+            run.last_sim_time = now
+            if once or (max_steps is not None and run.steps >= max_steps):
+                break
+            stop.wait(clock.wall_seconds_until(now + timedelta(seconds=interval)))
+    return run
+
+
+def _cycle(settings: Settings, store: Store, sim: Simulator, now: datetime, catalog: Catalog) -> int:
+    sim.set_placements(store.get_placements())
+    for scenario in poll_injected(store, catalog):
+        _log.info("scenario activated: %s", scenario.describe())
+        sim.activate(scenario)
+    samples = sim.step(now)
+    store.insert_samples(samples)
+    write_latest_telemetry(settings.latest_telemetry_path, samples, generated_at=now)
+    live = [a.scenario.describe() for a in sim.active if a.starts_at <= (now - sim.start).total_seconds()]
+    store.append_event(
+        EventType.TELEMETRY_CYCLE,
+        {"count": len(samples), "sim_time": now.isoformat(), "active_scenarios": live},
+    )
+    return len(samples)
+
+
+class _SigtermSetsEvent:
+    """Within the block, SIGTERM sets ``event`` (only in the main thread; elsewhere a no-op)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.previous: object = None
+        self.installed = False
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+            self.installed = True
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.event.set()
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.installed:
+            signal.signal(signal.SIGTERM, self.previous)  # type: ignore[arg-type]

@@ -1,0 +1,350 @@
+"""The deterministic telemetry simulator, vectorised with numpy over all (service, candidate) pairs.
+
+``Simulator(services, catalog, seed, start, interval_s)``; ``step(now)`` returns one TelemetrySample
+per pair, ``step_arrays(now)`` the same as numpy arrays plus an index (benches, backtests). The same
+seed and the same sequence of ``step`` times (and placements, and scenarios) give identical samples.
+
+Model (constants and formulas in ``model.py``):
+
+* hourly cost = offer list price x replicas x a per-offer price ratio that follows a bounded
+  mean-reverting walk around 1 (spot-like moves);
+* latency = measured RTT from the users' region x (1 + 0.25 x diurnal load at the users' local
+  time) + noise;
+* credits = the provider's balance, burnt by the cost of the services placed there
+  (``set_placements``), with expiry and refill from the fleet file;
+* GPU availability per (provider, region, GPU model) wanders around a provider mean and drops to 0
+  during random stock-outs; 1 for pairs without a GPU;
+* availability close to 0.999, a small error rate that grows with load;
+* scenarios (``activate``) on top: see ``scenarios.py`` for their effects.
+
+Every value is checked in bulk before samples are built: NaN or infinity raises TelemetryError.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from swen.domain.errors import TelemetryError
+from swen.domain.models import Placement, Service, TelemetrySample
+from swen.telemetry import model as m
+from swen.telemetry.catalog import Catalog
+from swen.telemetry.clock import SimClock, SteppingClock
+from swen.telemetry.credits import CreditLedger
+from swen.telemetry.fleet import CreditGrant
+from swen.telemetry.model import FloatArray
+from swen.telemetry.pairs import BoolArray, IntArray, PairIndex, build_pairs
+from swen.telemetry.scenarios import Scenario, ScenarioKind
+
+__all__ = ["ActiveScenario", "SampleArrays", "SimClock", "Simulator", "SteppingClock"]
+
+_log = logging.getLogger(__name__)
+METRICS = ("hourly_cost_usd", "latency_ms", "credits_usd", "gpu_availability", "availability", "error_rate")
+
+
+@dataclass(frozen=True)
+class SampleArrays:
+    """One step's samples: row i of every array is pair i of ``index``."""
+
+    ts: datetime
+    index: PairIndex
+    hourly_cost_usd: FloatArray
+    latency_ms: FloatArray
+    credits_usd: FloatArray
+    gpu_availability: FloatArray
+    availability: FloatArray
+    error_rate: FloatArray
+
+    def validate(self) -> None:
+        for name in METRICS:
+            values: FloatArray = getattr(self, name)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                i = int(bad[0])
+                where = (
+                    f"{self.index.service_names[self.index.pair_service[i]]} on "
+                    f"{self.index.placements[self.index.pair_placement[i]]}"
+                )
+                raise TelemetryError(
+                    f"{name} is {values[i]} for {where} ({bad.size} non-finite values)",
+                    hint="telemetry values must be finite numbers; check the scenario "
+                    "magnitudes and the catalog prices",
+                )
+
+    def to_samples(self) -> list[TelemetrySample]:
+        """Build samples; values were validated in bulk, so no per-sample validation runs."""
+        self.validate()
+        idx = self.index
+        names = [idx.service_names[i] for i in idx.pair_service.tolist()]
+        places = [idx.placements[i] for i in idx.pair_placement.tolist()]
+        types = [idx.offers[i].instance_type for i in idx.pair_offer.tolist()]
+        columns = zip(
+            names,
+            places,
+            types,
+            self.hourly_cost_usd.tolist(),
+            self.latency_ms.tolist(),
+            self.credits_usd.tolist(),
+            self.gpu_availability.tolist(),
+            self.availability.tolist(),
+            self.error_rate.tolist(),
+            idx.pair_simulated.tolist(),
+            strict=True,
+        )
+        return [
+            TelemetrySample.model_construct(
+                service=name,
+                provider=place.provider,
+                region=place.region,
+                ts=self.ts,
+                instance_type=itype,
+                hourly_cost_usd=cost,
+                latency_ms=lat,
+                credits_usd=cred,
+                gpu_availability=gpu,
+                availability=avail,
+                error_rate=err,
+                simulated_price=sim,
+            )
+            for name, place, itype, cost, lat, cred, gpu, avail, err, sim in columns
+        ]
+
+
+@dataclass
+class ActiveScenario:
+    scenario: Scenario
+    starts_at: float
+    ends_at: float
+    mask: BoolArray
+    provider_index: int | None
+    fired: bool = False
+
+
+class Simulator:
+    def __init__(
+        self,
+        services: Sequence[Service],
+        catalog: Catalog,
+        seed: int,
+        start: datetime,
+        interval_s: float = 5.0,
+        *,
+        credits: Mapping[str, CreditGrant] | None = None,
+        pairs: PairIndex | None = None,
+    ) -> None:
+        if start.tzinfo is None:
+            raise TelemetryError("simulation start must be timezone-aware", hint="use a UTC datetime")
+        if not interval_s > 0:
+            raise TelemetryError(f"interval must be > 0 s, got {interval_s!r}", hint="use e.g. 5")
+        self.services = list(services)
+        self.catalog = catalog
+        self.start = start.astimezone(UTC)
+        self.interval_s = float(interval_s)
+        self.index = pairs or build_pairs(self.services, catalog)
+        self._rng = np.random.default_rng(seed)
+        idx = self.index
+        self._price_ratio: FloatArray = np.ones(len(idx.offers))
+        gpu_means = [m.GPU_MEAN.get(idx.providers[p], m.GPU_MEAN_DEFAULT) for p in idx.gpu_market_provider]
+        self._gpu_mean: FloatArray = np.asarray(gpu_means, dtype=np.float64)
+        self._gpu_level: FloatArray = self._gpu_mean.copy()
+        self._stockout_until: FloatArray = np.full(len(idx.gpu_markets), -np.inf)
+        self.credits = CreditLedger(idx.providers, credits or {})
+        self._service_pos = {name: i for i, name in enumerate(idx.service_names)}
+        self._current_pair: IntArray = self._initial_pairs()
+        self._last_t: float | None = None
+        self._pending: list[Scenario] = []
+        self.active: list[ActiveScenario] = []
+
+    # --- inputs ------------------------------------------------------------------------------
+    def set_placements(self, placements: Mapping[str, Placement]) -> None:
+        """Where services run now (the applied placement); credits burn there.
+
+        Services not in the fleet are ignored; a placement with no sampled pair for the service (it
+        cannot run there) is logged and the previous one kept.
+        """
+        for name, placement in placements.items():
+            s = self._service_pos.get(name)
+            if s is None:
+                continue
+            pair = self.index.pair_for(s, placement)
+            if pair is None:
+                _log.warning(
+                    "%s is placed on %s, which the simulator does not sample; ignored", name, placement
+                )
+                continue
+            self._current_pair[s] = pair
+
+    def current_placement(self, service: str) -> Placement:
+        return self._placement_of(self.index.service_names.index(service))
+
+    def activate(self, scenario: Scenario, *, at: datetime | None = None) -> None:
+        """Start ``scenario``'s clock at ``at`` (default: the next step's time)."""
+        if at is None:
+            self._pending.append(scenario)
+        else:
+            self._add_active(scenario, self._seconds(at))
+
+    # --- stepping ----------------------------------------------------------------------------
+    def step(self, now: datetime) -> list[TelemetrySample]:
+        return self.step_arrays(now).to_samples()
+
+    def step_arrays(self, now: datetime) -> SampleArrays:
+        t = self._seconds(now)
+        if self._last_t is not None and t < self._last_t:
+            raise TelemetryError(
+                f"time went backwards: {now.isoformat()} is before the previous step",
+                hint="step with increasing times",
+            )
+        dt_h = (self.interval_s if self._last_t is None else t - self._last_t) / 3600.0
+        self._last_t = t
+        for scenario in self._pending:
+            self._add_active(scenario, t)
+        self._pending.clear()
+        self.active = [a for a in self.active if a.ends_at > t]
+        live = [a for a in self.active if a.starts_at <= t]
+
+        cost = self._cost(dt_h)
+        for a in live:
+            if a.scenario.kind is ScenarioKind.COST_SPIKE:
+                cost[a.mask] *= a.scenario.strength
+        self._burn_credits(t, cost, dt_h, live)
+        latency, availability, error_rate = self._health(now)
+        gpu = self._gpu(t, dt_h)
+        self._apply_health_scenarios(live, latency, availability, error_rate, gpu)
+        ts = now.astimezone(UTC)
+        return SampleArrays(
+            ts=ts,
+            index=self.index,
+            hourly_cost_usd=cost,
+            latency_ms=latency,
+            credits_usd=self.credits.balance[self.index.pair_provider],
+            gpu_availability=gpu,
+            availability=availability,
+            error_rate=error_rate,
+        )
+
+    # --- model parts -------------------------------------------------------------------------
+    def _cost(self, dt_h: float) -> FloatArray:
+        idx = self.index
+        noise = self._rng.standard_normal(len(idx.offers))
+        ratio = m.ou_step(self._price_ratio, 1.0, m.PRICE_STD, m.PRICE_REVERSION_PER_H, dt_h, noise)
+        self._price_ratio = np.clip(ratio, m.PRICE_MIN_RATIO, m.PRICE_MAX_RATIO)
+        prices: FloatArray = (idx.offer_list_price * self._price_ratio)[idx.pair_offer] * idx.pair_replicas
+        return prices
+
+    def _burn_credits(self, t: float, cost: FloatArray, dt_h: float, live: list[ActiveScenario]) -> None:
+        current = self._current_pair
+        burn = np.asarray(
+            np.bincount(
+                self.index.pair_provider[current],
+                weights=cost[current] * dt_h,
+                minlength=len(self.index.providers),
+            ),
+            dtype=np.float64,
+        )
+        self.credits.advance(t, burn)
+        for a in live:
+            if a.scenario.kind is ScenarioKind.CREDIT_EXPIRY and not a.fired and a.provider_index is not None:
+                self.credits.expire_now(a.provider_index)
+                a.fired = True
+
+    def _health(self, now: datetime) -> tuple[FloatArray, FloatArray, FloatArray]:
+        idx = self.index
+        n = idx.size
+        hour = now.astimezone(UTC)
+        utc_hour = hour.hour + hour.minute / 60 + hour.second / 3600
+        load = m.diurnal_load(utc_hour, idx.pair_users_utc_offset_h)
+        rtt = idx.pair_rtt_ms
+        noise_sd = m.LATENCY_NOISE_REL * rtt + m.LATENCY_NOISE_ABS_MS
+        latency = rtt * (1 + m.LATENCY_DIURNAL_AMPLITUDE * load) + noise_sd * self._rng.standard_normal(n)
+        latency = np.maximum(latency, 0.98 * rtt)
+        availability = np.clip(
+            1 - np.abs(self._rng.normal(0, m.AVAILABILITY_NOISE, n)), m.AVAILABILITY_FLOOR_NORMAL, 1.0
+        )
+        error_rate = m.ERROR_RATE_BASE * (1 + load) + np.abs(self._rng.normal(0, m.ERROR_RATE_NOISE, n))
+        return latency, availability, error_rate
+
+    def _gpu(self, t: float, dt_h: float) -> FloatArray:
+        idx = self.index
+        g = len(idx.gpu_markets)
+        noise, start_draw, length_draw = (
+            self._rng.standard_normal(g),
+            self._rng.random(g),
+            self._rng.random(g),
+        )
+        level = m.ou_step(self._gpu_level, self._gpu_mean, m.GPU_STD, m.GPU_REVERSION_PER_H, dt_h, noise)
+        self._gpu_level = np.clip(level, 0.0, 1.0)
+        p_start = 1.0 - np.exp(-dt_h / m.STOCKOUT_MEAN_INTERVAL_H)
+        starts = (t >= self._stockout_until) & (start_draw < p_start)
+        duration_s = -np.log1p(-length_draw) * m.STOCKOUT_MEAN_DURATION_H * 3600.0
+        self._stockout_until = np.where(starts, t + duration_s, self._stockout_until)
+        if g == 0:
+            return np.ones(idx.size)
+        market = np.where(t < self._stockout_until, 0.0, self._gpu_level)
+        gpu: FloatArray = np.where(idx.pair_gpu_market >= 0, market[np.maximum(idx.pair_gpu_market, 0)], 1.0)
+        return gpu
+
+    def _apply_health_scenarios(
+        self,
+        live: list[ActiveScenario],
+        latency: FloatArray,
+        availability: FloatArray,
+        error_rate: FloatArray,
+        gpu: FloatArray,
+    ) -> None:
+        for a in live:
+            kind, s, mask = a.scenario.kind, a.scenario.strength, a.mask
+            if kind is ScenarioKind.OUTAGE:
+                availability[mask] = np.minimum(availability[mask], 1 - m.OUTAGE_AVAILABILITY_LOSS * s)
+                error_rate[mask] = np.maximum(error_rate[mask], m.OUTAGE_ERROR_RATE * s)
+                latency[mask] *= 1 + m.OUTAGE_LATENCY_FACTOR * s
+            elif kind is ScenarioKind.LATENCY_SPIKE:
+                latency[mask] *= s
+            elif kind is ScenarioKind.GPU_STOCKOUT:
+                gpu[mask & (self.index.pair_gpu_market >= 0)] = 0.0
+        np.clip(error_rate, 0.0, 1.0, out=error_rate)
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _seconds(self, when: datetime) -> float:
+        if when.tzinfo is None:
+            raise TelemetryError("simulation times must be timezone-aware", hint="use UTC datetimes")
+        return (when - self.start).total_seconds()
+
+    def _add_active(self, scenario: Scenario, t: float) -> None:
+        idx = self.index
+        if scenario.provider not in idx.providers:
+            prov_mask = np.zeros(idx.size, dtype=np.bool_)
+            prov_index = None
+        else:
+            prov_index = idx.providers.index(scenario.provider)
+            prov_mask = idx.pair_provider == prov_index
+        mask = prov_mask
+        if scenario.region is not None:
+            regions = np.asarray([p.region == scenario.region for p in idx.placements], dtype=np.bool_)
+            mask = mask & regions[idx.pair_placement]
+        if scenario.service is not None:
+            names = np.asarray([n == scenario.service for n in idx.service_names], dtype=np.bool_)
+            mask = mask & names[idx.pair_service]
+        begin = t + scenario.start_offset_s
+        self.active.append(ActiveScenario(scenario, begin, begin + scenario.duration_s, mask, prov_index))
+
+    def _initial_pairs(self) -> IntArray:
+        """Vectorised lookup of each service's pair on its fleet-file placement."""
+        idx = self.index
+        n_places = len(idx.placements)
+        keys = idx.pair_service * n_places + idx.pair_placement  # sorted: pairs are ordered by service
+        place_of = {p: i for i, p in enumerate(idx.placements)}
+        wanted = np.asarray(
+            [s * n_places + place_of[svc.current] for s, svc in enumerate(self.services)], dtype=np.int64
+        )
+        order = np.argsort(keys, kind="stable")
+        pos = order[np.searchsorted(keys, wanted, sorter=order)]
+        return np.asarray(pos, dtype=np.int64)
+
+    def _placement_of(self, service_index: int) -> Placement:
+        pair = int(self._current_pair[service_index])
+        return self.index.placements[int(self.index.pair_placement[pair])]

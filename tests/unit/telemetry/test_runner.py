@@ -1,0 +1,140 @@
+"""The simulator loop against a real SQLite store and the real file system."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swen.config import Settings
+from swen.domain.errors import ConfigError
+from swen.domain.events import EventType
+from swen.domain.models import Placement
+from swen.store.repository import Store
+from swen.telemetry.fleet import load_fleet
+from swen.telemetry.runner import run_simulator
+from swen.telemetry.scenarios import Scenario, ScenarioKind, inject_scenario
+
+START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    s = Store.open(settings)
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def test_once_writes_samples_json_and_event(settings: Settings, store: Store) -> None:
+    run = run_simulator(settings, store, once=True, seed=1, start=START)
+    assert run.steps == 1 and run.samples > 0
+    assert {s.name for s in store.list_services()} == {s.name for s in load_fleet()}
+    latest = store.latest_samples()
+    assert len(latest) == run.samples
+    data = json.loads(settings.latest_telemetry_path.read_text())
+    assert data["generated_at"] == START.isoformat() and len(data["samples"]) == run.samples
+    alibaba = [s for s in data["samples"] if s["provider"] == "alibaba"]
+    assert alibaba and all(s["price_simulated"] and s["price_note"].startswith("SIMULATED") for s in alibaba)
+    [event] = store.events_after(0, types=[EventType.TELEMETRY_CYCLE])
+    assert event.payload["count"] == run.samples and event.payload["sim_time"] == START.isoformat()
+    assert [p.name for p in settings.home.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_same_seed_and_start_give_the_same_samples(tmp_path: Path) -> None:
+    def once(home: Path) -> list[dict[str, object]]:
+        home.mkdir()
+        settings = Settings(home=home)
+        with Store.open(settings) as store:
+            run_simulator(settings, store, once=True, seed=5, start=START)
+        return list(json.loads(settings.latest_telemetry_path.read_text())["samples"])
+
+    assert once(tmp_path / "a") == once(tmp_path / "b")
+
+
+def test_bad_fleet_file_fails_before_writing_anything(swen_home: Path, tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(yaml.safe_dump({"services": [{"name": "Bad Name"}]}))
+    settings = Settings(home=swen_home, fleet_file=fleet)
+    with Store.open(settings) as store:
+        with pytest.raises(ConfigError, match=r"fleet.yaml: services\[0\].name: 'Bad Name' breaks"):
+            run_simulator(settings, store, once=True, start=START)
+        assert store.list_services() == [] and store.latest_samples() == []
+        assert store.events_after(0) == []
+    assert not settings.latest_telemetry_path.exists()
+
+
+def test_bad_scenario_file_fails_before_writing_anything(swen_home: Path, tmp_path: Path) -> None:
+    scenarios = tmp_path / "scenarios.yaml"
+    scenarios.write_text(yaml.safe_dump({"scenarios": [{"kind": "outage", "provider": "azure"}]}))
+    settings = Settings(home=swen_home, scenario_file=scenarios)
+    with Store.open(settings) as store:
+        with pytest.raises(ConfigError, match=r"scenarios\.yaml: scenarios\[0\]\.provider: unknown provider"):
+            run_simulator(settings, store, once=True, start=START)
+        assert store.list_services() == [] and store.events_after(0) == []
+    assert not settings.latest_telemetry_path.exists()
+
+
+def test_injected_scenario_reaches_the_simulator(settings: Settings, store: Store) -> None:
+    inject_scenario(store, Scenario(kind=ScenarioKind.OUTAGE, provider="aws", region="us-east-1"))
+    run_simulator(settings, store, once=True, seed=1, start=START)
+    samples = json.loads(settings.latest_telemetry_path.read_text())["samples"]
+    hit = [s for s in samples if (s["provider"], s["region"]) == ("aws", "us-east-1")]
+    assert hit and all(s["availability"] <= 0.2 for s in hit)
+    assert all(s["availability"] > 0.9 for s in samples if s["provider"] != "aws")
+    [event] = store.events_after(0, types=[EventType.TELEMETRY_CYCLE])
+    assert event.payload["active_scenarios"] == ["outage on aws/us-east-1 (x1, 900 s)"]
+
+
+def test_accelerated_run_purges_old_samples(settings: Settings, store: Store) -> None:
+    fast = Settings(home=settings.home, telemetry_retention_days=1 / 24)  # keep one simulated hour
+    run = run_simulator(fast, store, seed=1, start=START, interval_s=600, speed=1e9, max_steps=20)
+    assert run.steps == 20 and run.last_sim_time == START + timedelta(seconds=600 * 19)
+    assert run.purged > 0
+    oldest = store.samples_between(start=START - timedelta(days=1), end=START + timedelta(days=1), limit=1)
+    # purges run once per simulated hour; the last one (at 3 h) dropped everything older than 2 h
+    assert oldest[0].ts == START + timedelta(hours=2)
+    assert len(store.events_after(0, types=[EventType.TELEMETRY_CYCLE])) == 20
+
+
+def test_credits_burn_where_the_store_says_services_run(tmp_path: Path) -> None:
+    def alibaba_credits(home: Path, moved: bool) -> float:
+        home.mkdir()
+        settings = Settings(home=home)
+        with Store.open(settings) as store:
+            if moved:
+                store.set_placement(
+                    "service-2", Placement.parse("alibaba/us-west-1"), decision_id=None, at=START
+                )
+            run_simulator(settings, store, seed=1, start=START, interval_s=3600, speed=1e9, max_steps=5)
+            [sample] = [
+                s
+                for s in store.latest_samples(service="service-2", provider="alibaba")
+                if s.region == "us-west-1"
+            ]
+            return sample.credits_usd
+
+    assert alibaba_credits(tmp_path / "moved", True) < alibaba_credits(tmp_path / "still", False) - 5
+
+
+def test_stop_event_ends_a_live_run(settings: Settings, store: Store) -> None:
+    stop = threading.Event()
+    result: dict[str, object] = {}
+
+    def target() -> None:
+        result["run"] = run_simulator(
+            settings, store, seed=1, start=START, interval_s=5, speed=1.0, stop_event=stop
+        )
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    deadline = datetime.now(UTC) + timedelta(seconds=30)
+    while not settings.latest_telemetry_path.exists() and datetime.now(UTC) < deadline:
+        threading.Event().wait(0.05)
+    stop.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert result["run"].steps == 1  # type: ignore[attr-defined]
