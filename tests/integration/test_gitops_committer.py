@@ -225,12 +225,25 @@ def test_emergency_uses_emergency_branch(committer: Committer) -> None:
     assert mr.branch.startswith("emergency/service-2-alibaba-") and mr.kind is MRKind.EMERGENCY
 
 
-def test_unknown_service_in_tfvars_changes_nothing(committer: Committer, settings: Settings) -> None:
+def test_unknown_service_in_tfvars_changes_nothing(
+    committer: Committer, store: Store, settings: Settings
+) -> None:
     from swen.domain.errors import NotFoundError
 
     with pytest.raises(NotFoundError):
         committer.propose(make_decision("d-x", service="service-9"))
     assert branches(settings) == ["main"]
+    assert store.get_decision("d-x").status is S.FAILED
+
+
+def test_target_already_on_main_fails_the_decision(
+    committer: Committer, store: Store, settings: Settings
+) -> None:
+    with pytest.raises(ConflictError, match="already places"):
+        committer.propose(
+            make_decision("d-y", current="aws/us-west-2", target="aws/us-east-1", target_type="m5.xlarge")
+        )
+    assert branches(settings) == ["main"] and store.get_decision("d-y").status is S.FAILED
 
 
 def _apply(store: Store, decision_id: str) -> None:

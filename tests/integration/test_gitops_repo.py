@@ -65,6 +65,36 @@ def test_init_clones_an_existing_remote(settings: Settings, tmp_path: Path) -> N
     assert InfraRepo.open(other).read_file("origin/main") == (TEMPLATE / TFVARS_PATH).read_text()
 
 
+def test_init_with_a_rejecting_remote_leaves_nothing_half_made(settings: Settings, tmp_path: Path) -> None:
+    remote = tmp_path / "shared.git"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'read-only mirror' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    custom = Settings(home=settings.home, infra_remote=str(remote))
+    with pytest.raises(GitOpsError, match="read-only mirror"):
+        init_infra_repo(custom, template_root=TEMPLATE)
+    assert not custom.infra_repo_path.exists()
+    assert [p.name for p in custom.infra_repo_path.parent.iterdir() if p.name.startswith(".infra")] == []
+    hook.unlink()
+    assert init_infra_repo(custom, template_root=TEMPLATE).created_repo
+
+
+def test_init_adopts_an_existing_clone_and_its_origin(settings: Settings, tmp_path: Path) -> None:
+    init_infra_repo(settings, template_root=TEMPLATE)
+    clone = tmp_path / "my-clone"
+    git("clone", "--quiet", settings.infra_remote_url, str(clone), cwd=tmp_path)
+    other = Settings(home=tmp_path / "home-2", infra_repo=clone)
+    report = init_infra_repo(other)
+    assert report.remote_url == settings.infra_remote_url and not report.created_remote
+    assert not (other.home / "origin.git").exists()
+    mismatch = Settings(
+        home=tmp_path / "home-2", infra_repo=clone, infra_remote=str(tmp_path / "elsewhere.git")
+    )
+    with pytest.raises(GitOpsError, match="has origin"):
+        init_infra_repo(mismatch)
+
+
 def test_init_refuses_a_non_git_folder(settings: Settings) -> None:
     settings.infra_repo_path.mkdir(parents=True)
     (settings.infra_repo_path / "notes.txt").write_text("mine")

@@ -14,9 +14,11 @@
 6. supersedes the older MRs (decision -> SUPERSEDED first, then the MR is closed, so a crash in between
    is finished by the next call), opens the MR and moves the decision to MR_OPENED.
 
-A push the remote refuses (permanent error) moves the decision to FAILED with git's message and
-opens no MR; transient errors are retried inside ``InfraRepo`` and, if they persist, leave the decision
-PROPOSED for a later attempt.
+A commit stage that cannot succeed - a push the remote refuses, a service missing from
+terraform.tfvars, a tfvars that already has the target, unparseable HCL - moves the decision to FAILED
+with the tool's message and opens no MR. Transient git errors are retried inside ``InfraRepo`` and, if
+they persist, leave the decision PROPOSED for a later attempt. A ConflictError raised before anything
+was written (an older MR that cannot be superseded) also leaves it PROPOSED.
 """
 
 from __future__ import annotations
@@ -151,11 +153,10 @@ class Committer:
         older = self._supersedable(decision.service, branch)
         try:
             self._ensure_branch(branch, decision, decision.current, decision.target, instance_type, kind)
-        except GitOpsError as exc:
-            if not exc.transient:
-                self.store.transition(
-                    decision.id, _S.FAILED, detail={"stage": "commit", "error": exc.message}
-                )
+        except (GitOpsError, ConflictError, NotFoundError, InvalidInputError) as exc:
+            if not getattr(exc, "transient", False):
+                detail = {"stage": "commit", "error": exc.message}
+                self.store.transition(decision.id, _S.FAILED, detail=detail)
             raise
         self._supersede(older, by=decision.id)
         mr = self.host.open(

@@ -300,7 +300,8 @@ class InfraRepo:
                 try:
                     self.git(*args, env=_IDENTITY_ENV, cwd=tree)
                 except GitOpsError as exc:
-                    self.git("merge", "--abort", cwd=tree) if self._merging(tree) else None
+                    if self._merging(tree):
+                        self.git("merge", "--abort", cwd=tree)
                     raise GitOpsError(
                         f"cannot merge {branch} into {MAIN}: {exc.message}",
                         hint="main changed the same lines; close this merge request and propose again",
@@ -395,9 +396,11 @@ def init_infra_repo(
     * the embedded default: a bare ``origin`` at ``$SWEN_HOME/origin.git`` and a clone at
       ``$SWEN_HOME/infra`` whose first commit on ``main`` is the template;
     * ``SWEN_INFRA_REMOTE`` pointing at an existing remote with a ``main`` branch: clone it;
-    * ``SWEN_INFRA_REPO`` pointing at an existing clone: adopt it (its ``origin`` must match).
+    * ``SWEN_INFRA_REPO`` pointing at an existing clone: adopt it and its ``origin`` (which must match
+      ``SWEN_INFRA_REMOTE`` when that is set).
     ``force`` deletes and recreates only the embedded defaults under $SWEN_HOME, never paths the
-    settings point at.
+    settings point at. A repository is built in a temporary folder and moved into place only after
+    ``main`` was pushed, so a failed init leaves no half-made repository behind.
     """
     repo_path = settings.infra_repo_path
     remote = resolve_remote_url(settings.infra_remote_url)
@@ -407,20 +410,16 @@ def init_infra_repo(
             _remove_default(repo_path, report, "infra repository")
         if settings.infra_remote is None:
             _remove_default(Path(remote), report, "origin")
-    if is_local_remote(remote) and not remote.startswith("file://") and not Path(remote).exists():
-        Path(remote).parent.mkdir(parents=True, exist_ok=True)
-        git.Repo.init(remote, bare=True, initial_branch=MAIN)
-        report.created_remote = True
     if (repo_path / ".git").exists():
-        _adopt_existing(repo_path, remote, report)
+        _adopt_existing(repo_path, settings, report)
         return report
     if repo_path.exists() and any(repo_path.iterdir()):
         raise GitOpsError(
             f"{repo_path} exists and is not a git repository",
             hint="empty it, set SWEN_INFRA_REPO to another folder, or use `swen init --force` (default only)",
         )
-    heads = _remote_heads(remote)
-    if MAIN in heads:
+    _ensure_local_bare(remote, report)
+    if MAIN in _remote_heads(remote):
         repo_path.parent.mkdir(parents=True, exist_ok=True)
         _git_global("clone", "--quiet", "--origin", REMOTE, "--branch", MAIN, remote, str(repo_path))
         _ensure_identity(git.Repo(repo_path))
@@ -430,21 +429,34 @@ def init_infra_repo(
     return report
 
 
-def _adopt_existing(repo_path: Path, remote: str, report: InitReport) -> None:
+def _ensure_local_bare(remote: str, report: InitReport) -> None:
+    if is_local_remote(remote) and not remote.startswith("file://") and not Path(remote).exists():
+        Path(remote).parent.mkdir(parents=True, exist_ok=True)
+        git.Repo.init(remote, bare=True, initial_branch=MAIN)
+        report.created_remote = True
+
+
+def _adopt_existing(repo_path: Path, settings: Settings, report: InitReport) -> None:
     repo = git.Repo(repo_path)
     _ensure_identity(repo)
     urls = {r.name: r.url for r in repo.remotes}
+    wanted = resolve_remote_url(settings.infra_remote_url)
     if REMOTE not in urls:
-        repo.create_remote(REMOTE, remote)
-        report.notes.append(f"added remote {REMOTE} -> {remote}")
-    elif resolve_remote_url(urls[REMOTE]) != remote:
+        _ensure_local_bare(wanted, report)
+        repo.create_remote(REMOTE, wanted)
+        report.notes.append(f"added remote {REMOTE} -> {wanted}")
+    elif settings.infra_remote is not None and resolve_remote_url(urls[REMOTE]) != wanted:
         raise GitOpsError(
-            f"{repo_path} has origin {urls[REMOTE]!r}, settings say {remote!r}",
+            f"{repo_path} has origin {urls[REMOTE]!r}, settings say {wanted!r}",
             hint="set SWEN_INFRA_REMOTE to the repository's origin, or fix the repository's remote",
         )
+    else:
+        wanted = resolve_remote_url(urls[REMOTE])
+        _ensure_local_bare(wanted, report)
+    report.remote_url = wanted
     report.notes.append(f"infra repository already present at {repo_path}")
-    if MAIN not in _remote_heads(remote) and MAIN in [h.name for h in repo.heads]:
-        InfraRepo(repo_path).git("push", REMOTE, f"refs/heads/{MAIN}:refs/heads/{MAIN}")
+    if MAIN not in _remote_heads(wanted) and MAIN in [h.name for h in repo.heads]:
+        InfraRepo(repo_path)._retrying("push", "push", REMOTE, f"refs/heads/{MAIN}:refs/heads/{MAIN}")
         report.pushed_main = True
 
 
@@ -452,15 +464,26 @@ def _create_from_template(
     repo_path: Path, remote: str, report: InitReport, template_root: Path | None
 ) -> None:
     template = locate_template(template_root)
-    repo_path.mkdir(parents=True, exist_ok=True)
-    repo = git.Repo.init(repo_path, initial_branch=MAIN)
-    _ensure_identity(repo)
-    report.template_items = copy_template(template, repo_path)
-    infra = InfraRepo(repo_path)
-    infra.git("add", "--all")
-    infra.git("commit", "--quiet", "-m", "swen: infra repository from the SWEN template", env=_IDENTITY_ENV)
-    repo.create_remote(REMOTE, remote)
-    infra._retrying("push", "push", "--set-upstream", REMOTE, f"{MAIN}:{MAIN}")
-    infra.fetch()
+    repo_path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{repo_path.name}.init-", dir=repo_path.parent))
+    try:
+        repo = git.Repo.init(staging, initial_branch=MAIN)
+        _ensure_identity(repo)
+        report.template_items = copy_template(template, staging)
+        infra = InfraRepo(staging)
+        infra.git("add", "--all")
+        infra.git(
+            "commit", "--quiet", "-m", "swen: infra repository from the SWEN template", env=_IDENTITY_ENV
+        )
+        repo.create_remote(REMOTE, remote)
+        infra._retrying("push", "push", "--set-upstream", REMOTE, f"{MAIN}:{MAIN}")
+        infra.fetch()
+        repo.close()
+        if repo_path.exists():
+            repo_path.rmdir()  # empty (checked by the caller)
+        staging.rename(repo_path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     report.created_repo = True
     report.pushed_main = True
