@@ -8,7 +8,10 @@ Ids are assigned by the appender as ``last id + 1`` while it holds the append lo
 starting at 1. ``verify_audit`` recomputes every hash and therefore detects an edited row (content no
 longer matches its hash), an edited hash (the next row's ``prev_hash`` no longer matches, or the row's
 own recomputed hash differs) and a deleted row (a gap in the ids and a broken ``prev_hash`` link).
-Deleting rows at the very end of the log cannot be seen from the chain alone.
+Deleting rows at the very end of the log cannot be seen from the chain alone, so every append also
+records the head of the chain (its id and hash) in the flag ``audit.head`` in the same transaction;
+``verify`` checks the walked chain reaches that head. (Someone able to rewrite the whole table and
+that flag consistently is not stopped by any in-database chain; export the head elsewhere for that.)
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from sqlalchemy import Connection, Engine, Row, select
 
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
+from swen.store.db import upsert
 from swen.store.records import AuditReport, EventRecord
-from swen.store.tables import events
+from swen.store.tables import events, flags
 
 GENESIS_HASH = "0" * 64
+RESERVED_FLAG_PREFIX = "audit."
+HEAD_FLAG = "audit.head"
 _VERIFY_CHUNK = 5000
 
 
@@ -106,6 +112,8 @@ def append(
             hash=digest,
         )
     )
+    head = {"id": event_id, "hash": digest}
+    upsert(conn, flags, {"key": HEAD_FLAG, "value": head, "updated_at": when}, ["key"])
     return EventRecord(
         id=event_id,
         ts=when,
@@ -164,14 +172,30 @@ def _problem(row: Row[Any], expected_id: int, prev_hash: str) -> str | None:
     return None
 
 
+def _recorded_head(engine: Engine) -> tuple[int, str] | None:
+    with engine.connect() as conn:
+        value = conn.execute(select(flags.c.value).where(flags.c.key == HEAD_FLAG)).scalar()
+    if not isinstance(value, dict):
+        return None
+    return int(value["id"]), str(value["hash"])
+
+
 def verify(engine: Engine) -> AuditReport:
     """Walk the whole chain in id order; stop at the first row that does not check out."""
+    head = _recorded_head(engine)  # read first: rows appended during the walk come after it
     checked = 0
     expected_id, prev_hash = 1, GENESIS_HASH
     for row in _rows(engine):
         problem = _problem(row, expected_id, prev_hash)
+        if problem is None and head is not None and int(row.id) == head[0] and row.hash != head[1]:
+            problem = f"row {row.id}: hash differs from the recorded head of the log (rewritten)"
         if problem is not None:
             return AuditReport(ok=False, checked=checked, first_bad_id=int(row.id), problem=problem)
         checked += 1
         expected_id, prev_hash = int(row.id) + 1, row.hash
+    if head is not None and head[0] >= expected_id:
+        problem = (
+            f"the log ends at id {expected_id - 1} but its recorded head is id {head[0]}: rows were deleted"
+        )
+        return AuditReport(ok=False, checked=checked, first_bad_id=expected_id, problem=problem)
     return AuditReport(ok=True, checked=checked)

@@ -9,14 +9,15 @@ wait for writers (WAL).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from swen.domain.errors import StoreError
@@ -87,6 +88,17 @@ def write_transaction(engine: Engine, *, pg_lock_key: int | None = EVENT_LOCK_KE
             if engine.dialect.name == "postgresql" and pg_lock_key is not None:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": pg_lock_key})
             yield conn
+
+
+def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET the other columns, on SQLite and PostgreSQL."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={k: getattr(stmt.excluded, k) for k in values if k not in keys},
+    )
+    conn.execute(stmt)
 
 
 def alembic_config(url: str) -> Config:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from swen.config import Settings
@@ -23,7 +22,7 @@ from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, 
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.store import audit
-from swen.store.db import make_engine, migrate, write_transaction
+from swen.store.db import make_engine, migrate, upsert, write_transaction
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
 from swen.store.records import AuditReport, EventRecord, StoredDecision
 from swen.store.tables import (
@@ -124,22 +123,13 @@ class Store:
         with _translated("write transaction"), write_transaction(self.engine) as conn:
             yield conn
 
-    def _upsert(self, conn: Connection, table: Any, values: dict[str, Any], keys: Sequence[str]) -> None:
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={k: getattr(stmt.excluded, k) for k in values if k not in keys},
-        )
-        conn.execute(stmt)
-
     # --- services & placements ---------------------------------------------------------------
     def upsert_services(self, items: Sequence[Service]) -> None:
         now = _now()
         with _translated("saving services"), self.engine.begin() as conn:
             for svc in items:
                 spec = svc.model_dump(mode="json")
-                self._upsert(conn, services, {"name": svc.name, "spec": spec, "updated_at": now}, ["name"])
+                upsert(conn, services, {"name": svc.name, "spec": spec, "updated_at": now}, ["name"])
 
     def list_services(self) -> list[Service]:
         with _translated("listing services"), self.engine.connect() as conn:
@@ -171,7 +161,7 @@ class Store:
                 "decision_id": decision_id,
                 "applied_at": at,
             }
-            self._upsert(conn, placements, values, ["service"])
+            upsert(conn, placements, values, ["service"])
             previous = None if old is None else f"{old.provider}/{old.region}"
             payload = {"placement": placement.key, "previous": previous, "applied_at": at.isoformat()}
             self.append_event(
@@ -370,9 +360,14 @@ class Store:
     def set_flag(self, key: str, value: Any) -> None:
         if not key or len(key) > 128:
             raise InvalidInputError(f"flag key must be 1..128 characters, got {len(key)}")
+        if key.startswith(audit.RESERVED_FLAG_PREFIX):
+            raise InvalidInputError(
+                f"flag key {key!r} is reserved for the audit log",
+                hint=f"choose a key that does not start with {audit.RESERVED_FLAG_PREFIX!r}",
+            )
         audit.canonical_payload({"value": value})  # JSON-able, finite
         with _translated("saving a flag"), self.engine.begin() as conn:
-            self._upsert(conn, flags, {"key": key, "value": value, "updated_at": _now()}, ["key"])
+            upsert(conn, flags, {"key": key, "value": value, "updated_at": _now()}, ["key"])
 
 
 def _migrate(engine: Engine) -> None:

@@ -101,3 +101,17 @@ def test_first_row_links_to_genesis(store: Store) -> None:
     _append(store, 1)
     with store.engine.connect() as conn:
         assert conn.execute(events.select()).one().prev_hash == GENESIS_HASH
+
+
+def test_deleted_last_rows_are_detected(store: Store) -> None:
+    _append(store, 5)
+    with store.engine.begin() as conn:
+        conn.execute(delete(events).where(events.c.id >= 4))
+    report = store.verify_audit()
+    assert not report.ok and report.first_bad_id == 4 and report.checked == 3
+    assert report.problem is not None and "deleted" in report.problem
+
+
+def test_audit_head_flag_is_reserved(store: Store) -> None:
+    with pytest.raises(InvalidInputError, match="reserved"):
+        store.set_flag("audit.head", {"id": 0, "hash": ""})
