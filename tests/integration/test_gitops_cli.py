@@ -85,6 +85,10 @@ def test_mr_list_show_approve_reject(cli: CliRunner, settings: Settings, hooks: 
         assert approved.exit_code == 0, approved.output
         assert store.get_decision("d-1").status is S.APPROVED
         assert [mr.id for mr in hooks] == [first.id] and hooks[0].approved_by == "alice"
+        merged = cli.invoke(app, ["mr", "merge", str(first.id)])
+        assert merged.exit_code == 0, merged.output
+        origin = Path(settings.infra_remote_url)
+        assert git("rev-parse", "main", cwd=origin) == git("rev-parse", first.branch, cwd=origin)
 
         rejected = cli.invoke(app, ["mr", "reject", str(second.id), "--reason", "not before the launch"])
         assert rejected.exit_code == 0, rejected.output
@@ -94,6 +98,8 @@ def test_mr_list_show_approve_reject(cli: CliRunner, settings: Settings, hooks: 
 
         again = cli.invoke(app, ["mr", "approve", str(second.id), "--by", "bob"])
         assert isinstance(again.exception, ConflictError)
+        unapproved = cli.invoke(app, ["mr", "merge", str(second.id)])
+        assert isinstance(unapproved.exception, ConflictError)
         bad = cli.invoke(app, ["mr", "list", "--state", "bogus"])
         assert isinstance(bad.exception, InvalidInputError)
         empty_reason = cli.invoke(app, ["mr", "reject", str(first.id), "--reason", "  "])

@@ -20,7 +20,9 @@ from swen.gitops.repo import InfraRepo, init_infra_repo
 from swen.store.mrs import PipelineRepository
 from swen.store.repository import Store
 
-mr_app = typer.Typer(help="Merge requests SWEN opened: list, show, approve, reject.", no_args_is_help=True)
+mr_app = typer.Typer(
+    help="Merge requests SWEN opened: list, show, approve, reject, merge.", no_args_is_help=True
+)
 _STATE_STYLE = {MRState.OPENED: "yellow", MRState.MERGED: "green", MRState.CLOSED: "dim"}
 
 
@@ -170,3 +172,11 @@ def mr_reject(
         mr = review.reject(store, host, mr_id, by or _default_actor(), reason)
         status = store.get_decision(mr.decision_id).status
     Console().print(f"rejected MR {mr.id} ({mr.branch}); decision {mr.decision_id} is {status}")
+
+
+@mr_app.command("merge")
+def mr_merge(mr_id: Annotated[int, typer.Argument(help="Merge request id.")]) -> None:
+    """Merge an approved merge request into main of the infra remote (the pipeline applies main)."""
+    with _host(load_settings()) as (store, host):
+        mr = review.merge(store, host, mr_id)
+    Console().print(f"merged MR {mr.id} ({mr.branch}) into main")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from swen.domain.decision import ALLOWED_TRANSITIONS, DecisionStatus
+from swen.domain.errors import ConflictError
 from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRKind
 from swen.store.repository import Store
 
@@ -54,3 +55,19 @@ def reject(store: Store, host: MergeRequestHost, mr_id: int, by: str, reason: st
             detail = {"by": by.strip(), "reason": reason.strip(), "mr_id": mr.id}
             store.transition(mr.decision_id, DecisionStatus.REJECTED, detail=detail)
     return mr
+
+
+def merge(store: Store, host: MergeRequestHost, mr_id: int) -> MergeRequest:
+    """Merge an MR whose change passed the gate: its decision must be APPROVED (rollbacks: a person's call).
+
+    Merging puts the change on main of the infra remote; applying it is the pipeline's job.
+    """
+    mr = host.get(mr_id)
+    if mr.kind is not MRKind.ROLLBACK:
+        status = store.get_decision(mr.decision_id).status
+        if status is not DecisionStatus.APPROVED:
+            raise ConflictError(
+                f"decision {mr.decision_id} of MR {mr.id} is {status.value}, not approved",
+                hint="run the pipeline (policy gate) or approve the MR when it waits for approval",
+            )
+    return host.merge(mr_id)
