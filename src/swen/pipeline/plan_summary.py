@@ -179,6 +179,8 @@ def summarise_plan(show_json: Mapping[str, Any]) -> PlanSummary:
     raw_changes = show_json.get("resource_changes") or []
     if not isinstance(raw_changes, list):
         raise PolicyError("resource_changes in the plan JSON is not a list", stage="policy")
+    if not all(isinstance(raw, Mapping) for raw in raw_changes):
+        raise PolicyError("an entry of resource_changes in the plan JSON is not an object", stage="policy")
     managed = [_resource_change(raw) for raw in raw_changes if raw.get("mode", "managed") == "managed"]
     tally = Counter(change.action for change in managed)
     counts = PlanCounts(

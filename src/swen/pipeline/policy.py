@@ -4,8 +4,10 @@ The Rego file is the single source of truth for the rules (docs/POLICY.md lists 
 builds its input, runs it and turns the answer into a typed :class:`PolicyResult`. The same file runs
 unchanged under ``opa eval`` and ``conftest test`` in GitLab CI.
 
-One regopy interpreter is created per gate and reused (about 0.5 ms per evaluation, a fresh one costs
-~2 ms); a lock serialises ``set_input`` + ``query`` because the interpreter holds the input as state.
+The policy is compiled once per gate into a regopy bundle with the entrypoint ``swen/gate/result``
+and evaluated by one reused interpreter: about 2.6 ms per evaluation here, against ~30 ms for a plain
+``query`` (which recompiles the module every time). A lock serialises ``set_input`` + evaluation
+because the interpreter holds the input as state.
 
 Run ``python -m swen.pipeline.policy --decision decision.json --plan plan.json`` to print the gate's
 input and result for a Decision (JSON of ``swen.domain.decision.Decision``) and a plan
@@ -39,6 +41,7 @@ Outcome = Literal["auto_approve", "manual_review", "deny"]
 OUTCOMES: tuple[Outcome, ...] = ("auto_approve", "manual_review", "deny")
 POLICY_PACKAGE = "swen.gate"
 RESULT_QUERY = "data.swen.gate.result"
+RESULT_ENTRYPOINT = "swen/gate/result"
 MAX_AUTO_COST_DELTA_PCT = 5.0
 MIN_AUTO_CONFIDENCE = 0.85
 
@@ -143,12 +146,14 @@ class PolicyGate:
         self.source = policy_text if policy_text is not None else default_policy_text()
         self.sha256 = hashlib.sha256(self.source.encode("utf-8")).hexdigest()
         self._lock = threading.Lock()
-        self._interpreter = regopy.Interpreter()
         try:
-            self._interpreter.add_module("gate", self.source)
+            compiler = regopy.Interpreter()
+            compiler.add_module("gate.rego", self.source)
+            self._bundle = compiler.build(RESULT_QUERY, [RESULT_ENTRYPOINT])
         except regopy.RegoError as exc:
             raise _policy_error("the policy does not compile", exc) from None
-        # Compile errors surface at the first query: fail here, not in the middle of a pipeline.
+        self._interpreter = regopy.Interpreter()
+        # Fail here, not in the middle of a pipeline, if the policy cannot answer at all.
         self.evaluate_raw({})
 
     def evaluate(self, policy_input: PolicyInput) -> PolicyResult:
@@ -164,7 +169,7 @@ class PolicyGate:
         with self._lock:
             try:
                 self._interpreter.set_input_term(term)
-                output = self._interpreter.query(RESULT_QUERY)
+                output = self._interpreter.query_bundle_entrypoint(self._bundle, RESULT_ENTRYPOINT)
             except regopy.RegoError as exc:
                 raise _policy_error("the policy failed to evaluate", exc) from None
             except (ValueError, TypeError) as exc:  # regopy's JSON decoding of an odd result
