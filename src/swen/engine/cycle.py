@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel
 
 from swen.domain.decision import (
     Confidence,
@@ -32,6 +34,24 @@ IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _frozen(cls: type[_M], values: dict[str, Any]) -> _M:
+    """Build a model from values the engine computed itself, without re-validating them.
+
+    Like ``model_construct`` (same four attributes pydantic v2 sets) but without its generic
+    per-field loop: a cycle builds ~150 of these per recommended service. Every field must be given.
+    The tests check that every decision built this way passes ``Decision.model_validate``.
+    """
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
 def decision_id(service: str, created_at: datetime, target: Placement) -> str:
     """Deterministic id from (service, created_at, target)."""
     digest = hashlib.sha256(f"{service}|{created_at.isoformat()}|{target.key}".encode()).hexdigest()
@@ -53,7 +73,8 @@ class Cycle:
     credits: FloatArray
     availability: FloatArray
     gpu_availability: FloatArray
-    age: FloatArray
+    ts_last: FloatArray
+    """Epoch seconds of each cell's newest sample (age = now - ts_last)."""
     instance_type: npt.NDArray[np.object_]
     simulated: BoolArray
     target: IntArray
@@ -122,36 +143,70 @@ class Cycle:
         cols = cols[np.argsort(-total[cols], kind="stable")]
         w_cost, w_lat, w_cred, w_avail = self.params.weights.as_tuple()
         cur = int(self.fleet.current_idx[i])
+        s = self.scores
+        columns = zip(
+            cols.tolist(),
+            s.cost[i, cols].tolist(),
+            s.latency[i, cols].tolist(),
+            s.credits[i, cols].tolist(),
+            s.availability[i, cols].tolist(),
+            total[cols].tolist(),
+            self.monthly[i, cols].tolist(),
+            self.p95[i, cols].tolist(),
+            self.credits[i, cols].tolist(),
+            self.availability[i, cols].tolist(),
+            self.gpu_availability[i, cols].tolist(),
+            self.instance_type[i, cols].tolist(),
+            self.simulated[i, cols].tolist(),
+            strict=True,
+        )
+        placements = self.fleet.placements
         out: list[ProviderScore] = []
-        for rank, c in enumerate(cols, start=1):
-            f = (
-                float(self.scores.cost[i, c]),
-                float(self.scores.latency[i, c]),
-                float(self.scores.credits[i, c]),
-                float(self.scores.availability[i, c]),
+        for rank, (
+            c,
+            f_cost,
+            f_lat,
+            f_cred,
+            f_avail,
+            tot,
+            monthly,
+            p95,
+            credits,
+            avail,
+            gpu,
+            itype,
+            sim,
+        ) in enumerate(columns, start=1):
+            factors = _frozen(
+                FactorScores, {"cost": f_cost, "latency": f_lat, "credits": f_cred, "availability": f_avail}
+            )
+            contributions = _frozen(
+                FactorScores,
+                {
+                    "cost": w_cost * f_cost,
+                    "latency": w_lat * f_lat,
+                    "credits": w_cred * f_cred,
+                    "availability": w_avail * f_avail,
+                },
             )
             out.append(
-                ProviderScore.model_construct(
-                    placement=self.fleet.placements[c],
-                    rank=rank,
-                    factors=FactorScores.model_construct(
-                        cost=f[0], latency=f[1], credits=f[2], availability=f[3]
-                    ),
-                    contributions=FactorScores.model_construct(
-                        cost=w_cost * f[0],
-                        latency=w_lat * f[1],
-                        credits=w_cred * f[2],
-                        availability=w_avail * f[3],
-                    ),
-                    total=float(total[c]),
-                    monthly_cost_usd=float(self.monthly[i, c]),
-                    latency_ms=float(self.p95[i, c]),
-                    credits_usd=float(self.credits[i, c]),
-                    availability=float(self.availability[i, c]),
-                    gpu_availability=float(self.gpu_availability[i, c]),
-                    instance_type=str(self.instance_type[i, c]) or "unknown",
-                    simulated_price=bool(self.simulated[i, c]),
-                    is_current=bool(c == cur),
+                _frozen(
+                    ProviderScore,
+                    {
+                        "placement": placements[c],
+                        "rank": rank,
+                        "factors": factors,
+                        "contributions": contributions,
+                        "total": tot,
+                        "monthly_cost_usd": monthly,
+                        "latency_ms": p95,
+                        "credits_usd": credits,
+                        "availability": avail,
+                        "gpu_availability": gpu,
+                        "instance_type": str(itype) or "unknown",
+                        "simulated_price": sim,
+                        "is_current": c == cur,
+                    },
                 )
             )
         return tuple(out)
@@ -178,7 +233,7 @@ class Cycle:
             p95_ms=float(self.p95[i, c]),
             availability=float(self.availability[i, c]),
             gpu_availability=float(self.gpu_availability[i, c]),
-            age_s=float(self.age[i, c]),
+            age_s=self.now.timestamp() - float(self.ts_last[i, c]),
             stale_after_s=params.stale_after_s,
             availability_floor=params.availability_floor,
             gpu_availability_floor=params.gpu_availability_floor,

@@ -24,6 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +46,8 @@ from swen.engine.params import EngineParams
 from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
 from swen.engine.scoring import best_excluding, effective_availability, monthly_cost, score
 from swen.engine.window import SampleWindow
+
+_T = TypeVar("_T", bound=np.generic)
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,12 +120,16 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     )
     rows = _window_rows(fleet, window)
 
-    def take(arr: FloatArray) -> FloatArray:
-        return arr if rows is None else arr[rows]
+    def take(arr: npt.NDArray[_T]) -> npt.NDArray[_T]:
+        """This cycle's own copy of a window array (the window is updated in place next cycle)."""
+        return arr.copy() if rows is None else arr[rows]
 
-    p95 = take(window.latency_p95())
-    age = take(window.age_s(inputs.now))
-    hourly = take(window.latest["hourly_cost_usd"])
+    p95 = window.latency_p95()
+    p95 = p95 if rows is None else p95[rows]
+    age = window.age_s(inputs.now)
+    age = age if rows is None else age[rows]
+    hourly = window.latest["hourly_cost_usd"]
+    hourly = hourly if rows is None else hourly[rows]
     credits = take(window.latest["credits_usd"])
     availability = take(window.latest["availability"])
     gpu_availability = take(window.latest["gpu_availability"])
@@ -212,9 +219,9 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         credits=credits,
         availability=availability,
         gpu_availability=gpu_availability,
-        age=age,
-        instance_type=window.instance_type if rows is None else window.instance_type[rows],
-        simulated=window.simulated if rows is None else window.simulated[rows],
+        ts_last=take(window.ts_last),
+        instance_type=take(window.instance_type),
+        simulated=take(window.simulated),
         target=target,
         current_total=current_total,
         margin=margin,

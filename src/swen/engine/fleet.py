@@ -54,6 +54,7 @@ class FleetArrays:
         cur = tuple((current or {}).get(s.name, s.current) for s in services)
         return cls(
             services=tuple(services),
+            names=tuple(s.name for s in services),
             placements=tuple(placements),
             current=cur,
             current_idx=np.array([index.get(p.key, -1) for p in cur], dtype=np.intp),
@@ -65,9 +66,8 @@ class FleetArrays:
             gpu_offered=_gpu_mask(services, placements, gpu_models),
         )
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.services)
+    names: tuple[str, ...]
+    """Service names, in order."""
 
 
 def _residency_mask(services: Sequence[Service], placements: Sequence[Placement]) -> BoolArray:

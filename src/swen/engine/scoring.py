@@ -84,7 +84,8 @@ def score(
         np.clip(latency, 0.0, 1.0, out=latency)
         credits = np.where(free, 1.0, credits_usd / (monthly * amortisation_months))
         np.clip(credits, 0.0, 1.0, out=credits)
-    avail = np.clip(availability, 0.0, 1.0)
+    inside = availability.size == 0 or (np.nanmin(availability) >= 0.0 and np.nanmax(availability) <= 1.0)
+    avail = availability if inside else np.clip(availability, 0.0, 1.0)
     w_cost, w_lat, w_cred, w_avail = weights.as_tuple()
     total = cost * w_cost
     total += latency * w_lat

@@ -1,12 +1,15 @@
 """The engine's in-memory view of recent telemetry, as dense numpy arrays.
 
 Layout: ``services x candidates`` (``S x C``) for the latest value of every field, and
-``services x candidates x window`` (``S x C x W``, float32) ring buffers holding the last ``W`` updates
-of the numeric fields. One call to :meth:`SampleWindow.update` / :meth:`SampleWindow.update_arrays`
-is one slot of the ring (one cycle): every cell gets a fresh, empty (NaN) slot and the cycle's samples
-fill it; a cell without a sample in that cycle keeps a NaN there. Within one update the newest sample
-of a cell (by timestamp) wins, and a sample older than what the cell already holds never replaces the
-latest values (late data is kept in the ring only).
+``window x services x candidates`` (``W x S x C``, float32) ring buffers holding the last ``W``
+updates of the fields that need history: by default only ``latency_ms``, whose window p95 the engine
+scores (``history_fields`` keeps more, at 4 bytes x S x C x W each).
+
+One call to :meth:`SampleWindow.update` / :meth:`SampleWindow.update_arrays` is one slot of the ring
+(one cycle): every cell gets a fresh, empty (NaN) slot and the cycle's samples fill it; a cell without
+a sample in that cycle keeps a NaN there. Within one update the newest sample of a cell (by timestamp)
+wins, and a sample older than what the cell already holds never replaces the latest values (late data
+is kept in the ring only).
 
 Freshness: ``ts_last`` holds the epoch seconds of the newest sample of each cell (``-inf`` when the
 cell never had one), so ``now - ts_last`` is the age used for stale/missing data.
@@ -41,7 +44,14 @@ FIELDS: tuple[str, ...] = (
 class SampleWindow:
     """Latest values and the last ``size`` cycles of telemetry for every (service, candidate)."""
 
-    def __init__(self, services: Sequence[str], placements: Sequence[Placement], size: int) -> None:
+    def __init__(
+        self,
+        services: Sequence[str],
+        placements: Sequence[Placement],
+        size: int,
+        *,
+        history_fields: Sequence[str] = ("latency_ms",),
+    ) -> None:
         if size < 1:
             raise EngineError(f"window size must be >= 1, got {size}", hint="set SWEN_WINDOW_SIZE >= 1")
         if len(set(services)) != len(services):
@@ -49,6 +59,12 @@ class SampleWindow:
         keys = [p.key for p in placements]
         if len(set(keys)) != len(keys):
             raise EngineError("duplicate candidate placements in the window", hint="pass each placement once")
+        unknown = sorted(set(history_fields) - set(FIELDS))
+        if unknown or "latency_ms" not in history_fields:
+            raise EngineError(
+                f"bad history fields {list(history_fields)}",
+                hint=f"choose among {', '.join(FIELDS)}; latency_ms is required (p95)",
+            )
         self.services: tuple[str, ...] = tuple(services)
         self.placements: tuple[Placement, ...] = tuple(placements)
         self.placement_keys: tuple[str, ...] = tuple(keys)
@@ -58,7 +74,7 @@ class SampleWindow:
         n_s, n_c = len(self.services), len(self.placements)
         self.latest: dict[str, FloatArray] = {f: np.full((n_s, n_c), np.nan) for f in FIELDS}
         self.ring: dict[str, npt.NDArray[np.float32]] = {
-            f: np.full((n_s, n_c, size), np.nan, dtype=np.float32) for f in FIELDS
+            f: np.full((size, n_s, n_c), np.nan, dtype=np.float32) for f in history_fields
         }
         self.ts_last: FloatArray = np.full((n_s, n_c), -np.inf)
         self.simulated: BoolArray = np.zeros((n_s, n_c), dtype=bool)
@@ -128,7 +144,7 @@ class SampleWindow:
         availability: FloatArray,
         error_rate: FloatArray,
         simulated: BoolArray | None = None,
-        instance_type: Sequence[str] | None = None,
+        instance_type: Sequence[str] | npt.NDArray[np.object_] | None = None,
     ) -> None:
         """Add one cycle of samples given as parallel arrays (indices into services/placements)."""
         n_s, n_c = self.shape
@@ -158,7 +174,8 @@ class SampleWindow:
         take = flat[newer]
         for field, vals in values.items():
             arr = np.asarray(vals, dtype=np.float64)
-            self.ring[field].reshape(n_s * n_c, self.size)[flat, self.cursor] = arr
+            if field in self.ring:
+                self.ring[field][self.cursor].ravel()[flat] = arr
             self.latest[field].ravel()[take] = arr[newer]
         self.ts_last.ravel()[take] = ts[newer]
         if simulated is not None:
@@ -171,7 +188,7 @@ class SampleWindow:
         self.cursor = (self.cursor + 1) % self.size
         self.updates += 1
         for ring in self.ring.values():
-            ring[:, :, self.cursor] = np.nan
+            ring[self.cursor] = np.nan
 
     # --- reads -------------------------------------------------------------------------------
     def age_s(self, now: datetime) -> FloatArray:
@@ -181,19 +198,50 @@ class SampleWindow:
     def latency_p95(self) -> FloatArray:
         """p95 of the latency samples in the window per cell (linear interpolation, NaN if none).
 
-        Same definition as ``numpy.nanpercentile(..., 95)`` (method "linear"), computed with one sort.
+        Same definition as ``numpy.nanpercentile(..., 95)`` (method "linear"). For ``n <= 21`` samples
+        the 95th percentile lies between the two largest (``0.95 (n - 1) >= n - 2``), so small windows
+        need only a running max and second max over the slots; larger windows sort.
         """
-        ring = np.sort(self.ring["latency_ms"], axis=2)  # NaN sort last
-        count = np.count_nonzero(~np.isnan(ring), axis=2)
-        pos = 0.95 * np.maximum(count - 1, 0)
-        lo = np.floor(pos).astype(np.intp)
-        hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
-        frac = (pos - lo).astype(np.float64)
-        low = np.take_along_axis(ring, lo[..., None], axis=2)[..., 0].astype(np.float64)
-        high = np.take_along_axis(ring, hi[..., None], axis=2)[..., 0].astype(np.float64)
-        p95: FloatArray = low + frac * (high - low)
+        ring = self.ring["latency_ms"]
+        if self.size > 21:
+            return _p95_by_sort(ring)
+        first = np.full(ring.shape[1:], -np.inf, dtype=np.float32)
+        second = first.copy()
+        count = np.zeros(ring.shape[1:], dtype=np.int16)
+        value = np.empty_like(first)
+        low = np.empty_like(first)
+        for slot in ring:
+            present = ~np.isnan(slot)
+            count += present
+            np.copyto(value, slot)
+            value[~present] = -np.inf
+            np.minimum(first, value, out=low)
+            np.maximum(second, low, out=second)
+            np.maximum(first, value, out=first)
+        n = count.astype(np.float64)
+        pos = 0.95 * np.maximum(n - 1, 0)
+        frac = pos - np.floor(pos)
+        lo_is_second = np.floor(pos) < n - 1
+        hi = first.astype(np.float64)
+        lo = np.where(lo_is_second, second, first).astype(np.float64)
+        with np.errstate(invalid="ignore"):  # cells without samples: -inf - -inf, set to NaN below
+            p95: FloatArray = lo + frac * (hi - lo)
         p95[count == 0] = np.nan
         return p95
+
+
+def _p95_by_sort(ring: npt.NDArray[np.float32]) -> FloatArray:
+    ordered = np.sort(ring, axis=0)  # NaN sort last
+    count = np.count_nonzero(~np.isnan(ordered), axis=0)
+    pos = 0.95 * np.maximum(count - 1, 0)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
+    frac = pos - lo
+    low = np.take_along_axis(ordered, lo[None], axis=0)[0].astype(np.float64)
+    high = np.take_along_axis(ordered, hi[None], axis=0)[0].astype(np.float64)
+    p95: FloatArray = low + frac * (high - low)
+    p95[count == 0] = np.nan
+    return p95
 
 
 def _newest_per_cell(flat: IntArray, ts: FloatArray) -> IntArray | None:

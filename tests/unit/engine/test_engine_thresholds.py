@@ -129,3 +129,13 @@ def test_stale_current_placement_stays() -> None:
         decision.explanation
     )
     assert decision.confidence.freshness == 0.0
+
+
+def test_result_is_unaffected_by_later_window_updates() -> None:
+    scenario = cheaper_alibaba()
+    result = scenario.evaluate()
+    scenario.set("svc-t", ALI_SG, hourly=5.0)
+    scenario.run(1)  # the window changes in place; the earlier result must not
+    decision = result.decision("svc-t")
+    assert decision.action is DecisionAction.MIGRATE
+    assert decision.ranking[0].monthly_cost_usd == pytest.approx(0.75 * 730)

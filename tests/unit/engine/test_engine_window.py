@@ -30,11 +30,12 @@ def sample(service: str, key: str, seconds: float, latency: float, hourly: float
     )
 
 
-def test_p95_matches_numpy_nanpercentile() -> None:
-    rng = np.random.default_rng(3)
-    window = SampleWindow([f"s{i}" for i in range(30)], [US_EAST, ALI_SG], 7)
+@pytest.mark.parametrize("size", [1, 2, 7, 21, 25])
+def test_p95_matches_numpy_nanpercentile(size: int) -> None:
+    rng = np.random.default_rng(size)
+    window = SampleWindow([f"s{i}" for i in range(30)], [US_EAST, ALI_SG], size)
     s_idx, c_idx = np.divmod(np.arange(60), 2)
-    for cycle in range(9):
+    for cycle in range(size + 3):
         keep = rng.random(60) > 0.3  # some cells miss some cycles
         n = int(keep.sum())
         window.update_arrays(
@@ -42,13 +43,13 @@ def test_p95_matches_numpy_nanpercentile() -> None:
             c_idx[keep],
             ts=np.full(n, float(cycle)),
             hourly_cost_usd=np.ones(n),
-            latency_ms=rng.uniform(1, 300, n),
+            latency_ms=rng.choice([5.0, 50.0, 250.0], n) if cycle % 2 else rng.uniform(1, 300, n),
             credits_usd=np.zeros(n),
             gpu_availability=np.ones(n),
             availability=np.ones(n),
             error_rate=np.zeros(n),
         )
-    ring = window.ring["latency_ms"].astype(np.float64)
+    ring = np.moveaxis(window.ring["latency_ms"].astype(np.float64), 0, -1)  # S x C x W
     has = ~np.all(np.isnan(ring), axis=2)
     expected = np.full(has.shape, np.nan)
     expected[has] = np.nanpercentile(ring[has], 95, axis=1)
@@ -67,11 +68,11 @@ def test_newest_sample_of_a_cycle_wins_and_late_samples_do_not_override() -> Non
     )
     assert accepted == 2
     assert window.latest["hourly_cost_usd"][0, 0] == 2.0
-    assert window.ring["latency_ms"][0, 0, window.cursor] == 50
+    assert window.ring["latency_ms"][window.cursor, 0, 0] == 50
     assert window.ts_last[0, 0] == (T0 + timedelta(seconds=20)).timestamp()
     window.update([sample("svc", US_EAST.key, 5, latency=99, hourly=9.0)])  # late
     assert window.latest["hourly_cost_usd"][0, 0] == 2.0
-    assert window.ring["latency_ms"][0, 0, window.cursor] == 99  # kept in the window all the same
+    assert window.ring["latency_ms"][window.cursor, 0, 0] == 99  # kept in the window all the same
     assert np.isinf(window.age_s(T0)[0, 1])  # never seen: missing
 
 
@@ -79,13 +80,15 @@ def test_window_keeps_only_the_last_n_cycles() -> None:
     window = SampleWindow(["svc"], [US_EAST], 3)
     for k, latency in enumerate([500, 10, 20, 30]):
         window.update([sample("svc", US_EAST.key, k, latency=latency)])
-    assert sorted(window.ring["latency_ms"][0, 0].tolist()) == [10, 20, 30]
+    assert sorted(window.ring["latency_ms"][:, 0, 0].tolist()) == [10, 20, 30]
     assert window.latency_p95()[0, 0] == pytest.approx(np.percentile([10, 20, 30], 95))
 
 
 def test_bad_window_inputs_are_refused() -> None:
     with pytest.raises(EngineError, match="window size"):
         SampleWindow(["svc"], [US_EAST], 0)
+    with pytest.raises(EngineError, match="bad history fields"):
+        SampleWindow(["svc"], [US_EAST], 3, history_fields=("hourly_cost_usd",))
     with pytest.raises(EngineError, match="duplicate service"):
         SampleWindow(["svc", "svc"], [US_EAST], 3)
     window = SampleWindow(["svc"], [US_EAST], 3)
