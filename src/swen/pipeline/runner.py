@@ -52,6 +52,7 @@ from swen.pipeline.stages import (
     revert_main_to,
     validate_tree,
 )
+from swen.pipeline.terraform import TerraformError
 from swen.store.mrs import (
     MergeRequest,
     MergeRequestRepository,
@@ -572,6 +573,8 @@ class PipelineRunner:
             )
             stage_log.note(f"reverted {MAIN}: {commit[:10]}")
             self.mrs.update(ctx.mr.id, action="reverted", detail={"revert": commit, "error": cause.message})
+            if not (isinstance(cause, TerraformError) and cause.stage == "apply"):
+                return  # terraform never started applying: the state is untouched
             with self.repo.worktree(f"{REMOTE}/{MAIN}") as tree:
                 restore = plan_tree(tree, self.settings, stage_log, name="restore", backoff=self.backoff)
                 if restore.summary.has_changes:

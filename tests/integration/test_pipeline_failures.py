@@ -1,0 +1,284 @@
+"""Failures after the merge, policy denial, locks and notifications - real git, terraform, HTTP."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipeline_env import PipelineEnv, git, make_decision, make_env
+
+from swen.domain.decision import DecisionStatus
+from swen.domain.errors import ConflictError, LockError
+from swen.domain.events import EventType
+from swen.domain.models import Placement
+from swen.gitops.mr_hosts import MRState
+from swen.gitops.template import TFVARS_PATH
+from swen.gitops.tfvars import read_placements, set_placement
+from swen.pipeline.lock import APPLY_LOCK_NAME, StoreLock
+from swen.pipeline.stages import state_path
+from swen.store.mrs import RunStatus, StageName, StageStatus
+
+S = DecisionStatus
+pytestmark = pytest.mark.slow
+HOME = Placement(provider="aws", region="us-east-1")
+
+
+@pytest.fixture
+def env(swen_home: Path) -> PipelineEnv:
+    return make_env(swen_home)
+
+
+def _stage(run: Any, name: StageName) -> Any:
+    return next(s for s in run.stages if s.name is name)
+
+
+def test_failed_apply_reverts_main_and_keeps_the_previous_placement(env: PipelineEnv) -> None:
+    mr = env.committer.propose(make_decision("d-locked"))
+    for stage in (StageName.VALIDATE, StageName.POLICY, StageName.PLAN):
+        run = env.runner.run_stage(mr.id, stage)
+        assert _stage(run, stage).status is StageStatus.SUCCESS
+    before_main = env.main_tfvars()
+    # Terraform's own state lock (fcntl on the state file) held by another process: apply cannot run.
+    with open(state_path(env.settings), "r+") as state:
+        fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            run = env.runner.run_stage(mr.id, StageName.APPLY)
+        finally:
+            fcntl.lockf(state, fcntl.LOCK_UN)
+
+    assert run.status is RunStatus.FAILED
+    apply = _stage(run, StageName.APPLY)
+    assert apply.status is StageStatus.FAILED
+    assert "state lock" in apply.log.lower()
+    assert apply.log.count("transient failure") == 2  # three tries, and no restore: nothing was applied
+    assert "reverted main" in apply.log
+    assert _stage(run, StageName.NOTIFY).status is StageStatus.SKIPPED
+    # main says what is applied again; the merge and its revert are both in history
+    assert env.main_tfvars() == before_main
+    log = git("log", "--format=%s", "main", cwd=env.origin)
+    assert log.splitlines()[0].startswith(f"Revert MR {mr.id}")
+    assert env.store.get_decision("d-locked").status is S.FAILED
+    assert env.store.get_placements()["service-1"] == HOME
+    assert env.state_outputs()["service-1"] == {"provider": "aws", "region": "us-east-1"}
+    actions = [e.payload["action"] for e in env.store.events_after(0, types=[EventType.MR])]
+    assert actions[-2:] == ["merged", "reverted"]
+
+
+BROKEN_MODULE = """\
+# Injected by a test: fails while terraform applies (a creation-time provisioner that exits 1).
+resource "terraform_data" "apply_guard" {
+  triggers_replace = [var.service_placement["service-1"].region]
+
+  provisioner "local-exec" {
+    command = "echo refusing to apply >&2; exit 1"
+  }
+}
+"""
+
+
+def test_apply_that_breaks_half_way_is_restored(env: PipelineEnv) -> None:
+    mr = env.committer.propose(make_decision("d-half"))
+    env.repo.commit_file(
+        branch=mr.branch,
+        base=f"origin/{mr.branch}",
+        path="infra/envs/sim/apply_guard.tf",
+        content=BROKEN_MODULE,
+        message="add an apply guard",
+    )
+    env.repo.push_branch(mr.branch)
+    before_main = env.main_tfvars()
+
+    run = env.runner.run(mr.id)
+    # an extra resource outside the service's placement: a person must look
+    assert run.status is RunStatus.AWAITING_APPROVAL
+    run = env.runner.resume_after_approval(mr.id, "erin")
+
+    assert run.status is RunStatus.FAILED
+    apply = _stage(run, StageName.APPLY)
+    assert "refusing to apply" in apply.log and "local-exec" in apply.log
+    assert "applying main to restore them" in apply.log
+    # main, the state and the store all say: service-1 still runs where it ran before
+    assert env.main_tfvars() == before_main
+    assert "apply_guard.tf" not in git("ls-tree", "-r", "--name-only", "main", cwd=env.origin)
+    assert env.state_outputs()["service-1"] == {"provider": "aws", "region": "us-east-1"}
+    assert env.store.get_placements()["service-1"] == HOME
+    assert env.store.get_decision("d-half").status is S.FAILED
+
+
+def test_policy_denial_rejects_the_decision_and_closes_the_mr(env: PipelineEnv) -> None:
+    mr = env.committer.propose(make_decision("d-sneaky"))
+    # someone adds a second move to the branch: the plan now replaces another service too
+    base = f"origin/{mr.branch}"
+    text = env.repo.read_file(base)
+    tampered = set_placement(text, "service-2", "aws", "us-west-2")
+    env.repo.commit_file(branch=mr.branch, base=base, path=TFVARS_PATH, content=tampered, message="also this")
+    env.repo.push_branch(mr.branch)
+
+    run = env.runner.run(mr.id)
+
+    assert run.status is RunStatus.FAILED
+    policy = _stage(run, StageName.POLICY)
+    assert policy.status is StageStatus.FAILED and "deletes_beyond_move" in policy.log
+    assert env.store.get_decision("d-sneaky").status is S.REJECTED
+    closed = env.host.get(mr.id)
+    assert closed.state is MRState.CLOSED and closed.review == "deny"
+    assert read_placements(env.main_tfvars())["service-2"].region == "us-east-1"
+    assert env.store.get_placements()["service-1"] == HOME
+
+
+def test_plan_that_changed_since_the_policy_check_is_refused(env: PipelineEnv) -> None:
+    mr = env.committer.propose(make_decision("d-drift"))
+    env.runner.run_stage(mr.id, StageName.VALIDATE)
+    env.runner.run_stage(mr.id, StageName.POLICY)
+    # another MR is applied in between: the state now differs from what the policy planned against
+    other = env.committer.propose(
+        make_decision(
+            "d-other",
+            service="service-3",
+            current="alibaba/ap-southeast-1",
+            target="aws/ap-southeast-1",
+            current_type="ecs.c7.2xlarge",
+            target_type="c5.2xlarge",
+        )
+    )
+    assert env.runner.run(other.id).status is RunStatus.SUCCESS
+    # and someone force-moves the first branch: a new commit the policy never saw
+    base = f"origin/{mr.branch}"
+    text = env.repo.read_file(base)
+    env.repo.commit_file(
+        branch=mr.branch,
+        base=base,
+        path=TFVARS_PATH,
+        content=text.replace("replicas      = 2", "replicas      = 3", 1),
+        message="more replicas",
+    )
+    env.repo.push_branch(mr.branch)
+
+    run = env.runner.run_stage(mr.id, StageName.PLAN)
+
+    assert run.status is RunStatus.FAILED
+    assert "branch moved since the policy check" in _stage(run, StageName.PLAN).log
+    assert env.store.get_decision("d-drift").status is S.FAILED
+
+
+def test_a_live_apply_lock_blocks_the_apply_and_names_its_holder(env: PipelineEnv) -> None:
+    mr = env.committer.propose(make_decision("d-busy"))
+    before_main = env.main_tfvars()
+    with StoreLock(env.store, APPLY_LOCK_NAME, owner="someone else's apply", stale_after_s=600):
+        run = env.runner.run(mr.id)
+    assert run.status is RunStatus.FAILED
+    apply = _stage(run, StageName.APPLY)
+    assert "someone else's apply" in apply.log and "waiting" in apply.log
+    assert env.main_tfvars() == before_main  # nothing merged
+    assert env.host.get(mr.id).state is MRState.OPENED
+    assert env.store.get_placements()["service-1"] == HOME
+
+
+def test_a_second_runner_on_the_same_mr_is_refused(env: PipelineEnv) -> None:
+    mr = env.committer.propose(make_decision("d-twice"))
+    with (
+        StoreLock(env.store, f"pipeline:mr:{mr.id}", owner="other runner", stale_after_s=600),
+        pytest.raises(LockError, match="other runner"),
+    ):
+        env.runner.run(mr.id)
+
+
+def test_apply_before_approval_is_refused_in_stage_mode(env: PipelineEnv) -> None:
+    decision = make_decision(
+        "d-wait", service="orders-api", current_type="r5.2xlarge", target_type="ecs.r7.2xlarge", stateful=True
+    )
+    mr = env.committer.propose(decision)
+    for stage in (StageName.VALIDATE, StageName.POLICY, StageName.PLAN):
+        env.runner.run_stage(mr.id, stage)
+    with pytest.raises(ConflictError, match="approval"):
+        env.runner.run_stage(mr.id, StageName.APPLY)
+    env.host.approve(mr.id, "carol")
+    run = env.runner.run_stage(mr.id, StageName.APPLY)
+    assert _stage(run, StageName.APPLY).status is StageStatus.SUCCESS
+    run = env.runner.run_stage(mr.id, StageName.NOTIFY)
+    assert run.status is RunStatus.SUCCESS
+    assert env.store.get_decision("d-wait").status is S.APPLIED
+
+
+def test_reject_closes_the_mr_and_ends_the_waiting_run(env: PipelineEnv) -> None:
+    decision = make_decision(
+        "d-no", service="orders-api", current_type="r5.2xlarge", target_type="ecs.r7.2xlarge", stateful=True
+    )
+    mr = env.committer.propose(decision)
+    assert env.runner.run(mr.id).status is RunStatus.AWAITING_APPROVAL
+    run = env.runner.reject(mr.id, "dave", "not during the sale")
+    assert run is not None and run.status is RunStatus.FAILED
+    assert _stage(run, StageName.APPLY).status is StageStatus.SKIPPED
+    assert env.store.get_decision("d-no").status is S.REJECTED
+    assert env.host.get(mr.id).state is MRState.CLOSED
+    with pytest.raises(ConflictError):
+        env.runner.resume_after_approval(mr.id, "dave")
+
+
+# --- notifications -----------------------------------------------------------------------------
+
+
+class _Hook:
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.status = 200
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[_Hook, str]]:
+    state = _Hook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            state.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(state.status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield state, f"http://127.0.0.1:{server.server_address[1]}/hooks/T1/B1/s3cret"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_applied_move_is_posted_to_the_webhook(swen_home: Path, hook: tuple[_Hook, str]) -> None:
+    state, url = hook
+    env = make_env(swen_home, webhook_url=url)
+    mr = env.committer.propose(make_decision("d-hook"))
+    run = env.runner.run(mr.id)
+    assert run.status is RunStatus.SUCCESS
+    [body] = state.bodies
+    assert "service-1 moved to alibaba/ap-southeast-1" in body["text"]
+    fields = [f["text"] for block in body["blocks"] if "fields" in block for f in block["fields"]]
+    assert "*decision*\nd-hook" in fields and "*policy*\nauto_approve" in fields
+    assert "127.0.0.1" in _stage(run, StageName.NOTIFY).log
+
+
+def test_failed_notification_fails_the_stage_but_keeps_the_apply(
+    swen_home: Path, hook: tuple[_Hook, str]
+) -> None:
+    state, url = hook
+    env = make_env(swen_home, webhook_url=url)
+    state.status = 404
+    mr = env.committer.propose(make_decision("d-mute"))
+    run = env.runner.run(mr.id)
+    assert run.status is RunStatus.FAILED
+    assert _stage(run, StageName.APPLY).status is StageStatus.SUCCESS
+    notify = _stage(run, StageName.NOTIFY)
+    assert notify.status is StageStatus.FAILED and "HTTP 404" in notify.log
+    assert "s3cret" not in notify.log
+    assert env.store.get_decision("d-mute").status is S.APPLIED
+    assert env.store.get_placements()["service-1"].provider == "alibaba"
