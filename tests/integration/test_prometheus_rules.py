@@ -6,14 +6,20 @@ Binaries come from the Debian packages ``prometheus`` (promtool) and ``prometheu
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -294,3 +300,148 @@ def test_every_metric_in_a_rule_is_exported_by_the_api(swen_home: Path) -> None:
     assert exported, "swen.observability.metrics declares no metric families"
     missing = referenced - exported
     assert not missing, f"metrics used by alert rules but not exported by the API: {sorted(missing)}"
+
+
+# --- the fast profile against the real servers -----------------------------------------------------
+
+
+class _Capture(http.server.BaseHTTPRequestHandler):
+    """Webhook receiver: keeps every POST body with its Authorization header."""
+
+    received: ClassVar[list[tuple[str, dict[str, Any]]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        type(self).received.append((self.headers.get("Authorization", ""), json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+class _Metrics(http.server.BaseHTTPRequestHandler):
+    """Serves the exposition of the API's real metrics registry over a store."""
+
+    body: ClassVar[bytes] = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.end_headers()
+        self.wfile.write(type(self).body)
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _outage_exposition(database_url: str) -> bytes:
+    """/metrics of a store where checkout-api runs on aws/us-east-1 (down) and gcp is a healthy candidate."""
+    from prometheus_client import generate_latest
+
+    from swen.domain.models import Placement, Service, ServiceShape, TelemetrySample
+    from swen.observability.metrics import build_registry
+    from swen.store.repository import Store
+
+    where = Placement(provider="aws", region="us-east-1")
+    service = Service(
+        name="checkout-api",
+        shape=ServiceShape(vcpus=2, memory_gib=8),
+        latency_slo_ms=80,
+        users_region=where,
+        current=where,
+        monthly_budget_usd=2000,
+    )
+    now = datetime.now(UTC)
+    samples = [
+        TelemetrySample(
+            service="checkout-api", provider=provider, region=region, ts=now, instance_type="m5.large",
+            hourly_cost_usd=0.096, latency_ms=20.0, credits_usd=0.0, gpu_availability=1.0,
+            availability=availability, error_rate=0.001,
+        )
+        for provider, region, availability in (("aws", "us-east-1", 0.1), ("gcp", "us-central1", 0.05))
+    ]  # fmt: skip
+    store = Store.from_url(database_url)
+    try:
+        store.upsert_services([service])
+        store.insert_samples(samples)
+        return bytes(generate_latest(build_registry(store).registry))
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_fast_profile_delivers_an_outage_to_the_webhook_end_to_end(tmp_path: Path, swen_home: Path) -> None:
+    """Real Prometheus + Alertmanager on loopback with the fast profile: ProviderOutage for the current
+    placement only reaches the webhook with the bearer token, and the payload passes alert intake."""
+    prometheus, alertmanager = _binary("prometheus"), _binary("prometheus-alertmanager")
+    database_url = f"sqlite:///{swen_home / 'swen.db'}"
+    _Metrics.body = _outage_exposition(database_url)
+    _Capture.received = []
+    metrics_server, hook_server = _serve(_Metrics), _serve(_Capture)
+    profile = _fast_profile()
+    token = tmp_path / "alert-token"
+    token.write_text("s3cret-token")
+    am_port, prom_port = _free_port(), _free_port()
+    api = f"127.0.0.1:{metrics_server.server_address[1]}"
+    prom_yml = profile.render_prometheus(tmp_path, api_target=api, alertmanager_target=f"127.0.0.1:{am_port}")
+    hook_url = f"http://127.0.0.1:{hook_server.server_address[1]}/alerts"
+    am_yml = profile.render_alertmanager(tmp_path / "am", alerts_url=hook_url, token_file=token)
+    procs = [
+        subprocess.Popen(
+            [alertmanager, f"--config.file={am_yml}", f"--storage.path={tmp_path / 'am-data'}",
+             f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
+             f"--web.external-url=http://127.0.0.1:{am_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [prometheus, f"--config.file={prom_yml}", f"--storage.tsdb.path={tmp_path / 'prom-data'}",
+             f"--web.listen-address=127.0.0.1:{prom_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ),
+    ]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _Capture.received:
+            time.sleep(0.25)
+        time.sleep(3)  # room for a (wrong) second group, e.g. the gcp candidate
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+        metrics_server.shutdown()
+        hook_server.shutdown()
+    assert _Capture.received, "no webhook within 60 s"
+    assert {auth for auth, _ in _Capture.received} == {"Bearer s3cret-token"}
+    fired = {
+        (a["labels"]["alertname"], a["labels"]["service"], a["labels"]["provider"])
+        for _, body in _Capture.received
+        for a in body["alerts"]
+    }
+    # the gcp candidate is down too, but nothing runs there: only the current placement pages
+    assert fired == {("ProviderOutage", "checkout-api", "aws")}
+    payload = _Capture.received[0][1]
+
+    from swen.observability.alerts import intake
+    from swen.store.repository import Store
+
+    store = Store.from_url(database_url)
+    try:
+        result = intake(store, payload)
+    finally:
+        store.close()
+    assert result.new_alerts == 1 and len(result.incidents_opened) == 1
+    assert result.remediation_requested == result.incidents_opened
