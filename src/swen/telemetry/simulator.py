@@ -43,6 +43,9 @@ from swen.telemetry.scenarios import Scenario, ScenarioKind
 __all__ = ["ActiveScenario", "SampleArrays", "SimClock", "Simulator", "SteppingClock"]
 
 _log = logging.getLogger(__name__)
+MAX_HOURLY_COST_USD = 1e6
+MAX_LATENCY_MS = 600_000.0
+"""The upper bounds of TelemetrySample's fields."""
 METRICS = ("hourly_cost_usd", "latency_ms", "credits_usd", "gpu_availability", "availability", "error_rate")
 
 
@@ -216,6 +219,10 @@ class Simulator:
         gpu = self._gpu(t, dt_h)
         self._apply_health_scenarios(live, latency, availability, error_rate, gpu)
         ts = now.astimezone(UTC)
+        # stacked scenarios (e.g. an outage plus a x1000 latency spike) are capped at the sample's bounds;
+        # NaN passes through np.minimum and is caught by SampleArrays.validate
+        np.minimum(cost, MAX_HOURLY_COST_USD, out=cost)
+        np.minimum(latency, MAX_LATENCY_MS, out=latency)
         return SampleArrays(
             ts=ts,
             index=self.index,

@@ -296,3 +296,18 @@ def test_ten_thousand_services_times_fifty_candidates() -> None:
     second.validate()
     assert first.latency_ms.shape == second.gpu_availability.shape == (500_000,)
     assert np.isfinite(second.hourly_cost_usd).all()
+
+
+def test_stacked_scenarios_stay_within_the_sample_bounds() -> None:
+    sim = _sim()
+    for scenario in (
+        Scenario(kind=ScenarioKind.OUTAGE, provider="aws"),
+        Scenario(kind=ScenarioKind.LATENCY_SPIKE, provider="aws", magnitude=1000),
+        Scenario(kind=ScenarioKind.COST_SPIKE, provider="aws", magnitude=1000),
+        Scenario(kind=ScenarioKind.COST_SPIKE, provider="aws", magnitude=1000),
+    ):
+        sim.activate(scenario, at=START)
+    samples = sim.step(START)
+    again = [type(s).model_validate(s.model_dump()) for s in samples]  # full validation passes
+    assert max(s.latency_ms for s in again) == 600_000.0
+    assert max(s.hourly_cost_usd for s in again) == 1e6
