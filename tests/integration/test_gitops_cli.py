@@ -35,6 +35,7 @@ def cli(swen_home: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 def hooks() -> Iterator[list[MergeRequest]]:
     seen: list[MergeRequest] = []
     review.on_approved(seen.append)
+    review.on_rejected(lambda mr, by, reason: seen.append(mr.model_copy(update={"review": reason})))
     yield seen
     review.clear_approval_hooks()
 
@@ -93,6 +94,7 @@ def test_mr_list_show_approve_reject(cli: CliRunner, settings: Settings, hooks: 
         rejected = cli.invoke(app, ["mr", "reject", str(second.id), "--reason", "not before the launch"])
         assert rejected.exit_code == 0, rejected.output
         assert store.get_decision("d-2").status is S.REJECTED
+        assert (hooks[-1].id, hooks[-1].review) == (second.id, "not before the launch")
         reasons = [e.payload.get("detail", {}).get("reason") for e in store.decision_history("d-2")]
         assert "not before the launch" in reasons
 

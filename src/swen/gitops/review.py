@@ -6,8 +6,13 @@ kept on the MR (``approved_by``) for the pipeline's policy stage to honour. Then
 approval hook runs: this is where the pipeline continues (apply, notify). The pipeline layer
 registers its continuation with ``on_approved(hook)``; until one is registered, approving only records.
 
-``reject``: closes the MR on the host and moves the decision to REJECTED when that is allowed.
+``reject``: closes the MR on the host, moves the decision to REJECTED when that is allowed, then runs
+the rejection hooks (``on_rejected``; the pipeline ends a run that was waiting for approval there).
 Rollback MRs never change their decision here (their decision was already applied).
+
+Hooks may raise: the approval or rejection is already recorded when they run, and the error reaches
+the caller (CLI/API) as is. Approval hooks run for every approval, also an early one given before
+the pipeline reached the gate; a hook must check whether its run is actually waiting.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRKind
 from swen.store.repository import Store
 
 ApprovalHook = Callable[[MergeRequest], None]
+RejectionHook = Callable[[MergeRequest, str, str], None]
+"""Called with (mr, by, reason) after a rejection, e.g. to end a pipeline run waiting for approval."""
 _APPROVAL_HOOKS: list[ApprovalHook] = []
+_REJECTION_HOOKS: list[RejectionHook] = []
 
 
 def on_approved(hook: ApprovalHook) -> ApprovalHook:
@@ -30,8 +38,17 @@ def on_approved(hook: ApprovalHook) -> ApprovalHook:
     return hook
 
 
+def on_rejected(hook: RejectionHook) -> RejectionHook:
+    """Register ``hook`` to run after every rejection (usable as a decorator); idempotent."""
+    if hook not in _REJECTION_HOOKS:
+        _REJECTION_HOOKS.append(hook)
+    return hook
+
+
 def clear_approval_hooks() -> None:
+    """Forget every registered approval and rejection hook (tests)."""
     _APPROVAL_HOOKS.clear()
+    _REJECTION_HOOKS.clear()
 
 
 def approve(store: Store, host: MergeRequestHost, mr_id: int, by: str) -> MergeRequest:
@@ -54,6 +71,8 @@ def reject(store: Store, host: MergeRequestHost, mr_id: int, by: str, reason: st
         if DecisionStatus.REJECTED in ALLOWED_TRANSITIONS[status]:
             detail = {"by": by.strip(), "reason": reason.strip(), "mr_id": mr.id}
             store.transition(mr.decision_id, DecisionStatus.REJECTED, detail=detail)
+    for hook in list(_REJECTION_HOOKS):
+        hook(mr, by.strip(), reason.strip())
     return mr
 
 
