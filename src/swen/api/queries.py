@@ -18,7 +18,7 @@ from swen.domain.models import HOURS_PER_MONTH
 from swen.store import audit
 from swen.store.records import EventRecord
 from swen.store.repository import Store
-from swen.store.tables import decisions, events, telemetry_samples
+from swen.store.tables import decisions, events, merge_requests, telemetry_samples
 
 _T = telemetry_samples.c
 
@@ -213,3 +213,40 @@ def events_version(store: Store) -> int:
     """Changes whenever anything is written to the audit log (every decision write appends an event)."""
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.max(events.c.id))).scalar_one() or 0)
+
+
+OPEN_STATUSES = (
+    DecisionStatus.PROPOSED,
+    DecisionStatus.MR_OPENED,
+    DecisionStatus.PIPELINE_RUNNING,
+    DecisionStatus.AWAITING_APPROVAL,
+    DecisionStatus.APPROVED,
+    DecisionStatus.APPLIED,
+)
+"""Recommendations still on their way (not verified, not terminal)."""
+
+
+def open_recommendations(store: Store) -> dict[str, float]:
+    """Net monthly savings of the newest open migration recommendation of each service."""
+    d = decisions.c
+    stmt = (
+        select(d.service, d.net_savings_monthly_usd)
+        .where(d.status.in_([s.value for s in OPEN_STATUSES]), d.action == "migrate")
+        .order_by(d.created_at.desc(), d.id.desc())
+    )
+    newest: dict[str, float] = {}
+    with store.engine.connect() as conn:
+        for service, net in conn.execute(stmt):
+            newest.setdefault(str(service), float(net))
+    return newest
+
+
+def count_merge_requests(store: Store, *, service: str | None, state: str | None) -> int:
+    mr = merge_requests.c
+    stmt = select(func.count()).select_from(merge_requests)
+    if service is not None:
+        stmt = stmt.where(mr.service == service)
+    if state is not None:
+        stmt = stmt.where(mr.state == state)
+    with store.engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())

@@ -22,6 +22,29 @@ from swen.domain.decision import (
 )
 from swen.domain.models import Criticality, Placement, ServiceShape, Weights
 
+# --- timestamps: RFC 3339 strings only (a number is not a date-time) ---------------------------
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    """Only RFC 3339 date-times (with an offset), as the schema's ``format: date-time`` says."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 date-time with offset, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("date-time out of range") from None
+
+
+QueryDateTime = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc)]
+"""A timestamp query parameter: RFC 3339 with offset, converted to UTC."""
+JsonDateTime = Annotated[datetime, BeforeValidator(_rfc3339), Field(strict=False)]
+"""A timestamp in a strict request body: an RFC 3339 string with offset (JSON has no date type)."""
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -231,12 +254,12 @@ class AlertIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = {}
-    startsAt: datetime
-    endsAt: datetime | None = None
+    labels: dict[str, str] = Field(min_length=1, max_length=64)
+    annotations: dict[str, str] = Field(default={}, max_length=64)
+    startsAt: JsonDateTime
+    endsAt: JsonDateTime | None = None
     generatorURL: str | None = None
-    fingerprint: str = Field(min_length=1, max_length=64)
+    fingerprint: str = Field(pattern=r"^[0-9a-f]{1,64}$")
 
 
 class AlertmanagerPayload(BaseModel):
@@ -245,15 +268,15 @@ class AlertmanagerPayload(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
 
     version: Literal["4"]
-    groupKey: str = ""
+    groupKey: str
     truncatedAlerts: int = Field(default=0, ge=0)
     status: Literal["firing", "resolved"]
-    receiver: str = ""
+    receiver: str
     groupLabels: dict[str, str] = {}
     commonLabels: dict[str, str] = {}
     commonAnnotations: dict[str, str] = {}
     externalURL: str = ""
-    alerts: list[AlertIn] = Field(min_length=1, max_length=1000)
+    alerts: list[AlertIn] = Field(min_length=1, max_length=5000)
 
 
 class AlertIntakeOut(_Out):
@@ -262,23 +285,71 @@ class AlertIntakeOut(_Out):
     event_ids: list[int]
 
 
-# --- query parameter types -----------------------------------------------------------------------
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+# --- GitLab webhooks (only the fields SWEN reads; GitLab sends many more) ------------------------
+class _GitlabPart(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
 
 
-def _rfc3339(value: object) -> object:
-    """Only RFC 3339 date-times (with an offset), as the schema's ``format: date-time`` says."""
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise ValueError("expected an RFC 3339 date-time with offset, e.g. 2026-01-31T12:00:00Z")
-    return value
+class GitlabUser(_GitlabPart):
+    username: str = Field(default="gitlab", max_length=255)
 
 
-def _to_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise ValueError("date-time out of range") from None
+class GitlabMergeRequestAttributes(_GitlabPart):
+    iid: int = Field(ge=0)
+    source_branch: str = Field(min_length=1, max_length=255)
+    target_branch: str = Field(default="main", max_length=255)
+    state: str = Field(max_length=32)
+    action: str | None = Field(default=None, max_length=32)
+    url: str | None = Field(default=None, max_length=2048)
 
 
-QueryDateTime = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc)]
-"""A timestamp query parameter: RFC 3339 with offset, converted to UTC."""
+class GitlabMergeRequestRef(_GitlabPart):
+    iid: int = Field(ge=0)
+    source_branch: str = Field(min_length=1, max_length=255)
+
+
+class GitlabPipelineAttributes(_GitlabPart):
+    id: int = Field(ge=0)
+    ref: str = Field(min_length=1, max_length=255)
+    status: str = Field(max_length=32)
+    duration: int | float | None = Field(default=None, ge=0)
+
+
+class MergeRequestHook(_GitlabPart):
+    """GitLab "Merge Request Hook" payload."""
+
+    object_kind: Literal["merge_request"]
+    user: GitlabUser | None = None
+    object_attributes: GitlabMergeRequestAttributes
+
+
+class PipelineHook(_GitlabPart):
+    """GitLab "Pipeline Hook" payload."""
+
+    object_kind: Literal["pipeline"]
+    user: GitlabUser | None = None
+    object_attributes: GitlabPipelineAttributes
+    merge_request: GitlabMergeRequestRef | None = None
+
+
+GitlabHook = Annotated[MergeRequestHook | PipelineHook, Field(discriminator="object_kind")]
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+class ScenarioIn(_StrictIn):
+    """A simulator scenario to inject (see swen.telemetry.scenarios for the effects)."""
+
+    kind: Literal["outage", "latency_spike", "cost_spike", "credit_expiry", "gpu_stockout"]
+    provider: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    region: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    service: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    magnitude: float | None = Field(default=None, gt=0, le=1000)
+    start_offset_s: float = Field(default=0.0, ge=0, le=365 * 86400)
+    duration_s: float = Field(default=900.0, gt=0, le=365 * 86400)
+    name: str | None = Field(default=None, max_length=120)
+
+
+class ScenarioOut(_Out):
+    event_id: int
+    description: str
+    scenario: dict[str, Any]

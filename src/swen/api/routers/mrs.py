@@ -1,7 +1,137 @@
-"""Placeholder until this resource's routes land."""
+"""GET /mrs, GET /mrs/{mr_id}; POST /mrs/{mr_id}/approve and /reject (operator).
+
+Approving or rejecting acts on the merge-request host (local store or GitLab) and moves the decision
+along its lifecycle: approve -> ``approved`` when the decision waits for a person; reject ->
+``rejected``. The lifecycle step is checked before anything is written.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Body, Path, Query
+
+from swen.api.auth import Principal
+from swen.api.deps import OperatorDep, SettingsDep, StoreDep, ViewerDep
+from swen.api.problems import problem_responses
+from swen.api.queries import count_merge_requests
+from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
+from swen.api.schemas import (
+    MergeRequestOut,
+    MergeRequestPage,
+    PipelineRunOut,
+    PipelineStageOut,
+    ReviewIn,
+)
+from swen.domain.decision import ALLOWED_TRANSITIONS, DecisionStatus
+from swen.domain.errors import ConflictError
+from swen.gitops.mr_hosts import make_host
+from swen.store.mrs import MergeRequest, MergeRequestRepository, MRState, PipelineRepository
+from swen.store.repository import Store
+
+router = APIRouter(tags=["merge requests"])
+
+MrIdPath = Annotated[int, Path(ge=1, le=2_147_483_647, description="Merge request id (SWEN's).")]
+ReviewBody = Annotated[ReviewIn | None, Body(description="Optional comment kept in the audit log.")]
+
+
+def mr_out(store: Store, mr: MergeRequest) -> MergeRequestOut:
+    runs = PipelineRepository(store).list_runs(mr_id=mr.id, limit=20)
+    return MergeRequestOut(
+        id=mr.id, decision_id=mr.decision_id, service=mr.service, branch=mr.branch, host=mr.host,
+        external_id=mr.external_id, web_url=mr.web_url, state=mr.state.value, title=mr.title,
+        kind=mr.kind.value, review=mr.review, approved_by=mr.approved_by, created_at=mr.created_at,
+        updated_at=mr.updated_at,
+        pipelines=[
+            PipelineRunOut(
+                id=r.id, status=r.status.value, started_at=r.started_at, finished_at=r.finished_at,
+                stages=[
+                    PipelineStageOut(
+                        name=s.name.value, status=s.status.value, started_at=s.started_at,
+                        duration_s=s.duration_s,
+                    )
+                    for s in r.stages
+                ],
+            )
+            for r in runs
+        ],
+    )  # fmt: skip
+
+
+@router.get("/mrs", response_model=MergeRequestPage, summary="Merge requests, newest first (role: viewer)")
+def list_mrs(
+    store: StoreDep,
+    _key: ViewerDep,
+    service: ServiceQuery = None,
+    state: Annotated[MRState | None, Query(description="opened, merged or closed.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    offset: OffsetQuery = 0,
+) -> MergeRequestPage:
+    items = MergeRequestRepository(store).list(state=state, service=service, limit=limit, offset=offset)
+    total = count_merge_requests(store, service=service, state=state.value if state else None)
+    return MergeRequestPage(
+        limit=limit, offset=offset, total=total,
+        next_offset=offset + limit if offset + limit < total else None,
+        items=[mr_out(store, mr) for mr in items],
+    )  # fmt: skip
+
+
+@router.get("/mrs/{mr_id}", response_model=MergeRequestOut, summary="One merge request (role: viewer)")
+def get_mr(store: StoreDep, _key: ViewerDep, mr_id: MrIdPath) -> MergeRequestOut:
+    return mr_out(store, MergeRequestRepository(store).get(mr_id))
+
+
+def _checked_open(store: Store, mr_id: int, action: str) -> MergeRequest:
+    mr = MergeRequestRepository(store).get(mr_id)
+    if not mr.is_open:
+        raise ConflictError(
+            f"merge request {mr_id} is {mr.state.value}; cannot {action} it",
+            hint="only open merge requests can be approved or rejected",
+        )
+    return mr
+
+
+def _actor(key: Principal) -> str:
+    return f"{key.name} (api key {key.key_id})" if key.key_id is not None else key.name
+
+
+@router.post(
+    "/mrs/{mr_id}/approve",
+    response_model=MergeRequestOut,
+    summary="Approve an open merge request (role: operator)",
+    responses=problem_responses(409),
+)
+def approve_mr(
+    store: StoreDep, settings: SettingsDep, key: OperatorDep, mr_id: MrIdPath, review: ReviewBody = None
+) -> MergeRequestOut:
+    mr = _checked_open(store, mr_id, "approve")
+    decision = store.get_decision(mr.decision_id)
+    make_host(settings, store).approve(mr_id, by=_actor(key))
+    if DecisionStatus.APPROVED in ALLOWED_TRANSITIONS[decision.status] and decision.status in (
+        DecisionStatus.AWAITING_APPROVAL,
+        DecisionStatus.PIPELINE_RUNNING,
+    ):
+        detail = {"by": _actor(key), "mr_id": mr_id, "comment": review.comment if review else None}
+        store.transition(mr.decision_id, DecisionStatus.APPROVED, detail=detail)
+    return mr_out(store, MergeRequestRepository(store).get(mr_id))
+
+
+@router.post(
+    "/mrs/{mr_id}/reject",
+    response_model=MergeRequestOut,
+    summary="Reject (close) an open merge request and its decision (role: operator)",
+    responses=problem_responses(409),
+)
+def reject_mr(
+    store: StoreDep, settings: SettingsDep, key: OperatorDep, mr_id: MrIdPath, review: ReviewBody = None
+) -> MergeRequestOut:
+    mr = _checked_open(store, mr_id, "reject")
+    decision = store.get_decision(mr.decision_id)
+    reason = (review.comment if review and review.comment and review.comment.strip() else None) or (
+        "rejected through the API"
+    )
+    make_host(settings, store).reject(mr_id, by=_actor(key), reason=reason)
+    if DecisionStatus.REJECTED in ALLOWED_TRANSITIONS[decision.status]:
+        detail = {"by": _actor(key), "mr_id": mr_id, "reason": reason}
+        store.transition(mr.decision_id, DecisionStatus.REJECTED, detail=detail)
+    return mr_out(store, MergeRequestRepository(store).get(mr_id))

@@ -1,0 +1,101 @@
+"""Cross-cutting HTTP behaviour: body size limit, per-key rate limit, CORS, closed health routes, logs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from api_factories import bearer
+from fastapi.testclient import TestClient
+
+from swen.api.app import create_app
+from swen.api.auth import Role
+from swen.api.ratelimit import RateLimiter
+from swen.config import Settings
+from swen.store.keys import ApiKeyRepository
+from swen.store.repository import Store
+
+
+def _client(settings: Settings, store: Store) -> TestClient:
+    return TestClient(create_app(settings, store=store))
+
+
+def test_rate_limiter_bucket() -> None:
+    now = [0.0]
+    limiter = RateLimiter(60, clock=lambda: now[0])
+    assert all(limiter.acquire("k") is None for _ in range(60))
+    wait = limiter.acquire("k")
+    assert wait is not None and wait == pytest.approx(1.0)
+    assert limiter.acquire("other") is None
+    now[0] += 1.0
+    assert limiter.acquire("k") is None and limiter.acquire("k") is not None
+
+
+def test_rate_limit_per_key_answers_429(swen_home: Path, store: Store) -> None:
+    settings = Settings(home=swen_home, rate_limit_per_minute=3)
+    repo = ApiKeyRepository(store)
+    first, second = repo.create("a", Role.VIEWER)[1], repo.create("b", Role.VIEWER)[1]
+    client = _client(settings, store)
+    codes = [client.get("/services", headers=bearer(first)).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    r = client.get("/services", headers=bearer(first))
+    assert r.headers["content-type"] == "application/problem+json" and int(r.headers["retry-after"]) >= 1
+    assert client.get("/services", headers=bearer(second)).status_code == 200
+
+
+def test_body_size_limit(swen_home: Path, store: Store, keys: dict[Role, str]) -> None:
+    settings = Settings(home=swen_home, max_body_bytes=100, alert_token="t")  # type: ignore[arg-type]
+    client = _client(settings, store)
+    before = store.events_after(0)
+    big = b'{"version": "4", "padding": "' + b"x" * 200 + b'"}'
+    r = client.post("/alerts", content=big, headers={**bearer("t"), "content-type": "application/json"})
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+
+    def chunks():  # no Content-Length: the limit must hold for a streamed body too
+        yield big[:60]
+        yield big[60:]
+
+    r = client.post("/alerts", content=chunks(), headers={**bearer("t"), "content-type": "application/json"})
+    assert r.status_code == 413
+    assert store.events_after(0) == before
+
+
+def test_cors_is_closed_by_default(client: TestClient) -> None:
+    r = client.options(
+        "/healthz", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert "access-control-allow-origin" not in r.headers
+    assert (
+        "access-control-allow-origin" not in client.get("/healthz", headers={"Origin": "https://x"}).headers
+    )
+
+
+def test_cors_allows_configured_origins(swen_home: Path, store: Store) -> None:
+    settings = Settings(home=swen_home, cors_origins=("https://dash.example",))
+    client = _client(settings, store)
+    r = client.get("/healthz", headers={"Origin": "https://dash.example"})
+    assert r.headers["access-control-allow-origin"] == "https://dash.example"
+    r = client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_health_routes_can_be_closed(swen_home: Path, store: Store, keys: dict[Role, str]) -> None:
+    client = _client(Settings(home=swen_home, open_health_endpoints=False), store)
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(path).status_code == 401
+    assert client.get("/healthz", headers=bearer(keys[Role.VIEWER])).status_code == 200
+    assert client.get("/metrics", headers=bearer(keys[Role.VIEWER])).status_code == 200
+
+
+def test_no_secret_is_logged(
+    client: TestClient, keys: dict[Role, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client.get("/services", headers=bearer(keys[Role.VIEWER]))
+    client.get("/services", headers=bearer(keys[Role.VIEWER] + "wrong"))
+    client.post("/deployments", json={}, headers={"X-Gitlab-Token": "not-the-secret"})
+    client.post("/mrs/1/approve", headers=bearer(keys[Role.VIEWER]))
+    text = caplog.text
+    for secret in [*keys.values(), "gitlab-secret-for-tests", "alert-token-for-tests", "not-the-secret"]:
+        assert secret not in text
