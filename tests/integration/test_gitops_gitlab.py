@@ -106,6 +106,26 @@ def test_transient_server_error_is_retried_once_without_duplicates(
     assert len(gitlab.requests) == 3  # 503, lookup retried, create
 
 
+def test_unreachable_gitlab_gives_up_quickly_as_transient(store: Store) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    host = GitLabMergeRequestHost(store, url=f"http://127.0.0.1:{port}", token=TOKEN, project=PROJECT)
+    with pytest.raises(GitOpsError) as info:
+        _open(host)
+    assert info.value.transient and "GitLab listing merge requests failed" in info.value.message
+    assert host.list() == []
+
+
+def test_approving_twice_calls_gitlab_once(host: GitLabMergeRequestHost, gitlab: FakeGitLab) -> None:
+    mr_id = _open(host)
+    host.approve(mr_id, "alice")
+    assert host.approve(mr_id, "bob").approved_by == "alice"
+    assert len(gitlab.calls("POST", "/approve")) == 1
+
+
 def test_mr_created_before_a_crash_is_reused(host: GitLabMergeRequestHost, gitlab: FakeGitLab) -> None:
     gitlab.create_mr({"source_branch": BRANCH, "target_branch": "main", "title": "swen: move service-2"})
     mr = host.get(_open(host))

@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 MAX_ACTOR_LENGTH = 128
+GITLAB_MAX_RETRIES = 4
+"""Retries of 429/5xx/connection errors (python-gitlab backs off 0.1 s, 0.2 s, ...; ~1.5 s in all)."""
 MAX_REASON_LENGTH = 2000
 
 
@@ -119,6 +121,8 @@ class LocalMergeRequestHost:
         by = validate_actor(by)
         mr = self.mrs.get(mr_id)
         _require_open(mr, "approve")
+        if mr.approved_by is not None:
+            return mr  # already approved: approving twice changes nothing
         return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
 
     def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
@@ -163,6 +167,17 @@ def _gitlab_error(exc: Exception, action: str) -> GitOpsError:
     return GitOpsError(f"GitLab {action} failed{status}: {message}", hint=hint, transient=transient)
 
 
+def _limit_retries(gl: Any, max_retries: int) -> None:
+    """python-gitlab retries transient errors 10 times (~100 s) by default; SWEN gives up sooner."""
+    original = gl.http_request
+
+    def http_request(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("max_retries", max_retries)
+        return original(*args, **kwargs)
+
+    gl.http_request = http_request
+
+
 class GitLabMergeRequestHost:
     """Merge requests on GitLab (python-gitlab), mirrored in the store."""
 
@@ -186,6 +201,7 @@ class GitLabMergeRequestHost:
         self._gl = gitlab.Gitlab(
             url, private_token=token, timeout=timeout_s, ssl_verify=ssl_verify, retry_transient_errors=True
         )
+        _limit_retries(self._gl, GITLAB_MAX_RETRIES)
         self._project = self._gl.projects.get(project, lazy=True)
 
     def _call(self, action: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -259,6 +275,8 @@ class GitLabMergeRequestHost:
         by = validate_actor(by)
         mr = self.mrs.get(mr_id)
         _require_open(mr, "approve")
+        if mr.approved_by is not None:
+            return mr  # GitLab refuses a second approval by the same user
         self._call("approving a merge request", self._lazy_mr(mr).approve)
         return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
 
