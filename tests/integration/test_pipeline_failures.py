@@ -13,13 +13,15 @@ from typing import Any
 import pytest
 from pipeline_env import PipelineEnv, git, make_decision, make_env
 
-from swen.domain.decision import DecisionStatus
+from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import ConflictError, LockError
 from swen.domain.events import EventType
 from swen.domain.models import Placement
+from swen.gitops import review
 from swen.gitops.mr_hosts import MRState
 from swen.gitops.template import TFVARS_PATH
 from swen.gitops.tfvars import read_placements, set_placement
+from swen.pipeline.hooks import install_review_hooks
 from swen.pipeline.lock import APPLY_LOCK_NAME, StoreLock
 from swen.pipeline.stages import state_path
 from swen.store.mrs import RunStatus, StageName, StageStatus
@@ -206,17 +208,59 @@ def test_apply_before_approval_is_refused_in_stage_mode(env: PipelineEnv) -> Non
     assert env.store.get_decision("d-wait").status is S.APPLIED
 
 
-def test_reject_closes_the_mr_and_ends_the_waiting_run(env: PipelineEnv) -> None:
-    decision = make_decision(
-        "d-no", service="orders-api", current_type="r5.2xlarge", target_type="ecs.r7.2xlarge", stateful=True
+@pytest.fixture
+def hooks(env: PipelineEnv) -> Iterator[None]:
+    install_review_hooks(lambda: env.settings)
+    try:
+        yield
+    finally:
+        review.clear_approval_hooks()
+
+
+def _stateful(decision_id: str) -> Decision:
+    return make_decision(
+        decision_id,
+        service="orders-api",
+        current_type="r5.2xlarge",
+        target_type="ecs.r7.2xlarge",
+        stateful=True,
     )
-    mr = env.committer.propose(decision)
+
+
+def test_mr_approve_resumes_the_waiting_run_through_the_review_hook(env: PipelineEnv, hooks: None) -> None:
+    mr = env.committer.propose(_stateful("d-yes"))
     assert env.runner.run(mr.id).status is RunStatus.AWAITING_APPROVAL
-    run = env.runner.reject(mr.id, "dave", "not during the sale")
+
+    review.approve(env.store, env.host, mr.id, "frank")  # what `swen mr approve` does
+
+    run = env.runner.show(mr.id)
+    assert run is not None and run.status is RunStatus.SUCCESS
+    assert env.store.get_decision("d-yes").status is S.APPLIED
+    assert env.store.get_placements()["orders-api"].provider == "alibaba"
+
+
+def test_early_approval_is_honoured_at_the_gate(env: PipelineEnv, hooks: None) -> None:
+    mr = env.committer.propose(_stateful("d-early"))
+    review.approve(env.store, env.host, mr.id, "grace")  # before any run: only recorded
+    run = env.runner.run(mr.id)
+    assert run.status is RunStatus.SUCCESS
+    assert "already approved by grace" in _stage(run, StageName.PLAN).log
+    assert env.store.get_decision("d-early").status is S.APPLIED
+
+
+def test_mr_reject_ends_the_waiting_run_through_the_review_hook(env: PipelineEnv, hooks: None) -> None:
+    mr = env.committer.propose(_stateful("d-no"))
+    assert env.runner.run(mr.id).status is RunStatus.AWAITING_APPROVAL
+
+    review.reject(env.store, env.host, mr.id, "dave", "not during the sale")  # `swen mr reject`
+
+    run = env.runner.show(mr.id)
     assert run is not None and run.status is RunStatus.FAILED
     assert _stage(run, StageName.APPLY).status is StageStatus.SKIPPED
     assert env.store.get_decision("d-no").status is S.REJECTED
     assert env.host.get(mr.id).state is MRState.CLOSED
+    notes = env.store.events_after(0, types=[EventType.NOTIFICATION])
+    assert notes[-1].payload["status"] == "rejected" and "not during the sale" in notes[-1].payload["text"]
     with pytest.raises(ConflictError):
         env.runner.resume_after_approval(mr.id, "dave")
 

@@ -200,25 +200,35 @@ class PipelineRunner:
             self._approve(run.id, mr.approved_by or approved_by)
             return self._continue(run.id, (StageName.APPLY, StageName.NOTIFY))
 
-    def reject(self, mr_id: int, by: str, reason: str) -> PipelineRun | None:
-        """Close the MR, reject its decision and end a waiting run (``swen mr reject``)."""
-        with self._mr_lock(mr_id):
-            mr = self.host.reject(mr_id, by, reason)
-            stored = self.store.get_decision(mr.decision_id)
-            if mr.kind is not MRKind.ROLLBACK and _S.REJECTED in _allowed(stored.status):
-                self.store.transition(mr.decision_id, _S.REJECTED, detail={"by": by, "reason": reason})
-            run = self.runs.latest_run(mr_id)
+    def on_approved(self, mr: MergeRequest) -> PipelineRun | None:
+        """Approval hook (``swen.gitops.review.on_approved``): resume the run if it waits, else nothing.
+
+        An approval given before the pipeline reached the gate is honoured by the plan stage itself.
+        """
+        run = self.runs.latest_run(mr.id)
+        if run is None or run.status is not RunStatus.AWAITING_APPROVAL or not mr.approved_by:
+            return None
+        return self.resume_after_approval(mr.id, mr.approved_by)
+
+    def on_rejected(self, mr: MergeRequest, by: str, reason: str) -> PipelineRun | None:
+        """Rejection hook (``swen.gitops.review.on_rejected``): end an unfinished run, notify people.
+
+        The MR is already closed and the decision REJECTED by ``review.reject`` when this runs.
+        """
+        with self._mr_lock(mr.id):
+            run = self.runs.latest_run(mr.id)
             if run is not None and run.status not in _FINISHED:
+                done = {s.name for s in run.stages if s.status is StageStatus.SUCCESS}
                 for stage in STAGE_ORDER:
-                    if not any(s.name is stage and s.status is StageStatus.SUCCESS for s in run.stages):
+                    if stage not in done:
                         self.runs.record_stage(run.id, stage, StageStatus.SKIPPED, log=f"rejected by {by}")
                 run = self.runs.finish_run(run.id, RunStatus.FAILED)
             self._notify_quietly(
                 Notification(
-                    title=f"SWEN: MR {mr_id} rejected",
-                    text=f"{by} rejected moving {mr.service}: {reason}",
+                    title=f"SWEN MR {mr.id} rejected",
+                    text=f"{by} rejected {mr.title}: {reason}",
                     status="rejected",
-                    fields={"merge request": str(mr_id), "decision": mr.decision_id},
+                    fields={"merge request": str(mr.id), "service": mr.service, "decision": mr.decision_id},
                     service=mr.service,
                     decision_id=mr.decision_id,
                     link=mr.web_url,
