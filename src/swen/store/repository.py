@@ -24,7 +24,7 @@ from swen.domain.models import Placement, Service, TelemetrySample
 from swen.store import audit
 from swen.store.db import make_engine, migrate, upsert, write_transaction
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
-from swen.store.records import AuditReport, EventRecord, StoredDecision
+from swen.store.records import AuditReport, EventRecord, PlacementRecord, StoredDecision
 from swen.store.tables import (
     decisions,
     events,
@@ -148,6 +148,19 @@ class Store:
             rows = conn.execute(select(placements).order_by(placements.c.service)).all()
         return {row.service: Placement(provider=row.provider, region=row.region) for row in rows}
 
+    def placement_records(self) -> dict[str, PlacementRecord]:
+        """Applied placement per service with the decision that put it there and when."""
+        with _translated("reading placements"), self.engine.connect() as conn:
+            rows = conn.execute(select(placements).order_by(placements.c.service)).all()
+        return {
+            row.service: PlacementRecord(
+                placement=Placement(provider=row.provider, region=row.region),
+                decision_id=row.decision_id,
+                applied_at=row.applied_at,
+            )
+            for row in rows
+        }
+
     def set_placement(
         self, service: str, placement: Placement, *, decision_id: str | None, at: datetime
     ) -> None:
@@ -221,9 +234,17 @@ class Store:
     def purge_samples(self, older_than: datetime) -> int:
         """Delete samples with ``ts < older_than`` (retention); returns how many were deleted."""
         cutoff = _aware(older_than, "older_than")
+        latest = telemetry_latest
+        doomed = (
+            select(latest.c.service)
+            .where(latest.c.ts < cutoff)
+            .order_by(latest.c.service, latest.c.provider, latest.c.region)
+            .with_for_update()  # same lock order as insert_samples: no deadlock between the two
+        )
         with _translated("purging samples"), self.engine.begin() as conn:
+            conn.execute(doomed).all()
+            conn.execute(delete(latest).where(latest.c.ts < cutoff))
             result = conn.execute(delete(telemetry_samples).where(telemetry_samples.c.ts < cutoff))
-            conn.execute(delete(telemetry_latest).where(telemetry_latest.c.ts < cutoff))
         return int(result.rowcount or 0)
 
     # --- decisions ---------------------------------------------------------------------------

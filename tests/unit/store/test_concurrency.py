@@ -55,9 +55,9 @@ _WRITER = textwrap.dedent(
     from swen.domain.events import EventType
     from swen.store.repository import Store
     url, worker, start_at = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    store = Store.from_url(url, migrate=False)
     while time.time() < start_at:
         time.sleep(0.005)
+    store = Store.from_url(url)  # all of them migrate the fresh database at the same moment
     for i in range(25):
         store.append_event(EventType.SCENARIO, {"worker": worker, "i": i})
     store.close()
@@ -69,15 +69,19 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": SRC}
 
 
-def test_processes_append_concurrently(store: Store, database_url: str) -> None:
-    start_at = time.time() + 1.5
+def test_processes_migrate_and_append_concurrently(database_url: str) -> None:
+    start_at = time.time() + 3.0
     procs = [
         subprocess.Popen([sys.executable, "-c", _WRITER, database_url, str(w), str(start_at)], env=_env())
         for w in range(4)
     ]
     codes = [p.wait(timeout=120) for p in procs]
     assert codes == [0, 0, 0, 0]
-    _assert_chain(store, 100)
+    store = Store.from_url(database_url, migrate=False)
+    try:
+        _assert_chain(store, 100)
+    finally:
+        store.close()
 
 
 def test_failing_transaction_leaves_nothing(store: Store) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -11,6 +12,7 @@ from sqlalchemy import inspect
 from store_factories import T0, make_sample, samples_series
 
 from swen.config import Settings
+from swen.domain.errors import StoreError
 from swen.store.db import alembic_config, make_engine, migrate, write_transaction
 from swen.store.repository import Store
 from swen.store.tables import metadata, telemetry_samples
@@ -83,5 +85,26 @@ def test_upgrade_from_0001_backfills_latest_samples(database_url: str) -> None:
             ("aws", "eu-west-1"): T0 + timedelta(seconds=140),
             ("alibaba", "cn-hangzhou"): T0 + timedelta(seconds=145),
         }
+    finally:
+        store.close()
+
+
+def test_unreachable_database_is_a_store_error_with_hint() -> None:
+    with pytest.raises(StoreError) as info:
+        Store.from_url("postgresql://nobody:x@127.0.0.1:9/nothing")
+    assert info.value.hint
+
+
+def test_unknown_url_scheme_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store.from_url("nosuchdb://somewhere/x")
+
+
+def test_missing_schema_is_a_store_error_with_hint(database_url: str) -> None:
+    store = Store.from_url(database_url, migrate=False)
+    try:
+        with pytest.raises(StoreError) as info:
+            store.list_services()
+        assert info.value.hint is not None and "schema" in info.value.hint
     finally:
         store.close()
