@@ -32,7 +32,7 @@ import regopy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swen.domain.decision import Decision
-from swen.domain.errors import PolicyError
+from swen.domain.errors import PolicyError, SwenError
 from swen.domain.models import Placement
 from swen.domain.names import ServiceName
 from swen.pipeline.plan_summary import PlanSummary, summarise_plan
@@ -222,18 +222,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--input-only", action="store_true", help="print only the gate's input")
     args = parser.parse_args(argv)
     try:
-        decision = Decision.model_validate(_load_json(args.decision))
-    except ValidationError as exc:
-        print(f"error: {args.decision}: not a Decision: {exc.errors()[0]['msg']}", file=sys.stderr)
-        return 2
-    plan = summarise_plan(cast(Mapping[str, Any], _load_json(args.plan)))
-    policy_input = PolicyInput.from_decision(decision, plan, emergency=args.emergency or None)
-    document = policy_input.to_rego_input()
-    if args.input_only:
-        print(json.dumps(document, indent=2))
-        return 0
-    result = PolicyGate().evaluate(policy_input)
-    print(json.dumps({"input": document, "result": result.to_dict()}, indent=2))
+        try:
+            decision = Decision.model_validate(_load_json(args.decision))
+        except ValidationError as exc:
+            raise PolicyError(f"{args.decision}: not a Decision: {exc.errors()[0]['msg']}") from None
+        plan = summarise_plan(cast(Mapping[str, Any], _load_json(args.plan)))
+        policy_input = PolicyInput.from_decision(decision, plan, emergency=args.emergency or None)
+        document = policy_input.to_rego_input()
+        output = (
+            document
+            if args.input_only
+            else {
+                "input": document,
+                "result": PolicyGate().evaluate(policy_input).to_dict(),
+            }
+        )
+    except SwenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(json.dumps(output, indent=2))
     return 0
 
 

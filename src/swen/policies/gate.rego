@@ -179,7 +179,9 @@ touches_stateful if count(stateful_changes) > 0
 # ---------------------------------------------------------------------------------------------------
 # Deny: never applied, whatever anyone says.
 
-deny_reasons contains msg if some msg in malformed
+deny_reasons contains msg if {
+	some msg in malformed
+}
 
 deny_reasons contains msg if {
 	well_formed
@@ -255,9 +257,13 @@ review_reasons contains msg if {
 	some msg in waivable_reasons
 }
 
-review_reasons contains msg if some msg in stateful_reasons
+review_reasons contains msg if {
+	some msg in stateful_reasons
+}
 
-review_reasons contains msg if some msg in scope_reasons
+review_reasons contains msg if {
+	some msg in scope_reasons
+}
 
 override_reasons contains msg if {
 	override
@@ -298,6 +304,10 @@ default override_flag := false
 override_flag := true if override
 
 # conftest: `conftest test --namespace swen.gate` fails on deny and prints warn.
-deny contains msg if some msg in deny_reasons
+deny contains msg if {
+	some msg in deny_reasons
+}
 
-warn contains msg if some msg in review_reasons
+warn contains msg if {
+	some msg in review_reasons
+}
