@@ -13,7 +13,8 @@ outage         availability -> 1 - 0.8 x m (0.2 at m = 1), error_rate -> 0.5 x m
                latency x (1 + 9 x m)
 latency_spike  latency x m                                                                  5.0
 cost_spike     hourly price x m                                                             3.0
-credit_expiry  the provider's credit balance -> 0                                           (unused)
+credit_expiry  the provider's credit balance -> 0 (credits are per provider: region and    (unused)
+               service do not narrow it)
 gpu_stockout   gpu_availability -> 0 (GPU samples only)                                     (unused)
 =============  ==========================================================================  =========
 

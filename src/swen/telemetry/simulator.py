@@ -6,12 +6,13 @@ seed and the same sequence of ``step`` times (and placements, and scenarios) giv
 
 Model (constants and formulas in ``model.py``):
 
-* hourly cost = offer list price x replicas x a per-offer price ratio that follows a bounded
-  mean-reverting walk around 1 (spot-like moves);
+* hourly cost = offer list price x a per-offer price ratio that follows a bounded mean-reverting
+  walk around 1 (spot-like moves). It is the price of ONE instance: the service's monthly cost is
+  hourly x 730 x replicas (docs/ARCHITECTURE.md, engine/scoring.py);
 * latency = measured RTT from the users' region x (1 + 0.25 x diurnal load at the users' local
   time) + noise;
-* credits = the provider's balance, burnt by the cost of the services placed there
-  (``set_placements``), with expiry and refill from the fleet file;
+* credits = the provider's balance, burnt by the cost (hourly x replicas) of the services placed
+  there (``set_placements``), with expiry and refill from the fleet file;
 * GPU availability per (provider, region, GPU model) wanders around a provider mean and drops to 0
   during random stock-outs; 1 for pairs without a GPU;
 * availability close to 0.999, a small error rate that grows with load;
@@ -240,7 +241,7 @@ class Simulator:
         noise = self._rng.standard_normal(len(idx.offers))
         ratio = m.ou_step(self._price_ratio, 1.0, m.PRICE_STD, m.PRICE_REVERSION_PER_H, dt_h, noise)
         self._price_ratio = np.clip(ratio, m.PRICE_MIN_RATIO, m.PRICE_MAX_RATIO)
-        prices: FloatArray = (idx.offer_list_price * self._price_ratio)[idx.pair_offer] * idx.pair_replicas
+        prices: FloatArray = (idx.offer_list_price * self._price_ratio)[idx.pair_offer]
         return prices
 
     def _burn_credits(self, t: float, cost: FloatArray, dt_h: float, live: list[ActiveScenario]) -> None:
@@ -248,7 +249,7 @@ class Simulator:
         burn = np.asarray(
             np.bincount(
                 self.index.pair_provider[current],
-                weights=cost[current] * dt_h,
+                weights=cost[current] * self.index.pair_replicas[current] * dt_h,
                 minlength=len(self.index.providers),
             ),
             dtype=np.float64,

@@ -143,3 +143,11 @@ def test_inject_then_poll_through_a_real_store(settings: Settings) -> None:
         assert poll_injected(reopened) == [third]
     finally:
         reopened.close()
+
+
+def test_packaged_example_file_loads() -> None:
+    from importlib import resources
+
+    path = Path(str(resources.files("swen").joinpath("data", "scenarios-example.yaml")))
+    kinds = [s.kind for s in load_scenario_file(path)]
+    assert set(kinds) == set(ScenarioKind)
