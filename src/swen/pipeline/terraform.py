@@ -181,7 +181,14 @@ class TerraformRunner:
         return self._run("validate", ["validate", "-no-color"], check=check)
 
     def plan(self, out: Path, *, check: bool = True, destroy: bool = False) -> StageOutput:
-        args = ["plan", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}", f"-out={out}"]
+        """``terraform plan -out=<out>`` with the runner's variable files."""
+        args = [
+            "plan",
+            "-input=false",
+            "-no-color",
+            f"-lock-timeout={self.lock_timeout}",
+            f"-out={_abs(out)}",
+        ]
         args += [f"-var-file={v}" for v in self.var_files]
         if destroy:
             args.append("-destroy")
@@ -190,13 +197,19 @@ class TerraformRunner:
     def show_json(self, planfile: Path) -> dict[str, Any]:
         """The plan as JSON (``terraform show -json <planfile>``)."""
         result = self._run(
-            "plan", ["show", "-json", "-no-color", str(planfile)], check=True, keep_stdout=True
+            "plan", ["show", "-json", "-no-color", str(_abs(planfile))], check=True, keep_stdout=True
         )
         return self._parse_json(result.log, "plan", "terraform show -json")
 
     def apply(self, planfile: Path, *, check: bool = True) -> StageOutput:
         """Apply a saved plan (no variables or approval needed: the plan carries them)."""
-        args = ["apply", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}", str(planfile)]
+        args = [
+            "apply",
+            "-input=false",
+            "-no-color",
+            f"-lock-timeout={self.lock_timeout}",
+            str(_abs(planfile)),
+        ]
         return self._run("apply", args, check=check)
 
     def output_json(self) -> dict[str, Any]:
@@ -296,6 +309,11 @@ def placements_from_outputs(outputs: Mapping[str, Any]) -> dict[str, Placement]:
                 f"placements[{service!r}] is not a valid {{provider, region}}: {exc}", stage="apply"
             ) from None
     return result
+
+
+def _abs(path: Path) -> Path:
+    """Plan files are relative to the caller's working directory, not to the root terraform runs in."""
+    return Path(path).resolve()
 
 
 def _text(value: str | bytes | None) -> str:

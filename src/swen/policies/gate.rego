@@ -204,6 +204,16 @@ deny_reasons contains msg if {
 	msg := sprintf("deletes_beyond_move: plan would %s %s, which is not part of %s's placement", [action(rc), rc.address, decision.service])
 }
 
+deny_reasons contains msg if {
+	well_formed
+	service_changes := [rc | some rc in changes; belongs_to_service(rc); changed(rc)]
+	count(service_changes) > 0
+	every rc in service_changes {
+		action(rc) == "delete"
+	}
+	msg := sprintf("service_removed: plan only deletes %s's resources and places it nowhere", [decision.service])
+}
+
 # ---------------------------------------------------------------------------------------------------
 # Manual review: the cost and confidence rules (an emergency of a stateless service may waive them).
 

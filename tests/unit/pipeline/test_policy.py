@@ -254,6 +254,22 @@ def test_plan_touching_other_services(
     assert code in result.codes
 
 
+@pytest.mark.parametrize("emergency", [False, True])
+def test_plan_that_only_deletes_the_service_is_denied(gate: PolicyGate, emergency: bool) -> None:
+    plan = plan_of(sim_change(actions=("delete",)))
+    result = gate.evaluate(make_input(emergency=emergency, plan=plan))
+    assert (result.outcome, result.codes) == ("deny", ("service_removed",))
+
+
+def test_move_across_providers_deletes_old_and_creates_new(gate: PolicyGate) -> None:
+    plan = plan_of(
+        module_change("aws_app", SERVICE, "aws_autoscaling_group", "this", ("delete",)),
+        module_change("aws_app", SERVICE, "aws_launch_template", "this", ("delete",)),
+        module_change("alicloud_app_us_west_1", SERVICE, "alicloud_ess_scaling_group", "this", ("create",)),
+    )
+    assert gate.evaluate(make_input(plan=plan)).outcome == "auto_approve"
+
+
 def test_emergency_cannot_override_scope(gate: PolicyGate) -> None:
     plan = plan_of(sim_change(), sim_change("service-1"))
     assert gate.evaluate(make_input(emergency=True, plan=plan)).outcome == "deny"
