@@ -1,16 +1,325 @@
-"""Core commands: init, up, simulate, engine, scenario, decisions, explain, audit."""
+"""Core commands: up, simulate, engine, scenario, services, decisions, explain, audit."""
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from swen import __version__
+from swen.config import Settings, load_settings
+from swen.domain.decision import Decision, DecisionStatus
+from swen.domain.errors import NotFoundError
+from swen.domain.providers import PROVIDERS
+from swen.store.repository import Store
+
+console = Console()
+scenario_app = typer.Typer(help="Inject failure and price scenarios into the running simulator.")
+audit_app = typer.Typer(help="The append-only, hash-chained audit log.")
+
+
+def _settings(**overrides: object) -> Settings:
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command()(version)
+    app.command()(up)
+    app.command()(simulate)
+    app.command()(engine)
+    app.command()(services)
+    app.command()(decisions)
+    app.command()(explain)
+    app.add_typer(scenario_app, name="scenario")
+    app.add_typer(audit_app, name="audit")
 
-    @app.command()
-    def version() -> None:
-        """Print the SWEN version."""
-        typer.echo(__version__)
+
+def version() -> None:
+    """Print the SWEN version."""
+    typer.echo(__version__)
+
+
+def up(
+    dashboard: Annotated[bool, typer.Option(help="Also start the Streamlit dashboard.")] = True,
+    api: Annotated[bool, typer.Option(help="Also start the API.")] = True,
+) -> None:
+    """Run the whole platform (init if needed, simulator, engine loop, API, dashboard) until Ctrl-C."""
+    from swen.cli.gitops_cmds import _init as init_platform
+    from swen.supervisor import Component, Supervisor, swen_command
+
+    settings = _settings()
+    init_platform(force=False)
+    components = [
+        Component("simulator", swen_command("simulate")),
+        Component("engine", swen_command("engine")),
+    ]
+    if api:
+        components.append(Component("api", swen_command("api")))
+    if dashboard:
+        components.append(Component("dashboard", swen_command("dashboard")))
+    console.print(
+        f"SWEN up: state in {settings.home.resolve()}; API {settings.resolved_api_url}; "
+        f"dashboard http://{settings.dashboard_host}:{settings.dashboard_port}. Ctrl-C stops everything."
+    )
+    code = Supervisor(components, log=lambda line: console.print(f"[dim]swen up:[/] {line}")).run()
+    raise typer.Exit(code)
+
+
+def simulate(
+    once: Annotated[bool, typer.Option(help="Emit one telemetry cycle and exit.")] = False,
+    seed: Annotated[int | None, typer.Option(help="Random seed (deterministic output).")] = None,
+    speed: Annotated[float | None, typer.Option(help="Simulated seconds per wall second.")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many cycles.")] = None,
+    scenario_file: Annotated[Path | None, typer.Option("--scenario", help="Scenario YAML to play.")] = None,
+) -> None:
+    """Run the telemetry simulator (one sample per service and candidate every SWEN_SIM_INTERVAL_S)."""
+    from swen.telemetry.runner import run_simulator
+
+    settings = _settings(scenario_file=scenario_file)
+    _logging(settings)
+    with Store.open(settings) as store:
+        run = run_simulator(settings, store, once=once, seed=seed, speed=speed, max_steps=steps)
+    console.print(
+        f"simulator: {run.steps} cycle(s), {run.samples} samples, last simulated time {run.last_sim_time}; "
+        f"wrote {settings.latest_telemetry_path}"
+    )
+
+
+def engine(
+    once: Annotated[bool, typer.Option(help="Run one engine cycle and exit.")] = False,
+    act: Annotated[
+        bool, typer.Option(help="Open merge requests and run pipelines for recommendations.")
+    ] = True,
+) -> None:
+    """Run the decision engine loop (scores, decides, explains, acts, verifies)."""
+    from swen.loop import EngineLoop, gitops_actuator
+
+    settings = _settings()
+    _logging(settings)
+    with Store.open(settings) as store:
+        actuator = gitops_actuator(settings, store) if act else None
+        if act and actuator is None:
+            console.print("[yellow]no infra repository yet (`swen init`): advising only, not acting[/]")
+        loop = EngineLoop(settings, store, actuator=actuator)
+        report = loop.run(once=once)
+    if once:
+        console.print(
+            f"engine: {report.services} services, {report.ticks} new telemetry tick(s), "
+            f"{len(report.recommendations)} new recommendation(s), {len(report.proposed_mrs)} MR(s), "
+            f"{len(report.verified)} verified, {len(report.failed)} failed"
+            + (f"; {report.note}" if report.note else "")
+        )
+        for error in report.errors:
+            console.print(f"[red]error:[/] {error}")
+        console.print(f"wrote {settings.decisions_path}")
+
+
+def services() -> None:
+    """List services with their applied placement."""
+    settings = _settings()
+    with Store.open(settings) as store:
+        items, placements = store.list_services(), store.get_placements()
+    table = Table("service", "placement", "shape", "stateful", "SLO ms", "users in")
+    for s in items:
+        gpu = f" + {s.shape.gpu_count}x {s.shape.gpu_model}" if s.shape.gpu_model else ""
+        table.add_row(
+            s.name,
+            placements.get(s.name, s.current).key,
+            f"{s.shape.vcpus} vCPU / {s.shape.memory_gib:g} GiB{gpu}",
+            "yes" if s.stateful else "no",
+            f"{s.latency_slo_ms:g}",
+            s.users_region.key,
+        )
+    console.print(table if items else "no services yet: run `swen simulate --once` or `swen up`")
+
+
+def decisions(
+    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
+    status: Annotated[DecisionStatus | None, typer.Option(help="Only this lifecycle status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Recent decisions with their lifecycle status and explanation."""
+    settings = _settings()
+    with Store.open(settings) as store:
+        rows = store.list_decisions(service=service, status=status, limit=limit)
+    if as_json:
+        data = [{"status": r.status.value, **r.decision.model_dump(mode="json")} for r in rows]
+        typer.echo(json.dumps(data, indent=2))
+        return
+    if not rows:
+        console.print("no decisions yet: the engine recommends once a move clears its thresholds")
+        return
+    table = Table("id", "created (sim)", "status", "move", "conf.", "net $/mo", "explanation")
+    for r in rows:
+        d = r.decision
+        table.add_row(
+            d.id,
+            d.created_at.strftime("%m-%d %H:%M"),
+            r.status.value,
+            f"{d.current.key} -> {d.target.key}" + (" [red](emergency)[/]" if d.emergency else ""),
+            f"{d.confidence.value:.2f}",
+            f"{d.savings.net_monthly_usd:,.0f}",
+            d.explanation,
+        )
+    console.print(table)
+
+
+def explain(
+    service: Annotated[str, typer.Argument(help="Service name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Full ranking of SERVICE's candidates with factor contributions, exclusions and why."""
+    from swen.domain.names import validate_service_name
+    from swen.loop import EngineLoop
+
+    validate_service_name(service)
+    settings = _settings()
+    with Store.open(settings) as store:
+        store.get_service(service)
+        result = EngineLoop(settings, store).dry_run()
+    if result is None:
+        raise NotFoundError(
+            f"no telemetry for {service!r} yet", hint="run `swen simulate --once` (or `swen up`) first"
+        )
+    decision = result.decision(service)
+    if as_json:
+        typer.echo(decision.model_dump_json(indent=2))
+        return
+    render_decision(decision)
+
+
+def render_decision(d: Decision) -> None:
+    """Rich rendering of one decision: ranking, factor contributions, exclusions, confidence, savings."""
+    w = d.weights
+    table = Table(
+        "#",
+        "candidate",
+        "total",
+        f"cost x{w.cost:g}",
+        f"latency x{w.latency:g}",
+        f"credits x{w.credits:g}",
+        f"avail. x{w.availability:g}",
+        "$/month",
+        "p95 ms",
+        "credits $",
+        "avail.",
+        "GPU avail.",
+        "instance",
+        title=f"{d.service}: candidates ranked (contribution = weight x factor score)",
+    )
+    for s in d.ranking:
+        marks = []
+        if s.is_current:
+            marks.append("current")
+        if s.placement == d.target and d.action == "migrate":
+            marks.append("chosen")
+        label = s.placement.key + (f" ({', '.join(marks)})" if marks else "")
+        price_note = " [yellow]SIMULATED[/]" if s.simulated_price else ""
+        c = s.contributions
+        table.add_row(
+            str(s.rank),
+            label,
+            f"{s.total:.3f}",
+            f"{c.cost:.3f}",
+            f"{c.latency:.3f}",
+            f"{c.credits:.3f}",
+            f"{c.availability:.3f}",
+            f"{s.monthly_cost_usd:,.0f}{price_note}",
+            f"{s.latency_ms:.0f}",
+            f"{s.credits_usd:,.0f}",
+            f"{s.availability:.3f}",
+            f"{s.gpu_availability:.2f}",
+            s.instance_type,
+        )
+    console.print(table)
+    if d.excluded:
+        excluded = Table("candidate", "why not", title="excluded candidates")
+        for e in d.excluded:
+            excluded.add_row(e.placement.key, "; ".join(e.reasons))
+        console.print(excluded)
+    conf, sv = d.confidence, d.savings
+    console.print(
+        f"confidence {conf.value:.2f} = margin term {conf.margin_term:.2f} (margin {conf.margin:+.3f}) "
+        f"x (0.5 + 0.5 x stability {conf.stability:.2f}, "
+        f"{conf.stability_cycles} of {conf.stability_window} cycles) "
+        f"x freshness {conf.freshness:.2f}"
+    )
+    console.print(
+        f"savings: ${sv.current_monthly_usd:,.0f} -> ${sv.target_monthly_usd:,.0f}/month "
+        f"({sv.cost_delta_pct:+.1f} %), credits offset ${sv.credits_offset_monthly_usd:,.0f}/month, "
+        f"migration ${sv.migration_cost_usd:,.0f} over {sv.amortisation_months:g} months "
+        f"-> net ${sv.net_monthly_usd:,.0f}/month"
+    )
+    if any(PROVIDERS.get(s.placement.provider).simulated_prices for s in d.ranking):
+        console.print("[yellow]Alibaba Cloud prices are SIMULATED (derived from AWS list prices).[/]")
+    console.print(f"[bold]{d.action.value.upper()}[/]: {d.explanation}")
+    for reason in d.reasons:
+        console.print(f"  - {reason}")
+
+
+@scenario_app.command("inject")
+def scenario_inject(
+    kind: Annotated[
+        str, typer.Argument(help="outage | latency_spike | cost_spike | credit_expiry | gpu_stockout")
+    ],
+    provider: Annotated[str, typer.Option(help="Provider hit by the scenario.")],
+    region: Annotated[str | None, typer.Option(help="Region (default: every region).")] = None,
+    service: Annotated[str | None, typer.Option(help="Service (default: every service).")] = None,
+    magnitude: Annotated[float | None, typer.Option(help="Multiplier for spikes.")] = None,
+    duration: Annotated[float, typer.Option(help="Duration in simulated seconds.")] = 900.0,
+) -> None:
+    """Inject a scenario into the running simulator (through the store's event log)."""
+    from swen.telemetry.scenarios import inject_scenario, parse_scenario
+
+    data: dict[str, object] = {"kind": kind, "provider": provider, "duration_s": duration}
+    for key, value in (("region", region), ("service", service), ("magnitude", magnitude)):
+        if value is not None:
+            data[key] = value
+    scenario = parse_scenario(data, label="command line")
+    settings = _settings()
+    with Store.open(settings) as store:
+        event = inject_scenario(store, scenario)
+    console.print(f"injected {scenario.describe()} (event {event.id}); the simulator applies it next cycle")
+
+
+@scenario_app.command("load")
+def scenario_load(path: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
+    """Validate a scenario file and inject every scenario in it into the running simulator."""
+    from swen.telemetry.scenarios import inject_scenario, load_scenario_file
+
+    items = load_scenario_file(path)
+    settings = _settings()
+    with Store.open(settings) as store:
+        for scenario in items:
+            inject_scenario(store, scenario)
+    console.print(f"injected {len(items)} scenario(s) from {path}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit log's hash chain; exit 1 when a row was changed or deleted."""
+    settings = _settings()
+    with Store.open(settings) as store:
+        report = store.verify_audit()
+    if report.ok:
+        console.print(f"[green]audit log intact[/]: {report.checked} events checked")
+        return
+    console.print(
+        f"[bold red]audit log tampered[/]: first bad event {report.first_bad_id}: {report.problem} "
+        f"({report.checked} events checked)"
+    )
+    raise typer.Exit(1)

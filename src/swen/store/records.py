@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from swen.domain.decision import Decision, DecisionStatus
+from swen.domain.models import Placement
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +40,12 @@ class AuditReport:
     checked: int
     first_bad_id: int | None = None
     problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementRecord:
+    """Where a service runs, which decision put it there (None: initial placement) and since when."""
+
+    placement: Placement
+    decision_id: str | None
+    applied_at: datetime

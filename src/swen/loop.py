@@ -1,0 +1,394 @@
+"""The closed loop: the only place that runs telemetry -> engine -> gitops -> pipeline -> verification.
+
+One :class:`EngineLoop` per engine process (``swen engine``, joined into ``swen up``). Each cycle:
+
+1. reads the services, the applied placements and every telemetry tick the engine has not seen yet
+   (so the winner history counts telemetry cycles, whatever the engine interval);
+2. feeds each tick into the sample window and runs the pure engine (``engine.decide.evaluate``);
+3. stores the last tick's recommendations (a recommendation identical to the service's open one is not
+   stored again) and hands each new one to the GitOps committer and the pipeline runner, unless
+   automation is paused or the infra repository does not exist (then the loop only advises);
+4. verifies applied moves from the telemetry of the new placement (``engine.verification``);
+5. writes ``$SWEN_HOME/ai_decisions.json`` atomically, beats its heartbeat, appends an
+   ``engine_cycle`` event.
+
+Time is simulated time: "now" is the newest sample's timestamp, so an accelerated clock works.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from swen.config import Settings
+from swen.domain.decision import TERMINAL_STATUSES, Decision, DecisionAction, DecisionStatus
+from swen.domain.errors import SwenError
+from swen.domain.events import EventType
+from swen.domain.models import Placement, Service, TelemetrySample
+from swen.engine.confidence import WinnerHistory
+from swen.engine.decide import EngineInputs, EngineResult, evaluate
+from swen.engine.params import EngineParams
+from swen.engine.verification import Verdict, VerificationState, observe
+from swen.engine.window import SampleWindow
+from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
+from swen.store.exports import atomic_write_json
+from swen.store.repository import Store
+from swen.telemetry.catalog import Catalog, load_catalog
+
+_log = logging.getLogger(__name__)
+
+AUTOMATION_PAUSED_FLAG = "automation_paused"
+FULL_EXPORT_MAX_SERVICES = 500
+"""Above this many services ai_decisions.json lists recommendations only (not every STAY ranking)."""
+OPEN_STATUSES = frozenset(DecisionStatus) - TERMINAL_STATUSES - {DecisionStatus.APPLIED}
+
+
+@dataclass
+class CycleReport:
+    """What one engine cycle did (plain data for the CLI and the event log)."""
+
+    sim_time: datetime | None = None
+    ticks: int = 0
+    services: int = 0
+    recommendations: list[str] = field(default_factory=list)
+    proposed_mrs: list[int] = field(default_factory=list)
+    verified: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    note: str | None = None
+
+
+Actuator = Callable[[Decision], int | None]
+"""Carries a stored MIGRATE decision out (MR + pipeline); returns the MR id, or None when not acted on."""
+
+
+class EngineLoop:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        catalog: Catalog | None = None,
+        actuator: Actuator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.catalog = catalog or load_catalog()
+        self.params = EngineParams.from_settings(settings)
+        self.actuator = actuator
+        self._window: SampleWindow | None = None
+        self._history: WinnerHistory | None = None
+        self._last_tick: datetime | None = None
+        self._placement_keys = [p.key for p in self.catalog.placements()]
+        self._gpu_models = _gpu_models(self.catalog)
+
+    # --- one cycle ---------------------------------------------------------------------------
+    def cycle(self) -> CycleReport:
+        report = CycleReport()
+        services = self.store.list_services()
+        report.services = len(services)
+        if not services:
+            report.note = "no services in the store yet (start the simulator: `swen simulate`)"
+            return self._finish(report, None, services)
+        placements = self._ensure_placements(services)
+        ticks = self._new_ticks()
+        report.ticks = len(ticks)
+        if not ticks:
+            report.note = "no new telemetry since the last cycle"
+            self._verify(services, placements, report)
+            return self._finish(report, None, services)
+        result = self._evaluate_ticks(self._window_for(services), services, placements, ticks)
+        report.sim_time = self._last_tick
+        for decision in result.recommendations:
+            self._record(decision, report)
+        self._verify(services, placements, report)
+        return self._finish(report, result, services)
+
+    def _evaluate_ticks(
+        self,
+        window: SampleWindow,
+        services: Sequence[Service],
+        placements: dict[str, Placement],
+        ticks: Sequence[tuple[datetime, list[TelemetrySample]]],
+    ) -> EngineResult:
+        result: EngineResult | None = None
+        last_moved = self._last_moved_at()
+        for tick_time, samples in ticks:
+            window.update(samples)
+            result = evaluate(
+                EngineInputs(
+                    services=services,
+                    window=window,
+                    now=tick_time,
+                    egress_usd_per_gb=self.catalog.egress_usd_per_gb,
+                    params=self.params,
+                    current=placements,
+                    last_moved_at=last_moved,
+                    gpu_models=self._gpu_models,
+                    history=self._history,
+                )
+            )
+            self._history = result.history
+            self._last_tick = tick_time
+        assert result is not None
+        return result
+
+    def dry_run(self) -> EngineResult | None:
+        """Evaluate the last window of telemetry without storing or acting (``swen explain``)."""
+        services = self.store.list_services()
+        ticks = self._new_ticks()
+        if not services or not ticks:
+            return None
+        placements = self.store.get_placements()
+        for service in services:
+            placements.setdefault(service.name, service.current)
+        return self._evaluate_ticks(self._window_for(services), services, placements, ticks)
+
+    def run(self, *, once: bool = False, stop_event: threading.Event | None = None) -> CycleReport:
+        """Cycle every ``engine_interval_s`` wall seconds (faster while the window warms up)."""
+        stop = stop_event or threading.Event()
+        while True:
+            started = time.monotonic()
+            try:
+                report = self.cycle()
+            except SwenError as exc:
+                _log.error("engine cycle failed: %s", exc)
+                report = CycleReport(errors=[str(exc)])
+            if once or stop.is_set():
+                return report
+            stop.wait(max(0.0, self._interval_s() - (time.monotonic() - started)))
+            if stop.is_set():
+                return report
+
+    def _interval_s(self) -> float:
+        warming = self._window is None or self._window.updates < self.settings.window_size
+        if warming:  # fill the window at the telemetry pace, then settle to the engine interval
+            return min(
+                self.settings.engine_interval_s, self.settings.sim_interval_s / self.settings.sim_speed
+            )
+        return self.settings.engine_interval_s
+
+    # --- inputs ------------------------------------------------------------------------------
+    def _ensure_placements(self, services: Sequence[Service]) -> dict[str, Placement]:
+        placements = self.store.get_placements()
+        now = datetime.now(UTC)
+        for service in services:
+            if service.name not in placements:
+                self.store.set_placement(service.name, service.current, decision_id=None, at=now)
+                placements[service.name] = service.current
+        return placements
+
+    def _window_for(self, services: Sequence[Service]) -> SampleWindow:
+        names = [s.name for s in services]
+        if self._window is None or list(self._window.services) != names:
+            keys = list(self._placement_keys)
+            for service in services:  # a current placement outside the catalog still gets a column
+                if service.current.key not in keys:
+                    keys.append(service.current.key)
+            self._window = SampleWindow(names, [Placement.parse(k) for k in keys], self.settings.window_size)
+            self._history = None
+            self._last_tick = None
+        return self._window
+
+    def _new_ticks(self) -> list[tuple[datetime, list[TelemetrySample]]]:
+        """Telemetry ticks after the last one seen, oldest first (at most one window's worth)."""
+        latest = self.store.latest_samples()
+        if not latest:
+            return []
+        newest = max(s.ts for s in latest)
+        if self._last_tick is not None and newest <= self._last_tick:
+            return []
+        span = timedelta(seconds=self.settings.sim_interval_s * (self.settings.window_size + 1))
+        start = newest - span
+        if self._last_tick is not None:
+            start = max(start, self._last_tick + timedelta(microseconds=1))
+        samples = self.store.samples_between(start=start, end=newest + timedelta(microseconds=1))
+        by_tick: dict[datetime, list[TelemetrySample]] = {}
+        for sample in samples:
+            by_tick.setdefault(sample.ts, []).append(sample)
+        return sorted(by_tick.items())
+
+    def _last_moved_at(self) -> dict[str, datetime]:
+        return {
+            name: record.applied_at
+            for name, record in self.store.placement_records().items()
+            if record.decision_id is not None
+        }
+
+    # --- acting on decisions -----------------------------------------------------------------
+    def _record(self, decision: Decision, report: CycleReport) -> None:
+        if decision.action is not DecisionAction.MIGRATE:
+            return
+        open_ones = [
+            d
+            for d in self.store.list_decisions(service=decision.service, limit=20)
+            if d.status in OPEN_STATUSES
+        ]
+        if any(d.decision.target == decision.target for d in open_ones):
+            return  # the same move is already on its way
+        self.store.save_decision(decision)
+        report.recommendations.append(decision.id)
+        if self.actuator is None or self.store.get_flag(AUTOMATION_PAUSED_FLAG, False):
+            return
+        try:
+            mr_id = self.actuator(decision)
+        except SwenError as exc:
+            report.errors.append(f"{decision.service}: {exc}")
+            _log.error("acting on %s failed: %s", decision.id, exc)
+            return
+        if mr_id is not None:
+            report.proposed_mrs.append(mr_id)
+
+    # --- verification ------------------------------------------------------------------------
+    def _verify(
+        self, services: Sequence[Service], placements: dict[str, Placement], report: CycleReport
+    ) -> None:
+        by_name = {s.name: s for s in services}
+        records = self.store.placement_records()
+        for stored in self.store.list_decisions(status=DecisionStatus.APPLIED, limit=1000):
+            decision = stored.decision
+            service, record = by_name.get(decision.service), records.get(decision.service)
+            if service is None or record is None or record.decision_id != decision.id:
+                continue
+            target = placements[decision.service]
+            latest = self.store.latest_samples(service=decision.service, provider=target.provider)
+            sample = next((s for s in latest if s.region == target.region), None)
+            key = f"verify:{decision.id}"
+            state = _state_from(self.store.get_flag(key))
+            state, verdict = observe(
+                state,
+                service,
+                sample,
+                applied_at=record.applied_at,
+                needed=self.settings.verify_samples,
+                availability_floor=self.settings.availability_floor,
+            )
+            self.store.set_flag(key, _state_to(state))
+            if verdict is Verdict.VERIFIED:
+                self.store.transition(
+                    decision.id,
+                    DecisionStatus.VERIFIED,
+                    detail={"healthy_samples": state.healthy_streak, "placement": target.key},
+                )
+                report.verified.append(decision.id)
+            elif verdict is Verdict.FAILED:
+                self.store.transition(
+                    decision.id,
+                    DecisionStatus.FAILED,
+                    detail={
+                        "reason": f"unhealthy after the move: {state.last_problem}",
+                        "placement": target.key,
+                    },
+                )
+                report.failed.append(decision.id)
+
+    # --- outputs -----------------------------------------------------------------------------
+    def _finish(
+        self, report: CycleReport, result: EngineResult | None, services: Sequence[Service]
+    ) -> CycleReport:
+        now = datetime.now(UTC)
+        self.store.set_flag(
+            ENGINE_HEARTBEAT_FLAG,
+            {"ts": now.isoformat(), "sim_time": report.sim_time.isoformat() if report.sim_time else None},
+        )
+        if result is not None:
+            atomic_write_json(self.settings.decisions_path, self._export(result, services, report))
+        self.store.append_event(
+            EventType.ENGINE_CYCLE,
+            {
+                "sim_time": report.sim_time.isoformat() if report.sim_time else None,
+                "ticks": report.ticks,
+                "services": report.services,
+                "recommendations": report.recommendations,
+                "verified": report.verified,
+                "failed": report.failed,
+                "errors": report.errors,
+            },
+        )
+        return report
+
+    def _export(
+        self, result: EngineResult, services: Sequence[Service], report: CycleReport
+    ) -> dict[str, Any]:
+        """The seed's ``ai_decisions.json`` contract: this cycle's verdicts plus recent decisions."""
+        if len(services) <= FULL_EXPORT_MAX_SERVICES:
+            verdicts = result.decisions
+        else:
+            verdicts = list(result.recommendations)
+        recent = self.store.list_decisions(limit=50)
+        return {
+            "generated_at": datetime.now(UTC).isoformat(),
+            "sim_time": report.sim_time.isoformat() if report.sim_time else None,
+            "weights": self.params.weights.model_dump(),
+            "thresholds": {
+                "min_confidence": self.params.min_confidence,
+                "min_savings_monthly_usd": self.params.min_savings_usd,
+                "cooldown_s": self.params.cooldown_s,
+            },
+            "counts": result.counts,
+            "evaluations": [d.model_dump(mode="json") for d in verdicts],
+            "decisions": [
+                {
+                    "status": s.status.value,
+                    "updated_at": s.updated_at.isoformat(),
+                    **s.decision.model_dump(mode="json"),
+                }
+                for s in recent
+            ],
+        }
+
+
+def _gpu_models(catalog: Catalog) -> dict[str, set[str]]:
+    models: dict[str, set[str]] = {}
+    for offer in catalog.offers():
+        entry = models.setdefault(offer.placement.key, set())
+        if offer.gpu_name:
+            entry.add(offer.gpu_name)
+    return models
+
+
+def _state_from(value: Any) -> VerificationState:
+    if not isinstance(value, dict):
+        return VerificationState()
+    last = value.get("last_ts")
+    return VerificationState(
+        healthy_streak=int(value.get("healthy_streak", 0)),
+        unhealthy_streak=int(value.get("unhealthy_streak", 0)),
+        last_ts=datetime.fromisoformat(last) if last else None,
+        last_problem=value.get("last_problem"),
+    )
+
+
+def _state_to(state: VerificationState) -> dict[str, Any]:
+    return {
+        "healthy_streak": state.healthy_streak,
+        "unhealthy_streak": state.unhealthy_streak,
+        "last_ts": state.last_ts.isoformat() if state.last_ts else None,
+        "last_problem": state.last_problem,
+    }
+
+
+def gitops_actuator(settings: Settings, store: Store) -> Actuator | None:
+    """Propose each new recommendation as a merge request and run its pipeline.
+
+    None when the infra repository does not exist yet (run ``swen init``): the loop then only advises.
+    """
+    if not (settings.infra_repo_path / ".git").exists():
+        return None
+    from swen.gitops.committer import Committer
+    from swen.pipeline.runner import PipelineRunner
+
+    runner = PipelineRunner(settings, store)
+    committer = Committer(store, runner.repo, runner.host, terraform_bin=settings.terraform_bin)
+
+    def act(decision: Decision) -> int:
+        mr = committer.propose(decision)
+        runner.run(mr.id)
+        return mr.id
+
+    return act
