@@ -58,7 +58,7 @@ service_placement = {
     instance_type = "m5.xlarge"
     gpu_count     = 0
     stateful      = false
-    replicas      = 2
+    replicas      = 1
   }
 
   # Search for European users.
