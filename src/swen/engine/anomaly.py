@@ -213,21 +213,55 @@ class AnomalyDetector:
         """
         if not samples:
             return []
+        values = np.array(
+            [(s.latency_ms, s.hourly_cost_usd, s.availability) for s in samples], dtype=np.float64
+        ).reshape(len(samples), 3)
+        return self.observe_arrays(
+            [(s.service, s.provider, s.region) for s in samples],
+            ts=np.fromiter((_epoch(s.ts) for s in samples), dtype=np.float64, count=len(samples)),
+            latency_ms=values[:, 0],
+            monthly_cost_usd=values[:, 1] * HOURS_PER_MONTH,
+            availability=values[:, 2],
+        )
+
+    def observe_arrays(
+        self,
+        keys: Sequence[SeriesKey],
+        *,
+        ts: FloatArray,
+        latency_ms: FloatArray,
+        monthly_cost_usd: FloatArray,
+        availability: FloatArray,
+    ) -> list[Anomaly]:
+        """:meth:`observe` for column data: ``keys[i]`` = (service, provider, region) of row ``i``;
+        ``ts`` in epoch seconds. No per-sample Python objects (for large fleets and backtests)."""
+        n = len(keys)
+        columns = [np.asarray(a, dtype=np.float64) for a in (ts, latency_ms, monthly_cost_usd, availability)]
+        if any(c.shape != (n,) for c in columns):
+            raise ObservabilityError(
+                f"anomaly detector input: every column must have {n} values (one per key)",
+                hint="pass one ts/latency/cost/availability value per key",
+            )
+        if not all(np.isfinite(c).all() for c in columns):
+            raise ObservabilityError(
+                "anomaly detector input holds NaN or infinity", hint="drop missing samples before observing"
+            )
+        if n == 0:
+            return []
         fired: set[tuple[int, int]] = set()
         resolved: dict[tuple[int, int], bool] = {}
-        touched: list[int] = []
-        for rnd in self._rounds(samples):
+        rows = self._rows(keys)
+        for rnd in self._rounds(rows, columns[0], np.column_stack(columns[1:])):
             new_fire, new_clear, rebased = self._step(rnd)
             for r, c in zip(*np.nonzero(new_fire), strict=True):
                 fired.add((int(rnd.rows[r]), int(c)))
             for r, c in zip(*np.nonzero(new_clear), strict=True):
                 resolved[(int(rnd.rows[r]), int(c))] = bool(rebased[r, c])
-            touched.extend(int(row) for row in rnd.rows)
-        return self._report(dict.fromkeys(touched), fired, resolved)
+        return self._report(np.unique(rows), fired, resolved)
 
     def active(self) -> list[Anomaly]:
         """Every firing anomaly, across all series."""
-        rows = dict.fromkeys(int(r) for r in np.nonzero(self._s.active[: len(self._keys)].any(axis=1))[0])
+        rows = np.nonzero(self._s.active[: len(self._keys)].any(axis=1))[0].astype(np.int64)
         return self._report(rows, set(), {})
 
     def is_anomalous(self, service: str, provider: str, region: str) -> bool:
@@ -296,37 +330,34 @@ class AnomalyDetector:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _row(self, key: SeriesKey) -> int:
-        row = self._index.get(key)
-        if row is None:
-            row = len(self._keys)
-            self._s.grow(row + 1)
-            self._index[key] = row
-            self._keys.append(key)
-        return row
+    def _rows(self, keys: Sequence[SeriesKey]) -> IntArray:
+        index = self._index
+        rows = np.fromiter((index.get(key, -1) for key in keys), dtype=np.int64, count=len(keys))
+        for i in np.nonzero(rows < 0)[0].tolist():
+            key: SeriesKey = (str(keys[i][0]), str(keys[i][1]), str(keys[i][2]))
+            row = index.get(key)
+            if row is None:
+                row = len(self._keys)
+                self._s.grow(row + 1)
+                index[key] = row
+                self._keys.append(key)
+            rows[i] = row
+        return rows
 
-    def _rounds(self, samples: Sequence[TelemetrySample]) -> list[_Round]:
+    def _rounds(self, rows: IntArray, ts: FloatArray, values: FloatArray) -> list[_Round]:
         """Split the batch (in time order) into rounds in which every series appears at most once."""
-        ordered = sorted(samples, key=lambda s: s.ts)
-        buckets: list[list[tuple[int, TelemetrySample]]] = []
+        order = np.argsort(ts, kind="stable")
+        rows, ts, values = rows[order], ts[order], values[order]
+        if np.unique(rows).size == rows.size:  # the usual case: one sample per series
+            return [_Round(rows=rows, values=values, ts=ts)]
+        depth = np.zeros(rows.size, dtype=np.int64)
         seen: dict[int, int] = {}
-        for sample in ordered:
-            row = self._row((sample.service, sample.provider, sample.region))
-            depth = seen.get(row, 0)
-            seen[row] = depth + 1
-            if depth == len(buckets):
-                buckets.append([])
-            buckets[depth].append((row, sample))
+        for i, row in enumerate(rows.tolist()):
+            depth[i] = seen.get(row, 0)
+            seen[row] = int(depth[i]) + 1
         return [
-            _Round(
-                rows=np.fromiter((row for row, _ in bucket), dtype=np.int64, count=len(bucket)),
-                values=np.array(
-                    [(s.latency_ms, s.hourly_cost_usd * HOURS_PER_MONTH, s.availability) for _, s in bucket],
-                    dtype=np.float64,
-                ).reshape(len(bucket), 3),
-                ts=np.fromiter((_epoch(s.ts) for _, s in bucket), dtype=np.float64, count=len(bucket)),
-            )
-            for bucket in buckets
+            _Round(rows=rows[depth == d], values=values[depth == d], ts=ts[depth == d])
+            for d in range(int(depth.max()) + 1)
         ]
 
     def _bands(self, level: FloatArray, dev: FloatArray) -> FloatArray:
@@ -390,11 +421,13 @@ class AnomalyDetector:
         return fired, cleared | rebased, rebased
 
     def _report(
-        self, rows: dict[int, None], fired: set[tuple[int, int]], resolved: dict[tuple[int, int], bool]
+        self, touched: IntArray, fired: set[tuple[int, int]], resolved: dict[tuple[int, int], bool]
     ) -> list[Anomaly]:
         s = self._s
         out: list[Anomaly] = []
-        for row in rows:
+        resolved_rows = {row for row, _ in resolved}
+        flagged = [int(r) for r in touched[s.active[touched].any(axis=1)]]
+        for row in sorted(set(flagged) | resolved_rows):  # series in order of first appearance
             bands = self._bands(s.level[row], s.dev[row])
             for col, kind in enumerate(SIGNALS):
                 firing = bool(s.active[row, col])

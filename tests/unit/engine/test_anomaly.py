@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -331,11 +332,15 @@ def _sim_run(sim: Simulator, detector: AnomalyDetector, steps: range) -> dict[in
 
 
 def test_simulated_normal_traffic_raises_nothing() -> None:
-    """~22,000 samples of the simulator's normal model (price walk, diurnal latency, noise): no alarm."""
+    """20,000+ samples of the simulator's normal model (price walk, diurnal latency, noise): no alarm."""
     sim, detector = _simulator(), AnomalyDetector()
-    out = _sim_run(sim, detector, range(300))
-    assert len(sim.index.pair_service) * 300 > 20_000
-    assert [a for found in out.values() for a in found] == []
+    seen, alarms = 0, []
+    for k in range(400):
+        batch = sim.step(SIM_START + timedelta(seconds=SIM_STEP_S * k))
+        seen += len(batch)
+        alarms += detector.observe(batch)
+    assert seen > 20_000
+    assert alarms == []
 
 
 @pytest.mark.parametrize(
@@ -373,3 +378,38 @@ def test_simulated_scenarios_are_caught_on_what_they_hit_only(
     assert len(first_new) == len(gcp_pairs) and max(first_new.values()) <= onset + within - 1
     # the scenario ended after 20 samples: everything has cleared by the end of the run
     assert detector.active() == []
+
+
+# --- column input ----------------------------------------------------------------------------------
+
+
+def _columns(batch: list[TelemetrySample]) -> dict[str, Any]:
+    return {
+        "ts": np.array([s.ts.timestamp() for s in batch]),
+        "latency_ms": np.array([s.latency_ms for s in batch]),
+        "monthly_cost_usd": np.array([s.monthly_cost_usd for s in batch]),
+        "availability": np.array([s.availability for s in batch]),
+    }
+
+
+def test_observe_arrays_matches_observe() -> None:
+    by_objects, by_columns = AnomalyDetector(), AnomalyDetector()
+    for batch in _stream(5):
+        keys = [(s.service, s.provider, s.region) for s in batch]
+        assert by_columns.observe_arrays(keys, **_columns(batch)) == by_objects.observe(batch)
+    assert by_columns.to_dict() == by_objects.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"latency_ms": np.array([1.0, 2.0])}, "every column"),
+        ({"availability": np.array([np.nan])}, "NaN"),
+    ],
+)
+def test_observe_arrays_refuses_bad_columns(change: dict[str, Any], message: str) -> None:
+    columns = {**_columns([sample(0)]), **change}
+    detector = AnomalyDetector()
+    with pytest.raises(ObservabilityError, match=message):
+        detector.observe_arrays([("api", "aws", "us-east-1")], **columns)
+    assert detector.to_dict()["keys"] == []
