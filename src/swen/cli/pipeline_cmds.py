@@ -1,9 +1,216 @@
-"""Commands of one layer; filled in by that layer's work."""
+"""Pipeline commands: ``swen pipeline run|stage|show|sync|lock`` and ``swen rollback``.
+
+``--mr`` of ``swen pipeline stage`` is the id GitLab CI knows: with ``SWEN_MR_HOST=gitlab`` it is the
+GitLab merge request IID (``$CI_MERGE_REQUEST_IID``), otherwise SWEN's own MR id (``swen mr list``).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from swen.config import Settings, load_settings
+from swen.domain.errors import NotFoundError, PipelineError
+from swen.pipeline.hooks import install_review_hooks
+from swen.pipeline.lock import APPLY_LOCK_NAME, current_holder
+from swen.store.mrs import PipelineRun, RunStatus, StageStatus
+from swen.store.repository import Store
+
+pipeline_app = typer.Typer(
+    help="The merge-request pipeline: validate -> policy -> plan -> apply -> notify.", no_args_is_help=True
+)
+_STATUS_STYLE = {
+    StageStatus.SUCCESS: "green",
+    StageStatus.FAILED: "bold red",
+    StageStatus.RUNNING: "cyan",
+    StageStatus.WAITING: "yellow",
+    StageStatus.SKIPPED: "dim",
+}
+
+
+class StageChoice(StrEnum):
+    validate = "validate"
+    policy = "policy"
+    plan = "plan"
+    apply = "apply"
+    notify = "notify"
+
+
+@contextmanager
+def _runner(settings: Settings) -> Iterator[Any]:
+    from swen.pipeline.runner import PipelineRunner  # terraform/regopy only when a command needs them
+
+    with Store.open(settings) as store:
+        yield PipelineRunner(settings, store)
+
+
+def _resolve_mr(settings: Settings, runner: Any, value: int) -> int:
+    """The store id of ``value``: a GitLab IID under SWEN_MR_HOST=gitlab, else the store id itself."""
+    if settings.mr_host != "gitlab":
+        return value
+    for mr in runner.host.list():
+        if mr.external_id == str(value):
+            return int(mr.id)
+    raise NotFoundError(f"no merge request with GitLab IID {value}", hint="was it opened by SWEN?")
+
+
+def render_run(run: PipelineRun | None, *, lines: int = 3, console: Console | None = None) -> None:
+    """A stage table: status, duration and the last log lines of each stage."""
+    console = console or Console()
+    if run is None:
+        console.print("[dim]no pipeline run yet[/]")
+        return
+    table = Table(title=f"MR {run.mr_id} - pipeline run {run.id}: {run.status.value}")
+    for column in ("stage", "status", "seconds", f"log (last {lines} lines)"):
+        table.add_column(column, overflow="fold")
+    for stage in run.stages:
+        tail = "\n".join(stage.log.strip().splitlines()[-lines:]) if lines > 0 else ""
+        seconds = "" if stage.duration_s is None else f"{stage.duration_s:.2f}"
+        style = _STATUS_STYLE.get(stage.status, "")
+        table.add_row(stage.name.value, f"[{style}]{stage.status.value}[/]", seconds, tail)
+    console.print(table)
+    outcome = (run.policy_result or {}).get("outcome")
+    if outcome:
+        reasons = (run.policy_result or {}).get("reasons", [])
+        console.print(f"policy: [bold]{outcome}[/]" + "".join(f"\n  - {r}" for r in reasons), highlight=False)
+
+
+def _finish(run: PipelineRun) -> None:
+    """Exit non-zero with the failing stage's error when the run failed."""
+    if run.status is RunStatus.AWAITING_APPROVAL:
+        Console().print(
+            f"waiting for a person: `swen mr approve {run.mr_id}` applies it, "
+            f"`swen mr reject {run.mr_id} --reason ...` drops it"
+        )
+        return
+    if run.status is RunStatus.FAILED:
+        failed = next((s for s in run.stages if s.status is StageStatus.FAILED), None)
+        if failed is None:
+            raise PipelineError(f"pipeline run {run.id} of MR {run.mr_id} failed", stage=None)
+        errors = [line for line in failed.log.splitlines() if line.startswith("ERROR: ")]
+        reason = errors[-1].removeprefix("ERROR: ") if errors else "see `swen pipeline show`"
+        raise PipelineError(
+            f"stage {failed.name.value} failed: {reason}",
+            hint=f"`swen pipeline show {run.mr_id} --lines 40` shows the full log",
+            stage=failed.name.value,
+        )
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+@pipeline_app.command("run")
+def run_cmd(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `swen mr list`).")]) -> None:
+    """Run all five stages on a clean worktree of the MR branch (stops for manual review)."""
+    with _runner(load_settings()) as runner:
+        run = runner.run(mr_id)
+    render_run(run)
+    _finish(run)
+
+
+@pipeline_app.command("stage")
+def stage_cmd(
+    name: Annotated[StageChoice, typer.Argument(help="The stage to run.")],
+    mr: Annotated[int, typer.Option("--mr", help="MR id (GitLab IID when SWEN_MR_HOST=gitlab).")],
+    result_file: Annotated[
+        Path | None, typer.Option(help="policy: write {outcome, reasons, override} here.")
+    ] = None,
+    input_file: Annotated[Path | None, typer.Option(help="policy: write the gate's input JSON here.")] = None,
+    approved_by: Annotated[
+        str | None,
+        typer.Option(
+            envvar="GITLAB_USER_LOGIN",
+            help="apply: who approved a run waiting for review (GitLab: the user who played the manual job).",
+        ),
+    ] = None,
+) -> None:
+    """Run one stage (GitLab CI runs one job per stage); `validate` starts a new run."""
+    settings = load_settings()
+    with _runner(settings) as runner:
+        mr_id = _resolve_mr(settings, runner, mr)
+        if name is StageChoice.apply and approved_by:
+            latest = runner.runs.latest_run(mr_id)
+            if latest is not None and latest.status is RunStatus.AWAITING_APPROVAL:
+                mr_now = runner.host.get(mr_id)
+                if mr_now.approved_by is None:
+                    runner.host.approve(mr_id, approved_by)
+        run = runner.run_stage(mr_id, name.value)
+    if name is StageChoice.policy and run.policy_result:
+        result = {k: run.policy_result[k] for k in ("outcome", "reasons", "override")}
+        if result_file is not None:
+            _write_json(result_file, result)
+        if input_file is not None:
+            _write_json(input_file, run.policy_result.get("input", {}))
+    render_run(run, lines=5)
+    stage = next((s for s in run.stages if s.name.value == name.value), None)
+    if run.status is RunStatus.FAILED and (stage is None or stage.status is StageStatus.FAILED):
+        _finish(run)
+
+
+@pipeline_app.command("show")
+def show_cmd(
+    mr_id: Annotated[int, typer.Argument(help="Merge request id.")],
+    lines: Annotated[int, typer.Option(min=0, max=10_000, help="Log lines per stage.")] = 3,
+) -> None:
+    """Show the latest run of a merge request: each stage's status, duration and last log lines."""
+    from swen.gitops.mr_hosts import make_host
+    from swen.store.mrs import PipelineRepository
+
+    settings = load_settings()
+    with Store.open(settings) as store:
+        make_host(settings, store).get(mr_id)
+        run = PipelineRepository(store).latest_run(mr_id)
+    render_run(run, lines=lines)
+
+
+@pipeline_app.command("sync")
+def sync_cmd() -> None:
+    """Apply main as it is and record every service's placement (once after `swen init`)."""
+    with _runner(load_settings()) as runner:
+        placements = runner.sync_state()
+    table = Table(title=f"Applied placements ({len(placements)})")
+    table.add_column("service")
+    table.add_column("placement")
+    for service, placement in sorted(placements.items()):
+        table.add_row(service, placement.key)
+    Console().print(table)
+
+
+@pipeline_app.command("lock")
+def lock_cmd() -> None:
+    """Show who holds the apply lock (stale locks are taken over automatically by the next apply)."""
+    settings = load_settings()
+    with Store.open(settings) as store:
+        holder = current_holder(store, APPLY_LOCK_NAME)
+    if holder is None:
+        Console().print(f"{APPLY_LOCK_NAME}: free")
+    else:
+        Console().print(f"{APPLY_LOCK_NAME}: held by {holder.describe()}", highlight=False)
+
+
+def rollback_cmd(
+    decision_id: Annotated[str, typer.Argument(help="Decision to undo (applied, verified or failed).")],
+) -> None:
+    """Open a rollback MR that puts the previous placement back, and run it through the pipeline."""
+    with _runner(load_settings()) as runner:
+        mr, run = runner.rollback(decision_id)
+    Console().print(f"rollback MR {mr.id} ({mr.branch})")
+    render_run(run)
+    _finish(run)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add this module's commands to ``app`` and let `swen mr approve|reject` drive waiting runs."""
+    install_review_hooks()
+    app.add_typer(pipeline_app, name="pipeline")
+    app.command("rollback")(rollback_cmd)

@@ -8,12 +8,18 @@ happen at start-up of any process that approves or rejects (the CLI does it in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swen.config import Settings, load_settings
 from swen.gitops import review
 from swen.gitops.mr_hosts import MergeRequest
+from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
+
+if TYPE_CHECKING:
+    from swen.pipeline.runner import PipelineRunner
 
 SettingsFactory = Callable[[], Settings]
 _installed: dict[str, SettingsFactory] = {}
@@ -26,17 +32,30 @@ def install_review_hooks(settings_factory: SettingsFactory = load_settings) -> N
     review.on_rejected(_end_on_rejection)
 
 
-def _resume_on_approval(mr: MergeRequest) -> None:
-    from swen.pipeline.runner import PipelineRunner
+def _runner_for(mr: MergeRequest) -> Iterator[PipelineRunner]:
+    """A runner on the hook's store, only if that store knows this very MR (same branch, decision).
+
+    A process that never configured SWEN (e.g. a test that imported the CLI) has no such store: the
+    hook then does nothing instead of creating a database somewhere.
+    """
+    from swen.pipeline.runner import PipelineRunner  # terraform/regopy only when a hook fires
 
     settings = _installed["settings"]()
+    url = settings.resolved_database_url
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).is_file():
+        return
     with Store.open(settings, migrate=False) as store:
-        PipelineRunner(settings, store).on_approved(mr)
+        known = MergeRequestRepository(store).get_by_branch(mr.branch)
+        if known is None or known.id != mr.id or known.decision_id != mr.decision_id:
+            return
+        yield PipelineRunner(settings, store)
+
+
+def _resume_on_approval(mr: MergeRequest) -> None:
+    for runner in _runner_for(mr):
+        runner.on_approved(mr)
 
 
 def _end_on_rejection(mr: MergeRequest, by: str, reason: str) -> None:
-    from swen.pipeline.runner import PipelineRunner
-
-    settings = _installed["settings"]()
-    with Store.open(settings, migrate=False) as store:
-        PipelineRunner(settings, store).on_rejected(mr, by, reason)
+    for runner in _runner_for(mr):
+        runner.on_rejected(mr, by, reason)

@@ -170,6 +170,9 @@ class PipelineRunner:
         with self._mr_lock(mr_id):
             if stage is StageName.VALIDATE:
                 return self._start(mr_id)
+            latest = self.runs.latest_run(mr_id)
+            if stage is StageName.NOTIFY and latest is not None and latest.status is RunStatus.FAILED:
+                return latest  # its failure was notified when it happened
             run = self._current_run(mr_id)
             if stage is StageName.APPLY and run.status is RunStatus.AWAITING_APPROVAL:
                 mr = self.host.get(mr_id)
@@ -328,17 +331,14 @@ class PipelineRunner:
         stored = self.store.get_decision(mr.decision_id)
         self._check_startable(mr, stored)
         previous = self.runs.latest_run(mr_id)
-        if previous is not None and previous.status is RunStatus.AWAITING_APPROVAL:
-            raise ConflictError(
-                f"merge request {mr_id} is waiting for approval (run {previous.id})",
-                hint=f"`swen mr approve {mr_id}` or `swen mr reject {mr_id}`",
-            )
-        if previous is not None and previous.status is RunStatus.RUNNING:
-            # We hold the MR lock, so no live process runs it: that run was interrupted.
+        if previous is not None and previous.status not in _FINISHED:
+            # We hold the MR lock, so no live process runs it: it was interrupted (RUNNING) or is
+            # replaced by this fresh evaluation (AWAITING_APPROVAL, e.g. after a new push).
+            action = "run_interrupted" if previous.status is RunStatus.RUNNING else "run_superseded"
             self.runs.finish_run(previous.id, RunStatus.FAILED)
             self.store.append_event(
                 EventType.PIPELINE,
-                {"action": "run_interrupted", "run_id": previous.id, "mr_id": mr_id},
+                {"action": action, "run_id": previous.id, "mr_id": mr_id},
                 service=mr.service,
                 decision_id=mr.decision_id,
             )
@@ -357,7 +357,7 @@ class PipelineRunner:
                     f"decision {stored.decision.id} is {stored.status.value}; it cannot be rolled back"
                 )
             return
-        if stored.status not in (_S.MR_OPENED, _S.PIPELINE_RUNNING, _S.APPROVED):
+        if stored.status not in (_S.MR_OPENED, _S.PIPELINE_RUNNING, _S.AWAITING_APPROVAL, _S.APPROVED):
             raise ConflictError(
                 f"decision {stored.decision.id} is {stored.status.value}; the pipeline runs decisions "
                 "whose merge request is open",
@@ -445,11 +445,17 @@ class PipelineRunner:
             plan = plan_tree(tree, self.settings, stage_log, name="policy", backoff=self.backoff)
         decision = policy_decision(ctx.decision, rollback=ctx.is_rollback)
         try:
-            result = self.gate.evaluate(PolicyInput.from_decision(decision, plan.summary))
+            policy_input = PolicyInput.from_decision(decision, plan.summary)
         except ValidationError as exc:  # pydantic: the decision does not fit the gate's input
             raise PolicyError(f"cannot build the policy input: {exc}", stage="policy") from None
+        result = self.gate.evaluate(policy_input)
         stage_log.note(f"policy: {result.outcome}" + "".join(f"\n  - {r}" for r in result.reasons))
-        policy_record = {**result.to_dict(), "head": head, "policy_sha256": self.gate.sha256}
+        policy_record = {
+            **result.to_dict(),
+            "head": head,
+            "policy_sha256": self.gate.sha256,
+            "input": policy_input.to_rego_input(),
+        }
         self.runs.save_results(
             ctx.run.id, plan_summary=plan.summary.model_dump(mode="json"), policy_result=policy_record
         )
