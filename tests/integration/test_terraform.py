@@ -343,3 +343,24 @@ def test_tfvars_keeps_one_commented_entry_per_service() -> None:
     for _, body in entries:
         keys = [line.split("=")[0].strip() for line in body.splitlines()]
         assert keys == ["provider", "region", "instance_type", "gpu_count", "stateful", "replicas"]
+
+
+def test_gitops_tfvars_editor_moves_exactly_one_service_in_the_sim(tmp_path: Path) -> None:
+    from swen.gitops.tfvars import read_placements, set_placement
+
+    infra = copy_infra(tmp_path)
+    tfvars = infra / "terraform.tfvars"
+    with TerraformRunner(infra / "envs" / "sim", var_files=[tfvars]) as runner:
+        runner.init()
+        first = tmp_path / "first.tfplan"
+        runner.plan(first)
+        runner.apply(first)
+        old = tfvars.read_text()
+        tfvars.write_text(set_placement(old, "inference-a10g", "aws", "us-west-2", "g5.xlarge"))
+        assert read_placements(tfvars.read_text())["inference-a10g"].region == "us-west-2"
+        moved = tmp_path / "moved.tfplan"
+        runner.plan(moved)
+        summary = summarise_plan(runner.show_json(moved))
+        assert [(c.service, c.action) for c in summary.resource_changes] == [("inference-a10g", "replace")]
+        runner.apply(moved)
+        assert runner.applied_placements()["inference-a10g"] == Placement(provider="aws", region="us-west-2")
