@@ -96,8 +96,6 @@ telemetry_samples = Table(
     Column("simulated_price", Boolean, nullable=False, default=False),
     Index("ix_telemetry_service_ts", "service", "ts"),
     Index("ix_telemetry_ts", "ts"),
-    # newest sample per (service, provider, region): see Store.latest_samples
-    Index("ix_telemetry_group_ts", "service", "provider", "region", "ts"),
 )
 
 # The newest sample of every (service, provider, region), kept by Store.insert_samples in the same
