@@ -35,6 +35,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 _M = TypeVar("_M", bound=BaseModel)
+NOT_PENDING = -2
 
 
 def _frozen(cls: type[_M], values: dict[str, Any]) -> _M:
@@ -87,6 +88,8 @@ class Cycle:
     confidence: FloatArray
     savings: SavingsArrays
     cooldown_left_s: FloatArray
+    pending_idx: IntArray
+    """Target index of an open decision per service (NOT_PENDING when none, -1 outside the candidates)."""
     emergency: BoolArray
     current_has_data: BoolArray
     cur_flags: npt.NDArray[np.uint16]
@@ -287,6 +290,12 @@ class Cycle:
         params, fleet = self.params, self.fleet
         current = fleet.current[i]
         t, c = int(self.target[i]), int(fleet.current_idx[i])
+        pending = int(self.pending_idx[i])
+        if pending != NOT_PENDING:
+            where = fleet.placements[pending].key if pending >= 0 else "another placement"
+            if self.emergency[i] or t == pending:
+                why = f"a move to {where} is already in progress"
+                return ("move already in progress",), explain.explain_stay(current, [why])
         if self.emergency[i] and t < 0:
             why = f"current placement unhealthy ({self._current_problem(i)}) but no healthy candidate"
             return ("no healthy candidate",), explain.explain_stay(current, [why])
@@ -316,6 +325,10 @@ class Cycle:
                 f"confidence {explain.number(confidence.value, params.min_confidence)} not above "
                 f"{params.min_confidence:.2f}"
             )
+        if pending != NOT_PENDING:
+            where = fleet.placements[pending].key if pending >= 0 else "another placement"
+            extras.append(f"a move to {where} is already in progress")
+            reasons.append("move already in progress")
         left = float(self.cooldown_left_s[i])
         if left > 0:
             extras.append(f"in cooldown after the last move for another {_duration(left)}")

@@ -40,7 +40,7 @@ from swen.engine.constraints import (
     current_mask,
     quarantine_mask,
 )
-from swen.engine.cycle import Cycle, FloatArray, IntArray
+from swen.engine.cycle import NOT_PENDING, Cycle, FloatArray, IntArray
 from swen.engine.fleet import FleetArrays
 from swen.engine.params import EngineParams
 from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
@@ -70,6 +70,9 @@ class EngineInputs:
     """Winner history returned by the previous cycle (None on the first cycle)."""
     emergency: Collection[str] = ()
     """Services whose current placement was marked unhealthy (alert or anomaly detector)."""
+    pending: Mapping[str, Placement] = field(default_factory=dict)
+    """Services with an open (not yet terminal) decision -> its target. They get no second proposal;
+    an emergency still goes through when it heads somewhere else than the open decision."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,7 +206,9 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         amortisation_months=params.amortisation_months,
     )
     cooldown_left = _cooldown_left_s(fleet, inputs.last_moved_at, inputs.now, params.cooldown_s)
-    moves = has_target & (target != cur)
+    pending_idx = _pending_targets(fleet, inputs.pending)
+    blocked = (pending_idx != NOT_PENDING) & (~emergency | (pending_idx == target))
+    moves = has_target & (target != cur) & ~blocked
     normal_ok = current_has_data & meets_thresholds(confidence, savings.net, params) & (cooldown_left <= 0)
     migrate = moves & (emergency | normal_ok)
 
@@ -231,6 +236,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         confidence=confidence,
         savings=savings,
         cooldown_left_s=cooldown_left,
+        pending_idx=pending_idx,
         emergency=emergency,
         current_has_data=current_has_data,
         cur_flags=cur_flags,
@@ -273,6 +279,20 @@ def _freshness(fleet: FleetArrays, flags: np.ndarray, current_ok: np.ndarray) ->
         np.count_nonzero(fresh, axis=1), n_eligible, out=np.zeros(len(n_eligible)), where=n_eligible > 0
     )
     out: FloatArray = np.where(current_ok, share, 0.0)
+    return out
+
+
+def _pending_targets(fleet: FleetArrays, pending: Mapping[str, Placement]) -> IntArray:
+    """Candidate index of each service's open decision target; NOT_PENDING (-2) when none, -1 when
+    the target is not a candidate."""
+    out = np.full(len(fleet.services), NOT_PENDING, dtype=np.intp)
+    if not pending:
+        return out
+    col = {p.key: j for j, p in enumerate(fleet.placements)}
+    for i, name in enumerate(fleet.names):
+        target = pending.get(name)
+        if target is not None:
+            out[i] = col.get(target.key, -1)
     return out
 
 

@@ -75,24 +75,35 @@ def score(
     amortisation_months: float,
 ) -> Scores:
     """Score every feasible (service, candidate) and pick each service's best candidate."""
+    cost, latency, credits, avail = (np.empty_like(monthly) for _ in range(4))
+    priced = monthly > 0.0
+    # Masks as arithmetic (contiguous ufuncs are several times faster than boolean-masked ops):
+    # monthly / 0 = inf keeps infeasible cells out of the min; 1 - 1/0 = -inf excludes them from argmax.
+    feasible_f = feasible.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        cheapest = np.min(np.where(feasible, monthly, np.inf), axis=1, keepdims=True)
-        free = monthly <= 0.0
-        cost = np.where(free, 1.0, cheapest / monthly)
+        cheapest = np.fmin.reduce(monthly / feasible_f, axis=1, keepdims=True)
+        penalty = np.divide(-1.0, feasible_f)
+        penalty += 1.0
+        cost.fill(1.0)
+        np.divide(cheapest, monthly, out=cost, where=priced)
         np.clip(cost, 0.0, 1.0, out=cost)
-        latency = 1.0 - p95_ms / slo_ms[:, None]
+        np.divide(p95_ms, slo_ms[:, None], out=latency)
+        np.subtract(1.0, latency, out=latency)
         np.clip(latency, 0.0, 1.0, out=latency)
-        credits = np.where(free, 1.0, credits_usd / (monthly * amortisation_months))
+        credits.fill(1.0)
+        np.divide(credits_usd, monthly * amortisation_months, out=credits, where=priced)
         np.clip(credits, 0.0, 1.0, out=credits)
-    inside = availability.size == 0 or (np.nanmin(availability) >= 0.0 and np.nanmax(availability) <= 1.0)
-    avail = availability if inside else np.clip(availability, 0.0, 1.0)
-    w_cost, w_lat, w_cred, w_avail = weights.as_tuple()
-    total = cost * w_cost
-    total += latency * w_lat
-    total += credits * w_cred
-    total += avail * w_avail
+    np.clip(availability, 0.0, 1.0, out=avail)
+    w_cost, w_latency, w_credits, w_availability = weights.as_tuple()
+    total = np.multiply(cost, w_cost)  # explicit passes, not BLAS: no thread pool contention
+    scratch = np.multiply(latency, w_latency)
+    total += scratch
+    np.multiply(credits, w_credits, out=scratch)
+    total += scratch
+    np.multiply(avail, w_availability, out=scratch)
+    total += scratch
     np.clip(total, 0.0, 1.0, out=total)
-    total[~feasible] = -np.inf
+    total += penalty
     best_idx = np.argmax(total, axis=1)
     best_total = np.take_along_axis(total, best_idx[:, None], axis=1)[:, 0]
     best_idx[np.isneginf(best_total)] = -1

@@ -127,3 +127,13 @@ def test_decisions_are_valid_frozen_models_with_deterministic_ids() -> None:
         assert Decision.model_validate(d.model_dump()) == d  # constructed objects pass validation
         assert d.id == e.id and d.id.startswith("dec-")
     assert len({d.id for d in first}) == len(first)
+
+
+def test_emergency_goes_through_unless_the_open_decision_already_heads_there() -> None:
+    scenario = mixed_fleet()
+    scenario.set("web", US_EAST, availability=0.0)
+    scenario.run(1)
+    elsewhere = scenario.evaluate(pending={"web": ALI_HZ}).decisions[0]
+    assert elsewhere.action is DecisionAction.MIGRATE and elsewhere.target == US_WEST
+    same = scenario.evaluate(pending={"web": US_WEST}).decisions[0]
+    assert same.action is DecisionAction.STAY and same.reasons == ("move already in progress",)

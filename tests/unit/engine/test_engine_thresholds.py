@@ -139,3 +139,17 @@ def test_result_is_unaffected_by_later_window_updates() -> None:
     decision = result.decision("svc-t")
     assert decision.action is DecisionAction.MIGRATE
     assert decision.ranking[0].monthly_cost_usd == pytest.approx(0.75 * 730)
+
+
+def test_open_decision_is_not_proposed_again() -> None:
+    scenario = cheaper_alibaba()
+    decision = scenario.evaluate(pending={"svc-t": ALI_SG}).decisions[0]
+    assert decision.action is DecisionAction.STAY
+    assert decision.reasons == ("move already in progress",)
+    assert (
+        decision.explanation
+        == "Stay on aws/us-east-1: a move to alibaba/ap-southeast-1 is already in progress"
+    )
+    other = scenario.evaluate(pending={"svc-t": US_EAST}).decisions[0]  # an open decision elsewhere
+    assert other.action is DecisionAction.STAY
+    assert "move already in progress" in other.reasons
