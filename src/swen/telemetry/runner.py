@@ -9,6 +9,7 @@ Before anything is written, the fleet and the scenario file are validated (a bad
 ConfigError and nothing is touched). Each cycle reads the applied placements from the store (so the
 loop closes) and activates scenarios injected since the last cycle (``scenarios.inject_scenario``).
 SIGTERM (in the main thread) or ``stop_event`` stops the loop after the current cycle.
+The JSON export is always replaced atomically; it is also fsynced unless the clock is accelerated.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from swen.store.exports import write_latest_telemetry
 from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.clock import SimClock
 from swen.telemetry.fleet import CreditGrant, load_fleet_file
-from swen.telemetry.scenarios import Scenario, load_scenario_file, poll_injected
+from swen.telemetry.scenarios import Scenario, ScenarioInbox, load_scenario_file
 from swen.telemetry.simulator import Simulator
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def run_simulator(
         sim.activate(scenario, at=start_time)
     store.upsert_services(list(services))
 
+    inbox = ScenarioInbox(store, catalog)
     run = SimulatorRun(first_sim_time=start_time)
     with _SigtermSetsEvent(stop):
         next_purge = start_time
@@ -97,7 +99,7 @@ def run_simulator(
             if now >= next_purge:
                 run.purged += store.purge_samples(now - timedelta(days=settings.telemetry_retention_days))
                 next_purge = now + timedelta(seconds=PURGE_EVERY_S)
-            run.samples += _cycle(settings, store, sim, now, catalog)
+            run.samples += _cycle(settings, store, sim, now, inbox, durable=clock.speed <= 1)
             run.steps += 1
             run.last_sim_time = now
             if once or (max_steps is not None and run.steps >= max_steps):
@@ -106,14 +108,16 @@ def run_simulator(
     return run
 
 
-def _cycle(settings: Settings, store: Store, sim: Simulator, now: datetime, catalog: Catalog) -> int:
+def _cycle(
+    settings: Settings, store: Store, sim: Simulator, now: datetime, inbox: ScenarioInbox, *, durable: bool
+) -> int:
     sim.set_placements(store.get_placements())
-    for scenario in poll_injected(store, catalog):
+    for scenario in inbox.poll():
         _log.info("scenario activated: %s", scenario.describe())
         sim.activate(scenario)
     samples = sim.step(now)
     store.insert_samples(samples)
-    write_latest_telemetry(settings.latest_telemetry_path, samples, generated_at=now)
+    write_latest_telemetry(settings.latest_telemetry_path, samples, generated_at=now, fsync=durable)
     live = [a.scenario.describe() for a in sim.active if a.starts_at <= (now - sim.start).total_seconds()]
     store.append_event(
         EventType.TELEMETRY_CYCLE,

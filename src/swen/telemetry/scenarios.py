@@ -177,20 +177,38 @@ def inject_scenario(store: _EventSink, scenario: Scenario) -> Any:
     return store.append_event(EventType.SCENARIO, scenario.model_dump(mode="json"), service=scenario.service)
 
 
+class ScenarioInbox:
+    """Reads injected scenarios for one simulator; the cursor is read from the store once, then kept
+    in memory and saved (flag ``SCENARIO_CURSOR_FLAG``) whenever it moves."""
+
+    PAGE = 500
+
+    def __init__(self, store: _EventSource, catalog: Catalog | None = None) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.cursor: int | None = None
+
+    def poll(self) -> list[Scenario]:
+        """Scenarios injected since the last poll. Invalid payloads are logged and skipped."""
+        if self.cursor is None:
+            self.cursor = int(self.store.get_flag(SCENARIO_CURSOR_FLAG, 0) or 0)
+        start = self.cursor
+        found: list[Scenario] = []
+        while True:
+            events = self.store.events_after(self.cursor, limit=self.PAGE, types=[EventType.SCENARIO])
+            for event in events:
+                self.cursor = max(self.cursor, int(event.id))
+                found.extend(_valid(event.payload, self.catalog))
+            if len(events) < self.PAGE:
+                break
+        if self.cursor != start:
+            self.store.set_flag(SCENARIO_CURSOR_FLAG, self.cursor)
+        return found
+
+
 def poll_injected(store: _EventSource, catalog: Catalog | None = None) -> list[Scenario]:
-    """Scenarios injected since the last poll (advances the cursor flag). Invalid payloads are skipped."""
-    start = cursor = int(store.get_flag(SCENARIO_CURSOR_FLAG, 0) or 0)
-    found: list[Scenario] = []
-    while True:
-        events = store.events_after(cursor, limit=500, types=[EventType.SCENARIO])
-        if not events:
-            break
-        for event in events:
-            cursor = max(cursor, int(event.id))
-            found.extend(_valid(event.payload, catalog))
-    if cursor != start:
-        store.set_flag(SCENARIO_CURSOR_FLAG, cursor)
-    return found
+    """Scenarios injected since the cursor saved in the store (advances it)."""
+    return ScenarioInbox(store, catalog).poll()
 
 
 def _valid(payload: Any, catalog: Catalog | None) -> Iterable[Scenario]:

@@ -138,3 +138,34 @@ def test_stop_event_ends_a_live_run(settings: Settings, store: Store) -> None:
     thread.join(timeout=30)
     assert not thread.is_alive()
     assert result["run"].steps == 1  # type: ignore[attr-defined]
+
+
+_LIVE = """
+import sys
+from pathlib import Path
+from swen.config import Settings
+from swen.store.repository import Store
+from swen.telemetry.runner import run_simulator
+settings = Settings(home=Path(sys.argv[1]))
+with Store.open(settings) as store:
+    run = run_simulator(settings, store, seed=1, interval_s=5, speed=1.0)
+print("stopped after", run.steps, flush=True)
+"""
+
+
+def test_sigterm_stops_a_live_run_cleanly(swen_home: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", _LIVE, str(swen_home)], stdout=subprocess.PIPE, text=True)
+    latest = swen_home / "latest_telemetry.json"
+    deadline = time.monotonic() + 60
+    while not latest.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.terminate()  # SIGTERM while the loop waits for the next cycle
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert out.startswith("stopped after 1")
+    assert json.loads(latest.read_text())["samples"]
+    assert [p.name for p in swen_home.iterdir() if p.name.endswith(".tmp")] == []
