@@ -159,6 +159,7 @@ class Simulator:
         self.credits = CreditLedger(idx.providers, credits or {})
         self._service_pos = {name: i for i, name in enumerate(idx.service_names)}
         self._current_pair: IntArray = self._initial_pairs()
+        self._warned: set[tuple[str, Placement]] = set()
         self._last_t: float | None = None
         self._pending: list[Scenario] = []
         self.active: list[ActiveScenario] = []
@@ -176,9 +177,11 @@ class Simulator:
                 continue
             pair = self.index.pair_for(s, placement)
             if pair is None:
-                _log.warning(
-                    "%s is placed on %s, which the simulator does not sample; ignored", name, placement
-                )
+                if (name, placement) not in self._warned:
+                    self._warned.add((name, placement))
+                    _log.warning(
+                        "%s is placed on %s, which the simulator does not sample; ignored", name, placement
+                    )
                 continue
             self._current_pair[s] = pair
 

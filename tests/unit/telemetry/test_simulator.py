@@ -311,3 +311,11 @@ def test_stacked_scenarios_stay_within_the_sample_bounds() -> None:
     again = [type(s).model_validate(s.model_dump()) for s in samples]  # full validation passes
     assert max(s.latency_ms for s in again) == 600_000.0
     assert max(s.hourly_cost_usd for s in again) == 1e6
+
+
+def test_placement_the_simulator_does_not_sample_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    sim = _sim()
+    for _ in range(3):  # e.g. a residency-excluded region: warned once, previous placement kept
+        sim.set_placements({"embeddings-t4": P("aws/us-west-2")})
+    assert sim.current_placement("embeddings-t4") == P("alibaba/ap-northeast-1")
+    assert len([r for r in caplog.records if "does not sample" in r.message]) == 1
