@@ -81,15 +81,7 @@ def test_run_show_rollback_and_approve_from_the_command_line(home: Path) -> None
     assert lock.returncode == 0 and "apply:infra: free" in lock.stdout
 
 
-def test_failed_run_exits_non_zero_with_the_tools_message(home: Path) -> None:
-    mr_id = _propose(home, "d-cli-bad", target="aws/sa-east-1", target_type="m5.large")
-    run = swen(home, "pipeline", "run", str(mr_id))
-    assert run.returncode == 1
-    assert "stage policy failed" in run.stderr and "terraform plan failed" in run.stderr
-    assert _status(home, "d-cli-bad") is DecisionStatus.FAILED
-
-
-def test_stage_by_stage_like_gitlab_ci(home: Path, tmp_path: Path) -> None:
+def test_stage_by_stage_like_gitlab_ci_and_a_failing_run(home: Path, tmp_path: Path) -> None:
     mr_id = _propose(home, "d-ci")
     assert swen(home, "pipeline", "stage", "validate", "--mr", str(mr_id)).returncode == 0
     result_file, input_file = tmp_path / "policy.json", tmp_path / "policy-input.json"
@@ -118,3 +110,9 @@ def test_stage_by_stage_like_gitlab_ci(home: Path, tmp_path: Path) -> None:
     assert _status(home, "d-ci") is DecisionStatus.APPLIED
     bad = swen(home, "pipeline", "stage", "deploy", "--mr", str(mr_id))
     assert bad.returncode == 2
+
+    failing = _propose(home, "d-cli-bad", service="service-2", target="aws/sa-east-1", target_type="m5.large")
+    run = swen(home, "pipeline", "run", str(failing))
+    assert run.returncode == 1
+    assert "stage policy failed" in run.stderr and "terraform plan failed" in run.stderr
+    assert _status(home, "d-cli-bad") is DecisionStatus.FAILED
