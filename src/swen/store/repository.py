@@ -45,7 +45,10 @@ def _now() -> datetime:
 def _hint_for(exc: SQLAlchemyError) -> str:
     text = str(exc).lower()
     if "locked" in text or "lock timeout" in text or "deadlock" in text:
-        return "another process held the write lock too long; retry the operation"
+        return (
+            "another writer held the database lock too long; retry. If this process has a write "
+            "transaction open, append inside it (Store.transaction() and append_event(conn=...))"
+        )
     if "no such table" in text or "does not exist" in text or "undefined" in text:
         return "the schema is missing or old; run `swen db upgrade` (or open the store with migrate=True)"
     if "connect" in text or "connection" in text:

@@ -10,6 +10,7 @@ from store_factories import T0, make_decision
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from swen.domain.events import EventType
+from swen.store import audit
 from swen.store.repository import Store
 
 S = DecisionStatus
@@ -96,3 +97,36 @@ def test_terminal_status_refuses_more(store: Store) -> None:
     store.transition("d-1", S.REJECTED)
     with pytest.raises(ConflictError, match="terminal"):
         store.transition("d-1", S.MR_OPENED)
+
+
+def test_transition_is_all_or_nothing_when_the_event_cannot_be_written(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.save_decision(make_decision())
+    events_before = store.events_after(0)
+
+    def broken_append(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("crash after the status update, before the event")
+
+    monkeypatch.setattr(audit, "append", broken_append)
+    with pytest.raises(RuntimeError):
+        store.transition("d-1", S.MR_OPENED)
+    monkeypatch.undo()
+    assert store.get_decision("d-1").status is S.PROPOSED
+    assert store.events_after(0) == events_before
+    assert store.transition("d-1", S.MR_OPENED).status is S.MR_OPENED
+    assert store.verify_audit().ok
+
+
+def test_save_decision_is_all_or_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_append(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("crash after the decision row, before its event")
+
+    monkeypatch.setattr(audit, "append", broken_append)
+    with pytest.raises(RuntimeError):
+        store.save_decision(make_decision())
+    monkeypatch.undo()
+    with pytest.raises(NotFoundError):
+        store.get_decision("d-1")
+    store.save_decision(make_decision())
+    assert [e.type for e in store.decision_history("d-1")] == [EventType.DECISION]
