@@ -224,17 +224,22 @@ class AnomalyDetector:
             availability=values[:, 2],
         )
 
+    def series_ids(self, keys: Sequence[SeriesKey]) -> IntArray:
+        """Ids of the (service, provider, region) series, registering new ones. Pass the result to
+        :meth:`observe_arrays` instead of the keys when the same fleet is observed every cycle."""
+        return self._rows(keys).copy()
+
     def observe_arrays(
         self,
-        keys: Sequence[SeriesKey],
+        keys: Sequence[SeriesKey] | IntArray,
         *,
         ts: FloatArray,
         latency_ms: FloatArray,
         monthly_cost_usd: FloatArray,
         availability: FloatArray,
     ) -> list[Anomaly]:
-        """:meth:`observe` for column data: ``keys[i]`` = (service, provider, region) of row ``i``;
-        ``ts`` in epoch seconds. No per-sample Python objects (for large fleets and backtests)."""
+        """:meth:`observe` for column data: ``keys[i]`` = (service, provider, region) of row ``i`` (or
+        the ids from :meth:`series_ids`); ``ts`` in epoch seconds. No per-sample Python objects."""
         n = len(keys)
         columns = [np.asarray(a, dtype=np.float64) for a in (ts, latency_ms, monthly_cost_usd, availability)]
         if any(c.shape != (n,) for c in columns):
@@ -250,14 +255,16 @@ class AnomalyDetector:
             return []
         fired: set[tuple[int, int]] = set()
         resolved: dict[tuple[int, int], bool] = {}
-        rows = self._rows(keys)
+        rows = self._ids(keys) if isinstance(keys, np.ndarray) else self._rows(keys)
         for rnd in self._rounds(rows, columns[0], np.column_stack(columns[1:])):
             new_fire, new_clear, rebased = self._step(rnd)
             for r, c in zip(*np.nonzero(new_fire), strict=True):
                 fired.add((int(rnd.rows[r]), int(c)))
             for r, c in zip(*np.nonzero(new_clear), strict=True):
                 resolved[(int(rnd.rows[r]), int(c))] = bool(rebased[r, c])
-        return self._report(np.unique(rows), fired, resolved)
+        seen = np.zeros(len(self._keys), dtype=np.bool_)
+        seen[rows] = True
+        return self._report(np.flatnonzero(seen), fired, resolved)
 
     def active(self) -> list[Anomaly]:
         """Every firing anomaly, across all series."""
@@ -330,6 +337,15 @@ class AnomalyDetector:
 
     # --- internals -------------------------------------------------------------------------------
 
+    def _ids(self, ids: IntArray) -> IntArray:
+        rows = np.asarray(ids, dtype=np.int64)
+        if rows.ndim != 1 or (rows.size and (int(rows.min()) < 0 or int(rows.max()) >= len(self._keys))):
+            raise ObservabilityError(
+                "unknown series ids given to the anomaly detector",
+                hint="get ids from series_ids() of the same detector",
+            )
+        return rows
+
     def _rows(self, keys: Sequence[SeriesKey]) -> IntArray:
         index = self._index
         rows = np.fromiter((index.get(key, -1) for key in keys), dtype=np.int64, count=len(keys))
@@ -348,7 +364,7 @@ class AnomalyDetector:
         """Split the batch (in time order) into rounds in which every series appears at most once."""
         order = np.argsort(ts, kind="stable")
         rows, ts, values = rows[order], ts[order], values[order]
-        if np.unique(rows).size == rows.size:  # the usual case: one sample per series
+        if int(np.bincount(rows).max()) <= 1:  # the usual case: one sample per series
             return [_Round(rows=rows, values=values, ts=ts)]
         depth = np.zeros(rows.size, dtype=np.int64)
         seen: dict[int, int] = {}
@@ -387,7 +403,8 @@ class AnomalyDetector:
 
     def _step(self, rnd: _Round) -> tuple[BoolArray, BoolArray, BoolArray]:
         """Apply one round; return (fired, cleared, rebaselined) masks of shape (n, 3)."""
-        cfg, s, rows, x = self.config, self._s, rnd.rows, rnd.values
+        cfg, s, x = self.config, self._s, rnd.values
+        rows = _selector(rnd.rows)
         level, dev, n = s.level[rows], s.dev[rows], s.n[rows]
         active, bad_run, good_run = s.active[rows], s.bad_run[rows], s.good_run[rows]
         band = self._bands(level, dev)
@@ -454,6 +471,13 @@ class AnomalyDetector:
                     )
                 )
         return out
+
+
+def _selector(rows: IntArray) -> IntArray | slice:
+    """A slice (views, no gather/scatter copies) when ``rows`` is a run of consecutive ids."""
+    if rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1 and bool((np.diff(rows) == 1).all()):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 def _epoch(ts: datetime) -> float:

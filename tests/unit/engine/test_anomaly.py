@@ -413,3 +413,17 @@ def test_observe_arrays_refuses_bad_columns(change: dict[str, Any], message: str
     with pytest.raises(ObservabilityError, match=message):
         detector.observe_arrays([("api", "aws", "us-east-1")], **columns)
     assert detector.to_dict()["keys"] == []
+
+
+def test_series_ids_path_matches_the_keys_path_and_refuses_unknown_ids() -> None:
+    by_keys, by_ids = AnomalyDetector(), AnomalyDetector()
+    batches = list(_stream(9))
+    keys = [(s.service, s.provider, s.region) for s in batches[0]]
+    ids = by_ids.series_ids(keys)
+    for batch in batches:
+        assert [(s.service, s.provider, s.region) for s in batch] == keys
+        assert by_ids.observe_arrays(ids, **_columns(batch)) == by_keys.observe_arrays(
+            keys, **_columns(batch)
+        )
+    with pytest.raises(ObservabilityError, match="unknown series ids"):
+        by_ids.observe_arrays(np.array([5]), **_columns([sample(0)]))
