@@ -23,6 +23,7 @@ was written (an older MR that cannot be superseded) also leaves it PROPOSED.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionAction, DecisionStatus
@@ -37,6 +38,8 @@ from swen.gitops.tfvars import read_placements, set_placement, validate_instance
 from swen.store.repository import Store
 
 _S = DecisionStatus
+_PROPOSE_LOCK = threading.RLock()
+"""One proposal at a time per process (the loop and the API may share a process)."""
 ROLLBACK_FROM = frozenset({_S.APPLIED, _S.VERIFIED, _S.FAILED})
 
 
@@ -129,6 +132,10 @@ class Committer:
     # --- recommendations and emergencies --------------------------------------------------------
     def propose(self, decision: Decision) -> MergeRequest:
         """Open (or find) the merge request for ``decision``; see the module docstring."""
+        with _PROPOSE_LOCK:
+            return self._propose(decision)
+
+    def _propose(self, decision: Decision) -> MergeRequest:
         validate_decision_names(decision)
         if decision.action is not DecisionAction.MIGRATE or decision.current == decision.target:
             raise InvalidInputError(
@@ -179,6 +186,10 @@ class Committer:
         Only for applied, verified or failed decisions whose target is what main has now. The
         decision's status is not changed here: the pipeline marks it ROLLED_BACK once applied.
         """
+        with _PROPOSE_LOCK:
+            return self._propose_rollback(decision_id)
+
+    def _propose_rollback(self, decision_id: str) -> MergeRequest:
         stored = self.store.get_decision(decision_id)
         decision = stored.decision
         validate_decision_names(decision)

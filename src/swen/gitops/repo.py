@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -314,7 +314,9 @@ class InfraRepo:
                     if moved and attempt < 2:
                         continue
                     raise
-            self.sync_main()
+            # origin/main is the truth; a dirty local checkout must not turn a pushed merge into an error
+            with suppress(GitOpsError):
+                self.sync_main()
             return merged
         raise GitOpsError(f"main kept moving while merging {branch}", transient=True)
 

@@ -16,6 +16,10 @@ service's ``provider``/``region``/``instance_type`` values, only those character
 result goes through ``terraform fmt -`` so it stays fmt-clean. Every other byte (comments, other
 entries, other variables) is kept; python-hcl2's ``dumps`` is never used because it drops comments.
 
+``terraform fmt`` formats the whole file, so a file on main that is not fmt-clean gets its other
+lines normalised too (whitespace only); the infra template is fmt-clean and the pipeline's validate
+stage checks ``fmt -check``, so in practice only the edited entry changes.
+
 A service that has no entry is a ``NotFoundError``: the entry of a service carries more than its
 placement in the infra template, so SWEN does not invent one; add it by hand (or via the fleet
 tooling) and SWEN will move it from then on.
