@@ -43,6 +43,13 @@ def test_placements_are_set_and_audited(store: Store) -> None:
     assert placement_events[1].decision_id == "d-9"
     assert store.verify_audit().ok
 
+    record = store.placement_records()["api"]
+    assert (record.placement, record.decision_id, record.applied_at) == (
+        second,
+        "d-9",
+        T0 + timedelta(hours=1),
+    )
+
 
 def test_insert_and_read_samples_keep_values_and_utc(store: Store) -> None:
     batch = samples_series(30)
