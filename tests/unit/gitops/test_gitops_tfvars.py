@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from hcl2.api import loads
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from swen.gitops.tfvars import read_placements, set_placement, terraform_fmt
@@ -185,3 +187,33 @@ def test_shipped_template_tfvars_is_editable(tmp_path: Path) -> None:
     assert read_placements(after)[service].provider == target[0]
     assert len(_changed_lines(text, after)) == 2
     assert _fmt_check(after, tmp_path).returncode == 0
+
+
+_NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)
+_TYPES = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    service=st.sampled_from(["service-1", "service-2", "service-20", "service-3"]),
+    provider=_NAMES,
+    region=_NAMES,
+    instance_type=st.none() | _TYPES,
+)
+def test_any_valid_edit_changes_only_its_entry(
+    service: str, provider: str, region: str, instance_type: str | None
+) -> None:
+    before = read_placements(TFVARS)
+    old = before[service]
+    if (old.provider, old.region) == (provider, region) and instance_type in (None, old.instance_type):
+        return  # nothing to change (ConflictError, tested elsewhere)
+    after = set_placement(TFVARS, service, provider, region, instance_type)
+    entries = read_placements(after)
+    assert (entries[service].provider, entries[service].region) == (provider, region)
+    assert entries[service].instance_type == (instance_type or old.instance_type)
+    assert {k: v for k, v in entries.items() if k != service} == {
+        k: v for k, v in before.items() if k != service
+    }
+    kept = [line for line in TFVARS.splitlines() if line.strip().startswith(("#", "//", "/*"))]
+    assert all(line in after.splitlines() for line in kept)
+    assert terraform_fmt(after) == after
