@@ -15,13 +15,13 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from swen.domain.errors import StoreError
-from swen.domain.models import TelemetrySample
+from swen.domain.models import Placement, TelemetrySample
 from swen.domain.providers import PROVIDERS
 
 ORPHAN_AGE_S = 600.0
@@ -120,14 +120,23 @@ def _round(value: float) -> float:
 
 
 def write_latest_telemetry(
-    path: Path, samples: Sequence[TelemetrySample], generated_at: datetime, *, fsync: bool = True
+    path: Path,
+    samples: Sequence[TelemetrySample],
+    generated_at: datetime,
+    *,
+    placements: Mapping[str, Placement] | None = None,
+    fsync: bool = True,
 ) -> None:
-    """Write ``latest_telemetry.json``: ``{"generated_at": ..., "samples": [...]}``, atomically."""
-    atomic_write_json(
-        path,
-        {
-            "generated_at": generated_at.isoformat(),
-            "samples": [sample_record(s) for s in samples],
-        },
-        fsync=fsync,
-    )
+    """Write ``latest_telemetry.json``: ``{"generated_at": ..., "samples": [...]}``, atomically.
+
+    With ``placements`` (the applied placement per service) each row says whether it is the
+    service's ``current`` placement, i.e. where the service's real traffic is measured.
+    """
+    rows = [sample_record(s) for s in samples]
+    if placements is not None:
+        for row, sample in zip(rows, samples, strict=True):
+            where = placements.get(sample.service)
+            row["current"] = (
+                where is not None and where.provider == sample.provider and (where.region == sample.region)
+            )
+    atomic_write_json(path, {"generated_at": generated_at.isoformat(), "samples": rows}, fsync=fsync)

@@ -89,6 +89,10 @@ def run_simulator(
     for scenario in [*file_scenarios, *scenarios]:
         sim.activate(scenario, at=start_time)
     store.upsert_services(list(services))
+    placed = store.get_placements()
+    for service in services:  # a new service starts where the fleet file says it runs
+        if service.name not in placed:
+            store.set_placement(service.name, service.current, decision_id=None, at=start_time)
 
     inbox = ScenarioInbox(store, catalog)
     run = SimulatorRun(first_sim_time=start_time)
@@ -111,13 +115,16 @@ def run_simulator(
 def _cycle(
     settings: Settings, store: Store, sim: Simulator, now: datetime, inbox: ScenarioInbox, *, durable: bool
 ) -> int:
-    sim.set_placements(store.get_placements())
+    placements = store.get_placements()
+    sim.set_placements(placements)
     for scenario in inbox.poll():
         _log.info("scenario activated: %s", scenario.describe())
         sim.activate(scenario)
     samples = sim.step(now)
     store.insert_samples(samples)
-    write_latest_telemetry(settings.latest_telemetry_path, samples, generated_at=now, fsync=durable)
+    write_latest_telemetry(
+        settings.latest_telemetry_path, samples, generated_at=now, placements=placements, fsync=durable
+    )
     live = [a.scenario.describe() for a in sim.active if a.starts_at <= (now - sim.start).total_seconds()]
     store.append_event(
         EventType.TELEMETRY_CYCLE,
