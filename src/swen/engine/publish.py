@@ -1,0 +1,163 @@
+"""Persisting one engine cycle (the engine's only I/O, called by the loop after ``evaluate``).
+
+- Recommendations (MIGRATE decisions) go to the Store, one ``save_decision`` each (idempotent by id,
+  each appends its DECISION event). STAY verdicts are not stored every cycle: 10,000 services every
+  30 s would be 10,000 rows and audit events per cycle saying "nothing changed". They are in the
+  summary file below, and any one of them can be rebuilt on demand with ``EngineResult.decision``.
+- ``$SWEN_HOME/ai_decisions.json`` (``Settings.decisions_path``) gets the cycle: the full
+  recommendations plus one compact row (action, best candidate, confidence, net savings, the
+  conditions that were not met) for every service that is *not* already on its best placement, i.e.
+  the ones that move, the ones held back and why, and the ones without data or candidates. Services
+  sitting on their best placement are only counted (``counts.at_best``): at 10,000 services, listing
+  them all would make the file ~3 MB and cost ~0.2 s per cycle to say nothing new.
+  Written atomically: a temporary file in the same directory, flushed and fsynced, then
+  ``os.replace``; readers see the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from swen.domain.decision import Decision
+from swen.domain.errors import EngineError
+from swen.engine.cycle import NOT_PENDING
+from swen.engine.decide import EngineResult
+
+DOCUMENT_SCHEMA = "swen.ai_decisions/1"
+
+
+class DecisionSink(Protocol):
+    """What publishing needs from the Store (``swen.store.repository.Store`` satisfies it)."""
+
+    def save_decision(self, decision: Decision) -> None: ...
+
+
+def unmet_conditions(result: EngineResult) -> list[list[str]]:
+    """Per service, short codes of what kept it from moving ([] for MIGRATE).
+
+    Codes: no_current_data, no_candidate, current_best, in_progress, confidence, savings, cooldown.
+    """
+    c = result.cycle
+    params = c.params
+    cur = c.fleet.current_idx
+    columns = {
+        "no_current_data": ~c.current_has_data & ~c.emergency,
+        "no_candidate": c.target < 0,
+        "current_best": (c.target >= 0) & (c.target == cur),
+        "in_progress": c.pending_idx != NOT_PENDING,
+        "confidence": ~(c.confidence > params.min_confidence) & ~c.emergency,
+        "savings": ~(c.savings.net > params.min_savings_usd) & ~c.emergency,
+        "cooldown": (c.cooldown_left_s > 0) & ~c.emergency,
+    }
+    structural = ("no_current_data", "no_candidate", "current_best")
+    flags = {code: np.asarray(mask).tolist() for code, mask in columns.items()}
+    out: list[list[str]] = []
+    for i, moving in enumerate(c.migrate.tolist()):
+        if moving:
+            out.append([])
+            continue
+        first = next((code for code in structural if flags[code][i]), None)
+        if first is not None:
+            out.append([first])
+            continue
+        out.append([code for code in ("in_progress", "confidence", "savings", "cooldown") if flags[code][i]])
+    return out
+
+
+def service_rows(result: EngineResult, *, include_at_best: bool = False) -> list[dict[str, Any]]:
+    """One compact row per service (no ranking), built from the cycle's arrays; services already on
+    their best placement only when ``include_at_best``."""
+    c = result.cycle
+    keys = [p.key for p in c.fleet.placements]
+    ids = {d.service: d.id for d in result.recommendations}
+    unmet = unmet_conditions(result)
+    rows = zip(
+        c.fleet.names,
+        c.fleet.current,
+        c.target.tolist(),
+        c.migrate.tolist(),
+        c.emergency.tolist(),
+        np.round(c.confidence, 4).tolist(),
+        np.round(c.savings.net, 2).tolist(),
+        np.round(c.savings.cost_delta_pct, 2).tolist(),
+        unmet,
+        strict=True,
+    )
+    return [
+        {
+            "service": name,
+            "action": "migrate" if moving else "stay",
+            "emergency": emergency,
+            "current": current.key,
+            "best": keys[target] if target >= 0 else None,
+            "confidence": confidence,
+            "net_savings_monthly_usd": net,
+            "cost_delta_pct": delta,
+            "unmet": codes,
+            "decision_id": ids.get(name),
+        }
+        for name, current, target, moving, emergency, confidence, net, delta, codes in rows
+        if include_at_best or codes != ["current_best"]
+    ]
+
+
+def decisions_document(result: EngineResult) -> dict[str, Any]:
+    """The content of ai_decisions.json for one cycle."""
+    params = result.cycle.params
+    return {
+        "schema": DOCUMENT_SCHEMA,
+        "generated_at": result.created_at.isoformat(),
+        "weights": params.weights.model_dump(),
+        "thresholds": {
+            "min_confidence": params.min_confidence,
+            "min_savings_usd": params.min_savings_usd,
+            "cooldown_s": params.cooldown_s,
+        },
+        "counts": {**result.counts, "at_best": _at_best(result)},
+        "recommendations": [d.model_dump(mode="json") for d in result.recommendations],
+        "services": service_rows(result),
+    }
+
+
+def _at_best(result: EngineResult) -> int:
+    c = result.cycle
+    return int(np.count_nonzero((c.target >= 0) & (c.target == c.fleet.current_idx) & ~c.migrate))
+
+
+def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` to ``path`` so that readers never see a partial file."""
+    path = Path(path)
+    tmp_name: str | None = None
+    try:
+        text = json.dumps(document, separators=(",", ":"), allow_nan=False)  # one C-encoder pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        ) as tmp:
+            tmp_name = tmp.name
+            tmp.write(text)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except (OSError, ValueError) as exc:
+        raise EngineError(
+            f"could not write {path}: {exc}", hint="check that SWEN_HOME exists and is writable"
+        ) from exc
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+
+
+def publish(result: EngineResult, *, store: DecisionSink, decisions_path: Path) -> int:
+    """Store the cycle's recommendations, then write ai_decisions.json; returns how many were stored."""
+    for decision in result.recommendations:
+        store.save_decision(decision)
+    write_json_atomic(decisions_path, decisions_document(result))
+    return len(result.recommendations)
