@@ -63,30 +63,49 @@ def instance_type_for(decision: Decision, placement: Placement) -> str | None:
     return None
 
 
+def _economics(decision: Decision, kind: MRKind) -> tuple[float, float, float, float]:
+    """(monthly cost before, after, net monthly savings, cost delta %) of this change.
+
+    A rollback reverses the decision's move, so its figures are the decision's, reversed.
+    """
+    s = decision.savings
+    if kind is not MRKind.ROLLBACK:
+        return s.current_monthly_usd, s.target_monthly_usd, s.net_monthly_usd, s.cost_delta_pct
+    before, after = s.target_monthly_usd, s.current_monthly_usd
+    delta = (after - before) / before * 100 if before > 0 else 0.0
+    return before, after, before - after, delta
+
+
+def change_title(decision: Decision, *, kind: MRKind, source: Placement, target: Placement) -> str:
+    """``swen: move service-2 aws/us-east-1 -> alibaba/ap-southeast-1`` (also the MR title)."""
+    verb = {MRKind.MIGRATION: "move", MRKind.EMERGENCY: "emergency move", MRKind.ROLLBACK: "roll back"}[kind]
+    return f"swen: {verb} {decision.service} {source.key} -> {target.key}"
+
+
 def commit_message(decision: Decision, *, kind: MRKind, source: Placement, target: Placement) -> str:
     """Title, explanation, then git trailers (parseable with ``git interpret-trailers --parse``)."""
-    verb = {MRKind.MIGRATION: "move", MRKind.EMERGENCY: "emergency move", MRKind.ROLLBACK: "roll back"}[kind]
-    savings = decision.savings
+    _before, _after, net, delta = _economics(decision, kind)
     trailers = [
         f"Decision-Id: {decision.id}",
         f"Kind: {kind.value}",
         f"Service: {decision.service}",
         f"From: {source.key}",
         f"To: {target.key}",
-        f"Savings-Monthly-USD: {savings.net_monthly_usd:.2f}",
-        f"Cost-Delta-Pct: {savings.cost_delta_pct:.2f}",
+        f"Savings-Monthly-USD: {net:.2f}",
+        f"Cost-Delta-Pct: {delta:.2f}",
         f"Confidence: {decision.confidence.value:.3f}",
     ]
-    explanation = _one_paragraph_safe(decision.explanation) or "(no explanation given)"
+    explanation = _printable(decision.explanation) or "(no explanation given)"
     if kind is MRKind.ROLLBACK:
         explanation = (
-            f"Puts {decision.service} back where it ran before decision {decision.id}.\n\n{explanation}"
+            f"Puts {decision.service} back where it ran before decision {decision.id}.\n\n"
+            f"The decision said: {explanation}"
         )
-    title = f"swen: {verb} {decision.service} {source.key} -> {target.key}"
+    title = change_title(decision, kind=kind, source=source, target=target)
     return f"{title}\n\n{explanation}\n\n" + "\n".join(trailers) + "\n"
 
 
-def _one_paragraph_safe(text: str) -> str:
+def _printable(text: str) -> str:
     """Explanation text without control characters (kept multi-line)."""
     lines = ["".join(ch for ch in line if ch.isprintable()) for line in text.strip().splitlines()]
     return "\n".join(lines).strip()
@@ -94,7 +113,7 @@ def _one_paragraph_safe(text: str) -> str:
 
 def mr_description(decision: Decision, *, kind: MRKind, source: Placement, target: Placement) -> str:
     """Markdown for the merge request: what, why, and the top of the ranking."""
-    s, c = decision.savings, decision.confidence
+    before, after, net, delta = _economics(decision, kind)
     rows = [
         "| | |",
         "|---|---|",
@@ -102,19 +121,20 @@ def mr_description(decision: Decision, *, kind: MRKind, source: Placement, targe
         f"| Kind | {kind.value}{' (emergency)' if decision.emergency else ''} |",
         f"| Service | `{decision.service}`{' (stateful)' if decision.stateful else ''} |",
         f"| From -> to | `{source.key}` -> `{target.key}` |",
-        f"| Monthly cost | ${s.current_monthly_usd:,.2f} -> ${s.target_monthly_usd:,.2f} "
-        f"({s.cost_delta_pct:+.1f}%) |",
-        f"| Net savings | ${s.net_monthly_usd:,.2f}/month |",
-        f"| Confidence | {c.value:.1%} |",
+        f"| Monthly cost | ${before:,.2f} -> ${after:,.2f} ({delta:+.1f}%) |",
+        f"| Net savings | ${net:,.2f}/month |",
+        f"| Confidence | {decision.confidence.value:.1%} |",
     ]
     ranking = ["| Rank | Placement | Score | $/month |", "|---|---|---|---|"] + [
         f"| {p.rank} | `{p.placement.key}`{' (current)' if p.is_current else ''} | {p.total:.3f} "
         f"| {p.monthly_cost_usd:,.2f} |"
         for p in decision.ranking[:5]
     ]
-    body = _one_paragraph_safe(decision.explanation)
+    why = _printable(decision.explanation)
+    if kind is MRKind.ROLLBACK:
+        why = f"Rollback of decision `{decision.id}`, which said: {why}"
     return "\n".join(
-        ["## SWEN placement change", "", *rows, "", "### Why", "", body, "", "### Ranking", "", *ranking, ""]
+        ["## SWEN placement change", "", *rows, "", "### Why", "", why, "", "### Ranking", "", *ranking, ""]
     )
 
 
@@ -168,9 +188,7 @@ class Committer:
         self._supersede(older, by=decision.id)
         mr = self.host.open(
             branch,
-            commit_message(decision, kind=kind, source=decision.current, target=decision.target).splitlines()[
-                0
-            ],
+            change_title(decision, kind=kind, source=decision.current, target=decision.target),
             mr_description(decision, kind=kind, source=decision.current, target=decision.target),
             decision.id,
             decision.service,
@@ -206,7 +224,10 @@ class Committer:
             return existing
         self.repo.fetch()
         if branch not in self.repo.remote_branches():
-            entry = read_placements(self.repo.read_file(f"{REMOTE}/{MAIN}"))[decision.service]
+            entries = read_placements(self.repo.read_file(f"{REMOTE}/{MAIN}"))
+            if decision.service not in entries:
+                raise NotFoundError(f"service {decision.service!r} has no entry in terraform.tfvars on main")
+            entry = entries[decision.service]
             now = Placement(provider=entry.provider, region=entry.region)
             if now != decision.target:
                 raise ConflictError(
@@ -219,12 +240,9 @@ class Committer:
             branch, decision, decision.target, decision.current, instance_type, MRKind.ROLLBACK
         )
         self._supersede(older, by=decision.id)
-        message = commit_message(
-            decision, kind=MRKind.ROLLBACK, source=decision.target, target=decision.current
-        )
         return self.host.open(
             branch,
-            message.splitlines()[0],
+            change_title(decision, kind=MRKind.ROLLBACK, source=decision.target, target=decision.current),
             mr_description(decision, kind=MRKind.ROLLBACK, source=decision.target, target=decision.current),
             decision.id,
             decision.service,

@@ -52,6 +52,12 @@ def test_rollback_message_and_description() -> None:
     d = make_decision("d-9")
     message = commit_message(d, kind=MRKind.ROLLBACK, source=d.target, target=d.current)
     assert message.startswith("swen: roll back service-2 alibaba/ap-southeast-1 -> aws/us-east-1\n\n")
+    trailers = dict(_trailers(message))
+    assert trailers["Savings-Monthly-USD"] == "-80.32"  # the move back costs what the move saved (gross)
+    assert trailers["Cost-Delta-Pct"] == "40.16"  # 200 -> 280.32
+    rollback_text = mr_description(d, kind=MRKind.ROLLBACK, source=d.target, target=d.current)
+    assert "| Monthly cost | $200.00 -> $280.32 (+40.2%) |" in rollback_text
+    assert "Rollback of decision `d-9`" in rollback_text
     text = mr_description(d, kind=MRKind.MIGRATION, source=d.current, target=d.target)
     assert "| Net savings | $79.57/month |" in text and "| 2 | `aws/us-east-1` (current)" in text
 
