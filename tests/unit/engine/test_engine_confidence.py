@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from engine_factories import ALI_SG, US_EAST, cell, make_scenario, service
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -102,3 +103,45 @@ def test_defaults_and_out_of_range_weights() -> None:
     assert Weights().as_tuple() == (0.40, 0.25, 0.20, 0.15)
     with pytest.raises(ValidationError):
         Weights(cost=1.2, latency=-0.2, credits=0.0, availability=0.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.floats(min_value=0.0, max_value=0.6),
+    st.floats(min_value=0.0, max_value=0.6),
+    st.integers(min_value=1, max_value=10),
+)
+def test_engine_confidence_rises_with_the_price_gap_and_the_cycles_it_held(
+    gap_a: float, gap_b: float, cycles: int
+) -> None:
+    """End to end: a bigger price gap (margin) and a longer-held winner never lower confidence."""
+    small, large = sorted((gap_a, gap_b))
+
+    def confidence(gap: float, n: int) -> float:
+        scenario = make_scenario(
+            [service("svc-p", US_EAST)],
+            {("svc-p", US_EAST): cell(hourly=1.0), ("svc-p", ALI_SG): cell(hourly=1.0 - gap, latency=20)},
+        )
+        return scenario.run(n).decisions[0].confidence.value
+
+    assert confidence(small, cycles) <= confidence(large, cycles)
+    assert confidence(large, cycles) <= confidence(large, min(cycles + 1, 10))
+
+
+def test_params_from_settings_and_validation() -> None:
+    from swen.config import Settings
+    from swen.engine.params import EngineParams
+
+    settings = Settings(min_confidence=0.8, min_savings_usd=75, window_size=5, cooldown_s=60)
+    params = EngineParams.from_settings(settings)
+    assert (params.min_confidence, params.min_savings_usd, params.stability_window, params.cooldown_s) == (
+        0.8,
+        75,
+        5,
+        60,
+    )
+    assert params.weights == Weights()
+    with pytest.raises(ValidationError):
+        EngineParams(min_confidence=1.5)
+    with pytest.raises(ValidationError):
+        EngineParams(amortisation_months=0)
