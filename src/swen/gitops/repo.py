@@ -57,6 +57,7 @@ _TRANSIENT_MARKERS = (
     "connection refused",
     "connection reset",
     "operation timed out",
+    "did not complete in",  # GitPython's kill_after_timeout
     "the remote end hung up unexpectedly",
     "early eof",
     "rpc failed",
