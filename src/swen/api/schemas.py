@@ -236,8 +236,16 @@ class MergeRequestPage(Page):
     items: list[MergeRequestOut]
 
 
-class ReviewIn(_StrictIn):
-    comment: str | None = Field(default=None, max_length=2000)
+class ReviewOut(_Out):
+    merge_request: MergeRequestOut
+    decision_status: DecisionStatus
+    pipeline_error: str | None = Field(
+        description="The review was recorded but continuing the pipeline failed (what it said)."
+    )
+
+
+class RejectIn(_StrictIn):
+    reason: str | None = Field(default=None, max_length=2000, description="Why; kept in the audit log.")
 
 
 # --- webhooks ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +26,19 @@ def api_settings(swen_home: Path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite database per test session; each test gets a copy (migrating is slow)."""
+    path = tmp_path_factory.mktemp("template") / "swen.db"
+    Store.from_url(f"sqlite:///{path}").close()
+    return path
+
+
 @pytest.fixture
-def store(api_settings: Settings) -> Iterator[Store]:
-    s = Store.open(api_settings)
+def store(api_settings: Settings, migrated_db: Path) -> Iterator[Store]:
+    target = api_settings.home / "swen.db"
+    shutil.copyfile(migrated_db, target)
+    s = Store.open(api_settings, migrate=False)
     try:
         yield s
     finally:

@@ -70,20 +70,21 @@ def test_list_and_get_mrs_with_pipeline_runs(client: TestClient, store: Store, k
 
 def test_approve_moves_the_decision_to_approved(client: TestClient, store: Store, keys: dict) -> None:
     mr_id = open_mr(store)
-    r = client.post(
-        f"/mrs/{mr_id}/approve", json={"comment": "looks good"}, headers=bearer(keys[Role.OPERATOR])
-    )
-    assert r.status_code == 200 and r.json()["approved_by"].startswith("operator-key")
+    r = client.post(f"/mrs/{mr_id}/approve", headers=bearer(keys[Role.OPERATOR]))
+    assert r.status_code == 200 and r.json()["merge_request"]["approved_by"].startswith("operator-key")
+    assert r.json()["decision_status"] == "approved"
+    assert "no infra repository" in r.json()["pipeline_error"]  # the pipeline hook ran; no infra repo here
     assert status_of(store) is DecisionStatus.APPROVED
     last = store.decision_history("d-web-0")[-1]
-    assert last.payload["detail"]["comment"] == "looks good" and last.payload["to"] == "approved"
+    assert last.payload["to"] == "approved" and last.payload["detail"]["mr_id"] == mr_id
 
 
 def test_reject_closes_the_mr_and_rejects_the_decision(client: TestClient, store: Store, keys: dict) -> None:
     mr_id = open_mr(store)
-    r = client.post(f"/mrs/{mr_id}/reject", headers=bearer(keys[Role.ADMIN]))
-    assert r.status_code == 200 and r.json()["state"] == "closed"
+    r = client.post(f"/mrs/{mr_id}/reject", json={"reason": "too risky"}, headers=bearer(keys[Role.ADMIN]))
+    assert r.status_code == 200 and r.json()["merge_request"]["state"] == "closed"
     assert status_of(store) is DecisionStatus.REJECTED
+    assert store.decision_history("d-web-0")[-1].payload["detail"]["reason"] == "too risky"
     again = client.post(f"/mrs/{mr_id}/approve", headers=bearer(keys[Role.ADMIN]))
     assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
 

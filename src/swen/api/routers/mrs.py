@@ -1,12 +1,14 @@
 """GET /mrs, GET /mrs/{mr_id}; POST /mrs/{mr_id}/approve and /reject (operator).
 
-Approving or rejecting acts on the merge-request host (local store or GitLab) and moves the decision
-along its lifecycle: approve -> ``approved`` when the decision waits for a person; reject ->
-``rejected``. The lifecycle step is checked before anything is written.
+Approving or rejecting goes through ``swen.gitops.review`` (shared with the CLI): it acts on the
+merge-request host (local store or GitLab), moves the decision (approve -> ``approved`` when it waits
+at the policy gate; reject -> ``rejected``) and runs the pipeline's review hooks (a waiting run
+resumes or ends). A merge request that is not open is refused with 409 before anything is written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
@@ -21,10 +23,11 @@ from swen.api.schemas import (
     MergeRequestPage,
     PipelineRunOut,
     PipelineStageOut,
-    ReviewIn,
+    RejectIn,
+    ReviewOut,
 )
-from swen.domain.decision import ALLOWED_TRANSITIONS, DecisionStatus
-from swen.domain.errors import ConflictError
+from swen.domain.errors import ConflictError, SwenError
+from swen.gitops import review
 from swen.gitops.mr_hosts import make_host
 from swen.store.mrs import MergeRequest, MergeRequestRepository, MRState, PipelineRepository
 from swen.store.repository import Store
@@ -32,7 +35,8 @@ from swen.store.repository import Store
 router = APIRouter(tags=["merge requests"])
 
 MrIdPath = Annotated[int, Path(ge=1, le=2_147_483_647, description="Merge request id (SWEN's).")]
-ReviewBody = Annotated[ReviewIn | None, Body(description="Optional comment kept in the audit log.")]
+RejectBody = Annotated[RejectIn | None, Body(description="Why (kept in the audit log).")]
+DEFAULT_REASON = "rejected through the API"
 
 
 def mr_out(store: Store, mr: MergeRequest) -> MergeRequestOut:
@@ -95,43 +99,58 @@ def _actor(key: Principal) -> str:
     return f"{key.name} (api key {key.key_id})" if key.key_id is not None else key.name
 
 
+def _review(
+    store: Store, mr_id: int, act: Callable[[], MergeRequest], recorded: Callable[[MergeRequest], bool]
+) -> ReviewOut:
+    """Run ``act``; an error raised after the review was recorded (by a pipeline hook) is reported."""
+    error: str | None = None
+    try:
+        act()
+    except SwenError as exc:
+        if not recorded(MergeRequestRepository(store).get(mr_id)):
+            raise
+        error = str(exc)
+    mr = MergeRequestRepository(store).get(mr_id)
+    return ReviewOut(
+        merge_request=mr_out(store, mr),
+        decision_status=store.get_decision(mr.decision_id).status,
+        pipeline_error=error,
+    )
+
+
 @router.post(
     "/mrs/{mr_id}/approve",
-    response_model=MergeRequestOut,
+    response_model=ReviewOut,
     summary="Approve an open merge request (role: operator)",
+    description="A decision waiting at the policy gate becomes approved and its pipeline continues.",
     responses=problem_responses(409),
 )
-def approve_mr(
-    store: StoreDep, settings: SettingsDep, key: OperatorDep, mr_id: MrIdPath, review: ReviewBody = None
-) -> MergeRequestOut:
-    mr = _checked_open(store, mr_id, "approve")
-    decision = store.get_decision(mr.decision_id)
-    make_host(settings, store).approve(mr_id, by=_actor(key))
-    if DecisionStatus.APPROVED in ALLOWED_TRANSITIONS[decision.status] and decision.status in (
-        DecisionStatus.AWAITING_APPROVAL,
-        DecisionStatus.PIPELINE_RUNNING,
-    ):
-        detail = {"by": _actor(key), "mr_id": mr_id, "comment": review.comment if review else None}
-        store.transition(mr.decision_id, DecisionStatus.APPROVED, detail=detail)
-    return mr_out(store, MergeRequestRepository(store).get(mr_id))
+def approve_mr(store: StoreDep, settings: SettingsDep, key: OperatorDep, mr_id: MrIdPath) -> ReviewOut:
+    _checked_open(store, mr_id, "approve")
+    host = make_host(settings, store)
+    return _review(
+        store,
+        mr_id,
+        lambda: review.approve(store, host, mr_id, by=_actor(key)),
+        lambda mr: bool(mr.approved_by),
+    )
 
 
 @router.post(
     "/mrs/{mr_id}/reject",
-    response_model=MergeRequestOut,
+    response_model=ReviewOut,
     summary="Reject (close) an open merge request and its decision (role: operator)",
     responses=problem_responses(409),
 )
 def reject_mr(
-    store: StoreDep, settings: SettingsDep, key: OperatorDep, mr_id: MrIdPath, review: ReviewBody = None
-) -> MergeRequestOut:
-    mr = _checked_open(store, mr_id, "reject")
-    decision = store.get_decision(mr.decision_id)
-    reason = (review.comment if review and review.comment and review.comment.strip() else None) or (
-        "rejected through the API"
+    store: StoreDep, settings: SettingsDep, key: OperatorDep, mr_id: MrIdPath, body: RejectBody = None
+) -> ReviewOut:
+    _checked_open(store, mr_id, "reject")
+    reason = body.reason if body is not None and body.reason and body.reason.strip() else DEFAULT_REASON
+    host = make_host(settings, store)
+    return _review(
+        store,
+        mr_id,
+        lambda: review.reject(store, host, mr_id, by=_actor(key), reason=reason),
+        lambda mr: not mr.is_open,
     )
-    make_host(settings, store).reject(mr_id, by=_actor(key), reason=reason)
-    if DecisionStatus.REJECTED in ALLOWED_TRANSITIONS[decision.status]:
-        detail = {"by": _actor(key), "mr_id": mr_id, "reason": reason}
-        store.transition(mr.decision_id, DecisionStatus.REJECTED, detail=detail)
-    return mr_out(store, MergeRequestRepository(store).get(mr_id))

@@ -1,0 +1,136 @@
+"""Auth matrix: every role against every route.
+
+Without a key (or with an unknown or revoked one) a route answers 401, with too low a role 403, and a
+refused request changes nothing in the store (every table is compared before and after).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from api_factories import bearer, decision, sample, service
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from starlette.testclient import WebSocketDenialResponse
+
+from swen.api.auth import Role
+from swen.domain.decision import DecisionStatus
+from swen.store.keys import ApiKeyRepository
+from swen.store.mrs import MergeRequestRepository, MRKind
+from swen.store.repository import Store
+from swen.store.tables import metadata
+
+ALERT = {
+    "version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "swen",
+    "alerts": [{
+        "status": "firing", "labels": {"alertname": "ProviderOutage", "service": "web", "provider": "aws"},
+        "startsAt": "2026-11-26T10:00:00Z", "fingerprint": "abc123",
+    }],
+}  # fmt: skip
+
+# (method, path, json body, lowest role allowed)
+PROTECTED: list[tuple[str, str, Any, Role]] = [
+    ("GET", "/telemetry", None, Role.VIEWER),
+    ("GET", "/telemetry?start=2026-11-01T00:00:00Z&end=2026-11-02T00:00:00Z", None, Role.VIEWER),
+    ("GET", "/decisions", None, Role.VIEWER),
+    ("GET", "/decisions/d-web-0", None, Role.VIEWER),
+    ("GET", "/cost-analysis", None, Role.VIEWER),
+    ("GET", "/services", None, Role.VIEWER),
+    ("GET", "/services/web", None, Role.VIEWER),
+    ("GET", "/mrs", None, Role.VIEWER),
+    ("GET", "/mrs/1", None, Role.VIEWER),
+    ("POST", "/mrs/1/approve", None, Role.OPERATOR),
+    ("POST", "/mrs/1/reject", {"reason": "no"}, Role.OPERATOR),
+    ("POST", "/alerts", ALERT, Role.OPERATOR),
+    ("POST", "/scenarios", {"kind": "outage", "provider": "aws"}, Role.ADMIN),
+]
+OPEN = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
+"""Open by default; closed (viewer) with SWEN_OPEN_HEALTH_ENDPOINTS=false (test_limits.py)."""
+WEBHOOK = {("POST", "/deployments")}
+"""X-Gitlab-Token instead of a key (test_write_routes.py)."""
+CALLERS = ["no key", "unknown key", "revoked key", "malformed header", *Role]
+
+
+@pytest.fixture
+def seeded(store: Store) -> Store:
+    store.upsert_services([service("web")])
+    store.insert_samples([sample("web")])
+    store.save_decision(decision("web"))
+    for step in (DecisionStatus.MR_OPENED, DecisionStatus.PIPELINE_RUNNING, DecisionStatus.AWAITING_APPROVAL):
+        store.transition("d-web-0", step)
+    MergeRequestRepository(store).create(
+        decision_id="d-web-0", service="web", branch="swen/web/d-web-0", host="local", title="t",
+        description="d", kind=MRKind.MIGRATION,
+    )  # fmt: skip
+    return store
+
+
+def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    with store.engine.connect() as conn:
+        return {t.name: [tuple(r) for r in conn.execute(select(t))] for t in metadata.sorted_tables}
+
+
+def headers_for(caller: str | Role, keys: dict[Role, str], store: Store) -> dict[str, str]:
+    if isinstance(caller, Role):
+        return bearer(keys[caller])
+    if caller == "unknown key":
+        return bearer("swen_" + "A" * 43)
+    if caller == "revoked key":
+        record, key = ApiKeyRepository(store).create("old", Role.ADMIN)
+        ApiKeyRepository(store).revoke(record.id)
+        return bearer(key)
+    if caller == "malformed header":
+        return {"Authorization": f"Basic {keys[Role.ADMIN]}"}
+    return {}
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=str)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "needed"), PROTECTED, ids=[f"{m} {p}" for m, p, *_ in PROTECTED]
+)
+def test_auth_matrix(
+    client: TestClient, seeded: Store, keys: dict[Role, str], caller: str | Role, method: str, path: str,
+    body: Any, needed: Role,
+) -> None:  # fmt: skip
+    headers = headers_for(caller, keys, seeded)
+    before = snapshot(seeded)
+    r = client.request(method, path, json=body, headers=headers)
+    if not isinstance(caller, Role):
+        assert r.status_code == 401, r.text
+        assert r.headers["www-authenticate"] == "Bearer"
+    elif not caller.allows(needed):
+        assert r.status_code == 403, r.text
+        assert needed.value in r.json()["detail"]
+    else:
+        assert 200 <= r.status_code < 300, r.text
+        return
+    assert r.headers["content-type"] == "application/problem+json"
+    assert snapshot(seeded) == before
+
+
+def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
+    declared = {(m, p.split("?")[0]) for m, p, *_ in PROTECTED}
+    templates = {
+        ("GET", "/decisions/d-web-0"): "/decisions/{decision_id}",
+        ("GET", "/services/web"): "/services/{name}",
+        ("GET", "/mrs/1"): "/mrs/{mr_id}",
+        ("POST", "/mrs/1/approve"): "/mrs/{mr_id}/approve",
+        ("POST", "/mrs/1/reject"): "/mrs/{mr_id}/reject",
+    }
+    covered = {(m, templates.get((m, p), p)) for m, p in declared} | OPEN | WEBHOOK
+    routes = {(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops}
+    assert routes == covered
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=str)
+def test_websocket_auth(client: TestClient, seeded: Store, keys: dict[Role, str], caller: str | Role) -> None:
+    headers = headers_for(caller, keys, seeded)
+    if isinstance(caller, Role):
+        with client.websocket_connect("/ws?after=0", headers=headers) as ws:
+            assert ws.receive_json()["id"] == 1
+        return
+    with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/ws", headers=headers):
+        pass
+    assert denied.value.status_code == 401
