@@ -18,11 +18,19 @@
 
 Anything that is not a valid version-4 payload raises ``InvalidInputError`` (the API answers 4xx) and
 writes nothing.
+
+``intake_anomalies(store, anomalies)`` applies the same rules to the engine's own anomaly detector
+(:mod:`swen.engine.anomaly`): only anomalies of a service's CURRENT placement count (like the alert
+rules); a firing anomaly opens or joins the (service, provider) incident (``source="engine"``), a
+cleared one closes it when nothing else fires on it and no remediation is pending. Reports of an
+anomaly that is already recorded write nothing, so the detector's level-triggered output can be fed
+every cycle.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -33,6 +41,7 @@ from sqlalchemy import Connection, func, select
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
 from swen.domain.names import validate_location_name, validate_service_name
+from swen.engine.anomaly import Anomaly
 from swen.store.incidents import (
     AlertRecord,
     IncidentRecord,
@@ -108,6 +117,8 @@ class IntakeResult:
     """Open incidents with a firing ``self_healing="true"`` alert: the self-healing flow should act."""
     event_ids: list[int] = field(default_factory=list)
     """Audit events this notification appended (empty for a pure repeat)."""
+    ignored: int = 0
+    """Anomalies not about a service's current placement (never open an incident)."""
 
     @property
     def stored(self) -> int:
@@ -125,6 +136,7 @@ class IntakeResult:
             "incidents": self.incidents,
             "remediation_requested": self.remediation_requested,
             "event_ids": self.event_ids,
+            "ignored": self.ignored,
         }
 
     def _note(self, bucket: list[int], incident_id: int | None) -> None:
@@ -353,6 +365,8 @@ def _after_alert_resolved(
     incident = repo.get(incident_id, conn=conn)
     if not incident.active or incident.details.get("alert_resolved_at") is not None:
         return
+    if _anomalies_firing(incident):
+        return  # the engine still sees the problem
     incident = repo.update_details(incident_id, {"alert_resolved_at": at.isoformat()}, conn=conn)
     repo.store.append_event(
         EventType.INCIDENT,
@@ -364,3 +378,113 @@ def _after_alert_resolved(
     if incident.status is IncidentStatus.OPEN and incident.decision_id is None:
         repo.resolve(incident_id, at, reason="alert resolved without remediation", conn=conn)
         result._note(result.incidents_closed, incident_id)
+
+
+# --- the engine's own anomalies ----------------------------------------------------------------------
+
+
+def _anomalies_firing(incident: IncidentRecord) -> bool:
+    return any(state == "firing" for state in incident.details.get("anomalies", {}).values())
+
+
+def _current_placements(store: Store) -> dict[str, tuple[str, str]]:
+    current = {s.name: (s.current.provider, s.current.region) for s in store.list_services()}
+    current.update({name: (p.provider, p.region) for name, p in store.get_placements().items()})
+    return current
+
+
+def intake_anomalies(
+    store: Store, anomalies: Sequence[Anomaly], *, now: datetime | None = None
+) -> IntakeResult:
+    """Record the detector's anomalies as incidents (idempotent; see the module docstring)."""
+    now = now or datetime.now(UTC)
+    result = IntakeResult(received=len(anomalies))
+    if not anomalies:
+        return result
+    current = _current_placements(store)
+    repo = IncidentRepository(store)
+    with store.transaction() as conn:
+        last_event = conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
+        for anomaly in anomalies:
+            if current.get(anomaly.service) != (anomaly.provider, anomaly.region):
+                result.ignored += 1
+            elif anomaly.firing:
+                _anomaly_firing(repo, conn, anomaly, result)
+            else:
+                _anomaly_cleared(repo, conn, anomaly, result)
+        appended = select(events.c.id).where(events.c.id > last_event).order_by(events.c.id)
+        result.event_ids = [int(i) for i in conn.execute(appended).scalars()]
+    return result
+
+
+def _anomaly_facts(anomaly: Anomaly) -> dict[str, Any]:
+    return {
+        "kind": anomaly.kind.value,
+        "value": anomaly.value,
+        "baseline": anomaly.baseline,
+        "band": anomaly.band,
+        "first_seen": anomaly.first_seen.isoformat(),
+        "region": anomaly.region,
+    }
+
+
+def _anomaly_firing(
+    repo: IncidentRepository, conn: Connection, anomaly: Anomaly, result: IntakeResult
+) -> None:
+    incident = repo.find_active(anomaly.service, anomaly.provider, conn=conn)
+    if incident is None:
+        incident, _ = repo.open_incident(
+            service=anomaly.service,
+            provider=anomaly.provider,
+            region=anomaly.region,
+            kind=anomaly.kind.incident_kind,
+            source=IncidentSource.ENGINE,
+            at=anomaly.first_seen,
+            details={"anomalies": {anomaly.kind.value: "firing"}, "anomaly": _anomaly_facts(anomaly)},
+            conn=conn,
+        )
+        result._note(result.incidents_opened, incident.id)
+        result.new_alerts += 1
+    elif incident.details.get("anomalies", {}).get(anomaly.kind.value) != "firing":
+        anomalies = {**incident.details.get("anomalies", {}), anomaly.kind.value: "firing"}
+        incident = repo.update_details(incident.id, {"anomalies": anomalies}, conn=conn)
+        repo.store.append_event(
+            EventType.INCIDENT,
+            {"action": "anomaly", "incident_id": incident.id, **_anomaly_facts(anomaly)},
+            service=anomaly.service,
+            conn=conn,
+        )
+        result.new_alerts += 1
+    else:
+        result.duplicates += 1
+    result._note(result.incidents, incident.id)
+    if incident.status is IncidentStatus.OPEN:
+        result._note(result.remediation_requested, incident.id)
+
+
+def _anomaly_cleared(
+    repo: IncidentRepository, conn: Connection, anomaly: Anomaly, result: IntakeResult
+) -> None:
+    incident = repo.find_active(anomaly.service, anomaly.provider, conn=conn)
+    if incident is None or incident.details.get("anomalies", {}).get(anomaly.kind.value) != "firing":
+        result.duplicates += 1
+        return
+    anomalies = {**incident.details["anomalies"], anomaly.kind.value: "resolved"}
+    at = anomaly.last_seen
+    incident = repo.update_details(incident.id, {"anomalies": anomalies}, conn=conn)
+    repo.store.append_event(
+        EventType.INCIDENT,
+        {"action": "anomaly_resolved", "incident_id": incident.id, "kind": anomaly.kind.value,
+         "at": at.isoformat(), "rebaselined": anomaly.rebaselined},
+        service=anomaly.service,
+        conn=conn,
+    )  # fmt: skip
+    result.resolved_alerts += 1
+    result._note(result.incidents, incident.id)
+    if _anomalies_firing(incident):
+        return
+    if any(a.status == "firing" for a in repo.alerts_of(incident.id, conn=conn)):
+        return  # Alertmanager still reports it
+    if incident.status is IncidentStatus.OPEN and incident.decision_id is None:
+        repo.resolve(incident.id, at, reason="anomaly cleared without remediation", conn=conn)
+        result._note(result.incidents_closed, incident.id)
