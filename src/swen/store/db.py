@@ -29,6 +29,9 @@ EVENT_LOCK_KEY = 0x5357454E
 MIGRATION_LOCK_KEY = 0x5357454D
 """pg_advisory_xact_lock key serialising schema migrations of several processes starting at once."""
 
+WRITE_LOCK_TIMEOUT_S = 30
+"""PostgreSQL: how long a serialised write waits for the lock before failing (lock_timeout)."""
+
 _IMMEDIATE = "swen_begin_immediate"
 
 
@@ -86,6 +89,8 @@ def write_transaction(engine: Engine, *, pg_lock_key: int | None = EVENT_LOCK_KE
             conn.execution_options(**{_IMMEDIATE: True})
         with conn.begin():
             if engine.dialect.name == "postgresql" and pg_lock_key is not None:
+                # Like SQLite's busy_timeout: give up (and roll back) rather than wait forever.
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT_S}s'")
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": pg_lock_key})
             yield conn
 

@@ -8,6 +8,7 @@ are serialised across processes (see ``db.write_transaction``). SQLAlchemy error
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -95,6 +96,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._local = threading.local()  # per thread: is a write transaction open?
 
     # --- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -123,8 +125,18 @@ class Store:
 
         Use ``append_event(..., conn=conn)`` inside it so the row and its event commit together.
         """
-        with _translated("write transaction"), write_transaction(self.engine) as conn:
-            yield conn
+        if getattr(self._local, "in_write", False):
+            # A second serialised transaction from the same thread would wait for the first forever.
+            raise StoreError(
+                "a write transaction is already open in this thread",
+                hint="do the nested write on the open transaction: pass conn=conn (e.g. append_event)",
+            )
+        self._local.in_write = True
+        try:
+            with _translated("write transaction"), write_transaction(self.engine) as conn:
+                yield conn
+        finally:
+            self._local.in_write = False
 
     # --- services & placements ---------------------------------------------------------------
     def upsert_services(self, items: Sequence[Service]) -> None:

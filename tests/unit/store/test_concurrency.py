@@ -146,3 +146,12 @@ def test_sigkill_during_bulk_insert_leaves_whole_batches(store: Store, database_
         count = conn.execute(select(func.count()).select_from(telemetry_samples)).scalar_one()
     assert count % batch == 0
     store.insert_samples(samples_series(3))  # the store is still writable after the crash
+
+
+def test_nested_write_transaction_fails_fast_instead_of_deadlocking(store: Store) -> None:
+    with store.transaction() as conn:
+        store.append_event(EventType.SCENARIO, {"inner": False}, conn=conn)
+        with pytest.raises(StoreError, match="already open"):
+            store.append_event(EventType.SCENARIO, {"inner": True})
+    store.append_event(EventType.SCENARIO, {"after": True})
+    _assert_chain(store, 2)
