@@ -139,7 +139,10 @@ class LocalMergeRequestHost:
             return mr
         _require_open(mr, "merge")
         if self.repo is None:
-            raise GitOpsError("the local merge-request host needs the infra repository to merge")
+            raise GitOpsError(
+                "the local merge-request host needs the infra repository to merge",
+                hint="build it with make_host(settings, store, InfraRepo.open(settings))",
+            )
         sha = self.repo.merge_to_main(
             mr.branch, message=f"Merge branch '{mr.branch}' into {MAIN} (MR {mr.id})"
         )
