@@ -8,6 +8,7 @@ are serialised across processes (see ``db.write_transaction``). SQLAlchemy error
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionStatus
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
+from swen.domain.names import validate_service_name
 from swen.store import audit
 from swen.store.db import make_engine, migrate, upsert, write_transaction
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
@@ -179,6 +181,7 @@ class Store:
     def set_placement(
         self, service: str, placement: Placement, *, decision_id: str | None, at: datetime
     ) -> None:
+        validate_service_name(service)
         at = _aware(at, "placement time")
         with self.transaction() as conn:
             old = conn.execute(select(placements).where(placements.c.service == service)).first()
@@ -401,9 +404,10 @@ class Store:
                 f"flag key {key!r} is reserved for the audit log",
                 hint=f"choose a key that does not start with {audit.RESERVED_FLAG_PREFIX!r}",
             )
-        audit.canonical_payload({"value": value})  # JSON-able, finite
+        # plain JSON (datetimes, enums, models converted; NaN/inf rejected), as get_flag returns it
+        stored = json.loads(audit.canonical_payload({"value": value}))["value"]
         with _translated("saving a flag"), self.engine.begin() as conn:
-            upsert(conn, flags, {"key": key, "value": value, "updated_at": _now()}, ["key"])
+            upsert(conn, flags, {"key": key, "value": stored, "updated_at": _now()}, ["key"])
 
 
 def _migrate(engine: Engine) -> None:

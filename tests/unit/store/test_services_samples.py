@@ -36,6 +36,8 @@ def test_placements_are_set_and_audited(store: Store) -> None:
     store.set_placement("api", first, decision_id=None, at=T0)
     store.set_placement("api", second, decision_id="d-9", at=T0 + timedelta(hours=1))
     assert store.get_placements() == {"api": second}
+    with pytest.raises(InvalidInputError):
+        store.set_placement("Bad Name;rm", first, decision_id=None, at=T0)
 
     placement_events = store.events_after(0, types=[EventType.PLACEMENT])
     assert [e.payload["placement"] for e in placement_events] == ["aws/us-east-1", "alibaba/cn-hangzhou"]
@@ -127,5 +129,7 @@ def test_flags_upsert_json(store: Store) -> None:
     assert store.get_flag("automation") == {"enabled": True, "list": [1, 2.5, None]}
     store.set_flag("counter", 3)
     assert store.get_flag("counter") == 3
+    store.set_flag("cooldown-until", T0)
+    assert store.get_flag("cooldown-until") == "2026-01-01T00:00:00Z"
     with pytest.raises(InvalidInputError):
         store.set_flag("bad", float("nan"))
