@@ -238,7 +238,12 @@ def test_version_error_names_the_version(store: Store) -> None:
 # --- concurrency and backends ----------------------------------------------------------------------
 
 
-def test_concurrent_deliveries_open_one_incident(store: Store) -> None:
+def test_concurrent_deliveries_open_one_incident(database_url: str) -> None:
+    with Store.from_url(database_url) as store:
+        _deliver_concurrently(store)
+
+
+def _deliver_concurrently(store: Store) -> None:
     errors: list[BaseException] = []
 
     def deliver() -> None:
