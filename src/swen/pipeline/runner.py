@@ -36,23 +36,20 @@ from swen.domain.events import EventType
 from swen.domain.models import Placement
 from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import MergeRequestHost, make_host
-from swen.gitops.repo import MAIN, REMOTE, InfraRepo
-from swen.pipeline.lock import APPLY_LOCK_NAME, StoreLock
+from swen.gitops.repo import REMOTE, InfraRepo
+from swen.pipeline.apply import MainApplier
+from swen.pipeline.lock import StoreLock
 from swen.pipeline.notify import Notification, Notifier
 from swen.pipeline.plan_summary import PlanSummary
 from swen.pipeline.policy import PolicyGate, PolicyInput, cost_delta_pct
-from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff, with_retry
+from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff
 from swen.pipeline.stages import (
     StageLog,
-    apply_planfile,
     comparable,
     describe_summary,
     plan_tree,
-    read_applied_placements,
-    revert_main_to,
     validate_tree,
 )
-from swen.pipeline.terraform import TerraformError
 from swen.store.mrs import (
     MergeRequest,
     MergeRequestRepository,
@@ -150,6 +147,7 @@ class PipelineRunner:
         self._gate = gate
         self.notifier = notifier or Notifier(store, settings.slack_webhook_url)
         self.backoff = backoff
+        self.applier = MainApplier(settings, store, self.repo, self.host, self.mrs, backoff)
 
     @property
     def gate(self) -> PolicyGate:
@@ -255,24 +253,14 @@ class PipelineRunner:
         Run once after ``swen init`` so the state holds the current placements; afterwards it is a
         no-op unless someone changed main or the state behind SWEN's back.
         """
-        stage_log = StageLog()
-        with self._apply_lock("sync of main", stage_log):
-            self.repo.fetch()
-            with self.repo.worktree(f"{REMOTE}/{MAIN}") as tree:
-                plan = plan_tree(tree, self.settings, stage_log, name="sync", backoff=self.backoff)
-                if plan.summary.has_changes:
-                    placements = apply_planfile(
-                        tree, self.settings, stage_log, plan.planfile, backoff=self.backoff
-                    )
-                else:
-                    placements = read_applied_placements(self.settings, tree)
+        placements, changes = self.applier.sync(StageLog())
         known = self.store.get_placements()
         for service, placement in sorted(placements.items()):
             if known.get(service) != placement:
                 self.store.set_placement(service, placement, decision_id=None, at=_now())
         self.store.append_event(
             EventType.PIPELINE,
-            {"action": "sync", "changes": describe_summary(plan.summary), "services": len(placements)},
+            {"action": "sync", "changes": changes, "services": len(placements)},
         )
         return placements
 
@@ -289,23 +277,6 @@ class PipelineRunner:
             owner=f"pipeline for MR {mr_id}",
             stale_after_s=self.settings.apply_lock_stale_s,
         )
-
-    @contextmanager
-    def _apply_lock(self, owner: str, stage_log: StageLog) -> Iterator[StoreLock]:
-        """The apply lock; a live holder is waited for with backoff, then LockError names it."""
-        lock = StoreLock(
-            self.store, APPLY_LOCK_NAME, owner=owner, stale_after_s=self.settings.apply_lock_stale_s
-        )
-
-        def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
-            stage_log.note(f"waiting {delay:.1f} s for the apply lock: {exc}")
-
-        with_retry(lock.acquire, what="apply lock", backoff=self.backoff, on_retry=on_retry)
-        stage_log.note(f"apply lock {APPLY_LOCK_NAME} taken")
-        try:
-            yield lock
-        finally:
-            lock.release()
 
     def _ctx(self, run_id: int) -> _Ctx:
         run = self.runs.get_run(run_id)
@@ -515,26 +486,14 @@ class PipelineRunner:
         )
 
     def _apply(self, ctx: _Ctx, stage_log: StageLog) -> None:
-        expected = self._policy_summary(ctx)
-        with self._apply_lock(f"apply of MR {ctx.mr.id} (run {ctx.run.id})", stage_log) as lock:
-            self.repo.fetch()
-            head = self.repo.rev_parse(f"{REMOTE}/{ctx.mr.branch}")
-            if head != ctx.policy.get("head"):
-                raise PipelineError(
-                    "the branch moved after the policy check; what was approved is not what would merge",
-                    hint="run the pipeline again",
-                    stage="apply",
-                )
-            before = self.repo.rev_parse(f"{REMOTE}/{MAIN}")
-            self.host.merge(ctx.mr.id)
-            self.repo.fetch()
-            merged = self.repo.rev_parse(f"{REMOTE}/{MAIN}")
-            stage_log.note(f"merged {ctx.mr.branch} into {MAIN}: {before[:10]} -> {merged[:10]}")
-            try:
-                placement = self._apply_main(ctx, stage_log, expected, lock)
-            except SwenError as exc:
-                self._undo_merge(ctx, stage_log, before=before, merged=merged, cause=exc)
-                raise
+        placement = self.applier.apply_mr(
+            ctx.mr,
+            service=ctx.decision.service,
+            head=str(ctx.policy.get("head")),
+            expected=self._policy_summary(ctx),
+            owner=f"apply of MR {ctx.mr.id} (run {ctx.run.id})",
+            stage_log=stage_log,
+        )
         self.store.set_placement(ctx.decision.service, placement, decision_id=ctx.decision.id, at=_now())
         stage_log.note(f"applied: {ctx.decision.service} runs at {placement.key}")
         wanted = ctx.decision.current if ctx.is_rollback else ctx.decision.target
@@ -544,61 +503,8 @@ class PipelineRunner:
                 hint="check the infra repository's terraform.tfvars on main",
                 stage="apply",
             )
-        if ctx.is_rollback:
-            self.store.transition(
-                ctx.decision.id, _S.ROLLED_BACK, detail={"mr_id": ctx.mr.id, "placement": placement.key}
-            )
-        else:
-            self.store.transition(
-                ctx.decision.id, _S.APPLIED, detail={"mr_id": ctx.mr.id, "placement": placement.key}
-            )
-
-    def _apply_main(
-        self, ctx: _Ctx, stage_log: StageLog, expected: PlanSummary, lock: StoreLock
-    ) -> Placement:
-        with self.repo.worktree(f"{REMOTE}/{MAIN}") as tree:
-            plan = plan_tree(tree, self.settings, stage_log, name="apply", backoff=self.backoff)
-            if comparable(plan.summary) != comparable(expected):
-                raise PipelineError(
-                    "the plan on main differs from the approved plan: "
-                    f"approved [{describe_summary(expected)}], main [{describe_summary(plan.summary)}]",
-                    hint="main or the state changed; nothing was applied, run the pipeline again",
-                    stage="apply",
-                )
-            lock.ensure_held()
-            placements = apply_planfile(tree, self.settings, stage_log, plan.planfile, backoff=self.backoff)
-        placement = placements.get(ctx.decision.service)
-        if placement is None:
-            raise PipelineError(f"terraform's placements output has no {ctx.decision.service}", stage="apply")
-        return placement
-
-    def _undo_merge(
-        self, ctx: _Ctx, stage_log: StageLog, *, before: str, merged: str, cause: SwenError
-    ) -> None:
-        """Put main back to what is applied and re-apply it if the failed apply changed anything."""
-        if merged == before:
-            return
-        stage_log.note(f"apply failed; reverting {MAIN} to {before[:10]} so it matches the applied state")
-        try:
-            commit = revert_main_to(
-                self.repo,
-                good=before,
-                bad=merged,
-                message=f"Revert MR {ctx.mr.id} ({ctx.mr.branch}): apply failed\n\n{cause.message}\n",
-                backoff=self.backoff,
-            )
-            stage_log.note(f"reverted {MAIN}: {commit[:10]}")
-            self.mrs.update(ctx.mr.id, action="reverted", detail={"revert": commit, "error": cause.message})
-            if not (isinstance(cause, TerraformError) and cause.stage == "apply"):
-                return  # terraform never started applying: the state is untouched
-            with self.repo.worktree(f"{REMOTE}/{MAIN}") as tree:
-                restore = plan_tree(tree, self.settings, stage_log, name="restore", backoff=self.backoff)
-                if restore.summary.has_changes:
-                    stage_log.note("the failed apply changed resources; applying main to restore them")
-                    apply_planfile(tree, self.settings, stage_log, restore.planfile, backoff=self.backoff)
-        except SwenError as exc:  # the original failure stays the stage's error
-            stage_log.note(f"could not restore {MAIN}/state automatically: {exc}")
-            log.error("MR %s: restoring main after a failed apply failed: %s", ctx.mr.id, exc)
+        new = _S.ROLLED_BACK if ctx.is_rollback else _S.APPLIED
+        self.store.transition(ctx.decision.id, new, detail={"mr_id": ctx.mr.id, "placement": placement.key})
 
     def _notify(self, ctx: _Ctx, stage_log: StageLog) -> None:
         placements = self.store.get_placements()
