@@ -17,7 +17,7 @@ Verdicts (thresholds, defaults of :class:`AnomalyConfig`)
     outage: ``availability < 0.5`` on a single sample (no warm-up needed), or a degradation
     (``availability < 0.9`` and ``< baseline - 4 x band``) for 2 consecutive samples.
     warm-up: no spike or degradation verdict before a series has 10 samples.
-    recovery: an anomaly clears after 2 consecutive samples back inside half the band
+    recovery: an anomaly clears after 2 consecutive samples back under half the threshold
     (``value <= baseline + 2 x band`` or ``<= baseline x (1 + min_rise/2)``; availability ``>= 0.5`` and
     not degraded), so a value hovering at the threshold does not flap.
     new normal: a spike that lasts 120 consecutive samples (10 min at 5 s) becomes the baseline
@@ -25,11 +25,16 @@ Verdicts (thresholds, defaults of :class:`AnomalyConfig`)
 
 Why these numbers: with Gaussian noise the EWMA band has a relative error of about 17 %, so
 ``4 x band`` is at worst about 3.3 sigma; three consecutive samples beyond that occur with
-probability ~1e-10 per sample, so 10,000 noisy samples raise nothing (tested), while a real spike
-(x1.5 or more) is caught on its 3rd sample and an outage on its 1st.
+probability ~1e-10 per sample, so 12,000 noisy samples and 20,000+ samples of the simulator's normal
+model raise nothing (tested), while a real spike (x1.5 or more) is caught on its 3rd sample and an
+outage on its 1st.
 
 Poisoning: a sample that exceeds the threshold is never fed into the statistics, and nothing is
 while the series is anomalous (baseline and band frozen), so a spike cannot become its own baseline.
+
+Input: :meth:`AnomalyDetector.observe` takes TelemetrySample objects; :meth:`AnomalyDetector.observe_arrays`
+takes columns (and ids from :meth:`AnomalyDetector.series_ids`) for large fleets: 500,000 series per
+cycle in about 0.3 s on 2 cores (bench/anomaly_bench.py).
 
 State: :meth:`AnomalyDetector.to_dict` / :meth:`AnomalyDetector.from_dict` round-trip the whole state
 through plain JSON types (to persist across restarts in a store flag).
