@@ -32,6 +32,9 @@ MIGRATION_LOCK_KEY = 0x5357454D
 WRITE_LOCK_TIMEOUT_S = 30
 """PostgreSQL: how long a serialised write waits for the lock before failing (lock_timeout)."""
 
+MIGRATION_LOCK_TIMEOUT_S = 600
+"""PostgreSQL: how long a process waits for another one's schema migration (a backfill can be slow)."""
+
 _IMMEDIATE = "swen_begin_immediate"
 
 
@@ -79,7 +82,9 @@ def make_engine(url: str) -> Engine:
 
 
 @contextmanager
-def write_transaction(engine: Engine, *, pg_lock_key: int | None = EVENT_LOCK_KEY) -> Iterator[Connection]:
+def write_transaction(
+    engine: Engine, *, pg_lock_key: int | None = EVENT_LOCK_KEY, lock_timeout_s: int = WRITE_LOCK_TIMEOUT_S
+) -> Iterator[Connection]:
     """A serialised write transaction: SQLite ``BEGIN IMMEDIATE``; PostgreSQL advisory xact lock.
 
     Commits when the block ends, rolls back (nothing written) when it raises.
@@ -90,7 +95,7 @@ def write_transaction(engine: Engine, *, pg_lock_key: int | None = EVENT_LOCK_KE
         with conn.begin():
             if engine.dialect.name == "postgresql" and pg_lock_key is not None:
                 # Like SQLite's busy_timeout: give up (and roll back) rather than wait forever.
-                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT_S}s'")
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout_s)}s'")
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": pg_lock_key})
             yield conn
 
@@ -117,7 +122,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (default: newest); idempotent and safe with several processes."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
-        with write_transaction(engine, pg_lock_key=MIGRATION_LOCK_KEY) as conn:
+        lock = {"pg_lock_key": MIGRATION_LOCK_KEY, "lock_timeout_s": MIGRATION_LOCK_TIMEOUT_S}
+        with write_transaction(engine, **lock) as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except SQLAlchemyError as exc:
