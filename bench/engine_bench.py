@@ -35,6 +35,7 @@ import numpy as np
 
 from swen.domain.models import Placement, Service, ServiceShape, TelemetrySample, Weights
 from swen.engine.decide import EngineInputs, EngineParams, EngineResult, evaluate
+from swen.engine.memory import tune_malloc
 from swen.engine.publish import decisions_document, write_json_atomic
 from swen.engine.scoring import score
 from swen.engine.window import SampleWindow
@@ -282,6 +283,51 @@ def pg_database() -> tuple[str, Callable[[], None]] | None:
     return f"{admin.rsplit('/', 1)[0]}/{name}", drop
 
 
+def report_kernel(syn: Synthetic, repeat: int, label: str) -> None:
+    kernel_t, floor_t = bench_kernel(syn, repeat)
+    k_min, k_med = min(kernel_t), statistics.median(kernel_t)
+    f_min, f_med = min(floor_t), statistics.median(floor_t)
+    print(f"(a) kernel vs numpy floor [{label}], {repeat} interleaved runs: min / median")
+    print(f"  kernel (scores, total, mask, argmax) {k_min * 1e3:8.1f} / {k_med * 1e3:.1f} ms")
+    print(f"  floor (weighted sum + argmax)        {f_min * 1e3:8.1f} / {f_med * 1e3:.1f} ms")
+    print(
+        f"  ratio kernel / floor                 {k_min / f_min:8.2f}x / {k_med / f_med:.2f}x   (goal <= 5x)"
+    )
+
+
+def report_cycle(syn: Synthetic, cycles: int, label: str) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.from_url(f"sqlite:///{Path(tmp) / 'engine.db'}")
+        print(
+            f"(b) full cycle [{label}], median of {cycles}; SQLite store; {syn.bargains} services with a "
+            "cheaper home"
+        )
+        parts, recommended, rss = bench_cycle(syn, store, cycles, Path(tmp) / "ai_decisions.json")
+        store.close()
+    for key, value in parts.items():
+        print(f"  {key:<32} {value * 1e3:8.1f} ms")
+    print(f"  recommendations stored per cycle  {recommended:8d}   (goal: total <= 500 ms)")
+    return rss
+
+
+def report_ingest(samples_n: int, batch: int) -> None:
+    print(f"(c) ingestion via Store.insert_samples, {samples_n:,} samples, batches of {batch:,}")
+    samples = make_samples(samples_n)
+    with tempfile.TemporaryDirectory() as tmp:
+        rate = bench_ingest(f"sqlite:///{Path(tmp) / 'ingest.db'}", samples, batch)
+    print(f"  SQLite                              {rate:12,.0f} samples/s (goal >= 50,000)")
+    pg = pg_database()
+    if pg is None:
+        print("  PostgreSQL                          skipped (SWEN_TEST_PG_URL not set)")
+        return
+    url, drop = pg
+    try:
+        rate = bench_ingest(url, samples, batch)
+        print(f"  PostgreSQL                          {rate:12,.0f} samples/s (goal >= 50,000)")
+    finally:
+        drop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -293,54 +339,33 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument(
+        "--malloc",
+        choices=("both", "default", "tuned"),
+        default="both",
+        help="glibc malloc as is, with swen.engine.memory.tune_malloc(), or both (default first)",
+    )
     args = parser.parse_args()
 
-    print(f"Decision engine, {args.services:,} services x {args.candidates} candidates")
+    print(
+        f"Decision engine, {args.services:,} services x {args.candidates} candidates; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     syn = Synthetic(args.services, args.candidates, args.share)
-    kernel_t, floor_t = bench_kernel(syn, args.repeat)
-    print(f"(a) kernel vs numpy floor, {args.repeat} interleaved runs: min / median")
+    modes = ("default", "tuned") if args.malloc == "both" else (args.malloc,)
+    rss = 0.0
+    for mode in modes:
+        if mode == "tuned":
+            print(f"tune_malloc() -> {tune_malloc()}")
+        report_kernel(syn, args.repeat, f"malloc {mode}")
+        rss = max(rss, report_cycle(syn, args.cycles, f"malloc {mode}"))
     print(
-        f"  kernel (scores, total, mask, argmax) {min(kernel_t) * 1e3:8.1f} / "
-        f"{statistics.median(kernel_t) * 1e3:.1f} ms"
+        f"peak RSS of the whole process through (a) and (b), before tracemalloc: {rss:.0f} MB "
+        "(goal <= 300 MB; includes the interpreter, imports and the synthetic inputs)"
     )
-    print(
-        f"  floor (weighted sum + argmax)        {min(floor_t) * 1e3:8.1f} / "
-        f"{statistics.median(floor_t) * 1e3:.1f} ms"
-    )
-    print(
-        f"  ratio kernel / floor                 {min(kernel_t) / min(floor_t):8.2f}x (min) / "
-        f"{statistics.median(kernel_t) / statistics.median(floor_t):.2f}x (median)   (goal <= 5x)"
-    )
-
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store.from_url(f"sqlite:///{Path(tmp) / 'engine.db'}")
-        print(
-            f"(b) full cycle (median of {args.cycles}; SQLite store; {syn.bargains} services with a "
-            f"cheaper home)"
-        )
-        parts, recommended, rss_engine = bench_cycle(syn, store, args.cycles, Path(tmp) / "ai_decisions.json")
-        for key, value in parts.items():
-            print(f"  {key:<32} {value * 1e3:8.1f} ms")
-        print(f"  recommendations stored per cycle  {recommended:8d}   (goal: total <= 500 ms)")
-        store.close()
-        print(f"  peak RSS of the whole process      {rss_engine:8.0f} MB  (goal <= 300 MB)")
-
-        del syn
-        gc.collect()
-        print(f"(c) ingestion via Store.insert_samples, {args.samples:,} samples, batches of {args.batch:,}")
-        samples = make_samples(args.samples)
-        rate = bench_ingest(f"sqlite:///{Path(tmp) / 'ingest.db'}", samples, args.batch)
-        print(f"  SQLite                              {rate:12,.0f} samples/s (goal >= 50,000)")
-    pg = pg_database()
-    if pg is None:
-        print("  PostgreSQL                          skipped (SWEN_TEST_PG_URL not set)")
-    else:
-        url, drop = pg
-        try:
-            rate = bench_ingest(url, samples, args.batch)
-            print(f"  PostgreSQL                          {rate:12,.0f} samples/s (goal >= 50,000)")
-        finally:
-            drop()
+    del syn
+    gc.collect()
+    report_ingest(args.samples, args.batch)
 
 
 if __name__ == "__main__":

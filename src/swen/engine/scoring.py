@@ -75,35 +75,36 @@ def score(
     amortisation_months: float,
 ) -> Scores:
     """Score every feasible (service, candidate) and pick each service's best candidate."""
-    cost, latency, credits, avail = (np.empty_like(monthly) for _ in range(4))
-    priced = monthly > 0.0
-    # Masks as arithmetic (contiguous ufuncs are several times faster than boolean-masked ops):
-    # monthly / 0 = inf keeps infeasible cells out of the min; 1 - 1/0 = -inf excludes them from argmax.
-    feasible_f = feasible.astype(np.float64)
+    # Masks as arithmetic on one float copy of ``feasible`` (contiguous ufuncs are several times faster
+    # than boolean-masked ops, and every fresh 4 MB temporary costs page faults): monthly / 0 = inf
+    # keeps infeasible cells out of the min; later 1 - 1/0 = -inf keeps them out of the argmax.
+    # ``fmin(x, 1)`` maps NaN (0/0, missing data) and inf (x/0) to 1: a free candidate scores 1 on
+    # cost and credits, and a NaN total can never reach the argmax (NaN would win it).
+    mask = feasible.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        cheapest = np.fmin.reduce(monthly / feasible_f, axis=1, keepdims=True)
-        penalty = np.divide(-1.0, feasible_f)
-        penalty += 1.0
-        cost.fill(1.0)
-        np.divide(cheapest, monthly, out=cost, where=priced)
-        np.clip(cost, 0.0, 1.0, out=cost)
-        np.divide(p95_ms, slo_ms[:, None], out=latency)
+        scratch = np.divide(monthly, mask)
+        cheapest = np.fmin.reduce(scratch, axis=1, keepdims=True)
+        np.divide(-1.0, mask, out=mask)
+        mask += 1.0  # now the penalty: 0 where feasible, -inf elsewhere
+        cost = np.divide(cheapest, monthly)
+        np.fmin(cost, 1.0, out=cost)
+        latency = np.divide(p95_ms, slo_ms[:, None])
         np.subtract(1.0, latency, out=latency)
         np.clip(latency, 0.0, 1.0, out=latency)
-        credits.fill(1.0)
-        np.divide(credits_usd, monthly * amortisation_months, out=credits, where=priced)
-        np.clip(credits, 0.0, 1.0, out=credits)
-    np.clip(availability, 0.0, 1.0, out=avail)
+        credits = np.divide(credits_usd, monthly)
+        credits *= 1.0 / amortisation_months
+        np.fmin(credits, 1.0, out=credits)
+    avail = np.clip(availability, 0.0, 1.0)
     w_cost, w_latency, w_credits, w_availability = weights.as_tuple()
     total = np.multiply(cost, w_cost)  # explicit passes, not BLAS: no thread pool contention
-    scratch = np.multiply(latency, w_latency)
+    np.multiply(latency, w_latency, out=scratch)
     total += scratch
     np.multiply(credits, w_credits, out=scratch)
     total += scratch
     np.multiply(avail, w_availability, out=scratch)
     total += scratch
-    np.clip(total, 0.0, 1.0, out=total)
-    total += penalty
+    np.fmin(total, 1.0, out=total)
+    total += mask
     best_idx = np.argmax(total, axis=1)
     best_total = np.take_along_axis(total, best_idx[:, None], axis=1)[:, 0]
     best_idx[np.isneginf(best_total)] = -1

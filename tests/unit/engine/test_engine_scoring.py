@@ -211,3 +211,14 @@ def test_custom_weights_change_the_winner() -> None:
     decision = scenario.run(1, params=latency_first).decisions[0]
     assert decision.ranking[0].placement == US_EAST
     assert decision.ranking[0].total == APPROX(0.8)
+
+
+def test_candidate_without_any_telemetry_is_never_picked() -> None:
+    svc = service("svc-m", US_EAST)
+    scenario = make_scenario([svc], {("svc-m", US_EAST): cell(hourly=1.0)}, placements=[ALI_SG, US_EAST])
+    decision = scenario.run(3).decisions[0]
+    assert [r.placement for r in decision.ranking] == [US_EAST]
+    assert [(e.placement, e.reasons) for e in decision.excluded] == [
+        (ALI_SG, ("no telemetry in the window",))
+    ]
+    assert decision.confidence.freshness == APPROX(0.5)
