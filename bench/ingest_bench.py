@@ -22,9 +22,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
+from swen.domain.events import EventType
 from swen.domain.models import TelemetrySample
 from swen.store.ingest import SAMPLE_COLUMNS, sample_tuple
 from swen.store.repository import Store
+from swen.store.tables import telemetry_samples
 
 PLACES = [("aws", "us-east-1"), ("aws", "eu-west-1"), ("alibaba", "cn-hangzhou"), ("gcp", "us-central1")]
 INSERT_SQL = "INSERT INTO telemetry_samples ({}) VALUES ({})"
@@ -75,6 +79,8 @@ def bench_sqlite(samples: list[TelemetrySample], batch: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.from_url(f"sqlite:///{Path(tmp) / 'store.db'}")
         rate = timed("Store.insert_samples", len(samples), lambda: _store_insert(store, samples, batch))
+        bench_latest(store)
+        bench_audit(store)
         store.close()
 
         base_store = Store.from_url(f"sqlite:///{Path(tmp) / 'raw.db'}")
@@ -94,6 +100,43 @@ def bench_sqlite(samples: list[TelemetrySample], batch: int) -> None:
         base = timed("raw sqlite3 executemany (baseline)", len(samples), raw_insert)
         raw.close()
     print(f"  ratio store / baseline: {rate / base:.2f}")
+
+
+def bench_latest(store: Store) -> None:
+    """latest_samples (telemetry_latest table) against a GROUP BY max(ts) over the history."""
+    t = telemetry_samples
+    newest = select(t.c.service, t.c.provider, t.c.region, func.max(t.c.ts)).group_by(
+        t.c.service, t.c.provider, t.c.region
+    )
+
+    def group_by() -> None:
+        with store.engine.connect() as conn:
+            conn.execute(newest).all()
+
+    fast = _best_ms(lambda: store.latest_samples())
+    slow = _best_ms(group_by)
+    print(f"  latest_samples: {fast:.2f} ms; GROUP BY max(ts) over the history (baseline): {slow:.1f} ms")
+
+
+def bench_audit(store: Store, n: int = 500) -> None:
+    """Serialised, hash-chained event appends (one transaction each) and verify_audit."""
+    start = time.perf_counter()
+    for i in range(n):
+        store.append_event(EventType.SCENARIO, {"i": i, "note": "bench"})
+    appends = n / (time.perf_counter() - start)
+    start = time.perf_counter()
+    report = store.verify_audit()
+    verify = report.checked / (time.perf_counter() - start)
+    print(f"  append_event: {appends:,.0f} events/s; verify_audit: {verify:,.0f} rows/s (ok={report.ok})")
+
+
+def _best_ms(run: Callable[[], object], repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
 
 
 def _store_insert(store: Store, samples: list[TelemetrySample], batch: int) -> None:
@@ -125,6 +168,8 @@ def bench_postgresql(samples: list[TelemetrySample], batch: int, admin_url: str)
         rate = timed(
             "Store.insert_samples (COPY)", len(samples), lambda: _store_insert(store, samples, batch)
         )
+        bench_latest(store)
+        bench_audit(store)
         with store.engine.begin() as conn:
             conn.exec_driver_sql("TRUNCATE telemetry_samples")
         store.close()
