@@ -26,6 +26,7 @@ from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import LocalMergeRequestHost
 from swen.gitops.repo import InfraRepo, RetryPolicy, init_infra_repo
 from swen.pipeline.notify import Notifier
+from swen.pipeline.policy import PolicyGate
 from swen.pipeline.retry import Backoff
 from swen.pipeline.runner import PipelineRunner
 from swen.pipeline.stages import state_path
@@ -63,8 +64,14 @@ class PipelineEnv:
         return dict(state["outputs"]["placements"]["value"])
 
 
-def make_env(home: Path, *, webhook_url: str | None = None) -> PipelineEnv:
-    settings = Settings(home=home, slack_webhook_url=webhook_url)
+def make_env(
+    home: Path,
+    *,
+    webhook_url: str | None = None,
+    database_url: str | None = None,
+    gate: PolicyGate | None = None,
+) -> PipelineEnv:
+    settings = Settings(home=home, slack_webhook_url=webhook_url, database_url=database_url)
     init_infra_repo(settings)
     store = Store.open(settings)
     repo = InfraRepo.open(settings, retry=RetryPolicy(sleep=lambda _s: None))
@@ -74,6 +81,7 @@ def make_env(home: Path, *, webhook_url: str | None = None) -> PipelineEnv:
         store,
         repo=repo,
         host=host,
+        gate=gate,
         notifier=Notifier(store, webhook_url, backoff=FAST),
         backoff=FAST,
     )

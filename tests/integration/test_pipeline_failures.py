@@ -23,6 +23,7 @@ from swen.gitops.template import TFVARS_PATH
 from swen.gitops.tfvars import read_placements, set_placement
 from swen.pipeline.hooks import install_review_hooks
 from swen.pipeline.lock import APPLY_LOCK_NAME, StoreLock
+from swen.pipeline.policy import PolicyGate
 from swen.pipeline.stages import state_path
 from swen.store.mrs import RunStatus, StageName, StageStatus
 
@@ -111,6 +112,54 @@ def test_apply_that_breaks_half_way_is_restored(env: PipelineEnv) -> None:
     assert env.state_outputs()["service-1"] == {"provider": "aws", "region": "us-east-1"}
     assert env.store.get_placements()["service-1"] == HOME
     assert env.store.get_decision("d-half").status is S.FAILED
+
+
+FREEZE_MAIN = """\
+#!/bin/sh
+while read -r old new ref; do
+  if [ "$ref" = refs/heads/main ]; then
+    echo "main is frozen for the release" >&2
+    exit 1
+  fi
+done
+"""
+
+
+def test_push_the_remote_rejects_fails_apply_with_gits_message(env: PipelineEnv) -> None:
+    mr = env.committer.propose(make_decision("d-frozen"))
+    hook = env.origin / "hooks" / "pre-receive"
+    hook.write_text(FREEZE_MAIN)
+    hook.chmod(0o755)
+    run = env.runner.run(mr.id)
+    assert run.status is RunStatus.FAILED
+    apply = _stage(run, StageName.APPLY)
+    assert "main is frozen for the release" in apply.log and "transient failure" not in apply.log
+    assert env.store.get_decision("d-frozen").status is S.FAILED
+    assert env.host.get(mr.id).state is MRState.OPENED
+    assert env.store.get_placements()["service-1"] == HOME
+    assert env.state_outputs()["service-1"] == {"provider": "aws", "region": "us-east-1"}
+
+
+BROKEN_POLICY = """\
+package swen.gate
+
+default result := {"outcome": "manual_review", "reasons": ["default"], "override": false}
+
+result := {"outcome": "auto_approve", "reasons": ["a"], "override": false} if input.decision
+
+result := {"outcome": "deny", "reasons": ["b"], "override": false} if input.decision
+"""
+
+
+def test_policy_error_fails_the_policy_stage(swen_home: Path) -> None:
+    env = make_env(swen_home, gate=PolicyGate(BROKEN_POLICY))
+    mr = env.committer.propose(make_decision("d-policy-error"))
+    run = env.runner.run(mr.id)
+    assert run.status is RunStatus.FAILED
+    policy = _stage(run, StageName.POLICY)
+    assert policy.status is StageStatus.FAILED and "ERROR: the policy reported errors" in policy.log
+    assert env.store.get_decision("d-policy-error").status is S.FAILED
+    assert env.store.get_placements()["service-1"] == HOME
 
 
 def test_policy_denial_rejects_the_decision_and_closes_the_mr(env: PipelineEnv) -> None:

@@ -161,3 +161,14 @@ def test_rollback_puts_the_previous_placement_back(env: PipelineEnv) -> None:
     entry = read_placements(env.main_tfvars())["service-1"]
     assert (entry.provider, entry.region, entry.instance_type) == ("aws", "us-east-1", "m5.large")
     assert env.store.get_decision("d-roll").status is S.ROLLED_BACK
+
+
+@pytest.mark.postgres
+def test_the_same_run_on_postgresql(swen_home: Path, pg_url: str) -> None:
+    env = make_env(swen_home, database_url=pg_url)
+    mr = env.committer.propose(make_decision("d-pg"))
+    run = env.runner.run(mr.id)
+    assert run.status is RunStatus.SUCCESS, [(s.name, s.status, s.log[-300:]) for s in run.stages]
+    assert env.store.get_placements()["service-1"] == Placement(provider="alibaba", region="ap-southeast-1")
+    assert env.store.get_decision("d-pg").status is S.APPLIED
+    assert env.store.verify_audit().ok
