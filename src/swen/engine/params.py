@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from swen.config import Settings
 from swen.domain.models import Weights
 from swen.engine.confidence import MARGIN_SCALE
+
+if TYPE_CHECKING:  # the engine depends on the domain only; settings are read, not imported
+    from swen.config import Settings
 
 
 class EngineParams(BaseModel):
