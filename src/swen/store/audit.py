@@ -43,9 +43,11 @@ def canonical_payload(payload: dict[str, Any]) -> str:
         raise InvalidInputError(f"an event payload must be a JSON object, got {type(payload).__name__}")
     try:
         jsonable = to_jsonable_python(payload)
-        return json.dumps(
+        text = json.dumps(
             jsonable, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         )
+        text.encode("utf-8")  # lone surrogates cannot be stored or hashed (UnicodeEncodeError)
+        return text
     except (PydanticSerializationError, TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"event payload cannot be stored as JSON: {exc}",

@@ -76,8 +76,11 @@ def make_engine(url: str) -> Engine:
             event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-    except (SQLAlchemyError, ValueError) as exc:
-        raise StoreError(f"cannot open database {url!r}: {exc}", hint="check SWEN_DATABASE_URL") from exc
+    except (SQLAlchemyError, ValueError, OSError) as exc:
+        raise StoreError(
+            f"cannot open database {url!r}: {exc}",
+            hint="check SWEN_DATABASE_URL (or that SWEN_HOME is a writable directory)",
+        ) from exc
     return engine
 
 

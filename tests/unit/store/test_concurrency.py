@@ -155,3 +155,13 @@ def test_nested_write_transaction_fails_fast_instead_of_deadlocking(store: Store
             store.append_event(EventType.SCENARIO, {"inner": True})
     store.append_event(EventType.SCENARIO, {"after": True})
     _assert_chain(store, 2)
+
+
+def test_readers_do_not_wait_for_an_open_write_transaction(store: Store) -> None:
+    store.append_event(EventType.SCENARIO, {"committed": True})
+    with store.transaction() as conn:
+        store.append_event(EventType.SCENARIO, {"committed": False}, conn=conn)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # another connection, while the lock is held
+            seen = pool.submit(store.events_after, 0).result(timeout=5)
+        assert [e.payload for e in seen] == [{"committed": True}]  # no dirty read, no wait
+    assert len(store.events_after(0)) == 2

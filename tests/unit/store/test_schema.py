@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -108,3 +109,10 @@ def test_missing_schema_is_a_store_error_with_hint(database_url: str) -> None:
         assert info.value.hint is not None and "schema" in info.value.hint
     finally:
         store.close()
+
+
+def test_unwritable_sqlite_location_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store.from_url(f"sqlite:///{blocker / 'sub' / 'swen.db'}")
