@@ -53,7 +53,7 @@ def _hint_for(exc: SQLAlchemyError) -> str:
             "transaction open, append inside it (Store.transaction() and append_event(conn=...))"
         )
     if "no such table" in text or "does not exist" in text or "undefined" in text:
-        return "the schema is missing or old; run `swen db upgrade` (or open the store with migrate=True)"
+        return "the schema is missing or old; open the store once with migrate=True (every swen command does)"
     if "connect" in text or "connection" in text:
         return "is the database reachable? check SWEN_DATABASE_URL"
     return "check the database (SWEN_DATABASE_URL) and the server log"
