@@ -70,6 +70,7 @@ def make_env(
     webhook_url: str | None = None,
     database_url: str | None = None,
     gate: PolicyGate | None = None,
+    sync: bool = True,
 ) -> PipelineEnv:
     settings = Settings(home=home, slack_webhook_url=webhook_url, database_url=database_url)
     init_infra_repo(settings)
@@ -85,7 +86,8 @@ def make_env(
         notifier=Notifier(store, webhook_url, backoff=FAST),
         backoff=FAST,
     )
-    runner.sync_state()
+    if sync:
+        runner.sync_state()
     return PipelineEnv(settings, store, repo, host, Committer(store, repo, host), runner)
 
 

@@ -37,6 +37,19 @@ def test_sync_records_the_applied_placements(env: PipelineEnv) -> None:
     assert env.state_outputs()["service-1"] == {"provider": "aws", "region": "us-east-1"}
 
 
+def test_first_run_bootstraps_the_state_from_main(swen_home: Path) -> None:
+    env = make_env(swen_home, sync=False)
+    assert env.store.get_placements() == {}
+    mr = env.committer.propose(make_decision("d-first"))
+    run = env.runner.run(mr.id)
+    # without the bootstrap the plan would create every service and the gate would stop it
+    assert run.status is RunStatus.SUCCESS and run.policy_result is not None
+    assert run.policy_result["outcome"] == "auto_approve"
+    placements = env.store.get_placements()
+    assert placements["service-1"] == Placement(provider="alibaba", region="ap-southeast-1")
+    assert placements["service-2"] == Placement(provider="aws", region="us-east-1")
+
+
 def test_confident_cheaper_stateless_move_is_applied_end_to_end(env: PipelineEnv) -> None:
     decision = make_decision("d-auto")
     mr = env.committer.propose(decision)

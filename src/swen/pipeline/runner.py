@@ -48,6 +48,7 @@ from swen.pipeline.stages import (
     comparable,
     describe_summary,
     plan_tree,
+    state_path,
     validate_tree,
 )
 from swen.store.mrs import (
@@ -259,8 +260,7 @@ class PipelineRunner:
             if known.get(service) != placement:
                 self.store.set_placement(service, placement, decision_id=None, at=_now())
         self.store.append_event(
-            EventType.PIPELINE,
-            {"action": "sync", "changes": changes, "services": len(placements)},
+            EventType.PIPELINE, {"action": "sync", "changes": changes, "services": len(placements)}
         )
         return placements
 
@@ -301,6 +301,10 @@ class PipelineRunner:
             )
         stored = self.store.get_decision(mr.decision_id)
         self._check_startable(mr, stored)
+        if not state_path(self.settings).exists():
+            # Never applied here: bootstrap the state from main first, or the first MR's plan would
+            # create every service and no gate could judge it.
+            self.sync_state()
         previous = self.runs.latest_run(mr_id)
         if previous is not None and previous.status not in _FINISHED:
             # We hold the MR lock, so no live process runs it: it was interrupted (RUNNING) or is
