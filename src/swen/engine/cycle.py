@@ -319,8 +319,7 @@ class Cycle:
                 f"{explain.usd(params.min_savings_usd)}"
             )
         if not confidence.value > params.min_confidence:
-            conf = explain.confidence_phrase(confidence, params.min_confidence)
-            extras.append(f"{conf.replace(' (', f' is not above {params.min_confidence:.2f} (', 1)}")
+            extras.append(explain.confidence_shortfall(confidence, params.min_confidence))
             reasons.append(
                 f"confidence {explain.number(confidence.value, params.min_confidence)} not above "
                 f"{params.min_confidence:.2f}"

@@ -61,10 +61,19 @@ def latency_phrase(target_ms: float, current_ms: float | None, slo_ms: float) ->
     return f"p95 latency {sign}{abs(delta):.0f} ms (SLO {slo_ms:.0f} ms)"
 
 
-def confidence_phrase(confidence: Confidence, threshold: float | None = None) -> str:
+def confidence_phrase(confidence: Confidence) -> str:
     return (
-        f"confidence {number(confidence.value, threshold)} (margin {confidence.margin:.2f}, "
+        f"confidence {confidence.value:.2f} (margin {confidence.margin:.2f}, "
         f"same winner {confidence.stability_cycles} of last {confidence.stability_window} cycles)"
+    )
+
+
+def confidence_shortfall(confidence: Confidence, threshold: float) -> str:
+    """``confidence 0.55 is not above 0.70 (margin 0.12, same winner 4 of last 10 cycles)``."""
+    return (
+        f"confidence {number(confidence.value, threshold)} is not above {threshold:.2f} "
+        f"(margin {confidence.margin:.2f}, same winner {confidence.stability_cycles} of last "
+        f"{confidence.stability_window} cycles)"
     )
 
 

@@ -162,6 +162,7 @@ class SampleWindow:
             "availability": availability,
             "error_rate": error_rate,
         }
+        _check_columns(s_idx, c_idx, ts, values, simulated, instance_type)
         flat = s_idx * n_c + c_idx
         order = _newest_per_cell(flat, ts)
         if order is not None:
@@ -242,6 +243,50 @@ def _p95_by_sort(ring: npt.NDArray[np.float32]) -> FloatArray:
     p95: FloatArray = low + frac * (high - low)
     p95[count == 0] = np.nan
     return p95
+
+
+_RANGES = {
+    "hourly_cost_usd": (0.0, np.inf),
+    "latency_ms": (0.0, np.inf),
+    "credits_usd": (0.0, np.inf),
+    "gpu_availability": (0.0, 1.0),
+    "availability": (0.0, 1.0),
+    "error_rate": (0.0, 1.0),
+}
+
+
+def _check_columns(
+    s_idx: IntArray,
+    c_idx: IntArray,
+    ts: FloatArray,
+    values: dict[str, FloatArray],
+    simulated: BoolArray | None,
+    instance_type: Sequence[str] | npt.NDArray[np.object_] | None,
+) -> None:
+    """Same lengths everywhere, finite values within their ranges (the checks TelemetrySample does)."""
+    n = s_idx.size
+    lengths = {"candidate_idx": c_idx.size, "ts": np.asarray(ts).size}
+    lengths |= {k: np.asarray(v).size for k, v in values.items()}
+    if simulated is not None:
+        lengths["simulated"] = np.asarray(simulated).size
+    if instance_type is not None:
+        lengths["instance_type"] = len(instance_type)
+    bad = {k: v for k, v in lengths.items() if v != n}
+    if bad:
+        raise EngineError(
+            f"sample columns differ in length from service_idx ({n}): {bad}",
+            hint="pass one value per sample in every column",
+        )
+    if not np.isfinite(np.asarray(ts, dtype=np.float64)).all():
+        raise EngineError("non-finite sample timestamp", hint="pass epoch seconds")
+    for name, column in values.items():
+        low, high = _RANGES[name]
+        arr = np.asarray(column, dtype=np.float64)
+        if arr.size and not (np.isfinite(arr).all() and arr.min() >= low and arr.max() <= high):
+            raise EngineError(
+                f"{name} has values that are not finite or outside [{low}, {high}]",
+                hint="validate samples as TelemetrySample does before passing arrays",
+            )
 
 
 def _newest_per_cell(flat: IntArray, ts: FloatArray) -> IntArray | None:

@@ -105,3 +105,30 @@ def test_bad_window_inputs_are_refused() -> None:
             availability=one,
             error_rate=one,
         )
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("availability", np.array([1.5]), "availability has values"),
+        ("latency_ms", np.array([np.nan]), "latency_ms has values"),
+        ("hourly_cost_usd", np.array([-1.0]), "hourly_cost_usd has values"),
+        ("credits_usd", np.array([1.0, 2.0]), "differ in length"),
+    ],
+)
+def test_update_arrays_refuses_bad_columns(column: str, value: np.ndarray, message: str) -> None:
+    window = SampleWindow(["svc"], [US_EAST], 3)
+    one = np.ones(1)
+    columns = {
+        "ts": one,
+        "hourly_cost_usd": one,
+        "latency_ms": one,
+        "credits_usd": one,
+        "gpu_availability": one,
+        "availability": one,
+        "error_rate": one,
+    }
+    columns[column] = value
+    with pytest.raises(EngineError, match=message):
+        window.update_arrays(np.array([0]), np.array([0]), **columns)
+    assert window.updates == 0  # nothing half-written
