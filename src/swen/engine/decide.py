@@ -121,64 +121,43 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     fleet = FleetArrays.build(
         inputs.services, window.placements, current=inputs.current, gpu_models=inputs.gpu_models
     )
-    rows = _window_rows(fleet, window)
-
-    def take(arr: npt.NDArray[_T]) -> npt.NDArray[_T]:
-        """This cycle's own copy of a window array (the window is updated in place next cycle)."""
-        return arr.copy() if rows is None else arr[rows]
-
-    p95 = window.latency_p95()
-    p95 = p95 if rows is None else p95[rows]
-    age = window.age_s(inputs.now)
-    age = age if rows is None else age[rows]
-    hourly = window.latest["hourly_cost_usd"]
-    hourly = hourly if rows is None else hourly[rows]
-    credits = take(window.latest["credits_usd"])
-    availability = take(window.latest["availability"])
-    gpu_availability = take(window.latest["gpu_availability"])
-    shape = hourly.shape
+    seen = _Observed.of(window, _window_rows(fleet, window), inputs.now)
     flags = constraint_flags(
         fleet,
-        p95_ms=p95,
-        availability=availability,
-        gpu_availability=gpu_availability,
-        age_s=age,
+        p95_ms=seen.p95,
+        availability=seen.availability,
+        gpu_availability=seen.gpu_availability,
+        age_s=seen.age,
         stale_after_s=params.stale_after_s,
         availability_floor=params.availability_floor,
         gpu_availability_floor=params.gpu_availability_floor,
         quarantined=quarantine_mask(fleet, inputs.quarantined),
     )
     feasible = flags == 0
-    is_current = current_mask(fleet, shape)
-    monthly = monthly_cost(hourly, fleet.replicas)
+    is_current = current_mask(fleet, flags.shape)
+    monthly = monthly_cost(seen.hourly, fleet.replicas)
     scores = score(
         monthly=monthly,
-        p95_ms=p95,
-        credits_usd=credits,
-        availability=effective_availability(availability, gpu_availability, fleet.is_gpu, is_current),
+        p95_ms=seen.p95,
+        credits_usd=seen.credits,
+        availability=effective_availability(
+            seen.availability, seen.gpu_availability, fleet.is_gpu, is_current
+        ),
         slo_ms=fleet.slo_ms,
         feasible=feasible,
         weights=params.weights,
         amortisation_months=params.amortisation_months,
     )
-    n = len(fleet.services)
-    all_rows = np.arange(n)
+    rows = np.arange(len(fleet.services))
     cur = fleet.current_idx
     cur_safe = np.maximum(cur, 0)
-    has_cur = cur >= 0
-    cur_flags = np.where(has_cur, flags[all_rows, cur_safe], np.uint16(NO_DATA))
-    current_has_data = has_cur & ((cur_flags & NO_DATA) == 0)
-    emergency = (
-        np.isin(np.array(fleet.names, dtype=object), list(inputs.emergency))
-        if inputs.emergency
-        else np.zeros(n, dtype=bool)
-    )
-    if params.auto_emergency:
-        emergency |= current_has_data & ((cur_flags & UNHEALTHY) != 0)
+    cur_flags = np.where(cur >= 0, flags[rows, cur_safe], np.uint16(NO_DATA))
+    current_has_data = (cur >= 0) & ((cur_flags & NO_DATA) == 0)
+    emergency = _emergencies(fleet, inputs.emergency, params, current_has_data, cur_flags)
 
-    target = scores.best_idx.copy()
-    target_total = scores.best_total.copy()
-    current_total = np.where(has_cur & ~emergency, scores.total[all_rows, cur_safe], 0.0)
+    # Target: the best candidate; in an emergency the best *other* one (the current counts 0).
+    target, target_total = scores.best_idx.copy(), scores.best_total.copy()
+    current_total = np.where((cur >= 0) & ~emergency, scores.total[rows, cur_safe], 0.0)
     current_total = np.where(np.isneginf(current_total), 0.0, current_total)
     e_rows = np.flatnonzero(emergency)
     if e_rows.size:
@@ -192,16 +171,15 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         .pushed(scores.best_idx)
     )
     k, window_n = history.stability(target)
-    stability = k / window_n
     freshness = _freshness(fleet, flags, current_has_data | emergency)
-    confidence = confidence_value(margin, stability, freshness, params.margin_scale)
+    confidence = confidence_value(margin, k / window_n, freshness, params.margin_scale)
 
     tgt_safe = np.where(has_target, target, cur_safe)
     savings = net_savings(
-        current_monthly=np.nan_to_num(np.where(has_cur, monthly[all_rows, cur_safe], 0.0)),
-        target_monthly=np.nan_to_num(monthly[all_rows, tgt_safe]),
-        current_credits=np.nan_to_num(np.where(has_cur, credits[all_rows, cur_safe], 0.0)),
-        target_credits=np.nan_to_num(credits[all_rows, tgt_safe]),
+        current_monthly=np.nan_to_num(np.where(cur >= 0, monthly[rows, cur_safe], 0.0)),
+        target_monthly=np.nan_to_num(monthly[rows, tgt_safe]),
+        current_credits=np.nan_to_num(np.where(cur >= 0, seen.credits[rows, cur_safe], 0.0)),
+        target_credits=np.nan_to_num(seen.credits[rows, tgt_safe]),
         migration_usd=fleet.state_gb * egress_per_gb(fleet.placements, cur, target, inputs.egress_usd_per_gb),
         amortisation_months=params.amortisation_months,
     )
@@ -219,14 +197,14 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         row_of={name: i for i, name in enumerate(fleet.names)},
         flags=flags,
         scores=scores,
-        p95=p95,
+        p95=seen.p95,
         monthly=monthly,
-        credits=credits,
-        availability=availability,
-        gpu_availability=gpu_availability,
-        ts_last=take(window.ts_last),
-        instance_type=take(window.instance_type),
-        simulated=take(window.simulated),
+        credits=seen.credits,
+        availability=seen.availability,
+        gpu_availability=seen.gpu_availability,
+        ts_last=seen.ts_last,
+        instance_type=seen.instance_type,
+        simulated=seen.simulated,
         target=target,
         current_total=current_total,
         margin=margin,
@@ -244,6 +222,58 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     )
     recommendations = tuple(cycle.decision(int(i)) for i in np.flatnonzero(migrate))
     return EngineResult(created_at=inputs.now, recommendations=recommendations, history=history, cycle=cycle)
+
+
+@dataclass(frozen=True, eq=False)
+class _Observed:
+    """What the window says about the evaluated services, as this cycle's own arrays (the window is
+    updated in place next cycle, so anything a later ``EngineResult.decision`` reads is copied)."""
+
+    p95: FloatArray
+    age: FloatArray
+    hourly: FloatArray
+    credits: FloatArray
+    availability: FloatArray
+    gpu_availability: FloatArray
+    ts_last: FloatArray
+    instance_type: npt.NDArray[np.object_]
+    simulated: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, window: SampleWindow, rows: IntArray | None, now: datetime) -> _Observed:
+        def own(arr: npt.NDArray[_T]) -> npt.NDArray[_T]:
+            return arr.copy() if rows is None else arr[rows]
+
+        def view(arr: npt.NDArray[_T]) -> npt.NDArray[_T]:  # only read during evaluate
+            return arr if rows is None else arr[rows]
+
+        return cls(
+            p95=view(window.latency_p95()),
+            age=view(window.age_s(now)),
+            hourly=view(window.latest["hourly_cost_usd"]),
+            credits=own(window.latest["credits_usd"]),
+            availability=own(window.latest["availability"]),
+            gpu_availability=own(window.latest["gpu_availability"]),
+            ts_last=own(window.ts_last),
+            instance_type=own(window.instance_type),
+            simulated=own(window.simulated),
+        )
+
+
+def _emergencies(
+    fleet: FleetArrays,
+    named: Collection[str],
+    params: EngineParams,
+    current_has_data: npt.NDArray[np.bool_],
+    cur_flags: npt.NDArray[np.uint16],
+) -> npt.NDArray[np.bool_]:
+    """Services named as emergencies, plus (auto_emergency) those whose current placement is
+    observed unhealthy: below the availability floor or quarantined."""
+    wanted = set(named)
+    out = np.array([name in wanted for name in fleet.names], dtype=bool)
+    if params.auto_emergency:
+        out |= current_has_data & ((cur_flags & UNHEALTHY) != 0)
+    return out
 
 
 def meets_thresholds(

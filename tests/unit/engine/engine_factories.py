@@ -116,17 +116,16 @@ class Scenario:
 
     def evaluate(self, **inputs: Any) -> EngineResult:
         """Evaluate the latest cycle (same window, same input history); ``inputs`` override."""
-        base: dict[str, Any] = {"params": self.params, "history": self.prev_history}
+        base: dict[str, Any] = {
+            "services": self.services,
+            "window": self.window,
+            "now": self.now,
+            "egress_usd_per_gb": self.egress,
+            "params": self.params,
+            "history": self.prev_history,
+        }
         base.update(inputs)
-        return evaluate(
-            EngineInputs(
-                services=self.services,
-                window=self.window,
-                now=self.now,
-                egress_usd_per_gb=self.egress,
-                **base,
-            )
-        )
+        return evaluate(EngineInputs(**base))
 
 
 def make_scenario(

@@ -137,3 +137,21 @@ def test_emergency_goes_through_unless_the_open_decision_already_heads_there() -
     assert elsewhere.action is DecisionAction.MIGRATE and elsewhere.target == US_WEST
     same = scenario.evaluate(pending={"web": US_WEST}).decisions[0]
     assert same.action is DecisionAction.STAY and same.reasons == ("move already in progress",)
+
+
+def test_self_healing_can_evaluate_one_service_of_the_window() -> None:
+    scenario = mixed_fleet()
+    web = next(s for s in scenario.services if s.name == "web")
+    result = scenario.evaluate(services=[web], emergency={"web"}, quarantined={("web", US_WEST.key)})
+    (decision,) = result.decisions
+    assert decision.service == "web" and decision.emergency
+    assert decision.target == ALI_SG  # us-west-2 quarantined for this service
+    assert result.counts["services"] == 1
+
+
+def test_unknown_service_is_a_clear_error() -> None:
+    from swen.domain.errors import EngineError
+
+    scenario = mixed_fleet()
+    with pytest.raises(EngineError, match="not in the telemetry window"):
+        scenario.evaluate(services=[service("ghost", US_EAST)])
