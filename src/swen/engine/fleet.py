@@ -7,13 +7,13 @@ the residency mask (allowed providers/regions) and which candidates offer the se
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from swen.domain.models import Placement, Service
+from swen.domain.models import Offer, Placement, Service
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -68,6 +68,16 @@ class FleetArrays:
 
     names: tuple[str, ...]
     """Service names, in order."""
+
+
+def gpu_models_by_placement(offers: Iterable[Offer]) -> dict[str, frozenset[str]]:
+    """Placement key -> GPU models offered there (``EngineInputs.gpu_models`` from catalog offers)."""
+    models: dict[str, set[str]] = {}
+    for offer in offers:
+        found = models.setdefault(offer.placement.key, set())
+        if offer.gpu_name:
+            found.add(offer.gpu_name)
+    return {key: frozenset(names) for key, names in models.items()}
 
 
 def _residency_mask(services: Sequence[Service], placements: Sequence[Placement]) -> BoolArray:

@@ -191,6 +191,31 @@ class SampleWindow:
         for ring in self.ring.values():
             ring[self.cursor] = np.nan
 
+    def resized(
+        self, services: Sequence[str], placements: Sequence[Placement], size: int | None = None
+    ) -> SampleWindow:
+        """A new window for another fleet or candidate set (or window size), keeping the data of the
+        services and placements both have (the newest ``size`` cycles of the ring)."""
+        size = self.size if size is None else size
+        new = SampleWindow(services, placements, size, history_fields=tuple(self.ring))
+        old_rows, new_rows = _common(self.services, new.services)
+        old_cols, new_cols = _common(self.placement_keys, new.placement_keys)
+        old_cells, new_cells = np.ix_(old_rows, old_cols), np.ix_(new_rows, new_cols)
+        for field in FIELDS:
+            new.latest[field][new_cells] = self.latest[field][old_cells]
+        new.ts_last[new_cells] = self.ts_last[old_cells]
+        new.simulated[new_cells] = self.simulated[old_cells]
+        new.instance_type[new_cells] = self.instance_type[old_cells]
+        kept = min(size, self.size, self.updates)
+        if kept:
+            oldest_first = [(self.cursor - kept + 1 + j) % self.size for j in range(kept)]
+            for field, ring in self.ring.items():
+                for j, slot in enumerate(oldest_first):
+                    new.ring[field][j][new_cells] = ring[slot][old_cells]
+            new.cursor = kept - 1
+        new.updates = self.updates
+        return new
+
     # --- reads -------------------------------------------------------------------------------
     def age_s(self, now: datetime) -> FloatArray:
         """Seconds since the newest sample of each cell (``inf`` when there never was one)."""
@@ -287,6 +312,15 @@ def _check_columns(
                 f"{name} has values that are not finite or outside [{low}, {high}]",
                 hint="validate samples as TelemetrySample does before passing arrays",
             )
+
+
+def _common(old: Sequence[str], new: Sequence[str]) -> tuple[IntArray, IntArray]:
+    """Indices (in ``old``, in ``new``) of the names both hold."""
+    position = {name: i for i, name in enumerate(old)}
+    pairs = [(position[name], j) for j, name in enumerate(new) if name in position]
+    old_idx = np.array([p[0] for p in pairs], dtype=np.intp)
+    new_idx = np.array([p[1] for p in pairs], dtype=np.intp)
+    return old_idx, new_idx
 
 
 def _newest_per_cell(flat: IntArray, ts: FloatArray) -> IntArray | None:

@@ -132,3 +132,48 @@ def test_update_arrays_refuses_bad_columns(column: str, value: np.ndarray, messa
     with pytest.raises(EngineError, match=message):
         window.update_arrays(np.array([0]), np.array([0]), **columns)
     assert window.updates == 0  # nothing half-written
+
+
+def test_resized_window_keeps_the_data_of_what_both_fleets_have() -> None:
+    window = SampleWindow(["a", "b"], [US_EAST, ALI_SG], 4)
+    for k, latency in enumerate([10, 20, 30, 40, 50]):
+        window.update(
+            [sample("a", US_EAST.key, k, latency=latency, hourly=k), sample("b", ALI_SG.key, k, latency=99)]
+        )
+    bigger = window.resized(["c", "a"], [ALI_SG, US_EAST], size=3)
+    assert bigger.shape == (2, 2)
+    assert bigger.latest["hourly_cost_usd"][1, 1] == 4.0
+    assert sorted(bigger.ring["latency_ms"][:, 1, 1].tolist()) == [30, 40, 50]  # the newest 3 cycles
+    assert bigger.latency_p95()[1, 1] == pytest.approx(np.percentile([30, 40, 50], 95))
+    assert np.isinf(bigger.age_s(T0)[0]).all()  # the new service has no data yet
+    bigger.update([sample("c", US_EAST.key, 9, latency=60)])
+    assert bigger.ring["latency_ms"][bigger.cursor, 0, 1] == 60
+    assert sorted(
+        bigger.ring["latency_ms"][:, 1, 1][~np.isnan(bigger.ring["latency_ms"][:, 1, 1])].tolist()
+    ) == [
+        40,
+        50,
+    ]
+
+
+def test_gpu_models_by_placement() -> None:
+    from swen.domain.models import Offer
+    from swen.engine.fleet import gpu_models_by_placement
+
+    def offer(region: str, gpu: str | None) -> Offer:
+        return Offer(
+            provider="aws",
+            region=region,
+            instance_type="g5.xlarge",
+            vcpus=4,
+            memory_gib=16,
+            gpu_name=gpu,
+            gpu_count=1 if gpu else 0,
+            price_hour_usd=1.0,
+            source="test",
+        )
+
+    got = gpu_models_by_placement(
+        [offer("us-east-1", "A10G"), offer("us-east-1", None), offer("us-west-2", None)]
+    )
+    assert got == {"aws/us-east-1": frozenset({"A10G"}), "aws/us-west-2": frozenset()}
