@@ -9,6 +9,10 @@ One :class:`EngineLoop` per engine process (``swen engine``, joined into ``swen 
    stored again) and hands each new one to the GitOps committer and the pipeline runner, unless
    automation is paused or the infra repository does not exist (then the loop only advises);
 4. verifies applied moves from the telemetry of the new placement (``engine.verification``);
+   self-healing (``swen.healing``) runs around these steps: the new ticks feed the engine's own anomaly
+   detector (incidents), open incidents become the engine's ``emergency`` and ``quarantined`` inputs,
+   emergency decisions pass the loop guards before they are acted on, and verified or failed ones
+   resolve, retry or escalate their incidents (see ``swen.healing.remediation``);
 5. writes ``$SWEN_HOME/ai_decisions.json`` atomically, beats its heartbeat, appends an
    ``engine_cycle`` event.
 
@@ -35,6 +39,9 @@ from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.params import EngineParams
 from swen.engine.verification import Verdict, VerificationState, observe
 from swen.engine.window import SampleWindow
+from swen.healing import automation
+from swen.healing.detection import AnomalyWatch
+from swen.healing.remediation import Healer, HealingPlan, verify_flag
 from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
 from swen.store.exports import atomic_write_json
 from swen.store.repository import Store
@@ -42,7 +49,7 @@ from swen.telemetry.catalog import Catalog, load_catalog
 
 _log = logging.getLogger(__name__)
 
-AUTOMATION_PAUSED_FLAG = "automation_paused"
+AUTOMATION_PAUSED_FLAG = automation.PAUSED_FLAG
 FULL_EXPORT_MAX_SERVICES = 500
 """Above this many services ai_decisions.json lists recommendations only (not every STAY ranking)."""
 OPEN_STATUSES = frozenset(DecisionStatus) - TERMINAL_STATUSES - {DecisionStatus.APPLIED}
@@ -59,6 +66,10 @@ class CycleReport:
     proposed_mrs: list[int] = field(default_factory=list)
     verified: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    incidents_remediating: list[int] = field(default_factory=list)
+    incidents_resolved: list[int] = field(default_factory=list)
+    incidents_retried: list[int] = field(default_factory=list)
+    incidents_escalated: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     note: str | None = None
 
@@ -75,6 +86,7 @@ class EngineLoop:
         *,
         catalog: Catalog | None = None,
         actuator: Actuator | None = None,
+        anomaly_detection: bool = True,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -86,6 +98,8 @@ class EngineLoop:
         self._last_tick: datetime | None = None
         self._placement_keys = [p.key for p in self.catalog.placements()]
         self._gpu_models = _gpu_models(self.catalog)
+        self.healer = Healer(settings, store)
+        self.watch = AnomalyWatch(store) if anomaly_detection else None
 
     # --- one cycle ---------------------------------------------------------------------------
     def cycle(self) -> CycleReport:
@@ -101,12 +115,17 @@ class EngineLoop:
         if not ticks:
             report.note = "no new telemetry since the last cycle"
             self._verify(services, placements, report)
+            self._heal(HealingPlan(), None, report)
             return self._finish(report, None, services)
-        result = self._evaluate_ticks(self._window_for(services), services, placements, ticks)
+        if self.watch is not None:
+            self.watch.observe([s for _, samples in ticks for s in samples], now=ticks[-1][0])
+        plan = self.healer.plan([s.name for s in services], placements, ticks[-1][0])
+        result = self._evaluate_ticks(self._window_for(services), services, placements, ticks, plan)
         report.sim_time = self._last_tick
         for decision in result.recommendations:
-            self._record(decision, report)
+            self._record(decision, report, plan)
         self._verify(services, placements, report)
+        self._heal(plan, result, report)
         return self._finish(report, result, services)
 
     def _evaluate_ticks(
@@ -115,7 +134,9 @@ class EngineLoop:
         services: Sequence[Service],
         placements: dict[str, Placement],
         ticks: Sequence[tuple[datetime, list[TelemetrySample]]],
+        plan: HealingPlan | None = None,
     ) -> EngineResult:
+        plan = plan or HealingPlan()
         result: EngineResult | None = None
         last_moved = self._last_moved_at()
         for tick_time, samples in ticks:
@@ -131,6 +152,8 @@ class EngineLoop:
                     last_moved_at=last_moved,
                     gpu_models=self._gpu_models,
                     history=self._history,
+                    quarantined=plan.quarantined,
+                    emergency=plan.emergency,
                 )
             )
             self._history = result.history
@@ -221,20 +244,29 @@ class EngineLoop:
         }
 
     # --- acting on decisions -----------------------------------------------------------------
-    def _record(self, decision: Decision, report: CycleReport) -> None:
-        if decision.action is not DecisionAction.MIGRATE:
-            return
+    def _record(self, decision: Decision, report: CycleReport, plan: HealingPlan) -> None:
+        if decision.action is not DecisionAction.MIGRATE or decision.service in plan.held:
+            return  # a service whose incident was escalated waits for a person
         open_ones = [
             d
             for d in self.store.list_decisions(service=decision.service, limit=20)
             if d.status in OPEN_STATUSES
         ]
-        if any(d.decision.target == decision.target for d in open_ones):
-            return  # the same move is already on its way
-        self.store.save_decision(decision)
-        report.recommendations.append(decision.id)
-        if self.actuator is None or self.store.get_flag(AUTOMATION_PAUSED_FLAG, False):
+        same = next((d for d in open_ones if d.decision.target == decision.target), None)
+        acting = self._may_act()
+        if same is not None and not (acting and same.status is DecisionStatus.PROPOSED):
+            return  # the same move is already on its way (a proposed one is acted on once resumed)
+        if same is not None:
+            decision = same.decision
+        now = self._last_tick or decision.created_at
+        if acting and decision.emergency and not self.healer.admit(decision, plan, now).allowed:
+            return  # a loop guard refused (and escalated), or a remediation is already running
+        if same is None:
+            self.store.save_decision(decision)
+            report.recommendations.append(decision.id)
+        if not acting:
             return
+        assert self.actuator is not None
         try:
             mr_id = self.actuator(decision)
         except SwenError as exc:
@@ -243,6 +275,11 @@ class EngineLoop:
             return
         if mr_id is not None:
             report.proposed_mrs.append(mr_id)
+            if decision.emergency:
+                self.healer.started(decision, plan, now)
+
+    def _may_act(self) -> bool:
+        return self.actuator is not None and not automation.is_paused(self.store)
 
     # --- verification ------------------------------------------------------------------------
     def _verify(
@@ -256,18 +293,19 @@ class EngineLoop:
             if service is None or record is None or record.decision_id != decision.id:
                 continue
             target = placements[decision.service]
-            latest = self.store.latest_samples(service=decision.service, provider=target.provider)
-            sample = next((s for s in latest if s.region == target.region), None)
-            key = f"verify:{decision.id}"
+            key = verify_flag(decision.id)
             state = _state_from(self.store.get_flag(key))
-            state, verdict = observe(
-                state,
-                service,
-                sample,
-                applied_at=record.applied_at,
-                needed=self.settings.verify_samples,
-                availability_floor=self.settings.availability_floor,
-            )
+            verdict = Verdict.PENDING
+            for sample in self._samples_since(decision.service, target, state.last_ts):
+                state, verdict = observe(
+                    state,
+                    service,
+                    sample,
+                    needed=self.settings.verify_samples,
+                    availability_floor=self.settings.availability_floor,
+                )
+                if verdict is not Verdict.PENDING:
+                    break
             self.store.set_flag(key, _state_to(state))
             if verdict is Verdict.VERIFIED:
                 self.store.transition(
@@ -286,6 +324,37 @@ class EngineLoop:
                     },
                 )
                 report.failed.append(decision.id)
+
+    def _samples_since(
+        self, service: str, target: Placement, since: datetime | None
+    ) -> list[TelemetrySample]:
+        """Samples of ``service`` at ``target`` newer than ``since`` (only the newest when None)."""
+        if since is None:
+            latest = self.store.latest_samples(service=service, provider=target.provider)
+            return [s for s in latest if s.region == target.region]
+        newest = self._last_tick or since
+        rows = self.store.samples_between(
+            start=since + timedelta(microseconds=1),
+            end=newest + timedelta(microseconds=1),
+            service=service,
+            provider=target.provider,
+        )
+        return [s for s in rows if s.region == target.region]
+
+    # --- self-healing ------------------------------------------------------------------------
+    def _heal(self, plan: HealingPlan, result: EngineResult | None, report: CycleReport) -> None:
+        if self._last_tick is None:
+            return
+        try:
+            done = self.healer.follow_up(plan, result, self._last_tick)
+        except SwenError as exc:
+            report.errors.append(f"self-healing: {exc}")
+            _log.error("self-healing follow-up failed: %s", exc)
+            return
+        report.incidents_remediating = done.remediating
+        report.incidents_resolved = done.resolved
+        report.incidents_retried = done.retried
+        report.incidents_escalated = done.escalated
 
     # --- outputs -----------------------------------------------------------------------------
     def _finish(
@@ -307,6 +376,12 @@ class EngineLoop:
                 "recommendations": report.recommendations,
                 "verified": report.verified,
                 "failed": report.failed,
+                "incidents": {
+                    "remediating": report.incidents_remediating,
+                    "resolved": report.incidents_resolved,
+                    "retried": report.incidents_retried,
+                    "escalated": report.incidents_escalated,
+                },
                 "errors": report.errors,
             },
         )

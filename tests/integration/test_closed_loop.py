@@ -73,11 +73,9 @@ def test_recommendation_travels_through_git_and_terraform_and_is_verified(
     assert mr.branch.startswith("ai-rec/service-2-")
     branches = _git(origin, "branch", "--list", "--format=%(refname:short)").split()
     assert mr.branch in branches
-    assert _git(origin, "diff", "--name-only", main_before, mr.branch).split() == ["terraform.tfvars"]
-    diff = _git(origin, "diff", "-U0", main_before, mr.branch, "--", "terraform.tfvars")
-    changed = [
-        line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]
+    assert _git(origin, "diff", "--name-only", main_before, mr.branch).split() == ["infra/terraform.tfvars"]
+    diff = _git(origin, "diff", "-U0", main_before, mr.branch, "--", "infra/terraform.tfvars")
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     assert changed and all(
         any(key in line for key in ("provider", "region", "instance_type")) for line in changed
     ), diff
@@ -86,9 +84,11 @@ def test_recommendation_travels_through_git_and_terraform_and_is_verified(
     run = PipelineRepository(store).latest_run(mr.id)
     assert run is not None
     assert [s.name for s in run.stages] == ["validate", "policy", "plan", "apply", "notify"]
-    assert all(s.status == "success" for s in run.stages), [(s.name, s.status, s.log[-300:]) for s in run.stages]
+    assert all(s.status == "success" for s in run.stages), [
+        (s.name, s.status, s.log[-300:]) for s in run.stages
+    ]
     assert run.policy_result is not None and run.policy_result["outcome"] == "auto_approve"
-    assert _git(origin, "diff", "--name-only", main_before, "main").split() == ["terraform.tfvars"]
+    assert _git(origin, "diff", "--name-only", main_before, "main").split() == ["infra/terraform.tfvars"]
 
     # Apply changed where the service runs; the decision waits for telemetry to confirm it.
     assert store.get_placements()["service-2"] == service2.target
@@ -100,9 +100,9 @@ def test_recommendation_travels_through_git_and_terraform_and_is_verified(
     assert store.get_decision(service2.id).status is DecisionStatus.VERIFIED
     latest = json.loads(settings.latest_telemetry_path.read_text())
     rows = [r for r in latest["samples"] if r["service"] == "service-2" and r.get("current")]
-    assert [(r["provider"], r["region"]) for r in rows] == [(service2.target.provider, service2.target.region)]
-    history = [e.payload.get("status") for e in store.decision_history(service2.id)]
-    for status in ("mr_opened", "pipeline_running", "approved", "applied", "verified"):
-        assert status in history
+    assert [(r["provider"], r["region"]) for r in rows] == [
+        (service2.target.provider, service2.target.region)
+    ]
+    history = [e.payload["to"] for e in store.decision_history(service2.id) if e.type == "decision_status"]
+    assert history == ["mr_opened", "pipeline_running", "approved", "applied", "verified"]
     assert store.verify_audit().ok
-

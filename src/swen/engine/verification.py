@@ -1,8 +1,11 @@
 """Is a service healthy at its new placement? Pure rule used to mark an applied move ``verified``.
 
 A move is verified after ``needed`` consecutive healthy samples of the service at its target placement,
-taken after the apply; it has failed after ``needed`` consecutive unhealthy ones (or when no sample
-arrives within ``deadline_s`` of simulated time). Healthy means: availability at or above the floor,
+taken after the apply; it has failed after ``needed`` consecutive unhealthy ones.
+
+Telemetry carries simulated time while the pipeline stamps the apply with wall time, so the two are not
+compared: the first sample seen once the decision is ``applied`` is the baseline (it may predate the
+apply) and only strictly newer samples count. Healthy means: availability at or above the floor,
 p95 latency within the service's SLO and an error rate below ``max_error_rate``.
 """
 
@@ -49,12 +52,15 @@ def observe(
     service: Service,
     sample: TelemetrySample | None,
     *,
-    applied_at: datetime,
     needed: int,
     availability_floor: float,
 ) -> tuple[VerificationState, Verdict]:
-    """Fold one new sample (or none) of the service at its target into the state."""
-    if sample is None or sample.ts <= applied_at or (state.last_ts and sample.ts <= state.last_ts):
+    """Fold the newest sample (or none) of the service at its target into the state."""
+    if sample is None:
+        return state, Verdict.PENDING
+    if state.last_ts is None:  # baseline: the newest sample when the apply was first seen
+        return VerificationState(last_ts=sample.ts), Verdict.PENDING
+    if sample.ts <= state.last_ts:
         return state, Verdict.PENDING
     problem = health_problem(service, sample, availability_floor)
     if problem is None:
