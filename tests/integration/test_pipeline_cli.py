@@ -21,9 +21,9 @@ from swen.store.repository import Store
 pytestmark = pytest.mark.slow
 
 
-def swen(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def swen(home: Path, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWEN_")}
-    env.update(SWEN_HOME=str(home), COLUMNS="200")
+    env.update(SWEN_HOME=str(home), COLUMNS="200", **(extra_env or {}))
     return subprocess.run(
         [sys.executable, "-m", "swen", *args], env=env, capture_output=True, text=True, timeout=300
     )
@@ -116,3 +116,39 @@ def test_stage_by_stage_like_gitlab_ci_and_a_failing_run(home: Path, tmp_path: P
     assert run.returncode == 1
     assert "stage policy failed" in run.stderr and "terraform plan failed" in run.stderr
     assert _status(home, "d-cli-bad") is DecisionStatus.FAILED
+
+
+def test_stage_mr_is_the_gitlab_iid_under_the_gitlab_host(swen_home: Path) -> None:
+    from fake_gitlab import PROJECT, TOKEN, FakeGitLab
+
+    from swen.gitops.mr_hosts import GitLabMergeRequestHost
+    from swen.gitops.repo import init_infra_repo
+
+    with FakeGitLab() as gitlab:
+        for n in (1, 2):  # MRs people opened by hand: SWEN's MR gets IID 3 on GitLab, id 1 in SWEN
+            gitlab.create_mr({"source_branch": f"feature/{n}", "target_branch": "main", "title": "manual"})
+        env = {
+            "SWEN_MR_HOST": "gitlab",
+            "SWEN_GITLAB_URL": gitlab.url,
+            "SWEN_GITLAB_TOKEN": TOKEN,
+            "SWEN_GITLAB_PROJECT": PROJECT,
+        }
+        settings = Settings(
+            home=swen_home,
+            mr_host="gitlab",
+            gitlab_url=gitlab.url,
+            gitlab_token=TOKEN,
+            gitlab_project=PROJECT,
+        )  # type: ignore[arg-type]
+        init_infra_repo(settings)
+        with Store.open(settings) as store:
+            repo = InfraRepo.open(settings)
+            host = GitLabMergeRequestHost(store, url=gitlab.url, token=TOKEN, project=PROJECT)
+            mr = Committer(store, repo, host).propose(make_decision("d-gl"))
+        assert (mr.id, mr.external_id) == (1, "3")
+
+        validate = swen(swen_home, "pipeline", "stage", "validate", "--mr", "3", extra_env=env)
+        assert validate.returncode == 0, validate.stdout + validate.stderr
+        assert "MR 1 - pipeline run 1" in validate.stdout and "success" in validate.stdout
+        unknown = swen(swen_home, "pipeline", "stage", "validate", "--mr", "1", extra_env=env)
+        assert unknown.returncode == 3 and "no merge request with GitLab IID 1" in unknown.stderr
