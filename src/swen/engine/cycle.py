@@ -27,7 +27,7 @@ from swen.engine.constraints import describe
 from swen.engine.fleet import FleetArrays
 from swen.engine.params import EngineParams
 from swen.engine.savings import SavingsArrays
-from swen.engine.scoring import Scores
+from swen.engine.scoring import Scores, effective_availability, score
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -68,7 +68,8 @@ class Cycle:
     now: datetime
     row_of: dict[str, int]
     flags: npt.NDArray[np.uint16]
-    scores: Scores
+    best_total: FloatArray
+    """Total of each service's best candidate (-inf when none); rows are re-scored on demand."""
     p95: FloatArray
     monthly: FloatArray
     credits: FloatArray
@@ -141,18 +142,18 @@ class Cycle:
 
     def ranking(self, i: int) -> tuple[ProviderScore, ...]:
         """Feasible candidates, best first (ties keep candidate order)."""
-        total = self.scores.total[i]
+        s = self.row_scores(i)
+        total = s.total[0]
         cols = np.flatnonzero(np.isfinite(total))
         cols = cols[np.argsort(-total[cols], kind="stable")]
         w_cost, w_lat, w_cred, w_avail = self.params.weights.as_tuple()
         cur = int(self.fleet.current_idx[i])
-        s = self.scores
         columns = zip(
             cols.tolist(),
-            s.cost[i, cols].tolist(),
-            s.latency[i, cols].tolist(),
-            s.credits[i, cols].tolist(),
-            s.availability[i, cols].tolist(),
+            s.cost[0, cols].tolist(),
+            s.latency[0, cols].tolist(),
+            s.credits[0, cols].tolist(),
+            s.availability[0, cols].tolist(),
             total[cols].tolist(),
             self.monthly[i, cols].tolist(),
             self.p95[i, cols].tolist(),
@@ -213,6 +214,24 @@ class Cycle:
                 )
             )
         return tuple(out)
+
+    def row_scores(self, i: int) -> Scores:
+        """Factor scores and totals of one service, recomputed with the cycle's own kernel (the
+        cycle keeps its inputs, not 5 x S x C score arrays nobody may read)."""
+        fleet, row = self.fleet, slice(i, i + 1)
+        is_current = (np.arange(len(fleet.placements)) == fleet.current_idx[i])[None, :]
+        return score(
+            monthly=self.monthly[row],
+            p95_ms=self.p95[row],
+            credits_usd=self.credits[row],
+            availability=effective_availability(
+                self.availability[row], self.gpu_availability[row], fleet.is_gpu[row], is_current
+            ),
+            slo_ms=fleet.slo_ms[row],
+            feasible=self.flags[row] == 0,
+            weights=self.params.weights,
+            amortisation_months=self.params.amortisation_months,
+        )
 
     def excluded(self, i: int) -> tuple[ExcludedCandidate, ...]:
         out = [
@@ -338,7 +357,7 @@ class Cycle:
         return tuple(reasons), explain.explain_stay(current, [text])
 
     def _best_here(self, i: int) -> str:
-        total = self.scores.total[i]
+        total = self.row_scores(i).total[0]
         c = int(self.fleet.current_idx[i])
         others = np.flatnonzero(np.isfinite(total))
         others = others[others != c]

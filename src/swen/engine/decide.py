@@ -196,7 +196,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         now=inputs.now,
         row_of={name: i for i, name in enumerate(fleet.names)},
         flags=flags,
-        scores=scores,
+        best_total=scores.best_total,
         p95=seen.p95,
         monthly=monthly,
         credits=seen.credits,

@@ -222,3 +222,31 @@ def test_candidate_without_any_telemetry_is_never_picked() -> None:
         (ALI_SG, ("no telemetry in the window",))
     ]
     assert decision.confidence.freshness == APPROX(0.5)
+
+
+def test_rankings_rebuilt_per_service_agree_with_the_vectorised_cycle() -> None:
+    rng = np.random.default_rng(11)
+    places = [US_EAST, US_WEST, ALI_SG, ALI_HZ]
+    services = [service(f"svc-{i}", places[i % 4], latency_slo_ms=120) for i in range(12)]
+    cells = {
+        (s.name, p): cell(
+            hourly=float(rng.uniform(0.5, 1.5)),
+            latency=float(rng.uniform(5, 150)),
+            credits=float(rng.choice([0.0, 500.0])),
+            availability=float(rng.uniform(0.85, 1.0)),
+        )
+        for s in services
+        for p in places
+    }
+    result = make_scenario(services, cells).run(3)
+    for i, decision in enumerate(result.decisions):
+        best = result.cycle.best_total[i]
+        if decision.ranking:
+            assert decision.ranking[0].total == best
+            assert [r.rank for r in decision.ranking] == list(range(1, len(decision.ranking) + 1))
+            assert all(
+                a.total >= b.total for a, b in zip(decision.ranking, decision.ranking[1:], strict=False)
+            )
+        else:
+            assert np.isneginf(best)
+        assert len(decision.ranking) + len(decision.excluded) == 4
