@@ -57,7 +57,11 @@ def monthly_cost(hourly_usd: FloatArray, replicas: FloatArray) -> FloatArray:
 def effective_availability(
     availability: FloatArray, gpu_availability: FloatArray, is_gpu: BoolArray, is_current: BoolArray
 ) -> FloatArray:
-    """availability x gpu_availability for GPU services (GPU factor 1 at the current placement)."""
+    """availability x gpu_availability for GPU services (GPU factor 1 at the current placement).
+
+    Returns ``availability`` itself (no copy) when no service needs a GPU."""
+    if not is_gpu.any():
+        return availability
     gpu_factor = np.where(is_gpu[:, None] & ~is_current, gpu_availability, 1.0)
     out: FloatArray = availability * gpu_factor
     return out
