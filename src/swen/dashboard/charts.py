@@ -1,0 +1,221 @@
+"""Plotly figure builders: pure functions of API data -> figures (no Streamlit, no HTTP).
+
+Every figure that shows an Alibaba Cloud price marks it SIMULATED (the API's ``simulated_price``
+flags), in the legend or the candidate label and in the title.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import plotly.graph_objects as go
+
+from swen.api.schemas import CreditsBurndown, MergeRequestOut, ServiceOut, TelemetryPoint
+from swen.domain.decision import Confidence, ProviderScore
+
+SIMULATED = "SIMULATED"
+FACTOR_COLOURS = {"cost": "#4C78A8", "latency": "#F58518", "credits": "#54A24B", "availability": "#B279A2"}
+STAGE_COLOURS = {
+    "success": "#54A24B", "failed": "#E45756", "running": "#4C78A8", "waiting": "#F2CF5B",
+    "skipped": "#BAB0AC", "pending": "#BAB0AC",
+}  # fmt: skip
+METRICS = {
+    "monthly_cost_usd": ("Cost ($/month)", "$,.0f"),
+    "latency_ms": ("Latency p95 (ms)", ",.1f"),
+    "availability": ("Availability", ".4f"),
+    "gpu_availability": ("GPU availability", ".2f"),
+}
+
+
+def _layout(fig: go.Figure, title: str, *, height: int = 360) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.0},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def candidate_label(score: ProviderScore) -> str:
+    marks = " (current)" if score.is_current else ""
+    price = f" [{SIMULATED} price]" if score.simulated_price else ""
+    return f"{score.rank}. {score.placement.key}{marks}{price}"
+
+
+def placement_matrix(services: Sequence[ServiceOut], providers: Sequence[str]) -> go.Figure:
+    """Where each service runs now: services (rows) x providers (columns), the region in the cell."""
+    names = [s.name for s in services]
+    z: list[list[float]] = []
+    text: list[list[str]] = []
+    for s in services:
+        where = s.placement or s.current
+        z.append([1.0 if where.provider == p else 0.0 for p in providers])
+        text.append([where.region if where.provider == p else "" for p in providers])
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=list(providers), y=names, text=text, texttemplate="%{text}", showscale=False,
+            colorscale=[[0, "#F4F6F8"], [1, "#4C78A8"]], zmin=0, zmax=1, xgap=2, ygap=2,
+            hovertemplate="%{y} on %{x}: %{text}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_yaxes(autorange="reversed")
+    height = max(260, min(4000, 26 * len(names) + 90))
+    return _layout(fig, "Where each service runs now (region in the cell)", height=height)
+
+
+def factor_contributions(ranking: Sequence[ProviderScore]) -> go.Figure:
+    """Stacked bars: each candidate's total score split into weight x factor contributions."""
+    labels = [candidate_label(s) for s in ranking]
+    fig = go.Figure()
+    for factor, colour in FACTOR_COLOURS.items():
+        fig.add_bar(
+            name=factor,
+            x=[getattr(s.contributions, factor) for s in ranking],
+            y=labels,
+            orientation="h",
+            marker_color=colour,
+            hovertemplate=f"{factor}: %{{x:.3f}}<extra>%{{y}}</extra>",
+        )
+    fig.update_layout(barmode="stack", xaxis_title="score (contribution = weight x factor score)")
+    fig.update_yaxes(autorange="reversed")
+    note = f" - Alibaba prices are {SIMULATED}" if any(s.simulated_price for s in ranking) else ""
+    return _layout(fig, f"Factor contributions per candidate{note}", height=max(260, 40 * len(labels) + 120))
+
+
+def confidence_parts(conf: Confidence) -> go.Figure:
+    """Confidence and its parts (margin term, stability, freshness), each in [0, 1]."""
+    names = ["confidence", "margin term", "stability", "freshness"]
+    values = [conf.value, conf.margin_term, conf.stability, conf.freshness]
+    fig = go.Figure(
+        go.Bar(
+            x=values, y=names, orientation="h", text=[f"{v:.2f}" for v in values], textposition="auto",
+            marker_color=["#4C78A8", "#9ECAE9", "#9ECAE9", "#9ECAE9"],
+        )
+    )  # fmt: skip
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Confidence and its parts", height=240)
+
+
+def pipeline_timeline(mr: MergeRequestOut) -> go.Figure:
+    """The MR's pipeline stages as a timeline (newest run), coloured by status."""
+    fig = go.Figure()
+    run = mr.pipelines[0] if mr.pipelines else None
+    if run is not None:
+        for stage in run.stages:
+            ms = max(1.0, (stage.duration_s or 0.0) * 1000.0)
+            fig.add_bar(
+                name=stage.status, x=[ms], y=[stage.name], base=[stage.started_at.isoformat()],
+                orientation="h", marker_color=STAGE_COLOURS.get(stage.status, "#BAB0AC"),
+                showlegend=False, text=[stage.status], textposition="inside",
+                hovertemplate=f"{stage.name}: {stage.status}, {stage.duration_s or 0:.2f} s<extra></extra>",
+            )  # fmt: skip
+        fig.update_xaxes(type="date")
+        fig.update_yaxes(autorange="reversed")
+    title = f"Pipeline of MR {mr.id}" + (f" (run {run.id}: {run.status})" if run else " (no run yet)")
+    return _layout(fig, title, height=260)
+
+
+def spend_by_provider(series: dict[str, list[tuple[datetime, float]]], simulated: set[str]) -> go.Figure:
+    """Monthly spend per provider over time (sum over the services placed there)."""
+    fig = go.Figure()
+    for provider, points in sorted(series.items()):
+        label = f"{provider} ({SIMULATED} prices)" if provider in simulated else provider
+        fig.add_scatter(
+            x=[t for t, _ in points], y=[v for _, v in points], name=label, mode="lines", stackgroup="spend"
+        )
+    fig.update_yaxes(title="$/month", tickformat="$,.0f")
+    return _layout(fig, "Spend per provider over time (monthly rate)")
+
+
+def cumulative_savings(points: Sequence[tuple[datetime, float]]) -> go.Figure:
+    """Cumulative net monthly savings of verified decisions, by verification time."""
+    fig = go.Figure()
+    if points:
+        fig.add_scatter(
+            x=[t for t, _ in points], y=[v for _, v in points], mode="lines+markers", line_shape="hv"
+        )
+    fig.update_yaxes(title="$/month saved", tickformat="$,.0f")
+    return _layout(fig, "Cumulative savings realised (net $/month of verified moves)", height=300)
+
+
+def projected_savings(items: Sequence[tuple[str, float, bool]]) -> go.Figure:
+    """Net monthly savings of each open recommendation: (service -> target, savings, simulated)."""
+    labels = [label + (f" [{SIMULATED} price]" if sim else "") for label, _, sim in items]
+    fig = go.Figure(go.Bar(x=[v for _, v, _ in items], y=labels, orientation="h", marker_color="#54A24B"))
+    fig.update_xaxes(title="net $/month", tickformat="$,.0f")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Projected savings of open recommendations", height=max(240, 34 * len(items) + 120))
+
+
+def service_costs(rows: Sequence[tuple[str, str, float, bool]]) -> go.Figure:
+    """Monthly cost per service on its placement: (service, provider, cost, simulated)."""
+    by_provider: dict[str, list[tuple[str, float, bool]]] = defaultdict(list)
+    for service, provider, cost, sim in rows:
+        by_provider[provider].append((service, cost, sim))
+    fig = go.Figure()
+    for provider, items in sorted(by_provider.items()):
+        sim = any(s for _, _, s in items)
+        fig.add_bar(
+            name=f"{provider} ({SIMULATED} prices)" if sim else provider,
+            x=[c for _, c, _ in items], y=[n for n, _, _ in items], orientation="h",
+        )  # fmt: skip
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title="$/month", tickformat="$,.0f")
+    fig.update_yaxes(categoryorder="total ascending")
+    return _layout(fig, "Monthly cost per service", height=max(260, min(4000, 20 * len(rows) + 120)))
+
+
+def credits_burndown(burndown: Sequence[CreditsBurndown]) -> go.Figure:
+    """Unused credit balance per provider over time."""
+    fig = go.Figure()
+    for item in burndown:
+        fig.add_scatter(
+            x=[p.ts for p in item.points], y=[p.credits_usd for p in item.points], name=item.provider,
+            mode="lines",
+        )  # fmt: skip
+    fig.update_yaxes(title="credits $", tickformat="$,.0f")
+    return _layout(fig, "Credits burn-down per provider", height=300)
+
+
+def telemetry_series(
+    points: Iterable[TelemetryPoint], metric: str, *, slo_ms: float | None = None
+) -> go.Figure:
+    """One metric over time, a line per (provider, region); the latency SLO as a dashed line."""
+    title, fmt = METRICS[metric]
+    lines: dict[str, list[TelemetryPoint]] = defaultdict(list)
+    simulated: set[str] = set()
+    for p in points:
+        key = f"{p.provider}/{p.region}"
+        lines[key].append(p)
+        if p.simulated_price:
+            simulated.add(key)
+    fig = go.Figure()
+    for key, pts in sorted(lines.items()):
+        pts.sort(key=lambda q: q.ts)
+        sim = metric == "monthly_cost_usd" and key in simulated
+        fig.add_scatter(
+            x=[q.ts for q in pts], y=[getattr(q, metric) for q in pts], mode="lines",
+            name=f"{key} ({SIMULATED} price)" if sim else key,
+        )  # fmt: skip
+    if slo_ms is not None and metric == "latency_ms":
+        fig.add_hline(y=slo_ms, line_dash="dash", line_color="#E45756", annotation_text=f"SLO {slo_ms:g} ms")
+    fig.update_yaxes(tickformat=fmt)
+    note = f" - Alibaba prices are {SIMULATED}" if metric == "monthly_cost_usd" and simulated else ""
+    return _layout(fig, title + note, height=300)
+
+
+def provider_health(rows: Sequence[tuple[str, float, float]]) -> go.Figure:
+    """Availability and error rate per provider: (provider, availability, error rate)."""
+    fig = go.Figure()
+    fig.add_bar(
+        name="availability", x=[p for p, _, _ in rows], y=[a for _, a, _ in rows], marker_color="#54A24B"
+    )
+    fig.add_bar(
+        name="error rate", x=[p for p, _, _ in rows], y=[e for _, _, e in rows], marker_color="#E45756"
+    )
+    fig.update_yaxes(range=[0, 1])
+    return _layout(fig, "Health per provider (current placements, latest samples)", height=300)

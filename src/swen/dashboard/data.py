@@ -1,0 +1,132 @@
+"""Cached reads from the API (``st.cache_data`` with a short TTL) and the connection settings.
+
+Every function takes an :class:`ApiTarget` (URL + key) so two dashboards with different keys never
+share cached answers. Errors are not cached: the next rerun tries again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import streamlit as st
+
+from swen.api.schemas import (
+    CostAnalysisOut,
+    DecisionOut,
+    MergeRequestOut,
+    ServiceOut,
+    TelemetryPoint,
+)
+from swen.config import Settings
+from swen.dashboard.client import ApiClient
+
+CACHE_TTL_S = 3.0
+HISTORY_WORKERS = 8
+OPEN_DECISION_STATUSES = (
+    "proposed", "mr_opened", "pipeline_running", "awaiting_approval", "approved", "applied",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ApiTarget:
+    url: str
+    key: str | None
+    refresh_s: float
+    debug: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiTarget:
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        return cls(settings.resolved_api_url, key, settings.dashboard_refresh_s, settings.debug)
+
+
+@st.cache_resource(show_spinner=False)
+def client(target: ApiTarget) -> ApiClient:
+    return ApiClient(target.url, target.key)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def services(target: ApiTarget) -> list[ServiceOut]:
+    return client(target).services()
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def latest_telemetry(target: ApiTarget) -> list[TelemetryPoint]:
+    return client(target).telemetry_latest()
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cost_analysis(target: ApiTarget, days: int) -> CostAnalysisOut:
+    return client(target).cost_analysis(days=days)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def decisions(
+    target: ApiTarget, service: str | None, status: str | None, limit: int = 200
+) -> tuple[list[DecisionOut], int]:
+    page = client(target).decisions(service=service, status=status, limit=limit)
+    return list(page.items), page.total
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def merge_requests(target: ApiTarget, state: str | None = None) -> tuple[list[MergeRequestOut], int]:
+    page = client(target).merge_requests(state=state)
+    return list(page.items), page.total
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def incidents(target: ApiTarget) -> list[dict[str, Any]] | None:
+    return client(target).incidents()
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def readiness(target: ApiTarget) -> dict[str, Any]:
+    return client(target).readiness()
+
+
+@st.cache_data(ttl=60.0, show_spinner=False)
+def can_operate(target: ApiTarget) -> bool:
+    return client(target).can_operate()
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def telemetry_history(
+    target: ApiTarget, service: str, provider: str | None, start: datetime, end: datetime
+) -> list[TelemetryPoint]:
+    return client(target).telemetry_history(service=service, provider=provider, start=start, end=end)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def placement_history(
+    target: ApiTarget, placements: Sequence[tuple[str, str, str]], start: datetime, end: datetime, step_s: int
+) -> list[TelemetryPoint]:
+    """History of each (service, provider, region) placement only, fetched per service in parallel."""
+    api = client(target)
+
+    def one(item: tuple[str, str, str]) -> list[TelemetryPoint]:
+        service, provider, region = item
+        points = api.telemetry_history(
+            service=service, provider=provider, start=start, end=end, step_s=step_s
+        )
+        return [p for p in points if p.region == region]
+
+    with ThreadPoolExecutor(max_workers=HISTORY_WORKERS) as pool:
+        return [p for chunk in pool.map(one, placements) for p in chunk]
+
+
+def newest_sample_time(points: Sequence[TelemetryPoint]) -> datetime | None:
+    return max((p.ts for p in points), default=None)
+
+
+def window(end: datetime, hours: float) -> tuple[datetime, datetime]:
+    """[end - hours, end + 1 s): the newest sample is inside the half-open range."""
+    return end - timedelta(hours=hours), end + timedelta(seconds=1)
+
+
+def clear() -> None:
+    """Forget cached answers (after a write, or on "Refresh now")."""
+    st.cache_data.clear()

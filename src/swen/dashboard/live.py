@@ -1,0 +1,117 @@
+"""The live feed: a WebSocket to the API's ``/ws`` kept open per dashboard session.
+
+Each poll drains what arrived since the last one (never blocking longer than ``max_wait_s``) into a
+bounded buffer, newest kept. A dropped connection is reopened with ``?after=<last id>`` so nothing is
+missed. The first connection starts a little before the newest event the dashboard already knows of
+(``start_after``) so the feed is not empty on arrival.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.sync.client import ClientConnection, connect
+
+from swen.dashboard.client import KEY_HINT, ApiAuthError, ApiUnreachableError, DashboardError
+
+BACKLOG = 300
+"""Events before the newest known one that a fresh feed starts with."""
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    id: int
+    ts: datetime
+    type: str
+    service: str | None
+    decision_id: str | None
+    payload: dict[str, Any]
+
+    @classmethod
+    def parse(cls, raw: str | bytes) -> FeedEvent | None:
+        try:
+            body = json.loads(raw)
+            return cls(
+                id=int(body["id"]), ts=datetime.fromisoformat(body["ts"]), type=str(body["type"]),
+                service=body.get("service"), decision_id=body.get("decision_id"),
+                payload=body.get("payload") or {},
+            )  # fmt: skip
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    @property
+    def summary(self) -> str:
+        p = self.payload
+        keys = ("to", "status", "action", "stage", "alertname", "kind", "title", "count", "reason")
+        parts = [f"{k}={p[k]}" for k in keys if k in p and not isinstance(p[k], dict | list)]
+        return ", ".join(parts)[:200]
+
+
+class LiveFeed:
+    """One session's connection to ``/ws`` and the events received so far (newest ``capacity``)."""
+
+    def __init__(self, ws_url: str, key: str | None, *, start_after: int = 0, capacity: int = 2000) -> None:
+        self.ws_url = ws_url
+        self.key = key
+        self.cursor = max(0, start_after)
+        self.events: deque[FeedEvent] = deque(maxlen=capacity)
+        self._ws: ClientConnection | None = None
+
+    def _connect(self) -> ClientConnection:
+        if not self.key:
+            raise ApiAuthError("The dashboard has no API key", hint=KEY_HINT)
+        url = f"{self.ws_url}?after={self.cursor}"
+        try:
+            return connect(
+                url, additional_headers={"Authorization": f"Bearer {self.key}"}, open_timeout=5,
+                close_timeout=1, proxy=None, max_size=4 * 1024 * 1024,
+            )  # fmt: skip
+        except InvalidStatus as exc:
+            code = exc.response.status_code
+            if code in (401, 403):
+                raise ApiAuthError(
+                    f"The live feed refused the dashboard's key (HTTP {code})", hint=KEY_HINT
+                ) from None
+            raise DashboardError(f"The live feed answered HTTP {code}", hint="check the API logs") from None
+        except (OSError, TimeoutError, WebSocketException):
+            raise ApiUnreachableError(
+                f"The live feed at {self.ws_url} is not reachable",
+                hint="start the API with `swen api` or `swen up`",
+            ) from None
+
+    def poll(self, *, max_wait_s: float = 0.25, max_messages: int = 5000) -> int:
+        """Receive what is waiting (up to ``max_messages``); returns how many events arrived."""
+        if self._ws is None:
+            self._ws = self._connect()
+        received = 0
+        deadline = time.monotonic() + max_wait_s
+        try:
+            while received < max_messages:
+                remaining = deadline - time.monotonic()
+                raw = self._ws.recv(timeout=max(0.02, remaining) if received == 0 else 0.05)
+                event = FeedEvent.parse(raw)
+                if event is not None and event.id > self.cursor:
+                    self.events.append(event)
+                    self.cursor = event.id
+                    received += 1
+        except TimeoutError:
+            pass
+        except ConnectionClosed:
+            self.close()
+        return received
+
+    def newest_first(self) -> list[FeedEvent]:
+        return list(reversed(self.events))
+
+    def close(self) -> None:
+        if self._ws is not None:
+            with contextlib.suppress(OSError, WebSocketException):
+                self._ws.close()
+            self._ws = None

@@ -1,0 +1,125 @@
+"""Cost Analysis: spend per provider over time, savings realised and projected, services, credits."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+import streamlit as st
+
+from swen.api.schemas import CostAnalysisOut, DecisionOut, TelemetryPoint
+from swen.dashboard import charts, data
+from swen.dashboard.data import OPEN_DECISION_STATUSES, ApiTarget
+from swen.dashboard.tabs.common import is_simulated, simulated_caption
+
+RANGES = {"1 day": 1, "7 days": 7, "30 days": 30}
+SPEND_POINTS = 48
+"""Buckets per series in the spend-over-time chart (server-side averages)."""
+
+
+def spend_series(points: Sequence[TelemetryPoint]) -> dict[str, list[tuple[datetime, float]]]:
+    """Sum of monthly cost per provider per time bucket (points: the placements' own history)."""
+    sums: dict[str, dict[datetime, float]] = defaultdict(lambda: defaultdict(float))
+    for p in points:
+        sums[p.provider][p.ts] += p.monthly_cost_usd
+    return {provider: sorted(by_ts.items()) for provider, by_ts in sums.items()}
+
+
+def cumulative(verified: Sequence[DecisionOut]) -> list[tuple[datetime, float]]:
+    """Running total of net monthly savings, in the order the moves were verified."""
+    total = 0.0
+    out = []
+    for d in sorted(verified, key=lambda d: d.updated_at):
+        total += d.savings.net_monthly_usd
+        out.append((d.updated_at, total))
+    return out
+
+
+def open_recommendations(items: Sequence[DecisionOut]) -> list[tuple[str, float, bool]]:
+    """Newest open migration per service: (label, net $/month, simulated target price)."""
+    seen: set[str] = set()
+    out = []
+    for d in sorted(items, key=lambda d: d.created_at, reverse=True):
+        if d.action.value != "migrate" or d.status.value not in OPEN_DECISION_STATUSES or d.service in seen:
+            continue
+        seen.add(d.service)
+        target = next((s for s in d.ranking if s.placement == d.target), None)
+        simulated = target.simulated_price if target else is_simulated(d.target.provider)
+        out.append((f"{d.service} -> {d.target.key}", d.savings.net_monthly_usd, simulated))
+    return out
+
+
+def _kpis(cost: CostAnalysisOut) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Monthly spend", f"${cost.total_monthly_usd:,.0f}")
+    cols[1].metric("Savings realised", f"${cost.savings_realised_monthly_usd:,.0f}/mo")
+    cols[2].metric("Savings projected", f"${cost.savings_projected_monthly_usd:,.0f}/mo")
+    cols[3].metric("Open recommendations", f"{cost.open_recommendations}")
+
+
+def _spend(target: ApiTarget, cost: CostAnalysisOut, days: int) -> None:
+    latest = data.newest_sample_time(data.latest_telemetry(target))
+    if latest is None:
+        st.info("No telemetry yet, so no spend history: start the simulator (`swen up`).")
+        return
+    start, end = data.window(latest, days * 24.0)
+    step = max(1, int((end - start).total_seconds() // SPEND_POINTS))
+    placements = tuple((c.service, c.provider, c.region) for c in cost.services)
+    points = data.placement_history(target, placements, start, end, step)
+    simulated = {p.provider for p in points if p.simulated_price}
+    st.plotly_chart(charts.spend_by_provider(spend_series(points), simulated), width="stretch", key="spend")
+
+
+def render(target: ApiTarget) -> None:
+    label = st.radio("Range", list(RANGES), index=1, horizontal=True, key="cost-range")
+    days = RANGES[label]
+    cost = data.cost_analysis(target, days)
+    if not cost.services:
+        st.info("No services yet: start the platform with `swen up`.")
+        return
+    _kpis(cost)
+    if any(c.simulated_price for c in cost.services) or any(
+        is_simulated(p.provider) for p in cost.by_provider
+    ):
+        simulated_caption()
+    _spend(target, cost, days)
+    decisions, _ = data.decisions(target, None, None)
+    verified, _ = data.decisions(target, None, "verified")
+    left, right = st.columns(2)
+    with left:
+        if verified:
+            st.plotly_chart(
+                charts.cumulative_savings(cumulative(verified)), width="stretch", key="cumulative"
+            )
+        else:
+            st.info("No savings realised yet: a move counts once its new placement is verified healthy.")
+    with right:
+        projected = open_recommendations(decisions)
+        if projected:
+            st.plotly_chart(charts.projected_savings(projected), width="stretch", key="projected")
+        else:
+            st.info("No open recommendations: nothing is projected to be saved right now.")
+    rows = [
+        (c.service, c.provider, c.monthly_cost_usd or 0.0, c.simulated_price)
+        for c in cost.services
+        if c.monthly_cost_usd is not None
+    ]
+    st.plotly_chart(charts.service_costs(rows), width="stretch", key="service-costs")
+    with st.expander("Per-service breakdown (table)"):
+        st.dataframe(
+            [
+                {
+                    "service": c.service, "placement": f"{c.provider}/{c.region}",
+                    "$/month": None if c.monthly_cost_usd is None else round(c.monthly_cost_usd, 2),
+                    "price": "SIMULATED" if c.simulated_price else "list",
+                    "budget $/month": c.monthly_budget_usd,
+                }
+                for c in cost.services
+            ],
+            hide_index=True, width="stretch",
+        )  # fmt: skip
+    if cost.credits_burndown:
+        st.plotly_chart(charts.credits_burndown(cost.credits_burndown), width="stretch", key="credits")
+    else:
+        st.info("No credit balance reported in this range.")

@@ -1,0 +1,24 @@
+"""Dashboard fixtures (see dashboard_env.py): a real API on a seeded temporary store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dashboard_env import LiveApi, seed, serve
+
+
+@pytest.fixture(scope="session")
+def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    """Read-only tests share one seeded platform and API (seeding runs terraform: a few seconds)."""
+    platform = seed(tmp_path_factory.mktemp("dash") / "home")
+    yield from serve(platform)
+
+
+@pytest.fixture
+def fresh_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveApi]:
+    """A platform of its own for a test that writes (approve, reject)."""
+    platform = seed(tmp_path / "home", act=False)
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(tmp_path / "empty.tfrc"))
+    yield from serve(platform)

@@ -1,0 +1,139 @@
+"""Figure builders are pure functions of API data: check what they draw, including SIMULATED marks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from swen.api.schemas import (
+    CreditsBurndown,
+    CreditsPoint,
+    MergeRequestOut,
+    PipelineRunOut,
+    PipelineStageOut,
+    ServiceOut,
+    TelemetryPoint,
+)
+from swen.dashboard import charts
+from swen.domain.decision import Confidence, FactorScores, ProviderScore
+from swen.domain.models import Placement, ServiceShape
+
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+def _score(key: str, rank: int, *, simulated: bool = False, current: bool = False) -> ProviderScore:
+    f = FactorScores(cost=0.5, latency=0.5, credits=0.5, availability=0.5)
+    c = FactorScores(cost=0.2 * rank, latency=0.1, credits=0.05, availability=0.075)
+    return ProviderScore(
+        placement=Placement.parse(key), rank=rank, factors=f, contributions=c, total=0.4,
+        monthly_cost_usd=100.0, latency_ms=10.0, credits_usd=0.0, availability=0.99, gpu_availability=1.0,
+        instance_type="m5.large", simulated_price=simulated, is_current=current,
+    )  # fmt: skip
+
+
+def _point(provider: str, region: str, minutes: int, *, latency: float = 20.0) -> TelemetryPoint:
+    return TelemetryPoint(
+        service="svc", provider=provider, region=region, ts=T0 + timedelta(minutes=minutes), samples=1,
+        instance_type="m5.large", hourly_cost_usd=0.1, monthly_cost_usd=73.0, latency_ms=latency,
+        credits_usd=5.0, gpu_availability=1.0, availability=0.999, error_rate=0.001,
+        simulated_price=provider == "alibaba",
+    )  # fmt: skip
+
+
+def _service(name: str, where: str) -> ServiceOut:
+    p = Placement.parse(where)
+    return ServiceOut(
+        name=name, shape=ServiceShape(vcpus=2, memory_gib=4), stateful=False, latency_slo_ms=50,
+        criticality="medium", users_region=p, allowed_providers=[], allowed_regions=[], current=p,
+        placement=p, monthly_budget_usd=None, replicas=1,
+    )  # fmt: skip
+
+
+def _mr(mr_id: int, runs: list[PipelineRunOut]) -> MergeRequestOut:
+    return MergeRequestOut(
+        id=mr_id, decision_id="d", service="svc", branch="ai-rec/svc", host="local", external_id=None,
+        web_url=None, state="opened", title="t", kind="migration", review=None, approved_by=None,
+        created_at=T0, updated_at=T0, pipelines=runs,
+    )  # fmt: skip
+
+
+def test_factor_contributions_stack_the_four_factors_and_mark_simulated_prices() -> None:
+    ranking = [_score("alibaba/us-west-1", 1, simulated=True), _score("aws/us-east-1", 2, current=True)]
+    fig = charts.factor_contributions(ranking)
+    assert [t.name for t in fig.data] == ["cost", "latency", "credits", "availability"]
+    assert fig.layout.barmode == "stack"
+    labels = list(fig.data[0].y)
+    assert labels == ["1. alibaba/us-west-1 [SIMULATED price]", "2. aws/us-east-1 (current)"]
+    assert list(fig.data[0].x) == [0.2, 0.4]
+    assert "SIMULATED" in fig.layout.title.text
+
+
+def test_factor_contributions_without_alibaba_has_no_simulated_note() -> None:
+    fig = charts.factor_contributions([_score("aws/us-east-1", 1, current=True)])
+    assert "SIMULATED" not in fig.layout.title.text
+
+
+def test_placement_matrix_marks_the_provider_and_region_of_each_service() -> None:
+    services = [_service("a", "aws/us-east-1"), _service("b", "alibaba/us-west-1")]
+    fig = charts.placement_matrix(services, ["alibaba", "aws", "gcp"])
+    heat = fig.data[0]
+    assert [list(row) for row in heat.z] == [[0, 1, 0], [1, 0, 0]]
+    assert [list(row) for row in heat.text] == [["", "us-east-1", ""], ["us-west-1", "", ""]]
+
+
+def test_telemetry_series_draw_a_line_per_placement_and_the_slo() -> None:
+    points = [_point("aws", "us-east-1", m) for m in (10, 0, 5)] + [_point("alibaba", "us-west-1", 0)]
+    fig = charts.telemetry_series(points, "latency_ms", slo_ms=42.0)
+    assert sorted(t.name for t in fig.data) == ["alibaba/us-west-1", "aws/us-east-1"]
+    aws = next(t for t in fig.data if t.name == "aws/us-east-1")
+    assert list(aws.x) == sorted(aws.x)  # points sorted by time
+    assert fig.layout.shapes[0].y0 == 42.0 == fig.layout.shapes[0].y1
+
+
+def test_cost_series_mark_simulated_prices_but_latency_does_not() -> None:
+    points = [_point("alibaba", "us-west-1", 0), _point("aws", "us-east-1", 0)]
+    cost = charts.telemetry_series(points, "monthly_cost_usd")
+    assert {t.name for t in cost.data} == {"alibaba/us-west-1 (SIMULATED price)", "aws/us-east-1"}
+    assert "SIMULATED" in cost.layout.title.text
+    latency = charts.telemetry_series(points, "latency_ms")
+    assert "SIMULATED" not in latency.layout.title.text and not latency.layout.shapes
+
+
+def test_pipeline_timeline_has_a_bar_per_stage_coloured_by_status() -> None:
+    stages = [
+        PipelineStageOut(name="validate", status="success", started_at=T0, duration_s=1.5),
+        PipelineStageOut(name="plan", status="success", started_at=T0 + timedelta(seconds=2), duration_s=3.0),
+        PipelineStageOut(
+            name="apply", status="waiting", started_at=T0 + timedelta(seconds=5), duration_s=None
+        ),
+    ]
+    run = PipelineRunOut(id=3, status="awaiting_approval", started_at=T0, finished_at=None, stages=stages)
+    mr = _mr(7, [run])
+    fig = charts.pipeline_timeline(mr)
+    assert [t.y[0] for t in fig.data] == ["validate", "plan", "apply"]
+    assert [t.x[0] for t in fig.data] == [1500.0, 3000.0, 1.0]
+    assert fig.data[2].marker.color == charts.STAGE_COLOURS["waiting"]
+    assert "awaiting_approval" in fig.layout.title.text
+
+
+def test_pipeline_timeline_without_a_run_says_so() -> None:
+    fig = charts.pipeline_timeline(_mr(1, []))
+    assert not fig.data and "no run yet" in fig.layout.title.text
+
+
+def test_spend_credits_savings_and_confidence_figures() -> None:
+    spend = charts.spend_by_provider({"aws": [(T0, 10.0)], "alibaba": [(T0, 5.0)]}, {"alibaba"})
+    assert [t.name for t in spend.data] == ["alibaba (SIMULATED prices)", "aws"]
+    credits = charts.credits_burndown(
+        [CreditsBurndown(provider="aws", points=[CreditsPoint(ts=T0, credits_usd=9)])]
+    )
+    assert list(credits.data[0].y) == [9]
+    projected = charts.projected_savings([("svc -> alibaba/us-west-1", 120.0, True)])
+    assert list(projected.data[0].y) == ["svc -> alibaba/us-west-1 [SIMULATED price]"]
+    conf = Confidence(
+        value=0.9, margin=0.1, margin_term=0.95, stability=1.0, stability_cycles=10, stability_window=10,
+        freshness=0.95,
+    )  # fmt: skip
+    fig = charts.confidence_parts(conf)
+    assert list(fig.data[0].x) == [0.9, 0.95, 1.0, 0.95]
+    costs = charts.service_costs([("a", "aws", 10.0, False), ("b", "alibaba", 5.0, True)])
+    assert {t.name for t in costs.data} == {"aws", "alibaba (SIMULATED prices)"}
