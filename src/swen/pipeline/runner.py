@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from swen.config import Settings
 from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionStatus
-from swen.domain.errors import ConflictError, PipelineError, PolicyError, SwenError
+from swen.domain.errors import ConflictError, LockError, PipelineError, PolicyError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement
 from swen.gitops.committer import Committer
@@ -217,26 +217,34 @@ class PipelineRunner:
 
         The MR is already closed and the decision REJECTED by ``review.reject`` when this runs.
         """
-        with self._mr_lock(mr.id):
-            run = self.runs.latest_run(mr.id)
-            if run is not None and run.status not in _FINISHED:
-                done = {s.name for s in run.stages if s.status is StageStatus.SUCCESS}
-                for stage in STAGE_ORDER:
-                    if stage not in done:
-                        self.runs.record_stage(run.id, stage, StageStatus.SKIPPED, log=f"rejected by {by}")
-                run = self.runs.finish_run(run.id, RunStatus.FAILED)
-            self._notify_quietly(
-                Notification(
-                    title=f"SWEN MR {mr.id} rejected",
-                    text=f"{by} rejected {mr.title}: {reason}",
-                    status="rejected",
-                    fields={"merge request": str(mr.id), "service": mr.service, "decision": mr.decision_id},
-                    service=mr.service,
-                    decision_id=mr.decision_id,
-                    link=mr.web_url,
-                )
+        run = self.runs.latest_run(mr.id)
+        try:
+            with self._mr_lock(mr.id):
+                run = self.runs.latest_run(mr.id)
+                if run is not None and run.status not in _FINISHED:
+                    done = {s.name for s in run.stages if s.status is StageStatus.SUCCESS}
+                    for stage in STAGE_ORDER:
+                        if stage not in done:
+                            self.runs.record_stage(
+                                run.id, stage, StageStatus.SKIPPED, log=f"rejected by {by}"
+                            )
+                    run = self.runs.finish_run(run.id, RunStatus.FAILED)
+        except LockError as exc:
+            # A pipeline process is running this MR right now; it stops at its next step because the
+            # MR is closed and the decision rejected.
+            log.warning("MR %s rejected while its pipeline runs: %s", mr.id, exc)
+        self._notify_quietly(
+            Notification(
+                title=f"SWEN MR {mr.id} rejected",
+                text=f"{by} rejected {mr.title}: {reason}",
+                status="rejected",
+                fields={"merge request": str(mr.id), "service": mr.service, "decision": mr.decision_id},
+                service=mr.service,
+                decision_id=mr.decision_id,
+                link=mr.web_url,
             )
-            return run
+        )
+        return run
 
     def rollback(self, decision_id: str) -> tuple[MergeRequest, PipelineRun]:
         """Open the rollback MR of ``decision_id`` (through the committer) and run its pipeline.
@@ -374,7 +382,15 @@ class PipelineRunner:
         stage_log = StageLog()
         t0 = time.perf_counter()
         try:
-            action(ctx, stage_log)
+            try:
+                action(ctx, stage_log)
+            except SwenError:
+                raise
+            except Exception as exc:  # a bug or an untranslated library error: still a failed stage
+                log.exception("stage %s of run %s crashed", stage.value, ctx.run.id)
+                raise PipelineError(
+                    f"unexpected {type(exc).__name__}: {exc}", hint="see the SWEN log", stage=stage.value
+                ) from exc
         except SwenError as exc:
             stage_log.failure(exc)
             self.runs.record_stage(
@@ -398,7 +414,10 @@ class PipelineRunner:
             elif ctx.stored.status is not _S.APPLIED and _S.FAILED in _allowed(ctx.stored.status):
                 self.store.transition(ctx.decision.id, _S.FAILED, detail=detail)
         if isinstance(cause, PolicyDenied) and ctx.mr.is_open:
-            self.host.close(ctx.mr.id, f"denied by policy: {cause.message}"[:2000])
+            try:
+                self.host.close(ctx.mr.id, f"denied by policy: {cause.message}"[:2000])
+            except SwenError as exc:  # the run still ends; the MR can be closed by hand
+                log.warning("could not close MR %s after the policy denied it: %s", ctx.mr.id, exc)
         self.store.append_event(
             EventType.PIPELINE,
             {"action": "run_failed", **detail, "hint": cause.hint},
