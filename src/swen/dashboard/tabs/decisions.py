@@ -156,10 +156,10 @@ def _drilldown(target: ApiTarget, d: DecisionOut, mrs: Sequence[MergeRequestOut]
     )
     _merge_request(target, d, mrs)
     with st.expander("Lifecycle (audit events)"):
-        rows: list[dict[str, object]] = [
+        history: list[dict[str, object]] = [
             {"event": e.event_id, "time": when(e.ts), "type": e.type, "status": e.status} for e in d.history
         ]
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(history, hide_index=True, width="stretch")
 
 
 def _merge_request(target: ApiTarget, d: DecisionOut, mrs: Sequence[MergeRequestOut]) -> None:
