@@ -19,7 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from swen import __version__
 from swen.api.auth import Role
 from swen.api.cache import ResponseCache
-from swen.api.deps import require
+from swen.api.deps import reject_unknown_query, require
 from swen.api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
 from swen.api.problems import Problem, install_problem_handlers, problem_responses
 from swen.api.ratelimit import RateLimiter
@@ -65,6 +65,19 @@ def _lifespan(owned: bool) -> Any:
     return lifespan
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf: [X, {type: null}]`` -> X for a parameter: a query string cannot carry a null, and the
+    null branch makes tools think e.g. ``false`` is not a valid (string) value."""
+    options = schema.get("anyOf")
+    if not isinstance(options, list):
+        return schema
+    rest = [o for o in options if o != {"type": "null"}]
+    if len(rest) != 1 or len(rest) == len(options):
+        return schema
+    merged = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**rest[0], **merged}
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -74,6 +87,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for name, sub in problem.pop("$defs", {}).items():
         components.setdefault(name, sub)
     components["Problem"] = problem
+    for operation in (op for item in schema.get("paths", {}).values() for op in item.values()):
+        for parameter in operation.get("parameters", []):
+            parameter["schema"] = _without_null(parameter.get("schema", {}))
     app.openapi_schema = schema
     return schema
 
@@ -89,6 +105,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         ),
         lifespan=_lifespan(owned=store is None),
         responses=problem_responses(*ERROR_CODES),
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
     app.state.store = None

@@ -11,7 +11,10 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from swen.api.auth import Principal, Role, secrets_equal
 from swen.api.problems import ApiProblem
@@ -89,6 +92,36 @@ def _authorise(request: Request, principal: Principal, needed: Role) -> Principa
             headers={"Retry-After": str(max(1, int(wait + 0.999)))},
         )
     return principal
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """Query parameters the route (with its dependencies) declares; cached on the route object."""
+    cached: frozenset[str] | None = getattr(route, "_swen_query_names", None)
+    if cached is not None:
+        return cached
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names.update(f.alias for f in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    route._swen_query_names = frozenset(names)  # type: ignore[attr-defined]
+    return route._swen_query_names  # type: ignore[attr-defined,no-any-return]
+
+
+def reject_unknown_query(request: HTTPConnection) -> None:
+    """A query parameter the route does not declare is a 422, not silently ignored (typos show)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params.keys()) - _query_names(route))
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"loc": ("query", name), "msg": "unknown query parameter", "type": "extra_forbidden"}
+                for name in unknown
+            ]
+        )
 
 
 def require(role: Role) -> Callable[[Request, HTTPAuthorizationCredentials | None], Principal]:
