@@ -1,0 +1,245 @@
+"""The HTML backtest report: summary tables and Plotly charts, self-contained (works offline).
+
+Charts: cumulative cost of static, platform and oracle over time, and placements over time (one
+heatmap per strategy: services x time, colour = provider/region). plotly.js is embedded once in the
+file (``include_plotlyjs=True``, ~4.5 MB), never loaded from a CDN. Series are sampled hourly.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from swen.backtest.runner import BacktestResult
+from swen.domain.errors import InvalidInputError
+
+MAX_HEATMAP_SERVICES = 60
+COLOURS = {"static": "#7f7f7f", "platform": "#1f77b4", "oracle": "#2ca02c"}
+
+
+def _hourly_steps(result: BacktestResult) -> np.ndarray:
+    every = max(1, round(3600.0 / result.trace.step_s))
+    steps = np.arange(0, result.trace.steps, every)
+    if steps[-1] != result.trace.steps - 1:
+        steps = np.append(steps, result.trace.steps - 1)
+    return steps
+
+
+def _times(result: BacktestResult, steps: np.ndarray) -> list[datetime]:
+    trace = result.trace
+    return [trace.start + timedelta(seconds=trace.step_s * (int(t) + 1)) for t in steps]
+
+
+def cumulative_cost_figure(result: BacktestResult) -> go.Figure:
+    steps = _hourly_steps(result)
+    times = _times(result, steps)
+    fig = go.Figure()
+    for outcome in (result.static, result.platform, result.oracle):
+        fig.add_trace(
+            go.Scatter(
+                x=times,
+                y=np.round(outcome.cumulative_usd[steps], 2),
+                name=outcome.name,
+                mode="lines",
+                line={"color": COLOURS[outcome.name]},
+            )
+        )
+    fig.update_layout(
+        title="Cumulative cost (running cost + migrations)",
+        xaxis_title="simulated time",
+        yaxis_title="USD",
+        hovermode="x unified",
+        height=420,
+    )
+    return fig
+
+
+def placements_figure(result: BacktestResult, strategy: str) -> go.Figure:
+    outcome = {"static": result.static, "platform": result.platform, "oracle": result.oracle}[strategy]
+    trace, grid = result.trace, result.grid
+    idx = trace.index
+    keys = [p.key for p in idx.placements]
+    n_s = min(len(trace.services), MAX_HEATMAP_SERVICES)
+    steps = _hourly_steps(result)
+    cols = outcome.path[steps][:, :n_s]
+    pairs = grid.cand_pair[np.arange(n_s)[None, :], cols]
+    place = idx.pair_placement[pairs].T  # services x times
+    palette = (qualitative.Dark24 + qualitative.Light24)[: max(1, len(keys))]
+    n_k = len(keys)
+    scale: list[list[Any]] = []
+    for i, colour in enumerate(palette):
+        scale.append([i / n_k, colour])
+        scale.append([(i + 1) / n_k, colour])
+    fig = go.Figure(
+        go.Heatmap(
+            z=place,
+            x=_times(result, steps),
+            y=[s.name for s in trace.services[:n_s]],
+            text=np.asarray(keys, dtype=object)[place],
+            hovertemplate="%{y}<br>%{x}<br>%{text}<extra></extra>",
+            colorscale=scale,
+            zmin=-0.5,
+            zmax=n_k - 0.5,
+            colorbar={"tickvals": list(range(n_k)), "ticktext": keys, "title": "placement"},
+        )
+    )
+    note = "" if n_s == len(trace.services) else f" (first {n_s} of {len(trace.services)} services)"
+    fig.update_layout(
+        title=f"Placements over time: {strategy}{note}",
+        height=max(320, 22 * n_s + 140),
+        yaxis={"autorange": "reversed"},
+    )
+    return fig
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _summary_tables(doc: dict[str, Any]) -> str:
+    strategies = [
+        [
+            name,
+            f"${st['total_cost_usd']:,.2f}",
+            f"${st['migration_cost_usd']:,.2f}",
+            f"${st['savings_vs_static_usd']:,.2f}",
+            str(st["migrations"]),
+            f"{st['slo_violation_minutes']:g}",
+            f"{st['slo_violation_minutes_beyond_detection']:g}",
+            f"{st['outage_minutes']:g}",
+        ]
+        for name, st in doc["strategies"].items()
+    ]
+    policy = doc["policy"]
+    cap = doc["captured_savings"]
+    gate = [
+        [
+            "n/a" if cap is None else f"{cap:.3f}",
+            str(policy["recommendations"]),
+            str(policy["auto_approve"]),
+            str(policy["manual_review"]),
+            str(policy["deny"]),
+            "n/a" if policy["auto_share"] is None else f"{policy['auto_share']:.2f}",
+            str(policy["applied"]),
+        ]
+    ]
+    services = [
+        [
+            r["service"],
+            f"${r['static']['cost_usd']:,.2f}",
+            f"${r['platform']['cost_usd']:,.2f}",
+            f"${r['oracle']['cost_usd']:,.2f}",
+            f"{r['platform']['migrations']}/{r['oracle']['migrations']}",
+            f"{r['platform']['slo_violation_minutes']:g}/{r['oracle']['slo_violation_minutes']:g}",
+            f"{r['platform']['outage_minutes']:g}/{r['oracle']['outage_minutes']:g}",
+            f"{r['auto_approved']}/{r['manual_review']}",
+            r["platform"]["final"],
+            r["oracle"]["final"],
+        ]
+        for r in doc["services"]
+    ]
+    return (
+        "<h2>Strategies</h2>"
+        + _table(
+            strategies,
+            [
+                "strategy",
+                "total cost",
+                "migration cost",
+                "savings vs static",
+                "migrations",
+                "SLO-violation min",
+                "beyond detection",
+                "outage min",
+            ],
+        )
+        + "<h2>Policy gate and lifecycle (platform)</h2>"
+        + _table(
+            gate,
+            [
+                "captured savings",
+                "recommendations",
+                "auto-approved",
+                "manual review",
+                "denied",
+                "auto share",
+                "applied",
+            ],
+        )
+        + "<h2>Per service</h2>"
+        + _table(
+            services,
+            [
+                "service",
+                "static",
+                "platform",
+                "oracle",
+                "moves p/o",
+                "SLO min p/o",
+                "outage min p/o",
+                "auto/manual",
+                "final platform",
+                "final oracle",
+            ],
+        )
+    )
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
+"""
+
+
+def report_html(result: BacktestResult, doc: dict[str, Any]) -> str:
+    scen = doc["scenario"]
+    figures = [
+        cumulative_cost_figure(result),
+        placements_figure(result, "platform"),
+        placements_figure(result, "oracle"),
+    ]
+    charts = "".join(
+        fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%")
+        for i, fig in enumerate(figures)
+    )
+    events = "".join(f"<li>{html.escape(e)}</li>" for e in scen["scenarios"]) or "<li>none</li>"
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>SWEN backtest {html.escape(scen['name'])}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>SWEN backtest: {html.escape(scen['name'])}</h1>"
+        f"<p>{html.escape(scen['description'])}</p>"
+        f"<p>{scen['services']} services, {scen['days']:g} days from {html.escape(scen['start'])} at "
+        f"{scen['step_minutes']:g}-minute steps, seed {scen['seed']}.</p>"
+        f"<p>Events:</p><ul>{events}</ul>"
+        f"{_summary_tables(doc)}{charts}</body></html>"
+    )
+
+
+def write_html(result: BacktestResult, doc: dict[str, Any], path: Path) -> None:
+    """Write the report atomically (a temporary file renamed over ``path``)."""
+    text = report_html(result, doc)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InvalidInputError(
+            f"folder {folder} does not exist", hint="create it or choose another --html path"
+        )
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

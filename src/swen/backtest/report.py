@@ -1,0 +1,225 @@
+"""The backtest report as plain data (JSON) and as rich tables.
+
+``summary(result)`` is the JSON document (``swen backtest --json``); it holds no wall-clock timings,
+so the same scenario, seed and settings always give the same document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+
+from swen.backtest.accounting import Outcome
+from swen.backtest.runner import BacktestResult, captured
+
+STRATEGIES = ("static", "platform", "oracle")
+
+
+def _r(value: float, digits: int = 2) -> float:
+    return round(float(value), digits)
+
+
+def strategy_summary(outcome: Outcome, static_usd: float) -> dict[str, Any]:
+    total = outcome.total_usd
+    return {
+        "total_cost_usd": _r(total),
+        "running_cost_usd": _r(outcome.running_usd.sum()),
+        "migration_cost_usd": _r(outcome.migration_usd.sum()),
+        "savings_vs_static_usd": _r(static_usd - total),
+        "savings_vs_static_pct": _r((static_usd - total) / static_usd * 100.0, 3) if static_usd > 0 else None,
+        "migrations": int(outcome.migrations.sum()),
+        "slo_violation_minutes": _r(outcome.slo_minutes.sum(), 1),
+        "slo_violation_minutes_beyond_detection": _r(outcome.slo_minutes_beyond_detection.sum(), 1),
+        "outage_minutes": _r(outcome.outage_minutes.sum(), 1),
+    }
+
+
+def summary(result: BacktestResult) -> dict[str, Any]:
+    config, params, trace = result.config, result.params, result.trace
+    static_usd = result.static.total_usd
+    outcomes = {"static": result.static, "platform": result.platform, "oracle": result.oracle}
+    policy = result.policy
+    cap = result.captured_savings
+    return {
+        "scenario": {
+            "name": config.spec.name,
+            "description": config.spec.description,
+            "source": config.spec.source,
+            "days": config.days,
+            "seed": config.seed,
+            "services": len(trace.services),
+            "step_minutes": trace.step_s / 60.0,
+            "steps": trace.steps,
+            "start": trace.start.isoformat(),
+            "scenarios": [s.describe() for s in config.spec.scenarios],
+        },
+        "settings": {
+            "weights": params.weights.model_dump(),
+            "min_confidence": params.min_confidence,
+            "min_savings_usd": params.min_savings_usd,
+            "cooldown_s": params.cooldown_s,
+            "stability_window": params.stability_window,
+            "availability_floor": params.availability_floor,
+            "gpu_availability_floor": params.gpu_availability_floor,
+            "pipeline_delay_steps": config.lifecycle.pipeline_delay_steps,
+            "human_delay_h": config.lifecycle.human_delay_h,
+            "manual_review": config.lifecycle.manual,
+            "detection_steps": params.stability_window + config.lifecycle.pipeline_delay_steps,
+        },
+        "strategies": {name: strategy_summary(o, static_usd) for name, o in outcomes.items()},
+        "captured_savings": None if cap is None else _r(cap, 4),
+        "policy": {
+            "recommendations": policy.recommendations,
+            "emergencies": policy.emergencies,
+            "auto_approve": policy.auto_approve,
+            "manual_review": policy.manual_review,
+            "deny": policy.deny,
+            "auto_share": None if policy.auto_share is None else _r(policy.auto_share, 4),
+            "emergency_overrides": policy.overrides,
+            "applied": policy.applied,
+            "rejected_by_person": policy.rejected_by_person,
+            "failed_no_gpu_capacity": policy.failed_no_capacity,
+            "superseded": policy.superseded,
+            "engine_errors": policy.engine_errors,
+            "review_reasons": dict(sorted(policy.reasons.items())),
+        },
+        "services": [_service_row(result, s) for s in range(len(trace.services))],
+    }
+
+
+def _service_row(result: BacktestResult, s: int) -> dict[str, Any]:
+    trace, grid = result.trace, result.grid
+    row: dict[str, Any] = {"service": trace.services[s].name, "start": trace.services[s].current.key}
+    for name, outcome in (
+        ("static", result.static),
+        ("platform", result.platform),
+        ("oracle", result.oracle),
+    ):
+        row[name] = {
+            "cost_usd": _r(outcome.cost_usd[s]),
+            "migrations": int(outcome.migrations[s]),
+            "slo_violation_minutes": _r(outcome.slo_minutes[s], 1),
+            "outage_minutes": _r(outcome.outage_minutes[s], 1),
+            "final": grid.placement(trace, s, int(outcome.path[-1, s])).key,
+        }
+    cap = captured(result.static.cost_usd[s], result.platform.cost_usd[s], result.oracle.cost_usd[s])
+    row["captured_savings"] = None if cap is None else _r(cap, 4)
+    row["auto_approved"] = int(result.policy.auto_per_service[s])
+    row["manual_review"] = int(result.policy.manual_per_service[s])
+    return row
+
+
+# --- rich --------------------------------------------------------------------------------------------
+def _usd(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
+    """Rich renderables for a summary document: the three strategies, the gate, and per service."""
+    scen = doc["scenario"]
+    head = Table(
+        title=(
+            f"Backtest {scen['name']}: {scen['services']} services, {scen['days']:g} days at "
+            f"{scen['step_minutes']:g}-minute steps, seed {scen['seed']}"
+        ),
+        title_justify="left",
+    )
+    for col in (
+        "strategy",
+        "total cost",
+        "migration cost",
+        "savings vs static",
+        "migrations",
+        "SLO-violation min",
+        "beyond detection",
+        "outage min",
+    ):
+        head.add_column(col, justify="left" if col == "strategy" else "right")
+    for name in STRATEGIES:
+        st = doc["strategies"][name]
+        pct = st["savings_vs_static_pct"]
+        head.add_row(
+            name,
+            _usd(st["total_cost_usd"]),
+            _usd(st["migration_cost_usd"]),
+            f"{_usd(st['savings_vs_static_usd'])} ({pct:.2f} %)"
+            if pct is not None
+            else _usd(st["savings_vs_static_usd"]),
+            str(st["migrations"]),
+            f"{st['slo_violation_minutes']:g}",
+            f"{st['slo_violation_minutes_beyond_detection']:g}",
+            f"{st['outage_minutes']:g}",
+        )
+    policy = doc["policy"]
+    gate = Table(title="Policy gate and lifecycle (platform)", title_justify="left")
+    for col in (
+        "captured savings",
+        "recommendations",
+        "emergencies",
+        "auto-approved",
+        "manual review",
+        "denied",
+        "auto share",
+        "applied",
+        "failed (no GPU)",
+    ):
+        gate.add_column(col, justify="right")
+    gate.add_row(
+        _pct(doc["captured_savings"]),
+        str(policy["recommendations"]),
+        str(policy["emergencies"]),
+        str(policy["auto_approve"]),
+        str(policy["manual_review"]),
+        str(policy["deny"]),
+        _pct(policy["auto_share"]),
+        str(policy["applied"]),
+        str(policy["failed_no_gpu_capacity"]),
+    )
+    per = Table(title="Per service", title_justify="left")
+    for col in (
+        "service",
+        "static",
+        "platform",
+        "oracle",
+        "captured",
+        "moves p/o",
+        "SLO min p/o",
+        "outage min p/o",
+        "auto/manual",
+        "final platform",
+        "final oracle",
+    ):
+        per.add_column(
+            col, justify="left" if col in ("service", "final platform", "final oracle") else "right"
+        )
+    rows = sorted(
+        doc["services"], key=lambda r: r["static"]["cost_usd"] - r["oracle"]["cost_usd"], reverse=True
+    )
+    for row in rows[:max_services]:
+        p, o = row["platform"], row["oracle"]
+        per.add_row(
+            row["service"],
+            _usd(row["static"]["cost_usd"]),
+            _usd(p["cost_usd"]),
+            _usd(o["cost_usd"]),
+            _pct(row["captured_savings"]),
+            f"{p['migrations']}/{o['migrations']}",
+            f"{p['slo_violation_minutes']:g}/{o['slo_violation_minutes']:g}",
+            f"{p['outage_minutes']:g}/{o['outage_minutes']:g}",
+            f"{row['auto_approved']}/{row['manual_review']}",
+            p["final"],
+            o["final"],
+        )
+    if len(rows) > max_services:
+        per.caption = f"{max_services} of {len(rows)} services (largest oracle savings first); --json has all"
+    return Group(head, gate, per)
+
+
+def print_report(doc: dict[str, Any], console: Console | None = None) -> None:
+    (console or Console()).print(render(doc))

@@ -1,0 +1,173 @@
+"""Run a backtest: build the trace once, replay the three strategies on it, account for each.
+
+``run_backtest(config)`` is the whole thing; ``prepare`` + ``replay_platform`` let a sweep reuse one
+trace, static and oracle for many engine settings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from swen.backtest.accounting import Outcome, account
+from swen.backtest.spec import BacktestSpec, expand_scenarios, load_services
+from swen.backtest.strategies import Lifecycle, PlatformReplay, PolicyTally, hindsight_path, static_path
+from swen.backtest.trace import Floors, Grid, Progress, Trace, build_grid, build_trace
+from swen.domain.models import Service
+from swen.engine.params import EngineParams
+from swen.pipeline.policy import PolicyGate
+from swen.telemetry.catalog import Catalog, load_catalog
+
+DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
+"""A Monday, 00:00 UTC: every replay starts here so that the same seed gives the same trace."""
+DEFAULT_STEP_S = 300.0
+
+ProgressFactory = Callable[[str, int], Progress]
+"""(what, total units) -> a callback advancing that task."""
+
+
+def no_progress(_what: str, _total: int) -> Progress:
+    return lambda _n: None
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    spec: BacktestSpec
+    days: float
+    seed: int
+    services: int | None = None
+    """Scale the fleet to this many services (None: the fleet as it is)."""
+    step_s: float = DEFAULT_STEP_S
+    params: EngineParams = field(default_factory=EngineParams)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    start: datetime = DEFAULT_START
+
+    @property
+    def floors(self) -> Floors:
+        return Floors(self.params.availability_floor, self.params.gpu_availability_floor)
+
+    @property
+    def detection_steps(self) -> int:
+        """Steps the platform needs to notice a lasting problem and act: the engine's stability window
+        plus the pipeline delay."""
+        return self.params.stability_window + self.lifecycle.pipeline_delay_steps
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """The trace and the two reference strategies, shared by every platform replay."""
+
+    config: BacktestConfig
+    catalog: Catalog
+    services: tuple[Service, ...]
+    trace: Trace
+    grid: Grid
+    static: Outcome
+    oracle: Outcome
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    config: BacktestConfig
+    params: EngineParams
+    prepared: Prepared
+    platform: Outcome
+    policy: PolicyTally
+    timings: dict[str, float]
+
+    @property
+    def static(self) -> Outcome:
+        return self.prepared.static
+
+    @property
+    def oracle(self) -> Outcome:
+        return self.prepared.oracle
+
+    @property
+    def trace(self) -> Trace:
+        return self.prepared.trace
+
+    @property
+    def grid(self) -> Grid:
+        return self.prepared.grid
+
+    @property
+    def captured_savings(self) -> float | None:
+        return captured(self.static.total_usd, self.platform.total_usd, self.oracle.total_usd)
+
+
+def captured(static_usd: float, platform_usd: float, oracle_usd: float) -> float | None:
+    """``(static - platform) / (static - oracle)``; None when the oracle saves nothing over static."""
+    room = static_usd - oracle_usd
+    if not room > 1e-9:
+        return None
+    return (static_usd - platform_usd) / room
+
+
+def prepare(
+    config: BacktestConfig, *, catalog: Catalog | None = None, progress: ProgressFactory = no_progress
+) -> Prepared:
+    catalog = catalog or load_catalog()
+    services, credits = load_services(config.spec, services=config.services, catalog=catalog)
+    scenarios = expand_scenarios(config.spec.scenarios, services)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    steps = round(config.days * 86400.0 / config.step_s)
+    trace = build_trace(
+        services,
+        catalog,
+        seed=config.seed,
+        start=config.start,
+        days=config.days,
+        step_s=config.step_s,
+        credits=credits,
+        scenarios=scenarios,
+        progress=progress("trace (simulator)", steps),
+    )
+    grid = build_grid(trace, catalog)
+    timings["trace_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    floors, detect = config.floors, config.detection_steps
+    static = account("static", trace, grid, static_path(trace, grid), floors, detect)
+    oracle_steps = hindsight_path(trace, grid, floors, progress=progress("oracle (DP)", len(services)))
+    oracle = account("oracle", trace, grid, oracle_steps, floors, detect)
+    timings["oracle_s"] = time.perf_counter() - started
+    return Prepared(config, catalog, tuple(services), trace, grid, static, oracle, timings)
+
+
+def replay_platform(
+    prepared: Prepared,
+    *,
+    params: EngineParams | None = None,
+    lifecycle: Lifecycle | None = None,
+    gate: PolicyGate | None = None,
+    progress: ProgressFactory = no_progress,
+) -> BacktestResult:
+    config = prepared.config
+    params = params or config.params
+    lifecycle = lifecycle or config.lifecycle
+    started = time.perf_counter()
+    replay = PlatformReplay(
+        prepared.trace,
+        prepared.grid,
+        prepared.catalog,
+        params=params,
+        lifecycle=lifecycle,
+        floors=config.floors,
+        gate=gate or PolicyGate(),
+    )
+    path = replay.run(progress=progress("platform (engine + gate)", prepared.trace.steps))
+    detect = params.stability_window + lifecycle.pipeline_delay_steps
+    platform = account("platform", prepared.trace, prepared.grid, path, config.floors, detect)
+    timings = {**prepared.timings, "platform_s": time.perf_counter() - started}
+    return BacktestResult(config, params, prepared, platform, replay.tally, timings)
+
+
+def run_backtest(
+    config: BacktestConfig, *, catalog: Catalog | None = None, progress: ProgressFactory = no_progress
+) -> BacktestResult:
+    prepared = prepare(config, catalog=catalog, progress=progress)
+    return replay_platform(prepared, progress=progress)

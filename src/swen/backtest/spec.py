@@ -1,0 +1,204 @@
+"""Backtest scenario files: a header (name, description, days, fleet, seed) plus simulator scenarios.
+
+A backtest file is the simulator's scenario format (``swen.telemetry.scenarios``) with a header::
+
+    name: price-war
+    description: Alibaba cuts prices by 25 % for two weeks, AWS answers in us-east-1.
+    days: 30          # length of the replay (the CLI's --days overrides it)
+    seed: 7           # simulator seed (the CLI's --seed overrides it)
+    fleet: default    # the packaged fleet, or a path to a fleet file (relative to this file)
+    scenarios:        # start_offset_s is counted from the start of the replay; may be empty
+      - {kind: cost_spike, provider: alibaba, magnitude: 0.75, start_offset_s: 432000, ...}
+
+``--scenario`` takes a path or the name of a packaged file (``calm-month``, ``price-war``,
+``gpu-scarcity``, ``provider-outages``; see docs/BACKTESTING.md).
+
+Scaled fleets (``--services N``): the fleet's services are replicated in order with suffixes
+``-001``, ``-002``, ... until N services exist (``service-1-001``, ..., ``batch-t4-001``,
+``service-1-002``, ...). A scenario aimed at one service applies to each of its replicas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from swen.domain.errors import ConfigError
+from swen.domain.models import Service
+from swen.telemetry.catalog import Catalog, load_catalog
+from swen.telemetry.fleet import CreditGrant, load_fleet_file
+from swen.telemetry.scenarios import Scenario, parse_scenario
+from swen.telemetry.yamlfile import check_finite, read_yaml
+
+HEADER_KEYS = ("name", "description", "days", "seed", "fleet", "scenarios")
+DEFAULT_FLEET = "default"
+MAX_DAYS = 366
+MAX_SERVICES = 100_000
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    """A validated backtest file."""
+
+    name: str
+    description: str
+    days: float
+    seed: int
+    fleet: Path | None
+    """None: the packaged default fleet."""
+    scenarios: tuple[Scenario, ...]
+    source: str
+
+
+def packaged_dir() -> Path:
+    return Path(str(resources.files("swen").joinpath("scenarios")))
+
+
+def packaged_names() -> list[str]:
+    return sorted(p.stem for p in packaged_dir().glob("*.yaml"))
+
+
+def resolve_scenario_path(value: str) -> Path:
+    """A path to a file, or the name of a packaged scenario (with or without ``.yaml``)."""
+    path = Path(value)
+    if path.is_file():
+        return path
+    stem = value.removesuffix(".yaml")
+    if _NAME.fullmatch(stem):
+        packaged = packaged_dir() / f"{stem}.yaml"
+        if packaged.is_file():
+            return packaged
+    raise ConfigError(
+        f"no scenario file {value!r}",
+        hint=f"give a path to a YAML file or one of the packaged scenarios: {', '.join(packaged_names())}",
+        source="--scenario",
+    )
+
+
+def load_spec(value: str, catalog: Catalog | None = None) -> BacktestSpec:
+    """Read and validate a backtest file (path or packaged name); problems are one ConfigError line."""
+    path = resolve_scenario_path(value)
+    label = str(path)
+    data = read_yaml(path, label)
+    return parse_spec(data, label=label, base=path.parent, catalog=catalog)
+
+
+def parse_spec(data: Any, *, label: str, base: Path, catalog: Catalog | None = None) -> BacktestSpec:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "a backtest file must be a mapping with name, description, days and scenarios",
+            hint="see the packaged scenarios (docs/BACKTESTING.md)",
+            source=label,
+        )
+    unknown = sorted(set(data) - set(HEADER_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]}: unknown top-level key",
+            hint=f"allowed keys: {', '.join(HEADER_KEYS)}",
+            source=label,
+        )
+    check_finite(label, "", data)
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"name: {name!r} is not a lowercase name", hint="e.g. name: price-war", source=label
+        )
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(
+            "description: must be text", hint="describe the scenario in a sentence", source=label
+        )
+    days = _number(data.get("days", 30), "days", label, low=1 / 24, high=MAX_DAYS)
+    seed = data.get("seed", 42)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed: {seed!r} is not a whole number >= 0", hint="e.g. seed: 7", source=label)
+    raw = data.get("scenarios") or []
+    if not isinstance(raw, list):
+        raise ConfigError("scenarios: must be a list", hint="use scenarios: [] for none", source=label)
+    scenarios = tuple(
+        parse_scenario(item, label=label, prefix=f"scenarios[{i}]", catalog=catalog or load_catalog())
+        for i, item in enumerate(raw)
+    )
+    return BacktestSpec(
+        name=name,
+        description=description.strip(),
+        days=days,
+        seed=seed,
+        fleet=_fleet_path(data.get("fleet", DEFAULT_FLEET), base, label),
+        scenarios=scenarios,
+        source=label,
+    )
+
+
+def _number(value: Any, field: str, label: str, *, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigError(
+            f"{field}: {value!r} is not a number in [{low:g}, {high:g}]", hint="fix the value", source=label
+        )
+    return float(value)
+
+
+def _fleet_path(value: Any, base: Path, label: str) -> Path | None:
+    if value in (None, DEFAULT_FLEET):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError("fleet: must be 'default' or a path", hint="e.g. fleet: default", source=label)
+    path = Path(value)
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise ConfigError(
+            f"fleet: no file {path}", hint="give 'default' or an existing fleet file", source=label
+        )
+    return path
+
+
+def load_services(
+    spec: BacktestSpec, *, services: int | None = None, catalog: Catalog | None = None
+) -> tuple[list[Service], dict[str, CreditGrant]]:
+    """The spec's fleet (scaled to ``services`` when given) and its credit grants."""
+    fleet = load_fleet_file(spec.fleet, catalog or load_catalog())
+    base = fleet.services
+    return (scaled_fleet(base, services) if services is not None else list(base)), dict(fleet.credits)
+
+
+def scaled_fleet(services: Sequence[Service], count: int) -> list[Service]:
+    """``count`` services: replicas of ``services`` in order, named ``<name>-001``, ``<name>-002``, ...
+
+    ``count`` equal to the fleet size returns the fleet unchanged (original names).
+    """
+    if not 1 <= count <= MAX_SERVICES:
+        raise ConfigError(
+            f"--services {count} is out of range", hint=f"use 1..{MAX_SERVICES}", source="--services"
+        )
+    if count == len(services):
+        return list(services)
+    out: list[Service] = []
+    copy = 0
+    while len(out) < count:
+        copy += 1
+        for service in services:
+            if len(out) == count:
+                break
+            name = f"{service.name[:58]}-{copy:03d}" if copy < 1000 else f"{service.name[:56]}-{copy:05d}"
+            out.append(service.model_copy(update={"name": name}))
+    return out
+
+
+def expand_scenarios(scenarios: Sequence[Scenario], services: Sequence[Service]) -> list[Scenario]:
+    """Scenarios aimed at one service, repeated for each of that service's replicas (scaled fleets)."""
+    names = [s.name for s in services]
+    present = set(names)
+    out: list[Scenario] = []
+    for scenario in scenarios:
+        target = scenario.service
+        if target is None or target in present:
+            out.append(scenario)
+            continue
+        replicas = [n for n in names if n.rsplit("-", 1)[0] == target[:58] and n != target]
+        out.extend(scenario.model_copy(update={"service": n}) for n in replicas)
+    return out

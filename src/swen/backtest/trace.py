@@ -1,0 +1,245 @@
+"""The trace of a backtest: every (service, candidate) metric at every step, generated once.
+
+``build_trace`` runs the real telemetry simulator (``Simulator.step_arrays``) over the replay with the
+scenario's events activated at the start, and keeps each step's arrays as ``T x P`` matrices (P =
+sampled (service, candidate) pairs, contiguous per service). All strategies then replay the same trace.
+
+The simulator is run with the fleet's initial placements: credit balances burn as if every service
+stayed put (the static strategy). Credits are therefore an engine input only; costs in the report are
+list costs actually paid (hourly x replicas x hours, plus migration egress), never net of credits.
+
+:class:`Grid` gives the per-service candidate view the strategies need: the pair of each service's
+c-th candidate (``cand_pair``, ``S x Cmax``, -1 padding), which candidates a move may enter
+(residency), each service's initial candidate column and the one-time migration cost between any two
+of its candidates (``state_gb x catalog egress price``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from swen.domain.errors import InvalidInputError
+from swen.domain.models import Placement, Service
+from swen.telemetry.catalog import Catalog
+from swen.telemetry.fleet import CreditGrant
+from swen.telemetry.pairs import PairIndex
+from swen.telemetry.scenarios import Scenario
+from swen.telemetry.simulator import Simulator
+
+FloatArray = npt.NDArray[np.float64]
+Float32Array = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+Progress = Callable[[int], None]
+"""Called with the number of steps just done."""
+
+MAX_STEPS = 500_000
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """Row t of every matrix is the simulator's step at ``start + t x step_s``; column p is pair p."""
+
+    services: tuple[Service, ...]
+    start: datetime
+    step_s: float
+    index: PairIndex
+    hourly_cost_usd: FloatArray
+    latency_ms: Float32Array
+    availability: Float32Array
+    gpu_availability: Float32Array
+    credits_usd: Float32Array
+    error_rate: Float32Array
+
+    @property
+    def steps(self) -> int:
+        return int(self.hourly_cost_usd.shape[0])
+
+    @property
+    def step_h(self) -> float:
+        return self.step_s / 3600.0
+
+    def time_at(self, step: int) -> datetime:
+        return self.start + timedelta(seconds=self.step_s * step)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (
+            self.hourly_cost_usd,
+            self.latency_ms,
+            self.availability,
+            self.gpu_availability,
+            self.credits_usd,
+            self.error_rate,
+        )
+        return sum(a.nbytes for a in arrays)
+
+
+def build_trace(
+    services: Sequence[Service],
+    catalog: Catalog,
+    *,
+    seed: int,
+    start: datetime,
+    days: float,
+    step_s: float,
+    credits: Mapping[str, CreditGrant] | None = None,
+    scenarios: Sequence[Scenario] = (),
+    progress: Progress | None = None,
+) -> Trace:
+    """Step the simulator ``days x 86400 / step_s`` times and keep every metric."""
+    if not step_s > 0:
+        raise InvalidInputError(f"step must be > 0 s, got {step_s}", hint="use e.g. 300 (5 minutes)")
+    steps = round(days * 86400.0 / step_s)
+    if not 1 <= steps <= MAX_STEPS:
+        raise InvalidInputError(
+            f"{days:g} days at {step_s:g} s steps is {steps} steps",
+            hint=f"choose days and step so that 1 <= steps <= {MAX_STEPS}",
+        )
+    sim = Simulator(services, catalog, seed, start, step_s, credits=credits)
+    for scenario in scenarios:
+        sim.activate(scenario, at=start)
+    n_pairs = sim.index.size
+    cost = np.empty((steps, n_pairs), dtype=np.float64)
+    f32 = {name: np.empty((steps, n_pairs), dtype=np.float32) for name in _F32_FIELDS}
+    chunk = max(1, steps // 100)
+    for t in range(steps):
+        arrays = sim.step_arrays(start + timedelta(seconds=step_s * t))
+        arrays.validate()
+        cost[t] = arrays.hourly_cost_usd
+        for name, out in f32.items():
+            out[t] = getattr(arrays, name)
+        if progress is not None and (t + 1) % chunk == 0:
+            progress(chunk)
+    if progress is not None and steps % chunk:
+        progress(steps % chunk)
+    return Trace(
+        services=tuple(services),
+        start=start,
+        step_s=float(step_s),
+        index=sim.index,
+        hourly_cost_usd=cost,
+        latency_ms=f32["latency_ms"],
+        availability=f32["availability"],
+        gpu_availability=f32["gpu_availability"],
+        credits_usd=f32["credits_usd"],
+        error_rate=f32["error_rate"],
+    )
+
+
+_F32_FIELDS = ("latency_ms", "availability", "gpu_availability", "credits_usd", "error_rate")
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """Per-service candidate columns over the trace's pairs (``S x Cmax``, padded with -1)."""
+
+    cand_pair: IntArray
+    enterable: BoolArray
+    """A move may go there: a real candidate the service's residency rules allow."""
+    initial: IntArray
+    """Column of each service's starting placement."""
+    move_usd: FloatArray
+    """``S x Cmax x Cmax``: one-time migration cost from column i to column j (0 on the diagonal)."""
+    slo_ms: FloatArray
+    replicas: FloatArray
+    is_gpu: BoolArray
+
+    @property
+    def width(self) -> int:
+        return int(self.cand_pair.shape[1])
+
+    def placement(self, trace: Trace, service: int, column: int) -> Placement:
+        pair = int(self.cand_pair[service, column])
+        return trace.index.placements[int(trace.index.pair_placement[pair])]
+
+
+def build_grid(trace: Trace, catalog: Catalog) -> Grid:
+    idx = trace.index
+    services = trace.services
+    n_s = len(services)
+    counts = np.bincount(idx.pair_service, minlength=n_s)
+    width = int(counts.max()) if n_s else 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    cand_pair = np.full((n_s, width), -1, dtype=np.int64)
+    cols = np.arange(width)
+    valid = cols[None, :] < counts[:, None]
+    cand_pair[valid] = (starts[:, None] + cols[None, :])[valid]
+    places = idx.placements
+    egress = np.array([[catalog.egress_usd_per_gb(a, b) for b in places] for a in places], dtype=np.float64)
+    place_of = np.where(valid, idx.pair_placement[np.maximum(cand_pair, 0)], 0)
+    state_gb = np.array([s.state_gb for s in services], dtype=np.float64)
+    move = state_gb[:, None, None] * egress[place_of[:, :, None], place_of[:, None, :]]
+    allowed = np.array(
+        [[services[s].allows(places[int(p)]) for p in row] for s, row in enumerate(place_of)], dtype=bool
+    )
+    initial = np.empty(n_s, dtype=np.int64)
+    for s, service in enumerate(services):
+        pair = idx.pair_for(s, service.current)
+        if pair is None:  # build_pairs always samples the current placement
+            raise InvalidInputError(f"{service.name}: its current placement is not sampled")
+        initial[s] = pair - starts[s]
+    return Grid(
+        cand_pair=cand_pair,
+        enterable=valid & allowed,
+        initial=initial,
+        move_usd=move,
+        slo_ms=np.array([s.latency_slo_ms for s in services], dtype=np.float64),
+        replicas=np.array([s.replicas for s in services], dtype=np.float64),
+        is_gpu=np.array([s.shape.gpu_count > 0 for s in services], dtype=bool),
+    )
+
+
+@dataclass(frozen=True)
+class Floors:
+    """What counts as healthy: availability at or above ``availability``; a GPU move needs
+    ``gpu_availability`` at the target (the engine's floors)."""
+
+    availability: float = 0.90
+    gpu_availability: float = 0.20
+
+
+def cell_values(trace: Trace, grid: Grid, rows: slice, services: IntArray) -> dict[str, FloatArray]:
+    """``T' x S' x Cmax`` views of the trace for some steps and services (padding: NaN)."""
+    pairs = grid.cand_pair[services]
+    safe = np.maximum(pairs, 0)
+    pad = pairs < 0
+    out: dict[str, FloatArray] = {}
+    for name in ("hourly_cost_usd", "latency_ms", "availability", "gpu_availability"):
+        values = np.asarray(getattr(trace, name)[rows][:, safe], dtype=np.float64)
+        values[:, pad] = np.nan
+        out[name] = values
+    return out
+
+
+def bad_cells(values: Mapping[str, FloatArray], grid: Grid, services: IntArray, floors: Floors) -> IntArray:
+    """Badness of each step and candidate: ``outage_weight`` when the availability is below the floor,
+    plus 1 when the latency is above the SLO (padding counts as both).
+
+    With ``outage_weight = T + 1`` a sum over a path orders paths by outage steps first, then by SLO
+    steps (a path can have at most T SLO steps).
+    """
+    n_t = next(iter(values.values())).shape[0]
+    with np.errstate(invalid="ignore"):
+        over_slo = ~(values["latency_ms"] <= grid.slo_ms[services][None, :, None])
+        down = ~(values["availability"] >= floors.availability)
+    out: IntArray = down.astype(np.int64) * outage_weight(n_t) + over_slo
+    return out
+
+
+def outage_weight(steps: int) -> int:
+    return steps + 1
+
+
+def enter_ok(values: Mapping[str, FloatArray], grid: Grid, services: IntArray, floors: Floors) -> BoolArray:
+    """Where a move may land at each step: enterable, and GPU capacity available for GPU services."""
+    with np.errstate(invalid="ignore"):
+        gpu_ok = values["gpu_availability"] >= floors.gpu_availability
+    gpu_ok |= ~grid.is_gpu[services][None, :, None]
+    out: BoolArray = gpu_ok & grid.enterable[services][None, :, :]
+    return out
