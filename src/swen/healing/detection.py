@@ -1,0 +1,59 @@
+"""The engine's own anomaly detector, fed with every telemetry tick the loop reads.
+
+:class:`AnomalyWatch` wraps :class:`swen.engine.anomaly.AnomalyDetector`: the loop hands it the new
+ticks' samples, the detector updates its statistics, and its verdicts go through
+:func:`swen.observability.alerts.intake_anomalies` (incidents with ``source="engine"``; only the
+current placement of a service counts). The detector state is kept in the store flag
+``healing.detector`` whenever an anomaly starts or clears and otherwise every ``persist_every``
+calls, so a restarted engine does not need a new warm-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from swen.domain.errors import ObservabilityError
+from swen.domain.models import TelemetrySample
+from swen.engine.anomaly import AnomalyDetector
+from swen.observability.alerts import IntakeResult, intake_anomalies
+from swen.store.repository import Store
+
+_log = logging.getLogger(__name__)
+
+DETECTOR_FLAG = "healing.detector"
+PERSIST_EVERY = 12
+FORGET_AFTER_S = 6 * 3600.0
+
+
+class AnomalyWatch:
+    def __init__(self, store: Store, *, persist_every: int = PERSIST_EVERY) -> None:
+        self.store = store
+        self.persist_every = persist_every
+        self.detector = self._restore()
+        self._calls = 0
+
+    def _restore(self) -> AnomalyDetector:
+        saved = self.store.get_flag(DETECTOR_FLAG)
+        if not isinstance(saved, dict):
+            return AnomalyDetector()
+        try:
+            return AnomalyDetector.from_dict(saved)
+        except ObservabilityError as exc:
+            _log.warning("starting a fresh anomaly detector: %s", exc)
+            return AnomalyDetector()
+
+    def observe(self, samples: Sequence[TelemetrySample], now: datetime) -> IntakeResult:
+        """Feed ``samples`` (any order) and record what fires or clears as incidents."""
+        anomalies = self.detector.observe(samples)
+        result = intake_anomalies(self.store, anomalies, now=now)
+        self._calls += 1
+        changed = any(a.new or not a.firing for a in anomalies)
+        if changed or self._calls % self.persist_every == 0:
+            self.save(now)
+        return result
+
+    def save(self, now: datetime) -> None:
+        self.detector.forget(before=now - timedelta(seconds=FORGET_AFTER_S))
+        self.store.set_flag(DETECTOR_FLAG, self.detector.to_dict())

@@ -1,0 +1,150 @@
+"""The emergency flow without Prometheus: the engine's own detector, real git, real Terraform, SQLite.
+
+An outage hits the current provider of a stateless service; in the same engine cycle the detector
+opens an incident, the failing (provider, region) is quarantined, the engine picks the best healthy
+candidate, the move goes through an ``emergency/...`` branch and the pipeline (the gate may override
+its cost/confidence rules), and once the telemetry of the new placement is healthy for
+``verify_samples`` samples the incident is resolved with its time to recovery.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from swen.config import Settings
+from swen.domain.decision import DecisionStatus
+from swen.domain.events import EventType
+from swen.gitops.repo import init_infra_repo
+from swen.healing import automation
+from swen.healing.quarantine import Quarantine
+from swen.loop import EngineLoop, gitops_actuator
+from swen.store.incidents import IncidentRepository, IncidentStatus
+from swen.store.mrs import MergeRequestRepository, PipelineRepository
+from swen.store.repository import Store
+from swen.telemetry.catalog import load_catalog
+from swen.telemetry.fleet import load_fleet_file
+from swen.telemetry.runner import run_simulator
+from swen.telemetry.scenarios import Scenario, ScenarioKind
+
+pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform on PATH")
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+SERVICE = "service-3"
+HOME = "alibaba/ap-southeast-1"
+
+
+def _simulate(settings: Settings, store: Store, start: datetime, steps: int, *scenarios: Scenario,
+              stateful: str | None = None) -> datetime:  # fmt: skip
+    fleet = load_fleet_file(None, load_catalog())
+    services = [s.model_copy(update={"stateful": s.name == stateful}) for s in fleet.services]
+    run_simulator(settings, store, start=start, max_steps=steps, seed=11, scenarios=scenarios,
+                  services=services, credits=fleet.credits)  # fmt: skip
+    return start + timedelta(seconds=settings.sim_interval_s * steps)
+
+
+def _outage(service: str = SERVICE, provider: str = "alibaba", region: str = "ap-southeast-1") -> Scenario:
+    return Scenario(kind=ScenarioKind.OUTAGE, provider=provider, region=region, service=service,
+                    duration_s=3600)  # fmt: skip
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> tuple[Settings, Store, EngineLoop]:
+    settings = Settings(home=tmp_path / "home", sim_speed=1e9, verify_samples=3, quarantine_s=900)
+    settings.home.mkdir()
+    store = Store.open(settings)
+    init_infra_repo(settings)
+    loop = EngineLoop(settings, store, actuator=gitops_actuator(settings, store))
+    return settings, store, loop
+
+
+def test_an_outage_is_detected_moved_verified_and_resolved(
+    platform: tuple[Settings, Store, EngineLoop],
+) -> None:
+    settings, store, loop = platform
+    t = _simulate(settings, store, T0, settings.window_size + 2)
+    loop.cycle()  # warm-up (service-2 gets its ordinary recommendation here)
+    start = store.get_placements()[SERVICE]
+    assert start.key == HOME
+
+    t = _simulate(settings, store, t, 1, _outage())
+    report = loop.cycle()
+    assert not report.errors, report.errors
+    incidents = IncidentRepository(store)
+    (incident,) = incidents.list(service=SERVICE)
+    assert (incident.source, incident.kind, incident.provider) == ("engine", "outage", "alibaba")
+    assert incident.status is IncidentStatus.REMEDIATING and incident.id in report.incidents_remediating
+    decision = store.get_decision(str(incident.decision_id)).decision
+    assert decision.emergency and decision.current == start and decision.target != start
+    assert store.get_placements()[SERVICE] == decision.target
+    # the failing region is quarantined for everybody for SWEN_QUARANTINE_S (simulated time)
+    (entry,) = Quarantine(store).entries(t)
+    assert (entry.service, entry.placement, entry.incident_id) == ("*", HOME, incident.id)
+    assert entry.until == t - timedelta(seconds=settings.sim_interval_s) + timedelta(seconds=900)
+
+    mr = next(m for m in MergeRequestRepository(store).list() if m.decision_id == decision.id)
+    assert mr.branch.startswith(f"emergency/{SERVICE}-{decision.target.provider}-")
+    origin = Path(settings.infra_remote_url)
+    branches = subprocess.run(["git", "-C", str(origin), "branch", "--format=%(refname:short)"],
+                              capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert mr.branch in branches
+    run = PipelineRepository(store).latest_run(mr.id)
+    assert run is not None and run.policy_result is not None
+    assert run.policy_result["outcome"] == "auto_approve"
+    assert run.policy_result["input"]["decision"]["emergency"] is True
+
+    _simulate(settings, store, t, settings.verify_samples + 1, _outage())
+    report = loop.cycle()
+    assert store.get_decision(decision.id).status is DecisionStatus.VERIFIED
+    resolved = incidents.get(incident.id)
+    assert resolved.status is IncidentStatus.RESOLVED and incident.id in report.incidents_resolved
+    assert resolved.time_to_recovery_s is not None and resolved.time_to_recovery_s > 0
+    assert resolved.resolved_at is not None and resolved.resolved_at > resolved.opened_at
+    # one emergency, no second move although the outage on its old placement goes on
+    emergencies = [d for d in store.list_decisions(service=SERVICE) if d.decision.emergency]
+    assert [d.decision.id for d in emergencies] == [decision.id]
+    assert store.verify_audit().ok
+
+
+def test_paused_automation_records_the_emergency_and_acts_once_resumed(
+    platform: tuple[Settings, Store, EngineLoop],
+) -> None:
+    settings, store, loop = platform
+    t = _simulate(settings, store, T0, settings.window_size + 2)
+    loop.cycle()
+    automation.set_paused(store, True, by="oncall", reason="maintenance")
+    t = _simulate(settings, store, t, 1, _outage())
+    loop.cycle()
+    (incident,) = IncidentRepository(store).list(service=SERVICE)
+    assert incident.status is IncidentStatus.OPEN
+    (proposed,) = [d for d in store.list_decisions(service=SERVICE) if d.decision.emergency]
+    assert proposed.status is DecisionStatus.PROPOSED
+    assert store.get_placements()[SERVICE].key == HOME
+
+    automation.set_paused(store, False, by="oncall")
+    _simulate(settings, store, t, 1, _outage())
+    loop.cycle()
+    assert store.get_decision(proposed.decision.id).status is DecisionStatus.APPLIED
+    assert IncidentRepository(store).get(incident.id).status is IncidentStatus.REMEDIATING
+    actions = [e.payload["action"] for e in store.events_after(0, types=[EventType.AUTOMATION])]
+    assert actions == ["paused", "resumed"]
+
+
+def test_a_stateful_service_waits_for_a_person(platform: tuple[Settings, Store, EngineLoop]) -> None:
+    settings, store, loop = platform
+    t = _simulate(settings, store, T0, settings.window_size + 2, stateful=SERVICE)
+    loop.cycle()
+    _simulate(settings, store, t, 1, _outage(), stateful=SERVICE)
+    loop.cycle()
+    (incident,) = IncidentRepository(store).list(service=SERVICE)
+    stored = store.get_decision(str(incident.decision_id))
+    assert stored.decision.emergency and stored.decision.stateful
+    assert stored.status is DecisionStatus.AWAITING_APPROVAL
+    assert store.get_placements()[SERVICE].key == HOME
+    assert IncidentRepository(store).get(incident.id).details["awaiting_person"] is True
+    notes = [e.payload for e in store.events_after(0, types=[EventType.NOTIFICATION]) if e.service == SERVICE]
+    assert any(n["status"] == "awaiting_approval" for n in notes)

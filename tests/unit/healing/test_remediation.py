@@ -1,0 +1,218 @@
+"""The Healer without git: planning from incidents, guards and escalation, follow-up after verification."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from healing_factories import ALI, AWS, GCP, T0, alert, decision, service
+
+from swen.config import Settings
+from swen.domain.decision import DecisionStatus
+from swen.domain.events import EventType
+from swen.healing.quarantine import Quarantine
+from swen.healing.remediation import Healer, HealingPlan, verify_flag
+from swen.observability.alerts import intake
+from swen.observability.metrics import build_registry
+from swen.store.incidents import IncidentRepository, IncidentStatus
+from swen.store.repository import Store
+
+_S = DecisionStatus
+TO_APPLIED = (_S.MR_OPENED, _S.PIPELINE_RUNNING, _S.APPROVED, _S.APPLIED)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path, quarantine_s=600, max_remediations_per_hour=3)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    s = Store.open(settings)
+    s.upsert_services([service("web"), service("api")])
+    s.set_placement("web", AWS, decision_id=None, at=T0)
+    s.set_placement("api", AWS, decision_id=None, at=T0)
+    return s
+
+
+def advance(store: Store, decision_id: str, *steps: DecisionStatus, detail: dict | None = None) -> None:  # type: ignore[type-arg]
+    for step in steps:
+        store.transition(decision_id, step, detail=detail)
+
+
+def placements(store: Store):  # type: ignore[no-untyped-def]
+    return store.get_placements()
+
+
+def test_an_outage_alert_becomes_an_emergency_and_quarantines_the_region_for_everyone(
+    settings: Settings, store: Store
+) -> None:
+    result = intake(store, alert())
+    healer = Healer(settings, store)
+    plan = healer.plan(["web", "api"], placements(store), T0)
+    assert plan.emergency == {"web"} and plan.incidents == {"web": result.incidents_opened}
+    # api runs on aws/us-east-1 too: the wildcard does not push it out, only keeps others from coming
+    assert ("api", "aws/us-east-1") not in plan.quarantined
+    assert ("web", "aws/us-east-1") not in plan.quarantined
+    (entry,) = Quarantine(store).entries(T0)
+    assert (entry.service, entry.placement) == ("*", "aws/us-east-1")
+    assert entry.until == T0 + timedelta(seconds=600)
+    # planning again does not quarantine twice (and the expiry is in simulated time)
+    healer.plan(["web", "api"], placements(store), T0 + timedelta(seconds=30))
+    assert Quarantine(store).entries(T0 + timedelta(seconds=600)) == []
+
+
+def test_a_chronic_latency_alert_rides_the_ordinary_migration(settings: Settings, store: Store) -> None:
+    """HighLatency from Prometheus alone (no engine anomaly): not an emergency, no quarantine."""
+    intake(store, alert("HighLatency", kind="latency"))
+    healer = Healer(settings, store)
+    plan = healer.plan(["web", "api"], placements(store), T0)
+    assert plan.emergency == set() and Quarantine(store).entries(T0) == []
+    (incident,) = IncidentRepository(store).list(service="web")
+    assert incident.status is IncidentStatus.OPEN and incident.details["waiting_for_engine"] is True
+
+    store.save_decision(decision(1, emergency=False))  # the engine's ordinary recommendation
+    plan = healer.plan(["web", "api"], placements(store), T0 + timedelta(seconds=5))
+    assert plan.emergency == set()
+    incident = IncidentRepository(store).get(incident.id)
+    assert incident.status is IncidentStatus.REMEDIATING and incident.decision_id == "d-web-1"
+    assert incident.details["mode"] == "ordinary"
+
+
+def test_an_engine_latency_anomaly_is_an_emergency_quarantining_only_that_service(
+    settings: Settings, store: Store
+) -> None:
+    IncidentRepository(store).open_incident(
+        service="web", provider="aws", region="us-east-1", kind="latency", source="engine", at=T0,
+        details={"anomalies": {"latency_spike": "firing"}},
+    )  # fmt: skip
+    plan = Healer(settings, store).plan(["web", "api"], placements(store), T0)
+    assert plan.emergency == {"web"}
+    assert [(e.service, e.placement) for e in Quarantine(store).entries(T0)] == [("web", "aws/us-east-1")]
+    assert plan.quarantined == [("web", "aws/us-east-1")]
+
+
+def test_verification_resolves_with_time_to_recovery_in_simulated_time(
+    settings: Settings, store: Store
+) -> None:
+    result = intake(store, alert(starts=T0))
+    healer = Healer(settings, store)
+    plan = healer.plan(["web", "api"], placements(store), T0)
+    d = decision(1, at=T0 + timedelta(seconds=5))
+    store.save_decision(d)
+    advance(store, d.id, *TO_APPLIED)
+    assert healer.started(d, plan, T0 + timedelta(seconds=5)) == result.incidents_opened
+    assert healer.follow_up(plan, None, T0 + timedelta(seconds=10)).resolved == []
+    advance(store, d.id, _S.VERIFIED)
+    store.set_flag(verify_flag(d.id), {"last_ts": (T0 + timedelta(seconds=42)).isoformat()})
+    done = healer.follow_up(plan, None, T0 + timedelta(seconds=60))
+    (incident_id,) = result.incidents_opened
+    assert done.resolved == [incident_id]
+    incident = IncidentRepository(store).get(incident_id)
+    assert incident.status is IncidentStatus.RESOLVED and incident.time_to_recovery_s == 42.0
+
+
+def test_a_failed_attempt_quarantines_its_target_and_asks_for_the_next_candidate(
+    settings: Settings, store: Store
+) -> None:
+    intake(store, alert())
+    healer = Healer(settings, store)
+    plan = healer.plan(["web", "api"], placements(store), T0)
+    d = decision(1)
+    store.save_decision(d)
+    advance(store, d.id, *TO_APPLIED)
+    healer.started(d, plan, T0)
+    store.set_placement("web", ALI, decision_id=d.id, at=T0)
+    advance(store, d.id, _S.FAILED, detail={"reason": "unhealthy after the move: availability 0.2"})
+    done = healer.follow_up(plan, None, T0 + timedelta(seconds=20))
+    (incident,) = IncidentRepository(store).list(service="web")
+    assert done.retried == [incident.id] and incident.details["retry"] is True
+    assert ("web", "alibaba/us-west-1") in [(e.service, e.placement) for e in Quarantine(store).entries(T0)]
+    # the next plan asks for an emergency again (from where the service is now), and the guards
+    # allow the next candidate but refuse to go back to aws
+    plan = healer.plan(["web", "api"], placements(store), T0 + timedelta(seconds=25))
+    assert plan.emergency == {"web"} and plan.incidents == {"web": [incident.id]}
+    assert healer.admit(decision(2, current=ALI, target=GCP), plan, T0 + timedelta(seconds=25)).allowed
+    back = healer.admit(decision(3, current=ALI, target=AWS), plan, T0 + timedelta(seconds=25))
+    assert not back.allowed and back.code == "ping_pong"
+    assert IncidentRepository(store).get(incident.id).status is IncidentStatus.ESCALATED
+
+
+def test_the_attempt_limit_escalates_with_an_event_a_notification_and_the_metric(
+    settings: Settings, store: Store
+) -> None:
+    intake(store, alert())
+    healer = Healer(settings, store)
+    plan = healer.plan(["web", "api"], placements(store), T0)
+    for n, target in enumerate((ALI, GCP, ALI), start=1):
+        d = decision(n, target=target, at=T0 + timedelta(minutes=n))
+        store.save_decision(d)
+        advance(store, d.id, _S.MR_OPENED, _S.FAILED)
+    verdict = healer.admit(decision(9, target=GCP), plan, T0 + timedelta(minutes=10))
+    assert not verdict.allowed and verdict.code == "attempt_limit"
+    (incident,) = IncidentRepository(store).list(service="web")
+    assert incident.status is IncidentStatus.ESCALATED
+    assert "3 remediation attempts" in incident.details["escalation_reason"]
+    events = store.events_after(0, types=[EventType.INCIDENT, EventType.NOTIFICATION])
+    assert any(e.payload.get("action") == "escalated" for e in events)
+    assert any(e.type == "notification" and e.payload["status"] == "escalated" for e in events)
+    text = {m.name: m for m in build_registry(store).registry.collect()}["swen_remediation_escalated"]
+    assert {s.labels["service"]: s.value for s in text.samples}["web"] == 1.0
+    # held from now on: no emergency for the service, and admit refuses without a second escalation
+    plan = healer.plan(["web", "api"], placements(store), T0 + timedelta(minutes=11))
+    assert plan.held == {"web"} and plan.emergency == set()
+    assert healer.admit(decision(10, target=GCP), plan, T0 + timedelta(minutes=11)).code == "escalated"
+
+
+def test_a_rejected_emergency_escalates(settings: Settings, store: Store) -> None:
+    intake(store, alert())
+    healer = Healer(settings, store)
+    plan = healer.plan(["web", "api"], placements(store), T0)
+    d = decision(1)
+    store.save_decision(d)
+    advance(store, d.id, _S.MR_OPENED, _S.PIPELINE_RUNNING, _S.AWAITING_APPROVAL)
+    healer.started(d, plan, T0)
+    healer.follow_up(plan, None, T0)
+    (incident,) = IncidentRepository(store).list(service="web")
+    assert incident.details["awaiting_person"] is True
+    advance(store, d.id, _S.REJECTED, detail={"by": "alice"})
+    assert healer.follow_up(plan, None, T0).escalated == [incident.id]
+    assert "rejected by alice" in IncidentRepository(store).get(incident.id).details["escalation_reason"]
+
+
+def test_an_alert_about_a_placement_already_left_attaches_to_the_move(
+    settings: Settings, store: Store
+) -> None:
+    d = decision(1)
+    store.save_decision(d)
+    advance(store, d.id, *TO_APPLIED)
+    store.set_placement("web", ALI, decision_id=d.id, at=T0)
+    intake(store, alert())  # Prometheus is late: the engine already moved web off aws
+    healer = Healer(settings, store)
+    plan = healer.plan(["web", "api"], placements(store), T0)
+    assert plan.emergency == set()
+    (incident,) = IncidentRepository(store).list(service="web")
+    assert incident.status is IncidentStatus.REMEDIATING and incident.decision_id == d.id
+    # an alert about api's old placement when a person moved it: nothing to remediate, closed
+    store.set_placement("api", GCP, decision_id=None, at=T0)
+    result = intake(store, alert(svc="api", fingerprint="b2"))
+    healer.plan(["web", "api"], placements(store), T0)
+    assert IncidentRepository(store).get(result.incidents_opened[0]).status is IncidentStatus.RESOLVED
+
+
+def test_superseded_attempts_hand_the_incident_to_the_newer_decision(
+    settings: Settings, store: Store
+) -> None:
+    intake(store, alert())
+    healer = Healer(settings, store)
+    plan = healer.plan(["web", "api"], placements(store), T0)
+    old, new = decision(1), decision(2, target=GCP)
+    store.save_decision(old)
+    store.save_decision(new)
+    advance(store, old.id, _S.MR_OPENED)
+    healer.started(old, plan, T0)
+    advance(store, old.id, _S.SUPERSEDED, detail={"by_decision": new.id})
+    healer.follow_up(HealingPlan(), None, T0)
+    (incident,) = IncidentRepository(store).list(service="web")
+    assert incident.decision_id == new.id
