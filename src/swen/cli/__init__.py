@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from swen.cli import (
     backtest_cmds,
@@ -40,5 +41,5 @@ def main() -> None:
         app()
     except SwenError as exc:
         err = Console(stderr=True)
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -45,6 +45,14 @@ class ProviderRegistry:
     def names(self) -> list[str]:
         return sorted(self._providers)
 
+    def undeployable(self) -> dict[str, str]:
+        """Providers the platform cannot apply placements on, with the reason (scored, never chosen)."""
+        return {
+            name: info.gaps["terraform_module"]
+            for name, info in sorted(self._providers.items())
+            if "terraform_module" in info.gaps
+        }
+
     def __contains__(self, name: object) -> bool:
         return name in self._providers
 
@@ -79,6 +87,8 @@ PROVIDERS.register(
         price_note="GCP on-demand price as published in the SkyPilot catalog",
         terraform_provider="hashicorp/google",
         gpu_models=("T4", "L4", "A100", "H100"),
-        gaps={"terraform_module": "no GCP Terraform module ships in this release; GCP is scored, not applied"},
+        gaps={
+            "terraform_module": "no GCP Terraform module ships in this release; GCP is scored, not applied"
+        },
     )
 )

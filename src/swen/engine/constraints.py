@@ -16,6 +16,8 @@ Constraints (bit, applies to the current placement?):
 - OVER_SLO: window p95 latency above the service's SLO (no: the SLO is a hard constraint for a *move*;
   the current placement stays comparable and simply scores 0 on latency).
 - QUARANTINED: the (service, placement) was quarantined by self-healing (yes).
+- UNDEPLOYABLE: the platform cannot apply a placement on that provider (e.g. no Terraform module
+  ships for it); it is scored for comparison but never chosen (no: a service already there stays).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Constraint(IntFlag):
     LOW_GPU_AVAILABILITY = 32
     OVER_SLO = 64
     QUARANTINED = 128
+    UNDEPLOYABLE = 256
 
 
 UNHEALTHY = Constraint.LOW_AVAILABILITY | Constraint.QUARANTINED
@@ -81,6 +84,7 @@ def constraint_flags(
         mark(gpu_low, Constraint.LOW_GPU_AVAILABILITY)
         mark((p95_ms > fleet.slo_ms[:, None]) & ~is_current, Constraint.OVER_SLO)
     mark(quarantined, Constraint.QUARANTINED)
+    mark(fleet.undeployable & ~is_current, Constraint.UNDEPLOYABLE)
     return flags
 
 
@@ -118,6 +122,7 @@ def describe(
     availability_floor: float,
     gpu_availability_floor: float,
     gpu_model: str | None,
+    undeployable_reason: str | None = None,
 ) -> tuple[str, ...]:
     """Human reasons for the bits set in ``flags`` (one sentence fragment per constraint)."""
     reasons: list[str] = []
@@ -139,4 +144,6 @@ def describe(
         reasons.append(f"p95 latency {p95_ms:.0f} ms above the SLO {service_slo_ms:.0f} ms")
     if flags & Constraint.QUARANTINED:
         reasons.append("quarantined by self-healing")
+    if flags & Constraint.UNDEPLOYABLE:
+        reasons.append(f"cannot be applied: {undeployable_reason or 'the provider cannot be deployed to'}")
     return tuple(reasons)

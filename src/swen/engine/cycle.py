@@ -260,6 +260,7 @@ class Cycle:
             availability_floor=params.availability_floor,
             gpu_availability_floor=params.gpu_availability_floor,
             gpu_model=self.fleet.services[i].shape.gpu_model,
+            undeployable_reason=self.fleet.undeployable_reasons.get(self.fleet.placements[c].provider),
         )
 
     # --- explanations ------------------------------------------------------------------------

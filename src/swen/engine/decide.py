@@ -70,6 +70,8 @@ class EngineInputs:
     """Winner history returned by the previous cycle (None on the first cycle)."""
     emergency: Collection[str] = ()
     """Services whose current placement was marked unhealthy (alert or anomaly detector)."""
+    undeployable: Mapping[str, str] = field(default_factory=dict)
+    """Provider -> why the platform cannot apply a placement there (scored for comparison only)."""
     pending: Mapping[str, Placement] = field(default_factory=dict)
     """Services with an open (not yet terminal) decision -> its target. They get no second proposal;
     an emergency still goes through when it heads somewhere else than the open decision."""
@@ -119,7 +121,11 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         raise EngineError("EngineInputs.now must be timezone-aware", hint="use datetime.now(UTC)")
     params, window = inputs.params, inputs.window
     fleet = FleetArrays.build(
-        inputs.services, window.placements, current=inputs.current, gpu_models=inputs.gpu_models
+        inputs.services,
+        window.placements,
+        current=inputs.current,
+        gpu_models=inputs.gpu_models,
+        undeployable=inputs.undeployable,
     )
     seen = _Observed.of(window, _window_rows(fleet, window), inputs.now)
     flags = constraint_flags(

@@ -47,6 +47,7 @@ class FleetArrays:
         *,
         current: Mapping[str, Placement] | None = None,
         gpu_models: Mapping[str, Collection[str]] | None = None,
+        undeployable: Mapping[str, str] | None = None,
     ) -> FleetArrays:
         """``current`` overrides ``Service.current``; ``gpu_models`` maps placement key -> GPU models
         offered there (None: not checked here, a missing offer then shows as missing telemetry)."""
@@ -64,10 +65,19 @@ class FleetArrays:
             state_gb=np.array([s.state_gb for s in services], dtype=np.float64),
             allowed=_residency_mask(services, placements),
             gpu_offered=_gpu_mask(services, placements, gpu_models),
+            undeployable=np.broadcast_to(
+                np.array([p.provider in (undeployable or {}) for p in placements], dtype=bool),
+                (len(services), len(placements)),
+            ),
+            undeployable_reasons=dict(undeployable or {}),
         )
 
     names: tuple[str, ...]
     """Service names, in order."""
+    undeployable: BoolArray
+    """The candidate's provider cannot be applied by this platform (scored, never chosen)."""
+    undeployable_reasons: Mapping[str, str]
+    """Provider -> why it cannot be applied."""
 
 
 def gpu_models_by_placement(offers: Iterable[Offer]) -> dict[str, frozenset[str]]:
