@@ -131,8 +131,9 @@ class TelemetrySample(_Strict):
 
     _ts_utc = field_validator("ts")(_utc)
 
-    @field_validator("hourly_cost_usd", "latency_ms", "credits_usd", "gpu_availability", "availability",
-                     "error_rate")
+    @field_validator(
+        "hourly_cost_usd", "latency_ms", "credits_usd", "gpu_availability", "availability", "error_rate"
+    )
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):
