@@ -20,6 +20,7 @@ from swen import __version__
 from swen.api.auth import Role
 from swen.api.cache import ResponseCache
 from swen.api.deps import reject_unknown_query, require
+from swen.api.keycache import KeyCache
 from swen.api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
 from swen.api.problems import Problem, install_problem_handlers, problem_responses
 from swen.api.ratelimit import RateLimiter
@@ -29,6 +30,7 @@ from swen.api.routers import (
     decisions,
     deployments,
     health,
+    incidents,
     metrics,
     mrs,
     scenarios,
@@ -111,6 +113,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.state.store = None
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.cache = ResponseCache()
+    app.state.key_cache = KeyCache()
     app.state.metrics = build_registry(None)
     if store is not None:
         _attach_store(app, store)
@@ -122,6 +125,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(metrics.router, dependencies=open_deps)
     for module in (telemetry, decisions, cost, services, mrs, deployments, alerts, scenarios, ws):
         app.include_router(module.router)
+    app.include_router(incidents.router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

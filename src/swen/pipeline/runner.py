@@ -37,6 +37,7 @@ from swen.domain.models import Placement
 from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import MergeRequestHost, make_host
 from swen.gitops.repo import REMOTE, InfraRepo
+from swen.healing import automation
 from swen.pipeline.apply import MainApplier
 from swen.pipeline.lock import StoreLock
 from swen.pipeline.notify import Notification, Notifier
@@ -70,6 +71,7 @@ _S = DecisionStatus
 STAGE_ORDER: tuple[StageName, ...] = tuple(StageName)
 ROLLBACK_FROM = frozenset({_S.APPLIED, _S.VERIFIED, _S.FAILED})
 _FINISHED = frozenset({RunStatus.SUCCESS, RunStatus.FAILED})
+PAUSED_REASON = "automation_paused: automatic applies are paused (`swen automation resume`, or approve)"
 
 
 class PolicyDenied(PipelineError):
@@ -482,6 +484,10 @@ class PipelineRunner:
 
     def _gate_after_plan(self, ctx: _Ctx, stage_log: StageLog) -> None:
         outcome = ctx.policy.get("outcome")
+        reasons = list(ctx.policy.get("reasons", []))
+        if outcome == "auto_approve" and automation.is_paused(self.store):
+            outcome, reasons = "manual_review", [PAUSED_REASON]  # a person applies while paused
+            stage_log.note(PAUSED_REASON)
         if outcome == "auto_approve":
             stage_log.note("auto-approved by the policy gate")
             if not ctx.is_rollback:
@@ -495,17 +501,11 @@ class PipelineRunner:
             return
         stage_log.note(f"manual review required: `swen mr approve {ctx.mr.id}` continues with apply")
         if not ctx.is_rollback:
-            self._advance(
-                ctx.decision.id,
-                _S.AWAITING_APPROVAL,
-                {"mr_id": ctx.mr.id, "reasons": list(ctx.policy.get("reasons", []))},
-            )
+            self._advance(ctx.decision.id, _S.AWAITING_APPROVAL, {"mr_id": ctx.mr.id, "reasons": reasons})
         self.runs.set_status(ctx.run.id, RunStatus.AWAITING_APPROVAL)
         self.runs.record_stage(ctx.run.id, StageName.APPLY, StageStatus.WAITING, log="waiting for approval")
         self._notify_quietly(
-            self._note(
-                ctx, "awaiting_approval", "needs a person: " + "; ".join(ctx.policy.get("reasons", []))
-            )
+            self._note(ctx, "awaiting_approval", "needs a person: " + "; ".join(reasons))
         )
 
     def _apply(self, ctx: _Ctx, stage_log: StageLog) -> None:

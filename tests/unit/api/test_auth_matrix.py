@@ -17,6 +17,7 @@ from starlette.testclient import WebSocketDenialResponse
 
 from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
+from swen.store.incidents import IncidentRepository
 from swen.store.keys import ApiKeyRepository
 from swen.store.mrs import MergeRequestRepository, MRKind
 from swen.store.repository import Store
@@ -45,6 +46,8 @@ PROTECTED: list[tuple[str, str, Any, Role]] = [
     ("POST", "/mrs/1/reject", {"reason": "no"}, Role.OPERATOR),
     ("POST", "/alerts", ALERT, Role.OPERATOR),
     ("POST", "/scenarios", {"kind": "outage", "provider": "aws"}, Role.ADMIN),
+    ("GET", "/incidents", None, Role.VIEWER),
+    ("GET", "/incidents/1", None, Role.VIEWER),
 ]
 OPEN = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 """Open by default; closed (viewer) with SWEN_OPEN_HEALTH_ENDPOINTS=false (test_limits.py)."""
@@ -64,6 +67,9 @@ def seeded(store: Store) -> Store:
         decision_id="d-web-0", service="web", branch="swen/web/d-web-0", host="local", title="t",
         description="d", kind=MRKind.MIGRATION,
     )  # fmt: skip
+    IncidentRepository(store).open_incident(
+        service="web", provider="aws", region=None, kind="outage", source="engine"
+    )
     return store
 
 
@@ -118,6 +124,7 @@ def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
         ("GET", "/mrs/1"): "/mrs/{mr_id}",
         ("POST", "/mrs/1/approve"): "/mrs/{mr_id}/approve",
         ("POST", "/mrs/1/reject"): "/mrs/{mr_id}/reject",
+        ("GET", "/incidents/1"): "/incidents/{incident_id}",
     }
     covered = {(m, templates.get((m, p), p)) for m, p in declared} | OPEN | WEBHOOK
     routes = {(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops}
