@@ -20,7 +20,6 @@ from swen import __version__
 from swen.api.auth import Role
 from swen.api.cache import ResponseCache
 from swen.api.deps import reject_unknown_query, require
-from swen.api.keycache import KeyCache
 from swen.api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
 from swen.api.problems import Problem, install_problem_handlers, problem_responses
 from swen.api.ratelimit import RateLimiter
@@ -113,7 +112,6 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.state.store = None
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.cache = ResponseCache()
-    app.state.key_cache = KeyCache()
     app.state.metrics = build_registry(None)
     if store is not None:
         _attach_store(app, store)
