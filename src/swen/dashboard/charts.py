@@ -79,10 +79,11 @@ def factor_contributions(ranking: Sequence[ProviderScore]) -> go.Figure:
             marker_color=colour,
             hovertemplate=f"{factor}: %{{x:.3f}}<extra>%{{y}}</extra>",
         )
-    fig.update_layout(barmode="stack", xaxis_title="score (contribution = weight x factor score)")
+    fig.update_layout(barmode="stack")
     fig.update_yaxes(autorange="reversed")
     note = f" - Alibaba prices are {SIMULATED}" if any(s.simulated_price for s in ranking) else ""
-    return _layout(fig, f"Factor contributions per candidate{note}", height=max(260, 40 * len(labels) + 120))
+    title = f"Factor contributions per candidate (weight x factor score){note}"
+    return _layout(fig, title, height=max(260, 40 * len(labels) + 120))
 
 
 def confidence_parts(conf: Confidence) -> go.Figure:

@@ -12,16 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swen.api.auth import Role
 from swen.config import Settings
-from swen.domain.decision import Decision, DecisionAction
+from swen.domain.decision import DecisionStatus
 from swen.domain.models import Service
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store
 
-APPLIABLE = ("aws", "alibaba")
-"""Providers with a Terraform module in the sim root (GCP is scored, not applied)."""
+if TYPE_CHECKING:
+    from swen.telemetry.scenarios import Scenario
 
 
 @dataclass(frozen=True)
@@ -62,62 +63,55 @@ def _simulate(
         settings, store, start=window_start - timedelta(seconds=interval_s * steps), max_steps=steps,
         seed=11, interval_s=interval_s, services=services,
     )  # fmt: skip
-    window = run_simulator(settings, store, start=window_start, max_steps=recent, seed=12, services=services)
+    window = run_simulator(
+        settings, store, start=window_start, max_steps=recent, seed=12, services=services,
+        scenarios=demo_scenarios(services),
+    )  # fmt: skip
     return history.samples + window.samples, window_start + timedelta(
         seconds=settings.sim_interval_s * recent
     )
 
 
-def _manual_move(settings: Settings, store: Store) -> Decision | None:
-    """A move the policy gate cannot auto-approve, built from the engine's own ranking.
+DEMO_STATEFUL = "orders-api"
+DEMO_SLO_MS = 120.0
 
-    The engine only stores confident recommendations, so this takes a service the engine is unsure
-    about (confidence <= 0.85, or stateful) and proposes its best other candidate on a provider with a
-    Terraform module: the gate sends it to manual review, as it would an operator's own proposal.
+
+def demo_fleet() -> list[Service]:
+    """The packaged fleet, with the stateful ``orders-api`` allowed a 120 ms SLO so it *can* move.
+
+    (Its packaged 30 ms SLO rules out every other region; with a price spike on its region, the
+    demo shows a stateful move the policy gate hands to a person.)
     """
-    from swen.loop import EngineLoop
+    from swen.telemetry.fleet import load_fleet
 
-    result = EngineLoop(settings, store).dry_run()
-    if result is None:
-        return None
-    candidates = sorted(result.decisions, key=lambda d: (not d.stateful, d.confidence.value))
-    for decision in candidates:
-        if decision.action is DecisionAction.MIGRATE or (
-            decision.confidence.value > 0.85 and not decision.stateful
-        ):
-            continue
-        others = [s for s in decision.ranking if not s.is_current and s.placement.provider in APPLIABLE]
-        if not others:
-            continue
-        target = others[0].placement
-        return decision.model_copy(
-            update={
-                "id": f"{decision.id}-manual",
-                "action": DecisionAction.MIGRATE,
-                "target": target,
-                "explanation": (
-                    f"Move {decision.service} from {decision.current.key} to {target.key} "
-                    f"(confidence {decision.confidence.value:.2f}): the policy gate asks a person."
-                ),
-            }
-        )
+    return [
+        s.model_copy(update={"latency_slo_ms": DEMO_SLO_MS}) if s.name == DEMO_STATEFUL else s
+        for s in load_fleet()
+    ]
+
+
+def demo_scenarios(services: list[Service] | None) -> list[Scenario]:
+    """A price spike on the stateful service's current region (only when that service is in the fleet)."""
+    from swen.telemetry.scenarios import parse_scenario
+
+    fleet = services if services is not None else []
+    stateful = next((s for s in fleet if s.name == DEMO_STATEFUL), None)
+    if stateful is None:
+        return []
+    spike = {
+        "kind": "cost_spike", "provider": stateful.current.provider, "region": stateful.current.region,
+        "service": stateful.name, "magnitude": 2.5, "duration_s": 30 * 86400.0, "name": "demo price spike",
+    }  # fmt: skip
+    return [parse_scenario(spike, label="demo")]
+
+
+def _waiting_mr(store: Store) -> int | None:
+    from swen.store.mrs import MergeRequestRepository
+
+    for mr in MergeRequestRepository(store).list(limit=200):
+        if mr.is_open and store.get_decision(mr.decision_id).status is DecisionStatus.AWAITING_APPROVAL:
+            return mr.id
     return None
-
-
-def open_waiting_mr(settings: Settings, store: Store) -> int | None:
-    """Propose a move the gate cannot auto-approve, run its pipeline to the gate; returns the MR id."""
-    from swen.gitops.committer import Committer
-    from swen.pipeline.runner import PipelineRunner
-
-    decision = _manual_move(settings, store)
-    if decision is None:
-        return None
-    runner = PipelineRunner(settings, store)
-    runner.sync_state()
-    store.save_decision(decision)
-    mr = Committer(store, runner.repo, runner.host, terraform_bin=settings.terraform_bin).propose(decision)
-    runner.run(mr.id)
-    return mr.id
 
 
 def seed_demo(
@@ -126,18 +120,16 @@ def seed_demo(
     steps: int = 60,
     interval_s: float = 600.0,
     services: list[Service] | None = None,
-    act: bool = True,
-    waiting_mr: bool = True,
     end: datetime | None = None,
     settings: Settings | None = None,
 ) -> SeededPlatform:
-    """Fill a fresh store in ``home``: telemetry, decisions, API keys and (optionally) MRs.
+    """Fill a fresh store in ``home``: telemetry, decisions, merge requests, pipelines, API keys.
 
     ``steps`` simulator cycles ``interval_s`` apart, then one engine window at the normal interval,
-    end at ``end`` (default: now), so "the last day" in the dashboard has data. With ``act`` the
-    engine's recommendations go through git, the pipeline and Terraform, and are verified by the
-    telemetry that follows; with ``waiting_mr`` one more move waits for a person at the policy gate.
-    ``services`` replaces the packaged fleet (the benchmark's 200 services).
+    end at ``end`` (default: now), so "the last day" in the dashboard has data. The engine's
+    recommendations go through git, the pipeline and Terraform: with the demo fleet, service-2's
+    move is auto-approved, applied and then verified by the telemetry that follows; orders-api's
+    (stateful) move waits for a person at the policy gate. ``services`` replaces the demo fleet.
     """
     from swen.gitops.repo import init_infra_repo
     from swen.loop import EngineLoop, gitops_actuator
@@ -145,20 +137,20 @@ def seed_demo(
 
     home.mkdir(parents=True, exist_ok=True)
     settings = settings or demo_settings(home)
+    services = services if services is not None else demo_fleet()
     finish = (end or datetime.now(UTC)).replace(microsecond=0)
     with Store.open(settings) as store:
         samples, t = _simulate(
             settings, store, steps=steps, interval_s=interval_s, services=services, end=finish
         )
-        if act or waiting_mr:
-            init_infra_repo(settings)
-        loop = EngineLoop(settings, store, actuator=gitops_actuator(settings, store) if act else None)
+        init_infra_repo(settings)
+        loop = EngineLoop(settings, store, actuator=gitops_actuator(settings, store))
         loop.cycle()
         samples += run_simulator(
             settings, store, start=t, max_steps=VERIFY_STEPS, seed=13, services=services
         ).samples
         loop.cycle()
-        mr_id = open_waiting_mr(settings, store) if waiting_mr else None
+        mr_id = _waiting_mr(store)
         keys = ApiKeyRepository(store)
         viewer = keys.create("dashboard-viewer", Role.VIEWER)[1]
         operator = keys.create("dashboard-operator", Role.OPERATOR)[1]

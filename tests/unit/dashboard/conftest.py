@@ -19,6 +19,6 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
 @pytest.fixture
 def fresh_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveApi]:
     """A platform of its own for a test that writes (approve, reject)."""
-    platform = seed(tmp_path / "home", act=False)
+    platform = seed(tmp_path / "home", steps=6)
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(tmp_path / "empty.tfrc"))
     yield from serve(platform)

@@ -108,7 +108,9 @@ def test_tab_helpers_on_real_data(live_api: LiveApi) -> None:
     assert {label.split(" ->")[0] for label, _, _ in projected} <= {d.service for d in decisions}
     assert cumulative([]) == []
     ordered = sorted(decisions, key=lambda d: d.updated_at)
-    assert cumulative(ordered)[-1][1] == pytest.approx(sum(d.savings.net_monthly_usd for d in decisions))
+    steps = cumulative(ordered)
+    assert steps[0][1] == 0.0 and len(steps) == len(ordered) + 1
+    assert steps[-1][1] == pytest.approx(sum(d.savings.net_monthly_usd for d in decisions))
 
     cost = client.cost_analysis()
     svc = cost.services[0]

@@ -29,8 +29,10 @@ def spend_series(points: Sequence[TelemetryPoint]) -> dict[str, list[tuple[datet
 def cumulative(verified: Sequence[DecisionOut]) -> list[tuple[datetime, float]]:
     """Running total of net monthly savings, in the order the moves were verified."""
     total = 0.0
-    out = []
+    out: list[tuple[datetime, float]] = []
     for d in sorted(verified, key=lambda d: d.updated_at):
+        if not out:
+            out.append((d.created_at, 0.0))  # the step starts from nothing saved
         total += d.savings.net_monthly_usd
         out.append((d.updated_at, total))
     return out

@@ -1,0 +1,88 @@
+"""The running dashboard in a real browser: `swen api` + `swen dashboard` as processes (swen up style)
+on a seeded temporary store, Debian's Chromium driven by Playwright (no browser download).
+
+Every tab shows its key elements; clicking Approve on the MR waiting for review moves it on, which
+is checked through the API. On CI (CI=true) a missing Chromium is a failure, locally a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from swen.dashboard.browser import TAB_CHECKS, chromium_page, open_tab, wait_drawn, warm_up
+from swen.dashboard.harness import RunningPlatform, chromium_missing_reason, running_platform
+from swen.dashboard.seed import SeededPlatform, seed_demo
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> SeededPlatform:
+    reason = chromium_missing_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI requires the browser test: {reason}")
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("dash-browser")
+    tf_config = root / "empty.tfrc"
+    tf_config.write_text("")
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith("SWEN_") and k != "SWEN_TEST_PG_URL"]:
+            mp.delenv(key)
+        mp.setenv("TF_CLI_CONFIG_FILE", str(tf_config))
+        return seed_demo(Path(root) / "home")
+
+
+@pytest.fixture(scope="module")
+def platform(seeded: SeededPlatform) -> Iterator[RunningPlatform]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TF_CLI_CONFIG_FILE", str(seeded.settings.home.parent / "empty.tfrc"))
+        with running_platform(seeded.settings, seeded.operator_key) as running:
+            yield running
+
+
+def _api(platform: RunningPlatform, seeded: SeededPlatform, path: str) -> dict[str, object]:
+    headers = {"Authorization": f"Bearer {seeded.viewer_key}"}
+    body: dict[str, object] = httpx.get(platform.api_url + path, headers=headers, timeout=10).json()
+    return body
+
+
+def test_each_tab_draws_its_key_elements_and_approve_moves_the_mr_on(
+    platform: RunningPlatform, seeded: SeededPlatform
+) -> None:
+    mr_id = seeded.waiting_mr_id
+    assert mr_id is not None, "the seed should leave a merge request waiting for review"
+    with chromium_page() as page:
+        warm_up(page, platform.dashboard_url)  # the first load after a start can be a bare skeleton
+        for tab, check in TAB_CHECKS.items():
+            open_tab(page, platform.dashboard_url, tab)
+            assert page.locator(".js-plotly-plot").count() >= check.charts, tab
+            errors = page.locator('[data-testid="stAlertContentError"], [data-testid="stException"]')
+            assert errors.count() == 0, (tab, errors.all_inner_texts())
+            body = page.inner_text("body")
+            assert "Traceback" not in body, tab
+            if tab == "Overview":
+                assert "SIMULATED" in body
+            if tab == "AI Decisions":
+                assert f"MR {mr_id}" in body
+
+        open_tab(page, platform.dashboard_url, "AI Decisions")
+        page.locator(f".st-key-approve-list-{mr_id} button").click()
+        page.get_by_text(f"MR {mr_id}").filter(has_text="approved").first.wait_for(timeout=60_000)
+        wait_drawn(page, "AI Decisions", timeout_s=60)
+
+    deadline = time.monotonic() + 30
+    mr = _api(platform, seeded, f"/mrs/{mr_id}")
+    while mr["state"] == "opened" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        mr = _api(platform, seeded, f"/mrs/{mr_id}")
+    assert mr["approved_by"], mr
+    assert mr["state"] == "merged", platform.log_tail()
+    decision = _api(platform, seeded, f"/decisions/{mr['decision_id']}")
+    assert decision["status"] in ("approved", "applied", "verified")
