@@ -14,7 +14,8 @@
   3. each recommendation goes through the real ``PolicyGate`` with the plan the sim root would produce
      (one ``terraform_data.placement["<service>"]`` replace carrying the service's stateful flag):
      ``auto_approve`` -> applied after ``pipeline_delay_steps``; ``manual_review`` -> a person approves
-     (or rejects, ``manual="reject"``) after ``human_delay_h`` hours; ``deny`` -> dropped. While a move
+     (``manual="approve"``), rejects (``"reject"``) or re-checks it against the engine's latest
+     cycle (``"recheck"``) after ``human_delay_h`` hours; ``deny`` -> dropped. While a move
      is open the engine makes no second proposal for the service; an emergency heading elsewhere
      supersedes it.
 """
@@ -34,7 +35,8 @@ from swen.backtest.trace import Floors, Grid, Progress, Trace
 from swen.domain.decision import Decision
 from swen.domain.models import Placement, Service
 from swen.engine.confidence import WinnerHistory
-from swen.engine.decide import EngineInputs, evaluate
+from swen.engine.decide import EngineInputs, EngineResult, evaluate
+from swen.engine.fleet import gpu_models_by_placement
 from swen.engine.params import EngineParams
 from swen.engine.window import SampleWindow
 from swen.pipeline.plan_summary import PlanSummary, summarise_plan
@@ -42,7 +44,7 @@ from swen.pipeline.policy import PolicyGate, PolicyInput
 from swen.telemetry.catalog import Catalog
 
 Path16 = npt.NDArray[np.int16]
-ManualOutcome = Literal["approve", "reject"]
+ManualOutcome = Literal["approve", "reject", "recheck"]
 
 
 def static_path(trace: Trace, grid: Grid) -> Path16:
@@ -62,7 +64,9 @@ class Lifecycle:
     human_delay_h: float = 4.0
     """manual_review: hours until a person acts on the merge request."""
     manual: ManualOutcome = "approve"
-    """What the person does: approve (the move is applied) or reject it."""
+    """What the person does when the delay is over: ``approve`` the merge request as it is (the live
+    loop leaves it open until someone acts), ``reject`` it, or ``recheck``: approve only if the
+    engine's latest cycle still picks that target for the service."""
 
 
 @dataclass
@@ -97,7 +101,7 @@ class _OpenMove:
     decision_id: str
     column: int
     target: Placement
-    approved: bool
+    auto: bool
     due: int
 
 
@@ -151,7 +155,7 @@ class PlatformReplay:
         self._window_col = np.asarray(key_col, dtype=np.intp)[idx.pair_placement]
         self._service_idx = idx.pair_service.astype(np.intp)
         self._grid_col = self._grid_columns()
-        self._gpu_models = _gpu_models(catalog)
+        self._gpu_models = gpu_models_by_placement(catalog.offers())
         self._egress = _cached(catalog.egress_usd_per_gb)
         self._plans: dict[str, PlanSummary] = {}
         self._human_steps = max(1, round(lifecycle.human_delay_h * 3600.0 / trace.step_s))
@@ -161,6 +165,7 @@ class PlatformReplay:
         self.open: dict[int, _OpenMove] = {}
         self.due: dict[int, list[int]] = {}
         self.history: WinnerHistory | None = None
+        self.last_result: EngineResult | None = None
         n = len(self.services)
         self.tally = PolicyTally(
             auto_per_service=np.zeros(n, dtype=np.int64), manual_per_service=np.zeros(n, dtype=np.int64)
@@ -198,6 +203,7 @@ class PlatformReplay:
                 )
             )
             self.history = result.history
+            self.last_result = result
             for decision in result.recommendations:
                 self._gate(t, decision)
             path[t] = self.column
@@ -239,11 +245,14 @@ class PlatformReplay:
             tally.deny += 1
             self._count_reasons(result.codes)
             return
-        column = int(self._grid_col[s, self.window.placement_index[decision.target.key]])
+        column = int(self._grid_col[s, self.window.placement_index.get(decision.target.key, 0)])
+        if decision.target.key not in self.window.placement_index or column < 0:
+            tally.engine_errors += 1  # the engine only targets sampled candidates; never seen here
+            return
         if s in self.open:
             tally.superseded += 1
-        approved = result.outcome == "auto_approve"
-        if approved:
+        auto = result.outcome == "auto_approve"
+        if auto:
             tally.auto_approve += 1
             tally.auto_per_service[s] += 1
             tally.overrides += int(result.override)
@@ -252,10 +261,9 @@ class PlatformReplay:
             tally.manual_review += 1
             tally.manual_per_service[s] += 1
             self._count_reasons(result.codes)
-            approved = self.lifecycle.manual == "approve"
             delay = self._human_steps
         due = t + max(1, delay)
-        self.open[s] = _OpenMove(decision.id, column, decision.target, approved, due)
+        self.open[s] = _OpenMove(decision.id, column, decision.target, auto, due)
         self.due.setdefault(due, []).append(s)
 
     def _apply_due(self, t: int, now: datetime) -> None:
@@ -264,7 +272,7 @@ class PlatformReplay:
             if move is None or move.due != t:  # superseded by a later decision due at another step
                 continue
             del self.open[s]
-            if not move.approved:
+            if not move.auto and not self._person_approves(s, move):
                 self.tally.rejected_by_person += 1
                 continue
             if not self._has_capacity(t, s, move.column):
@@ -274,6 +282,16 @@ class PlatformReplay:
             self.current[self.services[s].name] = move.target
             self.last_moved[self.services[s].name] = now
             self.tally.applied += 1
+
+    def _person_approves(self, s: int, move: _OpenMove) -> bool:
+        manual = self.lifecycle.manual
+        if manual != "recheck":
+            return manual == "approve"
+        if self.last_result is None:
+            return True
+        cycle = self.last_result.cycle
+        target = int(cycle.target[cycle.row_of[self.services[s].name]])
+        return target >= 0 and self.placements[target].key == move.target.key
 
     def _has_capacity(self, t: int, s: int, column: int) -> bool:
         if not self.grid.enterable[s, column]:
@@ -286,15 +304,6 @@ class PlatformReplay:
     def _count_reasons(self, codes: tuple[str, ...]) -> None:
         for code in codes:
             self.tally.reasons[code] = self.tally.reasons.get(code, 0) + 1
-
-
-def _gpu_models(catalog: Catalog) -> dict[str, set[str]]:
-    models: dict[str, set[str]] = {}
-    for offer in catalog.offers():
-        entry = models.setdefault(offer.placement.key, set())
-        if offer.gpu_name:
-            entry.add(offer.gpu_name)
-    return models
 
 
 def _cached(lookup: Callable[[Placement, Placement], float]) -> Callable[[Placement, Placement], float]:

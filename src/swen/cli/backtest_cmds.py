@@ -114,7 +114,11 @@ def backtest(
         float, typer.Option(min=0, max=24 * 30, help="Hours until a person acts on a manual review.")
     ] = 4.0,
     manual: Annotated[
-        str, typer.Option(help="What the person does with a manual review: approve or reject.")
+        str,
+        typer.Option(
+            help="What a person does with a manual review when the delay is over: approve, reject, or "
+            "recheck (approve only if the engine still picks that target)."
+        ),
     ] = "approve",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
     html_out: Annotated[
@@ -133,8 +137,8 @@ def backtest(
     from swen.config import load_settings
     from swen.engine.params import EngineParams
 
-    if manual not in ("approve", "reject"):
-        raise ConfigError(f"--manual {manual!r}", hint="use approve or reject", source="--manual")
+    if manual not in ("approve", "reject", "recheck"):
+        raise ConfigError(f"--manual {manual!r}", hint="use approve, reject or recheck", source="--manual")
     if sweep is not None and sweep not in SWEEP_KINDS:
         raise ConfigError(f"--sweep {sweep!r}", hint=f"use one of {', '.join(SWEEP_KINDS)}", source="--sweep")
     if sweep is not None and html_out is not None:

@@ -159,6 +159,26 @@ def test_manual_reviews_rejected_by_the_person_are_never_applied(outages: Backte
     assert p.rejected_by_person >= 1
 
 
+def test_recheck_rejects_a_move_the_engine_no_longer_picks(tmp_path: Path) -> None:
+    """A two-hour Alibaba price cut: moves proposed during it are reviewed four hours later."""
+    cut = {
+        "kind": "cost_spike",
+        "provider": "alibaba",
+        "magnitude": 0.6,
+        "start_offset_s": 3600,
+        "duration_s": 7200,
+    }
+    spec = load_spec(write_spec(tmp_path, [cut]))
+    prepared = prepare(BacktestConfig(spec=spec, days=0.5, seed=3))
+    approve = replay_platform(prepared, lifecycle=Lifecycle(manual="approve"))
+    recheck = replay_platform(prepared, lifecycle=Lifecycle(manual="recheck"))
+    assert approve.policy.manual_review == recheck.policy.manual_review >= 1
+    assert approve.policy.rejected_by_person == 0
+    assert recheck.policy.rejected_by_person >= 1
+    assert recheck.policy.applied == approve.policy.applied - recheck.policy.rejected_by_person
+    assert recheck.platform.total_usd < approve.platform.total_usd  # the stale move was not paid for
+
+
 def test_longer_pipeline_delay_never_moves_earlier(outages: BacktestResult) -> None:
     slow = replay_platform(prepare(outages.config), lifecycle=Lifecycle(pipeline_delay_steps=6))
     assert slow.platform.outage_minutes.sum() >= outages.platform.outage_minutes.sum()
