@@ -20,6 +20,7 @@ from swen import __version__
 from swen.api.auth import Role
 from swen.api.cache import ResponseCache
 from swen.api.deps import reject_unknown_query, require
+from swen.api.keycache import KeyCache
 from swen.api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
 from swen.api.problems import Problem, install_problem_handlers, problem_responses
 from swen.api.ratelimit import RateLimiter
@@ -37,6 +38,7 @@ from swen.api.routers import (
     telemetry,
     ws,
 )
+from swen.api.versions import VersionProbe
 from swen.config import Settings
 from swen.observability.metrics import StoreCollector, build_registry
 from swen.pipeline.hooks import install_review_hooks
@@ -48,6 +50,7 @@ ERROR_CODES = (401, 403, 404, 413, 422, 429, 503)
 
 def _attach_store(app: FastAPI, store: Store) -> None:
     app.state.store = store
+    app.state.versions = VersionProbe(store.engine)
     app.state.metrics.registry.register(StoreCollector(store))
 
 
@@ -59,6 +62,8 @@ def _lifespan(owned: bool) -> Any:
         try:
             yield
         finally:
+            if app.state.versions is not None:
+                app.state.versions.close()
             if owned:
                 app.state.store.close()
                 app.state.store = None
@@ -110,8 +115,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = None
+    app.state.versions = None
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.cache = ResponseCache()
+    app.state.key_cache = KeyCache()
     app.state.metrics = build_registry(None)
     if store is not None:
         _attach_store(app, store)

@@ -3,13 +3,17 @@
 ``require(role)`` authenticates ``Authorization: Bearer <key>`` against the hashed keys in the store,
 answers 401 without a valid key, 403 when the key's role is too low and 429 when the key is over its
 rate limit. Nothing is read from or written to the store beyond the key lookup before that passes.
+A successful lookup is cached per process for 2 s (``swen.api.keycache``): a revoked key stops working
+everywhere within that time. The dependencies are ``async`` so that the hot path (cached key, rate
+limit, query check) costs no thread hop; only the store lookup runs in a worker thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -17,6 +21,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.requests import HTTPConnection
 
 from swen.api.auth import Principal, Role, secrets_equal
+from swen.api.keycache import KeyCache
 from swen.api.problems import ApiProblem
 from swen.api.ratelimit import RateLimiter
 from swen.config import Settings
@@ -39,12 +44,12 @@ gitlab_token_scheme = APIKeyHeader(
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: HTTPConnection) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: HTTPConnection) -> Store:
     store: Store | None = getattr(request.app.state, "store", None)
     if store is None:
         raise ApiProblem(503, "the store is not open yet", hint="wait for the API to finish starting")
@@ -56,7 +61,8 @@ StoreDep = Annotated[Store, Depends(get_store)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 
-def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+async def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    """The key's principal: from the per-process cache, else looked up in the store (in a thread)."""
     if credentials is None or not credentials.credentials:
         raise ApiProblem(
             401,
@@ -64,7 +70,13 @@ def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | 
             hint="send 'Authorization: Bearer <key>' (create one with `swen keys create`)",
             headers=_UNAUTHORIZED,
         )
-    record = ApiKeyRepository(get_store(request)).authenticate(credentials.credentials)
+    cache: KeyCache = request.app.state.key_cache
+    presented = credentials.credentials
+    principal = cache.get(presented)
+    if principal is not None:
+        return principal
+    repo = ApiKeyRepository(await get_store(request))
+    record = await anyio.to_thread.run_sync(repo.authenticate, presented)
     if record is None:
         raise ApiProblem(
             401,
@@ -72,7 +84,9 @@ def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | 
             hint="check the key or create a new one",
             headers=_UNAUTHORIZED,
         )
-    return Principal(key_id=record.id, name=record.name, role=record.role)
+    principal = Principal(key_id=record.id, name=record.name, role=record.role)
+    cache.put(presented, principal)
+    return principal
 
 
 def _authorise(request: Request, principal: Principal, needed: Role) -> Principal:
@@ -109,7 +123,7 @@ def _query_names(route: APIRoute) -> frozenset[str]:
     return route._swen_query_names  # type: ignore[attr-defined,no-any-return]
 
 
-def reject_unknown_query(request: HTTPConnection) -> None:
+async def reject_unknown_query(request: HTTPConnection) -> None:
     """A query parameter the route does not declare is a 422, not silently ignored (typos show)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
@@ -124,11 +138,13 @@ def reject_unknown_query(request: HTTPConnection) -> None:
         )
 
 
-def require(role: Role) -> Callable[[Request, HTTPAuthorizationCredentials | None], Principal]:
+def require(
+    role: Role,
+) -> Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, Principal]]:
     """Dependency factory: the caller must hold a key with at least ``role``."""
 
-    def dependency(request: Request, credentials: Credentials) -> Principal:
-        return _authorise(request, _authenticate(request, credentials), role)
+    async def dependency(request: Request, credentials: Credentials) -> Principal:
+        return _authorise(request, await _authenticate(request, credentials), role)
 
     dependency.__name__ = f"require_{role.value}"
     return dependency
@@ -139,21 +155,23 @@ OperatorDep = Annotated[Principal, Depends(require(Role.OPERATOR))]
 AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
-def alert_sender(request: Request, credentials: Credentials) -> Principal:
+async def alert_sender(request: Request, credentials: Credentials) -> Principal:
     """Alertmanager's bearer token (SWEN_ALERT_TOKEN, constant-time compare) or an operator key."""
-    settings = get_settings(request)
+    settings = await get_settings(request)
     token = settings.alert_token.get_secret_value() if settings.alert_token else None
     if credentials is not None and secrets_equal(credentials.credentials, token):
         return Principal(key_id=None, name="alertmanager", role=Role.OPERATOR)
-    return _authorise(request, _authenticate(request, credentials), Role.OPERATOR)
+    return _authorise(request, await _authenticate(request, credentials), Role.OPERATOR)
 
 
 AlertSenderDep = Annotated[Principal, Depends(alert_sender)]
 
 
-def gitlab_webhook(request: Request, token: Annotated[str | None, Depends(gitlab_token_scheme)]) -> Principal:
+async def gitlab_webhook(
+    request: Request, token: Annotated[str | None, Depends(gitlab_token_scheme)]
+) -> Principal:
     """GitLab's X-Gitlab-Token must equal SWEN_GITLAB_WEBHOOK_SECRET (constant-time compare)."""
-    settings = get_settings(request)
+    settings = await get_settings(request)
     secret = settings.gitlab_webhook_secret.get_secret_value() if settings.gitlab_webhook_secret else None
     if secret is None:
         raise ApiProblem(

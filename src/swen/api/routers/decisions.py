@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from swen.api.cache import ResponseCache
 from swen.api.deps import StoreDep, ViewerDep
-from swen.api.queries import count_decisions, decision_histories, events_version
+from swen.api.queries import count_decisions, decision_histories
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
 from swen.api.schemas import DecisionOut, DecisionPage, LifecycleEvent, QueryDateTime
+from swen.api.versions import VersionProbe
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
 from swen.store.records import EventRecord, StoredDecision
@@ -85,7 +88,7 @@ def _render_page(
     response_model=DecisionPage,
     summary="Decisions, newest first, with ranking, confidence and lifecycle (role: viewer)",
 )
-def list_decisions(
+async def list_decisions(
     request: Request,
     store: StoreDep,
     _key: ViewerDep,
@@ -96,11 +99,13 @@ def list_decisions(
     offset: OffsetQuery = 0,
 ) -> Response:
     cache: ResponseCache = request.app.state.cache
+    versions: VersionProbe = request.app.state.versions
     key = ("decisions", service, status, since, limit, offset)
-    version = events_version(store)
+    version = await versions.newest_id("events")
     body = cache.get(key, version)
     if body is None:
-        body = _render_page(store, service, status, since, limit, offset)
+        read = partial(_render_page, store, service, status, since, limit, offset)
+        body = await anyio.to_thread.run_sync(read)
         cache.put(key, version, body)
     return Response(body, media_type="application/json")
 

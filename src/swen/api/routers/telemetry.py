@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Query, Request, Response
 
 from swen.api.cache import ResponseCache
 from swen.api.deps import StoreDep, ViewerDep
 from swen.api.problems import ApiProblem
-from swen.api.queries import HistoryPoint, telemetry_history, telemetry_version
+from swen.api.queries import HistoryPoint, telemetry_history
 from swen.api.schemas import QueryDateTime, TelemetryPage, TelemetryPoint
+from swen.api.versions import VersionProbe
 from swen.domain.models import TelemetrySample
 from swen.domain.names import LOCATION_NAME_PATTERN, SERVICE_NAME_PATTERN
 from swen.store.repository import Store
@@ -86,7 +89,7 @@ def _history_window(
         f"into buckets of `step_s` seconds (default: about {TARGET_POINTS_PER_SERIES} points per series)."
     ),
 )
-def get_telemetry(
+async def get_telemetry(
     request: Request,
     store: StoreDep,
     _key: ViewerDep,
@@ -100,13 +103,28 @@ def get_telemetry(
 ) -> Response:
     if start is None and end is None and step_s is None:
         cache: ResponseCache = request.app.state.cache
+        versions: VersionProbe = request.app.state.versions
         key = ("telemetry-latest", service, provider, limit, offset)
-        version = telemetry_version(store)
+        version = await versions.newest_id("telemetry_samples")
         body = cache.get(key, version)
         if body is None:
-            body = _latest(store, service, provider, limit, offset)
+            body = await anyio.to_thread.run_sync(partial(_latest, store, service, provider, limit, offset))
             cache.put(key, version, body)
         return Response(body, media_type="application/json")
+    read = partial(_history, store, service, provider, start, end, step_s, limit, offset)
+    return Response(await anyio.to_thread.run_sync(read), media_type="application/json")
+
+
+def _history(
+    store: Store,
+    service: str | None,
+    provider: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    step_s: int | None,
+    limit: int,
+    offset: int,
+) -> bytes:
     first, last, step = _history_window(start, end, step_s)
     points, total = telemetry_history(
         store, start=first, end=last, step_s=step, service=service, provider=provider, limit=limit,
@@ -116,4 +134,4 @@ def get_telemetry(
         mode="history", step_s=step, start=first, end=last, limit=limit, offset=offset, total=total,
         next_offset=_next(offset, limit, total), items=[_point(p) for p in points],
     )  # fmt: skip
-    return Response(page.model_dump_json().encode(), media_type="application/json")
+    return page.model_dump_json().encode()

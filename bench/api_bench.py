@@ -1,0 +1,275 @@
+"""API benchmark: GET /telemetry and GET /decisions against a bare endpoint of the same app, same run.
+
+Seeds a store (SQLite in a temp dir, or PostgreSQL with --pg when SWEN_TEST_PG_URL is set) with 200
+services and a week of telemetry (one sample per service and candidate every 15 minutes: 200 x 3 x 672
+= 403,200 rows) and 600 decisions with lifecycle events, starts `uvicorn` in a separate process on a
+loopback port with the real app (auth, rate limit, metrics middleware, body limit) plus one bare route
+returning a constant, then drives it with `wrk` (Debian package) at 50 connections: requests/s and
+p50/p99 latency of each endpoint, and the ratio to the bare endpoint's throughput.
+
+    .venv/bin/python bench/api_bench.py [--duration 10] [--connections 50] [--pg]
+
+Goal: each measured endpoint >= 40 % of the bare endpoint's requests/s, and p99 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from swen.api.auth import Role
+from swen.config import Settings
+from swen.domain.decision import (
+    Confidence,
+    Decision,
+    DecisionAction,
+    DecisionStatus,
+    FactorScores,
+    ProviderScore,
+    Savings,
+)
+from swen.domain.models import Placement, Service, ServiceShape, TelemetrySample, Weights
+from swen.store.keys import ApiKeyRepository
+from swen.store.repository import Store
+
+SERVICES = 200
+PLACES = [Placement(provider="aws", region="us-east-1"), Placement(provider="alibaba", region="cn-hangzhou"),
+          Placement(provider="gcp", region="us-central1")]  # fmt: skip
+STEP = timedelta(minutes=15)
+TICKS = 7 * 24 * 4
+T0 = datetime.now(UTC).replace(microsecond=0) - STEP * TICKS
+BATCH = 20_000
+
+
+def _service(i: int) -> Service:
+    return Service(
+        name=f"svc-{i:03d}", shape=ServiceShape(vcpus=4, memory_gib=16), latency_slo_ms=150.0,
+        users_region=PLACES[0], current=PLACES[i % 2], monthly_budget_usd=2000.0,
+    )  # fmt: skip
+
+
+def _samples(rng: random.Random) -> Iterator[list[TelemetrySample]]:
+    batch: list[TelemetrySample] = []
+    for tick in range(TICKS):
+        ts = T0 + STEP * tick
+        for i in range(SERVICES):
+            for p in PLACES:
+                batch.append(
+                    TelemetrySample(
+                        service=f"svc-{i:03d}", provider=p.provider, region=p.region, ts=ts,
+                        instance_type="m5.xlarge", hourly_cost_usd=0.15 + rng.random() * 0.1,
+                        latency_ms=30 + rng.random() * 40, credits_usd=max(0.0, 5000 - tick * 5.0),
+                        gpu_availability=1.0, availability=0.99 + rng.random() * 0.01,
+                        error_rate=rng.random() * 0.01, simulated_price=p.provider == "alibaba",
+                    )
+                )  # fmt: skip
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _score(p: Placement, rank: int, total: float) -> ProviderScore:
+    f = FactorScores(cost=total, latency=total, credits=total, availability=total)
+    c = FactorScores(cost=0.4 * total, latency=0.25 * total, credits=0.2 * total, availability=0.15 * total)
+    return ProviderScore(
+        placement=p, rank=rank, factors=f, contributions=c, total=total, monthly_cost_usd=150.0 * rank,
+        latency_ms=40.0, credits_usd=100.0, availability=0.999, gpu_availability=1.0,
+        instance_type="m5.xlarge", simulated_price=p.provider == "alibaba", is_current=rank == 3,
+    )  # fmt: skip
+
+
+def _decision(i: int, n: int) -> Decision:
+    return Decision(
+        id=f"d-{i:03d}-{n}", service=f"svc-{i:03d}", created_at=T0 + timedelta(hours=24 * n + i % 24),
+        action=DecisionAction.MIGRATE, current=PLACES[2], target=PLACES[0],
+        ranking=tuple(_score(p, r + 1, 0.9 - 0.2 * r) for r, p in enumerate(PLACES)), excluded=(),
+        confidence=Confidence(value=0.9, margin=0.4, margin_term=0.9, stability=1.0, stability_cycles=10,
+                              stability_window=10, freshness=1.0),
+        savings=Savings(current_monthly_usd=450.0, target_monthly_usd=150.0, gross_monthly_usd=300.0,
+                        credits_offset_monthly_usd=0.0, migration_cost_usd=90.0, amortisation_months=6.0,
+                        net_monthly_usd=285.0, cost_delta_pct=-66.7),
+        weights=Weights(), explanation=f"Move svc-{i:03d} from gcp/us-central1 to aws/us-east-1: $285/month",
+        reasons=("cheaper",),
+    )  # fmt: skip
+
+
+def seed(settings: Settings) -> str:
+    """Fill the store; returns a viewer key."""
+    started = time.perf_counter()
+    with Store.open(settings) as store:
+        store.upsert_services([_service(i) for i in range(SERVICES)])
+        rng = random.Random(7)
+        rows = sum(store.insert_samples(batch) for batch in _samples(rng))
+        for i in range(SERVICES):
+            for n in range(3):
+                store.save_decision(_decision(i, n))
+            store.transition(f"d-{i:03d}-2", DecisionStatus.MR_OPENED, detail={"mr": i})
+        key = ApiKeyRepository(store).create("bench", Role.VIEWER)[1]
+    print(f"seeded {SERVICES} services, {rows:,} samples, {SERVICES * 3} decisions "
+          f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+    return key
+
+
+def serve(home: str, database_url: str | None, port: int) -> None:
+    """Child process: the real app plus a bare constant route, under uvicorn."""
+    import uvicorn
+
+    from swen.api.app import create_app
+
+    settings = Settings(home=Path(home), database_url=database_url, rate_limit_per_minute=100_000_000)
+    app = create_app(settings)
+
+    @app.get("/bench/bare", include_in_schema=False)
+    async def bare() -> dict[str, bool]:
+        return {"ok": True}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: str
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(name: str, url: str, key: str, duration: int, connections: int) -> Result:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency",
+         "-H", f"Authorization: Bearer {key}", url],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {
+        m.group(1): _ms(m.group(2), m.group(3))
+        for m in re.finditer(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)\b", out, re.M)
+    }
+    errors = ""
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += f"non-2xx={m.group(1)} "
+    if m := re.search(r"Socket errors: (.*)", out):
+        errors += m.group(1)
+    return Result(name, rps, lat["50"], lat["99"], errors.strip())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(home: Path, database_url: str | None) -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(home), "--port", str(port)]
+        + (["--database-url", database_url] if database_url else []),
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the API server did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@contextmanager
+def database(use_pg: bool) -> Iterator[str | None]:
+    if not use_pg:
+        yield None
+        return
+    admin = os.environ.get("SWEN_TEST_PG_URL")
+    if not admin:
+        raise SystemExit("--pg needs SWEN_TEST_PG_URL (source scripts/test-services.sh)")
+    import psycopg
+
+    name = f"swen_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL (SWEN_TEST_PG_URL) instead of SQLite")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.database_url, args.port)
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("needs wrk on PATH (Debian package 'wrk': apt-get install wrk)")
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
+    home = Path(tempfile.mkdtemp(prefix="swen-api-bench-"))
+    try:
+        with database(args.pg) as url:
+            key = seed(Settings(home=home, database_url=url))
+            with server(home, url) as base:
+                targets = [("bare (constant)", "/bench/bare"), ("GET /telemetry", "/telemetry"),
+                           ("GET /decisions", "/decisions")]  # fmt: skip
+                for _, path in targets:  # warm-up: imports, caches, connection pool
+                    run_wrk("warm-up", base + path, key, 2, args.connections)
+                results = [run_wrk(n, base + p, key, args.duration, args.connections) for n, p in targets]
+        report(results, args, backend="PostgreSQL" if args.pg else "SQLite")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def report(results: list[Result], args: argparse.Namespace, *, backend: str) -> None:
+    bare = results[0]
+    print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, uvicorn (1 process) on 127.0.0.1, {backend}")
+    print(f"{'endpoint':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}  errors")
+    for r in results:
+        print(
+            f"{r.name:<18} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{r.rps / bare.rps:>7.0%}  {r.errors}"
+        )
+    for r in results[1:]:
+        ok = r.rps >= 0.4 * bare.rps and r.p99_ms <= 50
+        print(f"goal {r.name}: >= 40 % of bare and p99 <= 50 ms: {'met' if ok else 'NOT met'}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
