@@ -1,0 +1,103 @@
+"""The hot path's caches: the key cache (revocation within its TTL) and the version probe (both backends)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_factories import AWS, T0, bearer, decision, sample, service
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from swen.api.app import create_app
+from swen.api.auth import Principal, Role
+from swen.api.keycache import KeyCache
+from swen.api.versions import VersionProbe
+from swen.config import Settings
+from swen.domain.errors import StoreError
+from swen.store.keys import ApiKeyRepository
+from swen.store.repository import Store
+
+
+def test_key_cache_expires_and_never_holds_the_key() -> None:
+    now = [0.0]
+    cache = KeyCache(ttl_s=2.0, clock=lambda: now[0])
+    who = Principal(key_id=1, name="k", role=Role.VIEWER)
+    cache.put("swen_secret", who)
+    assert cache.get("swen_secret") == who and cache.get("swen_other") is None
+    assert "swen_secret" not in repr(cache.__dict__)
+    now[0] = 2.5
+    assert cache.get("swen_secret") is None
+
+
+def test_a_revoked_key_stops_working_once_its_cache_entry_expires(
+    app: FastAPI, client: TestClient, store: Store
+) -> None:
+    now = [0.0]
+    app.state.key_cache = KeyCache(ttl_s=2.0, clock=lambda: now[0])
+    repo = ApiKeyRepository(store)
+    record, key = repo.create("soon-revoked", Role.VIEWER)
+    assert client.get("/services", headers=bearer(key)).status_code == 200
+    repo.revoke(record.id)
+    assert client.get("/services", headers=bearer(key)).status_code == 200  # within the TTL
+    now[0] = 2.1
+    assert client.get("/services", headers=bearer(key)).status_code == 401
+
+
+@pytest.fixture
+def any_store(database_url: str) -> Iterator[Store]:
+    s = Store.from_url(database_url)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_version_probe_sees_every_write(any_store: Store) -> None:
+    probe = VersionProbe(any_store.engine)
+
+    async def ids() -> tuple[int, int]:
+        return await probe.newest_id("telemetry_samples"), await probe.newest_id("events")
+
+    try:
+        assert asyncio.run(ids()) == (0, 0)
+        any_store.insert_samples([sample("web")])
+        any_store.save_decision(decision("web"))
+        first = asyncio.run(ids())  # a new event loop: the PostgreSQL connection is reopened
+        assert first[0] >= 1 and first[1] >= 1
+        any_store.insert_samples([sample("web", ts=T0.replace(hour=1))])
+        assert asyncio.run(ids())[0] > first[0]
+        with pytest.raises(ValueError):
+            asyncio.run(probe.newest_id("api_keys"))
+    finally:
+        probe.close()
+
+
+def test_version_probe_errors_are_store_errors(tmp_path: Path) -> None:
+    store = Store.from_url(f"sqlite:///{tmp_path / 'x.db'}")
+    probe = VersionProbe(store.engine)
+    (tmp_path / "x.db").unlink()
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"x.db{suffix}").unlink(missing_ok=True)
+    try:
+        with pytest.raises(StoreError):
+            asyncio.run(probe.newest_id("events"))
+    finally:
+        probe.close()
+        store.close()
+
+
+def test_cached_reads_stay_fresh_on_both_backends(database_url: str, swen_home: Path) -> None:
+    settings = Settings(home=swen_home, database_url=database_url)
+    with Store.open(settings) as store, Store.open(settings, migrate=False) as writer:
+        key = ApiKeyRepository(store).create("v", Role.VIEWER)[1]
+        writer.upsert_services([service("web")])
+        with TestClient(create_app(settings, store=store)) as client:
+            assert client.get("/telemetry", headers=bearer(key)).json()["total"] == 0
+            writer.insert_samples([sample("web", AWS)])
+            assert client.get("/telemetry", headers=bearer(key)).json()["total"] == 1
+            assert client.get("/decisions", headers=bearer(key)).json()["total"] == 0
+            writer.save_decision(decision("web"))
+            assert client.get("/decisions", headers=bearer(key)).json()["total"] == 1
