@@ -81,6 +81,7 @@ def one(scenario: str, services: int, days: float) -> dict[str, Any]:
         "platform_usd": round(platform.total_usd, 2),
         "oracle_usd": round(result.oracle.total_usd, 2),
         "captured_savings": None if result.captured_savings is None else round(result.captured_savings, 3),
+        "outage_avoided": None if result.outage_avoided is None else round(result.outage_avoided, 3),
         "captured_savings_recheck": None
         if recheck.captured_savings is None
         else round(recheck.captured_savings, 3),

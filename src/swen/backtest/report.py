@@ -70,6 +70,9 @@ def summary(result: BacktestResult) -> dict[str, Any]:
         },
         "strategies": {name: strategy_summary(o, static_usd) for name, o in outcomes.items()},
         "captured_savings": None if cap is None else _r(cap, 4),
+        "outage_minutes_avoided_share": None
+        if result.outage_avoided is None
+        else _r(result.outage_avoided, 4),
         "policy": {
             "recommendations": policy.recommendations,
             "emergencies": policy.emergencies,
@@ -160,6 +163,7 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
     gate = Table(title="Policy gate and lifecycle (platform)", title_justify="left")
     for col in (
         "captured savings",
+        "outage avoided",
         "recommendations",
         "emergencies",
         "auto-approved",
@@ -172,6 +176,7 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
         gate.add_column(col, justify="right")
     gate.add_row(
         _pct(doc["captured_savings"]),
+        _pct(doc["outage_minutes_avoided_share"]),
         str(policy["recommendations"]),
         str(policy["emergencies"]),
         str(policy["auto_approve"]),

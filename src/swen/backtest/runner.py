@@ -98,6 +98,16 @@ class BacktestResult:
     def captured_savings(self) -> float | None:
         return captured(self.static.total_usd, self.platform.total_usd, self.oracle.total_usd)
 
+    @property
+    def outage_avoided(self) -> float | None:
+        """Share of the avoidable outage minutes the platform avoided:
+        (static - platform) / (static - oracle) over outage minutes (None when none were avoidable)."""
+        return captured(
+            float(self.static.outage_minutes.sum()),
+            float(self.platform.outage_minutes.sum()),
+            float(self.oracle.outage_minutes.sum()),
+        )
+
 
 def captured(static_usd: float, platform_usd: float, oracle_usd: float) -> float | None:
     """``(static - platform) / (static - oracle)``; None when the oracle saves nothing over static."""

@@ -94,6 +94,8 @@ def test_emergency_moves_stateless_services_out_of_an_outage(outages: BacktestRe
     assert outages.policy.overrides >= 1  # the emergency override of the gate
     assert outages.platform.outage_minutes.sum() < outages.static.outage_minutes.sum()
     assert outages.oracle.outage_minutes.sum() <= outages.platform.outage_minutes.sum()
+    assert outages.outage_avoided is not None and 0 < outages.outage_avoided <= 1
+    assert summary(outages)["outage_minutes_avoided_share"] == round(outages.outage_avoided, 4)
 
 
 def test_every_gated_recommendation_is_accounted_for(outages: BacktestResult) -> None:
