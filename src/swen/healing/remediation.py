@@ -198,7 +198,7 @@ class Healer:
     # --- 2. before acting on an emergency decision -------------------------------------------
     def admit(self, decision: Decision, plan: HealingPlan, now: datetime) -> GuardVerdict:
         """May the loop act on this emergency decision? Escalates when a loop guard refuses."""
-        active = self.incidents.list(service=decision.service, status=ACTIVE_STATUSES, limit=100)
+        active = self._active(decision.service)
         if decision.service in plan.held or any(i.status is IncidentStatus.ESCALATED for i in active):
             return GuardVerdict(False, "escalated", f"{decision.service} waits for a person")
         for incident in active:
@@ -343,22 +343,24 @@ class Healer:
     def _no_candidate(self, plan: HealingPlan, result: EngineResult, now: datetime) -> None:
         moving = {d.service for d in result.recommendations}
         for service in sorted(plan.emergency - moving):
-            ids = plan.incidents.get(service, [])
-            incidents = [self.incidents.get(i) for i in ids]
-            incidents = [i for i in incidents if i.active and i.status is not IncidentStatus.ESCALATED]
-            if not incidents:
+            asking = [self.incidents.get(i) for i in plan.incidents.get(service, [])]
+            asking = [i for i in asking if i.active and i.status is not IncidentStatus.ESCALATED]
+            if not asking:
                 continue
-            count = max(int(i.details.get("no_candidate_cycles", 0)) for i in incidents) + 1
-            for incident in incidents:
+            count = max(int(i.details.get("no_candidate_cycles", 0)) for i in asking) + 1
+            for incident in asking:
                 self.incidents.update_details(incident.id, {"no_candidate_cycles": count})
             if count >= NO_CANDIDATE_LIMIT:
                 why = "; ".join(result.decision(service).reasons) if service in result.cycle.row_of else ""
                 self.escalate(
-                    incidents,
-                    f"no healthy candidate for {service} after {count} cycles ({why}); "
-                    "roll back by hand with `swen rollback DECISION` or choose a placement",
+                    self._active(service),
+                    f"no healthy candidate for {service} in {count} cycles ({why}); roll back by hand "
+                    "(`swen rollback DECISION`) or choose a placement",
                     now,
                 )
+
+    def _active(self, service: str) -> list[IncidentRecord]:
+        return self.incidents.list(service=service, status=ACTIVE_STATUSES, limit=100)
 
     # --- escalation --------------------------------------------------------------------------
     def escalate(

@@ -22,6 +22,7 @@ from swen.domain.events import EventType
 from swen.gitops.repo import init_infra_repo
 from swen.healing import automation
 from swen.healing.quarantine import Quarantine
+from swen.healing.remediation import NO_CANDIDATE_LIMIT
 from swen.loop import EngineLoop, gitops_actuator
 from swen.store.incidents import IncidentRepository, IncidentStatus
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
@@ -148,3 +149,39 @@ def test_a_stateful_service_waits_for_a_person(platform: tuple[Settings, Store, 
     assert IncidentRepository(store).get(incident.id).details["awaiting_person"] is True
     notes = [e.payload for e in store.events_after(0, types=[EventType.NOTIFICATION]) if e.service == SERVICE]
     assert any(n["status"] == "awaiting_approval" for n in notes)
+
+
+def test_a_failed_move_with_no_candidate_left_escalates_to_a_person(
+    platform: tuple[Settings, Store, EngineLoop],
+) -> None:
+    """The target goes down too: the move fails verification, its target is quarantined for the
+    service, no healthy candidate is left, and after NO_CANDIDATE_LIMIT cycles a person is asked."""
+    settings, store, loop = platform
+    t = _simulate(settings, store, T0, settings.window_size + 2)
+    loop.cycle()
+    t = _simulate(settings, store, t, 1, _outage())
+    loop.cycle()
+    (first,) = IncidentRepository(store).list(service=SERVICE)
+    moved_to = store.get_placements()[SERVICE]
+    both = (_outage(), _outage(provider=moved_to.provider, region=moved_to.region))
+    for _ in range(settings.verify_samples + NO_CANDIDATE_LIMIT + 1):
+        t = _simulate(settings, store, t, 1, *both)
+        loop.cycle()
+    decision = store.get_decision(str(first.decision_id))
+    assert decision.status is DecisionStatus.FAILED
+    incidents = IncidentRepository(store).list(service=SERVICE)
+    assert {i.provider for i in incidents} == {"alibaba", moved_to.provider}
+    assert all(i.status is IncidentStatus.ESCALATED for i in incidents)
+    assert all("no healthy candidate" in i.details["escalation_reason"] for i in incidents)
+    first = IncidentRepository(store).get(first.id)
+    assert first.details["failures"][0]["target"] == moved_to.key
+    assert (SERVICE, moved_to.key) in [(q.service, q.placement) for q in Quarantine(store).entries(t)]
+    notes = [e.payload for e in store.events_after(0, types=[EventType.NOTIFICATION]) if e.service == SERVICE]
+    assert [n["status"] for n in notes].count("escalated") == 2
+    # held: nothing moves the service any more, even though it is still down where it is
+    _simulate(settings, store, t, 2, *both)
+    loop.cycle()
+    assert store.get_placements()[SERVICE] == moved_to
+    assert [d.decision.id for d in store.list_decisions(service=SERVICE) if d.decision.emergency] == [
+        decision.decision.id
+    ]
