@@ -121,6 +121,7 @@ def sweep_document(prepared: Prepared, kind: SweepKind, rows: list[SweepRow]) ->
 
 
 def sweep_table(doc: dict[str, Any]) -> Table:
+    by_weights = doc["sweep"] == "weights"
     table = Table(
         title=(
             f"Sweep over {doc['sweep']}: {doc['scenario']}, {doc['services']} services, "
@@ -129,29 +130,22 @@ def sweep_table(doc: dict[str, Any]) -> Table:
         ),
         title_justify="left",
     )
-    for col in (
-        "setting",
-        "weights c/l/cr/a",
-        "min conf",
-        "min savings",
-        "captured",
-        "platform cost",
-        "migrations",
-        "SLO min",
-        "outage min",
-        "auto share",
-    ):
-        table.add_column(col, justify="left" if col == "setting" else "right")
+    setting = ("weights", "c/l/cr/a") if by_weights else ("min conf", "min save")
+    for col in (*setting, "captured", "cost", "moves", "SLO min", "outage min", "auto"):
+        table.add_column(col, justify="left" if col == setting[0] else "right")
     for row in doc["rows"]:
         w = row["weights"]
         cap, share = row["captured_savings"], row["auto_share"]
+        if by_weights:
+            first = row["label"]
+            second = f"{w['cost']:.2f}/{w['latency']:.2f}/{w['credits']:.2f}/{w['availability']:.2f}"
+        else:
+            first, second = f"{row['min_confidence']:.2f}", f"${row['min_savings_usd']:g}"
         table.add_row(
-            row["label"],
-            f"{w['cost']:.2f}/{w['latency']:.2f}/{w['credits']:.2f}/{w['availability']:.2f}",
-            f"{row['min_confidence']:.2f}",
-            f"${row['min_savings_usd']:g}",
+            first,
+            second,
             "n/a" if cap is None else f"{cap:.3f}",
-            f"${row['platform_cost_usd']:,.2f}",
+            f"${row['platform_cost_usd']:,.0f}",
             str(row["migrations"]),
             f"{row['slo_violation_minutes']:g}",
             f"{row['outage_minutes']:g}",
