@@ -70,7 +70,7 @@ def test_each_tab_draws_its_key_elements_and_approve_moves_the_mr_on(
             if tab == "Overview":
                 assert "SIMULATED" in body
             if tab == "AI Decisions":
-                assert f"MR {mr_id}" in body
+                assert f"MR {mr_id}" in body and "Pipeline of MR" in body
 
         open_tab(page, platform.dashboard_url, "AI Decisions")
         page.locator(f".st-key-approve-list-{mr_id} button").click()

@@ -32,7 +32,7 @@ TAB_CHECKS: dict[str, TabCheck] = {
     "Overview": TabCheck(
         2, ("Monthly spend", "Savings realised", "Savings projected", "Open MRs", "Incidents"), 1
     ),
-    "AI Decisions": TabCheck(3, ("Waiting for review", "Factor contributions", "Explanation."), 2),
+    "AI Decisions": TabCheck(2, ("Waiting for review", "Factor contributions", "Explanation."), 2),
     "Cost Analysis": TabCheck(
         4, ("Spend per provider over time", "Monthly cost per service", "Credits burn-down")
     ),

@@ -25,6 +25,8 @@ from swen.config import Settings
 from swen.dashboard.client import ApiClient
 
 CACHE_TTL_S = 3.0
+HISTORY_TTL_S = 60.0
+"""Spend history is one request per service: kept a minute (its window is aligned to its buckets)."""
 HISTORY_WORKERS = 8
 OPEN_DECISION_STATUSES = (
     "proposed", "mr_opened", "pipeline_running", "awaiting_approval", "approved", "applied",
@@ -100,7 +102,7 @@ def telemetry_history(
     return client(target).telemetry_history(service=service, provider=provider, start=start, end=end)
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
 def placement_history(
     target: ApiTarget, placements: Sequence[tuple[str, str, str]], start: datetime, end: datetime, step_s: int
 ) -> list[TelemetryPoint]:
@@ -120,6 +122,15 @@ def placement_history(
 
 def newest_sample_time(points: Sequence[TelemetryPoint]) -> datetime | None:
     return max((p.ts for p in points), default=None)
+
+
+def aligned_window(newest: datetime, hours: float, points: int) -> tuple[datetime, datetime, int]:
+    """(start, end, step_s): ``points`` buckets ending just after ``newest``, aligned to the step so
+    that the window (a cache key) stays the same until a new bucket begins."""
+    step = max(1, int(hours * 3600 // points))
+    end_s = (int(newest.timestamp()) // step + 1) * step
+    end = datetime.fromtimestamp(end_s, newest.tzinfo)
+    return end - timedelta(seconds=step * points), end, step
 
 
 def window(end: datetime, hours: float) -> tuple[datetime, datetime]:

@@ -120,6 +120,7 @@ def seed_demo(
     steps: int = 60,
     interval_s: float = 600.0,
     services: list[Service] | None = None,
+    act: bool = True,
     end: datetime | None = None,
     settings: Settings | None = None,
 ) -> SeededPlatform:
@@ -129,7 +130,8 @@ def seed_demo(
     end at ``end`` (default: now), so "the last day" in the dashboard has data. The engine's
     recommendations go through git, the pipeline and Terraform: with the demo fleet, service-2's
     move is auto-approved, applied and then verified by the telemetry that follows; orders-api's
-    (stateful) move waits for a person at the policy gate. ``services`` replaces the demo fleet.
+    (stateful) move waits for a person at the policy gate. ``services`` replaces the demo fleet;
+    ``act=False`` keeps the engine advising only (no git, no Terraform: the benchmark's big fleet).
     """
     from swen.gitops.repo import init_infra_repo
     from swen.loop import EngineLoop, gitops_actuator
@@ -143,8 +145,9 @@ def seed_demo(
         samples, t = _simulate(
             settings, store, steps=steps, interval_s=interval_s, services=services, end=finish
         )
-        init_infra_repo(settings)
-        loop = EngineLoop(settings, store, actuator=gitops_actuator(settings, store))
+        if act:
+            init_infra_repo(settings)
+        loop = EngineLoop(settings, store, actuator=gitops_actuator(settings, store) if act else None)
         loop.cycle()
         samples += run_simulator(
             settings, store, start=t, max_steps=VERIFY_STEPS, seed=13, services=services

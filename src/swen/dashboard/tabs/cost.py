@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 
 import streamlit as st
@@ -60,23 +62,49 @@ def _kpis(cost: CostAnalysisOut) -> None:
     cols[3].metric("Open recommendations", f"{cost.open_recommendations}")
 
 
-def _spend(target: ApiTarget, cost: CostAnalysisOut, days: int) -> None:
-    latest = data.newest_sample_time(data.latest_telemetry(target))
-    if latest is None:
+@dataclass(frozen=True)
+class CostView:
+    cost: CostAnalysisOut
+    decisions: list[DecisionOut]
+    verified: list[DecisionOut]
+    spend: list[TelemetryPoint] | None
+    """History of each service's placement; None without telemetry."""
+
+
+def load(target: ApiTarget, days: int) -> CostView:
+    """Everything the tab shows; the quick reads run while the per-service spend history loads."""
+    api = data.client(target)
+    services = data.services(target)
+    newest = data.newest_sample_time(data.latest_telemetry(target))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        cost = pool.submit(api.cost_analysis, days=days)
+        decisions = pool.submit(api.decisions, limit=200)
+        verified = pool.submit(api.decisions, status="verified", limit=200)
+        spend = None
+        if newest is not None:
+            start, end, step = data.aligned_window(newest, days * 24.0, SPEND_POINTS)
+            placements = tuple(
+                (s.name, (s.placement or s.current).provider, (s.placement or s.current).region)
+                for s in services
+            )
+            spend = data.placement_history(target, placements, start, end, step)
+        return CostView(cost.result(), list(decisions.result().items), list(verified.result().items), spend)
+
+
+def _spend(view: CostView) -> None:
+    if view.spend is None:
         st.info("No telemetry yet, so no spend history: start the simulator (`swen up`).")
         return
-    start, end = data.window(latest, days * 24.0)
-    step = max(1, int((end - start).total_seconds() // SPEND_POINTS))
-    placements = tuple((c.service, c.provider, c.region) for c in cost.services)
-    points = data.placement_history(target, placements, start, end, step)
-    simulated = {p.provider for p in points if p.simulated_price}
-    st.plotly_chart(charts.spend_by_provider(spend_series(points), simulated), width="stretch", key="spend")
+    simulated = {p.provider for p in view.spend if p.simulated_price}
+    figure = charts.spend_by_provider(spend_series(view.spend), simulated)
+    st.plotly_chart(figure, width="stretch", key="spend")
 
 
 def render(target: ApiTarget) -> None:
     label = st.radio("Range", list(RANGES), index=1, horizontal=True, key="cost-range")
     days = RANGES[label]
-    cost = data.cost_analysis(target, days)
+    view = load(target, days)
+    cost = view.cost
     if not cost.services:
         st.info("No services yet: start the platform with `swen up`.")
         return
@@ -85,9 +113,8 @@ def render(target: ApiTarget) -> None:
         is_simulated(p.provider) for p in cost.by_provider
     ):
         simulated_caption()
-    _spend(target, cost, days)
-    decisions, _ = data.decisions(target, None, None)
-    verified, _ = data.decisions(target, None, "verified")
+    _spend(view)
+    decisions, verified = view.decisions, view.verified
     left, right = st.columns(2)
     with left:
         if verified:

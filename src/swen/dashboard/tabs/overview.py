@@ -95,6 +95,18 @@ def _incidents(target: ApiTarget) -> None:
     st.dataframe([{c: i.get(c) for c in columns} for i in active], hide_index=True, width="stretch")
 
 
+def _recent(incidents: list[dict[str, Any]]) -> None:
+    resolved = [i for i in incidents if i.get("status") == "resolved"]
+    if not resolved:
+        return
+    with st.expander(f"Resolved incidents ({len(resolved)})"):
+        columns = ["id", "service", "provider", "kind", "source", "opened_at", "resolved_at"]
+        rows = [
+            {**{c: i.get(c) for c in columns}, "recovery s": i.get("time_to_recovery_s")} for i in resolved
+        ]
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
 def _readiness(target: ApiTarget) -> None:
     ready = data.readiness(target)
     if ready.get("status") != "ready":
@@ -121,3 +133,4 @@ def render(target: ApiTarget) -> None:
         st.dataframe(health, hide_index=True, width="stretch")
     st.subheader("Incidents and escalations")
     _incidents(target)
+    _recent(data.incidents(target) or [])
