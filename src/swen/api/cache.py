@@ -5,13 +5,19 @@ audit event id: one indexed lookup each) and asks the cache for the body it rend
 query at the same version. Any write anywhere (in this process or another one sharing the database)
 changes the version, so a stale body is never served; unchanged data is served without re-reading
 and re-serialising it.
+
+``get_or_compute`` is single-flight: when a write changes the version, the many requests that miss at
+once wait for ONE computation (in a worker thread) instead of each rendering the same page.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+
+import anyio
 
 
 class ResponseCache:
@@ -19,8 +25,37 @@ class ResponseCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, tuple[Hashable, bytes]] = OrderedDict()
         self._lock = threading.Lock()
+        self._inflight: dict[tuple[Hashable, Hashable], asyncio.Future[bytes]] = {}
         self.hits = 0
         self.misses = 0
+        self.computed = 0
+
+    async def get_or_compute(self, key: Hashable, version: Hashable, compute: Callable[[], bytes]) -> bytes:
+        """The body for ``key`` at ``version``: cached, being computed by another request, or computed
+        now by ``compute`` in a worker thread."""
+        body = self.get(key, version)
+        if body is not None:
+            return body
+        loop = asyncio.get_running_loop()
+        flight = (key, version)
+        pending = self._inflight.get(flight)
+        if pending is not None and pending.get_loop() is loop:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bytes] = loop.create_future()
+        self._inflight[flight] = future
+        try:
+            body = await anyio.to_thread.run_sync(compute)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else has to
+            raise
+        finally:
+            if self._inflight.get(flight) is future:
+                del self._inflight[flight]
+        self.computed += 1
+        self.put(key, version, body)
+        future.set_result(body)
+        return body
 
     def get(self, key: Hashable, version: Hashable) -> bytes | None:
         with self._lock:

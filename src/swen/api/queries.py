@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, cast, func, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, cast, func, select, true
 
 from swen.domain.decision import DecisionStatus
 from swen.domain.models import HOURS_PER_MONTH
 from swen.store import audit
 from swen.store.records import EventRecord
 from swen.store.repository import Store
-from swen.store.tables import decisions, events, merge_requests, telemetry_samples
+from swen.store.tables import decisions, events, merge_requests, telemetry_latest, telemetry_samples
 
 _T = telemetry_samples.c
 
@@ -250,3 +250,42 @@ def count_merge_requests(store: Store, *, service: str | None, state: str | None
         stmt = stmt.where(mr.state == state)
     with store.engine.connect() as conn:
         return int(conn.execute(stmt).scalar_one())
+
+
+def latest_page(
+    store: Store, *, service: str | None, provider: str | None, limit: int, offset: int
+) -> tuple[list[HistoryPoint], int]:
+    """One page of the newest sample per (service, provider, region) (``telemetry_latest``), and the total.
+
+    Reads only the page from the database (the store's ``latest_samples`` returns every row).
+    """
+    t = telemetry_latest.c
+    conds = []
+    if service is not None:
+        conds.append(t.service == service)
+    if provider is not None:
+        conds.append(t.provider == provider)
+    where = and_(*conds) if conds else true()
+    page = (
+        select(telemetry_latest)
+        .where(where)
+        .order_by(t.service, t.provider, t.region)
+        .limit(limit)
+        .offset(offset)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(page).all()
+        total = int(
+            conn.execute(select(func.count()).select_from(telemetry_latest).where(where)).scalar_one()
+        )
+    points = [
+        HistoryPoint(
+            service=r.service, provider=r.provider, region=r.region, ts=r.ts, samples=1,
+            instance_type=r.instance_type, hourly_cost_usd=float(r.hourly_cost_usd),
+            latency_ms=float(r.latency_ms), credits_usd=float(r.credits_usd),
+            gpu_availability=float(r.gpu_availability), availability=float(r.availability),
+            error_rate=float(r.error_rate), simulated_price=bool(r.simulated_price),
+        )
+        for r in rows
+    ]  # fmt: skip
+    return points, total

@@ -101,3 +101,44 @@ def test_cached_reads_stay_fresh_on_both_backends(database_url: str, swen_home: 
             assert client.get("/decisions", headers=bearer(key)).json()["total"] == 0
             writer.save_decision(decision("web"))
             assert client.get("/decisions", headers=bearer(key)).json()["total"] == 1
+
+
+def test_response_cache_computes_once_for_concurrent_misses() -> None:
+    import threading
+    import time as _time
+
+    from swen.api.cache import ResponseCache
+
+    cache = ResponseCache()
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def slow() -> bytes:
+        with lock:
+            calls.append(1)
+        _time.sleep(0.05)
+        return b"page"
+
+    async def many() -> list[bytes]:
+        return await asyncio.gather(*(cache.get_or_compute("k", 1, slow) for _ in range(20)))
+
+    assert asyncio.run(many()) == [b"page"] * 20 and len(calls) == 1
+    assert asyncio.run(cache.get_or_compute("k", 1, slow)) == b"page" and len(calls) == 1
+    assert asyncio.run(cache.get_or_compute("k", 2, slow)) == b"page" and len(calls) == 2
+
+
+def test_response_cache_failure_reaches_every_waiter_and_is_not_cached() -> None:
+    from swen.api.cache import ResponseCache
+
+    cache = ResponseCache()
+
+    def broken() -> bytes:
+        raise StoreError("down")
+
+    async def many() -> list[object]:
+        return await asyncio.gather(
+            *(cache.get_or_compute("k", 1, broken) for _ in range(5)), return_exceptions=True
+        )
+
+    assert all(isinstance(r, StoreError) for r in asyncio.run(many()))
+    assert cache.get("k", 1) is None

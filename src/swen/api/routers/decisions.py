@@ -7,7 +7,6 @@ from datetime import datetime
 from functools import partial
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from swen.api.cache import ResponseCache
@@ -95,18 +94,15 @@ async def list_decisions(
     service: ServiceQuery = None,
     status: Annotated[DecisionStatus | None, Query(description="Only decisions in this status.")] = None,
     since: Annotated[QueryDateTime | None, Query(description="Created at or after (RFC 3339).")] = None,
-    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size (each item is a full decision).")] = 25,
     offset: OffsetQuery = 0,
 ) -> Response:
     cache: ResponseCache = request.app.state.cache
     versions: VersionProbe = request.app.state.versions
     key = ("decisions", service, status, since, limit, offset)
     version = await versions.newest_id("events")
-    body = cache.get(key, version)
-    if body is None:
-        read = partial(_render_page, store, service, status, since, limit, offset)
-        body = await anyio.to_thread.run_sync(read)
-        cache.put(key, version, body)
+    read = partial(_render_page, store, service, status, since, limit, offset)
+    body = await cache.get_or_compute(key, version, read)
     return Response(body, media_type="application/json")
 
 

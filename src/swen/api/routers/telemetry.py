@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from swen.api.cache import ResponseCache
 from swen.api.deps import StoreDep, ViewerDep
 from swen.api.problems import ApiProblem
-from swen.api.queries import HistoryPoint, telemetry_history
+from swen.api.queries import HistoryPoint, latest_page, telemetry_history
 from swen.api.schemas import QueryDateTime, TelemetryPage, TelemetryPoint
 from swen.api.versions import VersionProbe
 from swen.domain.models import TelemetrySample
@@ -57,11 +57,10 @@ def _next(offset: int, limit: int, total: int) -> int | None:
 
 
 def _latest(store: Store, service: str | None, provider: str | None, limit: int, offset: int) -> bytes:
-    samples = store.latest_samples(service=service, provider=provider)
+    points, total = latest_page(store, service=service, provider=provider, limit=limit, offset=offset)
     page = TelemetryPage(
-        mode="latest", step_s=None, start=None, end=None, limit=limit, offset=offset, total=len(samples),
-        next_offset=_next(offset, limit, len(samples)),
-        items=[_point(s) for s in samples[offset : offset + limit]],
+        mode="latest", step_s=None, start=None, end=None, limit=limit, offset=offset, total=total,
+        next_offset=_next(offset, limit, total), items=[_point(p) for p in points],
     )  # fmt: skip
     return page.model_dump_json().encode()
 
@@ -106,10 +105,9 @@ async def get_telemetry(
         versions: VersionProbe = request.app.state.versions
         key = ("telemetry-latest", service, provider, limit, offset)
         version = await versions.newest_id("telemetry_samples")
-        body = cache.get(key, version)
-        if body is None:
-            body = await anyio.to_thread.run_sync(partial(_latest, store, service, provider, limit, offset))
-            cache.put(key, version, body)
+        body = await cache.get_or_compute(
+            key, version, partial(_latest, store, service, provider, limit, offset)
+        )
         return Response(body, media_type="application/json")
     read = partial(_history, store, service, provider, start, end, step_s, limit, offset)
     return Response(await anyio.to_thread.run_sync(read), media_type="application/json")
