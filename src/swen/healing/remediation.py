@@ -18,7 +18,8 @@
    - An open incident about a placement the service has already left attaches to the decision that
      moved it (resolved when that one is verified), or is resolved at once when a person moved it.
    - A **remediating** incident whose attempt failed (``details.retry``) asks for an emergency again:
-     the engine then picks the next candidate (the failed target is quarantined for the service).
+     the engine then picks the next candidate (the failed target is quarantined for the service);
+     one that rode an ordinary move waits for the engine's next move of the service instead.
    - An **escalated** incident holds the service: no automatic move until a person closes it.
 
 2. :meth:`Healer.admit` (before an emergency decision is acted on): the loop guards
@@ -145,6 +146,9 @@ class Healer:
         self, incident: IncidentRecord, where: Placement, now: datetime, plan: HealingPlan
     ) -> None:
         retry = incident.status is IncidentStatus.REMEDIATING
+        if retry and incident.details.get("mode") == "ordinary":
+            self._attach_ordinary(incident)  # an ordinary move failed: wait for the engine's next one
+            return
         if not retry and not _is_at(incident, where):
             self._attach_to_move(incident, where, now)
             return
@@ -183,9 +187,13 @@ class Healer:
 
     def _attach_ordinary(self, incident: IncidentRecord) -> None:
         """A threshold alert the engine's detector does not see as a change: ride the normal move."""
+        retry = bool(incident.details.get("retry"))
         for stored in self.store.list_decisions(service=incident.service, limit=20):
-            if stored.status in IN_FLIGHT and stored.decision.current.provider == incident.provider:
-                self._start(incident, stored.decision.id, mode="ordinary")
+            if stored.status in IN_FLIGHT and (
+                retry or stored.decision.current.provider == incident.provider
+            ):
+                mode = "emergency" if stored.decision.emergency else "ordinary"
+                self._start(incident, stored.decision.id, mode=mode)
                 return
         if not incident.details.get("waiting_for_engine"):
             self.incidents.update_details(incident.id, {"waiting_for_engine": True})

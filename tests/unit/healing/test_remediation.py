@@ -216,3 +216,26 @@ def test_superseded_attempts_hand_the_incident_to_the_newer_decision(
     healer.follow_up(HealingPlan(), None, T0)
     (incident,) = IncidentRepository(store).list(service="web")
     assert incident.decision_id == new.id
+
+
+def test_a_failed_ordinary_move_waits_for_the_next_move_instead_of_an_emergency(
+    settings: Settings, store: Store
+) -> None:
+    intake(store, alert("HighLatency", kind="latency"))
+    healer = Healer(settings, store)
+    ordinary = decision(1, emergency=False)
+    store.save_decision(ordinary)
+    plan = healer.plan(["web", "api"], placements(store), T0)
+    advance(store, ordinary.id, *TO_APPLIED)
+    store.set_placement("web", ALI, decision_id=ordinary.id, at=T0)
+    advance(store, ordinary.id, _S.FAILED, detail={"reason": "unhealthy after the move: p95 above the SLO"})
+    healer.follow_up(plan, None, T0 + timedelta(seconds=20))
+    plan = healer.plan(["web", "api"], placements(store), T0 + timedelta(seconds=25))
+    assert plan.emergency == set()
+    (incident,) = IncidentRepository(store).list(service="web")
+    assert incident.decision_id == ordinary.id and incident.details["retry"] is True
+    following = decision(2, current=ALI, target=GCP, emergency=False, at=T0 + timedelta(seconds=30))
+    store.save_decision(following)
+    healer.plan(["web", "api"], placements(store), T0 + timedelta(seconds=30))
+    incident = IncidentRepository(store).get(incident.id)
+    assert incident.decision_id == following.id and incident.details["retry"] is False
