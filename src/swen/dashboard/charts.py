@@ -206,7 +206,9 @@ def telemetry_series(
         fig.add_hline(y=slo_ms, line_dash="dash", line_color="#E45756", annotation_text=f"SLO {slo_ms:g} ms")
     fig.update_yaxes(tickformat=fmt)
     note = f" - Alibaba prices are {SIMULATED}" if metric == "monthly_cost_usd" and simulated else ""
-    return _layout(fig, title + note, height=300)
+    _layout(fig, title + note, height=380)
+    fig.update_layout(legend={"orientation": "v", "y": 1.0, "x": 1.02, "font": {"size": 10}})
+    return fig
 
 
 def provider_health(rows: Sequence[tuple[str, float, float]]) -> go.Figure:

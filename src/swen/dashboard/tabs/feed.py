@@ -81,4 +81,4 @@ def render(target: ApiTarget) -> None:
     if not events:
         st.info("No events match yet: events appear here as the platform works (decisions, MRs, pipelines).")
         return
-    st.dataframe(event_rows(events[:SHOWN]), hide_index=True, width="stretch")
+    st.dataframe(event_rows(events[:SHOWN]), hide_index=True, width="stretch", height=560)
