@@ -23,6 +23,7 @@ The :class:`Harness` is also what ``tests/integration/test_self_healing.py`` dri
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import statistics
@@ -359,8 +360,9 @@ def main() -> None:
     parser.add_argument("--paths", default="engine,prometheus")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    print(f"self-healing benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; outage of {OUTAGE_SERVICE} on "
-          f"{OUTAGE_PROVIDER}/{OUTAGE_REGION}; times in s after t0 (injection)")  # fmt: skip
+    where = f"{OUTAGE_SERVICE} on {OUTAGE_PROVIDER}/{OUTAGE_REGION}"
+    print(f"self-healing benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {_load()}; "
+          f"outage of {where}; times in s after t0 (injection)")  # fmt: skip
     print(f"{'path':<11}{'run':>4} {'detected':>9}{'MR':>8}{'applied':>8}{'verified':>9}"
           f"{'det->appl':>10}{'TTR':>8}  source")  # fmt: skip
     summary: dict[str, list[Timings]] = {}
@@ -371,7 +373,7 @@ def main() -> None:
             summary.setdefault(path, []).append(t)
             print(f"{path:<11}{run + 1:>4} {_fmt(t.detected_s):>9}{_fmt(t.mr_opened_s):>8}"
                   f"{_fmt(t.applied_s):>8}{_fmt(t.verified_s):>9}{_fmt(t.detection_to_applied_s):>10}"
-                  f"{_fmt(t.ttr_s):>8}  {t.source or '-'}{_notes(t)}")  # fmt: skip
+                  f"{_fmt(t.ttr_s):>8}  {t.source or '-'} (load {_load()}){_notes(t)}")  # fmt: skip
     print()
     for path, runs in summary.items():
         det_appl = [t.detection_to_applied_s for t in runs if t.detection_to_applied_s is not None]
@@ -385,6 +387,10 @@ def main() -> None:
             ratio = statistics.median(p) / statistics.median(e)
             print(f"fault->verified, prometheus / engine path: {ratio:.2f}x")
     print("goals: detection->applied <= 5 s (engine path); fault->verified <= 20 s (Prometheus path)")
+
+
+def _load() -> str:
+    return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def _notes(t: Timings) -> str:
