@@ -14,7 +14,7 @@ from swen.config import Settings, load_settings
 from swen.healing import automation
 from swen.healing.quarantine import Quarantine
 from swen.healing.report import incident_report, incident_summaries
-from swen.store.incidents import IncidentStatus
+from swen.store.incidents import IncidentRepository, IncidentStatus
 from swen.store.repository import Store
 
 console = Console()
@@ -138,6 +138,24 @@ def show(
         typer.echo(json.dumps(report, indent=2))
         return
     render_report(report)
+
+
+@incident_app.command("resolve")
+def resolve(
+    incident_id: Annotated[int, typer.Argument(min=1, help="Incident id (see `swen incident list`).")],
+    reason: Annotated[str, typer.Option("--reason", help="What was done (kept in the audit log).")],
+    by: ByOption = None,
+) -> None:
+    """Close an incident by hand (e.g. an escalated one, once a person has fixed the placement)."""
+    from swen.domain.errors import InvalidInputError
+
+    text = "".join(ch for ch in reason if ch.isprintable()).strip()
+    if not text or len(text) > 500:
+        raise InvalidInputError("--reason must be 1..500 printable characters", hint="say what was done")
+    with Store.open(_settings()) as store:
+        incident = IncidentRepository(store).resolve(incident_id, reason=f"closed by {_actor(by)}: {text}")
+    ttr = incident.time_to_recovery_s
+    console.print(f"incident {incident.id} resolved" + (f" after {ttr:.0f} s" if ttr is not None else ""))
 
 
 def _status(value: str) -> str:

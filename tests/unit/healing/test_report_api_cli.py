@@ -161,3 +161,22 @@ def test_cli_automation_switch(cli: CliRunner, settings: Settings) -> None:
         assert not automation.is_paused(store)
         events = [e.payload for e in store.events_after(0) if e.type == "automation"]
     assert [(e["action"], e["by"]) for e in events] == [("paused", "alice"), ("resumed", "bob")]
+
+
+def test_cli_incident_resolve_closes_an_escalated_incident(cli: CliRunner, settings: Settings) -> None:
+    store = Store.open(settings)
+    store.upsert_services([service("web")])
+    incident, _ = IncidentRepository(store).open_incident(
+        service="web", provider="aws", region="us-east-1", kind="outage", source="engine", at=T0
+    )
+    IncidentRepository(store).escalate(incident.id, "attempt limit", at=T0)
+    refused = cli.invoke(cli_app, ["incident", "resolve", str(incident.id), "--reason", " "])
+    assert refused.exit_code != 0
+    done = cli.invoke(
+        cli_app, ["incident", "resolve", str(incident.id), "--reason", "moved by hand", "--by", "al"]
+    )
+    assert done.exit_code == 0, done.output
+    closed = IncidentRepository(store).get(incident.id)
+    assert closed.status.value == "resolved"
+    last = [e.payload for e in store.events_after(0) if e.type == "incident"][-1]
+    assert last["action"] == "resolved" and last["reason"] == "closed by al: moved by hand"
