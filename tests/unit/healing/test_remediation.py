@@ -23,8 +23,9 @@ TO_APPLIED = (_S.MR_OPENED, _S.PIPELINE_RUNNING, _S.APPROVED, _S.APPLIED)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path, quarantine_s=600, max_remediations_per_hour=3)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return Settings(home=tmp_path, database_url=database_url, quarantine_s=600, max_remediations_per_hour=3)
 
 
 @pytest.fixture
