@@ -50,6 +50,7 @@ from swen.telemetry.catalog import Catalog, load_catalog
 _log = logging.getLogger(__name__)
 
 AUTOMATION_PAUSED_FLAG = automation.PAUSED_FLAG
+MOVED_AT_FLAG = "loop.moved_at"
 FULL_EXPORT_MAX_SERVICES = 500
 """Above this many services ai_decisions.json lists recommendations only (not every STAY ranking)."""
 OPEN_STATUSES = frozenset(DecisionStatus) - TERMINAL_STATUSES - {DecisionStatus.APPLIED}
@@ -237,11 +238,31 @@ class EngineLoop:
         return sorted(by_tick.items())
 
     def _last_moved_at(self) -> dict[str, datetime]:
-        return {
-            name: record.applied_at
-            for name, record in self.store.placement_records().items()
-            if record.decision_id is not None
-        }
+        """When each service last moved, in simulated time (for the cooldown).
+
+        The pipeline stamps placements with wall time; the engine compares with sample time. So the
+        first time the loop sees a placement set by a decision, it notes the newest tick it has seen
+        (store flag ``loop.moved_at``) and uses that from then on.
+        """
+        noted = self.store.get_flag(MOVED_AT_FLAG, {})
+        noted = noted if isinstance(noted, dict) else {}
+        moved: dict[str, datetime] = {}
+        changed = False
+        for name, record in self.store.placement_records().items():
+            if record.decision_id is None:
+                continue
+            entry = noted.get(name)
+            if isinstance(entry, dict) and entry.get("decision_id") == record.decision_id:
+                moved[name] = datetime.fromisoformat(str(entry["at"]))
+            elif self._last_tick is None:  # no telemetry seen yet (e.g. `swen explain`): the apply time
+                moved[name] = record.applied_at
+            else:
+                moved[name] = self._last_tick
+                noted[name] = {"decision_id": record.decision_id, "at": self._last_tick.isoformat()}
+                changed = True
+        if changed:
+            self.store.set_flag(MOVED_AT_FLAG, noted)
+        return moved
 
     # --- acting on decisions -----------------------------------------------------------------
     def _record(self, decision: Decision, report: CycleReport, plan: HealingPlan) -> None:
