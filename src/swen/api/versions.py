@@ -6,8 +6,11 @@ rest of a cached request, so the probe keeps one connection of its own:
 
 - SQLite: a read-only ``sqlite3`` connection in autocommit mode; ``SELECT max(id)`` on the rowid is a
   few microseconds and runs inline (a WAL reader never waits for writers).
-- PostgreSQL: a psycopg ``AsyncConnection`` in autocommit mode, awaited (never blocks the loop); one
-  query at a time per connection, reconnected when the event loop changes or the connection breaks.
+- PostgreSQL: a psycopg ``AsyncConnection`` in autocommit mode, awaited (never blocks the loop),
+  reconnected when the event loop changes or the connection breaks. Probes are batched: one query
+  reads both ids, and every request that arrives while a query is running joins the NEXT query, which
+  starts after it arrived. So each request still sees every write committed before it came in, and
+  50 concurrent requests cost a few round trips instead of 50.
 - Anything else: the SQLAlchemy query in a worker thread.
 
 Every request still asks the database, so a write by any process is seen by the next request.
@@ -30,6 +33,7 @@ from swen.store.tables import events, telemetry_samples
 _HINT = "is the database reachable? check SWEN_DATABASE_URL"
 
 TABLES = {"telemetry_samples": telemetry_samples, "events": events}
+_BOTH_SQL = "SELECT (SELECT max(id) FROM telemetry_samples), (SELECT max(id) FROM events)"
 
 
 class VersionProbe:
@@ -40,6 +44,9 @@ class VersionProbe:
         self._pg: Any = None
         self._pg_loop: asyncio.AbstractEventLoop | None = None
         self._pg_lock: asyncio.Lock | None = None
+        self._batch_loop: asyncio.AbstractEventLoop | None = None
+        self._pending: asyncio.Future[dict[str, int]] | None = None
+        self._drainer: asyncio.Task[None] | None = None
 
     async def newest_id(self, table: str) -> int:
         """``max(id)`` of ``table`` (0 when empty)."""
@@ -50,7 +57,7 @@ class VersionProbe:
             if self._dialect == "sqlite":
                 return self._sqlite_query(sql)
             if self._dialect == "postgresql":
-                return await self._pg_query(sql)
+                return (await self._pg_batched())[table]
             return await anyio.to_thread.run_sync(self._sqlalchemy_query, table)
         except (sqlite3.Error, SQLAlchemyError, OSError) as exc:
             raise StoreError(f"reading the newest {table} id failed: {exc}", hint=_HINT) from exc
@@ -68,7 +75,30 @@ class VersionProbe:
         row = self._sqlite.execute(sql).fetchone()
         return int(row[0] or 0)
 
-    async def _pg_query(self, sql: str) -> int:
+    async def _pg_batched(self) -> dict[str, int]:
+        loop = asyncio.get_running_loop()
+        if self._batch_loop is not loop:
+            self._batch_loop, self._pending, self._drainer = loop, None, None
+        future = self._pending
+        if future is None:
+            future = self._pending = loop.create_future()
+            if self._drainer is None or self._drainer.done():
+                self._drainer = loop.create_task(self._drain())
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        """Run one query per batch until no request is waiting; a batch closes when its query starts."""
+        while self._pending is not None:
+            future, self._pending = self._pending, None
+            try:
+                row = await self._pg_row(_BOTH_SQL)
+            except Exception as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved: the waiters re-raise it
+                continue
+            future.set_result({"telemetry_samples": int(row[0] or 0), "events": int(row[1] or 0)})
+
+    async def _pg_row(self, sql: str) -> Any:
         import psycopg
 
         loop = asyncio.get_running_loop()
@@ -85,7 +115,7 @@ class VersionProbe:
         except psycopg.Error:
             await self._close_pg()
             raise
-        return int(row[0] or 0)
+        return row
 
     def _sqlalchemy_query(self, table: str) -> int:
         with self._engine.connect() as conn:

@@ -142,3 +142,30 @@ def test_response_cache_failure_reaches_every_waiter_and_is_not_cached() -> None
 
     assert all(isinstance(r, StoreError) for r in asyncio.run(many()))
     assert cache.get("k", 1) is None
+
+
+def test_postgresql_probes_are_batched_and_never_older_than_the_request(any_store: Store) -> None:
+    if any_store.engine.dialect.name != "postgresql":
+        pytest.skip("batching is the PostgreSQL path")
+    probe = VersionProbe(any_store.engine)
+    queries: list[int] = []
+    real = probe._pg_row
+
+    async def counted(sql: str) -> object:
+        queries.append(1)
+        return await real(sql)
+
+    probe._pg_row = counted  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[list[int], int]:
+        first = await asyncio.gather(*(probe.newest_id("telemetry_samples") for _ in range(30)))
+        await asyncio.to_thread(any_store.insert_samples, [sample("web")])
+        after_write = await probe.newest_id("telemetry_samples")
+        return first, after_write
+
+    try:
+        first, after_write = asyncio.run(scenario())
+        assert set(first) == {0} and after_write >= 1
+        assert len(queries) <= 3  # 30 concurrent requests: one or two batches, not 30 queries
+    finally:
+        probe.close()
