@@ -5,6 +5,8 @@ in real time at one sample per second):
 
 - ``engine``: the engine's own anomaly detector (``swen.healing.detection``), engine cycle as fast as
   telemetry arrives;
+- ``both`` (production): the engine's detector and Prometheus/Alertmanager together; the report says
+  which one saw the outage first and by how much;
 - ``prometheus``: the engine's detector and its automatic emergency are switched off; the real
   Prometheus scrapes the API's ``/metrics`` (scrape 1 s, evaluation 1 s, the fast profile's ``for``),
   the real Alertmanager (group_wait 1 s) posts ProviderOutage to ``POST /alerts`` (uvicorn on a
@@ -15,7 +17,7 @@ Times are wall seconds after t0, read from the audit log: detected = incident op
 applied, verified = the emergency decision's transitions. Goals: detection -> applied <= 5 s on the
 engine path, fault -> verified <= 20 s on the Prometheus path.
 
-    .venv/bin/python bench/self_heal.py [--paths engine,prometheus] [--runs 3]
+    .venv/bin/python bench/self_heal.py [--paths engine,prometheus,both] [--runs 3]
 
 The :class:`Harness` is also what ``tests/integration/test_self_healing.py`` drives.
 """
@@ -46,6 +48,7 @@ from swen.config import Settings
 from swen.domain.decision import TERMINAL_STATUSES, DecisionStatus
 from swen.domain.events import EventType
 from swen.gitops.repo import init_infra_repo
+from swen.healing.report import incident_report
 from swen.loop import EngineLoop, gitops_actuator
 from swen.store.incidents import IncidentRecord, IncidentRepository
 from swen.store.repository import Store
@@ -86,6 +89,8 @@ class Timings:
     resolved_s: float | None = None
     ttr_s: float | None = None
     decision_id: str | None = None
+    first_detector: str | None = None
+    lead_s: float | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -304,6 +309,8 @@ class Harness:
         if incident is None:
             return out
         out.incident_id, out.source, out.ttr_s = incident.id, incident.source, incident.time_to_recovery_s
+        first = incident_report(self.store, incident.id)["first_detector"]
+        out.first_detector, out.lead_s = first["source"], first["lead_s"]
         emergency = {d.decision.id for d in self.store.list_decisions(service=service, limit=50)
                      if d.decision.emergency}  # fmt: skip
         for event in self._events([EventType.INCIDENT, EventType.DECISION_STATUS]):
@@ -336,7 +343,7 @@ def _events_of(store: Store, types: list[EventType]) -> Iterator[Any]:
 
 @contextmanager
 def platform(path: str, home: Path) -> Iterator[Harness]:
-    with Harness(home, prometheus=path == "prometheus", engine_detector=path == "engine") as harness:
+    with Harness(home, prometheus=path != "engine", engine_detector=path != "prometheus") as harness:
         yield harness
 
 
@@ -346,6 +353,8 @@ def run_once(path: str, home: Path, *, timeout_s: float = 90.0) -> Timings:
             raise RuntimeError(f"{path}: the platform did not settle within 120 s ({harness.errors})")
         t0 = harness.inject_outage()
         harness.pump(harness.resolved, timeout_s=timeout_s)
+        if path == "both":  # give Prometheus time to see it too, so the report can compare
+            harness.pump(lambda: _alerted(harness), timeout_s=30)
         timings = harness.timings(path, t0)
         timings.notes.extend(harness.errors)
         return timings
@@ -364,7 +373,7 @@ def main() -> None:
     print(f"self-healing benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {_load()}; "
           f"outage of {where}; times in s after t0 (injection)")  # fmt: skip
     print(f"{'path':<11}{'run':>4} {'detected':>9}{'MR':>8}{'applied':>8}{'verified':>9}"
-          f"{'det->appl':>10}{'TTR':>8}  source")  # fmt: skip
+          f"{'det->appl':>10}{'TTR':>8}  first seen by")  # fmt: skip
     summary: dict[str, list[Timings]] = {}
     for path in [p.strip() for p in args.paths.split(",") if p.strip()]:
         for run in range(args.runs):
@@ -373,7 +382,7 @@ def main() -> None:
             summary.setdefault(path, []).append(t)
             print(f"{path:<11}{run + 1:>4} {_fmt(t.detected_s):>9}{_fmt(t.mr_opened_s):>8}"
                   f"{_fmt(t.applied_s):>8}{_fmt(t.verified_s):>9}{_fmt(t.detection_to_applied_s):>10}"
-                  f"{_fmt(t.ttr_s):>8}  {t.source or '-'} (load {_load()}){_notes(t)}")  # fmt: skip
+                  f"{_fmt(t.ttr_s):>8}  {_first(t)} (load {_load()}){_notes(t)}")  # fmt: skip
     print()
     for path, runs in summary.items():
         det_appl = [t.detection_to_applied_s for t in runs if t.detection_to_applied_s is not None]
@@ -389,8 +398,18 @@ def main() -> None:
     print("goals: detection->applied <= 5 s (engine path); fault->verified <= 20 s (Prometheus path)")
 
 
+def _alerted(harness: Harness) -> bool:
+    assert harness.store is not None
+    return any(a.service == OUTAGE_SERVICE for a in IncidentRepository(harness.store).list_alerts())
+
+
 def _load() -> str:
     return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def _first(t: Timings) -> str:
+    lead = f" by {t.lead_s:.1f} s" if t.lead_s is not None else ""
+    return f"{t.first_detector or '-'}{lead}"
 
 
 def _notes(t: Timings) -> str:
