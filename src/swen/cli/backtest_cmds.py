@@ -111,7 +111,10 @@ def backtest(
         int, typer.Option(min=1, max=10_000, help="Steps from an auto-approved decision to the applied move.")
     ] = 1,
     human_delay_hours: Annotated[
-        float, typer.Option(min=0, max=24 * 30, help="Hours until a person acts on a manual review.")
+        float,
+        typer.Option(
+            min=0, max=24 * 30, help="Hours until a person acts on a manual review (at least one step)."
+        ),
     ] = 4.0,
     manual: Annotated[
         str,
