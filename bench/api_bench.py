@@ -158,6 +158,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: str
+    cpu_us: float = 0.0
+    """Server CPU time (user + system) per request: independent of how busy the machine is."""
 
 
 def _median(results: list[Result]) -> Result:
@@ -168,6 +170,7 @@ def _median(results: list[Result]) -> Result:
         statistics.median(r.p50_ms for r in results),
         statistics.median(r.p99_ms for r in results),
         " ".join(r.errors for r in results if r.errors),
+        statistics.median(r.cpu_us for r in results),
     )
 
 
@@ -175,7 +178,13 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(name: str, url: str, key: str, duration: int, connections: int) -> Result:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(name: str, url: str, key: str, duration: int, connections: int, pid: int = 0) -> Result:
+    cpu_before = _cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency",
          "-H", f"Authorization: Bearer {key}", url],
@@ -191,7 +200,9 @@ def run_wrk(name: str, url: str, key: str, duration: int, connections: int) -> R
         errors += f"non-2xx={m.group(1)} "
     if m := re.search(r"Socket errors: (.*)", out):
         errors += m.group(1)
-    return Result(name, rps, lat["50"], lat["99"], errors.strip())
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    cpu_us = (_cpu_seconds(pid) - cpu_before) / max(requests, 1) * 1e6 if pid else 0.0
+    return Result(name, rps, lat["50"], lat["99"], errors.strip(), cpu_us)
 
 
 def _free_port() -> int:
@@ -201,7 +212,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(home: Path, database_url: str | None) -> Iterator[str]:
+def server(home: Path, database_url: str | None) -> Iterator[tuple[str, int]]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(home), "--port", str(port)]
@@ -218,7 +229,7 @@ def server(home: Path, database_url: str | None) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("the API server did not start") from None
                 time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -300,13 +311,13 @@ def main() -> None:
         with database(args.pg) as url:
             settings = Settings(home=home, database_url=url)
             key = seed(settings)
-            with server(home, url) as base, live_writer(settings, args.live):
+            with server(home, url) as (base, pid), live_writer(settings, args.live):
                 targets = [("bare (constant)", "/bench/bare"), ("GET /telemetry", "/telemetry"),
                            ("GET /decisions", "/decisions")]  # fmt: skip
                 for _, path in targets:  # warm-up: imports, caches, connection pool
                     run_wrk("warm-up", base + path, key, 2, args.connections)
                 rounds = [
-                    [run_wrk(n, base + p, key, args.duration, args.connections) for n, p in targets]
+                    [run_wrk(n, base + p, key, args.duration, args.connections, pid) for n, p in targets]
                     for _ in range(args.rounds)
                 ]
                 results = [_median([r[i] for r in rounds]) for i in range(len(targets))]
@@ -327,11 +338,13 @@ def report(results: list[Result], args: argparse.Namespace, *, backend: str) -> 
         f"\nwrk -t2 -c{args.connections} -d{args.duration}s x {args.rounds} rounds (medians), "
         f"uvicorn (1 process) on 127.0.0.1, {backend}"
     )
-    print(f"{'endpoint':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}  errors")
+    print(
+        f"{'endpoint':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'CPU us/req':>11}  errors"
+    )
     for r in results:
         print(
             f"{r.name:<18} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-            f"{r.rps / bare.rps:>7.0%}  {r.errors}"
+            f"{r.rps / bare.rps:>7.0%} {r.cpu_us:>11.0f}  {r.errors}"
         )
     for r in results[1:]:
         ok = r.rps >= 0.4 * bare.rps and r.p99_ms <= 50
