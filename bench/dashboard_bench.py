@@ -33,6 +33,12 @@ from swen.dashboard.seed import SeededPlatform, demo_fleet, seed_demo
 from swen.domain.models import Service
 
 GOAL_S = 3.0
+VIEWS: dict[str, tuple[str, str]] = {
+    **{tab: (tab, "") for tab in TAB_CHECKS},
+    "Cost, 7 days": ("Cost Analysis", "cost-range=7+days"),
+    "Cost, 30 days": ("Cost Analysis", "cost-range=30+days"),
+}
+"""Each tab as it opens (default view), plus the Cost tab's longer ranges (bound to the URL)."""
 
 
 def big_fleet(count: int) -> list[Service]:
@@ -46,15 +52,15 @@ def big_fleet(count: int) -> list[Service]:
 
 def measure(seeded: SeededPlatform, runs: int) -> dict[str, list[tuple[float, dict[str, float]]]]:
     """Per tab: (seconds from navigation to fully drawn, Navigation Timing) for each run."""
-    out: dict[str, list[tuple[float, dict[str, float]]]] = {tab: [] for tab in TAB_CHECKS}
+    out: dict[str, list[tuple[float, dict[str, float]]]] = {view: [] for view in VIEWS}
     with running_platform(seeded.settings, seeded.operator_key) as platform, chromium_page() as page:
         warm_up(page, platform.dashboard_url, timeout_s=120)
         for _ in range(runs):
-            for tab in TAB_CHECKS:
+            for view, (tab, query) in VIEWS.items():
                 page.goto("about:blank")
                 time.sleep(CACHE_TTL_S + 0.5)  # the dashboard's API cache has expired: a cold render
-                seconds = open_tab(page, platform.dashboard_url, tab, timeout_s=60)
-                out[tab].append((seconds, navigation_timing(page)))
+                seconds = open_tab(page, platform.dashboard_url, tab, query=query, timeout_s=60)
+                out[view].append((seconds, navigation_timing(page)))
     return out
 
 
@@ -104,11 +110,12 @@ def main() -> int:
         f"{f'{args.services} later':>11}{'ratio':>7}{'TTFB ms':>9}{'DCL ms':>8}"
     )
     worst = 0.0
-    for tab in TAB_CHECKS:
+    for tab in VIEWS:
         base = [s for s, _ in baseline[tab]]
         big_s = [s for s, _ in loaded[tab]]
         nav = loaded[tab][0][1]
-        worst = max(worst, big_s[0])
+        if tab in TAB_CHECKS:
+            worst = max(worst, big_s[0])
         later_base = f"{statistics.median(base[1:]):>11.2f}" if len(base) > 1 else f"{'-':>11}"
         later_big = f"{statistics.median(big_s[1:]):>11.2f}" if len(big_s) > 1 else f"{'-':>11}"
         print(
@@ -116,7 +123,7 @@ def main() -> int:
             f"{big_s[0] / base[0]:>7.2f}{nav['ttfb']:>9.0f}{nav['dom']:>8.0f}"
         )
     verdict = "meets" if worst <= GOAL_S else "MISSES"
-    print(f"\nslowest cold tab {worst:.2f} s: {verdict} the goal of <= {GOAL_S:.0f} s per tab")
+    print(f"\nslowest cold tab (default view) {worst:.2f} s: {verdict} the goal of <= {GOAL_S:.0f} s per tab")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0
 

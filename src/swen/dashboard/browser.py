@@ -54,8 +54,8 @@ DRAWN_JS = """([header, charts, frames, texts]) => {
 }"""
 
 
-def tab_url(base: str, tab: str) -> str:
-    return f"{base}/?tab={quote(tab)}"
+def tab_url(base: str, tab: str, query: str = "") -> str:
+    return f"{base}/?tab={quote(tab)}" + (f"&{query}" if query else "")
 
 
 @contextmanager
@@ -78,10 +78,11 @@ def wait_drawn(page: Page, tab: str, *, timeout_s: float = 30.0) -> None:
     )
 
 
-def open_tab(page: Page, base: str, tab: str, *, timeout_s: float = 30.0) -> float:
-    """Load the tab and wait until it is drawn; returns seconds from navigation start to drawn."""
+def open_tab(page: Page, base: str, tab: str, *, query: str = "", timeout_s: float = 30.0) -> float:
+    """Load the tab (``query``: more URL parameters, e.g. ``cost-range=7+days``) and wait until it is
+    drawn; returns seconds from navigation start to drawn."""
     started = time.perf_counter()
-    page.goto(tab_url(base, tab), wait_until="domcontentloaded")
+    page.goto(tab_url(base, tab, query), wait_until="domcontentloaded")
     wait_drawn(page, tab, timeout_s=timeout_s)
     return time.perf_counter() - started
 

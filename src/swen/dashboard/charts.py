@@ -153,7 +153,7 @@ def projected_savings(items: Sequence[tuple[str, float, bool]]) -> go.Figure:
 
 
 def service_costs(rows: Sequence[tuple[str, str, float, bool]]) -> go.Figure:
-    """Monthly cost per service on its placement: (service, provider, cost, simulated)."""
+    """Monthly cost per service on its placement: (service, provider, cost, simulated), largest on top."""
     by_provider: dict[str, list[tuple[str, float, bool]]] = defaultdict(list)
     for service, provider, cost, sim in rows:
         by_provider[provider].append((service, cost, sim))

@@ -137,3 +137,31 @@ def test_spend_credits_savings_and_confidence_figures() -> None:
     assert list(fig.data[0].x) == [0.9, 0.95, 1.0, 0.95]
     costs = charts.service_costs([("a", "aws", 10.0, False), ("b", "alibaba", 5.0, True)])
     assert {t.name for t in costs.data} == {"aws", "alibaba (SIMULATED prices)"}
+
+
+def test_spend_plan_fetches_the_most_expensive_and_adds_the_rest_at_current_cost() -> None:
+    from swen.dashboard.tabs.cost import plan_spend, spend_series, spend_with_others
+
+    services = [
+        _service("a", "aws/us-east-1"),
+        _service("b", "alibaba/us-west-1"),
+        _service("c", "aws/us-east-1"),
+    ]
+    latest = [
+        _point("aws", "us-east-1", 0).model_copy(update={"service": "a", "monthly_cost_usd": 300.0}),
+        _point("alibaba", "us-west-1", 0).model_copy(update={"service": "b", "monthly_cost_usd": 100.0}),
+        _point("aws", "us-east-1", 0).model_copy(update={"service": "c", "monthly_cost_usd": 50.0}),
+        _point("gcp", "us-central1", 0).model_copy(update={"service": "a", "monthly_cost_usd": 999.0}),
+    ]  # gcp is a candidate of a, not its placement: it must not count
+    plan = plan_spend(services, latest, limit=1)
+    assert plan.fetched == (("a", "aws", "us-east-1"),)
+    assert plan.others == {"alibaba": 100.0, "aws": 50.0} and plan.others_count == 2
+    assert plan.fetched_share == 300.0 / 450.0
+
+    history = [
+        _point("aws", "us-east-1", m).model_copy(update={"monthly_cost_usd": 290.0 + m}) for m in (0, 5)
+    ]
+    series = spend_with_others(spend_series(history), plan.others)
+    assert series["aws"] == [(T0, 340.0), (T0 + timedelta(minutes=5), 345.0)]
+    assert series["alibaba"] == [(T0, 100.0), (T0 + timedelta(minutes=5), 100.0)]
+    assert plan_spend(services, latest, limit=10).others == {}

@@ -20,10 +20,10 @@ def render(target: ApiTarget) -> None:
         return
     by_name = {s.name: s for s in services}
     cols = st.columns(3)
-    name = cols[0].selectbox("Service", list(by_name), key="tel-service")
+    name = cols[0].selectbox("Service", list(by_name), key="tel-service", bind="query-params")
     providers = PROVIDERS.names()
-    provider = cols[1].selectbox("Provider", [ALL, *providers], key="tel-provider")
-    span = cols[2].selectbox("Time range", list(RANGES), index=2, key="tel-range")
+    provider = cols[1].selectbox("Provider", [ALL, *providers], key="tel-provider", bind="query-params")
+    span = cols[2].selectbox("Time range", list(RANGES), index=2, key="tel-range", bind="query-params")
     service = by_name[name]
     latest = data.newest_sample_time(data.latest_telemetry(target))
     if latest is None:
