@@ -35,7 +35,7 @@ from swen.domain.models import Service
 GOAL_S = 3.0
 VIEWS: dict[str, tuple[str, str]] = {
     **{tab: (tab, "") for tab in TAB_CHECKS},
-    "Cost, 7 days": ("Cost Analysis", "cost-range=7+days"),
+    "Cost, 1 day": ("Cost Analysis", "cost-range=1+day"),
     "Cost, 30 days": ("Cost Analysis", "cost-range=30+days"),
 }
 """Each tab as it opens (default view), plus the Cost tab's longer ranges (bound to the URL)."""

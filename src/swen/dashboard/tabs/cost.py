@@ -154,8 +154,8 @@ def _spend(view: CostView) -> None:
 
 def render(target: ApiTarget) -> None:
     label = st.radio(
-        "Range", list(RANGES), index=0, horizontal=True, key="cost-range", bind="query-params",
-        help="Window of the spend history and the credits burn-down (also `?cost-range=7+days` in the URL).",
+        "Range", list(RANGES), index=1, horizontal=True, key="cost-range", bind="query-params",
+        help="Window of the spend history and the credits burn-down (also `?cost-range=30+days` in the URL).",
     )  # fmt: skip
     days = RANGES[label]
     view = load(target, days)
