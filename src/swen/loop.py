@@ -34,6 +34,7 @@ from swen.domain.decision import TERMINAL_STATUSES, Decision, DecisionAction, De
 from swen.domain.errors import SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
+from swen.domain.providers import PROVIDERS
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.params import EngineParams
@@ -99,6 +100,7 @@ class EngineLoop:
         self._last_tick: datetime | None = None
         self._placement_keys = [p.key for p in self.catalog.placements()]
         self._gpu_models = _gpu_models(self.catalog)
+        self._undeployable = PROVIDERS.undeployable()
         self.healer = Healer(settings, store)
         self.watch = AnomalyWatch(store) if anomaly_detection else None
 
@@ -155,6 +157,7 @@ class EngineLoop:
                     history=self._history,
                     quarantined=plan.quarantined,
                     emergency=plan.emergency,
+                    undeployable=self._undeployable,
                 )
             )
             self._history = result.history

@@ -186,7 +186,7 @@ class IncidentRepository:
                 row = own.execute(query).first()
         if row is None:
             raise NotFoundError(
-                f"no incident with id {incident_id}", hint="list incidents with `swen incidents`"
+                f"no incident with id {incident_id}", hint="list incidents with `swen incident list`"
             )
         return _incident(row)
 
