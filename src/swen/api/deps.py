@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -71,21 +70,21 @@ async def _authenticate(request: Request, credentials: HTTPAuthorizationCredenti
             headers=_UNAUTHORIZED,
         )
     cache: KeyCache = request.app.state.key_cache
-    presented = credentials.credentials
-    principal = cache.get(presented)
-    if principal is not None:
-        return principal
     repo = ApiKeyRepository(await get_store(request))
-    record = await anyio.to_thread.run_sync(repo.authenticate, presented)
-    if record is None:
+    presented = credentials.credentials
+
+    def lookup() -> Principal | None:
+        record = repo.authenticate(presented)
+        return None if record is None else Principal(key_id=record.id, name=record.name, role=record.role)
+
+    principal = await cache.get_or_lookup(presented, lookup)
+    if principal is None:
         raise ApiProblem(
             401,
             "the API key is unknown or revoked",
             hint="check the key or create a new one",
             headers=_UNAUTHORIZED,
         )
-    principal = Principal(key_id=record.id, name=record.name, role=record.role)
-    cache.put(presented, principal)
     return principal
 
 

@@ -5,13 +5,19 @@ Looking a key up costs a database round trip on every request; caching a *succes
 working in an API process for at most ``ttl_s`` (default 2 s) after it was last looked up there.
 Unknown or revoked keys are never cached, so a new key works at once and a wrong one always costs a
 lookup. Keys are held only as SHA-256 hashes.
+
+Lookups are single-flight: when an entry expires under load, the requests that miss at once share
+one store lookup instead of each sending its own (which would show up as a latency spike every TTL).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
+
+import anyio
 
 from swen.api.auth import Principal, hash_key
 
@@ -25,6 +31,34 @@ class KeyCache:
         self._clock = clock
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+        self._inflight: dict[str, asyncio.Future[Principal | None]] = {}
+
+    async def get_or_lookup(self, key: str, lookup: Callable[[], Principal | None]) -> Principal | None:
+        """The cached principal, or the result of ``lookup`` (run once in a worker thread for all the
+        requests that miss at the same time); a successful lookup is cached."""
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        digest = hash_key(key)
+        loop = asyncio.get_running_loop()
+        pending = self._inflight.get(digest)
+        if pending is not None and pending.get_loop() is loop:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Principal | None] = loop.create_future()
+        self._inflight[digest] = future
+        try:
+            principal = await anyio.to_thread.run_sync(lookup)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it
+            raise
+        finally:
+            if self._inflight.get(digest) is future:
+                del self._inflight[digest]
+        if principal is not None:
+            self.put(key, principal)
+        future.set_result(principal)
+        return principal
 
     def get(self, key: str) -> Principal | None:
         digest = hash_key(key)

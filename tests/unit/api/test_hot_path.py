@@ -169,3 +169,23 @@ def test_postgresql_probes_are_batched_and_never_older_than_the_request(any_stor
         assert len(queries) <= 3  # 30 concurrent requests: one or two batches, not 30 queries
     finally:
         probe.close()
+
+
+def test_key_cache_looks_a_key_up_once_for_concurrent_misses() -> None:
+    import time as _time
+
+    cache = KeyCache()
+    who = Principal(key_id=3, name="k", role=Role.ADMIN)
+    calls: list[int] = []
+
+    def lookup() -> Principal | None:
+        calls.append(1)
+        _time.sleep(0.05)
+        return who
+
+    async def many() -> list[Principal | None]:
+        return await asyncio.gather(*(cache.get_or_lookup("swen_k", lookup) for _ in range(25)))
+
+    assert asyncio.run(many()) == [who] * 25 and len(calls) == 1
+    assert asyncio.run(cache.get_or_lookup("swen_unknown", lambda: None)) is None
+    assert cache.get("swen_unknown") is None  # a failed lookup is never cached
