@@ -17,7 +17,7 @@ import pytest
 
 from swen.dashboard.browser import TAB_CHECKS, chromium_page, open_tab, wait_drawn, warm_up
 from swen.dashboard.harness import RunningPlatform, chromium_missing_reason, running_platform
-from swen.dashboard.seed import SeededPlatform, seed_demo
+from swen.dashboard.seed import SeededPlatform, demo_settings, seed_demo
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> SeededPlatform:
         for key in [k for k in os.environ if k.startswith("SWEN_") and k != "SWEN_TEST_PG_URL"]:
             mp.delenv(key)
         mp.setenv("TF_CLI_CONFIG_FILE", str(tf_config))
-        return seed_demo(Path(root) / "home")
+        home = Path(root) / "home"
+        return seed_demo(home, settings=demo_settings(home, dashboard_refresh_s=2.0))
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +87,26 @@ def test_each_tab_draws_its_key_elements_and_approve_moves_the_mr_on(
     assert mr["state"] == "merged", platform.log_tail()
     decision = _api(platform, seeded, f"/decisions/{mr['decision_id']}")
     assert decision["status"] in ("approved", "applied", "verified")
+
+
+LAST_ID_JS = (
+    """() => { const m = document.body.innerText.match(/last id (\\d+)/); return m ? Number(m[1]) : -1; }"""
+)
+
+
+def test_the_open_tab_refreshes_itself(platform: RunningPlatform, seeded: SeededPlatform) -> None:
+    """The Live Feed shows an event written after the page was drawn, without a reload."""
+    with chromium_page() as page:
+        open_tab(page, platform.dashboard_url, "Live Feed", timeout_s=60)
+        before = int(page.evaluate(LAST_ID_JS))
+        assert before > 0
+        labels = {"alertname": "HighLatency", "service": "service-1", "provider": "aws"}
+        alert = {
+            "status": "firing", "labels": labels, "annotations": {"summary": "from the browser test"},
+            "startsAt": "2026-11-26T10:00:00Z", "fingerprint": "0123456789abcdef",
+        }  # fmt: skip
+        payload = {"version": "4", "groupKey": "g", "status": "firing", "receiver": "swen", "alerts": [alert]}
+        headers = {"Authorization": f"Bearer {seeded.operator_key}"}
+        response = httpx.post(platform.api_url + "/alerts", json=payload, headers=headers, timeout=30)
+        assert response.status_code == 202, response.text
+        page.wait_for_function(f"() => ({LAST_ID_JS})() > {before}", timeout=20_000)

@@ -85,14 +85,14 @@ def register(app: typer.Typer) -> None:
             key = settings.api_key.get_secret_value()
         else:
             key = local_dashboard_key(settings)
-            Console(stderr=True).print(
+            Console(stderr=True, soft_wrap=True, highlight=False).print(
                 f"dashboard: no SWEN_API_KEY set; using the local operator key in {settings.home / KEY_FILE}"
             )
         argv, env = dashboard_command(settings, key, host=host, port=port)
         if not app_path().is_file():
             raise ConfigError(f"the dashboard script is missing at {app_path()}", hint="reinstall SWEN")
         flags = dict(zip(argv[5::2], argv[6::2], strict=True))
-        Console(stderr=True).print(
+        Console(stderr=True, soft_wrap=True, highlight=False).print(
             f"dashboard: http://{flags['--server.address']}:{flags['--server.port']} "
             f"reading the API at {settings.resolved_api_url}"
         )
