@@ -204,7 +204,12 @@ class Store:
         """Insert validated samples in one transaction (all or none); returns how many."""
         if not samples:
             return 0
-        with _translated("inserting telemetry samples"), self.engine.begin() as conn:
+        # Write lock up front (SQLite BEGIN IMMEDIATE): a deferred transaction that must upgrade a read
+        # lock gets SQLITE_BUSY at once under a concurrent writer instead of waiting (busy_timeout).
+        with (
+            _translated("inserting telemetry samples"),
+            write_transaction(self.engine, pg_lock_key=None) as conn,
+        ):
             return insert_sample_rows(conn, samples)
 
     def latest_samples(
@@ -259,7 +264,7 @@ class Store:
             .order_by(latest.c.service, latest.c.provider, latest.c.region)
             .with_for_update()  # same lock order as insert_samples: no deadlock between the two
         )
-        with _translated("purging samples"), self.engine.begin() as conn:
+        with _translated("purging samples"), write_transaction(self.engine, pg_lock_key=None) as conn:
             conn.execute(doomed).all()
             conn.execute(delete(latest).where(latest.c.ts < cutoff))
             result = conn.execute(delete(telemetry_samples).where(telemetry_samples.c.ts < cutoff))
