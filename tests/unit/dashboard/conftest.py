@@ -22,3 +22,19 @@ def fresh_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveA
     platform = seed(tmp_path / "home", steps=6)
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(tmp_path / "empty.tfrc"))
     yield from serve(platform)
+
+
+@pytest.fixture
+def empty_api(tmp_path: Path) -> Iterator[LiveApi]:
+    """A real API on a store with nothing in it but two keys (a platform that has just been set up)."""
+    from swen.api.auth import Role
+    from swen.dashboard.seed import SeededPlatform, demo_settings
+    from swen.store.keys import ApiKeyRepository
+    from swen.store.repository import Store
+
+    settings = demo_settings(tmp_path / "home")
+    settings.home.mkdir()
+    with Store.open(settings) as store:
+        keys = ApiKeyRepository(store)
+        viewer, operator = keys.create("v", Role.VIEWER)[1], keys.create("o", Role.OPERATOR)[1]
+    yield from serve(SeededPlatform(settings, viewer, operator, None, 0, 0))

@@ -254,3 +254,31 @@ def test_missing_and_refused_keys_are_explained(live_api: LiveApi, monkeypatch: 
 
     at = _run(make_app(live_api.url, "swen_revoked-or-unknown", monkeypatch, tab="Cost Analysis"))
     assert any("refused the dashboard's key" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize(
+    ("tab", "sentence"),
+    [
+        ("Overview", "No services yet"),
+        ("AI Decisions", "No decisions match"),
+        ("Cost Analysis", "No services yet"),
+        ("Telemetry", "No services yet"),
+    ],
+)
+def test_an_empty_platform_gets_a_sentence_not_an_error(
+    empty_api: LiveApi, monkeypatch: pytest.MonkeyPatch, tab: str, sentence: str
+) -> None:
+    at = _run(make_app(empty_api.url, empty_api.platform.viewer_key, monkeypatch, tab=tab))
+    assert not at.error, [e.value for e in at.error]
+    assert any(sentence in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_live_feed_of_a_new_platform_shows_only_its_key_events(
+    empty_api: LiveApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _run(make_app(empty_api.url, empty_api.platform.viewer_key, monkeypatch, tab="Live Feed"))
+    assert not at.error
+    assert list(at.dataframe[0].value["type"]) == ["api_key", "api_key"]
+    at.multiselect(key="feed-types").set_value(["decision"])
+    _run(at)
+    assert any("No events match yet" in i.value for i in at.info)
