@@ -6,7 +6,7 @@ Measures in one run, next to a numpy floor over the same arrays:
   (b) one full engine cycle from the cycle's new samples to stored decisions: window update,
       constraints, scoring, confidence, savings, explanations for the services that get a
       recommendation, Store.save_decision of those recommendations (SQLite) and the atomic write of
-      ai_decisions.json (all recommendations + one summary row per service), as engine.publish does;
+      ai_decisions.json (all recommendations + one summary row per service), as the loop does;
   (c) telemetry ingestion through Store.insert_samples in samples/s on SQLite, and on PostgreSQL
       when SWEN_TEST_PG_URL is set (`source scripts/test-services.sh`).
 Prints times, the kernel/floor ratio and peak memory. Goals: kernel <= 5x floor, full cycle <= 0.5 s,
@@ -36,9 +36,10 @@ import numpy as np
 from swen.domain.models import Placement, Service, ServiceShape, TelemetrySample, Weights
 from swen.engine.decide import EngineInputs, EngineParams, EngineResult, evaluate
 from swen.engine.memory import tune_malloc
-from swen.engine.publish import decisions_document, write_json_atomic
 from swen.engine.scoring import score
+from swen.engine.summary import decisions_document
 from swen.engine.window import SampleWindow
+from swen.store.exports import atomic_write_json
 from swen.store.repository import Store
 
 PROVIDERS = ("aws", "alibaba", "gcp", "azure", "oci")
@@ -180,11 +181,11 @@ def run_cycle(
     )
     parts["evaluate (incl. explanations)"] = time.perf_counter() - t
     t = time.perf_counter()
-    for decision in result.recommendations:  # what engine.publish.publish does, timed in two parts
+    for decision in result.recommendations:  # what the loop does with a cycle, timed in two parts
         store.save_decision(decision)
     parts["store.save_decision (MIGRATE)"] = time.perf_counter() - t
     t = time.perf_counter()
-    write_json_atomic(decisions_path, decisions_document(result))
+    atomic_write_json(decisions_path, decisions_document(result))
     parts["ai_decisions.json (atomic)"] = time.perf_counter() - t
     parts["total"] = sum(parts.values())
     return result, parts

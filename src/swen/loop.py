@@ -38,6 +38,7 @@ from swen.domain.providers import PROVIDERS
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.params import EngineParams
+from swen.engine.summary import decisions_document
 from swen.engine.verification import Verdict, VerificationState, observe
 from swen.engine.window import SampleWindow
 from swen.healing import automation
@@ -414,32 +415,24 @@ class EngineLoop:
     def _export(
         self, result: EngineResult, services: Sequence[Service], report: CycleReport
     ) -> dict[str, Any]:
-        """The seed's ``ai_decisions.json`` contract: this cycle's verdicts plus recent decisions."""
+        """The seed's ``ai_decisions.json`` contract: the cycle summary (``engine.summary``: every
+        recommendation in full, one compact row per service not on its best placement), the full
+        evaluation with ranking of every service for small fleets, and the recent stored decisions
+        with their lifecycle status."""
+        document = decisions_document(result)
+        document["sim_time"] = report.sim_time.isoformat() if report.sim_time else None
+        document["written_at"] = datetime.now(UTC).isoformat()
         if len(services) <= FULL_EXPORT_MAX_SERVICES:
-            verdicts = result.decisions
-        else:
-            verdicts = list(result.recommendations)
-        recent = self.store.list_decisions(limit=50)
-        return {
-            "generated_at": datetime.now(UTC).isoformat(),
-            "sim_time": report.sim_time.isoformat() if report.sim_time else None,
-            "weights": self.params.weights.model_dump(),
-            "thresholds": {
-                "min_confidence": self.params.min_confidence,
-                "min_savings_monthly_usd": self.params.min_savings_usd,
-                "cooldown_s": self.params.cooldown_s,
-            },
-            "counts": result.counts,
-            "evaluations": [d.model_dump(mode="json") for d in verdicts],
-            "decisions": [
-                {
-                    "status": s.status.value,
-                    "updated_at": s.updated_at.isoformat(),
-                    **s.decision.model_dump(mode="json"),
-                }
-                for s in recent
-            ],
-        }
+            document["evaluations"] = [d.model_dump(mode="json") for d in result.decisions]
+        document["decisions"] = [
+            {
+                "status": s.status.value,
+                "updated_at": s.updated_at.isoformat(),
+                **s.decision.model_dump(mode="json"),
+            }
+            for s in self.store.list_decisions(limit=50)
+        ]
+        return document
 
 
 def _gpu_models(catalog: Catalog) -> dict[str, set[str]]:

@@ -1,41 +1,28 @@
-"""Persisting one engine cycle (the engine's only I/O, called by the loop after ``evaluate``).
+"""The summary of one engine cycle as plain data (pure; the loop stores and writes it).
 
-- Recommendations (MIGRATE decisions) go to the Store, one ``save_decision`` each (idempotent by id,
-  each appends its DECISION event). STAY verdicts are not stored every cycle: 10,000 services every
-  30 s would be 10,000 rows and audit events per cycle saying "nothing changed". They are in the
-  summary file below, and any one of them can be rebuilt on demand with ``EngineResult.decision``.
+- Recommendations (MIGRATE decisions) are what the loop stores. STAY verdicts are not stored every
+  cycle: 10,000 services every 30 s would be 10,000 rows and audit events per cycle saying "nothing
+  changed". They are in the summary document below, and any one of them can be rebuilt on demand
+  with ``EngineResult.decision``.
 - ``$SWEN_HOME/ai_decisions.json`` (``Settings.decisions_path``) gets the cycle: the full
   recommendations plus one compact row (action, best candidate, confidence, net savings, the
   conditions that were not met) for every service that is *not* already on its best placement, i.e.
   the ones that move, the ones held back and why, and the ones without data or candidates. Services
   sitting on their best placement are only counted (``counts.at_best``): at 10,000 services, listing
   them all would make the file ~3 MB and cost ~0.2 s per cycle to say nothing new.
-  Written atomically: a temporary file in the same directory, flushed and fsynced, then
-  ``os.replace``; readers see the old or the new file, never half of one.
+  The loop writes it with ``store.exports.atomic_write_json`` (temp file + fsync + rename).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from swen.domain.decision import Decision
-from swen.domain.errors import EngineError
 from swen.engine.cycle import NOT_PENDING
 from swen.engine.decide import EngineResult
 
 DOCUMENT_SCHEMA = "swen.ai_decisions/1"
-
-
-class DecisionSink(Protocol):
-    """What publishing needs from the Store (``swen.store.repository.Store`` satisfies it)."""
-
-    def save_decision(self, decision: Decision) -> None: ...
 
 
 def unmet_conditions(result: EngineResult) -> list[list[str]]:
@@ -128,36 +115,3 @@ def decisions_document(result: EngineResult) -> dict[str, Any]:
 def _at_best(result: EngineResult) -> int:
     c = result.cycle
     return int(np.count_nonzero((c.target >= 0) & (c.target == c.fleet.current_idx) & ~c.migrate))
-
-
-def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
-    """Write ``document`` to ``path`` so that readers never see a partial file."""
-    path = Path(path)
-    tmp_name: str | None = None
-    try:
-        text = json.dumps(document, separators=(",", ":"), allow_nan=False)  # one C-encoder pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        ) as tmp:
-            tmp_name = tmp.name
-            tmp.write(text)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
-    except (OSError, ValueError) as exc:
-        raise EngineError(
-            f"could not write {path}: {exc}", hint="check that SWEN_HOME exists and is writable"
-        ) from exc
-    finally:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
-
-
-def publish(result: EngineResult, *, store: DecisionSink, decisions_path: Path) -> int:
-    """Store the cycle's recommendations, then write ai_decisions.json; returns how many were stored."""
-    for decision in result.recommendations:
-        store.save_decision(decision)
-    write_json_atomic(decisions_path, decisions_document(result))
-    return len(result.recommendations)
