@@ -1,8 +1,10 @@
-"""The live feed: a WebSocket to the API's ``/ws`` kept open per dashboard session.
+"""The live feed: the API's WebSocket ``/ws``, read from the last event id the session has seen.
 
-Each poll drains what arrived since the last one (never blocking longer than ``max_wait_s``) into a
-bounded buffer, newest kept. A dropped connection is reopened with ``?after=<last id>`` so nothing is
-missed. The first connection starts a little before the newest event the dashboard already knows of
+Each poll (one per rerun of the Live Feed tab) connects with ``?after=<last id>``, drains what the
+server sends until it is quiet for a moment (never longer than ``max_wait_s`` when nothing is new)
+and closes again, so a browser tab that goes away leaves no connection or thread behind; the cursor
+makes sure nothing is missed or shown twice between polls. Events go into a bounded buffer (newest
+kept). The first poll starts a little before the newest event the dashboard already knows of
 (``start_after``) so the feed is not empty on arrival.
 """
 
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,14 +56,13 @@ class FeedEvent:
 
 
 class LiveFeed:
-    """One session's connection to ``/ws`` and the events received so far (newest ``capacity``)."""
+    """One session's view of ``/ws``: the cursor and the events received so far (newest ``capacity``)."""
 
     def __init__(self, ws_url: str, key: str | None, *, start_after: int = 0, capacity: int = 2000) -> None:
         self.ws_url = ws_url
         self.key = key
         self.cursor = max(0, start_after)
         self.events: deque[FeedEvent] = deque(maxlen=capacity)
-        self._ws: ClientConnection | None = None
 
     def _connect(self) -> ClientConnection:
         if not self.key:
@@ -86,32 +86,17 @@ class LiveFeed:
                 hint="start the API with `swen api` or `swen up`",
             ) from None
 
-    def poll(self, *, max_wait_s: float = 0.25, max_messages: int = 5000) -> int:
-        """Receive what is waiting (up to ``max_messages``); returns how many events arrived."""
-        if self._ws is None:
-            self._ws = self._connect()
+    def poll(self, *, max_wait_s: float = 0.25, quiet_s: float = 0.05, max_messages: int = 5000) -> int:
+        """Receive what was written since the cursor (up to ``max_messages``); returns how many arrived."""
         received = 0
-        deadline = time.monotonic() + max_wait_s
-        try:
+        with self._connect() as ws, contextlib.suppress(TimeoutError, ConnectionClosed):
             while received < max_messages:
-                remaining = deadline - time.monotonic()
-                raw = self._ws.recv(timeout=max(0.02, remaining) if received == 0 else 0.05)
-                event = FeedEvent.parse(raw)
+                event = FeedEvent.parse(ws.recv(timeout=max_wait_s if received == 0 else quiet_s))
                 if event is not None and event.id > self.cursor:
                     self.events.append(event)
                     self.cursor = event.id
                     received += 1
-        except TimeoutError:
-            pass
-        except ConnectionClosed:
-            self.close()
         return received
 
     def newest_first(self) -> list[FeedEvent]:
         return list(reversed(self.events))
-
-    def close(self) -> None:
-        if self._ws is not None:
-            with contextlib.suppress(OSError, WebSocketException):
-                self._ws.close()
-            self._ws = None
