@@ -18,7 +18,14 @@ from swen.domain.models import HOURS_PER_MONTH
 from swen.store import audit
 from swen.store.records import EventRecord
 from swen.store.repository import Store
-from swen.store.tables import decisions, events, merge_requests, telemetry_latest, telemetry_samples
+from swen.store.tables import (
+    decisions,
+    events,
+    merge_requests,
+    placements,
+    telemetry_latest,
+    telemetry_samples,
+)
 
 _T = telemetry_samples.c
 
@@ -289,3 +296,31 @@ def latest_page(
         for r in rows
     ]  # fmt: skip
     return points, total
+
+
+def spend_by_provider(
+    store: Store, *, start: datetime, end: datetime, step_s: int, replicas: dict[str, int]
+) -> dict[str, list[tuple[datetime, float]]]:
+    """Monthly spend rate per provider and bucket: for each service at its applied placement, the mean
+    hourly price in the bucket x 730 x replicas, summed over the services (one grouped query)."""
+    p = placements.c
+    bucket = _bucket(store, start, step_s).label("bucket")
+    stmt = (
+        select(_T.service, _T.provider, bucket, func.avg(_T.hourly_cost_usd))
+        .join(
+            placements,
+            and_(_T.service == p.service, _T.provider == p.provider, _T.region == p.region),
+        )
+        .where(_range_filter(start, end, None, None))
+        .group_by(_T.service, _T.provider, bucket)
+    )
+    totals: dict[tuple[str, int], float] = {}
+    with store.engine.connect() as conn:
+        for service, provider, b, hourly in conn.execute(stmt):
+            key = (str(provider), int(b))
+            totals[key] = totals.get(key, 0.0) + float(hourly) * HOURS_PER_MONTH * replicas.get(service, 1)
+    origin = start.timestamp()
+    out: dict[str, list[tuple[datetime, float]]] = {}
+    for (provider, b), usd in sorted(totals.items()):
+        out.setdefault(provider, []).append((datetime.fromtimestamp(origin + b * step_s, UTC), usd))
+    return out

@@ -85,7 +85,7 @@ class TelemetryPoint(_Out):
     samples: int = Field(ge=1, description="How many raw samples this point summarises.")
     instance_type: str | None
     hourly_cost_usd: float
-    monthly_cost_usd: float = Field(description="hourly x 730.")
+    monthly_cost_usd: float = Field(description="hourly x 730, for ONE instance (see /cost-analysis).")
     latency_ms: float
     credits_usd: float
     gpu_availability: float
@@ -161,7 +161,10 @@ class ServiceCost(_Out):
     service: str
     provider: str
     region: str
-    monthly_cost_usd: float | None = Field(description="Null when no sample of the placement exists.")
+    replicas: int
+    monthly_cost_usd: float | None = Field(
+        description="hourly x 730 x replicas at the current placement; null when it has no sample."
+    )
     monthly_budget_usd: float | None
     simulated_price: bool
 
@@ -175,6 +178,16 @@ class ProviderCost(_Out):
 class CreditsPoint(_Out):
     ts: datetime
     credits_usd: float
+
+
+class SpendPoint(_Out):
+    ts: datetime
+    monthly_usd: float = Field(description="Monthly rate of the bucket: sum of hourly x 730 x replicas.")
+
+
+class ProviderSpend(_Out):
+    provider: str
+    points: list[SpendPoint]
 
 
 class CreditsBurndown(_Out):
@@ -195,7 +208,11 @@ class CostAnalysisOut(_Out):
     )
     open_recommendations: int
     credits_burndown: list[CreditsBurndown]
-    credits_step_s: int
+    spend_by_provider: list[ProviderSpend] = Field(
+        description="Monthly spend rate per provider over the window, from the telemetry of each "
+        "service at its current placement."
+    )
+    credits_step_s: int = Field(description="Bucket width of credits_burndown and spend_by_provider.")
 
 
 # --- merge requests ------------------------------------------------------------------------------

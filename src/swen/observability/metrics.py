@@ -100,7 +100,7 @@ class _Gauge:
 
 
 _SAMPLE_GAUGES = (
-    _Gauge(COST_MONTHLY, "Monthly cost (hourly x 730) of the service on the candidate, latest sample.", "m"),
+    _Gauge(COST_MONTHLY, "Monthly cost (hourly x 730 x replicas) of the service on the candidate.", "m"),
     _Gauge(LATENCY_P95, "p95 latency seen by the service's users on the candidate.", "latency_ms"),
     _Gauge(AVAILABILITY, "Availability (0-1) of the service on the candidate.", "availability"),
     _Gauge(CREDITS, "Unused credit balance usable on the provider, latest sample.", "credits_usd"),
@@ -138,7 +138,7 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         fleet = self._store.list_services()
-        yield from self._sample_metrics()
+        yield from self._sample_metrics({s.name: s.replicas for s in fleet})
         yield from self._service_metrics(fleet)
         yield from self._decision_metrics()
         yield from self._pipeline_metrics()
@@ -150,12 +150,16 @@ class StoreCollector(Collector):
         heartbeat.add_metric([], beat.timestamp() if beat is not None else 0.0)
         yield heartbeat
 
-    def _sample_metrics(self) -> Iterator[Metric]:
+    def _sample_metrics(self, replicas: dict[str, int]) -> Iterator[Metric]:
+        """Per candidate, from its latest sample; the cost is the whole service's (x replicas)."""
         families = {g.name: GaugeMetricFamily(g.name, g.doc, labels=_SAMPLE_LABELS) for g in _SAMPLE_GAUGES}
         for s in self._store.latest_samples():
             labels = [s.service, s.provider, s.region]
             for g in _SAMPLE_GAUGES:
-                value = s.monthly_cost_usd if g.field == "m" else float(getattr(s, g.field))
+                if g.field == "m":
+                    value = s.monthly_cost_usd * replicas.get(s.service, 1)
+                else:
+                    value = float(getattr(s, g.field))
                 families[g.name].add_metric(labels, value)
         yield from families.values()
 

@@ -19,7 +19,9 @@ AWS = Placement(provider="aws", region="us-east-1")
 ALI = Placement(provider="alibaba", region="cn-hangzhou")
 
 
-def service(name: str, *, current: Placement = AWS, budget: float | None = 5000.0) -> Service:
+def service(
+    name: str, *, current: Placement = AWS, budget: float | None = 5000.0, replicas: int = 1
+) -> Service:
     return Service(
         name=name,
         shape=ServiceShape(vcpus=4, memory_gib=16),
@@ -27,6 +29,7 @@ def service(name: str, *, current: Placement = AWS, budget: float | None = 5000.
         users_region=AWS,
         current=current,
         monthly_budget_usd=budget,
+        replicas=replicas,
     )
 
 

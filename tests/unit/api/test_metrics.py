@@ -89,7 +89,7 @@ def _seed_pipeline(store: Store) -> None:
 
 
 def test_metrics_expose_every_declared_name(client: TestClient, store: Store) -> None:
-    store.upsert_services([service("web"), service("db", budget=None)])
+    store.upsert_services([service("web", replicas=2), service("db", budget=None)])
     store.insert_samples([sample("web", AWS, hourly=2.0), sample("web", ALI, hourly=1.0, latency=80.0)])
     store.set_placement("web", ALI, decision_id=None, at=T0)
     for n, conf in enumerate((0.15, 0.75, 0.95)):
@@ -109,7 +109,8 @@ def test_metrics_expose_every_declared_name(client: TestClient, store: Store) ->
 
     exposed = {name.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum") for name in scraped}
     assert exposed >= m.METRIC_NAMES, m.METRIC_NAMES - exposed
-    assert _value(scraped, m.COST_MONTHLY, service="web", provider="aws") == pytest.approx(1460.0)
+    # 2.0/h x 730 x 2 replicas: the whole service's monthly cost, comparable with its budget
+    assert _value(scraped, m.COST_MONTHLY, service="web", provider="aws") == pytest.approx(2920.0)
     assert _value(scraped, m.LATENCY_P95, service="web", provider="alibaba") == 80.0
     assert _value(scraped, m.PLACEMENT_INFO, service="web") == 1.0
     assert _value(scraped, m.PLACEMENT_INFO, service="web", provider="alibaba") == 1.0

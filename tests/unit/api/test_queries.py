@@ -79,3 +79,20 @@ def test_histories_savings_and_versions(any_store: Store) -> None:
     assert (total, count) == (200.0, 2)
     any_store.insert_samples([sample("web")])
     assert telemetry_version(any_store) > t0
+
+
+def test_spend_by_provider_follows_the_applied_placement(any_store: Store) -> None:
+    from swen.api.queries import spend_by_provider
+
+    any_store.insert_samples(
+        [sample("web", AWS, ts=T0 + timedelta(hours=h), hourly=1.0 + h) for h in range(2)]
+        + [sample("web", ALI, ts=T0 + timedelta(hours=h), hourly=9.0) for h in range(2)]
+        + [sample("db", ALI, ts=T0, hourly=0.5)]
+    )
+    any_store.set_placement("web", AWS, decision_id=None, at=T0)
+    any_store.set_placement("db", ALI, decision_id=None, at=T0)
+    spend = spend_by_provider(
+        any_store, start=T0, end=T0 + timedelta(hours=2), step_s=3600, replicas={"web": 2, "db": 1}
+    )
+    assert [(ts, usd) for ts, usd in spend["aws"]] == [(T0, 1460.0), (T0 + timedelta(hours=1), 2920.0)]
+    assert spend["alibaba"] == [(T0, 365.0)]

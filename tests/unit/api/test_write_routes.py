@@ -281,7 +281,8 @@ def test_bad_scenarios_are_422(client: TestClient, store: Store, keys: dict, bod
 # --- cost analysis ----------------------------------------------------------------------------------
 def test_cost_analysis(client: TestClient, store: Store, keys: dict) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    store.upsert_services([service("web"), service("db"), service("idle")])
+    store.upsert_services([service("web"), service("db", replicas=2), service("idle")])
+    store.set_placement("web", AWS, decision_id=None, at=T0)
     store.set_placement("db", ALI, decision_id=None, at=T0)
     store.insert_samples(
         [
@@ -305,12 +306,16 @@ def test_cost_analysis(client: TestClient, store: Store, keys: dict) -> None:
     body = client.get("/cost-analysis?days=1", headers=bearer(keys[Role.VIEWER])).json()
     per = {c["service"]: c for c in body["services"]}
     assert per["web"]["monthly_cost_usd"] == pytest.approx(1460.0)
-    assert per["db"]["provider"] == "alibaba" and per["db"]["monthly_cost_usd"] == pytest.approx(730.0)
+    assert per["db"]["provider"] == "alibaba" and per["db"]["replicas"] == 2
+    assert per["db"]["monthly_cost_usd"] == pytest.approx(1460.0)  # 1.0/h x 730 x 2 replicas
     assert per["idle"]["monthly_cost_usd"] is None
-    assert body["total_monthly_usd"] == pytest.approx(2190.0)
+    assert body["total_monthly_usd"] == pytest.approx(2920.0)
     assert {p["provider"]: p["monthly_cost_usd"] for p in body["by_provider"]} == pytest.approx(
-        {"aws": 1460.0, "alibaba": 730.0}
+        {"aws": 1460.0, "alibaba": 1460.0}
     )
+    spend = {s["provider"]: [p["monthly_usd"] for p in s["points"]] for s in body["spend_by_provider"]}
+    assert spend["aws"] == pytest.approx([1460.0] * 3)  # web at its placement (not db's aws candidate)
+    assert spend["alibaba"] == pytest.approx([1460.0])
     assert body["savings_realised_monthly_usd"] == 120.0 and body["verified_decisions"] == 1
     assert body["savings_projected_monthly_usd"] == 250.0 and body["open_recommendations"] == 1
     burn = {b["provider"]: [p["credits_usd"] for p in b["points"]] for b in body["credits_burndown"]}

@@ -9,8 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from swen.api.deps import StoreDep, ViewerDep
-from swen.api.queries import credits_by_provider, open_recommendations, savings_totals
-from swen.api.schemas import CostAnalysisOut, CreditsBurndown, CreditsPoint, ProviderCost, ServiceCost
+from swen.api.queries import credits_by_provider, open_recommendations, savings_totals, spend_by_provider
+from swen.api.schemas import (
+    CostAnalysisOut,
+    CreditsBurndown,
+    CreditsPoint,
+    ProviderCost,
+    ProviderSpend,
+    ServiceCost,
+    SpendPoint,
+)
 from swen.domain.decision import DecisionStatus
 from swen.store.repository import Store
 
@@ -31,7 +39,8 @@ def _service_costs(store: Store) -> list[ServiceCost]:
                 service=svc.name,
                 provider=where.provider,
                 region=where.region,
-                monthly_cost_usd=sample.monthly_cost_usd if sample else None,
+                replicas=svc.replicas,
+                monthly_cost_usd=sample.monthly_cost_usd * svc.replicas if sample else None,
                 monthly_budget_usd=svc.monthly_budget_usd,
                 simulated_price=sample.simulated_price if sample else False,
             )
@@ -65,6 +74,10 @@ def cost_analysis(
     projected = open_recommendations(store)
     step = math.ceil(days * 86400 / BURNDOWN_POINTS)
     credits = credits_by_provider(store, start=now - timedelta(days=days), end=now, step_s=step)
+    replicas = {s.service: s.replicas for s in costs}
+    spend = spend_by_provider(
+        store, start=now - timedelta(days=days), end=now, step_s=step, replicas=replicas
+    )
     return CostAnalysisOut(
         generated_at=now,
         total_monthly_usd=sum(c.monthly_cost_usd or 0.0 for c in costs),
@@ -77,6 +90,10 @@ def cost_analysis(
         credits_burndown=[
             CreditsBurndown(provider=p, points=[CreditsPoint(ts=ts, credits_usd=c) for ts, c in points])
             for p, points in credits.items()
+        ],
+        spend_by_provider=[
+            ProviderSpend(provider=p, points=[SpendPoint(ts=ts, monthly_usd=usd) for ts, usd in points])
+            for p, points in spend.items()
         ],
         credits_step_s=step,
     )
