@@ -107,7 +107,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         version=__version__,
         description=(
             "Multi-cloud placement decisions, telemetry, costs and the GitOps lifecycle. "
-            "Send an API key as `Authorization: Bearer <key>`; errors are RFC 9457 problem details."
+            "Send an API key as `Authorization: Bearer <key>` (`swen keys create --role "
+            "viewer|operator|admin`); each operation's summary names the role it needs. Errors are "
+            "RFC 9457 problem details (`application/problem+json`). Live feed: WebSocket `/ws` "
+            "(role viewer; `?after=<last event id>` resumes, `?types=decision,mr,...` filters)."
         ),
         lifespan=_lifespan(owned=store is None),
         responses=problem_responses(*ERROR_CODES),
