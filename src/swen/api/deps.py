@@ -41,6 +41,13 @@ gitlab_token_scheme = APIKeyHeader(
 )
 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+ROLE_EXTENSION = "x-required-role"
+OPEN_ROLE = "none (viewer when SWEN_OPEN_HEALTH_ENDPOINTS=false)"
+
+
+def declares_role(role: Role | str) -> dict[str, Any]:
+    """``openapi_extra`` stating who may call an operation (a Role, or how a webhook authenticates)."""
+    return {ROLE_EXTENSION: role.value if isinstance(role, Role) else role}
 
 
 async def get_settings(request: HTTPConnection) -> Settings:

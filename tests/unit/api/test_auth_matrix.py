@@ -141,3 +141,28 @@ def test_websocket_auth(client: TestClient, seeded: Store, keys: dict[Role, str]
     with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/ws", headers=headers):
         pass
     assert denied.value.status_code == 401
+
+
+def test_openapi_declares_the_role_the_matrix_enforces(app: FastAPI) -> None:
+    templates = {
+        "/decisions/d-web-0": "/decisions/{decision_id}",
+        "/services/web": "/services/{name}",
+        "/mrs/1": "/mrs/{mr_id}",
+        "/mrs/1/approve": "/mrs/{mr_id}/approve",
+        "/mrs/1/reject": "/mrs/{mr_id}/reject",
+    }
+    paths = app.openapi()["paths"]
+    declared = 0
+    for method, path, _body, needed in PROTECTED:
+        template = templates.get(path.split("?")[0], path.split("?")[0])
+        if template.startswith("/incidents"):
+            continue  # the self-healing routers document their role in their summaries
+        role = paths[template][method.lower()].get("x-required-role")
+        if method == "POST" and template == "/alerts":
+            assert role == "alertmanager-token or operator"
+        else:
+            assert role == needed.value, (method, template)
+        declared += 1
+    assert declared == len([p for p in PROTECTED if not p[1].startswith("/incidents")])
+    assert paths["/deployments"]["post"]["x-required-role"] == "gitlab-webhook-token"
+    assert paths["/healthz"]["get"]["x-required-role"].startswith("none")

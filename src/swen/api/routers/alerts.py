@@ -19,7 +19,7 @@ from fastapi import APIRouter
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from swen.api.deps import AlertSenderDep, StoreDep
+from swen.api.deps import AlertSenderDep, StoreDep, declares_role
 from swen.api.schemas import AlertIn, AlertIntakeOut, AlertmanagerPayload
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
@@ -102,6 +102,7 @@ def _intake() -> Callable[[Store, AlertmanagerPayload], AlertIntakeOut]:
     response_model=AlertIntakeOut,
     status_code=202,
     summary="Alertmanager webhook intake (auth: SWEN_ALERT_TOKEN bearer or role operator)",
+    openapi_extra=declares_role("alertmanager-token or operator"),
 )
 def receive_alerts(store: StoreDep, _sender: AlertSenderDep, payload: AlertmanagerPayload) -> AlertIntakeOut:
     return _intake()(store, payload)

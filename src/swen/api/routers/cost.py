@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from swen.api.deps import StoreDep, ViewerDep
+from swen.api.auth import Role
+from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.queries import credits_by_provider, open_recommendations, savings_totals, spend_by_provider
 from swen.api.schemas import (
     CostAnalysisOut,
@@ -62,6 +63,7 @@ def _by_provider(costs: list[ServiceCost]) -> list[ProviderCost]:
     "/cost-analysis",
     response_model=CostAnalysisOut,
     summary="Costs per service and provider, savings realised and projected, credits (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
 )
 def cost_analysis(
     store: StoreDep,

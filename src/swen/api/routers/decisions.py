@@ -9,8 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from swen.api.auth import Role
 from swen.api.cache import ResponseCache
-from swen.api.deps import StoreDep, ViewerDep
+from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.queries import count_decisions, decision_histories
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
 from swen.api.schemas import DecisionOut, DecisionPage, LifecycleEvent, QueryDateTime
@@ -86,6 +87,7 @@ def _render_page(
     "/decisions",
     response_model=DecisionPage,
     summary="Decisions, newest first, with ranking, confidence and lifecycle (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
 )
 async def list_decisions(
     request: Request,
@@ -110,6 +112,7 @@ async def list_decisions(
     "/decisions/{decision_id}",
     response_model=DecisionOut,
     summary="One decision with its full ranking, confidence parts and lifecycle (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
 )
 def get_decision(store: StoreDep, _key: ViewerDep, decision_id: DecisionIdPath) -> DecisionOut:
     stored = store.get_decision(decision_id)

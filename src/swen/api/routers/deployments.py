@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from swen.api.deps import GitlabWebhookDep, StoreDep
+from swen.api.deps import GitlabWebhookDep, StoreDep, declares_role
 from swen.api.schemas import GitlabHook, MergeRequestHook, PipelineHook, WebhookOut
 from swen.domain.decision import ALLOWED_TRANSITIONS, DecisionStatus
 from swen.domain.events import EventType
@@ -100,6 +100,7 @@ def _on_pipeline(store: Store, hook: PipelineHook) -> WebhookOut:
     "/deployments",
     response_model=WebhookOut,
     summary="GitLab webhook: merge request and pipeline events (auth: X-Gitlab-Token)",
+    openapi_extra=declares_role("gitlab-webhook-token"),
 )
 def gitlab_webhook(
     store: StoreDep,

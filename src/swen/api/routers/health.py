@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from swen.api.deps import SettingsDep
+from swen.api.deps import OPEN_ROLE, SettingsDep, declares_role
 from swen.api.schemas import HealthOut, ReadyOut
 from swen.config import Settings
 from swen.domain.errors import SwenError
@@ -23,7 +23,12 @@ def heartbeat_max_age_s(settings: Settings) -> float:
     return max(3.0 * settings.engine_interval_s, 30.0)
 
 
-@router.get("/healthz", response_model=HealthOut, summary="Liveness (role: none by default, else viewer)")
+@router.get(
+    "/healthz",
+    response_model=HealthOut,
+    summary="Liveness (role: none by default, else viewer)",
+    openapi_extra=declares_role(OPEN_ROLE),
+)
 def healthz() -> HealthOut:
     return HealthOut()
 
@@ -32,6 +37,7 @@ def healthz() -> HealthOut:
     "/readyz",
     response_model=ReadyOut,
     summary="Readiness: store reachable and engine heartbeat recent (role: none by default, else viewer)",
+    openapi_extra=declares_role(OPEN_ROLE),
     responses={503: {"model": ReadyOut, "description": "Not ready (the body says why)."}},
 )
 def readyz(request: Request, settings: SettingsDep) -> JSONResponse:

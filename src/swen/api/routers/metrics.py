@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from swen.api.deps import OPEN_ROLE, declares_role
 from swen.observability.metrics import ApiMetrics
 
 router = APIRouter(tags=["metrics"])
@@ -14,6 +15,7 @@ router = APIRouter(tags=["metrics"])
 @router.get(
     "/metrics",
     summary="Prometheus metrics (role: none by default, else viewer)",
+    openapi_extra=declares_role(OPEN_ROLE),
     response_class=Response,
     responses={
         200: {

@@ -13,8 +13,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from swen.api.auth import Principal
-from swen.api.deps import OperatorDep, SettingsDep, StoreDep, ViewerDep
+from swen.api.auth import Principal, Role
+from swen.api.deps import OperatorDep, SettingsDep, StoreDep, ViewerDep, declares_role
 from swen.api.problems import problem_responses
 from swen.api.queries import count_merge_requests
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
@@ -62,7 +62,12 @@ def mr_out(store: Store, mr: MergeRequest) -> MergeRequestOut:
     )  # fmt: skip
 
 
-@router.get("/mrs", response_model=MergeRequestPage, summary="Merge requests, newest first (role: viewer)")
+@router.get(
+    "/mrs",
+    response_model=MergeRequestPage,
+    summary="Merge requests, newest first (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
+)
 def list_mrs(
     store: StoreDep,
     _key: ViewerDep,
@@ -80,7 +85,12 @@ def list_mrs(
     )  # fmt: skip
 
 
-@router.get("/mrs/{mr_id}", response_model=MergeRequestOut, summary="One merge request (role: viewer)")
+@router.get(
+    "/mrs/{mr_id}",
+    response_model=MergeRequestOut,
+    summary="One merge request (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
+)
 def get_mr(store: StoreDep, _key: ViewerDep, mr_id: MrIdPath) -> MergeRequestOut:
     return mr_out(store, MergeRequestRepository(store).get(mr_id))
 
@@ -122,6 +132,7 @@ def _review(
     "/mrs/{mr_id}/approve",
     response_model=ReviewOut,
     summary="Approve an open merge request (role: operator)",
+    openapi_extra=declares_role(Role.OPERATOR),
     description="A decision waiting at the policy gate becomes approved and its pipeline continues.",
     responses=problem_responses(409),
 )
@@ -140,6 +151,7 @@ def approve_mr(store: StoreDep, settings: SettingsDep, key: OperatorDep, mr_id: 
     "/mrs/{mr_id}/reject",
     response_model=ReviewOut,
     summary="Reject (close) an open merge request and its decision (role: operator)",
+    openapi_extra=declares_role(Role.OPERATOR),
     responses=problem_responses(409),
 )
 def reject_mr(

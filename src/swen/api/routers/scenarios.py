@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from swen.api.deps import AdminDep, StoreDep
+from swen.api.auth import Role
+from swen.api.deps import AdminDep, StoreDep, declares_role
 from swen.api.schemas import ScenarioIn, ScenarioOut
 from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.scenarios import inject_scenario, parse_scenario
@@ -24,6 +25,7 @@ def _catalog(request: Request) -> Catalog:
     response_model=ScenarioOut,
     status_code=202,
     summary="Inject a simulator scenario (role: admin)",
+    openapi_extra=declares_role(Role.ADMIN),
     description="Kinds: outage, latency_spike, cost_spike, credit_expiry, gpu_stockout.",
 )
 def inject(request: Request, store: StoreDep, _key: AdminDep, body: ScenarioIn) -> ScenarioOut:

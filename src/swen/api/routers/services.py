@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from swen.api.deps import StoreDep, ViewerDep
+from swen.api.auth import Role
+from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.schemas import ServiceList, ServiceOut
 from swen.domain.models import Placement, Service
 from swen.domain.names import SERVICE_NAME_PATTERN
@@ -32,14 +33,22 @@ def service_out(svc: Service, placement: Placement | None) -> ServiceOut:
 
 
 @router.get(
-    "/services", response_model=ServiceList, summary="Every service with its placement (role: viewer)"
+    "/services",
+    response_model=ServiceList,
+    summary="Every service with its placement (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
 )
 def list_services(store: StoreDep, _key: ViewerDep) -> ServiceList:
     placements = store.get_placements()
     return ServiceList(items=[service_out(s, placements.get(s.name)) for s in store.list_services()])
 
 
-@router.get("/services/{name}", response_model=ServiceOut, summary="One service (role: viewer)")
+@router.get(
+    "/services/{name}",
+    response_model=ServiceOut,
+    summary="One service (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
+)
 def get_service(
     store: StoreDep,
     _key: ViewerDep,

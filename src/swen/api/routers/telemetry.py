@@ -10,8 +10,9 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Query, Request, Response
 
+from swen.api.auth import Role
 from swen.api.cache import ResponseCache
-from swen.api.deps import StoreDep, ViewerDep
+from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.problems import ApiProblem
 from swen.api.queries import HistoryPoint, latest_page, telemetry_history
 from swen.api.schemas import QueryDateTime, TelemetryPage, TelemetryPoint
@@ -82,6 +83,7 @@ def _history_window(
     "/telemetry",
     response_model=TelemetryPage,
     summary="Latest telemetry per service and provider, or downsampled history (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
     description=(
         "Without `start`/`end`/`step_s`: the newest sample of every (service, provider, region). "
         "With any of them: history in [start, end) (default: the last 24 h), averaged server-side "
