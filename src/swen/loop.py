@@ -24,10 +24,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from swen.config import Settings
 from swen.domain.decision import TERMINAL_STATUSES, Decision, DecisionAction, DecisionStatus
@@ -46,6 +46,7 @@ from swen.healing.detection import AnomalyWatch
 from swen.healing.remediation import Healer, HealingPlan, verify_flag
 from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
 from swen.store.exports import atomic_write_json
+from swen.store.records import StoredDecision
 from swen.store.repository import Store
 from swen.telemetry.catalog import Catalog, load_catalog
 
@@ -69,6 +70,7 @@ class CycleReport:
     proposed_mrs: list[int] = field(default_factory=list)
     verified: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
     incidents_remediating: list[int] = field(default_factory=list)
     incidents_resolved: list[int] = field(default_factory=list)
     incidents_retried: list[int] = field(default_factory=list)
@@ -77,8 +79,20 @@ class CycleReport:
     note: str | None = None
 
 
-Actuator = Callable[[Decision], int | None]
-"""Carries a stored MIGRATE decision out (MR + pipeline); returns the MR id, or None when not acted on."""
+REFRESH_CONFIDENCE_GAIN = 0.10
+"""A recommendation waiting for review is proposed afresh, once, when the same move has won every cycle
+of the window and the engine's confidence has grown by at least this much since (the gate judges the
+new evidence; the committer supersedes the older MR)."""
+
+
+class Actuator(Protocol):
+    """Carries decisions out: the GitOps committer plus the pipeline runner in production."""
+
+    def __call__(self, decision: Decision) -> int | None:
+        """Propose a stored MIGRATE decision (MR + pipeline); the MR id, or None when not acted on."""
+
+    def withdraw(self, decision_id: str, reason: str) -> None:
+        """Close the MR of a decision still waiting for review that the engine no longer recommends."""
 
 
 class EngineLoop:
@@ -102,6 +116,8 @@ class EngineLoop:
         self._placement_keys = [p.key for p in self.catalog.placements()]
         self._gpu_models = _gpu_models(self.catalog)
         self._undeployable = PROVIDERS.undeployable()
+        self._stale: dict[str, int] = {}
+        """Consecutive cycles each waiting recommendation's service stayed best where it is."""
         self.healer = Healer(settings, store)
         self.watch = AnomalyWatch(store) if anomaly_detection else None
 
@@ -126,6 +142,7 @@ class EngineLoop:
         plan = self.healer.plan([s.name for s in services], placements, ticks[-1][0])
         result = self._evaluate_ticks(self._window_for(services), services, placements, ticks, plan)
         report.sim_time = self._last_tick
+        self._withdraw_stale(result, report)
         for decision in result.recommendations:
             self._record(decision, report, plan)
         self._verify(services, placements, report)
@@ -279,6 +296,8 @@ class EngineLoop:
         ]
         same = next((d for d in open_ones if d.decision.target == decision.target), None)
         acting = self._may_act()
+        if same is not None and _stronger_evidence(decision, same):
+            same = None  # propose afresh: the committer supersedes the waiting MR
         if same is not None and not (acting and same.status is DecisionStatus.PROPOSED):
             return  # the same move is already on its way (a proposed one is acted on once resumed)
         if same is not None:
@@ -302,6 +321,36 @@ class EngineLoop:
             report.proposed_mrs.append(mr_id)
             if decision.emergency:
                 self.healer.started(decision, plan, now)
+
+    def _withdraw_stale(self, result: EngineResult, report: CycleReport) -> None:
+        """Close a waiting recommendation once the engine has not recommended it for a whole window.
+
+        A person approving hours later would otherwise apply a move whose reason has gone (a price
+        blip that reverted): the backtest showed such stale approvals costing more than they save.
+        """
+        waiting = self.store.list_decisions(status=DecisionStatus.AWAITING_APPROVAL, limit=1000)
+        waiting_services = {stored.decision.service for stored in waiting}
+        self._stale = {k: v for k, v in self._stale.items() if k in waiting_services}
+        for stored in waiting:
+            service = stored.decision.service
+            if stored.decision.emergency or service not in result.cycle.row_of:
+                continue
+            verdict = result.decision(service)
+            still_wanted = verdict.action is DecisionAction.MIGRATE and (
+                verdict.target == stored.decision.target
+            )
+            self._stale[service] = 0 if still_wanted else self._stale.get(service, 0) + 1
+            if self._stale[service] < self.settings.window_size or not self._may_act():
+                continue
+            assert self.actuator is not None
+            reason = f"no longer recommended for {self._stale[service]} cycles: {verdict.explanation}"
+            try:
+                self.actuator.withdraw(stored.decision.id, reason[:1900])
+            except SwenError as exc:
+                report.errors.append(f"{service}: withdrawing {stored.decision.id} failed: {exc}")
+                continue
+            report.withdrawn.append(stored.decision.id)
+            del self._stale[service]
 
     def _may_act(self) -> bool:
         return self.actuator is not None and not automation.is_paused(self.store)
@@ -401,6 +450,7 @@ class EngineLoop:
                 "recommendations": report.recommendations,
                 "verified": report.verified,
                 "failed": report.failed,
+                "withdrawn": report.withdrawn,
                 "incidents": {
                     "remediating": report.incidents_remediating,
                     "resolved": report.incidents_resolved,
@@ -465,22 +515,40 @@ def _state_to(state: VerificationState) -> dict[str, Any]:
     }
 
 
-def gitops_actuator(settings: Settings, store: Store) -> Actuator | None:
-    """Propose each new recommendation as a merge request and run its pipeline.
+def _stronger_evidence(decision: Decision, waiting: StoredDecision) -> bool:
+    """The same move, still waiting for a person, now backed by clearly more confidence."""
+    return (
+        waiting.status is DecisionStatus.AWAITING_APPROVAL
+        and not decision.emergency
+        and decision.confidence.stability >= 1.0 > waiting.decision.confidence.stability
+        and decision.confidence.value >= waiting.decision.confidence.value + REFRESH_CONFIDENCE_GAIN
+    )
 
-    None when the infra repository does not exist yet (run ``swen init``): the loop then only advises.
-    """
-    if not (settings.infra_repo_path / ".git").exists():
-        return None
-    from swen.gitops.committer import Committer
-    from swen.pipeline.runner import PipelineRunner
 
-    runner = PipelineRunner(settings, store)
-    committer = Committer(store, runner.repo, runner.host, terraform_bin=settings.terraform_bin)
+class GitOpsActuator:
+    """Propose each new recommendation as a merge request and run its pipeline; withdraw stale ones."""
 
-    def act(decision: Decision) -> int:
-        mr = committer.propose(decision)
-        runner.run(mr.id)
+    def __init__(self, settings: Settings, store: Store) -> None:
+        from swen.gitops.committer import Committer
+        from swen.pipeline.runner import PipelineRunner
+
+        self.runner = PipelineRunner(settings, store)
+        self.committer = Committer(
+            store, self.runner.repo, self.runner.host, terraform_bin=settings.terraform_bin
+        )
+
+    def __call__(self, decision: Decision) -> int:
+        mr = self.committer.propose(decision)
+        self.runner.run(mr.id)
         return mr.id
 
-    return act
+    def withdraw(self, decision_id: str, reason: str) -> None:
+        self.runner.withdraw(decision_id, reason)
+
+
+def gitops_actuator(settings: Settings, store: Store) -> Actuator | None:
+    """The GitOps actuator, or None when the infra repository does not exist yet (run ``swen init``):
+    the loop then only advises."""
+    if not (settings.infra_repo_path / ".git").exists():
+        return None
+    return GitOpsActuator(settings, store)

@@ -219,22 +219,7 @@ class PipelineRunner:
 
         The MR is already closed and the decision REJECTED by ``review.reject`` when this runs.
         """
-        run = self.runs.latest_run(mr.id)
-        try:
-            with self._mr_lock(mr.id):
-                run = self.runs.latest_run(mr.id)
-                if run is not None and run.status not in _FINISHED:
-                    done = {s.name for s in run.stages if s.status is StageStatus.SUCCESS}
-                    for stage in STAGE_ORDER:
-                        if stage not in done:
-                            self.runs.record_stage(
-                                run.id, stage, StageStatus.SKIPPED, log=f"rejected by {by}"
-                            )
-                    run = self.runs.finish_run(run.id, RunStatus.FAILED)
-        except LockError as exc:
-            # A pipeline process is running this MR right now; it stops at its next step because the
-            # MR is closed and the decision rejected.
-            log.warning("MR %s rejected while its pipeline runs: %s", mr.id, exc)
+        run = self._end_unfinished_run(mr, f"rejected by {by}")
         self._notify_quietly(
             Notification(
                 title=f"SWEN MR {mr.id} rejected",
@@ -246,6 +231,34 @@ class PipelineRunner:
                 link=mr.web_url,
             )
         )
+        return run
+
+    def withdraw(self, decision_id: str, reason: str) -> MergeRequest | None:
+        """The engine no longer recommends a move still waiting for review: close its MR, mark the
+        decision SUPERSEDED with ``reason`` and end its waiting run. None when nothing was open."""
+        mr = next((m for m in self.mrs.list(decision_id=decision_id) if m.is_open), None)
+        if mr is None:
+            return None
+        mr = self.host.close(mr.id, reason)
+        self.store.transition(decision_id, DecisionStatus.SUPERSEDED, detail={"reason": reason})
+        self._end_unfinished_run(mr, f"withdrawn: {reason}")
+        return mr
+
+    def _end_unfinished_run(self, mr: MergeRequest, note: str) -> PipelineRun | None:
+        run = self.runs.latest_run(mr.id)
+        try:
+            with self._mr_lock(mr.id):
+                run = self.runs.latest_run(mr.id)
+                if run is not None and run.status not in _FINISHED:
+                    done = {s.name for s in run.stages if s.status is StageStatus.SUCCESS}
+                    for stage in STAGE_ORDER:
+                        if stage not in done:
+                            self.runs.record_stage(run.id, stage, StageStatus.SKIPPED, log=note)
+                    run = self.runs.finish_run(run.id, RunStatus.FAILED)
+        except LockError as exc:
+            # A pipeline process is running this MR right now; it stops at its next step because the
+            # MR is closed and the decision is no longer open.
+            log.warning("MR %s closed while its pipeline runs: %s", mr.id, exc)
         return run
 
     def rollback(self, decision_id: str) -> tuple[MergeRequest, PipelineRun]:
@@ -504,9 +517,7 @@ class PipelineRunner:
             self._advance(ctx.decision.id, _S.AWAITING_APPROVAL, {"mr_id": ctx.mr.id, "reasons": reasons})
         self.runs.set_status(ctx.run.id, RunStatus.AWAITING_APPROVAL)
         self.runs.record_stage(ctx.run.id, StageName.APPLY, StageStatus.WAITING, log="waiting for approval")
-        self._notify_quietly(
-            self._note(ctx, "awaiting_approval", "needs a person: " + "; ".join(reasons))
-        )
+        self._notify_quietly(self._note(ctx, "awaiting_approval", "needs a person: " + "; ".join(reasons)))
 
     def _apply(self, ctx: _Ctx, stage_log: StageLog) -> None:
         placement = self.applier.apply_mr(

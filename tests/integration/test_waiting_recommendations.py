@@ -1,0 +1,99 @@
+"""A recommendation waiting for a person is refreshed when the evidence grows and withdrawn when the
+move stops paying (real git, real Terraform, the real gate)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from swen.config import Settings
+from swen.domain.decision import DecisionStatus
+from swen.gitops.repo import init_infra_repo
+from swen.loop import EngineLoop, gitops_actuator
+from swen.store.mrs import MergeRequestRepository, MRState
+from swen.store.repository import Store
+from swen.telemetry.runner import run_simulator
+from swen.telemetry.scenarios import Scenario, ScenarioKind
+
+pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform on PATH")
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> tuple[Settings, Store, EngineLoop]:
+    settings = Settings(home=tmp_path / "home", sim_speed=1e9)
+    settings.home.mkdir()
+    store = Store.open(settings)
+    init_infra_repo(settings)
+    return settings, store, EngineLoop(settings, store, actuator=gitops_actuator(settings, store))
+
+
+def _step(settings: Settings, store: Store, t: datetime, steps: int, *scenarios: Scenario) -> datetime:
+    run_simulator(settings, store, start=t, max_steps=steps, seed=11, scenarios=scenarios)
+    return t + timedelta(seconds=settings.sim_interval_s * steps)
+
+
+def _service2(store: Store) -> list[tuple[DecisionStatus, float]]:
+    return [
+        (d.status, d.decision.confidence.value) for d in reversed(store.list_decisions(service="service-2"))
+    ]
+
+
+def test_waiting_move_is_refreshed_once_its_winner_held_the_whole_window(
+    platform: tuple[Settings, Store, EngineLoop],
+) -> None:
+    settings, store, loop = platform
+    t = T0
+    for _ in range(6):  # the engine sees the window fill up one tick per cycle
+        t = _step(settings, store, t, 1)
+        loop.cycle()
+    first = _service2(store)
+    assert [s for s, _ in first] == [DecisionStatus.AWAITING_APPROVAL], first
+    assert 0.70 < first[0][1] <= 0.85  # early evidence: the gate wants a person
+    for _ in range(settings.window_size):
+        t = _step(settings, store, t, 1)
+        loop.cycle()
+    history = _service2(store)
+    assert history[0][0] is DecisionStatus.SUPERSEDED, history
+    assert history[1][0] in (DecisionStatus.APPLIED, DecisionStatus.VERIFIED), history
+    assert len(history) == 2  # refreshed once, not at every gain
+    assert history[1][1] > 0.85
+    states = [m.state for m in MergeRequestRepository(store).list(service="service-2")]
+    assert sorted(states) == [MRState.CLOSED, MRState.MERGED]
+
+
+def test_waiting_move_is_withdrawn_when_it_no_longer_pays(
+    platform: tuple[Settings, Store, EngineLoop],
+) -> None:
+    settings, store, loop = platform
+    t = T0
+    for _ in range(6):
+        t = _step(settings, store, t, 1)
+        loop.cycle()
+    (waiting,) = store.list_decisions(service="service-2")
+    assert waiting.status is DecisionStatus.AWAITING_APPROVAL
+    # Alibaba US West triples its price: staying on AWS is best again, and stays so.
+    spike = Scenario(
+        kind=ScenarioKind.COST_SPIKE,
+        provider="alibaba",
+        region="us-west-1",
+        magnitude=3.0,
+        duration_s=86400,
+    )
+    t = _step(settings, store, t, 1, spike)
+    for _ in range(settings.window_size + 2):
+        loop.cycle()
+        t = _step(settings, store, t, 1, spike)
+    assert store.get_decision(waiting.decision.id).status is DecisionStatus.SUPERSEDED
+    (mr,) = MergeRequestRepository(store).list(decision_id=waiting.decision.id)
+    assert mr.state is MRState.CLOSED
+    reasons = [
+        e.payload["detail"].get("reason", "")
+        for e in store.decision_history(waiting.decision.id)
+        if e.type == "decision_status" and e.payload["to"] == "superseded"
+    ]
+    assert reasons and reasons[0].startswith("no longer recommended for")
