@@ -27,9 +27,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Column, Select, case, func, select, true
 
 from swen.domain.decision import DecisionStatus
+from swen.domain.events import EventType
 from swen.domain.models import Service
 from swen.store.repository import Store
-from swen.store.tables import decisions, incidents, pipeline_stages
+from swen.store.tables import decisions, events, incidents, pipeline_stages
 
 # --- names (the alert rules in deploy/ are written against exactly these) --------------------------
 COST_MONTHLY = "swen_cost_monthly_usd"
@@ -118,6 +119,29 @@ def _cumulative_buckets(
     return stmt.group_by(group) if group is not None else stmt
 
 
+def _like_value(key: str, value: str) -> str:
+    """A LIKE pattern for ``"key":"value"`` in canonical (compact, sorted) event JSON."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f'%"{key}":"{escaped}"%'
+
+
+def _status_entries() -> Select[Any]:
+    """How many times a decision entered each status: the status a DECISION event stored it with, plus
+    the ``to`` of every DECISION_STATUS event. The audit log is append-only, so the counts only grow."""
+    e = events.c
+    cols = []
+    for status in DecisionStatus:
+        saved = (e.type == EventType.DECISION.value) & e.payload.like(
+            _like_value("status", status), escape="\\"
+        )
+        moved = (e.type == EventType.DECISION_STATUS.value) & e.payload.like(
+            _like_value("to", status), escape="\\"
+        )
+        cols.append(func.coalesce(func.sum(case((saved | moved, 1), else_=0)), 0))
+    kinds = [EventType.DECISION.value, EventType.DECISION_STATUS.value]
+    return select(*cols).where(e.type.in_(kinds))
+
+
 def _histogram(
     family: HistogramMetricFamily, labels: list[str], row: Sequence[Any], bounds: Sequence[float]
 ) -> None:
@@ -182,21 +206,23 @@ class StoreCollector(Collector):
 
     def _decision_metrics(self) -> Iterator[Metric]:
         by_outcome = CounterMetricFamily(
-            DECISIONS_TOTAL, "Decisions stored, by current lifecycle status.", labels=["outcome"]
+            DECISIONS_TOTAL,
+            "Decisions that reached each lifecycle status (from the audit log, so it never decreases).",
+            labels=["outcome"],
         )
         confidence = HistogramMetricFamily(DECISION_CONFIDENCE, "Confidence of the decisions stored.")
         savings = GaugeMetricFamily(SAVINGS_REALISED, "Sum of net monthly savings of verified decisions.")
         d = decisions.c
         with self._store.engine.connect() as conn:
-            counts = dict(conn.execute(select(d.status, func.count()).group_by(d.status)).tuples().all())
+            counts = conn.execute(_status_entries()).one()
             conf_row = conn.execute(_cumulative_buckets(d.confidence, CONFIDENCE_BUCKETS, true(), None)).one()
             realised = conn.execute(
                 select(func.coalesce(func.sum(d.net_savings_monthly_usd), 0.0)).where(
                     d.status == DecisionStatus.VERIFIED.value
                 )
             ).scalar_one()
-        for status in DecisionStatus:
-            by_outcome.add_metric([status.value], float(counts.get(status.value, 0)))
+        for status, count in zip(DecisionStatus, counts, strict=True):
+            by_outcome.add_metric([status.value], float(count or 0))
         _histogram(confidence, [], conf_row, CONFIDENCE_BUCKETS)
         savings.add_metric([], float(realised))
         yield from (by_outcome, confidence, savings)

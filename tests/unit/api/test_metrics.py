@@ -117,7 +117,9 @@ def test_metrics_expose_every_declared_name(client: TestClient, store: Store) ->
     assert _value(scraped, m.SERVICE_BUDGET, service="web") == 5000.0
     assert [lab for lab, _ in scraped[m.SERVICE_BUDGET]] == [{"service": "web"}]
     assert _value(scraped, m.DECISIONS_TOTAL, outcome="verified") == 1.0
-    assert _value(scraped, m.DECISIONS_TOTAL, outcome="proposed") == 2.0
+    assert _value(scraped, m.DECISIONS_TOTAL, outcome="mr_opened") == 1.0
+    assert _value(scraped, m.DECISIONS_TOTAL, outcome="proposed") == 3.0  # every decision entered it
+    assert _value(scraped, m.DECISIONS_TOTAL, outcome="rejected") == 0.0
     assert _value(scraped, m.DECISION_CONFIDENCE + "_bucket", le="0.2") == 1.0
     assert _value(scraped, m.DECISION_CONFIDENCE + "_bucket", le="0.8") == 2.0
     assert _value(scraped, m.DECISION_CONFIDENCE + "_count") == 3.0
@@ -178,3 +180,24 @@ def test_heartbeat_values(value: object, expected: float | None) -> None:
 
 def test_heartbeat_is_zero_before_the_engine_ran(client: TestClient) -> None:
     assert _value(_scrape(client), m.ENGINE_HEARTBEAT) == 0.0
+
+
+def test_decisions_total_never_decreases(client: TestClient, store: Store) -> None:
+    store.save_decision(decision("web", n=1))
+    for status in (
+        DecisionStatus.MR_OPENED,
+        DecisionStatus.PIPELINE_RUNNING,
+        DecisionStatus.APPROVED,
+        DecisionStatus.APPLIED,
+        DecisionStatus.VERIFIED,
+    ):
+        store.transition("d-web-1", status)
+    before = _scrape(client)
+    store.transition("d-web-1", DecisionStatus.ROLLED_BACK, detail={"to": "x", "status": "verified"})
+    after = _scrape(client)
+    for status in DecisionStatus:
+        assert _value(after, m.DECISIONS_TOTAL, outcome=status.value) >= _value(
+            before, m.DECISIONS_TOTAL, outcome=status.value
+        )
+    assert _value(after, m.DECISIONS_TOTAL, outcome="verified") == 1.0
+    assert _value(after, m.DECISIONS_TOTAL, outcome="rolled_back") == 1.0
