@@ -191,3 +191,14 @@ def test_unknown_path_and_method_are_problems(client: TestClient, viewer: dict) 
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     r = client.delete("/decisions", headers=viewer)
     assert r.status_code == 405 and r.json()["status"] == 405
+
+
+def test_websocket_refuses_unknown_event_types(client: TestClient, viewer: dict) -> None:
+    from starlette.testclient import WebSocketDenialResponse
+
+    with (
+        pytest.raises(WebSocketDenialResponse) as denied,
+        client.websocket_connect("/ws?types=bogus", headers=viewer),
+    ):
+        pass
+    assert denied.value.status_code == 422
