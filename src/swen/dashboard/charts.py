@@ -221,4 +221,4 @@ def provider_health(rows: Sequence[tuple[str, float, float]]) -> go.Figure:
         name="error rate", x=[p for p, _, _ in rows], y=[e for _, _, e in rows], marker_color="#E45756"
     )
     fig.update_yaxes(range=[0, 1])
-    return _layout(fig, "Health per provider (current placements, latest samples)", height=300)
+    return _layout(fig, "Health per provider (placements now)", height=300)
