@@ -35,6 +35,7 @@ from swen.domain.errors import SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.providers import PROVIDERS
+from swen.engine import review_rules
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.params import EngineParams
@@ -79,10 +80,11 @@ class CycleReport:
     note: str | None = None
 
 
-REFRESH_CONFIDENCE_GAIN = 0.10
+REFRESH_CONFIDENCE_GAIN = review_rules.REFRESH_CONFIDENCE_GAIN
 """A recommendation waiting for review is proposed afresh, once, when the same move has won every cycle
 of the window and the engine's confidence has grown by at least this much since (the gate judges the
-new evidence; the committer supersedes the older MR)."""
+new evidence; the committer supersedes the older MR). The rule is ``engine.review_rules``, shared with
+the backtest."""
 
 
 class Actuator(Protocol):
@@ -340,7 +342,8 @@ class EngineLoop:
                 verdict.target == stored.decision.target
             )
             self._stale[service] = 0 if still_wanted else self._stale.get(service, 0) + 1
-            if self._stale[service] < self.settings.window_size or not self._may_act():
+            withdraw = review_rules.should_withdraw(self._stale[service], self.settings.window_size)
+            if not withdraw or not self._may_act():
                 continue
             assert self.actuator is not None
             reason = f"no longer recommended for {self._stale[service]} cycles: {verdict.explanation}"
@@ -520,8 +523,7 @@ def _stronger_evidence(decision: Decision, waiting: StoredDecision) -> bool:
     return (
         waiting.status is DecisionStatus.AWAITING_APPROVAL
         and not decision.emergency
-        and decision.confidence.stability >= 1.0 > waiting.decision.confidence.stability
-        and decision.confidence.value >= waiting.decision.confidence.value + REFRESH_CONFIDENCE_GAIN
+        and review_rules.stronger_evidence(decision.confidence, waiting.decision.confidence)
     )
 
 

@@ -37,7 +37,7 @@ def strategy_summary(outcome: Outcome, static_usd: float) -> dict[str, Any]:
 
 
 def summary(result: BacktestResult) -> dict[str, Any]:
-    config, params, trace = result.config, result.params, result.trace
+    config, params, trace, lifecycle = result.config, result.params, result.trace, result.lifecycle
     static_usd = result.static.total_usd
     outcomes = {"static": result.static, "platform": result.platform, "oracle": result.oracle}
     policy = result.policy
@@ -63,10 +63,10 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "stability_window": params.stability_window,
             "availability_floor": params.availability_floor,
             "gpu_availability_floor": params.gpu_availability_floor,
-            "pipeline_delay_steps": config.lifecycle.pipeline_delay_steps,
-            "human_delay_h": config.lifecycle.human_delay_h,
-            "manual_review": config.lifecycle.manual,
-            "detection_steps": params.stability_window + config.lifecycle.pipeline_delay_steps,
+            "pipeline_delay_steps": lifecycle.pipeline_delay_steps,
+            "human_delay_h": lifecycle.human_delay_h,
+            "manual_review": lifecycle.manual,
+            "detection_steps": params.stability_window + lifecycle.pipeline_delay_steps,
         },
         "strategies": {name: strategy_summary(o, static_usd) for name, o in outcomes.items()},
         "captured_savings": None if cap is None else _r(cap, 4),
@@ -85,6 +85,8 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "rejected_by_person": policy.rejected_by_person,
             "failed_no_gpu_capacity": policy.failed_no_capacity,
             "superseded": policy.superseded,
+            "refreshed": policy.refreshed,
+            "withdrawn": policy.withdrawn,
             "engine_errors": policy.engine_errors,
             "review_reasons": dict(sorted(policy.reasons.items())),
         },
@@ -185,6 +187,11 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
         _pct(policy["auto_share"]),
         str(policy["applied"]),
         str(policy["failed_no_gpu_capacity"]),
+    )
+    gate.caption = (
+        f"manual reviews: {doc['settings']['manual_review']}; refreshed {policy['refreshed']}, "
+        f"withdrawn {policy['withdrawn']}, superseded {policy['superseded']}, "
+        f"rejected by a person {policy['rejected_by_person']}"
     )
     per = Table(title="Per service", title_justify="left")
     for col in (

@@ -77,6 +77,8 @@ class BacktestResult:
     platform: Outcome
     policy: PolicyTally
     timings: dict[str, float]
+    lifecycle: Lifecycle
+    """The lifecycle this platform replay used (the config's unless ``replay_platform`` got another)."""
 
     @property
     def static(self) -> Outcome:
@@ -173,7 +175,7 @@ def replay_platform(
     detect = params.stability_window + lifecycle.pipeline_delay_steps
     platform = account("platform", prepared.trace, prepared.grid, path, config.floors, detect)
     timings = {**prepared.timings, "platform_s": time.perf_counter() - started}
-    return BacktestResult(config, params, prepared, platform, replay.tally, timings)
+    return BacktestResult(config, params, prepared, platform, replay.tally, timings, lifecycle)
 
 
 def run_backtest(

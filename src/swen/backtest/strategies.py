@@ -13,11 +13,25 @@
      the winner history, exactly as ``loop.EngineLoop`` feeds it (emergency mode: ``auto_emergency``);
   3. each recommendation goes through the real ``PolicyGate`` with the plan the sim root would produce
      (one ``terraform_data.placement["<service>"]`` replace carrying the service's stateful flag):
-     ``auto_approve`` -> applied after ``pipeline_delay_steps``; ``manual_review`` -> a person approves
-     (``manual="approve"``), rejects (``"reject"``) or re-checks it against the engine's latest
-     cycle (``"recheck"``) after ``human_delay_h`` hours; ``deny`` -> dropped. While a move
-     is open the engine makes no second proposal for the service; an emergency heading elsewhere
-     supersedes it.
+     ``auto_approve`` -> applied after ``pipeline_delay_steps``; ``manual_review`` -> waits
+     ``human_delay_h`` hours for a person; ``deny`` -> dropped.
+
+What happens to a manual review while it waits is ``Lifecycle.manual``:
+
+* ``live`` (default), what ``loop.EngineLoop`` does: the waiting move is not passed to the engine as
+  pending (the live loop never does), so the engine keeps judging it every cycle. The same move
+  recommended again is not proposed again, unless its evidence grew (``engine.review_rules``:
+  ``stronger_evidence``), in which case it is proposed afresh and gated again (refresh: the older MR is
+  superseded; if the gate now auto-approves, it is applied after the pipeline delay). A move the engine
+  has not recommended for a stability window is withdrawn (``should_withdraw``). Another target
+  supersedes the waiting move when it is proposed (the committer closes the older MR before the
+  pipeline's gate runs). The person approves whatever is still waiting when the delay is over.
+* ``approve`` / ``reject`` / ``recheck`` (the lifecycle before those rules): the waiting move is passed
+  to the engine as pending (no second proposal for the service; an emergency heading elsewhere
+  supersedes it), and after the delay a person approves it as it is, rejects it, or approves it only if
+  the engine's latest cycle still picks that target.
+
+Auto-approved moves in the pipeline are always passed as pending.
 """
 
 from __future__ import annotations
@@ -32,19 +46,21 @@ import numpy.typing as npt
 
 from swen.backtest.oracle import oracle_path
 from swen.backtest.trace import Floors, Grid, Progress, Trace
-from swen.domain.decision import Decision
+from swen.domain.decision import Confidence, Decision
 from swen.domain.models import Placement, Service
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.fleet import gpu_models_by_placement
 from swen.engine.params import EngineParams
+from swen.engine.review_rules import should_withdraw, stronger_evidence
 from swen.engine.window import SampleWindow
 from swen.pipeline.plan_summary import PlanSummary, summarise_plan
 from swen.pipeline.policy import PolicyGate, PolicyInput
 from swen.telemetry.catalog import Catalog
 
 Path16 = npt.NDArray[np.int16]
-ManualOutcome = Literal["approve", "reject", "recheck"]
+ManualOutcome = Literal["live", "approve", "reject", "recheck"]
+MANUAL_OUTCOMES: tuple[ManualOutcome, ...] = ("live", "approve", "reject", "recheck")
 
 
 def static_path(trace: Trace, grid: Grid) -> Path16:
@@ -63,10 +79,15 @@ class Lifecycle:
     """auto_approve: steps from the decision to the applied placement (MR, pipeline, apply)."""
     human_delay_h: float = 4.0
     """manual_review: hours until a person acts on the merge request."""
-    manual: ManualOutcome = "approve"
-    """What the person does when the delay is over: ``approve`` the merge request as it is (the live
-    loop leaves it open until someone acts), ``reject`` it, or ``recheck``: approve only if the
-    engine's latest cycle still picks that target for the service."""
+    manual: ManualOutcome = "live"
+    """How a manual review is handled (module docstring): ``live`` = the live loop's refresh and
+    withdraw rules, then the person approves what still waits; ``approve`` the merge request as it is
+    when the delay is over, ``reject`` it, or ``recheck``: approve only if the engine's latest cycle
+    still picks that target for the service."""
+
+    @property
+    def live(self) -> bool:
+        return self.manual == "live"
 
 
 @dataclass
@@ -83,6 +104,10 @@ class PolicyTally:
     rejected_by_person: int = 0
     failed_no_capacity: int = 0
     superseded: int = 0
+    refreshed: int = 0
+    """Waiting reviews proposed afresh with stronger evidence (``live``; the older one is superseded)."""
+    withdrawn: int = 0
+    """Waiting reviews withdrawn because the engine stopped recommending them for a window (``live``)."""
     engine_errors: int = 0
     """Recommendations the gate could not take (e.g. a non-finite confidence from the engine)."""
     reasons: dict[str, int] = field(default_factory=dict)
@@ -96,6 +121,21 @@ class PolicyTally:
         return self.auto_approve / gated if gated else None
 
 
+@dataclass(frozen=True)
+class LifecycleEvent:
+    """One step of a move's lifecycle in the platform replay (``PlatformReplay.journal``)."""
+
+    step: int
+    service: str
+    event: str
+    """``auto_approve``, ``manual_review``, ``deny`` (the gate's outcome for a proposed decision, with
+    its confidence), ``refresh`` (a waiting review proposed afresh), ``withdrawn``, ``applied``,
+    ``rejected_by_person`` or ``failed_no_capacity``."""
+    target: str
+    confidence: float | None = None
+    stability: float | None = None
+
+
 @dataclass
 class _OpenMove:
     decision_id: str
@@ -103,6 +143,13 @@ class _OpenMove:
     target: Placement
     auto: bool
     due: int
+    confidence: Confidence
+    emergency: bool
+
+    @property
+    def waits_for_review(self) -> bool:
+        """A manual review the live loop leaves to the refresh/withdraw rules (not emergencies)."""
+        return not self.auto and not self.emergency
 
 
 def sim_plan(service: Service) -> PlanSummary:
@@ -164,6 +211,9 @@ class PlatformReplay:
         self.last_moved: dict[str, datetime] = {}
         self.open: dict[int, _OpenMove] = {}
         self.due: dict[int, list[int]] = {}
+        self.stale: dict[int, int] = {}
+        """live: consecutive cycles each waiting review was not recommended by the engine."""
+        self.journal: list[LifecycleEvent] = []
         self.history: WinnerHistory | None = None
         self.last_result: EngineResult | None = None
         n = len(self.services)
@@ -199,13 +249,16 @@ class PlatformReplay:
                     last_moved_at=self.last_moved,
                     gpu_models=self._gpu_models,
                     history=self.history,
-                    pending={self.services[s].name: move.target for s, move in self.open.items()},
+                    pending=self._pending(),
                 )
             )
             self.history = result.history
             self.last_result = result
+            if self.lifecycle.live:
+                self._withdraw_stale(t, result)
             for decision in result.recommendations:
-                self._gate(t, decision)
+                if self._is_new(t, decision):
+                    self._gate(t, decision)
             path[t] = self.column
             if progress is not None and (t + 1) % chunk == 0:
                 progress(chunk)
@@ -228,6 +281,52 @@ class PlatformReplay:
             error_rate=trace.error_rate[t],
         )
 
+    def _pending(self) -> dict[str, Placement]:
+        """Open moves the engine is told about: every one, except (``live``) manual reviews."""
+        live = self.lifecycle.live
+        return {
+            self.services[s].name: move.target
+            for s, move in self.open.items()
+            if not (live and not move.auto)
+        }
+
+    def _withdraw_stale(self, t: int, result: EngineResult) -> None:
+        """``live``: withdraw a waiting review the engine has not recommended for a whole window."""
+        waiting = [s for s, move in self.open.items() if move.waits_for_review]
+        self.stale = {s: n for s, n in self.stale.items() if s in waiting}
+        cycle = result.cycle
+        for s in waiting:
+            move = self.open[s]
+            row = cycle.row_of[self.services[s].name]
+            target = int(cycle.target[row])
+            wanted = (
+                bool(cycle.migrate[row])
+                and target >= 0
+                and cycle.fleet.placements[target].key == move.target.key
+            )
+            self.stale[s] = 0 if wanted else self.stale.get(s, 0) + 1
+            if should_withdraw(self.stale[s], self.params.stability_window):
+                del self.open[s], self.stale[s]
+                self.tally.withdrawn += 1
+                self._note(t, s, "withdrawn", move.target)
+
+    def _is_new(self, t: int, decision: Decision) -> bool:
+        """Whether a recommendation is proposed: not when the same move is already open, unless
+        (``live``) it is a waiting review whose evidence grew (refresh)."""
+        move = self.open.get(self.window.service_index[decision.service])
+        if move is None or move.target.key != decision.target.key:
+            return True
+        refresh = (
+            self.lifecycle.live
+            and move.waits_for_review
+            and not decision.emergency
+            and stronger_evidence(decision.confidence, move.confidence)
+        )
+        if refresh:
+            self.tally.refreshed += 1
+            self._note(t, self.window.service_index[decision.service], "refresh", move.target)
+        return refresh
+
     def _gate(self, t: int, decision: Decision) -> None:
         tally = self.tally
         s = self.window.service_index[decision.service]
@@ -236,11 +335,15 @@ class PlatformReplay:
         if not np.isfinite(decision.confidence.value):
             tally.engine_errors += 1
             return
+        if self.lifecycle.live and s in self.open:  # the committer supersedes before the gate runs
+            del self.open[s]
+            tally.superseded += 1
         service = self.services[s]
         plan = self._plans.get(service.name)
         if plan is None:
             plan = self._plans[service.name] = sim_plan(service)
         result = self.gate.evaluate(PolicyInput.from_decision(decision, plan))
+        self._note(t, s, result.outcome, decision.target, decision)
         if result.outcome == "deny":
             tally.deny += 1
             self._count_reasons(result.codes)
@@ -263,7 +366,9 @@ class PlatformReplay:
             self._count_reasons(result.codes)
             delay = self._human_steps
         due = t + max(1, delay)
-        self.open[s] = _OpenMove(decision.id, column, decision.target, auto, due)
+        self.open[s] = _OpenMove(
+            decision.id, column, decision.target, auto, due, decision.confidence, decision.emergency
+        )
         self.due.setdefault(due, []).append(s)
 
     def _apply_due(self, t: int, now: datetime) -> None:
@@ -274,19 +379,35 @@ class PlatformReplay:
             del self.open[s]
             if not move.auto and not self._person_approves(s, move):
                 self.tally.rejected_by_person += 1
+                self._note(t, s, "rejected_by_person", move.target)
                 continue
             if not self._has_capacity(t, s, move.column):
                 self.tally.failed_no_capacity += 1
+                self._note(t, s, "failed_no_capacity", move.target)
                 continue
             self.column[s] = move.column
             self.current[self.services[s].name] = move.target
             self.last_moved[self.services[s].name] = now
             self.tally.applied += 1
+            self._note(t, s, "applied", move.target)
+
+    def _note(self, t: int, s: int, event: str, target: Placement, decision: Decision | None = None) -> None:
+        conf = None if decision is None else decision.confidence
+        self.journal.append(
+            LifecycleEvent(
+                t,
+                self.services[s].name,
+                event,
+                target.key,
+                None if conf is None else conf.value,
+                None if conf is None else conf.stability,
+            )
+        )
 
     def _person_approves(self, s: int, move: _OpenMove) -> bool:
         manual = self.lifecycle.manual
         if manual != "recheck":
-            return manual == "approve"
+            return manual != "reject"  # live: what still waits has survived the refresh/withdraw rules
         if self.last_result is None:
             return True
         cycle = self.last_result.cycle

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -119,10 +119,12 @@ def backtest(
     manual: Annotated[
         str,
         typer.Option(
-            help="What a person does with a manual review when the delay is over: approve, reject, or "
-            "recheck (approve only if the engine still picks that target)."
+            help="How manual reviews are handled: live (the live loop: a waiting review is refreshed when "
+            "its evidence grows and withdrawn when the engine stops recommending it for a window; the "
+            "person approves what still waits), or what a person does when the delay is over: approve, "
+            "reject, or recheck (approve only if the engine still picks that target)."
         ),
-    ] = "approve",
+    ] = "live",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
     html_out: Annotated[
         Path | None, typer.Option("--html", help="Also write an HTML report with charts here.")
@@ -135,13 +137,15 @@ def backtest(
     """Replay a scenario on the accelerated clock: static vs platform vs hindsight oracle."""
     from swen.backtest.runner import BacktestConfig, prepare, replay_platform
     from swen.backtest.spec import load_spec
-    from swen.backtest.strategies import Lifecycle, ManualOutcome
+    from swen.backtest.strategies import MANUAL_OUTCOMES, Lifecycle
     from swen.backtest.sweep import SWEEP_KINDS, run_sweep, sweep_document, sweep_table
     from swen.config import load_settings
     from swen.engine.params import EngineParams
 
-    if manual not in ("approve", "reject", "recheck"):
-        raise ConfigError(f"--manual {manual!r}", hint="use approve, reject or recheck", source="--manual")
+    if manual not in MANUAL_OUTCOMES:
+        raise ConfigError(
+            f"--manual {manual!r}", hint=f"use one of {', '.join(MANUAL_OUTCOMES)}", source="--manual"
+        )
     if sweep is not None and sweep not in SWEEP_KINDS:
         raise ConfigError(f"--sweep {sweep!r}", hint=f"use one of {', '.join(SWEEP_KINDS)}", source="--sweep")
     if sweep is not None and html_out is not None:
@@ -172,7 +176,7 @@ def backtest(
         lifecycle=Lifecycle(
             pipeline_delay_steps=pipeline_delay_steps,
             human_delay_h=human_delay_hours,
-            manual=cast("ManualOutcome", manual),
+            manual=manual,
         ),
     )
     with _progress(progress) as factory:

@@ -13,8 +13,19 @@ from swen.backtest.runner import BacktestConfig, Prepared, prepare
 from swen.backtest.spec import load_spec
 from swen.backtest.strategies import Lifecycle, PlatformReplay, _OpenMove, static_path
 from swen.backtest.trace import Floors
+from swen.domain.decision import Confidence
 from swen.engine.params import EngineParams
 from swen.pipeline.policy import PolicyGate
+
+SURE = Confidence(
+    value=0.9,
+    margin=0.2,
+    margin_term=0.8,
+    stability=1.0,
+    stability_cycles=10,
+    stability_window=10,
+    freshness=1.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +100,7 @@ def test_a_gpu_move_fails_when_the_target_has_no_capacity_at_apply_time(prepared
     step = 60  # five hours in: inside the us-west-2 stock-out
     assert trace.gpu_availability[step, pair] == 0
     placement = prepared.grid.placement(trace, s, target)
-    replay.open[s] = _OpenMove("dec-test", target, placement, auto=True, due=step)
+    replay.open[s] = _OpenMove("dec-test", target, placement, True, step, SURE, emergency=False)
     replay.due[step] = [s]
     replay._apply_due(step, trace.time_at(step))
     assert replay.tally.failed_no_capacity == 1
@@ -98,7 +109,7 @@ def test_a_gpu_move_fails_when_the_target_has_no_capacity_at_apply_time(prepared
     # the same move before the stock-out goes through
     early = 6
     assert trace.gpu_availability[early, pair] >= Floors().gpu_availability
-    replay.open[s] = _OpenMove("dec-test-2", target, placement, auto=True, due=early)
+    replay.open[s] = _OpenMove("dec-test-2", target, placement, True, early, SURE, emergency=False)
     replay.due[early] = [s]
     replay._apply_due(early, trace.time_at(early))
     assert replay.tally.applied == 1
