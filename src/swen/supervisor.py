@@ -98,7 +98,7 @@ class Supervisor:
                 gave_up = True
                 continue
             comp.restarts += 1
-            delay = min(30.0, 2.0 ** comp.restarts)
+            delay = min(30.0, 2.0**comp.restarts)
             comp.next_start = now + delay
             self.log(f"{comp.name} exited with {code}; restarting in {delay:.0f} s")
         return gave_up
