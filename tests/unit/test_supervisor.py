@@ -34,7 +34,8 @@ def test_a_crashing_component_is_restarted_then_given_up(tmp_path: Path) -> None
     crasher = Component(
         "crasher",
         _py(
-            f"import pathlib; p=pathlib.Path({str(counter)!r}); p.write_text(p.read_text()+'x' if p.exists() else 'x'); raise SystemExit(3)"
+            f"import pathlib; p = pathlib.Path({str(counter)!r}); "
+            "p.write_text(p.read_text() + 'x' if p.exists() else 'x'); raise SystemExit(3)"
         ),
     )
     lines: list[str] = []
