@@ -6,11 +6,11 @@ rest of a cached request, so the probe keeps one connection of its own:
 
 - SQLite: a read-only ``sqlite3`` connection in autocommit mode; ``SELECT max(id)`` on the rowid is a
   few microseconds and runs inline (a WAL reader never waits for writers).
-- PostgreSQL: a psycopg ``AsyncConnection`` in autocommit mode, awaited (never blocks the loop),
-  reconnected when the event loop changes or the connection breaks. Probes are batched: one query
-  reads both ids, and every request that arrives while a query is running joins the NEXT query, which
-  starts after it arrived. So each request still sees every write committed before it came in, and
-  50 concurrent requests cost a few round trips instead of 50.
+- PostgreSQL: psycopg ``AsyncConnection``s in autocommit mode, awaited (never blocks the loop).
+  Probes are batched: one query reads both ids, and every request that arrives before a batch's query
+  starts joins that batch. A batch closes when its query starts, so each request still sees every
+  write committed before it came in; up to ``PG_CONNECTIONS`` batches run at once (a slow round trip
+  does not hold the next batch back), and 50 concurrent requests cost a few queries instead of 50.
 - Anything else: the SQLAlchemy query in a worker thread.
 
 Every request still asks the database, so a write by any process is seen by the next request.
@@ -19,7 +19,6 @@ Every request still asks the database, so a write by any process is seen by the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 from typing import Any
 
@@ -34,6 +33,62 @@ _HINT = "is the database reachable? check SWEN_DATABASE_URL"
 
 TABLES = {"telemetry_samples": telemetry_samples, "events": events}
 _BOTH_SQL = "SELECT (SELECT max(id) FROM telemetry_samples), (SELECT max(id) FROM events)"
+PG_CONNECTIONS = 3
+
+
+class _PgBatcher:
+    """Batched probes on one event loop over at most ``PG_CONNECTIONS`` connections."""
+
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.url = url
+        self.loop = loop
+        self.pending: asyncio.Future[dict[str, int]] | None = None
+        self.slots = asyncio.Semaphore(PG_CONNECTIONS)
+        self.idle: list[Any] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def newest(self) -> dict[str, int]:
+        future = self.pending
+        if future is None:
+            future = self.pending = self.loop.create_future()
+            task = self.loop.create_task(self._run())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        async with self.slots:
+            await asyncio.sleep(0)  # requests ready in this loop iteration still join the batch
+            future, self.pending = self.pending, None
+            if future is None:
+                return
+            try:
+                row = await self._query()
+            except Exception as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved: the waiters re-raise it
+                return
+            future.set_result({"telemetry_samples": int(row[0] or 0), "events": int(row[1] or 0)})
+
+    async def _query(self) -> Any:
+        import psycopg
+
+        conn = (
+            self.idle.pop() if self.idle else await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        )
+        try:
+            cur = await conn.execute(_BOTH_SQL)
+            row = await cur.fetchone()
+        except psycopg.Error:
+            conn.pgconn.finish()  # a broken connection is dropped, the next batch opens a new one
+            raise
+        self.idle.append(conn)
+        return row
+
+    def close(self) -> None:
+        """Close the idle connections without awaiting (works from any thread or loop)."""
+        while self.idle:
+            self.idle.pop().pgconn.finish()
 
 
 class VersionProbe:
@@ -41,12 +96,7 @@ class VersionProbe:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._sqlite: sqlite3.Connection | None = None
-        self._pg: Any = None
-        self._pg_loop: asyncio.AbstractEventLoop | None = None
-        self._pg_lock: asyncio.Lock | None = None
-        self._batch_loop: asyncio.AbstractEventLoop | None = None
-        self._pending: asyncio.Future[dict[str, int]] | None = None
-        self._drainer: asyncio.Task[None] | None = None
+        self._pg: _PgBatcher | None = None
 
     async def newest_id(self, table: str) -> int:
         """``max(id)`` of ``table`` (0 when empty)."""
@@ -57,7 +107,7 @@ class VersionProbe:
             if self._dialect == "sqlite":
                 return self._sqlite_query(sql)
             if self._dialect == "postgresql":
-                return (await self._pg_batched())[table]
+                return (await self._batcher().newest())[table]
             return await anyio.to_thread.run_sync(self._sqlalchemy_query, table)
         except (sqlite3.Error, SQLAlchemyError, OSError) as exc:
             raise StoreError(f"reading the newest {table} id failed: {exc}", hint=_HINT) from exc
@@ -75,64 +125,24 @@ class VersionProbe:
         row = self._sqlite.execute(sql).fetchone()
         return int(row[0] or 0)
 
-    async def _pg_batched(self) -> dict[str, int]:
+    def _batcher(self) -> _PgBatcher:
+        """The batcher of the running event loop (a new loop, e.g. in tests, gets new connections)."""
         loop = asyncio.get_running_loop()
-        if self._batch_loop is not loop:
-            self._batch_loop, self._pending, self._drainer = loop, None, None
-        future = self._pending
-        if future is None:
-            future = self._pending = loop.create_future()
-            if self._drainer is None or self._drainer.done():
-                self._drainer = loop.create_task(self._drain())
-        return await asyncio.shield(future)
-
-    async def _drain(self) -> None:
-        """Run one query per batch until no request is waiting; a batch closes when its query starts."""
-        while self._pending is not None:
-            future, self._pending = self._pending, None
-            try:
-                row = await self._pg_row(_BOTH_SQL)
-            except Exception as exc:
-                future.set_exception(exc)
-                future.exception()  # retrieved: the waiters re-raise it
-                continue
-            future.set_result({"telemetry_samples": int(row[0] or 0), "events": int(row[1] or 0)})
-
-    async def _pg_row(self, sql: str) -> Any:
-        import psycopg
-
-        loop = asyncio.get_running_loop()
-        if self._pg is None or self._pg_loop is not loop or self._pg.closed:
-            await self._close_pg()
+        if self._pg is None or self._pg.loop is not loop:
+            if self._pg is not None:
+                self._pg.close()
             url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._pg = await psycopg.AsyncConnection.connect(url, autocommit=True)
-            self._pg_loop, self._pg_lock = loop, asyncio.Lock()
-        assert self._pg_lock is not None
-        try:
-            async with self._pg_lock:
-                cur = await self._pg.execute(sql)
-                row = await cur.fetchone()
-        except psycopg.Error:
-            await self._close_pg()
-            raise
-        return row
+            self._pg = _PgBatcher(url, loop)
+        return self._pg
 
     def _sqlalchemy_query(self, table: str) -> int:
         with self._engine.connect() as conn:
             return int(conn.execute(select(func.max(TABLES[table].c.id))).scalar_one() or 0)
 
-    async def _close_pg(self) -> None:
-        pg, self._pg = self._pg, None
-        if pg is not None and not pg.closed:
-            with contextlib.suppress(Exception):  # a broken connection may fail to close; it is gone
-                await pg.close()
-
     def close(self) -> None:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
-        if self._pg is not None and not self._pg.closed and self._pg_loop is not None:
-            if self._pg_loop.is_running():
-                self._pg_loop.create_task(self._close_pg())
-            else:
-                self._pg = None
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None

@@ -149,13 +149,15 @@ def test_postgresql_probes_are_batched_and_never_older_than_the_request(any_stor
         pytest.skip("batching is the PostgreSQL path")
     probe = VersionProbe(any_store.engine)
     queries: list[int] = []
-    real = probe._pg_row
+    from swen.api import versions
 
-    async def counted(sql: str) -> object:
+    real = versions._PgBatcher._query
+
+    async def counted(self: versions._PgBatcher) -> object:
         queries.append(1)
-        return await real(sql)
+        return await real(self)
 
-    probe._pg_row = counted  # type: ignore[method-assign]
+    versions._PgBatcher._query = counted  # type: ignore[method-assign]
 
     async def scenario() -> tuple[list[int], int]:
         first = await asyncio.gather(*(probe.newest_id("telemetry_samples") for _ in range(30)))
@@ -168,6 +170,7 @@ def test_postgresql_probes_are_batched_and_never_older_than_the_request(any_stor
         assert set(first) == {0} and after_write >= 1
         assert len(queries) <= 3  # 30 concurrent requests: one or two batches, not 30 queries
     finally:
+        versions._PgBatcher._query = real  # type: ignore[method-assign]
         probe.close()
 
 
