@@ -67,6 +67,18 @@ def test_weights_and_thresholds_reach_the_engine() -> None:
     assert (settings["min_confidence"], settings["min_savings_usd"]) == (0.6, 20.0)
 
 
+def test_live_manual_review_lifecycle_is_the_default_and_the_others_remain() -> None:
+    base = ("--scenario", "calm-month", "--days", "1", "--json")
+    live = json.loads(invoke(*base).stdout)
+    assert live["settings"]["manual_review"] == "live"
+    assert live["policy"]["refreshed"] == 1  # service-2's first, less certain proposal
+    approve = invoke(*base, "--manual", "approve")
+    assert approve.exit_code == 0, approve.output
+    doc = json.loads(approve.stdout)
+    assert doc["settings"]["manual_review"] == "approve"
+    assert doc["policy"]["refreshed"] == doc["policy"]["withdrawn"] == 0
+
+
 def test_sweep_over_thresholds_lists_each_setting() -> None:
     result = invoke("--scenario", "calm-month", "--days", "0.2", "--sweep", "thresholds", "--json")
     assert result.exit_code == 0, result.output
