@@ -37,16 +37,22 @@ Auto-approved moves in the pipeline are always passed as pending.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from swen.backtest.lifecycle import (
+    MANUAL_OUTCOMES,
+    Lifecycle,
+    LifecycleEvent,
+    ManualOutcome,
+    OpenMove,
+    PolicyTally,
+)
 from swen.backtest.oracle import oracle_path
 from swen.backtest.trace import Floors, Grid, Progress, Trace
-from swen.domain.decision import Confidence, Decision
+from swen.domain.decision import Decision
 from swen.domain.models import Placement, Service
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
@@ -59,8 +65,17 @@ from swen.pipeline.policy import PolicyGate, PolicyInput
 from swen.telemetry.catalog import Catalog
 
 Path16 = npt.NDArray[np.int16]
-ManualOutcome = Literal["live", "approve", "reject", "recheck"]
-MANUAL_OUTCOMES: tuple[ManualOutcome, ...] = ("live", "approve", "reject", "recheck")
+__all__ = [
+    "MANUAL_OUTCOMES",
+    "Lifecycle",
+    "LifecycleEvent",
+    "ManualOutcome",
+    "PlatformReplay",
+    "PolicyTally",
+    "hindsight_path",
+    "sim_plan",
+    "static_path",
+]
 
 
 def static_path(trace: Trace, grid: Grid) -> Path16:
@@ -69,87 +84,6 @@ def static_path(trace: Trace, grid: Grid) -> Path16:
 
 def hindsight_path(trace: Trace, grid: Grid, floors: Floors, *, progress: Progress | None = None) -> Path16:
     return oracle_path(trace, grid, floors, progress=progress)
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """How long a recommendation takes to become a placement."""
-
-    pipeline_delay_steps: int = 1
-    """auto_approve: steps from the decision to the applied placement (MR, pipeline, apply)."""
-    human_delay_h: float = 4.0
-    """manual_review: hours until a person acts on the merge request."""
-    manual: ManualOutcome = "live"
-    """How a manual review is handled (module docstring): ``live`` = the live loop's refresh and
-    withdraw rules, then the person approves what still waits; ``approve`` the merge request as it is
-    when the delay is over, ``reject`` it, or ``recheck``: approve only if the engine's latest cycle
-    still picks that target for the service."""
-
-    @property
-    def live(self) -> bool:
-        return self.manual == "live"
-
-
-@dataclass
-class PolicyTally:
-    """What the gate and the lifecycle did over the replay (fleet totals and per service)."""
-
-    recommendations: int = 0
-    emergencies: int = 0
-    auto_approve: int = 0
-    manual_review: int = 0
-    deny: int = 0
-    overrides: int = 0
-    applied: int = 0
-    rejected_by_person: int = 0
-    failed_no_capacity: int = 0
-    superseded: int = 0
-    refreshed: int = 0
-    """Waiting reviews proposed afresh with stronger evidence (``live``; the older one is superseded)."""
-    withdrawn: int = 0
-    """Waiting reviews withdrawn because the engine stopped recommending them for a window (``live``)."""
-    engine_errors: int = 0
-    """Recommendations the gate could not take (e.g. a non-finite confidence from the engine)."""
-    reasons: dict[str, int] = field(default_factory=dict)
-    """manual_review/deny reason codes and how often they came up."""
-    auto_per_service: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    manual_per_service: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-    @property
-    def auto_share(self) -> float | None:
-        gated = self.auto_approve + self.manual_review + self.deny
-        return self.auto_approve / gated if gated else None
-
-
-@dataclass(frozen=True)
-class LifecycleEvent:
-    """One step of a move's lifecycle in the platform replay (``PlatformReplay.journal``)."""
-
-    step: int
-    service: str
-    event: str
-    """``auto_approve``, ``manual_review``, ``deny`` (the gate's outcome for a proposed decision, with
-    its confidence), ``refresh`` (a waiting review proposed afresh), ``withdrawn``, ``applied``,
-    ``rejected_by_person`` or ``failed_no_capacity``."""
-    target: str
-    confidence: float | None = None
-    stability: float | None = None
-
-
-@dataclass
-class _OpenMove:
-    decision_id: str
-    column: int
-    target: Placement
-    auto: bool
-    due: int
-    confidence: Confidence
-    emergency: bool
-
-    @property
-    def waits_for_review(self) -> bool:
-        """A manual review the live loop leaves to the refresh/withdraw rules (not emergencies)."""
-        return not self.auto and not self.emergency
 
 
 def sim_plan(service: Service) -> PlanSummary:
@@ -209,7 +143,7 @@ class PlatformReplay:
         self.current: dict[str, Placement] = {s.name: s.current for s in self.services}
         self.column = grid.initial.copy()
         self.last_moved: dict[str, datetime] = {}
-        self.open: dict[int, _OpenMove] = {}
+        self.open: dict[int, OpenMove] = {}
         self.due: dict[int, list[int]] = {}
         self.stale: dict[int, int] = {}
         """live: consecutive cycles each waiting review was not recommended by the engine."""
@@ -366,7 +300,7 @@ class PlatformReplay:
             self._count_reasons(result.codes)
             delay = self._human_steps
         due = t + max(1, delay)
-        self.open[s] = _OpenMove(
+        self.open[s] = OpenMove(
             decision.id, column, decision.target, auto, due, decision.confidence, decision.emergency
         )
         self.due.setdefault(due, []).append(s)
@@ -404,7 +338,7 @@ class PlatformReplay:
             )
         )
 
-    def _person_approves(self, s: int, move: _OpenMove) -> bool:
+    def _person_approves(self, s: int, move: OpenMove) -> bool:
         manual = self.lifecycle.manual
         if manual != "recheck":
             return manual != "reject"  # live: what still waits has survived the refresh/withdraw rules

@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from swen.backtest.accounting import _beyond, account
+from swen.backtest.lifecycle import OpenMove
 from swen.backtest.runner import BacktestConfig, Prepared, prepare
 from swen.backtest.spec import load_spec
-from swen.backtest.strategies import Lifecycle, PlatformReplay, _OpenMove, static_path
+from swen.backtest.strategies import Lifecycle, PlatformReplay, static_path
 from swen.backtest.trace import Floors
 from swen.domain.decision import Confidence
 from swen.engine.params import EngineParams
@@ -100,7 +101,7 @@ def test_a_gpu_move_fails_when_the_target_has_no_capacity_at_apply_time(prepared
     step = 60  # five hours in: inside the us-west-2 stock-out
     assert trace.gpu_availability[step, pair] == 0
     placement = prepared.grid.placement(trace, s, target)
-    replay.open[s] = _OpenMove("dec-test", target, placement, True, step, SURE, emergency=False)
+    replay.open[s] = OpenMove("dec-test", target, placement, True, step, SURE, emergency=False)
     replay.due[step] = [s]
     replay._apply_due(step, trace.time_at(step))
     assert replay.tally.failed_no_capacity == 1
@@ -109,7 +110,7 @@ def test_a_gpu_move_fails_when_the_target_has_no_capacity_at_apply_time(prepared
     # the same move before the stock-out goes through
     early = 6
     assert trace.gpu_availability[early, pair] >= Floors().gpu_availability
-    replay.open[s] = _OpenMove("dec-test-2", target, placement, True, early, SURE, emergency=False)
+    replay.open[s] = OpenMove("dec-test-2", target, placement, True, early, SURE, emergency=False)
     replay.due[early] = [s]
     replay._apply_due(early, trace.time_at(early))
     assert replay.tally.applied == 1
