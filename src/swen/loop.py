@@ -325,7 +325,8 @@ class EngineLoop:
                 self.healer.started(decision, plan, now)
 
     def _withdraw_stale(self, result: EngineResult, report: CycleReport) -> None:
-        """Close a waiting recommendation once the engine has not recommended it for a whole window.
+        """Close a waiting recommendation the engine has not preferred for a whole window
+        (``engine.review_rules``: another placement ranked first, or the move stopped paying).
 
         A person approving hours later would otherwise apply a move whose reason has gone (a price
         blip that reverted): the backtest showed such stale approvals costing more than they save.
@@ -337,15 +338,20 @@ class EngineLoop:
             service = stored.decision.service
             if stored.decision.emergency or service not in result.cycle.row_of:
                 continue
-            verdict = result.decision(service)
-            still_wanted = verdict.action is DecisionAction.MIGRATE and (
-                verdict.target == stored.decision.target
+            cycle, row = result.cycle, result.cycle.row_of[service]
+            best = int(cycle.target[row])
+            still_wanted = review_rules.still_recommended(
+                cycle.fleet.placements[best].key if best >= 0 else None,
+                float(cycle.savings.net[row]),
+                stored.decision.target.key,
+                self.params.min_savings_usd,
             )
             self._stale[service] = 0 if still_wanted else self._stale.get(service, 0) + 1
             withdraw = review_rules.should_withdraw(self._stale[service], self.settings.window_size)
             if not withdraw or not self._may_act():
                 continue
             assert self.actuator is not None
+            verdict = result.decision(service)
             reason = f"no longer recommended for {self._stale[service]} cycles: {verdict.explanation}"
             try:
                 self.actuator.withdraw(stored.decision.id, reason[:1900])

@@ -58,7 +58,7 @@ from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.fleet import gpu_models_by_placement
 from swen.engine.params import EngineParams
-from swen.engine.review_rules import should_withdraw, stronger_evidence
+from swen.engine.review_rules import should_withdraw, still_recommended, stronger_evidence
 from swen.engine.window import SampleWindow
 from swen.pipeline.plan_summary import PlanSummary, summarise_plan
 from swen.pipeline.policy import PolicyGate, PolicyInput
@@ -233,10 +233,11 @@ class PlatformReplay:
             move = self.open[s]
             row = cycle.row_of[self.services[s].name]
             target = int(cycle.target[row])
-            wanted = (
-                bool(cycle.migrate[row])
-                and target >= 0
-                and cycle.fleet.placements[target].key == move.target.key
+            wanted = still_recommended(
+                cycle.fleet.placements[target].key if target >= 0 else None,
+                float(cycle.savings.net[row]),
+                move.target.key,
+                self.params.min_savings_usd,
             )
             self.stale[s] = 0 if wanted else self.stale.get(s, 0) + 1
             if should_withdraw(self.stale[s], self.params.stability_window):
