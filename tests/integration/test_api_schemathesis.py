@@ -58,6 +58,17 @@ def _seed(store: Store) -> None:
     store.set_flag(ENGINE_HEARTBEAT_FLAG, time.time() + 3600)  # the engine is alive: /readyz is 200
 
 
+def _every_parameter_is_sent(_context: object, query: dict[str, object] | None) -> bool:
+    """Drop generated queries holding a parameter whose value is an empty list.
+
+    An empty list adds nothing to the URL, so such a "negative" case (typically an unknown parameter
+    ``{"x": []}``) reaches the server as a valid request, and schemathesis 3.39 then reports "accepted
+    negative data" for a parameter that was never sent. Every other generated query is kept and every
+    check stays enabled; unknown parameters that ARE sent get 422 (see api/deps.reject_unknown_query).
+    """
+    return not any(isinstance(value, list) and not value for value in (query or {}).values())
+
+
 @pytest.fixture
 def api(tmp_path: Path) -> Api:
     settings = Settings(
@@ -78,6 +89,7 @@ def api(tmp_path: Path) -> Api:
         # fact be sent as the valid key; ignored_auth still strips/garbles them to check 401s.
         generation_config=GenerationConfig(with_security_parameters=False),
     )
+    schema.hook("filter_query")(_every_parameter_is_sent)
     return Api(headers={"Authorization": f"Bearer {key}", "X-Gitlab-Token": GITLAB_SECRET}, schema=schema)
 
 
