@@ -325,8 +325,8 @@ class EngineLoop:
                 self.healer.started(decision, plan, now)
 
     def _withdraw_stale(self, result: EngineResult, report: CycleReport) -> None:
-        """Close a waiting recommendation the engine has not preferred for a whole window
-        (``engine.review_rules``: another placement ranked first, or the move stopped paying).
+        """Close a waiting recommendation the engine has not recommended for a whole window
+        (``engine.review_rules``).
 
         A person approving hours later would otherwise apply a move whose reason has gone (a price
         blip that reverted): the backtest showed such stale approvals costing more than they save.
@@ -341,10 +341,9 @@ class EngineLoop:
             cycle, row = result.cycle, result.cycle.row_of[service]
             best = int(cycle.target[row])
             still_wanted = review_rules.still_recommended(
+                bool(cycle.migrate[row]),
                 cycle.fleet.placements[best].key if best >= 0 else None,
-                float(cycle.savings.net[row]),
                 stored.decision.target.key,
-                self.params.min_savings_usd,
             )
             self._stale[service] = 0 if still_wanted else self._stale.get(service, 0) + 1
             withdraw = review_rules.should_withdraw(self._stale[service], self.settings.window_size)

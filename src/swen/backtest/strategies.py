@@ -234,10 +234,9 @@ class PlatformReplay:
             row = cycle.row_of[self.services[s].name]
             target = int(cycle.target[row])
             wanted = still_recommended(
+                bool(cycle.migrate[row]),
                 cycle.fleet.placements[target].key if target >= 0 else None,
-                float(cycle.savings.net[row]),
                 move.target.key,
-                self.params.min_savings_usd,
             )
             self.stale[s] = 0 if wanted else self.stale.get(s, 0) + 1
             if should_withdraw(self.stale[s], self.params.stability_window):

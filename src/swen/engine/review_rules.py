@@ -9,11 +9,13 @@ follow these rules for a move waiting for review (decision ``AWAITING_APPROVAL``
   judges the new evidence; the older MR is superseded). Once: the refreshed decision has stability 1.0,
   so it can never be refreshed again.
 * **withdraw**: for :func:`withdraw_after_cycles` consecutive cycles (a whole stability window) the
-  move was not :func:`still_recommended` - the engine ranked another placement (or staying) first, or the
-  move's net savings no longer cleared the savings bar: the MR is closed and the decision superseded, so
-  a person approving hours later does not apply a move whose reason has gone. A cycle in which the same
-  move still ranks first and pays, but confidence dipped under the bar, does not count: withdrawing then
-  re-proposing it would only restart the reviewer's clock (seen in the backtest: 274-405 MRs a month).
+  engine did not recommend that same move (:func:`still_recommended`: MIGRATE to the same target, i.e.
+  it ranks first *and* clears the confidence and savings bars): the MR is closed and the decision
+  superseded, so a person approving hours later does not apply a move whose reason has gone.
+  Measured in the backtest (200 services, 30 days, docs/BENCHMARKS.md): counting only cycles where
+  another placement ranked first or the savings fell under the bar left stale marginal moves to be
+  approved (price-war captured savings 0.26 instead of 0.70); the cost of this stricter rule is churn:
+  moves hovering at the confidence bar are withdrawn and proposed again (1-2 MRs per service a month).
 
 Emergency decisions are neither refreshed nor withdrawn (the callers check ``decision.emergency``).
 """
@@ -35,12 +37,10 @@ def stronger_evidence(new_confidence: Confidence, waiting_confidence: Confidence
     )
 
 
-def still_recommended(
-    best: str | None, net_savings_usd: float, waiting_target: str, min_savings_usd: float
-) -> bool:
-    """The engine still prefers the waiting move: its best placement this cycle is the waiting target
-    (placement keys) and the move's net monthly savings still clear the bar."""
-    return best == waiting_target and net_savings_usd > min_savings_usd
+def still_recommended(recommends_move: bool, best: str | None, waiting_target: str) -> bool:
+    """The engine recommends the waiting move this cycle: it decided MIGRATE (every bar cleared) and
+    its best placement (a placement key) is the waiting target."""
+    return recommends_move and best == waiting_target
 
 
 def withdraw_after_cycles(window_size: int) -> int:

@@ -10,18 +10,17 @@ TARGET = "alibaba/us-west-1"
 
 
 @pytest.mark.parametrize(
-    ("best", "net", "expected"),
+    ("migrate", "best", "expected"),
     [
-        (TARGET, 120.0, True),  # same move ranks first and pays (even if confidence dipped)
-        (TARGET, 50.0, False),  # no longer clears the $50 bar (strict, like the engine)
-        (TARGET, 50.01, True),
-        ("aws/us-east-1", 120.0, False),  # staying ranks first again
-        ("aws/us-west-2", 300.0, False),  # another placement ranks first
-        (None, 0.0, False),  # no feasible candidate
+        (True, TARGET, True),  # the engine recommends this very move
+        (False, TARGET, False),  # still ranks first but misses a bar (confidence or savings)
+        (True, "aws/us-west-2", False),  # the engine recommends another placement
+        (False, "aws/us-east-1", False),  # staying ranks first again
+        (False, None, False),  # no feasible candidate
     ],
 )
-def test_still_recommended(best: str | None, net: float, expected: bool) -> None:
-    assert still_recommended(best, net, TARGET, 50.0) is expected
+def test_still_recommended(migrate: bool, best: str | None, expected: bool) -> None:
+    assert still_recommended(migrate, best, TARGET) is expected
 
 
 def test_withdraw_after_one_window() -> None:
