@@ -14,7 +14,8 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from swen.api.deps import StoreDep, ViewerDep
+from swen.api.auth import Role
+from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
 from swen.api.schemas import QueryDateTime
 from swen.healing.report import incident_report
@@ -98,6 +99,7 @@ def incident_out(incident: IncidentRecord) -> IncidentOut:
     "/incidents",
     response_model=IncidentPage,
     summary="Incidents, newest first (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
 )
 def list_incidents(
     store: StoreDep,
@@ -125,6 +127,7 @@ def list_incidents(
     "/incidents/{incident_id}",
     response_model=IncidentReportOut,
     summary="The post-incident report of one incident (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
 )
 def get_incident(store: StoreDep, _key: ViewerDep, incident_id: IncidentIdPath) -> IncidentReportOut:
     return IncidentReportOut.model_validate(incident_report(store, incident_id))
