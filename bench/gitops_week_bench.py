@@ -138,6 +138,7 @@ class Result:
     runs: list[PipelineRun]
     reviews: int
     final_status: Counter[str]
+    status_of: dict[str, str]
 
 
 def run_variant(variant: Variant, days: float, ticks_per_cycle: int, review_delay_min: float) -> Result:
@@ -202,8 +203,10 @@ def _simulate_week(
                     reviews += 1
                     last_event = _note_events(store, mrs, last_event, now, facts, waiting)
     runs = _all_runs(PipelineRepository(store))
-    final = Counter(store.get_decision(d).status.value for d in facts)
-    return Result(variant, ticks, cycles, 0.0, errors, facts, runs, reviews, final)
+    status_of = {d: store.get_decision(d).status.value for d in facts}
+    return Result(
+        variant, ticks, cycles, 0.0, errors, facts, runs, reviews, Counter(status_of.values()), status_of
+    )
 
 
 def _note_events(
@@ -319,6 +322,14 @@ def report(result: Result, floor_med: float) -> dict[str, object]:
             sim_wait = _secs(entry, "awaiting_approval_sim", "approved_sim")
             if sim_wait is not None:
                 waits.append(sim_wait / 60)
+    applied = [d for d, e in result.decisions.items() if "applied" in e]
+    applied_auto = [d for d in auto_ids if d in applied]
+    if applied:
+        print(
+            f"  changes applied: {len(applied)}, of which without a person {len(applied_auto)} "
+            f"({100 * len(applied_auto) / len(applied):.0f} %), after a person's approval "
+            f"{len(applied) - len(applied_auto)}"
+        )
     figures: dict[str, object] = {"variant": v.name, "outcomes": dict(outcomes), "reasons": dict(reasons)}
     if auto:
         med = statistics.median(auto)
@@ -358,7 +369,7 @@ def report(result: Result, floor_med: float) -> dict[str, object]:
 
 def _print_decisions(result: Result, limit: int = 30) -> None:
     """One line per pipeline run: what the gate judged (first ``limit``)."""
-    print("  runs: service, emergency, move, confidence, cost delta, outcome, reason codes")
+    print("  runs: decided at (sim), service, emergency, move, confidence, cost delta, outcome, reasons, end")
     for run in sorted(result.runs, key=lambda r: r.id)[:limit]:
         policy = run.policy_result or {}
         inp = policy.get("input", {})
@@ -366,10 +377,14 @@ def _print_decisions(result: Result, limit: int = 30) -> None:
         move = f"{d.get('from', {}).get('provider')}/{d.get('from', {}).get('region')} -> "
         move += f"{d.get('to', {}).get('provider')}/{d.get('to', {}).get('region')}"
         codes = sorted({str(r).split(":", 1)[0] for r in policy.get("reasons", [])})
+        decision_id = str(d.get("decision_id"))
+        created = result.decisions.get(decision_id, {}).get("created_sim")
+        when = f"d{(created - T0).days}+{created:%H:%M}" if isinstance(created, datetime) else "?"
         print(
-            f"    {d.get('service', '?'):<18} {'E' if d.get('emergency') else '-'} {move:<42} "
+            f"    {when} {d.get('service', '?'):<18} {'E' if d.get('emergency') else '-'} {move:<42} "
             f"{float(d.get('confidence', 0)):.3f} {float(inp.get('cost_delta_pct', 0)):+7.1f} %  "
-            f"{policy.get('outcome', run.status.value):<13} {','.join(codes)}"
+            f"{policy.get('outcome', run.status.value):<13} {','.join(codes)} "
+            f"-> {result.status_of.get(decision_id, '?')}"
         )
 
 
@@ -402,7 +417,7 @@ def main() -> None:
     parser.add_argument(
         "--no-scenarios", action="store_true", help="default fleet without the example scenarios (day 3)"
     )
-    parser.add_argument("--variants", default="default,scaled")
+    parser.add_argument("--variants", default="default", help="default, scaled, or default,scaled")
     parser.add_argument("--floor-runs", type=int, default=3)
     args = parser.parse_args()
     started = time.perf_counter()
