@@ -25,7 +25,7 @@ Method notes (also in docs/BENCHMARKS.md):
   one directory, nothing else (``bench/pipeline_bench.floor_s``).
 
     .venv/bin/python bench/gitops_week_bench.py [--days 7] [--interval 60] [--copies 5]
-        [--scaled-interval 300] [--scenarios] [--variants default,scaled]
+        [--scaled-interval 300] [--no-scenarios] [--variants default|scaled|default,scaled]
 """
 
 from __future__ import annotations
