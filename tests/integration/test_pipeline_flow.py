@@ -185,3 +185,13 @@ def test_the_same_run_on_postgresql(swen_home: Path, pg_url: str) -> None:
     assert env.store.get_placements()["service-1"] == Placement(provider="alibaba", region="ap-southeast-1")
     assert env.store.get_decision("d-pg").status is S.APPLIED
     assert env.store.verify_audit().ok
+
+
+def test_a_swen_home_with_spaces_and_quotes_works(tmp_path: Path) -> None:
+    """The Terraform state path reaches terraform through TF_CLI_ARGS_init, which terraform splits
+    shell-style: a SWEN_HOME such as "/srv/team's swen/home" must not break every pipeline."""
+    env = make_env(tmp_path / "team's swen" / "home")
+    assert env.store.get_placements()["service-1"] == Placement(provider="aws", region="us-east-1")
+    mr = env.committer.propose(make_decision("d-spaced"))
+    assert env.runner.run(mr.id).status is RunStatus.SUCCESS
+    assert env.store.get_placements()["service-1"] == Placement(provider="alibaba", region="ap-southeast-1")

@@ -13,6 +13,7 @@ state inside the worktree; ``init_with_state`` checks the backend path after ini
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +84,9 @@ class PlanResult:
 
 def terraform_for(tree: Path, settings: Settings, *, with_state: bool) -> TerraformRunner:
     """A terraform runner for the sim root of ``tree``, reading the tree's terraform.tfvars."""
-    extra_env = {"TF_CLI_ARGS_init": f"-backend-config=path={state_path(settings)}"} if with_state else {}
+    # terraform splits TF_CLI_ARGS_* shell-style: quote the path (SWEN_HOME may hold spaces or quotes)
+    backend = shlex.quote(f"-backend-config=path={state_path(settings)}")
+    extra_env = {"TF_CLI_ARGS_init": backend} if with_state else {}
     tfvars = tree / TFVARS_PATH
     if not tfvars.is_file():
         raise PipelineError(
