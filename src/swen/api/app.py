@@ -36,6 +36,7 @@ from swen.api.routers import (
     scenarios,
     services,
     telemetry,
+    whoami,
     ws,
 )
 from swen.api.versions import VersionProbe
@@ -134,6 +135,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     for module in (telemetry, decisions, cost, services, mrs, deployments, alerts, scenarios, ws):
         app.include_router(module.router)
     app.include_router(incidents.router)
+    app.include_router(whoami.router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

@@ -61,6 +61,13 @@ class Page(_Out):
     next_offset: int | None = Field(description="Offset of the next page; null on the last page.")
 
 
+# --- auth ----------------------------------------------------------------------------------------
+class WhoAmIOut(_Out):
+    key_id: int | None
+    name: str
+    role: Literal["viewer", "operator", "admin"]
+
+
 # --- health --------------------------------------------------------------------------------------
 class HealthOut(_Out):
     status: Literal["ok"] = "ok"

@@ -31,7 +31,6 @@ from swen.domain.errors import AuthError, NotFoundError, SwenError
 
 M = TypeVar("M", bound=BaseModel)
 KEY_HINT = "create one with `swen keys create --role operator --name dashboard` and set SWEN_API_KEY"
-PROBE_MR_ID = 2_147_483_647
 """An MR id that never exists: approving it answers 403 for a viewer key and 404 for an operator."""
 
 
@@ -241,14 +240,9 @@ class ApiClient:
         return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
     def can_operate(self) -> bool:
-        """True when the key has the operator role (probes approve on an MR id that never exists)."""
-        try:
-            self._request("POST", f"/mrs/{PROBE_MR_ID}/approve")
-        except ApiNotFoundError:
-            return True
-        except ApiAuthError:
-            return False
-        return True
+        """True when the key has the operator role or more (``GET /whoami``)."""
+        body = self._request("GET", "/whoami").json()
+        return isinstance(body, dict) and body.get("role") in ("operator", "admin")
 
     # --- writes --------------------------------------------------------------------------------
     def approve(self, mr_id: int) -> ReviewResult:

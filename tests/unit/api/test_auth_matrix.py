@@ -39,6 +39,7 @@ PROTECTED: list[tuple[str, str, Any, Role]] = [
     ("GET", "/decisions/d-web-0", None, Role.VIEWER),
     ("GET", "/cost-analysis", None, Role.VIEWER),
     ("GET", "/services", None, Role.VIEWER),
+    ("GET", "/whoami", None, Role.VIEWER),
     ("GET", "/services/web", None, Role.VIEWER),
     ("GET", "/mrs", None, Role.VIEWER),
     ("GET", "/mrs/1", None, Role.VIEWER),
