@@ -9,6 +9,8 @@ wait for writers (WAL).
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +38,7 @@ MIGRATION_LOCK_TIMEOUT_S = 600
 """PostgreSQL: how long a process waits for another one's schema migration (a backfill can be slow)."""
 
 _IMMEDIATE = "swen_begin_immediate"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -43,11 +46,31 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # cannot do BEGIN IMMEDIATE); see _sqlite_begin.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    _enable_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def _enable_wal(cur: Any) -> None:
+    """Switch a new database file to WAL (the mode is stored in the file: later opens only read it).
+
+    Switching needs an exclusive lock and SQLite answers SQLITE_BUSY at once, without the busy
+    timeout, when another connection holds the file: several processes opening a fresh database
+    together (``swen up``, or the engine and the API starting at once) must retry.
+    """
+    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_begin(conn: Connection) -> None:
