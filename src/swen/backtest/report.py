@@ -12,7 +12,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from swen.backtest.accounting import Outcome
-from swen.backtest.runner import BacktestResult, captured
+from swen.backtest.runner import BacktestResult, captured, detection_steps
 
 STRATEGIES = ("static", "platform", "oracle")
 
@@ -66,7 +66,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "pipeline_delay_steps": lifecycle.pipeline_delay_steps,
             "human_delay_h": lifecycle.human_delay_h,
             "manual_review": lifecycle.manual,
-            "detection_steps": params.stability_window + lifecycle.pipeline_delay_steps,
+            "detection_steps": detection_steps(params, lifecycle),
         },
         "strategies": {name: strategy_summary(o, static_usd) for name, o in outcomes.items()},
         "captured_savings": None if cap is None else _r(cap, 4),

@@ -50,9 +50,13 @@ class BacktestConfig:
 
     @property
     def detection_steps(self) -> int:
-        """Steps the platform needs to notice a lasting problem and act: the engine's stability window
-        plus the pipeline delay."""
-        return self.params.stability_window + self.lifecycle.pipeline_delay_steps
+        return detection_steps(self.params, self.lifecycle)
+
+
+def detection_steps(params: EngineParams, lifecycle: Lifecycle) -> int:
+    """Steps the platform needs to notice a lasting problem and act: the engine's stability window
+    plus the pipeline delay."""
+    return params.stability_window + lifecycle.pipeline_delay_steps
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,8 +176,9 @@ def replay_platform(
         gate=gate or PolicyGate(),
     )
     path = replay.run(progress=progress("platform (engine + gate)", prepared.trace.steps))
-    detect = params.stability_window + lifecycle.pipeline_delay_steps
-    platform = account("platform", prepared.trace, prepared.grid, path, config.floors, detect)
+    platform = account(
+        "platform", prepared.trace, prepared.grid, path, config.floors, detection_steps(params, lifecycle)
+    )
     timings = {**prepared.timings, "platform_s": time.perf_counter() - started}
     return BacktestResult(config, params, prepared, platform, replay.tally, timings, lifecycle)
 
