@@ -38,6 +38,7 @@ from swen.domain.providers import PROVIDERS
 from swen.engine import review_rules
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
+from swen.engine.fleet import gpu_models_by_placement
 from swen.engine.params import EngineParams
 from swen.engine.summary import decisions_document
 from swen.engine.verification import Verdict, VerificationState, observe
@@ -116,7 +117,7 @@ class EngineLoop:
         self._history: WinnerHistory | None = None
         self._last_tick: datetime | None = None
         self._placement_keys = [p.key for p in self.catalog.placements()]
-        self._gpu_models = _gpu_models(self.catalog)
+        self._gpu_models = gpu_models_by_placement(self.catalog.offers())
         self._undeployable = PROVIDERS.undeployable()
         self._stale: dict[str, int] = {}
         """Consecutive cycles each waiting recommendation's service stayed best where it is."""
@@ -491,15 +492,6 @@ class EngineLoop:
             for s in self.store.list_decisions(limit=50)
         ]
         return document
-
-
-def _gpu_models(catalog: Catalog) -> dict[str, set[str]]:
-    models: dict[str, set[str]] = {}
-    for offer in catalog.offers():
-        entry = models.setdefault(offer.placement.key, set())
-        if offer.gpu_name:
-            entry.add(offer.gpu_name)
-    return models
 
 
 def _state_from(value: Any) -> VerificationState:
