@@ -57,10 +57,6 @@ class LatencyTable:
             self._pairs[(src, dst)] = _Rtt(avg_ms=avg, spread_ms=hi - lo)
         self.fallback_ms = max((r.avg_ms for r in self._pairs.values()), default=250.0)
 
-    @property
-    def locations(self) -> set[Location]:
-        return {loc for pair in self._pairs for loc in pair}
-
     def rtt_ms(self, a: Location, b: Location) -> float:
         if a == b:
             return INTRA_REGION_RTT_MS
@@ -69,9 +65,6 @@ class LatencyTable:
         if not measured:
             return self.fallback_ms
         return min(measured, key=lambda r: r.spread_ms).avg_ms
-
-    def is_measured(self, a: Location, b: Location) -> bool:
-        return a == b or (a, b) in self._pairs or (b, a) in self._pairs
 
 
 class EgressTable:
