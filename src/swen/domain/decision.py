@@ -135,7 +135,3 @@ ALLOWED_TRANSITIONS: dict[DecisionStatus, frozenset[DecisionStatus]] = {
     _S.SUPERSEDED: frozenset(),
     _S.ROLLED_BACK: frozenset(),
 }
-
-
-def can_transition(old: DecisionStatus, new: DecisionStatus) -> bool:
-    return new in ALLOWED_TRANSITIONS[old]
