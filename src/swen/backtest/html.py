@@ -258,7 +258,7 @@ def report_html(result: BacktestResult, doc: dict[str, Any]) -> str:
 def write_html(result: BacktestResult, doc: dict[str, Any], path: Path) -> None:
     """Write the report atomically (a temporary file renamed over ``path``)."""
     text = report_html(result, doc)
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if not folder.is_dir():
         raise InvalidInputError(
             f"folder {folder} does not exist", hint="create it or choose another --html path"

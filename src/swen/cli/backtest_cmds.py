@@ -150,7 +150,7 @@ def backtest(
         raise ConfigError(f"--sweep {sweep!r}", hint=f"use one of {', '.join(SWEEP_KINDS)}", source="--sweep")
     if sweep is not None and html_out is not None:
         raise ConfigError("--html is for single runs", hint="drop --html or --sweep", source="--html")
-    if html_out is not None and not (html_out.parent if str(html_out.parent) else Path(".")).is_dir():
+    if html_out is not None and not html_out.parent.is_dir():
         raise ConfigError(
             f"folder {html_out.parent} does not exist",
             hint="create it or choose another path",
