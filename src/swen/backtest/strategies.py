@@ -365,7 +365,7 @@ def _cached(lookup: Callable[[Placement, Placement], float]) -> Callable[[Placem
     cache: dict[tuple[str, str], float] = {}
 
     def price(src: Placement, dst: Placement) -> float:
-        key = (src.key, src.key if src == dst else dst.key)
+        key = (src.key, dst.key)
         if key not in cache:
             cache[key] = lookup(src, dst)
         return cache[key]
