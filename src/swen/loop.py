@@ -41,11 +41,11 @@ from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.fleet import gpu_models_by_placement
 from swen.engine.params import EngineParams
 from swen.engine.summary import decisions_document
-from swen.engine.verification import Verdict, VerificationState, observe
+from swen.engine.verification import Verdict, observe
 from swen.engine.window import SampleWindow
 from swen.healing import automation
 from swen.healing.detection import AnomalyWatch
-from swen.healing.remediation import Healer, HealingPlan, verify_flag
+from swen.healing.remediation import Healer, HealingPlan, load_verification, save_verification
 from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
 from swen.store.exports import atomic_write_json
 from swen.store.records import StoredDecision
@@ -376,8 +376,7 @@ class EngineLoop:
             if service is None or record is None or record.decision_id != decision.id:
                 continue
             target = placements[decision.service]
-            key = verify_flag(decision.id)
-            state = _state_from(self.store.get_flag(key))
+            state = load_verification(self.store, decision.id)
             verdict = Verdict.PENDING
             for sample in self._samples_since(decision.service, target, state.last_ts):
                 state, verdict = observe(
@@ -389,7 +388,7 @@ class EngineLoop:
                 )
                 if verdict is not Verdict.PENDING:
                     break
-            self.store.set_flag(key, _state_to(state))
+            save_verification(self.store, decision.id, state)
             if verdict is Verdict.VERIFIED:
                 self.store.transition(
                     decision.id,
@@ -492,27 +491,6 @@ class EngineLoop:
             for s in self.store.list_decisions(limit=50)
         ]
         return document
-
-
-def _state_from(value: Any) -> VerificationState:
-    if not isinstance(value, dict):
-        return VerificationState()
-    last = value.get("last_ts")
-    return VerificationState(
-        healthy_streak=int(value.get("healthy_streak", 0)),
-        unhealthy_streak=int(value.get("unhealthy_streak", 0)),
-        last_ts=datetime.fromisoformat(last) if last else None,
-        last_problem=value.get("last_problem"),
-    )
-
-
-def _state_to(state: VerificationState) -> dict[str, Any]:
-    return {
-        "healthy_streak": state.healthy_streak,
-        "unhealthy_streak": state.unhealthy_streak,
-        "last_ts": state.last_ts.isoformat() if state.last_ts else None,
-        "last_problem": state.last_problem,
-    }
 
 
 def _stronger_evidence(decision: Decision, waiting: StoredDecision) -> bool:

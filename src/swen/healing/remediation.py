@@ -49,6 +49,7 @@ from swen.domain.events import EventType
 from swen.domain.models import Placement
 from swen.engine.constraints import WILDCARD
 from swen.engine.decide import EngineResult
+from swen.engine.verification import VerificationState
 from swen.healing.guards import Attempt, GuardLimits, GuardVerdict, Outcome, check_remediation
 from swen.healing.quarantine import Quarantine
 from swen.pipeline.notify import Notification, Notifier
@@ -76,6 +77,32 @@ HISTORY_LIMIT = 200
 def verify_flag(decision_id: str) -> str:
     """Store flag holding the verification state of an applied decision (written by the loop)."""
     return f"verify:{decision_id}"
+
+
+def load_verification(store: Store, decision_id: str) -> VerificationState:
+    """The verification state of an applied decision (empty when the loop has not observed it yet)."""
+    value = store.get_flag(verify_flag(decision_id))
+    if not isinstance(value, dict):
+        return VerificationState()
+    last = value.get("last_ts")
+    return VerificationState(
+        healthy_streak=int(value.get("healthy_streak", 0)),
+        unhealthy_streak=int(value.get("unhealthy_streak", 0)),
+        last_ts=datetime.fromisoformat(last) if isinstance(last, str) else None,
+        last_problem=value.get("last_problem"),
+    )
+
+
+def save_verification(store: Store, decision_id: str, state: VerificationState) -> None:
+    store.set_flag(
+        verify_flag(decision_id),
+        {
+            "healthy_streak": state.healthy_streak,
+            "unhealthy_streak": state.unhealthy_streak,
+            "last_ts": state.last_ts.isoformat() if state.last_ts else None,
+            "last_problem": state.last_problem,
+        },
+    )
 
 
 @dataclass
@@ -420,9 +447,7 @@ class Healer:
         return {}
 
     def _verified_at(self, decision_id: str) -> datetime | None:
-        value = self.store.get_flag(verify_flag(decision_id))
-        last = value.get("last_ts") if isinstance(value, dict) else None
-        return datetime.fromisoformat(last) if isinstance(last, str) else None
+        return load_verification(self.store, decision_id).last_ts
 
     def _event(self, incident: IncidentRecord, action: str, payload: dict[str, Any]) -> None:
         self.store.append_event(
