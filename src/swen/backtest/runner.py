@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from swen.backtest.accounting import Outcome, account
+from swen.backtest.oracle import oracle_path
 from swen.backtest.spec import BacktestSpec, expand_scenarios, load_services
-from swen.backtest.strategies import Lifecycle, PlatformReplay, PolicyTally, hindsight_path, static_path
+from swen.backtest.strategies import Lifecycle, PlatformReplay, PolicyTally, static_path
 from swen.backtest.trace import Floors, Grid, Progress, Trace, build_grid, build_trace
 from swen.domain.models import Service
 from swen.engine.params import EngineParams
@@ -148,7 +149,7 @@ def prepare(
     started = time.perf_counter()
     floors, detect = config.floors, config.detection_steps
     static = account("static", trace, grid, static_path(trace, grid), floors, detect)
-    oracle_steps = hindsight_path(trace, grid, floors, progress=progress("oracle (DP)", len(services)))
+    oracle_steps = oracle_path(trace, grid, floors, progress=progress("oracle (DP)", len(services)))
     oracle = account("oracle", trace, grid, oracle_steps, floors, detect)
     timings["oracle_s"] = time.perf_counter() - started
     return Prepared(config, catalog, tuple(services), trace, grid, static, oracle, timings)

@@ -50,7 +50,6 @@ from swen.backtest.lifecycle import (
     OpenMove,
     PolicyTally,
 )
-from swen.backtest.oracle import oracle_path
 from swen.backtest.trace import Floors, Grid, Progress, Trace
 from swen.domain.decision import Decision
 from swen.domain.models import Placement, Service
@@ -72,7 +71,6 @@ __all__ = [
     "ManualOutcome",
     "PlatformReplay",
     "PolicyTally",
-    "hindsight_path",
     "sim_plan",
     "static_path",
 ]
@@ -80,10 +78,6 @@ __all__ = [
 
 def static_path(trace: Trace, grid: Grid) -> Path16:
     return np.broadcast_to(grid.initial.astype(np.int16), (trace.steps, len(trace.services))).copy()
-
-
-def hindsight_path(trace: Trace, grid: Grid, floors: Floors, *, progress: Progress | None = None) -> Path16:
-    return oracle_path(trace, grid, floors, progress=progress)
 
 
 def sim_plan(service: Service) -> PlanSummary:
