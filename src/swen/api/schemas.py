@@ -61,6 +61,11 @@ class Page(_Out):
     next_offset: int | None = Field(description="Offset of the next page; null on the last page.")
 
 
+def next_offset(offset: int, limit: int, total: int) -> int | None:
+    """``Page.next_offset``: where the next page starts, or None on the last page."""
+    return offset + limit if offset + limit < total else None
+
+
 # --- auth ----------------------------------------------------------------------------------------
 class WhoAmIOut(_Out):
     key_id: int | None

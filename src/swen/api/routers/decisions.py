@@ -14,7 +14,7 @@ from swen.api.cache import ResponseCache
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.queries import count_decisions, decision_histories
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
-from swen.api.schemas import DecisionOut, DecisionPage, LifecycleEvent, QueryDateTime
+from swen.api.schemas import DecisionOut, DecisionPage, LifecycleEvent, QueryDateTime, next_offset
 from swen.api.versions import VersionProbe
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
@@ -77,7 +77,7 @@ def _render_page(
     histories = decision_histories(store, [s.decision.id for s in stored])
     page = DecisionPage(
         limit=limit, offset=offset, total=total,
-        next_offset=offset + limit if offset + limit < total else None,
+        next_offset=next_offset(offset, limit, total),
         items=[decision_out(s, histories[s.decision.id]) for s in stored],
     )  # fmt: skip
     return page.model_dump_json().encode()

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from swen.api.auth import Role
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
-from swen.api.schemas import QueryDateTime
+from swen.api.schemas import QueryDateTime, next_offset
 from swen.healing.report import incident_report
 from swen.store.incidents import IncidentRecord, IncidentRepository, IncidentStatus
 from swen.store.repository import Store
@@ -118,7 +118,7 @@ def list_incidents(
         limit=limit,
         offset=offset,
         total=total,
-        next_offset=offset + limit if total > offset + limit else None,
+        next_offset=next_offset(offset, limit, total),
         items=[incident_out(i) for i in items],
     )
 

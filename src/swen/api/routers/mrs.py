@@ -25,6 +25,7 @@ from swen.api.schemas import (
     PipelineStageOut,
     RejectIn,
     ReviewOut,
+    next_offset,
 )
 from swen.domain.errors import ConflictError, SwenError
 from swen.gitops import review
@@ -80,7 +81,7 @@ def list_mrs(
     total = count_merge_requests(store, service=service, state=state.value if state else None)
     return MergeRequestPage(
         limit=limit, offset=offset, total=total,
-        next_offset=offset + limit if offset + limit < total else None,
+        next_offset=next_offset(offset, limit, total),
         items=[mr_out(store, mr) for mr in items],
     )  # fmt: skip
 

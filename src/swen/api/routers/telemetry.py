@@ -15,7 +15,7 @@ from swen.api.cache import ResponseCache
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.problems import ApiProblem
 from swen.api.queries import HistoryPoint, latest_page, telemetry_history
-from swen.api.schemas import QueryDateTime, TelemetryPage, TelemetryPoint
+from swen.api.schemas import QueryDateTime, TelemetryPage, TelemetryPoint, next_offset
 from swen.api.versions import VersionProbe
 from swen.domain.models import TelemetrySample
 from swen.domain.names import LOCATION_NAME_PATTERN, SERVICE_NAME_PATTERN
@@ -53,15 +53,11 @@ def _point(s: TelemetrySample | HistoryPoint) -> TelemetryPoint:
     )
 
 
-def _next(offset: int, limit: int, total: int) -> int | None:
-    return offset + limit if offset + limit < total else None
-
-
 def _latest(store: Store, service: str | None, provider: str | None, limit: int, offset: int) -> bytes:
     points, total = latest_page(store, service=service, provider=provider, limit=limit, offset=offset)
     page = TelemetryPage(
         mode="latest", step_s=None, start=None, end=None, limit=limit, offset=offset, total=total,
-        next_offset=_next(offset, limit, total), items=[_point(p) for p in points],
+        next_offset=next_offset(offset, limit, total), items=[_point(p) for p in points],
     )  # fmt: skip
     return page.model_dump_json().encode()
 
@@ -132,6 +128,6 @@ def _history(
     )  # fmt: skip
     page = TelemetryPage(
         mode="history", step_s=step, start=first, end=last, limit=limit, offset=offset, total=total,
-        next_offset=_next(offset, limit, total), items=[_point(p) for p in points],
+        next_offset=next_offset(offset, limit, total), items=[_point(p) for p in points],
     )  # fmt: skip
     return page.model_dump_json().encode()
