@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import os
 import tempfile
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,7 @@ def _hourly_steps(result: BacktestResult) -> np.ndarray:
 
 
 def _times(result: BacktestResult, steps: np.ndarray) -> list[datetime]:
-    trace = result.trace
-    return [trace.start + timedelta(seconds=trace.step_s * (int(t) + 1)) for t in steps]
+    return [result.trace.time_at(int(t) + 1) for t in steps]
 
 
 def cumulative_cost_figure(result: BacktestResult) -> go.Figure:
