@@ -276,8 +276,9 @@ class PlatformReplay:
             tally.deny += 1
             self._count_reasons(result.codes)
             return
-        column = int(self._grid_col[s, self.window.placement_index.get(decision.target.key, 0)])
-        if decision.target.key not in self.window.placement_index or column < 0:
+        window_col = self.window.placement_index.get(decision.target.key)
+        column = -1 if window_col is None else int(self._grid_col[s, window_col])
+        if column < 0:
             tally.engine_errors += 1  # the engine only targets sampled candidates; never seen here
             return
         if s in self.open:
