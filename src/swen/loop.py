@@ -48,7 +48,7 @@ from swen.healing.detection import AnomalyWatch
 from swen.healing.remediation import Healer, HealingPlan, load_verification, save_verification
 from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
 from swen.store.exports import atomic_write_json
-from swen.store.records import StoredDecision
+from swen.store.records import PlacementRecord, StoredDecision
 from swen.store.repository import Store
 from swen.telemetry.catalog import Catalog, load_catalog
 
@@ -132,7 +132,8 @@ class EngineLoop:
         if not services:
             report.note = "no services in the store yet (start the simulator: `swen simulate`)"
             return self._finish(report, None, services)
-        placements = self._ensure_placements(services)
+        records = self._ensure_placements(services)
+        placements = {name: record.placement for name, record in records.items()}
         ticks = self._new_ticks()
         report.ticks = len(ticks)
         if not ticks:
@@ -143,7 +144,9 @@ class EngineLoop:
         if self.watch is not None:
             self.watch.observe([s for _, samples in ticks for s in samples], now=ticks[-1][0])
         plan = self.healer.plan([s.name for s in services], placements, ticks[-1][0])
-        result = self._evaluate_ticks(self._window_for(services), services, placements, ticks, plan)
+        result = self._evaluate_ticks(
+            self._window_for(services), services, placements, self._last_moved_at(records), ticks, plan
+        )
         report.sim_time = self._last_tick
         self._withdraw_stale(result, report)
         for decision in result.recommendations:
@@ -157,12 +160,12 @@ class EngineLoop:
         window: SampleWindow,
         services: Sequence[Service],
         placements: dict[str, Placement],
+        last_moved: dict[str, datetime],
         ticks: Sequence[tuple[datetime, list[TelemetrySample]]],
         plan: HealingPlan | None = None,
     ) -> EngineResult:
         plan = plan or HealingPlan()
         result: EngineResult | None = None
-        last_moved = self._last_moved_at()
         for tick_time, samples in ticks:
             window.update(samples)
             result = evaluate(
@@ -192,10 +195,13 @@ class EngineLoop:
         ticks = self._new_ticks()
         if not services or not ticks:
             return None
-        placements = self.store.get_placements()
+        records = self.store.placement_records()
+        placements = {name: record.placement for name, record in records.items()}
         for service in services:
             placements.setdefault(service.name, service.current)
-        return self._evaluate_ticks(self._window_for(services), services, placements, ticks)
+        return self._evaluate_ticks(
+            self._window_for(services), services, placements, self._last_moved_at(records), ticks
+        )
 
     def run(self, *, once: bool = False, stop_event: threading.Event | None = None) -> CycleReport:
         """Cycle every ``engine_interval_s`` wall seconds (faster while the window warms up)."""
@@ -222,14 +228,14 @@ class EngineLoop:
         return self.settings.engine_interval_s
 
     # --- inputs ------------------------------------------------------------------------------
-    def _ensure_placements(self, services: Sequence[Service]) -> dict[str, Placement]:
-        placements = self.store.get_placements()
+    def _ensure_placements(self, services: Sequence[Service]) -> dict[str, PlacementRecord]:
+        records = self.store.placement_records()
         now = datetime.now(UTC)
         for service in services:
-            if service.name not in placements:
+            if service.name not in records:
                 self.store.set_placement(service.name, service.current, decision_id=None, at=now)
-                placements[service.name] = service.current
-        return placements
+                records[service.name] = PlacementRecord(service.current, decision_id=None, applied_at=now)
+        return records
 
     def _window_for(self, services: Sequence[Service]) -> SampleWindow:
         names = [s.name for s in services]
@@ -261,7 +267,7 @@ class EngineLoop:
             by_tick.setdefault(sample.ts, []).append(sample)
         return sorted(by_tick.items())
 
-    def _last_moved_at(self) -> dict[str, datetime]:
+    def _last_moved_at(self, records: dict[str, PlacementRecord]) -> dict[str, datetime]:
         """When each service last moved, in simulated time (for the cooldown).
 
         The pipeline stamps placements with wall time; the engine compares with sample time. So the
@@ -272,7 +278,7 @@ class EngineLoop:
         noted = noted if isinstance(noted, dict) else {}
         moved: dict[str, datetime] = {}
         changed = False
-        for name, record in self.store.placement_records().items():
+        for name, record in records.items():
             if record.decision_id is None:
                 continue
             entry = noted.get(name)
