@@ -75,6 +75,8 @@ def account(
     over_slo = ~(latency <= grid.slo_ms[None, :])
     down = ~(availability >= floors.availability)
     step_min = trace.step_s / 60.0
+    slo_steps = over_slo.sum(axis=0).astype(np.int64)
+    outage_steps = down.sum(axis=0).astype(np.int64)
     per_step_total = running.sum(axis=1) + move_cost.sum(axis=1)
     return Outcome(
         name=name,
@@ -82,11 +84,11 @@ def account(
         running_usd=running.sum(axis=0),
         migration_usd=move_cost.sum(axis=0),
         migrations=moved.sum(axis=0).astype(np.int64),
-        slo_minutes=over_slo.sum(axis=0) * step_min,
+        slo_minutes=slo_steps * step_min,
         slo_minutes_beyond_detection=_beyond(over_slo, detection_steps) * step_min,
-        outage_minutes=down.sum(axis=0) * step_min,
-        outage_steps=down.sum(axis=0).astype(np.int64),
-        slo_steps=over_slo.sum(axis=0).astype(np.int64),
+        outage_minutes=outage_steps * step_min,
+        outage_steps=outage_steps,
+        slo_steps=slo_steps,
         cumulative_usd=np.cumsum(per_step_total),
     )
 
