@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, and_, cast, func, select, true
 
-from swen.domain.decision import DecisionStatus
+from swen.domain.decision import TERMINAL_STATUSES, DecisionStatus
 from swen.domain.models import HOURS_PER_MONTH
 from swen.store import audit
 from swen.store.records import EventRecord
@@ -222,14 +222,7 @@ def events_version(store: Store) -> int:
         return int(conn.execute(select(func.max(events.c.id))).scalar_one() or 0)
 
 
-OPEN_STATUSES = (
-    DecisionStatus.PROPOSED,
-    DecisionStatus.MR_OPENED,
-    DecisionStatus.PIPELINE_RUNNING,
-    DecisionStatus.AWAITING_APPROVAL,
-    DecisionStatus.APPROVED,
-    DecisionStatus.APPLIED,
-)
+OPEN_STATUSES = tuple(s for s in DecisionStatus if s not in TERMINAL_STATUSES)
 """Recommendations still on their way (not verified, not terminal)."""
 
 

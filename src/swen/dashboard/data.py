@@ -28,9 +28,6 @@ CACHE_TTL_S = 3.0
 HISTORY_TTL_S = 60.0
 """Spend history is one request per service: kept a minute (its window is aligned to its buckets)."""
 HISTORY_WORKERS = 8
-OPEN_DECISION_STATUSES = (
-    "proposed", "mr_opened", "pipeline_running", "awaiting_approval", "approved", "applied",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ import streamlit as st
 
 from swen.api.schemas import CostAnalysisOut, DecisionOut, ServiceOut, TelemetryPoint
 from swen.dashboard import charts, data
-from swen.dashboard.data import OPEN_DECISION_STATUSES, ApiTarget
+from swen.dashboard.data import ApiTarget
 from swen.dashboard.tabs.common import is_simulated, simulated_caption
+from swen.domain.decision import TERMINAL_STATUSES
 
 RANGES = {"1 day": 1, "7 days": 7, "30 days": 30}
 TOP_SERVICES = 40
@@ -49,7 +50,7 @@ def open_recommendations(items: Sequence[DecisionOut]) -> list[tuple[str, float,
     seen: set[str] = set()
     out = []
     for d in sorted(items, key=lambda d: d.created_at, reverse=True):
-        if d.action.value != "migrate" or d.status.value not in OPEN_DECISION_STATUSES or d.service in seen:
+        if d.action.value != "migrate" or d.status in TERMINAL_STATUSES or d.service in seen:
             continue
         seen.add(d.service)
         target = next((s for s in d.ranking if s.placement == d.target), None)
