@@ -31,7 +31,6 @@ from swen.domain.errors import AuthError, NotFoundError, SwenError
 
 M = TypeVar("M", bound=BaseModel)
 KEY_HINT = "create one with `swen keys create --role operator --name dashboard` and set SWEN_API_KEY"
-"""An MR id that never exists: approving it answers 403 for a viewer key and 404 for an operator."""
 
 
 @dataclass(frozen=True)
