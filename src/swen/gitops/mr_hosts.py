@@ -85,7 +85,19 @@ def _require_open(mr: MergeRequest, action: str) -> None:
         )
 
 
-class LocalMergeRequestHost:
+class _StoreBackedHost:
+    """What both hosts read straight from their store rows (``self.mrs``)."""
+
+    mrs: MergeRequestRepository
+
+    def list(self, state: MRState | None = None, service: str | None = None) -> list[MergeRequest]:
+        return self.mrs.list(state=state, service=service, limit=1000)
+
+    def find_by_branch(self, branch: str) -> MergeRequest | None:
+        return self.mrs.get_by_branch(branch)
+
+
+class LocalMergeRequestHost(_StoreBackedHost):
     """Merge requests kept in the store; merging is a git merge into main of the infra remote."""
 
     name = "local"
@@ -110,12 +122,6 @@ class LocalMergeRequestHost:
 
     def get(self, mr_id: int) -> MergeRequest:
         return self.mrs.get(mr_id)
-
-    def list(self, state: MRState | None = None, service: str | None = None) -> list[MergeRequest]:
-        return self.mrs.list(state=state, service=service, limit=1000)
-
-    def find_by_branch(self, branch: str) -> MergeRequest | None:
-        return self.mrs.get_by_branch(branch)
 
     def approve(self, mr_id: int, by: str) -> MergeRequest:
         by = validate_actor(by)
@@ -181,7 +187,7 @@ def _limit_retries(gl: Any, max_retries: int) -> None:
     gl.http_request = http_request
 
 
-class GitLabMergeRequestHost:
+class GitLabMergeRequestHost(_StoreBackedHost):
     """Merge requests on GitLab (python-gitlab), mirrored in the store."""
 
     name = "gitlab"
@@ -267,12 +273,6 @@ class GitLabMergeRequestHost:
         if state is not None and state is not mr.state:
             return self.mrs.update(mr_id, action=f"synced_{state.value}", state=state)
         return mr
-
-    def list(self, state: MRState | None = None, service: str | None = None) -> list[MergeRequest]:
-        return self.mrs.list(state=state, service=service, limit=1000)
-
-    def find_by_branch(self, branch: str) -> MergeRequest | None:
-        return self.mrs.get_by_branch(branch)
 
     def approve(self, mr_id: int, by: str) -> MergeRequest:
         by = validate_actor(by)
