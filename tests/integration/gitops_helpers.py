@@ -24,9 +24,10 @@ def git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
-def _score(
+def make_score(
     placement: Placement, rank: int, instance_type: str, *, current: bool, cost: float
 ) -> ProviderScore:
+    """One ranked provider with fixed factor scores (also used by pipeline_env.make_decision)."""
     f = FactorScores(cost=0.8, latency=0.7, credits=0.5, availability=0.9)
     return ProviderScore(
         placement=placement,
@@ -65,8 +66,8 @@ def make_decision(
         current=cur,
         target=tgt,
         ranking=(
-            _score(tgt, 1, target_type, current=False, cost=200.0),
-            _score(cur, 2, current_type, current=True, cost=280.32),
+            make_score(tgt, 1, target_type, current=False, cost=200.0),
+            make_score(cur, 2, current_type, current=True, cost=280.32),
         ),
         excluded=(),
         confidence=Confidence(

@@ -7,18 +7,17 @@ temp SWEN_HOME), a real store, real terraform on the sim root with its state app
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from gitops_helpers import git, make_score
 
 from swen.config import Settings
 from swen.domain.decision import (
     Confidence,
     Decision,
     DecisionAction,
-    FactorScores,
-    ProviderScore,
     Savings,
 )
 from swen.domain.models import Placement, Weights
@@ -34,10 +33,6 @@ from swen.store.repository import Store
 
 T0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
 FAST = Backoff(tries=3, first_s=0.05)
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
 @dataclass
@@ -91,25 +86,6 @@ def make_env(
     return PipelineEnv(settings, store, repo, host, Committer(store, repo, host), runner)
 
 
-def _score(
-    placement: Placement, rank: int, instance_type: str, *, current: bool, cost: float
-) -> ProviderScore:
-    return ProviderScore(
-        placement=placement,
-        rank=rank,
-        factors=FactorScores(cost=0.8, latency=0.7, credits=0.5, availability=0.9),
-        contributions=FactorScores(cost=0.32, latency=0.175, credits=0.1, availability=0.135),
-        total=0.73 if rank == 1 else 0.6,
-        monthly_cost_usd=cost,
-        latency_ms=40.0,
-        credits_usd=0.0,
-        availability=0.999,
-        gpu_availability=1.0,
-        instance_type=instance_type,
-        is_current=current,
-    )
-
-
 def make_decision(
     decision_id: str,
     *,
@@ -136,8 +112,8 @@ def make_decision(
         current=cur,
         target=tgt,
         ranking=(
-            _score(tgt, 1, target_type, current=False, cost=target_cost),
-            _score(cur, 2, current_type, current=True, cost=current_cost),
+            make_score(tgt, 1, target_type, current=False, cost=target_cost),
+            make_score(cur, 2, current_type, current=True, cost=current_cost),
         ),
         excluded=(),
         confidence=Confidence(
