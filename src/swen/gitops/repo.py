@@ -211,9 +211,6 @@ class InfraRepo:
         """Content of ``path`` at ``ref`` (e.g. ``origin/main``), exactly as stored."""
         return self.git("cat-file", "blob", f"{ref}:{path}", strip=False)
 
-    def changed_files(self, base: str, head: str) -> list[str]:
-        return [p for p in self.git("diff", "--name-only", f"{base}...{head}").splitlines() if p]
-
     def commit_message(self, ref: str) -> str:
         return self.git("log", "-1", "--format=%B", ref)
 

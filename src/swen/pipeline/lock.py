@@ -24,7 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -303,7 +303,3 @@ def current_holder(store: LockStore, name: str = APPLY_LOCK_NAME) -> LockHolder 
     with store.engine.connect() as conn:
         row = conn.execute(select(locks).where(locks.c.name == name)).mappings().first()
     return LockHolder.from_row(row) if row else None
-
-
-def heartbeat_age(holder: LockHolder, now: datetime | None = None) -> timedelta:
-    return (now or datetime.now(UTC)) - holder.heartbeat_at

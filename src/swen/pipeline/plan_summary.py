@@ -99,9 +99,6 @@ class PlanSummary(BaseModel):
     def has_changes(self) -> bool:
         return bool(self.resource_changes)
 
-    def services_touched(self) -> set[str | None]:
-        return {change.service for change in self.resource_changes}
-
     def stateful_changes(self) -> tuple[ResourceChange, ...]:
         return tuple(change for change in self.resource_changes if change.stateful)
 
