@@ -145,6 +145,13 @@ def _mr(row: Row[Any]) -> MergeRequest:
     return MergeRequest.model_validate(dict(row._mapping))
 
 
+def _mr_row(conn: Connection, mr_id: int) -> Row[Any]:
+    row = conn.execute(select(merge_requests).where(merge_requests.c.id == mr_id)).first()
+    if row is None:
+        raise NotFoundError(f"unknown merge request {mr_id}", hint="list them with `swen mr list`")
+    return row
+
+
 class MergeRequestRepository:
     """Rows of ``merge_requests``."""
 
@@ -194,10 +201,7 @@ class MergeRequestRepository:
 
     def get(self, mr_id: int) -> MergeRequest:
         with self._store.engine.connect() as conn:
-            row = conn.execute(select(merge_requests).where(merge_requests.c.id == mr_id)).first()
-        if row is None:
-            raise NotFoundError(f"unknown merge request {mr_id}", hint="list them with `swen mr list`")
-        return _mr(row)
+            return _mr(_mr_row(conn, mr_id))
 
     def get_by_branch(self, branch: str) -> MergeRequest | None:
         with self._store.engine.connect() as conn:
@@ -251,9 +255,7 @@ class MergeRequestRepository:
             if value is not None
         }
         with self._store.transaction() as conn:
-            row = conn.execute(select(merge_requests).where(merge_requests.c.id == mr_id)).first()
-            if row is None:
-                raise NotFoundError(f"unknown merge request {mr_id}", hint="list them with `swen mr list`")
+            row = _mr_row(conn, mr_id)
             conn.execute(
                 update(merge_requests)
                 .where(merge_requests.c.id == mr_id)
@@ -289,7 +291,7 @@ class PipelineRepository:
     def start_run(self, mr_id: int, *, at: datetime | None = None) -> PipelineRun:
         started = _aware(at)
         with self._store.transaction() as conn:
-            mr = self._mr_row(conn, mr_id)
+            mr = _mr_row(conn, mr_id)
             stmt = (
                 insert(pipeline_runs)
                 .values(mr_id=mr_id, status=RunStatus.RUNNING.value, started_at=started)
@@ -334,7 +336,7 @@ class PipelineRepository:
                 if started_at is None:
                     values["started_at"] = existing.started_at
                 conn.execute(update(pipeline_stages).where(where).values(**values))
-            mr = self._mr_row(conn, run.mr_id)
+            mr = _mr_row(conn, run.mr_id)
             detail = {"action": "stage", "run_id": run_id, "stage": name.value, "status": status.value}
             self._event(conn, mr, {**detail, "duration_s": duration_s})
         stage = next(s for s in self.get_run(run_id).stages if s.name is name)
@@ -350,7 +352,7 @@ class PipelineRepository:
             )
             self._event(
                 conn,
-                self._mr_row(conn, run.mr_id),
+                _mr_row(conn, run.mr_id),
                 {"action": "run_status", "run_id": run_id, "status": status.value},
             )
         return self.get_run(run_id)
@@ -375,7 +377,7 @@ class PipelineRepository:
             conn.execute(update(pipeline_runs).where(pipeline_runs.c.id == run_id).values(**values))
             outcome = (policy_result or {}).get("outcome")
             payload = {"action": "run_results", "run_id": run_id, "policy_outcome": outcome}
-            self._event(conn, self._mr_row(conn, run.mr_id), payload)
+            self._event(conn, _mr_row(conn, run.mr_id), payload)
         return self.get_run(run_id)
 
     def finish_run(
@@ -397,15 +399,12 @@ class PipelineRepository:
             run = self._run_row(conn, run_id)
             conn.execute(update(pipeline_runs).where(pipeline_runs.c.id == run_id).values(**values))
             payload = {"action": "run_finished", "run_id": run_id, "status": status.value}
-            self._event(conn, self._mr_row(conn, run.mr_id), payload)
+            self._event(conn, _mr_row(conn, run.mr_id), payload)
         return self.get_run(run_id)
 
     def get_run(self, run_id: int) -> PipelineRun:
         with self._store.engine.connect() as conn:
-            row = conn.execute(select(pipeline_runs).where(pipeline_runs.c.id == run_id)).first()
-            if row is None:
-                raise NotFoundError(f"unknown pipeline run {run_id}")
-            return self._with_stages(conn, row)
+            return self._with_stages(conn, self._run_row(conn, run_id))
 
     def list_runs(self, *, mr_id: int | None = None, limit: int = 50, offset: int = 0) -> list[PipelineRun]:
         """Newest first."""
@@ -437,13 +436,6 @@ class PipelineRepository:
         row = conn.execute(select(pipeline_runs).where(pipeline_runs.c.id == run_id)).first()
         if row is None:
             raise NotFoundError(f"unknown pipeline run {run_id}")
-        return row
-
-    @staticmethod
-    def _mr_row(conn: Connection, mr_id: int) -> Row[Any]:
-        row = conn.execute(select(merge_requests).where(merge_requests.c.id == mr_id)).first()
-        if row is None:
-            raise NotFoundError(f"unknown merge request {mr_id}", hint="list them with `swen mr list`")
         return row
 
     def _event(self, conn: Connection, mr: Row[Any], payload: dict[str, Any]) -> None:
