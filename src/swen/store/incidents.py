@@ -163,7 +163,11 @@ class IncidentRepository:
             yield own
 
     @contextmanager
-    def _reading(self, what: str) -> Iterator[Connection]:
+    def _reading(self, what: str, conn: Connection | None = None) -> Iterator[Connection]:
+        """``conn`` when the caller is inside a transaction, else a fresh read-only connection."""
+        if conn is not None:
+            yield conn
+            return
         try:
             with self.store.engine.connect() as conn:
                 yield conn
@@ -179,11 +183,8 @@ class IncidentRepository:
 
     def get(self, incident_id: int, *, conn: Connection | None = None) -> IncidentRecord:
         query = select(incidents).where(incidents.c.id == incident_id)
-        if conn is not None:
-            row = conn.execute(query).first()
-        else:
-            with self._reading("reading an incident") as own:
-                row = own.execute(query).first()
+        with self._reading("reading an incident", conn) as reading:
+            row = reading.execute(query).first()
         if row is None:
             raise NotFoundError(
                 f"no incident with id {incident_id}", hint="list incidents with `swen incident list`"
@@ -224,19 +225,14 @@ class IncidentRepository:
         if provider is not None:
             query = query.where(incidents.c.provider == provider)
         query = query.order_by(incidents.c.id.desc()).limit(1)
-        if conn is not None:
-            row = conn.execute(query).first()
-        else:
-            with self._reading("finding an incident") as own:
-                row = own.execute(query).first()
+        with self._reading("finding an incident", conn) as reading:
+            row = reading.execute(query).first()
         return None if row is None else _incident(row)
 
     def alerts_of(self, incident_id: int, *, conn: Connection | None = None) -> builtins.list[AlertRecord]:
         query = select(alerts).where(alerts.c.incident_id == incident_id).order_by(alerts.c.id)
-        if conn is not None:
-            return [_alert(row) for row in conn.execute(query).all()]
-        with self._reading("reading alerts") as own:
-            return [_alert(row) for row in own.execute(query).all()]
+        with self._reading("reading alerts", conn) as reading:
+            return [_alert(row) for row in reading.execute(query).all()]
 
     def list_alerts(self, *, status: str | None = None, limit: int = 100) -> builtins.list[AlertRecord]:
         if not 1 <= limit <= MAX_PAGE:
