@@ -88,13 +88,12 @@ def register(app: typer.Typer) -> None:
             Console(stderr=True, soft_wrap=True, highlight=False).print(
                 f"dashboard: no SWEN_API_KEY set; using the local operator key in {settings.home / KEY_FILE}"
             )
+        host, port = host or settings.dashboard_host, port or settings.dashboard_port
         argv, env = dashboard_command(settings, key, host=host, port=port)
         if not app_path().is_file():
             raise ConfigError(f"the dashboard script is missing at {app_path()}", hint="reinstall SWEN")
-        flags = dict(zip(argv[5::2], argv[6::2], strict=True))
         Console(stderr=True, soft_wrap=True, highlight=False).print(
-            f"dashboard: http://{flags['--server.address']}:{flags['--server.port']} "
-            f"reading the API at {settings.resolved_api_url}"
+            f"dashboard: http://{host}:{port} reading the API at {settings.resolved_api_url}"
         )
         sys.stdout.flush()
         sys.stderr.flush()
