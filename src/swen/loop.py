@@ -54,7 +54,6 @@ from swen.telemetry.catalog import Catalog, load_catalog
 
 _log = logging.getLogger(__name__)
 
-AUTOMATION_PAUSED_FLAG = automation.PAUSED_FLAG
 MOVED_AT_FLAG = "loop.moved_at"
 FULL_EXPORT_MAX_SERVICES = 500
 """Above this many services ai_decisions.json lists recommendations only (not every STAY ranking)."""
@@ -79,13 +78,6 @@ class CycleReport:
     incidents_escalated: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     note: str | None = None
-
-
-REFRESH_CONFIDENCE_GAIN = review_rules.REFRESH_CONFIDENCE_GAIN
-"""A recommendation waiting for review is proposed afresh, once, when the same move has won every cycle
-of the window and the engine's confidence has grown by at least this much since (the gate judges the
-new evidence; the committer supersedes the older MR). The rule is ``engine.review_rules``, shared with
-the backtest."""
 
 
 class Actuator(Protocol):
