@@ -11,16 +11,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, cast, func, select, true
+from sqlalchemy import ColumnElement, Integer, Select, Table, and_, cast, func, select, true
 
 from swen.domain.decision import TERMINAL_STATUSES, DecisionStatus
 from swen.domain.models import HOURS_PER_MONTH
 from swen.store import audit
+from swen.store.incidents import IncidentStatus
 from swen.store.records import EventRecord
 from swen.store.repository import Store
 from swen.store.tables import (
     decisions,
     events,
+    incidents,
     merge_requests,
     placements,
     telemetry_latest,
@@ -181,18 +183,37 @@ def decision_histories(store: Store, ids: Sequence[str]) -> dict[str, list[Event
     return out
 
 
+def _count(store: Store, table: Table, *where: ColumnElement[bool] | None) -> int:
+    """Rows of ``table`` matching every condition in ``where`` (None: no condition)."""
+    stmt = select(func.count()).select_from(table).where(*(w for w in where if w is not None))
+    with store.engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
 def count_decisions(
     store: Store, *, service: str | None, status: DecisionStatus | None, since: datetime | None
 ) -> int:
-    stmt = select(func.count()).select_from(decisions)
-    if service is not None:
-        stmt = stmt.where(decisions.c.service == service)
-    if status is not None:
-        stmt = stmt.where(decisions.c.status == status.value)
-    if since is not None:
-        stmt = stmt.where(decisions.c.created_at >= since)
-    with store.engine.connect() as conn:
-        return int(conn.execute(stmt).scalar_one())
+    d = decisions.c
+    return _count(
+        store,
+        decisions,
+        d.service == service if service is not None else None,
+        d.status == status.value if status is not None else None,
+        d.created_at >= since if since is not None else None,
+    )
+
+
+def count_incidents(
+    store: Store, *, service: str | None, status: IncidentStatus | None, since: datetime | None
+) -> int:
+    i = incidents.c
+    return _count(
+        store,
+        incidents,
+        i.opened_at >= since if since is not None else None,
+        i.service == service if service is not None else None,
+        i.status == status.value if status is not None else None,
+    )
 
 
 def savings_totals(
@@ -243,13 +264,12 @@ def open_recommendations(store: Store) -> dict[str, float]:
 
 def count_merge_requests(store: Store, *, service: str | None, state: str | None) -> int:
     mr = merge_requests.c
-    stmt = select(func.count()).select_from(merge_requests)
-    if service is not None:
-        stmt = stmt.where(mr.service == service)
-    if state is not None:
-        stmt = stmt.where(mr.state == state)
-    with store.engine.connect() as conn:
-        return int(conn.execute(stmt).scalar_one())
+    return _count(
+        store,
+        merge_requests,
+        mr.service == service if service is not None else None,
+        mr.state == state if state is not None else None,
+    )
 
 
 def latest_page(

@@ -12,16 +12,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
 from swen.api.auth import Role
 from swen.api.deps import StoreDep, ViewerDep, declares_role
+from swen.api.queries import count_incidents
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
 from swen.api.schemas import QueryDateTime, next_offset
 from swen.healing.report import incident_report
 from swen.store.incidents import IncidentRecord, IncidentRepository, IncidentStatus
-from swen.store.repository import Store
-from swen.store.tables import incidents
 
 router = APIRouter(tags=["incidents"])
 
@@ -79,18 +77,6 @@ class IncidentReportOut(_Out):
     quarantine: dict[str, Any] | None
 
 
-def _count(store: Store, service: str | None, status: IncidentStatus | None, since: datetime | None) -> int:
-    query = select(func.count()).select_from(incidents)
-    if since is not None:
-        query = query.where(incidents.c.opened_at >= since)
-    if service is not None:
-        query = query.where(incidents.c.service == service)
-    if status is not None:
-        query = query.where(incidents.c.status == status.value)
-    with store.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
-
-
 def incident_out(incident: IncidentRecord) -> IncidentOut:
     return IncidentOut.model_validate(incident.to_dict())
 
@@ -113,7 +99,7 @@ def list_incidents(
     items = IncidentRepository(store).list(
         service=service, status=status, since=since, limit=limit, offset=offset
     )
-    total = _count(store, service, status, since)
+    total = count_incidents(store, service=service, status=status, since=since)
     return IncidentPage(
         limit=limit,
         offset=offset,
