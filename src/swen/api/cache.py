@@ -26,9 +26,6 @@ class ResponseCache:
         self._entries: OrderedDict[Hashable, tuple[Hashable, bytes]] = OrderedDict()
         self._lock = threading.Lock()
         self._inflight: dict[tuple[Hashable, Hashable], asyncio.Future[bytes]] = {}
-        self.hits = 0
-        self.misses = 0
-        self.computed = 0
 
     async def get_or_compute(self, key: Hashable, version: Hashable, compute: Callable[[], bytes]) -> bytes:
         """The body for ``key`` at ``version``: cached, being computed by another request, or computed
@@ -52,7 +49,6 @@ class ResponseCache:
         finally:
             if self._inflight.get(flight) is future:
                 del self._inflight[flight]
-        self.computed += 1
         self.put(key, version, body)
         future.set_result(body)
         return body
@@ -61,10 +57,8 @@ class ResponseCache:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] != version:
-                self.misses += 1
                 return None
             self._entries.move_to_end(key)
-            self.hits += 1
             return entry[1]
 
     def put(self, key: Hashable, version: Hashable, body: bytes) -> None:
