@@ -16,8 +16,35 @@ import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 import anyio
+
+T = TypeVar("T")
+
+
+async def single_flight(
+    inflight: dict[Hashable, asyncio.Future[T]], flight: Hashable, work: Callable[[], T]
+) -> T:
+    """``work()`` in a worker thread, run once for all the callers on this event loop that ask for
+    ``flight`` while it runs (``inflight`` holds the running ones); a failure reaches every waiter."""
+    loop = asyncio.get_running_loop()
+    pending = inflight.get(flight)
+    if pending is not None and pending.get_loop() is loop:
+        return await asyncio.shield(pending)
+    future: asyncio.Future[T] = loop.create_future()
+    inflight[flight] = future
+    try:
+        result = await anyio.to_thread.run_sync(work)
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: waiters re-raise it, nobody else has to
+        raise
+    finally:
+        if inflight.get(flight) is future:
+            del inflight[flight]
+    future.set_result(result)
+    return result
 
 
 class ResponseCache:
@@ -25,7 +52,7 @@ class ResponseCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, tuple[Hashable, bytes]] = OrderedDict()
         self._lock = threading.Lock()
-        self._inflight: dict[tuple[Hashable, Hashable], asyncio.Future[bytes]] = {}
+        self._inflight: dict[Hashable, asyncio.Future[bytes]] = {}
 
     async def get_or_compute(self, key: Hashable, version: Hashable, compute: Callable[[], bytes]) -> bytes:
         """The body for ``key`` at ``version``: cached, being computed by another request, or computed
@@ -33,25 +60,13 @@ class ResponseCache:
         body = self.get(key, version)
         if body is not None:
             return body
-        loop = asyncio.get_running_loop()
-        flight = (key, version)
-        pending = self._inflight.get(flight)
-        if pending is not None and pending.get_loop() is loop:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[bytes] = loop.create_future()
-        self._inflight[flight] = future
-        try:
-            body = await anyio.to_thread.run_sync(compute)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody else has to
-            raise
-        finally:
-            if self._inflight.get(flight) is future:
-                del self._inflight[flight]
-        self.put(key, version, body)
-        future.set_result(body)
-        return body
+
+        def compute_and_keep() -> bytes:
+            rendered = compute()
+            self.put(key, version, rendered)
+            return rendered
+
+        return await single_flight(self._inflight, (key, version), compute_and_keep)
 
     def get(self, key: Hashable, version: Hashable) -> bytes | None:
         with self._lock:

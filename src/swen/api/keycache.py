@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
-
-import anyio
+from collections.abc import Callable, Hashable
 
 from swen.api.auth import Principal, hash_key
+from swen.api.cache import single_flight
 
 DEFAULT_TTL_S = 2.0
 MAX_ENTRIES = 10_000
@@ -31,7 +30,7 @@ class KeyCache:
         self._clock = clock
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
-        self._inflight: dict[str, asyncio.Future[Principal | None]] = {}
+        self._inflight: dict[Hashable, asyncio.Future[Principal | None]] = {}
 
     async def get_or_lookup(self, key: str, lookup: Callable[[], Principal | None]) -> Principal | None:
         """The cached principal, or the result of ``lookup`` (run once in a worker thread for all the
@@ -39,26 +38,14 @@ class KeyCache:
         cached = self.get(key)
         if cached is not None:
             return cached
-        digest = hash_key(key)
-        loop = asyncio.get_running_loop()
-        pending = self._inflight.get(digest)
-        if pending is not None and pending.get_loop() is loop:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Principal | None] = loop.create_future()
-        self._inflight[digest] = future
-        try:
-            principal = await anyio.to_thread.run_sync(lookup)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it
-            raise
-        finally:
-            if self._inflight.get(digest) is future:
-                del self._inflight[digest]
-        if principal is not None:
-            self.put(key, principal)
-        future.set_result(principal)
-        return principal
+
+        def lookup_and_keep() -> Principal | None:
+            principal = lookup()
+            if principal is not None:
+                self.put(key, principal)
+            return principal
+
+        return await single_flight(self._inflight, hash_key(key), lookup_and_keep)
 
     def get(self, key: str) -> Principal | None:
         digest = hash_key(key)
