@@ -289,6 +289,25 @@ def _incident_for(
     return repo.update_details(incident.id, changes, conn=conn) if changes else incident
 
 
+def _attach(
+    repo: IncidentRepository, conn: Connection, alert: WebhookAlert, incident: IncidentRecord | None,
+    now: datetime,
+) -> int | None:  # fmt: skip
+    """Record an alert not seen before (in its own status), attached to ``incident``; its id."""
+    incident_id = incident.id if incident is not None else None
+    repo.attach_alert(
+        fingerprint=alert.fingerprint,
+        starts_at=alert.startsAt,
+        alertname=alert.labels["alertname"],
+        status=alert.status,
+        labels=alert.labels,
+        incident_id=incident_id,
+        at=now,
+        conn=conn,
+    )
+    return incident_id
+
+
 def _firing(
     repo: IncidentRepository, conn: Connection, alert: WebhookAlert, existing: AlertRecord | None,
     now: datetime, result: IntakeResult,
@@ -302,17 +321,7 @@ def _firing(
             _maybe_request_remediation(alert, incident, result)
         return
     incident = _incident_for(repo, conn, alert, may_open=True, now=now, result=result)
-    incident_id = incident.id if incident is not None else None
-    repo.attach_alert(
-        fingerprint=alert.fingerprint,
-        starts_at=alert.startsAt,
-        alertname=alert.labels["alertname"],
-        status="firing",
-        labels=alert.labels,
-        incident_id=incident_id,
-        at=now,
-        conn=conn,
-    )
+    incident_id = _attach(repo, conn, alert, incident, now)
     _alert_event(repo, conn, alert, incident_id, "firing", now)
     result.new_alerts += 1
     result._note(result.incidents, incident_id)
@@ -336,17 +345,7 @@ def _resolved(
     if existing is None:
         # Never saw it fire (e.g. the platform was down): record it, attach to an active incident if any.
         incident = _incident_for(repo, conn, alert, may_open=False, now=now, result=result)
-        incident_id = incident.id if incident is not None else None
-        repo.attach_alert(
-            fingerprint=alert.fingerprint,
-            starts_at=alert.startsAt,
-            alertname=alert.labels["alertname"],
-            status="resolved",
-            labels=alert.labels,
-            incident_id=incident_id,
-            at=now,
-            conn=conn,
-        )
+        incident_id = _attach(repo, conn, alert, incident, now)
     else:
         incident_id = existing.incident_id
         repo.mark_alert_resolved(existing.id, at=now, conn=conn)
