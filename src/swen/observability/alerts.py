@@ -201,6 +201,16 @@ def incident_kind(labels: dict[str, str]) -> str:
     return ALERT_KINDS.get(labels["alertname"], "alert")
 
 
+def _newest_event_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
+
+
+def _event_ids_after(conn: Connection, last_event: int) -> list[int]:
+    """Audit events appended (in this transaction) after ``last_event``, oldest first."""
+    appended = select(events.c.id).where(events.c.id > last_event).order_by(events.c.id)
+    return [int(i) for i in conn.execute(appended).scalars()]
+
+
 def intake(store: Store, payload: Any, *, now: datetime | None = None) -> IntakeResult:
     """Validate and record one Alertmanager notification (idempotent). See the module docstring."""
     webhook = parse_webhook(payload)
@@ -208,15 +218,14 @@ def intake(store: Store, payload: Any, *, now: datetime | None = None) -> Intake
     repo = IncidentRepository(store)
     result = IntakeResult(received=len(webhook.alerts))
     with store.transaction() as conn:
-        last_event = conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
+        last_event = _newest_event_id(conn)
         for alert in webhook.alerts:
             existing = repo.find_alert(alert.fingerprint, alert.startsAt, conn=conn)
             if alert.status == "firing":
                 _firing(repo, conn, alert, existing, now, result)
             else:
                 _resolved(repo, conn, alert, existing, now, result)
-        appended = select(events.c.id).where(events.c.id > last_event).order_by(events.c.id)
-        result.event_ids = [int(i) for i in conn.execute(appended).scalars()]
+        result.event_ids = _event_ids_after(conn, last_event)
     return result
 
 
@@ -403,7 +412,7 @@ def intake_anomalies(
     current = _current_placements(store)
     repo = IncidentRepository(store)
     with store.transaction() as conn:
-        last_event = conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
+        last_event = _newest_event_id(conn)
         for anomaly in anomalies:
             if current.get(anomaly.service) != (anomaly.provider, anomaly.region):
                 result.ignored += 1
@@ -411,8 +420,7 @@ def intake_anomalies(
                 _anomaly_firing(repo, conn, anomaly, result)
             else:
                 _anomaly_cleared(repo, conn, anomaly, result)
-        appended = select(events.c.id).where(events.c.id > last_event).order_by(events.c.id)
-        result.event_ids = [int(i) for i in conn.execute(appended).scalars()]
+        result.event_ids = _event_ids_after(conn, last_event)
     return result
 
 
