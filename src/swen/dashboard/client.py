@@ -99,6 +99,12 @@ class ApiClient:
         self._http.close()
 
     # --- transport -----------------------------------------------------------------------------
+    def _unreachable(self) -> ApiUnreachableError:
+        return ApiUnreachableError(
+            f"The API at {self.base_url} is not reachable",
+            hint="start it with `swen api` or `swen up`, or set SWEN_API_URL",
+        )
+
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if not self.key:
             raise ApiAuthError("The dashboard has no API key", hint=KEY_HINT)
@@ -110,10 +116,7 @@ class ApiClient:
                 hint="check that `swen api` is running and not overloaded",
             ) from None
         except httpx.HTTPError:
-            raise ApiUnreachableError(
-                f"The API at {self.base_url} is not reachable",
-                hint="start it with `swen api` or `swen up`, or set SWEN_API_URL",
-            ) from None
+            raise self._unreachable() from None
         self._raise_for_status(response, path)
         return response
 
@@ -218,10 +221,7 @@ class ApiClient:
         try:
             response = self._http.get("/readyz")
         except httpx.HTTPError:
-            raise ApiUnreachableError(
-                f"The API at {self.base_url} is not reachable",
-                hint="start it with `swen api` or `swen up`, or set SWEN_API_URL",
-            ) from None
+            raise self._unreachable() from None
         try:
             body = response.json()
         except ValueError:
