@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("revoke")
     def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id from `swen keys list`.")]) -> None:
-        """Revoke a key (it stops working at once, in every API process)."""
+        """Revoke a key (every API process refuses it within 2 s: keys are cached that long)."""
         from swen.store.keys import ApiKeyRepository
         from swen.store.repository import Store
 
