@@ -16,7 +16,7 @@ Method notes (also in docs/BENCHMARKS.md):
   re-seeded: every chunk would restart the price walks, the credit ledger, the stock-outs and the
   scenarios from the same state.
 * A person reviews: a merge request waiting for approval is approved ``--review-delay-min`` simulated
-  minutes later (``PipelineRunner.resume_after_approval``, what ``swen mr approve`` runs), so services
+  minutes later (``MoveDriver.approve`` then ``apply_now``, what ``swen mr approve`` does), so services
   are not frozen for the rest of the week by one open MR.
 * Decision -> applied is measured in wall-clock time from the audit log (the ``decision`` event and
   the ``decision_status`` event to ``applied``); for manual reviews the time spent waiting for the
@@ -51,7 +51,7 @@ from swen.gitops.repo import init_infra_repo
 from swen.gitops.template import TFVARS_PATH, copy_template, locate_template
 from swen.gitops.tfvars import read_placements, terraform_fmt
 from swen.loop import EngineLoop, gitops_actuator
-from swen.pipeline.runner import PipelineRunner
+from swen.moves.driver import MoveDriver
 from swen.store.mrs import MergeRequestRepository, PipelineRepository, PipelineRun
 from swen.store.repository import Store
 from swen.telemetry import runner as sim_runner
@@ -177,7 +177,7 @@ def _simulate_week(
         store.set_placement(service.name, service.current, decision_id=None, at=T0)
     inbox = ScenarioInbox(store, catalog)
     loop = EngineLoop(settings, store, catalog=catalog, actuator=gitops_actuator(settings, store))
-    reviewer = PipelineRunner(settings, store)
+    reviewer = MoveDriver(settings, store)
     mrs = MergeRequestRepository(store)
     ticks = int(days * 86400 / interval)
     facts: dict[str, dict[str, object]] = {}
@@ -199,7 +199,8 @@ def _simulate_week(
                 del waiting[mr_id]
                 mr = mrs.get(mr_id)
                 if mr.is_open and store.get_decision(mr.decision_id).status.value == "awaiting_approval":
-                    reviewer.resume_after_approval(mr_id, REVIEWER)
+                    reviewer.approve(mr_id, REVIEWER)
+                    reviewer.apply_now(mr_id)
                     reviews += 1
                     last_event = _note_events(store, mrs, last_event, now, facts, waiting)
     runs = _all_runs(PipelineRepository(store))

@@ -24,11 +24,10 @@ from pathlib import Path
 from swen.config import Settings
 from swen.domain.decision import Confidence, Decision, DecisionAction, FactorScores, ProviderScore, Savings
 from swen.domain.models import Placement, Weights
-from swen.gitops.committer import Committer
 from swen.gitops.repo import InfraRepo, init_infra_repo
 from swen.gitops.template import TFVARS_PATH
 from swen.gitops.tfvars import set_placement
-from swen.pipeline.runner import PipelineRunner
+from swen.moves.driver import MoveDriver
 from swen.pipeline.stages import SIM_ROOT
 from swen.pipeline.terraform import TerraformRunner
 from swen.store.repository import Store
@@ -126,15 +125,15 @@ def main() -> None:
         init_infra_repo(settings)
         with Store.open(settings) as store:
             repo = InfraRepo.open(settings)
-            runner = PipelineRunner(settings, store, repo=repo)
-            committer = Committer(store, repo, runner.host)
-            runner.sync_state()
+            driver = MoveDriver(settings, store, repo=repo)
+            committer, runner = driver.committer, driver.runner
+            driver.sync()
             totals: list[float] = []
             stages: dict[str, list[float]] = {}
             for i, move in enumerate(MOVES[: args.runs]):
                 mr = committer.propose(_decision(i, *move))
                 start = time.perf_counter()
-                run = runner.run(mr.id)
+                run = runner.run(mr.id).run
                 totals.append(time.perf_counter() - start)
                 assert run.status.value == "success", run.status
                 for stage in run.stages:

@@ -30,34 +30,40 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from swen.config import Settings
-from swen.domain.decision import TERMINAL_STATUSES, Decision, DecisionAction, DecisionStatus
+from swen.domain.decision import (
+    WAITING_STATUSES,
+    Decision,
+    DecisionAction,
+    DecisionStatus,
+)
 from swen.domain.errors import SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.providers import PROVIDERS
-from swen.engine import review_rules
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.fleet import gpu_models_by_placement
 from swen.engine.params import EngineParams
 from swen.engine.summary import decisions_document
-from swen.engine.verification import Verdict, observe
 from swen.engine.window import SampleWindow
 from swen.healing import automation
 from swen.healing.detection import AnomalyWatch
-from swen.healing.remediation import Healer, HealingPlan, load_verification, save_verification
+from swen.healing.remediation import Healer, HealingPlan
+from swen.moves.lifecycle import Lifecycle
+from swen.moves.review_policy import OpenMove, ReviewAction, ReviewPolicy
+from swen.moves.verification import Verifier
 from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
 from swen.store.exports import atomic_write_json
-from swen.store.records import PlacementRecord, StoredDecision
+from swen.store.records import PlacementRecord
 from swen.store.repository import Store
 from swen.telemetry.catalog import Catalog, load_catalog
 
 _log = logging.getLogger(__name__)
 
-MOVED_AT_FLAG = "loop.moved_at"
 FULL_EXPORT_MAX_SERVICES = 500
 """Above this many services ai_decisions.json lists recommendations only (not every STAY ranking)."""
-OPEN_STATUSES = frozenset(DecisionStatus) - TERMINAL_STATUSES - {DecisionStatus.APPLIED}
+APPROVAL_POLL_S = 1.0
+"""Between cycles the engine looks this often for approvals recorded by the API or CLI to apply."""
 
 
 @dataclass
@@ -81,13 +87,16 @@ class CycleReport:
 
 
 class Actuator(Protocol):
-    """Carries decisions out: the GitOps committer plus the pipeline runner in production."""
+    """Carries decisions out: ``swen.moves.driver.MoveDriver`` (committer, pipeline, lifecycle)."""
 
-    def __call__(self, decision: Decision) -> int | None:
-        """Propose a stored MIGRATE decision (MR + pipeline); the MR id, or None when not acted on."""
+    def propose(self, decision: Decision) -> Any:
+        """Propose a MIGRATE decision (MR + pipeline)."""
 
-    def withdraw(self, decision_id: str, reason: str) -> None:
+    def withdraw(self, decision_id: str, reason: str) -> Any:
         """Close the MR of a decision still waiting for review that the engine no longer recommends."""
+
+    def resume(self, *, acting: bool = True) -> Any:
+        """Carry on every move still owed work (after a crash, a restart, or a recorded approval)."""
 
 
 class EngineLoop:
@@ -111,10 +120,11 @@ class EngineLoop:
         self._placement_keys = [p.key for p in self.catalog.placements()]
         self._gpu_models = gpu_models_by_placement(self.catalog.offers())
         self._undeployable = PROVIDERS.undeployable()
-        self._stale: dict[str, int] = {}
-        """Consecutive cycles each waiting recommendation's service stayed best where it is."""
+        self.review = ReviewPolicy(window=settings.window_size, live=True)
         self.healer = Healer(settings, store)
         self.watch = AnomalyWatch(store) if anomaly_detection else None
+        self.lifecycle = Lifecycle(store)
+        self.verifier = Verifier(settings, store, self.lifecycle)
 
     # --- one cycle ---------------------------------------------------------------------------
     def cycle(self) -> CycleReport:
@@ -126,6 +136,7 @@ class EngineLoop:
             return self._finish(report, None, services)
         records = self._ensure_placements(services)
         placements = {name: record.placement for name, record in records.items()}
+        self._resume(report)
         ticks = self._new_ticks()
         report.ticks = len(ticks)
         if not ticks:
@@ -136,13 +147,16 @@ class EngineLoop:
         if self.watch is not None:
             self.watch.observe([s for _, samples in ticks for s in samples], now=ticks[-1][0])
         plan = self.healer.plan([s.name for s in services], placements, ticks[-1][0])
+        open_moves = self._open_moves()
         result = self._evaluate_ticks(
-            self._window_for(services), services, placements, self._last_moved_at(records), ticks, plan
-        )
+            self._window_for(services), services, placements, _last_moved_at(records), ticks, plan,
+            pending=self.review.pending(open_moves),
+        )  # fmt: skip
         report.sim_time = self._last_tick
-        self._withdraw_stale(result, report)
+        self._withdraw_stale(result, open_moves, report)
         for decision in result.recommendations:
-            self._record(decision, report, plan)
+            self._record(decision, open_moves.get(decision.service), report, plan)
+        self._act_on_proposed_emergencies(open_moves, report, plan)
         self._verify(services, placements, report)
         self._heal(plan, result, report)
         return self._finish(report, result, services)
@@ -155,6 +169,7 @@ class EngineLoop:
         last_moved: dict[str, datetime],
         ticks: Sequence[tuple[datetime, list[TelemetrySample]]],
         plan: HealingPlan | None = None,
+        pending: dict[str, Placement] | None = None,
     ) -> EngineResult:
         plan = plan or HealingPlan()
         result: EngineResult | None = None
@@ -174,6 +189,7 @@ class EngineLoop:
                     quarantined=plan.quarantined,
                     emergency=plan.emergency,
                     undeployable=self._undeployable,
+                    pending=pending or {},
                 )
             )
             self._history = result.history
@@ -192,7 +208,7 @@ class EngineLoop:
         for service in services:
             placements.setdefault(service.name, service.current)
         return self._evaluate_ticks(
-            self._window_for(services), services, placements, self._last_moved_at(records), ticks
+            self._window_for(services), services, placements, _last_moved_at(records), ticks
         )
 
     def run(self, *, once: bool = False, stop_event: threading.Event | None = None) -> CycleReport:
@@ -207,7 +223,12 @@ class EngineLoop:
                 report = CycleReport(errors=[str(exc)])
             if once or stop.is_set():
                 return report
-            stop.wait(max(0.0, self._interval_s() - (time.monotonic() - started)))
+            while not stop.wait(
+                min(APPROVAL_POLL_S, max(0.0, self._interval_s() - (time.monotonic() - started)))
+            ):
+                if time.monotonic() - started >= self._interval_s():
+                    break
+                self._apply_approved()
             if stop.is_set():
                 return report
 
@@ -225,7 +246,7 @@ class EngineLoop:
         now = datetime.now(UTC)
         for service in services:
             if service.name not in records:
-                self.store.set_placement(service.name, service.current, decision_id=None, at=now)
+                self.lifecycle.first_seen(service.name, service.current, at=now)
                 records[service.name] = PlacementRecord(service.current, decision_id=None, applied_at=now)
         return records
 
@@ -259,105 +280,99 @@ class EngineLoop:
             by_tick.setdefault(sample.ts, []).append(sample)
         return sorted(by_tick.items())
 
-    def _last_moved_at(self, records: dict[str, PlacementRecord]) -> dict[str, datetime]:
-        """When each service last moved, in simulated time (for the cooldown).
-
-        The pipeline stamps placements with wall time; the engine compares with sample time. So the
-        first time the loop sees a placement set by a decision, it notes the newest tick it has seen
-        (store flag ``loop.moved_at``) and uses that from then on.
-        """
-        noted = self.store.get_flag(MOVED_AT_FLAG, {})
-        noted = noted if isinstance(noted, dict) else {}
-        moved: dict[str, datetime] = {}
-        changed = False
-        for name, record in records.items():
-            if record.decision_id is None:
-                continue
-            entry = noted.get(name)
-            if isinstance(entry, dict) and entry.get("decision_id") == record.decision_id:
-                moved[name] = datetime.fromisoformat(str(entry["at"]))
-            elif self._last_tick is None:  # no telemetry seen yet (e.g. `swen explain`): the apply time
-                moved[name] = record.applied_at
-            else:
-                moved[name] = self._last_tick
-                noted[name] = {"decision_id": record.decision_id, "at": self._last_tick.isoformat()}
-                changed = True
-        if changed:
-            self.store.set_flag(MOVED_AT_FLAG, noted)
-        return moved
-
     # --- acting on decisions -----------------------------------------------------------------
-    def _record(self, decision: Decision, report: CycleReport, plan: HealingPlan) -> None:
+    def _resume(self, report: CycleReport) -> None:
+        """Carry on the moves still owed work (crash or restart recovery, recorded approvals)."""
+        if self.actuator is None:
+            return
+        done = self.actuator.resume(acting=self._may_act())
+        report.errors.extend(getattr(done, "errors", []))
+
+    def _apply_approved(self) -> None:
+        """Between cycles: apply what a person approved through the API or CLI meanwhile."""
+        if self.actuator is None or not self.store.list_decisions(status=DecisionStatus.APPROVED, limit=1):
+            return
+        try:
+            self.actuator.resume(acting=False)
+        except SwenError as exc:
+            _log.error("applying approved moves failed: %s", exc)
+
+    def _record(
+        self, decision: Decision, open_move: OpenMove | None, report: CycleReport, plan: HealingPlan
+    ) -> None:
         if decision.action is not DecisionAction.MIGRATE or decision.service in plan.held:
             return  # a service whose incident was escalated waits for a person
-        open_ones = [
-            d
-            for d in self.store.list_decisions(service=decision.service, limit=20)
-            if d.status in OPEN_STATUSES
-        ]
-        same = next((d for d in open_ones if d.decision.target == decision.target), None)
-        acting = self._may_act()
-        if same is not None and _stronger_evidence(decision, same):
-            same = None  # propose afresh: the committer supersedes the waiting MR
-        if same is not None and not (acting and same.status is DecisionStatus.PROPOSED):
-            return  # the same move is already on its way (a proposed one is acted on once resumed)
-        if same is not None:
-            decision = same.decision
+        if self.review.on_recommendation(open_move, decision) is ReviewAction.KEEP:
+            return  # the same move is already on its way (the driver resumes a proposed one)
         now = self._last_tick or decision.created_at
-        if acting and decision.emergency and not self.healer.admit(decision, plan, now).allowed:
+        if self._may_act() and decision.emergency and not self.healer.admit(decision, plan, now).allowed:
             return  # a loop guard refused (and escalated), or a remediation is already running
-        if same is None:
-            self.store.save_decision(decision)
-            report.recommendations.append(decision.id)
-        if not acting:
+        self.lifecycle.proposed(decision)
+        report.recommendations.append(decision.id)
+        self._act(decision, report, plan)
+
+    def _act_on_proposed_emergencies(
+        self, open_moves: dict[str, OpenMove], report: CycleReport, plan: HealingPlan
+    ) -> None:
+        """An emergency recorded while automation was paused is acted on once acting again, after
+        the loop guards (the driver resumes every other proposed move)."""
+        if not self._may_act():
+            return
+        for move in open_moves.values():
+            if not move.emergency or move.decision_id in report.recommendations:
+                continue
+            stored = self.store.get_decision(move.decision_id)
+            if stored.status is not DecisionStatus.PROPOSED or stored.decision.service in plan.held:
+                continue
+            now = self._last_tick or stored.decision.created_at
+            if self.healer.admit(stored.decision, plan, now).allowed:
+                self._act(stored.decision, report, plan)
+
+    def _act(self, decision: Decision, report: CycleReport, plan: HealingPlan) -> None:
+        if not self._may_act():
             return
         assert self.actuator is not None
         try:
-            mr_id = self.actuator(decision)
+            mr = self.actuator.propose(decision)
         except SwenError as exc:
             report.errors.append(f"{decision.service}: {exc}")
             _log.error("acting on %s failed: %s", decision.id, exc)
             return
-        if mr_id is not None:
-            report.proposed_mrs.append(mr_id)
+        if mr is not None:
+            report.proposed_mrs.append(mr.id)
             if decision.emergency:
-                self.healer.started(decision, plan, now)
+                self.healer.started(decision, plan, self._last_tick or decision.created_at)
 
-    def _withdraw_stale(self, result: EngineResult, report: CycleReport) -> None:
-        """Close a waiting recommendation the engine has not recommended for a whole window
-        (``engine.review_rules``).
+    def _open_moves(self) -> dict[str, OpenMove]:
+        """The newest open move of each service (``moves.review_policy``'s view of the store)."""
+        out: dict[str, OpenMove] = {}
+        for stored in self.lifecycle.open_moves():  # newest first
+            d = stored.decision
+            out.setdefault(
+                d.service,
+                OpenMove(d.id, d.target, stored.status in WAITING_STATUSES, d.emergency, d.confidence),
+            )
+        return out
+
+    def _withdraw_stale(
+        self, result: EngineResult, open_moves: dict[str, OpenMove], report: CycleReport
+    ) -> None:
+        """Close a waiting recommendation the engine has not recommended for a whole window.
 
         A person approving hours later would otherwise apply a move whose reason has gone (a price
         blip that reverted): the backtest showed such stale approvals costing more than they save.
         """
-        waiting = self.store.list_decisions(status=DecisionStatus.AWAITING_APPROVAL, limit=1000)
-        waiting_services = {stored.decision.service for stored in waiting}
-        self._stale = {k: v for k, v in self._stale.items() if k in waiting_services}
-        for stored in waiting:
-            service = stored.decision.service
-            if stored.decision.emergency or service not in result.cycle.row_of:
-                continue
-            cycle, row = result.cycle, result.cycle.row_of[service]
-            best = int(cycle.target[row])
-            still_wanted = review_rules.still_recommended(
-                bool(cycle.migrate[row]),
-                cycle.fleet.placements[best].key if best >= 0 else None,
-                stored.decision.target.key,
-            )
-            self._stale[service] = 0 if still_wanted else self._stale.get(service, 0) + 1
-            withdraw = review_rules.should_withdraw(self._stale[service], self.settings.window_size)
-            if not withdraw or not self._may_act():
-                continue
+        for service in self.review.withdrawals(open_moves, result, act=self._may_act()):
             assert self.actuator is not None
+            move = open_moves.pop(service)
             verdict = result.decision(service)
-            reason = f"no longer recommended for {self._stale[service]} cycles: {verdict.explanation}"
+            reason = f"no longer recommended for {self.review.window} cycles: {verdict.explanation}"
             try:
-                self.actuator.withdraw(stored.decision.id, reason[:1900])
+                self.actuator.withdraw(move.decision_id, reason[:1900])
             except SwenError as exc:
-                report.errors.append(f"{service}: withdrawing {stored.decision.id} failed: {exc}")
+                report.errors.append(f"{service}: withdrawing {move.decision_id} failed: {exc}")
                 continue
-            report.withdrawn.append(stored.decision.id)
-            del self._stale[service]
+            report.withdrawn.append(move.decision_id)
 
     def _may_act(self) -> bool:
         return self.actuator is not None and not automation.is_paused(self.store)
@@ -366,60 +381,9 @@ class EngineLoop:
     def _verify(
         self, services: Sequence[Service], placements: dict[str, Placement], report: CycleReport
     ) -> None:
-        by_name = {s.name: s for s in services}
-        records = self.store.placement_records()
-        for stored in self.store.list_decisions(status=DecisionStatus.APPLIED, limit=1000):
-            decision = stored.decision
-            service, record = by_name.get(decision.service), records.get(decision.service)
-            if service is None or record is None or record.decision_id != decision.id:
-                continue
-            target = placements[decision.service]
-            state = load_verification(self.store, decision.id)
-            verdict = Verdict.PENDING
-            for sample in self._samples_since(decision.service, target, state.last_ts):
-                state, verdict = observe(
-                    state,
-                    service,
-                    sample,
-                    needed=self.settings.verify_samples,
-                    availability_floor=self.settings.availability_floor,
-                )
-                if verdict is not Verdict.PENDING:
-                    break
-            save_verification(self.store, decision.id, state)
-            if verdict is Verdict.VERIFIED:
-                self.store.transition(
-                    decision.id,
-                    DecisionStatus.VERIFIED,
-                    detail={"healthy_samples": state.healthy_streak, "placement": target.key},
-                )
-                report.verified.append(decision.id)
-            elif verdict is Verdict.FAILED:
-                self.store.transition(
-                    decision.id,
-                    DecisionStatus.FAILED,
-                    detail={
-                        "reason": f"unhealthy after the move: {state.last_problem}",
-                        "placement": target.key,
-                    },
-                )
-                report.failed.append(decision.id)
-
-    def _samples_since(
-        self, service: str, target: Placement, since: datetime | None
-    ) -> list[TelemetrySample]:
-        """Samples of ``service`` at ``target`` newer than ``since`` (only the newest when None)."""
-        if since is None:
-            latest = self.store.latest_samples(service=service, provider=target.provider)
-            return [s for s in latest if s.region == target.region]
-        newest = self._last_tick or since
-        rows = self.store.samples_between(
-            start=since + timedelta(microseconds=1),
-            end=newest + timedelta(microseconds=1),
-            service=service,
-            provider=target.provider,
-        )
-        return [s for s in rows if s.region == target.region]
+        done = self.verifier.run(services, placements, self._last_tick)
+        report.verified.extend(done.verified)
+        report.failed.extend(done.failed)
 
     # --- self-healing ------------------------------------------------------------------------
     def _heal(self, plan: HealingPlan, result: EngineResult | None, report: CycleReport) -> None:
@@ -491,39 +455,17 @@ class EngineLoop:
         return document
 
 
-def _stronger_evidence(decision: Decision, waiting: StoredDecision) -> bool:
-    """The same move, still waiting for a person, now backed by clearly more confidence."""
-    return (
-        waiting.status is DecisionStatus.AWAITING_APPROVAL
-        and not decision.emergency
-        and review_rules.stronger_evidence(decision.confidence, waiting.decision.confidence)
-    )
-
-
-class GitOpsActuator:
-    """Propose each new recommendation as a merge request and run its pipeline; withdraw stale ones."""
-
-    def __init__(self, settings: Settings, store: Store) -> None:
-        from swen.gitops.committer import Committer
-        from swen.pipeline.runner import PipelineRunner
-
-        self.runner = PipelineRunner(settings, store)
-        self.committer = Committer(
-            store, self.runner.repo, self.runner.host, terraform_bin=settings.terraform_bin
-        )
-
-    def __call__(self, decision: Decision) -> int:
-        mr = self.committer.propose(decision)
-        self.runner.run(mr.id)
-        return mr.id
-
-    def withdraw(self, decision_id: str, reason: str) -> None:
-        self.runner.withdraw(decision_id, reason)
+def _last_moved_at(records: dict[str, PlacementRecord]) -> dict[str, datetime]:
+    """When each service last moved (for the cooldown), on the platform clock the lifecycle records
+    placements with (``moves.lifecycle.platform_now``), so it compares with sample time as it is."""
+    return {name: r.applied_at for name, r in records.items() if r.decision_id is not None}
 
 
 def gitops_actuator(settings: Settings, store: Store) -> Actuator | None:
-    """The GitOps actuator, or None when the infra repository does not exist yet (run ``swen init``):
-    the loop then only advises."""
+    """The GitOps actuator (``moves.driver.MoveDriver``), or None when the infra repository does not
+    exist yet (run ``swen init``): the loop then only advises."""
     if not (settings.infra_repo_path / ".git").exists():
         return None
-    return GitOpsActuator(settings, store)
+    from swen.moves.driver import MoveDriver  # git, terraform and regopy only when acting
+
+    return MoveDriver(settings, store)

@@ -24,11 +24,13 @@ from swen.domain.models import Placement, Weights
 from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import LocalMergeRequestHost
 from swen.gitops.repo import InfraRepo, RetryPolicy, init_infra_repo
+from swen.moves.driver import MoveDriver
 from swen.pipeline.notify import Notifier
 from swen.pipeline.policy import PolicyGate
 from swen.pipeline.retry import Backoff
 from swen.pipeline.runner import PipelineRunner
 from swen.pipeline.stages import state_path
+from swen.store.mrs import PipelineRun
 from swen.store.repository import Store
 
 T0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
@@ -42,7 +44,18 @@ class PipelineEnv:
     repo: InfraRepo
     host: LocalMergeRequestHost
     committer: Committer
-    runner: PipelineRunner
+    driver: MoveDriver
+
+    @property
+    def runner(self) -> PipelineRunner:
+        return self.driver.runner
+
+    def approve_and_apply(self, mr_id: int, by: str) -> PipelineRun:
+        """What `swen mr approve` does: record the approval, then carry the move on here."""
+        self.driver.approve(mr_id, by)
+        outcome = self.driver.apply_now(mr_id)
+        assert outcome is not None, f"MR {mr_id} was not applied after its approval"
+        return outcome.run
 
     @property
     def origin(self) -> Path:
@@ -72,7 +85,7 @@ def make_env(
     store = Store.open(settings)
     repo = InfraRepo.open(settings, retry=RetryPolicy(sleep=lambda _s: None))
     host = LocalMergeRequestHost(store, repo)
-    runner = PipelineRunner(
+    driver = MoveDriver(
         settings,
         store,
         repo=repo,
@@ -82,8 +95,8 @@ def make_env(
         backoff=FAST,
     )
     if sync:
-        runner.sync_state()
-    return PipelineEnv(settings, store, repo, host, Committer(store, repo, host), runner)
+        driver.sync()
+    return PipelineEnv(settings, store, repo, host, driver.committer, driver)
 
 
 def make_decision(

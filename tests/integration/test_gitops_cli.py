@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,10 +13,10 @@ from swen.cli import app
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError, InvalidInputError
-from swen.gitops import review
 from swen.gitops.committer import Committer
-from swen.gitops.mr_hosts import LocalMergeRequestHost, MergeRequest
+from swen.gitops.mr_hosts import LocalMergeRequestHost, MergeRequest, MRState
 from swen.gitops.repo import InfraRepo
+from swen.moves.lifecycle import Lifecycle
 from swen.store.mrs import PipelineRepository
 from swen.store.repository import Store
 
@@ -29,15 +28,6 @@ def cli(swen_home: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("SWEN_HOME", str(swen_home))
     monkeypatch.setenv("COLUMNS", "220")
     return CliRunner()
-
-
-@pytest.fixture
-def hooks() -> Iterator[list[MergeRequest]]:
-    seen: list[MergeRequest] = []
-    review.on_approved(seen.append)
-    review.on_rejected(lambda mr, by, reason: seen.append(mr.model_copy(update={"review": reason})))
-    yield seen
-    review.clear_approval_hooks()
 
 
 def test_init_is_idempotent_and_reports(cli: CliRunner, settings: Settings) -> None:
@@ -55,7 +45,7 @@ def test_init_is_idempotent_and_reports(cli: CliRunner, settings: Settings) -> N
 def _proposed(settings: Settings) -> tuple[Store, list[MergeRequest]]:
     store = Store.open(settings)
     repo = InfraRepo.open(settings)
-    committer = Committer(store, repo, LocalMergeRequestHost(store, repo))
+    committer = Committer(store, repo, LocalMergeRequestHost(store, repo), events=Lifecycle(store))
     first = committer.propose(make_decision("d-1"))
     second = committer.propose(
         make_decision("d-2", service="service-3", current="alibaba/ap-southeast-1", target="aws/us-east-1")
@@ -63,7 +53,7 @@ def _proposed(settings: Settings) -> tuple[Store, list[MergeRequest]]:
     return store, [first, second]
 
 
-def test_mr_list_show_approve_reject(cli: CliRunner, settings: Settings, hooks: list[MergeRequest]) -> None:
+def test_mr_list_show_approve_reject(cli: CliRunner, settings: Settings) -> None:
     assert cli.invoke(app, ["init"]).exit_code == 0
     store, (first, second) = _proposed(settings)
     try:
@@ -82,10 +72,14 @@ def test_mr_list_show_approve_reject(cli: CliRunner, settings: Settings, hooks: 
 
         store.transition("d-1", S.PIPELINE_RUNNING)
         store.transition("d-1", S.AWAITING_APPROVAL)
-        approved = cli.invoke(app, ["mr", "approve", str(first.id), "--by", "alice"])
+        approved = cli.invoke(app, ["mr", "approve", str(first.id), "--by", "alice", "--record-only"])
         assert approved.exit_code == 0, approved.output
         assert store.get_decision("d-1").status is S.APPROVED
-        assert [mr.id for mr in hooks] == [first.id] and hooks[0].approved_by == "alice"
+        assert LocalMergeRequestHost(store).get(first.id).approved_by == "alice"
+        twice = cli.invoke(app, ["mr", "approve", str(first.id), "--by", "carol", "--record-only"])
+        assert isinstance(twice.exception, ConflictError) and "already approved by alice" in str(
+            twice.exception
+        )
         merged = cli.invoke(app, ["mr", "merge", str(first.id)])
         assert merged.exit_code == 0, merged.output
         origin = Path(settings.infra_remote_url)
@@ -94,7 +88,7 @@ def test_mr_list_show_approve_reject(cli: CliRunner, settings: Settings, hooks: 
         rejected = cli.invoke(app, ["mr", "reject", str(second.id), "--reason", "not before the launch"])
         assert rejected.exit_code == 0, rejected.output
         assert store.get_decision("d-2").status is S.REJECTED
-        assert (hooks[-1].id, hooks[-1].review) == (second.id, "not before the launch")
+        assert LocalMergeRequestHost(store).get(second.id).state is MRState.CLOSED
         reasons = [e.payload.get("detail", {}).get("reason") for e in store.decision_history("d-2")]
         assert "not before the launch" in reasons
 
@@ -110,9 +104,7 @@ def test_mr_list_show_approve_reject(cli: CliRunner, settings: Settings, hooks: 
         store.close()
 
 
-def test_early_approval_is_recorded_without_skipping_the_gate(
-    cli: CliRunner, settings: Settings, hooks: list[MergeRequest]
-) -> None:
+def test_early_approval_is_recorded_without_skipping_the_gate(cli: CliRunner, settings: Settings) -> None:
     assert cli.invoke(app, ["init"]).exit_code == 0
     store, (first, _second) = _proposed(settings)
     try:

@@ -19,6 +19,7 @@ from swen.gitops.mr_hosts import LocalMergeRequestHost, MergeRequest, MRKind, MR
 from swen.gitops.repo import InfraRepo, RetryPolicy, init_infra_repo
 from swen.gitops.template import TFVARS_PATH
 from swen.gitops.tfvars import read_placements
+from swen.moves.lifecycle import Lifecycle
 from swen.store.repository import Store
 
 S = DecisionStatus
@@ -43,7 +44,7 @@ def host(store: Store, repo: InfraRepo) -> LocalMergeRequestHost:
 
 @pytest.fixture
 def committer(store: Store, repo: InfraRepo, host: LocalMergeRequestHost) -> Committer:
-    return Committer(store, repo, host)
+    return Committer(store, repo, host, events=Lifecycle(store))
 
 
 def origin(settings: Settings) -> Path:
@@ -156,14 +157,16 @@ class CrashingHost(LocalMergeRequestHost):
 def test_crash_between_push_and_mr_recovers_without_duplicates(
     store: Store, repo: InfraRepo, settings: Settings
 ) -> None:
-    committer = Committer(store, repo, CrashingHost(store, repo))
+    committer = Committer(store, repo, CrashingHost(store, repo), events=Lifecycle(store))
     with pytest.raises(RuntimeError, match="simulated crash"):
         committer.propose(make_decision("d-1"))
     branch = "ai-rec/service-2-alibaba-20261126T101503Z"
     assert branch in branches(settings) and committer.host.list() == []
     pushed = git("rev-parse", branch, cwd=origin(settings))
 
-    restarted = Committer(store, InfraRepo.open(settings), LocalMergeRequestHost(store, repo))
+    restarted = Committer(
+        store, InfraRepo.open(settings), LocalMergeRequestHost(store, repo), events=Lifecycle(store)
+    )
     mr = restarted.propose(make_decision("d-1"))
     assert mr.branch == branch
     assert branches(settings) == [branch, "main"]

@@ -15,6 +15,7 @@ from swen.domain.errors import ConflictError, GitOpsError
 from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import GitLabMergeRequestHost, MRKind, MRState, make_host
 from swen.gitops.repo import InfraRepo, init_infra_repo
+from swen.moves.lifecycle import Lifecycle
 from swen.store.repository import Store
 
 BRANCH = "ai-rec/service-2-alibaba-20261126T101503Z"
@@ -144,7 +145,7 @@ def test_committer_with_gitlab_supersedes_on_gitlab(
     settings: Settings, store: Store, host: GitLabMergeRequestHost, gitlab: FakeGitLab
 ) -> None:
     init_infra_repo(settings, template_root=TEMPLATE)
-    committer = Committer(store, InfraRepo.open(settings), host)
+    committer = Committer(store, InfraRepo.open(settings), host, events=Lifecycle(store))
     first = committer.propose(make_decision("d-1"))
     second = committer.propose(make_decision("d-2", target="aws/us-west-2", at=T0 + timedelta(minutes=3)))
     assert (first.external_id, second.external_id) == ("1", "2")

@@ -16,6 +16,7 @@ from swen.domain.decision import DecisionStatus
 from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import LocalMergeRequestHost
 from swen.gitops.repo import InfraRepo
+from swen.moves.lifecycle import Lifecycle
 from swen.store.repository import Store
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,7 @@ def _propose(home: Path, decision_id: str, **kwargs: object) -> int:
     settings = Settings(home=home)
     with Store.open(settings) as store:
         repo = InfraRepo.open(settings)
-        mr = Committer(store, repo, LocalMergeRequestHost(store, repo)).propose(
+        mr = Committer(store, repo, LocalMergeRequestHost(store, repo), events=Lifecycle(store)).propose(
             make_decision(decision_id, **kwargs)  # type: ignore[arg-type]
         )
     return mr.id
@@ -144,7 +145,7 @@ def test_stage_mr_is_the_gitlab_iid_under_the_gitlab_host(swen_home: Path) -> No
         with Store.open(settings) as store:
             repo = InfraRepo.open(settings)
             host = GitLabMergeRequestHost(store, url=gitlab.url, token=TOKEN, project=PROJECT)
-            mr = Committer(store, repo, host).propose(make_decision("d-gl"))
+            mr = Committer(store, repo, host, events=Lifecycle(store)).propose(make_decision("d-gl"))
         assert (mr.id, mr.external_id) == (1, "3")
 
         validate = swen(swen_home, "pipeline", "stage", "validate", "--mr", "3", extra_env=env)

@@ -17,11 +17,9 @@ from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import ConflictError, LockError
 from swen.domain.events import EventType
 from swen.domain.models import Placement
-from swen.gitops import review
 from swen.gitops.mr_hosts import MRState
 from swen.gitops.template import TFVARS_PATH
 from swen.gitops.tfvars import read_placements, set_placement
-from swen.pipeline.hooks import install_review_hooks
 from swen.pipeline.lock import APPLY_LOCK_NAME, StoreLock
 from swen.pipeline.policy import PolicyGate
 from swen.pipeline.stages import state_path
@@ -44,14 +42,14 @@ def _stage(run: Any, name: StageName) -> Any:
 def test_failed_apply_reverts_main_and_keeps_the_previous_placement(env: PipelineEnv) -> None:
     mr = env.committer.propose(make_decision("d-locked"))
     for stage in (StageName.VALIDATE, StageName.POLICY, StageName.PLAN):
-        run = env.runner.run_stage(mr.id, stage)
+        run = env.driver.runner.run_stage(mr.id, stage).run
         assert _stage(run, stage).status is StageStatus.SUCCESS
     before_main = env.main_tfvars()
     # Terraform's own state lock (fcntl on the state file) held by another process: apply cannot run.
     with open(state_path(env.settings), "r+") as state:
         fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
-            run = env.runner.run_stage(mr.id, StageName.APPLY)
+            run = env.driver.runner.run_stage(mr.id, StageName.APPLY).run
         finally:
             fcntl.lockf(state, fcntl.LOCK_UN)
 
@@ -97,10 +95,10 @@ def test_apply_that_breaks_half_way_is_restored(env: PipelineEnv) -> None:
     env.repo.push_branch(mr.branch)
     before_main = env.main_tfvars()
 
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
     # an extra resource outside the service's placement: a person must look
     assert run.status is RunStatus.AWAITING_APPROVAL
-    run = env.runner.resume_after_approval(mr.id, "erin")
+    run = env.approve_and_apply(mr.id, "erin")
 
     assert run.status is RunStatus.FAILED
     apply = _stage(run, StageName.APPLY)
@@ -130,12 +128,12 @@ def test_push_the_remote_rejects_fails_apply_with_gits_message(env: PipelineEnv)
     hook = env.origin / "hooks" / "pre-receive"
     hook.write_text(FREEZE_MAIN)
     hook.chmod(0o755)
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
     assert run.status is RunStatus.FAILED
     apply = _stage(run, StageName.APPLY)
     assert "main is frozen for the release" in apply.log and "transient failure" not in apply.log
     assert env.store.get_decision("d-frozen").status is S.FAILED
-    assert env.host.get(mr.id).state is MRState.OPENED
+    assert env.host.get(mr.id).state is MRState.CLOSED  # a failed move holds its MR no longer
     assert env.store.get_placements()["service-1"] == HOME
     assert env.state_outputs()["service-1"] == {"provider": "aws", "region": "us-east-1"}
 
@@ -154,7 +152,7 @@ result := {"outcome": "deny", "reasons": ["b"], "override": false} if input.deci
 def test_policy_error_fails_the_policy_stage(swen_home: Path) -> None:
     env = make_env(swen_home, gate=PolicyGate(BROKEN_POLICY))
     mr = env.committer.propose(make_decision("d-policy-error"))
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
     assert run.status is RunStatus.FAILED
     policy = _stage(run, StageName.POLICY)
     assert policy.status is StageStatus.FAILED and "ERROR: the policy reported errors" in policy.log
@@ -171,7 +169,7 @@ def test_policy_denial_rejects_the_decision_and_closes_the_mr(env: PipelineEnv) 
     env.repo.commit_file(branch=mr.branch, base=base, path=TFVARS_PATH, content=tampered, message="also this")
     env.repo.push_branch(mr.branch)
 
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
 
     assert run.status is RunStatus.FAILED
     policy = _stage(run, StageName.POLICY)
@@ -185,8 +183,8 @@ def test_policy_denial_rejects_the_decision_and_closes_the_mr(env: PipelineEnv) 
 
 def test_plan_that_changed_since_the_policy_check_is_refused(env: PipelineEnv) -> None:
     mr = env.committer.propose(make_decision("d-drift"))
-    env.runner.run_stage(mr.id, StageName.VALIDATE)
-    env.runner.run_stage(mr.id, StageName.POLICY)
+    env.driver.runner.run_stage(mr.id, StageName.VALIDATE)
+    env.driver.runner.run_stage(mr.id, StageName.POLICY)
     # another MR is applied in between: the state now differs from what the policy planned against
     other = env.committer.propose(
         make_decision(
@@ -198,7 +196,7 @@ def test_plan_that_changed_since_the_policy_check_is_refused(env: PipelineEnv) -
             target_type="c5.2xlarge",
         )
     )
-    assert env.runner.run(other.id).status is RunStatus.SUCCESS
+    assert env.driver.run(other.id).run.status is RunStatus.SUCCESS
     # and someone force-moves the first branch: a new commit the policy never saw
     base = f"origin/{mr.branch}"
     text = env.repo.read_file(base)
@@ -211,7 +209,7 @@ def test_plan_that_changed_since_the_policy_check_is_refused(env: PipelineEnv) -
     )
     env.repo.push_branch(mr.branch)
 
-    run = env.runner.run_stage(mr.id, StageName.PLAN)
+    run = env.driver.runner.run_stage(mr.id, StageName.PLAN).run
 
     assert run.status is RunStatus.FAILED
     assert "branch moved since the policy check" in _stage(run, StageName.PLAN).log
@@ -222,12 +220,12 @@ def test_a_live_apply_lock_blocks_the_apply_and_names_its_holder(env: PipelineEn
     mr = env.committer.propose(make_decision("d-busy"))
     before_main = env.main_tfvars()
     with StoreLock(env.store, APPLY_LOCK_NAME, owner="someone else's apply", stale_after_s=600):
-        run = env.runner.run(mr.id)
+        run = env.driver.run(mr.id).run
     assert run.status is RunStatus.FAILED
     apply = _stage(run, StageName.APPLY)
     assert "someone else's apply" in apply.log and "waiting" in apply.log
     assert env.main_tfvars() == before_main  # nothing merged
-    assert env.host.get(mr.id).state is MRState.OPENED
+    assert env.host.get(mr.id).state is MRState.CLOSED  # failed: the engine proposes afresh
     assert env.store.get_placements()["service-1"] == HOME
 
 
@@ -237,7 +235,7 @@ def test_a_second_runner_on_the_same_mr_is_refused(env: PipelineEnv) -> None:
         StoreLock(env.store, f"pipeline:mr:{mr.id}", owner="other runner", stale_after_s=600),
         pytest.raises(LockError, match="other runner"),
     ):
-        env.runner.run(mr.id)
+        env.driver.run(mr.id)
 
 
 def test_apply_before_approval_is_refused_in_stage_mode(env: PipelineEnv) -> None:
@@ -246,24 +244,15 @@ def test_apply_before_approval_is_refused_in_stage_mode(env: PipelineEnv) -> Non
     )
     mr = env.committer.propose(decision)
     for stage in (StageName.VALIDATE, StageName.POLICY, StageName.PLAN):
-        env.runner.run_stage(mr.id, stage)
+        env.driver.runner.run_stage(mr.id, stage)
     with pytest.raises(ConflictError, match="approval"):
-        env.runner.run_stage(mr.id, StageName.APPLY)
+        env.driver.runner.run_stage(mr.id, StageName.APPLY)
     env.host.approve(mr.id, "carol")
-    run = env.runner.run_stage(mr.id, StageName.APPLY)
+    run = env.driver.runner.run_stage(mr.id, StageName.APPLY).run
     assert _stage(run, StageName.APPLY).status is StageStatus.SUCCESS
-    run = env.runner.run_stage(mr.id, StageName.NOTIFY)
+    run = env.driver.runner.run_stage(mr.id, StageName.NOTIFY).run
     assert run.status is RunStatus.SUCCESS
     assert env.store.get_decision("d-wait").status is S.APPLIED
-
-
-@pytest.fixture
-def hooks(env: PipelineEnv) -> Iterator[None]:
-    install_review_hooks(lambda: env.settings)
-    try:
-        yield
-    finally:
-        review.clear_approval_hooks()
 
 
 def _stateful(decision_id: str) -> Decision:
@@ -276,32 +265,37 @@ def _stateful(decision_id: str) -> Decision:
     )
 
 
-def test_mr_approve_resumes_the_waiting_run_through_the_review_hook(env: PipelineEnv, hooks: None) -> None:
+def test_an_approval_is_recorded_and_the_engine_applies_it(env: PipelineEnv) -> None:
     mr = env.committer.propose(_stateful("d-yes"))
-    assert env.runner.run(mr.id).status is RunStatus.AWAITING_APPROVAL
+    assert env.driver.run(mr.id).run.status is RunStatus.AWAITING_APPROVAL
 
-    review.approve(env.store, env.host, mr.id, "frank")  # what `swen mr approve` does
+    env.driver.approve(mr.id, "frank")  # what the API and `swen mr approve --record-only` do
+    assert env.store.get_decision("d-yes").status is S.APPROVED
+    waiting = env.runner.show(mr.id)
+    assert waiting is not None and waiting.status is RunStatus.AWAITING_APPROVAL  # nothing applied yet
 
+    report = env.driver.resume()  # the engine's next look
+    assert report.outcomes == {"d-yes": "applied"} and not report.errors
     run = env.runner.show(mr.id)
     assert run is not None and run.status is RunStatus.SUCCESS
     assert env.store.get_decision("d-yes").status is S.APPLIED
     assert env.store.get_placements()["orders-api"].provider == "alibaba"
 
 
-def test_early_approval_is_honoured_at_the_gate(env: PipelineEnv, hooks: None) -> None:
+def test_early_approval_is_honoured_at_the_gate(env: PipelineEnv) -> None:
     mr = env.committer.propose(_stateful("d-early"))
-    review.approve(env.store, env.host, mr.id, "grace")  # before any run: only recorded
-    run = env.runner.run(mr.id)
+    env.driver.approve(mr.id, "grace")  # before any run: only recorded
+    run = env.driver.run(mr.id).run
     assert run.status is RunStatus.SUCCESS
-    assert "already approved by grace" in _stage(run, StageName.PLAN).log
+    assert "approved by grace" in _stage(run, StageName.PLAN).log
     assert env.store.get_decision("d-early").status is S.APPLIED
 
 
-def test_mr_reject_ends_the_waiting_run_through_the_review_hook(env: PipelineEnv, hooks: None) -> None:
+def test_mr_reject_ends_the_waiting_run(env: PipelineEnv) -> None:
     mr = env.committer.propose(_stateful("d-no"))
-    assert env.runner.run(mr.id).status is RunStatus.AWAITING_APPROVAL
+    assert env.driver.run(mr.id).run.status is RunStatus.AWAITING_APPROVAL
 
-    review.reject(env.store, env.host, mr.id, "dave", "not during the sale")  # `swen mr reject`
+    env.driver.reject(mr.id, "dave", "not during the sale")  # `swen mr reject`
 
     run = env.runner.show(mr.id)
     assert run is not None and run.status is RunStatus.FAILED
@@ -311,7 +305,7 @@ def test_mr_reject_ends_the_waiting_run_through_the_review_hook(env: PipelineEnv
     notes = env.store.events_after(0, types=[EventType.NOTIFICATION])
     assert notes[-1].payload["status"] == "rejected" and "not during the sale" in notes[-1].payload["text"]
     with pytest.raises(ConflictError):
-        env.runner.resume_after_approval(mr.id, "dave")
+        env.approve_and_apply(mr.id, "dave")
 
 
 # --- notifications -----------------------------------------------------------------------------
@@ -351,7 +345,7 @@ def test_applied_move_is_posted_to_the_webhook(swen_home: Path, hook: tuple[_Hoo
     state, url = hook
     env = make_env(swen_home, webhook_url=url)
     mr = env.committer.propose(make_decision("d-hook"))
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
     assert run.status is RunStatus.SUCCESS
     [body] = state.bodies
     assert "service-1 moved to alibaba/ap-southeast-1" in body["text"]
@@ -367,7 +361,7 @@ def test_failed_notification_fails_the_stage_but_keeps_the_apply(
     env = make_env(swen_home, webhook_url=url)
     state.status = 404
     mr = env.committer.propose(make_decision("d-mute"))
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
     assert run.status is RunStatus.FAILED
     assert _stage(run, StageName.APPLY).status is StageStatus.SUCCESS
     notify = _stage(run, StageName.NOTIFY)

@@ -41,7 +41,7 @@ def test_first_run_bootstraps_the_state_from_main(swen_home: Path) -> None:
     env = make_env(swen_home, sync=False)
     assert env.store.get_placements() == {}
     mr = env.committer.propose(make_decision("d-first"))
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
     # without the bootstrap the plan would create every service and the gate would stop it
     assert run.status is RunStatus.SUCCESS and run.policy_result is not None
     assert run.policy_result["outcome"] == "auto_approve"
@@ -54,7 +54,7 @@ def test_confident_cheaper_stateless_move_is_applied_end_to_end(env: PipelineEnv
     decision = make_decision("d-auto")
     mr = env.committer.propose(decision)
 
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
 
     assert run.status is RunStatus.SUCCESS, [(s.name, s.status, s.log[-300:]) for s in run.stages]
     assert [(s.name, s.status) for s in run.stages] == [(n, StageStatus.SUCCESS) for n in StageName]
@@ -99,7 +99,7 @@ def test_stateful_service_waits_for_a_person_then_applies(env: PipelineEnv) -> N
     mr = env.committer.propose(decision)
     before_main = env.main_tfvars()
 
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
 
     assert run.status is RunStatus.AWAITING_APPROVAL
     stages = {s.name: s.status for s in run.stages}
@@ -112,7 +112,7 @@ def test_stateful_service_waits_for_a_person_then_applies(env: PipelineEnv) -> N
     assert env.main_tfvars() == before_main
     assert env.store.get_placements()["orders-api"] == Placement(provider="aws", region="us-east-1")
 
-    run = env.runner.resume_after_approval(mr.id, "alice")
+    run = env.approve_and_apply(mr.id, "alice")
 
     assert run.status is RunStatus.SUCCESS
     assert env.host.get(mr.id).approved_by == "alice"
@@ -133,7 +133,7 @@ def test_terraform_error_fails_the_stage_and_changes_nothing(env: PipelineEnv) -
     mr = env.committer.propose(decision)
     before_main = env.main_tfvars()
 
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
 
     assert run.status is RunStatus.FAILED
     stages = {s.name: s for s in run.stages}
@@ -158,16 +158,17 @@ def test_terraform_error_fails_the_stage_and_changes_nothing(env: PipelineEnv) -
 
 def test_rollback_puts_the_previous_placement_back(env: PipelineEnv) -> None:
     mr = env.committer.propose(make_decision("d-roll"))
-    assert env.runner.run(mr.id).status is RunStatus.SUCCESS
+    assert env.driver.run(mr.id).run.status is RunStatus.SUCCESS
     assert env.store.get_placements()["service-1"].provider == "alibaba"
 
-    rollback_mr, run = env.runner.rollback("d-roll")
+    rollback_mr, outcome = env.driver.rollback("d-roll")
+    run = outcome.run
 
     # moving back costs more (+27 %): the gate wants a person
     assert run.status is RunStatus.AWAITING_APPROVAL
     assert run.policy_result is not None and "cost_delta_too_high" in " ".join(run.policy_result["reasons"])
     assert env.store.get_decision("d-roll").status is S.APPLIED
-    run = env.runner.resume_after_approval(rollback_mr.id, "bob")
+    run = env.approve_and_apply(rollback_mr.id, "bob")
     assert run.status is RunStatus.SUCCESS
     assert env.store.get_placements()["service-1"] == Placement(provider="aws", region="us-east-1")
     assert env.state_outputs()["service-1"] == {"provider": "aws", "region": "us-east-1"}
@@ -180,7 +181,7 @@ def test_rollback_puts_the_previous_placement_back(env: PipelineEnv) -> None:
 def test_the_same_run_on_postgresql(swen_home: Path, pg_url: str) -> None:
     env = make_env(swen_home, database_url=pg_url)
     mr = env.committer.propose(make_decision("d-pg"))
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
     assert run.status is RunStatus.SUCCESS, [(s.name, s.status, s.log[-300:]) for s in run.stages]
     assert env.store.get_placements()["service-1"] == Placement(provider="alibaba", region="ap-southeast-1")
     assert env.store.get_decision("d-pg").status is S.APPLIED
@@ -193,5 +194,5 @@ def test_a_swen_home_with_spaces_and_quotes_works(tmp_path: Path) -> None:
     env = make_env(tmp_path / "team's swen" / "home")
     assert env.store.get_placements()["service-1"] == Placement(provider="aws", region="us-east-1")
     mr = env.committer.propose(make_decision("d-spaced"))
-    assert env.runner.run(mr.id).status is RunStatus.SUCCESS
+    assert env.driver.run(mr.id).run.status is RunStatus.SUCCESS
     assert env.store.get_placements()["service-1"] == Placement(provider="alibaba", region="ap-southeast-1")

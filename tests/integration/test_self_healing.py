@@ -135,7 +135,7 @@ def test_paused_automation_turns_an_auto_approval_into_a_wait_for_a_person(tmp_p
     env = make_env(tmp_path / "home")
     automation.set_paused(env.store, True, by="oncall", reason="change freeze")
     mr = env.committer.propose(make_decision("d-paused"))
-    run = env.runner.run(mr.id)
+    run = env.driver.run(mr.id).run
     assert run.status.value == "awaiting_approval"
     stored = env.store.get_decision("d-paused")
     assert stored.status is DecisionStatus.AWAITING_APPROVAL
@@ -145,5 +145,5 @@ def test_paused_automation_turns_an_auto_approval_into_a_wait_for_a_person(tmp_p
     reasons = waiting[-1].payload["detail"]["reasons"]
     assert reasons and reasons[0].startswith("automation_paused")
     # a person's approval still applies while paused
-    env.runner.resume_after_approval(mr.id, "alice")
+    env.approve_and_apply(mr.id, "alice")
     assert env.store.get_decision("d-paused").status is DecisionStatus.APPLIED

@@ -42,7 +42,6 @@ from swen.api.routers import (
 from swen.api.versions import VersionProbe
 from swen.config import Settings
 from swen.observability.metrics import StoreCollector, build_registry
-from swen.pipeline.hooks import install_review_hooks
 from swen.store.repository import Store
 
 ERROR_CODES = (401, 403, 404, 413, 422, 429, 503)
@@ -127,7 +126,6 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     if store is not None:
         _attach_store(app, store)
     install_problem_handlers(app)
-    install_review_hooks(lambda: settings)  # an approval through the API resumes the waiting pipeline
 
     open_deps = [] if settings.open_health_endpoints else [Depends(require(Role.VIEWER))]
     app.include_router(health.router, dependencies=open_deps)

@@ -268,9 +268,6 @@ class MergeRequestPage(Page):
 class ReviewOut(_Out):
     merge_request: MergeRequestOut
     decision_status: DecisionStatus
-    pipeline_error: str | None = Field(
-        description="The review was recorded but continuing the pipeline failed (what it said)."
-    )
 
 
 class RejectIn(_StrictIn):

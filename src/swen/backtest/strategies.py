@@ -57,8 +57,9 @@ from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.fleet import gpu_models_by_placement
 from swen.engine.params import EngineParams
-from swen.engine.review_rules import should_withdraw, still_recommended, stronger_evidence
 from swen.engine.window import SampleWindow
+from swen.moves.review_policy import OpenMove as PolicyMove
+from swen.moves.review_policy import ReviewAction, ReviewPolicy
 from swen.pipeline.plan_summary import PlanSummary, summarise_plan
 from swen.pipeline.policy import PolicyGate, PolicyInput
 from swen.telemetry.catalog import Catalog
@@ -139,8 +140,8 @@ class PlatformReplay:
         self.last_moved: dict[str, datetime] = {}
         self.open: dict[int, OpenMove] = {}
         self.due: dict[int, list[int]] = {}
-        self.stale: dict[int, int] = {}
-        """live: consecutive cycles each waiting review was not recommended by the engine."""
+        self.review = ReviewPolicy(window=params.stability_window, live=lifecycle.live)
+        """The live loop's review policy (``moves.review_policy``); ``live`` is the one difference."""
         self.journal: list[LifecycleEvent] = []
         self.history: WinnerHistory | None = None
         self.last_result: EngineResult | None = None
@@ -182,8 +183,7 @@ class PlatformReplay:
             )
             self.history = result.history
             self.last_result = result
-            if self.lifecycle.live:
-                self._withdraw_stale(t, result)
+            self._withdraw_stale(t, result)
             for decision in result.recommendations:
                 if self._is_new(t, decision):
                     self._gate(t, decision)
@@ -209,51 +209,35 @@ class PlatformReplay:
             error_rate=trace.error_rate[t],
         )
 
-    def _pending(self) -> dict[str, Placement]:
-        """Open moves the engine is told about: every one, except (``live``) manual reviews."""
-        live = self.lifecycle.live
+    def _open_moves(self) -> dict[str, PolicyMove]:
+        """The open moves as the review policy sees them (a manual review waits for a person)."""
         return {
-            self.services[s].name: move.target
-            for s, move in self.open.items()
-            if not (live and not move.auto)
+            self.services[s].name: PolicyMove(m.decision_id, m.target, not m.auto, m.emergency, m.confidence)
+            for s, m in self.open.items()
         }
+
+    def _pending(self) -> dict[str, Placement]:
+        """Open moves the engine is told about (``ReviewPolicy.pending``)."""
+        return self.review.pending(self._open_moves())
 
     def _withdraw_stale(self, t: int, result: EngineResult) -> None:
         """``live``: withdraw a waiting review the engine has not recommended for a whole window."""
-        waiting = [s for s, move in self.open.items() if move.waits_for_review]
-        self.stale = {s: n for s, n in self.stale.items() if s in waiting}
-        cycle = result.cycle
-        for s in waiting:
-            move = self.open[s]
-            row = cycle.row_of[self.services[s].name]
-            target = int(cycle.target[row])
-            wanted = still_recommended(
-                bool(cycle.migrate[row]),
-                cycle.fleet.placements[target].key if target >= 0 else None,
-                move.target.key,
-            )
-            self.stale[s] = 0 if wanted else self.stale.get(s, 0) + 1
-            if should_withdraw(self.stale[s], self.params.stability_window):
-                del self.open[s], self.stale[s]
-                self.tally.withdrawn += 1
-                self._note(t, s, "withdrawn", move.target)
+        for name in self.review.withdrawals(self._open_moves(), result):
+            s = self.window.service_index[name]
+            move = self.open.pop(s)
+            self.tally.withdrawn += 1
+            self._note(t, s, "withdrawn", move.target)
 
     def _is_new(self, t: int, decision: Decision) -> bool:
-        """Whether a recommendation is proposed: not when the same move is already open, unless
-        (``live``) it is a waiting review whose evidence grew (refresh)."""
-        move = self.open.get(self.window.service_index[decision.service])
-        if move is None or move.target.key != decision.target.key:
-            return True
-        refresh = (
-            self.lifecycle.live
-            and move.waits_for_review
-            and not decision.emergency
-            and stronger_evidence(decision.confidence, move.confidence)
-        )
-        if refresh:
+        """Whether a recommendation is proposed (``ReviewPolicy.on_recommendation``): not when the
+        same move is already open, unless it is refreshed."""
+        s = self.window.service_index[decision.service]
+        open_move = self._open_moves().get(decision.service)
+        action = self.review.on_recommendation(open_move, decision)
+        if action is ReviewAction.REFRESH:
             self.tally.refreshed += 1
-            self._note(t, self.window.service_index[decision.service], "refresh", move.target)
-        return refresh
+            self._note(t, s, "refresh", self.open[s].target)
+        return action is not ReviewAction.KEEP
 
     def _gate(self, t: int, decision: Decision) -> None:
         tally = self.tally

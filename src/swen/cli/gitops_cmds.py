@@ -12,11 +12,12 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from swen.cli.pipeline_cmds import finish, render_run
 from swen.config import Settings, load_settings
 from swen.domain.errors import InvalidInputError, NotFoundError
-from swen.gitops import review
 from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRState, make_host
 from swen.gitops.repo import InfraRepo, init_infra_repo
+from swen.moves import reviews
 from swen.store.mrs import PipelineRepository
 from swen.store.repository import Store
 
@@ -151,13 +152,27 @@ def mr_show(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `sw
 def mr_approve(
     mr_id: Annotated[int, typer.Argument(help="Merge request id.")],
     by: Annotated[str | None, typer.Option(help="Who approves (default: the current user).")] = None,
+    record_only: Annotated[
+        bool, typer.Option("--record-only", help="Only record the approval; the running engine applies it.")
+    ] = False,
 ) -> None:
-    """Approve a merge request; a decision waiting at the policy gate becomes approved."""
-    with _host(load_settings()) as (store, host):
-        mr = review.approve(store, host, mr_id, by or _default_actor())
+    """Approve a merge request; a decision waiting at the policy gate becomes approved and is applied
+    (here, under the apply lock, unless --record-only leaves it to the running engine)."""
+    from swen.moves.driver import MoveDriver
+
+    settings = load_settings()
+    with Store.open(settings) as store:
+        driver = MoveDriver(settings, store)
+        mr = driver.approve(mr_id, by or _default_actor())
+        Console().print(f"approved MR {mr.id} ({mr.branch}) by {mr.approved_by}")
+        outcome = None if record_only else driver.apply_now(mr.id)
         status = store.get_decision(mr.decision_id).status
+    if outcome is not None:
+        render_run(outcome.run)
+        finish(outcome.run)
     Console().print(
-        f"approved MR {mr.id} ({mr.branch}) by {mr.approved_by}; decision {mr.decision_id} is {status}"
+        f"decision {mr.decision_id} is {status}"
+        + (" (a running engine applies it within a second or two)" if record_only else "")
     )
 
 
@@ -168,8 +183,9 @@ def mr_reject(
     by: Annotated[str | None, typer.Option(help="Who rejects (default: the current user).")] = None,
 ) -> None:
     """Reject (close) a merge request; its decision becomes rejected."""
-    with _host(load_settings()) as (store, host):
-        mr = review.reject(store, host, mr_id, by or _default_actor(), reason)
+    settings = load_settings()
+    with _host(settings) as (store, host):
+        mr = reviews.reject(settings, store, host, mr_id, by or _default_actor(), reason)
         status = store.get_decision(mr.decision_id).status
     Console().print(f"rejected MR {mr.id} ({mr.branch}); decision {mr.decision_id} is {status}")
 
@@ -177,6 +193,9 @@ def mr_reject(
 @mr_app.command("merge")
 def mr_merge(mr_id: Annotated[int, typer.Argument(help="Merge request id.")]) -> None:
     """Merge an approved merge request into main of the infra remote (the pipeline applies main)."""
-    with _host(load_settings()) as (store, host):
-        mr = review.merge(store, host, mr_id)
+    from swen.moves.driver import MoveDriver
+
+    settings = load_settings()
+    with Store.open(settings) as store:
+        mr = MoveDriver(settings, store).merge(mr_id)
     Console().print(f"merged MR {mr.id} ({mr.branch}) into main")

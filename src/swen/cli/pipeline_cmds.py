@@ -20,7 +20,6 @@ from rich.table import Table
 
 from swen.config import Settings, load_settings
 from swen.domain.errors import NotFoundError, PipelineError
-from swen.pipeline.hooks import install_review_hooks
 from swen.pipeline.lock import APPLY_LOCK_NAME, current_holder
 from swen.store.mrs import PipelineRun, RunStatus, StageStatus
 from swen.store.repository import Store
@@ -46,18 +45,18 @@ class StageChoice(StrEnum):
 
 
 @contextmanager
-def _runner(settings: Settings) -> Iterator[Any]:
-    from swen.pipeline.runner import PipelineRunner  # terraform/regopy only when a command needs them
+def _driver(settings: Settings) -> Iterator[Any]:
+    from swen.moves.driver import MoveDriver  # git, terraform and regopy only when a command needs them
 
     with Store.open(settings) as store:
-        yield PipelineRunner(settings, store)
+        yield MoveDriver(settings, store)
 
 
-def _resolve_mr(settings: Settings, runner: Any, value: int) -> int:
+def _resolve_mr(settings: Settings, driver: Any, value: int) -> int:
     """The store id of ``value``: a GitLab IID under SWEN_MR_HOST=gitlab, else the store id itself."""
     if settings.mr_host != "gitlab":
         return value
-    for mr in runner.host.list():
+    for mr in driver.host.list():
         if mr.external_id == str(value):
             return int(mr.id)
     raise NotFoundError(f"no merge request with GitLab IID {value}", hint="was it opened by SWEN?")
@@ -85,7 +84,7 @@ def render_run(run: PipelineRun | None, *, lines: int = 3, console: Console | No
         console.print(f"policy: [bold]{escape(str(outcome))}[/]{lines_out}", highlight=False)
 
 
-def _finish(run: PipelineRun) -> None:
+def finish(run: PipelineRun) -> None:
     """Exit non-zero with the failing stage's error when the run failed."""
     if run.status is RunStatus.AWAITING_APPROVAL:
         Console().print(
@@ -114,10 +113,10 @@ def _write_json(path: Path, value: Any) -> None:
 @pipeline_app.command("run")
 def run_cmd(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `swen mr list`).")]) -> None:
     """Run all five stages on a clean worktree of the MR branch (stops for manual review)."""
-    with _runner(load_settings()) as runner:
-        run = runner.run(mr_id)
+    with _driver(load_settings()) as driver:
+        run = driver.run(mr_id).run
     render_run(run)
-    _finish(run)
+    finish(run)
 
 
 @pipeline_app.command("stage")
@@ -138,15 +137,15 @@ def stage_cmd(
 ) -> None:
     """Run one stage (GitLab CI runs one job per stage); `validate` starts a new run."""
     settings = load_settings()
-    with _runner(settings) as runner:
-        mr_id = _resolve_mr(settings, runner, mr)
+    with _driver(settings) as driver:
+        mr_id = _resolve_mr(settings, driver, mr)
         if name is StageChoice.apply and approved_by:
-            latest = runner.runs.latest_run(mr_id)
+            latest = driver.runner.runs.latest_run(mr_id)
             if latest is not None and latest.status is RunStatus.AWAITING_APPROVAL:
-                mr_now = runner.host.get(mr_id)
+                mr_now = driver.host.get(mr_id)
                 if mr_now.approved_by is None:
-                    runner.host.approve(mr_id, approved_by)
-        run = runner.run_stage(mr_id, name.value)
+                    driver.approve(mr_id, approved_by)
+        run = driver.runner.run_stage(mr_id, name.value).run
     if name is StageChoice.policy and run.policy_result:
         result = {k: run.policy_result[k] for k in ("outcome", "reasons", "override")}
         if result_file is not None:
@@ -156,7 +155,7 @@ def stage_cmd(
     render_run(run, lines=5)
     stage = next((s for s in run.stages if s.name.value == name.value), None)
     if run.status is RunStatus.FAILED and (stage is None or stage.status is StageStatus.FAILED):
-        _finish(run)
+        finish(run)
 
 
 @pipeline_app.command("show")
@@ -178,8 +177,8 @@ def show_cmd(
 @pipeline_app.command("sync")
 def sync_cmd() -> None:
     """Apply main as it is and record every service's placement (once after `swen init`)."""
-    with _runner(load_settings()) as runner:
-        placements = runner.sync_state()
+    with _driver(load_settings()) as driver:
+        placements = driver.sync()
     table = Table(title=f"Applied placements ({len(placements)})")
     table.add_column("service")
     table.add_column("placement")
@@ -204,15 +203,14 @@ def rollback_cmd(
     decision_id: Annotated[str, typer.Argument(help="Decision to undo (applied, verified or failed).")],
 ) -> None:
     """Open a rollback MR that puts the previous placement back, and run it through the pipeline."""
-    with _runner(load_settings()) as runner:
-        mr, run = runner.rollback(decision_id)
+    with _driver(load_settings()) as driver:
+        mr, outcome = driver.rollback(decision_id)
     Console().print(f"rollback MR {mr.id} ({mr.branch})")
-    render_run(run)
-    _finish(run)
+    render_run(outcome.run)
+    finish(outcome.run)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app`` and let `swen mr approve|reject` drive waiting runs."""
-    install_review_hooks()
+    """Add this module's commands to ``app``."""
     app.add_typer(pipeline_app, name="pipeline")
     app.command("rollback")(rollback_cmd)

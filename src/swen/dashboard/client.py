@@ -35,12 +35,10 @@ KEY_HINT = "create one with `swen keys create --role operator --name dashboard` 
 
 @dataclass(frozen=True)
 class ReviewResult:
-    """What an approval or rejection did: the MR, and (newer APIs) the decision status and any
-    pipeline error met while the pipeline continued."""
+    """What an approval or rejection recorded: the MR and (newer APIs) the decision status."""
 
     merge_request: MergeRequestOut
     decision_status: str | None = None
-    pipeline_error: str | None = None
 
 
 class DashboardError(SwenError):
@@ -254,15 +252,14 @@ class ApiClient:
         return self._review(self._request("POST", path, json=body, timeout=120.0), path)
 
     def _review(self, response: httpx.Response, path: str) -> ReviewResult:
-        """``{"merge_request", "decision_status", "pipeline_error"}`` or (older APIs) the MR itself."""
+        """``{"merge_request", "decision_status"}`` or (older APIs) the MR itself."""
         try:
             body = response.json()
             if isinstance(body, dict) and "merge_request" in body:
-                status, error = body.get("decision_status"), body.get("pipeline_error")
+                status = body.get("decision_status")
                 return ReviewResult(
                     MergeRequestOut.model_validate(body["merge_request"]),
                     str(status) if status is not None else None,
-                    str(error) if error else None,
                 )
             return ReviewResult(MergeRequestOut.model_validate(body))
         except (ValueError, ValidationError):

@@ -120,6 +120,17 @@ class DecisionStatus(StrEnum):
 
 _S = DecisionStatus
 TERMINAL_STATUSES = frozenset({_S.VERIFIED, _S.REJECTED, _S.FAILED, _S.SUPERSEDED, _S.ROLLED_BACK})
+"""No further step, except a rollback of a verified or failed move (which opens a rollback MR)."""
+IN_FLIGHT_STATUSES = frozenset({_S.PROPOSED, _S.MR_OPENED, _S.PIPELINE_RUNNING, _S.APPROVED})
+"""Work the platform itself still owes (resumed after a crash or restart by ``moves.driver``)."""
+WAITING_STATUSES = frozenset({_S.AWAITING_APPROVAL})
+"""Waiting for a person."""
+OPEN_STATUSES = IN_FLIGHT_STATUSES | WAITING_STATUSES
+"""A move on its way: not yet applied, not ended."""
+FAILED_STATUSES = frozenset({_S.FAILED, _S.ROLLED_BACK})
+"""The move did not hold (healing tries the next candidate)."""
+ROLLBACK_FROM_STATUSES = frozenset({_S.APPLIED, _S.VERIFIED, _S.FAILED})
+"""A rollback MR may be opened for these."""
 ALLOWED_TRANSITIONS: dict[DecisionStatus, frozenset[DecisionStatus]] = {
     _S.PROPOSED: frozenset({_S.MR_OPENED, _S.SUPERSEDED, _S.FAILED, _S.REJECTED}),
     _S.MR_OPENED: frozenset({_S.PIPELINE_RUNNING, _S.SUPERSEDED, _S.FAILED, _S.REJECTED}),

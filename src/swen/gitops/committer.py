@@ -25,8 +25,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from typing import Protocol
 
-from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionAction, DecisionStatus
+from swen.domain.decision import (
+    ALLOWED_TRANSITIONS,
+    ROLLBACK_FROM_STATUSES,
+    Decision,
+    DecisionAction,
+    DecisionStatus,
+)
 from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError, NotFoundError
 from swen.domain.models import Placement
 from swen.domain.names import validate_location_name, validate_service_name
@@ -40,7 +47,6 @@ from swen.store.repository import Store
 _S = DecisionStatus
 _PROPOSE_LOCK = threading.RLock()
 """One proposal at a time per process (the loop and the API may share a process)."""
-ROLLBACK_FROM = frozenset({_S.APPLIED, _S.VERIFIED, _S.FAILED})
 
 
 def _validate_placement(placement: Placement, what: str) -> None:
@@ -138,15 +144,34 @@ def mr_description(decision: Decision, *, kind: MRKind, source: Placement, targe
     )
 
 
+class ProposalEvents(Protocol):
+    """Records what a proposal did to the move (``swen.moves.lifecycle.Lifecycle``)."""
+
+    def proposed(self, decision: Decision) -> None: ...
+
+    def opened(self, decision_id: str, mr: MergeRequest) -> None: ...
+
+    def commit_failed(self, decision_id: str, error: str) -> None: ...
+
+    def superseded(self, decision_id: str, *, by_decision: str, mr_id: int | None) -> None: ...
+
+
 class Committer:
     """Turns decisions into merge requests on ``host`` via the infra repository ``repo``."""
 
     def __init__(
-        self, store: Store, repo: InfraRepo, host: MergeRequestHost, *, terraform_bin: str = "terraform"
+        self,
+        store: Store,
+        repo: InfraRepo,
+        host: MergeRequestHost,
+        *,
+        events: ProposalEvents,
+        terraform_bin: str = "terraform",
     ):
         self.store = store
         self.repo = repo
         self.host = host
+        self.events = events
         self.terraform_bin = terraform_bin
 
     # --- recommendations and emergencies --------------------------------------------------------
@@ -182,8 +207,7 @@ class Committer:
             self._ensure_branch(branch, decision, decision.current, decision.target, instance_type, kind)
         except (GitOpsError, ConflictError, NotFoundError, InvalidInputError) as exc:
             if not getattr(exc, "transient", False):
-                detail = {"stage": "commit", "error": exc.message}
-                self.store.transition(decision.id, _S.FAILED, detail=detail)
+                self.events.commit_failed(decision.id, exc.message)
             raise
         self._supersede(older, by=decision.id)
         mr = self.host.open(
@@ -211,7 +235,7 @@ class Committer:
         stored = self.store.get_decision(decision_id)
         decision = stored.decision
         validate_decision_names(decision)
-        if stored.status not in ROLLBACK_FROM:
+        if stored.status not in ROLLBACK_FROM_STATUSES:
             raise ConflictError(
                 f"decision {decision_id} is {stored.status.value}; only applied, verified or failed "
                 "decisions can be rolled back"
@@ -249,12 +273,37 @@ class Committer:
             MRKind.ROLLBACK,
         )
 
+    # --- keeping a branch current ----------------------------------------------------------------
+    def rebase(self, mr: MergeRequest) -> bool:
+        """Re-cut ``mr``'s branch on the current main if main moved since it was cut.
+
+        Another change merged meanwhile would otherwise show in this branch's plan as a revert of
+        that change (the gate denies it: ``deletes_beyond_move``). The same one-entry edit is made on
+        top of main and pushed in place of the old branch (refused if someone pushed to it since).
+        True when the branch was re-cut.
+        """
+        with _PROPOSE_LOCK:
+            self.repo.fetch()
+            head = self.repo.rev_parse(f"{REMOTE}/{mr.branch}")
+            if self.repo.is_ancestor(f"{REMOTE}/{MAIN}", head):
+                return False
+            decision = self.store.get_decision(mr.decision_id).decision
+            rollback = mr.kind is MRKind.ROLLBACK
+            source, target = (
+                (decision.target, decision.current) if rollback else (decision.current, decision.target)
+            )
+            self._commit_edit(
+                mr.branch, decision, source, target, instance_type_for(decision, target), mr.kind
+            )
+            self.repo.push_branch(mr.branch, replacing=head)
+            return True
+
     # --- steps ----------------------------------------------------------------------------------
     def _stored_status(self, decision: Decision) -> DecisionStatus:
         try:
             return self.store.get_decision(decision.id).status
         except NotFoundError:
-            self.store.save_decision(decision)
+            self.events.proposed(decision)
             return _S.PROPOSED
 
     def _existing(self, branch: str, decision_id: str) -> MergeRequest | None:
@@ -279,6 +328,19 @@ class Committer:
         self.repo.fetch()
         if branch in self.repo.remote_branches():
             return
+        self._commit_edit(branch, decision, source, target, instance_type, kind)
+        self.repo.push_branch(branch)
+
+    def _commit_edit(
+        self,
+        branch: str,
+        decision: Decision,
+        source: Placement,
+        target: Placement,
+        instance_type: str | None,
+        kind: MRKind,
+    ) -> None:
+        """Local ``branch`` = origin's main + the one-entry edit of ``decision.service``."""
         base = f"{REMOTE}/{MAIN}"
         edited = set_placement(
             self.repo.read_file(base),
@@ -290,7 +352,6 @@ class Committer:
         )
         message = commit_message(decision, kind=kind, source=source, target=target)
         self.repo.commit_file(branch=branch, base=base, path=TFVARS_PATH, content=edited, message=message)
-        self.repo.push_branch(branch)
 
     def _supersedable(self, service: str, branch: str) -> list[MergeRequest]:
         """Other open MRs of ``service``; ConflictError if one of them must not be superseded."""
@@ -311,11 +372,8 @@ class Committer:
     def _supersede(self, older: Iterable[MergeRequest], *, by: str) -> None:
         for mr in older:
             if self.store.get_decision(mr.decision_id).status is not _S.SUPERSEDED:
-                self.store.transition(
-                    mr.decision_id, _S.SUPERSEDED, detail={"by_decision": by, "mr_id": mr.id}
-                )
+                self.events.superseded(mr.decision_id, by_decision=by, mr_id=mr.id)
             self.host.close(mr.id, f"superseded by decision {by}")
 
     def _mark_opened(self, decision_id: str, mr: MergeRequest) -> None:
-        detail = {"mr_id": mr.id, "branch": mr.branch, "web_url": mr.web_url, "host": mr.host}
-        self.store.transition(decision_id, _S.MR_OPENED, detail=detail)
+        self.events.opened(decision_id, mr)

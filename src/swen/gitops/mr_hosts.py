@@ -53,6 +53,9 @@ class MergeRequestHost(Protocol):
 
     def approve(self, mr_id: int, by: str) -> MergeRequest: ...
 
+    def approve_remote(self, mr: MergeRequest) -> None:
+        """Mirror an approval the lifecycle recorded onto the host (nothing for the local host)."""
+
     def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest: ...
 
     def merge(self, mr_id: int) -> MergeRequest: ...
@@ -130,6 +133,9 @@ class LocalMergeRequestHost(_StoreBackedHost):
         if mr.approved_by is not None:
             return mr  # already approved: approving twice changes nothing
         return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
+
+    def approve_remote(self, mr: MergeRequest) -> None:
+        """The store is the local host: the lifecycle's record is the approval."""
 
     def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
         by, reason = validate_actor(by), validate_reason(reason)
@@ -282,6 +288,9 @@ class GitLabMergeRequestHost(_StoreBackedHost):
             return mr  # GitLab refuses a second approval by the same user
         self._call("approving a merge request", self._lazy_mr(mr).approve)
         return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
+
+    def approve_remote(self, mr: MergeRequest) -> None:
+        self._call("approving a merge request", self._lazy_mr(mr).approve)
 
     def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
         by, reason = validate_actor(by), validate_reason(reason)

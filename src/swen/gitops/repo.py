@@ -238,10 +238,22 @@ class InfraRepo:
         self.git("update-ref", f"refs/heads/{branch}", commit)
         return commit
 
-    def push_branch(self, branch: str) -> None:
-        """Push local ``branch`` to origin (same name); transient failures are retried."""
+    def push_branch(self, branch: str, *, replacing: str | None = None) -> None:
+        """Push local ``branch`` to origin (same name); transient failures are retried.
+
+        ``replacing``: the commit origin's branch must still be at, which the push then replaces (a
+        re-cut branch; refused if someone else pushed meanwhile)."""
         validate_branch_name(branch)
-        self._retrying("push", "push", REMOTE, f"refs/heads/{branch}:refs/heads/{branch}")
+        refspec = f"refs/heads/{branch}:refs/heads/{branch}"
+        if replacing is None:
+            self._retrying("push", "push", REMOTE, refspec)
+        else:
+            lease = f"--force-with-lease=refs/heads/{branch}:{replacing}"
+            self._retrying("push", "push", lease, REMOTE, f"+{refspec}")
+
+    def is_ancestor(self, commit: str, of: str) -> bool:
+        """Whether ``commit`` is reachable from ``of`` (both refs or shas)."""
+        return self._is_ancestor(self.rev_parse(commit), self.rev_parse(of))
 
     def delete_remote_branch(self, branch: str) -> None:
         """Delete ``branch`` on origin (and locally); a branch that is already gone is fine."""

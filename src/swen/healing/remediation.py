@@ -43,15 +43,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from swen.config import Settings
-from swen.domain.decision import TERMINAL_STATUSES, Decision, DecisionStatus
+from swen.domain.decision import FAILED_STATUSES, TERMINAL_STATUSES, Decision, DecisionStatus
 from swen.domain.errors import ConflictError, NotFoundError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement
 from swen.engine.constraints import WILDCARD
 from swen.engine.decide import EngineResult
-from swen.engine.verification import VerificationState
 from swen.healing.guards import Attempt, GuardLimits, GuardVerdict, Outcome, check_remediation
 from swen.healing.quarantine import Quarantine
+from swen.moves.verification import load_verification
 from swen.pipeline.notify import Notification, Notifier
 from swen.store.incidents import (
     ACTIVE_STATUSES,
@@ -68,41 +68,9 @@ _S = DecisionStatus
 NO_CANDIDATE_LIMIT = 3
 """Cycles an emergency may find no healthy candidate before a person is asked."""
 EMERGENCY_KINDS = frozenset({"outage"})
-FAILED_STATUSES = frozenset({_S.FAILED, _S.ROLLED_BACK})
 IN_FLIGHT = frozenset(_S) - TERMINAL_STATUSES
 """Decisions still on their way (proposed .. applied)."""
 HISTORY_LIMIT = 200
-
-
-def verify_flag(decision_id: str) -> str:
-    """Store flag holding the verification state of an applied decision (written by the loop)."""
-    return f"verify:{decision_id}"
-
-
-def load_verification(store: Store, decision_id: str) -> VerificationState:
-    """The verification state of an applied decision (empty when the loop has not observed it yet)."""
-    value = store.get_flag(verify_flag(decision_id))
-    if not isinstance(value, dict):
-        return VerificationState()
-    last = value.get("last_ts")
-    return VerificationState(
-        healthy_streak=int(value.get("healthy_streak", 0)),
-        unhealthy_streak=int(value.get("unhealthy_streak", 0)),
-        last_ts=datetime.fromisoformat(last) if isinstance(last, str) else None,
-        last_problem=value.get("last_problem"),
-    )
-
-
-def save_verification(store: Store, decision_id: str, state: VerificationState) -> None:
-    store.set_flag(
-        verify_flag(decision_id),
-        {
-            "healthy_streak": state.healthy_streak,
-            "unhealthy_streak": state.unhealthy_streak,
-            "last_ts": state.last_ts.isoformat() if state.last_ts else None,
-            "last_problem": state.last_problem,
-        },
-    )
 
 
 @dataclass
@@ -440,11 +408,8 @@ class Healer:
             return None
 
     def _status_detail(self, decision_id: str, status: DecisionStatus) -> dict[str, Any]:
-        for event in reversed(self.store.decision_history(decision_id)):
-            if event.type == EventType.DECISION_STATUS and event.payload.get("to") == status.value:
-                detail = event.payload.get("detail")
-                return dict(detail) if isinstance(detail, dict) else {}
-        return {}
+        """What the lifecycle recorded when the decision entered ``status`` (kept on its row)."""
+        return self.store.transition_detail(decision_id, status)
 
     def _verified_at(self, decision_id: str) -> datetime | None:
         return load_verification(self.store, decision_id).last_ts

@@ -30,20 +30,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from swen.config import Settings
-from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionStatus
-from swen.domain.errors import ConflictError, LockError, PipelineError, PolicyError, SwenError
+from swen.domain.decision import OPEN_STATUSES, ROLLBACK_FROM_STATUSES, Decision, DecisionStatus
+from swen.domain.errors import ConflictError, PipelineError, PolicyError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement
-from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import MergeRequestHost, make_host
 from swen.gitops.repo import REMOTE, InfraRepo
-from swen.healing import automation
 from swen.pipeline.apply import MainApplier
+from swen.pipeline.events import OutcomeKind, PipelineOutcome, RunListener
 from swen.pipeline.lock import StoreLock
 from swen.pipeline.notify import Notification, Notifier
 from swen.pipeline.plan_summary import PlanSummary
 from swen.pipeline.policy import PolicyGate, PolicyInput, cost_delta_pct
 from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff
+from swen.pipeline.run_end import STAGE_ORDER, end_unfinished_run, mr_lock
 from swen.pipeline.stages import (
     StageLog,
     comparable,
@@ -68,9 +68,9 @@ from swen.store.repository import Store
 log = logging.getLogger(__name__)
 
 _S = DecisionStatus
-STAGE_ORDER: tuple[StageName, ...] = tuple(StageName)
-ROLLBACK_FROM = frozenset({_S.APPLIED, _S.VERIFIED, _S.FAILED})
 _FINISHED = frozenset({RunStatus.SUCCESS, RunStatus.FAILED})
+_ENDED = frozenset({_S.FAILED, _S.REJECTED, _S.SUPERSEDED})
+"""A run whose decision ended like this leaves no reason to keep its MR open."""
 PAUSED_REASON = "automation_paused: automatic applies are paused (`swen automation resume`, or approve)"
 
 
@@ -135,6 +135,7 @@ class PipelineRunner:
         settings: Settings,
         store: Store,
         *,
+        listener: RunListener,
         repo: InfraRepo | None = None,
         host: MergeRequestHost | None = None,
         gate: PolicyGate | None = None,
@@ -143,6 +144,7 @@ class PipelineRunner:
     ) -> None:
         self.settings = settings
         self.store = store
+        self.listener = listener
         self.repo = repo or InfraRepo.open(settings)
         self.host = host or make_host(settings, store, self.repo)
         self.mrs = MergeRequestRepository(store)
@@ -159,129 +161,71 @@ class PipelineRunner:
         return self._gate
 
     # --- public API ------------------------------------------------------------------------------
-    def run(self, mr_id: int) -> PipelineRun:
+    def run(self, mr_id: int) -> PipelineOutcome:
         """Run every stage; stops early on failure, denial or when a person must approve."""
         with self._mr_lock(mr_id):
             run = self._start(mr_id)
-            return self._continue(run.id, STAGE_ORDER[1:])
+            return self._outcome(self._continue(run.id, STAGE_ORDER[1:]))
 
-    def run_stage(self, mr_id: int, stage: StageName | str) -> PipelineRun:
+    def run_stage(self, mr_id: int, stage: StageName | str) -> PipelineOutcome:
         """Run one stage (GitLab CI runs one job per stage). ``validate`` starts a new run."""
         stage = StageName(stage)
         with self._mr_lock(mr_id):
             if stage is StageName.VALIDATE:
-                return self._start(mr_id)
+                return self._outcome(self._start(mr_id))
             latest = self.runs.latest_run(mr_id)
             if stage is StageName.NOTIFY and latest is not None and latest.status is RunStatus.FAILED:
-                return latest  # its failure was notified when it happened
+                return self._outcome(latest)  # its failure was notified when it happened
             run = self._current_run(mr_id)
             if stage is StageName.APPLY and run.status is RunStatus.AWAITING_APPROVAL:
-                mr = self.host.get(mr_id)
-                if mr.approved_by is None:
-                    raise ConflictError(
-                        f"merge request {mr_id} is waiting for a person's approval",
-                        hint=f"run `swen mr approve {mr_id}`",
-                    )
-                self._approve(run.id, mr.approved_by)
-            return self._continue(run.id, (stage,), last=stage is StageName.NOTIFY)
+                self._resume_approved(run)
+            return self._outcome(self._continue(run.id, (stage,), last=stage is StageName.NOTIFY))
 
-    def resume_after_approval(self, mr_id: int, approved_by: str) -> PipelineRun:
-        """Continue a run that stopped for manual review: apply, then notify.
+    def apply_approved(self, mr_id: int) -> PipelineOutcome:
+        """Continue a run that stopped for a person, now that the approval is recorded: apply, notify.
 
-        Called by ``swen mr approve``. Approves the MR on its host first if that was not done yet.
+        The engine calls this (``moves.driver``); the approval itself was recorded by the lifecycle.
         """
         with self._mr_lock(mr_id):
-            mr = self.host.get(mr_id)
-            if mr.approved_by is None:
-                mr = self.host.approve(mr_id, approved_by)
             run = self.runs.latest_run(mr_id)
             if run is None or run.status is not RunStatus.AWAITING_APPROVAL:
                 state = "no run" if run is None else f"run {run.id} is {run.status.value}"
                 raise ConflictError(
                     f"merge request {mr_id} is not waiting for approval ({state})",
-                    hint=f"the approval is recorded; `swen pipeline run {mr_id}` runs the pipeline",
+                    hint=f"`swen pipeline run {mr_id}` runs the pipeline",
                 )
-            self._approve(run.id, mr.approved_by or approved_by)
-            return self._continue(run.id, (StageName.APPLY, StageName.NOTIFY))
+            self._resume_approved(run)
+            return self._outcome(self._continue(run.id, (StageName.APPLY, StageName.NOTIFY)))
 
-    def on_approved(self, mr: MergeRequest) -> PipelineRun | None:
-        """Approval hook (``swen.gitops.review.on_approved``): resume the run if it waits, else nothing.
-
-        An approval given before the pipeline reached the gate is honoured by the plan stage itself.
-        """
-        run = self.runs.latest_run(mr.id)
-        if run is None or run.status is not RunStatus.AWAITING_APPROVAL or not mr.approved_by:
-            return None
-        return self.resume_after_approval(mr.id, mr.approved_by)
-
-    def on_rejected(self, mr: MergeRequest, by: str, reason: str) -> PipelineRun | None:
-        """Rejection hook (``swen.gitops.review.on_rejected``): end an unfinished run, notify people.
-
-        The MR is already closed and the decision REJECTED by ``review.reject`` when this runs.
-        """
-        run = self._end_unfinished_run(mr, f"rejected by {by}")
-        self._notify_quietly(
-            Notification(
-                title=f"SWEN MR {mr.id} rejected",
-                text=f"{by} rejected {mr.title}: {reason}",
-                status="rejected",
-                fields={"merge request": str(mr.id), "service": mr.service, "decision": mr.decision_id},
-                service=mr.service,
-                decision_id=mr.decision_id,
-                link=mr.web_url,
+    def _resume_approved(self, run: PipelineRun) -> None:
+        mr = self.host.get(run.mr_id)
+        approved = mr.kind is MRKind.ROLLBACK or self._decision_status(mr) is _S.APPROVED
+        if not approved and mr.approved_by is not None:  # approved on the host (GitLab's manual job)
+            approved = self.listener.gate_decided(
+                mr, outcome="manual_review", reasons=[], approved_by=mr.approved_by
             )
-        )
-        return run
+        if not approved or (mr.kind is MRKind.ROLLBACK and mr.approved_by is None):
+            raise ConflictError(
+                f"merge request {mr.id} is waiting for a person's approval",
+                hint=f"run `swen mr approve {mr.id}`",
+            )
+        self.runs.set_status(run.id, RunStatus.RUNNING)
 
-    def withdraw(self, decision_id: str, reason: str) -> MergeRequest | None:
-        """The engine no longer recommends a move still waiting for review: close its MR, mark the
-        decision SUPERSEDED with ``reason`` and end its waiting run. None when nothing was open."""
-        mr = next((m for m in self.mrs.list(decision_id=decision_id) if m.is_open), None)
-        if mr is None:
-            return None
-        mr = self.host.close(mr.id, reason)
-        self.store.transition(decision_id, DecisionStatus.SUPERSEDED, detail={"reason": reason})
-        self._end_unfinished_run(mr, f"withdrawn: {reason}")
-        return mr
+    def _decision_status(self, mr: MergeRequest) -> DecisionStatus:
+        return self.store.get_decision(mr.decision_id).status
 
-    def _end_unfinished_run(self, mr: MergeRequest, note: str) -> PipelineRun | None:
-        run = self.runs.latest_run(mr.id)
-        try:
-            with self._mr_lock(mr.id):
-                run = self.runs.latest_run(mr.id)
-                if run is not None and run.status not in _FINISHED:
-                    done = {s.name for s in run.stages if s.status is StageStatus.SUCCESS}
-                    for stage in STAGE_ORDER:
-                        if stage not in done:
-                            self.runs.record_stage(run.id, stage, StageStatus.SKIPPED, log=note)
-                    run = self.runs.finish_run(run.id, RunStatus.FAILED)
-        except LockError as exc:
-            # A pipeline process is running this MR right now; it stops at its next step because the
-            # MR is closed and the decision is no longer open.
-            log.warning("MR %s closed while its pipeline runs: %s", mr.id, exc)
-        return run
-
-    def rollback(self, decision_id: str) -> tuple[MergeRequest, PipelineRun]:
-        """Open the rollback MR of ``decision_id`` (through the committer) and run its pipeline.
-
-        The rollback is judged by the gate as the reversed move; once applied, the decision becomes
-        ROLLED_BACK.
-        """
-        committer = Committer(self.store, self.repo, self.host, terraform_bin=self.settings.terraform_bin)
-        mr = committer.propose_rollback(decision_id)
-        return mr, self.run(mr.id)
+    def end_unfinished_run(self, mr: MergeRequest, note: str) -> PipelineRun | None:
+        return end_unfinished_run(self.settings, self.store, mr, note)
 
     def sync_state(self) -> dict[str, Placement]:
-        """Apply ``main`` as it is (under the apply lock) and record every service's placement.
+        """Apply ``main`` as it is (under the apply lock); every service's placement from its outputs,
+        reported to the listener (which records the ones that changed).
 
         Run once after ``swen init`` so the state holds the current placements; afterwards it is a
         no-op unless someone changed main or the state behind SWEN's back.
         """
         placements, changes = self.applier.sync(StageLog())
-        known = self.store.get_placements()
-        for service, placement in sorted(placements.items()):
-            if known.get(service) != placement:
-                self.store.set_placement(service, placement, decision_id=None, at=_now())
+        self.listener.synced(placements)
         self.store.append_event(
             EventType.PIPELINE, {"action": "sync", "changes": changes, "services": len(placements)}
         )
@@ -293,13 +237,16 @@ class PipelineRunner:
         return self.runs.latest_run(mr_id)
 
     # --- run bookkeeping -------------------------------------------------------------------------
+    def _outcome(self, run: PipelineRun) -> PipelineOutcome:
+        if run.status is RunStatus.SUCCESS:
+            return PipelineOutcome(OutcomeKind.APPLIED, run)
+        if run.status is RunStatus.FAILED:
+            denied = (run.policy_result or {}).get("outcome") == "deny"
+            return PipelineOutcome(OutcomeKind.DENIED if denied else OutcomeKind.FAILED, run)
+        return PipelineOutcome(OutcomeKind.WAITING, run)
+
     def _mr_lock(self, mr_id: int) -> StoreLock:
-        return StoreLock(
-            self.store,
-            f"pipeline:mr:{mr_id}",
-            owner=f"pipeline for MR {mr_id}",
-            stale_after_s=self.settings.apply_lock_stale_s,
-        )
+        return mr_lock(self.settings, self.store, mr_id)
 
     def _ctx(self, run_id: int) -> _Ctx:
         run = self.runs.get_run(run_id)
@@ -341,32 +288,24 @@ class PipelineRunner:
                 decision_id=mr.decision_id,
             )
         run = self.runs.start_run(mr_id)
-        if mr.kind is not MRKind.ROLLBACK and stored.status is _S.MR_OPENED:
-            self.store.transition(
-                mr.decision_id, _S.PIPELINE_RUNNING, detail={"mr_id": mr_id, "run_id": run.id}
-            )
+        if mr.kind is not MRKind.ROLLBACK:
+            self.listener.run_started(mr, run)
         return self._continue(run.id, (StageName.VALIDATE,), last=False)
 
     @staticmethod
     def _check_startable(mr: MergeRequest, stored: StoredDecision) -> None:
         if mr.kind is MRKind.ROLLBACK:
-            if stored.status not in ROLLBACK_FROM:
+            if stored.status not in ROLLBACK_FROM_STATUSES:
                 raise ConflictError(
                     f"decision {stored.decision.id} is {stored.status.value}; it cannot be rolled back"
                 )
             return
-        if stored.status not in (_S.MR_OPENED, _S.PIPELINE_RUNNING, _S.AWAITING_APPROVAL, _S.APPROVED):
+        if stored.status not in OPEN_STATUSES - {_S.PROPOSED}:
             raise ConflictError(
                 f"decision {stored.decision.id} is {stored.status.value}; the pipeline runs decisions "
                 "whose merge request is open",
                 hint="the engine proposes a new decision when the move is still worth it",
             )
-
-    def _approve(self, run_id: int, by: str) -> None:
-        ctx = self._ctx(run_id)
-        self.runs.set_status(run_id, RunStatus.RUNNING)
-        if not ctx.is_rollback and ctx.stored.status is _S.AWAITING_APPROVAL:
-            self.store.transition(ctx.decision.id, _S.APPROVED, detail={"by": by, "mr_id": ctx.mr.id})
 
     def _continue(self, run_id: int, stages: tuple[StageName, ...], *, last: bool = True) -> PipelineRun:
         """Run ``stages`` in order; stop on failure or when the run waits for approval."""
@@ -422,17 +361,16 @@ class PipelineRunner:
         for stage in STAGE_ORDER[failed_at + 1 :]:
             self.runs.record_stage(run_id, stage, StageStatus.SKIPPED, log=f"skipped: {failure.stage} failed")
         cause = failure.cause
+        denied = isinstance(cause, PolicyDenied)
         detail = {"mr_id": ctx.mr.id, "run_id": run_id, "stage": failure.stage, "error": cause.message}
-        if not ctx.is_rollback:
-            if isinstance(cause, PolicyDenied) and _S.REJECTED in _allowed(ctx.stored.status):
-                self.store.transition(ctx.decision.id, _S.REJECTED, detail={**detail, "by": "policy"})
-            elif ctx.stored.status is not _S.APPLIED and _S.FAILED in _allowed(ctx.stored.status):
-                self.store.transition(ctx.decision.id, _S.FAILED, detail=detail)
-        if isinstance(cause, PolicyDenied) and ctx.mr.is_open:
+        self.listener.failed(ctx.mr, detail, denied=denied)
+        if ctx.mr.is_open and (denied or self._decision_status(ctx.mr) in _ENDED):
+            # a failed change holds its MR no longer: the engine proposes afresh when still worth it
+            why = "denied by policy" if denied else f"stage {failure.stage} failed"
             try:
-                self.host.close(ctx.mr.id, f"denied by policy: {cause.message}"[:2000])
+                self.host.close(ctx.mr.id, f"{why}: {cause.message}"[:2000])
             except SwenError as exc:  # the run still ends; the MR can be closed by hand
-                log.warning("could not close MR %s after the policy denied it: %s", ctx.mr.id, exc)
+                log.warning("could not close MR %s after its run failed: %s", ctx.mr.id, exc)
         self.store.append_event(
             EventType.PIPELINE,
             {"action": "run_failed", **detail, "hint": cause.hint},
@@ -496,25 +434,22 @@ class PipelineRunner:
         self._gate_after_plan(ctx, stage_log)
 
     def _gate_after_plan(self, ctx: _Ctx, stage_log: StageLog) -> None:
-        outcome = ctx.policy.get("outcome")
+        outcome = str(ctx.policy.get("outcome"))
         reasons = list(ctx.policy.get("reasons", []))
-        if outcome == "auto_approve" and automation.is_paused(self.store):
+        if outcome == "auto_approve" and not self.listener.may_auto_apply():
             outcome, reasons = "manual_review", [PAUSED_REASON]  # a person applies while paused
             stage_log.note(PAUSED_REASON)
-        if outcome == "auto_approve":
-            stage_log.note("auto-approved by the policy gate")
-            if not ctx.is_rollback:
-                self._advance(ctx.decision.id, _S.APPROVED, {"by": "policy", "mr_id": ctx.mr.id})
-            return
-        if ctx.mr.approved_by:
-            stage_log.note(f"manual review: already approved by {ctx.mr.approved_by}")
-            if not ctx.is_rollback and ctx.stored.status is not _S.APPROVED:
-                self._advance(ctx.decision.id, _S.AWAITING_APPROVAL, {"mr_id": ctx.mr.id})
-                self._advance(ctx.decision.id, _S.APPROVED, {"by": ctx.mr.approved_by, "mr_id": ctx.mr.id})
+        if ctx.is_rollback:
+            go = outcome == "auto_approve" or bool(ctx.mr.approved_by)
+        else:
+            go = self.listener.gate_decided(
+                ctx.mr, outcome=outcome, reasons=reasons, approved_by=ctx.mr.approved_by
+            )
+        if go:
+            by = "the policy gate" if outcome == "auto_approve" else (ctx.mr.approved_by or "a person")
+            stage_log.note(f"approved by {by}")
             return
         stage_log.note(f"manual review required: `swen mr approve {ctx.mr.id}` continues with apply")
-        if not ctx.is_rollback:
-            self._advance(ctx.decision.id, _S.AWAITING_APPROVAL, {"mr_id": ctx.mr.id, "reasons": reasons})
         self.runs.set_status(ctx.run.id, RunStatus.AWAITING_APPROVAL)
         self.runs.record_stage(ctx.run.id, StageName.APPLY, StageStatus.WAITING, log="waiting for approval")
         self._notify_quietly(self._note(ctx, "awaiting_approval", "needs a person: " + "; ".join(reasons)))
@@ -528,17 +463,15 @@ class PipelineRunner:
             owner=f"apply of MR {ctx.mr.id} (run {ctx.run.id})",
             stage_log=stage_log,
         )
-        self.store.set_placement(ctx.decision.service, placement, decision_id=ctx.decision.id, at=_now())
-        stage_log.note(f"applied: {ctx.decision.service} runs at {placement.key}")
         wanted = ctx.decision.current if ctx.is_rollback else ctx.decision.target
         if placement != wanted:
             raise PipelineError(
                 f"terraform placed {ctx.decision.service} at {placement.key}, expected {wanted.key}",
-                hint="check the infra repository's terraform.tfvars on main",
+                hint="check the infra repository's terraform.tfvars on main, then `swen pipeline sync`",
                 stage="apply",
             )
-        new = _S.ROLLED_BACK if ctx.is_rollback else _S.APPLIED
-        self.store.transition(ctx.decision.id, new, detail={"mr_id": ctx.mr.id, "placement": placement.key})
+        self.listener.applied(ctx.mr, service=ctx.decision.service, placement=placement)
+        stage_log.note(f"applied: {ctx.decision.service} runs at {placement.key}")
 
     def _notify(self, ctx: _Ctx, stage_log: StageLog) -> None:
         placements = self.store.get_placements()
@@ -602,12 +535,3 @@ class PipelineRunner:
         with self.repo.worktree(head) as tree:
             stage_log.note(f"worktree of {ctx.mr.branch} at {head[:10]}")
             yield tree, head
-
-    def _advance(self, decision_id: str, new: DecisionStatus, detail: dict[str, Any]) -> None:
-        """Move the decision to ``new`` unless it is already there (re-runs after a crash)."""
-        if self.store.get_decision(decision_id).status is not new:
-            self.store.transition(decision_id, new, detail=detail)
-
-
-def _allowed(status: DecisionStatus) -> frozenset[DecisionStatus]:
-    return ALLOWED_TRANSITIONS[status]

@@ -16,10 +16,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Row, Select, insert, select, update
 
+from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from swen.domain.events import EventType
 from swen.store.repository import Store
-from swen.store.tables import merge_requests, pipeline_runs, pipeline_stages
+from swen.store.tables import decisions, merge_requests, pipeline_runs, pipeline_stages
 
 MAX_LOG_CHARS = 100_000
 MAX_PAGE = 1000
@@ -262,6 +263,46 @@ class MergeRequestRepository:
                 .values(**changes, updated_at=_now())
             )
             self._event(conn, action, mr_id, {**dict(row._mapping), **changes}, detail or {})
+        return self.get(mr_id)
+
+    def record_approval(self, mr_id: int, *, by: str, decision_id: str | None) -> MergeRequest:
+        """A person's approval, recorded once and atomically.
+
+        In one transaction: the MR must be open and not yet approved (else ConflictError, nothing
+        written); ``approved_by`` is set with its ``approved`` event, and when ``decision_id`` is
+        given and that decision waits at the gate (AWAITING_APPROVAL) it becomes APPROVED. Of two
+        racing approvals exactly one succeeds.
+        """
+        with self._store.transaction() as conn:
+            row = _mr_row(conn, mr_id)
+            if row.state != MRState.OPENED.value:
+                raise ConflictError(
+                    f"merge request {mr_id} is {row.state}; cannot approve it",
+                    hint="only open merge requests can be approved",
+                )
+            if row.approved_by is not None:
+                raise ConflictError(
+                    f"merge request {mr_id} was already approved by {row.approved_by}",
+                    hint=f"see `swen mr show {mr_id}`",
+                )
+            conn.execute(
+                update(merge_requests)
+                .where(merge_requests.c.id == mr_id)
+                .values(approved_by=by, updated_at=_now())
+            )
+            self._event(conn, "approved", mr_id, {**dict(row._mapping), "approved_by": by}, {"by": by})
+            if decision_id is not None:
+                status = conn.execute(
+                    select(decisions.c.status).where(decisions.c.id == decision_id)
+                ).scalar_one_or_none()
+                if status == DecisionStatus.AWAITING_APPROVAL.value:
+                    self._store.transition_in(
+                        conn,
+                        decision_id,
+                        DecisionStatus.APPROVED,
+                        expected={DecisionStatus.AWAITING_APPROVAL},
+                        detail={"by": by, "mr_id": mr_id},
+                    )
         return self.get(mr_id)
 
     def _event(

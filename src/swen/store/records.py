@@ -49,3 +49,14 @@ class PlacementRecord:
     placement: Placement
     decision_id: str | None
     applied_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementWrite:
+    """A placement to record: ``service`` runs at ``placement`` since ``at`` (simulated time where the
+    platform runs on a simulated clock), put there by ``decision_id`` (None: initial or synced)."""
+
+    service: str
+    placement: Placement
+    decision_id: str | None
+    at: datetime

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, delete, select, update
+from sqlalchemy import Connection, Engine, Select, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from swen.config import Settings
@@ -27,7 +27,7 @@ from swen.domain.names import validate_service_name
 from swen.store import audit
 from swen.store.db import make_engine, migrate, upsert, write_transaction
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
-from swen.store.records import AuditReport, EventRecord, PlacementRecord, StoredDecision
+from swen.store.records import AuditReport, EventRecord, PlacementRecord, PlacementWrite, StoredDecision
 from swen.store.tables import (
     decisions,
     events,
@@ -181,23 +181,30 @@ class Store:
     def set_placement(
         self, service: str, placement: Placement, *, decision_id: str | None, at: datetime
     ) -> None:
-        validate_service_name(service)
-        at = _aware(at, "placement time")
+        """Record where ``service`` runs (with no status change: first sight, or a sync of main).
+
+        Only ``swen.moves`` calls this (tests/unit/test_layers.py checks it)."""
+        write = PlacementWrite(service, placement, decision_id, at)
         with self.transaction() as conn:
-            old = conn.execute(select(placements).where(placements.c.service == service)).first()
-            values = {
-                "service": service,
-                "provider": placement.provider,
-                "region": placement.region,
-                "decision_id": decision_id,
-                "applied_at": at,
-            }
-            upsert(conn, placements, values, ["service"])
-            previous = None if old is None else f"{old.provider}/{old.region}"
-            payload = {"placement": placement.key, "previous": previous, "applied_at": at.isoformat()}
-            self.append_event(
-                EventType.PLACEMENT, payload, service=service, decision_id=decision_id, conn=conn
-            )
+            self._write_placement(conn, write)
+
+    def _write_placement(self, conn: Connection, write: PlacementWrite) -> None:
+        validate_service_name(write.service)
+        at = _aware(write.at, "placement time")
+        old = conn.execute(select(placements).where(placements.c.service == write.service)).first()
+        values = {
+            "service": write.service,
+            "provider": write.placement.provider,
+            "region": write.placement.region,
+            "decision_id": write.decision_id,
+            "applied_at": at,
+        }
+        upsert(conn, placements, values, ["service"])
+        previous = None if old is None else f"{old.provider}/{old.region}"
+        payload = {"placement": write.placement.key, "previous": previous, "applied_at": at.isoformat()}
+        self.append_event(
+            EventType.PLACEMENT, payload, service=write.service, decision_id=write.decision_id, conn=conn
+        )
 
     # --- telemetry ---------------------------------------------------------------------------
     def insert_samples(self, samples: Sequence[TelemetrySample]) -> int:
@@ -228,6 +235,13 @@ class Store:
         with _translated("reading the latest samples"), self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [_sample_from_row(row) for row in rows]
+
+    def newest_sample_time(self) -> datetime | None:
+        """The platform clock: the newest telemetry timestamp (simulated time under the simulator,
+        wall time with real telemetry); None before the first sample."""
+        with _translated("reading the latest samples"), self.engine.connect() as conn:
+            value = conn.execute(select(func.max(telemetry_latest.c.ts))).scalar()
+        return None if value is None else _aware(value, "newest sample time")
 
     def samples_between(
         self,
@@ -326,34 +340,79 @@ class Store:
         return [_stored_decision(row) for row in rows]
 
     def transition(
-        self, decision_id: str, new: DecisionStatus, *, detail: dict[str, Any] | None = None
+        self,
+        decision_id: str,
+        new: DecisionStatus,
+        *,
+        expected: Collection[DecisionStatus] | None = None,
+        detail: dict[str, Any] | None = None,
+        placement: PlacementWrite | None = None,
     ) -> StoredDecision:
-        """Move a decision to ``new`` and append its DECISION_STATUS event, atomically."""
-        new = DecisionStatus(new)
+        """Move a decision to ``new`` and append its DECISION_STATUS event, atomically.
+
+        Compare-and-set: with ``expected``, the decision must be in one of those statuses (else
+        ConflictError and nothing is written), so two processes racing for the same step cannot both
+        take it. ``detail`` is kept on the row (``transition_detail``). ``placement`` records where the
+        service now runs in the same transaction (the apply and its status change commit together).
+        Only ``swen.moves`` calls this (tests/unit/test_layers.py checks it).
+        """
         with self.transaction() as conn:
-            row = conn.execute(
-                select(decisions).where(decisions.c.id == decision_id).with_for_update()
-            ).first()
-            if row is None:
-                raise NotFoundError(f"unknown decision {decision_id!r}")
-            old = DecisionStatus(row.status)
-            if new not in ALLOWED_TRANSITIONS[old]:
-                allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[old])) or "none (terminal)"
-                raise ConflictError(
-                    f"decision {decision_id!r} cannot go from {old.value} to {new.value}",
-                    hint=f"allowed from {old.value}: {allowed}",
-                )
-            now = _now()
-            conn.execute(
-                update(decisions)
-                .where(decisions.c.id == decision_id)
-                .values(status=new.value, updated_at=now)
+            return self.transition_in(
+                conn, decision_id, new, expected=expected, detail=detail, placement=placement
             )
-            payload = {"from": old.value, "to": new.value, "detail": detail or {}}
-            self.append_event(
-                EventType.DECISION_STATUS, payload, service=row.service, decision_id=decision_id, conn=conn
+
+    def transition_in(
+        self,
+        conn: Connection,
+        decision_id: str,
+        new: DecisionStatus,
+        *,
+        expected: Collection[DecisionStatus] | None = None,
+        detail: dict[str, Any] | None = None,
+        placement: PlacementWrite | None = None,
+    ) -> StoredDecision:
+        """:meth:`transition` inside an open write transaction (other store repositories)."""
+        new = DecisionStatus(new)
+        row = conn.execute(select(decisions).where(decisions.c.id == decision_id).with_for_update()).first()
+        if row is None:
+            raise NotFoundError(f"unknown decision {decision_id!r}")
+        old = DecisionStatus(row.status)
+        if expected is not None and old not in expected:
+            wanted = " or ".join(sorted(s.value for s in expected))
+            raise ConflictError(
+                f"decision {decision_id!r} is {old.value}, not {wanted}: someone else moved it first",
+                hint="reload it (`swen decisions`) and act on its current status",
             )
+        if new not in ALLOWED_TRANSITIONS[old]:
+            allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[old])) or "none (terminal)"
+            raise ConflictError(
+                f"decision {decision_id!r} cannot go from {old.value} to {new.value}",
+                hint=f"allowed from {old.value}: {allowed}",
+            )
+        now = _now()
+        details = dict(row.transitions or {})
+        details[new.value] = json.loads(audit.canonical_payload({"d": detail or {}}))["d"]
+        conn.execute(
+            update(decisions)
+            .where(decisions.c.id == decision_id)
+            .values(status=new.value, updated_at=now, transitions=details)
+        )
+        payload = {"from": old.value, "to": new.value, "detail": detail or {}}
+        self.append_event(
+            EventType.DECISION_STATUS, payload, service=row.service, decision_id=decision_id, conn=conn
+        )
+        if placement is not None:
+            self._write_placement(conn, placement)
         return StoredDecision(decision=Decision.model_validate(row.payload), status=new, updated_at=now)
+
+    def transition_detail(self, decision_id: str, status: DecisionStatus) -> dict[str, Any]:
+        """The detail recorded when ``decision_id`` last entered ``status`` ({} if it never did)."""
+        with _translated("reading a decision"), self.engine.connect() as conn:
+            row = conn.execute(select(decisions.c.transitions).where(decisions.c.id == decision_id)).first()
+        if row is None:
+            raise NotFoundError(f"unknown decision {decision_id!r}")
+        detail = (row.transitions or {}).get(DecisionStatus(status).value)
+        return dict(detail) if isinstance(detail, dict) else {}
 
     def decision_history(self, decision_id: str) -> list[EventRecord]:
         query = select(events).where(events.c.decision_id == decision_id).order_by(events.c.id)

@@ -135,6 +135,8 @@ decisions = Table(
     Column("cost_delta_pct", Float, nullable=False),
     Column("payload", JSON, nullable=False),  # Decision.model_dump(mode="json")
     Column("updated_at", UtcDateTime, nullable=False),
+    # {status: detail} of every transition so far (moves.lifecycle reads it; no audit-log scan)
+    Column("transitions", JSON, nullable=False, default=dict, server_default="{}"),
 )
 
 # Append-only audit log; also the live feed. Each row carries the hash of the previous one.

@@ -88,11 +88,8 @@ def run_simulator(
     )
     for scenario in [*file_scenarios, *scenarios]:
         sim.activate(scenario, at=start_time)
-    store.upsert_services(list(services))
-    placed = store.get_placements()
-    for service in services:  # a new service starts where the fleet file says it runs
-        if service.name not in placed:
-            store.set_placement(service.name, service.current, decision_id=None, at=start_time)
+    store.upsert_services(list(services))  # a new service runs where its fleet file says until a
+    # move is applied (the engine records that first placement: only swen.moves writes placements)
 
     inbox = ScenarioInbox(store, catalog)
     run = SimulatorRun(first_sim_time=start_time)
@@ -115,7 +112,7 @@ def run_simulator(
 def _cycle(
     settings: Settings, store: Store, sim: Simulator, now: datetime, inbox: ScenarioInbox, *, durable: bool
 ) -> int:
-    placements = store.get_placements()
+    placements = {s.name: s.current for s in store.list_services()} | store.get_placements()
     sim.set_placements(placements)
     for scenario in inbox.poll():
         _log.info("scenario activated: %s", scenario.describe())

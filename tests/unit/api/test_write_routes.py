@@ -29,7 +29,9 @@ def hook(name: str, branch: str = BRANCH) -> dict[str, Any]:
     return data
 
 
-def open_mr(store: Store, status: DecisionStatus = DecisionStatus.AWAITING_APPROVAL) -> int:
+def open_mr(
+    store: Store, status: DecisionStatus = DecisionStatus.AWAITING_APPROVAL, *, host: str = "gitlab"
+) -> int:
     store.upsert_services([service("web")])
     store.save_decision(decision("web"))
     path = [DecisionStatus.MR_OPENED, DecisionStatus.PIPELINE_RUNNING, DecisionStatus.AWAITING_APPROVAL]
@@ -39,7 +41,7 @@ def open_mr(store: Store, status: DecisionStatus = DecisionStatus.AWAITING_APPRO
         decision_id="d-web-0",
         service="web",
         branch=BRANCH,
-        host="local",
+        host=host,
         title="move web",
         description="d",
         kind=MRKind.MIGRATION,
@@ -68,13 +70,18 @@ def test_list_and_get_mrs_with_pipeline_runs(client: TestClient, store: Store, k
     assert client.get("/mrs/999", headers=bearer(keys[Role.VIEWER])).status_code == 404
 
 
-def test_approve_moves_the_decision_to_approved(client: TestClient, store: Store, keys: dict) -> None:
+def test_approve_records_the_approval_once_and_answers_202(
+    client: TestClient, store: Store, keys: dict
+) -> None:
     mr_id = open_mr(store)
     r = client.post(f"/mrs/{mr_id}/approve", headers=bearer(keys[Role.OPERATOR]))
-    assert r.status_code == 200 and r.json()["merge_request"]["approved_by"].startswith("operator-key")
-    assert r.json()["decision_status"] == "approved"
-    assert "no infra repository" in r.json()["pipeline_error"]  # the pipeline hook ran; no infra repo here
+    assert r.status_code == 202 and r.json()["merge_request"]["approved_by"].startswith("operator-key")
+    assert r.json()["decision_status"] == "approved"  # recorded; the engine applies it
     assert status_of(store) is DecisionStatus.APPROVED
+    events = store.events_after(0)
+    again = client.post(f"/mrs/{mr_id}/approve", headers=bearer(keys[Role.ADMIN]))
+    assert again.status_code == 409 and "already approved" in again.json()["detail"]
+    assert store.events_after(0) == events  # the second approval wrote nothing
     last = store.decision_history("d-web-0")[-1]
     assert last.payload["to"] == "approved" and last.payload["detail"]["mr_id"] == mr_id
 
@@ -84,7 +91,8 @@ def test_reject_closes_the_mr_and_rejects_the_decision(client: TestClient, store
     r = client.post(f"/mrs/{mr_id}/reject", json={"reason": "too risky"}, headers=bearer(keys[Role.ADMIN]))
     assert r.status_code == 200 and r.json()["merge_request"]["state"] == "closed"
     assert status_of(store) is DecisionStatus.REJECTED
-    assert store.decision_history("d-web-0")[-1].payload["detail"]["reason"] == "too risky"
+    rejected = [e for e in store.decision_history("d-web-0") if e.payload.get("to") == "rejected"]
+    assert rejected[-1].payload["detail"]["reason"] == "too risky"
     again = client.post(f"/mrs/{mr_id}/approve", headers=bearer(keys[Role.ADMIN]))
     assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
 
@@ -155,6 +163,22 @@ def test_approved_hook_records_the_approver(client: TestClient, store: Store) ->
     client.post("/deployments", json=hook("merge_request_approved.json"), headers=GITLAB)
     assert status_of(store) is DecisionStatus.APPROVED
     assert MergeRequestRepository(store).get_by_branch(BRANCH).approved_by == "root"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "name", ["merge_request_merge.json", "merge_request_approved.json", "pipeline_success.json"]
+)
+def test_hooks_about_a_local_merge_request_change_nothing(
+    client: TestClient, store: Store, name: str
+) -> None:
+    """SWEN_MR_HOST=local: nothing was merged or applied on GitLab, whatever a hook says."""
+    mr_id = open_mr(store, host="local")
+    before = store.events_after(0)
+    r = client.post("/deployments", json=hook(name), headers=GITLAB)
+    assert r.status_code == 200 and r.json()["accepted"] is False and "local host" in r.json()["action"]
+    assert store.events_after(0) == before
+    assert status_of(store) is DecisionStatus.AWAITING_APPROVAL
+    assert MergeRequestRepository(store).get(mr_id).state is MRState.OPENED
 
 
 def test_hooks_for_other_branches_are_ignored(client: TestClient, store: Store) -> None:

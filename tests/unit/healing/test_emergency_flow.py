@@ -106,7 +106,7 @@ def test_an_outage_is_detected_moved_verified_and_resolved(
     assert resolved.time_to_recovery_s is not None and resolved.time_to_recovery_s > 0
     assert resolved.resolved_at is not None and resolved.resolved_at > resolved.opened_at
     # the cooldown counts from the simulated time of the move, not the pipeline's wall-clock stamp
-    moved_at = datetime.fromisoformat(store.get_flag("loop.moved_at")[SERVICE]["at"])
+    moved_at = store.placement_records()[SERVICE].applied_at  # the platform clock (telemetry time)
     assert T0 < moved_at <= t
     # one emergency, no second move although the outage on its old placement goes on
     emergencies = [d for d in store.list_decisions(service=SERVICE) if d.decision.emergency]

@@ -12,7 +12,8 @@ from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
 from swen.healing.quarantine import Quarantine
-from swen.healing.remediation import Healer, HealingPlan, verify_flag
+from swen.healing.remediation import Healer, HealingPlan
+from swen.moves.verification import verify_flag
 from swen.observability.alerts import intake
 from swen.observability.metrics import build_registry
 from swen.store.incidents import IncidentRepository, IncidentStatus

@@ -18,8 +18,9 @@ from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import NotFoundError
 from swen.healing import automation
-from swen.healing.remediation import Healer, verify_flag
+from swen.healing.remediation import Healer
 from swen.healing.report import incident_report
+from swen.moves.verification import verify_flag
 from swen.observability.alerts import intake
 from swen.store.incidents import IncidentRepository
 from swen.store.keys import ApiKeyRepository

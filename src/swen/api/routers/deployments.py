@@ -9,6 +9,10 @@ Merge request actions: ``open``/``reopen`` -> ``mr_opened`` (from proposed); ``a
 ``pipeline_running``; ``success`` -> ``awaiting_approval`` while the MR is open, ``applied`` once the
 decision was approved (the pipeline on the merged change applied it); ``failed``/``canceled`` ->
 ``failed``. A step the lifecycle does not allow from the current status is skipped, not an error.
+
+Hooks act only on merge requests SWEN opened on GitLab (``host == "gitlab"``): a hook naming the
+branch of a local MR (``SWEN_MR_HOST=local``) is acknowledged and ignored, since nothing was merged or
+applied on GitLab. Every status change goes through the lifecycle (``swen.moves``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from swen.api.deps import GitlabWebhookDep, StoreDep, declares_role
 from swen.api.schemas import GitlabHook, MergeRequestHook, PipelineHook, WebhookOut
 from swen.domain.decision import ALLOWED_TRANSITIONS, DecisionStatus
 from swen.domain.events import EventType
+from swen.moves.lifecycle import Lifecycle
 from swen.store.mrs import MergeRequest, MergeRequestRepository, MRState
 from swen.store.repository import Store
 
@@ -43,25 +48,43 @@ _PIPELINE_STEPS: dict[str, tuple[tuple[DecisionStatus, DecisionStatus], ...]] = 
 }
 
 
+GITLAB_HOST = "gitlab"
+
+
 def _step(
     store: Store,
     mr: MergeRequest,
     steps: tuple[tuple[DecisionStatus, DecisionStatus], ...],
     detail: dict[str, Any],
 ) -> DecisionStatus:
-    current = store.get_decision(mr.decision_id).status
+    lifecycle = Lifecycle(store)
+    current = lifecycle.status(mr.decision_id)
     for old, new in steps:
         if current is old:
-            return store.transition(mr.decision_id, new, detail=detail).status
+            lifecycle.reported_by_host(mr.decision_id, old, new, detail)
+            return new
     return current
+
+
+def _own(mr: MergeRequest | None) -> WebhookOut | None:
+    """An answer for a hook that is not about a GitLab MR of SWEN's (None: act on it)."""
+    if mr is None:
+        return WebhookOut(accepted=False, action="ignored: no SWEN merge request for this branch")
+    if mr.host != GITLAB_HOST:
+        return WebhookOut(
+            accepted=False,
+            action=f"ignored: merge request {mr.id} is on the {mr.host} host, not GitLab",
+            decision_id=mr.decision_id,
+        )
+    return None
 
 
 def _on_merge_request(store: Store, hook: MergeRequestHook) -> WebhookOut:
     attrs = hook.object_attributes
     repo = MergeRequestRepository(store)
     mr = repo.get_by_branch(attrs.source_branch)
-    if mr is None:
-        return WebhookOut(accepted=False, action="ignored: no SWEN merge request for this branch")
+    if (ignored := _own(mr)) is not None or mr is None:
+        return ignored or WebhookOut(accepted=False, action="ignored")
     action = attrs.action or ""
     if action not in _MR_ACTIONS:
         return WebhookOut(accepted=False, action=f"ignored: action {action!r}", decision_id=mr.decision_id)
@@ -82,8 +105,8 @@ def _on_pipeline(store: Store, hook: PipelineHook) -> WebhookOut:
     attrs = hook.object_attributes
     branch = hook.merge_request.source_branch if hook.merge_request else attrs.ref
     mr = MergeRequestRepository(store).get_by_branch(branch)
-    if mr is None:
-        return WebhookOut(accepted=False, action="ignored: no SWEN merge request for this branch")
+    if (ignored := _own(mr)) is not None or mr is None:
+        return ignored or WebhookOut(accepted=False, action="ignored")
     payload = {
         "source": "gitlab", "action": "gitlab_pipeline", "mr_id": mr.id, "branch": mr.branch,
         "gitlab_pipeline_id": attrs.id, "status": attrs.status, "duration_s": attrs.duration,

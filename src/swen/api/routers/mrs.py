@@ -1,9 +1,10 @@
 """GET /mrs, GET /mrs/{mr_id}; POST /mrs/{mr_id}/approve and /reject (operator).
 
-Approving or rejecting goes through ``swen.gitops.review`` (shared with the CLI): it acts on the
-merge-request host (local store or GitLab), moves the decision (approve -> ``approved`` when it waits
-at the policy gate; reject -> ``rejected``) and runs the pipeline's review hooks (a waiting run
-resumes or ends). A merge request that is not open is refused with 409 before anything is written.
+Approving or rejecting is recorded by ``swen.moves.reviews`` (shared with the CLI) on the merge-request
+host (local store or GitLab) and the lifecycle: approve -> ``approved`` when the decision waits at the
+policy gate, compare-and-set, so a second approval is a 409 that writes nothing; reject -> ``rejected``
+and the waiting run ends. Approve answers 202: the engine process applies the move (never this
+request), and the live feed reports it. A merge request that is not open is refused with 409.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from swen.api.schemas import (
     ReviewOut,
     next_offset,
 )
-from swen.domain.errors import ConflictError, SwenError
-from swen.gitops import review
+from swen.domain.errors import ConflictError
 from swen.gitops.mr_hosts import make_host
+from swen.moves import reviews
 from swen.store.mrs import MergeRequest, MergeRequestRepository, MRState, PipelineRepository
 from swen.store.repository import Store
 
@@ -110,22 +111,11 @@ def _actor(key: Principal) -> str:
     return f"{key.name} (api key {key.key_id})" if key.key_id is not None else key.name
 
 
-def _review(
-    store: Store, mr_id: int, act: Callable[[], MergeRequest], recorded: Callable[[MergeRequest], bool]
-) -> ReviewOut:
-    """Run ``act``; an error raised after the review was recorded (by a pipeline hook) is reported."""
-    error: str | None = None
-    try:
-        act()
-    except SwenError as exc:
-        if not recorded(MergeRequestRepository(store).get(mr_id)):
-            raise
-        error = str(exc)
-    mr = MergeRequestRepository(store).get(mr_id)
+def _review(store: Store, mr_id: int, act: Callable[[], MergeRequest]) -> ReviewOut:
+    """Record a review (``act``); a conflict (a second approval, a closed MR) is a 409 and writes nothing."""
+    mr = act()
     return ReviewOut(
-        merge_request=mr_out(store, mr),
-        decision_status=store.get_decision(mr.decision_id).status,
-        pipeline_error=error,
+        merge_request=mr_out(store, mr), decision_status=store.get_decision(mr.decision_id).status
     )
 
 
@@ -134,7 +124,12 @@ def _review(
     response_model=ReviewOut,
     summary="Approve an open merge request (role: operator)",
     openapi_extra=declares_role(Role.OPERATOR),
-    description="A decision waiting at the policy gate becomes approved and its pipeline continues.",
+    status_code=202,
+    description=(
+        "Records the approval once (a second approval gets 409 and changes nothing): a decision waiting "
+        "at the policy gate becomes approved. The engine applies it (never this request); the live feed "
+        "(`/ws`) reports the apply."
+    ),
     responses=problem_responses(409),
 )
 def approve_mr(store: StoreDep, settings: SettingsDep, key: OperatorDep, mr_id: MrIdPath) -> ReviewOut:
@@ -143,8 +138,7 @@ def approve_mr(store: StoreDep, settings: SettingsDep, key: OperatorDep, mr_id: 
     return _review(
         store,
         mr_id,
-        lambda: review.approve(store, host, mr_id, by=_actor(key)),
-        lambda mr: bool(mr.approved_by),
+        lambda: reviews.approve(store, host, mr_id, by=_actor(key)),
     )
 
 
@@ -164,6 +158,5 @@ def reject_mr(
     return _review(
         store,
         mr_id,
-        lambda: review.reject(store, host, mr_id, by=_actor(key), reason=reason),
-        lambda mr: not mr.is_open,
+        lambda: reviews.reject(settings, store, host, mr_id, by=_actor(key), reason=reason),
     )

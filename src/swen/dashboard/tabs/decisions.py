@@ -92,7 +92,7 @@ def _review(target: ApiTarget, mr: MergeRequestOut, where: str) -> None:
 def _act(target: ApiTarget, mr: MergeRequestOut, action: str, reason: str | None) -> None:
     api = data.client(target)
     try:
-        with st.spinner(f"{action.capitalize()} MR {mr.id} (the pipeline continues)..."):
+        with st.spinner(f"{action.capitalize()} MR {mr.id} ..."):
             result = api.approve(mr.id) if action == "approve" else api.reject(mr.id, reason)
     except DashboardError as exc:
         show_error(exc)
@@ -100,8 +100,8 @@ def _act(target: ApiTarget, mr: MergeRequestOut, action: str, reason: str | None
     verb = "approved" if action == "approve" else "rejected"
     status = f", decision {result.decision_status}" if result.decision_status else ""
     message = f"MR {mr.id} ({mr.service}) {verb}; it is now {result.merge_request.state}{status}."
-    if result.pipeline_error:
-        message += f" The pipeline reported: {result.pipeline_error}"
+    if action == "approve":
+        message += " The engine applies it within seconds; the Live Feed shows the apply."
     st.session_state[FLASH_KEY] = message
     data.clear()
     st.rerun()

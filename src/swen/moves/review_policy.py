@@ -1,0 +1,107 @@
+"""The review policy: what to do with each recommendation and each move waiting for a person (pure).
+
+One policy for the live loop (``loop.EngineLoop``) and the replay (``backtest.strategies``); the one
+difference between them is explicit: :attr:`ReviewPolicy.live`. The live platform (and a replay with
+``manual: live``) re-judges a move waiting for a person every cycle: it is refreshed when the same
+move comes back with clearly stronger evidence, withdrawn when the engine has not recommended it for
+a whole stability window, and superseded when another target is proposed. The replay's other
+manual-review modes (``approve``/``reject``/``recheck``) leave a waiting move alone until a simulated
+person acts, and tell the engine about it as a pending move.
+
+Rules (``engine.review_rules`` holds the thresholds and their measured reasons):
+
+* a recommendation for a service with no open move, or with an open move to another target, is
+  **proposed** (its MR supersedes the older one);
+* the same move already on its way is **kept** (nothing new), unless it waits for a person, neither
+  it nor the new recommendation is an emergency, and the new evidence is stronger
+  (``stronger_evidence``): then it is **refreshed** (proposed afresh; the gate judges it again);
+* a waiting move the engine has not recommended for ``window`` consecutive cycles is **withdrawn**
+  (emergencies never are).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from swen.domain.decision import Confidence, Decision
+from swen.domain.models import Placement
+from swen.engine import review_rules
+from swen.engine.decide import EngineResult
+
+
+class ReviewAction(StrEnum):
+    PROPOSE = "propose"
+    REFRESH = "refresh"
+    KEEP = "keep"
+    WITHDRAW = "withdraw"
+
+
+@dataclass(frozen=True)
+class OpenMove:
+    """A move on its way for one service, as the policy sees it."""
+
+    decision_id: str
+    target: Placement
+    waits_for_review: bool
+    emergency: bool
+    confidence: Confidence
+
+
+@dataclass
+class ReviewPolicy:
+    """Decides proposals, refreshes and withdrawals; keeps the per-service withdrawal counters."""
+
+    window: int
+    """Stability window (cycles): a waiting move not recommended this long is withdrawn."""
+    live: bool = True
+    """True: the live platform's rules. False: a replay mode where a simulated person decides."""
+    stale: dict[str, int] = field(default_factory=dict)
+    """Consecutive cycles each waiting move's service was not recommended that move."""
+
+    def pending(self, open_moves: Mapping[str, OpenMove]) -> dict[str, Placement]:
+        """The open moves the engine is told about (no second proposal for those services): every
+        move the platform is carrying out, and (``live`` False) the ones waiting for a person too."""
+        return {s: m.target for s, m in open_moves.items() if not (self.live and m.waits_for_review)}
+
+    def on_recommendation(self, open_move: OpenMove | None, decision: Decision) -> ReviewAction:
+        if open_move is None or open_move.target != decision.target:
+            return ReviewAction.PROPOSE
+        refresh = (
+            self.live
+            and open_move.waits_for_review
+            and not open_move.emergency
+            and not decision.emergency
+            and review_rules.stronger_evidence(decision.confidence, open_move.confidence)
+        )
+        return ReviewAction.REFRESH if refresh else ReviewAction.KEEP
+
+    def withdrawals(
+        self, open_moves: Mapping[str, OpenMove], result: EngineResult, *, act: bool = True
+    ) -> list[str]:
+        """Services whose waiting move is withdrawn this cycle (``live`` only). Counts every waiting
+        non-emergency move the cycle judged; a listed service's counter starts again. ``act`` False
+        (automation paused): counts, lists nothing, so the withdrawal happens once acting again."""
+        if not self.live:
+            return []
+        waiting = {s: m for s, m in open_moves.items() if m.waits_for_review and not m.emergency}
+        self.stale = {s: n for s, n in self.stale.items() if s in waiting}
+        cycle = result.cycle
+        out: list[str] = []
+        for service, move in waiting.items():
+            row = cycle.row_of.get(service)
+            if row is None:
+                continue
+            best = int(cycle.target[row])
+            wanted = review_rules.still_recommended(
+                bool(cycle.migrate[row]),
+                cycle.fleet.placements[best].key if best >= 0 else None,
+                move.target.key,
+            )
+            self.stale[service] = 0 if wanted else self.stale.get(service, 0) + 1
+            if act and review_rules.should_withdraw(self.stale[service], self.window):
+                out.append(service)
+        for service in out:
+            del self.stale[service]
+        return out
