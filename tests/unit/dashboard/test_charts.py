@@ -10,6 +10,7 @@ from swen.api.schemas import (
     MergeRequestOut,
     PipelineRunOut,
     PipelineStageOut,
+    RunningOut,
     ServiceOut,
     TelemetryPoint,
 )
@@ -45,6 +46,10 @@ def _service(name: str, where: str) -> ServiceOut:
         name=name, shape=ServiceShape(vcpus=2, memory_gib=4), stateful=False, latency_slo_ms=50,
         criticality="medium", users_region=p, allowed_providers=[], allowed_regions=[], current=p,
         placement=p, monthly_budget_usd=None, replicas=1,
+        running=RunningOut(
+            placement=p, source="applied", decision_id=None, instance_type="m5.large",
+            instance_monthly_cost_usd=73.0, monthly_cost_usd=73.0, sample_ts=T0, simulated_price=False,
+        ),
     )  # fmt: skip
 
 
