@@ -103,7 +103,7 @@ def main() -> int:
         loaded = measure(big, args.runs)
     print(
         f"\ntime to first full render, s: cold = first visit (every cache empty), later = median of "
-        f"{args.runs - 1} later visits (3 s API cache expired, 60 s spend-history cache warm)"
+        f"{args.runs - 1} later visits (3 s API cache expired)"
     )
     print(
         f"{'tab':<15}{'base cold':>10}{'base later':>11}{f'{args.services} cold':>10}"

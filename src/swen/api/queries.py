@@ -6,15 +6,16 @@ All of them only read; every write goes through the Store facade or a layer's re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, Table, and_, cast, func, select, true
+from sqlalchemy import ColumnElement, Integer, Select, Table, and_, cast, func, select, true, tuple_
 
 from swen.domain.decision import TERMINAL_STATUSES, DecisionStatus
 from swen.domain.models import HOURS_PER_MONTH
+from swen.moves.running import RunningService, service_monthly_cost
 from swen.store import audit
 from swen.store.incidents import IncidentStatus
 from swen.store.records import EventRecord
@@ -24,12 +25,13 @@ from swen.store.tables import (
     events,
     incidents,
     merge_requests,
-    placements,
     telemetry_latest,
     telemetry_samples,
 )
 
 _T = telemetry_samples.c
+SPEND_SERVICES_PER_QUERY = 5000
+"""Services per spend query (3 bound values each: within SQLite's and PostgreSQL's limits)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,26 +314,28 @@ def latest_page(
 
 
 def spend_by_provider(
-    store: Store, *, start: datetime, end: datetime, step_s: int, replicas: dict[str, int]
+    store: Store, *, start: datetime, end: datetime, step_s: int, running: Mapping[str, RunningService]
 ) -> dict[str, list[tuple[datetime, float]]]:
-    """Monthly spend rate per provider and bucket: for each service at its applied placement, the mean
-    hourly price in the bucket x 730 x replicas, summed over the services (one grouped query)."""
-    p = placements.c
+    """Monthly spend rate per provider and bucket: for each service where it runs (``running``, from
+    ``swen.moves.running``), the mean hourly price in the bucket x 730 x replicas, summed over the
+    services (one grouped query per ``SPEND_SERVICES_PER_QUERY`` services)."""
+    places = [(r.service, r.placement.provider, r.placement.region) for r in running.values()]
     bucket = _bucket(store, start, step_s).label("bucket")
-    stmt = (
-        select(_T.service, _T.provider, bucket, func.avg(_T.hourly_cost_usd))
-        .join(
-            placements,
-            and_(_T.service == p.service, _T.provider == p.provider, _T.region == p.region),
-        )
-        .where(_range_filter(start, end, None, None))
-        .group_by(_T.service, _T.provider, bucket)
-    )
     totals: dict[tuple[str, int], float] = {}
     with store.engine.connect() as conn:
-        for service, provider, b, hourly in conn.execute(stmt):
-            key = (str(provider), int(b))
-            totals[key] = totals.get(key, 0.0) + float(hourly) * HOURS_PER_MONTH * replicas.get(service, 1)
+        for i in range(0, len(places), SPEND_SERVICES_PER_QUERY):
+            stmt = (
+                select(_T.service, _T.provider, bucket, func.avg(_T.hourly_cost_usd))
+                .where(
+                    _range_filter(start, end, None, None),
+                    tuple_(_T.service, _T.provider, _T.region).in_(places[i : i + SPEND_SERVICES_PER_QUERY]),
+                )
+                .group_by(_T.service, _T.provider, bucket)
+            )
+            for service, provider, b, hourly in conn.execute(stmt):
+                key = (str(provider), int(b))
+                monthly = service_monthly_cost(float(hourly) * HOURS_PER_MONTH, running[service].replicas)
+                totals[key] = totals.get(key, 0.0) + monthly
     origin = start.timestamp()
     out: dict[str, list[tuple[datetime, float]]] = {}
     for (provider, b), usd in sorted(totals.items()):

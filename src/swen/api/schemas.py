@@ -149,6 +149,25 @@ class DecisionPage(Page):
 
 
 # --- services ------------------------------------------------------------------------------------
+class RunningOut(_Out):
+    """Where the service runs now and what it costs there (the same answer as /cost-analysis)."""
+
+    placement: Placement = Field(description="The applied placement, else the fleet file's.")
+    source: Literal["applied", "fleet file"] = Field(description="Where the placement comes from.")
+    decision_id: str | None = Field(
+        description="The decision whose move put the service there; null for an initial placement."
+    )
+    instance_type: str | None = Field(description="Of the newest sample there; null without one.")
+    instance_monthly_cost_usd: float | None = Field(
+        description="hourly x 730 of ONE instance, from the newest sample there; null without one."
+    )
+    monthly_cost_usd: float | None = Field(
+        description="instance_monthly_cost_usd x replicas: the whole service; null without a sample."
+    )
+    sample_ts: datetime | None = Field(description="Time of the newest sample there; null without one.")
+    simulated_price: bool = Field(description="True when that sample's price is synthetic (Alibaba).")
+
+
 class ServiceOut(_Out):
     name: str
     shape: ServiceShape
@@ -162,6 +181,7 @@ class ServiceOut(_Out):
     placement: Placement | None = Field(description="Applied placement (Terraform state), if any.")
     monthly_budget_usd: float | None
     replicas: int
+    running: RunningOut = Field(description="Where the service runs now and its monthly cost there.")
 
 
 class ServiceList(_Out):

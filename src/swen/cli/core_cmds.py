@@ -16,6 +16,7 @@ from swen.config import Settings, load_settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import NotFoundError
 from swen.domain.providers import PROVIDERS
+from swen.moves.running import RunningService, running_services
 from swen.store.repository import Store
 
 console = Console()
@@ -128,22 +129,36 @@ def engine(
 
 
 def services() -> None:
-    """List services with their applied placement."""
+    """List services with where each runs now (applied placement, else the fleet file's) and its cost."""
     settings = _settings()
     with Store.open(settings) as store:
-        items, placements = store.list_services(), store.get_placements()
-    table = Table("service", "placement", "shape", "stateful", "SLO ms", "users in")
+        items = store.list_services()
+        running = running_services(store, services=items)
+    table = Table("service", "placement", "replicas", "$/month", "shape", "stateful", "SLO ms", "users in")
     for s in items:
         gpu = f" + {s.shape.gpu_count}x {s.shape.gpu_model}" if s.shape.gpu_model else ""
         table.add_row(
             s.name,
-            placements.get(s.name, s.current).key,
+            _placement_cell(running[s.name]),
+            str(running[s.name].replicas),
+            _monthly_cost_cell(running[s.name]),
             f"{s.shape.vcpus} vCPU / {s.shape.memory_gib:g} GiB{gpu}",
             "yes" if s.stateful else "no",
             f"{s.latency_slo_ms:g}",
             s.users_region.key,
         )
     console.print(table if items else "no services yet: run `swen simulate --once` or `swen up`")
+
+
+def _placement_cell(running: RunningService) -> str:
+    return running.placement.key + (" (fleet file)" if running.source == "fleet file" else "")
+
+
+def _monthly_cost_cell(running: RunningService) -> str:
+    """The whole service's monthly cost (x replicas); '-' while its placement has no sample."""
+    if running.monthly_cost_usd is None:
+        return "-"
+    return f"{running.monthly_cost_usd:,.0f}" + (" [yellow]SIMULATED[/]" if running.simulated_price else "")
 
 
 def decisions(

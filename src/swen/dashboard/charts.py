@@ -51,7 +51,7 @@ def placement_matrix(services: Sequence[ServiceOut], providers: Sequence[str]) -
     z: list[list[float]] = []
     text: list[list[str]] = []
     for s in services:
-        where = s.placement or s.current
+        where = s.running.placement
         z.append([1.0 if where.provider == p else 0.0 for p in providers])
         text.append([where.region if where.provider == p else "" for p in providers])
     fig = go.Figure(
@@ -121,7 +121,7 @@ def pipeline_timeline(mr: MergeRequestOut) -> go.Figure:
 
 
 def spend_by_provider(series: dict[str, list[tuple[datetime, float]]], simulated: set[str]) -> go.Figure:
-    """Monthly spend per provider over time (sum over the services placed there)."""
+    """Monthly spend per provider over time (/cost-analysis's series: services there x replicas)."""
     fig = go.Figure()
     for provider, points in sorted(series.items()):
         label = f"{provider} ({SIMULATED} prices)" if provider in simulated else provider

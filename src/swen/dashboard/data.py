@@ -7,7 +7,6 @@ share cached answers. Errors are not cached: the next rerun tries again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,9 +24,6 @@ from swen.config import Settings
 from swen.dashboard.client import ApiClient
 
 CACHE_TTL_S = 3.0
-HISTORY_TTL_S = 60.0
-"""Spend history is one request per service: kept a minute (its window is aligned to its buckets)."""
-HISTORY_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -99,35 +95,8 @@ def telemetry_history(
     return client(target).telemetry_history(service=service, provider=provider, start=start, end=end)
 
 
-@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
-def placement_history(
-    target: ApiTarget, placements: Sequence[tuple[str, str, str]], start: datetime, end: datetime, step_s: int
-) -> list[TelemetryPoint]:
-    """History of each (service, provider, region) placement only, fetched per service in parallel."""
-    api = client(target)
-
-    def one(item: tuple[str, str, str]) -> list[TelemetryPoint]:
-        service, provider, region = item
-        points = api.telemetry_history(
-            service=service, provider=provider, start=start, end=end, step_s=step_s
-        )
-        return [p for p in points if p.region == region]
-
-    with ThreadPoolExecutor(max_workers=HISTORY_WORKERS) as pool:
-        return [p for chunk in pool.map(one, placements) for p in chunk]
-
-
 def newest_sample_time(points: Sequence[TelemetryPoint]) -> datetime | None:
     return max((p.ts for p in points), default=None)
-
-
-def aligned_window(newest: datetime, hours: float, points: int) -> tuple[datetime, datetime, int]:
-    """(start, end, step_s): ``points`` buckets ending just after ``newest``, aligned to the step so
-    that the window (a cache key) stays the same until a new bucket begins."""
-    step = max(1, int(hours * 3600 // points))
-    end_s = (int(newest.timestamp()) // step + 1) * step
-    end = datetime.fromtimestamp(end_s, newest.tzinfo)
-    return end - timedelta(seconds=step * points), end, step
 
 
 def window(end: datetime, hours: float) -> tuple[datetime, datetime]:

@@ -42,6 +42,7 @@ from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
 from swen.domain.names import validate_location_name, validate_service_name
 from swen.engine.anomaly import Anomaly
+from swen.moves.running import running_services
 from swen.store.incidents import (
     AlertRecord,
     IncidentRecord,
@@ -396,9 +397,7 @@ def _anomalies_firing(incident: IncidentRecord) -> bool:
 
 
 def _current_placements(store: Store) -> dict[str, tuple[str, str]]:
-    current = {s.name: (s.current.provider, s.current.region) for s in store.list_services()}
-    current.update({name: (p.provider, p.region) for name, p in store.get_placements().items()})
-    return current
+    return {name: (r.placement.provider, r.placement.region) for name, r in running_services(store).items()}
 
 
 def intake_anomalies(

@@ -11,7 +11,7 @@ nothing is registered globally at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy import Column, Select, case, func, select, true
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
 from swen.domain.models import Service
+from swen.moves.running import RunningService, running_services, service_monthly_cost
 from swen.store.repository import Store
 from swen.store.tables import decisions, events, incidents, pipeline_stages
 
@@ -162,8 +163,9 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         fleet = self._store.list_services()
-        yield from self._sample_metrics({s.name: s.replicas for s in fleet})
-        yield from self._service_metrics(fleet)
+        running = running_services(self._store, services=fleet)
+        yield from self._sample_metrics({name: r.replicas for name, r in running.items()})
+        yield from self._service_metrics(fleet, running)
         yield from self._decision_metrics()
         yield from self._pipeline_metrics()
         yield from self._incident_metrics([s.name for s in fleet])
@@ -181,13 +183,15 @@ class StoreCollector(Collector):
             labels = [s.service, s.provider, s.region]
             for g in _SAMPLE_GAUGES:
                 if g.field == "m":
-                    value = s.monthly_cost_usd * replicas.get(s.service, 1)
+                    value = service_monthly_cost(s.monthly_cost_usd, replicas.get(s.service, 1))
                 else:
                     value = float(getattr(s, g.field))
                 families[g.name].add_metric(labels, value)
         yield from families.values()
 
-    def _service_metrics(self, fleet: Sequence[Service]) -> Iterator[Metric]:
+    def _service_metrics(
+        self, fleet: Sequence[Service], running: Mapping[str, RunningService]
+    ) -> Iterator[Metric]:
         placement = GaugeMetricFamily(
             PLACEMENT_INFO, "1 for the provider/region where the service runs now.", labels=_SAMPLE_LABELS
         )
@@ -195,9 +199,8 @@ class StoreCollector(Collector):
         slo = GaugeMetricFamily(
             SERVICE_LATENCY_SLO, "Latency SLO (p95, ms) of the service.", labels=["service"]
         )
-        applied = self._store.get_placements()
         for svc in fleet:
-            where = applied.get(svc.name, svc.current)
+            where = running[svc.name].placement
             placement.add_metric([svc.name, where.provider, where.region], 1.0)
             slo.add_metric([svc.name], svc.latency_slo_ms)
             if svc.monthly_budget_usd is not None:

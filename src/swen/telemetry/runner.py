@@ -4,6 +4,8 @@ Simulated time advances exactly ``interval_s`` per cycle (so samples are determi
 and a start time); the accelerated clock only decides how long to wait in wall time between cycles
 (``interval_s / speed``). With a large speed the loop runs as fast as the store allows: a simulated
 month at one sample per hour (``interval_s=3600``) is 720 cycles.
+Without an explicit start, simulated time resumes one interval after the newest stored sample (wall
+time on an empty store): a restarted accelerated run never goes back behind what the engine has seen.
 
 Before anything is written, the fleet and the scenario file are validated (a bad one raises
 ConfigError and nothing is touched). Each cycle reads the applied placements from the store (so the
@@ -71,6 +73,7 @@ def run_simulator(
     """Run the simulator until ``stop_event``/SIGTERM, ``max_steps`` cycles, or one cycle if ``once``.
 
     Defaults come from ``settings`` (seed, sim_speed, sim_interval_s, fleet_file, scenario_file).
+    Without ``start`` the clock resumes one interval after the newest stored sample (``resume_time``).
     ``services``/``credits`` override the fleet file; ``scenarios`` are activated at the start.
     """
     catalog = catalog or load_catalog()
@@ -79,7 +82,7 @@ def run_simulator(
         services, credits = fleet.services, (fleet.credits if credits is None else credits)
     file_scenarios = load_scenario_file(settings.scenario_file, catalog) if settings.scenario_file else []
     interval = float(interval_s or settings.sim_interval_s)
-    start_time = (start or datetime.now(UTC).replace(microsecond=0)).astimezone(UTC)
+    start_time = (start or resume_time(store, interval)).astimezone(UTC)
     clock = SimClock(start_time, speed if speed is not None else settings.sim_speed)
     stop = stop_event or threading.Event()
 
@@ -107,6 +110,17 @@ def run_simulator(
                 break
             stop.wait(clock.wall_seconds_until(now + timedelta(seconds=interval)))
     return run
+
+
+def resume_time(store: Store, interval_s: float) -> datetime:
+    """Where the simulated clock starts without an explicit ``start``: one interval after the newest
+    stored sample, so simulated time never goes backwards across restarts (an accelerated run gets
+    ahead of wall time, and the engine takes the newest stored sample as "now"); wall time on an
+    empty store."""
+    stored = [s.ts for s in store.latest_samples()]
+    if not stored:
+        return datetime.now(UTC).replace(microsecond=0)
+    return max(stored) + timedelta(seconds=interval_s)
 
 
 def _cycle(

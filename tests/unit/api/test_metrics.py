@@ -114,6 +114,8 @@ def test_metrics_expose_every_declared_name(client: TestClient, store: Store) ->
     assert _value(scraped, m.LATENCY_P95, service="web", provider="alibaba") == 80.0
     assert _value(scraped, m.PLACEMENT_INFO, service="web") == 1.0
     assert _value(scraped, m.PLACEMENT_INFO, service="web", provider="alibaba") == 1.0
+    assert _value(scraped, m.COST_MONTHLY, service="web", provider="alibaba") == pytest.approx(1460.0)
+    assert _value(scraped, m.PLACEMENT_INFO, service="db", provider="aws") == 1.0  # the fleet file's
     assert _value(scraped, m.SERVICE_BUDGET, service="web") == 5000.0
     assert [lab for lab, _ in scraped[m.SERVICE_BUDGET]] == [{"service": "web"}]
     assert _value(scraped, m.DECISIONS_TOTAL, outcome="verified") == 1.0

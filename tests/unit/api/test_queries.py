@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from api_factories import ALI, AWS, T0, decision, sample
+from api_factories import ALI, AWS, T0, decision, sample, service
 
 from swen.api.queries import (
     credits_by_provider,
@@ -81,18 +81,31 @@ def test_histories_savings_and_versions(any_store: Store) -> None:
     assert telemetry_version(any_store) > t0
 
 
-def test_spend_by_provider_follows_the_applied_placement(any_store: Store) -> None:
+def test_spend_by_provider_follows_where_each_service_runs(
+    any_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from swen.api import queries
     from swen.api.queries import spend_by_provider
+    from swen.moves.running import running_services
 
+    any_store.upsert_services([service("web", replicas=2), service("db"), service("cache", current=ALI)])
     any_store.insert_samples(
         [sample("web", AWS, ts=T0 + timedelta(hours=h), hourly=1.0 + h) for h in range(2)]
         + [sample("web", ALI, ts=T0 + timedelta(hours=h), hourly=9.0) for h in range(2)]
-        + [sample("db", ALI, ts=T0, hourly=0.5)]
+        + [sample("db", ALI, ts=T0, hourly=0.5), sample("db", AWS, ts=T0, hourly=7.0)]
+        + [sample("cache", ALI, ts=T0, hourly=0.25)]  # no applied placement: the fleet file's
     )
     any_store.set_placement("web", AWS, decision_id=None, at=T0)
     any_store.set_placement("db", ALI, decision_id=None, at=T0)
     spend = spend_by_provider(
-        any_store, start=T0, end=T0 + timedelta(hours=2), step_s=3600, replicas={"web": 2, "db": 1}
+        any_store, start=T0, end=T0 + timedelta(hours=2), step_s=3600, running=running_services(any_store)
     )
     assert [(ts, usd) for ts, usd in spend["aws"]] == [(T0, 1460.0), (T0 + timedelta(hours=1), 2920.0)]
-    assert spend["alibaba"] == [(T0, 365.0)]
+    assert spend["alibaba"] == [(T0, 365.0 + 182.5)]
+    monkeypatch.setattr(queries, "SPEND_SERVICES_PER_QUERY", 1)  # one query per service, same sums
+    assert (
+        spend_by_provider(
+            any_store, start=T0, end=T0 + timedelta(hours=2), step_s=3600, running=running_services(any_store)
+        )
+        == spend
+    )

@@ -182,6 +182,26 @@ def test_services_with_applied_placement(client: TestClient, fleet: Store, viewe
     assert items["batch"]["placement"] is None
     one = client.get("/services/web", headers=viewer).json()
     assert one["name"] == "web" and one["latency_slo_ms"] == 120.0
+    assert one["running"] == items["web"]["running"]
+
+
+def test_services_say_where_each_runs_and_what_it_costs(
+    client: TestClient, fleet: Store, viewer: dict
+) -> None:
+    fleet.upsert_services([service("web", replicas=3)])
+    fleet.set_placement("web", ALI, decision_id="d-web-0", at=T0)
+    items = {s["name"]: s for s in client.get("/services", headers=viewer).json()["items"]}
+    web, batch = items["web"]["running"], items["batch"]["running"]
+    assert web["placement"] == {"provider": "alibaba", "region": "cn-hangzhou"}
+    assert (web["source"], web["decision_id"], web["simulated_price"]) == ("applied", "d-web-0", True)
+    assert web["instance_monthly_cost_usd"] == pytest.approx(0.5 * 730)
+    assert web["monthly_cost_usd"] == pytest.approx(0.5 * 730 * 3)
+    # never applied: where the fleet file says, at the newest of its samples there (11th: 12.0/h)
+    assert (
+        batch["placement"] == {"provider": "aws", "region": "us-east-1"} and batch["source"] == "fleet file"
+    )
+    assert batch["decision_id"] is None and batch["monthly_cost_usd"] == pytest.approx(12.0 * 730)
+    assert batch["sample_ts"] == (T0 + timedelta(minutes=110)).isoformat().replace("+00:00", "Z")
     assert client.get("/services/nope", headers=viewer).status_code == 404
     assert client.get("/services/NOPE", headers=viewer).status_code == 422
 

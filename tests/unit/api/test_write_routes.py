@@ -345,3 +345,15 @@ def test_cost_analysis(client: TestClient, store: Store, keys: dict) -> None:
     burn = {b["provider"]: [p["credits_usd"] for p in b["points"]] for b in body["credits_burndown"]}
     assert burn["aws"][0] > burn["aws"][-1] and burn["alibaba"] == [50.0]
     assert client.get("/cost-analysis?days=0", headers=bearer(keys[Role.VIEWER])).status_code == 422
+
+
+def test_cost_analysis_windows_end_at_a_simulator_ahead_of_wall_time(
+    client: TestClient, store: Store, keys: dict
+) -> None:
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)  # an accelerated simulator
+    store.upsert_services([service("web", replicas=3)])
+    store.insert_samples([sample("web", AWS, ts=ahead - timedelta(hours=h), hourly=2.0) for h in range(3)])
+    body = client.get("/cost-analysis?days=1", headers=bearer(keys[Role.VIEWER])).json()
+    [spend] = body["spend_by_provider"]
+    assert spend["provider"] == "aws" and [p["monthly_usd"] for p in spend["points"]] == [2.0 * 730 * 3] * 3
+    assert [len(b["points"]) for b in body["credits_burndown"]] == [3]

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from swen.api.schemas import (
+    CostAnalysisOut,
     CreditsBurndown,
     CreditsPoint,
     MergeRequestOut,
     PipelineRunOut,
     PipelineStageOut,
+    ProviderSpend,
+    RunningOut,
     ServiceOut,
+    SpendPoint,
     TelemetryPoint,
 )
 from swen.dashboard import charts
@@ -45,6 +49,10 @@ def _service(name: str, where: str) -> ServiceOut:
         name=name, shape=ServiceShape(vcpus=2, memory_gib=4), stateful=False, latency_slo_ms=50,
         criticality="medium", users_region=p, allowed_providers=[], allowed_regions=[], current=p,
         placement=p, monthly_budget_usd=None, replicas=1,
+        running=RunningOut(
+            placement=p, source="applied", decision_id=None, instance_type="m5.large",
+            instance_monthly_cost_usd=73.0, monthly_cost_usd=73.0, sample_ts=T0, simulated_price=False,
+        ),
     )  # fmt: skip
 
 
@@ -139,29 +147,21 @@ def test_spend_credits_savings_and_confidence_figures() -> None:
     assert {t.name for t in costs.data} == {"aws", "alibaba (SIMULATED prices)"}
 
 
-def test_spend_plan_fetches_the_most_expensive_and_adds_the_rest_at_current_cost() -> None:
-    from swen.dashboard.tabs.cost import plan_spend, spend_series, spend_with_others
+def test_spend_chart_plots_the_cost_analysis_series_and_marks_simulated_providers() -> None:
+    from swen.dashboard.tabs.cost import spend_chart_series, spend_simulated
 
-    services = [
-        _service("a", "aws/us-east-1"),
-        _service("b", "alibaba/us-west-1"),
-        _service("c", "aws/us-east-1"),
-    ]
-    latest = [
-        _point("aws", "us-east-1", 0).model_copy(update={"service": "a", "monthly_cost_usd": 300.0}),
-        _point("alibaba", "us-west-1", 0).model_copy(update={"service": "b", "monthly_cost_usd": 100.0}),
-        _point("aws", "us-east-1", 0).model_copy(update={"service": "c", "monthly_cost_usd": 50.0}),
-        _point("gcp", "us-central1", 0).model_copy(update={"service": "a", "monthly_cost_usd": 999.0}),
-    ]  # gcp is a candidate of a, not its placement: it must not count
-    plan = plan_spend(services, latest, limit=1)
-    assert plan.fetched == (("a", "aws", "us-east-1"),)
-    assert plan.others == {"alibaba": 100.0, "aws": 50.0} and plan.others_count == 2
-    assert plan.fetched_share == 300.0 / 450.0
-
-    history = [
-        _point("aws", "us-east-1", m).model_copy(update={"monthly_cost_usd": 290.0 + m}) for m in (0, 5)
-    ]
-    series = spend_with_others(spend_series(history), plan.others)
-    assert series["aws"] == [(T0, 340.0), (T0 + timedelta(minutes=5), 345.0)]
-    assert series["alibaba"] == [(T0, 100.0), (T0 + timedelta(minutes=5), 100.0)]
-    assert plan_spend(services, latest, limit=10).others == {}
+    cost = CostAnalysisOut(
+        generated_at=T0, total_monthly_usd=0.0, services=[], by_provider=[], savings_realised_monthly_usd=0.0,
+        verified_decisions=0, savings_projected_monthly_usd=0.0, open_recommendations=0, credits_burndown=[],
+        spend_by_provider=[
+            ProviderSpend(provider="aws", points=[SpendPoint(ts=T0, monthly_usd=300.0),
+                                                  SpendPoint(ts=T0 + timedelta(hours=1), monthly_usd=330.0)]),
+            ProviderSpend(provider="alibaba", points=[SpendPoint(ts=T0, monthly_usd=90.0)]),
+        ],
+        credits_step_s=3600,
+    )  # fmt: skip
+    assert spend_chart_series(cost) == {
+        "aws": [(T0, 300.0), (T0 + timedelta(hours=1), 330.0)],
+        "alibaba": [(T0, 90.0)],
+    }
+    assert spend_simulated(cost) == {"alibaba"}

@@ -169,3 +169,27 @@ def test_sigterm_stops_a_live_run_cleanly(swen_home: Path) -> None:
     assert out.startswith("stopped after 1")
     assert json.loads(latest.read_text())["samples"]
     assert [p.name for p in swen_home.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_restarted_simulator_resumes_after_the_stored_time_and_the_engine_keeps_seeing_ticks(
+    settings: Settings, store: Store
+) -> None:
+    from swen.loop import EngineLoop
+
+    # an accelerated run gets ahead of wall time: 6 samples 10 simulated minutes apart in no time
+    first = run_simulator(settings, store, seed=1, interval_s=600, speed=1e9, max_steps=6)
+    engine = EngineLoop(settings, store, actuator=None)
+    assert engine.cycle().ticks > 0  # the engine has seen the first run's newest tick
+    assert first.last_sim_time is not None
+
+    restarted = run_simulator(settings, store, seed=1, interval_s=600, speed=1e9, max_steps=3)
+
+    assert restarted.first_sim_time == first.last_sim_time + timedelta(seconds=600)
+    assert max(s.ts for s in store.latest_samples()) == restarted.last_sim_time
+    assert engine.cycle().ticks > 0
+
+
+def test_an_explicit_start_wins_over_the_stored_time(settings: Settings, store: Store) -> None:
+    run_simulator(settings, store, seed=1, start=START, interval_s=600, speed=1e9, max_steps=3)
+    again = run_simulator(settings, store, seed=1, start=START, once=True)
+    assert again.first_sim_time == START

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -21,32 +22,35 @@ from swen.api.schemas import (
     SpendPoint,
 )
 from swen.domain.decision import DecisionStatus
-from swen.store.repository import Store
+from swen.domain.models import Service
+from swen.moves.running import RunningService, newest_sample_time, running_services
 
 router = APIRouter(tags=["cost"])
 
 BURNDOWN_POINTS = 100
 
 
-def _service_costs(store: Store) -> list[ServiceCost]:
-    applied = store.get_placements()
-    latest = {(s.service, s.provider, s.region): s for s in store.latest_samples()}
-    out = []
-    for svc in store.list_services():
-        where = applied.get(svc.name, svc.current)
-        sample = latest.get((svc.name, where.provider, where.region))
-        out.append(
-            ServiceCost(
-                service=svc.name,
-                provider=where.provider,
-                region=where.region,
-                replicas=svc.replicas,
-                monthly_cost_usd=sample.monthly_cost_usd * svc.replicas if sample else None,
-                monthly_budget_usd=svc.monthly_budget_usd,
-                simulated_price=sample.simulated_price if sample else False,
-            )
-        )
-    return out
+def _service_costs(fleet: Sequence[Service], running: Mapping[str, RunningService]) -> list[ServiceCost]:
+    return [_service_cost(svc, running[svc.name]) for svc in fleet]
+
+
+def _service_cost(svc: Service, running: RunningService) -> ServiceCost:
+    return ServiceCost(
+        service=svc.name,
+        provider=running.placement.provider,
+        region=running.placement.region,
+        replicas=running.replicas,
+        monthly_cost_usd=running.monthly_cost_usd,
+        monthly_budget_usd=svc.monthly_budget_usd,
+        simulated_price=running.simulated_price,
+    )
+
+
+def _window_end(now: datetime, running: Mapping[str, RunningService]) -> datetime:
+    """End of the spend and credits windows: now, or just after the newest sample when an accelerated
+    simulator has got ahead of wall time (its samples are stamped in simulated time)."""
+    newest = newest_sample_time(running.values())
+    return now if newest is None or newest < now else newest + timedelta(seconds=1)
 
 
 def _by_provider(costs: list[ServiceCost]) -> list[ProviderCost]:
@@ -68,18 +72,27 @@ def _by_provider(costs: list[ServiceCost]) -> list[ProviderCost]:
 def cost_analysis(
     store: StoreDep,
     _key: ViewerDep,
-    days: Annotated[int, Query(ge=1, le=90, description="Window of the credits burn-down.")] = 7,
+    days: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=90,
+            description="Window of the credits burn-down and the spend series: the last DAYS days up to "
+            "now, or up to the newest sample when an accelerated simulator is ahead of wall time.",
+        ),
+    ] = 7,
 ) -> CostAnalysisOut:
     now = datetime.now(UTC)
-    costs = _service_costs(store)
+    fleet = store.list_services()
+    running = running_services(store, services=fleet)
+    costs = _service_costs(fleet, running)
     realised, verified = savings_totals(store, [DecisionStatus.VERIFIED], migrations_only=False)
     projected = open_recommendations(store)
     step = math.ceil(days * 86400 / BURNDOWN_POINTS)
-    credits = credits_by_provider(store, start=now - timedelta(days=days), end=now, step_s=step)
-    replicas = {s.service: s.replicas for s in costs}
-    spend = spend_by_provider(
-        store, start=now - timedelta(days=days), end=now, step_s=step, replicas=replicas
-    )
+    end = _window_end(now, running)
+    start = end - timedelta(days=days)
+    credits = credits_by_provider(store, start=start, end=end, step_s=step)
+    spend = spend_by_provider(store, start=start, end=end, step_s=step, running=running)
     return CostAnalysisOut(
         generated_at=now,
         total_monthly_usd=sum(c.monthly_cost_usd or 0.0 for c in costs),

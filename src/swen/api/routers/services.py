@@ -1,4 +1,4 @@
-"""GET /services and GET /services/{name}: the fleet with its applied placements."""
+"""GET /services and GET /services/{name}: the fleet with where each service runs and its cost."""
 
 from __future__ import annotations
 
@@ -8,14 +8,28 @@ from fastapi import APIRouter, Path
 
 from swen.api.auth import Role
 from swen.api.deps import StoreDep, ViewerDep, declares_role
-from swen.api.schemas import ServiceList, ServiceOut
-from swen.domain.models import Placement, Service
+from swen.api.schemas import RunningOut, ServiceList, ServiceOut
+from swen.domain.models import Service
 from swen.domain.names import SERVICE_NAME_PATTERN
+from swen.moves.running import RunningService, running_service, running_services
 
 router = APIRouter(tags=["services"])
 
 
-def service_out(svc: Service, placement: Placement | None) -> ServiceOut:
+def running_out(running: RunningService) -> RunningOut:
+    return RunningOut(
+        placement=running.placement,
+        source=running.source,
+        decision_id=running.decision_id,
+        instance_type=running.instance_type,
+        instance_monthly_cost_usd=running.instance_monthly_cost_usd,
+        monthly_cost_usd=running.monthly_cost_usd,
+        sample_ts=running.sample_ts,
+        simulated_price=running.simulated_price,
+    )
+
+
+def service_out(svc: Service, running: RunningService) -> ServiceOut:
     return ServiceOut(
         name=svc.name,
         shape=svc.shape,
@@ -26,21 +40,23 @@ def service_out(svc: Service, placement: Placement | None) -> ServiceOut:
         allowed_providers=list(svc.allowed_providers),
         allowed_regions=list(svc.allowed_regions),
         current=svc.current,
-        placement=placement,
+        placement=running.placement if running.source == "applied" else None,
         monthly_budget_usd=svc.monthly_budget_usd,
         replicas=svc.replicas,
+        running=running_out(running),
     )
 
 
 @router.get(
     "/services",
     response_model=ServiceList,
-    summary="Every service with its placement (role: viewer)",
+    summary="Every service with where it runs and its monthly cost (role: viewer)",
     openapi_extra=declares_role(Role.VIEWER),
 )
 def list_services(store: StoreDep, _key: ViewerDep) -> ServiceList:
-    placements = store.get_placements()
-    return ServiceList(items=[service_out(s, placements.get(s.name)) for s in store.list_services()])
+    fleet = store.list_services()
+    running = running_services(store, services=fleet)
+    return ServiceList(items=[service_out(s, running[s.name]) for s in fleet])
 
 
 @router.get(
@@ -54,4 +70,5 @@ def get_service(
     _key: ViewerDep,
     name: Annotated[str, Path(pattern=SERVICE_NAME_PATTERN, description="Service name.")],
 ) -> ServiceOut:
-    return service_out(store.get_service(name), store.get_placements().get(name))
+    running = running_service(store, name)
+    return service_out(store.get_service(name), running)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from swen.api.schemas import CostAnalysisOut, DecisionOut, ServiceOut, TelemetryPoint
+from swen.api.schemas import CostAnalysisOut, DecisionOut
 from swen.dashboard import charts, data
 from swen.dashboard.data import ApiTarget
 from swen.dashboard.tabs.common import is_simulated, simulated_caption
@@ -19,18 +18,18 @@ from swen.domain.decision import TERMINAL_STATUSES
 RANGES = {"1 day": 1, "7 days": 7, "30 days": 30}
 TOP_SERVICES = 40
 """Bars in the per-service chart (the table lists every service)."""
-MAX_SPEND_SERIES = 50
-"""Services whose spend history is fetched (one API request each); the rest count at current cost."""
-SPEND_POINTS = 48
-"""Buckets per series in the spend-over-time chart (server-side averages)."""
 
 
-def spend_series(points: Sequence[TelemetryPoint]) -> dict[str, list[tuple[datetime, float]]]:
-    """Sum of monthly cost per provider per time bucket (points: the placements' own history)."""
-    sums: dict[str, dict[datetime, float]] = defaultdict(lambda: defaultdict(float))
-    for p in points:
-        sums[p.provider][p.ts] += p.monthly_cost_usd
-    return {provider: sorted(by_ts.items()) for provider, by_ts in sums.items()}
+def spend_chart_series(cost: CostAnalysisOut) -> dict[str, list[tuple[datetime, float]]]:
+    """What "Spend per provider over time" plots: /cost-analysis's own ``spend_by_provider`` series
+    (per provider and bucket, hourly x 730 x replicas of each service where it runs)."""
+    return {s.provider: [(p.ts, p.monthly_usd) for p in s.points] for s in cost.spend_by_provider}
+
+
+def spend_simulated(cost: CostAnalysisOut) -> set[str]:
+    """Providers of the spend chart whose prices are SIMULATED."""
+    priced = {c.provider for c in cost.services if c.simulated_price}
+    return priced | {s.provider for s in cost.spend_by_provider if is_simulated(s.provider)}
 
 
 def cumulative(verified: Sequence[DecisionOut]) -> list[tuple[datetime, float]]:
@@ -68,89 +67,28 @@ def _kpis(cost: CostAnalysisOut) -> None:
 
 
 @dataclass(frozen=True)
-class SpendPlan:
-    """Which placements get their history fetched (the most expensive, at most ``MAX_SPEND_SERIES``)
-    and the current monthly cost of the others per provider (added as a constant)."""
-
-    fetched: tuple[tuple[str, str, str], ...]
-    others: dict[str, float]
-    others_count: int
-    fetched_share: float
-
-
-def plan_spend(services: Sequence[ServiceOut], latest: Sequence[TelemetryPoint], limit: int) -> SpendPlan:
-    """The ``limit`` most expensive placements by their latest cost; the rest summed per provider."""
-    cost_now = {(p.service, p.provider, p.region): p.monthly_cost_usd for p in latest}
-    placed = [
-        ((s.name, where.provider, where.region), cost_now.get((s.name, where.provider, where.region), 0.0))
-        for s in services
-        for where in [s.placement or s.current]
-    ]
-    placed.sort(key=lambda item: item[1], reverse=True)
-    others: dict[str, float] = defaultdict(float)
-    for (_, provider, _), usd in placed[limit:]:
-        others[provider] += usd
-    total = sum(usd for _, usd in placed) or 1.0
-    share = sum(usd for _, usd in placed[:limit]) / total
-    return SpendPlan(tuple(key for key, _ in placed[:limit]), dict(others), len(placed[limit:]), share)
-
-
-def spend_with_others(
-    series: dict[str, list[tuple[datetime, float]]], others: dict[str, float]
-) -> dict[str, list[tuple[datetime, float]]]:
-    """Add each provider's not-fetched services at their current cost to every bucket."""
-    times = sorted({t for points in series.values() for t, _ in points})
-    out = {p: [(t, v + others.get(p, 0.0)) for t, v in points] for p, points in series.items()}
-    for provider, usd in others.items():
-        if provider not in out and times:
-            out[provider] = [(t, usd) for t in times]
-    return out
-
-
-@dataclass(frozen=True)
 class CostView:
     cost: CostAnalysisOut
     decisions: list[DecisionOut]
     verified: list[DecisionOut]
-    spend: list[TelemetryPoint] | None
-    """History of the planned placements; None without telemetry."""
-    plan: SpendPlan
 
 
 def load(target: ApiTarget, days: int) -> CostView:
-    """Everything the tab shows; the quick reads run while the spend history loads."""
+    """Everything the tab shows, the three API reads in parallel."""
     api = data.client(target)
-    services = data.services(target)
-    latest = data.latest_telemetry(target)
-    newest = data.newest_sample_time(latest)
-    plan = plan_spend(services, latest, MAX_SPEND_SERIES)
     with ThreadPoolExecutor(max_workers=3) as pool:
         cost = pool.submit(api.cost_analysis, days=days)
         decisions = pool.submit(api.decisions, limit=200)
         verified = pool.submit(api.decisions, status="verified", limit=200)
-        spend = None
-        if newest is not None:
-            start, end, step = data.aligned_window(newest, days * 24.0, SPEND_POINTS)
-            spend = data.placement_history(target, plan.fetched, start, end, step)
-        return CostView(
-            cost.result(), list(decisions.result().items), list(verified.result().items), spend, plan
-        )
+        return CostView(cost.result(), list(decisions.result().items), list(verified.result().items))
 
 
-def _spend(view: CostView) -> None:
-    if view.spend is None:
-        st.info("No telemetry yet, so no spend history: start the simulator (`swen up`).")
+def _spend(cost: CostAnalysisOut) -> None:
+    if not cost.spend_by_provider:
+        st.info("No spend in this range yet: it needs telemetry of the services where they run (`swen up`).")
         return
-    simulated = {p.provider for p in view.spend if p.simulated_price}
-    simulated |= {p for p in view.plan.others if is_simulated(p)}
-    series = spend_with_others(spend_series(view.spend), view.plan.others)
-    st.plotly_chart(charts.spend_by_provider(series, simulated), width="stretch", key="spend")
-    if view.plan.others_count:
-        st.caption(
-            f"History of the {len(view.plan.fetched)} most expensive services "
-            f"({view.plan.fetched_share:.0%} of spend); the other {view.plan.others_count} are added at "
-            "their current cost (one API request per service is fetched for the history)."
-        )
+    figure = charts.spend_by_provider(spend_chart_series(cost), spend_simulated(cost))
+    st.plotly_chart(figure, width="stretch", key="spend")
 
 
 def render(target: ApiTarget) -> None:
@@ -169,7 +107,7 @@ def render(target: ApiTarget) -> None:
         is_simulated(p.provider) for p in cost.by_provider
     ):
         simulated_caption()
-    _spend(view)
+    _spend(cost)
     decisions, verified = view.decisions, view.verified
     left, right = st.columns(2)
     with left:

@@ -23,7 +23,7 @@ def provider_health(services: Sequence[ServiceOut], latest: Sequence[TelemetryPo
     rows: dict[str, list[TelemetryPoint]] = defaultdict(list)
     placed: dict[str, int] = defaultdict(int)
     for s in services:
-        where = s.placement or s.current
+        where = s.running.placement
         placed[where.provider] += 1
         sample = by_key.get((s.name, where.provider, where.region))
         if sample is not None:

@@ -34,7 +34,7 @@ def render(target: ApiTarget) -> None:
     if not points:
         st.info(f"No telemetry for {name} on {provider.lower()} providers in the last {span}.")
         return
-    where = service.placement or service.current
+    where = service.running.placement
     st.caption(
         f"{name} runs on **{where.key}**; SLO {service.latency_slo_ms:g} ms; "
         f"{len(points)} points ending {latest:%Y-%m-%d %H:%M} UTC (newest sample)."
