@@ -33,7 +33,7 @@ bench: $(STAMP)
 	source scripts/test-services.sh && for b in bench/*_bench.py; do $(BIN)/python $$b || exit 1; done
 
 screenshots: $(STAMP)
-	$(BIN)/python -m swen.dashboard.screenshots docs/img
+	$(BIN)/python -m swen.demo.screenshots docs/img
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,7 @@ stores its decisions; advising only, so no git/Terraform for the big fleet) is s
 `swen up` does: `swen api` and `swen dashboard` as processes on loopback. Debian's Chromium
 (Playwright, no browser download) loads `/?tab=<tab>` on a fresh page and the clock stops when the
 tab is fully drawn: its header, every Plotly chart with its SVG, its tables and key texts, and no
-script still running (swen.dashboard.browser.wait_drawn). Before every load the dashboard's 3 s
+script still running (swen.demo.browser.wait_drawn). Before every load the dashboard's 3 s
 API cache has expired, so each figure includes the API calls. Navigation Timing gives the
 document's own share (response start, DOMContentLoaded).
 
@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from swen.dashboard.browser import TAB_CHECKS, chromium_page, navigation_timing, open_tab, warm_up
 from swen.dashboard.data import CACHE_TTL_S
-from swen.dashboard.harness import chromium_missing_reason, running_platform
-from swen.dashboard.seed import SeededPlatform, demo_fleet, seed_demo
+from swen.demo.browser import TAB_CHECKS, chromium_page, navigation_timing, open_tab, warm_up
+from swen.demo.harness import chromium_missing_reason, running_platform
+from swen.demo.seed import SeededPlatform, demo_fleet, seed_demo
 from swen.domain.models import Service
 
 GOAL_S = 3.0

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from swen.dashboard.browser import TAB_CHECKS, chromium_page, open_tab, wait_drawn, warm_up
-from swen.dashboard.harness import RunningPlatform, chromium_missing_reason, running_platform
-from swen.dashboard.seed import SeededPlatform, demo_settings, seed_demo
+from swen.demo.browser import TAB_CHECKS, chromium_page, open_tab, wait_drawn, warm_up
+from swen.demo.harness import RunningPlatform, chromium_missing_reason, running_platform
+from swen.demo.seed import SeededPlatform, demo_settings, seed_demo
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
 """Dashboard test helpers: a real API (uvicorn in a thread) on a temporary store seeded by the real
-simulator, engine loop, committer and pipeline (``swen.dashboard.seed``); AppTest runs the real app."""
+simulator, engine loop, committer and pipeline (``swen.demo.seed``); AppTest runs the real app."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import uvicorn
 from streamlit.testing.v1 import AppTest
 
 from swen.api.app import create_app
-from swen.dashboard.harness import free_port
-from swen.dashboard.seed import SeededPlatform, seed_demo
+from swen.demo.harness import free_port
+from swen.demo.seed import SeededPlatform, seed_demo
 from swen.store.repository import Store
 
 APP = str(Path(__file__).resolve().parents[3] / "src" / "swen" / "dashboard" / "app.py")

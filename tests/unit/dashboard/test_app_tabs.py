@@ -10,7 +10,7 @@ import pytest
 from dashboard_env import TABS, LiveApi, make_app
 from streamlit.testing.v1 import AppTest
 
-from swen.dashboard.harness import free_port
+from swen.demo.harness import free_port
 
 
 def _get(api: LiveApi, path: str, **params: Any) -> Any:

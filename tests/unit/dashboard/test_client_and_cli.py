@@ -11,11 +11,11 @@ from dashboard_env import LiveApi
 from swen.cli.dashboard_cmds import KEY_FILE, app_path, dashboard_command, local_dashboard_key
 from swen.config import Settings
 from swen.dashboard.client import ApiAuthError, ApiClient, ApiNotFoundError, ApiUnreachableError
-from swen.dashboard.harness import free_port
 from swen.dashboard.live import FeedEvent, LiveFeed
 from swen.dashboard.tabs.cost import cumulative, open_recommendations
 from swen.dashboard.tabs.feed import filter_events
 from swen.dashboard.tabs.overview import provider_health
+from swen.demo.harness import free_port
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store
 

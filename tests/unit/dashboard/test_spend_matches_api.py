@@ -17,8 +17,8 @@ import pytest
 from dashboard_env import LiveApi, make_app, seed, serve
 
 from swen.api.schemas import CostAnalysisOut
-from swen.dashboard.seed import demo_fleet
 from swen.dashboard.tabs.cost import spend_chart_series
+from swen.demo.seed import demo_fleet
 
 REPLICAS = 3
 SPEND_CHART = "Spend per provider over time (monthly rate)"

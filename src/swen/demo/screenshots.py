@@ -1,7 +1,7 @@
-"""``python -m swen.dashboard.screenshots docs/img``: a PNG of each dashboard tab (``make screenshots``).
+"""``python -m swen.demo.screenshots docs/img``: a PNG of each dashboard tab (``make screenshots``).
 
 Seeds a temporary platform with the real simulator, engine, committer and pipeline
-(``swen.dashboard.seed``), starts ``swen api`` and ``swen dashboard`` on free loopback ports,
+(``swen.demo.seed``), starts ``swen api`` and ``swen dashboard`` on free loopback ports,
 captures each tab with Playwright driving /usr/bin/chromium, writes ``<dir>/<tab>.png`` and stops
 everything it started.
 """
@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from swen.dashboard.browser import TAB_CHECKS, chromium_page, open_tab, warm_up
-from swen.dashboard.harness import chromium_missing_reason, running_platform
-from swen.dashboard.seed import seed_demo
+from swen.demo.browser import TAB_CHECKS, chromium_page, open_tab, warm_up
+from swen.demo.harness import chromium_missing_reason, running_platform
+from swen.demo.seed import seed_demo
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

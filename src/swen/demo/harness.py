@@ -1,6 +1,6 @@
 """Run the API and the dashboard as ``swen up`` does (two processes on loopback) and stop them again.
 
-Used by ``python -m swen.dashboard.screenshots``, the browser test and the dashboard benchmark.
+Used by ``python -m swen.demo.screenshots``, the browser test and the dashboard benchmark.
 Both processes get the same SWEN_HOME; every port is a free loopback port; ``stop`` terminates only
 the processes it started (SIGTERM, then SIGKILL after a grace period).
 """
