@@ -9,9 +9,10 @@ scores, records decisions and opens incidents, but opens no merge request, and t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
 from swen.store.repository import Store
@@ -69,7 +70,7 @@ def set_paused(
     new = AutomationState(
         paused=paused,
         by=_clean(by, MAX_ACTOR, "name") or "unknown",
-        at=at or datetime.now(UTC),
+        at=at or utcnow(),
         reason=_clean(reason, MAX_REASON, "reason"),
     )
     previous = state(store)

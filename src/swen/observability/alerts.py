@@ -32,12 +32,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from sqlalchemy import Connection, func, select
 
+from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
 from swen.domain.names import validate_location_name, validate_service_name
@@ -214,7 +215,7 @@ def _event_ids_after(conn: Connection, last_event: int) -> list[int]:
 def intake(store: Store, payload: Any, *, now: datetime | None = None) -> IntakeResult:
     """Validate and record one Alertmanager notification (idempotent). See the module docstring."""
     webhook = parse_webhook(payload)
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     repo = IncidentRepository(store)
     result = IntakeResult(received=len(webhook.alerts))
     with store.transaction() as conn:
@@ -405,7 +406,7 @@ def intake_anomalies(
     store: Store, anomalies: Sequence[Anomaly], *, now: datetime | None = None
 ) -> IntakeResult:
     """Record the detector's anomalies as incidents (idempotent; see the module docstring)."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     result = IntakeResult(received=len(anomalies))
     if not anomalies:
         return result

@@ -24,7 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -33,6 +33,7 @@ from sqlalchemy import Engine, RowMapping, and_, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from swen.domain.clock import utcnow
 from swen.domain.errors import LockError, StoreError
 from swen.domain.events import EventType
 from swen.store.tables import locks
@@ -136,7 +137,7 @@ class StoreLock:
         owner: str,
         stale_after_s: float,
         heartbeat_s: float | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if stale_after_s <= 0:
             raise ValueError("stale_after_s must be positive")

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 from sqlalchemy import Connection, Engine, Row, select
 
+from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
 from swen.store.db import upsert
@@ -90,7 +91,7 @@ def append(
     """Append one event on ``conn``. The caller must hold the append lock (db.write_transaction)."""
     type_value = EventType(type_).value
     payload_json = canonical_payload(payload)
-    when = (ts or datetime.now(UTC)).astimezone(UTC)
+    when = (ts or utcnow()).astimezone(UTC)
     last = conn.execute(select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)).first()
     event_id, prev_hash = (1, GENESIS_HASH) if last is None else (int(last.id) + 1, str(last.hash))
     digest = compute_hash(

@@ -23,13 +23,14 @@ import builtins
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from swen.domain.clock import utcnow
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreError
 from swen.domain.events import EventType
 from swen.domain.names import validate_location_name, validate_service_name
@@ -107,10 +108,6 @@ class AlertRecord:
     labels: dict[str, str]
     received_at: datetime
     updated_at: datetime
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _incident(row: Row[Any]) -> IncidentRecord:
@@ -265,7 +262,7 @@ class IncidentRepository:
         if region is not None:
             validate_location_name(region, "region")
         source = IncidentSource(source)
-        at = at or _now()
+        at = at or utcnow()
         with self._tx(conn) as tx:
             existing = self.find_active(service, provider, conn=tx)
             if existing is not None:
@@ -336,7 +333,7 @@ class IncidentRepository:
         conn: Connection | None = None,
     ) -> IncidentRecord:
         """Close the incident; ``ttr`` (s) defaults to ``at - opened_at``. Resolving twice is a no-op."""
-        at = at or _now()
+        at = at or utcnow()
         with self._tx(conn) as tx:
             current = self.get(incident_id, conn=tx)
             if current.status is IncidentStatus.RESOLVED:
@@ -365,7 +362,7 @@ class IncidentRepository:
         self, incident_id: int, reason: str, *, at: datetime | None = None, conn: Connection | None = None
     ) -> IncidentRecord:
         """Hand the incident to a person (loop guard tripped); automation stops for it."""
-        at = at or _now()
+        at = at or utcnow()
         with self._tx(conn) as tx:
             current = self.get(incident_id, conn=tx)
             if current.status is IncidentStatus.RESOLVED:
@@ -407,7 +404,7 @@ class IncidentRepository:
         conn: Connection | None = None,
     ) -> AlertRecord:
         """Record a new alert (unique by fingerprint and start) attached to ``incident_id`` (or none)."""
-        at = at or _now()
+        at = at or utcnow()
         with self._tx(conn) as tx:
             values = {
                 "fingerprint": fingerprint,
@@ -428,5 +425,5 @@ class IncidentRepository:
 
     def mark_alert_resolved(self, alert_id: int, *, at: datetime | None = None, conn: Connection) -> None:
         conn.execute(
-            update(alerts).where(alerts.c.id == alert_id).values(status="resolved", updated_at=at or _now())
+            update(alerts).where(alerts.c.id == alert_id).values(status="resolved", updated_at=at or utcnow())
         )

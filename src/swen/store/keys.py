@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Row, insert, select, update
 
 from swen.api.auth import Role, generate_key, hash_key, key_prefix
+from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.domain.events import EventType
 from swen.store.repository import Store
@@ -68,7 +69,7 @@ class ApiKeyRepository:
         role = role if isinstance(role, Role) else Role.parse(role)
         name = _validate_name(name)
         key = generate_key()
-        now = datetime.now(UTC)
+        now = utcnow()
         values = {
             "name": name,
             "role": role.value,
@@ -108,7 +109,7 @@ class ApiKeyRepository:
         current = self.get(key_id)
         if not current.active:
             return current
-        now = datetime.now(UTC)
+        now = utcnow()
         with self._store.transaction() as conn:
             conn.execute(
                 update(api_keys)

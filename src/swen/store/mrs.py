@@ -9,13 +9,14 @@ requests, ``pipeline`` events for runs and stages), so the live feed sees every 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Row, Select, insert, select, update
 
+from swen.domain.clock import aware_utc, utcnow
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from swen.domain.events import EventType
 from swen.store.repository import Store
@@ -113,16 +114,8 @@ class PipelineRun(BaseModel):
     """In pipeline order (validate, policy, plan, apply, notify)."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _aware(value: datetime | None) -> datetime:
-    if value is None:
-        return _now()
-    if value.tzinfo is None:
-        raise InvalidInputError("timestamps must be timezone-aware (UTC)", hint="use datetime.now(UTC)")
-    return value.astimezone(UTC)
+    return utcnow() if value is None else aware_utc(value)
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -172,7 +165,7 @@ class MergeRequestRepository:
         web_url: str | None = None,
     ) -> MergeRequest:
         """Insert an open MR and its ``mr`` event; a second MR for the same branch is a ConflictError."""
-        now = _now()
+        now = utcnow()
         values = {
             "decision_id": decision_id,
             "service": service,
@@ -259,7 +252,7 @@ class MergeRequestRepository:
             conn.execute(
                 update(merge_requests)
                 .where(merge_requests.c.id == mr_id)
-                .values(**changes, updated_at=_now())
+                .values(**changes, updated_at=utcnow())
             )
             self._event(conn, action, mr_id, {**dict(row._mapping), **changes}, detail or {})
         return self.get(mr_id)

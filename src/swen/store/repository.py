@@ -12,13 +12,14 @@ import json
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from swen.config import Settings
+from swen.domain.clock import aware_utc, utcnow
 from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionStatus
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreError, SwenError
 from swen.domain.events import EventType
@@ -39,10 +40,6 @@ from swen.store.tables import (
 )
 
 MAX_PAGE = 10_000
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _hint_for(exc: SQLAlchemyError) -> str:
@@ -73,12 +70,6 @@ def _check_page(limit: int | None, offset: int) -> None:
         raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
     if offset < 0:
         raise InvalidInputError(f"offset must be >= 0, got {offset}")
-
-
-def _aware(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None:
-        raise InvalidInputError(f"{what} must be timezone-aware (UTC)", hint="use datetime.now(UTC)")
-    return value.astimezone(UTC)
 
 
 def _sample_from_row(row: Any) -> TelemetrySample:
@@ -142,7 +133,7 @@ class Store:
 
     # --- services & placements ---------------------------------------------------------------
     def upsert_services(self, items: Sequence[Service]) -> None:
-        now = _now()
+        now = utcnow()
         with _translated("saving services"), self.engine.begin() as conn:
             for svc in items:
                 spec = svc.model_dump(mode="json")
@@ -182,7 +173,7 @@ class Store:
         self, service: str, placement: Placement, *, decision_id: str | None, at: datetime
     ) -> None:
         validate_service_name(service)
-        at = _aware(at, "placement time")
+        at = aware_utc(at, "placement time")
         with self.transaction() as conn:
             old = conn.execute(select(placements).where(placements.c.service == service)).first()
             values = {
@@ -242,7 +233,9 @@ class Store:
         """Samples with ``start <= ts < end`` in time order."""
         _check_page(limit, offset)
         t = telemetry_samples
-        query: Select[Any] = select(t).where(t.c.ts >= _aware(start, "start"), t.c.ts < _aware(end, "end"))
+        query: Select[Any] = select(t).where(
+            t.c.ts >= aware_utc(start, "start"), t.c.ts < aware_utc(end, "end")
+        )
         if service is not None:
             query = query.where(t.c.service == service)
         if provider is not None:
@@ -256,7 +249,7 @@ class Store:
 
     def purge_samples(self, older_than: datetime) -> int:
         """Delete samples with ``ts < older_than`` (retention); returns how many were deleted."""
-        cutoff = _aware(older_than, "older_than")
+        cutoff = aware_utc(older_than, "older_than")
         latest = telemetry_latest
         doomed = (
             select(latest.c.service)
@@ -273,7 +266,7 @@ class Store:
     # --- decisions ---------------------------------------------------------------------------
     def save_decision(self, decision: Decision, *, status: DecisionStatus = DecisionStatus.PROPOSED) -> None:
         """Store a decision and append its DECISION event; saving the same decision again does nothing."""
-        _aware(decision.created_at, "decision.created_at")
+        aware_utc(decision.created_at, "decision.created_at")
         payload = decision.model_dump(mode="json")
         with self.transaction() as conn:
             existing = conn.execute(select(decisions.c.payload).where(decisions.c.id == decision.id)).first()
@@ -284,7 +277,7 @@ class Store:
                         hint="decisions are immutable; give a new decision a new id",
                     )
                 return
-            now = _now()
+            now = utcnow()
             conn.execute(decisions.insert().values(**_decision_columns(decision, status, payload, now)))
             event = _decision_event(decision, status)
             self.append_event(
@@ -317,7 +310,7 @@ class Store:
         if status is not None:
             query = query.where(decisions.c.status == DecisionStatus(status).value)
         if since is not None:
-            query = query.where(decisions.c.created_at >= _aware(since, "since"))
+            query = query.where(decisions.c.created_at >= aware_utc(since, "since"))
         query = (
             query.order_by(decisions.c.created_at.desc(), decisions.c.id.desc()).limit(limit).offset(offset)
         )
@@ -343,7 +336,7 @@ class Store:
                     f"decision {decision_id!r} cannot go from {old.value} to {new.value}",
                     hint=f"allowed from {old.value}: {allowed}",
                 )
-            now = _now()
+            now = utcnow()
             conn.execute(
                 update(decisions)
                 .where(decisions.c.id == decision_id)
@@ -412,7 +405,7 @@ class Store:
         # plain JSON (datetimes, enums, models converted; NaN/inf rejected), as get_flag returns it
         stored = json.loads(audit.canonical_payload({"value": value}))["value"]
         with _translated("saving a flag"), self.engine.begin() as conn:
-            upsert(conn, flags, {"key": key, "value": stored, "updated_at": _now()}, ["key"])
+            upsert(conn, flags, {"key": key, "value": stored, "updated_at": utcnow()}, ["key"])
 
 
 def _migrate(engine: Engine) -> None:

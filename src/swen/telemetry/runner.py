@@ -24,6 +24,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from swen.config import Settings
+from swen.domain.clock import utcnow
 from swen.domain.events import EventType
 from swen.domain.models import Service
 from swen.store.exports import write_latest_telemetry
@@ -79,7 +80,7 @@ def run_simulator(
         services, credits = fleet.services, (fleet.credits if credits is None else credits)
     file_scenarios = load_scenario_file(settings.scenario_file, catalog) if settings.scenario_file else []
     interval = float(interval_s or settings.sim_interval_s)
-    start_time = (start or datetime.now(UTC).replace(microsecond=0)).astimezone(UTC)
+    start_time = (start or utcnow().replace(microsecond=0)).astimezone(UTC)
     clock = SimClock(start_time, speed if speed is not None else settings.sim_speed)
     stop = stop_event or threading.Event()
 

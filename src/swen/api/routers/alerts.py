@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from swen.api.deps import AlertSenderDep, StoreDep, declares_role
 from swen.api.schemas import AlertIn, AlertIntakeOut, AlertmanagerPayload
+from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
 from swen.domain.names import validate_location_name, validate_service_name
@@ -55,7 +56,7 @@ def _alert_row(alert: AlertIn, now: datetime) -> dict[str, Any]:
 
 def store_alerts(store: Store, payload: AlertmanagerPayload) -> AlertIntakeOut:
     """Minimal intake: upsert the alerts and append one ALERT event each, all in one transaction."""
-    now = datetime.now(UTC)
+    now = utcnow()
     event_ids: list[int] = []
     stored = 0
     with store.transaction() as conn:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -20,6 +20,7 @@ from swen.api.schemas import (
     ServiceCost,
     SpendPoint,
 )
+from swen.domain.clock import utcnow
 from swen.domain.decision import DecisionStatus
 from swen.store.repository import Store
 
@@ -70,7 +71,7 @@ def cost_analysis(
     _key: ViewerDep,
     days: Annotated[int, Query(ge=1, le=90, description="Window of the credits burn-down.")] = 7,
 ) -> CostAnalysisOut:
-    now = datetime.now(UTC)
+    now = utcnow()
     costs = _service_costs(store)
     realised, verified = savings_totals(store, [DecisionStatus.VERIFIED], migrations_only=False)
     projected = open_recommendations(store)
