@@ -28,16 +28,14 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from swen.domain.clock import utcnow
-from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreError
+from swen.domain.errors import ConflictError, NotFoundError
 from swen.domain.events import EventType
 from swen.domain.names import validate_location_name, validate_service_name
+from swen.store.paging import check_page
 from swen.store.repository import Store
 from swen.store.tables import alerts, incidents
-
-MAX_PAGE = 10_000
 
 
 class IncidentStatus(StrEnum):
@@ -165,11 +163,8 @@ class IncidentRepository:
         if conn is not None:
             yield conn
             return
-        try:
-            with self.store.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"{what} failed: {exc}", hint="check the database (SWEN_DATABASE_URL)") from exc
+        with self.store.reading(what) as own:
+            yield own
 
     def _event(
         self, conn: Connection, type_: EventType, payload: dict[str, Any], service: str | None
@@ -198,8 +193,7 @@ class IncidentRepository:
         offset: int = 0,
     ) -> builtins.list[IncidentRecord]:
         """Incidents, newest first."""
-        if not 1 <= limit <= MAX_PAGE or offset < 0:
-            raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0, got {limit}, {offset}")
+        check_page(limit, offset)
         query = select(incidents)
         if service is not None:
             query = query.where(incidents.c.service == service)
@@ -232,8 +226,7 @@ class IncidentRepository:
             return [_alert(row) for row in reading.execute(query).all()]
 
     def list_alerts(self, *, status: str | None = None, limit: int = 100) -> builtins.list[AlertRecord]:
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidInputError(f"limit must be 1..{MAX_PAGE}, got {limit}")
+        check_page(limit)
         query = select(alerts)
         if status is not None:
             query = query.where(alerts.c.status == status)

@@ -93,12 +93,12 @@ class ApiKeyRepository:
         return record, key
 
     def list(self) -> list[ApiKeyRecord]:
-        with self._store.engine.connect() as conn:
+        with self._store.reading("listing API keys") as conn:
             rows = conn.execute(select(api_keys).order_by(api_keys.c.id)).all()
         return [_record(r) for r in rows]
 
     def get(self, key_id: int) -> ApiKeyRecord:
-        with self._store.engine.connect() as conn:
+        with self._store.reading("reading an API key") as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
         if row is None:
             raise NotFoundError(f"no API key with id {key_id}", hint="see `swen keys list`")
@@ -123,7 +123,7 @@ class ApiKeyRepository:
     def authenticate(self, presented: str) -> ApiKeyRecord | None:
         """The active key matching ``presented``, else None (the hash is compared in constant time)."""
         digest = hash_key(presented)
-        with self._store.engine.connect() as conn:
+        with self._store.reading("checking an API key") as conn:
             row = conn.execute(
                 select(api_keys).where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
             ).first()

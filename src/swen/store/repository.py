@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, delete, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from swen.config import Settings
 from swen.domain.clock import aware_utc, utcnow
@@ -27,7 +26,9 @@ from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.names import validate_service_name
 from swen.store import audit
 from swen.store.db import make_engine, migrate, upsert, write_transaction
+from swen.store.errors import translated
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
+from swen.store.paging import check_page
 from swen.store.records import AuditReport, EventRecord, PlacementRecord, StoredDecision
 from swen.store.tables import (
     decisions,
@@ -38,38 +39,6 @@ from swen.store.tables import (
     telemetry_latest,
     telemetry_samples,
 )
-
-MAX_PAGE = 10_000
-
-
-def _hint_for(exc: SQLAlchemyError) -> str:
-    text = str(exc).lower()
-    if "locked" in text or "lock timeout" in text or "deadlock" in text:
-        return (
-            "another writer held the database lock too long; retry. If this process has a write "
-            "transaction open, append inside it (Store.transaction() and append_event(conn=...))"
-        )
-    if "no such table" in text or "does not exist" in text or "undefined" in text:
-        return "the schema is missing or old; open the store once with migrate=True (every swen command does)"
-    if "connect" in text or "connection" in text:
-        return "is the database reachable? check SWEN_DATABASE_URL"
-    return "check the database (SWEN_DATABASE_URL) and the server log"
-
-
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        detail = getattr(exc, "orig", None) or exc
-        raise StoreError(f"{what} failed: {detail}", hint=_hint_for(exc)) from exc
-
-
-def _check_page(limit: int | None, offset: int) -> None:
-    if limit is not None and not 1 <= limit <= MAX_PAGE:
-        raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    if offset < 0:
-        raise InvalidInputError(f"offset must be >= 0, got {offset}")
 
 
 def _sample_from_row(row: Any) -> TelemetrySample:
@@ -126,39 +95,55 @@ class Store:
             )
         self._local.in_write = True
         try:
-            with _translated("write transaction"), write_transaction(self.engine) as conn:
+            with translated("write transaction"), write_transaction(self.engine) as conn:
                 yield conn
         finally:
             self._local.in_write = False
 
+    @contextmanager
+    def reading(self, what: str) -> Iterator[Connection]:
+        """A connection for reads; database errors become ``StoreError("<what> failed: ...")``."""
+        with translated(what), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def writing(self, what: str) -> Iterator[Connection]:
+        """A plain (not serialised) write transaction, translated like ``reading``.
+
+        For rows no audit event goes with (flags, locks); writes that append an event use
+        ``transaction()``.
+        """
+        with translated(what), self.engine.begin() as conn:
+            yield conn
+
     # --- services & placements ---------------------------------------------------------------
     def upsert_services(self, items: Sequence[Service]) -> None:
         now = utcnow()
-        with _translated("saving services"), self.engine.begin() as conn:
+        with self.writing("saving services") as conn:
             for svc in items:
                 spec = svc.model_dump(mode="json")
                 upsert(conn, services, {"name": svc.name, "spec": spec, "updated_at": now}, ["name"])
 
     def list_services(self) -> list[Service]:
-        with _translated("listing services"), self.engine.connect() as conn:
+        with self.reading("listing services") as conn:
             rows = conn.execute(select(services.c.spec).order_by(services.c.name)).all()
         return [Service.model_validate(row.spec) for row in rows]
 
     def get_service(self, name: str) -> Service:
-        with _translated("reading a service"), self.engine.connect() as conn:
+        with self.reading("reading a service") as conn:
             row = conn.execute(select(services.c.spec).where(services.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"unknown service {name!r}", hint="list services with `swen services`")
         return Service.model_validate(row.spec)
 
     def get_placements(self) -> dict[str, Placement]:
-        with _translated("reading placements"), self.engine.connect() as conn:
+        with self.reading("reading placements") as conn:
             rows = conn.execute(select(placements).order_by(placements.c.service)).all()
         return {row.service: Placement(provider=row.provider, region=row.region) for row in rows}
 
     def placement_records(self) -> dict[str, PlacementRecord]:
         """Applied placement per service with the decision that put it there and when."""
-        with _translated("reading placements"), self.engine.connect() as conn:
+        with self.reading("reading placements") as conn:
             rows = conn.execute(select(placements).order_by(placements.c.service)).all()
         return {
             row.service: PlacementRecord(
@@ -198,7 +183,7 @@ class Store:
         # Write lock up front (SQLite BEGIN IMMEDIATE): a deferred transaction that must upgrade a read
         # lock gets SQLITE_BUSY at once under a concurrent writer instead of waiting (busy_timeout).
         with (
-            _translated("inserting telemetry samples"),
+            translated("inserting telemetry samples"),
             write_transaction(self.engine, pg_lock_key=None) as conn,
         ):
             return insert_sample_rows(conn, samples)
@@ -216,7 +201,7 @@ class Store:
             query = query.where(t.c.service == service)
         if provider is not None:
             query = query.where(t.c.provider == provider)
-        with _translated("reading the latest samples"), self.engine.connect() as conn:
+        with self.reading("reading the latest samples") as conn:
             rows = conn.execute(query).all()
         return [_sample_from_row(row) for row in rows]
 
@@ -231,7 +216,7 @@ class Store:
         offset: int = 0,
     ) -> list[TelemetrySample]:
         """Samples with ``start <= ts < end`` in time order."""
-        _check_page(limit, offset)
+        check_page(limit, offset)
         t = telemetry_samples
         query: Select[Any] = select(t).where(
             t.c.ts >= aware_utc(start, "start"), t.c.ts < aware_utc(end, "end")
@@ -243,7 +228,7 @@ class Store:
         query = query.order_by(t.c.ts, t.c.id).offset(offset)
         if limit is not None:
             query = query.limit(limit)
-        with _translated("reading samples"), self.engine.connect() as conn:
+        with self.reading("reading samples") as conn:
             rows = conn.execute(query).all()
         return [_sample_from_row(row) for row in rows]
 
@@ -257,7 +242,7 @@ class Store:
             .order_by(latest.c.service, latest.c.provider, latest.c.region)
             .with_for_update()  # same lock order as insert_samples: no deadlock between the two
         )
-        with _translated("purging samples"), write_transaction(self.engine, pg_lock_key=None) as conn:
+        with translated("purging samples"), write_transaction(self.engine, pg_lock_key=None) as conn:
             conn.execute(doomed).all()
             conn.execute(delete(latest).where(latest.c.ts < cutoff))
             result = conn.execute(delete(telemetry_samples).where(telemetry_samples.c.ts < cutoff))
@@ -285,7 +270,7 @@ class Store:
             )
 
     def get_decision(self, decision_id: str) -> StoredDecision:
-        with _translated("reading a decision"), self.engine.connect() as conn:
+        with self.reading("reading a decision") as conn:
             row = conn.execute(select(decisions).where(decisions.c.id == decision_id)).first()
         if row is None:
             raise NotFoundError(
@@ -303,7 +288,7 @@ class Store:
         offset: int = 0,
     ) -> list[StoredDecision]:
         """Newest first."""
-        _check_page(limit, offset)
+        check_page(limit, offset)
         query: Select[Any] = select(decisions)
         if service is not None:
             query = query.where(decisions.c.service == service)
@@ -314,7 +299,7 @@ class Store:
         query = (
             query.order_by(decisions.c.created_at.desc(), decisions.c.id.desc()).limit(limit).offset(offset)
         )
-        with _translated("listing decisions"), self.engine.connect() as conn:
+        with self.reading("listing decisions") as conn:
             rows = conn.execute(query).all()
         return [_stored_decision(row) for row in rows]
 
@@ -350,7 +335,7 @@ class Store:
 
     def decision_history(self, decision_id: str) -> list[EventRecord]:
         query = select(events).where(events.c.decision_id == decision_id).order_by(events.c.id)
-        with _translated("reading decision history"), self.engine.connect() as conn:
+        with self.reading("reading decision history") as conn:
             rows = conn.execute(query).all()
         return [audit.record_from_row(row) for row in rows]
 
@@ -366,7 +351,7 @@ class Store:
     ) -> EventRecord:
         """Append one event. Pass ``conn`` from ``Store.transaction()`` to commit it with other rows."""
         if conn is not None:
-            with _translated("appending an event"):
+            with translated("appending an event"):
                 return audit.append(conn, type, payload, service=service, decision_id=decision_id)
         audit.canonical_payload(payload)  # reject a bad payload before taking the lock
         with self.transaction() as own:
@@ -375,22 +360,22 @@ class Store:
     def events_after(
         self, after_id: int, *, limit: int = 1000, types: Collection[EventType] | None = None
     ) -> list[EventRecord]:
-        _check_page(limit, 0)
+        check_page(limit, 0)
         query = select(events).where(events.c.id > after_id)
         if types is not None:
             query = query.where(events.c.type.in_([EventType(t).value for t in types]))
         query = query.order_by(events.c.id).limit(limit)
-        with _translated("reading events"), self.engine.connect() as conn:
+        with self.reading("reading events") as conn:
             rows = conn.execute(query).all()
         return [audit.record_from_row(row) for row in rows]
 
     def verify_audit(self) -> AuditReport:
-        with _translated("verifying the audit log"):
+        with translated("verifying the audit log"):
             return audit.verify(self.engine)
 
     # --- flags -------------------------------------------------------------------------------
     def get_flag(self, key: str, default: Any = None) -> Any:
-        with _translated("reading a flag"), self.engine.connect() as conn:
+        with self.reading("reading a flag") as conn:
             row = conn.execute(select(flags.c.value).where(flags.c.key == key)).first()
         return default if row is None else row.value
 
@@ -404,7 +389,7 @@ class Store:
             )
         # plain JSON (datetimes, enums, models converted; NaN/inf rejected), as get_flag returns it
         stored = json.loads(audit.canonical_payload({"value": value}))["value"]
-        with _translated("saving a flag"), self.engine.begin() as conn:
+        with self.writing("saving a flag") as conn:
             upsert(conn, flags, {"key": key, "value": stored, "updated_at": utcnow()}, ["key"])
 
 
