@@ -46,11 +46,11 @@ def translate(what: str, exc: BaseException) -> StoreError:
 
 
 @contextmanager
-def translated(what: str) -> Iterator[None]:
-    """Re-raise a database error from the block as ``StoreError("<what> failed: ...")``."""
+def translated(what: str, *, also: tuple[type[Exception], ...] = ()) -> Iterator[None]:
+    """Re-raise a database error (or one of ``also``) from the block as ``StoreError("<what> failed")``."""
     try:
         yield
     except Exception as exc:
-        if not is_database_error(exc):
+        if not (is_database_error(exc) or isinstance(exc, also)):
             raise
         raise translate(what, exc) from exc

@@ -8,15 +8,9 @@ from datetime import timedelta
 import pytest
 from api_factories import ALI, AWS, T0, decision, sample
 
-from swen.api.queries import (
-    credits_by_provider,
-    decision_histories,
-    events_version,
-    savings_totals,
-    telemetry_history,
-    telemetry_version,
-)
 from swen.domain.decision import DecisionStatus
+from swen.store.history import credits_by_provider, telemetry_history
+from swen.store.reads import decision_histories, events_version, savings_totals, telemetry_version
 from swen.store.repository import Store
 
 
@@ -82,7 +76,7 @@ def test_histories_savings_and_versions(any_store: Store) -> None:
 
 
 def test_spend_by_provider_follows_the_applied_placement(any_store: Store) -> None:
-    from swen.api.queries import spend_by_provider
+    from swen.store.history import spend_by_provider
 
     any_store.insert_samples(
         [sample("web", AWS, ts=T0 + timedelta(hours=h), hourly=1.0 + h) for h in range(2)]

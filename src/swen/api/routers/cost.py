@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query
 
 from swen.api.auth import Role
 from swen.api.deps import StoreDep, ViewerDep, declares_role
-from swen.api.queries import credits_by_provider, open_recommendations, savings_totals, spend_by_provider
 from swen.api.schemas import (
     CostAnalysisOut,
     CreditsBurndown,
@@ -22,6 +21,8 @@ from swen.api.schemas import (
 )
 from swen.domain.clock import utcnow
 from swen.domain.decision import DecisionStatus
+from swen.store.history import credits_by_provider, spend_by_provider
+from swen.store.reads import open_recommendations, savings_totals
 from swen.store.repository import Store
 
 router = APIRouter(tags=["cost"])

@@ -14,13 +14,13 @@ from swen.api.auth import Role
 from swen.api.cache import ResponseCache
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.problems import ApiProblem
-from swen.api.queries import HistoryPoint, latest_page, telemetry_history
 from swen.api.schemas import QueryDateTime, TelemetryPage, TelemetryPoint, next_offset
-from swen.api.versions import VersionProbe
 from swen.domain.clock import utcnow
 from swen.domain.models import TelemetrySample
 from swen.domain.names import LOCATION_NAME_PATTERN, SERVICE_NAME_PATTERN
+from swen.store.history import HistoryPoint, latest_page, telemetry_history
 from swen.store.repository import Store
+from swen.store.versions import VersionProbe
 
 router = APIRouter(tags=["telemetry"])
 
