@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, func, select
 
 from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError
@@ -126,6 +126,17 @@ def append(
         payload=json.loads(payload_json),
         hash=digest,
     )
+
+
+def newest_event_id(conn: Connection) -> int:
+    """The id of the newest event (0 when the log is empty)."""
+    return int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
+
+
+def event_ids_after(conn: Connection, after_id: int) -> list[int]:
+    """Ids of the events after ``after_id`` (e.g. appended by this transaction), oldest first."""
+    appended = select(events.c.id).where(events.c.id > after_id).order_by(events.c.id)
+    return [int(i) for i in conn.execute(appended).scalars()]
 
 
 def record_from_row(row: Row[Any]) -> EventRecord:

@@ -416,6 +416,39 @@ class IncidentRepository:
             assert found is not None  # inserted just above, same transaction
             return found
 
+    def store_alert(
+        self,
+        *,
+        fingerprint: str,
+        starts_at: datetime,
+        alertname: str,
+        status: str,
+        service: str | None,
+        provider: str | None,
+        labels: Mapping[str, str],
+        at: datetime,
+        conn: Connection,
+    ) -> bool:
+        """Record an alert attached to no incident, or set the status of the one already stored with
+        the same fingerprint and start (the minimal intake without self-healing). True when new."""
+        same = (alerts.c.fingerprint == fingerprint) & (alerts.c.starts_at == starts_at)
+        if conn.execute(select(alerts.c.id).where(same)).first() is not None:
+            conn.execute(update(alerts).where(same).values(status=status, updated_at=at))
+            return False
+        values = {
+            "fingerprint": fingerprint,
+            "starts_at": starts_at,
+            "alertname": alertname,
+            "status": status,
+            "service": service,
+            "provider": provider,
+            "labels": dict(labels),
+            "received_at": at,
+            "updated_at": at,
+        }
+        conn.execute(insert(alerts).values(**values))
+        return True
+
     def mark_alert_resolved(self, alert_id: int, *, at: datetime | None = None, conn: Connection) -> None:
         conn.execute(
             update(alerts).where(alerts.c.id == alert_id).values(status="resolved", updated_at=at or utcnow())

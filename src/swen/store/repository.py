@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, delete, select, update
+from sqlalchemy import Connection, Engine, Select, delete, select, text, update
 
 from swen.config import Settings
 from swen.domain.clock import aware_utc, utcnow
@@ -39,6 +39,10 @@ from swen.store.tables import (
     telemetry_latest,
     telemetry_samples,
 )
+
+Transaction = Connection
+"""The open transaction ``Store.transaction()`` yields: pass it as ``conn=`` to repository methods so
+their rows and events commit together (callers outside the store need not know it is SQLAlchemy's)."""
 
 
 def _sample_from_row(row: Any) -> TelemetrySample:
@@ -115,6 +119,11 @@ class Store:
         """
         with translated(what), self.engine.begin() as conn:
             yield conn
+
+    def ping(self) -> None:
+        """A round trip to the database; StoreError when it cannot be reached."""
+        with self.reading("checking the database") as conn:
+            conn.execute(text("SELECT 1"))
 
     # --- services & placements ---------------------------------------------------------------
     def upsert_services(self, items: Sequence[Service]) -> None:

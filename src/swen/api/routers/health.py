@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from swen.api.deps import OPEN_ROLE, SettingsDep, declares_role
 from swen.api.schemas import HealthOut, ReadyOut
@@ -47,10 +45,9 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     try:
         if store is None:
             raise SwenError("the store is not open yet")
-        with store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        store.ping()
         beat = read_heartbeat(store)
-    except (SQLAlchemyError, SwenError) as exc:
+    except SwenError as exc:
         reachable, beat = False, None
         problems.append(f"store not reachable: {type(exc).__name__}")
     max_age = heartbeat_max_age_s(settings)
