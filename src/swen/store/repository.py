@@ -28,6 +28,7 @@ from swen.store import audit
 from swen.store.db import make_engine, migrate, upsert, write_transaction
 from swen.store.errors import translated
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
+from swen.store.locks import LockRows
 from swen.store.paging import check_page
 from swen.store.records import AuditReport, EventRecord, PlacementRecord, StoredDecision
 from swen.store.tables import (
@@ -63,6 +64,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._local = threading.local()  # per thread: is a write transaction open?
+        self.locks = LockRows(self)
+        """Rows of named locks (see swen.pipeline.lock)."""
 
     # --- lifecycle ---------------------------------------------------------------------------
     @classmethod
