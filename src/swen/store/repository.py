@@ -19,18 +19,19 @@ from sqlalchemy import Connection, Engine, Select, delete, select, text, update
 
 from swen.config import Settings
 from swen.domain.clock import aware_utc, utcnow
-from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionStatus
+from swen.domain.decision import ALLOWED_TRANSITIONS, TERMINAL_STATUSES, Decision, DecisionStatus
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.names import validate_service_name
-from swen.store import audit
+from swen.store import audit, state
 from swen.store.db import make_engine, migrate, upsert, write_transaction
 from swen.store.errors import translated
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
 from swen.store.locks import LockRows
 from swen.store.paging import check_page
 from swen.store.records import AuditReport, EventRecord, PlacementRecord, StoredDecision
+from swen.store.state import S, StateModel
 from swen.store.tables import (
     decisions,
     events,
@@ -343,6 +344,8 @@ class Store:
             self.append_event(
                 EventType.DECISION_STATUS, payload, service=row.service, decision_id=decision_id, conn=conn
             )
+            if new in TERMINAL_STATUSES:
+                state.drop_decision_state(conn, decision_id, reached=new)
         return StoredDecision(decision=Decision.model_validate(row.payload), status=new, updated_at=now)
 
     def decision_history(self, decision_id: str) -> list[EventRecord]:
@@ -385,7 +388,27 @@ class Store:
         with translated("verifying the audit log"):
             return audit.verify(self.engine)
 
-    # --- flags -------------------------------------------------------------------------------
+    # --- typed state (swen.store.state) -----------------------------------------------------
+    def load_state(self, model: type[S], *, decision_id: str | None = None) -> S | None:
+        """The stored ``model`` (None when none is stored); StateError when the stored value is invalid."""
+        with self.reading(f"reading state {model.key!r}") as conn:
+            return state.read_state(conn, model, decision_id)
+
+    def save_state(self, value: StateModel, *, decision_id: str | None = None) -> None:
+        """Store ``value`` under its model's key (per-decision models need ``decision_id``)."""
+        if value.reserved:
+            raise InvalidInputError(
+                f"the state {value.key!r} is written by the store itself", hint="read it with load_state"
+            )
+        with self.writing(f"saving state {value.key!r}") as conn:
+            state.write_state(conn, value, at=utcnow(), decision_id=decision_id)
+
+    def drop_decision_state(self, decision_id: str) -> None:
+        """Delete all per-decision state of ``decision_id`` (``transition`` does it at terminal statuses)."""
+        with self.writing("dropping decision state") as conn:
+            state.drop_decision_state(conn, decision_id)
+
+    # --- flags (untyped; prefer load_state/save_state) ---------------------------------------
     def get_flag(self, key: str, default: Any = None) -> Any:
         with self.reading("reading a flag") as conn:
             row = conn.execute(select(flags.c.value).where(flags.c.key == key)).first()
