@@ -241,21 +241,24 @@ def _first_error(exc: ValidationError) -> str:
 
 def _invalid(key: str, model: type[StateModel], exc: ValidationError) -> StateError:
     return StateError(
-        f"the stored state {key!r} is not a valid {model.__name__} ({_first_error(exc)})",
+        f"the state {key!r} is not a valid {model.__name__} ({_first_error(exc)})",
         hint="it was written by another SWEN version or edited by hand; saving a new value replaces it",
     )
+
+
+def parse_state(model: type[S], raw: Any, *, key: str | None = None) -> S:
+    """``raw`` (stored JSON, or e.g. ``to_dict()`` output) as ``model``; StateError when it is invalid."""
+    try:
+        return model.from_stored(raw)
+    except ValidationError as exc:
+        raise _invalid(key or model.key, model, exc) from None
 
 
 def read_state(conn: Connection, model: type[S], decision_id: str | None = None) -> S | None:
     """The stored value of ``model`` (None when nothing is stored); StateError when it does not validate."""
     key = state_key(model, decision_id)
     row = conn.execute(select(flags.c.value).where(flags.c.key == key)).first()
-    if row is None:
-        return None
-    try:
-        return model.from_stored(row.value)
-    except ValidationError as exc:
-        raise _invalid(key, model, exc) from None
+    return None if row is None else parse_state(model, row.value, key=key)
 
 
 def write_state(conn: Connection, value: StateModel, *, at: datetime, decision_id: str | None = None) -> None:
@@ -263,11 +266,9 @@ def write_state(conn: Connection, value: StateModel, *, at: datetime, decision_i
     model = type(value)
     key = state_key(model, decision_id)
     stored = value.to_stored()
+    parse_state(model, stored, key=key)
     try:
-        model.from_stored(stored)
         json.dumps(stored, allow_nan=False)
-    except ValidationError as exc:
-        raise _invalid(key, model, exc) from None
     except (TypeError, ValueError) as exc:
         raise StateError(
             f"the state {key!r} cannot be stored as JSON: {exc}", hint="use finite numbers"
