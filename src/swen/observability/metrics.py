@@ -11,9 +11,10 @@ nothing is registered globally at import time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -26,6 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from swen.domain.decision import DecisionStatus
+from swen.domain.errors import StateError
 from swen.domain.models import Service
 from swen.store.metric_reads import (
     BucketCounts,
@@ -37,6 +39,7 @@ from swen.store.metric_reads import (
 )
 from swen.store.reads import savings_totals
 from swen.store.repository import Store
+from swen.store.state import EngineHeartbeat, parse_state
 
 # --- names (the alert rules in deploy/ are written against exactly these) --------------------------
 COST_MONTHLY = "swen_cost_monthly_usd"
@@ -70,33 +73,33 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 STAGE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
-ENGINE_HEARTBEAT_FLAG = "engine_heartbeat"
-"""Flag the engine loop sets every cycle: epoch seconds (float) or an ISO-8601 timestamp."""
+ENGINE_HEARTBEAT_FLAG = EngineHeartbeat.key
+"""Key of the state the engine loop saves every cycle (``swen.store.state.EngineHeartbeat``)."""
 OPEN_INCIDENT_STATUSES = ("open", "remediating")
 ESCALATED_STATUS = "escalated"
 
 _SAMPLE_LABELS = ("service", "provider", "region")
+_log = logging.getLogger(__name__)
 
 
 def read_heartbeat(store: Store) -> datetime | None:
-    """When the engine last beat, from the ``engine_heartbeat`` flag (None if it never did)."""
-    return parse_heartbeat(store.get_flag(ENGINE_HEARTBEAT_FLAG))
+    """When the engine last beat (None if it never did, or the stored beat is unreadable)."""
+    try:
+        beat = store.load_state(EngineHeartbeat)
+    except StateError as exc:
+        _log.warning("ignoring the stored engine heartbeat: %s", exc)
+        return None
+    return None if beat is None else beat.ts
 
 
 def parse_heartbeat(value: Any) -> datetime | None:
-    if isinstance(value, dict):
-        value = value.get("ts", value.get("at"))
-    if isinstance(value, bool) or value is None:
+    """The time in a stored heartbeat value (every form ``EngineHeartbeat`` reads), else None."""
+    if value is None:
         return None
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
+    try:
+        return parse_state(EngineHeartbeat, value).ts
+    except StateError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
