@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,20 +44,14 @@ class QuarantineEntry:
         return now < self.until
 
     def to_record(self) -> QuarantinedPlacement:
-        return QuarantinedPlacement(
-            service=self.service,
-            placement=self.placement,
-            until=self.until,
-            reason=self.reason,
-            incident_id=self.incident_id,
-        )
+        return QuarantinedPlacement(**asdict(self))
 
     def to_dict(self) -> dict[str, Any]:
         return self.to_record().model_dump(mode="json")
 
     @classmethod
     def from_record(cls, record: QuarantinedPlacement) -> QuarantineEntry:
-        return cls(record.service, record.placement, record.until, record.reason, record.incident_id)
+        return cls(**record.model_dump())
 
 
 class Quarantine:
