@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from swen.config import Settings
+from swen.domain.clock import utcnow
 from swen.domain.decision import (
     WAITING_STATUSES,
     Decision,
@@ -46,16 +47,16 @@ from swen.engine.fleet import gpu_models_by_placement
 from swen.engine.params import EngineParams
 from swen.engine.summary import decisions_document
 from swen.engine.window import SampleWindow
-from swen.healing import automation
 from swen.healing.detection import AnomalyWatch
 from swen.healing.remediation import Healer, HealingPlan
+from swen.moves import automation
 from swen.moves.lifecycle import Lifecycle
 from swen.moves.review_policy import OpenMove, ReviewAction, ReviewPolicy
 from swen.moves.verification import Verifier
-from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
 from swen.store.exports import atomic_write_json
 from swen.store.records import PlacementRecord
 from swen.store.repository import Store
+from swen.store.state import EngineHeartbeat
 from swen.telemetry.catalog import Catalog, load_catalog
 
 _log = logging.getLogger(__name__)
@@ -404,11 +405,8 @@ class EngineLoop:
     def _finish(
         self, report: CycleReport, result: EngineResult | None, services: Sequence[Service]
     ) -> CycleReport:
-        now = datetime.now(UTC)
-        self.store.set_flag(
-            ENGINE_HEARTBEAT_FLAG,
-            {"ts": now.isoformat(), "sim_time": report.sim_time.isoformat() if report.sim_time else None},
-        )
+        now = utcnow()
+        self.store.save_state(EngineHeartbeat(ts=now, sim_time=report.sim_time))
         if result is not None:
             atomic_write_json(self.settings.decisions_path, self._export(result, services, report))
         self.store.append_event(

@@ -39,10 +39,10 @@ from swen.api.routers import (
     whoami,
     ws,
 )
-from swen.api.versions import VersionProbe
 from swen.config import Settings
 from swen.observability.metrics import StoreCollector, build_registry
 from swen.store.repository import Store
+from swen.store.versions import VersionProbe
 
 ERROR_CODES = (401, 403, 404, 413, 422, 429, 503)
 """Documented on every route (problem+json); open routes answer 401/403 only when made closed."""

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from swen.config import Settings, load_settings
-from swen.healing import automation
 from swen.healing.quarantine import Quarantine
 from swen.healing.report import incident_report, incident_summaries
+from swen.moves import automation
 from swen.store.incidents import IncidentRepository, IncidentStatus
 from swen.store.repository import Store
 
@@ -73,7 +73,9 @@ def status(as_json: JsonOption = False) -> None:
         quarantined = Quarantine(store).entries()
     if as_json:
         typer.echo(
-            json.dumps({**state.to_dict(), "quarantine": [q.to_dict() for q in quarantined]}, indent=2)
+            json.dumps(
+                {**state.model_dump(mode="json"), "quarantine": [q.to_dict() for q in quarantined]}, indent=2
+            )
         )
         return
     _print_state(state, False)
@@ -86,7 +88,7 @@ def status(as_json: JsonOption = False) -> None:
 
 def _print_state(state: automation.AutomationState, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(state.to_dict(), indent=2))
+        typer.echo(json.dumps(state.model_dump(mode="json"), indent=2))
         return
     word = "[bold red]paused[/]" if state.paused else "[green]active[/]"
     since = f" since {state.at.isoformat()}" if state.at else ""

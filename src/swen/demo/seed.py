@@ -10,12 +10,13 @@ It also creates one viewer and one operator API key. Nothing here is a fake.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swen.api.auth import Role
 from swen.config import Settings
+from swen.domain.clock import utcnow
 from swen.domain.decision import DecisionStatus
 from swen.domain.models import Service
 from swen.store.keys import ApiKeyRepository
@@ -140,7 +141,7 @@ def seed_demo(
     home.mkdir(parents=True, exist_ok=True)
     settings = settings or demo_settings(home)
     services = services if services is not None else demo_fleet()
-    finish = (end or datetime.now(UTC)).replace(microsecond=0)
+    finish = (end or utcnow()).replace(microsecond=0)
     with Store.open(settings) as store:
         samples, t = _simulate(
             settings, store, steps=steps, interval_s=interval_s, services=services, end=finish

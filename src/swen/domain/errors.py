@@ -55,6 +55,10 @@ class StoreError(SwenError):
     """The database could not be reached or refused a write."""
 
 
+class StateError(StoreError):
+    """A stored state value (a key of the flags table) does not validate as its model."""
+
+
 class TelemetryError(SwenError):
     """The catalog or the simulator failed."""
 

@@ -1,6 +1,6 @@
 """Self-healing: quarantine, loop guards, the emergency flow and post-incident reports.
 
-- :mod:`swen.healing.automation`: the global switch (``swen automation pause|resume|status``).
+- :mod:`swen.moves.automation`: the global switch (``swen automation pause|resume|status``).
 - :mod:`swen.healing.quarantine`: (service or ``*``, placement) blocked until a simulated time.
 - :mod:`swen.healing.guards`: pure loop guards (attempts per hour, ping-pong, consecutive failures).
 - :mod:`swen.healing.detection`: the engine's own anomaly detector fed with every telemetry tick.

@@ -3,9 +3,9 @@
 :class:`AnomalyWatch` wraps :class:`swen.engine.anomaly.AnomalyDetector`: the loop hands it the new
 ticks' samples, the detector updates its statistics, and its verdicts go through
 :func:`swen.observability.alerts.intake_anomalies` (incidents with ``source="engine"``; only the
-current placement of a service counts). The detector state is kept in the store flag
-``healing.detector`` whenever an anomaly starts or clears and otherwise every ``persist_every``
-calls, so a restarted engine does not need a new warm-up.
+current placement of a service counts). The detector state is kept in the store state
+``AnomalyDetectorSnapshot`` (key ``healing.detector``) whenever an anomaly starts or clears and
+otherwise every ``persist_every`` calls, so a restarted engine does not need a new warm-up.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from swen.domain.errors import ObservabilityError
+from swen.domain.errors import ObservabilityError, StateError
 from swen.domain.models import TelemetrySample
 from swen.engine.anomaly import AnomalyDetector
 from swen.observability.alerts import IntakeResult, intake_anomalies
 from swen.store.repository import Store
+from swen.store.state import AnomalyDetectorSnapshot, parse_state
 
 _log = logging.getLogger(__name__)
 
-DETECTOR_FLAG = "healing.detector"
 PERSIST_EVERY = 12
 FORGET_AFTER_S = 6 * 3600.0
 
@@ -35,12 +35,10 @@ class AnomalyWatch:
         self._calls = 0
 
     def _restore(self) -> AnomalyDetector:
-        saved = self.store.get_flag(DETECTOR_FLAG)
-        if not isinstance(saved, dict):
-            return AnomalyDetector()
         try:
-            return AnomalyDetector.from_dict(saved)
-        except ObservabilityError as exc:
+            saved = self.store.load_state(AnomalyDetectorSnapshot)
+            return AnomalyDetector() if saved is None else AnomalyDetector.from_dict(saved.model_dump())
+        except (StateError, ObservabilityError) as exc:
             _log.warning("starting a fresh anomaly detector: %s", exc)
             return AnomalyDetector()
 
@@ -56,4 +54,4 @@ class AnomalyWatch:
 
     def save(self, now: datetime) -> None:
         self.detector.forget(before=now - timedelta(seconds=FORGET_AFTER_S))
-        self.store.set_flag(DETECTOR_FLAG, self.detector.to_dict())
+        self.store.save_state(parse_state(AnomalyDetectorSnapshot, self.detector.to_dict()))

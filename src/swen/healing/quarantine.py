@@ -3,8 +3,8 @@
 Like SkyPilot's failover, which blocks the region that was just preempted because failures recur
 there, self-healing quarantines the (provider, region) an outage hit for every service (``*``) and,
 for a latency or cost spike or a failed remediation target, for that service only. Entries live in
-the store flag ``healing.quarantine`` and expire at ``until`` (simulated time, i.e. sample
-timestamps), so an accelerated clock ages them as fast as the telemetry.
+the store state ``QuarantineList`` (key ``healing.quarantine``) and expire at ``until`` (simulated
+time, i.e. sample timestamps), so an accelerated clock ages them as fast as the telemetry.
 
 A wildcard entry is never applied to a service that currently runs on the placement: quarantine
 only keeps services from moving *into* it. Whether a service already there must leave is decided by
@@ -13,21 +13,21 @@ its own incident (its own telemetry), not by its neighbour's outage.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from swen.domain.errors import StateError
 from swen.domain.models import Placement
 from swen.engine.constraints import WILDCARD
+from swen.store.repository import Store
+from swen.store.state import QuarantinedPlacement, QuarantineList
 
-QUARANTINE_FLAG = "healing.quarantine"
+_log = logging.getLogger(__name__)
 
-
-class FlagStore(Protocol):
-    def get_flag(self, key: str, default: Any = None) -> Any: ...
-
-    def set_flag(self, key: str, value: Any) -> None: ...
+QUARANTINE_FLAG = QuarantineList.key
 
 
 @dataclass(frozen=True)
@@ -43,41 +43,31 @@ class QuarantineEntry:
     def active(self, now: datetime) -> bool:
         return now < self.until
 
+    def to_record(self) -> QuarantinedPlacement:
+        return QuarantinedPlacement(**asdict(self))
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "service": self.service,
-            "placement": self.placement,
-            "until": self.until.isoformat(),
-            "reason": self.reason,
-            "incident_id": self.incident_id,
-        }
+        return self.to_record().model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> QuarantineEntry:
-        return cls(
-            service=str(data["service"]),
-            placement=str(data["placement"]),
-            until=datetime.fromisoformat(str(data["until"])),
-            reason=str(data.get("reason", "")),
-            incident_id=data.get("incident_id"),
-        )
+    def from_record(cls, record: QuarantinedPlacement) -> QuarantineEntry:
+        return cls(**record.model_dump())
 
 
 class Quarantine:
-    """Store-flag backed quarantine list (expired entries are dropped on every write)."""
+    """Quarantine list kept in the store (``QuarantineList``; expired entries are dropped on every write)."""
 
-    def __init__(self, store: FlagStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def entries(self, now: datetime | None = None) -> list[QuarantineEntry]:
-        """Stored entries (only the active ones at ``now`` when given)."""
-        raw = self.store.get_flag(QUARANTINE_FLAG, [])
-        entries: list[QuarantineEntry] = []
-        for item in raw if isinstance(raw, list) else []:
-            try:
-                entries.append(QuarantineEntry.from_dict(item))
-            except (KeyError, TypeError, ValueError):
-                continue  # a damaged entry blocks nothing
+        """Stored entries (only the active ones at ``now`` when given); a damaged list blocks nothing."""
+        try:
+            stored = self.store.load_state(QuarantineList) or QuarantineList()
+        except StateError as exc:
+            _log.warning("ignoring the stored quarantine list: %s", exc)
+            stored = QuarantineList()
+        entries = [QuarantineEntry.from_record(record) for record in stored.entries]
         return [e for e in entries if now is None or e.active(now)]
 
     def add(
@@ -103,7 +93,7 @@ class Quarantine:
         old = [e for e in self.entries(now) if (e.service, e.placement) == (service, key)]
         if old and old[0].until > entry.until:
             entry = old[0]
-        self.store.set_flag(QUARANTINE_FLAG, [e.to_dict() for e in [*kept, entry]])
+        self.store.save_state(QuarantineList(entries=[e.to_record() for e in [*kept, entry]]))
         return entry
 
     def engine_pairs(

@@ -24,17 +24,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from swen.domain.decision import Decision
 from swen.domain.errors import NotFoundError
 from swen.domain.events import EventType
-from swen.store import audit
 from swen.store.incidents import IncidentRecord, IncidentRepository, IncidentStatus
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
+from swen.store.reads import recent_service_events
 from swen.store.records import EventRecord
 from swen.store.repository import Store
-from swen.store.tables import events
 
 MAX_EVENTS = 5000
 RANKING_ROWS = 5
@@ -115,17 +112,9 @@ def _stored(store: Store, decision_id: str | None) -> Any:
 
 
 def _events(store: Store, incident: IncidentRecord, decision_ids: list[str]) -> list[EventRecord]:
-    query = (
-        select(events)
-        .where(events.c.service == incident.service)
-        .order_by(events.c.id.desc())
-        .limit(MAX_EVENTS)
-    )
-    with store.engine.connect() as conn:
-        rows = [audit.record_from_row(r) for r in conn.execute(query).all()]
     wanted = set(decision_ids)
     out = []
-    for event in reversed(rows):
+    for event in recent_service_events(store, incident.service, limit=MAX_EVENTS):
         about_incident = event.payload.get("incident_id") == incident.id and event.type in (
             EventType.INCIDENT,
             EventType.ALERT,

@@ -25,8 +25,7 @@ from swen.domain.models import Placement
 from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import MergeRequestHost
 from swen.gitops.repo import InfraRepo
-from swen.healing import automation
-from swen.moves import reviews
+from swen.moves import automation, reviews
 from swen.moves.lifecycle import Lifecycle
 from swen.pipeline.events import OutcomeKind, PipelineOutcome
 from swen.pipeline.notify import Notifier

@@ -19,37 +19,30 @@ from swen.domain.models import Placement, Service, TelemetrySample
 from swen.engine.verification import Verdict, VerificationState, observe
 from swen.moves.lifecycle import Lifecycle
 from swen.store.repository import Store
-
-
-def verify_flag(decision_id: str) -> str:
-    """Store key holding the verification state of an applied decision."""
-    return f"verify:{decision_id}"
+from swen.store.state import StoredVerification
 
 
 def load_verification(store: Store, decision_id: str) -> VerificationState:
     """The verification state of an applied decision (empty before its first sample was judged)."""
-    value = store.get_flag(verify_flag(decision_id))
-    if not isinstance(value, dict):
+    stored = store.load_state(StoredVerification, decision_id=decision_id)
+    if stored is None:
         return VerificationState()
-    last = value.get("last_ts")
     return VerificationState(
-        healthy_streak=int(value.get("healthy_streak", 0)),
-        unhealthy_streak=int(value.get("unhealthy_streak", 0)),
-        last_ts=datetime.fromisoformat(last) if isinstance(last, str) else None,
-        last_problem=value.get("last_problem"),
+        healthy_streak=stored.healthy_streak,
+        unhealthy_streak=stored.unhealthy_streak,
+        last_ts=stored.last_ts,
+        last_problem=stored.last_problem,
     )
 
 
 def save_verification(store: Store, decision_id: str, state: VerificationState) -> None:
-    store.set_flag(
-        verify_flag(decision_id),
-        {
-            "healthy_streak": state.healthy_streak,
-            "unhealthy_streak": state.unhealthy_streak,
-            "last_ts": state.last_ts.isoformat() if state.last_ts else None,
-            "last_problem": state.last_problem,
-        },
+    value = StoredVerification(
+        healthy_streak=state.healthy_streak,
+        unhealthy_streak=state.unhealthy_streak,
+        last_ts=state.last_ts,
+        last_problem=state.last_problem,
     )
+    store.save_state(value, decision_id=decision_id)
 
 
 @dataclass

@@ -32,17 +32,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
-from sqlalchemy import Connection, func, select
 
+from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
 from swen.domain.names import validate_location_name, validate_service_name
 from swen.engine.anomaly import Anomaly
 from swen.moves.running import running_services
+from swen.store import audit
 from swen.store.incidents import (
     AlertRecord,
     IncidentRecord,
@@ -50,8 +51,7 @@ from swen.store.incidents import (
     IncidentSource,
     IncidentStatus,
 )
-from swen.store.repository import Store
-from swen.store.tables import events
+from swen.store.repository import Store, Transaction
 
 MAX_ALERTS_PER_PAYLOAD = 5000
 FINGERPRINT_PATTERN = r"^[0-9a-f]{1,64}$"
@@ -202,31 +202,21 @@ def incident_kind(labels: dict[str, str]) -> str:
     return ALERT_KINDS.get(labels["alertname"], "alert")
 
 
-def _newest_event_id(conn: Connection) -> int:
-    return int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
-
-
-def _event_ids_after(conn: Connection, last_event: int) -> list[int]:
-    """Audit events appended (in this transaction) after ``last_event``, oldest first."""
-    appended = select(events.c.id).where(events.c.id > last_event).order_by(events.c.id)
-    return [int(i) for i in conn.execute(appended).scalars()]
-
-
 def intake(store: Store, payload: Any, *, now: datetime | None = None) -> IntakeResult:
     """Validate and record one Alertmanager notification (idempotent). See the module docstring."""
     webhook = parse_webhook(payload)
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     repo = IncidentRepository(store)
     result = IntakeResult(received=len(webhook.alerts))
     with store.transaction() as conn:
-        last_event = _newest_event_id(conn)
+        last_event = audit.newest_event_id(conn)
         for alert in webhook.alerts:
             existing = repo.find_alert(alert.fingerprint, alert.startsAt, conn=conn)
             if alert.status == "firing":
                 _firing(repo, conn, alert, existing, now, result)
             else:
                 _resolved(repo, conn, alert, existing, now, result)
-        result.event_ids = _event_ids_after(conn, last_event)
+        result.event_ids = audit.event_ids_after(conn, last_event)
     return result
 
 
@@ -239,7 +229,7 @@ def _ends_at(alert: WebhookAlert, now: datetime) -> datetime:
 
 def _alert_event(
     repo: IncidentRepository,
-    conn: Connection,
+    conn: Transaction,
     alert: WebhookAlert,
     incident_id: int | None,
     action: str,
@@ -263,7 +253,7 @@ def _alert_event(
 
 
 def _incident_for(
-    repo: IncidentRepository, conn: Connection, alert: WebhookAlert, *, may_open: bool, now: datetime,
+    repo: IncidentRepository, conn: Transaction, alert: WebhookAlert, *, may_open: bool, now: datetime,
     result: IntakeResult,
 ) -> IncidentRecord | None:  # fmt: skip
     labels = alert.labels
@@ -300,7 +290,7 @@ def _incident_for(
 
 
 def _attach(
-    repo: IncidentRepository, conn: Connection, alert: WebhookAlert, incident: IncidentRecord | None,
+    repo: IncidentRepository, conn: Transaction, alert: WebhookAlert, incident: IncidentRecord | None,
     now: datetime,
 ) -> int | None:  # fmt: skip
     """Record an alert not seen before (in its own status), attached to ``incident``; its id."""
@@ -319,7 +309,7 @@ def _attach(
 
 
 def _firing(
-    repo: IncidentRepository, conn: Connection, alert: WebhookAlert, existing: AlertRecord | None,
+    repo: IncidentRepository, conn: Transaction, alert: WebhookAlert, existing: AlertRecord | None,
     now: datetime, result: IntakeResult,
 ) -> None:  # fmt: skip
     if existing is not None:
@@ -345,7 +335,7 @@ def _maybe_request_remediation(alert: WebhookAlert, incident: IncidentRecord, re
 
 
 def _resolved(
-    repo: IncidentRepository, conn: Connection, alert: WebhookAlert, existing: AlertRecord | None,
+    repo: IncidentRepository, conn: Transaction, alert: WebhookAlert, existing: AlertRecord | None,
     now: datetime, result: IntakeResult,
 ) -> None:  # fmt: skip
     if existing is not None and existing.status == "resolved":
@@ -367,7 +357,7 @@ def _resolved(
 
 
 def _after_alert_resolved(
-    repo: IncidentRepository, conn: Connection, incident_id: int, at: datetime, result: IntakeResult
+    repo: IncidentRepository, conn: Transaction, incident_id: int, at: datetime, result: IntakeResult
 ) -> None:
     if any(a.status == "firing" for a in repo.alerts_of(incident_id, conn=conn)):
         return
@@ -404,14 +394,14 @@ def intake_anomalies(
     store: Store, anomalies: Sequence[Anomaly], *, now: datetime | None = None
 ) -> IntakeResult:
     """Record the detector's anomalies as incidents (idempotent; see the module docstring)."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     result = IntakeResult(received=len(anomalies))
     if not anomalies:
         return result
     current = _current_placements(store)
     repo = IncidentRepository(store)
     with store.transaction() as conn:
-        last_event = _newest_event_id(conn)
+        last_event = audit.newest_event_id(conn)
         for anomaly in anomalies:
             if current.get(anomaly.service) != (anomaly.provider, anomaly.region):
                 result.ignored += 1
@@ -419,7 +409,7 @@ def intake_anomalies(
                 _anomaly_firing(repo, conn, anomaly, result)
             else:
                 _anomaly_cleared(repo, conn, anomaly, result)
-        result.event_ids = _event_ids_after(conn, last_event)
+        result.event_ids = audit.event_ids_after(conn, last_event)
     return result
 
 
@@ -435,7 +425,7 @@ def _anomaly_facts(anomaly: Anomaly) -> dict[str, Any]:
 
 
 def _anomaly_firing(
-    repo: IncidentRepository, conn: Connection, anomaly: Anomaly, result: IntakeResult
+    repo: IncidentRepository, conn: Transaction, anomaly: Anomaly, result: IntakeResult
 ) -> None:
     incident = repo.find_active(anomaly.service, anomaly.provider, conn=conn)
     if incident is None:
@@ -469,7 +459,7 @@ def _anomaly_firing(
 
 
 def _anomaly_cleared(
-    repo: IncidentRepository, conn: Connection, anomaly: Anomaly, result: IntakeResult
+    repo: IncidentRepository, conn: Transaction, anomaly: Anomaly, result: IntakeResult
 ) -> None:
     incident = repo.find_active(anomaly.service, anomaly.provider, conn=conn)
     if incident is None or incident.details.get("anomalies", {}).get(anomaly.kind.value) != "firing":

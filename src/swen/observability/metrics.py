@@ -11,9 +11,10 @@ nothing is registered globally at import time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -24,14 +25,22 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import Column, Select, case, func, select, true
 
 from swen.domain.decision import DecisionStatus
-from swen.domain.events import EventType
+from swen.domain.errors import StateError
 from swen.domain.models import Service
 from swen.moves.running import RunningService, running_services, service_monthly_cost
+from swen.store.metric_reads import (
+    BucketCounts,
+    confidence_buckets,
+    decision_status_entries,
+    incidents_per_service,
+    services_with_unresolved,
+    stage_duration_buckets,
+)
+from swen.store.reads import savings_totals
 from swen.store.repository import Store
-from swen.store.tables import decisions, events, incidents, pipeline_stages
+from swen.store.state import EngineHeartbeat, parse_state
 
 # --- names (the alert rules in deploy/ are written against exactly these) --------------------------
 COST_MONTHLY = "swen_cost_monthly_usd"
@@ -65,33 +74,33 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 STAGE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
-ENGINE_HEARTBEAT_FLAG = "engine_heartbeat"
-"""Flag the engine loop sets every cycle: epoch seconds (float) or an ISO-8601 timestamp."""
+ENGINE_HEARTBEAT_FLAG = EngineHeartbeat.key
+"""Key of the state the engine loop saves every cycle (``swen.store.state.EngineHeartbeat``)."""
 OPEN_INCIDENT_STATUSES = ("open", "remediating")
 ESCALATED_STATUS = "escalated"
 
 _SAMPLE_LABELS = ("service", "provider", "region")
+_log = logging.getLogger(__name__)
 
 
 def read_heartbeat(store: Store) -> datetime | None:
-    """When the engine last beat, from the ``engine_heartbeat`` flag (None if it never did)."""
-    return parse_heartbeat(store.get_flag(ENGINE_HEARTBEAT_FLAG))
+    """When the engine last beat (None if it never did, or the stored beat is unreadable)."""
+    try:
+        beat = store.load_state(EngineHeartbeat)
+    except StateError as exc:
+        _log.warning("ignoring the stored engine heartbeat: %s", exc)
+        return None
+    return None if beat is None else beat.ts
 
 
 def parse_heartbeat(value: Any) -> datetime | None:
-    if isinstance(value, dict):
-        value = value.get("ts", value.get("at"))
-    if isinstance(value, bool) or value is None:
+    """The time in a stored heartbeat value (every form ``EngineHeartbeat`` reads), else None."""
+    if value is None:
         return None
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
+    try:
+        return parse_state(EngineHeartbeat, value).ts
+    except StateError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,45 +120,12 @@ _SAMPLE_GAUGES = (
 )  # fmt: skip
 
 
-def _cumulative_buckets(
-    stmt_source: Column[Any], bounds: Sequence[float], where: Any, group: Column[Any] | None
-) -> Select[Any]:
-    cols: list[Any] = [func.sum(case((stmt_source <= b, 1), else_=0)) for b in bounds]
-    cols += [func.count(), func.coalesce(func.sum(stmt_source), 0.0)]
-    stmt = select(*([group] if group is not None else []), *cols).where(where)
-    return stmt.group_by(group) if group is not None else stmt
-
-
-def _like_value(key: str, value: str) -> str:
-    """A LIKE pattern for ``"key":"value"`` in canonical (compact, sorted) event JSON."""
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f'%"{key}":"{escaped}"%'
-
-
-def _status_entries() -> Select[Any]:
-    """How many times a decision entered each status: the status a DECISION event stored it with, plus
-    the ``to`` of every DECISION_STATUS event. The audit log is append-only, so the counts only grow."""
-    e = events.c
-    cols = []
-    for status in DecisionStatus:
-        saved = (e.type == EventType.DECISION.value) & e.payload.like(
-            _like_value("status", status), escape="\\"
-        )
-        moved = (e.type == EventType.DECISION_STATUS.value) & e.payload.like(
-            _like_value("to", status), escape="\\"
-        )
-        cols.append(func.coalesce(func.sum(case((saved | moved, 1), else_=0)), 0))
-    kinds = [EventType.DECISION.value, EventType.DECISION_STATUS.value]
-    return select(*cols).where(e.type.in_(kinds))
-
-
 def _histogram(
-    family: HistogramMetricFamily, labels: list[str], row: Sequence[Any], bounds: Sequence[float]
+    family: HistogramMetricFamily, labels: list[str], counts: BucketCounts, bounds: Sequence[float]
 ) -> None:
-    buckets = [(repr(float(b)), float(row[i] or 0)) for i, b in enumerate(bounds)]
-    count = float(row[len(bounds)] or 0)
-    buckets.append(("+Inf", count))
-    family.add_metric(labels, buckets, float(row[len(bounds) + 1] or 0.0))
+    buckets = [(repr(float(b)), float(n)) for b, n in zip(bounds, counts.cumulative, strict=True)]
+    buckets.append(("+Inf", float(counts.count)))
+    family.add_metric(labels, buckets, counts.total)
 
 
 class StoreCollector(Collector):
@@ -215,31 +191,19 @@ class StoreCollector(Collector):
         )
         confidence = HistogramMetricFamily(DECISION_CONFIDENCE, "Confidence of the decisions stored.")
         savings = GaugeMetricFamily(SAVINGS_REALISED, "Sum of net monthly savings of verified decisions.")
-        d = decisions.c
-        with self._store.engine.connect() as conn:
-            counts = conn.execute(_status_entries()).one()
-            conf_row = conn.execute(_cumulative_buckets(d.confidence, CONFIDENCE_BUCKETS, true(), None)).one()
-            realised = conn.execute(
-                select(func.coalesce(func.sum(d.net_savings_monthly_usd), 0.0)).where(
-                    d.status == DecisionStatus.VERIFIED.value
-                )
-            ).scalar_one()
-        for status, count in zip(DecisionStatus, counts, strict=True):
-            by_outcome.add_metric([status.value], float(count or 0))
-        _histogram(confidence, [], conf_row, CONFIDENCE_BUCKETS)
-        savings.add_metric([], float(realised))
+        for status, count in decision_status_entries(self._store).items():
+            by_outcome.add_metric([status.value], float(count))
+        _histogram(confidence, [], confidence_buckets(self._store, CONFIDENCE_BUCKETS), CONFIDENCE_BUCKETS)
+        realised, _verified = savings_totals(self._store, [DecisionStatus.VERIFIED], migrations_only=False)
+        savings.add_metric([], realised)
         yield from (by_outcome, confidence, savings)
 
     def _pipeline_metrics(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(
             PIPELINE_STAGE_DURATION, "Duration of finished pipeline stages.", labels=["stage"]
         )
-        st = pipeline_stages.c
-        stmt = _cumulative_buckets(st.duration_s, STAGE_BUCKETS, st.duration_s.is_not(None), st.name)
-        with self._store.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        for row in rows:
-            _histogram(family, [str(row[0])], row[1:], STAGE_BUCKETS)
+        for stage, counts in stage_duration_buckets(self._store, STAGE_BUCKETS).items():
+            _histogram(family, [stage], counts, STAGE_BUCKETS)
         yield family
 
     def _incident_metrics(self, names: Sequence[str]) -> Iterator[Metric]:
@@ -247,20 +211,10 @@ class StoreCollector(Collector):
         escalated = GaugeMetricFamily(
             REMEDIATION_ESCALATED, "1 when self-healing gave up and asked a person.", labels=["service"]
         )
-        i = incidents.c
-        with self._store.engine.connect() as conn:
-            open_rows = conn.execute(
-                select(i.service, func.count())
-                .where(i.status.in_(OPEN_INCIDENT_STATUSES))
-                .group_by(i.service)
-            ).all()
-            escalated_rows = conn.execute(
-                select(i.service).where(i.status == ESCALATED_STATUS, i.resolved_at.is_(None)).distinct()
-            ).all()
-        open_counts = {str(service): float(count) for service, count in open_rows}
-        escalated_names = {str(service) for (service,) in escalated_rows}
+        open_counts = incidents_per_service(self._store, OPEN_INCIDENT_STATUSES)
+        escalated_names = services_with_unresolved(self._store, ESCALATED_STATUS)
         for name in sorted(set(names) | set(open_counts) | escalated_names):
-            open_.add_metric([name], open_counts.get(name, 0.0))
+            open_.add_metric([name], float(open_counts.get(name, 0)))
             escalated.add_metric([name], 1.0 if name in escalated_names else 0.0)
         yield from (open_, escalated)
 

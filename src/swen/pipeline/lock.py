@@ -23,19 +23,15 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, RowMapping, and_, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
-
+from swen.domain.clock import utcnow
 from swen.domain.errors import LockError, StoreError
 from swen.domain.events import EventType
-from swen.store.tables import locks
+from swen.store.locks import LockHolder, LockRows
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +43,7 @@ class LockStore(Protocol):
     """What the lock needs from the store (``swen.store.repository.Store`` satisfies it)."""
 
     @property
-    def engine(self) -> Engine: ...
+    def locks(self) -> LockRows: ...
 
     def append_event(
         self,
@@ -57,35 +53,6 @@ class LockStore(Protocol):
         service: str | None = None,
         decision_id: str | None = None,
     ) -> Any: ...
-
-
-@dataclass(frozen=True)
-class LockHolder:
-    """One row of the ``locks`` table."""
-
-    name: str
-    owner: str
-    pid: int
-    host: str
-    acquired_at: datetime
-    heartbeat_at: datetime
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> LockHolder:
-        return cls(
-            name=row["name"],
-            owner=row["owner"],
-            pid=row["pid"],
-            host=row["host"],
-            acquired_at=row["acquired_at"],
-            heartbeat_at=row["heartbeat_at"],
-        )
-
-    def describe(self) -> str:
-        return (
-            f"{self.owner} (pid {self.pid} on {self.host}, since {self.acquired_at:%Y-%m-%d %H:%M:%S}Z, "
-            f"last heartbeat {self.heartbeat_at:%H:%M:%S}Z)"
-        )
 
 
 def pid_is_alive(pid: int) -> bool:
@@ -136,7 +103,7 @@ class StoreLock:
         owner: str,
         stale_after_s: float,
         heartbeat_s: float | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if stale_after_s <= 0:
             raise ValueError("stale_after_s must be positive")
@@ -158,11 +125,8 @@ class StoreLock:
         """Take the lock or raise LockError naming the live holder."""
         if self._thread is not None:
             raise LockError(f"lock {self.name!r} is already held by this object", stage="apply")
-        try:
-            if not self._try_insert():
-                self._try_steal()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot take lock {self.name!r}: {exc}", hint="is the database up?") from exc
+        if not self.store.locks.insert_if_free(self._holder()):
+            self._try_steal()
         self.lost = False
         self._stop.clear()
         self._thread = threading.Thread(target=self._beat, name=f"lock-heartbeat:{self.name}", daemon=True)
@@ -175,11 +139,8 @@ class StoreLock:
             self._thread.join(timeout=5)
             self._thread = None
         try:
-            with self.store.engine.begin() as conn:
-                conn.execute(
-                    delete(locks).where(and_(locks.c.name == self.name, locks.c.owner == self.owner))
-                )
-        except SQLAlchemyError as exc:  # the heartbeat stops, so the row goes stale and is freed later
+            self.store.locks.delete(self.name, self.owner)
+        except StoreError as exc:  # the heartbeat stops, so the row goes stale and is freed later
             log.warning("could not release lock %s: %s", self.name, exc)
 
     def ensure_held(self) -> None:
@@ -203,37 +164,17 @@ class StoreLock:
         self.release()
 
     # -- internals ---------------------------------------------------------------------------------
-    def _row(self, now: datetime) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "owner": self.owner,
-            "pid": self.pid,
-            "host": self.host,
-            "acquired_at": now,
-            "heartbeat_at": now,
-        }
-
-    def _try_insert(self) -> bool:
-        engine = self.store.engine
-        values = self._row(self._clock())
-        dialect = engine.dialect.name
-        if dialect == "postgresql":
-            stmt: Any = (
-                postgresql.insert(locks).values(**values).on_conflict_do_nothing(index_elements=["name"])
-            )
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(locks).values(**values).on_conflict_do_nothing(index_elements=["name"])
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            stmt = insert(locks).values(**values)
-        with engine.begin() as conn:
-            return conn.execute(stmt.returning(locks.c.name)).first() is not None
+    def _holder(self) -> LockHolder:
+        """This lock's row as it is written now (acquired and beating at the clock's time)."""
+        now = self._clock()
+        return LockHolder(self.name, self.owner, self.pid, self.host, acquired_at=now, heartbeat_at=now)
 
     def _try_steal(self) -> None:
         # Read, judge, then compare-and-swap in a transaction that only writes: the UPDATE matches
         # the exact row judged stale, so of several processes judging the same row only one wins.
         holder = current_holder(self.store, self.name)
         if holder is None:  # released between our insert and this read: try once more
-            if self._try_insert():
+            if self.store.locks.insert_if_free(self._holder()):
                 return
             raise LockError(f"lock {self.name!r} is contended; try again", stage="apply", transient=True)
         reason = stale_reason(holder, now=self._clock(), stale_after_s=self.stale_after_s, host=self.host)
@@ -245,21 +186,7 @@ class StoreLock:
                 stage="apply",
                 transient=True,
             )
-        values = self._row(self._clock())
-        values.pop("name")
-        with self.store.engine.begin() as conn:
-            swapped = conn.execute(
-                update(locks)
-                .where(
-                    and_(
-                        locks.c.name == self.name,
-                        locks.c.owner == holder.owner,
-                        locks.c.heartbeat_at == holder.heartbeat_at,
-                    )
-                )
-                .values(**values)
-            ).rowcount
-        if swapped != 1:
+        if not self.store.locks.take_over(holder, self._holder()):
             raise LockError(
                 f"lock {self.name!r} was taken by another process first", stage="apply", transient=True
             )
@@ -283,16 +210,11 @@ class StoreLock:
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
             try:
-                with self.store.engine.begin() as conn:
-                    updated = conn.execute(
-                        update(locks)
-                        .where(and_(locks.c.name == self.name, locks.c.owner == self.owner))
-                        .values(heartbeat_at=self._clock())
-                    ).rowcount
-            except SQLAlchemyError as exc:
+                still_ours = self.store.locks.beat(self.name, self.owner, self._clock())
+            except StoreError as exc:
                 log.warning("lock %s heartbeat failed (will retry): %s", self.name, exc)
                 continue
-            if updated != 1:
+            if not still_ours:
                 log.error("lock %s was taken over by another process", self.name)
                 self.lost = True
                 return
@@ -300,6 +222,4 @@ class StoreLock:
 
 def current_holder(store: LockStore, name: str = APPLY_LOCK_NAME) -> LockHolder | None:
     """The row of lock ``name``, or None when free."""
-    with store.engine.connect() as conn:
-        row = conn.execute(select(locks).where(locks.c.name == name)).mappings().first()
-    return LockHolder.from_row(row) if row else None
+    return store.locks.holder(name)

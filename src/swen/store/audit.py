@@ -9,9 +9,9 @@ starting at 1. ``verify_audit`` recomputes every hash and therefore detects an e
 longer matches its hash), an edited hash (the next row's ``prev_hash`` no longer matches, or the row's
 own recomputed hash differs) and a deleted row (a gap in the ids and a broken ``prev_hash`` link).
 Deleting rows at the very end of the log cannot be seen from the chain alone, so every append also
-records the head of the chain (its id and hash) in the flag ``audit.head`` in the same transaction;
-``verify`` checks the walked chain reaches that head. (Someone able to rewrite the whole table and
-that flag consistently is not stopped by any in-database chain; export the head elsewhere for that.)
+records the head of the chain (id and hash) in the flag ``audit.head`` (``state.AuditHead``) in the same
+transaction; ``verify`` checks the walked chain reaches that head. (Someone able to rewrite the whole
+table and that flag consistently is not stopped by any in-database chain; export the head elsewhere.)
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, func, select
 
-from swen.domain.errors import InvalidInputError
+from swen.domain.clock import utcnow
+from swen.domain.errors import InvalidInputError, StateError
 from swen.domain.events import EventType
-from swen.store.db import upsert
 from swen.store.records import AuditReport, EventRecord
-from swen.store.tables import events, flags
+from swen.store.state import AuditHead, read_state, write_state
+from swen.store.tables import events
 
 GENESIS_HASH = "0" * 64
 RESERVED_FLAG_PREFIX = "audit."
-HEAD_FLAG = "audit.head"
 _VERIFY_CHUNK = 5000
 
 
@@ -90,7 +90,7 @@ def append(
     """Append one event on ``conn``. The caller must hold the append lock (db.write_transaction)."""
     type_value = EventType(type_).value
     payload_json = canonical_payload(payload)
-    when = (ts or datetime.now(UTC)).astimezone(UTC)
+    when = (ts or utcnow()).astimezone(UTC)
     last = conn.execute(select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)).first()
     event_id, prev_hash = (1, GENESIS_HASH) if last is None else (int(last.id) + 1, str(last.hash))
     digest = compute_hash(
@@ -114,8 +114,7 @@ def append(
             hash=digest,
         )
     )
-    head = {"id": event_id, "hash": digest}
-    upsert(conn, flags, {"key": HEAD_FLAG, "value": head, "updated_at": when}, ["key"])
+    write_state(conn, AuditHead(id=event_id, hash=digest), at=when)
     return EventRecord(
         id=event_id,
         ts=when,
@@ -125,6 +124,17 @@ def append(
         payload=json.loads(payload_json),
         hash=digest,
     )
+
+
+def newest_event_id(conn: Connection) -> int:
+    """The id of the newest event (0 when the log is empty)."""
+    return int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
+
+
+def event_ids_after(conn: Connection, after_id: int) -> list[int]:
+    """Ids of the events after ``after_id`` (e.g. appended by this transaction), oldest first."""
+    appended = select(events.c.id).where(events.c.id > after_id).order_by(events.c.id)
+    return [int(i) for i in conn.execute(appended).scalars()]
 
 
 def record_from_row(row: Row[Any]) -> EventRecord:
@@ -174,12 +184,12 @@ def _problem(row: Row[Any], expected_id: int, prev_hash: str) -> str | None:
     return None
 
 
-def _recorded_head(engine: Engine) -> tuple[int, str] | None:
+def _recorded_head(engine: Engine) -> AuditHead | None:
     with engine.connect() as conn:
-        value = conn.execute(select(flags.c.value).where(flags.c.key == HEAD_FLAG)).scalar()
-    if not isinstance(value, dict):
-        return None
-    return int(value["id"]), str(value["hash"])
+        try:
+            return read_state(conn, AuditHead)
+        except StateError:
+            return None  # an unreadable head is treated as none: the chain itself is still checked
 
 
 def verify(engine: Engine) -> AuditReport:
@@ -189,15 +199,15 @@ def verify(engine: Engine) -> AuditReport:
     expected_id, prev_hash = 1, GENESIS_HASH
     for row in _rows(engine):
         problem = _problem(row, expected_id, prev_hash)
-        if problem is None and head is not None and int(row.id) == head[0] and row.hash != head[1]:
+        if problem is None and head is not None and int(row.id) == head.id and row.hash != head.hash:
             problem = f"row {row.id}: hash differs from the recorded head of the log (rewritten)"
         if problem is not None:
             return AuditReport(ok=False, checked=checked, first_bad_id=int(row.id), problem=problem)
         checked += 1
         expected_id, prev_hash = int(row.id) + 1, row.hash
-    if head is not None and head[0] >= expected_id:
+    if head is not None and head.id >= expected_id:
         problem = (
-            f"the log ends at id {expected_id - 1} but its recorded head is id {head[0]}: rows were deleted"
+            f"the log ends at id {expected_id - 1} but its recorded head is id {head.id}: rows were deleted"
         )
         return AuditReport(ok=False, checked=checked, first_bad_id=expected_id, problem=problem)
     return AuditReport(ok=True, checked=checked)

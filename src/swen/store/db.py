@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from swen.domain.errors import StoreError
+from swen.store.errors import translated
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -147,10 +148,7 @@ def alembic_config(url: str) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (default: newest); idempotent and safe with several processes."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    try:
-        lock = {"pg_lock_key": MIGRATION_LOCK_KEY, "lock_timeout_s": MIGRATION_LOCK_TIMEOUT_S}
-        with write_transaction(engine, **lock) as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    except SQLAlchemyError as exc:
-        raise StoreError(f"schema migration failed: {exc}", hint="is the database reachable?") from exc
+    lock = {"pg_lock_key": MIGRATION_LOCK_KEY, "lock_timeout_s": MIGRATION_LOCK_TIMEOUT_S}
+    with translated("schema migration"), write_transaction(engine, **lock) as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

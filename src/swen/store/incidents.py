@@ -23,20 +23,19 @@ import builtins
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
-from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreError
+from swen.domain.clock import utcnow
+from swen.domain.errors import ConflictError, NotFoundError
 from swen.domain.events import EventType
 from swen.domain.names import validate_location_name, validate_service_name
+from swen.store.paging import check_page
 from swen.store.repository import Store
 from swen.store.tables import alerts, incidents
-
-MAX_PAGE = 10_000
 
 
 class IncidentStatus(StrEnum):
@@ -109,10 +108,6 @@ class AlertRecord:
     updated_at: datetime
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _incident(row: Row[Any]) -> IncidentRecord:
     return IncidentRecord(
         id=int(row.id),
@@ -168,11 +163,8 @@ class IncidentRepository:
         if conn is not None:
             yield conn
             return
-        try:
-            with self.store.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"{what} failed: {exc}", hint="check the database (SWEN_DATABASE_URL)") from exc
+        with self.store.reading(what) as own:
+            yield own
 
     def _event(
         self, conn: Connection, type_: EventType, payload: dict[str, Any], service: str | None
@@ -201,8 +193,7 @@ class IncidentRepository:
         offset: int = 0,
     ) -> builtins.list[IncidentRecord]:
         """Incidents, newest first."""
-        if not 1 <= limit <= MAX_PAGE or offset < 0:
-            raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0, got {limit}, {offset}")
+        check_page(limit, offset)
         query = select(incidents)
         if service is not None:
             query = query.where(incidents.c.service == service)
@@ -235,8 +226,7 @@ class IncidentRepository:
             return [_alert(row) for row in reading.execute(query).all()]
 
     def list_alerts(self, *, status: str | None = None, limit: int = 100) -> builtins.list[AlertRecord]:
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidInputError(f"limit must be 1..{MAX_PAGE}, got {limit}")
+        check_page(limit)
         query = select(alerts)
         if status is not None:
             query = query.where(alerts.c.status == status)
@@ -265,7 +255,7 @@ class IncidentRepository:
         if region is not None:
             validate_location_name(region, "region")
         source = IncidentSource(source)
-        at = at or _now()
+        at = at or utcnow()
         with self._tx(conn) as tx:
             existing = self.find_active(service, provider, conn=tx)
             if existing is not None:
@@ -336,7 +326,7 @@ class IncidentRepository:
         conn: Connection | None = None,
     ) -> IncidentRecord:
         """Close the incident; ``ttr`` (s) defaults to ``at - opened_at``. Resolving twice is a no-op."""
-        at = at or _now()
+        at = at or utcnow()
         with self._tx(conn) as tx:
             current = self.get(incident_id, conn=tx)
             if current.status is IncidentStatus.RESOLVED:
@@ -365,7 +355,7 @@ class IncidentRepository:
         self, incident_id: int, reason: str, *, at: datetime | None = None, conn: Connection | None = None
     ) -> IncidentRecord:
         """Hand the incident to a person (loop guard tripped); automation stops for it."""
-        at = at or _now()
+        at = at or utcnow()
         with self._tx(conn) as tx:
             current = self.get(incident_id, conn=tx)
             if current.status is IncidentStatus.RESOLVED:
@@ -407,7 +397,7 @@ class IncidentRepository:
         conn: Connection | None = None,
     ) -> AlertRecord:
         """Record a new alert (unique by fingerprint and start) attached to ``incident_id`` (or none)."""
-        at = at or _now()
+        at = at or utcnow()
         with self._tx(conn) as tx:
             values = {
                 "fingerprint": fingerprint,
@@ -426,7 +416,40 @@ class IncidentRepository:
             assert found is not None  # inserted just above, same transaction
             return found
 
+    def store_alert(
+        self,
+        *,
+        fingerprint: str,
+        starts_at: datetime,
+        alertname: str,
+        status: str,
+        service: str | None,
+        provider: str | None,
+        labels: Mapping[str, str],
+        at: datetime,
+        conn: Connection,
+    ) -> bool:
+        """Record an alert attached to no incident, or set the status of the one already stored with
+        the same fingerprint and start (the minimal intake without self-healing). True when new."""
+        same = (alerts.c.fingerprint == fingerprint) & (alerts.c.starts_at == starts_at)
+        if conn.execute(select(alerts.c.id).where(same)).first() is not None:
+            conn.execute(update(alerts).where(same).values(status=status, updated_at=at))
+            return False
+        values = {
+            "fingerprint": fingerprint,
+            "starts_at": starts_at,
+            "alertname": alertname,
+            "status": status,
+            "service": service,
+            "provider": provider,
+            "labels": dict(labels),
+            "received_at": at,
+            "updated_at": at,
+        }
+        conn.execute(insert(alerts).values(**values))
+        return True
+
     def mark_alert_resolved(self, alert_id: int, *, at: datetime | None = None, conn: Connection) -> None:
         conn.execute(
-            update(alerts).where(alerts.c.id == alert_id).values(status="resolved", updated_at=at or _now())
+            update(alerts).where(alerts.c.id == alert_id).values(status="resolved", updated_at=at or utcnow())
         )

@@ -48,19 +48,12 @@ def sample_tuple(s: TelemetrySample) -> tuple[Any, ...]:
 
 
 def _copy_postgresql(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
-    import psycopg  # only needed (and installed) for PostgreSQL
-
+    """psycopg's own COPY (its errors are translated by the caller's ``errors.translated``)."""
     raw: Any = conn.connection.driver_connection
-    try:
-        with raw.cursor() as cur, cur.copy(_COPY_SQL) as copy:
-            copy.set_types(_COPY_TYPES)
-            for sample in samples:
-                copy.write_row(sample_tuple(sample))
-    except psycopg.Error as exc:
-        raise StoreError(
-            f"inserting telemetry samples failed: {exc}",
-            hint="the whole batch was rolled back; check the samples and the database",
-        ) from exc
+    with raw.cursor() as cur, cur.copy(_COPY_SQL) as copy:
+        copy.set_types(_COPY_TYPES)
+        for sample in samples:
+            copy.write_row(sample_tuple(sample))
 
 
 def _identity(value: Any) -> Any:

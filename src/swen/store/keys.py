@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Row, insert, select, update
 
 from swen.api.auth import Role, generate_key, hash_key, key_prefix
+from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.domain.events import EventType
 from swen.store.repository import Store
@@ -68,7 +69,7 @@ class ApiKeyRepository:
         role = role if isinstance(role, Role) else Role.parse(role)
         name = _validate_name(name)
         key = generate_key()
-        now = datetime.now(UTC)
+        now = utcnow()
         values = {
             "name": name,
             "role": role.value,
@@ -92,12 +93,12 @@ class ApiKeyRepository:
         return record, key
 
     def list(self) -> list[ApiKeyRecord]:
-        with self._store.engine.connect() as conn:
+        with self._store.reading("listing API keys") as conn:
             rows = conn.execute(select(api_keys).order_by(api_keys.c.id)).all()
         return [_record(r) for r in rows]
 
     def get(self, key_id: int) -> ApiKeyRecord:
-        with self._store.engine.connect() as conn:
+        with self._store.reading("reading an API key") as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
         if row is None:
             raise NotFoundError(f"no API key with id {key_id}", hint="see `swen keys list`")
@@ -108,7 +109,7 @@ class ApiKeyRepository:
         current = self.get(key_id)
         if not current.active:
             return current
-        now = datetime.now(UTC)
+        now = utcnow()
         with self._store.transaction() as conn:
             conn.execute(
                 update(api_keys)
@@ -122,7 +123,7 @@ class ApiKeyRepository:
     def authenticate(self, presented: str) -> ApiKeyRecord | None:
         """The active key matching ``presented``, else None (the hash is compared in constant time)."""
         digest = hash_key(presented)
-        with self._store.engine.connect() as conn:
+        with self._store.reading("checking an API key") as conn:
             row = conn.execute(
                 select(api_keys).where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
             ).first()

@@ -9,21 +9,22 @@ requests, ``pipeline`` events for runs and stages), so the live feed sees every 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Row, Select, insert, select, update
 
+from swen.domain.clock import aware_utc, utcnow
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from swen.domain.events import EventType
+from swen.store.paging import check_page
 from swen.store.repository import Store
 from swen.store.tables import decisions, merge_requests, pipeline_runs, pipeline_stages
 
 MAX_LOG_CHARS = 100_000
-MAX_PAGE = 1000
 
 
 class MRState(StrEnum):
@@ -114,16 +115,8 @@ class PipelineRun(BaseModel):
     """In pipeline order (validate, policy, plan, apply, notify)."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _aware(value: datetime | None) -> datetime:
-    if value is None:
-        return _now()
-    if value.tzinfo is None:
-        raise InvalidInputError("timestamps must be timezone-aware (UTC)", hint="use datetime.now(UTC)")
-    return value.astimezone(UTC)
+    return utcnow() if value is None else aware_utc(value)
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -135,11 +128,6 @@ def _enum(cls: type[E], value: str, what: str) -> E:
     except ValueError:
         allowed = ", ".join(member.value for member in cls)
         raise InvalidInputError(f"unknown {what} {value!r}", hint=f"use one of: {allowed}") from None
-
-
-def _page(limit: int, offset: int) -> None:
-    if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0, got {limit}, {offset}")
 
 
 def _mr(row: Row[Any]) -> MergeRequest:
@@ -173,7 +161,7 @@ class MergeRequestRepository:
         web_url: str | None = None,
     ) -> MergeRequest:
         """Insert an open MR and its ``mr`` event; a second MR for the same branch is a ConflictError."""
-        now = _now()
+        now = utcnow()
         values = {
             "decision_id": decision_id,
             "service": service,
@@ -201,11 +189,11 @@ class MergeRequestRepository:
         return self.get(mr_id)
 
     def get(self, mr_id: int) -> MergeRequest:
-        with self._store.engine.connect() as conn:
+        with self._store.reading("reading a merge request") as conn:
             return _mr(_mr_row(conn, mr_id))
 
     def get_by_branch(self, branch: str) -> MergeRequest | None:
-        with self._store.engine.connect() as conn:
+        with self._store.reading("reading a merge request") as conn:
             row = conn.execute(select(merge_requests).where(merge_requests.c.branch == branch)).first()
         return None if row is None else _mr(row)
 
@@ -219,7 +207,7 @@ class MergeRequestRepository:
         offset: int = 0,
     ) -> list[MergeRequest]:
         """Newest first."""
-        _page(limit, offset)
+        check_page(limit, offset)
         query: Select[Any] = select(merge_requests)
         if state is not None:
             query = query.where(merge_requests.c.state == MRState(state).value)
@@ -228,7 +216,7 @@ class MergeRequestRepository:
         if decision_id is not None:
             query = query.where(merge_requests.c.decision_id == decision_id)
         query = query.order_by(merge_requests.c.id.desc()).limit(limit).offset(offset)
-        with self._store.engine.connect() as conn:
+        with self._store.reading("listing merge requests") as conn:
             return [_mr(row) for row in conn.execute(query).all()]
 
     def update(
@@ -260,7 +248,7 @@ class MergeRequestRepository:
             conn.execute(
                 update(merge_requests)
                 .where(merge_requests.c.id == mr_id)
-                .values(**changes, updated_at=_now())
+                .values(**changes, updated_at=utcnow())
             )
             self._event(conn, action, mr_id, {**dict(row._mapping), **changes}, detail or {})
         return self.get(mr_id)
@@ -288,7 +276,7 @@ class MergeRequestRepository:
             conn.execute(
                 update(merge_requests)
                 .where(merge_requests.c.id == mr_id)
-                .values(approved_by=by, updated_at=_now())
+                .values(approved_by=by, updated_at=utcnow())
             )
             self._event(conn, "approved", mr_id, {**dict(row._mapping), "approved_by": by}, {"by": by})
             if decision_id is not None:
@@ -444,17 +432,17 @@ class PipelineRepository:
         return self.get_run(run_id)
 
     def get_run(self, run_id: int) -> PipelineRun:
-        with self._store.engine.connect() as conn:
+        with self._store.reading("reading a pipeline run") as conn:
             return self._with_stages(conn, self._run_row(conn, run_id))
 
     def list_runs(self, *, mr_id: int | None = None, limit: int = 50, offset: int = 0) -> list[PipelineRun]:
         """Newest first."""
-        _page(limit, offset)
+        check_page(limit, offset)
         query: Select[Any] = select(pipeline_runs)
         if mr_id is not None:
             query = query.where(pipeline_runs.c.mr_id == mr_id)
         query = query.order_by(pipeline_runs.c.id.desc()).limit(limit).offset(offset)
-        with self._store.engine.connect() as conn:
+        with self._store.reading("listing pipeline runs") as conn:
             return [self._with_stages(conn, row) for row in conn.execute(query).all()]
 
     def latest_run(self, mr_id: int) -> PipelineRun | None:

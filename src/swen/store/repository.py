@@ -12,22 +12,26 @@ import json
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, delete, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine, Select, delete, func, select, text, update
 
 from swen.config import Settings
-from swen.domain.decision import ALLOWED_TRANSITIONS, Decision, DecisionStatus
+from swen.domain.clock import aware_utc, utcnow
+from swen.domain.decision import ALLOWED_TRANSITIONS, TERMINAL_STATUSES, Decision, DecisionStatus
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.names import validate_service_name
-from swen.store import audit
+from swen.store import audit, state
 from swen.store.db import make_engine, migrate, upsert, write_transaction
+from swen.store.errors import translated
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
+from swen.store.locks import LockRows
+from swen.store.paging import check_page
 from swen.store.records import AuditReport, EventRecord, PlacementRecord, PlacementWrite, StoredDecision
+from swen.store.state import S, StateModel
 from swen.store.tables import (
     decisions,
     events,
@@ -38,47 +42,9 @@ from swen.store.tables import (
     telemetry_samples,
 )
 
-MAX_PAGE = 10_000
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _hint_for(exc: SQLAlchemyError) -> str:
-    text = str(exc).lower()
-    if "locked" in text or "lock timeout" in text or "deadlock" in text:
-        return (
-            "another writer held the database lock too long; retry. If this process has a write "
-            "transaction open, append inside it (Store.transaction() and append_event(conn=...))"
-        )
-    if "no such table" in text or "does not exist" in text or "undefined" in text:
-        return "the schema is missing or old; open the store once with migrate=True (every swen command does)"
-    if "connect" in text or "connection" in text:
-        return "is the database reachable? check SWEN_DATABASE_URL"
-    return "check the database (SWEN_DATABASE_URL) and the server log"
-
-
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        detail = getattr(exc, "orig", None) or exc
-        raise StoreError(f"{what} failed: {detail}", hint=_hint_for(exc)) from exc
-
-
-def _check_page(limit: int | None, offset: int) -> None:
-    if limit is not None and not 1 <= limit <= MAX_PAGE:
-        raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    if offset < 0:
-        raise InvalidInputError(f"offset must be >= 0, got {offset}")
-
-
-def _aware(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None:
-        raise InvalidInputError(f"{what} must be timezone-aware (UTC)", hint="use datetime.now(UTC)")
-    return value.astimezone(UTC)
+Transaction = Connection
+"""The open transaction ``Store.transaction()`` yields: pass it as ``conn=`` to repository methods so
+their rows and events commit together (callers outside the store need not know it is SQLAlchemy's)."""
 
 
 def _sample_from_row(row: Any) -> TelemetrySample:
@@ -99,6 +65,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._local = threading.local()  # per thread: is a write transaction open?
+        self.locks = LockRows(self)
+        """Rows of named locks (see swen.pipeline.lock)."""
 
     # --- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -135,39 +103,60 @@ class Store:
             )
         self._local.in_write = True
         try:
-            with _translated("write transaction"), write_transaction(self.engine) as conn:
+            with translated("write transaction"), write_transaction(self.engine) as conn:
                 yield conn
         finally:
             self._local.in_write = False
 
+    @contextmanager
+    def reading(self, what: str) -> Iterator[Connection]:
+        """A connection for reads; database errors become ``StoreError("<what> failed: ...")``."""
+        with translated(what), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def writing(self, what: str) -> Iterator[Connection]:
+        """A plain (not serialised) write transaction, translated like ``reading``.
+
+        For rows no audit event goes with (flags, locks); writes that append an event use
+        ``transaction()``.
+        """
+        with translated(what), self.engine.begin() as conn:
+            yield conn
+
+    def ping(self) -> None:
+        """A round trip to the database; StoreError when it cannot be reached."""
+        with self.reading("checking the database") as conn:
+            conn.execute(text("SELECT 1"))
+
     # --- services & placements ---------------------------------------------------------------
     def upsert_services(self, items: Sequence[Service]) -> None:
-        now = _now()
-        with _translated("saving services"), self.engine.begin() as conn:
+        now = utcnow()
+        with self.writing("saving services") as conn:
             for svc in items:
                 spec = svc.model_dump(mode="json")
                 upsert(conn, services, {"name": svc.name, "spec": spec, "updated_at": now}, ["name"])
 
     def list_services(self) -> list[Service]:
-        with _translated("listing services"), self.engine.connect() as conn:
+        with self.reading("listing services") as conn:
             rows = conn.execute(select(services.c.spec).order_by(services.c.name)).all()
         return [Service.model_validate(row.spec) for row in rows]
 
     def get_service(self, name: str) -> Service:
-        with _translated("reading a service"), self.engine.connect() as conn:
+        with self.reading("reading a service") as conn:
             row = conn.execute(select(services.c.spec).where(services.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"unknown service {name!r}", hint="list services with `swen services`")
         return Service.model_validate(row.spec)
 
     def get_placements(self) -> dict[str, Placement]:
-        with _translated("reading placements"), self.engine.connect() as conn:
+        with self.reading("reading placements") as conn:
             rows = conn.execute(select(placements).order_by(placements.c.service)).all()
         return {row.service: Placement(provider=row.provider, region=row.region) for row in rows}
 
     def placement_records(self) -> dict[str, PlacementRecord]:
         """Applied placement per service with the decision that put it there and when."""
-        with _translated("reading placements"), self.engine.connect() as conn:
+        with self.reading("reading placements") as conn:
             rows = conn.execute(select(placements).order_by(placements.c.service)).all()
         return {
             row.service: PlacementRecord(
@@ -190,7 +179,7 @@ class Store:
 
     def _write_placement(self, conn: Connection, write: PlacementWrite) -> None:
         validate_service_name(write.service)
-        at = _aware(write.at, "placement time")
+        at = aware_utc(write.at, "placement time")
         old = conn.execute(select(placements).where(placements.c.service == write.service)).first()
         values = {
             "service": write.service,
@@ -214,7 +203,7 @@ class Store:
         # Write lock up front (SQLite BEGIN IMMEDIATE): a deferred transaction that must upgrade a read
         # lock gets SQLITE_BUSY at once under a concurrent writer instead of waiting (busy_timeout).
         with (
-            _translated("inserting telemetry samples"),
+            translated("inserting telemetry samples"),
             write_transaction(self.engine, pg_lock_key=None) as conn,
         ):
             return insert_sample_rows(conn, samples)
@@ -232,16 +221,16 @@ class Store:
             query = query.where(t.c.service == service)
         if provider is not None:
             query = query.where(t.c.provider == provider)
-        with _translated("reading the latest samples"), self.engine.connect() as conn:
+        with self.reading("reading the latest samples") as conn:
             rows = conn.execute(query).all()
         return [_sample_from_row(row) for row in rows]
 
     def newest_sample_time(self) -> datetime | None:
         """The platform clock: the newest telemetry timestamp (simulated time under the simulator,
         wall time with real telemetry); None before the first sample."""
-        with _translated("reading the latest samples"), self.engine.connect() as conn:
+        with self.reading("reading the latest samples") as conn:
             value = conn.execute(select(func.max(telemetry_latest.c.ts))).scalar()
-        return None if value is None else _aware(value, "newest sample time")
+        return None if value is None else aware_utc(value, "newest sample time")
 
     def samples_between(
         self,
@@ -254,9 +243,11 @@ class Store:
         offset: int = 0,
     ) -> list[TelemetrySample]:
         """Samples with ``start <= ts < end`` in time order."""
-        _check_page(limit, offset)
+        check_page(limit, offset)
         t = telemetry_samples
-        query: Select[Any] = select(t).where(t.c.ts >= _aware(start, "start"), t.c.ts < _aware(end, "end"))
+        query: Select[Any] = select(t).where(
+            t.c.ts >= aware_utc(start, "start"), t.c.ts < aware_utc(end, "end")
+        )
         if service is not None:
             query = query.where(t.c.service == service)
         if provider is not None:
@@ -264,13 +255,13 @@ class Store:
         query = query.order_by(t.c.ts, t.c.id).offset(offset)
         if limit is not None:
             query = query.limit(limit)
-        with _translated("reading samples"), self.engine.connect() as conn:
+        with self.reading("reading samples") as conn:
             rows = conn.execute(query).all()
         return [_sample_from_row(row) for row in rows]
 
     def purge_samples(self, older_than: datetime) -> int:
         """Delete samples with ``ts < older_than`` (retention); returns how many were deleted."""
-        cutoff = _aware(older_than, "older_than")
+        cutoff = aware_utc(older_than, "older_than")
         latest = telemetry_latest
         doomed = (
             select(latest.c.service)
@@ -278,7 +269,7 @@ class Store:
             .order_by(latest.c.service, latest.c.provider, latest.c.region)
             .with_for_update()  # same lock order as insert_samples: no deadlock between the two
         )
-        with _translated("purging samples"), write_transaction(self.engine, pg_lock_key=None) as conn:
+        with translated("purging samples"), write_transaction(self.engine, pg_lock_key=None) as conn:
             conn.execute(doomed).all()
             conn.execute(delete(latest).where(latest.c.ts < cutoff))
             result = conn.execute(delete(telemetry_samples).where(telemetry_samples.c.ts < cutoff))
@@ -287,7 +278,7 @@ class Store:
     # --- decisions ---------------------------------------------------------------------------
     def save_decision(self, decision: Decision, *, status: DecisionStatus = DecisionStatus.PROPOSED) -> None:
         """Store a decision and append its DECISION event; saving the same decision again does nothing."""
-        _aware(decision.created_at, "decision.created_at")
+        aware_utc(decision.created_at, "decision.created_at")
         payload = decision.model_dump(mode="json")
         with self.transaction() as conn:
             existing = conn.execute(select(decisions.c.payload).where(decisions.c.id == decision.id)).first()
@@ -298,7 +289,7 @@ class Store:
                         hint="decisions are immutable; give a new decision a new id",
                     )
                 return
-            now = _now()
+            now = utcnow()
             conn.execute(decisions.insert().values(**_decision_columns(decision, status, payload, now)))
             event = _decision_event(decision, status)
             self.append_event(
@@ -306,7 +297,7 @@ class Store:
             )
 
     def get_decision(self, decision_id: str) -> StoredDecision:
-        with _translated("reading a decision"), self.engine.connect() as conn:
+        with self.reading("reading a decision") as conn:
             row = conn.execute(select(decisions).where(decisions.c.id == decision_id)).first()
         if row is None:
             raise NotFoundError(
@@ -324,18 +315,18 @@ class Store:
         offset: int = 0,
     ) -> list[StoredDecision]:
         """Newest first."""
-        _check_page(limit, offset)
+        check_page(limit, offset)
         query: Select[Any] = select(decisions)
         if service is not None:
             query = query.where(decisions.c.service == service)
         if status is not None:
             query = query.where(decisions.c.status == DecisionStatus(status).value)
         if since is not None:
-            query = query.where(decisions.c.created_at >= _aware(since, "since"))
+            query = query.where(decisions.c.created_at >= aware_utc(since, "since"))
         query = (
             query.order_by(decisions.c.created_at.desc(), decisions.c.id.desc()).limit(limit).offset(offset)
         )
-        with _translated("listing decisions"), self.engine.connect() as conn:
+        with self.reading("listing decisions") as conn:
             rows = conn.execute(query).all()
         return [_stored_decision(row) for row in rows]
 
@@ -389,7 +380,7 @@ class Store:
                 f"decision {decision_id!r} cannot go from {old.value} to {new.value}",
                 hint=f"allowed from {old.value}: {allowed}",
             )
-        now = _now()
+        now = utcnow()
         details = dict(row.transitions or {})
         details[new.value] = json.loads(audit.canonical_payload({"d": detail or {}}))["d"]
         conn.execute(
@@ -403,11 +394,13 @@ class Store:
         )
         if placement is not None:
             self._write_placement(conn, placement)
+        if new in TERMINAL_STATUSES:
+            state.drop_decision_state(conn, decision_id, reached=new)
         return StoredDecision(decision=Decision.model_validate(row.payload), status=new, updated_at=now)
 
     def transition_detail(self, decision_id: str, status: DecisionStatus) -> dict[str, Any]:
         """The detail recorded when ``decision_id`` last entered ``status`` ({} if it never did)."""
-        with _translated("reading a decision"), self.engine.connect() as conn:
+        with self.reading("reading a decision") as conn:
             row = conn.execute(select(decisions.c.transitions).where(decisions.c.id == decision_id)).first()
         if row is None:
             raise NotFoundError(f"unknown decision {decision_id!r}")
@@ -416,7 +409,7 @@ class Store:
 
     def decision_history(self, decision_id: str) -> list[EventRecord]:
         query = select(events).where(events.c.decision_id == decision_id).order_by(events.c.id)
-        with _translated("reading decision history"), self.engine.connect() as conn:
+        with self.reading("reading decision history") as conn:
             rows = conn.execute(query).all()
         return [audit.record_from_row(row) for row in rows]
 
@@ -432,7 +425,7 @@ class Store:
     ) -> EventRecord:
         """Append one event. Pass ``conn`` from ``Store.transaction()`` to commit it with other rows."""
         if conn is not None:
-            with _translated("appending an event"):
+            with translated("appending an event"):
                 return audit.append(conn, type, payload, service=service, decision_id=decision_id)
         audit.canonical_payload(payload)  # reject a bad payload before taking the lock
         with self.transaction() as own:
@@ -441,22 +434,42 @@ class Store:
     def events_after(
         self, after_id: int, *, limit: int = 1000, types: Collection[EventType] | None = None
     ) -> list[EventRecord]:
-        _check_page(limit, 0)
+        check_page(limit, 0)
         query = select(events).where(events.c.id > after_id)
         if types is not None:
             query = query.where(events.c.type.in_([EventType(t).value for t in types]))
         query = query.order_by(events.c.id).limit(limit)
-        with _translated("reading events"), self.engine.connect() as conn:
+        with self.reading("reading events") as conn:
             rows = conn.execute(query).all()
         return [audit.record_from_row(row) for row in rows]
 
     def verify_audit(self) -> AuditReport:
-        with _translated("verifying the audit log"):
+        with translated("verifying the audit log"):
             return audit.verify(self.engine)
 
-    # --- flags -------------------------------------------------------------------------------
+    # --- typed state (swen.store.state) -----------------------------------------------------
+    def load_state(self, model: type[S], *, decision_id: str | None = None) -> S | None:
+        """The stored ``model`` (None when none is stored); StateError when the stored value is invalid."""
+        with self.reading(f"reading state {model.key!r}") as conn:
+            return state.read_state(conn, model, decision_id)
+
+    def save_state(self, value: StateModel, *, decision_id: str | None = None) -> None:
+        """Store ``value`` under its model's key (per-decision models need ``decision_id``)."""
+        if value.reserved:
+            raise InvalidInputError(
+                f"the state {value.key!r} is written by the store itself", hint="read it with load_state"
+            )
+        with self.writing(f"saving state {value.key!r}") as conn:
+            state.write_state(conn, value, at=utcnow(), decision_id=decision_id)
+
+    def drop_decision_state(self, decision_id: str) -> None:
+        """Delete all per-decision state of ``decision_id`` (``transition`` does it at terminal statuses)."""
+        with self.writing("dropping decision state") as conn:
+            state.drop_decision_state(conn, decision_id)
+
+    # --- flags (untyped; prefer load_state/save_state) ---------------------------------------
     def get_flag(self, key: str, default: Any = None) -> Any:
-        with _translated("reading a flag"), self.engine.connect() as conn:
+        with self.reading("reading a flag") as conn:
             row = conn.execute(select(flags.c.value).where(flags.c.key == key)).first()
         return default if row is None else row.value
 
@@ -470,8 +483,8 @@ class Store:
             )
         # plain JSON (datetimes, enums, models converted; NaN/inf rejected), as get_flag returns it
         stored = json.loads(audit.canonical_payload({"value": value}))["value"]
-        with _translated("saving a flag"), self.engine.begin() as conn:
-            upsert(conn, flags, {"key": key, "value": stored, "updated_at": _now()}, ["key"])
+        with self.writing("saving a flag") as conn:
+            upsert(conn, flags, {"key": key, "value": stored, "updated_at": utcnow()}, ["key"])
 
 
 def _migrate(engine: Engine) -> None:

@@ -21,8 +21,8 @@ gpu_stockout   gpu_availability -> 0 (GPU samples only)                         
 Sources: a YAML scenario file (``load_scenario_file``), loaded when the simulator starts, and
 ``inject_scenario(store, scenario)``, which appends a SCENARIO event to the store; a running simulator
 polls ``store.events_after(cursor, types=[SCENARIO])`` each tick and activates new ones. The cursor is
-kept in the store flag ``SCENARIO_CURSOR_FLAG``, so a scenario injected while no simulator runs is
-picked up by the next one (including ``--once``).
+kept in the store state ``ScenarioCursor`` (key ``telemetry.scenario_cursor``), so a scenario injected
+while no simulator runs is picked up by the next one (including ``--once``).
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ from swen.domain.events import EventType
 from swen.domain.models import Placement
 from swen.domain.names import LocationName, ServiceName
 from swen.domain.providers import PROVIDERS
+from swen.store.state import ScenarioCursor
 from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.yamlfile import check_finite, check_name, read_yaml, validation_error
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
 
-SCENARIO_CURSOR_FLAG = "telemetry.scenario_cursor"
+SCENARIO_CURSOR_FLAG = ScenarioCursor.key
 _log = logging.getLogger(__name__)
 
 
@@ -167,9 +168,11 @@ class _EventSource(Protocol):
         self, after_id: int, *, limit: int = 1000, types: Collection[EventType] | None = None
     ) -> list[Any]: ...
 
-    def get_flag(self, key: str, default: Any = None) -> Any: ...
+    def load_state(
+        self, model: type[ScenarioCursor], *, decision_id: str | None = None
+    ) -> ScenarioCursor | None: ...
 
-    def set_flag(self, key: str, value: Any) -> None: ...
+    def save_state(self, value: ScenarioCursor, *, decision_id: str | None = None) -> None: ...
 
 
 def inject_scenario(store: _EventSink, scenario: Scenario) -> Any:
@@ -179,7 +182,7 @@ def inject_scenario(store: _EventSink, scenario: Scenario) -> Any:
 
 class ScenarioInbox:
     """Reads injected scenarios for one simulator; the cursor is read from the store once, then kept
-    in memory and saved (flag ``SCENARIO_CURSOR_FLAG``) whenever it moves."""
+    in memory and saved (store state ``ScenarioCursor``) whenever it moves."""
 
     PAGE = 500
 
@@ -191,7 +194,7 @@ class ScenarioInbox:
     def poll(self) -> list[Scenario]:
         """Scenarios injected since the last poll. Invalid payloads are logged and skipped."""
         if self.cursor is None:
-            self.cursor = int(self.store.get_flag(SCENARIO_CURSOR_FLAG, 0) or 0)
+            self.cursor = (self.store.load_state(ScenarioCursor) or ScenarioCursor()).event_id
         start = self.cursor
         found: list[Scenario] = []
         while True:
@@ -202,7 +205,7 @@ class ScenarioInbox:
             if len(events) < self.PAGE:
                 break
         if self.cursor != start:
-            self.store.set_flag(SCENARIO_CURSOR_FLAG, self.cursor)
+            self.store.save_state(ScenarioCursor(event_id=self.cursor))
         return found
 
 

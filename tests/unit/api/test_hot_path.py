@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from swen.api.app import create_app
 from swen.api.auth import Principal, Role
 from swen.api.keycache import KeyCache
-from swen.api.versions import VersionProbe
 from swen.config import Settings
 from swen.domain.errors import StoreError
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store
+from swen.store.versions import VersionProbe
 
 
 def test_key_cache_expires_and_never_holds_the_key() -> None:
@@ -149,7 +149,7 @@ def test_postgresql_probes_are_batched_and_never_older_than_the_request(any_stor
         pytest.skip("batching is the PostgreSQL path")
     probe = VersionProbe(any_store.engine)
     queries: list[int] = []
-    from swen.api import versions
+    from swen.store import versions
 
     real = versions._PgBatcher._query
 

@@ -8,15 +8,10 @@ from datetime import timedelta
 import pytest
 from api_factories import ALI, AWS, T0, decision, sample, service
 
-from swen.api.queries import (
-    credits_by_provider,
-    decision_histories,
-    events_version,
-    savings_totals,
-    telemetry_history,
-    telemetry_version,
-)
 from swen.domain.decision import DecisionStatus
+from swen.domain.models import Placement
+from swen.store.history import credits_by_provider, telemetry_history
+from swen.store.reads import decision_histories, events_version, savings_totals, telemetry_version
 from swen.store.repository import Store
 
 
@@ -84,9 +79,12 @@ def test_histories_savings_and_versions(any_store: Store) -> None:
 def test_spend_by_provider_follows_where_each_service_runs(
     any_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from swen.api import queries
-    from swen.api.queries import spend_by_provider
     from swen.moves.running import running_services
+    from swen.store import history
+    from swen.store.history import spend_by_provider
+
+    def where(store: Store) -> dict[str, tuple[Placement, int]]:
+        return {name: (r.placement, r.replicas) for name, r in running_services(store).items()}
 
     any_store.upsert_services([service("web", replicas=2), service("db"), service("cache", current=ALI)])
     any_store.insert_samples(
@@ -98,14 +96,14 @@ def test_spend_by_provider_follows_where_each_service_runs(
     any_store.set_placement("web", AWS, decision_id=None, at=T0)
     any_store.set_placement("db", ALI, decision_id=None, at=T0)
     spend = spend_by_provider(
-        any_store, start=T0, end=T0 + timedelta(hours=2), step_s=3600, running=running_services(any_store)
+        any_store, start=T0, end=T0 + timedelta(hours=2), step_s=3600, running=where(any_store)
     )
     assert [(ts, usd) for ts, usd in spend["aws"]] == [(T0, 1460.0), (T0 + timedelta(hours=1), 2920.0)]
     assert spend["alibaba"] == [(T0, 365.0 + 182.5)]
-    monkeypatch.setattr(queries, "SPEND_SERVICES_PER_QUERY", 1)  # one query per service, same sums
+    monkeypatch.setattr(history, "SPEND_SERVICES_PER_QUERY", 1)  # one query per service, same sums
     assert (
         spend_by_provider(
-            any_store, start=T0, end=T0 + timedelta(hours=2), step_s=3600, running=running_services(any_store)
+            any_store, start=T0, end=T0 + timedelta(hours=2), step_s=3600, running=where(any_store)
         )
         == spend
     )

@@ -13,11 +13,11 @@ from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
 from swen.healing.quarantine import Quarantine
 from swen.healing.remediation import Healer, HealingPlan
-from swen.moves.verification import verify_flag
 from swen.observability.alerts import intake
 from swen.observability.metrics import build_registry
 from swen.store.incidents import IncidentRepository, IncidentStatus
 from swen.store.repository import Store
+from swen.store.state import StoredVerification
 
 _S = DecisionStatus
 TO_APPLIED = (_S.MR_OPENED, _S.PIPELINE_RUNNING, _S.APPROVED, _S.APPLIED)
@@ -107,7 +107,7 @@ def test_verification_resolves_with_time_to_recovery_in_simulated_time(
     assert healer.started(d, plan, T0 + timedelta(seconds=5)) == result.incidents_opened
     assert healer.follow_up(plan, None, T0 + timedelta(seconds=10)).resolved == []
     advance(store, d.id, _S.VERIFIED)
-    store.set_flag(verify_flag(d.id), {"last_ts": (T0 + timedelta(seconds=42)).isoformat()})
+    store.save_state(StoredVerification(last_ts=T0 + timedelta(seconds=42)), decision_id=d.id)
     done = healer.follow_up(plan, None, T0 + timedelta(seconds=60))
     (incident_id,) = result.incidents_opened
     assert done.resolved == [incident_id]

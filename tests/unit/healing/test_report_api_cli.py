@@ -17,15 +17,15 @@ from swen.cli import app as cli_app
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import NotFoundError
-from swen.healing import automation
 from swen.healing.remediation import Healer
 from swen.healing.report import incident_report
-from swen.moves.verification import verify_flag
+from swen.moves import automation
 from swen.observability.alerts import intake
 from swen.store.incidents import IncidentRepository
 from swen.store.keys import ApiKeyRepository
 from swen.store.mrs import MergeRequestRepository, MRKind, PipelineRepository
 from swen.store.repository import Store
+from swen.store.state import StoredVerification
 
 _S = DecisionStatus
 POLICY = {"outcome": "auto_approve", "override": True, "reasons": [
@@ -60,7 +60,7 @@ def resolved(settings: Settings) -> tuple[Store, int]:
         store.transition(d.id, step)
     healer.started(d, plan, T0 + timedelta(seconds=3))
     store.transition(d.id, _S.VERIFIED, detail={"healthy_samples": 3})
-    store.set_flag(verify_flag(d.id), {"last_ts": (T0 + timedelta(seconds=42)).isoformat()})
+    store.save_state(StoredVerification(last_ts=T0 + timedelta(seconds=42)), decision_id=d.id)
     healer.follow_up(plan, None, T0 + timedelta(seconds=45))
     return store, incident_id
 

@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from swen.api.deps import AlertSenderDep, StoreDep, declares_role
 from swen.api.schemas import AlertIn, AlertIntakeOut, AlertmanagerPayload
+from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
 from swen.domain.names import validate_location_name, validate_service_name
+from swen.store.incidents import IncidentRepository
 from swen.store.repository import Store
-from swen.store.tables import alerts
 
 router = APIRouter(tags=["alerts"])
 
@@ -39,7 +38,7 @@ def _name(value: str | None, check: Callable[[str], str]) -> str | None:
         return None  # kept in the labels, never used as a name
 
 
-def _alert_row(alert: AlertIn, now: datetime) -> dict[str, Any]:
+def _alert_row(alert: AlertIn) -> dict[str, Any]:
     return {
         "fingerprint": alert.fingerprint,
         "starts_at": alert.startsAt.astimezone(UTC),
@@ -48,31 +47,24 @@ def _alert_row(alert: AlertIn, now: datetime) -> dict[str, Any]:
         "service": _name(alert.labels.get("service"), validate_service_name),
         "provider": _name(alert.labels.get("provider"), validate_location_name),
         "labels": alert.labels,
-        "received_at": now,
-        "updated_at": now,
     }
 
 
 def store_alerts(store: Store, payload: AlertmanagerPayload) -> AlertIntakeOut:
     """Minimal intake: upsert the alerts and append one ALERT event each, all in one transaction."""
-    now = datetime.now(UTC)
+    now = utcnow()
+    repo = IncidentRepository(store)
     event_ids: list[int] = []
     stored = 0
     with store.transaction() as conn:
         for alert in payload.alerts:
-            row = _alert_row(alert, now)
-            key = (alerts.c.fingerprint == row["fingerprint"]) & (alerts.c.starts_at == row["starts_at"])
-            existing = conn.execute(select(alerts.c.id).where(key)).first()
-            if existing is None:
-                dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
-                conn.execute(dialect.insert(alerts).values(**row))
-                stored += 1
-            else:
-                conn.execute(update(alerts).where(key).values(status=row["status"], updated_at=now))
+            row = _alert_row(alert)
+            new = repo.store_alert(**row, at=now, conn=conn)
+            stored += int(new)
             event = {
                 "alertname": row["alertname"], "status": row["status"], "fingerprint": row["fingerprint"],
                 "starts_at": row["starts_at"].isoformat(), "provider": row["provider"],
-                "labels": alert.labels, "annotations": alert.annotations, "new": existing is None,
+                "labels": alert.labels, "annotations": alert.annotations, "new": new,
             }  # fmt: skip
             record = store.append_event(EventType.ALERT, event, service=row["service"], conn=conn)
             event_ids.append(record.id)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from swen.api.auth import Role
 from swen.api.deps import StoreDep, ViewerDep, declares_role
-from swen.api.queries import credits_by_provider, open_recommendations, savings_totals, spend_by_provider
 from swen.api.schemas import (
     CostAnalysisOut,
     CreditsBurndown,
@@ -21,9 +20,12 @@ from swen.api.schemas import (
     ServiceCost,
     SpendPoint,
 )
+from swen.domain.clock import utcnow
 from swen.domain.decision import DecisionStatus
 from swen.domain.models import Service
 from swen.moves.running import RunningService, newest_sample_time, running_services
+from swen.store.history import credits_by_provider, spend_by_provider
+from swen.store.reads import open_recommendations, savings_totals
 
 router = APIRouter(tags=["cost"])
 
@@ -82,7 +84,7 @@ def cost_analysis(
         ),
     ] = 7,
 ) -> CostAnalysisOut:
-    now = datetime.now(UTC)
+    now = utcnow()
     fleet = store.list_services()
     running = running_services(store, services=fleet)
     costs = _service_costs(fleet, running)
@@ -92,7 +94,8 @@ def cost_analysis(
     end = _window_end(now, running)
     start = end - timedelta(days=days)
     credits = credits_by_provider(store, start=start, end=end, step_s=step)
-    spend = spend_by_provider(store, start=start, end=end, step_s=step, running=running)
+    where = {name: (r.placement, r.replicas) for name, r in running.items()}
+    spend = spend_by_provider(store, start=start, end=end, step_s=step, running=where)
     return CostAnalysisOut(
         generated_at=now,
         total_monthly_usd=sum(c.monthly_cost_usd or 0.0 for c in costs),

@@ -12,14 +12,14 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from swen.api.auth import Role
 from swen.api.cache import ResponseCache
 from swen.api.deps import StoreDep, ViewerDep, declares_role
-from swen.api.queries import count_decisions, decision_histories
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
 from swen.api.schemas import DecisionOut, DecisionPage, LifecycleEvent, QueryDateTime, next_offset
-from swen.api.versions import VersionProbe
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
+from swen.store.reads import count_decisions, decision_histories
 from swen.store.records import EventRecord, StoredDecision
 from swen.store.repository import Store
+from swen.store.versions import VersionProbe
 
 router = APIRouter(tags=["decisions"])
 

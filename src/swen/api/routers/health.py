@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from swen.api.deps import OPEN_ROLE, SettingsDep, declares_role
 from swen.api.schemas import HealthOut, ReadyOut
 from swen.config import Settings
+from swen.domain.clock import utcnow
 from swen.domain.errors import SwenError
 from swen.observability.metrics import read_heartbeat
 
@@ -48,15 +45,14 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     try:
         if store is None:
             raise SwenError("the store is not open yet")
-        with store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        store.ping()
         beat = read_heartbeat(store)
-    except (SQLAlchemyError, SwenError) as exc:
+    except SwenError as exc:
         reachable, beat = False, None
         problems.append(f"store not reachable: {type(exc).__name__}")
     max_age = heartbeat_max_age_s(settings)
     if beat is not None:
-        age = max(0.0, (datetime.now(UTC) - beat).total_seconds())
+        age = max(0.0, (utcnow() - beat).total_seconds())
         if age > max_age:
             problems.append(f"engine heartbeat is {age:.0f} s old (limit {max_age:.0f} s)")
     elif reachable:

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swen.api.auth import Role
 from swen.api.deps import StoreDep, ViewerDep, declares_role
-from swen.api.queries import count_incidents
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
 from swen.api.schemas import QueryDateTime, next_offset
 from swen.healing.report import incident_report
 from swen.store.incidents import IncidentRecord, IncidentRepository, IncidentStatus
+from swen.store.reads import count_incidents
 
 router = APIRouter(tags=["incidents"])
 

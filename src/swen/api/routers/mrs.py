@@ -17,7 +17,6 @@ from fastapi import APIRouter, Body, Path, Query
 from swen.api.auth import Principal, Role
 from swen.api.deps import OperatorDep, SettingsDep, StoreDep, ViewerDep, declares_role
 from swen.api.problems import problem_responses
-from swen.api.queries import count_merge_requests
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
 from swen.api.schemas import (
     MergeRequestOut,
@@ -32,6 +31,7 @@ from swen.domain.errors import ConflictError
 from swen.gitops.mr_hosts import make_host
 from swen.moves import reviews
 from swen.store.mrs import MergeRequest, MergeRequestRepository, MRState, PipelineRepository
+from swen.store.reads import count_merge_requests
 from swen.store.repository import Store
 
 router = APIRouter(tags=["merge requests"])

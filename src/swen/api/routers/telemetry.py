@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated
 
@@ -14,12 +14,13 @@ from swen.api.auth import Role
 from swen.api.cache import ResponseCache
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.problems import ApiProblem
-from swen.api.queries import HistoryPoint, latest_page, telemetry_history
 from swen.api.schemas import QueryDateTime, TelemetryPage, TelemetryPoint, next_offset
-from swen.api.versions import VersionProbe
+from swen.domain.clock import utcnow
 from swen.domain.models import TelemetrySample
 from swen.domain.names import LOCATION_NAME_PATTERN, SERVICE_NAME_PATTERN
+from swen.store.history import HistoryPoint, latest_page, telemetry_history
 from swen.store.repository import Store
+from swen.store.versions import VersionProbe
 
 router = APIRouter(tags=["telemetry"])
 
@@ -65,7 +66,7 @@ def _latest(store: Store, service: str | None, provider: str | None, limit: int,
 def _history_window(
     start: datetime | None, end: datetime | None, step_s: int | None
 ) -> tuple[datetime, datetime, int]:
-    end = end or datetime.now(UTC)
+    end = end or utcnow()
     start = start or end - DEFAULT_RANGE
     if start >= end:
         raise ApiProblem(422, "start must be before end", hint="swap start and end or widen the range")

@@ -19,9 +19,9 @@ from starlette.websockets import WebSocketState
 
 from swen.api.auth import Role
 from swen.api.problems import problem_response
-from swen.api.queries import events_version
 from swen.domain.events import EventType
 from swen.store.keys import ApiKeyRepository
+from swen.store.reads import events_version
 from swen.store.records import EventRecord
 from swen.store.repository import Store
 

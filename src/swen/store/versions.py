@@ -24,12 +24,9 @@ from typing import Any
 
 import anyio
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from swen.domain.errors import StoreError
+from swen.store.errors import translated
 from swen.store.tables import events, telemetry_samples
-
-_HINT = "is the database reachable? check SWEN_DATABASE_URL"
 
 TABLES = {"telemetry_samples": telemetry_samples, "events": events}
 _BOTH_SQL = "SELECT (SELECT max(id) FROM telemetry_samples), (SELECT max(id) FROM events)"
@@ -103,18 +100,12 @@ class VersionProbe:
         if table not in TABLES:
             raise ValueError(f"no version probe for table {table!r}")
         sql = f"SELECT max(id) FROM {table}"  # table is one of TABLES, never user input
-        try:
+        with translated(f"reading the newest {table} id", also=(OSError,)):
             if self._dialect == "sqlite":
                 return self._sqlite_query(sql)
             if self._dialect == "postgresql":
                 return (await self._batcher().newest())[table]
             return await anyio.to_thread.run_sync(self._sqlalchemy_query, table)
-        except (sqlite3.Error, SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"reading the newest {table} id failed: {exc}", hint=_HINT) from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("psycopg"):
-                raise StoreError(f"reading the newest {table} id failed: {exc}", hint=_HINT) from exc
-            raise
 
     def _sqlite_query(self, sql: str) -> int:
         if self._sqlite is None:
