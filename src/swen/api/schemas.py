@@ -33,17 +33,37 @@ def _rfc3339(value: object) -> object:
     return value
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+"""Times SWEN accepts for real events: far enough from datetime's limits that a window around them
+(e.g. ``end - 24 h``) cannot overflow."""
+_OUT_OF_RANGE = (
+    f"date-time out of range: use a time from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} to {LATEST:%Y-%m-%dT%H:%M:%SZ}"
+)
+
+
 def _to_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except (OverflowError, ValueError):
-        raise ValueError("date-time out of range") from None
+        raise ValueError(_OUT_OF_RANGE) from None
 
 
-QueryDateTime = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc)]
-"""A timestamp query parameter: RFC 3339 with offset, converted to UTC."""
-JsonDateTime = Annotated[datetime, BeforeValidator(_rfc3339), Field(strict=False)]
-"""A timestamp in a strict request body: an RFC 3339 string with offset (JSON has no date type)."""
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= _to_utc(value) <= LATEST:
+        raise ValueError(_OUT_OF_RANGE)
+    return value
+
+
+QueryDateTime = Annotated[
+    datetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc), AfterValidator(_in_range)
+]
+"""A timestamp query parameter: RFC 3339 with offset, from 1970 to 9999-12-30, converted to UTC."""
+JsonDateTime = Annotated[datetime, BeforeValidator(_rfc3339), Field(strict=False), AfterValidator(_to_utc)]
+"""A timestamp in a strict request body: an RFC 3339 string with offset (JSON has no date type) that
+has a UTC equivalent (``0001-01-01T00:30:00+01:00`` has none), converted to UTC."""
+EventDateTime = Annotated[JsonDateTime, AfterValidator(_in_range)]
+"""A request-body timestamp of a real event: a JsonDateTime from 1970 to 9999-12-30."""
 
 
 class _Out(BaseModel):
@@ -293,8 +313,9 @@ class AlertIn(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(min_length=1, max_length=64)
     annotations: dict[str, str] = Field(default={}, max_length=64)
-    startsAt: JsonDateTime
+    startsAt: EventDateTime
     endsAt: JsonDateTime | None = None
+    """Alertmanager sends ``0001-01-01T00:00:00Z`` while an alert fires: any time with a UTC equivalent."""
     generatorURL: str | None = None
     fingerprint: str = Field(pattern=r"^[0-9a-f]{1,64}$")
 

@@ -1,0 +1,57 @@
+"""Hostile inputs get a 4xx problem document, never a 5xx, and write nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from api_factories import bearer
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from swen.api.auth import Role
+from swen.store.repository import Store
+from swen.store.tables import alerts, events
+
+ALERT_TOKEN = bearer("alert-token-for-tests")
+
+
+def alert_payload(**alert: Any) -> dict[str, Any]:
+    one = {
+        "status": "firing",
+        "labels": {"alertname": "ProviderOutage", "service": "web", "provider": "aws"},
+        "annotations": {"summary": "web is down on aws"},
+        "startsAt": "2026-11-26T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": "abc123",
+        **alert,
+    }
+    return {"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "swen", "alerts": [one]}
+
+
+def count(store: Store, table: Any) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def assert_problem(r: Any, status: int, needle: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert needle in r.json()["detail"], r.json()
+
+
+@pytest.mark.parametrize("param", ["end", "start"])
+def test_a_telemetry_time_at_the_edge_of_the_calendar_is_a_422(
+    client: TestClient, keys: dict[Role, str], param: str
+) -> None:
+    r = client.get(f"/telemetry?{param}=0001-01-01T00:00:00Z", headers=bearer(keys[Role.VIEWER]))
+    assert_problem(r, 422, "date-time out of range")
+    assert r.json()["errors"][0]["loc"] == ["query", param]
+
+
+def test_an_alert_start_without_a_utc_equivalent_is_a_422(client: TestClient, store: Store) -> None:
+    r = client.post("/alerts", json=alert_payload(startsAt="0001-01-01T00:30:00+01:00"), headers=ALERT_TOKEN)
+    assert_problem(r, 422, "date-time out of range")
+    assert r.json()["errors"][0]["loc"] == ["body", "alerts", 0, "startsAt"]
+    assert count(store, alerts) == 0
