@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from swen.domain.decision import (
     Confidence,
@@ -64,6 +64,47 @@ JsonDateTime = Annotated[datetime, BeforeValidator(_rfc3339), Field(strict=False
 has a UTC equivalent (``0001-01-01T00:30:00+01:00`` has none), converted to UTC."""
 EventDateTime = Annotated[JsonDateTime, AfterValidator(_in_range)]
 """A request-body timestamp of a real event: a JsonDateTime from 1970 to 9999-12-30."""
+
+
+# --- text: valid Unicode only ----------------------------------------------------------------------
+def _unicode(value: str) -> str:
+    """JSON can carry lone surrogates (``"\\ud800"``); they cannot be stored, logged or encoded as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "not valid Unicode: it holds a lone surrogate escape such as \\ud800; send UTF-8 text"
+        ) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
+"""An externally supplied string: any text, but valid Unicode (no lone surrogates)."""
+
+
+def _unicode_everywhere(value: object) -> None:
+    """Check every string (keys too) of undeclared fields' JSON values (iteratively: any depth)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            _unicode(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+class _OpenIn(BaseModel):
+    """A request body that keeps undeclared fields (webhooks): those must be valid Unicode too."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    @model_validator(mode="after")
+    def _extra_is_unicode(self) -> Self:
+        _unicode_everywhere(self.model_extra or {})
+        return self
 
 
 class _Out(BaseModel):
@@ -294,7 +335,7 @@ class ReviewOut(_Out):
 
 
 class RejectIn(_StrictIn):
-    reason: str | None = Field(default=None, max_length=2000, description="Why; kept in the audit log.")
+    reason: Text | None = Field(default=None, max_length=2000, description="Why; kept in the audit log.")
 
 
 # --- webhooks ------------------------------------------------------------------------------------
@@ -305,35 +346,31 @@ class WebhookOut(_Out):
     status: DecisionStatus | None = None
 
 
-class AlertIn(BaseModel):
+class AlertIn(_OpenIn):
     """One alert of an Alertmanager webhook (payload version 4)."""
 
-    model_config = ConfigDict(strict=True, extra="allow")
-
     status: Literal["firing", "resolved"]
-    labels: dict[str, str] = Field(min_length=1, max_length=64)
-    annotations: dict[str, str] = Field(default={}, max_length=64)
+    labels: dict[Text, Text] = Field(min_length=1, max_length=64)
+    annotations: dict[Text, Text] = Field(default={}, max_length=64)
     startsAt: EventDateTime
     endsAt: JsonDateTime | None = None
     """Alertmanager sends ``0001-01-01T00:00:00Z`` while an alert fires: any time with a UTC equivalent."""
-    generatorURL: str | None = None
+    generatorURL: Text | None = None
     fingerprint: str = Field(pattern=r"^[0-9a-f]{1,64}$")
 
 
-class AlertmanagerPayload(BaseModel):
-    """Alertmanager webhook payload (version 4)."""
-
-    model_config = ConfigDict(strict=True, extra="allow")
+class AlertmanagerPayload(_OpenIn):
+    """Alertmanager webhook payload (version 4). Every string must be valid Unicode."""
 
     version: Literal["4"]
-    groupKey: str
+    groupKey: Text
     truncatedAlerts: int = Field(default=0, ge=0)
     status: Literal["firing", "resolved"]
-    receiver: str
-    groupLabels: dict[str, str] = {}
-    commonLabels: dict[str, str] = {}
-    commonAnnotations: dict[str, str] = {}
-    externalURL: str = ""
+    receiver: Text
+    groupLabels: dict[Text, Text] = {}
+    commonLabels: dict[Text, Text] = {}
+    commonAnnotations: dict[Text, Text] = {}
+    externalURL: Text = ""
     alerts: list[AlertIn] = Field(min_length=1, max_length=5000)
 
 
@@ -349,27 +386,27 @@ class _GitlabPart(BaseModel):
 
 
 class GitlabUser(_GitlabPart):
-    username: str = Field(default="gitlab", max_length=255)
+    username: Text = Field(default="gitlab", max_length=255)
 
 
 class GitlabMergeRequestAttributes(_GitlabPart):
     iid: int = Field(ge=0)
-    source_branch: str = Field(min_length=1, max_length=255)
-    target_branch: str = Field(default="main", max_length=255)
-    state: str = Field(max_length=32)
-    action: str | None = Field(default=None, max_length=32)
-    url: str | None = Field(default=None, max_length=2048)
+    source_branch: Text = Field(min_length=1, max_length=255)
+    target_branch: Text = Field(default="main", max_length=255)
+    state: Text = Field(max_length=32)
+    action: Text | None = Field(default=None, max_length=32)
+    url: Text | None = Field(default=None, max_length=2048)
 
 
 class GitlabMergeRequestRef(_GitlabPart):
     iid: int = Field(ge=0)
-    source_branch: str = Field(min_length=1, max_length=255)
+    source_branch: Text = Field(min_length=1, max_length=255)
 
 
 class GitlabPipelineAttributes(_GitlabPart):
     id: int = Field(ge=0)
-    ref: str = Field(min_length=1, max_length=255)
-    status: str = Field(max_length=32)
+    ref: Text = Field(min_length=1, max_length=255)
+    status: Text = Field(max_length=32)
     duration: int | float | None = Field(default=None, ge=0)
 
 
@@ -404,7 +441,7 @@ class ScenarioIn(_StrictIn):
     magnitude: float | None = Field(default=None, gt=0, le=1000)
     start_offset_s: float = Field(default=0.0, ge=0, le=365 * 86400)
     duration_s: float = Field(default=900.0, gt=0, le=365 * 86400)
-    name: str | None = Field(default=None, max_length=120)
+    name: Text | None = Field(default=None, max_length=120)
 
 
 class ScenarioOut(_Out):

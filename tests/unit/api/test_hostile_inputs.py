@@ -55,3 +55,42 @@ def test_an_alert_start_without_a_utc_equivalent_is_a_422(client: TestClient, st
     assert_problem(r, 422, "date-time out of range")
     assert r.json()["errors"][0]["loc"] == ["body", "alerts", 0, "startsAt"]
     assert count(store, alerts) == 0
+
+
+LONE_SURROGATE = "\\ud800"
+"""The JSON escape of a lone surrogate: valid JSON, but not valid Unicode text."""
+
+
+@pytest.mark.parametrize(
+    ("where", "mutate"),
+    [
+        ("alertname", lambda p: p["alerts"][0]["labels"].update(alertname="PLACEHOLDER")),
+        ("label name", lambda p: p["alerts"][0]["labels"].update(PLACEHOLDER="x")),
+        ("annotation", lambda p: p["alerts"][0]["annotations"].update(summary="PLACEHOLDER")),
+        ("generatorURL", lambda p: p["alerts"][0].update(generatorURL="PLACEHOLDER")),
+        ("groupKey", lambda p: p.update(groupKey="PLACEHOLDER")),
+        ("commonLabels", lambda p: p.update(commonLabels={"alertname": "PLACEHOLDER"})),
+        ("undeclared field", lambda p: p.update(extra={"deep": ["PLACEHOLDER"]})),
+        ("undeclared alert field", lambda p: p["alerts"][0].update(silenceURL="PLACEHOLDER")),
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_an_alert_payload_is_a_422(
+    client: TestClient, store: Store, where: str, mutate: Any
+) -> None:
+    payload = alert_payload()
+    mutate(payload)
+    body = json.dumps(payload).replace("PLACEHOLDER", LONE_SURROGATE)
+    assert LONE_SURROGATE in body
+    before = count(store, events)
+    r = client.post("/alerts", content=body, headers={**ALERT_TOKEN, "Content-Type": "application/json"})
+    assert_problem(r, 422, "not valid Unicode")
+    assert count(store, alerts) == 0 and count(store, events) == before
+
+
+def test_a_lone_surrogate_in_a_reject_reason_is_a_422(
+    client: TestClient, store: Store, keys: dict[Role, str]
+) -> None:
+    body = '{"reason": "' + LONE_SURROGATE + '"}'
+    headers = {**bearer(keys[Role.OPERATOR]), "Content-Type": "application/json"}
+    r = client.post("/mrs/1/reject", content=body, headers=headers)
+    assert_problem(r, 422, "not valid Unicode")
