@@ -9,6 +9,7 @@ import pytest
 from api_factories import bearer
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from starlette.testclient import WebSocketDenialResponse
 
 from swen.api.auth import Role
 from swen.store.repository import Store
@@ -94,3 +95,30 @@ def test_a_lone_surrogate_in_a_reject_reason_is_a_422(
     headers = {**bearer(keys[Role.OPERATOR]), "Content-Type": "application/json"}
     r = client.post("/mrs/1/reject", content=body, headers=headers)
     assert_problem(r, 422, "not valid Unicode")
+
+
+# --- the live feed ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("after", ["99999999999999999999", "9223372036854775808", "abc", "-1", "1e3", ""])
+def test_a_malformed_feed_cursor_is_refused_with_a_422_that_says_why(
+    client: TestClient, keys: dict[Role, str], after: str
+) -> None:
+    with (
+        pytest.raises(WebSocketDenialResponse) as denied,
+        client.websocket_connect(f"/ws?after={after}", headers=bearer(keys[Role.VIEWER])),
+    ):
+        pass
+    assert denied.value.status_code == 422
+    assert denied.value.headers["content-type"] == "application/problem+json"
+    assert "must be a whole number from 0 to 9223372036854775807" in denied.value.json()["detail"]
+
+
+def test_the_largest_feed_cursor_is_accepted(client: TestClient, keys: dict[Role, str]) -> None:
+    with client.websocket_connect("/ws?after=9223372036854775807", headers=bearer(keys[Role.VIEWER])) as ws:
+        ws.close()
+
+
+@pytest.mark.parametrize("query", ["after=abc", "after=99999999999999999999", "types=" + "x" * 600])
+def test_the_feed_checks_the_key_before_the_query(client: TestClient, query: str) -> None:
+    with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect(f"/ws?{query}"):
+        pass
+    assert denied.value.status_code == 401
