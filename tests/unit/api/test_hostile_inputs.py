@@ -122,3 +122,58 @@ def test_the_feed_checks_the_key_before_the_query(client: TestClient, query: str
     with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect(f"/ws?{query}"):
         pass
     assert denied.value.status_code == 401
+
+
+# --- auth comes before the query string ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/services?bogus=1"),
+        ("GET", "/telemetry?bogus=1&limit=abc"),
+        ("GET", "/incidents?limit=0"),
+        ("POST", "/mrs/1/approve?bogus=1"),
+        ("POST", "/alerts?bogus=1"),
+        ("POST", "/scenarios?bogus=1"),
+    ],
+)
+def test_a_caller_without_a_key_gets_401_whatever_the_query_string(
+    client: TestClient, method: str, path: str
+) -> None:
+    r = client.request(method, path, json={})
+    assert r.status_code == 401, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "errors" not in r.json()  # nothing about the route's parameters leaks
+
+
+def test_a_gitlab_hook_without_its_token_gets_401_whatever_the_query_string(client: TestClient) -> None:
+    r = client.post("/deployments?bogus=1", json={})
+    assert r.status_code == 401, r.text
+
+
+def test_a_key_with_too_low_a_role_gets_403_whatever_the_query_string(
+    client: TestClient, keys: dict[Role, str]
+) -> None:
+    r = client.post("/scenarios?bogus=1", json={}, headers=bearer(keys[Role.VIEWER]))
+    assert r.status_code == 403, r.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/services?bogus=1", "viewer"),
+        ("POST", "/alerts?bogus=1", "alert token"),
+        ("POST", "/deployments?bogus=1", "gitlab token"),
+        ("GET", "/healthz?bogus=1", "none"),
+    ],
+)
+def test_an_authenticated_caller_still_gets_422_for_an_unknown_query_parameter(
+    client: TestClient, keys: dict[Role, str], method: str, path: str, headers: str
+) -> None:
+    sent = {
+        "viewer": bearer(keys[Role.VIEWER]),
+        "alert token": ALERT_TOKEN,
+        "gitlab token": {"X-Gitlab-Token": "gitlab-secret-for-tests", "X-Gitlab-Event": "Merge Request Hook"},
+        "none": {},
+    }[headers]
+    r = client.request(method, path, json=alert_payload() if path.startswith("/alerts") else {}, headers=sent)
+    assert_problem(r, 422, "query.bogus: unknown query parameter")
