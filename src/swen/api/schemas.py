@@ -378,6 +378,12 @@ class AlertIntakeOut(_Out):
     received: int
     stored: int = Field(description="Alerts not seen before (same fingerprint and start are de-duplicated).")
     event_ids: list[int]
+    ignored: int = Field(default=0, description="Alerts not recorded (they open no incident).")
+    ignored_reasons: dict[str, int] = Field(
+        default={},
+        description="Ignored alerts counted by reason, e.g. unknown_service: the service label names "
+        "a service that is not in the fleet.",
+    )
 
 
 # --- GitLab webhooks (only the fields SWEN reads; GitLab sends many more) ------------------------

@@ -6,14 +6,14 @@ import json
 from typing import Any
 
 import pytest
-from api_factories import bearer
+from api_factories import bearer, service
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.testclient import WebSocketDenialResponse
 
 from swen.api.auth import Role
 from swen.store.repository import Store
-from swen.store.tables import alerts, events
+from swen.store.tables import alerts, events, incidents
 
 ALERT_TOKEN = bearer("alert-token-for-tests")
 
@@ -177,3 +177,17 @@ def test_an_authenticated_caller_still_gets_422_for_an_unknown_query_parameter(
     }[headers]
     r = client.request(method, path, json=alert_payload() if path.startswith("/alerts") else {}, headers=sent)
     assert_problem(r, 422, "query.bogus: unknown query parameter")
+
+
+# --- alerts about services SWEN does not run -----------------------------------------------------
+def test_an_alert_for_a_service_not_in_the_fleet_opens_no_incident(client: TestClient, store: Store) -> None:
+    store.upsert_services([service("web")])
+    payload = alert_payload(labels={"alertname": "ProviderOutage", "service": "ghost", "provider": "aws"})
+    r = client.post("/alerts", json=payload, headers=ALERT_TOKEN)
+    assert r.status_code == 202, r.text
+    assert r.json() == {
+        "received": 1, "stored": 0, "event_ids": [], "ignored": 1, "ignored_reasons": {"unknown_service": 1}
+    }  # fmt: skip
+    assert count(store, incidents) == 0 and count(store, alerts) == 0
+    known = client.post("/alerts", json=alert_payload(), headers=ALERT_TOKEN)
+    assert known.json()["stored"] == 1 and known.json()["ignored"] == 0 and count(store, incidents) == 1
