@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from swen.cli.params import MrIdArgument
 from swen.config import Settings, load_settings
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.gitops import review
@@ -110,7 +111,7 @@ def mr_list(
 
 
 @mr_app.command("show")
-def mr_show(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `swen mr list`).")]) -> None:
+def mr_show(mr_id: MrIdArgument) -> None:
     """Show one merge request, its description and its latest pipeline run."""
     settings = load_settings()
     with _host(settings) as (store, host):
@@ -149,7 +150,7 @@ def mr_show(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `sw
 
 @mr_app.command("approve")
 def mr_approve(
-    mr_id: Annotated[int, typer.Argument(help="Merge request id.")],
+    mr_id: MrIdArgument,
     by: Annotated[str | None, typer.Option(help="Who approves (default: the current user).")] = None,
 ) -> None:
     """Approve a merge request; a decision waiting at the policy gate becomes approved."""
@@ -163,7 +164,7 @@ def mr_approve(
 
 @mr_app.command("reject")
 def mr_reject(
-    mr_id: Annotated[int, typer.Argument(help="Merge request id.")],
+    mr_id: MrIdArgument,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
     by: Annotated[str | None, typer.Option(help="Who rejects (default: the current user).")] = None,
 ) -> None:
@@ -175,7 +176,7 @@ def mr_reject(
 
 
 @mr_app.command("merge")
-def mr_merge(mr_id: Annotated[int, typer.Argument(help="Merge request id.")]) -> None:
+def mr_merge(mr_id: MrIdArgument) -> None:
     """Merge an approved merge request into main of the infra remote (the pipeline applies main)."""
     with _host(load_settings()) as (store, host):
         mr = review.merge(store, host, mr_id)

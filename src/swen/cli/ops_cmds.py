@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from swen.cli.params import IncidentIdArgument
 from swen.config import Settings, load_settings
 from swen.healing import automation
 from swen.healing.quarantine import Quarantine
@@ -128,7 +129,7 @@ def list_incidents(
 
 @incident_app.command("show")
 def show(
-    incident_id: Annotated[int, typer.Argument(min=1, help="Incident id (see `swen incident list`).")],
+    incident_id: IncidentIdArgument,
     as_json: JsonOption = False,
 ) -> None:
     """The post-incident report: timeline, alerts, decision and ranking, policy, TTR, cost impact."""
@@ -142,7 +143,7 @@ def show(
 
 @incident_app.command("resolve")
 def resolve(
-    incident_id: Annotated[int, typer.Argument(min=1, help="Incident id (see `swen incident list`).")],
+    incident_id: IncidentIdArgument,
     reason: Annotated[str, typer.Option("--reason", help="What was done (kept in the audit log).")],
     by: ByOption = None,
 ) -> None:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from swen.cli.params import MrIdArgument, MrIdOption
 from swen.config import Settings, load_settings
 from swen.domain.errors import NotFoundError, PipelineError
 from swen.pipeline.hooks import install_review_hooks
@@ -112,7 +113,7 @@ def _write_json(path: Path, value: Any) -> None:
 
 
 @pipeline_app.command("run")
-def run_cmd(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `swen mr list`).")]) -> None:
+def run_cmd(mr_id: MrIdArgument) -> None:
     """Run all five stages on a clean worktree of the MR branch (stops for manual review)."""
     with _runner(load_settings()) as runner:
         run = runner.run(mr_id)
@@ -123,7 +124,7 @@ def run_cmd(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `sw
 @pipeline_app.command("stage")
 def stage_cmd(
     name: Annotated[StageChoice, typer.Argument(help="The stage to run.")],
-    mr: Annotated[int, typer.Option("--mr", help="MR id (GitLab IID when SWEN_MR_HOST=gitlab).")],
+    mr: MrIdOption,
     result_file: Annotated[
         Path | None, typer.Option(help="policy: write {outcome, reasons, override} here.")
     ] = None,
@@ -161,7 +162,7 @@ def stage_cmd(
 
 @pipeline_app.command("show")
 def show_cmd(
-    mr_id: Annotated[int, typer.Argument(help="Merge request id.")],
+    mr_id: MrIdArgument,
     lines: Annotated[int, typer.Option(min=0, max=10_000, help="Log lines per stage.")] = 3,
 ) -> None:
     """Show the latest run of a merge request: each stage's status, duration and last log lines."""

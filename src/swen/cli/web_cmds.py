@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from swen.cli.params import KeyIdArgument
 from swen.config import Settings, load_settings
 
 
@@ -80,7 +81,7 @@ def register(app: typer.Typer) -> None:
         Console().print(table)
 
     @keys.command("revoke")
-    def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id from `swen keys list`.")]) -> None:
+    def keys_revoke(key_id: KeyIdArgument) -> None:
         """Revoke a key (every API process refuses it within 2 s: keys are cached that long)."""
         from swen.store.keys import ApiKeyRepository
         from swen.store.repository import Store

@@ -1,0 +1,81 @@
+"""Hostile command-line input: one clear line on stderr and a non-zero exit, never a traceback.
+
+``swen`` is run in-process through its console entry point (``swen.cli.main``), exactly as a user runs
+it: SwenErrors become one ``error: ...`` line; anything else would escape as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from swen.cli import main
+
+MAX_ID = "9223372036854775807"
+HUGE_ID = "99999999999999999999999"
+
+
+@dataclass
+class Run:
+    code: int | str | None
+    out: str
+    err: str
+
+    def assert_one_line_error(self, needle: str) -> None:
+        assert self.code not in (0, None), (self.code, self.out, self.err)
+        assert "Traceback" not in self.out + self.err
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1, self.err
+        assert lines[0].startswith("error: ") and needle in lines[0], lines[0]
+
+
+Swen = Callable[..., Run]
+
+
+@pytest.fixture
+def swen(swen_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Swen:
+    monkeypatch.setenv("SWEN_HOME", str(swen_home))
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Run:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setattr(sys, "argv", ["swen", *args])
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main()
+        captured = capsys.readouterr()
+        return Run(exited.value.code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (["mr", "show"], "merge request id"),
+        (["mr", "approve"], "merge request id"),
+        (["mr", "reject", "--reason", "no"], "merge request id"),
+        (["mr", "merge"], "merge request id"),
+        (["incident", "show"], "incident id"),
+        (["incident", "resolve", "--reason", "fixed"], "incident id"),
+        (["pipeline", "show"], "merge request id"),
+        (["pipeline", "run"], "merge request id"),
+        (["pipeline", "stage", "validate", "--mr"], "merge request id"),
+        (["keys", "revoke"], "key id"),
+    ],
+)
+def test_a_huge_id_is_one_line_naming_the_range(swen: Swen, command: list[str], what: str) -> None:
+    swen(*command, HUGE_ID).assert_one_line_error(f"{what} '{HUGE_ID}' must be between 1 and {MAX_ID}")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1e3", str(2**63)])
+def test_every_id_outside_1_to_2_63_minus_1_is_refused(swen: Swen, value: str) -> None:
+    swen("incident", "show", "--", value).assert_one_line_error(f"must be between 1 and {MAX_ID}")
+
+
+def test_the_largest_id_reaches_the_store(swen: Swen) -> None:
+    swen("keys", "revoke", MAX_ID).assert_one_line_error(f"no API key with id {MAX_ID}")
