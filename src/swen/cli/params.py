@@ -13,15 +13,10 @@ from typing import Annotated, Any
 
 import typer
 
-from swen.domain.errors import InvalidInputError
+from swen.domain.errors import InvalidInputError, shown
 
 MAX_ID = 2**63 - 1
 """Largest id the store can hold (a 64-bit signed integer)."""
-
-
-def shown(value: str, limit: int = 40) -> str:
-    """``value`` quoted for an error message, cut to ``limit`` characters (inputs may be huge)."""
-    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 def id_parser(what: str, hint: str) -> Callable[[str], int]:

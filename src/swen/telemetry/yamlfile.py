@@ -44,8 +44,13 @@ def read_yaml(path: Path, label: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
+        where = label if len(label) <= 200 else label[:200] + "..."
         raise ConfigError(
-            f"cannot read the file: {exc.strerror}", hint="check the path", source=label
+            f"cannot read the file: {exc.strerror}", hint="check the path", source=where
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (byte {exc.start})", hint="save the file as UTF-8", source=label
         ) from None
     try:
         return yaml.safe_load(text)

@@ -79,3 +79,23 @@ def test_every_id_outside_1_to_2_63_minus_1_is_refused(swen: Swen, value: str) -
 
 def test_the_largest_id_reaches_the_store(swen: Swen) -> None:
     swen("keys", "revoke", MAX_ID).assert_one_line_error(f"no API key with id {MAX_ID}")
+
+
+# --- file arguments ------------------------------------------------------------------------------------
+def test_a_10_kb_backtest_scenario_argument_is_one_short_line(swen: Swen) -> None:
+    run = swen("backtest", "--no-progress", "--scenario", "a" * 10_000)
+    run.assert_one_line_error("--scenario: no scenario file 'aaaa")
+    assert len(run.err) < 400  # the 10 kB value is not echoed back
+
+
+@pytest.mark.parametrize("command", [["scenario", "load"], ["simulate", "--once", "--scenario"]])
+def test_a_10_kb_file_name_is_one_short_line(swen: Swen, command: list[str]) -> None:
+    run = swen(*command, "b" * 10_000)
+    run.assert_one_line_error("cannot read the file")
+    assert len(run.err) < 400
+
+
+def test_a_scenario_file_that_is_not_utf8_is_one_line(swen: Swen, tmp_path: Path) -> None:
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"scenarios:\n  - kind: \xff\xfe\n")
+    swen("scenario", "load", str(path)).assert_one_line_error(f"{path}: not UTF-8 text")
