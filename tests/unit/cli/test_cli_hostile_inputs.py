@@ -99,3 +99,20 @@ def test_a_scenario_file_that_is_not_utf8_is_one_line(swen: Swen, tmp_path: Path
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"scenarios:\n  - kind: \xff\xfe\n")
     swen("scenario", "load", str(path)).assert_one_line_error(f"{path}: not UTF-8 text")
+
+
+# --- settings ------------------------------------------------------------------------------------------
+def test_swen_weights_that_is_not_json_is_one_line_naming_the_variable_and_format(swen: Swen) -> None:
+    swen("services", env={"SWEN_WEIGHTS": "notjson"}).assert_one_line_error(
+        'SWEN_WEIGHTS is not valid JSON; it must be a JSON object, e.g. {"cost": 0.4'
+    )
+
+
+@pytest.mark.parametrize(
+    "variable", ["SWEN_MIN_SAVINGS_USD", "SWEN_AMORTISATION_MONTHS", "SWEN_TELEMETRY_RETENTION_DAYS"]
+)
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_an_infinite_or_nan_setting_is_one_line(swen: Swen, variable: str, value: str) -> None:
+    swen("services", env={variable: value}).assert_one_line_error(
+        f"Input should be a finite number (fix {variable} in the environment)"
+    )
