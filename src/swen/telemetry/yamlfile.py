@@ -80,7 +80,8 @@ def validation_error(label: str, prefix: str, exc: ValidationError) -> ConfigErr
         "" if err["type"] in ("missing", "model_type") or isinstance(got, dict | list) else f" (got {got!r})"
     )
     hint = _HINTS.get(err["type"], "fix the value")
-    return ConfigError(f"{field}: {msg}{shown}".replace("\n", " "), hint=hint, source=label)
+    where = f"{field}: " if field else ""  # a model-level error has no field
+    return ConfigError(f"{where}{msg}{shown}".replace("\n", " "), hint=hint, source=label)
 
 
 def check_name(label: str, field: str, value: object, *, location: bool = False) -> str:

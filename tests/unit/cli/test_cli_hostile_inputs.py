@@ -116,3 +116,21 @@ def test_an_infinite_or_nan_setting_is_one_line(swen: Swen, variable: str, value
     swen("services", env={variable: value}).assert_one_line_error(
         f"Input should be a finite number (fix {variable} in the environment)"
     )
+
+
+# --- scenario inject -----------------------------------------------------------------------------------
+def test_a_latency_spike_below_1_says_what_is_wrong_with_the_magnitude(swen: Swen) -> None:
+    run = swen("scenario", "inject", "latency_spike", "--provider", "aws", "--magnitude", "0.1")
+    run.assert_one_line_error(
+        "command line: magnitude: a latency spike multiplies latency; use a magnitude >= 1 (got 0.1)"
+    )
+    assert ": : " not in run.err
+
+
+def test_an_uppercase_provider_lists_the_providers_not_a_regex(swen: Swen) -> None:
+    run = swen("scenario", "inject", "outage", "--provider", "AWS")
+    run.assert_one_line_error(
+        "provider: unknown provider 'AWS': use one of aws, alibaba, gcp "
+        "(provider names are lowercase: use 'aws')"
+    )
+    assert "^[a-z]" not in run.err
