@@ -18,6 +18,7 @@ from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.gitops import review
 from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRState, make_host
 from swen.gitops.repo import InfraRepo, init_infra_repo
+from swen.store.db import display_url
 from swen.store.mrs import PipelineRepository
 from swen.store.repository import Store
 
@@ -53,7 +54,7 @@ def _init(force: bool) -> None:
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     with Store.open(settings):
-        console.print(f"store      ready   {settings.resolved_database_url.split('?')[0]}")
+        console.print(f"store      ready   {display_url(settings.resolved_database_url)}")
     report = init_infra_repo(settings, force=force)
     for note in report.notes:
         console.print(f"note       {note}")
