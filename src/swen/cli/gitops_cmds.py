@@ -13,6 +13,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from swen.cli.params import MrIdArgument
+from swen.cli.text import clean, plain
 from swen.config import Settings, load_settings
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.gitops import review
@@ -57,7 +58,7 @@ def _init(force: bool) -> None:
         console.print(f"store      ready   {display_url(settings.resolved_database_url)}")
     report = init_infra_repo(settings, force=force)
     for note in report.notes:
-        console.print(f"note       {note}")
+        console.print(f"note       {plain(note)}")
     remote_state = "created" if report.created_remote else "exists"
     console.print(f"origin     {remote_state:<7} {report.remote_url}")
     if report.created_repo:
@@ -100,12 +101,12 @@ def mr_list(
     for mr in items:
         table.add_row(
             str(mr.id),
-            mr.service,
-            mr.kind.value,
+            plain(mr.service),
+            plain(mr.kind.value),
             _state(mr),
-            mr.branch,
-            mr.decision_id,
-            mr.approved_by or "",
+            plain(mr.branch),
+            plain(mr.decision_id),
+            plain(mr.approved_by or ""),
             mr.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
     Console().print(table)
@@ -122,20 +123,20 @@ def mr_show(mr_id: MrIdArgument) -> None:
     facts = Table.grid(padding=(0, 2))
     for key, value in (
         ("id", str(mr.id)),
-        ("title", mr.title),
+        ("title", plain(mr.title)),
         ("state", _state(mr)),
-        ("kind", mr.kind.value),
-        ("service", mr.service),
-        ("branch", mr.branch),
-        ("decision", mr.decision_id),
-        ("host", mr.host + (f" ({mr.web_url})" if mr.web_url else "")),
-        ("review", mr.review or "-"),
-        ("approved by", mr.approved_by or "-"),
+        ("kind", plain(mr.kind.value)),
+        ("service", plain(mr.service)),
+        ("branch", plain(mr.branch)),
+        ("decision", plain(mr.decision_id)),
+        ("host", plain(mr.host + (f" ({mr.web_url})" if mr.web_url else ""))),
+        ("review", plain(mr.review or "-")),
+        ("approved by", plain(mr.approved_by or "-")),
         ("updated", mr.updated_at.isoformat(timespec="seconds")),
     ):
         facts.add_row(f"[bold]{key}[/]", value)
     console.print(facts)
-    console.print(Markdown(mr.description))
+    console.print(Markdown(clean(mr.description)))  # Markdown does not read rich markup
     if run is None:
         console.print("[dim]no pipeline run yet[/]")
         return
@@ -145,7 +146,7 @@ def mr_show(mr_id: MrIdArgument) -> None:
     for stage in run.stages:
         last = stage.log.strip().splitlines()[-1] if stage.log.strip() else ""
         seconds = "" if stage.duration_s is None else f"{stage.duration_s:.2f}"
-        stages.add_row(stage.name.value, stage.status.value, seconds, last)
+        stages.add_row(stage.name.value, stage.status.value, seconds, plain(last))
     console.print(stages)
 
 
@@ -159,7 +160,8 @@ def mr_approve(
         mr = review.approve(store, host, mr_id, by or _default_actor())
         status = store.get_decision(mr.decision_id).status
     Console().print(
-        f"approved MR {mr.id} ({mr.branch}) by {mr.approved_by}; decision {mr.decision_id} is {status}"
+        f"approved MR {mr.id} ({plain(mr.branch)}) by {plain(mr.approved_by)}; "
+        f"decision {plain(mr.decision_id)} is {status}"
     )
 
 
@@ -173,7 +175,7 @@ def mr_reject(
     with _host(load_settings()) as (store, host):
         mr = review.reject(store, host, mr_id, by or _default_actor(), reason)
         status = store.get_decision(mr.decision_id).status
-    Console().print(f"rejected MR {mr.id} ({mr.branch}); decision {mr.decision_id} is {status}")
+    Console().print(f"rejected MR {mr.id} ({plain(mr.branch)}); decision {plain(mr.decision_id)} is {status}")
 
 
 @mr_app.command("merge")
@@ -181,4 +183,4 @@ def mr_merge(mr_id: MrIdArgument) -> None:
     """Merge an approved merge request into main of the infra remote (the pipeline applies main)."""
     with _host(load_settings()) as (store, host):
         mr = review.merge(store, host, mr_id)
-    Console().print(f"merged MR {mr.id} ({mr.branch}) into main")
+    Console().print(f"merged MR {mr.id} ({plain(mr.branch)}) into main")

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from swen.cli.params import MrIdArgument, MrIdOption
+from swen.cli.text import plain
 from swen.config import Settings, load_settings
 from swen.domain.errors import NotFoundError, PipelineError
 from swen.pipeline.hooks import install_review_hooks
@@ -77,13 +77,13 @@ def render_run(run: PipelineRun | None, *, lines: int = 3, console: Console | No
         tail = "\n".join(stage.log.strip().splitlines()[-lines:]) if lines > 0 else ""
         seconds = "" if stage.duration_s is None else f"{stage.duration_s:.2f}"
         style = _STATUS_STYLE.get(stage.status, "")
-        table.add_row(stage.name.value, f"[{style}]{stage.status.value}[/]", seconds, escape(tail))
+        table.add_row(stage.name.value, f"[{style}]{stage.status.value}[/]", seconds, plain(tail))
     console.print(table)
     outcome = (run.policy_result or {}).get("outcome")
     if outcome:
         reasons = (run.policy_result or {}).get("reasons", [])
-        lines_out = "".join(f"\n  - {escape(str(r))}" for r in reasons)
-        console.print(f"policy: [bold]{escape(str(outcome))}[/]{lines_out}", highlight=False)
+        lines_out = "".join(f"\n  - {plain(r)}" for r in reasons)
+        console.print(f"policy: [bold]{plain(outcome)}[/]{lines_out}", highlight=False)
 
 
 def _finish(run: PipelineRun) -> None:
@@ -198,7 +198,7 @@ def lock_cmd() -> None:
     if holder is None:
         Console().print(f"{APPLY_LOCK_NAME}: free")
     else:
-        Console().print(f"{APPLY_LOCK_NAME}: held by {escape(holder.describe())}", highlight=False)
+        Console().print(f"{APPLY_LOCK_NAME}: held by {plain(holder.describe())}", highlight=False)
 
 
 def rollback_cmd(
