@@ -6,18 +6,20 @@ and pass it down.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from swen.domain.errors import ConfigError
 from swen.domain.models import Weights
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SWEN_", extra="ignore", frozen=True)
+    # allow_inf_nan=False: "inf"/"nan" in a float setting (a threshold, a retention) are refused.
+    model_config = SettingsConfigDict(env_prefix="SWEN_", extra="ignore", frozen=True, allow_inf_nan=False)
 
     # --- state -------------------------------------------------------------------------------
     home: Path = Field(default=Path("./var"), description="Directory holding all state (SWEN_HOME).")
@@ -111,10 +113,27 @@ class Settings(BaseSettings):
         return self.api_url or f"http://{self.api_host}:{self.api_port}"
 
 
+_JSON_SETTINGS = {
+    "weights": 'a JSON object, e.g. {"cost": 0.4, "latency": 0.25, "credits": 0.2, "availability": 0.15}',
+    "cors_origins": 'a JSON list of origins, e.g. ["https://dashboard.example.com"]',
+}
+"""Settings read from the environment as JSON, with the format each expects."""
+_SETTINGS_FIELD = re.compile(r'field "([a-z0-9_]+)"')
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment plus overrides; bad values become a ConfigError."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:  # a JSON-valued variable that is not JSON (pydantic-settings parses it)
+        found = _SETTINGS_FIELD.search(str(exc))
+        field = found.group(1) if found else ""
+        variable = f"SWEN_{field.upper()}" if field else "a SWEN_* variable"
+        expected = _JSON_SETTINGS.get(field, "valid JSON")
+        raise ConfigError(
+            f"{variable} is not valid JSON; it must be {expected}",
+            hint=f"fix {variable} in the environment",
+        ) from None
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "settings"

@@ -2,7 +2,8 @@
 on a seeded temporary store, Debian's Chromium driven by Playwright (no browser download).
 
 Every tab shows its key elements; clicking Approve on the MR waiting for review records the approval
-(checked through the API), and the engine's next look applies it. On CI (CI=true) a missing Chromium is a failure, locally a skip.
+(checked through the API), and the engine's next look applies it. On CI (CI=true) a missing
+Chromium is a failure, locally a skip.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ limit, query check) costs no thread hop; only the store lookup runs in a worker 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,6 +40,7 @@ gitlab_token_scheme = APIKeyHeader(
     description="The secret token configured on the GitLab webhook (SWEN_GITLAB_WEBHOOK_SECRET).",
 )
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 ROLE_EXTENSION = "x-required-role"
 OPEN_ROLE = "none (viewer when SWEN_OPEN_HEALTH_ENDPOINTS=false)"
@@ -114,27 +115,38 @@ def _authorise(request: Request, principal: Principal, needed: Role) -> Principa
     return principal
 
 
-def _query_names(route: APIRoute) -> frozenset[str]:
-    """Query parameters the route (with its dependencies) declares; cached on the route object."""
-    cached: frozenset[str] | None = getattr(route, "_swen_query_names", None)
+_AUTHENTICATES = "_swen_authenticates"
+"""Marks a dependency that authenticates the caller (and then checks the query string itself)."""
+
+
+def _authenticating(function: _F) -> _F:
+    setattr(function, _AUTHENTICATES, True)
+    return function
+
+
+def _query_facts(route: APIRoute) -> tuple[frozenset[str], bool]:
+    """Query parameters the route (with its dependencies) declares, and whether one of its dependencies
+    authenticates the caller; cached on the route object."""
+    cached: tuple[frozenset[str], bool] | None = getattr(route, "_swen_query_facts", None)
     if cached is not None:
         return cached
     names: set[str] = set()
+    authenticated = False
     pending = [route.dependant]
     while pending:
         dependant = pending.pop()
         names.update(f.alias for f in dependant.query_params)
+        authenticated = authenticated or getattr(dependant.call, _AUTHENTICATES, False)
         pending.extend(dependant.dependencies)
-    route._swen_query_names = frozenset(names)  # type: ignore[attr-defined]
-    return route._swen_query_names  # type: ignore[attr-defined,no-any-return]
+    route._swen_query_facts = (frozenset(names), authenticated)  # type: ignore[attr-defined]
+    return route._swen_query_facts  # type: ignore[attr-defined,no-any-return]
 
 
-async def reject_unknown_query(request: HTTPConnection) -> None:
-    """A query parameter the route does not declare is a 422, not silently ignored (typos show)."""
+def _check_query(request: HTTPConnection) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    unknown = sorted(set(request.query_params.keys()) - _query_names(route))
+    unknown = sorted(set(request.query_params.keys()) - _query_facts(route)[0])
     if unknown:
         raise RequestValidationError(
             [
@@ -144,13 +156,28 @@ async def reject_unknown_query(request: HTTPConnection) -> None:
         )
 
 
+async def reject_unknown_query(request: HTTPConnection) -> None:
+    """A query parameter the route does not declare is a 422, not silently ignored (typos show).
+
+    On a route that needs a key (or a webhook secret) the check waits for it: the authenticating
+    dependency runs it once the caller is known, so that a caller without a valid key gets 401/403,
+    whatever the query string holds, and learns nothing about the route's parameters.
+    """
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and not _query_facts(route)[1]:
+        _check_query(request)
+
+
 def require(
     role: Role,
 ) -> Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, Principal]]:
     """Dependency factory: the caller must hold a key with at least ``role``."""
 
+    @_authenticating
     async def dependency(request: Request, credentials: Credentials) -> Principal:
-        return _authorise(request, await _authenticate(request, credentials), role)
+        principal = _authorise(request, await _authenticate(request, credentials), role)
+        _check_query(request)
+        return principal
 
     dependency.__name__ = f"require_{role.value}"
     return dependency
@@ -161,18 +188,23 @@ OperatorDep = Annotated[Principal, Depends(require(Role.OPERATOR))]
 AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
+@_authenticating
 async def alert_sender(request: Request, credentials: Credentials) -> Principal:
     """Alertmanager's bearer token (SWEN_ALERT_TOKEN, constant-time compare) or an operator key."""
     settings = await get_settings(request)
     token = settings.alert_token.get_secret_value() if settings.alert_token else None
     if credentials is not None and secrets_equal(credentials.credentials, token):
-        return Principal(key_id=None, name="alertmanager", role=Role.OPERATOR)
-    return _authorise(request, await _authenticate(request, credentials), Role.OPERATOR)
+        principal = Principal(key_id=None, name="alertmanager", role=Role.OPERATOR)
+    else:
+        principal = _authorise(request, await _authenticate(request, credentials), Role.OPERATOR)
+    _check_query(request)
+    return principal
 
 
 AlertSenderDep = Annotated[Principal, Depends(alert_sender)]
 
 
+@_authenticating
 async def gitlab_webhook(
     request: Request, token: Annotated[str | None, Depends(gitlab_token_scheme)]
 ) -> Principal:
@@ -193,6 +225,7 @@ async def gitlab_webhook(
             hint="use the webhook's secret token",
             headers=_UNAUTHORIZED,
         )
+    _check_query(request)
     return Principal(key_id=None, name="gitlab", role=Role.OPERATOR)
 
 

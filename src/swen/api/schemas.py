@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from swen.domain.decision import (
     Confidence,
@@ -33,17 +33,78 @@ def _rfc3339(value: object) -> object:
     return value
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+"""Times SWEN accepts for real events: far enough from datetime's limits that a window around them
+(e.g. ``end - 24 h``) cannot overflow."""
+_OUT_OF_RANGE = (
+    f"date-time out of range: use a time from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} to {LATEST:%Y-%m-%dT%H:%M:%SZ}"
+)
+
+
 def _to_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except (OverflowError, ValueError):
-        raise ValueError("date-time out of range") from None
+        raise ValueError(_OUT_OF_RANGE) from None
 
 
-QueryDateTime = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc)]
-"""A timestamp query parameter: RFC 3339 with offset, converted to UTC."""
-JsonDateTime = Annotated[datetime, BeforeValidator(_rfc3339), Field(strict=False)]
-"""A timestamp in a strict request body: an RFC 3339 string with offset (JSON has no date type)."""
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= _to_utc(value) <= LATEST:
+        raise ValueError(_OUT_OF_RANGE)
+    return value
+
+
+QueryDateTime = Annotated[
+    datetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc), AfterValidator(_in_range)
+]
+"""A timestamp query parameter: RFC 3339 with offset, from 1970 to 9999-12-30, converted to UTC."""
+JsonDateTime = Annotated[datetime, BeforeValidator(_rfc3339), Field(strict=False), AfterValidator(_to_utc)]
+"""A timestamp in a strict request body: an RFC 3339 string with offset (JSON has no date type) that
+has a UTC equivalent (``0001-01-01T00:30:00+01:00`` has none), converted to UTC."""
+EventDateTime = Annotated[JsonDateTime, AfterValidator(_in_range)]
+"""A request-body timestamp of a real event: a JsonDateTime from 1970 to 9999-12-30."""
+
+
+# --- text: valid Unicode only ----------------------------------------------------------------------
+def _unicode(value: str) -> str:
+    """JSON can carry lone surrogates (``"\\ud800"``); they cannot be stored, logged or encoded as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "not valid Unicode: it holds a lone surrogate escape such as \\ud800; send UTF-8 text"
+        ) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
+"""An externally supplied string: any text, but valid Unicode (no lone surrogates)."""
+
+
+def _unicode_everywhere(value: object) -> None:
+    """Check every string (keys too) of undeclared fields' JSON values (iteratively: any depth)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            _unicode(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+class _OpenIn(BaseModel):
+    """A request body that keeps undeclared fields (webhooks): those must be valid Unicode too."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    @model_validator(mode="after")
+    def _extra_is_unicode(self) -> Self:
+        _unicode_everywhere(self.model_extra or {})
+        return self
 
 
 class _Out(BaseModel):
@@ -291,7 +352,7 @@ class ReviewOut(_Out):
 
 
 class RejectIn(_StrictIn):
-    reason: str | None = Field(default=None, max_length=2000, description="Why; kept in the audit log.")
+    reason: Text | None = Field(default=None, max_length=2000, description="Why; kept in the audit log.")
 
 
 # --- webhooks ------------------------------------------------------------------------------------
@@ -302,34 +363,31 @@ class WebhookOut(_Out):
     status: DecisionStatus | None = None
 
 
-class AlertIn(BaseModel):
+class AlertIn(_OpenIn):
     """One alert of an Alertmanager webhook (payload version 4)."""
 
-    model_config = ConfigDict(strict=True, extra="allow")
-
     status: Literal["firing", "resolved"]
-    labels: dict[str, str] = Field(min_length=1, max_length=64)
-    annotations: dict[str, str] = Field(default={}, max_length=64)
-    startsAt: JsonDateTime
+    labels: dict[Text, Text] = Field(min_length=1, max_length=64)
+    annotations: dict[Text, Text] = Field(default={}, max_length=64)
+    startsAt: EventDateTime
     endsAt: JsonDateTime | None = None
-    generatorURL: str | None = None
+    """Alertmanager sends ``0001-01-01T00:00:00Z`` while an alert fires: any time with a UTC equivalent."""
+    generatorURL: Text | None = None
     fingerprint: str = Field(pattern=r"^[0-9a-f]{1,64}$")
 
 
-class AlertmanagerPayload(BaseModel):
-    """Alertmanager webhook payload (version 4)."""
-
-    model_config = ConfigDict(strict=True, extra="allow")
+class AlertmanagerPayload(_OpenIn):
+    """Alertmanager webhook payload (version 4). Every string must be valid Unicode."""
 
     version: Literal["4"]
-    groupKey: str
+    groupKey: Text
     truncatedAlerts: int = Field(default=0, ge=0)
     status: Literal["firing", "resolved"]
-    receiver: str
-    groupLabels: dict[str, str] = {}
-    commonLabels: dict[str, str] = {}
-    commonAnnotations: dict[str, str] = {}
-    externalURL: str = ""
+    receiver: Text
+    groupLabels: dict[Text, Text] = {}
+    commonLabels: dict[Text, Text] = {}
+    commonAnnotations: dict[Text, Text] = {}
+    externalURL: Text = ""
     alerts: list[AlertIn] = Field(min_length=1, max_length=5000)
 
 
@@ -337,6 +395,12 @@ class AlertIntakeOut(_Out):
     received: int
     stored: int = Field(description="Alerts not seen before (same fingerprint and start are de-duplicated).")
     event_ids: list[int]
+    ignored: int = Field(default=0, description="Alerts not recorded (they open no incident).")
+    ignored_reasons: dict[str, int] = Field(
+        default={},
+        description="Ignored alerts counted by reason, e.g. unknown_service: the service label names "
+        "a service that is not in the fleet.",
+    )
 
 
 # --- GitLab webhooks (only the fields SWEN reads; GitLab sends many more) ------------------------
@@ -345,27 +409,27 @@ class _GitlabPart(BaseModel):
 
 
 class GitlabUser(_GitlabPart):
-    username: str = Field(default="gitlab", max_length=255)
+    username: Text = Field(default="gitlab", max_length=255)
 
 
 class GitlabMergeRequestAttributes(_GitlabPart):
     iid: int = Field(ge=0)
-    source_branch: str = Field(min_length=1, max_length=255)
-    target_branch: str = Field(default="main", max_length=255)
-    state: str = Field(max_length=32)
-    action: str | None = Field(default=None, max_length=32)
-    url: str | None = Field(default=None, max_length=2048)
+    source_branch: Text = Field(min_length=1, max_length=255)
+    target_branch: Text = Field(default="main", max_length=255)
+    state: Text = Field(max_length=32)
+    action: Text | None = Field(default=None, max_length=32)
+    url: Text | None = Field(default=None, max_length=2048)
 
 
 class GitlabMergeRequestRef(_GitlabPart):
     iid: int = Field(ge=0)
-    source_branch: str = Field(min_length=1, max_length=255)
+    source_branch: Text = Field(min_length=1, max_length=255)
 
 
 class GitlabPipelineAttributes(_GitlabPart):
     id: int = Field(ge=0)
-    ref: str = Field(min_length=1, max_length=255)
-    status: str = Field(max_length=32)
+    ref: Text = Field(min_length=1, max_length=255)
+    status: Text = Field(max_length=32)
     duration: int | float | None = Field(default=None, ge=0)
 
 
@@ -400,7 +464,7 @@ class ScenarioIn(_StrictIn):
     magnitude: float | None = Field(default=None, gt=0, le=1000)
     start_offset_s: float = Field(default=0.0, ge=0, le=365 * 86400)
     duration_s: float = Field(default=900.0, gt=0, le=365 * 86400)
-    name: str | None = Field(default=None, max_length=120)
+    name: Text | None = Field(default=None, max_length=120)
 
 
 class ScenarioOut(_Out):

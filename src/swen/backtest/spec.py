@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from swen.domain.errors import ConfigError
+from swen.domain.errors import ConfigError, shown
 from swen.domain.models import Service
 from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.fleet import CreditGrant, load_fleet_file
@@ -66,15 +66,18 @@ def packaged_names() -> list[str]:
 def resolve_scenario_path(value: str) -> Path:
     """A path to a file, or the name of a packaged scenario (with or without ``.yaml``)."""
     path = Path(value)
-    if path.is_file():
-        return path
+    try:
+        if path.is_file():
+            return path
+    except (OSError, ValueError):  # e.g. a name longer than the OS allows, or a NUL byte
+        pass
     stem = value.removesuffix(".yaml")
     if _NAME.fullmatch(stem):
         packaged = packaged_dir() / f"{stem}.yaml"
         if packaged.is_file():
             return packaged
     raise ConfigError(
-        f"no scenario file {value!r}",
+        f"no scenario file {shown(value)}",
         hint=f"give a path to a YAML file or one of the packaged scenarios: {', '.join(packaged_names())}",
         source="--scenario",
     )

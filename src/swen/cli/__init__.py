@@ -6,7 +6,6 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from swen.cli import (
     backtest_cmds,
@@ -17,6 +16,7 @@ from swen.cli import (
     pipeline_cmds,
     web_cmds,
 )
+from swen.cli.text import plain
 from swen.domain.errors import SwenError
 
 app = typer.Typer(
@@ -41,5 +41,5 @@ def main() -> None:
         app()
     except SwenError as exc:
         err = Console(stderr=True)
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {plain(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swen import __version__
+from swen.cli.text import plain
 from swen.config import Settings, load_settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import NotFoundError
@@ -121,10 +122,10 @@ def engine(
             f"engine: {report.services} services, {report.ticks} new telemetry tick(s), "
             f"{len(report.recommendations)} new recommendation(s), {len(report.proposed_mrs)} MR(s), "
             f"{len(report.verified)} verified, {len(report.failed)} failed"
-            + (f"; {report.note}" if report.note else "")
+            + (f"; {plain(report.note)}" if report.note else "")
         )
         for error in report.errors:
-            console.print(f"[red]error:[/] {error}")
+            console.print(f"[red]error:[/] {plain(error)}")
         console.print(f"wrote {settings.decisions_path}")
 
 
@@ -138,14 +139,14 @@ def services() -> None:
     for s in items:
         gpu = f" + {s.shape.gpu_count}x {s.shape.gpu_model}" if s.shape.gpu_model else ""
         table.add_row(
-            s.name,
+            plain(s.name),
             _placement_cell(running[s.name]),
             str(running[s.name].replicas),
             _monthly_cost_cell(running[s.name]),
-            f"{s.shape.vcpus} vCPU / {s.shape.memory_gib:g} GiB{gpu}",
+            plain(f"{s.shape.vcpus} vCPU / {s.shape.memory_gib:g} GiB{gpu}"),
             "yes" if s.stateful else "no",
             f"{s.latency_slo_ms:g}",
-            s.users_region.key,
+            plain(s.users_region.key),
         )
     console.print(table if items else "no services yet: run `swen simulate --once` or `swen up`")
 
@@ -182,13 +183,13 @@ def decisions(
     for r in rows:
         d = r.decision
         table.add_row(
-            d.id,
+            plain(d.id),
             d.created_at.strftime("%m-%d %H:%M"),
             r.status.value,
-            f"{d.current.key} -> {d.target.key}" + (" [red](emergency)[/]" if d.emergency else ""),
+            plain(f"{d.current.key} -> {d.target.key}") + (" [red](emergency)[/]" if d.emergency else ""),
             f"{d.confidence.value:.2f}",
             f"{d.savings.net_monthly_usd:,.0f}",
-            d.explanation,
+            plain(d.explanation),
         )
     console.print(table)
 
@@ -242,7 +243,7 @@ def render_decision(d: Decision) -> None:
             marks.append("current")
         if s.placement == d.target and d.action == "migrate":
             marks.append("chosen")
-        label = s.placement.key + (f" ({', '.join(marks)})" if marks else "")
+        label = plain(s.placement.key + (f" ({', '.join(marks)})" if marks else ""))
         price_note = " [yellow]SIMULATED[/]" if s.simulated_price else ""
         c = s.contributions
         table.add_row(
@@ -258,13 +259,13 @@ def render_decision(d: Decision) -> None:
             f"{s.credits_usd:,.0f}",
             f"{s.availability:.3f}",
             f"{s.gpu_availability:.2f}",
-            s.instance_type,
+            plain(s.instance_type),
         )
     console.print(table)
     if d.excluded:
         excluded = Table("candidate", "why not", title="excluded candidates")
         for e in d.excluded:
-            excluded.add_row(e.placement.key, "; ".join(e.reasons))
+            excluded.add_row(plain(e.placement.key), plain("; ".join(e.reasons)))
         console.print(excluded)
     conf, sv = d.confidence, d.savings
     console.print(
@@ -281,9 +282,9 @@ def render_decision(d: Decision) -> None:
     )
     if any(PROVIDERS.get(s.placement.provider).simulated_prices for s in d.ranking):
         console.print("[yellow]Alibaba Cloud prices are SIMULATED (derived from AWS list prices).[/]")
-    console.print(f"[bold]{d.action.value.upper()}[/]: {d.explanation}")
+    console.print(f"[bold]{d.action.value.upper()}[/]: {plain(d.explanation)}")
     for reason in d.reasons:
-        console.print(f"  - {reason}")
+        console.print(f"  - {plain(reason)}")
 
 
 @scenario_app.command("inject")
@@ -308,7 +309,9 @@ def scenario_inject(
     settings = _settings()
     with Store.open(settings) as store:
         event = inject_scenario(store, scenario)
-    console.print(f"injected {scenario.describe()} (event {event.id}); the simulator applies it next cycle")
+    console.print(
+        f"injected {plain(scenario.describe())} (event {event.id}); the simulator applies it next cycle"
+    )
 
 
 @scenario_app.command("load")
@@ -321,7 +324,7 @@ def scenario_load(path: Annotated[Path, typer.Argument(help="Scenario YAML file.
     with Store.open(settings) as store:
         for scenario in items:
             inject_scenario(store, scenario)
-    console.print(f"injected {len(items)} scenario(s) from {path}")
+    console.print(f"injected {len(items)} scenario(s) from {plain(path)}")
 
 
 @audit_app.command("verify")
@@ -334,7 +337,7 @@ def audit_verify() -> None:
         console.print(f"[green]audit log intact[/]: {report.checked} events checked")
         return
     console.print(
-        f"[bold red]audit log tampered[/]: first bad event {report.first_bad_id}: {report.problem} "
+        f"[bold red]audit log tampered[/]: first bad event {report.first_bad_id}: {plain(report.problem)} "
         f"({report.checked} events checked)"
     )
     raise typer.Exit(1)

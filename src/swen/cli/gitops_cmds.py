@@ -12,12 +12,15 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from swen.cli.params import MrIdArgument
 from swen.cli.pipeline_cmds import finish, render_run
+from swen.cli.text import clean, plain
 from swen.config import Settings, load_settings
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRState, make_host
 from swen.gitops.repo import InfraRepo, init_infra_repo
 from swen.moves import reviews
+from swen.store.db import display_url
 from swen.store.mrs import PipelineRepository
 from swen.store.repository import Store
 
@@ -53,10 +56,10 @@ def _init(force: bool) -> None:
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     with Store.open(settings):
-        console.print(f"store      ready   {settings.resolved_database_url.split('?')[0]}")
+        console.print(f"store      ready   {display_url(settings.resolved_database_url)}")
     report = init_infra_repo(settings, force=force)
     for note in report.notes:
-        console.print(f"note       {note}")
+        console.print(f"note       {plain(note)}")
     remote_state = "created" if report.created_remote else "exists"
     console.print(f"origin     {remote_state:<7} {report.remote_url}")
     if report.created_repo:
@@ -99,19 +102,19 @@ def mr_list(
     for mr in items:
         table.add_row(
             str(mr.id),
-            mr.service,
-            mr.kind.value,
+            plain(mr.service),
+            plain(mr.kind.value),
             _state(mr),
-            mr.branch,
-            mr.decision_id,
-            mr.approved_by or "",
+            plain(mr.branch),
+            plain(mr.decision_id),
+            plain(mr.approved_by or ""),
             mr.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
     Console().print(table)
 
 
 @mr_app.command("show")
-def mr_show(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `swen mr list`).")]) -> None:
+def mr_show(mr_id: MrIdArgument) -> None:
     """Show one merge request, its description and its latest pipeline run."""
     settings = load_settings()
     with _host(settings) as (store, host):
@@ -121,20 +124,20 @@ def mr_show(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `sw
     facts = Table.grid(padding=(0, 2))
     for key, value in (
         ("id", str(mr.id)),
-        ("title", mr.title),
+        ("title", plain(mr.title)),
         ("state", _state(mr)),
-        ("kind", mr.kind.value),
-        ("service", mr.service),
-        ("branch", mr.branch),
-        ("decision", mr.decision_id),
-        ("host", mr.host + (f" ({mr.web_url})" if mr.web_url else "")),
-        ("review", mr.review or "-"),
-        ("approved by", mr.approved_by or "-"),
+        ("kind", plain(mr.kind.value)),
+        ("service", plain(mr.service)),
+        ("branch", plain(mr.branch)),
+        ("decision", plain(mr.decision_id)),
+        ("host", plain(mr.host + (f" ({mr.web_url})" if mr.web_url else ""))),
+        ("review", plain(mr.review or "-")),
+        ("approved by", plain(mr.approved_by or "-")),
         ("updated", mr.updated_at.isoformat(timespec="seconds")),
     ):
         facts.add_row(f"[bold]{key}[/]", value)
     console.print(facts)
-    console.print(Markdown(mr.description))
+    console.print(Markdown(clean(mr.description)))  # Markdown does not read rich markup
     if run is None:
         console.print("[dim]no pipeline run yet[/]")
         return
@@ -144,13 +147,13 @@ def mr_show(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `sw
     for stage in run.stages:
         last = stage.log.strip().splitlines()[-1] if stage.log.strip() else ""
         seconds = "" if stage.duration_s is None else f"{stage.duration_s:.2f}"
-        stages.add_row(stage.name.value, stage.status.value, seconds, last)
+        stages.add_row(stage.name.value, stage.status.value, seconds, plain(last))
     console.print(stages)
 
 
 @mr_app.command("approve")
 def mr_approve(
-    mr_id: Annotated[int, typer.Argument(help="Merge request id.")],
+    mr_id: MrIdArgument,
     by: Annotated[str | None, typer.Option(help="Who approves (default: the current user).")] = None,
     record_only: Annotated[
         bool, typer.Option("--record-only", help="Only record the approval; the running engine applies it.")
@@ -164,21 +167,21 @@ def mr_approve(
     with Store.open(settings) as store:
         driver = MoveDriver(settings, store)
         mr = driver.approve(mr_id, by or _default_actor())
-        Console().print(f"approved MR {mr.id} ({mr.branch}) by {mr.approved_by}")
+        Console().print(f"approved MR {mr.id} ({plain(mr.branch)}) by {plain(mr.approved_by)}")
         outcome = None if record_only else driver.apply_now(mr.id)
         status = store.get_decision(mr.decision_id).status
     if outcome is not None:
         render_run(outcome.run)
         finish(outcome.run)
     Console().print(
-        f"decision {mr.decision_id} is {status}"
+        f"decision {plain(mr.decision_id)} is {status}"
         + (" (a running engine applies it within a second or two)" if record_only else "")
     )
 
 
 @mr_app.command("reject")
 def mr_reject(
-    mr_id: Annotated[int, typer.Argument(help="Merge request id.")],
+    mr_id: MrIdArgument,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
     by: Annotated[str | None, typer.Option(help="Who rejects (default: the current user).")] = None,
 ) -> None:
@@ -187,15 +190,15 @@ def mr_reject(
     with _host(settings) as (store, host):
         mr = reviews.reject(settings, store, host, mr_id, by or _default_actor(), reason)
         status = store.get_decision(mr.decision_id).status
-    Console().print(f"rejected MR {mr.id} ({mr.branch}); decision {mr.decision_id} is {status}")
+    Console().print(f"rejected MR {mr.id} ({plain(mr.branch)}); decision {plain(mr.decision_id)} is {status}")
 
 
 @mr_app.command("merge")
-def mr_merge(mr_id: Annotated[int, typer.Argument(help="Merge request id.")]) -> None:
+def mr_merge(mr_id: MrIdArgument) -> None:
     """Merge an approved merge request into main of the infra remote (the pipeline applies main)."""
     from swen.moves.driver import MoveDriver
 
     settings = load_settings()
     with Store.open(settings) as store:
         mr = MoveDriver(settings, store).merge(mr_id)
-    Console().print(f"merged MR {mr.id} ({mr.branch}) into main")
+    Console().print(f"merged MR {mr.id} ({plain(mr.branch)}) into main")

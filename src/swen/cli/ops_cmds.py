@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from swen.cli.params import IncidentIdArgument
+from swen.cli.text import plain
 from swen.config import Settings, load_settings
 from swen.healing.quarantine import Quarantine
 from swen.healing.report import incident_report, incident_summaries
@@ -82,7 +84,7 @@ def status(as_json: JsonOption = False) -> None:
     if quarantined:
         table = Table("service", "placement", "until (sim time)", "reason", title="quarantine")
         for q in quarantined:
-            table.add_row(q.service, q.placement, q.until.isoformat(), q.reason)
+            table.add_row(plain(q.service), plain(q.placement), q.until.isoformat(), plain(q.reason))
         console.print(table)
 
 
@@ -92,8 +94,8 @@ def _print_state(state: automation.AutomationState, as_json: bool) -> None:
         return
     word = "[bold red]paused[/]" if state.paused else "[green]active[/]"
     since = f" since {state.at.isoformat()}" if state.at else ""
-    who = f" by {state.by}" if state.by else ""
-    why = f": {state.reason}" if state.reason else ""
+    who = f" by {plain(state.by)}" if state.by else ""
+    why = f": {plain(state.reason)}" if state.reason else ""
     console.print(f"automation {word}{who}{since}{why}", highlight=False)
 
 
@@ -121,16 +123,16 @@ def list_incidents(
     for r in rows:
         ttr = r["time_to_recovery_s"]
         table.add_row(
-            str(r["id"]), r["service"], f"{r['provider']}/{r['region'] or '*'}", r["kind"], r["source"],
-            r["first_detector"] or "-", _status(r["status"]), r["opened_at"][:19],
-            f"{ttr:.1f}" if ttr is not None else "-",
+            str(r["id"]), plain(r["service"]), plain(f"{r['provider']}/{r['region'] or '*'}"),
+            plain(r["kind"]), plain(r["source"]), plain(r["first_detector"] or "-"), _status(r["status"]),
+            plain(r["opened_at"][:19]), f"{ttr:.1f}" if ttr is not None else "-",
         )  # fmt: skip
     console.print(table)
 
 
 @incident_app.command("show")
 def show(
-    incident_id: Annotated[int, typer.Argument(min=1, help="Incident id (see `swen incident list`).")],
+    incident_id: IncidentIdArgument,
     as_json: JsonOption = False,
 ) -> None:
     """The post-incident report: timeline, alerts, decision and ranking, policy, TTR, cost impact."""
@@ -144,7 +146,7 @@ def show(
 
 @incident_app.command("resolve")
 def resolve(
-    incident_id: Annotated[int, typer.Argument(min=1, help="Incident id (see `swen incident list`).")],
+    incident_id: IncidentIdArgument,
     reason: Annotated[str, typer.Option("--reason", help="What was done (kept in the audit log).")],
     by: ByOption = None,
 ) -> None:
@@ -162,19 +164,20 @@ def resolve(
 
 def _status(value: str) -> str:
     colour = {"resolved": "green", "escalated": "bold red", "remediating": "yellow"}.get(value, "red")
-    return f"[{colour}]{value}[/]"
+    return f"[{colour}]{plain(value)}[/]"
 
 
 def render_report(report: dict[str, Any]) -> None:
-    """Print a post-incident report with rich."""
+    """Print a post-incident report with rich; every text from the report is printed literally
+    (``plain``): it holds alert labels, annotations and reasons that came from outside."""
     inc = report["incident"]
     console.print(
-        f"[bold]Incident {inc['id']}[/] {_status(inc['status'])}: {report['summary']}", highlight=False
+        f"[bold]Incident {inc['id']}[/] {_status(inc['status'])}: {plain(report['summary'])}", highlight=False
     )
     first = report["first_detector"]
     if first["source"]:
         lead = f" ({first['lead_s']:.1f} s ahead)" if first["lead_s"] is not None else ""
-        console.print(f"first seen by: [bold]{first['source']}[/]{lead}", highlight=False)
+        console.print(f"first seen by: [bold]{plain(first['source'])}[/]{lead}", highlight=False)
     ttr = report["time_to_recovery_s"]
     console.print(f"time to recovery: {f'{ttr:.1f} s' if ttr is not None else '-'}")
     cost = report["cost_impact"]
@@ -185,47 +188,51 @@ def render_report(report: dict[str, Any]) -> None:
             highlight=False,
         )
     if report["escalation"]:
-        console.print(f"[bold red]escalated[/]: {report['escalation']['reason']}", highlight=False)
+        console.print(f"[bold red]escalated[/]: {plain(report['escalation']['reason'])}", highlight=False)
 
     milestones = Table("milestone", "time", title="from fault to verified")
     for name, at in report["milestones"].items():
-        milestones.add_row(name, at or "-")
+        milestones.add_row(plain(name), plain(at or "-"))
     console.print(milestones)
 
     if report["alerts"]:
         alerts = Table("alert", "status", "starts", "severity", title="alerts")
         for a in report["alerts"]:
-            alerts.add_row(a["alertname"], a["status"], a["starts_at"], a["severity"] or "-")
+            alerts.add_row(plain(a["alertname"]), plain(a["status"]), plain(a["starts_at"]),
+                           plain(a["severity"] or "-"))  # fmt: skip
         console.print(alerts)
 
     decision = report["decision"]
     if decision:
         emergency = " [red](emergency)[/]" if decision["emergency"] else ""
-        move = f"{decision['from']} -> {decision['to']}{emergency}"
+        move = f"{plain(decision['from'])} -> {plain(decision['to'])}{emergency}"
         console.print(
-            f"[bold]decision[/] {decision['id']} ({decision['status']}): {move}, "
+            f"[bold]decision[/] {plain(decision['id'])} ({plain(decision['status'])}): {move}, "
             f"confidence {decision['confidence']:.2f}",
             highlight=False,
         )
-        console.print(decision["explanation"], highlight=False)
+        console.print(plain(decision["explanation"]), highlight=False)
         ranking = Table("rank", "placement", "score", "$/month", "p95 ms", title="ranking")
         for row in decision["ranking"]:
             mark = " (current)" if row["current"] else ""
-            ranking.add_row(str(row["rank"]), row["placement"] + mark, f"{row['total']:.3f}",
+            ranking.add_row(str(row["rank"]), plain(row["placement"] + mark), f"{row['total']:.3f}",
                             f"{row['monthly_cost_usd']:,.2f}", f"{row['latency_ms']:.0f}")  # fmt: skip
         console.print(ranking)
     policy = report["policy"]
     if policy:
         override = " [yellow](emergency override)[/]" if policy["override"] else ""
-        console.print(f"policy: {policy['outcome']}{override} on {policy['branch']}", highlight=False)
+        console.print(
+            f"policy: {plain(policy['outcome'])}{override} on {plain(policy['branch'])}", highlight=False
+        )
         for reason in policy["reasons"]:
-            console.print(f"  - {reason}", highlight=False)
+            console.print(f"  - {plain(reason)}", highlight=False)
     if len(report["attempts"]) > 1 or any(a["failure"] for a in report["attempts"]):
         attempts = Table("decision", "move", "status", "failure", title="attempts")
         for a in report["attempts"]:
-            attempts.add_row(a["decision_id"], f"{a['from']} -> {a['to']}", a["status"], a["failure"] or "")
+            attempts.add_row(plain(a["decision_id"]), plain(f"{a['from']} -> {a['to']}"), plain(a["status"]),
+                             plain(a["failure"] or ""))  # fmt: skip
         console.print(attempts)
     timeline = Table("time", "event", title="timeline")
     for row in report["timeline"]:
-        timeline.add_row(row["ts"][:23], row["what"])
+        timeline.add_row(plain(row["ts"][:23]), plain(row["what"]))
     console.print(timeline)

@@ -15,9 +15,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from swen.cli.params import MrIdArgument, MrIdOption
+from swen.cli.text import plain
 from swen.config import Settings, load_settings
 from swen.domain.errors import NotFoundError, PipelineError
 from swen.pipeline.lock import APPLY_LOCK_NAME, current_holder
@@ -75,13 +76,13 @@ def render_run(run: PipelineRun | None, *, lines: int = 3, console: Console | No
         tail = "\n".join(stage.log.strip().splitlines()[-lines:]) if lines > 0 else ""
         seconds = "" if stage.duration_s is None else f"{stage.duration_s:.2f}"
         style = _STATUS_STYLE.get(stage.status, "")
-        table.add_row(stage.name.value, f"[{style}]{stage.status.value}[/]", seconds, escape(tail))
+        table.add_row(stage.name.value, f"[{style}]{stage.status.value}[/]", seconds, plain(tail))
     console.print(table)
     outcome = (run.policy_result or {}).get("outcome")
     if outcome:
         reasons = (run.policy_result or {}).get("reasons", [])
-        lines_out = "".join(f"\n  - {escape(str(r))}" for r in reasons)
-        console.print(f"policy: [bold]{escape(str(outcome))}[/]{lines_out}", highlight=False)
+        lines_out = "".join(f"\n  - {plain(r)}" for r in reasons)
+        console.print(f"policy: [bold]{plain(outcome)}[/]{lines_out}", highlight=False)
 
 
 def finish(run: PipelineRun) -> None:
@@ -111,7 +112,7 @@ def _write_json(path: Path, value: Any) -> None:
 
 
 @pipeline_app.command("run")
-def run_cmd(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `swen mr list`).")]) -> None:
+def run_cmd(mr_id: MrIdArgument) -> None:
     """Run all five stages on a clean worktree of the MR branch (stops for manual review)."""
     with _driver(load_settings()) as driver:
         run = driver.run(mr_id).run
@@ -122,7 +123,7 @@ def run_cmd(mr_id: Annotated[int, typer.Argument(help="Merge request id (see `sw
 @pipeline_app.command("stage")
 def stage_cmd(
     name: Annotated[StageChoice, typer.Argument(help="The stage to run.")],
-    mr: Annotated[int, typer.Option("--mr", help="MR id (GitLab IID when SWEN_MR_HOST=gitlab).")],
+    mr: MrIdOption,
     result_file: Annotated[
         Path | None, typer.Option(help="policy: write {outcome, reasons, override} here.")
     ] = None,
@@ -160,7 +161,7 @@ def stage_cmd(
 
 @pipeline_app.command("show")
 def show_cmd(
-    mr_id: Annotated[int, typer.Argument(help="Merge request id.")],
+    mr_id: MrIdArgument,
     lines: Annotated[int, typer.Option(min=0, max=10_000, help="Log lines per stage.")] = 3,
 ) -> None:
     """Show the latest run of a merge request: each stage's status, duration and last log lines."""
@@ -196,7 +197,7 @@ def lock_cmd() -> None:
     if holder is None:
         Console().print(f"{APPLY_LOCK_NAME}: free")
     else:
-        Console().print(f"{APPLY_LOCK_NAME}: held by {escape(holder.describe())}", highlight=False)
+        Console().print(f"{APPLY_LOCK_NAME}: held by {plain(holder.describe())}", highlight=False)
 
 
 def rollback_cmd(

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from swen.cli.params import KeyIdArgument
+from swen.cli.text import clean, plain
 from swen.config import Settings, load_settings
 
 
@@ -59,7 +61,9 @@ def register(app: typer.Typer) -> None:
         with Store.open(load_settings()) as store:
             record, key = ApiKeyRepository(store).create(name, parsed)
         err = Console(stderr=True)
-        err.print(f"created key {record.id} ({record.name}, {record.role.value}); it is shown only once:")
+        err.print(
+            f"created key {record.id} ({plain(record.name)}, {record.role.value}); it is shown only once:"
+        )
         typer.echo(key)
 
     @keys.command("list")
@@ -74,17 +78,18 @@ def register(app: typer.Typer) -> None:
         for r in records:
             revoked = r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else ""
             table.add_row(
-                str(r.id), r.name, r.role.value, r.prefix + "...", r.created_at.isoformat(timespec="seconds"),
+                str(r.id), plain(r.name), r.role.value, plain(r.prefix) + "...",
+                r.created_at.isoformat(timespec="seconds"),
                 revoked,
             )  # fmt: skip
         Console().print(table)
 
     @keys.command("revoke")
-    def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id from `swen keys list`.")]) -> None:
+    def keys_revoke(key_id: KeyIdArgument) -> None:
         """Revoke a key (every API process refuses it within 2 s: keys are cached that long)."""
         from swen.store.keys import ApiKeyRepository
         from swen.store.repository import Store
 
         with Store.open(load_settings()) as store:
             record = ApiKeyRepository(store).revoke(key_id)
-        typer.echo(f"revoked key {record.id} ({record.name}, {record.prefix}...)")
+        typer.echo(f"revoked key {record.id} ({clean(record.name)}, {record.prefix}...)")

@@ -7,6 +7,13 @@ Library errors (SQL, git, subprocess, HTTP) are translated into these at the ada
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """``value`` quoted for an error message, cut to ``limit`` characters: user input may be huge and
+    an error stays one readable line."""
+    text = str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 class SwenError(Exception):
     """Root of every error SWEN raises on purpose."""
 

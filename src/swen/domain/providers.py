@@ -45,6 +45,10 @@ class ProviderRegistry:
     def names(self) -> list[str]:
         return sorted(self._providers)
 
+    def choices(self) -> str:
+        """The providers as a user should read them: in registration order (aws first), comma-separated."""
+        return ", ".join(self._providers)
+
     def undeployable(self) -> dict[str, str]:
         """Providers the platform cannot apply placements on, with the reason (scored, never chosen)."""
         return {

@@ -5,6 +5,8 @@
 - deduplicates every alert by ``(fingerprint, startsAt)``: Alertmanager re-sends an alert every
   ``group_interval``/``repeat_interval`` and retries failed deliveries; a second notification of the
   same firing alert writes nothing;
+- ignores a new alert whose ``service`` label names a service that is not in the fleet: it is not
+  recorded and opens no incident, and the result counts it (``ignored_reasons["unknown_service"]``);
 - maps the ``service``/``provider``/``region`` labels to the ONE active incident of that (service,
   provider), opening it when there is none (``source="alertmanager"``, ``kind`` from the alert's
   ``kind`` label or its name). Alerts without a provider (SelfHealingFailed with no known placement,
@@ -119,7 +121,10 @@ class IntakeResult:
     event_ids: list[int] = field(default_factory=list)
     """Audit events this notification appended (empty for a pure repeat)."""
     ignored: int = 0
-    """Anomalies not about a service's current placement (never open an incident)."""
+    """Reports that were not recorded and never open an incident (why: ``ignored_reasons``)."""
+    ignored_reasons: dict[str, int] = field(default_factory=dict)
+    """How many were ignored for each reason: ``unknown_service`` (an alert for a service not in the
+    fleet), ``not_current_placement`` (an anomaly off the service's current placement)."""
 
     @property
     def stored(self) -> int:
@@ -138,7 +143,12 @@ class IntakeResult:
             "remediation_requested": self.remediation_requested,
             "event_ids": self.event_ids,
             "ignored": self.ignored,
+            "ignored_reasons": self.ignored_reasons,
         }
+
+    def ignore(self, reason: str) -> None:
+        self.ignored += 1
+        self.ignored_reasons[reason] = self.ignored_reasons.get(reason, 0) + 1
 
     def _note(self, bucket: list[int], incident_id: int | None) -> None:
         if incident_id is not None and incident_id not in bucket:
@@ -208,10 +218,15 @@ def intake(store: Store, payload: Any, *, now: datetime | None = None) -> Intake
     now = now or utcnow()
     repo = IncidentRepository(store)
     result = IntakeResult(received=len(webhook.alerts))
+    fleet = {s.name for s in store.list_services()}
     with store.transaction() as conn:
         last_event = audit.newest_event_id(conn)
         for alert in webhook.alerts:
             existing = repo.find_alert(alert.fingerprint, alert.startsAt, conn=conn)
+            service = alert.labels.get("service")
+            if existing is None and service is not None and service not in fleet:
+                result.ignore("unknown_service")  # e.g. a rule about another system: no incident
+                continue
             if alert.status == "firing":
                 _firing(repo, conn, alert, existing, now, result)
             else:
@@ -404,7 +419,7 @@ def intake_anomalies(
         last_event = audit.newest_event_id(conn)
         for anomaly in anomalies:
             if current.get(anomaly.service) != (anomaly.provider, anomaly.region):
-                result.ignored += 1
+                result.ignore("not_current_placement")
             elif anomaly.firing:
                 _anomaly_firing(repo, conn, anomaly, result)
             else:

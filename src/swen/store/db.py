@@ -9,6 +9,7 @@ wait for writers (WAL).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -18,9 +19,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from swen.domain.errors import StoreError
 from swen.store.errors import translated
@@ -87,24 +88,48 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def display_url(url: str) -> str:
+    """``url`` safe to print or log: the password masked (``***``) and the query string, which may
+    carry a password or key paths, dropped. Every place that shows a database URL uses this."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return "<unparsable database URL>"
+    return parsed.set(query={}).render_as_string(hide_password=True)
+
+
+def _create_private(path: Path) -> None:
+    """Create a new SQLite file owner-only (0600) before SQLite does (it would use 0644 under the usual
+    umask); SQLite gives the -wal and -shm files the database file's mode. An existing file is kept."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def make_engine(url: str) -> Engine:
-    """Create an engine; for SQLite, create the parent directory and switch on WAL."""
+    """Create an engine; for SQLite, create the parent directory, the file (0600) and switch on WAL."""
     url = normalise_url(url)
     try:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(path))
             engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ValueError, OSError) as exc:
+        # an ArgumentError quotes the whole URL, password included: say only what is wrong
+        quotes_url = isinstance(exc, ArgumentError) and not isinstance(exc, NoSuchModuleError)
+        problem = "not a valid database URL" if quotes_url else str(exc)
         raise StoreError(
-            f"cannot open database {url!r}: {exc}",
+            f"cannot open database {display_url(url)!r}: {problem}",
             hint="check SWEN_DATABASE_URL (or that SWEN_HOME is a writable directory)",
-        ) from exc
+        ) from None
     return engine
 
 

@@ -32,9 +32,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from swen.domain.errors import ConfigError, InvalidInputError
+from swen.domain.errors import ConfigError, InvalidInputError, shown
 from swen.domain.events import EventType
 from swen.domain.models import Placement
 from swen.domain.names import LocationName, ServiceName
@@ -80,13 +80,15 @@ class Scenario(BaseModel):
     duration_s: float = Field(default=900.0, gt=0, le=365 * 86400)
     name: str | None = Field(default=None, max_length=120)
 
-    @model_validator(mode="after")
-    def _valid_magnitude(self) -> Scenario:
-        if self.kind is ScenarioKind.OUTAGE and self.magnitude is not None and self.magnitude > 1:
+    @field_validator("magnitude")
+    @classmethod
+    def _valid_magnitude(cls, magnitude: float | None, info: ValidationInfo) -> float | None:
+        kind = info.data.get("kind")  # validated first (declared first); missing when it was invalid
+        if kind is ScenarioKind.OUTAGE and magnitude is not None and magnitude > 1:
             raise ValueError("an outage magnitude is a severity in (0, 1]; 1 = full outage")
-        if self.kind is ScenarioKind.LATENCY_SPIKE and self.magnitude is not None and self.magnitude < 1:
+        if kind is ScenarioKind.LATENCY_SPIKE and magnitude is not None and magnitude < 1:
             raise ValueError("a latency spike multiplies latency; use a magnitude >= 1")
-        return self
+        return magnitude
 
     @property
     def strength(self) -> float:
@@ -115,6 +117,7 @@ def parse_scenario(
             source=label,
         )
     check_finite(label, prefix, data)
+    _check_provider(label, f"{prefix}.provider" if prefix else "provider", data.get("provider"))
     for key in ("provider", "region"):
         if data.get(key) is not None:
             check_name(label, f"{prefix}.{key}" if prefix else key, data[key], location=True)
@@ -132,6 +135,17 @@ def parse_scenario(
             f"{prefix + '.' if prefix else ''}{field}: {exc.message}", hint=exc.hint, source=label
         ) from None
     return scenario
+
+
+def _check_provider(label: str, field: str, value: object) -> None:
+    """An unknown provider names the valid ones (not the name pattern): 'AWS' is a typo of 'aws'."""
+    if not isinstance(value, str) or value in PROVIDERS:
+        return
+    lower = value.lower()
+    hint = f"provider names are lowercase: use {lower!r}" if lower in PROVIDERS else "SWEN models only these"
+    raise ConfigError(
+        f"{field}: unknown provider {shown(value)}: use one of {PROVIDERS.choices()}", hint=hint, source=label
+    )
 
 
 def load_scenario_file(path: Path, catalog: Catalog | None = None) -> list[Scenario]:

@@ -220,6 +220,7 @@ def alertmanager(status: str = "firing", **labels: str) -> dict[str, Any]:
 
 
 def test_alert_intake_stores_and_emits_events(client: TestClient, store: Store) -> None:
+    store.upsert_services([service("web")])
     token = bearer("alert-token-for-tests")
     first = client.post("/alerts", json=alertmanager(), headers=token)
     assert first.status_code == 202 and first.json()["received"] == 1 and first.json()["stored"] == 1

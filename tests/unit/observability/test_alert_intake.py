@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
+from swen.domain.models import Placement, Service, ServiceShape
 from swen.observability.alerts import intake
 from swen.store.incidents import IncidentRepository, IncidentSource, IncidentStatus
 from swen.store.repository import Store
-from swen.store.tables import alerts, events, incidents
+from swen.store.tables import alerts, events, incidents, services
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"
 NOW = datetime(2026, 11, 26, 10, 21, 30, tzinfo=UTC)
@@ -31,10 +32,23 @@ def load(name: str) -> dict[str, Any]:
     return data
 
 
+def with_fleet(store: Store) -> Store:
+    """The services the captured alerts are about (alerts for services not in the fleet are ignored)."""
+    where = Placement(provider="aws", region="us-east-1")
+    shape = ServiceShape(vcpus=2, memory_gib=8)
+    store.upsert_services(
+        [
+            Service(name=name, shape=shape, latency_slo_ms=80, users_region=where, current=where)
+            for name in ("checkout-api", "billing")
+        ]
+    )
+    return store
+
+
 @pytest.fixture
 def store(swen_home: Path) -> Iterator[Store]:
     with Store.from_url(f"sqlite:///{swen_home / 'swen.db'}") as s:
-        yield s
+        yield with_fleet(s)
 
 
 def counts(store: Store) -> dict[str, int]:
@@ -104,6 +118,31 @@ def test_alert_without_provider_is_recorded_without_opening_an_incident(store: S
     result = intake(store, load("firing_selfhealing_failed.json"), now=NOW)
     assert result.new_alerts == 1 and result.incidents == [] and result.incidents_opened == []
     assert counts(store) == {"alerts": 1, "incidents": 0, "events": 1}
+
+
+def test_alerts_for_a_service_not_in_the_fleet_are_ignored_and_counted(store: Store) -> None:
+    payload = load("firing_outage.json")
+    for alert in payload["alerts"]:
+        alert["labels"]["service"] = "not-in-the-fleet"
+    before = counts(store)
+    result = intake(store, payload, now=NOW)
+    assert (result.ignored, result.ignored_reasons) == (1, {"unknown_service": 1})
+    assert result.to_dict()["ignored_reasons"] == {"unknown_service": 1}
+    assert (result.new_alerts, result.incidents, result.incidents_opened, result.event_ids) == (0, [], [], [])
+    assert counts(store) == before == {"alerts": 0, "incidents": 0, "events": 0}
+    resolved = load("resolved_outage.json")
+    for alert in resolved["alerts"]:
+        alert["labels"]["service"] = "not-in-the-fleet"
+    assert intake(store, resolved, now=NOW).ignored_reasons == {"unknown_service": 1}
+    assert counts(store) == before
+
+
+def test_a_recorded_alert_still_resolves_after_its_service_left_the_fleet(store: Store) -> None:
+    intake(store, load("firing_outage.json"), now=NOW)
+    with store.engine.begin() as conn:
+        conn.execute(services.delete().where(services.c.name == "checkout-api"))
+    result = intake(store, load("resolved_outage.json"), now=NOW + timedelta(minutes=1))
+    assert result.ignored == 0 and result.resolved_alerts == 1 and len(result.incidents_closed) == 1
 
 
 def test_alert_without_provider_joins_the_services_active_incident(store: Store) -> None:
@@ -240,6 +279,7 @@ def test_version_error_names_the_version(store: Store) -> None:
 
 def test_concurrent_deliveries_open_one_incident(database_url: str) -> None:
     with Store.from_url(database_url) as store:
+        with_fleet(store)
         _deliver_concurrently(store)
 
 
@@ -263,6 +303,7 @@ def _deliver_concurrently(store: Store) -> None:
 
 def test_idempotent_intake_on_every_backend(database_url: str) -> None:
     with Store.from_url(database_url) as store:
+        with_fleet(store)
         for _ in range(3):
             intake(store, load("firing_outage.json"), now=NOW)
             intake(store, load("firing_latency.json"), now=NOW)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,9 @@ GOOD = {
 
 def _write(tmp_path: Path, services: list[dict[str, object]], **extra: object) -> Path:
     path = tmp_path / "fleet.yaml"
-    path.write_text(yaml.safe_dump({"services": services, **extra}))
+    # a JSON round trip unshares objects: PyYAML writes an object listed twice as an anchor and an
+    # alias, which SWEN refuses
+    path.write_text(yaml.safe_dump(json.loads(json.dumps({"services": services, **extra}))))
     return path
 
 

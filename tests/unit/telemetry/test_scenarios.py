@@ -70,7 +70,11 @@ def test_valid_file_loads_with_defaults(tmp_path: Path) -> None:
             {"kind": "outage", "provider": "aws", "region": "mars-1"},
             "scenarios[0].region: unknown region 'mars-1' for provider 'aws'",
         ),
-        ({"kind": "outage", "provider": "AWS"}, "scenarios[0].provider: 'AWS' breaks"),
+        (
+            {"kind": "outage", "provider": "AWS"},
+            "scenarios[0].provider: unknown provider 'AWS': use one of aws, alibaba, gcp "
+            "(provider names are lowercase: use 'aws')",
+        ),
         (
             {"kind": "outage", "provider": "aws", "service": "Bad Name"},
             "scenarios[0].service: 'Bad Name' breaks",
@@ -85,9 +89,12 @@ def test_valid_file_loads_with_defaults(tmp_path: Path) -> None:
         ),
         (
             {"kind": "outage", "provider": "aws", "magnitude": 3},
-            "an outage magnitude is a severity in (0, 1]",
+            "scenarios[0].magnitude: an outage magnitude is a severity in (0, 1]; 1 = full outage (got 3)",
         ),
-        ({"kind": "latency_spike", "provider": "aws", "magnitude": 0.5}, "use a magnitude >= 1"),
+        (
+            {"kind": "latency_spike", "provider": "aws", "magnitude": 0.5},
+            "scenarios[0].magnitude: a latency spike multiplies latency; use a magnitude >= 1 (got 0.5)",
+        ),
         (
             {"kind": "outage", "provider": "aws", "duration_s": 0},
             "scenarios[0].duration_s: Input should be greater than 0",

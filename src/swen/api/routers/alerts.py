@@ -83,8 +83,9 @@ def _intake() -> Callable[[Store, AlertmanagerPayload], AlertIntakeOut]:
     def call(store: Store, payload: AlertmanagerPayload) -> AlertIntakeOut:
         result = intake(store, payload.model_dump(mode="json"))
         return AlertIntakeOut(
-            received=int(result.received), stored=int(result.stored), event_ids=list(result.event_ids)
-        )
+            received=int(result.received), stored=int(result.stored), event_ids=list(result.event_ids),
+            ignored=int(result.ignored), ignored_reasons=dict(result.ignored_reasons),
+        )  # fmt: skip
 
     return call
 

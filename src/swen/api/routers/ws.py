@@ -6,6 +6,11 @@ Every message is one audit event as JSON: ``{"id", "type", "ts", "service", "dec
 the shared event log), or without it to get only what happens from now on. ``?types=decision,mr``
 narrows the feed. Auth: ``Authorization: Bearer <key>`` (role viewer); a refused handshake gets an
 HTTP 401/403 problem (or close code 1008 where the server cannot send one).
+
+The query is checked only after the key: a malformed ``after`` (not a whole number from 0 to
+2^63 - 1) or ``types`` from an authenticated client gets an HTTP 422 problem saying what is wrong (or,
+where the server cannot send one, close code 1008 with that reason); without a valid key it is a
+401/403 whatever the query string holds.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ router = APIRouter(tags=["live feed"])
 
 POLL_INTERVAL_S = 0.25
 BATCH = 500
+MAX_EVENT_ID = 2**63 - 1
+"""Event ids are 64-bit signed integers."""
+MAX_TYPES_LENGTH = 500
 
 
 def event_message(event: EventRecord) -> dict[str, Any]:
@@ -42,9 +50,24 @@ def event_message(event: EventRecord) -> dict[str, Any]:
     }
 
 
+def _parse_after(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_EVENT_ID):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise ValueError(
+            f"after={shown!r} must be a whole number from 0 to {MAX_EVENT_ID}: the id of the last event "
+            "you saw (leave it out to get only new events)"
+        )
+    return int(text)
+
+
 def _parse_types(raw: str | None) -> list[EventType] | None:
     if not raw:
         return None
+    if len(raw) > MAX_TYPES_LENGTH:
+        raise ValueError(f"types is longer than {MAX_TYPES_LENGTH} characters; list each event type once")
     valid = {t.value for t in EventType}
     names = [part.strip() for part in raw.split(",") if part.strip()]
     bad = [n for n in names if n not in valid]
@@ -85,9 +108,11 @@ async def _wait_for_disconnect(websocket: WebSocket, timeout: float) -> bool:
 @router.websocket("/ws")
 async def live_feed(
     websocket: WebSocket,
-    after: Annotated[int | None, Query(ge=0, description="Last event id the client saw.")] = None,
-    types: Annotated[str | None, Query(max_length=500, description="Comma-separated event types.")] = None,
+    after: Annotated[str | None, Query(description="Last event id the client saw (0 to 2^63 - 1).")] = None,
+    types: Annotated[str | None, Query(description="Comma-separated event types.")] = None,
 ) -> None:
+    """Stream events; ``after`` and ``types`` are validated after the key (see the module docstring):
+    they are plain strings here so that FastAPI cannot refuse them before authentication."""
     store: Store = websocket.app.state.store
     role = await anyio.to_thread.run_sync(_role_of, store, websocket.headers.get("authorization"))
     if role is None:
@@ -97,11 +122,12 @@ async def live_feed(
         await _refuse(websocket, 403, "the live feed needs the viewer role")
         return
     try:
+        start = _parse_after(after)
         wanted = _parse_types(types)
     except ValueError as exc:
         await _refuse(websocket, 422, str(exc))
         return
-    cursor = after if after is not None else await anyio.to_thread.run_sync(events_version, store)
+    cursor = start if start is not None else await anyio.to_thread.run_sync(events_version, store)
     await websocket.accept()
     try:
         while True:
