@@ -207,7 +207,7 @@ class EngineLoop:
         records = self.store.placement_records()
         placements = {name: record.placement for name, record in records.items()}
         for service in services:
-            placements.setdefault(service.name, service.current)
+            placements.setdefault(service.name, service.fleet_placement)
         return self._evaluate_ticks(
             self._window_for(services), services, placements, _last_moved_at(records), ticks
         )
@@ -247,8 +247,10 @@ class EngineLoop:
         now = datetime.now(UTC)
         for service in services:
             if service.name not in records:
-                self.lifecycle.first_seen(service.name, service.current, at=now)
-                records[service.name] = PlacementRecord(service.current, decision_id=None, applied_at=now)
+                self.lifecycle.first_seen(service.name, service.fleet_placement, at=now)
+                records[service.name] = PlacementRecord(
+                    service.fleet_placement, decision_id=None, applied_at=now
+                )
         return records
 
     def _window_for(self, services: Sequence[Service]) -> SampleWindow:
@@ -256,8 +258,8 @@ class EngineLoop:
         if self._window is None or list(self._window.services) != names:
             keys = list(self._placement_keys)
             for service in services:  # a current placement outside the catalog still gets a column
-                if service.current.key not in keys:
-                    keys.append(service.current.key)
+                if service.fleet_placement.key not in keys:
+                    keys.append(service.fleet_placement.key)
             self._window = SampleWindow(names, [Placement.parse(k) for k in keys], self.settings.window_size)
             self._history = None
             self._last_tick = None

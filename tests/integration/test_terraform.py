@@ -325,11 +325,12 @@ def test_default_tfvars_mirror_the_packaged_fleet() -> None:
     assert list(placements) == list(fleet)
     for name, service in fleet.items():
         entry = placements[name]
-        offer = catalog.best_offer(service.shape, service.current)
+        offer = catalog.best_offer(service.shape, service.fleet_placement)
         assert offer is not None, name
-        assert (entry["provider"], entry["region"]) == (service.current.provider, service.current.region), (
-            name
-        )
+        assert (entry["provider"], entry["region"]) == (
+            service.fleet_placement.provider,
+            service.fleet_placement.region,
+        ), name
         assert entry["instance_type"] == offer.instance_type, name
         assert entry["gpu_count"] == service.shape.gpu_count, name
         assert entry["stateful"] is service.stateful, name

@@ -96,7 +96,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
 
 def _service_row(result: BacktestResult, s: int) -> dict[str, Any]:
     trace, grid = result.trace, result.grid
-    row: dict[str, Any] = {"service": trace.services[s].name, "start": trace.services[s].current.key}
+    row: dict[str, Any] = {"service": trace.services[s].name, "start": trace.services[s].fleet_placement.key}
     for name, outcome in (
         ("static", result.static),
         ("platform", result.platform),

@@ -135,7 +135,7 @@ class PlatformReplay:
         self._egress = _cached(catalog.egress_usd_per_gb)
         self._plans: dict[str, PlanSummary] = {}
         self._human_steps = max(1, round(lifecycle.human_delay_h * 3600.0 / trace.step_s))
-        self.current: dict[str, Placement] = {s.name: s.current for s in self.services}
+        self.current: dict[str, Placement] = {s.name: s.fleet_placement for s in self.services}
         self.column = grid.initial.copy()
         self.last_moved: dict[str, datetime] = {}
         self.open: dict[int, OpenMove] = {}

@@ -180,7 +180,7 @@ def build_grid(trace: Trace, catalog: Catalog) -> Grid:
     )
     initial = np.empty(n_s, dtype=np.int64)
     for s, service in enumerate(services):
-        pair = idx.pair_for(s, service.current)
+        pair = idx.pair_for(s, service.fleet_placement)
         if pair is None:  # build_pairs always samples the current placement
             raise InvalidInputError(f"{service.name}: its current placement is not sampled")
         initial[s] = pair - starts[s]

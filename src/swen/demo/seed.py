@@ -100,7 +100,9 @@ def demo_scenarios(services: list[Service] | None) -> list[Scenario]:
     if stateful is None:
         return []
     spike = {
-        "kind": "cost_spike", "provider": stateful.current.provider, "region": stateful.current.region,
+        "kind": "cost_spike",
+        "provider": stateful.fleet_placement.provider,
+        "region": stateful.fleet_placement.region,
         "service": stateful.name, "magnitude": 2.5, "duration_s": 30 * 86400.0, "name": "demo price spike",
     }  # fmt: skip
     return [parse_scenario(spike, label="demo")]

@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from swen.domain.names import LocationName, ServiceName
 
@@ -60,7 +60,11 @@ class ServiceShape(_Strict):
 
 
 class Service(_Strict):
-    """A service SWEN places. ``current`` is where it runs now (the applied placement)."""
+    """A service SWEN places, as its fleet file describes it.
+
+    ``fleet_placement`` is where the fleet file says it runs (key ``current`` in the file): where it
+    starts before any move. Where it runs now is the applied placement (``swen.moves.running``).
+    """
 
     name: ServiceName
     shape: ServiceShape
@@ -73,7 +77,8 @@ class Service(_Strict):
     """Empty means every known provider."""
     allowed_regions: tuple[LocationName, ...] = ()
     """Empty means every region of an allowed provider (data residency when set)."""
-    current: Placement
+    fleet_placement: Placement = Field(validation_alias=AliasChoices("fleet_placement", "current"))
+    """Where the fleet file places the service (``current:`` in the file); not where it runs now."""
     state_gb: float = Field(default=50.0, ge=0, le=1e7)
     """Data moved on migration (egress is paid on it once)."""
     monthly_budget_usd: float | None = Field(default=None, gt=0)
@@ -141,7 +146,8 @@ class TelemetrySample(_Strict):
         return value
 
     @property
-    def monthly_cost_usd(self) -> float:
+    def instance_monthly_cost_usd(self) -> float:
+        """One instance's monthly cost (hourly x 730); a service pays it x replicas."""
         return self.hourly_cost_usd * HOURS_PER_MONTH
 
     @property

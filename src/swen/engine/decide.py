@@ -60,7 +60,7 @@ class EngineInputs:
     egress_usd_per_gb: EgressPrice
     params: EngineParams = field(default_factory=EngineParams)
     current: Mapping[str, Placement] | None = None
-    """Applied placement per service (e.g. ``Store.get_placements()``); default ``Service.current``."""
+    """Applied placement per service (e.g. ``Store.get_placements()``); default: the fleet file's."""
     last_moved_at: Mapping[str, datetime] = field(default_factory=dict)
     quarantined: Collection[tuple[str, str]] = ()
     """(service or "*", placement key or provider name) pairs not to be picked."""

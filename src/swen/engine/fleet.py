@@ -49,10 +49,10 @@ class FleetArrays:
         gpu_models: Mapping[str, Collection[str]] | None = None,
         undeployable: Mapping[str, str] | None = None,
     ) -> FleetArrays:
-        """``current`` overrides ``Service.current``; ``gpu_models`` maps placement key -> GPU models
+        """``current`` overrides ``Service.fleet_placement``; ``gpu_models`` maps placement key -> GPU models
         offered there (None: not checked here, a missing offer then shows as missing telemetry)."""
         index = {p.key: i for i, p in enumerate(placements)}
-        cur = tuple((current or {}).get(s.name, s.current) for s in services)
+        cur = tuple((current or {}).get(s.name, s.fleet_placement) for s in services)
         return cls(
             services=tuple(services),
             names=tuple(s.name for s in services),

@@ -2,11 +2,12 @@
 
 A service runs at its **applied** placement (the store's placement record, written by the simulator
 when the service first appears and by the pipeline when a move is applied) or, while none has been
-applied, where the **fleet file** says (``Service.current``).
+applied, where the **fleet file** says (``Service.fleet_placement``).
 
-Its monthly cost is the newest telemetry sample at that placement (``TelemetrySample.monthly_cost_usd``,
-hourly x 730, is the price of ONE instance) times the service's replicas; unknown (None) while that
-placement has no sample. Only the Store's public methods are used (no SQL here).
+Its monthly cost is the newest telemetry sample at that placement
+(``TelemetrySample.instance_monthly_cost_usd``, hourly x 730, is the price of ONE instance) times
+the service's replicas; unknown (None) while that placement has no sample. Only the Store's public
+methods are used (no SQL here).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _newest_by_key(samples: Iterable[TelemetrySample]) -> dict[_SampleKey, Telem
 def _running(
     service: Service, record: PlacementRecord | None, newest: Mapping[_SampleKey, TelemetrySample]
 ) -> RunningService:
-    placement = service.current if record is None else record.placement
+    placement = service.fleet_placement if record is None else record.placement
     sample = newest.get((service.name, placement.provider, placement.region))
     return RunningService(
         service=service.name,
@@ -98,7 +99,7 @@ def _running(
         decision_id=None if record is None else record.decision_id,
         replicas=service.replicas,
         instance_type=None if sample is None else sample.instance_type,
-        instance_monthly_cost_usd=None if sample is None else sample.monthly_cost_usd,
+        instance_monthly_cost_usd=None if sample is None else sample.instance_monthly_cost_usd,
         sample_ts=None if sample is None else sample.ts,
         simulated_price=False if sample is None else sample.simulated_price,
     )

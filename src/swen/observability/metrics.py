@@ -159,7 +159,7 @@ class StoreCollector(Collector):
             labels = [s.service, s.provider, s.region]
             for g in _SAMPLE_GAUGES:
                 if g.field == "m":
-                    value = service_monthly_cost(s.monthly_cost_usd, replicas.get(s.service, 1))
+                    value = service_monthly_cost(s.instance_monthly_cost_usd, replicas.get(s.service, 1))
                 else:
                     value = float(getattr(s, g.field))
                 families[g.name].add_metric(labels, value)

@@ -100,7 +100,7 @@ def sample_record(sample: TelemetrySample) -> dict[str, Any]:
         "ts": sample.ts.isoformat(),
         "instance_type": sample.instance_type,
         "hourly_cost_usd": _round(sample.hourly_cost_usd),
-        "monthly_cost_usd": _round(sample.monthly_cost_usd),
+        "monthly_cost_usd": _round(sample.instance_monthly_cost_usd),
         "latency_ms": _round(sample.latency_ms),
         "credits_usd": _round(sample.credits_usd),
         "gpu_availability": _round(sample.gpu_availability),

@@ -37,7 +37,7 @@ class HistoryPoint:
     simulated_price: bool
 
     @property
-    def monthly_cost_usd(self) -> float:
+    def instance_monthly_cost_usd(self) -> float:
         return self.hourly_cost_usd * HOURS_PER_MONTH
 
 

@@ -22,7 +22,8 @@ from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.yamlfile import check_finite, check_name, read_yaml, validation_error
 
 DEFAULT_FLEET_LABEL = "fleet.yaml (packaged default)"
-_PLACEMENT_FIELDS = ("current", "users_region")
+_PLACEMENT_FIELDS = {"current": "fleet_placement", "users_region": "users_region"}
+"""Placement keys of a fleet file's service -> the ``Service`` attribute that holds them."""
 
 
 class CreditGrant(BaseModel):
@@ -115,8 +116,8 @@ def _placement(label: str, field: str, value: Any) -> Any:
 
 
 def _check_against_catalog(label: str, prefix: str, service: Service, catalog: Catalog) -> None:
-    for key in _PLACEMENT_FIELDS:
-        placement: Placement = getattr(service, key)
+    for key, attribute in _PLACEMENT_FIELDS.items():
+        placement: Placement = getattr(service, attribute)
         try:
             catalog.check_placement(placement)
         except InvalidInputError as exc:
@@ -136,9 +137,9 @@ def _check_against_catalog(label: str, prefix: str, service: Service, catalog: C
                 hint=f"known regions: {', '.join(sorted(known_regions))}",
                 source=label,
             )
-    if catalog.best_offer(service.shape, service.current) is None:
+    if catalog.best_offer(service.shape, service.fleet_placement) is None:
         raise ConfigError(
-            f"{prefix}.shape: {catalog.no_offer_reason(service.shape, service.current)}",
+            f"{prefix}.shape: {catalog.no_offer_reason(service.shape, service.fleet_placement)}",
             hint="change the shape or the current placement",
             source=label,
         )

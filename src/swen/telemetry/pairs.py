@@ -92,18 +92,18 @@ class _Builder:
         self.members: dict[tuple[int, Placement, Placement], list[int]] = {}
 
     def add_service(self, s: int, service: Service) -> None:
-        if self.catalog.best_offer(service.shape, service.current) is None:
+        if self.catalog.best_offer(service.shape, service.fleet_placement) is None:
             raise TelemetryError(
-                f"{service.name}: no offer in its current placement {service.current}",
+                f"{service.name}: no offer in its current placement {service.fleet_placement}",
                 hint="fix the service's shape or current placement in the fleet file",
             )
         candidates = self.catalog.candidates(service)
-        key = (id(candidates), service.users_region, service.current)
+        key = (id(candidates), service.users_region, service.fleet_placement)
         if key not in self.templates:
             self.templates[key] = [
                 self._row(service, placement, offer)
                 for placement, offer, reason in candidates
-                if offer is not None and (reason is None or placement == service.current)
+                if offer is not None and (reason is None or placement == service.fleet_placement)
             ]
         self.members.setdefault(key, []).append(s)
 

@@ -126,7 +126,7 @@ def resume_time(store: Store, interval_s: float) -> datetime:
 def _cycle(
     settings: Settings, store: Store, sim: Simulator, now: datetime, inbox: ScenarioInbox, *, durable: bool
 ) -> int:
-    placements = {s.name: s.current for s in store.list_services()} | store.get_placements()
+    placements = {s.name: s.fleet_placement for s in store.list_services()} | store.get_placements()
     sim.set_placements(placements)
     for scenario in inbox.poll():
         _log.info("scenario activated: %s", scenario.describe())

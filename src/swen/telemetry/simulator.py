@@ -350,7 +350,8 @@ class Simulator:
         keys = idx.pair_service * n_places + idx.pair_placement  # sorted: pairs are ordered by service
         place_of = {p: i for i, p in enumerate(idx.placements)}
         wanted = np.asarray(
-            [s * n_places + place_of[svc.current] for s, svc in enumerate(self.services)], dtype=np.int64
+            [s * n_places + place_of[svc.fleet_placement] for s, svc in enumerate(self.services)],
+            dtype=np.int64,
         )
         order = np.argsort(keys, kind="stable")
         pos = order[np.searchsorted(keys, wanted, sorter=order)]

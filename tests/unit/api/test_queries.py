@@ -42,7 +42,7 @@ def test_history_buckets_are_exact_on_both_backends(any_store: Store) -> None:
     assert total == 2
     assert [(p.ts, p.samples) for p in points] == [(T0, 6), (T0 + timedelta(hours=1), 6)]
     assert points[0].hourly_cost_usd == pytest.approx(2.5)
-    assert points[1].monthly_cost_usd == pytest.approx(8.5 * 730)
+    assert points[1].instance_monthly_cost_usd == pytest.approx(8.5 * 730)
     all_points, total_all = telemetry_history(
         any_store, start=T0, end=T0 + timedelta(hours=2), step_s=1800, limit=3, offset=1
     )

@@ -106,7 +106,7 @@ def test_a_gpu_move_fails_when_the_target_has_no_capacity_at_apply_time(prepared
     replay._apply_due(step, trace.time_at(step))
     assert replay.tally.failed_no_capacity == 1
     assert replay.column[s] == prepared.grid.initial[s]
-    assert replay.current["inference-a10g"] == prepared.services[s].current
+    assert replay.current["inference-a10g"] == prepared.services[s].fleet_placement
     # the same move before the stock-out goes through
     early = 6
     assert trace.gpu_availability[early, pair] >= Floors().gpu_availability

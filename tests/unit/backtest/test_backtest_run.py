@@ -61,7 +61,7 @@ def test_static_equals_the_cost_of_the_trace(outages: BacktestResult) -> None:
     trace = outages.trace
     expected = 0.0
     for s, service in enumerate(trace.services):
-        pair = trace.index.pair_for(s, service.current)
+        pair = trace.index.pair_for(s, service.fleet_placement)
         assert pair is not None
         expected += float(trace.hourly_cost_usd[:, pair].sum()) * service.replicas * trace.step_s / 3600
     assert outages.static.total_usd == pytest.approx(expected, rel=1e-12)

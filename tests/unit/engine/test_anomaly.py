@@ -387,7 +387,7 @@ def _columns(batch: list[TelemetrySample]) -> dict[str, Any]:
     return {
         "ts": np.array([s.ts.timestamp() for s in batch]),
         "latency_ms": np.array([s.latency_ms for s in batch]),
-        "monthly_cost_usd": np.array([s.monthly_cost_usd for s in batch]),
+        "monthly_cost_usd": np.array([s.instance_monthly_cost_usd for s in batch]),
         "availability": np.array([s.availability for s in batch]),
     }
 

@@ -44,9 +44,9 @@ def test_default_fleet_has_the_seed_placement_and_gpu_services() -> None:
     fleet = load_fleet_file()
     by_name = {s.name: s for s in fleet.services}
     assert 8 <= len(by_name) <= 12
-    assert by_name["service-1"].current == Placement.parse("aws/us-east-1")
-    assert by_name["service-2"].current == Placement.parse("aws/us-east-1")
-    assert by_name["service-3"].current == Placement.parse("alibaba/ap-southeast-1")
+    assert by_name["service-1"].fleet_placement == Placement.parse("aws/us-east-1")
+    assert by_name["service-2"].fleet_placement == Placement.parse("aws/us-east-1")
+    assert by_name["service-3"].fleet_placement == Placement.parse("alibaba/ap-southeast-1")
     assert {s.shape.gpu_model for s in fleet.services} >= {"A10G", "T4", "A100"}
     assert any(s.stateful for s in fleet.services)
     assert set(fleet.credits) == {"aws", "alibaba", "gcp"}
@@ -59,14 +59,14 @@ def _best_saving(service_name: str, *, with_credits: bool = False) -> tuple[floa
     fleet = load_fleet_file()
     months = Settings().amortisation_months
     service = next(s for s in fleet.services if s.name == service_name)
-    current = catalog.best_offer(service.shape, service.current)
+    current = catalog.best_offer(service.shape, service.fleet_placement)
     assert current is not None
-    best = (0.0, service.current, catalog.rtt_ms(service.users_region, service.current))
+    best = (0.0, service.fleet_placement, catalog.rtt_ms(service.users_region, service.fleet_placement))
     for placement, offer, reason in catalog.candidates(service):
         if reason is None and offer is not None:
             saving = (current.price_hour_usd - offer.price_hour_usd) * service.replicas * HOURS_PER_MONTH
             grant = fleet.credits.get(placement.provider)
-            if with_credits and grant and placement.provider != service.current.provider:
+            if with_credits and grant and placement.provider != service.fleet_placement.provider:
                 saving += grant.balance_usd / months
             if saving > best[0]:
                 best = (saving, placement, catalog.rtt_ms(service.users_region, placement))
@@ -78,7 +78,9 @@ def test_default_fleet_has_one_clear_move_and_others_that_should_stay() -> None:
     service2 = next(s for s in load_fleet() if s.name == "service-2")
     assert target == Placement.parse("alibaba/us-west-1")
     assert saving > 100  # well over the $50/month bar, before any credits
-    assert rtt < service2.latency_slo_ms < load_catalog().rtt_ms(service2.users_region, service2.current)
+    assert (
+        rtt < service2.latency_slo_ms < load_catalog().rtt_ms(service2.users_region, service2.fleet_placement)
+    )
     for name in [s.name for s in load_fleet() if s.name != "service-2"]:
         assert _best_saving(name, with_credits=True)[0] < 50, name
 
@@ -86,7 +88,7 @@ def test_default_fleet_has_one_clear_move_and_others_that_should_stay() -> None:
 def test_default_slos_are_met_by_the_current_rtt_except_service_2() -> None:
     catalog = load_catalog()
     for service in load_fleet():
-        meets = catalog.rtt_ms(service.users_region, service.current) < service.latency_slo_ms
+        meets = catalog.rtt_ms(service.users_region, service.fleet_placement) < service.latency_slo_ms
         assert meets == (service.name != "service-2"), service.name
 
 

@@ -48,7 +48,9 @@ def test_one_sample_per_eligible_candidate_and_current() -> None:
     assert len(keys) == len(samples)
     catalog = load_catalog()
     for service in sim.services:
-        expected = {p.key for p, o, r in catalog.candidates(service) if r is None} | {service.current.key}
+        expected = {p.key for p, o, r in catalog.candidates(service) if r is None} | {
+            service.fleet_placement.key
+        }
         assert {k for n, k in keys if n == service.name} == expected, service.name
     assert all(s.simulated_price == (s.provider == "alibaba") for s in samples)
     assert all(s.ts == START for s in samples)

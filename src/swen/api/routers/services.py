@@ -39,7 +39,7 @@ def service_out(svc: Service, running: RunningService) -> ServiceOut:
         users_region=svc.users_region,
         allowed_providers=list(svc.allowed_providers),
         allowed_regions=list(svc.allowed_regions),
-        current=svc.current,
+        current=svc.fleet_placement,
         placement=running.placement if running.source == "applied" else None,
         monthly_budget_usd=svc.monthly_budget_usd,
         replicas=svc.replicas,

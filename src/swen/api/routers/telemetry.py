@@ -44,7 +44,7 @@ def _point(s: TelemetrySample | HistoryPoint) -> TelemetryPoint:
         samples=s.samples if isinstance(s, HistoryPoint) else 1,
         instance_type=s.instance_type,
         hourly_cost_usd=s.hourly_cost_usd,
-        monthly_cost_usd=s.monthly_cost_usd,
+        monthly_cost_usd=s.instance_monthly_cost_usd,
         latency_ms=s.latency_ms,
         credits_usd=s.credits_usd,
         gpu_availability=s.gpu_availability,
