@@ -174,7 +174,7 @@ def _simulate_week(
         sim.activate(scenario, at=T0)
     store.upsert_services(variant.services)
     for service in variant.services:
-        store.set_placement(service.name, service.fleet_placement, decision_id=None, at=T0)
+        store.record_placement(service.name, service.fleet_placement, decision_id=None, at=T0)
     inbox = ScenarioInbox(store, catalog)
     loop = EngineLoop(settings, store, catalog=catalog, actuator=gitops_actuator(settings, store))
     reviewer = MoveDriver(settings, store)

@@ -26,7 +26,7 @@ from swen.domain.decision import Confidence, Decision, DecisionAction, FactorSco
 from swen.domain.models import Placement, Weights
 from swen.gitops.repo import InfraRepo, init_infra_repo
 from swen.gitops.template import TFVARS_PATH
-from swen.gitops.tfvars import set_placement
+from swen.gitops.tfvars import edit_placement
 from swen.moves.driver import MoveDriver
 from swen.pipeline.stages import SIM_ROOT
 from swen.pipeline.terraform import TerraformRunner
@@ -107,7 +107,7 @@ def floor_s(home: Path, service: str, target: str) -> float:
         tf.plan(work / "base.tfplan")
         tf.apply(work / "base.tfplan")
         provider, region = target.split("/")
-        tfvars.write_text(set_placement(tfvars.read_text(), service, provider, region))
+        tfvars.write_text(edit_placement(tfvars.read_text(), service, provider, region))
         start = time.perf_counter()
         tf.init()
         tf.plan(work / "move.tfplan")

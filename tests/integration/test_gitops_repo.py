@@ -11,7 +11,7 @@ from swen.config import Settings
 from swen.domain.errors import GitOpsError, NotFoundError
 from swen.gitops.repo import InfraRepo, RetryPolicy, init_infra_repo, is_transient
 from swen.gitops.template import TFVARS_PATH
-from swen.gitops.tfvars import read_placements, set_placement
+from swen.gitops.tfvars import edit_placement, read_placements
 
 TEMPLATE = Path(__file__).parents[1] / "fixtures" / "infra_template"
 BRANCH = "ai-rec/service-2-alibaba-20261126T101503Z"
@@ -29,7 +29,7 @@ def repo(settings: Settings) -> InfraRepo:
 
 def _propose(repo: InfraRepo, branch: str, service: str, provider: str, region: str) -> str:
     text = repo.read_file("origin/main")
-    edited = set_placement(text, service, provider, region)
+    edited = edit_placement(text, service, provider, region)
     sha = repo.commit_file(
         branch=branch, base="origin/main", path=TFVARS_PATH, content=edited, message=f"move {service}"
     )

@@ -19,7 +19,7 @@ from swen.domain.events import EventType
 from swen.domain.models import Placement
 from swen.gitops.mr_hosts import MRState
 from swen.gitops.template import TFVARS_PATH
-from swen.gitops.tfvars import read_placements, set_placement
+from swen.gitops.tfvars import edit_placement, read_placements
 from swen.pipeline.lock import APPLY_LOCK_NAME, StoreLock
 from swen.pipeline.policy import PolicyGate
 from swen.pipeline.stages import state_path
@@ -165,7 +165,7 @@ def test_policy_denial_rejects_the_decision_and_closes_the_mr(env: PipelineEnv) 
     # someone adds a second move to the branch: the plan now replaces another service too
     base = f"origin/{mr.branch}"
     text = env.repo.read_file(base)
-    tampered = set_placement(text, "service-2", "aws", "us-west-2")
+    tampered = edit_placement(text, "service-2", "aws", "us-west-2")
     env.repo.commit_file(branch=mr.branch, base=base, path=TFVARS_PATH, content=tampered, message="also this")
     env.repo.push_branch(mr.branch)
 

@@ -347,7 +347,7 @@ def test_tfvars_keeps_one_commented_entry_per_service() -> None:
 
 
 def test_gitops_tfvars_editor_moves_exactly_one_service_in_the_sim(tmp_path: Path) -> None:
-    from swen.gitops.tfvars import read_placements, set_placement
+    from swen.gitops.tfvars import edit_placement, read_placements
 
     infra = copy_infra(tmp_path)
     tfvars = infra / "terraform.tfvars"
@@ -357,7 +357,7 @@ def test_gitops_tfvars_editor_moves_exactly_one_service_in_the_sim(tmp_path: Pat
         runner.plan(first)
         runner.apply(first)
         old = tfvars.read_text()
-        tfvars.write_text(set_placement(old, "inference-a10g", "aws", "us-west-2", "g5.xlarge"))
+        tfvars.write_text(edit_placement(old, "inference-a10g", "aws", "us-west-2", "g5.xlarge"))
         assert read_placements(tfvars.read_text())["inference-a10g"].region == "us-west-2"
         moved = tmp_path / "moved.tfplan"
         runner.plan(moved)

@@ -1,7 +1,7 @@
 """Ownership rules the code must keep (read from the source with ``ast``; nothing is imported).
 
 Only ``swen.moves`` changes a decision's status or records a placement: the store's
-``transition``/``transition_in``/``set_placement`` are called nowhere else outside ``swen.store``.
+``transition``/``transition_in``/``record_placement`` are called nowhere else outside ``swen.store``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "swen"
-OWNED_WRITES = {"transition", "transition_in", "set_placement"}
+OWNED_WRITES = {"transition", "transition_in", "record_placement"}
 
 
 def _calls(path: Path) -> list[tuple[int, str]]:

@@ -41,7 +41,7 @@ from swen.gitops.branch import BranchKind, branch_name
 from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRKind, MRState
 from swen.gitops.repo import MAIN, REMOTE, InfraRepo
 from swen.gitops.template import TFVARS_PATH
-from swen.gitops.tfvars import read_placements, set_placement, validate_instance_type
+from swen.gitops.tfvars import edit_placement, read_placements, validate_instance_type
 from swen.store.repository import Store
 
 _S = DecisionStatus
@@ -342,7 +342,7 @@ class Committer:
     ) -> None:
         """Local ``branch`` = origin's main + the one-entry edit of ``decision.service``."""
         base = f"{REMOTE}/{MAIN}"
-        edited = set_placement(
+        edited = edit_placement(
             self.repo.read_file(base),
             decision.service,
             target.provider,

@@ -10,7 +10,7 @@ The file looks like this (the infra template owns the exact set of keys per entr
       }
     }
 
-``read_placements`` parses it with python-hcl2. ``set_placement`` edits exactly one entry: the HCL
+``read_placements`` parses it with python-hcl2. ``edit_placement`` edits exactly one entry: the HCL
 parser (python-hcl2's Lark grammar, which records character positions) finds the span of that
 service's ``provider``/``region``/``instance_type`` values, only those characters are replaced, and the
 result goes through ``terraform fmt -`` so it stays fmt-clean. Every other byte (comments, other
@@ -199,7 +199,7 @@ def _tok(identifier: Tree[Any]) -> str:
     return str(first) if isinstance(first, Token) else ""
 
 
-def set_placement(
+def edit_placement(
     text: str,
     service: str,
     provider: str,

@@ -171,11 +171,11 @@ class Lifecycle:
     # --- placements without a status change --------------------------------------------------
     def first_seen(self, service: str, placement: Placement, *, at: datetime) -> None:
         """A service the store has no placement for starts where its fleet file says it runs."""
-        self.store.set_placement(service, placement, decision_id=None, at=at)
+        self.store.record_placement(service, placement, decision_id=None, at=at)
 
     def synced(self, service: str, placement: Placement) -> None:
         """``main`` applied as it is says ``service`` runs at ``placement`` (``swen pipeline sync``)."""
-        self.store.set_placement(service, placement, decision_id=None, at=platform_now(self.store))
+        self.store.record_placement(service, placement, decision_id=None, at=platform_now(self.store))
 
     # --- merge requests ------------------------------------------------------------------------
     def approve_review(self, mr: MergeRequest, *, by: str) -> MergeRequest:

@@ -167,7 +167,7 @@ class Store:
             for row in rows
         }
 
-    def set_placement(
+    def record_placement(
         self, service: str, placement: Placement, *, decision_id: str | None, at: datetime
     ) -> None:
         """Record where ``service`` runs (with no status change: first sight, or a sync of main).

@@ -91,7 +91,7 @@ def _seed_pipeline(store: Store) -> None:
 def test_metrics_expose_every_declared_name(client: TestClient, store: Store) -> None:
     store.upsert_services([service("web", replicas=2), service("db", budget=None)])
     store.insert_samples([sample("web", AWS, hourly=2.0), sample("web", ALI, hourly=1.0, latency=80.0)])
-    store.set_placement("web", ALI, decision_id=None, at=T0)
+    store.record_placement("web", ALI, decision_id=None, at=T0)
     for n, conf in enumerate((0.15, 0.75, 0.95)):
         store.save_decision(decision("web", n=n, confidence=conf, net=100.0))
     for status in (

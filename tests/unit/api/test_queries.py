@@ -93,8 +93,8 @@ def test_spend_by_provider_follows_where_each_service_runs(
         + [sample("db", ALI, ts=T0, hourly=0.5), sample("db", AWS, ts=T0, hourly=7.0)]
         + [sample("cache", ALI, ts=T0, hourly=0.25)]  # no applied placement: the fleet file's
     )
-    any_store.set_placement("web", AWS, decision_id=None, at=T0)
-    any_store.set_placement("db", ALI, decision_id=None, at=T0)
+    any_store.record_placement("web", AWS, decision_id=None, at=T0)
+    any_store.record_placement("db", ALI, decision_id=None, at=T0)
     spend = spend_by_provider(
         any_store, start=T0, end=T0 + timedelta(hours=2), step_s=3600, running=where(any_store)
     )

@@ -175,7 +175,7 @@ def test_one_decision_and_missing_one(client: TestClient, fleet: Store, viewer: 
 
 
 def test_services_with_applied_placement(client: TestClient, fleet: Store, viewer: dict) -> None:
-    fleet.set_placement("web", ALI, decision_id="d-web-0", at=T0)
+    fleet.record_placement("web", ALI, decision_id="d-web-0", at=T0)
     items = {s["name"]: s for s in client.get("/services", headers=viewer).json()["items"]}
     assert set(items) == {"web", "api-gw", "batch"}
     assert items["web"]["placement"] == {"provider": "alibaba", "region": "cn-hangzhou"}
@@ -189,7 +189,7 @@ def test_services_say_where_each_runs_and_what_it_costs(
     client: TestClient, fleet: Store, viewer: dict
 ) -> None:
     fleet.upsert_services([service("web", replicas=3)])
-    fleet.set_placement("web", ALI, decision_id="d-web-0", at=T0)
+    fleet.record_placement("web", ALI, decision_id="d-web-0", at=T0)
     items = {s["name"]: s for s in client.get("/services", headers=viewer).json()["items"]}
     web, batch = items["web"]["running"], items["batch"]["running"]
     assert web["placement"] == {"provider": "alibaba", "region": "cn-hangzhou"}

@@ -307,8 +307,8 @@ def test_bad_scenarios_are_422(client: TestClient, store: Store, keys: dict, bod
 def test_cost_analysis(client: TestClient, store: Store, keys: dict) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     store.upsert_services([service("web"), service("db", replicas=2), service("idle")])
-    store.set_placement("web", AWS, decision_id=None, at=T0)
-    store.set_placement("db", ALI, decision_id=None, at=T0)
+    store.record_placement("web", AWS, decision_id=None, at=T0)
+    store.record_placement("db", ALI, decision_id=None, at=T0)
     store.insert_samples(
         [
             sample("web", AWS, ts=now - timedelta(hours=h), hourly=2.0, credits=900.0 + 10 * h)

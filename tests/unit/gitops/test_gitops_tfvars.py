@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from swen.gitops.tfvars import read_placements, set_placement, terraform_fmt
+from swen.gitops.tfvars import edit_placement, read_placements, terraform_fmt
 
 TFVARS = """\
 # SWEN service placement. Comments must survive edits.
@@ -87,7 +87,7 @@ def test_read_placements_strips_quotes_and_reads_every_entry() -> None:
 
 
 def test_set_placement_changes_only_that_entry(tmp_path: Path) -> None:
-    after = set_placement(TFVARS, "service-2", "alibaba", "ap-southeast-1", "ecs.g7.xlarge")
+    after = edit_placement(TFVARS, "service-2", "alibaba", "ap-southeast-1", "ecs.g7.xlarge")
     assert _changed_lines(TFVARS, after) == [
         (
             '    provider      = "aws" # moved here in 2025\n',
@@ -106,14 +106,14 @@ def test_set_placement_changes_only_that_entry(tmp_path: Path) -> None:
 
 
 def test_quoted_key_entry_and_instance_type_kept_when_not_given(tmp_path: Path) -> None:
-    after = set_placement(TFVARS, "service-1", "alibaba", "ap-southeast-1")
+    after = edit_placement(TFVARS, "service-1", "alibaba", "ap-southeast-1")
     assert len(_changed_lines(TFVARS, after)) == 2
     assert read_placements(after)["service-1"].instance_type == "m5.large"
     assert _fmt_check(after, tmp_path).returncode == 0
 
 
 def test_missing_instance_type_is_added_and_realigned(tmp_path: Path) -> None:
-    after = set_placement(TFVARS, "service-3", "aws", "us-east-1", "m5.large")
+    after = edit_placement(TFVARS, "service-3", "aws", "us-east-1", "m5.large")
     assert (
         '    provider      = "aws"\n    region        = "us-east-1"\n    instance_type = "m5.large"\n'
         in after
@@ -126,7 +126,7 @@ def test_missing_instance_type_is_added_and_realigned(tmp_path: Path) -> None:
 
 
 def test_one_line_entry_is_edited_in_place(tmp_path: Path) -> None:
-    after = set_placement(TFVARS, "service-20", "alibaba", "us-west-1", "ecs.g7.large")
+    after = edit_placement(TFVARS, "service-20", "alibaba", "us-west-1", "ecs.g7.large")
     changed = _changed_lines(TFVARS, after)
     assert changed == [
         (
@@ -152,22 +152,22 @@ def test_one_line_entry_is_edited_in_place(tmp_path: Path) -> None:
 )
 def test_bad_names_are_rejected(service: str, provider: str, region: str, instance_type: str | None) -> None:
     with pytest.raises(InvalidInputError):
-        set_placement(TFVARS, service, provider, region, instance_type)
+        edit_placement(TFVARS, service, provider, region, instance_type)
 
 
 def test_unknown_service_is_not_found() -> None:
     with pytest.raises(NotFoundError, match="service-9"):
-        set_placement(TFVARS, "service-9", "aws", "us-east-1")
+        edit_placement(TFVARS, "service-9", "aws", "us-east-1")
 
 
 def test_same_placement_is_a_conflict() -> None:
     with pytest.raises(ConflictError):
-        set_placement(TFVARS, "service-1", "aws", "us-east-1", "m5.large")
+        edit_placement(TFVARS, "service-1", "aws", "us-east-1", "m5.large")
 
 
 def test_broken_hcl_is_invalid_input() -> None:
     with pytest.raises(InvalidInputError, match="cannot parse HCL"):
-        set_placement("service_placement = {\n", "service-1", "aws", "us-east-1")
+        edit_placement("service_placement = {\n", "service-1", "aws", "us-east-1")
     with pytest.raises(InvalidInputError, match="no service_placement"):
         read_placements('environment = "sim"\n')
 
@@ -183,7 +183,7 @@ def test_shipped_template_tfvars_is_editable(tmp_path: Path) -> None:
     entries = read_placements(text)
     service = sorted(entries)[0]
     target = ("alibaba", "ap-southeast-1") if entries[service].provider == "aws" else ("aws", "us-east-1")
-    after = set_placement(text, service, *target)
+    after = edit_placement(text, service, *target)
     assert read_placements(after)[service].provider == target[0]
     assert len(_changed_lines(text, after)) == 2
     assert _fmt_check(after, tmp_path).returncode == 0
@@ -207,7 +207,7 @@ def test_any_valid_edit_changes_only_its_entry(
     old = before[service]
     if (old.provider, old.region) == (provider, region) and instance_type in (None, old.instance_type):
         return  # nothing to change (ConflictError, tested elsewhere)
-    after = set_placement(TFVARS, service, provider, region, instance_type)
+    after = edit_placement(TFVARS, service, provider, region, instance_type)
     entries = read_placements(after)
     assert (entries[service].provider, entries[service].region) == (provider, region)
     assert entries[service].instance_type == (instance_type or old.instance_type)

@@ -33,8 +33,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 def store(settings: Settings) -> Store:
     s = Store.open(settings)
     s.upsert_services([service("web"), service("api")])
-    s.set_placement("web", AWS, decision_id=None, at=T0)
-    s.set_placement("api", AWS, decision_id=None, at=T0)
+    s.record_placement("web", AWS, decision_id=None, at=T0)
+    s.record_placement("api", AWS, decision_id=None, at=T0)
     return s
 
 
@@ -125,7 +125,7 @@ def test_a_failed_attempt_quarantines_its_target_and_asks_for_the_next_candidate
     store.save_decision(d)
     advance(store, d.id, *TO_APPLIED)
     healer.started(d, plan, T0)
-    store.set_placement("web", ALI, decision_id=d.id, at=T0)
+    store.record_placement("web", ALI, decision_id=d.id, at=T0)
     advance(store, d.id, _S.FAILED, detail={"reason": "unhealthy after the move: availability 0.2"})
     done = healer.follow_up(plan, None, T0 + timedelta(seconds=20))
     (incident,) = IncidentRepository(store).list(service="web")
@@ -189,7 +189,7 @@ def test_an_alert_about_a_placement_already_left_attaches_to_the_move(
     d = decision(1)
     store.save_decision(d)
     advance(store, d.id, *TO_APPLIED)
-    store.set_placement("web", ALI, decision_id=d.id, at=T0)
+    store.record_placement("web", ALI, decision_id=d.id, at=T0)
     intake(store, alert())  # Prometheus is late: the engine already moved web off aws
     healer = Healer(settings, store)
     plan = healer.plan(["web", "api"], placements(store), T0)
@@ -197,7 +197,7 @@ def test_an_alert_about_a_placement_already_left_attaches_to_the_move(
     (incident,) = IncidentRepository(store).list(service="web")
     assert incident.status is IncidentStatus.REMEDIATING and incident.decision_id == d.id
     # an alert about api's old placement when a person moved it: nothing to remediate, closed
-    store.set_placement("api", GCP, decision_id=None, at=T0)
+    store.record_placement("api", GCP, decision_id=None, at=T0)
     result = intake(store, alert(svc="api", fingerprint="b2"))
     healer.plan(["web", "api"], placements(store), T0)
     assert IncidentRepository(store).get(result.incidents_opened[0]).status is IncidentStatus.RESOLVED
@@ -229,7 +229,7 @@ def test_a_failed_ordinary_move_waits_for_the_next_move_instead_of_an_emergency(
     store.save_decision(ordinary)
     plan = healer.plan(["web", "api"], placements(store), T0)
     advance(store, ordinary.id, *TO_APPLIED)
-    store.set_placement("web", ALI, decision_id=ordinary.id, at=T0)
+    store.record_placement("web", ALI, decision_id=ordinary.id, at=T0)
     advance(store, ordinary.id, _S.FAILED, detail={"reason": "unhealthy after the move: p95 above the SLO"})
     healer.follow_up(plan, None, T0 + timedelta(seconds=20))
     plan = healer.plan(["web", "api"], placements(store), T0 + timedelta(seconds=25))

@@ -42,7 +42,7 @@ def resolved(settings: Settings) -> tuple[Store, int]:
     """An outage of web on aws seen by Alertmanager at T0, moved to alibaba, verified at T0 + 42 s."""
     store = Store.open(settings)
     store.upsert_services([service("web")])
-    store.set_placement("web", AWS, decision_id=None, at=T0)
+    store.record_placement("web", AWS, decision_id=None, at=T0)
     result = intake(store, alert(starts=T0))
     (incident_id,) = result.incidents_opened
     healer = Healer(settings, store)

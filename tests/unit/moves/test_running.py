@@ -47,7 +47,7 @@ def store(settings: Settings) -> Iterator[Store]:
 
 def test_applied_placement_wins_and_the_cost_is_the_newest_sample_there_times_replicas(store: Store) -> None:
     store.upsert_services([_service("web", replicas=3)])
-    store.set_placement("web", ALI, decision_id="d-1", at=T0)
+    store.record_placement("web", ALI, decision_id="d-1", at=T0)
     store.insert_samples(
         [
             _sample("web", ALI, T0, 1.0),
@@ -77,7 +77,7 @@ def test_without_an_applied_placement_the_fleet_file_says_where_it_runs(store: S
 
 def test_no_sample_at_the_placement_means_no_cost(store: Store) -> None:
     store.upsert_services([_service("api")])
-    store.set_placement("api", GCP, decision_id=None, at=T0)
+    store.record_placement("api", GCP, decision_id=None, at=T0)
     store.insert_samples([_sample("api", AWS, T0, 1.0)])
 
     api = running_services(store)["api"]
@@ -90,7 +90,7 @@ def test_no_sample_at_the_placement_means_no_cost(store: Store) -> None:
 def test_one_service_and_a_given_fleet_give_the_same_answer(store: Store) -> None:
     fleet = [_service("a", replicas=4), _service("b", current=GCP)]
     store.upsert_services(fleet)
-    store.set_placement("a", ALI, decision_id="d-7", at=T0)
+    store.record_placement("a", ALI, decision_id="d-7", at=T0)
     store.insert_samples([_sample("a", ALI, T0, 1.5), _sample("b", GCP, T0 + timedelta(hours=1), 0.25)])
 
     every = running_services(store)

@@ -40,7 +40,7 @@ def test_services_lists_placement_replicas_and_the_whole_service_cost(
     monkeypatch.setattr(core_cmds.console, "width", 200)
     with Store.open(Settings(home=swen_home)) as store:
         store.upsert_services([_service("web", 3), _service("db", 1)])
-        store.set_placement("web", GCP, decision_id="d-1", at=T0)
+        store.record_placement("web", GCP, decision_id="d-1", at=T0)
         store.insert_samples([_sample("web", GCP, 2.0), _sample("web", AWS, 9.0)])
 
     result = CliRunner().invoke(app, ["services"])

@@ -84,7 +84,7 @@ def test_anomalies_off_the_current_placement_are_ignored(store: Store) -> None:
 
 
 def test_the_applied_placement_wins_over_the_fleet_file(store: Store) -> None:
-    store.set_placement(
+    store.record_placement(
         "checkout-api", Placement(provider="gcp", region="us-central1"), decision_id=None, at=T0
     )
     assert intake_anomalies(store, [anomaly(AnomalyKind.OUTAGE)]).ignored == 1

@@ -33,11 +33,11 @@ def test_placements_are_set_and_audited(store: Store) -> None:
     assert store.get_placements() == {}
     first = Placement(provider="aws", region="us-east-1")
     second = Placement(provider="alibaba", region="cn-hangzhou")
-    store.set_placement("api", first, decision_id=None, at=T0)
-    store.set_placement("api", second, decision_id="d-9", at=T0 + timedelta(hours=1))
+    store.record_placement("api", first, decision_id=None, at=T0)
+    store.record_placement("api", second, decision_id="d-9", at=T0 + timedelta(hours=1))
     assert store.get_placements() == {"api": second}
     with pytest.raises(InvalidInputError):
-        store.set_placement("Bad Name;rm", first, decision_id=None, at=T0)
+        store.record_placement("Bad Name;rm", first, decision_id=None, at=T0)
 
     placement_events = store.events_after(0, types=[EventType.PLACEMENT])
     assert [e.payload["placement"] for e in placement_events] == ["aws/us-east-1", "alibaba/cn-hangzhou"]

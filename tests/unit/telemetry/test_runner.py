@@ -106,7 +106,7 @@ def test_credits_burn_where_the_store_says_services_run(tmp_path: Path) -> None:
         settings = Settings(home=home)
         with Store.open(settings) as store:
             if moved:
-                store.set_placement(
+                store.record_placement(
                     "service-2", Placement.parse("alibaba/us-west-1"), decision_id=None, at=START
                 )
             run_simulator(settings, store, seed=1, start=START, interval_s=3600, speed=1e9, max_steps=5)
