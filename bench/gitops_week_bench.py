@@ -46,13 +46,14 @@ from pathlib import Path
 
 from swen.config import Settings
 from swen.domain.events import EventType
+from swen.domain.merge_requests import PipelineRun
 from swen.domain.models import Service
 from swen.gitops.repo import init_infra_repo
 from swen.gitops.template import TFVARS_PATH, copy_template, locate_template
 from swen.gitops.tfvars import read_placements, terraform_fmt
 from swen.loop import EngineLoop, gitops_actuator
 from swen.moves.driver import MoveDriver
-from swen.store.mrs import MergeRequestRepository, PipelineRepository, PipelineRun
+from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 from swen.telemetry import runner as sim_runner
 from swen.telemetry.catalog import Catalog, load_catalog

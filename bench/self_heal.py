@@ -47,10 +47,11 @@ import httpx
 from swen.config import Settings
 from swen.domain.decision import TERMINAL_STATUSES, DecisionStatus
 from swen.domain.events import EventType
+from swen.domain.incidents import IncidentRecord
 from swen.gitops.repo import init_infra_repo
 from swen.healing.report import incident_report
 from swen.loop import EngineLoop, gitops_actuator
-from swen.store.incidents import IncidentRecord, IncidentRepository
+from swen.store.incidents import IncidentRepository
 from swen.store.repository import Store
 from swen.telemetry.runner import run_simulator
 from swen.telemetry.scenarios import Scenario, ScenarioKind, inject_scenario

@@ -20,6 +20,7 @@ from swen.domain.decision import (
     DecisionAction,
     Savings,
 )
+from swen.domain.merge_requests import PipelineRun
 from swen.domain.models import Placement, Weights
 from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import LocalMergeRequestHost
@@ -30,7 +31,6 @@ from swen.pipeline.policy import PolicyGate
 from swen.pipeline.retry import Backoff
 from swen.pipeline.runner import PipelineRunner
 from swen.pipeline.stages import state_path
-from swen.store.mrs import PipelineRun
 from swen.store.repository import Store
 
 T0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)

@@ -23,9 +23,10 @@ from swen.api.app import create_app
 from swen.api.auth import Role
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
+from swen.domain.merge_requests import MRKind
 from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
 from swen.store.keys import ApiKeyRepository
-from swen.store.mrs import MergeRequestRepository, MRKind
+from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 
 schemathesis.experimental.OPEN_API_3_1.enable()  # FastAPI emits OpenAPI 3.1

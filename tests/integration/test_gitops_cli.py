@@ -13,8 +13,9 @@ from swen.cli import app
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError, InvalidInputError
+from swen.domain.merge_requests import MergeRequest, MRState
 from swen.gitops.committer import Committer
-from swen.gitops.mr_hosts import LocalMergeRequestHost, MergeRequest, MRState
+from swen.gitops.mr_hosts import LocalMergeRequestHost
 from swen.gitops.repo import InfraRepo
 from swen.moves.lifecycle import Lifecycle
 from swen.store.mrs import PipelineRepository

@@ -13,9 +13,10 @@ from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError
 from swen.domain.events import EventType
+from swen.domain.merge_requests import MergeRequest, MRKind, MRState
 from swen.domain.models import Placement
 from swen.gitops.committer import Committer
-from swen.gitops.mr_hosts import LocalMergeRequestHost, MergeRequest, MRKind, MRState
+from swen.gitops.mr_hosts import LocalMergeRequestHost
 from swen.gitops.repo import InfraRepo, RetryPolicy, init_infra_repo
 from swen.gitops.template import TFVARS_PATH
 from swen.gitops.tfvars import read_placements

@@ -12,8 +12,9 @@ from gitops_helpers import T0, TEMPLATE, make_decision
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError, GitOpsError
+from swen.domain.merge_requests import MRKind, MRState
 from swen.gitops.committer import Committer
-from swen.gitops.mr_hosts import GitLabMergeRequestHost, MRKind, MRState, make_host
+from swen.gitops.mr_hosts import GitLabMergeRequestHost, make_host
 from swen.gitops.repo import InfraRepo, init_infra_repo
 from swen.moves.lifecycle import Lifecycle
 from swen.store.repository import Store

@@ -9,15 +9,8 @@ import pytest
 
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from swen.domain.events import EventType
-from swen.store.mrs import (
-    MergeRequestRepository,
-    MRKind,
-    MRState,
-    PipelineRepository,
-    RunStatus,
-    StageName,
-    StageStatus,
-)
+from swen.domain.merge_requests import MRKind, MRState, RunStatus, StageName, StageStatus
+from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 
 BRANCH = "ai-rec/service-2-alibaba-20261126T101503Z"

@@ -28,9 +28,10 @@ from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError
 from swen.domain.events import EventType
+from swen.domain.merge_requests import MRState, RunStatus
 from swen.moves import reviews
 from swen.store.keys import ApiKeyRepository
-from swen.store.mrs import MRState, PipelineRepository, RunStatus
+from swen.store.mrs import PipelineRepository
 
 S = DecisionStatus
 

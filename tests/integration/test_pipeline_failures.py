@@ -16,14 +16,13 @@ from pipeline_env import PipelineEnv, git, make_decision, make_env
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import ConflictError, LockError
 from swen.domain.events import EventType
+from swen.domain.merge_requests import MRState, RunStatus, StageName, StageStatus
 from swen.domain.models import Placement
-from swen.gitops.mr_hosts import MRState
 from swen.gitops.template import TFVARS_PATH
 from swen.gitops.tfvars import edit_placement, read_placements
 from swen.pipeline.lock import APPLY_LOCK_NAME, StoreLock
 from swen.pipeline.policy import PolicyGate
 from swen.pipeline.stages import state_path
-from swen.store.mrs import RunStatus, StageName, StageStatus
 
 S = DecisionStatus
 pytestmark = pytest.mark.slow

@@ -9,10 +9,9 @@ from pipeline_env import PipelineEnv, make_decision, make_env
 
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
+from swen.domain.merge_requests import MRState, RunStatus, StageName, StageStatus
 from swen.domain.models import Placement
-from swen.gitops.mr_hosts import MRState
 from swen.gitops.tfvars import read_placements
-from swen.store.mrs import RunStatus, StageName, StageStatus
 
 S = DecisionStatus
 pytestmark = pytest.mark.slow

@@ -31,9 +31,9 @@ from typer.testing import CliRunner
 from swen.api.auth import Role
 from swen.cli import app as cli_app
 from swen.domain.decision import DecisionStatus
+from swen.domain.incidents import IncidentStatus
 from swen.healing.quarantine import Quarantine
 from swen.moves import automation
-from swen.store.incidents import IncidentStatus
 from swen.store.keys import ApiKeyRepository
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 

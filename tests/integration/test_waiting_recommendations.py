@@ -11,9 +11,10 @@ import pytest
 
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
+from swen.domain.merge_requests import MRState
 from swen.gitops.repo import init_infra_repo
 from swen.loop import EngineLoop, gitops_actuator
-from swen.store.mrs import MergeRequestRepository, MRState
+from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 from swen.telemetry.runner import run_simulator
 from swen.telemetry.scenarios import Scenario, ScenarioKind

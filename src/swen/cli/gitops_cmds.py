@@ -17,7 +17,8 @@ from swen.cli.pipeline_cmds import finish, render_run
 from swen.cli.text import clean, plain
 from swen.config import Settings, load_settings
 from swen.domain.errors import InvalidInputError, NotFoundError
-from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRState, make_host
+from swen.domain.merge_requests import MergeRequest, MRState
+from swen.gitops.mr_hosts import MergeRequestHost, make_host
 from swen.gitops.repo import InfraRepo, init_infra_repo
 from swen.moves import reviews
 from swen.store.db import display_url

@@ -13,10 +13,11 @@ from rich.table import Table
 from swen.cli.params import IncidentIdArgument
 from swen.cli.text import plain
 from swen.config import Settings, load_settings
+from swen.domain.incidents import IncidentStatus
 from swen.healing.quarantine import Quarantine
 from swen.healing.report import incident_report, incident_summaries
 from swen.moves import automation
-from swen.store.incidents import IncidentRepository, IncidentStatus
+from swen.store.incidents import IncidentRepository
 from swen.store.repository import Store
 
 console = Console()

@@ -21,8 +21,8 @@ from swen.cli.params import MrIdArgument, MrIdOption
 from swen.cli.text import plain
 from swen.config import Settings, load_settings
 from swen.domain.errors import NotFoundError, PipelineError
+from swen.domain.merge_requests import PipelineRun, RunStatus, StageStatus
 from swen.pipeline.lock import APPLY_LOCK_NAME, current_holder
-from swen.store.mrs import PipelineRun, RunStatus, StageStatus
 from swen.store.repository import Store
 
 pipeline_app = typer.Typer(

@@ -35,10 +35,11 @@ from swen.domain.decision import (
     DecisionStatus,
 )
 from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError, NotFoundError
+from swen.domain.merge_requests import MergeRequest, MRKind, MRState
 from swen.domain.models import Placement
 from swen.domain.names import validate_location_name, validate_service_name
 from swen.gitops.branch import BranchKind, branch_name
-from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost, MRKind, MRState
+from swen.gitops.mr_hosts import MergeRequestHost
 from swen.gitops.repo import MAIN, REMOTE, InfraRepo
 from swen.gitops.template import TFVARS_PATH
 from swen.gitops.tfvars import edit_placement, read_placements, validate_instance_type

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from swen.config import Settings
 from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError
+from swen.domain.merge_requests import MergeRequest, MRKind, MRState
 from swen.gitops.branch import validate_branch_name
 from swen.gitops.repo import MAIN
-from swen.store.mrs import MergeRequest, MergeRequestRepository, MRKind, MRState
+from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 
 if TYPE_CHECKING:

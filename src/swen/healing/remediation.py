@@ -46,6 +46,7 @@ from swen.config import Settings
 from swen.domain.decision import FAILED_STATUSES, TERMINAL_STATUSES, Decision, DecisionStatus
 from swen.domain.errors import ConflictError, NotFoundError, SwenError
 from swen.domain.events import EventType
+from swen.domain.incidents import ACTIVE_STATUSES, IncidentRecord, IncidentSource, IncidentStatus
 from swen.domain.models import Placement
 from swen.engine.constraints import WILDCARD
 from swen.engine.decide import EngineResult
@@ -53,13 +54,7 @@ from swen.healing.guards import Attempt, GuardLimits, GuardVerdict, Outcome, che
 from swen.healing.quarantine import Quarantine
 from swen.moves.verification import load_verification
 from swen.pipeline.notify import Notification, Notifier
-from swen.store.incidents import (
-    ACTIVE_STATUSES,
-    IncidentRecord,
-    IncidentRepository,
-    IncidentSource,
-    IncidentStatus,
-)
+from swen.store.incidents import IncidentRepository
 from swen.store.repository import Store
 
 _log = logging.getLogger(__name__)

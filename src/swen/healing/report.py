@@ -27,7 +27,8 @@ from typing import Any
 from swen.domain.decision import Decision
 from swen.domain.errors import NotFoundError
 from swen.domain.events import EventType
-from swen.store.incidents import IncidentRecord, IncidentRepository, IncidentStatus
+from swen.domain.incidents import IncidentRecord, IncidentStatus
+from swen.store.incidents import IncidentRepository
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.reads import recent_service_events
 from swen.store.records import EventRecord

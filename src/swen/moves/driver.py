@@ -21,6 +21,7 @@ from typing import Any
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import ConflictError, LockError, SwenError
+from swen.domain.merge_requests import MergeRequest, MRKind, MRState, PipelineRun, RunStatus
 from swen.domain.models import Placement
 from swen.gitops.committer import Committer
 from swen.gitops.mr_hosts import MergeRequestHost
@@ -32,7 +33,7 @@ from swen.pipeline.notify import Notifier
 from swen.pipeline.policy import PolicyGate
 from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff
 from swen.pipeline.runner import PipelineRunner
-from swen.store.mrs import MergeRequest, MergeRequestRepository, MRKind, MRState, PipelineRun, RunStatus
+from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,9 @@ from swen.domain.decision import (
     DecisionStatus,
 )
 from swen.domain.errors import ConflictError, NotFoundError
+from swen.domain.merge_requests import MergeRequest, MRKind
 from swen.domain.models import Placement
-from swen.store.mrs import MergeRequest, MergeRequestRepository, MRKind
+from swen.store.mrs import MergeRequestRepository
 from swen.store.records import PlacementWrite, StoredDecision
 from swen.store.repository import Store
 

@@ -13,11 +13,11 @@ import logging
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError, SwenError
+from swen.domain.merge_requests import MergeRequest, MRKind
 from swen.gitops.mr_hosts import MergeRequestHost, validate_actor, validate_reason
 from swen.moves.lifecycle import Lifecycle
 from swen.pipeline.notify import Notification, Notifier
 from swen.pipeline.run_end import end_unfinished_run
-from swen.store.mrs import MergeRequest, MRKind
 from swen.store.repository import Store
 
 log = logging.getLogger(__name__)

@@ -42,17 +42,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, Str
 from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
+from swen.domain.incidents import AlertRecord, IncidentRecord, IncidentSource, IncidentStatus
 from swen.domain.names import validate_location_name, validate_service_name
 from swen.engine.anomaly import Anomaly
 from swen.moves.running import running_services
 from swen.store import audit
-from swen.store.incidents import (
-    AlertRecord,
-    IncidentRecord,
-    IncidentRepository,
-    IncidentSource,
-    IncidentStatus,
-)
+from swen.store.incidents import IncidentRepository
 from swen.store.repository import Store, Transaction
 
 MAX_ALERTS_PER_PAYLOAD = 5000

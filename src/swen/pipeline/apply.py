@@ -12,8 +12,9 @@ from contextlib import contextmanager
 
 from swen.config import Settings
 from swen.domain.errors import PipelineError, SwenError
+from swen.domain.merge_requests import MergeRequest
 from swen.domain.models import Placement
-from swen.gitops.mr_hosts import MergeRequest, MergeRequestHost
+from swen.gitops.mr_hosts import MergeRequestHost
 from swen.gitops.repo import MAIN, REMOTE, InfraRepo
 from swen.pipeline.lock import APPLY_LOCK_NAME, LockStore, StoreLock
 from swen.pipeline.plan_summary import PlanSummary

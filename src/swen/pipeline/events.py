@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from swen.domain.merge_requests import MergeRequest, PipelineRun
 from swen.domain.models import Placement
-from swen.store.mrs import MergeRequest, PipelineRun
 
 
 class OutcomeKind(StrEnum):

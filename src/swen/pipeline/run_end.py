@@ -10,8 +10,9 @@ import logging
 
 from swen.config import Settings
 from swen.domain.errors import LockError
+from swen.domain.merge_requests import MergeRequest, PipelineRun, RunStatus, StageName, StageStatus
 from swen.pipeline.lock import StoreLock
-from swen.store.mrs import MergeRequest, PipelineRepository, PipelineRun, RunStatus, StageName, StageStatus
+from swen.store.mrs import PipelineRepository
 from swen.store.repository import Store
 
 log = logging.getLogger(__name__)

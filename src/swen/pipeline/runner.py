@@ -33,6 +33,7 @@ from swen.config import Settings
 from swen.domain.decision import OPEN_STATUSES, ROLLBACK_FROM_STATUSES, Decision, DecisionStatus
 from swen.domain.errors import ConflictError, PipelineError, PolicyError, SwenError
 from swen.domain.events import EventType
+from swen.domain.merge_requests import MergeRequest, MRKind, PipelineRun, RunStatus, StageName, StageStatus
 from swen.domain.models import Placement
 from swen.gitops.mr_hosts import MergeRequestHost, make_host
 from swen.gitops.repo import REMOTE, InfraRepo
@@ -52,16 +53,7 @@ from swen.pipeline.stages import (
     state_path,
     validate_tree,
 )
-from swen.store.mrs import (
-    MergeRequest,
-    MergeRequestRepository,
-    MRKind,
-    PipelineRepository,
-    PipelineRun,
-    RunStatus,
-    StageName,
-    StageStatus,
-)
+from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.records import StoredDecision
 from swen.store.repository import Store
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Table, func, select
 
 from swen.domain.decision import TERMINAL_STATUSES, DecisionStatus
+from swen.domain.incidents import IncidentStatus
 from swen.store import audit
-from swen.store.incidents import IncidentStatus
 from swen.store.records import EventRecord
 from swen.store.repository import Store
 from swen.store.tables import decisions, events, incidents, merge_requests, telemetry_samples

@@ -17,9 +17,10 @@ from starlette.testclient import WebSocketDenialResponse
 
 from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
+from swen.domain.merge_requests import MRKind
 from swen.store.incidents import IncidentRepository
 from swen.store.keys import ApiKeyRepository
-from swen.store.mrs import MergeRequestRepository, MRKind
+from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 from swen.store.tables import metadata
 

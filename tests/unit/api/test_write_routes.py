@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
-from swen.store.mrs import MergeRequestRepository, MRKind, MRState, PipelineRepository, StageName
+from swen.domain.merge_requests import MRKind, MRState, StageName
+from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 from swen.store.tables import alerts
 

@@ -12,8 +12,9 @@ from swen.api.auth import Role
 from swen.cli import app
 from swen.config import Settings
 from swen.domain.errors import InvalidInputError
+from swen.domain.merge_requests import MRKind, StageName
 from swen.store.keys import ApiKeyRepository
-from swen.store.mrs import MergeRequestRepository, MRKind, PipelineRepository, StageName
+from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 
 HOSTILE = "\x1b]0;owned\x07[bold red]x[/]\x1b[2J"

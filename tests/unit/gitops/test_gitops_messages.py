@@ -12,8 +12,9 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "integration"))
 from gitops_helpers import make_decision
 
 from swen.domain.errors import InvalidInputError
+from swen.domain.merge_requests import MRKind
 from swen.gitops.committer import commit_message, instance_type_for, mr_description
-from swen.gitops.mr_hosts import MRKind, validate_actor, validate_reason
+from swen.gitops.mr_hosts import validate_actor, validate_reason
 
 
 def _trailers(message: str) -> list[tuple[str, str]]:

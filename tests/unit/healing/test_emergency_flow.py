@@ -19,12 +19,13 @@ import pytest
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
+from swen.domain.incidents import IncidentStatus
 from swen.gitops.repo import init_infra_repo
 from swen.healing.quarantine import Quarantine
 from swen.healing.remediation import NO_CANDIDATE_LIMIT
 from swen.loop import EngineLoop, gitops_actuator
 from swen.moves import automation
-from swen.store.incidents import IncidentRepository, IncidentStatus
+from swen.store.incidents import IncidentRepository
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 from swen.telemetry.catalog import load_catalog

@@ -11,11 +11,12 @@ from healing_factories import ALI, AWS, GCP, T0, alert, decision, service
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
+from swen.domain.incidents import IncidentStatus
 from swen.healing.quarantine import Quarantine
 from swen.healing.remediation import Healer, HealingPlan
 from swen.observability.alerts import intake
 from swen.observability.metrics import build_registry
-from swen.store.incidents import IncidentRepository, IncidentStatus
+from swen.store.incidents import IncidentRepository
 from swen.store.repository import Store
 from swen.store.state import StoredVerification
 

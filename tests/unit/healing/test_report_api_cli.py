@@ -17,13 +17,14 @@ from swen.cli import app as cli_app
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import NotFoundError
+from swen.domain.merge_requests import MRKind
 from swen.healing.remediation import Healer
 from swen.healing.report import incident_report
 from swen.moves import automation
 from swen.observability.alerts import intake
 from swen.store.incidents import IncidentRepository
 from swen.store.keys import ApiKeyRepository
-from swen.store.mrs import MergeRequestRepository, MRKind, PipelineRepository
+from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 from swen.store.state import StoredVerification
 

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
+from swen.domain.incidents import IncidentSource, IncidentStatus
 from swen.domain.models import Placement, Service, ServiceShape
 from swen.observability.alerts import intake
-from swen.store.incidents import IncidentRepository, IncidentSource, IncidentStatus
+from swen.store.incidents import IncidentRepository
 from swen.store.repository import Store
 from swen.store.tables import alerts, events, incidents, services
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from swen.domain.incidents import IncidentStatus
 from swen.domain.models import Placement, Service, ServiceShape, TelemetrySample
 from swen.engine.anomaly import Anomaly, AnomalyDetector, AnomalyKind
 from swen.observability.alerts import intake, intake_anomalies
-from swen.store.incidents import IncidentRepository, IncidentStatus
+from swen.store.incidents import IncidentRepository
 from swen.store.repository import Store
 from swen.store.tables import events, incidents
 

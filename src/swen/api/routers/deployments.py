@@ -25,8 +25,9 @@ from swen.api.deps import GitlabWebhookDep, StoreDep, declares_role
 from swen.api.schemas import GitlabHook, MergeRequestHook, PipelineHook, WebhookOut
 from swen.domain.decision import ALLOWED_TRANSITIONS, DecisionStatus
 from swen.domain.events import EventType
+from swen.domain.merge_requests import MergeRequest, MRState
 from swen.moves.lifecycle import Lifecycle
-from swen.store.mrs import MergeRequest, MergeRequestRepository, MRState
+from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 
 router = APIRouter(tags=["webhooks"])

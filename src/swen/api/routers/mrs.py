@@ -28,9 +28,10 @@ from swen.api.schemas import (
     next_offset,
 )
 from swen.domain.errors import ConflictError
+from swen.domain.merge_requests import MergeRequest, MRState
 from swen.gitops.mr_hosts import make_host
 from swen.moves import reviews
-from swen.store.mrs import MergeRequest, MergeRequestRepository, MRState, PipelineRepository
+from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.reads import count_merge_requests
 from swen.store.repository import Store
 
