@@ -39,7 +39,6 @@ from pathlib import Path
 
 import httpx
 
-from swen.api.auth import Role
 from swen.config import Settings
 from swen.domain.decision import (
     Confidence,
@@ -51,6 +50,7 @@ from swen.domain.decision import (
     Savings,
 )
 from swen.domain.events import EventType
+from swen.domain.keys import Role
 from swen.domain.models import Placement, Service, ServiceShape, TelemetrySample, Weights
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store

@@ -20,9 +20,9 @@ from schemathesis import DataGenerationMethod, GenerationConfig
 from schemathesis.checks import ALL_CHECKS
 
 from swen.api.app import create_app
-from swen.api.auth import Role
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
+from swen.domain.keys import Role
 from swen.domain.merge_requests import MRKind
 from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
 from swen.store.keys import ApiKeyRepository

@@ -24,10 +24,10 @@ import pytest
 from gitops_helpers import git
 from pipeline_env import PipelineEnv, make_decision, make_env
 
-from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError
 from swen.domain.events import EventType
+from swen.domain.keys import Role
 from swen.domain.merge_requests import MRState, RunStatus
 from swen.moves import reviews
 from swen.store.keys import ApiKeyRepository

@@ -28,10 +28,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from swen.api.auth import Role
 from swen.cli import app as cli_app
 from swen.domain.decision import DecisionStatus
 from swen.domain.incidents import IncidentStatus
+from swen.domain.keys import Role
 from swen.healing.quarantine import Quarantine
 from swen.moves import automation
 from swen.store.keys import ApiKeyRepository

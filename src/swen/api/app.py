@@ -17,7 +17,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from swen import __version__
-from swen.api.auth import Role
 from swen.api.cache import ResponseCache
 from swen.api.deps import reject_unknown_query, require
 from swen.api.keycache import KeyCache
@@ -40,6 +39,7 @@ from swen.api.routers import (
     ws,
 )
 from swen.config import Settings
+from swen.domain.keys import Role
 from swen.observability.metrics import StoreCollector, build_registry
 from swen.store.repository import Store
 from swen.store.versions import VersionProbe

@@ -19,11 +19,11 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from swen.api.auth import Principal, Role, secrets_equal
 from swen.api.keycache import KeyCache
 from swen.api.problems import ApiProblem
 from swen.api.ratelimit import RateLimiter
 from swen.config import Settings
+from swen.domain.keys import Principal, Role, secrets_equal
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store
 

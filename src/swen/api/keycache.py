@@ -17,8 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
-from swen.api.auth import Principal, hash_key
 from swen.api.cache import single_flight
+from swen.domain.keys import Principal, hash_key
 
 DEFAULT_TTL_S = 2.0
 MAX_ENTRIES = 10_000

@@ -48,7 +48,7 @@ def dashboard_command(
 
 def local_dashboard_key(settings: Settings) -> str:
     """The key in ``$SWEN_HOME/dashboard.key`` if it still works, else a new operator key saved there."""
-    from swen.api.auth import Role
+    from swen.domain.keys import Role
     from swen.store.keys import ApiKeyRepository
     from swen.store.repository import Store
 

@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Option(help="Who or what uses the key, e.g. 'dashboard'.")],
     ) -> None:
         """Create a key; it is printed once and only its hash is stored."""
-        from swen.api.auth import Role
+        from swen.domain.keys import Role
         from swen.store.keys import ApiKeyRepository
         from swen.store.repository import Store
 

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from swen.api.auth import Role
 from swen.config import Settings
 from swen.domain.clock import utcnow
 from swen.domain.decision import DecisionStatus
+from swen.domain.keys import Role
 from swen.domain.models import Service
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store

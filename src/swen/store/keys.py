@@ -1,6 +1,6 @@
 """API keys repository: create (returns the secret once), list, revoke, authenticate.
 
-Only the SHA-256 of a key and its short prefix are stored (see ``swen.api.auth``). Creating and
+Only the SHA-256 of a key and its short prefix are stored (see ``swen.domain.keys``). Creating and
 revoking a key appends an ``api_key`` event to the audit log (name, role and prefix, never the key).
 """
 
@@ -12,10 +12,10 @@ from datetime import datetime
 
 from sqlalchemy import Row, insert, select, update
 
-from swen.api.auth import Role, generate_key, hash_key, key_prefix
 from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.domain.events import EventType
+from swen.domain.keys import Role, generate_key, hash_key, key_prefix
 from swen.store.repository import Store
 from swen.store.tables import api_keys
 

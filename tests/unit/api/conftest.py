@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from swen.api.app import create_app
-from swen.api.auth import Role
 from swen.config import Settings
+from swen.domain.keys import Role
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store
 

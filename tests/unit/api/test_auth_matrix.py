@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.testclient import WebSocketDenialResponse
 
-from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
+from swen.domain.keys import Role
 from swen.domain.merge_requests import MRKind
 from swen.store.incidents import IncidentRepository
 from swen.store.keys import ApiKeyRepository

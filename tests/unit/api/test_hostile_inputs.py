@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.testclient import WebSocketDenialResponse
 
-from swen.api.auth import Role
+from swen.domain.keys import Role
 from swen.store.repository import Store
 from swen.store.tables import alerts, events, incidents
 

@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from swen.api.app import create_app
-from swen.api.auth import Principal, Role
 from swen.api.keycache import KeyCache
 from swen.config import Settings
 from swen.domain.errors import StoreError
+from swen.domain.keys import Principal, Role
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store
 from swen.store.versions import VersionProbe

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from swen.api.auth import KEY_PREFIX, Role, hash_key, secrets_equal
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.domain.events import EventType
+from swen.domain.keys import KEY_PREFIX, Role, hash_key, secrets_equal
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store
 from swen.store.tables import api_keys

@@ -10,9 +10,9 @@ from api_factories import bearer
 from fastapi.testclient import TestClient
 
 from swen.api.app import create_app
-from swen.api.auth import Role
 from swen.api.ratelimit import RateLimiter
 from swen.config import Settings
+from swen.domain.keys import Role
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store
 

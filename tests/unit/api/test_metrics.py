@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
-from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
+from swen.domain.keys import Role
 from swen.observability import metrics as m
 from swen.store.repository import Store
 from swen.store.tables import incidents, merge_requests, pipeline_runs, pipeline_stages

@@ -9,8 +9,8 @@ import pytest
 from api_factories import ALI, AWS, T0, bearer, decision, sample, service
 from fastapi.testclient import TestClient
 
-from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
+from swen.domain.keys import Role
 from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
 from swen.store.repository import Store
 

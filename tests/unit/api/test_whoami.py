@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from swen.api.auth import Role
+from swen.domain.keys import Role
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -12,9 +12,9 @@ from api_factories import ALI, AWS, T0, bearer, decision, sample, service
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
+from swen.domain.keys import Role
 from swen.domain.merge_requests import MRKind, MRState, StageName
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store

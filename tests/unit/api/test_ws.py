@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
 from swen.api.app import create_app
-from swen.api.auth import Role
 from swen.config import Settings
 from swen.domain.events import EventType
+from swen.domain.keys import Role
 from swen.loop import EngineLoop
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store

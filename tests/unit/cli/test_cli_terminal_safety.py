@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from swen.api.auth import Role
 from swen.cli import app
 from swen.config import Settings
 from swen.domain.errors import InvalidInputError
+from swen.domain.keys import Role
 from swen.domain.merge_requests import MRKind, StageName
 from swen.store.keys import ApiKeyRepository
 from swen.store.mrs import MergeRequestRepository, PipelineRepository

@@ -27,8 +27,8 @@ def fresh_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveA
 @pytest.fixture
 def empty_api(tmp_path: Path) -> Iterator[LiveApi]:
     """A real API on a store with nothing in it but two keys (a platform that has just been set up)."""
-    from swen.api.auth import Role
     from swen.demo.seed import SeededPlatform, demo_settings
+    from swen.domain.keys import Role
     from swen.store.keys import ApiKeyRepository
     from swen.store.repository import Store
 

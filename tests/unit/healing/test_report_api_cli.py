@@ -12,11 +12,11 @@ from healing_factories import AWS, T0, alert, decision, service
 from typer.testing import CliRunner
 
 from swen.api.app import create_app
-from swen.api.auth import Role
 from swen.cli import app as cli_app
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import NotFoundError
+from swen.domain.keys import Role
 from swen.domain.merge_requests import MRKind
 from swen.healing.remediation import Healer
 from swen.healing.report import incident_report

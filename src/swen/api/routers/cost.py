@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from swen.api.auth import Role
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.schemas import (
     CostAnalysisOut,
@@ -22,6 +21,7 @@ from swen.api.schemas import (
 )
 from swen.domain.clock import utcnow
 from swen.domain.decision import DecisionStatus
+from swen.domain.keys import Role
 from swen.domain.models import Service
 from swen.moves.running import RunningService, newest_sample_time, running_services
 from swen.store.history import credits_by_provider, spend_by_provider

@@ -9,13 +9,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from swen.api.auth import Role
 from swen.api.cache import ResponseCache
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
 from swen.api.schemas import DecisionOut, DecisionPage, LifecycleEvent, QueryDateTime, next_offset
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
+from swen.domain.keys import Role
 from swen.store.reads import count_decisions, decision_histories
 from swen.store.records import EventRecord, StoredDecision
 from swen.store.repository import Store

@@ -13,11 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from swen.api.auth import Role
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
 from swen.api.schemas import QueryDateTime, next_offset
 from swen.domain.incidents import IncidentRecord, IncidentStatus
+from swen.domain.keys import Role
 from swen.healing.report import incident_report
 from swen.store.incidents import IncidentRepository
 from swen.store.reads import count_incidents

@@ -14,7 +14,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from swen.api.auth import Principal, Role
 from swen.api.deps import OperatorDep, SettingsDep, StoreDep, ViewerDep, declares_role
 from swen.api.problems import problem_responses
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
@@ -28,6 +27,7 @@ from swen.api.schemas import (
     next_offset,
 )
 from swen.domain.errors import ConflictError
+from swen.domain.keys import Principal, Role
 from swen.domain.merge_requests import MergeRequest, MRState
 from swen.gitops.mr_hosts import make_host
 from swen.moves import reviews

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from swen.api.auth import Role
 from swen.api.deps import AdminDep, StoreDep, declares_role
 from swen.api.schemas import ScenarioIn, ScenarioOut
+from swen.domain.keys import Role
 from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.scenarios import inject_scenario, parse_scenario
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from swen.api.auth import Role
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.schemas import RunningOut, ServiceList, ServiceOut
+from swen.domain.keys import Role
 from swen.domain.models import Service
 from swen.domain.names import SERVICE_NAME_PATTERN
 from swen.moves.running import RunningService, running_service, running_services

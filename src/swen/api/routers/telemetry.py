@@ -10,12 +10,12 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Query, Request, Response
 
-from swen.api.auth import Role
 from swen.api.cache import ResponseCache
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.problems import ApiProblem
 from swen.api.schemas import QueryDateTime, TelemetryPage, TelemetryPoint, next_offset
 from swen.domain.clock import utcnow
+from swen.domain.keys import Role
 from swen.domain.models import TelemetrySample
 from swen.domain.names import LOCATION_NAME_PATTERN, SERVICE_NAME_PATTERN
 from swen.store.history import HistoryPoint, latest_page, telemetry_history

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from swen.api.auth import Role
 from swen.api.deps import ViewerDep, declares_role
 from swen.api.schemas import WhoAmIOut
+from swen.domain.keys import Role
 
 router = APIRouter(tags=["auth"])
 

@@ -22,9 +22,9 @@ import anyio
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from swen.api.auth import Role
 from swen.api.problems import problem_response
 from swen.domain.events import EventType
+from swen.domain.keys import Role
 from swen.store.keys import ApiKeyRepository
 from swen.store.reads import events_version
 from swen.store.records import EventRecord
