@@ -127,10 +127,14 @@ WAITING_STATUSES = frozenset({_S.AWAITING_APPROVAL})
 """Waiting for a person."""
 OPEN_STATUSES = IN_FLIGHT_STATUSES | WAITING_STATUSES
 """A move on its way: not yet applied, not ended."""
+NOT_ENDED_STATUSES = frozenset(DecisionStatus) - TERMINAL_STATUSES
+"""Open, or applied and not yet verified: the move has not reached its end."""
 FAILED_STATUSES = frozenset({_S.FAILED, _S.ROLLED_BACK})
 """The move did not hold (healing tries the next candidate)."""
 ROLLBACK_FROM_STATUSES = frozenset({_S.APPLIED, _S.VERIFIED, _S.FAILED})
 """A rollback MR may be opened for these."""
+ENDED_WITHOUT_APPLY_STATUSES = frozenset({_S.FAILED, _S.REJECTED, _S.SUPERSEDED})
+"""A decision that ended like this before any apply leaves no reason to keep its MR open."""
 ALLOWED_TRANSITIONS: dict[DecisionStatus, frozenset[DecisionStatus]] = {
     _S.PROPOSED: frozenset({_S.MR_OPENED, _S.SUPERSEDED, _S.FAILED, _S.REJECTED}),
     _S.MR_OPENED: frozenset({_S.PIPELINE_RUNNING, _S.SUPERSEDED, _S.FAILED, _S.REJECTED}),

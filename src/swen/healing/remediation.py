@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from swen.config import Settings
-from swen.domain.decision import FAILED_STATUSES, TERMINAL_STATUSES, Decision, DecisionStatus
+from swen.domain.decision import FAILED_STATUSES, NOT_ENDED_STATUSES, Decision, DecisionStatus
 from swen.domain.errors import ConflictError, NotFoundError, SwenError
 from swen.domain.events import EventType
 from swen.domain.incidents import ACTIVE_STATUSES, IncidentRecord, IncidentSource, IncidentStatus
@@ -63,7 +63,6 @@ _S = DecisionStatus
 NO_CANDIDATE_LIMIT = 3
 """Cycles an emergency may find no healthy candidate before a person is asked."""
 EMERGENCY_KINDS = frozenset({"outage"})
-IN_FLIGHT = frozenset(_S) - TERMINAL_STATUSES
 """Decisions still on their way (proposed .. applied)."""
 HISTORY_LIMIT = 200
 
@@ -179,7 +178,7 @@ class Healer:
         """A threshold alert the engine's detector does not see as a change: ride the normal move."""
         retry = bool(incident.details.get("retry"))
         for stored in self.store.list_decisions(service=incident.service, limit=20):
-            if stored.status in IN_FLIGHT and (
+            if stored.status in NOT_ENDED_STATUSES and (
                 retry or stored.decision.current.provider == incident.provider
             ):
                 mode = "emergency" if stored.decision.emergency else "ordinary"

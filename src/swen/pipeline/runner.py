@@ -30,7 +30,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from swen.config import Settings
-from swen.domain.decision import OPEN_STATUSES, ROLLBACK_FROM_STATUSES, Decision, DecisionStatus
+from swen.domain.decision import (
+    ENDED_WITHOUT_APPLY_STATUSES,
+    OPEN_STATUSES,
+    ROLLBACK_FROM_STATUSES,
+    Decision,
+    DecisionStatus,
+)
 from swen.domain.errors import ConflictError, PipelineError, PolicyError, SwenError
 from swen.domain.events import EventType
 from swen.domain.merge_requests import MergeRequest, MRKind, PipelineRun, RunStatus, StageName, StageStatus
@@ -61,8 +67,6 @@ log = logging.getLogger(__name__)
 
 _S = DecisionStatus
 _FINISHED = frozenset({RunStatus.SUCCESS, RunStatus.FAILED})
-_ENDED = frozenset({_S.FAILED, _S.REJECTED, _S.SUPERSEDED})
-"""A run whose decision ended like this leaves no reason to keep its MR open."""
 PAUSED_REASON = "automation_paused: automatic applies are paused (`swen automation resume`, or approve)"
 
 
@@ -356,7 +360,7 @@ class PipelineRunner:
         denied = isinstance(cause, PolicyDenied)
         detail = {"mr_id": ctx.mr.id, "run_id": run_id, "stage": failure.stage, "error": cause.message}
         self.listener.failed(ctx.mr, detail, denied=denied)
-        if ctx.mr.is_open and (denied or self._decision_status(ctx.mr) in _ENDED):
+        if ctx.mr.is_open and (denied or self._decision_status(ctx.mr) in ENDED_WITHOUT_APPLY_STATUSES):
             # a failed change holds its MR no longer: the engine proposes afresh when still worth it
             why = "denied by policy" if denied else f"stage {failure.stage} failed"
             try:

@@ -11,14 +11,13 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Table, func, select
 
-from swen.domain.decision import TERMINAL_STATUSES, DecisionStatus
+from swen.domain.decision import NOT_ENDED_STATUSES, DecisionStatus
 from swen.domain.incidents import IncidentStatus
 from swen.store import audit
 from swen.store.records import EventRecord
 from swen.store.repository import Store
 from swen.store.tables import decisions, events, incidents, merge_requests, telemetry_samples
 
-OPEN_STATUSES = tuple(s for s in DecisionStatus if s not in TERMINAL_STATUSES)
 """Recommendations still on their way (not verified, not terminal)."""
 
 
@@ -105,7 +104,7 @@ def open_recommendations(store: Store) -> dict[str, float]:
     d = decisions.c
     stmt = (
         select(d.service, d.net_savings_monthly_usd)
-        .where(d.status.in_([s.value for s in OPEN_STATUSES]), d.action == "migrate")
+        .where(d.status.in_([s.value for s in sorted(NOT_ENDED_STATUSES)]), d.action == "migrate")
         .order_by(d.created_at.desc(), d.id.desc())
     )
     newest: dict[str, float] = {}
