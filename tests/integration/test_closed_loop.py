@@ -64,7 +64,7 @@ def test_recommendation_travels_through_git_and_terraform_and_is_verified(
     moved = [store.get_decision(i).decision for i in report.recommendations]
     service2 = next(d for d in moved if d.service == "service-2")
     assert service2.action is DecisionAction.MIGRATE
-    assert service2.fleet_placement == Placement(provider="aws", region="us-east-1")
+    assert service2.current == Placement(provider="aws", region="us-east-1")
     assert service2.confidence.value > 0.85
     assert "Move service-2 from aws/us-east-1 to" in service2.explanation
 
