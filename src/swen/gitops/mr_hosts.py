@@ -10,6 +10,7 @@ merges with git (``InfraRepo.merge_to_main``), GitLab merges server-side.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Protocol
 
 from swen.config import Settings
@@ -89,8 +90,10 @@ def _require_open(mr: MergeRequest, action: str) -> None:
         )
 
 
-class _StoreBackedHost:
-    """What both hosts read straight from their store rows (``self.mrs``)."""
+class _StoreBackedHost(ABC):
+    """What both hosts do the same way on their store rows (``self.mrs``): the checks and the
+    recorded outcome of approve, reject, merge and close. What each host does on its side in
+    between is its ``approve_remote``, ``_close_remote`` and ``_merge_remote``."""
 
     mrs: MergeRequestRepository
 
@@ -99,6 +102,53 @@ class _StoreBackedHost:
 
     def find_by_branch(self, branch: str) -> MergeRequest | None:
         return self.mrs.get_by_branch(branch)
+
+    @abstractmethod
+    def approve_remote(self, mr: MergeRequest) -> None:
+        """Mirror an approval onto the host."""
+
+    @abstractmethod
+    def _close_remote(self, mr: MergeRequest, note: str) -> None:
+        """Close ``mr`` on the host, leaving ``note`` as the reason."""
+
+    @abstractmethod
+    def _merge_remote(self, mr: MergeRequest) -> str | None:
+        """Merge ``mr`` on the host; the merge commit's sha when the host tells it."""
+
+    def approve(self, mr_id: int, by: str) -> MergeRequest:
+        by = validate_actor(by)
+        mr = self.mrs.get(mr_id)
+        _require_open(mr, "approve")
+        if mr.approved_by is not None:
+            return mr  # already approved: approving twice changes nothing (GitLab refuses it)
+        self.approve_remote(mr)
+        return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
+
+    def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
+        by, reason = validate_actor(by), validate_reason(reason)
+        mr = self.mrs.get(mr_id)
+        _require_open(mr, "reject")
+        self._close_remote(mr, f"Rejected by {by}: {reason}")
+        return self.mrs.update(
+            mr_id, action="rejected", state=MRState.CLOSED, detail={"by": by, "reason": reason}
+        )
+
+    def merge(self, mr_id: int) -> MergeRequest:
+        mr = self.mrs.get(mr_id)
+        if mr.state is MRState.MERGED:
+            return mr
+        _require_open(mr, "merge")
+        sha = self._merge_remote(mr)
+        return self.mrs.update(mr_id, action="merged", state=MRState.MERGED, detail={"sha": sha})
+
+    def close(self, mr_id: int, reason: str) -> MergeRequest:
+        reason = validate_reason(reason)
+        mr = self.mrs.get(mr_id)
+        if mr.state is MRState.CLOSED:
+            return mr
+        _require_open(mr, "close")
+        self._close_remote(mr, f"Closed by SWEN: {reason}")
+        return self.mrs.update(mr_id, action="closed", state=MRState.CLOSED, detail={"reason": reason})
 
 
 class LocalMergeRequestHost(_StoreBackedHost):
@@ -127,47 +177,21 @@ class LocalMergeRequestHost(_StoreBackedHost):
     def get(self, mr_id: int) -> MergeRequest:
         return self.mrs.get(mr_id)
 
-    def approve(self, mr_id: int, by: str) -> MergeRequest:
-        by = validate_actor(by)
-        mr = self.mrs.get(mr_id)
-        _require_open(mr, "approve")
-        if mr.approved_by is not None:
-            return mr  # already approved: approving twice changes nothing
-        return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
-
     def approve_remote(self, mr: MergeRequest) -> None:
         """The store is the local host: the lifecycle's record is the approval."""
 
-    def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
-        by, reason = validate_actor(by), validate_reason(reason)
-        mr = self.mrs.get(mr_id)
-        _require_open(mr, "reject")
-        return self.mrs.update(
-            mr_id, action="rejected", state=MRState.CLOSED, detail={"by": by, "reason": reason}
-        )
+    def _close_remote(self, mr: MergeRequest, note: str) -> None:
+        """The store is the local host: the recorded state is the closed MR."""
 
-    def merge(self, mr_id: int) -> MergeRequest:
-        mr = self.mrs.get(mr_id)
-        if mr.state is MRState.MERGED:
-            return mr
-        _require_open(mr, "merge")
+    def _merge_remote(self, mr: MergeRequest) -> str | None:
         if self.repo is None:
             raise GitOpsError(
                 "the local merge-request host needs the infra repository to merge",
                 hint="build it with make_host(settings, store, InfraRepo.open(settings))",
             )
-        sha = self.repo.merge_to_main(
+        return self.repo.merge_to_main(
             mr.branch, message=f"Merge branch '{mr.branch}' into {MAIN} (MR {mr.id})"
         )
-        return self.mrs.update(mr_id, action="merged", state=MRState.MERGED, detail={"sha": sha})
-
-    def close(self, mr_id: int, reason: str) -> MergeRequest:
-        reason = validate_reason(reason)
-        mr = self.mrs.get(mr_id)
-        if mr.state is MRState.CLOSED:
-            return mr
-        _require_open(mr, "close")
-        return self.mrs.update(mr_id, action="closed", state=MRState.CLOSED, detail={"reason": reason})
 
 
 def _gitlab_error(exc: Exception, action: str) -> GitOpsError:
@@ -281,48 +305,17 @@ class GitLabMergeRequestHost(_StoreBackedHost):
             return self.mrs.update(mr_id, action=f"synced_{state.value}", state=state)
         return mr
 
-    def approve(self, mr_id: int, by: str) -> MergeRequest:
-        by = validate_actor(by)
-        mr = self.mrs.get(mr_id)
-        _require_open(mr, "approve")
-        if mr.approved_by is not None:
-            return mr  # GitLab refuses a second approval by the same user
-        self._call("approving a merge request", self._lazy_mr(mr).approve)
-        return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
-
     def approve_remote(self, mr: MergeRequest) -> None:
         self._call("approving a merge request", self._lazy_mr(mr).approve)
 
-    def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
-        by, reason = validate_actor(by), validate_reason(reason)
-        mr = self.mrs.get(mr_id)
-        _require_open(mr, "reject")
-        self._close_remote(mr, f"Rejected by {by}: {reason}")
-        return self.mrs.update(
-            mr_id, action="rejected", state=MRState.CLOSED, detail={"by": by, "reason": reason}
-        )
-
-    def merge(self, mr_id: int) -> MergeRequest:
-        mr = self.mrs.get(mr_id)
-        if mr.state is MRState.MERGED:
-            return mr
-        _require_open(mr, "merge")
+    def _merge_remote(self, mr: MergeRequest) -> str | None:
         result = self._call(
             "merging a merge request",
             self._lazy_mr(mr).merge,
             merge_commit_message=f"Merge branch '{mr.branch}' into {self.target_branch} (SWEN MR {mr.id})",
         )
-        sha = (result or {}).get("merge_commit_sha") if isinstance(result, dict) else None
-        return self.mrs.update(mr_id, action="merged", state=MRState.MERGED, detail={"sha": sha})
-
-    def close(self, mr_id: int, reason: str) -> MergeRequest:
-        reason = validate_reason(reason)
-        mr = self.mrs.get(mr_id)
-        if mr.state is MRState.CLOSED:
-            return mr
-        _require_open(mr, "close")
-        self._close_remote(mr, f"Closed by SWEN: {reason}")
-        return self.mrs.update(mr_id, action="closed", state=MRState.CLOSED, detail={"reason": reason})
+        sha: str | None = (result or {}).get("merge_commit_sha") if isinstance(result, dict) else None
+        return sha
 
     def _close_remote(self, mr: MergeRequest, note: str) -> None:
         remote = self._lazy_mr(mr)
