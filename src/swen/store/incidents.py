@@ -106,6 +106,15 @@ class IncidentRepository:
     ) -> None:
         self.store.append_event(type_, payload, service=service, conn=conn)
 
+    def _change(
+        self, tx: Connection, current: IncidentRecord, values: Mapping[str, Any], event: dict[str, Any]
+    ) -> IncidentRecord:
+        """Write ``values`` to the incident's row and append its ``incident`` event (``event`` holds
+        the action and what goes with it); the incident as it is now."""
+        tx.execute(update(incidents).where(incidents.c.id == current.id).values(**values))
+        self._event(tx, EventType.INCIDENT, event, current.service)
+        return self.get(current.id, conn=tx)
+
     # --- incidents: reads ------------------------------------------------------------------------
 
     def get(self, incident_id: int, *, conn: Connection | None = None) -> IncidentRecord:
@@ -238,18 +247,12 @@ class IncidentRepository:
                     f"incident {incident_id} is {current.status.value}; only an open one can be remediated",
                     hint="escalated incidents wait for a person; resolved ones are closed",
                 )
-            tx.execute(
-                update(incidents)
-                .where(incidents.c.id == incident_id)
-                .values(status=IncidentStatus.REMEDIATING.value, decision_id=decision_id)
-            )
-            self._event(
+            return self._change(
                 tx,
-                EventType.INCIDENT,
+                current,
+                {"status": IncidentStatus.REMEDIATING.value, "decision_id": decision_id},
                 {"action": "remediating", "incident_id": incident_id, "decision_id": decision_id},
-                current.service,
             )
-            return self.get(incident_id, conn=tx)
 
     def resolve(
         self,
@@ -267,14 +270,10 @@ class IncidentRepository:
             if current.status is IncidentStatus.RESOLVED:
                 return current
             ttr = ttr if ttr is not None else max(0.0, (at - current.opened_at).total_seconds())
-            tx.execute(
-                update(incidents)
-                .where(incidents.c.id == incident_id)
-                .values(status=IncidentStatus.RESOLVED.value, resolved_at=at, time_to_recovery_s=ttr)
-            )
-            self._event(
+            return self._change(
                 tx,
-                EventType.INCIDENT,
+                current,
+                {"status": IncidentStatus.RESOLVED.value, "resolved_at": at, "time_to_recovery_s": ttr},
                 {
                     "action": "resolved",
                     "incident_id": incident_id,
@@ -282,9 +281,7 @@ class IncidentRepository:
                     "reason": reason,
                     "decision_id": current.decision_id,
                 },
-                current.service,
             )
-            return self.get(incident_id, conn=tx)
 
     def escalate(
         self, incident_id: int, reason: str, *, at: datetime | None = None, conn: Connection | None = None
@@ -298,18 +295,12 @@ class IncidentRepository:
             if current.status is IncidentStatus.ESCALATED:
                 return current
             details = {**current.details, "escalated_at": at.isoformat(), "escalation_reason": reason}
-            tx.execute(
-                update(incidents)
-                .where(incidents.c.id == incident_id)
-                .values(status=IncidentStatus.ESCALATED.value, details=details)
-            )
-            self._event(
+            return self._change(
                 tx,
-                EventType.INCIDENT,
+                current,
+                {"status": IncidentStatus.ESCALATED.value, "details": details},
                 {"action": "escalated", "incident_id": incident_id, "reason": reason},
-                current.service,
             )
-            return self.get(incident_id, conn=tx)
 
     # --- alerts ----------------------------------------------------------------------------------
 
