@@ -11,6 +11,7 @@ merges with git (``InfraRepo.merge_to_main``), GitLab merges server-side.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from swen.config import Settings
@@ -90,18 +91,48 @@ def _require_open(mr: MergeRequest, action: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _RemoteMR:
+    """The host's own ids of a merge request it opened (none for the local host)."""
+
+    external_id: str | None = None
+    web_url: str | None = None
+
+
 class _StoreBackedHost(ABC):
     """What both hosts do the same way on their store rows (``self.mrs``): the checks and the
-    recorded outcome of approve, reject, merge and close. What each host does on its side in
-    between is its ``approve_remote``, ``_close_remote`` and ``_merge_remote``."""
+    recorded outcome of open, approve, reject, merge and close. What each host does on its side in
+    between is its ``_open_remote``, ``approve_remote``, ``_close_remote`` and ``_merge_remote``."""
 
+    name: str
     mrs: MergeRequestRepository
+
+    def open(
+        self, branch: str, title: str, description: str, decision_id: str, service: str, kind: MRKind
+    ) -> MergeRequest:
+        validate_branch_name(branch)
+        remote = self._open_remote(branch, title, description, kind)
+        return self.mrs.create(
+            decision_id=decision_id,
+            service=service,
+            branch=branch,
+            host=self.name,
+            title=title,
+            description=description,
+            kind=MRKind(kind),
+            external_id=remote.external_id,
+            web_url=remote.web_url,
+        )
 
     def list(self, state: MRState | None = None, service: str | None = None) -> list[MergeRequest]:
         return self.mrs.list(state=state, service=service, limit=1000)
 
     def find_by_branch(self, branch: str) -> MergeRequest | None:
         return self.mrs.get_by_branch(branch)
+
+    @abstractmethod
+    def _open_remote(self, branch: str, title: str, description: str, kind: MRKind) -> _RemoteMR:
+        """Open the merge request on the host (or find the one a crash left there)."""
 
     @abstractmethod
     def approve_remote(self, mr: MergeRequest) -> None:
@@ -160,22 +191,12 @@ class LocalMergeRequestHost(_StoreBackedHost):
         self.mrs = MergeRequestRepository(store)
         self.repo = repo
 
-    def open(
-        self, branch: str, title: str, description: str, decision_id: str, service: str, kind: MRKind
-    ) -> MergeRequest:
-        validate_branch_name(branch)
-        return self.mrs.create(
-            decision_id=decision_id,
-            service=service,
-            branch=branch,
-            host=self.name,
-            title=title,
-            description=description,
-            kind=MRKind(kind),
-        )
-
     def get(self, mr_id: int) -> MergeRequest:
         return self.mrs.get(mr_id)
+
+    def _open_remote(self, branch: str, title: str, description: str, kind: MRKind) -> _RemoteMR:
+        """The store is the local host: its row is the merge request."""
+        return _RemoteMR()
 
     def approve_remote(self, mr: MergeRequest) -> None:
         """The store is the local host: the lifecycle's record is the approval."""
@@ -258,10 +279,7 @@ class GitLabMergeRequestHost(_StoreBackedHost):
             raise GitOpsError(f"merge request {mr.id} has no GitLab iid", hint="it was not created on GitLab")
         return self._project.mergerequests.get(int(mr.external_id), lazy=True)
 
-    def open(
-        self, branch: str, title: str, description: str, decision_id: str, service: str, kind: MRKind
-    ) -> MergeRequest:
-        validate_branch_name(branch)
+    def _open_remote(self, branch: str, title: str, description: str, kind: MRKind) -> _RemoteMR:
         # A crash after GitLab created the MR but before the row was stored: reuse GitLab's MR.
         found = self._call(
             "listing merge requests",
@@ -282,17 +300,7 @@ class GitLabMergeRequestHost(_StoreBackedHost):
                 "remove_source_branch": False,
             }
             remote = self._call("creating a merge request", self._project.mergerequests.create, payload)
-        return self.mrs.create(
-            decision_id=decision_id,
-            service=service,
-            branch=branch,
-            host=self.name,
-            title=title,
-            description=description,
-            kind=MRKind(kind),
-            external_id=str(remote.iid),
-            web_url=getattr(remote, "web_url", None),
-        )
+        return _RemoteMR(external_id=str(remote.iid), web_url=getattr(remote, "web_url", None))
 
     def get(self, mr_id: int) -> MergeRequest:
         """The stored MR, refreshed from GitLab (a person may have merged or closed it there)."""
