@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pydantic import ValidationError
 
@@ -119,32 +119,35 @@ def policy_decision(decision: Decision, *, rollback: bool) -> Decision:
     )
 
 
+class PipelineTools(TypedDict, total=False):
+    """What a pipeline works with besides the settings and the store; each one left out (or None) is
+    made from the settings: the infra repository, its merge-request host, the policy gate (loaded on
+    first use), the notifier and the back-off of retried terraform and git steps."""
+
+    repo: InfraRepo | None
+    host: MergeRequestHost | None
+    gate: PolicyGate | None
+    notifier: Notifier | None
+    backoff: Backoff
+
+
 class PipelineRunner:
     """Runs the five stages for merge requests of the infra repository."""
 
     def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        *,
-        listener: RunListener,
-        repo: InfraRepo | None = None,
-        host: MergeRequestHost | None = None,
-        gate: PolicyGate | None = None,
-        notifier: Notifier | None = None,
-        backoff: Backoff = DEFAULT_BACKOFF,
+        self, settings: Settings, store: Store, *, listener: RunListener, **tools: Unpack[PipelineTools]
     ) -> None:
         self.settings = settings
         self.store = store
         self.listener = listener
-        self.repo = repo or InfraRepo.open(settings)
-        self.host = host or make_host(settings, store, self.repo)
+        self.repo = tools.get("repo") or InfraRepo.open(settings)
+        self.host = tools.get("host") or make_host(settings, store, self.repo)
         self.mrs = MergeRequestRepository(store)
         self.runs = PipelineRepository(store)
-        self._gate = gate
-        self.notifier = notifier or Notifier(store, settings.slack_webhook_url)
-        self.backoff = backoff
-        self.applier = MainApplier(settings, store, self.repo, self.host, self.mrs, backoff)
+        self._gate = tools.get("gate")
+        self.notifier = tools.get("notifier") or Notifier(store, settings.slack_webhook_url)
+        self.backoff = tools.get("backoff", DEFAULT_BACKOFF)
+        self.applier = MainApplier(settings, store, self.repo, self.host, self.mrs, self.backoff)
 
     @property
     def gate(self) -> PolicyGate:
