@@ -19,6 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from swen.backtest.report import STRATEGY_COLUMNS, strategy_row
 from swen.backtest.runner import BacktestResult
 from swen.domain.errors import InvalidInputError
 
@@ -134,16 +135,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def _summary_tables(doc: dict[str, Any]) -> str:
     strategies = [
-        [
-            name,
-            f"${st['total_cost_usd']:,.2f}",
-            f"${st['migration_cost_usd']:,.2f}",
-            f"${st['savings_vs_static_usd']:,.2f}",
-            str(st["migrations"]),
-            f"{st['slo_violation_minutes']:g}",
-            f"{st['slo_violation_minutes_beyond_detection']:g}",
-            f"{st['outage_minutes']:g}",
-        ]
+        strategy_row(name, st, savings=f"${st['savings_vs_static_usd']:,.2f}")
         for name, st in doc["strategies"].items()
     ]
     policy = doc["policy"]
@@ -176,19 +168,7 @@ def _summary_tables(doc: dict[str, Any]) -> str:
     ]
     return (
         "<h2>Strategies</h2>"
-        + _table(
-            strategies,
-            [
-                "strategy",
-                "total cost",
-                "migration cost",
-                "savings vs static",
-                "migrations",
-                "SLO-violation min",
-                "beyond detection",
-                "outage min",
-            ],
-        )
+        + _table(strategies, list(STRATEGY_COLUMNS))
         + "<h2>Policy gate and lifecycle (platform)</h2>"
         + _table(
             gate,
