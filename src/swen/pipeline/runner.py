@@ -47,9 +47,8 @@ from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff
 from swen.pipeline.run_end import STAGE_ORDER, end_unfinished_run, mr_lock
 from swen.pipeline.stages import (
     StageLog,
-    comparable,
-    describe_summary,
     plan_tree,
+    require_same_plan,
     state_path,
     validate_tree,
 )
@@ -416,13 +415,14 @@ class PipelineRunner:
                     stage="plan",
                 )
             plan = plan_tree(tree, self.settings, stage_log, name="plan", backoff=self.backoff)
-        if comparable(plan.summary) != comparable(expected):
-            raise PipelineError(
-                "plan changed since the policy check: "
-                f"policy saw [{describe_summary(expected)}], now [{describe_summary(plan.summary)}]",
-                hint="the state or main changed meanwhile; run the pipeline again",
-                stage="plan",
-            )
+        require_same_plan(
+            expected,
+            plan.summary,
+            problem="plan changed since the policy check",
+            labels=("policy saw", "now"),
+            hint="the state or main changed meanwhile; run the pipeline again",
+            stage="plan",
+        )
         artifact = self._artifact_dir(ctx) / "plan.json"
         artifact.write_text(json.dumps(plan.show_json, indent=1, sort_keys=True), encoding="utf-8")
         stage_log.note(f"plan JSON kept at {artifact}")
