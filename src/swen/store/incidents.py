@@ -39,41 +39,18 @@ from swen.domain.incidents import (
 )
 from swen.domain.names import validate_location_name, validate_service_name
 from swen.store.paging import check_page
+from swen.store.records import from_row
 from swen.store.repository import Store
 from swen.store.tables import alerts, incidents
 
 
 def _incident(row: Row[Any]) -> IncidentRecord:
-    return IncidentRecord(
-        id=int(row.id),
-        service=row.service,
-        provider=row.provider,
-        region=row.region,
-        kind=row.kind,
-        source=row.source,
-        status=IncidentStatus(row.status),
-        opened_at=row.opened_at,
-        resolved_at=row.resolved_at,
-        time_to_recovery_s=row.time_to_recovery_s,
-        decision_id=row.decision_id,
-        details=dict(row.details or {}),
-    )
+    status, details = IncidentStatus(row.status), dict(row.details or {})
+    return from_row(IncidentRecord, row, id=int(row.id), status=status, details=details)
 
 
 def _alert(row: Row[Any]) -> AlertRecord:
-    return AlertRecord(
-        id=int(row.id),
-        fingerprint=row.fingerprint,
-        starts_at=row.starts_at,
-        alertname=row.alertname,
-        status=row.status,
-        service=row.service,
-        provider=row.provider,
-        incident_id=row.incident_id,
-        labels=dict(row.labels or {}),
-        received_at=row.received_at,
-        updated_at=row.updated_at,
-    )
+    return from_row(AlertRecord, row, id=int(row.id), labels=dict(row.labels or {}))
 
 
 class IncidentRepository:
