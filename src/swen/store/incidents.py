@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
 
 from swen.domain.clock import utcnow
 from swen.domain.errors import ConflictError, NotFoundError
@@ -51,6 +51,24 @@ def _incident(row: Row[Any]) -> IncidentRecord:
 
 def _alert(row: Row[Any]) -> AlertRecord:
     return from_row(AlertRecord, row, id=int(row.id), labels=dict(row.labels or {}))
+
+
+def incident_filters(
+    *,
+    service: str | None,
+    status: IncidentStatus | Collection[IncidentStatus] | None,
+    since: datetime | None,
+) -> list[ColumnElement[bool]]:
+    """Which incidents a page holds (None: any), for the page and for its total alike."""
+    filters: list[ColumnElement[bool]] = []
+    if service is not None:
+        filters.append(incidents.c.service == service)
+    if status is not None:
+        wanted = [status] if isinstance(status, str) else list(status)
+        filters.append(incidents.c.status.in_([IncidentStatus(s).value for s in wanted]))
+    if since is not None:
+        filters.append(incidents.c.opened_at >= since)
+    return filters
 
 
 class IncidentRepository:
@@ -115,15 +133,13 @@ class IncidentRepository:
     ) -> builtins.list[IncidentRecord]:
         """Incidents, newest first."""
         check_page(limit, offset)
-        query = select(incidents)
-        if service is not None:
-            query = query.where(incidents.c.service == service)
-        if status is not None:
-            wanted = [status] if isinstance(status, str) else list(status)
-            query = query.where(incidents.c.status.in_([IncidentStatus(s).value for s in wanted]))
-        if since is not None:
-            query = query.where(incidents.c.opened_at >= since)
-        query = query.order_by(incidents.c.id.desc()).limit(limit).offset(offset)
+        query = (
+            select(incidents)
+            .where(*incident_filters(service=service, status=status, since=since))
+            .order_by(incidents.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
         with self._reading("listing incidents") as conn:
             return [_incident(row) for row in conn.execute(query).all()]
 
