@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 
 from fastapi import HTTPException
 from prometheus_client import Histogram
@@ -13,7 +14,25 @@ from swen.api.problems import problem_response
 UNMATCHED_ROUTE = "<unmatched>"
 
 
-class RequestMetricsMiddleware:
+class _HttpMiddleware(ABC):
+    """Pure ASGI middleware that acts on HTTP requests (``handle``); lifespan and websocket messages
+    pass straight through to ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    @abstractmethod
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request."""
+
+
+class RequestMetricsMiddleware(_HttpMiddleware):
     """Observes ``swen_http_request_duration_seconds{route,method,status}``.
 
     ``route`` is the route template (``/decisions/{decision_id}``), never the raw path, so ids do not
@@ -21,13 +40,10 @@ class RequestMetricsMiddleware:
     """
 
     def __init__(self, app: ASGIApp, histogram: Histogram) -> None:
-        self.app = app
+        super().__init__(app)
         self.histogram = histogram
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 
@@ -47,17 +63,14 @@ class RequestMetricsMiddleware:
             )
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(_HttpMiddleware):
     """Refuses request bodies larger than ``max_bytes`` with 413, whether declared or streamed."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             response = problem_response(

@@ -19,11 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from swen.arrays import BoolArray, FloatArray, Int64Array
 from swen.backtest.trace import Floors, Grid, Trace
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,12 +31,12 @@ class Outcome:
     path: npt.NDArray[np.int16]
     running_usd: FloatArray
     migration_usd: FloatArray
-    migrations: IntArray
+    migrations: Int64Array
     slo_minutes: FloatArray
     slo_minutes_beyond_detection: FloatArray
     outage_minutes: FloatArray
-    outage_steps: IntArray
-    slo_steps: IntArray
+    outage_steps: Int64Array
+    slo_steps: Int64Array
     cumulative_usd: FloatArray
 
     @property

@@ -19,6 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from swen.backtest.report import STRATEGY_COLUMNS, strategy_row
 from swen.backtest.runner import BacktestResult
 from swen.domain.errors import InvalidInputError
 
@@ -38,54 +39,41 @@ def _times(result: BacktestResult, steps: np.ndarray) -> list[datetime]:
     return [result.trace.time_at(int(t) + 1) for t in steps]
 
 
-def cumulative_cost_figure(result: BacktestResult) -> go.Figure:
-    steps = _hourly_steps(result)
-    times = _times(result, steps)
+def _usd_lines_figure(
+    times: list[datetime], lines: dict[str, np.ndarray], *, title: str, height: int
+) -> go.Figure:
+    """One line of USD over simulated time per strategy (``lines``: strategy name -> values)."""
     fig = go.Figure()
-    for outcome in (result.static, result.platform, result.oracle):
+    for name, usd in lines.items():
         fig.add_trace(
-            go.Scatter(
-                x=times,
-                y=np.round(outcome.cumulative_usd[steps], 2),
-                name=outcome.name,
-                mode="lines",
-                line={"color": COLOURS[outcome.name]},
-            )
+            go.Scatter(x=times, y=np.round(usd, 2), name=name, mode="lines", line={"color": COLOURS[name]})
         )
     fig.update_layout(
-        title="Cumulative cost (running cost + migrations)",
-        xaxis_title="simulated time",
-        yaxis_title="USD",
-        hovermode="x unified",
-        height=420,
+        title=title, xaxis_title="simulated time", yaxis_title="USD", hovermode="x unified", height=height
     )
     return fig
+
+
+def cumulative_cost_figure(result: BacktestResult) -> go.Figure:
+    steps = _hourly_steps(result)
+    return _usd_lines_figure(
+        _times(result, steps),
+        {o.name: o.cumulative_usd[steps] for o in (result.static, result.platform, result.oracle)},
+        title="Cumulative cost (running cost + migrations)",
+        height=420,
+    )
 
 
 def savings_figure(result: BacktestResult) -> go.Figure:
     """Cumulative savings vs static (the cost chart's lines are close: the gaps are what matters)."""
     steps = _hourly_steps(result)
-    times = _times(result, steps)
     base = result.static.cumulative_usd[steps]
-    fig = go.Figure()
-    for outcome in (result.platform, result.oracle):
-        fig.add_trace(
-            go.Scatter(
-                x=times,
-                y=np.round(base - outcome.cumulative_usd[steps], 2),
-                name=outcome.name,
-                mode="lines",
-                line={"color": COLOURS[outcome.name]},
-            )
-        )
-    fig.update_layout(
+    return _usd_lines_figure(
+        _times(result, steps),
+        {o.name: base - o.cumulative_usd[steps] for o in (result.platform, result.oracle)},
         title="Cumulative savings vs static (negative: paid more than never moving)",
-        xaxis_title="simulated time",
-        yaxis_title="USD",
-        hovermode="x unified",
         height=380,
     )
-    return fig
 
 
 def placements_figure(result: BacktestResult, strategy: str) -> go.Figure:
@@ -134,16 +122,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def _summary_tables(doc: dict[str, Any]) -> str:
     strategies = [
-        [
-            name,
-            f"${st['total_cost_usd']:,.2f}",
-            f"${st['migration_cost_usd']:,.2f}",
-            f"${st['savings_vs_static_usd']:,.2f}",
-            str(st["migrations"]),
-            f"{st['slo_violation_minutes']:g}",
-            f"{st['slo_violation_minutes_beyond_detection']:g}",
-            f"{st['outage_minutes']:g}",
-        ]
+        strategy_row(name, st, savings=f"${st['savings_vs_static_usd']:,.2f}")
         for name, st in doc["strategies"].items()
     ]
     policy = doc["policy"]
@@ -176,19 +155,7 @@ def _summary_tables(doc: dict[str, Any]) -> str:
     ]
     return (
         "<h2>Strategies</h2>"
-        + _table(
-            strategies,
-            [
-                "strategy",
-                "total cost",
-                "migration cost",
-                "savings vs static",
-                "migrations",
-                "SLO-violation min",
-                "beyond detection",
-                "outage min",
-            ],
-        )
+        + _table(strategies, list(STRATEGY_COLUMNS))
         + "<h2>Policy gate and lifecycle (platform)</h2>"
         + _table(
             gate,

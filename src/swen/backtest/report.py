@@ -15,6 +15,17 @@ from swen.backtest.accounting import Outcome
 from swen.backtest.runner import BacktestResult, captured, detection_steps
 
 STRATEGIES = ("static", "platform", "oracle")
+STRATEGY_COLUMNS = (
+    "strategy",
+    "total cost",
+    "migration cost",
+    "savings vs static",
+    "migrations",
+    "SLO-violation min",
+    "beyond detection",
+    "outage min",
+)
+"""The columns of the strategies table (rich and HTML alike): one row per strategy, ``strategy_row``."""
 
 
 def _r(value: float, digits: int = 2) -> float:
@@ -125,57 +136,58 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def strategy_row(name: str, strategy: dict[str, Any], *, savings: str) -> list[str]:
+    """The cells of one strategy under ``STRATEGY_COLUMNS``; ``savings`` is its savings cell."""
+    return [
+        name,
+        _usd(strategy["total_cost_usd"]),
+        _usd(strategy["migration_cost_usd"]),
+        savings,
+        str(strategy["migrations"]),
+        f"{strategy['slo_violation_minutes']:g}",
+        f"{strategy['slo_violation_minutes_beyond_detection']:g}",
+        f"{strategy['outage_minutes']:g}",
+    ]
+
+
+def _table(title: str, columns: tuple[str, ...], *, left: tuple[str, ...] = ()) -> Table:
+    """A table titled ``title`` with ``columns``, justified right except those in ``left``."""
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="left" if col in left else "right")
+    return table
+
+
 def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
     """Rich renderables for a summary document: the three strategies, the gate, and per service."""
     scen = doc["scenario"]
-    head = Table(
-        title=(
-            f"Backtest {scen['name']}: {scen['services']} services, {scen['days']:g} days at "
-            f"{scen['step_minutes']:g}-minute steps, seed {scen['seed']}"
-        ),
-        title_justify="left",
+    head = _table(
+        f"Backtest {scen['name']}: {scen['services']} services, {scen['days']:g} days at "
+        f"{scen['step_minutes']:g}-minute steps, seed {scen['seed']}",
+        STRATEGY_COLUMNS,
+        left=("strategy",),
     )
-    for col in (
-        "strategy",
-        "total cost",
-        "migration cost",
-        "savings vs static",
-        "migrations",
-        "SLO-violation min",
-        "beyond detection",
-        "outage min",
-    ):
-        head.add_column(col, justify="left" if col == "strategy" else "right")
     for name in STRATEGIES:
         st = doc["strategies"][name]
         pct = st["savings_vs_static_pct"]
-        head.add_row(
-            name,
-            _usd(st["total_cost_usd"]),
-            _usd(st["migration_cost_usd"]),
-            f"{_usd(st['savings_vs_static_usd'])} ({pct:.2f} %)"
-            if pct is not None
-            else _usd(st["savings_vs_static_usd"]),
-            str(st["migrations"]),
-            f"{st['slo_violation_minutes']:g}",
-            f"{st['slo_violation_minutes_beyond_detection']:g}",
-            f"{st['outage_minutes']:g}",
-        )
+        savings = _usd(st["savings_vs_static_usd"])
+        head.add_row(*strategy_row(name, st, savings=savings if pct is None else f"{savings} ({pct:.2f} %)"))
     policy = doc["policy"]
-    gate = Table(title="Policy gate and lifecycle (platform)", title_justify="left")
-    for col in (
-        "captured savings",
-        "outage avoided",
-        "recommendations",
-        "emergencies",
-        "auto-approved",
-        "manual review",
-        "denied",
-        "auto share",
-        "applied",
-        "failed (no GPU)",
-    ):
-        gate.add_column(col, justify="right")
+    gate = _table(
+        "Policy gate and lifecycle (platform)",
+        (
+            "captured savings",
+            "outage avoided",
+            "recommendations",
+            "emergencies",
+            "auto-approved",
+            "manual review",
+            "denied",
+            "auto share",
+            "applied",
+            "failed (no GPU)",
+        ),
+    )
     gate.add_row(
         _pct(doc["captured_savings"]),
         _pct(doc["outage_minutes_avoided_share"]),
@@ -193,23 +205,23 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
         f"withdrawn {policy['withdrawn']}, superseded {policy['superseded']}, "
         f"rejected by a person {policy['rejected_by_person']}"
     )
-    per = Table(title="Per service", title_justify="left")
-    for col in (
-        "service",
-        "static",
-        "platform",
-        "oracle",
-        "captured",
-        "moves p/o",
-        "SLO min p/o",
-        "outage min p/o",
-        "auto/manual",
-        "final platform",
-        "final oracle",
-    ):
-        per.add_column(
-            col, justify="left" if col in ("service", "final platform", "final oracle") else "right"
-        )
+    per = _table(
+        "Per service",
+        (
+            "service",
+            "static",
+            "platform",
+            "oracle",
+            "captured",
+            "moves p/o",
+            "SLO min p/o",
+            "outage min p/o",
+            "auto/manual",
+            "final platform",
+            "final oracle",
+        ),
+        left=("service", "final platform", "final oracle"),
+    )
     rows = sorted(
         doc["services"], key=lambda r: r["static"]["cost_usd"] - r["oracle"]["cost_usd"], reverse=True
     )

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-import numpy.typing as npt
 
+from swen.arrays import BoolArray, Float32Array, FloatArray, Int64Array
 from swen.domain.errors import InvalidInputError
 from swen.domain.models import Placement, Service
 from swen.telemetry.catalog import Catalog
@@ -31,10 +31,6 @@ from swen.telemetry.pairs import PairIndex
 from swen.telemetry.scenarios import Scenario
 from swen.telemetry.simulator import Simulator
 
-FloatArray = npt.NDArray[np.float64]
-Float32Array = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 Progress = Callable[[int], None]
 """Called with the number of steps just done."""
 
@@ -139,10 +135,10 @@ _F32_FIELDS = ("latency_ms", "availability", "gpu_availability", "credits_usd", 
 class Grid:
     """Per-service candidate columns over the trace's pairs (``S x Cmax``, padded with -1)."""
 
-    cand_pair: IntArray
+    cand_pair: Int64Array
     enterable: BoolArray
     """A move may go there: a real candidate the service's residency rules allow."""
-    initial: IntArray
+    initial: Int64Array
     """Column of each service's starting placement."""
     move_usd: FloatArray
     """``S x Cmax x Cmax``: one-time migration cost from column i to column j (0 on the diagonal)."""
@@ -204,7 +200,7 @@ class Floors:
     gpu_availability: float = 0.20
 
 
-def cell_values(trace: Trace, grid: Grid, rows: slice, services: IntArray) -> dict[str, FloatArray]:
+def cell_values(trace: Trace, grid: Grid, rows: slice, services: Int64Array) -> dict[str, FloatArray]:
     """``T' x S' x Cmax`` views of the trace for some steps and services (padding: NaN)."""
     pairs = grid.cand_pair[services]
     safe = np.maximum(pairs, 0)
@@ -217,7 +213,9 @@ def cell_values(trace: Trace, grid: Grid, rows: slice, services: IntArray) -> di
     return out
 
 
-def bad_cells(values: Mapping[str, FloatArray], grid: Grid, services: IntArray, floors: Floors) -> IntArray:
+def bad_cells(
+    values: Mapping[str, FloatArray], grid: Grid, services: Int64Array, floors: Floors
+) -> Int64Array:
     """Badness of each step and candidate: ``outage_weight`` when the availability is below the floor,
     plus 1 when the latency is above the SLO (padding counts as both).
 
@@ -228,7 +226,7 @@ def bad_cells(values: Mapping[str, FloatArray], grid: Grid, services: IntArray, 
     with np.errstate(invalid="ignore"):
         over_slo = ~(values["latency_ms"] <= grid.slo_ms[services][None, :, None])
         down = ~(values["availability"] >= floors.availability)
-    out: IntArray = down.astype(np.int64) * outage_weight(n_t) + over_slo
+    out: Int64Array = down.astype(np.int64) * outage_weight(n_t) + over_slo
     return out
 
 
@@ -236,7 +234,7 @@ def outage_weight(steps: int) -> int:
     return steps + 1
 
 
-def enter_ok(values: Mapping[str, FloatArray], grid: Grid, services: IntArray, floors: Floors) -> BoolArray:
+def enter_ok(values: Mapping[str, FloatArray], grid: Grid, services: Int64Array, floors: Floors) -> BoolArray:
     """Where a move may land at each step: enterable, and GPU capacity available for GPU services."""
     with np.errstate(invalid="ignore"):
         gpu_ok = values["gpu_availability"] >= floors.gpu_availability

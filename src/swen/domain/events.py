@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any, Protocol
 
 
 class EventType(StrEnum):
@@ -20,3 +21,16 @@ class EventType(StrEnum):
     API_KEY = "api_key"
     NOTIFICATION = "notification"
     LOCK = "lock"
+
+
+class EventSink(Protocol):
+    """Where an event can be appended (``swen.store.repository.Store`` is one)."""
+
+    def append_event(
+        self,
+        type: EventType,
+        payload: dict[str, Any],
+        *,
+        service: str | None = None,
+        decision_id: str | None = None,
+    ) -> Any: ...

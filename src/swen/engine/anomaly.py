@@ -50,15 +50,11 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from swen.arrays import BoolArray, FloatArray, Int64Array
 from swen.domain.errors import ObservabilityError
 from swen.domain.models import HOURS_PER_MONTH, TelemetrySample
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 STATE_VERSION = 1
 MAD_TO_SIGMA = math.sqrt(math.pi / 2)  # 1.2533: E|X - mu| = sigma * sqrt(2 / pi) for Gaussian noise
@@ -170,9 +166,9 @@ class _State:
         self.first_seen: FloatArray = np.full((capacity, 3), np.nan)
         self.last_value: FloatArray = np.full((capacity, 3), np.nan)
         self.last_ts: FloatArray = np.full((capacity, 3), np.nan)
-        self.n: IntArray = np.zeros((capacity, 3), dtype=np.int64)
-        self.bad_run: IntArray = np.zeros((capacity, 3), dtype=np.int64)
-        self.good_run: IntArray = np.zeros((capacity, 3), dtype=np.int64)
+        self.n: Int64Array = np.zeros((capacity, 3), dtype=np.int64)
+        self.bad_run: Int64Array = np.zeros((capacity, 3), dtype=np.int64)
+        self.good_run: Int64Array = np.zeros((capacity, 3), dtype=np.int64)
         self.active: BoolArray = np.zeros((capacity, 3), dtype=np.bool_)
 
     @property
@@ -193,7 +189,7 @@ class _State:
 
 @dataclass(frozen=True, slots=True)
 class _Round:
-    rows: IntArray
+    rows: Int64Array
     values: FloatArray  # (n, 3): latency, monthly cost, availability
     ts: FloatArray  # (n,) epoch seconds
 
@@ -229,14 +225,14 @@ class AnomalyDetector:
             availability=values[:, 2],
         )
 
-    def series_ids(self, keys: Sequence[SeriesKey]) -> IntArray:
+    def series_ids(self, keys: Sequence[SeriesKey]) -> Int64Array:
         """Ids of the (service, provider, region) series, registering new ones. Pass the result to
         :meth:`observe_arrays` instead of the keys when the same fleet is observed every cycle."""
         return self._rows(keys).copy()
 
     def observe_arrays(
         self,
-        keys: Sequence[SeriesKey] | IntArray,
+        keys: Sequence[SeriesKey] | Int64Array,
         *,
         ts: FloatArray,
         latency_ms: FloatArray,
@@ -342,7 +338,7 @@ class AnomalyDetector:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _ids(self, ids: IntArray) -> IntArray:
+    def _ids(self, ids: Int64Array) -> Int64Array:
         rows = np.asarray(ids, dtype=np.int64)
         if rows.ndim != 1 or (rows.size and (int(rows.min()) < 0 or int(rows.max()) >= len(self._keys))):
             raise ObservabilityError(
@@ -351,7 +347,7 @@ class AnomalyDetector:
             )
         return rows
 
-    def _rows(self, keys: Sequence[SeriesKey]) -> IntArray:
+    def _rows(self, keys: Sequence[SeriesKey]) -> Int64Array:
         index = self._index
         rows = np.fromiter((index.get(key, -1) for key in keys), dtype=np.int64, count=len(keys))
         for i in np.nonzero(rows < 0)[0].tolist():
@@ -365,7 +361,7 @@ class AnomalyDetector:
             rows[i] = row
         return rows
 
-    def _rounds(self, rows: IntArray, ts: FloatArray, values: FloatArray) -> list[_Round]:
+    def _rounds(self, rows: Int64Array, ts: FloatArray, values: FloatArray) -> list[_Round]:
         """Split the batch (in time order) into rounds in which every series appears at most once."""
         order = np.argsort(ts, kind="stable")
         rows, ts, values = rows[order], ts[order], values[order]
@@ -443,7 +439,7 @@ class AnomalyDetector:
         return fired, cleared | rebased, rebased
 
     def _report(
-        self, touched: IntArray, fired: set[tuple[int, int]], resolved: dict[tuple[int, int], bool]
+        self, touched: Int64Array, fired: set[tuple[int, int]], resolved: dict[tuple[int, int], bool]
     ) -> list[Anomaly]:
         s = self._s
         out: list[Anomaly] = []
@@ -478,7 +474,7 @@ class AnomalyDetector:
         return out
 
 
-def _selector(rows: IntArray) -> IntArray | slice:
+def _selector(rows: Int64Array) -> Int64Array | slice:
     """A slice (views, no gather/scatter copies) when ``rows`` is a run of consecutive ids."""
     if rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1 and bool((np.diff(rows) == 1).all()):
         return slice(int(rows[0]), int(rows[-1]) + 1)

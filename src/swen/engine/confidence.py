@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.intp]
+from swen.arrays import FloatArray, IntArray
 
 MARGIN_SCALE = 0.03
 NO_WINNER = -1

@@ -28,9 +28,9 @@ from enum import IntFlag
 import numpy as np
 import numpy.typing as npt
 
+from swen.arrays import FloatArray
 from swen.engine.fleet import FleetArrays
 
-FloatArray = npt.NDArray[np.float64]
 Flags = npt.NDArray[np.uint16]
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
+from swen.arrays import BoolArray, FloatArray, IntArray
 from swen.domain.decision import (
     Confidence,
     Decision,
@@ -28,11 +29,6 @@ from swen.engine.fleet import FleetArrays
 from swen.engine.params import EngineParams
 from swen.engine.savings import SavingsArrays
 from swen.engine.scoring import Scores, effective_availability, score
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.intp]
-BoolArray = npt.NDArray[np.bool_]
-
 
 _M = TypeVar("_M", bound=BaseModel)
 NOT_PENDING = -2

@@ -29,6 +29,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from swen.arrays import FloatArray, IntArray
 from swen.domain.decision import Decision
 from swen.domain.errors import EngineError
 from swen.domain.models import Placement, Service
@@ -40,7 +41,7 @@ from swen.engine.constraints import (
     current_mask,
     quarantine_mask,
 )
-from swen.engine.cycle import NOT_PENDING, Cycle, FloatArray, IntArray
+from swen.engine.cycle import NOT_PENDING, Cycle
 from swen.engine.fleet import FleetArrays
 from swen.engine.params import EngineParams
 from swen.engine.savings import EgressPrice, egress_per_gb, net_savings

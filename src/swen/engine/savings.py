@@ -19,14 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from swen.arrays import FloatArray, IntArray
 from swen.domain.decision import Savings
 from swen.domain.errors import EngineError
 from swen.domain.models import Placement
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.intp]
 
 EgressPrice = Callable[[Placement, Placement], float]
 """USD per GB moved from the first placement to the second (the catalog's ``egress_usd_per_gb``)."""

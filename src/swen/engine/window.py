@@ -23,12 +23,9 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from swen.arrays import BoolArray, FloatArray, IntArray
 from swen.domain.errors import EngineError
 from swen.domain.models import Placement, TelemetrySample
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.intp]
-BoolArray = npt.NDArray[np.bool_]
 
 FIELDS: tuple[str, ...] = (
     "hourly_cost_usd",

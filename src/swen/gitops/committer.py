@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from swen.domain.decision import (
@@ -145,6 +146,19 @@ def mr_description(decision: Decision, *, kind: MRKind, source: Placement, targe
     )
 
 
+@dataclass(frozen=True)
+class _BranchEdit:
+    """The change a proposal's branch carries: ``decision.service`` goes from ``source`` to
+    ``target`` (on ``instance_type``), as a merge request of ``kind``."""
+
+    branch: str
+    decision: Decision
+    source: Placement
+    target: Placement
+    instance_type: str | None
+    kind: MRKind
+
+
 class ProposalEvents(Protocol):
     """Records what a proposal did to the move (``swen.moves.lifecycle.Lifecycle``)."""
 
@@ -204,21 +218,15 @@ class Committer:
                 f"decision {decision.id} is {status.value}; only proposed decisions get a merge request"
             )
         older = self._supersedable(decision.service, branch)
+        edit = _BranchEdit(branch, decision, decision.current, decision.target, instance_type, kind)
         try:
-            self._ensure_branch(branch, decision, decision.current, decision.target, instance_type, kind)
+            self._ensure_branch(edit)
         except (GitOpsError, ConflictError, NotFoundError, InvalidInputError) as exc:
             if not getattr(exc, "transient", False):
                 self.events.commit_failed(decision.id, exc.message)
             raise
         self._supersede(older, by=decision.id)
-        mr = self.host.open(
-            branch,
-            change_title(decision, kind=kind, source=decision.current, target=decision.target),
-            mr_description(decision, kind=kind, source=decision.current, target=decision.target),
-            decision.id,
-            decision.service,
-            kind,
-        )
+        mr = self._open(edit)
         self._mark_opened(decision.id, mr)
         return mr
 
@@ -261,18 +269,12 @@ class Committer:
                 )
         older = self._supersedable(decision.service, branch)
         instance_type = instance_type_for(decision, decision.current)
-        self._ensure_branch(
+        edit = _BranchEdit(
             branch, decision, decision.target, decision.current, instance_type, MRKind.ROLLBACK
         )
+        self._ensure_branch(edit)
         self._supersede(older, by=decision.id)
-        return self.host.open(
-            branch,
-            change_title(decision, kind=MRKind.ROLLBACK, source=decision.target, target=decision.current),
-            mr_description(decision, kind=MRKind.ROLLBACK, source=decision.target, target=decision.current),
-            decision.id,
-            decision.service,
-            MRKind.ROLLBACK,
-        )
+        return self._open(edit)
 
     # --- keeping a branch current ----------------------------------------------------------------
     def rebase(self, mr: MergeRequest) -> bool:
@@ -294,7 +296,7 @@ class Committer:
                 (decision.target, decision.current) if rollback else (decision.current, decision.target)
             )
             self._commit_edit(
-                mr.branch, decision, source, target, instance_type_for(decision, target), mr.kind
+                _BranchEdit(mr.branch, decision, source, target, instance_type_for(decision, target), mr.kind)
             )
             self.repo.push_branch(mr.branch, replacing=head)
             return True
@@ -316,43 +318,41 @@ class Committer:
             )
         return mr
 
-    def _ensure_branch(
-        self,
-        branch: str,
-        decision: Decision,
-        source: Placement,
-        target: Placement,
-        instance_type: str | None,
-        kind: MRKind,
-    ) -> None:
-        """Commit the one-entry edit on ``branch`` and push it, unless origin already has the branch."""
+    def _ensure_branch(self, edit: _BranchEdit) -> None:
+        """Commit the one-entry edit on its branch and push it, unless origin already has the branch."""
         self.repo.fetch()
-        if branch in self.repo.remote_branches():
+        if edit.branch in self.repo.remote_branches():
             return
-        self._commit_edit(branch, decision, source, target, instance_type, kind)
-        self.repo.push_branch(branch)
+        self._commit_edit(edit)
+        self.repo.push_branch(edit.branch)
 
-    def _commit_edit(
-        self,
-        branch: str,
-        decision: Decision,
-        source: Placement,
-        target: Placement,
-        instance_type: str | None,
-        kind: MRKind,
-    ) -> None:
-        """Local ``branch`` = origin's main + the one-entry edit of ``decision.service``."""
+    def _commit_edit(self, edit: _BranchEdit) -> None:
+        """Local ``edit.branch`` = origin's main + the one-entry edit of ``edit.decision.service``."""
         base = f"{REMOTE}/{MAIN}"
         edited = edit_placement(
             self.repo.read_file(base),
-            decision.service,
-            target.provider,
-            target.region,
-            instance_type,
+            edit.decision.service,
+            edit.target.provider,
+            edit.target.region,
+            edit.instance_type,
             terraform_bin=self.terraform_bin,
         )
-        message = commit_message(decision, kind=kind, source=source, target=target)
-        self.repo.commit_file(branch=branch, base=base, path=TFVARS_PATH, content=edited, message=message)
+        message = commit_message(edit.decision, kind=edit.kind, source=edit.source, target=edit.target)
+        self.repo.commit_file(
+            branch=edit.branch, base=base, path=TFVARS_PATH, content=edited, message=message
+        )
+
+    def _open(self, edit: _BranchEdit) -> MergeRequest:
+        """Open the merge request of ``edit``'s branch, titled and described from its decision."""
+        decision, kind, source, target = edit.decision, edit.kind, edit.source, edit.target
+        return self.host.open(
+            edit.branch,
+            change_title(decision, kind=kind, source=source, target=target),
+            mr_description(decision, kind=kind, source=source, target=target),
+            decision.id,
+            decision.service,
+            kind,
+        )
 
     def _supersedable(self, service: str, branch: str) -> list[MergeRequest]:
         """Other open MRs of ``service``; ConflictError if one of them must not be superseded."""

@@ -10,6 +10,8 @@ merges with git (``InfraRepo.merge_to_main``), GitLab merges server-side.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from swen.config import Settings
@@ -89,16 +91,95 @@ def _require_open(mr: MergeRequest, action: str) -> None:
         )
 
 
-class _StoreBackedHost:
-    """What both hosts read straight from their store rows (``self.mrs``)."""
+@dataclass(frozen=True)
+class _RemoteMR:
+    """The host's own ids of a merge request it opened (none for the local host)."""
 
+    external_id: str | None = None
+    web_url: str | None = None
+
+
+class _StoreBackedHost(ABC):
+    """What both hosts do the same way on their store rows (``self.mrs``): the checks and the
+    recorded outcome of open, approve, reject, merge and close. What each host does on its side in
+    between is its ``_open_remote``, ``approve_remote``, ``_close_remote`` and ``_merge_remote``."""
+
+    name: str
     mrs: MergeRequestRepository
+
+    def open(
+        self, branch: str, title: str, description: str, decision_id: str, service: str, kind: MRKind
+    ) -> MergeRequest:
+        validate_branch_name(branch)
+        remote = self._open_remote(branch, title, description, kind)
+        return self.mrs.create(
+            decision_id=decision_id,
+            service=service,
+            branch=branch,
+            host=self.name,
+            title=title,
+            description=description,
+            kind=MRKind(kind),
+            external_id=remote.external_id,
+            web_url=remote.web_url,
+        )
 
     def list(self, state: MRState | None = None, service: str | None = None) -> list[MergeRequest]:
         return self.mrs.list(state=state, service=service, limit=1000)
 
     def find_by_branch(self, branch: str) -> MergeRequest | None:
         return self.mrs.get_by_branch(branch)
+
+    @abstractmethod
+    def _open_remote(self, branch: str, title: str, description: str, kind: MRKind) -> _RemoteMR:
+        """Open the merge request on the host (or find the one a crash left there)."""
+
+    @abstractmethod
+    def approve_remote(self, mr: MergeRequest) -> None:
+        """Mirror an approval onto the host."""
+
+    @abstractmethod
+    def _close_remote(self, mr: MergeRequest, note: str) -> None:
+        """Close ``mr`` on the host, leaving ``note`` as the reason."""
+
+    @abstractmethod
+    def _merge_remote(self, mr: MergeRequest) -> str | None:
+        """Merge ``mr`` on the host; the merge commit's sha when the host tells it."""
+
+    def approve(self, mr_id: int, by: str) -> MergeRequest:
+        by = validate_actor(by)
+        mr = self.mrs.get(mr_id)
+        _require_open(mr, "approve")
+        if mr.approved_by is not None:
+            return mr  # already approved: approving twice changes nothing (GitLab refuses it)
+        self.approve_remote(mr)
+        return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
+
+    def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
+        by, reason = validate_actor(by), validate_reason(reason)
+        mr = self.mrs.get(mr_id)
+        _require_open(mr, "reject")
+        self._close_remote(mr, f"Rejected by {by}: {reason}")
+        return self.mrs.update(
+            mr_id, action="rejected", state=MRState.CLOSED, detail={"by": by, "reason": reason}
+        )
+
+    def merge(self, mr_id: int) -> MergeRequest:
+        mr = self.mrs.get(mr_id)
+        if mr.state is MRState.MERGED:
+            return mr
+        _require_open(mr, "merge")
+        sha = self._merge_remote(mr)
+        return self.mrs.update(mr_id, action="merged", state=MRState.MERGED, detail={"sha": sha})
+
+    def close(self, mr_id: int, reason: str) -> MergeRequest:
+        reason = validate_reason(reason)
+        mr = self.mrs.get(mr_id)
+        if mr.state is MRState.CLOSED:
+            return mr
+        _require_open(mr, "close")
+        self._close_remote(mr, f"Closed by SWEN: {reason}")
+        return self.mrs.update(mr_id, action="closed", state=MRState.CLOSED, detail={"reason": reason})
 
 
 class LocalMergeRequestHost(_StoreBackedHost):
@@ -110,64 +191,28 @@ class LocalMergeRequestHost(_StoreBackedHost):
         self.mrs = MergeRequestRepository(store)
         self.repo = repo
 
-    def open(
-        self, branch: str, title: str, description: str, decision_id: str, service: str, kind: MRKind
-    ) -> MergeRequest:
-        validate_branch_name(branch)
-        return self.mrs.create(
-            decision_id=decision_id,
-            service=service,
-            branch=branch,
-            host=self.name,
-            title=title,
-            description=description,
-            kind=MRKind(kind),
-        )
-
     def get(self, mr_id: int) -> MergeRequest:
         return self.mrs.get(mr_id)
 
-    def approve(self, mr_id: int, by: str) -> MergeRequest:
-        by = validate_actor(by)
-        mr = self.mrs.get(mr_id)
-        _require_open(mr, "approve")
-        if mr.approved_by is not None:
-            return mr  # already approved: approving twice changes nothing
-        return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
+    def _open_remote(self, branch: str, title: str, description: str, kind: MRKind) -> _RemoteMR:
+        """The store is the local host: its row is the merge request."""
+        return _RemoteMR()
 
     def approve_remote(self, mr: MergeRequest) -> None:
         """The store is the local host: the lifecycle's record is the approval."""
 
-    def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
-        by, reason = validate_actor(by), validate_reason(reason)
-        mr = self.mrs.get(mr_id)
-        _require_open(mr, "reject")
-        return self.mrs.update(
-            mr_id, action="rejected", state=MRState.CLOSED, detail={"by": by, "reason": reason}
-        )
+    def _close_remote(self, mr: MergeRequest, note: str) -> None:
+        """The store is the local host: the recorded state is the closed MR."""
 
-    def merge(self, mr_id: int) -> MergeRequest:
-        mr = self.mrs.get(mr_id)
-        if mr.state is MRState.MERGED:
-            return mr
-        _require_open(mr, "merge")
+    def _merge_remote(self, mr: MergeRequest) -> str | None:
         if self.repo is None:
             raise GitOpsError(
                 "the local merge-request host needs the infra repository to merge",
                 hint="build it with make_host(settings, store, InfraRepo.open(settings))",
             )
-        sha = self.repo.merge_to_main(
+        return self.repo.merge_to_main(
             mr.branch, message=f"Merge branch '{mr.branch}' into {MAIN} (MR {mr.id})"
         )
-        return self.mrs.update(mr_id, action="merged", state=MRState.MERGED, detail={"sha": sha})
-
-    def close(self, mr_id: int, reason: str) -> MergeRequest:
-        reason = validate_reason(reason)
-        mr = self.mrs.get(mr_id)
-        if mr.state is MRState.CLOSED:
-            return mr
-        _require_open(mr, "close")
-        return self.mrs.update(mr_id, action="closed", state=MRState.CLOSED, detail={"reason": reason})
 
 
 def _gitlab_error(exc: Exception, action: str) -> GitOpsError:
@@ -234,10 +279,7 @@ class GitLabMergeRequestHost(_StoreBackedHost):
             raise GitOpsError(f"merge request {mr.id} has no GitLab iid", hint="it was not created on GitLab")
         return self._project.mergerequests.get(int(mr.external_id), lazy=True)
 
-    def open(
-        self, branch: str, title: str, description: str, decision_id: str, service: str, kind: MRKind
-    ) -> MergeRequest:
-        validate_branch_name(branch)
+    def _open_remote(self, branch: str, title: str, description: str, kind: MRKind) -> _RemoteMR:
         # A crash after GitLab created the MR but before the row was stored: reuse GitLab's MR.
         found = self._call(
             "listing merge requests",
@@ -258,17 +300,7 @@ class GitLabMergeRequestHost(_StoreBackedHost):
                 "remove_source_branch": False,
             }
             remote = self._call("creating a merge request", self._project.mergerequests.create, payload)
-        return self.mrs.create(
-            decision_id=decision_id,
-            service=service,
-            branch=branch,
-            host=self.name,
-            title=title,
-            description=description,
-            kind=MRKind(kind),
-            external_id=str(remote.iid),
-            web_url=getattr(remote, "web_url", None),
-        )
+        return _RemoteMR(external_id=str(remote.iid), web_url=getattr(remote, "web_url", None))
 
     def get(self, mr_id: int) -> MergeRequest:
         """The stored MR, refreshed from GitLab (a person may have merged or closed it there)."""
@@ -281,48 +313,17 @@ class GitLabMergeRequestHost(_StoreBackedHost):
             return self.mrs.update(mr_id, action=f"synced_{state.value}", state=state)
         return mr
 
-    def approve(self, mr_id: int, by: str) -> MergeRequest:
-        by = validate_actor(by)
-        mr = self.mrs.get(mr_id)
-        _require_open(mr, "approve")
-        if mr.approved_by is not None:
-            return mr  # GitLab refuses a second approval by the same user
-        self._call("approving a merge request", self._lazy_mr(mr).approve)
-        return self.mrs.update(mr_id, action="approved", approved_by=by, detail={"by": by})
-
     def approve_remote(self, mr: MergeRequest) -> None:
         self._call("approving a merge request", self._lazy_mr(mr).approve)
 
-    def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
-        by, reason = validate_actor(by), validate_reason(reason)
-        mr = self.mrs.get(mr_id)
-        _require_open(mr, "reject")
-        self._close_remote(mr, f"Rejected by {by}: {reason}")
-        return self.mrs.update(
-            mr_id, action="rejected", state=MRState.CLOSED, detail={"by": by, "reason": reason}
-        )
-
-    def merge(self, mr_id: int) -> MergeRequest:
-        mr = self.mrs.get(mr_id)
-        if mr.state is MRState.MERGED:
-            return mr
-        _require_open(mr, "merge")
+    def _merge_remote(self, mr: MergeRequest) -> str | None:
         result = self._call(
             "merging a merge request",
             self._lazy_mr(mr).merge,
             merge_commit_message=f"Merge branch '{mr.branch}' into {self.target_branch} (SWEN MR {mr.id})",
         )
-        sha = (result or {}).get("merge_commit_sha") if isinstance(result, dict) else None
-        return self.mrs.update(mr_id, action="merged", state=MRState.MERGED, detail={"sha": sha})
-
-    def close(self, mr_id: int, reason: str) -> MergeRequest:
-        reason = validate_reason(reason)
-        mr = self.mrs.get(mr_id)
-        if mr.state is MRState.CLOSED:
-            return mr
-        _require_open(mr, "close")
-        self._close_remote(mr, f"Closed by SWEN: {reason}")
-        return self.mrs.update(mr_id, action="closed", state=MRState.CLOSED, detail={"reason": reason})
+        sha: str | None = (result or {}).get("merge_commit_sha") if isinstance(result, dict) else None
+        return sha
 
     def _close_remote(self, mr: MergeRequest, note: str) -> None:
         remote = self._lazy_mr(mr)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
@@ -24,15 +24,10 @@ from swen.domain.errors import ConflictError, LockError, SwenError
 from swen.domain.merge_requests import MergeRequest, MRKind, MRState, PipelineRun, RunStatus
 from swen.domain.models import Placement
 from swen.gitops.committer import Committer
-from swen.gitops.mr_hosts import MergeRequestHost
-from swen.gitops.repo import InfraRepo
 from swen.moves import automation, reviews
 from swen.moves.lifecycle import Lifecycle
 from swen.pipeline.events import OutcomeKind, PipelineOutcome
-from swen.pipeline.notify import Notifier
-from swen.pipeline.policy import PolicyGate
-from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff
-from swen.pipeline.runner import PipelineRunner
+from swen.pipeline.runner import PipelineRunner, PipelineTools
 from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 
@@ -120,31 +115,12 @@ class ResumeReport:
 class MoveDriver:
     """Proposes, runs, reviews, applies, withdraws and rolls back moves (see the module docstring)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        *,
-        repo: InfraRepo | None = None,
-        host: MergeRequestHost | None = None,
-        gate: PolicyGate | None = None,
-        notifier: Notifier | None = None,
-        backoff: Backoff = DEFAULT_BACKOFF,
-    ) -> None:
+    def __init__(self, settings: Settings, store: Store, **tools: Unpack[PipelineTools]) -> None:
         self.settings = settings
         self.store = store
         self.lifecycle = Lifecycle(store)
         self.mrs = MergeRequestRepository(store)
-        self.runner = PipelineRunner(
-            settings,
-            store,
-            listener=LifecycleListener(self.lifecycle),
-            repo=repo,
-            host=host,
-            gate=gate,
-            notifier=notifier,
-            backoff=backoff,
-        )
+        self.runner = PipelineRunner(settings, store, listener=LifecycleListener(self.lifecycle), **tools)
         self.repo, self.host = self.runner.repo, self.runner.host
         self.committer = Committer(
             store, self.repo, self.host, events=_ProposalRecorder(self), terraform_bin=settings.terraform_bin

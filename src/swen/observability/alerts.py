@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -127,19 +127,8 @@ class IntakeResult:
         return self.new_alerts
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "received": self.received,
-            "new_alerts": self.new_alerts,
-            "duplicates": self.duplicates,
-            "resolved_alerts": self.resolved_alerts,
-            "incidents_opened": self.incidents_opened,
-            "incidents_closed": self.incidents_closed,
-            "incidents": self.incidents,
-            "remediation_requested": self.remediation_requested,
-            "event_ids": self.event_ids,
-            "ignored": self.ignored,
-            "ignored_reasons": self.ignored_reasons,
-        }
+        """Every field, in declaration order (lists and counts as they are now)."""
+        return asdict(self)
 
     def ignore(self, reason: str) -> None:
         self.ignored += 1

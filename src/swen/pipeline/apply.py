@@ -22,10 +22,10 @@ from swen.pipeline.retry import Backoff, with_retry
 from swen.pipeline.stages import (
     StageLog,
     apply_planfile,
-    comparable,
     describe_summary,
     plan_tree,
     read_applied_placements,
+    require_same_plan,
     revert_main_to,
 )
 from swen.pipeline.terraform import TerraformError
@@ -123,13 +123,14 @@ class MainApplier:
     ) -> Placement:
         with self.repo.worktree(f"{REMOTE}/{MAIN}") as tree:
             plan = plan_tree(tree, self.settings, stage_log, name="apply", backoff=self.backoff)
-            if comparable(plan.summary) != comparable(expected):
-                raise PipelineError(
-                    "the plan on main differs from the approved plan: "
-                    f"approved [{describe_summary(expected)}], main [{describe_summary(plan.summary)}]",
-                    hint="main or the state changed; nothing was applied, run the pipeline again",
-                    stage="apply",
-                )
+            require_same_plan(
+                expected,
+                plan.summary,
+                problem="the plan on main differs from the approved plan",
+                labels=("approved", "main"),
+                hint="main or the state changed; nothing was applied, run the pipeline again",
+                stage="apply",
+            )
             lock.ensure_held()
             placements = apply_planfile(tree, self.settings, stage_log, plan.planfile, backoff=self.backoff)
         placement = placements.get(service)

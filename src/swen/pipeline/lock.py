@@ -26,11 +26,11 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 
 from swen.domain.clock import utcnow
 from swen.domain.errors import LockError, StoreError
-from swen.domain.events import EventType
+from swen.domain.events import EventSink, EventType
 from swen.store.locks import LockHolder, LockRows
 
 log = logging.getLogger(__name__)
@@ -39,20 +39,11 @@ APPLY_LOCK_NAME = "apply:infra"
 """The lock around ``terraform apply`` on the infra repository."""
 
 
-class LockStore(Protocol):
+class LockStore(EventSink, Protocol):
     """What the lock needs from the store (``swen.store.repository.Store`` satisfies it)."""
 
     @property
     def locks(self) -> LockRows: ...
-
-    def append_event(
-        self,
-        type: EventType,
-        payload: dict[str, Any],
-        *,
-        service: str | None = None,
-        decision_id: str | None = None,
-    ) -> Any: ...
 
 
 def pid_is_alive(pid: int) -> bool:

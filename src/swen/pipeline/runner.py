@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pydantic import ValidationError
 
@@ -53,9 +53,8 @@ from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff
 from swen.pipeline.run_end import STAGE_ORDER, end_unfinished_run, mr_lock
 from swen.pipeline.stages import (
     StageLog,
-    comparable,
-    describe_summary,
     plan_tree,
+    require_same_plan,
     state_path,
     validate_tree,
 )
@@ -123,32 +122,35 @@ def policy_decision(decision: Decision, *, rollback: bool) -> Decision:
     )
 
 
+class PipelineTools(TypedDict, total=False):
+    """What a pipeline works with besides the settings and the store; each one left out (or None) is
+    made from the settings: the infra repository, its merge-request host, the policy gate (loaded on
+    first use), the notifier and the back-off of retried terraform and git steps."""
+
+    repo: InfraRepo | None
+    host: MergeRequestHost | None
+    gate: PolicyGate | None
+    notifier: Notifier | None
+    backoff: Backoff
+
+
 class PipelineRunner:
     """Runs the five stages for merge requests of the infra repository."""
 
     def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        *,
-        listener: RunListener,
-        repo: InfraRepo | None = None,
-        host: MergeRequestHost | None = None,
-        gate: PolicyGate | None = None,
-        notifier: Notifier | None = None,
-        backoff: Backoff = DEFAULT_BACKOFF,
+        self, settings: Settings, store: Store, *, listener: RunListener, **tools: Unpack[PipelineTools]
     ) -> None:
         self.settings = settings
         self.store = store
         self.listener = listener
-        self.repo = repo or InfraRepo.open(settings)
-        self.host = host or make_host(settings, store, self.repo)
+        self.repo = tools.get("repo") or InfraRepo.open(settings)
+        self.host = tools.get("host") or make_host(settings, store, self.repo)
         self.mrs = MergeRequestRepository(store)
         self.runs = PipelineRepository(store)
-        self._gate = gate
-        self.notifier = notifier or Notifier(store, settings.slack_webhook_url)
-        self.backoff = backoff
-        self.applier = MainApplier(settings, store, self.repo, self.host, self.mrs, backoff)
+        self._gate = tools.get("gate")
+        self.notifier = tools.get("notifier") or Notifier(store, settings.slack_webhook_url)
+        self.backoff = tools.get("backoff", DEFAULT_BACKOFF)
+        self.applier = MainApplier(settings, store, self.repo, self.host, self.mrs, self.backoff)
 
     @property
     def gate(self) -> PolicyGate:
@@ -417,13 +419,14 @@ class PipelineRunner:
                     stage="plan",
                 )
             plan = plan_tree(tree, self.settings, stage_log, name="plan", backoff=self.backoff)
-        if comparable(plan.summary) != comparable(expected):
-            raise PipelineError(
-                "plan changed since the policy check: "
-                f"policy saw [{describe_summary(expected)}], now [{describe_summary(plan.summary)}]",
-                hint="the state or main changed meanwhile; run the pipeline again",
-                stage="plan",
-            )
+        require_same_plan(
+            expected,
+            plan.summary,
+            problem="plan changed since the policy check",
+            labels=("policy saw", "now"),
+            hint="the state or main changed meanwhile; run the pipeline again",
+            stage="plan",
+        )
         artifact = self._artifact_dir(ctx) / "plan.json"
         artifact.write_text(json.dumps(plan.show_json, indent=1, sort_keys=True), encoding="utf-8")
         stage_log.note(f"plan JSON kept at {artifact}")

@@ -175,6 +175,26 @@ def comparable(summary: PlanSummary) -> dict[str, Any]:
     return summary.model_dump(mode="json", exclude={"terraform_version"})
 
 
+def require_same_plan(
+    expected: PlanSummary,
+    actual: PlanSummary,
+    *,
+    problem: str,
+    labels: tuple[str, str],
+    hint: str,
+    stage: str,
+) -> None:
+    """PipelineError (``problem``: ``labels[0]`` [expected], ``labels[1]`` [actual]) when ``actual``
+    differs from ``expected`` in what must not change (``comparable``)."""
+    if comparable(actual) != comparable(expected):
+        was, now = labels
+        raise PipelineError(
+            f"{problem}: {was} [{describe_summary(expected)}], {now} [{describe_summary(actual)}]",
+            hint=hint,
+            stage=stage,
+        )
+
+
 def apply_planfile(
     tree: Path, settings: Settings, log: StageLog, planfile: Path, *, backoff: Backoff = DEFAULT_BACKOFF
 ) -> dict[str, Placement]:

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, Row, func, select
 from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError, StateError
 from swen.domain.events import EventType
-from swen.store.records import AuditReport, EventRecord
+from swen.store.records import AuditReport, EventRecord, from_row
 from swen.store.state import AuditHead, read_state, write_state
 from swen.store.tables import events
 
@@ -138,15 +138,7 @@ def event_ids_after(conn: Connection, after_id: int) -> list[int]:
 
 
 def record_from_row(row: Row[Any]) -> EventRecord:
-    return EventRecord(
-        id=int(row.id),
-        ts=row.ts,
-        type=row.type,
-        service=row.service,
-        decision_id=row.decision_id,
-        payload=json.loads(row.payload),
-        hash=row.hash,
-    )
+    return from_row(EventRecord, row, id=int(row.id), payload=json.loads(row.payload))
 
 
 def _rows(engine: Engine) -> Iterator[Row[Any]]:

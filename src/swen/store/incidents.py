@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
 
 from swen.domain.clock import utcnow
 from swen.domain.errors import ConflictError, NotFoundError
@@ -39,41 +39,36 @@ from swen.domain.incidents import (
 )
 from swen.domain.names import validate_location_name, validate_service_name
 from swen.store.paging import check_page
+from swen.store.records import from_row
 from swen.store.repository import Store
 from swen.store.tables import alerts, incidents
 
 
 def _incident(row: Row[Any]) -> IncidentRecord:
-    return IncidentRecord(
-        id=int(row.id),
-        service=row.service,
-        provider=row.provider,
-        region=row.region,
-        kind=row.kind,
-        source=row.source,
-        status=IncidentStatus(row.status),
-        opened_at=row.opened_at,
-        resolved_at=row.resolved_at,
-        time_to_recovery_s=row.time_to_recovery_s,
-        decision_id=row.decision_id,
-        details=dict(row.details or {}),
-    )
+    status, details = IncidentStatus(row.status), dict(row.details or {})
+    return from_row(IncidentRecord, row, id=int(row.id), status=status, details=details)
 
 
 def _alert(row: Row[Any]) -> AlertRecord:
-    return AlertRecord(
-        id=int(row.id),
-        fingerprint=row.fingerprint,
-        starts_at=row.starts_at,
-        alertname=row.alertname,
-        status=row.status,
-        service=row.service,
-        provider=row.provider,
-        incident_id=row.incident_id,
-        labels=dict(row.labels or {}),
-        received_at=row.received_at,
-        updated_at=row.updated_at,
-    )
+    return from_row(AlertRecord, row, id=int(row.id), labels=dict(row.labels or {}))
+
+
+def incident_filters(
+    *,
+    service: str | None,
+    status: IncidentStatus | Collection[IncidentStatus] | None,
+    since: datetime | None,
+) -> list[ColumnElement[bool]]:
+    """Which incidents a page holds (None: any), for the page and for its total alike."""
+    filters: list[ColumnElement[bool]] = []
+    if service is not None:
+        filters.append(incidents.c.service == service)
+    if status is not None:
+        wanted = [status] if isinstance(status, str) else list(status)
+        filters.append(incidents.c.status.in_([IncidentStatus(s).value for s in wanted]))
+    if since is not None:
+        filters.append(incidents.c.opened_at >= since)
+    return filters
 
 
 class IncidentRepository:
@@ -106,6 +101,15 @@ class IncidentRepository:
     ) -> None:
         self.store.append_event(type_, payload, service=service, conn=conn)
 
+    def _change(
+        self, tx: Connection, current: IncidentRecord, values: Mapping[str, Any], event: dict[str, Any]
+    ) -> IncidentRecord:
+        """Write ``values`` to the incident's row and append its ``incident`` event (``event`` holds
+        the action and what goes with it); the incident as it is now."""
+        tx.execute(update(incidents).where(incidents.c.id == current.id).values(**values))
+        self._event(tx, EventType.INCIDENT, event, current.service)
+        return self.get(current.id, conn=tx)
+
     # --- incidents: reads ------------------------------------------------------------------------
 
     def get(self, incident_id: int, *, conn: Connection | None = None) -> IncidentRecord:
@@ -129,15 +133,13 @@ class IncidentRepository:
     ) -> builtins.list[IncidentRecord]:
         """Incidents, newest first."""
         check_page(limit, offset)
-        query = select(incidents)
-        if service is not None:
-            query = query.where(incidents.c.service == service)
-        if status is not None:
-            wanted = [status] if isinstance(status, str) else list(status)
-            query = query.where(incidents.c.status.in_([IncidentStatus(s).value for s in wanted]))
-        if since is not None:
-            query = query.where(incidents.c.opened_at >= since)
-        query = query.order_by(incidents.c.id.desc()).limit(limit).offset(offset)
+        query = (
+            select(incidents)
+            .where(*incident_filters(service=service, status=status, since=since))
+            .order_by(incidents.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
         with self._reading("listing incidents") as conn:
             return [_incident(row) for row in conn.execute(query).all()]
 
@@ -238,18 +240,12 @@ class IncidentRepository:
                     f"incident {incident_id} is {current.status.value}; only an open one can be remediated",
                     hint="escalated incidents wait for a person; resolved ones are closed",
                 )
-            tx.execute(
-                update(incidents)
-                .where(incidents.c.id == incident_id)
-                .values(status=IncidentStatus.REMEDIATING.value, decision_id=decision_id)
-            )
-            self._event(
+            return self._change(
                 tx,
-                EventType.INCIDENT,
+                current,
+                {"status": IncidentStatus.REMEDIATING.value, "decision_id": decision_id},
                 {"action": "remediating", "incident_id": incident_id, "decision_id": decision_id},
-                current.service,
             )
-            return self.get(incident_id, conn=tx)
 
     def resolve(
         self,
@@ -267,14 +263,10 @@ class IncidentRepository:
             if current.status is IncidentStatus.RESOLVED:
                 return current
             ttr = ttr if ttr is not None else max(0.0, (at - current.opened_at).total_seconds())
-            tx.execute(
-                update(incidents)
-                .where(incidents.c.id == incident_id)
-                .values(status=IncidentStatus.RESOLVED.value, resolved_at=at, time_to_recovery_s=ttr)
-            )
-            self._event(
+            return self._change(
                 tx,
-                EventType.INCIDENT,
+                current,
+                {"status": IncidentStatus.RESOLVED.value, "resolved_at": at, "time_to_recovery_s": ttr},
                 {
                     "action": "resolved",
                     "incident_id": incident_id,
@@ -282,9 +274,7 @@ class IncidentRepository:
                     "reason": reason,
                     "decision_id": current.decision_id,
                 },
-                current.service,
             )
-            return self.get(incident_id, conn=tx)
 
     def escalate(
         self, incident_id: int, reason: str, *, at: datetime | None = None, conn: Connection | None = None
@@ -298,18 +288,12 @@ class IncidentRepository:
             if current.status is IncidentStatus.ESCALATED:
                 return current
             details = {**current.details, "escalated_at": at.isoformat(), "escalation_reason": reason}
-            tx.execute(
-                update(incidents)
-                .where(incidents.c.id == incident_id)
-                .values(status=IncidentStatus.ESCALATED.value, details=details)
-            )
-            self._event(
+            return self._change(
                 tx,
-                EventType.INCIDENT,
+                current,
+                {"status": IncidentStatus.ESCALATED.value, "details": details},
                 {"action": "escalated", "incident_id": incident_id, "reason": reason},
-                current.service,
             )
-            return self.get(incident_id, conn=tx)
 
     # --- alerts ----------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import RowMapping, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from swen.store import records
 from swen.store.tables import locks
 
 if TYPE_CHECKING:
@@ -34,14 +35,7 @@ class LockHolder:
 
     @classmethod
     def from_row(cls, row: RowMapping) -> LockHolder:
-        return cls(
-            name=row["name"],
-            owner=row["owner"],
-            pid=row["pid"],
-            host=row["host"],
-            acquired_at=row["acquired_at"],
-            heartbeat_at=row["heartbeat_at"],
-        )
+        return records.from_row(cls, row)
 
     def describe(self) -> str:
         return (

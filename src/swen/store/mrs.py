@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, Select, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Select, insert, select, update
 
 from swen.domain.clock import aware_utc, utcnow
 from swen.domain.decision import DecisionStatus
@@ -60,6 +60,20 @@ def _mr_row(conn: Connection, mr_id: int) -> Row[Any]:
     if row is None:
         raise NotFoundError(f"unknown merge request {mr_id}", hint="list them with `swen mr list`")
     return row
+
+
+def mr_filters(
+    *, state: MRState | str | None, service: str | None, decision_id: str | None = None
+) -> list[ColumnElement[bool]]:
+    """Which merge requests a page holds (None: any), for the page and for its total alike."""
+    filters: list[ColumnElement[bool]] = []
+    if state is not None:
+        filters.append(merge_requests.c.state == MRState(state).value)
+    if service is not None:
+        filters.append(merge_requests.c.service == service)
+    if decision_id is not None:
+        filters.append(merge_requests.c.decision_id == decision_id)
+    return filters
 
 
 class MergeRequestRepository:
@@ -129,14 +143,13 @@ class MergeRequestRepository:
     ) -> list[MergeRequest]:
         """Newest first."""
         check_page(limit, offset)
-        query: Select[Any] = select(merge_requests)
-        if state is not None:
-            query = query.where(merge_requests.c.state == MRState(state).value)
-        if service is not None:
-            query = query.where(merge_requests.c.service == service)
-        if decision_id is not None:
-            query = query.where(merge_requests.c.decision_id == decision_id)
-        query = query.order_by(merge_requests.c.id.desc()).limit(limit).offset(offset)
+        query = (
+            select(merge_requests)
+            .where(*mr_filters(state=state, service=service, decision_id=decision_id))
+            .order_by(merge_requests.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
         with self._store.reading("listing merge requests") as conn:
             return [_mr(row) for row in conn.execute(query).all()]
 

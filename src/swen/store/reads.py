@@ -14,8 +14,10 @@ from sqlalchemy import ColumnElement, Table, func, select
 from swen.domain.decision import NOT_ENDED_STATUSES, DecisionStatus
 from swen.domain.incidents import IncidentStatus
 from swen.store import audit
+from swen.store.incidents import incident_filters
+from swen.store.mrs import mr_filters
 from swen.store.records import EventRecord
-from swen.store.repository import Store
+from swen.store.repository import Store, decision_filters
 from swen.store.tables import decisions, events, incidents, merge_requests, telemetry_samples
 
 """Recommendations still on their way (not verified, not terminal)."""
@@ -41,9 +43,9 @@ def recent_service_events(store: Store, service: str, *, limit: int) -> list[Eve
     return [audit.record_from_row(row) for row in reversed(rows)]
 
 
-def _count(store: Store, table: Table, *where: ColumnElement[bool] | None) -> int:
-    """Rows of ``table`` matching every condition in ``where`` (None: no condition)."""
-    stmt = select(func.count()).select_from(table).where(*(w for w in where if w is not None))
+def _count(store: Store, table: Table, filters: Sequence[ColumnElement[bool]]) -> int:
+    """Rows of ``table`` matching every one of ``filters``."""
+    stmt = select(func.count()).select_from(table).where(*filters)
     with store.reading(f"counting {table.name}") as conn:
         return int(conn.execute(stmt).scalar_one())
 
@@ -51,37 +53,20 @@ def _count(store: Store, table: Table, *where: ColumnElement[bool] | None) -> in
 def count_decisions(
     store: Store, *, service: str | None, status: DecisionStatus | None, since: datetime | None
 ) -> int:
-    d = decisions.c
-    return _count(
-        store,
-        decisions,
-        d.service == service if service is not None else None,
-        d.status == status.value if status is not None else None,
-        d.created_at >= since if since is not None else None,
-    )
+    """The total of ``Store.list_decisions`` with the same filters."""
+    return _count(store, decisions, decision_filters(service=service, status=status, since=since))
 
 
 def count_incidents(
     store: Store, *, service: str | None, status: IncidentStatus | None, since: datetime | None
 ) -> int:
-    i = incidents.c
-    return _count(
-        store,
-        incidents,
-        i.opened_at >= since if since is not None else None,
-        i.service == service if service is not None else None,
-        i.status == status.value if status is not None else None,
-    )
+    """The total of ``IncidentRepository.list`` with the same filters."""
+    return _count(store, incidents, incident_filters(service=service, status=status, since=since))
 
 
 def count_merge_requests(store: Store, *, service: str | None, state: str | None) -> int:
-    mr = merge_requests.c
-    return _count(
-        store,
-        merge_requests,
-        mr.service == service if service is not None else None,
-        mr.state == state if state is not None else None,
-    )
+    """The total of ``MergeRequestRepository.list`` with the same filters."""
+    return _count(store, merge_requests, mr_filters(state=state, service=service))
 
 
 def savings_totals(

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Row, RowMapping
 
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.models import Placement
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
+
+
+def from_row(cls: type[R], row: Row[Any] | RowMapping, **converted: Any) -> R:
+    """A ``cls`` record whose every field is the row's column of the same name, except those in
+    ``converted`` (values the caller made from the row: an enum, parsed JSON, a copy)."""
+    columns = row._mapping if isinstance(row, Row) else row
+    read = {f.name: columns[f.name] for f in fields(cls) if f.name not in converted}
+    return cls(**read, **converted)
 
 
 @dataclass(frozen=True, slots=True)

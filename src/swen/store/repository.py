@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Connection, Engine, Select, delete, func, select, text, update
 
 from swen.config import Settings
 from swen.domain.clock import aware_utc, utcnow
@@ -45,6 +45,21 @@ from swen.store.tables import (
 Transaction = Connection
 """The open transaction ``Store.transaction()`` yields: pass it as ``conn=`` to repository methods so
 their rows and events commit together (callers outside the store need not know it is SQLAlchemy's)."""
+
+
+def decision_filters(
+    *, service: str | None, status: DecisionStatus | None, since: datetime | None
+) -> list[ColumnElement[bool]]:
+    """Which decisions a page holds (None: any), for the page and for its total alike."""
+    d = decisions.c
+    filters: list[ColumnElement[bool]] = []
+    if service is not None:
+        filters.append(d.service == service)
+    if status is not None:
+        filters.append(d.status == DecisionStatus(status).value)
+    if since is not None:
+        filters.append(d.created_at >= aware_utc(since, "since"))
+    return filters
 
 
 def _sample_from_row(row: Any) -> TelemetrySample:
@@ -316,15 +331,12 @@ class Store:
     ) -> list[StoredDecision]:
         """Newest first."""
         check_page(limit, offset)
-        query: Select[Any] = select(decisions)
-        if service is not None:
-            query = query.where(decisions.c.service == service)
-        if status is not None:
-            query = query.where(decisions.c.status == DecisionStatus(status).value)
-        if since is not None:
-            query = query.where(decisions.c.created_at >= aware_utc(since, "since"))
         query = (
-            query.order_by(decisions.c.created_at.desc(), decisions.c.id.desc()).limit(limit).offset(offset)
+            select(decisions)
+            .where(*decision_filters(service=service, status=status, since=since))
+            .order_by(decisions.c.created_at.desc(), decisions.c.id.desc())
+            .limit(limit)
+            .offset(offset)
         )
         with self.reading("listing decisions") as conn:
             rows = conn.execute(query).all()

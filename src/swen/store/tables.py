@@ -78,6 +78,23 @@ placements = Table(
     Column("applied_at", UtcDateTime, nullable=False),
 )
 
+
+def _sample_measurements() -> list[Column[Any]]:
+    """What one telemetry sample measured, as columns of ``telemetry_samples`` and of
+    ``telemetry_latest`` alike (new Column objects on every call: a column belongs to one table)."""
+    return [
+        Column("ts", UtcDateTime, nullable=False),
+        Column("instance_type", String(64), nullable=False),
+        Column("hourly_cost_usd", Float, nullable=False),
+        Column("latency_ms", Float, nullable=False),
+        Column("credits_usd", Float, nullable=False),
+        Column("gpu_availability", Float, nullable=False),
+        Column("availability", Float, nullable=False),
+        Column("error_rate", Float, nullable=False),
+        Column("simulated_price", Boolean, nullable=False, default=False),
+    ]
+
+
 telemetry_samples = Table(
     "telemetry_samples",
     metadata,
@@ -85,15 +102,7 @@ telemetry_samples = Table(
     Column("service", String(63), nullable=False),
     Column("provider", String(63), nullable=False),
     Column("region", String(63), nullable=False),
-    Column("ts", UtcDateTime, nullable=False),
-    Column("instance_type", String(64), nullable=False),
-    Column("hourly_cost_usd", Float, nullable=False),
-    Column("latency_ms", Float, nullable=False),
-    Column("credits_usd", Float, nullable=False),
-    Column("gpu_availability", Float, nullable=False),
-    Column("availability", Float, nullable=False),
-    Column("error_rate", Float, nullable=False),
-    Column("simulated_price", Boolean, nullable=False, default=False),
+    *_sample_measurements(),
     Index("ix_telemetry_service_ts", "service", "ts"),
     Index("ix_telemetry_ts", "ts"),
 )
@@ -106,15 +115,7 @@ telemetry_latest = Table(
     Column("service", String(63), primary_key=True),
     Column("provider", String(63), primary_key=True),
     Column("region", String(63), primary_key=True),
-    Column("ts", UtcDateTime, nullable=False),
-    Column("instance_type", String(64), nullable=False),
-    Column("hourly_cost_usd", Float, nullable=False),
-    Column("latency_ms", Float, nullable=False),
-    Column("credits_usd", Float, nullable=False),
-    Column("gpu_availability", Float, nullable=False),
-    Column("availability", Float, nullable=False),
-    Column("error_rate", Float, nullable=False),
-    Column("simulated_price", Boolean, nullable=False, default=False),
+    *_sample_measurements(),
 )
 
 decisions = Table(

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from swen.arrays import FloatArray
 from swen.telemetry.fleet import CreditGrant
-from swen.telemetry.model import FloatArray
 
 _DAY_S = 86400.0
 

@@ -8,6 +8,7 @@ problem is one ConfigError line naming the file, the field and the fix, e.g.
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -115,6 +116,15 @@ def _placement(label: str, field: str, value: Any) -> Any:
     return {"provider": provider, "region": region}
 
 
+def _check_known(
+    label: str, field: str, values: Iterable[str], known: Container[str], *, what: str, hint: str
+) -> None:
+    """ConfigError at the first of ``values`` (the list ``field``) that is not in ``known``."""
+    for j, value in enumerate(values):
+        if value not in known:
+            raise ConfigError(f"{field}[{j}]: unknown {what} {value!r}", hint=hint, source=label)
+
+
 def _check_against_catalog(label: str, prefix: str, service: Service, catalog: Catalog) -> None:
     for key, attribute in _PLACEMENT_FIELDS.items():
         placement: Placement = getattr(service, attribute)
@@ -122,21 +132,23 @@ def _check_against_catalog(label: str, prefix: str, service: Service, catalog: C
             catalog.check_placement(placement)
         except InvalidInputError as exc:
             raise ConfigError(f"{prefix}.{key}: {exc.message}", hint=exc.hint, source=label) from None
-    for j, provider in enumerate(service.allowed_providers):
-        if provider not in PROVIDERS:
-            raise ConfigError(
-                f"{prefix}.allowed_providers[{j}]: unknown provider {provider!r}",
-                hint=f"use one of {', '.join(PROVIDERS.names())}",
-                source=label,
-            )
+    _check_known(
+        label,
+        f"{prefix}.allowed_providers",
+        service.allowed_providers,
+        PROVIDERS,
+        what="provider",
+        hint=f"use one of {', '.join(PROVIDERS.names())}",
+    )
     known_regions = {p.region for p in catalog.placements()}
-    for j, region in enumerate(service.allowed_regions):
-        if region not in known_regions:
-            raise ConfigError(
-                f"{prefix}.allowed_regions[{j}]: unknown region {region!r}",
-                hint=f"known regions: {', '.join(sorted(known_regions))}",
-                source=label,
-            )
+    _check_known(
+        label,
+        f"{prefix}.allowed_regions",
+        service.allowed_regions,
+        known_regions,
+        what="region",
+        hint=f"known regions: {', '.join(sorted(known_regions))}",
+    )
     if catalog.best_offer(service.shape, service.fleet_placement) is None:
         raise ConfigError(
             f"{prefix}.shape: {catalog.no_offer_reason(service.shape, service.fleet_placement)}",

@@ -8,9 +8,8 @@ deviation), so any step size, from 5 s to a day, gives the same statistics.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from swen.arrays import FloatArray
 
 # Price: ratio to the list price of each offer, mean 1, bounded ("spot-like" moves).
 PRICE_REVERSION_PER_H = 0.5

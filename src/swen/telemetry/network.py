@@ -35,6 +35,13 @@ INTRA_REGION_RTT_MS = 1.5
 FALLBACK_EGRESS_USD_PER_GB = 0.09
 
 
+def _route(row: Row) -> tuple[Location, Location]:
+    """(source, destination) of a row of ``latency.csv`` or ``egress.csv``."""
+    src = (row.text("src_provider"), row.text("src_region"))
+    dst = (row.text("dst_provider"), row.text("dst_region"))
+    return src, dst
+
+
 @dataclass(frozen=True)
 class _Rtt:
     avg_ms: float
@@ -47,14 +54,13 @@ class LatencyTable:
     def __init__(self, rows: Iterable[Row]) -> None:
         self._pairs: dict[tuple[Location, Location], _Rtt] = {}
         for row in rows:
-            src = (row.text("src_provider"), row.text("src_region"))
-            dst = (row.text("dst_provider"), row.text("dst_region"))
+            route = _route(row)
             lo = row.required_number("min_rtt_ms")
             avg = row.required_number("avg_rtt_ms")
             hi = row.required_number("max_rtt_ms")
             if not lo <= avg <= hi:
                 raise row.fail("avg_rtt_ms", f"{avg} is outside [min {lo}, max {hi}]", "check the row")
-            self._pairs[(src, dst)] = _Rtt(avg_ms=avg, spread_ms=hi - lo)
+            self._pairs[route] = _Rtt(avg_ms=avg, spread_ms=hi - lo)
         self.fallback_ms = max((r.avg_ms for r in self._pairs.values()), default=250.0)
 
     def rtt_ms(self, a: Location, b: Location) -> float:
@@ -73,9 +79,8 @@ class EgressTable:
     def __init__(self, rows: Iterable[Row]) -> None:
         self._prices: dict[tuple[Location, Location], float] = {}
         for row in rows:
-            src = (row.text("src_provider"), row.text("src_region"))
-            dst = (row.text("dst_provider"), row.text("dst_region"))
-            self._prices[(src, dst)] = row.required_number("usd_per_gb")
+            route = _route(row)
+            self._prices[route] = row.required_number("usd_per_gb")
         self._internet = self._internet_rates()
 
     def _internet_rates(self) -> dict[Location, float]:

@@ -14,14 +14,11 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from swen.arrays import BoolArray, FloatArray, Int64Array
 from swen.domain.errors import TelemetryError
 from swen.domain.models import Offer, Placement, Service
 from swen.telemetry.catalog import Catalog
 from swen.telemetry.model import REGION_UTC_OFFSET_H
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -34,25 +31,25 @@ class PairIndex:
     offers: list[Offer]
     """One per distinct (placement, instance type): the price 'market' of that offer."""
     gpu_markets: list[tuple[Placement, str]]
-    pair_service: IntArray
-    pair_placement: IntArray
-    pair_offer: IntArray
-    pair_gpu_market: IntArray
+    pair_service: Int64Array
+    pair_placement: Int64Array
+    pair_offer: Int64Array
+    pair_gpu_market: Int64Array
     """-1 for pairs without a GPU."""
-    pair_provider: IntArray
+    pair_provider: Int64Array
     pair_rtt_ms: FloatArray
     pair_users_utc_offset_h: FloatArray
     pair_replicas: FloatArray
     pair_simulated: BoolArray
     offer_list_price: FloatArray
-    offer_provider: IntArray
-    gpu_market_provider: IntArray
+    offer_provider: Int64Array
+    gpu_market_provider: Int64Array
 
     @property
     def size(self) -> int:
         return int(self.pair_service.shape[0])
 
-    def pairs_of(self, service_index: int) -> IntArray:
+    def pairs_of(self, service_index: int) -> Int64Array:
         """Pair indices of one service (pairs are ordered by service, so this is a contiguous range)."""
         lo, hi = np.searchsorted(self.pair_service, [service_index, service_index + 1])
         return np.arange(lo, hi, dtype=np.int64)
@@ -123,7 +120,7 @@ class _Builder:
             offer.simulated,
         )
 
-    def columns(self) -> tuple[IntArray, list[npt.NDArray[np.generic]]]:
+    def columns(self) -> tuple[Int64Array, list[npt.NDArray[np.generic]]]:
         """Pair columns ordered by service: (pair_service, [one array per _Row field])."""
         service_parts, row_parts = [], []
         for key, rows in self.templates.items():

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from swen.domain.errors import ConfigError, InvalidInputError, shown
-from swen.domain.events import EventType
+from swen.domain.events import EventSink, EventType
 from swen.domain.models import Placement
 from swen.domain.names import LocationName, ServiceName
 from swen.domain.providers import PROVIDERS
@@ -166,17 +166,6 @@ def load_scenario_file(path: Path, catalog: Catalog | None = None) -> list[Scena
     ]
 
 
-class _EventSink(Protocol):
-    def append_event(
-        self,
-        type: EventType,
-        payload: dict[str, Any],
-        *,
-        service: str | None = None,
-        decision_id: str | None = None,
-    ) -> Any: ...
-
-
 class _EventSource(Protocol):
     def events_after(
         self, after_id: int, *, limit: int = 1000, types: Collection[EventType] | None = None
@@ -189,7 +178,7 @@ class _EventSource(Protocol):
     def save_state(self, value: ScenarioCursor, *, decision_id: str | None = None) -> None: ...
 
 
-def inject_scenario(store: _EventSink, scenario: Scenario) -> Any:
+def inject_scenario(store: EventSink, scenario: Scenario) -> Any:
     """Hand ``scenario`` to the running (or next) simulator through the store's event log."""
     return store.append_event(EventType.SCENARIO, scenario.model_dump(mode="json"), service=scenario.service)
 

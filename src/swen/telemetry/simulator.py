@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from swen.arrays import BoolArray, FloatArray, Int64Array
 from swen.domain.errors import TelemetryError
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.telemetry import model as m
@@ -37,8 +38,7 @@ from swen.telemetry.catalog import Catalog
 from swen.telemetry.clock import SimClock, SteppingClock
 from swen.telemetry.credits import CreditLedger
 from swen.telemetry.fleet import CreditGrant
-from swen.telemetry.model import FloatArray
-from swen.telemetry.pairs import BoolArray, IntArray, PairIndex, build_pairs
+from swen.telemetry.pairs import PairIndex, build_pairs
 from swen.telemetry.scenarios import Scenario, ScenarioKind
 
 __all__ = ["ActiveScenario", "SampleArrays", "SimClock", "Simulator", "SteppingClock"]
@@ -158,7 +158,7 @@ class Simulator:
         self._stockout_until: FloatArray = np.full(len(idx.gpu_markets), -np.inf)
         self.credits = CreditLedger(idx.providers, credits or {})
         self._service_pos = {name: i for i, name in enumerate(idx.service_names)}
-        self._current_pair: IntArray = self._initial_pairs()
+        self._current_pair: Int64Array = self._initial_pairs()
         self._warned: set[tuple[str, Placement]] = set()
         self._last_t: float | None = None
         self._pending: list[Scenario] = []
@@ -343,7 +343,7 @@ class Simulator:
         begin = t + scenario.start_offset_s
         self.active.append(ActiveScenario(scenario, begin, begin + scenario.duration_s, mask, prov_index))
 
-    def _initial_pairs(self) -> IntArray:
+    def _initial_pairs(self) -> Int64Array:
         """Vectorised lookup of each service's pair on its fleet-file placement."""
         idx = self.index
         n_places = len(idx.placements)

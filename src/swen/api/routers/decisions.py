@@ -37,30 +37,21 @@ def _entered_status(event: EventRecord) -> str | None:
     return str(value) if value is not None else None
 
 
+def _lifecycle_event(event: EventRecord) -> LifecycleEvent:
+    return LifecycleEvent(
+        event_id=event.id, ts=event.ts, type=event.type, status=_entered_status(event), payload=event.payload
+    )
+
+
 def decision_out(stored: StoredDecision, history: Sequence[EventRecord]) -> DecisionOut:
-    d = stored.decision
-    return DecisionOut(
-        id=d.id,
-        service=d.service,
-        status=stored.status,
-        created_at=d.created_at,
-        updated_at=stored.updated_at,
-        action=d.action,
-        emergency=d.emergency,
-        stateful=d.stateful,
-        current=d.current,
-        target=d.target,
-        ranking=list(d.ranking),
-        excluded=list(d.excluded),
-        confidence=d.confidence,
-        savings=d.savings,
-        weights=d.weights,
-        explanation=d.explanation,
-        reasons=list(d.reasons),
-        history=[
-            LifecycleEvent(event_id=e.id, ts=e.ts, type=e.type, status=_entered_status(e), payload=e.payload)
-            for e in history
-        ],
+    """Every field of the decision, plus its lifecycle status and events."""
+    return DecisionOut.model_validate(
+        {
+            **dict(stored.decision),
+            "status": stored.status,
+            "updated_at": stored.updated_at,
+            "history": [_lifecycle_event(e) for e in history],
+        }
     )
 
 

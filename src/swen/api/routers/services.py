@@ -17,16 +17,8 @@ router = APIRouter(tags=["services"])
 
 
 def running_out(running: RunningService) -> RunningOut:
-    return RunningOut(
-        placement=running.placement,
-        source=running.source,
-        decision_id=running.decision_id,
-        instance_type=running.instance_type,
-        instance_monthly_cost_usd=running.instance_monthly_cost_usd,
-        monthly_cost_usd=running.monthly_cost_usd,
-        sample_ts=running.sample_ts,
-        simulated_price=running.simulated_price,
-    )
+    """Every field of ``RunningOut`` is the attribute of the same name of ``running``."""
+    return RunningOut.model_validate(running, from_attributes=True)
 
 
 def service_out(svc: Service, running: RunningService) -> ServiceOut:
