@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from swen.arrays import BoolArray, FloatArray, Int64Array
 from swen.backtest.trace import Floors, Grid, Trace
+from swen.domain.arrays import BoolArray, FloatArray, Int64Array
 
 
 @dataclass(frozen=True, eq=False)

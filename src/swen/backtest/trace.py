@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from swen.arrays import BoolArray, Float32Array, FloatArray, Int64Array
+from swen.domain.arrays import BoolArray, Float32Array, FloatArray, Int64Array
 from swen.domain.errors import InvalidInputError
 from swen.domain.models import Placement, Service
 from swen.telemetry.catalog import Catalog

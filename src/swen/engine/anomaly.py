@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from swen.arrays import BoolArray, FloatArray, Int64Array
+from swen.domain.arrays import BoolArray, FloatArray, Int64Array
 from swen.domain.errors import ObservabilityError
 from swen.domain.models import HOURS_PER_MONTH, TelemetrySample
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from swen.arrays import FloatArray, IntArray
+from swen.domain.arrays import FloatArray, IntArray
 
 MARGIN_SCALE = 0.03
 NO_WINNER = -1

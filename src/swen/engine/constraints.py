@@ -28,7 +28,7 @@ from enum import IntFlag
 import numpy as np
 import numpy.typing as npt
 
-from swen.arrays import FloatArray
+from swen.domain.arrays import FloatArray
 from swen.engine.fleet import FleetArrays
 
 Flags = npt.NDArray[np.uint16]

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from swen.arrays import BoolArray, FloatArray, IntArray
+from swen.domain.arrays import BoolArray, FloatArray, IntArray
 from swen.domain.decision import (
     Confidence,
     Decision,

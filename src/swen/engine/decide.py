@@ -29,7 +29,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from swen.arrays import FloatArray, IntArray
+from swen.domain.arrays import FloatArray, IntArray
 from swen.domain.decision import Decision
 from swen.domain.errors import EngineError
 from swen.domain.models import Placement, Service

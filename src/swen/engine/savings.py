@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from swen.arrays import FloatArray, IntArray
+from swen.domain.arrays import FloatArray, IntArray
 from swen.domain.decision import Savings
 from swen.domain.errors import EngineError
 from swen.domain.models import Placement

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from swen.arrays import BoolArray, FloatArray, IntArray
+from swen.domain.arrays import BoolArray, FloatArray, IntArray
 from swen.domain.models import HOURS_PER_MONTH, Weights
 
 

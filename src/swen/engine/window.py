@@ -23,7 +23,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from swen.arrays import BoolArray, FloatArray, IntArray
+from swen.domain.arrays import BoolArray, FloatArray, IntArray
 from swen.domain.errors import EngineError
 from swen.domain.models import Placement, TelemetrySample
 

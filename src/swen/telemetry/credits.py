@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from swen.arrays import FloatArray
+from swen.domain.arrays import FloatArray
 from swen.telemetry.fleet import CreditGrant
 
 _DAY_S = 86400.0

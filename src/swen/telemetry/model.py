@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from swen.arrays import FloatArray
+from swen.domain.arrays import FloatArray
 
 # Price: ratio to the list price of each offer, mean 1, bounded ("spot-like" moves).
 PRICE_REVERSION_PER_H = 0.5

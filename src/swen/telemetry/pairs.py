@@ -14,7 +14,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from swen.arrays import BoolArray, FloatArray, Int64Array
+from swen.domain.arrays import BoolArray, FloatArray, Int64Array
 from swen.domain.errors import TelemetryError
 from swen.domain.models import Offer, Placement, Service
 from swen.telemetry.catalog import Catalog

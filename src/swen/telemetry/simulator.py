@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from swen.arrays import BoolArray, FloatArray, Int64Array
+from swen.domain.arrays import BoolArray, FloatArray, Int64Array
 from swen.domain.errors import TelemetryError
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.telemetry import model as m
