@@ -12,21 +12,17 @@ from rich.console import Console
 from rich.table import Table
 
 from swen import __version__
+from swen.cli.state import open_store, state_settings
 from swen.cli.text import plain
-from swen.config import Settings, load_settings
+from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import NotFoundError
 from swen.domain.providers import PROVIDERS
 from swen.moves.running import RunningService, running_services
-from swen.store.repository import Store
 
 console = Console()
 scenario_app = typer.Typer(help="Inject failure and price scenarios into the running simulator.")
 audit_app = typer.Typer(help="The append-only, hash-chained audit log.")
-
-
-def _settings(**overrides: object) -> Settings:
-    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def _logging(settings: Settings) -> None:
@@ -62,7 +58,7 @@ def up(
     from swen.cli.gitops_cmds import _init as init_platform
     from swen.supervisor import Component, Supervisor, swen_command
 
-    settings = _settings()
+    settings = state_settings()
     init_platform(force=False)
     components = [
         Component("simulator", swen_command("simulate")),
@@ -76,7 +72,11 @@ def up(
         f"SWEN up: state in {settings.home.resolve()}; API {settings.resolved_api_url}; "
         f"dashboard http://{settings.dashboard_host}:{settings.dashboard_port}. Ctrl-C stops everything."
     )
-    code = Supervisor(components, log=lambda line: console.print(f"[dim]swen up:[/] {line}")).run()
+    code = Supervisor(
+        components,
+        env={"SWEN_HOME": str(settings.home.resolve())},  # every process on the same state, said once
+        log=lambda line: console.print(f"[dim]swen up:[/] {line}"),
+    ).run()
     raise typer.Exit(code)
 
 
@@ -90,9 +90,9 @@ def simulate(
     """Run the telemetry simulator (one sample per service and candidate every SWEN_SIM_INTERVAL_S)."""
     from swen.telemetry.runner import run_simulator
 
-    settings = _settings(scenario_file=scenario_file)
+    settings = state_settings(scenario_file=scenario_file)
     _logging(settings)
-    with Store.open(settings) as store:
+    with open_store(settings, create=True) as store:
         run = run_simulator(settings, store, once=once, seed=seed, speed=speed, max_steps=steps)
     console.print(
         f"simulator: {run.steps} cycle(s), {run.samples} samples, last simulated time {run.last_sim_time}; "
@@ -109,9 +109,9 @@ def engine(
     """Run the decision engine loop (scores, decides, explains, acts, verifies)."""
     from swen.loop import EngineLoop, gitops_actuator
 
-    settings = _settings()
+    settings = state_settings()
     _logging(settings)
-    with Store.open(settings) as store:
+    with open_store(settings, create=True) as store:
         actuator = gitops_actuator(settings, store) if act else None
         if act and actuator is None:
             console.print("[yellow]no infra repository yet (`swen init`): advising only, not acting[/]")
@@ -131,8 +131,8 @@ def engine(
 
 def services() -> None:
     """List services with where each runs now (applied placement, else the fleet file's) and its cost."""
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         items = store.list_services()
         running = running_services(store, services=items)
     table = Table("service", "placement", "replicas", "$/month", "shape", "stateful", "SLO ms", "users in")
@@ -169,8 +169,8 @@ def decisions(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Recent decisions with their lifecycle status and explanation."""
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         rows = store.list_decisions(service=service, status=status, limit=limit)
     if as_json:
         data = [{"status": r.status.value, **r.decision.model_dump(mode="json")} for r in rows]
@@ -203,8 +203,8 @@ def explain(
     from swen.loop import EngineLoop
 
     validate_service_name(service)
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         store.get_service(service)
         result = EngineLoop(settings, store).dry_run()
     if result is None:
@@ -306,8 +306,8 @@ def scenario_inject(
         if value is not None:
             data[key] = value
     scenario = parse_scenario(data, label="command line")
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         event = inject_scenario(store, scenario)
     console.print(
         f"injected {plain(scenario.describe())} (event {event.id}); the simulator applies it next cycle"
@@ -320,8 +320,8 @@ def scenario_load(path: Annotated[Path, typer.Argument(help="Scenario YAML file.
     from swen.telemetry.scenarios import inject_scenario, load_scenario_file
 
     items = load_scenario_file(path)
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         for scenario in items:
             inject_scenario(store, scenario)
     console.print(f"injected {len(items)} scenario(s) from {plain(path)}")
@@ -330,8 +330,8 @@ def scenario_load(path: Annotated[Path, typer.Argument(help="Scenario YAML file.
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit log's hash chain; exit 1 when a row was changed or deleted."""
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         report = store.verify_audit()
     if report.ok:
         console.print(f"[green]audit log intact[/]: {report.checked} events checked")

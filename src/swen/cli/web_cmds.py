@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from swen.cli.params import KeyIdArgument
+from swen.cli.state import open_store, state_settings
 from swen.cli.text import clean, plain
-from swen.config import Settings, load_settings
+from swen.config import Settings
 
 
 def serve_api(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Serve the HTTP API (REST, /metrics, WebSocket live feed)."""
-        serve_api(load_settings(), host=host, port=port)
+        serve_api(state_settings(), host=host, port=port)
 
     keys = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
     app.add_typer(keys, name="keys")
@@ -55,10 +56,9 @@ def register(app: typer.Typer) -> None:
         """Create a key; it is printed once and only its hash is stored."""
         from swen.api.auth import Role
         from swen.store.keys import ApiKeyRepository
-        from swen.store.repository import Store
 
         parsed = Role.parse(role)
-        with Store.open(load_settings()) as store:
+        with open_store(state_settings()) as store:
             record, key = ApiKeyRepository(store).create(name, parsed)
         err = Console(stderr=True)
         err.print(
@@ -70,9 +70,8 @@ def register(app: typer.Typer) -> None:
     def keys_list() -> None:
         """List keys (id, name, role, prefix, created, revoked); never the secret."""
         from swen.store.keys import ApiKeyRepository
-        from swen.store.repository import Store
 
-        with Store.open(load_settings()) as store:
+        with open_store(state_settings()) as store:
             records = ApiKeyRepository(store).list()
         table = Table("id", "name", "role", "prefix", "created", "revoked")
         for r in records:
@@ -88,8 +87,7 @@ def register(app: typer.Typer) -> None:
     def keys_revoke(key_id: KeyIdArgument) -> None:
         """Revoke a key (every API process refuses it within 2 s: keys are cached that long)."""
         from swen.store.keys import ApiKeyRepository
-        from swen.store.repository import Store
 
-        with Store.open(load_settings()) as store:
+        with open_store(state_settings()) as store:
             record = ApiKeyRepository(store).revoke(key_id)
         typer.echo(f"revoked key {record.id} ({clean(record.name)}, {record.prefix}...)")
