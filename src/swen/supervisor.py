@@ -26,6 +26,8 @@ class Component:
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = field(default=0.0)
+    pass_fds: tuple[int, ...] = ()
+    """File descriptors the process inherits (``swen up``'s instance locks, see swen.instance)."""
 
 
 def swen_command(*args: str) -> list[str]:
@@ -51,7 +53,7 @@ class Supervisor:
         self._stopping = False
 
     def _start(self, comp: Component) -> None:
-        comp.process = subprocess.Popen(comp.argv, env=self.env)
+        comp.process = subprocess.Popen(comp.argv, env=self.env, pass_fds=comp.pass_fds)
         comp.started_at = time.monotonic()
         self.log(f"started {comp.name} (pid {comp.process.pid})")
 

@@ -18,6 +18,7 @@ from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import NotFoundError
 from swen.domain.providers import PROVIDERS
+from swen.instance import claimed
 from swen.moves.running import RunningService, running_services
 
 console = Console()
@@ -54,29 +55,37 @@ def up(
     dashboard: Annotated[bool, typer.Option(help="Also start the Streamlit dashboard.")] = True,
     api: Annotated[bool, typer.Option(help="Also start the API.")] = True,
 ) -> None:
-    """Run the whole platform (init if needed, simulator, engine loop, API, dashboard) until Ctrl-C."""
+    """Run the whole platform (init if needed, simulator, engine loop, API, dashboard) until Ctrl-C.
+
+    One `swen up` per SWEN_HOME: a second one (or a second engine or simulator) exits at once."""
     from swen.cli.gitops_cmds import _init as init_platform
+    from swen.instance import ROLES, claim
     from swen.supervisor import Component, Supervisor, swen_command
 
     settings = state_settings()
-    init_platform(force=False)
-    components = [
-        Component("simulator", swen_command("simulate")),
-        Component("engine", swen_command("engine")),
-    ]
-    if api:
-        components.append(Component("api", swen_command("api")))
-    if dashboard:
-        components.append(Component("dashboard", swen_command("dashboard")))
-    console.print(
-        f"SWEN up: state in {settings.home.resolve()}; API {settings.resolved_api_url}; "
-        f"dashboard http://{settings.dashboard_host}:{settings.dashboard_port}. Ctrl-C stops everything."
-    )
-    code = Supervisor(
-        components,
-        env={"SWEN_HOME": str(settings.home.resolve())},  # every process on the same state, said once
-        log=lambda line: console.print(f"[dim]swen up:[/] {line}"),
-    ).run()
+    held = claim(settings.home, ROLES)  # at once: a second platform on this state stops here
+    try:
+        init_platform(force=False)
+        fds = tuple(held.fds)  # the simulator and the engine run under these locks
+        components = [
+            Component("simulator", swen_command("simulate"), pass_fds=fds),
+            Component("engine", swen_command("engine"), pass_fds=fds),
+        ]
+        if api:
+            components.append(Component("api", swen_command("api")))
+        if dashboard:
+            components.append(Component("dashboard", swen_command("dashboard")))
+        console.print(
+            f"SWEN up: state in {settings.home.resolve()}; API {settings.resolved_api_url}; "
+            f"dashboard http://{settings.dashboard_host}:{settings.dashboard_port}. Ctrl-C stops everything."
+        )
+        code = Supervisor(
+            components,
+            env={"SWEN_HOME": str(settings.home.resolve())},  # every process on the same state, said once
+            log=lambda line: console.print(f"[dim]swen up:[/] {line}"),
+        ).run()
+    finally:
+        held.release()
     raise typer.Exit(code)
 
 
@@ -92,7 +101,7 @@ def simulate(
 
     settings = state_settings(scenario_file=scenario_file)
     _logging(settings)
-    with open_store(settings, create=True) as store:
+    with claimed(settings.home, ["simulator"]), open_store(settings, create=True) as store:
         run = run_simulator(settings, store, once=once, seed=seed, speed=speed, max_steps=steps)
     console.print(
         f"simulator: {run.steps} cycle(s), {run.samples} samples, last simulated time {run.last_sim_time}; "
@@ -111,7 +120,7 @@ def engine(
 
     settings = state_settings()
     _logging(settings)
-    with open_store(settings, create=True) as store:
+    with claimed(settings.home, ["engine"]), open_store(settings, create=True) as store:
         actuator = gitops_actuator(settings, store) if act else None
         if act and actuator is None:
             console.print("[yellow]no infra repository yet (`swen init`): advising only, not acting[/]")
