@@ -60,8 +60,16 @@ class Supervisor:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
 
-    def run(self, *, poll_s: float = 0.5, until: Callable[[], bool] | None = None) -> int:
-        """Run until a signal (or ``until()`` is true); returns the exit code for the CLI."""
+    def run(
+        self,
+        *,
+        poll_s: float = 0.5,
+        until: Callable[[], bool] | None = None,
+        tick: Callable[[], None] | None = None,
+    ) -> int:
+        """Run until a signal (or ``until()`` is true); returns the exit code for the CLI.
+
+        ``tick`` is called after every look at the components (``swen up`` prints new platform events)."""
         old_int = signal.signal(signal.SIGINT, self._on_signal)
         old_term = signal.signal(signal.SIGTERM, self._on_signal)
         failed = False
@@ -71,6 +79,8 @@ class Supervisor:
             while not self._stopping and not (until and until()):
                 time.sleep(poll_s)
                 failed = self._watch() or failed
+                if tick is not None:
+                    tick()
                 if failed and all(c.process is None for c in self.components):
                     break
         finally:

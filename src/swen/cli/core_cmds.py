@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +17,11 @@ from swen.cli.state import open_store, state_settings
 from swen.cli.text import plain
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
-from swen.domain.errors import NotFoundError
+from swen.domain.errors import NotFoundError, SwenError
 from swen.domain.providers import PROVIDERS
 from swen.instance import claimed
 from swen.moves.running import RunningService, running_services
+from swen.store.repository import Store
 
 console = Console()
 scenario_app = typer.Typer(help="Inject failure and price scenarios into the running simulator.")
@@ -31,6 +33,8 @@ def _logging(settings: Settings) -> None:
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if not settings.debug:  # "Context impl SQLiteImpl." at every start says nothing to an operator
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +61,8 @@ def up(
 ) -> None:
     """Run the whole platform (init if needed, simulator, engine loop, API, dashboard) until Ctrl-C.
 
-    One `swen up` per SWEN_HOME: a second one (or a second engine or simulator) exits at once."""
+    Prints what the platform does as it happens (decisions, merge requests, gate verdicts, approvals,
+    applies, verifications, failures, incidents, automation switches). One `swen up` per SWEN_HOME."""
     from swen.cli.gitops_cmds import _init as init_platform
     from swen.instance import ROLES, claim
     from swen.supervisor import Component, Supervisor, swen_command
@@ -76,17 +81,43 @@ def up(
         if dashboard:
             components.append(Component("dashboard", swen_command("dashboard")))
         console.print(
-            f"SWEN up: state in {settings.home.resolve()}; API {settings.resolved_api_url}; "
-            f"dashboard http://{settings.dashboard_host}:{settings.dashboard_port}. Ctrl-C stops everything."
+            f"SWEN up: state in {plain(settings.home.resolve())}; API {plain(settings.resolved_api_url)}; "
+            f"dashboard http://{plain(settings.dashboard_host)}:{settings.dashboard_port}. "
+            "Ctrl-C stops everything.",
+            soft_wrap=True,
         )
-        code = Supervisor(
+        supervisor = Supervisor(
             components,
-            env={"SWEN_HOME": str(settings.home.resolve())},  # every process on the same state, said once
-            log=lambda line: console.print(f"[dim]swen up:[/] {line}"),
-        ).run()
+            env={"SWEN_HOME": str(settings.home.resolve())},  # every process on the same state
+            log=lambda line: console.print(f"[dim]swen up:[/] {plain(line)}", soft_wrap=True),
+        )
+        with open_store(settings) as store:
+            code = supervisor.run(tick=_event_printer(store))
     finally:
         held.release()
     raise typer.Exit(code)
+
+
+def _event_printer(store: Store) -> Callable[[], None]:
+    """A callable that prints a line for each platform event since the last call (see platform_log)."""
+    from swen.observability.platform_log import EventTail
+
+    tail = EventTail(store)
+    failing: list[str] = []
+
+    def follow() -> None:
+        try:
+            lines = tail.poll()
+        except SwenError as exc:  # a busy or unreachable database: say so once, keep supervising
+            if plain(exc) not in failing:
+                failing[:] = [plain(exc)]
+                console.print(f"[yellow]swen up: cannot read the audit log: {plain(exc)}[/]", soft_wrap=True)
+            return
+        failing.clear()
+        for line in lines:
+            console.print(plain(line), soft_wrap=True, highlight=False)
+
+    return follow
 
 
 def simulate(

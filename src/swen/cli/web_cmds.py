@@ -25,6 +25,7 @@ def serve_api(settings: Settings, *, host: str | None = None, port: int | None =
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="debug" if settings.debug else "info",
+        access_log=settings.access_log,  # one line per request: off unless SWEN_ACCESS_LOG=true
         proxy_headers=False,
         server_header=False,
     )
