@@ -136,7 +136,8 @@ def simulate(
         run = run_simulator(settings, store, once=once, seed=seed, speed=speed, max_steps=steps)
     console.print(
         f"simulator: {run.steps} cycle(s), {run.samples} samples, last simulated time {run.last_sim_time}; "
-        f"wrote {settings.latest_telemetry_path}"
+        f"wrote {settings.latest_telemetry_path}",
+        soft_wrap=True,
     )
 
 

@@ -54,7 +54,7 @@ def _state(mr: MergeRequest) -> str:
 
 
 def _init(force: bool) -> None:
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay on one line (swen up logs it)
     settings = state_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     with open_store(settings, create=True):
