@@ -4,18 +4,33 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# STAMP: SWEN with the dev tools (pytest, playwright, schemathesis, mypy, ruff) for `make test` & co.
+# RUNTIME_STAMP: SWEN alone, what `make run` needs (a dev install satisfies it; it never satisfies STAMP).
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 
-.PHONY: run test lint typecheck unit bench screenshots clean setup
+.PHONY: run test lint typecheck unit bench screenshots clean setup setup-runtime
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -U pip setuptools wheel
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "Installing SWEN and its runtime dependencies into $(VENV) (no dev tools; a few minutes the first time)"
+	$(BIN)/pip install -U pip setuptools wheel
+	$(BIN)/pip install -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "Installing SWEN with the dev tools into $(VENV) (pytest, playwright, schemathesis, mypy, ruff)"
+	$(BIN)/pip install -U pip setuptools wheel
+	$(BIN)/pip install -e '.[dev]'
+	touch $(STAMP) $(RUNTIME_STAMP)
 
 setup: $(STAMP)
 
-run: $(STAMP)
+setup-runtime: $(RUNTIME_STAMP)
+
+run: $(RUNTIME_STAMP)
+	@echo "Starting SWEN. In another shell, run commands with .venv/bin/swen (or: source .venv/bin/activate)."
 	$(BIN)/swen up
 
 lint: $(STAMP)

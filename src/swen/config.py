@@ -1,20 +1,55 @@
 """Typed settings: every SWEN_* environment variable is declared here and nowhere else.
 
+Settings come from, highest priority first:
+
+1. arguments (``load_settings(home=...)``, command-line options);
+2. ``SWEN_*`` environment variables (``SWEN_SIM_SPEED=4``; JSON for ``weights`` and ``cors_origins``);
+3. a settings file in YAML: the file named by ``SWEN_CONFIG``, else ``$SWEN_HOME/swen.yaml`` when it
+   exists (``./var/swen.yaml`` without SWEN_HOME). Its keys are the field names below, without the
+   prefix, in lower case, e.g.::
+
+       sim_speed: 4
+       engine_interval_s: 10
+       min_confidence: 0.8
+       weights: {cost: 0.4, latency: 0.25, credits: 0.2, availability: 0.15}
+
+   The same ``Settings`` model validates it: an unknown key or a bad value is a one-line ConfigError
+   naming the file and the field. ``home`` may be set only in a file named by ``SWEN_CONFIG`` (the
+   default file is found through the home). Relative paths are relative to the working directory;
+4. the defaults below.
+
+Every process of one platform (``swen up``'s children, ``swen explain`` in another shell) reads the
+same file, so they agree without exporting the same variables everywhere.
+
 Nothing heavy is created at import time; call ``load_settings()`` (or construct ``Settings``) once
 and pass it down.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from swen.domain.errors import ConfigError
 from swen.domain.models import Weights
+from swen.domain.safe_yaml import read_yaml
+
+CONFIG_FILE_NAME = "swen.yaml"
+"""The settings file looked for in $SWEN_HOME when SWEN_CONFIG is not set."""
+DEFAULT_HOME = Path("./var")
 
 
 class Settings(BaseSettings):
@@ -22,7 +57,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWEN_", extra="ignore", frozen=True, allow_inf_nan=False)
 
     # --- state -------------------------------------------------------------------------------
-    home: Path = Field(default=Path("./var"), description="Directory holding all state (SWEN_HOME).")
+    home: Path = Field(default=DEFAULT_HOME, description="Directory holding all state (SWEN_HOME).")
+    config: Path | None = Field(
+        default=None, description="Settings file (SWEN_CONFIG); default $SWEN_HOME/swen.yaml if present."
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///$SWEN_HOME/swen.db (WAL mode)."
     )
@@ -74,6 +112,7 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
     dashboard_refresh_s: float = Field(default=10.0, gt=0)
+    access_log: bool = Field(default=False, description="Log every API request (uvicorn's access log).")
 
     # --- self-healing ------------------------------------------------------------------------
     quarantine_s: float = Field(default=1800.0, ge=0)
@@ -86,6 +125,28 @@ class Settings(BaseSettings):
                 "SWEN_MR_HOST=gitlab needs SWEN_GITLAB_URL, SWEN_GITLAB_TOKEN and SWEN_GITLAB_PROJECT"
             )
         return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # arguments, then the environment, then the settings file (see the module docstring)
+        return init_settings, env_settings, _SettingsFile(settings_cls, init_settings), file_secret_settings
+
+    @property
+    def home_is_default(self) -> bool:
+        """True when no argument, SWEN_HOME or settings file chose the state directory."""
+        return "home" not in self.model_fields_set
+
+    @property
+    def settings_file(self) -> Path | None:
+        """The settings file these settings read (None: there is none)."""
+        return settings_file_path(self.config, self.home)
 
     # --- derived paths -----------------------------------------------------------------------
     @property
@@ -113,6 +174,69 @@ class Settings(BaseSettings):
         return self.api_url or f"http://{self.api_host}:{self.api_port}"
 
 
+def settings_file_path(config: Path | str | None, home: Path | str | None) -> Path | None:
+    """The settings file: ``config`` (SWEN_CONFIG) if given, else ``home``/swen.yaml when it exists."""
+    if config is not None and str(config) != "":
+        return Path(config)
+    candidate = Path(home if home is not None and str(home) != "" else DEFAULT_HOME) / CONFIG_FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+class _SettingsFile(PydanticBaseSettingsSource):
+    """The YAML settings file as a pydantic-settings source (below the environment)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._init = init.init_kwargs if isinstance(init, InitSettingsSource) else {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        config = self._init.get("config", os.environ.get("SWEN_CONFIG"))
+        home = self._init.get("home", os.environ.get("SWEN_HOME"))
+        path = settings_file_path(config, home)
+        return {} if path is None else read_settings_file(path, named=config is not None)
+
+
+def read_settings_file(path: Path, *, named: bool = True) -> dict[str, Any]:
+    """The settings in ``path`` as a mapping of field names; ConfigError naming the file otherwise.
+
+    ``named``: the file was named by SWEN_CONFIG (only such a file may set ``home``)."""
+    label = str(path)
+    if not path.is_file():
+        raise ConfigError(
+            "the settings file does not exist" if not path.exists() else "the settings path is not a file",
+            hint="fix SWEN_CONFIG, or unset it to read $SWEN_HOME/swen.yaml",
+            source=label,
+        )
+    data = read_yaml(path, label)
+    if data is None:
+        return {}  # an empty file sets nothing
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"the settings file must be a mapping of setting: value, not {type(data).__name__}",
+            hint="write one 'name: value' per line, e.g. 'sim_speed: 4'",
+            source=label,
+        )
+    known = set(Settings.model_fields) - {"config"}
+    for key in data:
+        if not isinstance(key, str) or key not in known:
+            close = difflib.get_close_matches(str(key).lower().removeprefix("swen_"), sorted(known), n=1)
+            raise ConfigError(
+                f"unknown setting {str(key)!r}",
+                hint=f"did you mean {close[0]!r}?" if close else "see the fields of swen.config.Settings",
+                source=label,
+            )
+    if "home" in data and not named:
+        raise ConfigError(
+            "home: this file is found through the state directory, so it cannot move it",
+            hint="set home in a file named by SWEN_CONFIG, or set SWEN_HOME",
+            source=label,
+        )
+    return data
+
+
 _JSON_SETTINGS = {
     "weights": 'a JSON object, e.g. {"cost": 0.4, "latency": 0.25, "credits": 0.2, "availability": 0.15}',
     "cors_origins": 'a JSON list of origins, e.g. ["https://dashboard.example.com"]',
@@ -122,7 +246,8 @@ _SETTINGS_FIELD = re.compile(r'field "([a-z0-9_]+)"')
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment plus overrides; bad values become a ConfigError."""
+    """Build settings from overrides, the environment and the settings file; bad values become a
+    ConfigError naming the variable, or the file and the field."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except SettingsError as exc:  # a JSON-valued variable that is not JSON (pydantic-settings parses it)
@@ -137,7 +262,27 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "settings"
+        top = field.split(".")[0]
+        from_file = _from_file(top, overrides)
+        if from_file is not None:
+            raise ConfigError(
+                f"setting {field}: {err['msg']}", hint=f"fix {top} in this file", source=str(from_file)
+            ) from None
         raise ConfigError(
             f"setting {field}: {err['msg']}",
-            hint=f"fix SWEN_{field.split('.')[0].upper()} in the environment",
+            hint=f"fix SWEN_{top.upper()} in the environment",
         ) from None
+
+
+def _from_file(field: str, overrides: dict[str, object]) -> Path | None:
+    """The settings file that set ``field`` (None: an argument or the environment set it)."""
+    if field in overrides or f"SWEN_{field.upper()}" in {k.upper() for k in os.environ}:
+        return None
+    config = overrides.get("config", os.environ.get("SWEN_CONFIG"))
+    home = overrides.get("home", os.environ.get("SWEN_HOME"))
+    path = settings_file_path(config if isinstance(config, Path | str) else None,
+                              home if isinstance(home, Path | str) else None)  # fmt: skip
+    try:
+        return path if path is not None and field in read_settings_file(path) else None
+    except ConfigError:
+        return None

@@ -26,6 +26,8 @@ class Component:
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = field(default=0.0)
+    pass_fds: tuple[int, ...] = ()
+    """File descriptors the process inherits (``swen up``'s instance locks, see swen.instance)."""
 
 
 def swen_command(*args: str) -> list[str]:
@@ -51,15 +53,23 @@ class Supervisor:
         self._stopping = False
 
     def _start(self, comp: Component) -> None:
-        comp.process = subprocess.Popen(comp.argv, env=self.env)
+        comp.process = subprocess.Popen(comp.argv, env=self.env, pass_fds=comp.pass_fds)
         comp.started_at = time.monotonic()
         self.log(f"started {comp.name} (pid {comp.process.pid})")
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
 
-    def run(self, *, poll_s: float = 0.5, until: Callable[[], bool] | None = None) -> int:
-        """Run until a signal (or ``until()`` is true); returns the exit code for the CLI."""
+    def run(
+        self,
+        *,
+        poll_s: float = 0.5,
+        until: Callable[[], bool] | None = None,
+        tick: Callable[[], None] | None = None,
+    ) -> int:
+        """Run until a signal (or ``until()`` is true); returns the exit code for the CLI.
+
+        ``tick`` is called after every look at the components (``swen up`` prints new platform events)."""
         old_int = signal.signal(signal.SIGINT, self._on_signal)
         old_term = signal.signal(signal.SIGTERM, self._on_signal)
         failed = False
@@ -69,6 +79,8 @@ class Supervisor:
             while not self._stopping and not (until and until()):
                 time.sleep(poll_s)
                 failed = self._watch() or failed
+                if tick is not None:
+                    tick()
                 if failed and all(c.process is None for c in self.components):
                     break
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +13,13 @@ from rich.console import Console
 from rich.table import Table
 
 from swen import __version__
+from swen.cli.state import open_store, state_settings
 from swen.cli.text import plain
-from swen.config import Settings, load_settings
+from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
-from swen.domain.errors import NotFoundError
+from swen.domain.errors import NotFoundError, SwenError
 from swen.domain.providers import PROVIDERS
+from swen.instance import claimed
 from swen.moves.running import RunningService, running_services
 from swen.store.repository import Store
 
@@ -25,15 +28,13 @@ scenario_app = typer.Typer(help="Inject failure and price scenarios into the run
 audit_app = typer.Typer(help="The append-only, hash-chained audit log.")
 
 
-def _settings(**overrides: object) -> Settings:
-    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-
-
 def _logging(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if not settings.debug:  # "Context impl SQLiteImpl." at every start says nothing to an operator
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def register(app: typer.Typer) -> None:
@@ -58,26 +59,65 @@ def up(
     dashboard: Annotated[bool, typer.Option(help="Also start the Streamlit dashboard.")] = True,
     api: Annotated[bool, typer.Option(help="Also start the API.")] = True,
 ) -> None:
-    """Run the whole platform (init if needed, simulator, engine loop, API, dashboard) until Ctrl-C."""
+    """Run the whole platform (init if needed, simulator, engine loop, API, dashboard) until Ctrl-C.
+
+    Prints what the platform does as it happens (decisions, merge requests, gate verdicts, approvals,
+    applies, verifications, failures, incidents, automation switches). One `swen up` per SWEN_HOME."""
     from swen.cli.gitops_cmds import _init as init_platform
+    from swen.instance import ROLES, claim
     from swen.supervisor import Component, Supervisor, swen_command
 
-    settings = _settings()
-    init_platform(force=False)
-    components = [
-        Component("simulator", swen_command("simulate")),
-        Component("engine", swen_command("engine")),
-    ]
-    if api:
-        components.append(Component("api", swen_command("api")))
-    if dashboard:
-        components.append(Component("dashboard", swen_command("dashboard")))
-    console.print(
-        f"SWEN up: state in {settings.home.resolve()}; API {settings.resolved_api_url}; "
-        f"dashboard http://{settings.dashboard_host}:{settings.dashboard_port}. Ctrl-C stops everything."
-    )
-    code = Supervisor(components, log=lambda line: console.print(f"[dim]swen up:[/] {line}")).run()
+    settings = state_settings()
+    held = claim(settings.home, ROLES)  # at once: a second platform on this state stops here
+    try:
+        init_platform(force=False)
+        fds = tuple(held.fds)  # the simulator and the engine run under these locks
+        components = [
+            Component("simulator", swen_command("simulate"), pass_fds=fds),
+            Component("engine", swen_command("engine"), pass_fds=fds),
+        ]
+        if api:
+            components.append(Component("api", swen_command("api")))
+        if dashboard:
+            components.append(Component("dashboard", swen_command("dashboard")))
+        console.print(
+            f"SWEN up: state in {plain(settings.home.resolve())}; API {plain(settings.resolved_api_url)}; "
+            f"dashboard http://{plain(settings.dashboard_host)}:{settings.dashboard_port}. "
+            "Ctrl-C stops everything.",
+            soft_wrap=True,
+        )
+        supervisor = Supervisor(
+            components,
+            env={"SWEN_HOME": str(settings.home.resolve())},  # every process on the same state
+            log=lambda line: console.print(f"[dim]swen up:[/] {plain(line)}", soft_wrap=True),
+        )
+        with open_store(settings) as store:
+            code = supervisor.run(tick=_event_printer(store))
+    finally:
+        held.release()
     raise typer.Exit(code)
+
+
+def _event_printer(store: Store) -> Callable[[], None]:
+    """A callable that prints a line for each platform event since the last call (see platform_log)."""
+    from swen.observability.platform_log import EventTail
+
+    tail = EventTail(store)
+    failing: list[str] = []
+
+    def follow() -> None:
+        try:
+            lines = tail.poll()
+        except SwenError as exc:  # a busy or unreachable database: say so once, keep supervising
+            if plain(exc) not in failing:
+                failing[:] = [plain(exc)]
+                console.print(f"[yellow]swen up: cannot read the audit log: {plain(exc)}[/]", soft_wrap=True)
+            return
+        failing.clear()
+        for line in lines:
+            console.print(plain(line), soft_wrap=True, highlight=False)
+
+    return follow
 
 
 def simulate(
@@ -90,13 +130,14 @@ def simulate(
     """Run the telemetry simulator (one sample per service and candidate every SWEN_SIM_INTERVAL_S)."""
     from swen.telemetry.runner import run_simulator
 
-    settings = _settings(scenario_file=scenario_file)
+    settings = state_settings(scenario_file=scenario_file)
     _logging(settings)
-    with Store.open(settings) as store:
+    with claimed(settings.home, ["simulator"]), open_store(settings, create=True) as store:
         run = run_simulator(settings, store, once=once, seed=seed, speed=speed, max_steps=steps)
     console.print(
         f"simulator: {run.steps} cycle(s), {run.samples} samples, last simulated time {run.last_sim_time}; "
-        f"wrote {settings.latest_telemetry_path}"
+        f"wrote {settings.latest_telemetry_path}",
+        soft_wrap=True,
     )
 
 
@@ -109,9 +150,9 @@ def engine(
     """Run the decision engine loop (scores, decides, explains, acts, verifies)."""
     from swen.loop import EngineLoop, gitops_actuator
 
-    settings = _settings()
+    settings = state_settings()
     _logging(settings)
-    with Store.open(settings) as store:
+    with claimed(settings.home, ["engine"]), open_store(settings, create=True) as store:
         actuator = gitops_actuator(settings, store) if act else None
         if act and actuator is None:
             console.print("[yellow]no infra repository yet (`swen init`): advising only, not acting[/]")
@@ -131,8 +172,8 @@ def engine(
 
 def services() -> None:
     """List services with where each runs now (applied placement, else the fleet file's) and its cost."""
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         items = store.list_services()
         running = running_services(store, services=items)
     table = Table("service", "placement", "replicas", "$/month", "shape", "stateful", "SLO ms", "users in")
@@ -169,8 +210,8 @@ def decisions(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Recent decisions with their lifecycle status and explanation."""
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         rows = store.list_decisions(service=service, status=status, limit=limit)
     if as_json:
         data = [{"status": r.status.value, **r.decision.model_dump(mode="json")} for r in rows]
@@ -203,8 +244,8 @@ def explain(
     from swen.loop import EngineLoop
 
     validate_service_name(service)
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         store.get_service(service)
         result = EngineLoop(settings, store).dry_run()
     if result is None:
@@ -306,8 +347,8 @@ def scenario_inject(
         if value is not None:
             data[key] = value
     scenario = parse_scenario(data, label="command line")
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         event = inject_scenario(store, scenario)
     console.print(
         f"injected {plain(scenario.describe())} (event {event.id}); the simulator applies it next cycle"
@@ -320,8 +361,8 @@ def scenario_load(path: Annotated[Path, typer.Argument(help="Scenario YAML file.
     from swen.telemetry.scenarios import inject_scenario, load_scenario_file
 
     items = load_scenario_file(path)
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         for scenario in items:
             inject_scenario(store, scenario)
     console.print(f"injected {len(items)} scenario(s) from {plain(path)}")
@@ -330,8 +371,8 @@ def scenario_load(path: Annotated[Path, typer.Argument(help="Scenario YAML file.
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit log's hash chain; exit 1 when a row was changed or deleted."""
-    settings = _settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         report = store.verify_audit()
     if report.ok:
         console.print(f"[green]audit log intact[/]: {report.checked} events checked")

@@ -16,7 +16,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from swen.config import Settings, load_settings
+from swen.cli.state import state_settings
+from swen.config import Settings
 from swen.domain.errors import ConfigError
 
 KEY_FILE = "dashboard.key"
@@ -80,7 +81,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Serve the Streamlit dashboard (reads the API at SWEN_API_URL with SWEN_API_KEY)."""
-        settings = load_settings()
+        settings = state_settings()
         if settings.api_key is not None:
             key = settings.api_key.get_secret_value()
         else:

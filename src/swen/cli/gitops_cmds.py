@@ -14,8 +14,9 @@ from rich.table import Table
 
 from swen.cli.params import MrIdArgument
 from swen.cli.pipeline_cmds import finish, render_run
+from swen.cli.state import open_store, state_settings
 from swen.cli.text import clean, plain
-from swen.config import Settings, load_settings
+from swen.config import Settings
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.domain.merge_requests import MergeRequest, MRState
 from swen.gitops.mr_hosts import MergeRequestHost, make_host
@@ -33,7 +34,7 @@ _STATE_STYLE = {MRState.OPENED: "yellow", MRState.MERGED: "green", MRState.CLOSE
 
 @contextmanager
 def _host(settings: Settings) -> Iterator[tuple[Store, MergeRequestHost]]:
-    with Store.open(settings) as store:
+    with open_store(settings) as store:
         try:
             repo: InfraRepo | None = InfraRepo.open(settings)
         except NotFoundError:
@@ -53,10 +54,10 @@ def _state(mr: MergeRequest) -> str:
 
 
 def _init(force: bool) -> None:
-    console = Console()
-    settings = load_settings()
+    console = Console(soft_wrap=True)  # paths stay on one line (swen up logs it)
+    settings = state_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
-    with Store.open(settings):
+    with open_store(settings, create=True):
         console.print(f"store      ready   {display_url(settings.resolved_database_url)}")
     report = init_infra_repo(settings, force=force)
     for note in report.notes:
@@ -95,7 +96,7 @@ def mr_list(
     """List merge requests, newest first."""
     if state != "all" and state not in {s.value for s in MRState}:
         raise InvalidInputError(f"unknown state {state!r}", hint="use opened, merged, closed or all")
-    with _host(load_settings()) as (_store, host):
+    with _host(state_settings()) as (_store, host):
         items = host.list(state=None if state == "all" else MRState(state), service=service)
     table = Table(title=f"Merge requests ({len(items)})")
     for column in ("id", "service", "kind", "state", "branch", "decision", "approved by", "created (UTC)"):
@@ -117,7 +118,7 @@ def mr_list(
 @mr_app.command("show")
 def mr_show(mr_id: MrIdArgument) -> None:
     """Show one merge request, its description and its latest pipeline run."""
-    settings = load_settings()
+    settings = state_settings()
     with _host(settings) as (store, host):
         mr = host.get(mr_id)
         run = PipelineRepository(store).latest_run(mr.id)
@@ -164,8 +165,8 @@ def mr_approve(
     (here, under the apply lock, unless --record-only leaves it to the running engine)."""
     from swen.moves.driver import MoveDriver
 
-    settings = load_settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         driver = MoveDriver(settings, store)
         mr = driver.approve(mr_id, by or _default_actor())
         Console().print(f"approved MR {mr.id} ({plain(mr.branch)}) by {plain(mr.approved_by)}")
@@ -187,7 +188,7 @@ def mr_reject(
     by: Annotated[str | None, typer.Option(help="Who rejects (default: the current user).")] = None,
 ) -> None:
     """Reject (close) a merge request; its decision becomes rejected."""
-    settings = load_settings()
+    settings = state_settings()
     with _host(settings) as (store, host):
         mr = reviews.reject(settings, store, host, mr_id, by or _default_actor(), reason)
         status = store.get_decision(mr.decision_id).status
@@ -199,7 +200,7 @@ def mr_merge(mr_id: MrIdArgument) -> None:
     """Merge an approved merge request into main of the infra remote (the pipeline applies main)."""
     from swen.moves.driver import MoveDriver
 
-    settings = load_settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         mr = MoveDriver(settings, store).merge(mr_id)
     Console().print(f"merged MR {mr.id} ({plain(mr.branch)}) into main")

@@ -11,14 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from swen.cli.params import IncidentIdArgument
+from swen.cli.state import open_store, state_settings
 from swen.cli.text import plain
-from swen.config import Settings, load_settings
+from swen.config import Settings
 from swen.domain.incidents import IncidentStatus
 from swen.healing.quarantine import Quarantine
 from swen.healing.report import incident_report, incident_summaries
 from swen.moves import automation
 from swen.store.incidents import IncidentRepository
-from swen.store.repository import Store
 
 console = Console()
 automation_app = typer.Typer(help="The global switch for automatic merges and applies.", no_args_is_help=True)
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _settings() -> Settings:
-    return load_settings()
+    return state_settings()
 
 
 def _actor(by: str | None) -> str:
@@ -55,7 +55,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 @automation_app.command("pause")
 def pause(by: ByOption = None, reason: ReasonOption = "", as_json: JsonOption = False) -> None:
     """Stop all automatic merges and applies (decisions and incidents are still recorded)."""
-    with Store.open(_settings()) as store:
+    with open_store(_settings()) as store:
         state = automation.set_paused(store, True, by=_actor(by), reason=reason)
     _print_state(state, as_json)
 
@@ -63,7 +63,7 @@ def pause(by: ByOption = None, reason: ReasonOption = "", as_json: JsonOption = 
 @automation_app.command("resume")
 def resume(by: ByOption = None, reason: ReasonOption = "", as_json: JsonOption = False) -> None:
     """Allow automatic merges and applies again."""
-    with Store.open(_settings()) as store:
+    with open_store(_settings()) as store:
         state = automation.set_paused(store, False, by=_actor(by), reason=reason)
     _print_state(state, as_json)
 
@@ -71,7 +71,7 @@ def resume(by: ByOption = None, reason: ReasonOption = "", as_json: JsonOption =
 @automation_app.command("status")
 def status(as_json: JsonOption = False) -> None:
     """Whether automation is paused, by whom, since when and why; active quarantines."""
-    with Store.open(_settings()) as store:
+    with open_store(_settings()) as store:
         state = automation.state(store)
         quarantined = Quarantine(store).entries()
     if as_json:
@@ -112,7 +112,7 @@ def list_incidents(
     as_json: JsonOption = False,
 ) -> None:
     """Recent incidents, newest first."""
-    with Store.open(_settings()) as store:
+    with open_store(_settings()) as store:
         rows = incident_summaries(store, status=status_filter.value if status_filter else None, limit=limit)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -137,7 +137,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """The post-incident report: timeline, alerts, decision and ranking, policy, TTR, cost impact."""
-    with Store.open(_settings()) as store:
+    with open_store(_settings()) as store:
         report = incident_report(store, incident_id)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -157,7 +157,7 @@ def resolve(
     text = "".join(ch for ch in reason if ch.isprintable()).strip()
     if not text or len(text) > 500:
         raise InvalidInputError("--reason must be 1..500 printable characters", hint="say what was done")
-    with Store.open(_settings()) as store:
+    with open_store(_settings()) as store:
         incident = IncidentRepository(store).resolve(incident_id, reason=f"closed by {_actor(by)}: {text}")
     ttr = incident.time_to_recovery_s
     console.print(f"incident {incident.id} resolved" + (f" after {ttr:.0f} s" if ttr is not None else ""))

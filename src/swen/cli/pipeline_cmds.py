@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.table import Table
 
 from swen.cli.params import MrIdArgument, MrIdOption
+from swen.cli.state import open_store, state_settings
 from swen.cli.text import plain
-from swen.config import Settings, load_settings
+from swen.config import Settings
 from swen.domain.errors import NotFoundError, PipelineError
 from swen.domain.merge_requests import PipelineRun, RunStatus, StageStatus
 from swen.pipeline.lock import APPLY_LOCK_NAME, current_holder
-from swen.store.repository import Store
 
 pipeline_app = typer.Typer(
     help="The merge-request pipeline: validate -> policy -> plan -> apply -> notify.", no_args_is_help=True
@@ -49,7 +49,7 @@ class StageChoice(StrEnum):
 def _driver(settings: Settings) -> Iterator[Any]:
     from swen.moves.driver import MoveDriver  # git, terraform and regopy only when a command needs them
 
-    with Store.open(settings) as store:
+    with open_store(settings) as store:
         yield MoveDriver(settings, store)
 
 
@@ -114,7 +114,7 @@ def _write_json(path: Path, value: Any) -> None:
 @pipeline_app.command("run")
 def run_cmd(mr_id: MrIdArgument) -> None:
     """Run all five stages on a clean worktree of the MR branch (stops for manual review)."""
-    with _driver(load_settings()) as driver:
+    with _driver(state_settings()) as driver:
         run = driver.run(mr_id).run
     render_run(run)
     finish(run)
@@ -137,7 +137,7 @@ def stage_cmd(
     ] = None,
 ) -> None:
     """Run one stage (GitLab CI runs one job per stage); `validate` starts a new run."""
-    settings = load_settings()
+    settings = state_settings()
     with _driver(settings) as driver:
         mr_id = _resolve_mr(settings, driver, mr)
         if name is StageChoice.apply and approved_by:
@@ -168,8 +168,8 @@ def show_cmd(
     from swen.gitops.mr_hosts import make_host
     from swen.store.mrs import PipelineRepository
 
-    settings = load_settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         make_host(settings, store).get(mr_id)
         run = PipelineRepository(store).latest_run(mr_id)
     render_run(run, lines=lines)
@@ -178,7 +178,7 @@ def show_cmd(
 @pipeline_app.command("sync")
 def sync_cmd() -> None:
     """Apply main as it is and record every service's placement (once after `swen init`)."""
-    with _driver(load_settings()) as driver:
+    with _driver(state_settings()) as driver:
         placements = driver.sync()
     table = Table(title=f"Applied placements ({len(placements)})")
     table.add_column("service")
@@ -191,8 +191,8 @@ def sync_cmd() -> None:
 @pipeline_app.command("lock")
 def lock_cmd() -> None:
     """Show who holds the apply lock (stale locks are taken over automatically by the next apply)."""
-    settings = load_settings()
-    with Store.open(settings) as store:
+    settings = state_settings()
+    with open_store(settings) as store:
         holder = current_holder(store, APPLY_LOCK_NAME)
     if holder is None:
         Console().print(f"{APPLY_LOCK_NAME}: free")
@@ -204,7 +204,7 @@ def rollback_cmd(
     decision_id: Annotated[str, typer.Argument(help="Decision to undo (applied, verified or failed).")],
 ) -> None:
     """Open a rollback MR that puts the previous placement back, and run it through the pipeline."""
-    with _driver(load_settings()) as driver:
+    with _driver(state_settings()) as driver:
         mr, outcome = driver.rollback(decision_id)
     Console().print(f"rollback MR {mr.id} ({mr.branch})")
     render_run(outcome.run)

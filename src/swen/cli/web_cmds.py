@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from swen.cli.params import KeyIdArgument
+from swen.cli.state import open_store, state_settings
 from swen.cli.text import clean, plain
-from swen.config import Settings, load_settings
+from swen.config import Settings
 
 
 def serve_api(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
@@ -24,6 +25,7 @@ def serve_api(settings: Settings, *, host: str | None = None, port: int | None =
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="debug" if settings.debug else "info",
+        access_log=settings.access_log,  # one line per request: off unless SWEN_ACCESS_LOG=true
         proxy_headers=False,
         server_header=False,
     )
@@ -42,7 +44,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Serve the HTTP API (REST, /metrics, WebSocket live feed)."""
-        serve_api(load_settings(), host=host, port=port)
+        serve_api(state_settings(), host=host, port=port)
 
     keys = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
     app.add_typer(keys, name="keys")
@@ -55,10 +57,9 @@ def register(app: typer.Typer) -> None:
         """Create a key; it is printed once and only its hash is stored."""
         from swen.domain.keys import Role
         from swen.store.keys import ApiKeyRepository
-        from swen.store.repository import Store
 
         parsed = Role.parse(role)
-        with Store.open(load_settings()) as store:
+        with open_store(state_settings()) as store:
             record, key = ApiKeyRepository(store).create(name, parsed)
         err = Console(stderr=True)
         err.print(
@@ -70,9 +71,8 @@ def register(app: typer.Typer) -> None:
     def keys_list() -> None:
         """List keys (id, name, role, prefix, created, revoked); never the secret."""
         from swen.store.keys import ApiKeyRepository
-        from swen.store.repository import Store
 
-        with Store.open(load_settings()) as store:
+        with open_store(state_settings()) as store:
             records = ApiKeyRepository(store).list()
         table = Table("id", "name", "role", "prefix", "created", "revoked")
         for r in records:
@@ -88,8 +88,7 @@ def register(app: typer.Typer) -> None:
     def keys_revoke(key_id: KeyIdArgument) -> None:
         """Revoke a key (every API process refuses it within 2 s: keys are cached that long)."""
         from swen.store.keys import ApiKeyRepository
-        from swen.store.repository import Store
 
-        with Store.open(load_settings()) as store:
+        with open_store(state_settings()) as store:
             record = ApiKeyRepository(store).revoke(key_id)
         typer.echo(f"revoked key {record.id} ({clean(record.name)}, {record.prefix}...)")

@@ -19,7 +19,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -106,6 +106,21 @@ def _create_private(path: Path) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None: not SQLite, or in memory)."""
+    url = normalise_url(url)
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1]
+    return Path(path) if path and path != ":memory:" and url.count("///") else None
+
+
+def has_schema(engine: Engine) -> bool:
+    """True when SWEN's schema was ever created in this database (Alembic's version table exists)."""
+    with translated("checking the database"), engine.connect() as conn:
+        return inspect(conn).has_table("alembic_version")
 
 
 def make_engine(url: str) -> Engine:

@@ -25,7 +25,15 @@ from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.names import validate_service_name
 from swen.store import audit, state
-from swen.store.db import make_engine, migrate, upsert, write_transaction
+from swen.store.db import (
+    display_url,
+    has_schema,
+    make_engine,
+    migrate,
+    sqlite_file,
+    upsert,
+    write_transaction,
+)
 from swen.store.errors import translated
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
 from swen.store.locks import LockRows
@@ -87,6 +95,26 @@ class Store:
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
         return cls.from_url(settings.resolved_database_url, migrate=migrate)
+
+    @classmethod
+    def open_existing(cls, settings: Settings) -> Store:
+        """Open the store only when it exists: no directory, file or schema is created for a command
+        that reads state. NotFoundError ("no SWEN state in ...") otherwise."""
+        url = settings.resolved_database_url
+        where = settings.home.resolve() if settings.database_url is None else display_url(url)
+        missing = NotFoundError(
+            f"no SWEN state in {where}: run `swen init` or set SWEN_HOME"
+            + (" (or SWEN_DATABASE_URL)" if settings.database_url is not None else "")
+        )
+        path = sqlite_file(url)
+        if path is not None and (not path.is_file() or path.stat().st_size == 0):
+            raise missing  # no file, or the empty one an interrupted first start leaves
+        engine = make_engine(url)
+        if not has_schema(engine):
+            engine.dispose()
+            raise missing
+        _migrate(engine)
+        return cls(engine)
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True) -> Store:

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swen.cli import app
+from swen.config import Settings
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store
 
@@ -25,6 +26,7 @@ def env(swen_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def test_keys_create_list_revoke(env: dict[str, str], swen_home: Path) -> None:
+    Store.open(Settings(home=swen_home)).close()  # `swen keys` needs existing state (`swen init`)
     runner = CliRunner()
     created = runner.invoke(app, ["keys", "create", "--role", "operator", "--name", "ci"])
     assert created.exit_code == 0, created.output

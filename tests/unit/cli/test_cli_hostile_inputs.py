@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from swen.cli import main
+from swen.config import Settings
+from swen.store.repository import Store
 
 MAX_ID = "9223372036854775807"
 HUGE_ID = "99999999999999999999999"
@@ -77,7 +79,8 @@ def test_every_id_outside_1_to_2_63_minus_1_is_refused(swen: Swen, value: str) -
     swen("incident", "show", "--", value).assert_one_line_error(f"must be between 1 and {MAX_ID}")
 
 
-def test_the_largest_id_reaches_the_store(swen: Swen) -> None:
+def test_the_largest_id_reaches_the_store(swen: Swen, swen_home: Path) -> None:
+    Store.open(Settings(home=swen_home)).close()  # read/update commands need existing state
     swen("keys", "revoke", MAX_ID).assert_one_line_error(f"no API key with id {MAX_ID}")
 
 

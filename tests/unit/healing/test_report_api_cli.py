@@ -149,6 +149,7 @@ def test_cli_incident_list_and_show(cli: CliRunner, resolved: tuple[Store, int])
 
 
 def test_cli_automation_switch(cli: CliRunner, settings: Settings) -> None:
+    Store.open(settings).close()  # `swen automation` needs existing state (`swen init`)
     paused = cli.invoke(cli_app, ["automation", "pause", "--by", "alice", "--reason", "db maintenance"])
     assert paused.exit_code == 0, paused.output
     assert "paused by alice" in paused.output and "db maintenance" in paused.output

@@ -1,0 +1,46 @@
+"""Which state a command uses, and opening it.
+
+Every command that uses state loads its settings through :func:`state_settings`: when no argument,
+SWEN_HOME or settings file chose the state directory, it says on stderr which one it uses (once per
+process), so a command run from another directory does not silently use (or create) another ./var.
+
+Only the commands that run or set up the platform (``init``, ``up``, ``simulate``, ``engine``, ``api``,
+``dashboard``) create state (:func:`open_store` with ``create=True``); every other command opens the
+existing store and, when there is none, exits with "no SWEN state in ...: run `swen init` or set
+SWEN_HOME" instead of creating an empty one and answering "nothing yet".
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from swen.cli.text import plain
+from swen.config import DEFAULT_HOME, Settings, load_settings
+from swen.store.repository import Store
+
+_noted: set[str] = set()
+
+
+def state_settings(**overrides: object) -> Settings:
+    """Settings for a command that uses state (None overrides are left out), noting a default home."""
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    note_state(settings)
+    return settings
+
+
+def note_state(settings: Settings) -> None:
+    """One line on stderr naming the state directory when it is the default one (once per process)."""
+    if not settings.home_is_default:
+        return
+    home = str(settings.home.resolve())
+    if home in _noted:
+        return
+    _noted.add(home)
+    Console(stderr=True, soft_wrap=True, highlight=False).print(
+        f"[dim]using state in {plain(home)} (the default ./{plain(DEFAULT_HOME)}; set SWEN_HOME to choose)[/]"
+    )
+
+
+def open_store(settings: Settings, *, create: bool = False) -> Store:
+    """The store; unless ``create``, only an existing one (NotFoundError "no SWEN state in ...")."""
+    return Store.open(settings) if create else Store.open_existing(settings)

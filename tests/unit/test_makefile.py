@@ -1,0 +1,78 @@
+"""The Makefile's setup: `make run` installs SWEN without the dev tools and shows pip's progress;
+`make test` (and lint, typecheck) install the dev extras, and a runtime-only install never counts as
+one. Checked with `make -n` (prints the recipe, runs nothing) in a copy of the Makefile."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the Makefile and pyproject.toml with a venv whose python exists, pyproject older."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\n", encoding="utf-8")
+    python.chmod(0o755)
+    os.utime(tmp_path / "pyproject.toml", (1_000_000_000, 1_000_000_000))
+    return tmp_path
+
+
+def _plan(project: Path, target: str) -> list[str]:
+    """The commands `make TARGET` would run (dry run)."""
+    done = subprocess.run(
+        ["make", "-n", target], cwd=project, capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.splitlines()
+
+
+def _installs(lines: list[str]) -> list[str]:
+    return [line for line in lines if "pip install" in line and "-U pip" not in line]
+
+
+def test_run_installs_the_runtime_only_with_progress(project: Path) -> None:
+    plan = _plan(project, "run")
+    installs = _installs(plan)
+    assert installs == [".venv/bin/pip install -e ."], plan
+    assert not any(" -q" in line for line in plan if "pip install" in line), "pip must show progress"
+    assert plan[-1] == ".venv/bin/swen up"
+
+
+def test_test_targets_install_the_dev_extras(project: Path) -> None:
+    for target in ("lint", "typecheck", "setup"):
+        assert _installs(_plan(project, target)) == [".venv/bin/pip install -e '.[dev]'"], target
+
+
+def test_a_runtime_install_does_not_satisfy_the_dev_targets(project: Path) -> None:
+    (project / ".venv" / ".runtime-stamp").touch()  # as `make run` leaves it
+    assert _installs(_plan(project, "run")) == []  # up to date
+    assert _installs(_plan(project, "lint")) == [".venv/bin/pip install -e '.[dev]'"]
+
+
+def test_a_dev_install_satisfies_run(project: Path) -> None:
+    plan = _plan(project, "setup")
+    assert "touch .venv/.installed-stamp .venv/.runtime-stamp" in plan  # the dev recipe marks both
+    (project / ".venv" / ".installed-stamp").touch()
+    (project / ".venv" / ".runtime-stamp").touch()
+    assert _installs(_plan(project, "run")) == []
+    assert _installs(_plan(project, "lint")) == []
+
+
+def test_a_changed_pyproject_reinstalls(project: Path) -> None:
+    for stamp in (".installed-stamp", ".runtime-stamp"):
+        (project / ".venv" / stamp).touch()
+        os.utime(project / ".venv" / stamp, (1_000_000_100, 1_000_000_100))
+    os.utime(project / "pyproject.toml")  # now: newer than both stamps
+    assert _installs(_plan(project, "run")) == [".venv/bin/pip install -e ."]
+    assert _installs(_plan(project, "lint")) == [".venv/bin/pip install -e '.[dev]'"]
