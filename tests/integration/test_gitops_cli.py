@@ -6,9 +6,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from gitops_helpers import T0, git, make_decision
 from typer.testing import CliRunner
 
+from support.builders import T0, decision
+from support.platform import git
 from swen.cli import app
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
@@ -47,9 +48,9 @@ def _proposed(settings: Settings) -> tuple[Store, list[MergeRequest]]:
     store = Store.open(settings)
     repo = InfraRepo.open(settings)
     committer = Committer(store, repo, LocalMergeRequestHost(store, repo), events=Lifecycle(store))
-    first = committer.propose(make_decision("d-1"))
+    first = committer.propose(decision("d-1", service="service-2"))
     second = committer.propose(
-        make_decision("d-2", service="service-3", current="alibaba/ap-southeast-1", target="aws/us-east-1")
+        decision("d-2", service="service-3", current="alibaba/ap-southeast-1", target="aws/us-east-1")
     )
     return store, [first, second]
 

@@ -25,13 +25,21 @@ from swen.domain.decision import (
 from swen.domain.models import HOURS_PER_MONTH, Placement, Service, ServiceShape, TelemetrySample, Weights
 from swen.engine.confidence import margin_term
 
-T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
 """The tests' "now" unless a test says otherwise."""
 HOME = "aws/us-east-1"
 """Where the default service runs and where its users are."""
 CHEAPER = "alibaba/ap-southeast-1"
 """Where the default decision moves it."""
 AMORTISATION_MONTHS = 6.0
+ORDERS_API: dict[str, Any] = {
+    "service": "orders-api",
+    "current_type": "r5.2xlarge",
+    "target_type": "ecs.r7.2xlarge",
+    "stateful": True,
+}
+"""``decision(id, **ORDERS_API)``: a move of the platform's stateful service (an r5.2xlarge on
+aws/us-east-1 in infra/terraform.tfvars), which the policy gate always hands to a person."""
 
 Where = Placement | str
 
@@ -66,16 +74,19 @@ def provider_score(
     rank: int = 1,
     instance_type: str = "ecs.g7.large",
     monthly_cost_usd: float = 110.0,
-    factors: FactorScores | None = None,
+    factors: FactorScores | float | None = None,
     weights: Weights | None = None,
     **overrides: Any,
 ) -> ProviderScore:
     """One ranked candidate whose contributions are ``weights x factors`` and whose total is their sum.
 
+    ``factors`` is a ``FactorScores`` or one score for all four factors (then it is also the total).
     ``simulated_price`` follows the provider (Alibaba Cloud prices are synthetic) unless overridden;
     ``overrides`` are other ``ProviderScore`` fields (``is_current``, ``latency_ms``, ...).
     """
     at = placement(where)
+    if isinstance(factors, int | float):
+        factors = FactorScores(cost=factors, latency=factors, credits=factors, availability=factors)
     f = factors or FactorScores(cost=1.0, latency=0.7, credits=0.5, availability=0.9)
     w = weights or Weights()
     contributions = FactorScores(
