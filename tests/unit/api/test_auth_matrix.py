@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_factories import bearer, decision, sample, service
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.testclient import WebSocketDenialResponse
 
+from support.builders import T0, decision, service, telemetry_sample
+from support.http import bearer
 from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
 from swen.domain.merge_requests import MRKind
@@ -61,8 +62,8 @@ CALLERS = ["no key", "unknown key", "revoked key", "malformed header", *Role]
 @pytest.fixture
 def seeded(store: Store) -> Store:
     store.upsert_services([service("web")])
-    store.insert_samples([sample("web")])
-    store.save_decision(decision("web"))
+    store.insert_samples([telemetry_sample("web")])
+    store.save_decision(decision("d-web-0", service="web", created_at=T0))
     for step in (DecisionStatus.MR_OPENED, DecisionStatus.PIPELINE_RUNNING, DecisionStatus.AWAITING_APPROVAL):
         store.transition("d-web-0", step)
     MergeRequestRepository(store).create(

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from api_factories import bearer, service
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.testclient import WebSocketDenialResponse
 
+from support.builders import service
+from support.http import bearer
 from swen.api.auth import Role
 from swen.store.repository import Store
 from swen.store.tables import alerts, events, incidents

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_factories import ALI, AWS, T0, bearer, decision, sample, service
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from support.builders import T0, decision, placement, service, telemetry_sample
+from support.http import bearer
 from swen.api.auth import Role
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
@@ -19,6 +20,9 @@ from swen.domain.merge_requests import MRKind, MRState, StageName
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 from swen.store.tables import alerts
+
+AWS, ALI = placement("aws/us-east-1"), placement("alibaba/cn-hangzhou")
+
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "gitlab_webhooks"
 BRANCH = "swen/web/d-web-0"
@@ -34,7 +38,7 @@ def open_mr(
     store: Store, status: DecisionStatus = DecisionStatus.AWAITING_APPROVAL, *, host: str = "gitlab"
 ) -> int:
     store.upsert_services([service("web")])
-    store.save_decision(decision("web"))
+    store.save_decision(decision("d-web-0", service="web", created_at=T0))
     path = [DecisionStatus.MR_OPENED, DecisionStatus.PIPELINE_RUNNING, DecisionStatus.AWAITING_APPROVAL]
     for step in path[: path.index(status) + 1] if status in path else []:
         store.transition("d-web-0", step)
@@ -312,15 +316,21 @@ def test_cost_analysis(client: TestClient, store: Store, keys: dict) -> None:
     store.record_placement("db", ALI, decision_id=None, at=T0)
     store.insert_samples(
         [
-            sample("web", AWS, ts=now - timedelta(hours=h), hourly=2.0, credits=900.0 + 10 * h)
+            telemetry_sample("web", AWS, ts=now - timedelta(hours=h), hourly=2.0, credits=900.0 + 10 * h)
             for h in range(3)
         ]
-        + [sample("db", ALI, ts=now - timedelta(hours=1), hourly=1.0, credits=50.0)]
-        + [sample("db", AWS, ts=now - timedelta(hours=1), hourly=9.0)]
+        + [telemetry_sample("db", ALI, ts=now - timedelta(hours=1), hourly=1.0, credits=50.0)]
+        + [telemetry_sample("db", AWS, ts=now - timedelta(hours=1), hourly=9.0)]
     )
-    store.save_decision(decision("web", n=1, net=300.0))
-    store.save_decision(decision("web", n=2, net=250.0))  # newer open recommendation of the same service
-    store.save_decision(decision("db", n=1, net=120.0))
+    store.save_decision(
+        decision("d-web-1", service="web", created_at=T0 + timedelta(minutes=1), net_monthly=300.0)
+    )
+    store.save_decision(
+        decision("d-web-2", service="web", created_at=T0 + timedelta(minutes=2), net_monthly=250.0)
+    )  # newer open recommendation of the same service
+    store.save_decision(
+        decision("d-db-1", service="db", created_at=T0 + timedelta(minutes=1), net_monthly=120.0)
+    )
     for step in (
         DecisionStatus.MR_OPENED,
         DecisionStatus.PIPELINE_RUNNING,
@@ -354,7 +364,9 @@ def test_cost_analysis_windows_end_at_a_simulator_ahead_of_wall_time(
 ) -> None:
     ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)  # an accelerated simulator
     store.upsert_services([service("web", replicas=3)])
-    store.insert_samples([sample("web", AWS, ts=ahead - timedelta(hours=h), hourly=2.0) for h in range(3)])
+    store.insert_samples(
+        [telemetry_sample("web", AWS, ts=ahead - timedelta(hours=h), hourly=2.0) for h in range(3)]
+    )
     body = client.get("/cost-analysis?days=1", headers=bearer(keys[Role.VIEWER])).json()
     [spend] = body["spend_by_provider"]
     assert spend["provider"] == "aws" and [p["monthly_usd"] for p in spend["points"]] == [2.0 * 730 * 3] * 3
