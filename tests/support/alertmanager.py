@@ -24,6 +24,9 @@ GROUP_BY = ("alertname", "service", "provider", "region")
 RECEIVER = "swen-platform"
 EXTERNAL_URL = "http://127.0.0.1:19093"
 PROMETHEUS_URL = "http://127.0.0.1:9090"
+PROVIDER_ONLY: dict[str, Any] = {"region": None, "kind": None, "severity": None, "self_healing": False}
+"""``alert(name, service=..., **PROVIDER_ONLY)``: an alert labelled with its name, service and provider
+only (no region, kind or severity, not for self-healing), as a hand-written rule may send."""
 
 
 def recorded(name: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.testclient import WebSocketDenialResponse
 
+from support.alertmanager import PROVIDER_ONLY, alert, payload
 from support.builders import T0, decision, service, telemetry_sample
 from support.http import bearer
 from swen.api.auth import Role
@@ -25,13 +26,7 @@ from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 from swen.store.tables import metadata
 
-ALERT = {
-    "version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "swen",
-    "alerts": [{
-        "status": "firing", "labels": {"alertname": "ProviderOutage", "service": "web", "provider": "aws"},
-        "startsAt": "2026-11-26T10:00:00Z", "fingerprint": "abc123",
-    }],
-}  # fmt: skip
+ALERT = payload([alert(service="web", **PROVIDER_ONLY)])
 
 # (method, path, json body, lowest role allowed)
 PROTECTED: list[tuple[str, str, Any, Role]] = [

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from support.alertmanager import PROVIDER_ONLY, alert, payload
 from support.builders import T0, decision, placement, service, telemetry_sample
 from support.http import bearer
 from swen.api.auth import Role
@@ -200,36 +201,19 @@ def test_malformed_hook_is_422(client: TestClient) -> None:
 
 
 # --- Alertmanager -----------------------------------------------------------------------------------
-def alertmanager(status: str = "firing", **labels: str) -> dict[str, Any]:
-    alert = {
-        "status": status,
-        "labels": {"alertname": "SwenProviderDown", "service": "web", "provider": "aws", **labels},
-        "annotations": {"summary": "web is down on aws"},
-        "startsAt": "2026-11-26T10:00:00.123Z",
-        "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://127.0.0.1:9090/graph?g0.expr=up",
-        "fingerprint": "c5a0e0f0a1b2c3d4",
-    }
-    return {
-        "version": "4",
-        "groupKey": '{}:{alertname="SwenProviderDown"}',
-        "truncatedAlerts": 0,
-        "status": status,
-        "receiver": "swen",
-        "groupLabels": {"alertname": "SwenProviderDown"},
-        "commonLabels": alert["labels"],
-        "commonAnnotations": alert["annotations"],
-        "externalURL": "http://127.0.0.1:9093",
-        "alerts": [alert],
-    }
+DOWN = "SwenProviderDown"
 
 
 def test_alert_intake_stores_and_emits_events(client: TestClient, store: Store) -> None:
     store.upsert_services([service("web")])
     token = bearer("alert-token-for-tests")
-    first = client.post("/alerts", json=alertmanager(), headers=token)
+    first = client.post("/alerts", json=payload([alert(DOWN, service="web", **PROVIDER_ONLY)]), headers=token)
     assert first.status_code == 202 and first.json()["received"] == 1 and first.json()["stored"] == 1
-    r = client.post("/alerts", json=alertmanager("resolved"), headers=token)
+    r = client.post(
+        "/alerts",
+        json=payload([alert(DOWN, service="web", status="resolved", **PROVIDER_ONLY)]),
+        headers=token,
+    )
     assert r.json()["stored"] == 0
     assert r.json()["received"] == 1
     with store.engine.connect() as conn:
@@ -241,7 +225,11 @@ def test_alert_intake_stores_and_emits_events(client: TestClient, store: Store) 
 
 
 def test_alert_with_a_bad_service_label_keeps_it_out_of_names(client: TestClient, store: Store) -> None:
-    r = client.post("/alerts", json=alertmanager(service="../etc"), headers=bearer("alert-token-for-tests"))
+    r = client.post(
+        "/alerts",
+        json=payload([alert(DOWN, service="../etc", **PROVIDER_ONLY)]),
+        headers=bearer("alert-token-for-tests"),
+    )
     assert r.status_code in (202, 422)  # refused, or stored without using the label as a name
     with store.engine.connect() as conn:
         services = conn.execute(select(alerts.c.service)).scalars().all()
@@ -252,8 +240,10 @@ def test_minimal_alert_storage_without_self_healing(store: Store) -> None:
     from swen.api.routers.alerts import store_alerts
     from swen.api.schemas import AlertmanagerPayload
 
-    result = store_alerts(store, AlertmanagerPayload.model_validate_json(json.dumps(alertmanager())))
-    again = store_alerts(store, AlertmanagerPayload.model_validate_json(json.dumps(alertmanager("resolved"))))
+    firing = payload([alert(DOWN, service="web", **PROVIDER_ONLY)])
+    resolved = payload([alert(DOWN, service="web", status="resolved", **PROVIDER_ONLY)])
+    result = store_alerts(store, AlertmanagerPayload.model_validate_json(json.dumps(firing)))
+    again = store_alerts(store, AlertmanagerPayload.model_validate_json(json.dumps(resolved)))
     assert (result.stored, again.stored) == (1, 0)
     with store.engine.connect() as conn:
         row = conn.execute(select(alerts)).one()
@@ -273,9 +263,9 @@ def test_minimal_alert_storage_without_self_healing(store: Store) -> None:
     ],
 )
 def test_bad_alert_payloads_are_422_and_store_nothing(client: TestClient, store: Store, mutate: Any) -> None:
-    payload = alertmanager()
-    mutate(payload)
-    r = client.post("/alerts", json=payload, headers=bearer("alert-token-for-tests"))
+    body = payload([alert(DOWN, service="web", **PROVIDER_ONLY)])
+    mutate(body)
+    r = client.post("/alerts", json=body, headers=bearer("alert-token-for-tests"))
     assert r.status_code == 422
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(alerts)).scalar_one() == 0
