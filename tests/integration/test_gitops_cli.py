@@ -44,6 +44,20 @@ def test_init_is_idempotent_and_reports(cli: CliRunner, settings: Settings) -> N
     assert (settings.home / "swen.db").exists()
 
 
+def test_swen_init_shows_the_postgresql_url_without_its_password(
+    pg_url: str, swen_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_and_password = pg_url.split("//", 1)[1].split("@", 1)[0]
+    user, _, password = user_and_password.partition(":")
+    assert password, "the test database URL has a password"
+    monkeypatch.setenv("SWEN_HOME", str(swen_home))
+    monkeypatch.setenv("SWEN_DATABASE_URL", pg_url)
+    result = CliRunner().invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert f"store      ready   postgresql://{user}:***@" in result.output
+    assert user_and_password + "@" not in result.output
+
+
 def _proposed(settings: Settings) -> tuple[Store, list[MergeRequest]]:
     store = Store.open(settings)
     repo = InfraRepo.open(settings)
