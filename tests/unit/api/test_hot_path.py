@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,15 +46,6 @@ def test_a_revoked_key_stops_working_once_its_cache_entry_expires(
     assert client.get("/services", headers=bearer(key)).status_code == 200  # within the TTL
     now[0] = 2.1
     assert client.get("/services", headers=bearer(key)).status_code == 401
-
-
-@pytest.fixture
-def any_store(database_url: str) -> Iterator[Store]:
-    s = Store.from_url(database_url)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_version_probe_sees_every_write(any_store: Store) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,15 +14,6 @@ from swen.store.reads import decision_histories, events_version, savings_totals,
 from swen.store.repository import Store
 
 AWS, ALI = placement("aws/us-east-1"), placement("alibaba/cn-hangzhou")
-
-
-@pytest.fixture
-def any_store(database_url: str) -> Iterator[Store]:
-    s = Store.from_url(database_url)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_history_buckets_are_exact_on_both_backends(any_store: Store) -> None:
