@@ -56,11 +56,11 @@ def service(
     users_region: Where = HOME,
     **overrides: Any,
 ) -> Service:
-    """A stateless 4 vCPU / 16 GiB service with a 100 ms latency SLO; ``overrides`` are ``Service`` fields
-    (``shape``, ``stateful``, ``replicas``, ``monthly_budget_usd``, ``allowed_providers``, ...)."""
+    """A stateless 2 vCPU / 8 GiB service (an m5.large) with a 100 ms latency SLO; ``overrides`` are
+    ``Service`` fields (``shape``, ``stateful``, ``replicas``, ``monthly_budget_usd``, ...)."""
     fields: dict[str, Any] = {
         "name": name,
-        "shape": ServiceShape(vcpus=4, memory_gib=16),
+        "shape": ServiceShape(vcpus=2, memory_gib=8),
         "latency_slo_ms": 100.0,
         "users_region": placement(users_region),
         "fleet_placement": placement(fleet_placement),
