@@ -1,8 +1,8 @@
 """One builder per domain object: realistic defaults, every field overridable by keyword.
 
-The defaults describe one plausible platform, the one of the infra template
-(``tests/fixtures/infra_template``): service-1 runs on aws/us-east-1 on an m5.large ($140.16 a
-month), its users are there too, and the engine recommends moving it to alibaba/ap-southeast-1
+The defaults describe one plausible platform, the one of ``infra/terraform.tfvars`` (and of the
+smaller ``tests/fixtures/infra_template``): service-1 runs on aws/us-east-1 on an m5.large ($140.16
+a month), its users are there too, and the engine recommends moving it to alibaba/ap-southeast-1
 (ecs.g7.large, $110 a month). A test names every value it asserts on; what it does not name may
 change.
 
