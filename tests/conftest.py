@@ -1,4 +1,4 @@
-"""Shared fixtures: a temporary SWEN_HOME, settings, and a throwaway PostgreSQL database."""
+"""Shared fixtures: a temporary SWEN_HOME, settings, a throwaway PostgreSQL database, a store per backend."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from swen.config import Settings
+from swen.store.repository import Store
 
 PG_URL = os.environ.get("SWEN_TEST_PG_URL")
 
@@ -65,3 +66,13 @@ def database_url(request: pytest.FixtureRequest, swen_home: Path) -> str:
         return f"sqlite:///{swen_home / 'swen.db'}"
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+@pytest.fixture
+def any_store(database_url: str) -> Iterator[Store]:
+    """A migrated store on each backend (closed afterwards)."""
+    s = Store.from_url(database_url)
+    try:
+        yield s
+    finally:
+        s.close()

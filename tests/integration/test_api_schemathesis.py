@@ -42,14 +42,14 @@ class Api:
 
 
 def _seed(store: Store) -> None:
-    import sys
+    from support.builders import T0, decision, placement, service, telemetry_sample
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "api"))
-    from api_factories import ALI, AWS, T0, decision, sample, service
-
+    AWS, ALI = placement("aws/us-east-1"), placement("alibaba/cn-hangzhou")
     store.upsert_services([service("web"), service("db")])
-    store.insert_samples([sample("web", AWS), sample("web", ALI), sample("db", AWS, ts=T0)])
-    store.save_decision(decision("web"))
+    store.insert_samples(
+        [telemetry_sample("web", AWS), telemetry_sample("web", ALI), telemetry_sample("db", AWS, ts=T0)]
+    )
+    store.save_decision(decision("d-web-0", service="web", created_at=T0))
     for step in (DecisionStatus.MR_OPENED, DecisionStatus.PIPELINE_RUNNING, DecisionStatus.AWAITING_APPROVAL):
         store.transition("d-web-0", step)
     MergeRequestRepository(store).create(

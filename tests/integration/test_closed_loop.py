@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from support.platform import Platform, make_platform
 from swen.config import Settings
 from swen.domain.decision import DecisionAction, DecisionStatus
 from swen.domain.models import Placement
-from swen.gitops.repo import init_infra_repo
-from swen.loop import EngineLoop, gitops_actuator
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 from swen.telemetry.runner import run_simulator
@@ -41,23 +40,16 @@ def _simulate(settings: Settings, store: Store, start: datetime, steps: int) -> 
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> tuple[Settings, Store]:
-    settings = Settings(home=tmp_path / "home", sim_speed=1e9, verify_samples=3)
-    settings.home.mkdir()
-    store = Store.open(settings)
-    init_infra_repo(settings)
-    return settings, store
+def platform(tmp_path: Path) -> Platform:
+    return make_platform(tmp_path / "home", sync=False, loop=True, sim_speed=1e9, verify_samples=3)
 
 
-def test_recommendation_travels_through_git_and_terraform_and_is_verified(
-    platform: tuple[Settings, Store],
-) -> None:
-    settings, store = platform
+def test_recommendation_travels_through_git_and_terraform_and_is_verified(platform: Platform) -> None:
+    settings, store, loop = platform.settings, platform.store, platform.loop
     origin = Path(settings.infra_remote_url)
     main_before = _git(origin, "rev-parse", "main").strip()
 
     t = _simulate(settings, store, T0, settings.window_size + 2)
-    loop = EngineLoop(settings, store, actuator=gitops_actuator(settings, store))
     report = loop.cycle()
 
     assert not report.errors, report.errors

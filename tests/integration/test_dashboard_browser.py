@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.alertmanager import PROVIDER_ONLY, alert, payload
+from support.http import bearer
 from swen.demo.browser import TAB_CHECKS, chromium_page, open_tab, wait_drawn, warm_up
 from swen.demo.harness import RunningPlatform, chromium_missing_reason, running_platform
 from swen.demo.seed import SeededPlatform, demo_settings, seed_demo
@@ -103,13 +105,11 @@ def test_the_open_tab_refreshes_itself(platform: RunningPlatform, seeded: Seeded
         open_tab(page, platform.dashboard_url, "Live Feed", timeout_s=60)
         before = int(page.evaluate(LAST_ID_JS))
         assert before > 0
-        labels = {"alertname": "HighLatency", "service": "service-1", "provider": "aws"}
-        alert = {
-            "status": "firing", "labels": labels, "annotations": {"summary": "from the browser test"},
-            "startsAt": "2026-11-26T10:00:00Z", "fingerprint": "0123456789abcdef",
-        }  # fmt: skip
-        payload = {"version": "4", "groupKey": "g", "status": "firing", "receiver": "swen", "alerts": [alert]}
-        headers = {"Authorization": f"Bearer {seeded.operator_key}"}
-        response = httpx.post(platform.api_url + "/alerts", json=payload, headers=headers, timeout=30)
+        latency = payload(
+            [alert("HighLatency", service="service-1", summary="from the browser test", **PROVIDER_ONLY)]
+        )
+        response = httpx.post(
+            platform.api_url + "/alerts", json=latency, headers=bearer(seeded.operator_key), timeout=30
+        )
         assert response.status_code == 202, response.text
         page.wait_for_function(f"() => ({LAST_ID_JS})() > {before}", timeout=20_000)

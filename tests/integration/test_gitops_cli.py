@@ -6,9 +6,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from gitops_helpers import T0, git, make_decision
 from typer.testing import CliRunner
 
+from support.builders import T0, decision
+from support.platform import git
 from swen.cli import app
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
@@ -43,13 +44,27 @@ def test_init_is_idempotent_and_reports(cli: CliRunner, settings: Settings) -> N
     assert (settings.home / "swen.db").exists()
 
 
+def test_swen_init_shows_the_postgresql_url_without_its_password(
+    pg_url: str, swen_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_and_password = pg_url.split("//", 1)[1].split("@", 1)[0]
+    user, _, password = user_and_password.partition(":")
+    assert password, "the test database URL has a password"
+    monkeypatch.setenv("SWEN_HOME", str(swen_home))
+    monkeypatch.setenv("SWEN_DATABASE_URL", pg_url)
+    result = CliRunner().invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert f"store      ready   postgresql://{user}:***@" in result.output
+    assert user_and_password + "@" not in result.output
+
+
 def _proposed(settings: Settings) -> tuple[Store, list[MergeRequest]]:
     store = Store.open(settings)
     repo = InfraRepo.open(settings)
     committer = Committer(store, repo, LocalMergeRequestHost(store, repo), events=Lifecycle(store))
-    first = committer.propose(make_decision("d-1"))
+    first = committer.propose(decision("d-1", service="service-2"))
     second = committer.propose(
-        make_decision("d-2", service="service-3", current="alibaba/ap-southeast-1", target="aws/us-east-1")
+        decision("d-2", service="service-3", current="alibaba/ap-southeast-1", target="aws/us-east-1")
     )
     return store, [first, second]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from gitops_helpers import T0, TEMPLATE, git, make_decision
 
+from support.builders import decision
+from support.platform import TEST_TEMPLATE, git
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError
@@ -24,6 +25,8 @@ from swen.moves.lifecycle import Lifecycle
 from swen.store.repository import Store
 
 S = DecisionStatus
+T0 = datetime(2026, 11, 26, 10, 15, 3, tzinfo=UTC)
+"""When the decisions whose branch names the tests spell out were made."""
 
 
 @pytest.fixture
@@ -34,7 +37,7 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def repo(settings: Settings) -> InfraRepo:
-    init_infra_repo(settings, template_root=TEMPLATE)
+    init_infra_repo(settings, template_root=TEST_TEMPLATE)
     return InfraRepo.open(settings, retry=RetryPolicy(sleep=lambda _s: None))
 
 
@@ -60,8 +63,17 @@ def branches(settings: Settings) -> list[str]:
 def test_propose_pushes_one_entry_and_opens_an_mr(
     committer: Committer, store: Store, settings: Settings
 ) -> None:
-    decision = make_decision("d-1")
-    mr = committer.propose(decision)
+    mr = committer.propose(
+        decision(
+            "d-1",
+            service="service-2",
+            target_type="ecs.g7.xlarge",
+            current_cost=280.32,
+            target_cost=200.0,
+            confidence=0.91,
+            created_at=T0,
+        )
+    )
 
     branch = "ai-rec/service-2-alibaba-20261126T101503Z"
     assert mr.branch == branch and mr.state is MRState.OPENED and mr.kind is MRKind.MIGRATION
@@ -106,9 +118,9 @@ def store_mrs(committer: Committer) -> list[MergeRequest]:
 
 
 def test_propose_twice_is_idempotent(committer: Committer, settings: Settings) -> None:
-    first = committer.propose(make_decision("d-1"))
+    first = committer.propose(decision("d-1", service="service-2"))
     sha = git("rev-parse", first.branch, cwd=origin(settings))
-    again = committer.propose(make_decision("d-1"))
+    again = committer.propose(decision("d-1", service="service-2"))
     assert again.id == first.id
     assert len(store_mrs(committer)) == 1
     assert git("rev-parse", first.branch, cwd=origin(settings)) == sha
@@ -117,9 +129,15 @@ def test_propose_twice_is_idempotent(committer: Committer, settings: Settings) -
 def test_newer_decision_supersedes_the_open_mr(
     committer: Committer, store: Store, settings: Settings
 ) -> None:
-    old = committer.propose(make_decision("d-old"))
+    old = committer.propose(decision("d-old", service="service-2"))
     new = committer.propose(
-        make_decision("d-new", target="aws/us-west-2", target_type="m5.large", at=T0 + timedelta(minutes=5))
+        decision(
+            "d-new",
+            service="service-2",
+            target="aws/us-west-2",
+            target_type="m5.large",
+            created_at=T0 + timedelta(minutes=5),
+        )
     )
     assert new.branch == "ai-rec/service-2-aws-20261126T102003Z"
     assert committer.host.get(old.id).state is MRState.CLOSED
@@ -135,9 +153,9 @@ def test_newer_decision_supersedes_the_open_mr(
 
 
 def test_other_services_are_not_superseded(committer: Committer, store: Store) -> None:
-    committer.propose(make_decision("d-2"))
+    committer.propose(decision("d-2", service="service-2"))
     committer.propose(
-        make_decision("d-3", service="service-3", current="alibaba/ap-southeast-1", target="aws/us-east-1")
+        decision("d-3", service="service-3", current="alibaba/ap-southeast-1", target="aws/us-east-1")
     )
     assert store.get_decision("d-2").status is S.MR_OPENED
     assert len(committer.host.list(state=MRState.OPENED)) == 2
@@ -160,7 +178,7 @@ def test_crash_between_push_and_mr_recovers_without_duplicates(
 ) -> None:
     committer = Committer(store, repo, CrashingHost(store, repo), events=Lifecycle(store))
     with pytest.raises(RuntimeError, match="simulated crash"):
-        committer.propose(make_decision("d-1"))
+        committer.propose(decision("d-1", service="service-2", created_at=T0))
     branch = "ai-rec/service-2-alibaba-20261126T101503Z"
     assert branch in branches(settings) and committer.host.list() == []
     pushed = git("rev-parse", branch, cwd=origin(settings))
@@ -168,7 +186,7 @@ def test_crash_between_push_and_mr_recovers_without_duplicates(
     restarted = Committer(
         store, InfraRepo.open(settings), LocalMergeRequestHost(store, repo), events=Lifecycle(store)
     )
-    mr = restarted.propose(make_decision("d-1"))
+    mr = restarted.propose(decision("d-1", service="service-2", created_at=T0))
     assert mr.branch == branch
     assert branches(settings) == [branch, "main"]
     assert git("rev-parse", branch, cwd=origin(settings)) == pushed
@@ -177,13 +195,13 @@ def test_crash_between_push_and_mr_recovers_without_duplicates(
 
 
 def test_crash_after_mr_before_transition_is_finished(committer: Committer, store: Store) -> None:
-    decision = make_decision("d-1")
-    store.save_decision(decision)
+    move = decision("d-1", service="service-2", created_at=T0)
+    store.save_decision(move)
     mr = committer.host.open(
         "ai-rec/service-2-alibaba-20261126T101503Z", "t", "d", "d-1", "service-2", MRKind.MIGRATION
     )
     assert store.get_decision("d-1").status is S.PROPOSED
-    assert committer.propose(decision).id == mr.id
+    assert committer.propose(move).id == mr.id
     assert store.get_decision("d-1").status is S.MR_OPENED
 
 
@@ -194,7 +212,7 @@ def test_push_rejected_by_remote_fails_and_opens_nothing(
     hook.write_text("#!/bin/sh\necho 'branch protection: no ai-rec today' >&2\nexit 1\n")
     hook.chmod(0o755)
     with pytest.raises(GitOpsError) as info:
-        committer.propose(make_decision("d-1"))
+        committer.propose(decision("d-1", service="service-2"))
     assert "no ai-rec today" in str(info.value) and "pre-receive hook declined" in str(info.value)
     assert committer.host.list() == []
     assert branches(settings) == ["main"]
@@ -214,7 +232,7 @@ def test_push_rejected_by_remote_fails_and_opens_nothing(
 def test_bad_names_are_rejected_and_change_nothing(
     committer: Committer, store: Store, settings: Settings, service: str, target: Placement
 ) -> None:
-    good = make_decision("d-bad")
+    good = decision("d-bad", service="service-2")
     bad = Decision.model_construct(**{**dict(good), "service": service, "target": target})
     head = git("rev-parse", "main", cwd=origin(settings))
     with pytest.raises(InvalidInputError):
@@ -225,7 +243,7 @@ def test_bad_names_are_rejected_and_change_nothing(
 
 
 def test_emergency_uses_emergency_branch(committer: Committer) -> None:
-    mr = committer.propose(make_decision("d-e", emergency=True))
+    mr = committer.propose(decision("d-e", service="service-2", emergency=True))
     assert mr.branch.startswith("emergency/service-2-alibaba-") and mr.kind is MRKind.EMERGENCY
 
 
@@ -235,7 +253,7 @@ def test_unknown_service_in_tfvars_changes_nothing(
     from swen.domain.errors import NotFoundError
 
     with pytest.raises(NotFoundError):
-        committer.propose(make_decision("d-x", service="service-9"))
+        committer.propose(decision("d-x", service="service-9"))
     assert branches(settings) == ["main"]
     assert store.get_decision("d-x").status is S.FAILED
 
@@ -245,7 +263,13 @@ def test_target_already_on_main_fails_the_decision(
 ) -> None:
     with pytest.raises(ConflictError, match="already places"):
         committer.propose(
-            make_decision("d-y", current="aws/us-west-2", target="aws/us-east-1", target_type="m5.xlarge")
+            decision(
+                "d-y",
+                service="service-2",
+                current="aws/us-west-2",
+                target="aws/us-east-1",
+                target_type="m5.xlarge",
+            )
         )
     assert branches(settings) == ["main"] and store.get_decision("d-y").status is S.FAILED
 
@@ -258,7 +282,7 @@ def _apply(store: Store, decision_id: str) -> None:
 def test_rollback_puts_the_previous_placement_back(
     committer: Committer, store: Store, settings: Settings
 ) -> None:
-    mr = committer.propose(make_decision("d-1"))
+    mr = committer.propose(decision("d-1", service="service-2", current_type="m5.xlarge", created_at=T0))
     with pytest.raises(ConflictError):
         committer.propose_rollback("d-1")  # not applied yet
     committer.host.merge(mr.id)
@@ -280,19 +304,23 @@ def test_rollback_puts_the_previous_placement_back(
 
 
 def test_open_rollback_blocks_a_new_proposal(committer: Committer, store: Store) -> None:
-    mr = committer.propose(make_decision("d-1"))
+    mr = committer.propose(decision("d-1", service="service-2"))
     committer.host.merge(mr.id)
     _apply(store, "d-1")
     committer.propose_rollback("d-1")
     with pytest.raises(ConflictError, match="rollback"):
-        committer.propose(make_decision("d-2", target="aws/us-west-2", at=T0 + timedelta(hours=2)))
+        committer.propose(
+            decision("d-2", service="service-2", target="aws/us-west-2", created_at=T0 + timedelta(hours=2))
+        )
     assert store.get_decision("d-2").status is S.PROPOSED
 
 
 def test_approved_mr_cannot_be_superseded(committer: Committer, store: Store, settings: Settings) -> None:
-    committer.propose(make_decision("d-1"))
+    committer.propose(decision("d-1", service="service-2"))
     store.transition("d-1", S.PIPELINE_RUNNING)
     store.transition("d-1", S.APPROVED)
     with pytest.raises(ConflictError, match="cannot be superseded"):
-        committer.propose(make_decision("d-2", target="aws/us-west-2", at=T0 + timedelta(minutes=1)))
+        committer.propose(
+            decision("d-2", service="service-2", target="aws/us-west-2", created_at=T0 + timedelta(minutes=1))
+        )
     assert len(branches(settings)) == 2  # nothing pushed for d-2

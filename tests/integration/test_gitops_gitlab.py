@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fake_gitlab import PROJECT, TOKEN, FakeGitLab
-from gitops_helpers import T0, TEMPLATE, make_decision
 
+from support.builders import decision
+from support.platform import TEST_TEMPLATE
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError, GitOpsError
@@ -19,6 +20,7 @@ from swen.gitops.repo import InfraRepo, init_infra_repo
 from swen.moves.lifecycle import Lifecycle
 from swen.store.repository import Store
 
+T0 = datetime(2026, 11, 26, 10, 15, 3, tzinfo=UTC)
 BRANCH = "ai-rec/service-2-alibaba-20261126T101503Z"
 
 
@@ -145,15 +147,17 @@ def test_make_host_from_settings(store: Store, gitlab: FakeGitLab, swen_home: ob
 def test_committer_with_gitlab_supersedes_on_gitlab(
     settings: Settings, store: Store, host: GitLabMergeRequestHost, gitlab: FakeGitLab
 ) -> None:
-    init_infra_repo(settings, template_root=TEMPLATE)
+    init_infra_repo(settings, template_root=TEST_TEMPLATE)
     committer = Committer(store, InfraRepo.open(settings), host, events=Lifecycle(store))
-    first = committer.propose(make_decision("d-1"))
-    second = committer.propose(make_decision("d-2", target="aws/us-west-2", at=T0 + timedelta(minutes=3)))
+    first = committer.propose(decision("d-1", service="service-2"))
+    second = committer.propose(
+        decision("d-2", service="service-2", target="aws/us-west-2", created_at=T0 + timedelta(minutes=3))
+    )
     assert (first.external_id, second.external_id) == ("1", "2")
     assert gitlab.mrs[1]["state"] == "closed" and gitlab.mrs[2]["state"] == "opened"
     assert gitlab.mrs[2]["source_branch"] == "ai-rec/service-2-aws-20261126T101803Z"
     assert store.get_decision("d-1").status is DecisionStatus.SUPERSEDED
     assert committer.propose(
-        make_decision("d-2", target="aws/us-west-2", at=T0 + timedelta(minutes=3))
+        decision("d-2", service="service-2", target="aws/us-west-2", created_at=T0 + timedelta(minutes=3))
     ).id == (second.id)
     assert len(gitlab.calls("POST", "/merge_requests")) == 2

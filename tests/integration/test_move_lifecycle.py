@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gitops_helpers import git
-from pipeline_env import PipelineEnv, make_decision, make_env
 
+from support.builders import ORDERS_API, decision
+from support.platform import Platform, git, make_platform
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError
 from swen.domain.events import EventType
@@ -37,22 +37,11 @@ S = DecisionStatus
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> PipelineEnv:
-    return make_env(tmp_path / "home")
+def env(tmp_path: Path) -> Platform:
+    return make_platform(tmp_path / "home")
 
 
-def _stateful(decision_id: str, *, service: str = "orders-api", target: str = "alibaba/ap-southeast-1"):  # type: ignore[no-untyped-def]
-    return make_decision(
-        decision_id,
-        service=service,
-        target=target,
-        current_type="r5.2xlarge",
-        target_type="ecs.r7.2xlarge",
-        stateful=True,
-    )
-
-
-def _events(env: PipelineEnv, type_: EventType, **match: object) -> list[dict[str, object]]:
+def _events(env: Platform, type_: EventType, **match: object) -> list[dict[str, object]]:
     out = []
     for event in env.store.events_after(0, types=[type_], limit=10_000):
         if all(event.payload.get(k) == v for k, v in match.items()):
@@ -61,13 +50,13 @@ def _events(env: PipelineEnv, type_: EventType, **match: object) -> list[dict[st
 
 
 def test_an_approved_change_interrupted_mid_apply_is_resumed_on_a_branch_cut_from_current_main(
-    env: PipelineEnv,
+    env: Platform,
 ) -> None:
-    waiting = env.committer.propose(_stateful("d-wait"))
+    waiting = env.committer.propose(decision("d-wait", **ORDERS_API))
     assert env.driver.run(waiting.id).run.status is RunStatus.AWAITING_APPROVAL
     stale_head = git("rev-parse", waiting.branch, cwd=env.origin)
 
-    other = env.committer.propose(make_decision("d-other", service="service-1"))
+    other = env.committer.propose(decision("d-other", service="service-1"))
     assert env.driver.run(other.id).run.status is RunStatus.SUCCESS  # main moved on
     main_after_other = git("rev-parse", "main", cwd=env.origin).strip()
 
@@ -88,8 +77,8 @@ def test_an_approved_change_interrupted_mid_apply_is_resumed_on_a_branch_cut_fro
     assert git("rev-parse", f"{new_head}~1", cwd=env.origin).strip() == main_after_other  # re-cut on main
 
 
-def test_twenty_parallel_approvals_record_exactly_one(env: PipelineEnv) -> None:
-    mr = env.committer.propose(_stateful("d-race"))
+def test_twenty_parallel_approvals_record_exactly_one(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-race", **ORDERS_API))
     assert env.driver.run(mr.id).run.status is RunStatus.AWAITING_APPROVAL
     results: list[str] = []
     barrier = threading.Barrier(20)
@@ -113,10 +102,10 @@ def test_twenty_parallel_approvals_record_exactly_one(env: PipelineEnv) -> None:
     assert env.store.get_decision("d-race").status is S.APPROVED
 
 
-def test_a_superseded_merge_request_ends_its_waiting_run(env: PipelineEnv) -> None:
-    first = env.committer.propose(_stateful("d-first"))
+def test_a_superseded_merge_request_ends_its_waiting_run(env: Platform) -> None:
+    first = env.committer.propose(decision("d-first", **ORDERS_API))
     assert env.driver.run(first.id).run.status is RunStatus.AWAITING_APPROVAL
-    second = _stateful("d-second", target="aws/us-west-2")
+    second = decision("d-second", target="aws/us-west-2", **ORDERS_API)
     env.driver.propose(second.model_copy(update={"id": "d-second"}))
 
     assert env.store.get_decision("d-first").status is S.SUPERSEDED
@@ -125,15 +114,15 @@ def test_a_superseded_merge_request_ends_its_waiting_run(env: PipelineEnv) -> No
     assert run is not None and run.status is RunStatus.FAILED  # not awaiting_approval forever
 
 
-def test_after_a_failed_apply_the_next_proposal_for_the_service_is_not_refused(env: PipelineEnv) -> None:
-    failing = env.committer.propose(make_decision("d-fail"))
+def test_after_a_failed_apply_the_next_proposal_for_the_service_is_not_refused(env: Platform) -> None:
+    failing = env.committer.propose(decision("d-fail"))
     hook = env.origin / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'main is frozen' >&2\nexit 1\n")
     hook.chmod(0o755)
     assert env.driver.run(failing.id).run.status is RunStatus.FAILED
     hook.unlink()
 
-    retry = make_decision("d-retry", target="aws/us-west-2", target_type="m5.large")
+    retry = decision("d-retry", target="aws/us-west-2", target_type="m5.large")
     mr = env.driver.propose(retry)  # today: "MR 1 ... is failed and cannot be superseded"
     assert env.host.get(mr.id).is_open or env.store.get_decision("d-retry").status is S.APPLIED
     assert env.store.get_decision("d-fail").status is S.FAILED
@@ -145,7 +134,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_api(env: PipelineEnv, port: int) -> subprocess.Popen[bytes]:
+def _start_api(env: Platform, port: int) -> subprocess.Popen[bytes]:
     environ = {
         **os.environ,
         "SWEN_HOME": str(env.settings.home),
@@ -170,8 +159,8 @@ def _wait_ready(port: int) -> None:
     raise AssertionError(f"API on port {port} did not start")
 
 
-def test_approvals_through_two_api_processes_are_applied_once_by_the_engine(env: PipelineEnv) -> None:
-    mr = env.committer.propose(_stateful("d-two"))
+def test_approvals_through_two_api_processes_are_applied_once_by_the_engine(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-two", **ORDERS_API))
     assert env.driver.run(mr.id).run.status is RunStatus.AWAITING_APPROVAL
     key = ApiKeyRepository(env.store).create("operator", Role.OPERATOR)[1]
     ports = [_free_port(), _free_port()]

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from pipeline_env import make_decision
 
+from support.builders import decision
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.gitops.committer import Committer
@@ -35,7 +35,7 @@ def _propose(home: Path, decision_id: str, **kwargs: object) -> int:
     with Store.open(settings) as store:
         repo = InfraRepo.open(settings)
         mr = Committer(store, repo, LocalMergeRequestHost(store, repo), events=Lifecycle(store)).propose(
-            make_decision(decision_id, **kwargs)  # type: ignore[arg-type]
+            decision(decision_id, **kwargs)  # type: ignore[arg-type]
         )
     return mr.id
 
@@ -145,7 +145,7 @@ def test_stage_mr_is_the_gitlab_iid_under_the_gitlab_host(swen_home: Path) -> No
         with Store.open(settings) as store:
             repo = InfraRepo.open(settings)
             host = GitLabMergeRequestHost(store, url=gitlab.url, token=TOKEN, project=PROJECT)
-            mr = Committer(store, repo, host, events=Lifecycle(store)).propose(make_decision("d-gl"))
+            mr = Committer(store, repo, host, events=Lifecycle(store)).propose(decision("d-gl"))
         assert (mr.id, mr.external_id) == (1, "3")
 
         validate = swen(swen_home, "pipeline", "stage", "validate", "--mr", "3", extra_env=env)

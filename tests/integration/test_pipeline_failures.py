@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_env import PipelineEnv, git, make_decision, make_env
 
-from swen.domain.decision import Decision, DecisionStatus
+from support.builders import ORDERS_API, decision
+from support.platform import Platform, git, make_platform
+from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError, LockError
 from swen.domain.events import EventType
 from swen.domain.merge_requests import MRState, RunStatus, StageName, StageStatus
@@ -30,16 +31,16 @@ HOME = Placement(provider="aws", region="us-east-1")
 
 
 @pytest.fixture
-def env(swen_home: Path) -> PipelineEnv:
-    return make_env(swen_home)
+def env(swen_home: Path) -> Platform:
+    return make_platform(swen_home)
 
 
 def _stage(run: Any, name: StageName) -> Any:
     return next(s for s in run.stages if s.name is name)
 
 
-def test_failed_apply_reverts_main_and_keeps_the_previous_placement(env: PipelineEnv) -> None:
-    mr = env.committer.propose(make_decision("d-locked"))
+def test_failed_apply_reverts_main_and_keeps_the_previous_placement(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-locked"))
     for stage in (StageName.VALIDATE, StageName.POLICY, StageName.PLAN):
         run = env.driver.runner.run_stage(mr.id, stage).run
         assert _stage(run, stage).status is StageStatus.SUCCESS
@@ -82,8 +83,8 @@ resource "terraform_data" "apply_guard" {
 """
 
 
-def test_apply_that_breaks_half_way_is_restored(env: PipelineEnv) -> None:
-    mr = env.committer.propose(make_decision("d-half"))
+def test_apply_that_breaks_half_way_is_restored(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-half"))
     env.repo.commit_file(
         branch=mr.branch,
         base=f"origin/{mr.branch}",
@@ -122,8 +123,8 @@ done
 """
 
 
-def test_push_the_remote_rejects_fails_apply_with_gits_message(env: PipelineEnv) -> None:
-    mr = env.committer.propose(make_decision("d-frozen"))
+def test_push_the_remote_rejects_fails_apply_with_gits_message(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-frozen"))
     hook = env.origin / "hooks" / "pre-receive"
     hook.write_text(FREEZE_MAIN)
     hook.chmod(0o755)
@@ -149,8 +150,8 @@ result := {"outcome": "deny", "reasons": ["b"], "override": false} if input.deci
 
 
 def test_policy_error_fails_the_policy_stage(swen_home: Path) -> None:
-    env = make_env(swen_home, gate=PolicyGate(BROKEN_POLICY))
-    mr = env.committer.propose(make_decision("d-policy-error"))
+    env = make_platform(swen_home, gate=PolicyGate(BROKEN_POLICY))
+    mr = env.committer.propose(decision("d-policy-error"))
     run = env.driver.run(mr.id).run
     assert run.status is RunStatus.FAILED
     policy = _stage(run, StageName.POLICY)
@@ -159,8 +160,8 @@ def test_policy_error_fails_the_policy_stage(swen_home: Path) -> None:
     assert env.store.get_placements()["service-1"] == HOME
 
 
-def test_policy_denial_rejects_the_decision_and_closes_the_mr(env: PipelineEnv) -> None:
-    mr = env.committer.propose(make_decision("d-sneaky"))
+def test_policy_denial_rejects_the_decision_and_closes_the_mr(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-sneaky"))
     # someone adds a second move to the branch: the plan now replaces another service too
     base = f"origin/{mr.branch}"
     text = env.repo.read_file(base)
@@ -180,13 +181,13 @@ def test_policy_denial_rejects_the_decision_and_closes_the_mr(env: PipelineEnv) 
     assert env.store.get_placements()["service-1"] == HOME
 
 
-def test_plan_that_changed_since_the_policy_check_is_refused(env: PipelineEnv) -> None:
-    mr = env.committer.propose(make_decision("d-drift"))
+def test_plan_that_changed_since_the_policy_check_is_refused(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-drift"))
     env.driver.runner.run_stage(mr.id, StageName.VALIDATE)
     env.driver.runner.run_stage(mr.id, StageName.POLICY)
     # another MR is applied in between: the state now differs from what the policy planned against
     other = env.committer.propose(
-        make_decision(
+        decision(
             "d-other",
             service="service-3",
             current="alibaba/ap-southeast-1",
@@ -215,8 +216,8 @@ def test_plan_that_changed_since_the_policy_check_is_refused(env: PipelineEnv) -
     assert env.store.get_decision("d-drift").status is S.FAILED
 
 
-def test_a_live_apply_lock_blocks_the_apply_and_names_its_holder(env: PipelineEnv) -> None:
-    mr = env.committer.propose(make_decision("d-busy"))
+def test_a_live_apply_lock_blocks_the_apply_and_names_its_holder(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-busy"))
     before_main = env.main_tfvars()
     with StoreLock(env.store, APPLY_LOCK_NAME, owner="someone else's apply", stale_after_s=600):
         run = env.driver.run(mr.id).run
@@ -228,8 +229,8 @@ def test_a_live_apply_lock_blocks_the_apply_and_names_its_holder(env: PipelineEn
     assert env.store.get_placements()["service-1"] == HOME
 
 
-def test_a_second_runner_on_the_same_mr_is_refused(env: PipelineEnv) -> None:
-    mr = env.committer.propose(make_decision("d-twice"))
+def test_a_second_runner_on_the_same_mr_is_refused(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-twice"))
     with (
         StoreLock(env.store, f"pipeline:mr:{mr.id}", owner="other runner", stale_after_s=600),
         pytest.raises(LockError, match="other runner"),
@@ -237,11 +238,8 @@ def test_a_second_runner_on_the_same_mr_is_refused(env: PipelineEnv) -> None:
         env.driver.run(mr.id)
 
 
-def test_apply_before_approval_is_refused_in_stage_mode(env: PipelineEnv) -> None:
-    decision = make_decision(
-        "d-wait", service="orders-api", current_type="r5.2xlarge", target_type="ecs.r7.2xlarge", stateful=True
-    )
-    mr = env.committer.propose(decision)
+def test_apply_before_approval_is_refused_in_stage_mode(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-wait", **ORDERS_API))
     for stage in (StageName.VALIDATE, StageName.POLICY, StageName.PLAN):
         env.driver.runner.run_stage(mr.id, stage)
     with pytest.raises(ConflictError, match="approval"):
@@ -254,18 +252,8 @@ def test_apply_before_approval_is_refused_in_stage_mode(env: PipelineEnv) -> Non
     assert env.store.get_decision("d-wait").status is S.APPLIED
 
 
-def _stateful(decision_id: str) -> Decision:
-    return make_decision(
-        decision_id,
-        service="orders-api",
-        current_type="r5.2xlarge",
-        target_type="ecs.r7.2xlarge",
-        stateful=True,
-    )
-
-
-def test_an_approval_is_recorded_and_the_engine_applies_it(env: PipelineEnv) -> None:
-    mr = env.committer.propose(_stateful("d-yes"))
+def test_an_approval_is_recorded_and_the_engine_applies_it(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-yes", **ORDERS_API))
     assert env.driver.run(mr.id).run.status is RunStatus.AWAITING_APPROVAL
 
     env.driver.approve(mr.id, "frank")  # what the API and `swen mr approve --record-only` do
@@ -281,8 +269,8 @@ def test_an_approval_is_recorded_and_the_engine_applies_it(env: PipelineEnv) -> 
     assert env.store.get_placements()["orders-api"].provider == "alibaba"
 
 
-def test_early_approval_is_honoured_at_the_gate(env: PipelineEnv) -> None:
-    mr = env.committer.propose(_stateful("d-early"))
+def test_early_approval_is_honoured_at_the_gate(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-early", **ORDERS_API))
     env.driver.approve(mr.id, "grace")  # before any run: only recorded
     run = env.driver.run(mr.id).run
     assert run.status is RunStatus.SUCCESS
@@ -290,8 +278,8 @@ def test_early_approval_is_honoured_at_the_gate(env: PipelineEnv) -> None:
     assert env.store.get_decision("d-early").status is S.APPLIED
 
 
-def test_mr_reject_ends_the_waiting_run(env: PipelineEnv) -> None:
-    mr = env.committer.propose(_stateful("d-no"))
+def test_mr_reject_ends_the_waiting_run(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-no", **ORDERS_API))
     assert env.driver.run(mr.id).run.status is RunStatus.AWAITING_APPROVAL
 
     env.driver.reject(mr.id, "dave", "not during the sale")  # `swen mr reject`
@@ -342,8 +330,8 @@ def hook() -> Iterator[tuple[_Hook, str]]:
 
 def test_applied_move_is_posted_to_the_webhook(swen_home: Path, hook: tuple[_Hook, str]) -> None:
     state, url = hook
-    env = make_env(swen_home, webhook_url=url)
-    mr = env.committer.propose(make_decision("d-hook"))
+    env = make_platform(swen_home, webhook_url=url)
+    mr = env.committer.propose(decision("d-hook"))
     run = env.driver.run(mr.id).run
     assert run.status is RunStatus.SUCCESS
     [body] = state.bodies
@@ -357,9 +345,9 @@ def test_failed_notification_fails_the_stage_but_keeps_the_apply(
     swen_home: Path, hook: tuple[_Hook, str]
 ) -> None:
     state, url = hook
-    env = make_env(swen_home, webhook_url=url)
+    env = make_platform(swen_home, webhook_url=url)
     state.status = 404
-    mr = env.committer.propose(make_decision("d-mute"))
+    mr = env.committer.propose(decision("d-mute"))
     run = env.driver.run(mr.id).run
     assert run.status is RunStatus.FAILED
     assert _stage(run, StageName.APPLY).status is StageStatus.SUCCESS

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pipeline_env import PipelineEnv, make_decision, make_env
 
+from support.builders import ORDERS_API, decision
+from support.platform import Platform, make_platform
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
 from swen.domain.merge_requests import MRState, RunStatus, StageName, StageStatus
@@ -18,11 +19,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def env(swen_home: Path) -> PipelineEnv:
-    return make_env(swen_home)
+def env(swen_home: Path) -> Platform:
+    return make_platform(swen_home)
 
 
-def _statuses(env: PipelineEnv, decision_id: str) -> list[str]:
+def _statuses(env: Platform, decision_id: str) -> list[str]:
     return [
         e.payload["to"]
         for e in env.store.decision_history(decision_id)
@@ -30,16 +31,16 @@ def _statuses(env: PipelineEnv, decision_id: str) -> list[str]:
     ]
 
 
-def test_sync_records_the_applied_placements(env: PipelineEnv) -> None:
+def test_sync_records_the_applied_placements(env: Platform) -> None:
     placements = env.store.get_placements()
     assert placements["service-1"] == Placement(provider="aws", region="us-east-1")
     assert env.state_outputs()["service-1"] == {"provider": "aws", "region": "us-east-1"}
 
 
 def test_first_run_bootstraps_the_state_from_main(swen_home: Path) -> None:
-    env = make_env(swen_home, sync=False)
+    env = make_platform(swen_home, sync=False)
     assert env.store.get_placements() == {}
-    mr = env.committer.propose(make_decision("d-first"))
+    mr = env.committer.propose(decision("d-first"))
     run = env.driver.run(mr.id).run
     # without the bootstrap the plan would create every service and the gate would stop it
     assert run.status is RunStatus.SUCCESS and run.policy_result is not None
@@ -49,9 +50,8 @@ def test_first_run_bootstraps_the_state_from_main(swen_home: Path) -> None:
     assert placements["service-2"] == Placement(provider="aws", region="us-east-1")
 
 
-def test_confident_cheaper_stateless_move_is_applied_end_to_end(env: PipelineEnv) -> None:
-    decision = make_decision("d-auto")
-    mr = env.committer.propose(decision)
+def test_confident_cheaper_stateless_move_is_applied_end_to_end(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-auto"))
 
     run = env.driver.run(mr.id).run
 
@@ -87,15 +87,8 @@ def test_confident_cheaper_stateless_move_is_applied_end_to_end(env: PipelineEnv
     assert env.store.verify_audit().ok
 
 
-def test_stateful_service_waits_for_a_person_then_applies(env: PipelineEnv) -> None:
-    decision = make_decision(
-        "d-stateful",
-        service="orders-api",
-        current_type="r5.2xlarge",
-        target_type="ecs.r7.2xlarge",
-        stateful=True,
-    )
-    mr = env.committer.propose(decision)
+def test_stateful_service_waits_for_a_person_then_applies(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-stateful", **ORDERS_API))
     before_main = env.main_tfvars()
 
     run = env.driver.run(mr.id).run
@@ -126,10 +119,9 @@ def test_stateful_service_waits_for_a_person_then_applies(env: PipelineEnv) -> N
     assert read_placements(env.main_tfvars())["orders-api"].provider == "alibaba"
 
 
-def test_terraform_error_fails_the_stage_and_changes_nothing(env: PipelineEnv) -> None:
+def test_terraform_error_fails_the_stage_and_changes_nothing(env: Platform) -> None:
     # sa-east-1 has no cluster: the sim root's variable validation refuses it at plan time
-    decision = make_decision("d-bad-region", target="aws/sa-east-1", target_type="m5.large")
-    mr = env.committer.propose(decision)
+    mr = env.committer.propose(decision("d-bad-region", target="aws/sa-east-1", target_type="m5.large"))
     before_main = env.main_tfvars()
 
     run = env.driver.run(mr.id).run
@@ -155,8 +147,8 @@ def test_terraform_error_fails_the_stage_and_changes_nothing(env: PipelineEnv) -
     assert failed.payload["stage"] == "policy" and "terraform plan failed" in failed.payload["error"]
 
 
-def test_rollback_puts_the_previous_placement_back(env: PipelineEnv) -> None:
-    mr = env.committer.propose(make_decision("d-roll"))
+def test_rollback_puts_the_previous_placement_back(env: Platform) -> None:
+    mr = env.committer.propose(decision("d-roll"))
     assert env.driver.run(mr.id).run.status is RunStatus.SUCCESS
     assert env.store.get_placements()["service-1"].provider == "alibaba"
 
@@ -178,8 +170,8 @@ def test_rollback_puts_the_previous_placement_back(env: PipelineEnv) -> None:
 
 @pytest.mark.postgres
 def test_the_same_run_on_postgresql(swen_home: Path, pg_url: str) -> None:
-    env = make_env(swen_home, database_url=pg_url)
-    mr = env.committer.propose(make_decision("d-pg"))
+    env = make_platform(swen_home, database_url=pg_url)
+    mr = env.committer.propose(decision("d-pg"))
     run = env.driver.run(mr.id).run
     assert run.status is RunStatus.SUCCESS, [(s.name, s.status, s.log[-300:]) for s in run.stages]
     assert env.store.get_placements()["service-1"] == Placement(provider="alibaba", region="ap-southeast-1")
@@ -190,8 +182,8 @@ def test_the_same_run_on_postgresql(swen_home: Path, pg_url: str) -> None:
 def test_a_swen_home_with_spaces_and_quotes_works(tmp_path: Path) -> None:
     """The Terraform state path reaches terraform through TF_CLI_ARGS_init, which terraform splits
     shell-style: a SWEN_HOME such as "/srv/team's swen/home" must not break every pipeline."""
-    env = make_env(tmp_path / "team's swen" / "home")
+    env = make_platform(tmp_path / "team's swen" / "home")
     assert env.store.get_placements()["service-1"] == Placement(provider="aws", region="us-east-1")
-    mr = env.committer.propose(make_decision("d-spaced"))
+    mr = env.committer.propose(decision("d-spaced"))
     assert env.driver.run(mr.id).run.status is RunStatus.SUCCESS
     assert env.store.get_placements()["service-1"] == Placement(provider="alibaba", region="ap-southeast-1")

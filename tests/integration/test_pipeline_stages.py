@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pipeline_env import git
 
+from support.platform import git
 from swen.config import Settings
 from swen.domain.errors import GitOpsError, PipelineError
 from swen.gitops.repo import InfraRepo, RetryPolicy, init_infra_repo

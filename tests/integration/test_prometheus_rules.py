@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from support.builders import service, telemetry_sample
+
 ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "deploy" / "prometheus"
 RULES_FILE = PROM_DIR / "rules" / "swen.rules.yml"
@@ -351,31 +353,18 @@ def _outage_exposition(database_url: str) -> bytes:
     """/metrics of a store where checkout-api runs on aws/us-east-1 (down) and gcp is a healthy candidate."""
     from prometheus_client import generate_latest
 
-    from swen.domain.models import Placement, Service, ServiceShape, TelemetrySample
     from swen.observability.metrics import build_registry
     from swen.store.repository import Store
 
-    where = Placement(provider="aws", region="us-east-1")
-    service = Service(
-        name="checkout-api",
-        shape=ServiceShape(vcpus=2, memory_gib=8),
-        latency_slo_ms=80,
-        users_region=where,
-        current=where,
-        monthly_budget_usd=2000,
-    )
+    checkout_api = service("checkout-api", latency_slo_ms=80, monthly_budget_usd=2000)
     now = datetime.now(UTC)
     samples = [
-        TelemetrySample(
-            service="checkout-api", provider=provider, region=region, ts=now, instance_type="m5.large",
-            hourly_cost_usd=0.096, latency_ms=20.0, credits_usd=0.0, gpu_availability=1.0,
-            availability=availability, error_rate=0.001,
-        )
-        for provider, region, availability in (("aws", "us-east-1", 0.1), ("gcp", "us-central1", 0.05))
-    ]  # fmt: skip
+        telemetry_sample("checkout-api", where, ts=now, hourly=0.096, latency=20.0, availability=availability)
+        for where, availability in (("aws/us-east-1", 0.1), ("gcp/us-central1", 0.05))
+    ]
     store = Store.from_url(database_url)
     try:
-        store.upsert_services([service])
+        store.upsert_services([checkout_api])
         store.insert_samples(samples)
         return bytes(generate_latest(build_registry(store).registry))
     finally:

@@ -28,6 +28,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from support.builders import decision
+from support.platform import make_platform
 from swen.cli import app as cli_app
 from swen.domain.decision import DecisionStatus
 from swen.domain.incidents import IncidentStatus
@@ -129,12 +131,9 @@ def test_prometheus_alert_migrates_verifies_and_reports(
 
 def test_paused_automation_turns_an_auto_approval_into_a_wait_for_a_person(tmp_path: Path) -> None:
     _need("terraform")
-    sys.path.insert(0, str(Path(__file__).parent))
-    from pipeline_env import make_decision, make_env
-
-    env = make_env(tmp_path / "home")
+    env = make_platform(tmp_path / "home")
     automation.set_paused(env.store, True, by="oncall", reason="change freeze")
-    mr = env.committer.propose(make_decision("d-paused"))
+    mr = env.committer.propose(decision("d-paused"))
     run = env.driver.run(mr.id).run
     assert run.status.value == "awaiting_approval"
     stored = env.store.get_decision("d-paused")

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from support.platform import Platform, make_platform
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.merge_requests import MRState
-from swen.gitops.repo import init_infra_repo
-from swen.loop import EngineLoop, gitops_actuator
 from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 from swen.telemetry.runner import run_simulator
@@ -25,12 +24,8 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> tuple[Settings, Store, EngineLoop]:
-    settings = Settings(home=tmp_path / "home", sim_speed=1e9)
-    settings.home.mkdir()
-    store = Store.open(settings)
-    init_infra_repo(settings)
-    return settings, store, EngineLoop(settings, store, actuator=gitops_actuator(settings, store))
+def platform(tmp_path: Path) -> Platform:
+    return make_platform(tmp_path / "home", sync=False, loop=True, sim_speed=1e9)
 
 
 def _step(settings: Settings, store: Store, t: datetime, steps: int, *scenarios: Scenario) -> datetime:
@@ -45,9 +40,9 @@ def _service2(store: Store) -> list[tuple[DecisionStatus, float]]:
 
 
 def test_waiting_move_is_refreshed_once_its_winner_held_the_whole_window(
-    platform: tuple[Settings, Store, EngineLoop],
+    platform: Platform,
 ) -> None:
-    settings, store, loop = platform
+    settings, store, loop = platform.settings, platform.store, platform.loop
     t = T0
     for _ in range(6):  # the engine sees the window fill up one tick per cycle
         t = _step(settings, store, t, 1)
@@ -68,9 +63,9 @@ def test_waiting_move_is_refreshed_once_its_winner_held_the_whole_window(
 
 
 def test_waiting_move_is_withdrawn_when_it_no_longer_pays(
-    platform: tuple[Settings, Store, EngineLoop],
+    platform: Platform,
 ) -> None:
-    settings, store, loop = platform
+    settings, store, loop = platform.settings, platform.store, platform.loop
     t = T0
     for _ in range(6):
         t = _step(settings, store, t, 1)

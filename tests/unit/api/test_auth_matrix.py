@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_factories import bearer, decision, sample, service
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.testclient import WebSocketDenialResponse
 
+from support.alertmanager import PROVIDER_ONLY, alert, payload
+from support.builders import T0, decision, service, telemetry_sample
+from support.http import bearer
 from swen.domain.decision import DecisionStatus
 from swen.domain.keys import Role
 from swen.domain.merge_requests import MRKind
@@ -24,13 +26,7 @@ from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 from swen.store.tables import metadata
 
-ALERT = {
-    "version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "swen",
-    "alerts": [{
-        "status": "firing", "labels": {"alertname": "ProviderOutage", "service": "web", "provider": "aws"},
-        "startsAt": "2026-11-26T10:00:00Z", "fingerprint": "abc123",
-    }],
-}  # fmt: skip
+ALERT = payload([alert(service="web", **PROVIDER_ONLY)])
 
 # (method, path, json body, lowest role allowed)
 PROTECTED: list[tuple[str, str, Any, Role]] = [
@@ -61,8 +57,8 @@ CALLERS = ["no key", "unknown key", "revoked key", "malformed header", *Role]
 @pytest.fixture
 def seeded(store: Store) -> Store:
     store.upsert_services([service("web")])
-    store.insert_samples([sample("web")])
-    store.save_decision(decision("web"))
+    store.insert_samples([telemetry_sample("web")])
+    store.save_decision(decision("d-web-0", service="web", created_at=T0))
     for step in (DecisionStatus.MR_OPENED, DecisionStatus.PIPELINE_RUNNING, DecisionStatus.AWAITING_APPROVAL):
         store.transition("d-web-0", step)
     MergeRequestRepository(store).create(

@@ -6,29 +6,18 @@ import json
 from typing import Any
 
 import pytest
-from api_factories import bearer, service
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.testclient import WebSocketDenialResponse
 
+from support.alertmanager import PROVIDER_ONLY, alert, payload
+from support.builders import service
+from support.http import bearer
 from swen.domain.keys import Role
 from swen.store.repository import Store
 from swen.store.tables import alerts, events, incidents
 
 ALERT_TOKEN = bearer("alert-token-for-tests")
-
-
-def alert_payload(**alert: Any) -> dict[str, Any]:
-    one = {
-        "status": "firing",
-        "labels": {"alertname": "ProviderOutage", "service": "web", "provider": "aws"},
-        "annotations": {"summary": "web is down on aws"},
-        "startsAt": "2026-11-26T10:00:00Z",
-        "endsAt": "0001-01-01T00:00:00Z",
-        "fingerprint": "abc123",
-        **alert,
-    }
-    return {"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "swen", "alerts": [one]}
 
 
 def count(store: Store, table: Any) -> int:
@@ -52,7 +41,11 @@ def test_a_telemetry_time_at_the_edge_of_the_calendar_is_a_422(
 
 
 def test_an_alert_start_without_a_utc_equivalent_is_a_422(client: TestClient, store: Store) -> None:
-    r = client.post("/alerts", json=alert_payload(startsAt="0001-01-01T00:30:00+01:00"), headers=ALERT_TOKEN)
+    r = client.post(
+        "/alerts",
+        json=payload([alert(service="web", starts_at="0001-01-01T00:30:00+01:00", **PROVIDER_ONLY)]),
+        headers=ALERT_TOKEN,
+    )
     assert_problem(r, 422, "date-time out of range")
     assert r.json()["errors"][0]["loc"] == ["body", "alerts", 0, "startsAt"]
     assert count(store, alerts) == 0
@@ -78,9 +71,9 @@ LONE_SURROGATE = "\\ud800"
 def test_a_lone_surrogate_anywhere_in_an_alert_payload_is_a_422(
     client: TestClient, store: Store, where: str, mutate: Any
 ) -> None:
-    payload = alert_payload()
-    mutate(payload)
-    body = json.dumps(payload).replace("PLACEHOLDER", LONE_SURROGATE)
+    notification = payload([alert(service="web", **PROVIDER_ONLY)])
+    mutate(notification)
+    body = json.dumps(notification).replace("PLACEHOLDER", LONE_SURROGATE)
     assert LONE_SURROGATE in body
     before = count(store, events)
     r = client.post("/alerts", content=body, headers={**ALERT_TOKEN, "Content-Type": "application/json"})
@@ -175,19 +168,24 @@ def test_an_authenticated_caller_still_gets_422_for_an_unknown_query_parameter(
         "gitlab token": {"X-Gitlab-Token": "gitlab-secret-for-tests", "X-Gitlab-Event": "Merge Request Hook"},
         "none": {},
     }[headers]
-    r = client.request(method, path, json=alert_payload() if path.startswith("/alerts") else {}, headers=sent)
+    r = client.request(
+        method,
+        path,
+        json=payload([alert(service="web", **PROVIDER_ONLY)]) if path.startswith("/alerts") else {},
+        headers=sent,
+    )
     assert_problem(r, 422, "query.bogus: unknown query parameter")
 
 
 # --- alerts about services SWEN does not run -----------------------------------------------------
 def test_an_alert_for_a_service_not_in_the_fleet_opens_no_incident(client: TestClient, store: Store) -> None:
     store.upsert_services([service("web")])
-    payload = alert_payload(labels={"alertname": "ProviderOutage", "service": "ghost", "provider": "aws"})
-    r = client.post("/alerts", json=payload, headers=ALERT_TOKEN)
+    ghost = payload([alert(service="ghost", **PROVIDER_ONLY)])
+    r = client.post("/alerts", json=ghost, headers=ALERT_TOKEN)
     assert r.status_code == 202, r.text
     assert r.json() == {
         "received": 1, "stored": 0, "event_ids": [], "ignored": 1, "ignored_reasons": {"unknown_service": 1}
     }  # fmt: skip
     assert count(store, incidents) == 0 and count(store, alerts) == 0
-    known = client.post("/alerts", json=alert_payload(), headers=ALERT_TOKEN)
+    known = client.post("/alerts", json=payload([alert(service="web", **PROVIDER_ONLY)]), headers=ALERT_TOKEN)
     assert known.json()["stored"] == 1 and known.json()["ignored"] == 0 and count(store, incidents) == 1

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_factories import AWS, T0, bearer, decision, sample, service
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from support.builders import T0, decision, placement, service, telemetry_sample
+from support.http import bearer
 from swen.api.app import create_app
 from swen.api.keycache import KeyCache
 from swen.config import Settings
@@ -19,6 +19,8 @@ from swen.domain.keys import Principal, Role
 from swen.store.keys import ApiKeyRepository
 from swen.store.repository import Store
 from swen.store.versions import VersionProbe
+
+AWS = placement("aws/us-east-1")
 
 
 def test_key_cache_expires_and_never_holds_the_key() -> None:
@@ -46,15 +48,6 @@ def test_a_revoked_key_stops_working_once_its_cache_entry_expires(
     assert client.get("/services", headers=bearer(key)).status_code == 401
 
 
-@pytest.fixture
-def any_store(database_url: str) -> Iterator[Store]:
-    s = Store.from_url(database_url)
-    try:
-        yield s
-    finally:
-        s.close()
-
-
 def test_version_probe_sees_every_write(any_store: Store) -> None:
     probe = VersionProbe(any_store.engine)
 
@@ -63,11 +56,11 @@ def test_version_probe_sees_every_write(any_store: Store) -> None:
 
     try:
         assert asyncio.run(ids()) == (0, 0)
-        any_store.insert_samples([sample("web")])
-        any_store.save_decision(decision("web"))
+        any_store.insert_samples([telemetry_sample("web")])
+        any_store.save_decision(decision("d-web-0", service="web", created_at=T0))
         first = asyncio.run(ids())  # a new event loop: the PostgreSQL connection is reopened
         assert first[0] >= 1 and first[1] >= 1
-        any_store.insert_samples([sample("web", ts=T0.replace(hour=1))])
+        any_store.insert_samples([telemetry_sample("web", ts=T0.replace(hour=1))])
         assert asyncio.run(ids())[0] > first[0]
         with pytest.raises(ValueError):
             asyncio.run(probe.newest_id("api_keys"))
@@ -96,10 +89,10 @@ def test_cached_reads_stay_fresh_on_both_backends(database_url: str, swen_home: 
         writer.upsert_services([service("web")])
         with TestClient(create_app(settings, store=store)) as client:
             assert client.get("/telemetry", headers=bearer(key)).json()["total"] == 0
-            writer.insert_samples([sample("web", AWS)])
+            writer.insert_samples([telemetry_sample("web", AWS)])
             assert client.get("/telemetry", headers=bearer(key)).json()["total"] == 1
             assert client.get("/decisions", headers=bearer(key)).json()["total"] == 0
-            writer.save_decision(decision("web"))
+            writer.save_decision(decision("d-web-0", service="web", created_at=T0))
             assert client.get("/decisions", headers=bearer(key)).json()["total"] == 1
 
 
@@ -161,7 +154,7 @@ def test_postgresql_probes_are_batched_and_never_older_than_the_request(any_stor
 
     async def scenario() -> tuple[list[int], int]:
         first = await asyncio.gather(*(probe.newest_id("telemetry_samples") for _ in range(30)))
-        await asyncio.to_thread(any_store.insert_samples, [sample("web")])
+        await asyncio.to_thread(any_store.insert_samples, [telemetry_sample("web")])
         after_write = await probe.newest_id("telemetry_samples")
         return first, after_write
 

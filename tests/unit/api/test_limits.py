@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from api_factories import bearer
 from fastapi.testclient import TestClient
 
+from support.http import bearer
 from swen.api.app import create_app
 from swen.api.ratelimit import RateLimiter
 from swen.config import Settings

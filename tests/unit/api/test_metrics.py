@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from api_factories import ALI, AWS, T0, bearer, decision, sample, service
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
+from support.builders import T0, decision, placement, service, telemetry_sample
+from support.http import bearer
 from swen.domain.decision import DecisionStatus
 from swen.domain.keys import Role
 from swen.observability import metrics as m
 from swen.store.repository import Store
 from swen.store.tables import incidents, merge_requests, pipeline_runs, pipeline_stages
+
+AWS, ALI = placement("aws/us-east-1"), placement("alibaba/cn-hangzhou")
 
 
 def _scrape(client: TestClient) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -89,11 +92,21 @@ def _seed_pipeline(store: Store) -> None:
 
 
 def test_metrics_expose_every_declared_name(client: TestClient, store: Store) -> None:
-    store.upsert_services([service("web", replicas=2), service("db", budget=None)])
-    store.insert_samples([sample("web", AWS, hourly=2.0), sample("web", ALI, hourly=1.0, latency=80.0)])
+    store.upsert_services([service("web", replicas=2, monthly_budget_usd=5000.0), service("db")])
+    store.insert_samples(
+        [telemetry_sample("web", AWS, hourly=2.0), telemetry_sample("web", ALI, hourly=1.0, latency=80.0)]
+    )
     store.record_placement("web", ALI, decision_id=None, at=T0)
     for n, conf in enumerate((0.15, 0.75, 0.95)):
-        store.save_decision(decision("web", n=n, confidence=conf, net=100.0))
+        store.save_decision(
+            decision(
+                f"d-web-{n}",
+                service="web",
+                created_at=T0 + timedelta(minutes=n),
+                net_monthly=100.0,
+                confidence=conf,
+            )
+        )
     for status in (
         DecisionStatus.MR_OPENED,
         DecisionStatus.PIPELINE_RUNNING,
@@ -153,7 +166,7 @@ def test_request_durations_use_the_route_template(
 
 def test_two_registries_on_one_store_agree(store: Store) -> None:
     store.upsert_services([service("web")])
-    store.insert_samples([sample("web", AWS, hourly=3.0)])
+    store.insert_samples([telemetry_sample("web", AWS, hourly=3.0)])
     texts = []
     for _ in range(2):
         registry = CollectorRegistry()
@@ -185,7 +198,7 @@ def test_heartbeat_is_zero_before_the_engine_ran(client: TestClient) -> None:
 
 
 def test_decisions_total_never_decreases(client: TestClient, store: Store) -> None:
-    store.save_decision(decision("web", n=1))
+    store.save_decision(decision("d-web-1", service="web", created_at=T0 + timedelta(minutes=1)))
     for status in (
         DecisionStatus.MR_OPENED,
         DecisionStatus.PIPELINE_RUNNING,

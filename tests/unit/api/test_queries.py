@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from api_factories import ALI, AWS, T0, decision, sample, service
 
+from support.builders import T0, decision, placement, service, telemetry_sample
 from swen.domain.decision import DecisionStatus
 from swen.domain.models import Placement
 from swen.store.history import credits_by_provider, telemetry_history
 from swen.store.reads import decision_histories, events_version, savings_totals, telemetry_version
 from swen.store.repository import Store
 
-
-@pytest.fixture
-def any_store(database_url: str) -> Iterator[Store]:
-    s = Store.from_url(database_url)
-    try:
-        yield s
-    finally:
-        s.close()
+AWS, ALI = placement("aws/us-east-1"), placement("alibaba/cn-hangzhou")
 
 
 def test_history_buckets_are_exact_on_both_backends(any_store: Store) -> None:
     any_store.insert_samples(
-        [sample("web", AWS, ts=T0 + timedelta(minutes=10 * i), hourly=float(i)) for i in range(12)]
-        + [sample("web", ALI, ts=T0 + timedelta(minutes=10 * i), hourly=0.5) for i in range(12)]
+        [telemetry_sample("web", AWS, ts=T0 + timedelta(minutes=10 * i), hourly=float(i)) for i in range(12)]
+        + [telemetry_sample("web", ALI, ts=T0 + timedelta(minutes=10 * i), hourly=0.5) for i in range(12)]
     )
     points, total = telemetry_history(
         any_store,
@@ -52,7 +44,11 @@ def test_history_buckets_are_exact_on_both_backends(any_store: Store) -> None:
 
 def test_credits_burndown_per_provider(any_store: Store) -> None:
     any_store.insert_samples(
-        [sample(s, AWS, ts=T0 + timedelta(hours=h), credits=1000.0 - 100 * h) for h in range(3) for s in "ab"]
+        [
+            telemetry_sample(s, AWS, ts=T0 + timedelta(hours=h), credits=1000.0 - 100 * h)
+            for h in range(3)
+            for s in "ab"
+        ]
     )
     series = credits_by_provider(any_store, start=T0, end=T0 + timedelta(hours=3), step_s=3600)
     assert list(series) == ["aws"]
@@ -61,8 +57,12 @@ def test_credits_burndown_per_provider(any_store: Store) -> None:
 
 def test_histories_savings_and_versions(any_store: Store) -> None:
     v0, t0 = events_version(any_store), telemetry_version(any_store)
-    any_store.save_decision(decision("web", n=1, net=120.0))
-    any_store.save_decision(decision("db", n=1, net=80.0))
+    any_store.save_decision(
+        decision("d-web-1", service="web", created_at=T0 + timedelta(minutes=1), net_monthly=120.0)
+    )
+    any_store.save_decision(
+        decision("d-db-1", service="db", created_at=T0 + timedelta(minutes=1), net_monthly=80.0)
+    )
     any_store.transition("d-web-1", DecisionStatus.MR_OPENED)
     assert events_version(any_store) > v0 and telemetry_version(any_store) == t0
     histories = decision_histories(any_store, ["d-web-1", "d-db-1", "d-none"])
@@ -72,7 +72,7 @@ def test_histories_savings_and_versions(any_store: Store) -> None:
         any_store, [DecisionStatus.PROPOSED, DecisionStatus.MR_OPENED], migrations_only=True
     )
     assert (total, count) == (200.0, 2)
-    any_store.insert_samples([sample("web")])
+    any_store.insert_samples([telemetry_sample("web")])
     assert telemetry_version(any_store) > t0
 
 
@@ -86,12 +86,14 @@ def test_spend_by_provider_follows_where_each_service_runs(
     def where(store: Store) -> dict[str, tuple[Placement, int]]:
         return {name: (r.placement, r.replicas) for name, r in running_services(store).items()}
 
-    any_store.upsert_services([service("web", replicas=2), service("db"), service("cache", current=ALI)])
+    any_store.upsert_services(
+        [service("web", replicas=2), service("db"), service("cache", fleet_placement=ALI)]
+    )
     any_store.insert_samples(
-        [sample("web", AWS, ts=T0 + timedelta(hours=h), hourly=1.0 + h) for h in range(2)]
-        + [sample("web", ALI, ts=T0 + timedelta(hours=h), hourly=9.0) for h in range(2)]
-        + [sample("db", ALI, ts=T0, hourly=0.5), sample("db", AWS, ts=T0, hourly=7.0)]
-        + [sample("cache", ALI, ts=T0, hourly=0.25)]  # no applied placement: the fleet file's
+        [telemetry_sample("web", AWS, ts=T0 + timedelta(hours=h), hourly=1.0 + h) for h in range(2)]
+        + [telemetry_sample("web", ALI, ts=T0 + timedelta(hours=h), hourly=9.0) for h in range(2)]
+        + [telemetry_sample("db", ALI, ts=T0, hourly=0.5), telemetry_sample("db", AWS, ts=T0, hourly=7.0)]
+        + [telemetry_sample("cache", ALI, ts=T0, hourly=0.25)]  # no applied placement: the fleet file's
     )
     any_store.record_placement("web", AWS, decision_id=None, at=T0)
     any_store.record_placement("db", ALI, decision_id=None, at=T0)

@@ -6,13 +6,16 @@ import time
 from datetime import timedelta
 
 import pytest
-from api_factories import ALI, AWS, T0, bearer, decision, sample, service
 from fastapi.testclient import TestClient
 
+from support.builders import T0, decision, placement, provider_score, service, telemetry_sample
+from support.http import bearer
 from swen.domain.decision import DecisionStatus
 from swen.domain.keys import Role
 from swen.observability.metrics import ENGINE_HEARTBEAT_FLAG
 from swen.store.repository import Store
+
+AWS, ALI = placement("aws/us-east-1"), placement("alibaba/cn-hangzhou")
 
 
 @pytest.fixture
@@ -22,17 +25,34 @@ def viewer(keys: dict[Role, str]) -> dict[str, str]:
 
 @pytest.fixture
 def fleet(store: Store) -> Store:
-    store.upsert_services([service("web"), service("api-gw"), service("batch")])
+    store.upsert_services([service("web", latency_slo_ms=120.0), service("api-gw"), service("batch")])
     samples = []
     for i in range(12):  # two hours of 10-minute samples per candidate
         ts = T0 + timedelta(minutes=10 * i)
         for name in ("web", "api-gw", "batch"):
-            samples.append(sample(name, AWS, ts=ts, hourly=1.0 + i, credits=1000 - i))
-            samples.append(sample(name, ALI, ts=ts, hourly=0.5, credits=500 - i))
+            samples.append(telemetry_sample(name, AWS, ts=ts, hourly=1.0 + i, credits=1000 - i))
+            samples.append(telemetry_sample(name, ALI, ts=ts, hourly=0.5, credits=500 - i))
     store.insert_samples(samples)
+    ranking = (
+        provider_score(ALI, factors=0.8, monthly_cost_usd=500.0),
+        provider_score(AWS, rank=2, factors=0.6, monthly_cost_usd=730.0, is_current=True),
+    )
     for n in range(3):
-        store.save_decision(decision("web", n=n, confidence=0.75 + n * 0.1))
-    store.save_decision(decision("batch", n=0))
+        store.save_decision(
+            decision(
+                f"d-web-{n}",
+                service="web",
+                target=ALI,
+                current_cost=730.0,
+                target_cost=500.0,
+                migration_cost=180.0,
+                confidence=0.75 + n * 0.1,
+                created_at=T0 + timedelta(minutes=n),
+                ranking=ranking,
+                explanation="move web to alibaba/cn-hangzhou: cheaper by $230/month",
+            )
+        )
+    store.save_decision(decision("d-batch-0", service="batch", created_at=T0))
     store.transition("d-web-2", DecisionStatus.MR_OPENED, detail={"mr": 1})
     return store
 
@@ -84,7 +104,7 @@ def test_latest_telemetry_is_not_stale_after_an_insert(
     client: TestClient, fleet: Store, viewer: dict
 ) -> None:
     client.get("/telemetry?service=web", headers=viewer)
-    fleet.insert_samples([sample("web", AWS, ts=T0 + timedelta(hours=5), hourly=99.0)])
+    fleet.insert_samples([telemetry_sample("web", AWS, ts=T0 + timedelta(hours=5), hourly=99.0)])
     items = client.get("/telemetry?service=web", headers=viewer).json()["items"]
     assert next(i for i in items if i["provider"] == "aws")["hourly_cost_usd"] == 99.0
 

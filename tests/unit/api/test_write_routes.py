@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_factories import ALI, AWS, T0, bearer, decision, sample, service
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from support.alertmanager import PROVIDER_ONLY, alert, payload
+from support.builders import T0, decision, placement, service, telemetry_sample
+from support.http import bearer
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
 from swen.domain.keys import Role
@@ -19,6 +21,9 @@ from swen.domain.merge_requests import MRKind, MRState, StageName
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 from swen.store.tables import alerts
+
+AWS, ALI = placement("aws/us-east-1"), placement("alibaba/cn-hangzhou")
+
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "gitlab_webhooks"
 BRANCH = "swen/web/d-web-0"
@@ -34,7 +39,7 @@ def open_mr(
     store: Store, status: DecisionStatus = DecisionStatus.AWAITING_APPROVAL, *, host: str = "gitlab"
 ) -> int:
     store.upsert_services([service("web")])
-    store.save_decision(decision("web"))
+    store.save_decision(decision("d-web-0", service="web", created_at=T0))
     path = [DecisionStatus.MR_OPENED, DecisionStatus.PIPELINE_RUNNING, DecisionStatus.AWAITING_APPROVAL]
     for step in path[: path.index(status) + 1] if status in path else []:
         store.transition("d-web-0", step)
@@ -196,36 +201,19 @@ def test_malformed_hook_is_422(client: TestClient) -> None:
 
 
 # --- Alertmanager -----------------------------------------------------------------------------------
-def alertmanager(status: str = "firing", **labels: str) -> dict[str, Any]:
-    alert = {
-        "status": status,
-        "labels": {"alertname": "SwenProviderDown", "service": "web", "provider": "aws", **labels},
-        "annotations": {"summary": "web is down on aws"},
-        "startsAt": "2026-11-26T10:00:00.123Z",
-        "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://127.0.0.1:9090/graph?g0.expr=up",
-        "fingerprint": "c5a0e0f0a1b2c3d4",
-    }
-    return {
-        "version": "4",
-        "groupKey": '{}:{alertname="SwenProviderDown"}',
-        "truncatedAlerts": 0,
-        "status": status,
-        "receiver": "swen",
-        "groupLabels": {"alertname": "SwenProviderDown"},
-        "commonLabels": alert["labels"],
-        "commonAnnotations": alert["annotations"],
-        "externalURL": "http://127.0.0.1:9093",
-        "alerts": [alert],
-    }
+DOWN = "SwenProviderDown"
 
 
 def test_alert_intake_stores_and_emits_events(client: TestClient, store: Store) -> None:
     store.upsert_services([service("web")])
     token = bearer("alert-token-for-tests")
-    first = client.post("/alerts", json=alertmanager(), headers=token)
+    first = client.post("/alerts", json=payload([alert(DOWN, service="web", **PROVIDER_ONLY)]), headers=token)
     assert first.status_code == 202 and first.json()["received"] == 1 and first.json()["stored"] == 1
-    r = client.post("/alerts", json=alertmanager("resolved"), headers=token)
+    r = client.post(
+        "/alerts",
+        json=payload([alert(DOWN, service="web", status="resolved", **PROVIDER_ONLY)]),
+        headers=token,
+    )
     assert r.json()["stored"] == 0
     assert r.json()["received"] == 1
     with store.engine.connect() as conn:
@@ -237,7 +225,11 @@ def test_alert_intake_stores_and_emits_events(client: TestClient, store: Store) 
 
 
 def test_alert_with_a_bad_service_label_keeps_it_out_of_names(client: TestClient, store: Store) -> None:
-    r = client.post("/alerts", json=alertmanager(service="../etc"), headers=bearer("alert-token-for-tests"))
+    r = client.post(
+        "/alerts",
+        json=payload([alert(DOWN, service="../etc", **PROVIDER_ONLY)]),
+        headers=bearer("alert-token-for-tests"),
+    )
     assert r.status_code in (202, 422)  # refused, or stored without using the label as a name
     with store.engine.connect() as conn:
         services = conn.execute(select(alerts.c.service)).scalars().all()
@@ -248,8 +240,10 @@ def test_minimal_alert_storage_without_self_healing(store: Store) -> None:
     from swen.api.routers.alerts import store_alerts
     from swen.api.schemas import AlertmanagerPayload
 
-    result = store_alerts(store, AlertmanagerPayload.model_validate_json(json.dumps(alertmanager())))
-    again = store_alerts(store, AlertmanagerPayload.model_validate_json(json.dumps(alertmanager("resolved"))))
+    firing = payload([alert(DOWN, service="web", **PROVIDER_ONLY)])
+    resolved = payload([alert(DOWN, service="web", status="resolved", **PROVIDER_ONLY)])
+    result = store_alerts(store, AlertmanagerPayload.model_validate_json(json.dumps(firing)))
+    again = store_alerts(store, AlertmanagerPayload.model_validate_json(json.dumps(resolved)))
     assert (result.stored, again.stored) == (1, 0)
     with store.engine.connect() as conn:
         row = conn.execute(select(alerts)).one()
@@ -269,9 +263,9 @@ def test_minimal_alert_storage_without_self_healing(store: Store) -> None:
     ],
 )
 def test_bad_alert_payloads_are_422_and_store_nothing(client: TestClient, store: Store, mutate: Any) -> None:
-    payload = alertmanager()
-    mutate(payload)
-    r = client.post("/alerts", json=payload, headers=bearer("alert-token-for-tests"))
+    body = payload([alert(DOWN, service="web", **PROVIDER_ONLY)])
+    mutate(body)
+    r = client.post("/alerts", json=body, headers=bearer("alert-token-for-tests"))
     assert r.status_code == 422
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(alerts)).scalar_one() == 0
@@ -312,15 +306,21 @@ def test_cost_analysis(client: TestClient, store: Store, keys: dict) -> None:
     store.record_placement("db", ALI, decision_id=None, at=T0)
     store.insert_samples(
         [
-            sample("web", AWS, ts=now - timedelta(hours=h), hourly=2.0, credits=900.0 + 10 * h)
+            telemetry_sample("web", AWS, ts=now - timedelta(hours=h), hourly=2.0, credits=900.0 + 10 * h)
             for h in range(3)
         ]
-        + [sample("db", ALI, ts=now - timedelta(hours=1), hourly=1.0, credits=50.0)]
-        + [sample("db", AWS, ts=now - timedelta(hours=1), hourly=9.0)]
+        + [telemetry_sample("db", ALI, ts=now - timedelta(hours=1), hourly=1.0, credits=50.0)]
+        + [telemetry_sample("db", AWS, ts=now - timedelta(hours=1), hourly=9.0)]
     )
-    store.save_decision(decision("web", n=1, net=300.0))
-    store.save_decision(decision("web", n=2, net=250.0))  # newer open recommendation of the same service
-    store.save_decision(decision("db", n=1, net=120.0))
+    store.save_decision(
+        decision("d-web-1", service="web", created_at=T0 + timedelta(minutes=1), net_monthly=300.0)
+    )
+    store.save_decision(
+        decision("d-web-2", service="web", created_at=T0 + timedelta(minutes=2), net_monthly=250.0)
+    )  # newer open recommendation of the same service
+    store.save_decision(
+        decision("d-db-1", service="db", created_at=T0 + timedelta(minutes=1), net_monthly=120.0)
+    )
     for step in (
         DecisionStatus.MR_OPENED,
         DecisionStatus.PIPELINE_RUNNING,
@@ -354,7 +354,9 @@ def test_cost_analysis_windows_end_at_a_simulator_ahead_of_wall_time(
 ) -> None:
     ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)  # an accelerated simulator
     store.upsert_services([service("web", replicas=3)])
-    store.insert_samples([sample("web", AWS, ts=ahead - timedelta(hours=h), hourly=2.0) for h in range(3)])
+    store.insert_samples(
+        [telemetry_sample("web", AWS, ts=ahead - timedelta(hours=h), hourly=2.0) for h in range(3)]
+    )
     body = client.get("/cost-analysis?days=1", headers=bearer(keys[Role.VIEWER])).json()
     [spend] = body["spend_by_provider"]
     assert spend["provider"] == "aws" and [p["monthly_usd"] for p in spend["points"]] == [2.0 * 730 * 3] * 3

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_factories import bearer
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
+from support.http import bearer
 from swen.api.app import create_app
 from swen.config import Settings
 from swen.domain.events import EventType

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from support.builders import provider_score
 from swen.api.schemas import (
     CostAnalysisOut,
     CreditsBurndown,
@@ -18,20 +19,10 @@ from swen.api.schemas import (
     TelemetryPoint,
 )
 from swen.dashboard import charts
-from swen.domain.decision import Confidence, FactorScores, ProviderScore
+from swen.domain.decision import Confidence, FactorScores
 from swen.domain.models import Placement, ServiceShape
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-
-
-def _score(key: str, rank: int, *, simulated: bool = False, current: bool = False) -> ProviderScore:
-    f = FactorScores(cost=0.5, latency=0.5, credits=0.5, availability=0.5)
-    c = FactorScores(cost=0.2 * rank, latency=0.1, credits=0.05, availability=0.075)
-    return ProviderScore(
-        placement=Placement.parse(key), rank=rank, factors=f, contributions=c, total=0.4,
-        monthly_cost_usd=100.0, latency_ms=10.0, credits_usd=0.0, availability=0.99, gpu_availability=1.0,
-        instance_type="m5.large", simulated_price=simulated, is_current=current,
-    )  # fmt: skip
 
 
 def _point(provider: str, region: str, minutes: int, *, latency: float = 20.0) -> TelemetryPoint:
@@ -65,7 +56,11 @@ def _mr(mr_id: int, runs: list[PipelineRunOut]) -> MergeRequestOut:
 
 
 def test_factor_contributions_stack_the_four_factors_and_mark_simulated_prices() -> None:
-    ranking = [_score("alibaba/us-west-1", 1, simulated=True), _score("aws/us-east-1", 2, current=True)]
+    dearer = FactorScores(cost=1.0, latency=0.5, credits=0.5, availability=0.5)  # cost contribution 0.4
+    ranking = [
+        provider_score("alibaba/us-west-1", rank=1, factors=0.5),  # cost contribution 0.2, simulated price
+        provider_score("aws/us-east-1", rank=2, factors=dearer, is_current=True),
+    ]
     fig = charts.factor_contributions(ranking)
     assert [t.name for t in fig.data] == ["cost", "latency", "credits", "availability"]
     assert fig.layout.barmode == "stack"
@@ -76,7 +71,7 @@ def test_factor_contributions_stack_the_four_factors_and_mark_simulated_prices()
 
 
 def test_factor_contributions_without_alibaba_has_no_simulated_note() -> None:
-    fig = charts.factor_contributions([_score("aws/us-east-1", 1, current=True)])
+    fig = charts.factor_contributions([provider_score("aws/us-east-1", is_current=True)])
     assert "SIMULATED" not in fig.layout.title.text
 
 

@@ -1,4 +1,5 @@
-"""Small fleets and a scenario driver for the engine tests (real window, real evaluate, no mocks)."""
+"""A scenario driver for the engine tests (real window, real evaluate, no mocks); services come from
+``support.builders.service``."""
 # Imported by the engine tests as `engine_factories` (unique module name: tests have no __init__.py).
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from swen.domain.models import Placement, Service, ServiceShape, TelemetrySample
+from support.builders import telemetry_sample
+from swen.domain.models import Placement, Service, TelemetrySample
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineParams, EngineResult, evaluate
 from swen.engine.window import SampleWindow
@@ -18,18 +20,6 @@ US_EAST = Placement.parse("aws/us-east-1")
 US_WEST = Placement.parse("aws/us-west-2")
 ALI_SG = Placement.parse("alibaba/ap-southeast-1")
 ALI_HZ = Placement.parse("alibaba/cn-hangzhou")
-
-
-def service(name: str, current: Placement = US_EAST, **kw: Any) -> Service:
-    shape = kw.pop("shape", ServiceShape(vcpus=4, memory_gib=16))
-    return Service(
-        name=name,
-        shape=shape,
-        latency_slo_ms=kw.pop("latency_slo_ms", 100.0),
-        users_region=US_EAST,
-        current=current,
-        **kw,
-    )
 
 
 def cell(
@@ -82,21 +72,18 @@ class Scenario:
         for (name, key), v in self.cells.items():
             if (name, key) in skipped:
                 continue
-            p = Placement.parse(key)
             out.append(
-                TelemetrySample(
-                    service=name,
-                    provider=p.provider,
-                    region=p.region,
+                telemetry_sample(
+                    name,
+                    key,
                     ts=self.now,
-                    instance_type="m5.xlarge",
-                    hourly_cost_usd=v["hourly"],
-                    latency_ms=v["latency"],
-                    credits_usd=v["credits"],
+                    hourly=v["hourly"],
+                    latency=v["latency"],
+                    credits=v["credits"],
                     gpu_availability=v["gpu"],
                     availability=v["availability"],
                     error_rate=0.0,
-                    simulated_price=p.provider == "alibaba",
+                    instance_type="m5.xlarge",
                 )
             )
         return out

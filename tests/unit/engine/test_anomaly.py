@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from support.builders import telemetry_sample
 from swen.domain.errors import ObservabilityError
 from swen.domain.models import HOURS_PER_MONTH, TelemetrySample
 from swen.engine.anomaly import Anomaly, AnomalyConfig, AnomalyDetector, AnomalyKind
@@ -35,18 +36,14 @@ def sample(
     hourly: float = BASE_HOURLY,
     availability: float = 0.999,
 ) -> TelemetrySample:
-    return TelemetrySample(
-        service=service,
-        provider=provider,
-        region=region,
+    return telemetry_sample(
+        service,
+        f"{provider}/{region}",
         ts=T0 + i * STEP,
-        instance_type="m5.large",
-        hourly_cost_usd=hourly,
-        latency_ms=latency,
-        credits_usd=0.0,
-        gpu_availability=1.0,
+        hourly=hourly,
+        latency=latency,
         availability=availability,
-        error_rate=0.001,
+        simulated_price=False,
     )
 
 

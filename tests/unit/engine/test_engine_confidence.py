@@ -6,11 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from engine_factories import ALI_SG, US_EAST, cell, make_scenario, service
+from engine_factories import ALI_SG, US_EAST, cell, make_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from support.builders import service
 from swen.domain.models import Weights
 from swen.engine.confidence import MARGIN_SCALE, WinnerHistory, confidence_value, margin_term
 
@@ -119,7 +120,7 @@ def test_engine_confidence_rises_with_the_price_gap_and_the_cycles_it_held(
 
     def confidence(gap: float, n: int) -> float:
         scenario = make_scenario(
-            [service("svc-p", US_EAST)],
+            [service("svc-p", fleet_placement=US_EAST)],
             {("svc-p", US_EAST): cell(hourly=1.0), ("svc-p", ALI_SG): cell(hourly=1.0 - gap, latency=20)},
         )
         return scenario.run(n).decisions[0].confidence.value

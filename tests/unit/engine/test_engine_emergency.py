@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from engine_factories import ALI_HZ, ALI_SG, US_EAST, US_WEST, Scenario, cell, make_scenario, service
+from engine_factories import ALI_HZ, ALI_SG, US_EAST, US_WEST, Scenario, cell, make_scenario
 
+from support.builders import service
 from swen.domain.decision import Decision, DecisionAction
 from swen.engine.decide import EngineParams
 
@@ -12,10 +13,10 @@ from swen.engine.decide import EngineParams
 def mixed_fleet() -> Scenario:
     """Three services on AWS, one on Alibaba; every service already sits on its best candidate."""
     services = [
-        service("web", US_EAST),
-        service("api", US_WEST),
-        service("batch", US_EAST, latency_slo_ms=300),
-        service("shop", ALI_SG),
+        service("web", fleet_placement=US_EAST),
+        service("api", fleet_placement=US_WEST),
+        service("batch", fleet_placement=US_EAST, latency_slo_ms=300),
+        service("shop", fleet_placement=ALI_SG),
     ]
     cells = {}
     for s in services:
@@ -101,7 +102,7 @@ def test_quarantined_provider_is_not_picked_in_an_emergency() -> None:
 
 def test_migrate_explanation_carries_the_figures() -> None:
     scenario = make_scenario(
-        [service("service-2", US_EAST, latency_slo_ms=120)],
+        [service("service-2", fleet_placement=US_EAST, latency_slo_ms=120)],
         {
             ("service-2", US_EAST): cell(hourly=1.0, latency=20),
             ("service-2", ALI_SG): cell(hourly=0.69, latency=24),
@@ -154,4 +155,4 @@ def test_unknown_service_is_a_clear_error() -> None:
 
     scenario = mixed_fleet()
     with pytest.raises(EngineError, match="not in the telemetry window"):
-        scenario.evaluate(services=[service("ghost", US_EAST)])
+        scenario.evaluate(services=[service("ghost", fleet_placement=US_EAST)])

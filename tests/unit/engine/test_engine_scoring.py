@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_factories import ALI_HZ, ALI_SG, US_EAST, US_WEST, Scenario, cell, make_scenario, service
+from engine_factories import ALI_HZ, ALI_SG, US_EAST, US_WEST, Scenario, cell, make_scenario
 
+from support.builders import service
 from swen.domain.decision import DecisionAction
 from swen.domain.models import Weights
 from swen.engine.decide import EngineParams
@@ -22,7 +23,7 @@ def three_candidates() -> Scenario:
     B: 0.80 $/h -> 584 $/month, p95 40 ms, 876 $ credits, availability 0.95
     C: 0.50 $/h, p95 150 ms (> SLO: excluded)
     """
-    svc = service("svc-a", US_EAST, state_gb=50.0)
+    svc = service("svc-a", fleet_placement=US_EAST, state_gb=50.0)
     return make_scenario(
         [svc],
         {
@@ -92,7 +93,7 @@ def test_credit_offset_is_capped_by_the_target_cost() -> None:
 
 
 def test_replicas_multiply_monthly_cost() -> None:
-    svc = service("svc-r", US_EAST, replicas=3)
+    svc = service("svc-r", fleet_placement=US_EAST, replicas=3)
     scenario = make_scenario(
         [svc], {("svc-r", US_EAST): cell(hourly=0.5), ("svc-r", ALI_SG): cell(hourly=0.4)}
     )
@@ -106,7 +107,9 @@ def test_gpu_service_availability_includes_gpu_availability_except_where_it_runs
     from swen.domain.models import ServiceShape
 
     svc = service(
-        "gpu-svc", US_EAST, shape=ServiceShape(vcpus=8, memory_gib=32, gpu_model="A10G", gpu_count=1)
+        "gpu-svc",
+        fleet_placement=US_EAST,
+        shape=ServiceShape(vcpus=8, memory_gib=32, gpu_model="A10G", gpu_count=1),
     )
     scenario = make_scenario(
         [svc],
@@ -128,7 +131,9 @@ def test_gpu_model_not_offered_is_excluded() -> None:
     from swen.domain.models import ServiceShape
 
     svc = service(
-        "gpu-svc", US_EAST, shape=ServiceShape(vcpus=8, memory_gib=32, gpu_model="A100", gpu_count=1)
+        "gpu-svc",
+        fleet_placement=US_EAST,
+        shape=ServiceShape(vcpus=8, memory_gib=32, gpu_model="A100", gpu_count=1),
     )
     scenario = make_scenario([svc], {("gpu-svc", US_EAST): cell(), ("gpu-svc", ALI_SG): cell(hourly=0.1)})
     decision = scenario.run(1, gpu_models={US_EAST.key: {"A100"}, ALI_SG.key: {"T4"}}).decisions[0]
@@ -136,7 +141,7 @@ def test_gpu_model_not_offered_is_excluded() -> None:
 
 
 def test_residency_and_quarantine_reasons() -> None:
-    svc = service("eu-svc", US_EAST, allowed_providers=("aws",))
+    svc = service("eu-svc", fleet_placement=US_EAST, allowed_providers=("aws",))
     scenario = make_scenario(
         [svc],
         {
@@ -156,7 +161,7 @@ def test_residency_and_quarantine_reasons() -> None:
 
 
 def test_stale_candidate_is_excluded_with_its_age() -> None:
-    svc = service("svc-s", US_EAST)
+    svc = service("svc-s", fleet_placement=US_EAST)
     scenario = make_scenario([svc], {("svc-s", US_EAST): cell(), ("svc-s", ALI_SG): cell(hourly=0.5)})
     scenario.run(1)
     scenario.run(5, skip=[("svc-s", ALI_SG.key)])  # 150 s without a sample for ALI_SG
@@ -214,7 +219,7 @@ def test_custom_weights_change_the_winner() -> None:
 
 
 def test_candidate_without_any_telemetry_is_never_picked() -> None:
-    svc = service("svc-m", US_EAST)
+    svc = service("svc-m", fleet_placement=US_EAST)
     scenario = make_scenario([svc], {("svc-m", US_EAST): cell(hourly=1.0)}, placements=[ALI_SG, US_EAST])
     decision = scenario.run(3).decisions[0]
     assert [r.placement for r in decision.ranking] == [US_EAST]
@@ -227,7 +232,7 @@ def test_candidate_without_any_telemetry_is_never_picked() -> None:
 def test_rankings_rebuilt_per_service_agree_with_the_vectorised_cycle() -> None:
     rng = np.random.default_rng(11)
     places = [US_EAST, US_WEST, ALI_SG, ALI_HZ]
-    services = [service(f"svc-{i}", places[i % 4], latency_slo_ms=120) for i in range(12)]
+    services = [service(f"svc-{i}", fleet_placement=places[i % 4], latency_slo_ms=120) for i in range(12)]
     cells = {
         (s.name, p): cell(
             hourly=float(rng.uniform(0.5, 1.5)),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine_factories import ALI_SG, US_EAST, cell, make_scenario, service
+from engine_factories import ALI_SG, US_EAST, cell, make_scenario
 
+from support.builders import service
 from swen.domain.decision import DecisionAction
 from swen.engine.decide import EngineResult
 from swen.engine.summary import DOCUMENT_SCHEMA, decisions_document, service_rows
@@ -14,7 +15,7 @@ from swen.engine.summary import DOCUMENT_SCHEMA, decisions_document, service_row
 
 def two_services() -> EngineResult:
     scenario = make_scenario(
-        [service("mover", US_EAST), service("stayer", US_EAST)],
+        [service("mover", fleet_placement=US_EAST), service("stayer", fleet_placement=US_EAST)],
         {
             ("mover", US_EAST): cell(hourly=1.0),
             ("mover", ALI_SG): cell(hourly=0.7, latency=22),
@@ -41,7 +42,8 @@ def test_document_lists_recommendations_and_why_others_stay() -> None:
 
 def test_services_on_their_best_placement_are_only_counted(swen_home: Path) -> None:
     scenario = make_scenario(
-        [service("home", US_EAST)], {("home", US_EAST): cell(hourly=1.0), ("home", ALI_SG): cell(hourly=2.0)}
+        [service("home", fleet_placement=US_EAST)],
+        {("home", US_EAST): cell(hourly=1.0), ("home", ALI_SG): cell(hourly=2.0)},
     )
     result = scenario.run(2)
     doc = decisions_document(result)

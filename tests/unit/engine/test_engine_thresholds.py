@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from engine_factories import ALI_SG, US_EAST, Scenario, cell, make_scenario, service
+from engine_factories import ALI_SG, US_EAST, Scenario, cell, make_scenario
 
+from support.builders import service
 from swen.domain.decision import DecisionAction
 from swen.engine.decide import EngineParams, meets_thresholds
 
@@ -37,7 +38,7 @@ def test_thresholds_vectorised() -> None:
 def cheaper_alibaba(cycles: int = 10) -> Scenario:
     """Alibaba 25 % cheaper; after 10 cycles the winner is fully stable."""
     scenario = make_scenario(
-        [service("svc-t", US_EAST)],
+        [service("svc-t", fleet_placement=US_EAST)],
         {("svc-t", US_EAST): cell(hourly=1.0, latency=20), ("svc-t", ALI_SG): cell(hourly=0.75, latency=24)},
     )
     scenario.run(cycles)
@@ -74,7 +75,7 @@ def test_savings_exactly_at_the_threshold_stays_end_to_end() -> None:
 
 def test_small_saving_stays_and_says_why() -> None:
     scenario = make_scenario(
-        [service("svc-small", US_EAST)],
+        [service("svc-small", fleet_placement=US_EAST)],
         {("svc-small", US_EAST): cell(hourly=0.05), ("svc-small", ALI_SG): cell(hourly=0.01)},
     )
     decision = scenario.run(10).decisions[0]
@@ -109,7 +110,7 @@ def test_cooldown_holds_a_service_that_just_moved() -> None:
 def test_cooldown_does_not_flap_after_a_move() -> None:
     """After the move the new placement wins: STAY, and the old one cannot win back within cooldown."""
     scenario = cheaper_alibaba()
-    scenario.services = [service("svc-t", ALI_SG)]
+    scenario.services = [service("svc-t", fleet_placement=ALI_SG)]
     after = scenario.run(1, last_moved_at={"svc-t": scenario.now}).decisions[0]
     assert after.action is DecisionAction.STAY
     assert after.reasons == ("current placement scores best",)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from engine_factories import ALI_SG, US_EAST, Scenario, cell, make_scenario, service
+from engine_factories import ALI_SG, US_EAST, Scenario, cell, make_scenario
 
+from support.builders import service
 from swen.domain.decision import DecisionAction
 from swen.domain.providers import PROVIDERS
 
@@ -13,7 +14,7 @@ REASON = "no Terraform module ships for alibaba in this test"
 def _scenario() -> Scenario:
     # alibaba is 40 % cheaper and otherwise equal: a clear move when it can be applied.
     return make_scenario(
-        [service("web", US_EAST)],
+        [service("web", fleet_placement=US_EAST)],
         {("web", US_EAST): cell(hourly=1.0), ("web", ALI_SG): cell(hourly=0.6)},
     )
 
@@ -32,7 +33,7 @@ def test_undeployable_provider_is_excluded_with_its_reason() -> None:
 
 def test_a_service_already_on_an_undeployable_provider_is_not_evicted() -> None:
     scenario = make_scenario(
-        [service("web", ALI_SG)],
+        [service("web", fleet_placement=ALI_SG)],
         {("web", US_EAST): cell(hourly=1.0), ("web", ALI_SG): cell(hourly=0.6)},
     )
     decision = scenario.run(10, undeployable={"alibaba": REASON}).decisions[0]

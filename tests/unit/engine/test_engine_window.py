@@ -8,25 +8,23 @@ import numpy as np
 import pytest
 from engine_factories import ALI_SG, T0, US_EAST
 
+from support.builders import telemetry_sample
 from swen.domain.errors import EngineError
 from swen.domain.models import TelemetrySample
 from swen.engine.window import SampleWindow
 
 
 def sample(service: str, key: str, seconds: float, latency: float, hourly: float = 1.0) -> TelemetrySample:
-    provider, region = key.split("/")
-    return TelemetrySample(
-        service=service,
-        provider=provider,
-        region=region,
+    """A sample ``seconds`` into the window (exact numbers: fully available, no errors, no credits)."""
+    return telemetry_sample(
+        service,
+        key,
         ts=T0 + timedelta(seconds=seconds),
-        instance_type="m5.large",
-        hourly_cost_usd=hourly,
-        latency_ms=latency,
-        credits_usd=0.0,
-        gpu_availability=1.0,
+        hourly=hourly,
+        latency=latency,
         availability=1.0,
         error_rate=0.0,
+        simulated_price=False,
     )
 
 

@@ -6,8 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from healing_factories import ALI, AWS, GCP, T0, alert, decision, service
 
+from support.alertmanager import alert, payload
+from support.builders import T0, decision, placement, service
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
@@ -21,6 +22,7 @@ from swen.store.repository import Store
 from swen.store.state import StoredVerification
 
 _S = DecisionStatus
+AWS, ALI, GCP = placement("aws/us-east-1"), placement("alibaba/us-west-1"), placement("gcp/us-central1")
 TO_APPLIED = (_S.MR_OPENED, _S.PIPELINE_RUNNING, _S.APPROVED, _S.APPLIED)
 
 
@@ -51,7 +53,7 @@ def placements(store: Store):  # type: ignore[no-untyped-def]
 def test_an_outage_alert_becomes_an_emergency_and_quarantines_the_region_for_everyone(
     settings: Settings, store: Store
 ) -> None:
-    result = intake(store, alert())
+    result = intake(store, payload([alert(service="web")]))
     healer = Healer(settings, store)
     plan = healer.plan(["web", "api"], placements(store), T0)
     assert plan.emergency == {"web"} and plan.incidents == {"web": result.incidents_opened}
@@ -68,14 +70,15 @@ def test_an_outage_alert_becomes_an_emergency_and_quarantines_the_region_for_eve
 
 def test_a_chronic_latency_alert_rides_the_ordinary_migration(settings: Settings, store: Store) -> None:
     """HighLatency from Prometheus alone (no engine anomaly): not an emergency, no quarantine."""
-    intake(store, alert("HighLatency", kind="latency"))
+    intake(store, payload([alert("HighLatency", service="web", kind="latency")]))
     healer = Healer(settings, store)
     plan = healer.plan(["web", "api"], placements(store), T0)
     assert plan.emergency == set() and Quarantine(store).entries(T0) == []
     (incident,) = IncidentRepository(store).list(service="web")
     assert incident.status is IncidentStatus.OPEN and incident.details["waiting_for_engine"] is True
 
-    store.save_decision(decision(1, emergency=False))  # the engine's ordinary recommendation
+    ordinary = decision("d-web-1", service="web", target=ALI, emergency=False, created_at=T0)
+    store.save_decision(ordinary)  # the engine's ordinary recommendation
     plan = healer.plan(["web", "api"], placements(store), T0 + timedelta(seconds=5))
     assert plan.emergency == set()
     incident = IncidentRepository(store).get(incident.id)
@@ -99,10 +102,10 @@ def test_an_engine_latency_anomaly_is_an_emergency_quarantining_only_that_servic
 def test_verification_resolves_with_time_to_recovery_in_simulated_time(
     settings: Settings, store: Store
 ) -> None:
-    result = intake(store, alert(starts=T0))
+    result = intake(store, payload([alert(service="web", starts_at=T0)]))
     healer = Healer(settings, store)
     plan = healer.plan(["web", "api"], placements(store), T0)
-    d = decision(1, at=T0 + timedelta(seconds=5))
+    d = decision("d-web-1", service="web", target=ALI, emergency=True, created_at=T0 + timedelta(seconds=5))
     store.save_decision(d)
     advance(store, d.id, *TO_APPLIED)
     assert healer.started(d, plan, T0 + timedelta(seconds=5)) == result.incidents_opened
@@ -119,10 +122,10 @@ def test_verification_resolves_with_time_to_recovery_in_simulated_time(
 def test_a_failed_attempt_quarantines_its_target_and_asks_for_the_next_candidate(
     settings: Settings, store: Store
 ) -> None:
-    intake(store, alert())
+    intake(store, payload([alert(service="web")]))
     healer = Healer(settings, store)
     plan = healer.plan(["web", "api"], placements(store), T0)
-    d = decision(1)
+    d = decision("d-web-1", service="web", target=ALI, emergency=True, created_at=T0)
     store.save_decision(d)
     advance(store, d.id, *TO_APPLIED)
     healer.started(d, plan, T0)
@@ -136,8 +139,10 @@ def test_a_failed_attempt_quarantines_its_target_and_asks_for_the_next_candidate
     # allow the next candidate but refuse to go back to aws
     plan = healer.plan(["web", "api"], placements(store), T0 + timedelta(seconds=25))
     assert plan.emergency == {"web"} and plan.incidents == {"web": [incident.id]}
-    assert healer.admit(decision(2, current=ALI, target=GCP), plan, T0 + timedelta(seconds=25)).allowed
-    back = healer.admit(decision(3, current=ALI, target=AWS), plan, T0 + timedelta(seconds=25))
+    onward = decision("d-web-2", service="web", current=ALI, target=GCP, emergency=True, created_at=T0)
+    homeward = decision("d-web-3", service="web", current=ALI, target=AWS, emergency=True, created_at=T0)
+    assert healer.admit(onward, plan, T0 + timedelta(seconds=25)).allowed
+    back = healer.admit(homeward, plan, T0 + timedelta(seconds=25))
     assert not back.allowed and back.code == "ping_pong"
     assert IncidentRepository(store).get(incident.id).status is IncidentStatus.ESCALATED
 
@@ -145,14 +150,17 @@ def test_a_failed_attempt_quarantines_its_target_and_asks_for_the_next_candidate
 def test_the_attempt_limit_escalates_with_an_event_a_notification_and_the_metric(
     settings: Settings, store: Store
 ) -> None:
-    intake(store, alert())
+    intake(store, payload([alert(service="web")]))
     healer = Healer(settings, store)
     plan = healer.plan(["web", "api"], placements(store), T0)
     for n, target in enumerate((ALI, GCP, ALI), start=1):
-        d = decision(n, target=target, at=T0 + timedelta(minutes=n))
+        d = decision(
+            f"d-web-{n}", service="web", target=target, emergency=True, created_at=T0 + timedelta(minutes=n)
+        )
         store.save_decision(d)
         advance(store, d.id, _S.MR_OPENED, _S.FAILED)
-    verdict = healer.admit(decision(9, target=GCP), plan, T0 + timedelta(minutes=10))
+    fourth = decision("d-web-9", service="web", target=GCP, emergency=True, created_at=T0)
+    verdict = healer.admit(fourth, plan, T0 + timedelta(minutes=10))
     assert not verdict.allowed and verdict.code == "attempt_limit"
     (incident,) = IncidentRepository(store).list(service="web")
     assert incident.status is IncidentStatus.ESCALATED
@@ -165,14 +173,15 @@ def test_the_attempt_limit_escalates_with_an_event_a_notification_and_the_metric
     # held from now on: no emergency for the service, and admit refuses without a second escalation
     plan = healer.plan(["web", "api"], placements(store), T0 + timedelta(minutes=11))
     assert plan.held == {"web"} and plan.emergency == set()
-    assert healer.admit(decision(10, target=GCP), plan, T0 + timedelta(minutes=11)).code == "escalated"
+    fifth = decision("d-web-10", service="web", target=GCP, emergency=True, created_at=T0)
+    assert healer.admit(fifth, plan, T0 + timedelta(minutes=11)).code == "escalated"
 
 
 def test_a_rejected_emergency_escalates(settings: Settings, store: Store) -> None:
-    intake(store, alert())
+    intake(store, payload([alert(service="web")]))
     healer = Healer(settings, store)
     plan = healer.plan(["web", "api"], placements(store), T0)
-    d = decision(1)
+    d = decision("d-web-1", service="web", target=ALI, emergency=True, created_at=T0)
     store.save_decision(d)
     advance(store, d.id, _S.MR_OPENED, _S.PIPELINE_RUNNING, _S.AWAITING_APPROVAL)
     healer.started(d, plan, T0)
@@ -187,11 +196,11 @@ def test_a_rejected_emergency_escalates(settings: Settings, store: Store) -> Non
 def test_an_alert_about_a_placement_already_left_attaches_to_the_move(
     settings: Settings, store: Store
 ) -> None:
-    d = decision(1)
+    d = decision("d-web-1", service="web", target=ALI, emergency=True, created_at=T0)
     store.save_decision(d)
     advance(store, d.id, *TO_APPLIED)
     store.record_placement("web", ALI, decision_id=d.id, at=T0)
-    intake(store, alert())  # Prometheus is late: the engine already moved web off aws
+    intake(store, payload([alert(service="web")]))  # Prometheus is late: the engine already moved web off aws
     healer = Healer(settings, store)
     plan = healer.plan(["web", "api"], placements(store), T0)
     assert plan.emergency == set()
@@ -199,7 +208,7 @@ def test_an_alert_about_a_placement_already_left_attaches_to_the_move(
     assert incident.status is IncidentStatus.REMEDIATING and incident.decision_id == d.id
     # an alert about api's old placement when a person moved it: nothing to remediate, closed
     store.record_placement("api", GCP, decision_id=None, at=T0)
-    result = intake(store, alert(svc="api", fingerprint="b2"))
+    result = intake(store, payload([alert(service="api")]))
     healer.plan(["web", "api"], placements(store), T0)
     assert IncidentRepository(store).get(result.incidents_opened[0]).status is IncidentStatus.RESOLVED
 
@@ -207,10 +216,11 @@ def test_an_alert_about_a_placement_already_left_attaches_to_the_move(
 def test_superseded_attempts_hand_the_incident_to_the_newer_decision(
     settings: Settings, store: Store
 ) -> None:
-    intake(store, alert())
+    intake(store, payload([alert(service="web")]))
     healer = Healer(settings, store)
     plan = healer.plan(["web", "api"], placements(store), T0)
-    old, new = decision(1), decision(2, target=GCP)
+    old = decision("d-web-1", service="web", target=ALI, emergency=True, created_at=T0)
+    new = decision("d-web-2", service="web", target=GCP, emergency=True, created_at=T0)
     store.save_decision(old)
     store.save_decision(new)
     advance(store, old.id, _S.MR_OPENED)
@@ -224,9 +234,9 @@ def test_superseded_attempts_hand_the_incident_to_the_newer_decision(
 def test_a_failed_ordinary_move_waits_for_the_next_move_instead_of_an_emergency(
     settings: Settings, store: Store
 ) -> None:
-    intake(store, alert("HighLatency", kind="latency"))
+    intake(store, payload([alert("HighLatency", service="web", kind="latency")]))
     healer = Healer(settings, store)
-    ordinary = decision(1, emergency=False)
+    ordinary = decision("d-web-1", service="web", target=ALI, emergency=False, created_at=T0)
     store.save_decision(ordinary)
     plan = healer.plan(["web", "api"], placements(store), T0)
     advance(store, ordinary.id, *TO_APPLIED)
@@ -237,7 +247,14 @@ def test_a_failed_ordinary_move_waits_for_the_next_move_instead_of_an_emergency(
     assert plan.emergency == set()
     (incident,) = IncidentRepository(store).list(service="web")
     assert incident.decision_id == ordinary.id and incident.details["retry"] is True
-    following = decision(2, current=ALI, target=GCP, emergency=False, at=T0 + timedelta(seconds=30))
+    following = decision(
+        "d-web-2",
+        service="web",
+        current=ALI,
+        target=GCP,
+        emergency=False,
+        created_at=T0 + timedelta(seconds=30),
+    )
     store.save_decision(following)
     healer.plan(["web", "api"], placements(store), T0 + timedelta(seconds=30))
     incident = IncidentRepository(store).get(incident.id)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from healing_factories import AWS, T0, alert, decision, service
 from typer.testing import CliRunner
 
+from support.alertmanager import alert, payload
+from support.builders import T0, decision, placement, service
 from swen.api.app import create_app
 from swen.cli import app as cli_app
 from swen.config import Settings
@@ -29,6 +30,7 @@ from swen.store.repository import Store
 from swen.store.state import StoredVerification
 
 _S = DecisionStatus
+AWS, ALI = placement("aws/us-east-1"), placement("alibaba/us-west-1")
 POLICY = {"outcome": "auto_approve", "override": True, "reasons": [
     "emergency_override: emergency move of stateless web waives confidence_too_low"]}  # fmt: skip
 
@@ -44,11 +46,19 @@ def resolved(settings: Settings) -> tuple[Store, int]:
     store = Store.open(settings)
     store.upsert_services([service("web")])
     store.record_placement("web", AWS, decision_id=None, at=T0)
-    result = intake(store, alert(starts=T0))
+    result = intake(store, payload([alert(service="web", starts_at=T0)]))
     (incident_id,) = result.incidents_opened
     healer = Healer(settings, store)
     plan = healer.plan(["web"], store.get_placements(), T0 + timedelta(seconds=2))
-    d = decision(1, at=T0 + timedelta(seconds=3), current_monthly=140.0, target_monthly=120.0)
+    d = decision(
+        "d-web-1",
+        service="web",
+        target=ALI,
+        emergency=True,
+        created_at=T0 + timedelta(seconds=3),
+        current_cost=140.0,
+        target_cost=120.0,
+    )
     store.save_decision(d)
     store.transition(d.id, _S.MR_OPENED)
     mr = MergeRequestRepository(store).create(
@@ -101,7 +111,7 @@ def test_an_engine_anomaly_before_the_alert_counts_as_the_engine_first(settings:
         service="web", provider="aws", region="us-east-1", kind="outage", source="engine", at=T0,
         details={"anomalies": {"outage": "firing"}, "anomaly": {"first_seen": T0.isoformat()}},
     )  # fmt: skip
-    intake(store, alert(starts=T0 + timedelta(seconds=9)))
+    intake(store, payload([alert(service="web", starts_at=T0 + timedelta(seconds=9))]))
     first = incident_report(store, incident.id)["first_detector"]
     assert first["source"] == "engine" and first["lead_s"] == 9.0
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from healing_factories import alert, service
 from typer.testing import CliRunner
 
+from support.alertmanager import alert, payload
+from support.builders import service
 from swen.cli import app as cli_app
 from swen.cli.text import clean, plain
 from swen.config import Settings
@@ -25,9 +26,9 @@ def test_alert_labels_with_escapes_and_markup_print_literally(
 ) -> None:
     with Store.open(Settings(home=swen_home)) as store:
         store.upsert_services([service("web")])
-        payload = alert(f"{RETITLE}[bold red]Provider{CLEAR}Outage[/]")
-        payload["alerts"][0]["labels"]["severity"] = "[link=http://x]critical"
-        (incident_id,) = intake(store, payload).incidents_opened
+        notification = payload([alert(f"{RETITLE}[bold red]Provider{CLEAR}Outage[/]", service="web")])
+        notification["alerts"][0]["labels"]["severity"] = "[link=http://x]critical"
+        (incident_id,) = intake(store, notification).incidents_opened
     monkeypatch.setenv("SWEN_HOME", str(swen_home))
     monkeypatch.setenv("COLUMNS", "200")
     shown = CliRunner().invoke(cli_app, ["incident", "show", str(incident_id)])

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from support.builders import service, telemetry_sample
 from swen.config import Settings
 from swen.domain.errors import NotFoundError
-from swen.domain.models import Placement, Service, ServiceShape, TelemetrySample
+from swen.domain.models import Placement
 from swen.moves.running import newest_sample_time, running_service, running_services
 from swen.store.repository import Store
 
@@ -19,26 +20,6 @@ GCP = Placement(provider="gcp", region="us-central1")
 ALI = Placement(provider="alibaba", region="us-west-1")
 
 
-def _service(name: str, *, current: Placement = AWS, replicas: int = 1) -> Service:
-    return Service(
-        name=name,
-        shape=ServiceShape(vcpus=2, memory_gib=8),
-        latency_slo_ms=100.0,
-        users_region=AWS,
-        current=current,
-        replicas=replicas,
-    )
-
-
-def _sample(service: str, where: Placement, ts: datetime, hourly: float) -> TelemetrySample:
-    return TelemetrySample(
-        service=service, provider=where.provider, region=where.region, ts=ts,
-        instance_type=f"{where.provider}.large", hourly_cost_usd=hourly, latency_ms=30.0,
-        credits_usd=0.0, gpu_availability=1.0, availability=0.999, error_rate=0.001,
-        simulated_price=where.provider == "alibaba",
-    )  # fmt: skip
-
-
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Store]:
     with Store.open(settings) as s:
@@ -46,13 +27,15 @@ def store(settings: Settings) -> Iterator[Store]:
 
 
 def test_applied_placement_wins_and_the_cost_is_the_newest_sample_there_times_replicas(store: Store) -> None:
-    store.upsert_services([_service("web", replicas=3)])
+    store.upsert_services([service("web", replicas=3)])
     store.record_placement("web", ALI, decision_id="d-1", at=T0)
+    there = {"instance_type": "alibaba.large"}
     store.insert_samples(
         [
-            _sample("web", ALI, T0, 1.0),
-            _sample("web", ALI, T0 + timedelta(minutes=5), 2.0),
-            _sample("web", AWS, T0 + timedelta(minutes=10), 9.0),  # a candidate, not where it runs
+            telemetry_sample("web", ALI, ts=T0, hourly=1.0, **there),
+            telemetry_sample("web", ALI, ts=T0 + timedelta(minutes=5), hourly=2.0, **there),
+            # a candidate, not where it runs:
+            telemetry_sample("web", AWS, ts=T0 + timedelta(minutes=10), hourly=9.0),
         ]
     )
 
@@ -66,8 +49,8 @@ def test_applied_placement_wins_and_the_cost_is_the_newest_sample_there_times_re
 
 
 def test_without_an_applied_placement_the_fleet_file_says_where_it_runs(store: Store) -> None:
-    store.upsert_services([_service("db", current=GCP, replicas=2)])
-    store.insert_samples([_sample("db", GCP, T0, 0.5)])
+    store.upsert_services([service("db", fleet_placement=GCP, replicas=2)])
+    store.insert_samples([telemetry_sample("db", GCP, ts=T0, hourly=0.5)])
 
     db = running_services(store)["db"]
 
@@ -76,9 +59,9 @@ def test_without_an_applied_placement_the_fleet_file_says_where_it_runs(store: S
 
 
 def test_no_sample_at_the_placement_means_no_cost(store: Store) -> None:
-    store.upsert_services([_service("api")])
+    store.upsert_services([service("api")])
     store.record_placement("api", GCP, decision_id=None, at=T0)
-    store.insert_samples([_sample("api", AWS, T0, 1.0)])
+    store.insert_samples([telemetry_sample("api", AWS, ts=T0, hourly=1.0)])
 
     api = running_services(store)["api"]
 
@@ -88,10 +71,15 @@ def test_no_sample_at_the_placement_means_no_cost(store: Store) -> None:
 
 
 def test_one_service_and_a_given_fleet_give_the_same_answer(store: Store) -> None:
-    fleet = [_service("a", replicas=4), _service("b", current=GCP)]
+    fleet = [service("a", replicas=4), service("b", fleet_placement=GCP)]
     store.upsert_services(fleet)
     store.record_placement("a", ALI, decision_id="d-7", at=T0)
-    store.insert_samples([_sample("a", ALI, T0, 1.5), _sample("b", GCP, T0 + timedelta(hours=1), 0.25)])
+    store.insert_samples(
+        [
+            telemetry_sample("a", ALI, ts=T0, hourly=1.5),
+            telemetry_sample("b", GCP, ts=T0 + timedelta(hours=1), hourly=0.25),
+        ]
+    )
 
     every = running_services(store)
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from support.alertmanager import recorded
+from support.builders import service, telemetry_sample
 from swen.domain.incidents import IncidentStatus
-from swen.domain.models import Placement, Service, ServiceShape, TelemetrySample
+from swen.domain.models import Placement, TelemetrySample
 from swen.engine.anomaly import Anomaly, AnomalyDetector, AnomalyKind
 from swen.observability.alerts import intake, intake_anomalies
 from swen.store.incidents import IncidentRepository
@@ -20,7 +20,6 @@ from swen.store.repository import Store
 from swen.store.tables import events, incidents
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"
 
 
 def anomaly(kind: AnomalyKind, *, state: str = "firing", provider: str = "aws", minute: int = 1) -> Anomaly:
@@ -43,18 +42,7 @@ def anomaly(kind: AnomalyKind, *, state: str = "firing", provider: str = "aws", 
 @pytest.fixture
 def store(swen_home: Path) -> Iterator[Store]:
     with Store.from_url(f"sqlite:///{swen_home / 'swen.db'}") as s:
-        where = Placement(provider="aws", region="us-east-1")
-        s.upsert_services(
-            [
-                Service(
-                    name="checkout-api",
-                    shape=ServiceShape(vcpus=2, memory_gib=8),
-                    latency_slo_ms=80,
-                    users_region=where,
-                    current=where,
-                )
-            ]
-        )
+        s.upsert_services([service("checkout-api")])
         yield s
 
 
@@ -113,27 +101,22 @@ def test_remediating_incident_is_left_to_the_self_healing_flow(store: Store) -> 
     assert IncidentRepository(store).get(incident_id).status is IncidentStatus.REMEDIATING
 
 
-def _load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return data
-
-
 def test_engine_and_alertmanager_share_one_incident_and_both_must_clear(store: Store) -> None:
     now = datetime(2026, 11, 26, 10, 21, 30, tzinfo=UTC)
     opened = intake_anomalies(store, [anomaly(AnomalyKind.OUTAGE)])
-    alert = intake(store, _load("firing_outage.json"), now=now)
+    alert = intake(store, recorded("firing_outage.json"), now=now)
     assert alert.incidents == opened.incidents and alert.incidents_opened == []
     # the anomaly clears, Alertmanager still fires: open
     assert intake_anomalies(store, [anomaly(AnomalyKind.OUTAGE, state="resolved")]).incidents_closed == []
     # then the alert resolves: closed
-    assert intake(store, _load("resolved_outage.json"), now=now).incidents_closed == opened.incidents
+    assert intake(store, recorded("resolved_outage.json"), now=now).incidents_closed == opened.incidents
 
 
 def test_alert_resolution_waits_for_a_firing_anomaly(store: Store) -> None:
     now = datetime(2026, 11, 26, 10, 21, 30, tzinfo=UTC)
-    intake(store, _load("firing_outage.json"), now=now)
+    intake(store, recorded("firing_outage.json"), now=now)
     intake_anomalies(store, [anomaly(AnomalyKind.OUTAGE)])
-    assert intake(store, _load("resolved_outage.json"), now=now).incidents_closed == []
+    assert intake(store, recorded("resolved_outage.json"), now=now).incidents_closed == []
     (incident,) = IncidentRepository(store).list()
     assert incident.status is IncidentStatus.OPEN
 
@@ -142,11 +125,11 @@ def test_detector_to_incident_on_a_collapse(store: Store) -> None:
     detector = AnomalyDetector()
 
     def sample(i: int, provider: str, region: str, availability: float) -> TelemetrySample:
-        return TelemetrySample(
-            service="checkout-api", provider=provider, region=region, ts=T0 + timedelta(seconds=5 * i),
-            instance_type="m5.large", hourly_cost_usd=0.1, latency_ms=20.0, credits_usd=0.0,
-            gpu_availability=1.0, availability=availability, error_rate=0.001,
-        )  # fmt: skip
+        at = T0 + timedelta(seconds=5 * i)
+        where = f"{provider}/{region}"
+        return telemetry_sample(
+            "checkout-api", where, ts=at, hourly=0.1, latency=20.0, availability=availability
+        )
 
     for i in range(20):
         down = 0.1 if i >= 15 else 0.999

@@ -9,7 +9,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,12 +22,8 @@ from swen.store.tables import locks
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    s = Store.from_url(database_url)
-    try:
-        yield s
-    finally:
-        s.close()
+def store(any_store: Store) -> Store:
+    return any_store
 
 
 def _wait_until(predicate: object, timeout_s: float = 10.0) -> None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from swen.domain.decision import Confidence, Decision, DecisionAction, Savings
+from support.builders import decision
 from swen.domain.errors import PolicyError
-from swen.domain.models import Placement, Weights
 from swen.pipeline import plan_summary
 from swen.pipeline.plan_summary import PlanSummary, summarise_plan
 from swen.pipeline.policy import (
@@ -431,59 +429,36 @@ def test_non_json_input_is_denied(gate: PolicyGate, value: Any) -> None:
 
 
 # --- from an engine Decision, and the command line -------------------------------------------------
-def engine_decision(*, emergency: bool = False, confidence: float = 0.9, delta: float = -12.0) -> Decision:
-    return Decision(
-        id="d-1",
-        service=SERVICE,
-        created_at=datetime(2026, 11, 26, tzinfo=UTC),
-        action=DecisionAction.MIGRATE,
-        emergency=emergency,
-        current=Placement(provider="aws", region="us-east-1"),
-        target=Placement(provider="alibaba", region="us-west-1"),
-        ranking=(),
-        excluded=(),
-        confidence=Confidence(
-            value=confidence,
-            margin=0.2,
-            margin_term=0.8,
-            stability=1.0,
-            stability_cycles=10,
-            stability_window=10,
-            freshness=1.0,
-        ),
-        savings=Savings(
-            current_monthly_usd=1000.0,
-            target_monthly_usd=1000.0 * (1 + delta / 100),
-            gross_monthly_usd=-10.0 * delta,
-            credits_offset_monthly_usd=0.0,
-            migration_cost_usd=10.0,
-            amortisation_months=6.0,
-            net_monthly_usd=100.0,
-            cost_delta_pct=delta,
-        ),
-        weights=Weights(),
-        explanation="test",
-    )
-
-
 def test_input_from_an_engine_decision(gate: PolicyGate) -> None:
-    policy_input = PolicyInput.from_decision(
-        engine_decision(confidence=0.6, delta=9.0), plan_of(sim_change())
+    costlier = decision(  # 9 % dearer, not confident: a person must look
+        "d-1",
+        service=SERVICE,
+        target="alibaba/us-west-1",
+        confidence=0.6,
+        current_cost=1000.0,
+        target_cost=1090.0,
     )
+    policy_input = PolicyInput.from_decision(costlier, plan_of(sim_change()))
     document = policy_input.to_rego_input()
     assert document["decision"]["to"] == {"provider": "alibaba", "region": "us-west-1"}
     assert document["decision"]["decision_id"] == "d-1"
     assert document["cost_delta_pct"] == 9.0
     assert gate.evaluate(policy_input).outcome == "manual_review"
-    emergency = PolicyInput.from_decision(
-        engine_decision(confidence=0.6, delta=9.0), plan_of(sim_change()), emergency=True
-    )
+    emergency = PolicyInput.from_decision(costlier, plan_of(sim_change()), emergency=True)
     assert gate.evaluate(emergency).override is True
 
 
 def test_command_line_prints_input_and_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     decision_file = tmp_path / "decision.json"
-    decision_file.write_text(engine_decision().model_dump_json())
+    cheaper = decision(  # 12 % cheaper, confident
+        "d-1",
+        service=SERVICE,
+        target="alibaba/us-west-1",
+        confidence=0.9,
+        current_cost=1000.0,
+        target_cost=880.0,
+    )
+    decision_file.write_text(cheaper.model_dump_json())
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps({"format_version": "1.2", "resource_changes": [sim_change()]}))
     assert policy_main(["--decision", str(decision_file), "--plan", str(plan_file)]) == 0

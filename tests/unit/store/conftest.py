@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from swen.store.repository import Store
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    s = Store.from_url(database_url)
-    try:
-        yield s
-    finally:
-        s.close()
+def store(any_store: Store) -> Store:
+    """The store tests' name for ``any_store`` (tests/conftest.py)."""
+    return any_store

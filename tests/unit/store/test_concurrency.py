@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from store_factories import T0, make_sample, samples_series
 
+from support.builders import T0, telemetry_sample, telemetry_series
 from swen.domain.errors import StoreError
 from swen.domain.events import EventType
 from swen.domain.models import TelemetrySample
@@ -97,13 +97,13 @@ def test_failing_transaction_leaves_nothing(store: Store) -> None:
 
 
 def _row_values() -> dict[str, object]:
-    sample = make_sample()
+    sample = telemetry_sample()
     return {k: v for k, v in sample.model_dump().items() if k != "service"}
 
 
 def test_batch_with_a_bad_row_inserts_nothing(store: Store) -> None:
-    good = samples_series(500)
-    bad = TelemetrySample.model_construct(**{**make_sample().model_dump(), "instance_type": None})
+    good = telemetry_series(500)
+    bad = TelemetrySample.model_construct(**{**telemetry_sample().model_dump(), "instance_type": None})
     with pytest.raises(StoreError) as info:
         store.insert_samples([*good, bad])
     assert info.value.hint
@@ -145,7 +145,7 @@ def test_sigkill_during_bulk_insert_leaves_whole_batches(store: Store, database_
     with store.engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(telemetry_samples)).scalar_one()
     assert count % batch == 0
-    store.insert_samples(samples_series(3))  # the store is still writable after the crash
+    store.insert_samples(telemetry_series(3))  # the store is still writable after the crash
 
 
 def test_nested_write_transaction_fails_fast_instead_of_deadlocking(store: Store) -> None:

@@ -6,9 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from swen.cli import app
 from swen.domain.errors import StoreError
 from swen.store.db import display_url
 from swen.store.repository import Store
@@ -35,20 +33,6 @@ def test_a_url_that_cannot_be_opened_is_reported_without_its_password() -> None:
     with pytest.raises(StoreError) as refused:
         Store.from_url("postgresql+nodriver://swen:s3cret@h/db")
     assert "s3cret" not in str(refused.value) and "swen:***@h/db" in str(refused.value)
-
-
-def test_swen_init_shows_the_postgresql_url_without_its_password(
-    pg_url: str, swen_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    user_and_password = pg_url.split("//", 1)[1].split("@", 1)[0]
-    user, _, password = user_and_password.partition(":")
-    assert password, "the test database URL has a password"
-    monkeypatch.setenv("SWEN_HOME", str(swen_home))
-    monkeypatch.setenv("SWEN_DATABASE_URL", pg_url)
-    result = CliRunner().invoke(app, ["init"])
-    assert result.exit_code == 0, result.output
-    assert f"store      ready   postgresql://{user}:***@" in result.output
-    assert user_and_password + "@" not in result.output
 
 
 def mode(path: Path) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from store_factories import T0, make_decision
 
+from support.builders import T0, decision
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from swen.domain.events import EventType
@@ -17,26 +17,26 @@ S = DecisionStatus
 
 
 def test_save_and_get_round_trip(store: Store) -> None:
-    decision = make_decision()
-    store.save_decision(decision)
+    move = decision()
+    store.save_decision(move)
     stored = store.get_decision("d-1")
-    assert stored.decision == decision
+    assert stored.decision == move
     assert stored.status is S.PROPOSED
     assert stored.updated_at.tzinfo is not None
 
 
 def test_save_is_idempotent(store: Store) -> None:
-    decision = make_decision()
-    store.save_decision(decision)
-    store.save_decision(decision)
+    move = decision()
+    store.save_decision(move)
+    store.save_decision(move)
     assert len(store.list_decisions()) == 1
     assert [e.type for e in store.decision_history("d-1")] == [EventType.DECISION]
 
 
 def test_saving_other_content_under_same_id_conflicts(store: Store) -> None:
-    store.save_decision(make_decision(confidence=0.9))
+    store.save_decision(decision(confidence=0.9))
     with pytest.raises(ConflictError):
-        store.save_decision(make_decision(confidence=0.5))
+        store.save_decision(decision(confidence=0.5))
     assert store.get_decision("d-1").decision.confidence.value == 0.9
 
 
@@ -50,9 +50,7 @@ def test_missing_decision_is_not_found(store: Store) -> None:
 def test_list_filters_and_pagination(store: Store) -> None:
     for i in range(12):
         service = "api" if i % 2 == 0 else "web"
-        store.save_decision(
-            make_decision(f"d-{i:02d}", service=service, created_at=T0 + timedelta(minutes=i))
-        )
+        store.save_decision(decision(f"d-{i:02d}", service=service, created_at=T0 + timedelta(minutes=i)))
     store.transition("d-10", S.MR_OPENED)
 
     newest_first = [s.decision.id for s in store.list_decisions()]
@@ -67,7 +65,7 @@ def test_list_filters_and_pagination(store: Store) -> None:
 
 
 def test_legal_transitions_write_status_and_events(store: Store) -> None:
-    store.save_decision(make_decision())
+    store.save_decision(decision())
     path = [S.MR_OPENED, S.PIPELINE_RUNNING, S.APPROVED, S.APPLIED, S.VERIFIED]
     for status in path:
         result = store.transition("d-1", status, detail={"by": "test"})
@@ -83,7 +81,7 @@ def test_legal_transitions_write_status_and_events(store: Store) -> None:
 
 
 def test_illegal_transition_changes_nothing(store: Store) -> None:
-    store.save_decision(make_decision())
+    store.save_decision(decision())
     before = store.get_decision("d-1")
     events_before = store.events_after(0)
     with pytest.raises(ConflictError, match="proposed to applied"):
@@ -93,7 +91,7 @@ def test_illegal_transition_changes_nothing(store: Store) -> None:
 
 
 def test_terminal_status_refuses_more(store: Store) -> None:
-    store.save_decision(make_decision())
+    store.save_decision(decision())
     store.transition("d-1", S.REJECTED)
     with pytest.raises(ConflictError, match="terminal"):
         store.transition("d-1", S.MR_OPENED)
@@ -102,7 +100,7 @@ def test_terminal_status_refuses_more(store: Store) -> None:
 def test_transition_is_all_or_nothing_when_the_event_cannot_be_written(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.save_decision(make_decision())
+    store.save_decision(decision())
     events_before = store.events_after(0)
 
     def broken_append(*_args: object, **_kwargs: object) -> None:
@@ -124,9 +122,9 @@ def test_save_decision_is_all_or_nothing(store: Store, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(audit, "append", broken_append)
     with pytest.raises(RuntimeError):
-        store.save_decision(make_decision())
+        store.save_decision(decision())
     monkeypatch.undo()
     with pytest.raises(NotFoundError):
         store.get_decision("d-1")
-    store.save_decision(make_decision())
+    store.save_decision(decision())
     assert [e.type for e in store.decision_history("d-1")] == [EventType.DECISION]

@@ -10,8 +10,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
-from store_factories import T0, make_sample, samples_series
 
+from support.builders import T0, telemetry_sample, telemetry_series
 from swen.config import Settings
 from swen.domain.errors import StoreError
 from swen.store.db import alembic_config, make_engine, migrate, write_transaction
@@ -70,8 +70,8 @@ def test_upgrade_from_0001_backfills_latest_samples(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         migrate(engine, "0001")
-        history = samples_series(30)
-        late_old = make_sample(ts=T0 - timedelta(hours=1), cost=9.0)
+        history = telemetry_series(30)
+        late_old = telemetry_sample(ts=T0 - timedelta(hours=1), hourly=9.0)
         rows = [s.model_dump() for s in [*history, late_old]]
         with engine.begin() as conn:
             conn.execute(telemetry_samples.insert(), rows)

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from store_factories import T0, make_sample, make_service, samples_series
 
+from support.builders import service, telemetry_sample, telemetry_series
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.domain.events import EventType
 from swen.domain.models import Placement
 from swen.store.repository import Store
 
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
 
 def test_services_round_trip_and_upsert(store: Store) -> None:
-    store.upsert_services([make_service("web"), make_service("api")])
+    store.upsert_services([service("web"), service("api")])
     assert [s.name for s in store.list_services()] == ["api", "web"]
-    assert store.get_service("api") == make_service("api")
+    assert store.get_service("api") == service("api")
 
-    moved = make_service("api", provider="alibaba", region="cn-hangzhou")
+    moved = service("api", fleet_placement="alibaba/cn-hangzhou")
     store.upsert_services([moved])
     assert store.get_service("api") == moved
     assert len(store.list_services()) == 2
@@ -54,7 +56,7 @@ def test_placements_are_set_and_audited(store: Store) -> None:
 
 
 def test_insert_and_read_samples_keep_values_and_utc(store: Store) -> None:
-    batch = samples_series(30)
+    batch = telemetry_series(30, service="api", start=T0)
     assert store.insert_samples(batch) == 30
     assert store.insert_samples([]) == 0
     got = store.samples_between(start=T0, end=T0 + timedelta(days=1))
@@ -63,7 +65,7 @@ def test_insert_and_read_samples_keep_values_and_utc(store: Store) -> None:
 
 
 def test_samples_between_filters_and_pages(store: Store) -> None:
-    batch = samples_series(30)  # 10 per placement, 5 s apart
+    batch = telemetry_series(30, service="api", start=T0)  # 10 per placement, 5 s apart
     store.insert_samples(batch)
     window = store.samples_between(start=T0 + timedelta(seconds=10), end=T0 + timedelta(seconds=50))
     assert [s.ts for s in window] == [T0 + timedelta(seconds=5 * i) for i in range(2, 10)]  # end excluded
@@ -82,12 +84,10 @@ def test_samples_between_filters_and_pages(store: Store) -> None:
 
 
 def test_latest_samples_newest_per_group_even_when_inserted_late(store: Store) -> None:
-    store.insert_samples(samples_series(30))
+    store.insert_samples(telemetry_series(30, service="api", start=T0))
     # a late-arriving but older sample must not become "latest"
-    store.insert_samples(
-        [make_sample(provider="aws", region="us-east-1", ts=T0 - timedelta(hours=1), cost=9)]
-    )
-    store.insert_samples([make_sample(service="db", ts=T0, cost=3.0)])
+    store.insert_samples([telemetry_sample("api", "aws/us-east-1", ts=T0 - timedelta(hours=1), hourly=9)])
+    store.insert_samples([telemetry_sample("db", ts=T0, hourly=3.0)])
     latest = store.latest_samples()
     assert {(s.service, s.provider, s.region) for s in latest} == {
         ("api", "aws", "us-east-1"),
@@ -98,19 +98,19 @@ def test_latest_samples_newest_per_group_even_when_inserted_late(store: Store) -
     by_key = {(s.service, s.provider, s.region): s for s in latest}
     assert by_key[("api", "aws", "us-east-1")].ts == T0 + timedelta(seconds=135)
     assert by_key[("api", "alibaba", "cn-hangzhou")].ts == T0 + timedelta(seconds=145)
-    assert by_key[("api", "aws", "us-east-1")] == samples_series(30)[27]
+    assert by_key[("api", "aws", "us-east-1")] == telemetry_series(30, service="api", start=T0)[27]
     assert [s.service for s in store.latest_samples(service="db")] == ["db"]
     assert {s.provider for s in store.latest_samples(provider="alibaba")} == {"alibaba"}
 
 
 def test_latest_sample_tie_keeps_the_last_inserted(store: Store) -> None:
-    store.insert_samples([make_sample(cost=1.0), make_sample(cost=2.0)])
-    store.insert_samples([make_sample(cost=3.0)])
+    store.insert_samples([telemetry_sample(hourly=1.0), telemetry_sample(hourly=2.0)])
+    store.insert_samples([telemetry_sample(hourly=3.0)])
     assert [s.hourly_cost_usd for s in store.latest_samples()] == [3.0]
 
 
 def test_purge_samples_deletes_only_older(store: Store) -> None:
-    store.insert_samples(samples_series(30))
+    store.insert_samples(telemetry_series(30, service="api", start=T0))
     cutoff = T0 + timedelta(seconds=50)
     assert store.purge_samples(cutoff) == 10
     left = store.samples_between(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from store_factories import T0, make_decision
 
+from support.builders import decision
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import InvalidInputError, StateError, StoreError
 from swen.domain.events import EventType
@@ -28,6 +28,7 @@ from swen.store.state import (
 
 _S = DecisionStatus
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TO_APPLIED = (_S.MR_OPENED, _S.PIPELINE_RUNNING, _S.APPROVED, _S.APPLIED)
 
 VALUES: list[StateModel] = [
@@ -153,7 +154,7 @@ def test_every_model_has_its_own_key() -> None:
 
 def test_a_terminal_transition_drops_the_decisions_state_and_nothing_else(store: Store) -> None:
     for decision_id in ("d-1", "d-2"):
-        store.save_decision(make_decision(decision_id))
+        store.save_decision(decision(decision_id))
         store.save_state(StoredVerification(unhealthy_streak=1), decision_id=decision_id)
     store.save_state(ScenarioCursor(event_id=3))
     advance(store, "d-1", *TO_APPLIED)
@@ -165,7 +166,7 @@ def test_a_terminal_transition_drops_the_decisions_state_and_nothing_else(store:
 
 
 def test_verification_state_outlives_verified_until_the_rollback(store: Store) -> None:
-    store.save_decision(make_decision("d-1"))
+    store.save_decision(decision("d-1"))
     store.save_state(StoredVerification(healthy_streak=3, last_ts=T0), decision_id="d-1")
     advance(store, "d-1", *TO_APPLIED, _S.VERIFIED)
     # the healer reads the verification time after VERIFIED (the incidents' time to recovery)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from store_factories import T0, samples_series
-
+from support.builders import T0, telemetry_series
 from swen.domain.events import EventType
 from swen.store.repository import Store
 
@@ -25,7 +24,7 @@ def _hold_write_lock(store: Store, held: threading.Event, release: threading.Eve
 
 
 def test_purge_and_insert_wait_for_a_concurrent_writer(store: Store) -> None:
-    store.insert_samples(samples_series(30))
+    store.insert_samples(telemetry_series(30))
     held, release = threading.Event(), threading.Event()
     holder = threading.Thread(target=_hold_write_lock, args=(store, held, release))
     holder.start()
@@ -36,7 +35,7 @@ def test_purge_and_insert_wait_for_a_concurrent_writer(store: Store) -> None:
     def writer() -> None:
         try:
             results.append(store.purge_samples(T0 + timedelta(seconds=50)))
-            results.append(store.insert_samples(samples_series(3, start=T0 + timedelta(days=1))))
+            results.append(store.insert_samples(telemetry_series(3, start=T0 + timedelta(days=1))))
         except BaseException as exc:
             errors.append(exc)
 

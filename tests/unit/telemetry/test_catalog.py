@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from support import builders
 from swen.domain.errors import InvalidInputError, TelemetryError
-from swen.domain.models import Placement, Service, ServiceShape
+from swen.domain.models import Placement, ServiceShape
 from swen.telemetry.catalog import DATA_FILES, Catalog, load_catalog
 from swen.telemetry.network import FALLBACK_EGRESS_USD_PER_GB, INTRA_REGION_RTT_MS
 
@@ -20,18 +21,6 @@ P = Placement.parse
 def _csv_rows(name: str) -> list[dict[str, str]]:
     text = resources.files("swen").joinpath("data", name).read_text(encoding="utf-8")
     return list(csv.DictReader(io.StringIO(text)))
-
-
-def _service(**kw: object) -> Service:
-    spec: dict[str, object] = {
-        "name": "svc",
-        "shape": {"vcpus": 2, "memory_gib": 8},
-        "latency_slo_ms": 50,
-        "users_region": {"provider": "aws", "region": "us-east-1"},
-        "current": {"provider": "aws", "region": "us-east-1"},
-    }
-    spec.update(kw)
-    return Service.model_validate(spec)
 
 
 @pytest.fixture
@@ -144,9 +133,10 @@ def test_egress_from_the_data_and_fallbacks() -> None:
 
 def test_candidates_give_offer_or_reason_for_every_placement() -> None:
     catalog = load_catalog()
-    service = _service(
-        shape={"vcpus": 4, "memory_gib": 16, "gpu_model": "A10G", "gpu_count": 1},
-        allowed_providers=["aws", "alibaba"],
+    service = builders.service(
+        "svc",
+        shape=ServiceShape(vcpus=4, memory_gib=16, gpu_model="A10G", gpu_count=1),
+        allowed_providers=("aws", "alibaba"),
     )
     cands = {p.key: (o, r) for p, o, r in catalog.candidates(service)}
     assert set(cands) == {p.key for p in catalog.placements()}
@@ -160,7 +150,7 @@ def test_candidates_give_offer_or_reason_for_every_placement() -> None:
 
 
 def test_candidates_respect_allowed_regions() -> None:
-    service = _service(allowed_regions=["us-east-1"])
+    service = builders.service("svc", allowed_regions=("us-east-1",))
     reasons = {p.key: r for p, _, r in load_catalog().candidates(service)}
     assert reasons["aws/us-east-1"] is None
     assert reasons["aws/us-west-2"] == "region us-west-2 not in allowed_regions (us-east-1)"

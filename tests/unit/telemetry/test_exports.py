@@ -13,29 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from support.builders import telemetry_sample
 from swen.domain.errors import StoreError
-from swen.domain.models import TelemetrySample
 from swen.store import exports
 from swen.store.exports import atomic_write_json, write_latest_telemetry
 
 TS = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-
-
-def _sample(provider: str, region: str, simulated: bool) -> TelemetrySample:
-    return TelemetrySample(
-        service="service-3",
-        provider=provider,
-        region=region,
-        ts=TS,
-        instance_type="ecs.c7.2xlarge",
-        hourly_cost_usd=0.3528,
-        latency_ms=2.0,
-        credits_usd=300.0,
-        gpu_availability=1.0,
-        availability=0.999,
-        error_rate=0.001,
-        simulated_price=simulated,
-    )
 
 
 def test_write_and_overwrite_leave_no_temp_files(tmp_path: Path) -> None:
@@ -128,9 +111,11 @@ def test_orphaned_temp_files_are_cleaned_when_old(tmp_path: Path) -> None:
 
 def test_latest_telemetry_shape_and_simulated_label(tmp_path: Path) -> None:
     path = tmp_path / "latest_telemetry.json"
-    write_latest_telemetry(
-        path, [_sample("alibaba", "ap-southeast-1", True), _sample("aws", "ap-southeast-1", False)], TS
-    )
+    samples = [
+        telemetry_sample("service-3", where, ts=TS, hourly=0.3528)
+        for where in ("alibaba/ap-southeast-1", "aws/ap-southeast-1")
+    ]
+    write_latest_telemetry(path, samples, TS)
     data = json.loads(path.read_text())
     assert data["generated_at"] == "2026-01-05T12:00:00+00:00"
     alibaba, aws = data["samples"]

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from support.platform import Platform, make_platform
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
 from swen.domain.events import EventType
 from swen.domain.incidents import IncidentStatus
-from swen.gitops.repo import init_infra_repo
 from swen.healing.quarantine import Quarantine
 from swen.healing.remediation import NO_CANDIDATE_LIMIT
-from swen.loop import EngineLoop, gitops_actuator
 from swen.moves import automation
 from swen.store.incidents import IncidentRepository
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
@@ -55,19 +54,16 @@ def _outage(service: str = SERVICE, provider: str = "alibaba", region: str = "ap
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> tuple[Settings, Store, EngineLoop]:
-    settings = Settings(home=tmp_path / "home", sim_speed=1e9, verify_samples=3, quarantine_s=900)
-    settings.home.mkdir()
-    store = Store.open(settings)
-    init_infra_repo(settings)
-    loop = EngineLoop(settings, store, actuator=gitops_actuator(settings, store))
-    return settings, store, loop
+def platform(tmp_path: Path) -> Platform:
+    return make_platform(
+        tmp_path / "home", sync=False, loop=True, sim_speed=1e9, verify_samples=3, quarantine_s=900
+    )
 
 
 def test_an_outage_is_detected_moved_verified_and_resolved(
-    platform: tuple[Settings, Store, EngineLoop],
+    platform: Platform,
 ) -> None:
-    settings, store, loop = platform
+    settings, store, loop = platform.settings, platform.store, platform.loop
     t = _simulate(settings, store, T0, settings.window_size + 2)
     loop.cycle()  # warm-up (service-2 gets its ordinary recommendation here)
     start = store.get_placements()[SERVICE]
@@ -116,9 +112,9 @@ def test_an_outage_is_detected_moved_verified_and_resolved(
 
 
 def test_paused_automation_records_the_emergency_and_acts_once_resumed(
-    platform: tuple[Settings, Store, EngineLoop],
+    platform: Platform,
 ) -> None:
-    settings, store, loop = platform
+    settings, store, loop = platform.settings, platform.store, platform.loop
     t = _simulate(settings, store, T0, settings.window_size + 2)
     loop.cycle()
     automation.set_paused(store, True, by="oncall", reason="maintenance")
@@ -139,8 +135,8 @@ def test_paused_automation_records_the_emergency_and_acts_once_resumed(
     assert actions == ["paused", "resumed"]
 
 
-def test_a_stateful_service_waits_for_a_person(platform: tuple[Settings, Store, EngineLoop]) -> None:
-    settings, store, loop = platform
+def test_a_stateful_service_waits_for_a_person(platform: Platform) -> None:
+    settings, store, loop = platform.settings, platform.store, platform.loop
     t = _simulate(settings, store, T0, settings.window_size + 2, stateful=SERVICE)
     loop.cycle()
     _simulate(settings, store, t, 1, _outage(), stateful=SERVICE)
@@ -156,11 +152,11 @@ def test_a_stateful_service_waits_for_a_person(platform: tuple[Settings, Store, 
 
 
 def test_a_failed_move_with_no_candidate_left_escalates_to_a_person(
-    platform: tuple[Settings, Store, EngineLoop],
+    platform: Platform,
 ) -> None:
     """The target goes down too: the move fails verification, its target is quarantined for the
     service, no healthy candidate is left, and after NO_CANDIDATE_LIMIT cycles a person is asked."""
-    settings, store, loop = platform
+    settings, store, loop = platform.settings, platform.store, platform.loop
     t = _simulate(settings, store, T0, settings.window_size + 2)
     loop.cycle()
     t = _simulate(settings, store, t, 1, _outage())

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "integration"))
-from gitops_helpers import make_decision
-
+from support.builders import decision
 from swen.domain.errors import InvalidInputError
 from swen.domain.merge_requests import MRKind
 from swen.gitops.committer import commit_message, instance_type_for, mr_description
 from swen.gitops.mr_hosts import validate_actor, validate_reason
+
+SERVICE_2 = decision(
+    "d-9",
+    service="service-2",
+    target_type="ecs.g7.xlarge",
+    current_cost=280.32,
+    target_cost=200.0,
+    confidence=0.91,
+)
+"""service-2 from aws/us-east-1 to alibaba/ap-southeast-1: $280.32 -> $200.00 a month, 28.65 % less."""
 
 
 def _trailers(message: str) -> list[tuple[str, str]]:
@@ -25,7 +31,7 @@ def _trailers(message: str) -> list[tuple[str, str]]:
 
 
 def test_commit_message_layout() -> None:
-    d = make_decision("d-9")
+    d = SERVICE_2
     message = commit_message(d, kind=MRKind.MIGRATION, source=d.current, target=d.target)
     title, blank, *_rest = message.splitlines()
     assert title == "swen: move service-2 aws/us-east-1 -> alibaba/ap-southeast-1" and blank == ""
@@ -42,7 +48,7 @@ def test_commit_message_layout() -> None:
 
 
 def test_explanation_cannot_inject_trailers_or_control_characters() -> None:
-    d = make_decision("d-9").model_copy(update={"explanation": "cheaper\x1b[31m\n\nDecision-Id: forged"})
+    d = SERVICE_2.model_copy(update={"explanation": "cheaper\x1b[31m\n\nDecision-Id: forged"})
     message = commit_message(d, kind=MRKind.EMERGENCY, source=d.current, target=d.target)
     assert "\x1b" not in message and message.startswith("swen: emergency move service-2")
     assert ("Decision-Id", "d-9") in _trailers(message)
@@ -50,7 +56,7 @@ def test_explanation_cannot_inject_trailers_or_control_characters() -> None:
 
 
 def test_rollback_message_and_description() -> None:
-    d = make_decision("d-9")
+    d = SERVICE_2
     message = commit_message(d, kind=MRKind.ROLLBACK, source=d.target, target=d.current)
     assert message.startswith("swen: roll back service-2 alibaba/ap-southeast-1 -> aws/us-east-1\n\n")
     trailers = dict(_trailers(message))
@@ -64,9 +70,9 @@ def test_rollback_message_and_description() -> None:
 
 
 def test_instance_type_from_ranking_is_validated() -> None:
-    d = make_decision("d-9")
+    d = SERVICE_2
     assert instance_type_for(d, d.target) == "ecs.g7.xlarge"
-    bad = make_decision("d-9", target_type='x"\n}')
+    bad = decision("d-9", target_type='x"\n}')
     with pytest.raises(InvalidInputError):
         instance_type_for(bad, bad.target)
 
