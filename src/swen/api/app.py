@@ -49,6 +49,9 @@ ERROR_CODES = (401, 403, 404, 413, 422, 429, 503)
 """Documented on every route (problem+json); open routes answer 401/403 only when made closed."""
 DOCS_ASSETS_URL = "/docs-assets"
 """Where the Swagger UI and ReDoc assets are served (same origin as the API)."""
+BODY_ERROR_CODES = (400,)
+"""Documented on every route that takes a request body: 400 when the body cannot be parsed at all
+(e.g. bytes that are not UTF-8); well-formed text that is not valid JSON is a 422 like any bad field."""
 
 
 def _attach_store(app: FastAPI, store: Store) -> None:
@@ -99,6 +102,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for operation in (op for item in schema.get("paths", {}).values() for op in item.values()):
         for parameter in operation.get("parameters", []):
             parameter["schema"] = _without_null(parameter.get("schema", {}))
+        if "requestBody" in operation:
+            responses = operation.setdefault("responses", {})
+            for code, entry in problem_responses(*BODY_ERROR_CODES).items():
+                responses.setdefault(str(code), entry)
     app.openapi_schema = schema
     return schema
 
