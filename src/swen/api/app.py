@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from swen import __version__
 from swen.api.cache import ResponseCache
@@ -46,6 +47,11 @@ from swen.store.versions import VersionProbe
 
 ERROR_CODES = (401, 403, 404, 413, 422, 429, 503)
 """Documented on every route (problem+json); open routes answer 401/403 only when made closed."""
+DOCS_ASSETS_URL = "/docs-assets"
+"""Where the Swagger UI and ReDoc assets are served (same origin as the API)."""
+BODY_ERROR_CODES = (400,)
+"""Documented on every route that takes a request body: 400 when the body cannot be parsed at all
+(e.g. bytes that are not UTF-8); well-formed text that is not valid JSON is a 422 like any bad field."""
 
 
 def _attach_store(app: FastAPI, store: Store) -> None:
@@ -96,13 +102,23 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for operation in (op for item in schema.get("paths", {}).values() for op in item.values()):
         for parameter in operation.get("parameters", []):
             parameter["schema"] = _without_null(parameter.get("schema", {}))
+        if "requestBody" in operation:
+            responses = operation.setdefault("responses", {})
+            for code, entry in problem_responses(*BODY_ERROR_CODES).items():
+                responses.setdefault(str(code), entry)
     app.openapi_schema = schema
     return schema
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
-    """Build the API. Pass ``store`` to share an open store (tests, ``swen up`` in one process)."""
-    app = FastAPI(
+    """Build the API. Pass ``store`` to share an open store (tests, ``swen up`` in one process).
+
+    ``/docs`` (Swagger UI) and ``/redoc`` load their scripts and styles from the app itself
+    (fastapi-offline ships them, under DOCS_ASSETS_URL), so they work without internet access."""
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS_URL,
+        # Swagger UI would send the schema's URL to an online validator (validator.swagger.io).
+        swagger_ui_parameters={"validatorUrl": None},
         title="SWEN API",
         version=__version__,
         description=(

@@ -10,7 +10,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from swen.domain.decision import (
     Confidence,
@@ -20,7 +28,15 @@ from swen.domain.decision import (
     ProviderScore,
     Savings,
 )
+from swen.domain.errors import InvalidInputError
 from swen.domain.models import Criticality, Placement, ServiceShape, Weights
+from swen.domain.names import (
+    ALERT_LABEL_NAME_PATTERN,
+    ALERTNAME_MAX_LENGTH,
+    LOCATION_NAME_PATTERN,
+    SERVICE_NAME_PATTERN,
+    validate_alert_labels,
+)
 
 # --- timestamps: RFC 3339 strings only (a number is not a date-time) ---------------------------
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
@@ -33,13 +49,16 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9999, 12, 30, tzinfo=UTC)
-"""Times SWEN accepts for real events: far enough from datetime's limits that a window around them
-(e.g. ``end - 24 h``) cannot overflow."""
-_OUT_OF_RANGE = (
-    f"date-time out of range: use a time from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} to {LATEST:%Y-%m-%dT%H:%M:%SZ}"
+EVENT_YEARS = (1970, 9998)
+EVENT_DATE_TIME_PATTERN = (
+    r"^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+    r"-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
+"""Times SWEN accepts for real events: an RFC 3339 date-time written with a year from 1970 to 9998,
+far enough from datetime's limits that any offset has a UTC equivalent and a window around the time
+(e.g. ``end - 24 h``) cannot overflow. The OpenAPI schema carries the same pattern."""
+_EVENT_DATE_TIME = re.compile(EVENT_DATE_TIME_PATTERN)
+_OUT_OF_RANGE = f"date-time out of range: use a year from {EVENT_YEARS[0]} to {EVENT_YEARS[1]}"
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -49,21 +68,35 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError(_OUT_OF_RANGE) from None
 
 
-def _in_range(value: datetime) -> datetime:
-    if not EARLIEST <= _to_utc(value) <= LATEST:
+def _event_year(value: object) -> object:
+    """An RFC 3339 date-time whose year, as written, is in EVENT_YEARS."""
+    if isinstance(_rfc3339(value), str) and not _EVENT_DATE_TIME.fullmatch(str(value)):
         raise ValueError(_OUT_OF_RANGE)
     return value
 
 
-QueryDateTime = Annotated[
-    datetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc), AfterValidator(_in_range)
-]
-"""A timestamp query parameter: RFC 3339 with offset, from 1970 to 9999-12-30, converted to UTC."""
+_EVENT_SCHEMA = WithJsonSchema({"type": "string", "format": "date-time", "pattern": EVENT_DATE_TIME_PATTERN})
+
+QueryDateTime = Annotated[datetime, BeforeValidator(_event_year), AfterValidator(_to_utc), _EVENT_SCHEMA]
+"""A timestamp query parameter: RFC 3339 with offset, a year from 1970 to 9998, converted to UTC."""
 JsonDateTime = Annotated[datetime, BeforeValidator(_rfc3339), Field(strict=False), AfterValidator(_to_utc)]
 """A timestamp in a strict request body: an RFC 3339 string with offset (JSON has no date type) that
 has a UTC equivalent (``0001-01-01T00:30:00+01:00`` has none), converted to UTC."""
-EventDateTime = Annotated[JsonDateTime, AfterValidator(_in_range)]
-"""A request-body timestamp of a real event: a JsonDateTime from 1970 to 9999-12-30."""
+EventDateTime = Annotated[JsonDateTime, BeforeValidator(_event_year), _EVENT_SCHEMA]
+"""A request-body timestamp of a real event: a JsonDateTime with a year from 1970 to 9998."""
+
+
+# --- integers: a JSON number with no fractional part -----------------------------------------------
+def _integral(value: object) -> object:
+    """JSON Schema's ``integer`` is any number without a fractional part, so ``3.0`` is one; strict
+    models would refuse it. A string or a boolean stays what it is (and is refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+"""An integer in a strict request body (``3`` or ``3.0``)."""
 
 
 # --- text: valid Unicode only ----------------------------------------------------------------------
@@ -363,11 +396,33 @@ class WebhookOut(_Out):
     status: DecisionStatus | None = None
 
 
+def _alert_labels(labels: dict[str, str]) -> dict[str, str]:
+    try:
+        validate_alert_labels(labels)
+    except InvalidInputError as exc:
+        raise ValueError(f"{exc.source}: {exc.message}" if exc.source else exc.message) from None
+    return labels
+
+
+_LABELS_SCHEMA = {
+    "propertyNames": {"pattern": ALERT_LABEL_NAME_PATTERN},
+    "required": ["alertname"],
+    "properties": {
+        "alertname": {"type": "string", "minLength": 1, "maxLength": ALERTNAME_MAX_LENGTH},
+        "service": {"type": "string", "pattern": SERVICE_NAME_PATTERN},
+        "provider": {"type": "string", "pattern": LOCATION_NAME_PATTERN},
+        "region": {"type": "string", "pattern": LOCATION_NAME_PATTERN},
+    },
+}
+AlertLabels = Annotated[dict[Text, Text], AfterValidator(_alert_labels)]
+"""An alert's labels, as swen.domain.names.validate_alert_labels checks them (_LABELS_SCHEMA says it)."""
+
+
 class AlertIn(_OpenIn):
     """One alert of an Alertmanager webhook (payload version 4)."""
 
     status: Literal["firing", "resolved"]
-    labels: dict[Text, Text] = Field(min_length=1, max_length=64)
+    labels: AlertLabels = Field(min_length=1, max_length=64, json_schema_extra=_LABELS_SCHEMA)  # type: ignore[arg-type]
     annotations: dict[Text, Text] = Field(default={}, max_length=64)
     startsAt: EventDateTime
     endsAt: JsonDateTime | None = None
@@ -381,7 +436,7 @@ class AlertmanagerPayload(_OpenIn):
 
     version: Literal["4"]
     groupKey: Text
-    truncatedAlerts: int = Field(default=0, ge=0)
+    truncatedAlerts: JsonInt = Field(default=0, ge=0)
     status: Literal["firing", "resolved"]
     receiver: Text
     groupLabels: dict[Text, Text] = {}
@@ -413,7 +468,7 @@ class GitlabUser(_GitlabPart):
 
 
 class GitlabMergeRequestAttributes(_GitlabPart):
-    iid: int = Field(ge=0)
+    iid: JsonInt = Field(ge=0)
     source_branch: Text = Field(min_length=1, max_length=255)
     target_branch: Text = Field(default="main", max_length=255)
     state: Text = Field(max_length=32)
@@ -422,15 +477,15 @@ class GitlabMergeRequestAttributes(_GitlabPart):
 
 
 class GitlabMergeRequestRef(_GitlabPart):
-    iid: int = Field(ge=0)
+    iid: JsonInt = Field(ge=0)
     source_branch: Text = Field(min_length=1, max_length=255)
 
 
 class GitlabPipelineAttributes(_GitlabPart):
-    id: int = Field(ge=0)
+    id: JsonInt = Field(ge=0)
     ref: Text = Field(min_length=1, max_length=255)
     status: Text = Field(max_length=32)
-    duration: int | float | None = Field(default=None, ge=0)
+    duration: float | None = Field(default=None, ge=0)
 
 
 class MergeRequestHook(_GitlabPart):

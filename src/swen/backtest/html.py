@@ -4,6 +4,10 @@ Charts: cumulative cost of static, platform and oracle over time, cumulative sav
 and oracle vs static, and placements over time (one heatmap per strategy: services x time, colour =
 provider/region). plotly.js is embedded once in the file (``include_plotlyjs=True``, ~4.5 MB),
 never loaded from a CDN. Series are sampled hourly.
+
+Colours are colour-blind safe (Okabe-Ito, then Paul Tol's): each strategy's line also has its own
+dash and width, so lines that run on top of each other stay apart; each placement has one colour in
+every heatmap, and a heatmap's colour bar lists only the placements it shows.
 """
 
 from __future__ import annotations
@@ -24,7 +28,16 @@ from swen.backtest.runner import BacktestResult
 from swen.domain.errors import InvalidInputError
 
 MAX_HEATMAP_SERVICES = 60
-COLOURS = {"static": "#7f7f7f", "platform": "#1f77b4", "oracle": "#2ca02c"}
+LINES: dict[str, dict[str, Any]] = {
+    "static": {"color": "#000000", "dash": "dash", "width": 2},  # Okabe-Ito black
+    "platform": {"color": "#0072B2", "dash": "solid", "width": 3},  # Okabe-Ito blue
+    "oracle": {"color": "#D55E00", "dash": "dot", "width": 3},  # Okabe-Ito vermillion
+}
+PLACEMENT_COLOURS = (
+    *("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"),  # Okabe-Ito
+    *("#332288", "#117733", "#DDCC77", "#882255"),  # Paul Tol's, the furthest from those under CVD
+)
+"""Enough for every placement of the packaged catalog; more fall back to Plotly's Dark24."""
 
 
 def _hourly_steps(result: BacktestResult) -> np.ndarray:
@@ -45,9 +58,7 @@ def _usd_lines_figure(
     """One line of USD over simulated time per strategy (``lines``: strategy name -> values)."""
     fig = go.Figure()
     for name, usd in lines.items():
-        fig.add_trace(
-            go.Scatter(x=times, y=np.round(usd, 2), name=name, mode="lines", line={"color": COLOURS[name]})
-        )
+        fig.add_trace(go.Scatter(x=times, y=np.round(usd, 2), name=name, mode="lines", line=LINES[name]))
     fig.update_layout(
         title=title, xaxis_title="simulated time", yaxis_title="USD", hovermode="x unified", height=height
     )
@@ -76,33 +87,54 @@ def savings_figure(result: BacktestResult) -> go.Figure:
     )
 
 
-def placements_figure(result: BacktestResult, strategy: str) -> go.Figure:
+def _placements(result: BacktestResult, strategy: str) -> np.ndarray:
+    """Placement index of each shown service (rows) at each hourly step (columns)."""
     outcome = {"static": result.static, "platform": result.platform, "oracle": result.oracle}[strategy]
-    trace, grid = result.trace, result.grid
-    idx = trace.index
-    keys = [p.key for p in idx.placements]
-    n_s = min(len(trace.services), MAX_HEATMAP_SERVICES)
-    steps = _hourly_steps(result)
-    cols = outcome.path[steps][:, :n_s]
-    pairs = grid.cand_pair[np.arange(n_s)[None, :], cols]
-    place = idx.pair_placement[pairs].T  # services x times
-    palette = (qualitative.Dark24 + qualitative.Light24)[: max(1, len(keys))]
-    n_k = len(keys)
+    n_s = min(len(result.trace.services), MAX_HEATMAP_SERVICES)
+    cols = outcome.path[_hourly_steps(result)][:, :n_s]
+    pairs = result.grid.cand_pair[np.arange(n_s)[None, :], cols]
+    placed: np.ndarray = result.trace.index.pair_placement[pairs].T
+    return placed
+
+
+def placement_colours(result: BacktestResult) -> dict[int, str]:
+    """One colour per placement that any strategy uses: the same in every heatmap of the report."""
+    used = sorted(set().union(*(np.unique(_placements(result, s)).tolist() for s in LINES)))
+    extra = [c for c in qualitative.Dark24 if c.upper() not in PLACEMENT_COLOURS]
+    palette = [*PLACEMENT_COLOURS, *extra]
+    return {p: palette[i % len(palette)] for i, p in enumerate(used)}
+
+
+def placements_figure(
+    result: BacktestResult, strategy: str, colours: dict[int, str] | None = None
+) -> go.Figure:
+    trace = result.trace
+    keys = [p.key for p in trace.index.placements]
+    colours = colours or placement_colours(result)
+    place = _placements(result, strategy)
+    n_s = place.shape[0]
+    shown = np.unique(place)  # the colour bar lists these only
+    z = np.searchsorted(shown, place)
+    n_k = len(shown)
     scale: list[list[Any]] = []
-    for i, colour in enumerate(palette):
-        scale.append([i / n_k, colour])
-        scale.append([(i + 1) / n_k, colour])
+    for i, p in enumerate(shown.tolist()):
+        scale.append([i / n_k, colours[p]])
+        scale.append([(i + 1) / n_k, colours[p]])
     fig = go.Figure(
         go.Heatmap(
-            z=place,
-            x=_times(result, steps),
+            z=z,
+            x=_times(result, _hourly_steps(result)),
             y=[s.name for s in trace.services[:n_s]],
             text=np.asarray(keys, dtype=object)[place],
             hovertemplate="%{y}<br>%{x}<br>%{text}<extra></extra>",
             colorscale=scale,
             zmin=-0.5,
             zmax=n_k - 0.5,
-            colorbar={"tickvals": list(range(n_k)), "ticktext": keys, "title": "placement"},
+            colorbar={
+                "tickvals": list(range(n_k)),
+                "ticktext": [keys[p] for p in shown],
+                "title": "placement",
+            },
         )
     )
     note = "" if n_s == len(trace.services) else f" (first {n_s} of {len(trace.services)} services)"
@@ -198,11 +230,12 @@ th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
 
 def report_html(result: BacktestResult, doc: dict[str, Any]) -> str:
     scen = doc["scenario"]
+    colours = placement_colours(result)
     figures = [
         cumulative_cost_figure(result),
         savings_figure(result),
-        placements_figure(result, "platform"),
-        placements_figure(result, "oracle"),
+        placements_figure(result, "platform", colours),
+        placements_figure(result, "oracle", colours),
     ]
     charts = "".join(
         fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%")

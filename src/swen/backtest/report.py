@@ -6,6 +6,7 @@ so the same scenario, seed and settings always give the same document.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from rich.console import Console, Group
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from swen.backtest.accounting import Outcome
 from swen.backtest.runner import BacktestResult, captured, detection_steps
+from swen.telemetry.scenarios import Scenario, ScenarioKind
 
 STRATEGIES = ("static", "platform", "oracle")
 STRATEGY_COLUMNS = (
@@ -26,6 +28,58 @@ STRATEGY_COLUMNS = (
     "outage min",
 )
 """The columns of the strategies table (rich and HTML alike): one row per strategy, ``strategy_row``."""
+
+_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
+def human_duration(seconds: float) -> str:
+    """``1209600`` -> ``14 d``, ``12000`` -> ``3 h 20 min``: the largest unit and the next one when it
+    is not zero, rounded to that next unit (``90061`` -> ``1 d 1 h``, ``86399`` -> ``1 d``)."""
+    if seconds < 60:
+        return f"{seconds:g} s"
+    for (name, size), (small_name, small) in pairwise(_UNITS):
+        if seconds >= size:
+            whole, rest = divmod(round(seconds / small), size // small)
+            return f"{whole} {name}" + (f" {rest} {small_name}" if rest else "")
+        if round(seconds / small) * small >= size:  # just under one of this unit: rounds up to it
+            return f"1 {name}"
+    raise AssertionError("unreachable: 60 s or more is at least a minute")  # pragma: no cover
+
+
+def _percent(change: float) -> str:
+    return f"{abs(change) * 100:.3g} %"
+
+
+def event_name(scenario: Scenario) -> str:
+    """What happened, in words: a cost "spike" below 1x is a price cut."""
+    m = scenario.strength
+    match scenario.kind:
+        case ScenarioKind.OUTAGE:
+            return "outage" if m >= 1 else f"partial outage (severity {m:g})"
+        case ScenarioKind.LATENCY_SPIKE:
+            return f"latency x{m:g}"
+        case ScenarioKind.COST_SPIKE:
+            if m < 1:
+                return f"price cut -{_percent(1 - m)}"
+            return f"price rise +{_percent(m - 1)}" if m > 1 else "price unchanged"
+        case ScenarioKind.CREDIT_EXPIRY:
+            return "credits expire"
+        case ScenarioKind.GPU_STOCKOUT:
+            return "GPU stock-out"
+    raise AssertionError(f"unknown scenario kind {scenario.kind}")  # pragma: no cover
+
+
+def describe_event(scenario: Scenario) -> str:
+    """One line of the report's event list, e.g. ``Alibaba cuts prices by 25 %: price cut -25 % on
+    alibaba, from 4 d for 14 d``."""
+    where = scenario.provider + (f"/{scenario.region}" if scenario.region else "")
+    who = f" for {scenario.service}" if scenario.service else ""
+    when = f"from {human_duration(scenario.start_offset_s)}"
+    how_long = (
+        "" if scenario.kind is ScenarioKind.CREDIT_EXPIRY else f" for {human_duration(scenario.duration_s)}"
+    )
+    line = f"{event_name(scenario)} on {where}{who}, {when}{how_long}"
+    return f"{scenario.name}: {line}" if scenario.name else line
 
 
 def _r(value: float, digits: int = 2) -> float:
@@ -64,7 +118,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "step_minutes": trace.step_s / 60.0,
             "steps": trace.steps,
             "start": trace.start.isoformat(),
-            "scenarios": [s.describe() for s in config.spec.scenarios],
+            "scenarios": [describe_event(s) for s in config.spec.scenarios],
         },
         "settings": {
             "weights": params.weights.model_dump(),

@@ -54,16 +54,17 @@ class RunningPlatform:
         )
 
 
-def _env(settings: Settings, api_port: int, key: str) -> dict[str, str]:
+def _env(settings: Settings, api_port: int, key: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWEN_")}
     env.update(
         SWEN_HOME=str(settings.home.resolve()),
         SWEN_API_HOST="127.0.0.1",
         SWEN_API_PORT=str(api_port),
         SWEN_API_URL=f"http://127.0.0.1:{api_port}",
-        SWEN_API_KEY=key,
         SWEN_DASHBOARD_REFRESH_S=str(settings.dashboard_refresh_s),
     )
+    if key is not None:
+        env["SWEN_API_KEY"] = key
     if settings.database_url:
         env["SWEN_DATABASE_URL"] = settings.database_url
     return env
@@ -121,6 +122,23 @@ def running_platform(settings: Settings, key: str, *, timeout_s: float = 60.0) -
         _wait_http(
             platform.dashboard_url + "/_stcore/health", platform.processes[1], timeout_s, "the dashboard"
         )
+        yield platform
+    finally:
+        stop(platform)
+
+
+@contextmanager
+def running_api(settings: Settings, *, timeout_s: float = 60.0) -> Iterator[RunningPlatform]:
+    """``swen api`` alone as a subprocess on a free loopback port, stopped on exit (no dashboard:
+    ``dashboard_url`` is empty)."""
+    api_port = free_port()
+    log_path = Path(tempfile.mkdtemp(prefix="swen-harness-")) / "api.log"
+    platform = RunningPlatform(f"http://127.0.0.1:{api_port}", "", logs=[log_path])
+    argv = [sys.executable, "-m", "swen", "api", "--port", str(api_port)]
+    try:
+        with log_path.open("wb") as log:
+            platform.processes.append(_spawn(argv, _env(settings, api_port, None), log))
+        _wait_http(platform.api_url + "/healthz", platform.processes[0], timeout_s, "the API")
         yield platform
     finally:
         stop(platform)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -12,8 +13,12 @@ from swen.domain.errors import InvalidInputError
 SERVICE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 # Provider and region names follow the same DNS-label rule (aws, us-east-1, ap-southeast-1).
 LOCATION_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+# Alertmanager (Prometheus) label names; SWEN needs the alertname label and reads service/provider/region.
+ALERT_LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+ALERTNAME_MAX_LENGTH = 128
 _SERVICE_RE = re.compile(SERVICE_NAME_PATTERN)
 _LOCATION_RE = re.compile(LOCATION_NAME_PATTERN)
+_LABEL_NAME_RE = re.compile(ALERT_LABEL_NAME_PATTERN)
 
 
 def _check(value: str, regex: re.Pattern[str], what: str) -> str:
@@ -52,3 +57,24 @@ def _pyd_location(value: str) -> str:
 
 ServiceName = Annotated[str, AfterValidator(_pyd_service)]
 LocationName = Annotated[str, AfterValidator(_pyd_location)]
+
+
+def validate_alert_labels(labels: Mapping[str, str]) -> None:
+    """The labels of an alert SWEN records: an ``alertname`` of 1..ALERTNAME_MAX_LENGTH characters,
+    Prometheus label names, and valid names in ``service``, ``provider`` and ``region`` when present.
+    InvalidInputError's ``source`` names the offending label (None when alertname is missing)."""
+    if not 1 <= len(labels.get("alertname", "")) <= ALERTNAME_MAX_LENGTH:
+        raise InvalidInputError(
+            f"the label alertname is missing or longer than {ALERTNAME_MAX_LENGTH} characters",
+            source=None if "alertname" not in labels else "alertname",
+        )
+    for name in labels:
+        if not _LABEL_NAME_RE.fullmatch(name):
+            raise InvalidInputError(f"invalid label name {name!r}", source=name)
+    for label, check in (("service", validate_service_name), ("provider", validate_location_name),
+                         ("region", validate_location_name)):  # fmt: skip
+        if label in labels:
+            try:
+                check(labels[label])
+            except InvalidInputError as exc:
+                raise InvalidInputError(exc.message, hint=exc.hint, source=label) from None

@@ -43,7 +43,7 @@ from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError
 from swen.domain.events import EventType
 from swen.domain.incidents import AlertRecord, IncidentRecord, IncidentSource, IncidentStatus
-from swen.domain.names import validate_location_name, validate_service_name
+from swen.domain.names import validate_alert_labels
 from swen.engine.anomaly import Anomaly
 from swen.moves.running import running_services
 from swen.store import audit
@@ -52,7 +52,6 @@ from swen.store.repository import Store, Transaction
 
 MAX_ALERTS_PER_PAYLOAD = 5000
 FINGERPRINT_PATTERN = r"^[0-9a-f]{1,64}$"
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 ALERT_KINDS: dict[str, str] = {
@@ -171,22 +170,11 @@ def parse_webhook(payload: Any) -> AlertmanagerWebhook:
 
 
 def _check_labels(alert: WebhookAlert, where: str) -> None:
-    if "alertname" not in alert.labels or not 1 <= len(alert.labels["alertname"]) <= 128:
-        raise InvalidInputError(
-            "the label alertname is missing or longer than 128 characters", source=f"{where}.labels"
-        )
-    for name in alert.labels:
-        if not LABEL_NAME.fullmatch(name):
-            raise InvalidInputError(f"invalid label name {name!r}", source=f"{where}.labels")
-    for label, check in (("service", validate_service_name), ("provider", validate_location_name),
-                         ("region", validate_location_name)):  # fmt: skip
-        if label in alert.labels:
-            try:
-                check(alert.labels[label])
-            except InvalidInputError as exc:
-                raise InvalidInputError(
-                    exc.message, hint=exc.hint, source=f"{where}.labels.{label}"
-                ) from None
+    try:
+        validate_alert_labels(alert.labels)
+    except InvalidInputError as exc:
+        label = f"{where}.labels.{exc.source}" if exc.source in ("service", "provider", "region") else None
+        raise InvalidInputError(exc.message, hint=exc.hint, source=label or f"{where}.labels") from None
 
 
 def incident_kind(labels: dict[str, str]) -> str:
