@@ -31,8 +31,17 @@ def project(tmp_path: Path) -> Path:
 
 def _plan(project: Path, target: str) -> list[str]:
     """The commands `make TARGET` would run (dry run)."""
+    # `make test` runs this test inside make: drop the parent's make variables, or the dry run prints
+    # "make[1]: Entering/Leaving directory" lines around the recipe
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
     done = subprocess.run(
-        ["make", "-n", target], cwd=project, capture_output=True, text=True, timeout=60, check=True
+        ["make", "--no-print-directory", "-n", target],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return done.stdout.splitlines()
 
