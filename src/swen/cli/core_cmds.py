@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swen import __version__
-from swen.cli.state import open_store, state_settings
+from swen.cli.state import known_service, open_store, state_settings
 from swen.cli.text import plain
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
@@ -212,6 +212,8 @@ def decisions(
     """Recent decisions with their lifecycle status and explanation."""
     settings = state_settings()
     with open_store(settings) as store:
+        if service is not None:
+            known_service(store, service)
         rows = store.list_decisions(service=service, status=status, limit=limit)
     if as_json:
         data = [{"status": r.status.value, **r.decision.model_dump(mode="json")} for r in rows]
@@ -246,7 +248,7 @@ def explain(
     validate_service_name(service)
     settings = state_settings()
     with open_store(settings) as store:
-        store.get_service(service)
+        known_service(store, service)
         result = EngineLoop(settings, store).dry_run()
     if result is None:
         raise NotFoundError(
@@ -349,6 +351,8 @@ def scenario_inject(
     scenario = parse_scenario(data, label="command line")
     settings = state_settings()
     with open_store(settings) as store:
+        if scenario.service is not None:
+            known_service(store, scenario.service)
         event = inject_scenario(store, scenario)
     console.print(
         f"injected {plain(scenario.describe())} (event {event.id}); the simulator applies it next cycle"

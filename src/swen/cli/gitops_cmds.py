@@ -14,7 +14,7 @@ from rich.table import Table
 
 from swen.cli.params import MrIdArgument
 from swen.cli.pipeline_cmds import finish, render_run
-from swen.cli.state import open_store, state_settings
+from swen.cli.state import known_service, open_store, state_settings
 from swen.cli.text import clean, plain
 from swen.config import Settings
 from swen.domain.errors import InvalidInputError, NotFoundError
@@ -96,7 +96,9 @@ def mr_list(
     """List merge requests, newest first."""
     if state != "all" and state not in {s.value for s in MRState}:
         raise InvalidInputError(f"unknown state {state!r}", hint="use opened, merged, closed or all")
-    with _host(state_settings()) as (_store, host):
+    with _host(state_settings()) as (store, host):
+        if service is not None:
+            known_service(store, service)
         items = host.list(state=None if state == "all" else MRState(state), service=service)
     table = Table(title=f"Merge requests ({len(items)})")
     for column in ("id", "service", "kind", "state", "branch", "decision", "approved by", "created (UTC)"):
