@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from swen.cli.help import SwenTyper, choices
 from swen.cli.params import MrIdArgument
 from swen.cli.pipeline_cmds import finish, render_run
 from swen.cli.state import known_service, open_store, state_settings
@@ -26,7 +27,7 @@ from swen.store.db import display_url
 from swen.store.mrs import PipelineRepository
 from swen.store.repository import Store
 
-mr_app = typer.Typer(
+mr_app = SwenTyper(
     help="Merge requests SWEN opened: list, show, approve, reject, merge.", no_args_is_help=True
 )
 _STATE_STYLE = {MRState.OPENED: "yellow", MRState.MERGED: "green", MRState.CLOSED: "dim"}
@@ -90,7 +91,9 @@ def register(app: typer.Typer) -> None:
 
 @mr_app.command("list")
 def mr_list(
-    state: Annotated[str, typer.Option(help="opened, merged, closed or all.")] = "all",
+    state: Annotated[
+        str, typer.Option(metavar=choices([*MRState, "all"]), help="Only merge requests in this state.")
+    ] = "all",
     service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
 ) -> None:
     """List merge requests, newest first."""

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from swen.cli.help import SwenTyper
 from swen.cli.params import MrIdArgument, MrIdOption
 from swen.cli.state import open_store, state_settings
 from swen.cli.text import plain
@@ -25,7 +26,7 @@ from swen.domain.errors import NotFoundError, PipelineError
 from swen.domain.merge_requests import PipelineRun, RunStatus, StageStatus
 from swen.pipeline.lock import APPLY_LOCK_NAME, current_holder
 
-pipeline_app = typer.Typer(
+pipeline_app = SwenTyper(
     help="The merge-request pipeline: validate -> policy -> plan -> apply -> notify.", no_args_is_help=True
 )
 _STATUS_STYLE = {
