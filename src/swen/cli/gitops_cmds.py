@@ -14,7 +14,7 @@ from rich.table import Table
 
 from swen.cli.help import SwenTyper, choices
 from swen.cli.params import MrIdArgument
-from swen.cli.pipeline_cmds import finish, render_run
+from swen.cli.pipeline_cmds import finish, render_run, run_title, stage_row, superseded_by
 from swen.cli.state import known_service, open_store, state_settings
 from swen.cli.text import clean, plain
 from swen.config import Settings
@@ -127,12 +127,13 @@ def mr_show(mr_id: MrIdArgument) -> None:
     with _host(settings) as (store, host):
         mr = host.get(mr_id)
         run = PipelineRepository(store).latest_run(mr.id)
+        superseded = superseded_by(store, mr.decision_id)
     console = Console()
     facts = Table.grid(padding=(0, 2))
     for key, value in (
         ("id", str(mr.id)),
         ("title", plain(mr.title)),
-        ("state", _state(mr)),
+        ("state", _state(mr) + (f" - {plain(superseded)}" if superseded else "")),
         ("kind", plain(mr.kind.value)),
         ("service", plain(mr.service)),
         ("branch", plain(mr.branch)),
@@ -148,13 +149,11 @@ def mr_show(mr_id: MrIdArgument) -> None:
     if run is None:
         console.print("[dim]no pipeline run yet[/]")
         return
-    stages = Table(title=f"Pipeline run {run.id}: {run.status.value}")
+    stages = Table(title=f"Pipeline {run_title(run, superseded)}")
     for column in ("stage", "status", "seconds", "log (last line)"):
         stages.add_column(column, overflow="fold")
     for stage in run.stages:
-        last = stage.log.strip().splitlines()[-1] if stage.log.strip() else ""
-        seconds = "" if stage.duration_s is None else f"{stage.duration_s:.2f}"
-        stages.add_row(stage.name.value, stage.status.value, seconds, plain(last))
+        stages.add_row(*stage_row(stage, 1, superseded))
     console.print(stages)
 
 
