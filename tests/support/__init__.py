@@ -6,5 +6,6 @@
   ``tests/fixtures/alertmanager/``;
 - ``support.platform``: one platform environment (home, settings, store, infra repo, move driver,
   optionally the engine loop) on real git and, when it runs a pipeline, real Terraform;
-- ``support.http``: request helpers (bearer headers).
+- ``support.http``: request helpers (bearer headers);
+- ``support.cli``: ``swen`` run in-process through its console entry point (exit code, stdout, stderr).
 """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import typer
 from rich.console import Console
 
 from swen.cli import (
@@ -16,10 +15,11 @@ from swen.cli import (
     pipeline_cmds,
     web_cmds,
 )
+from swen.cli.help import SwenTyper
 from swen.cli.text import plain
 from swen.domain.errors import SwenError
 
-app = typer.Typer(
+app = SwenTyper(
     name="swen",
     help="SWEN multi-cloud AIOps: score placements, explain decisions, move services the GitOps way.",
     no_args_is_help=True,

@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from swen.backtest.lifecycle import MANUAL_OUTCOMES
+from swen.cli.help import choices
 from swen.domain.errors import ConfigError
 from swen.domain.models import FACTORS, Weights
 
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 
 console = Console()
 err_console = Console(stderr=True)
+SWEEP_CHOICES = ("weights", "thresholds")
+"""--sweep's values: swen.backtest.sweep.SWEEP_KINDS, which is imported only for a sweep (it loads the
+whole backtest runner)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -119,10 +124,11 @@ def backtest(
     manual: Annotated[
         str,
         typer.Option(
+            metavar=choices(MANUAL_OUTCOMES),
             help="How manual reviews are handled: live (the live loop: a waiting review is refreshed when "
             "its evidence grows and withdrawn when the engine stops recommending it for a window; the "
             "person approves what still waits), or what a person does when the delay is over: approve, "
-            "reject, or recheck (approve only if the engine still picks that target)."
+            "reject, or recheck (approve only if the engine still picks that target).",
         ),
     ] = "live",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
@@ -130,14 +136,15 @@ def backtest(
         Path | None, typer.Option("--html", help="Also write an HTML report with charts here.")
     ] = None,
     sweep: Annotated[
-        str | None, typer.Option(help="Sensitivity sweep instead of one run: weights or thresholds.")
+        str | None,
+        typer.Option(metavar=choices(SWEEP_CHOICES), help="Sensitivity sweep instead of one run."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
     """Replay a scenario on the accelerated clock: static vs platform vs hindsight oracle."""
     from swen.backtest.runner import BacktestConfig, prepare, replay_platform
     from swen.backtest.spec import load_spec
-    from swen.backtest.strategies import MANUAL_OUTCOMES, Lifecycle
+    from swen.backtest.strategies import Lifecycle
     from swen.backtest.sweep import SWEEP_KINDS, run_sweep, sweep_document, sweep_table
     from swen.config import load_settings
     from swen.engine.params import EngineParams

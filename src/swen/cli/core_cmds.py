@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from swen import __version__
-from swen.cli.state import open_store, state_settings
+from swen.cli.help import SwenTyper, enum_parser
+from swen.cli.state import known_service, open_store, state_settings
 from swen.cli.text import plain
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
@@ -22,10 +23,11 @@ from swen.domain.providers import PROVIDERS
 from swen.instance import claimed
 from swen.moves.running import RunningService, running_services
 from swen.store.repository import Store
+from swen.telemetry.scenarios import ScenarioKind
 
 console = Console()
-scenario_app = typer.Typer(help="Inject failure and price scenarios into the running simulator.")
-audit_app = typer.Typer(help="The append-only, hash-chained audit log.")
+scenario_app = SwenTyper(help="Inject failure and price scenarios into the running simulator.")
+audit_app = SwenTyper(help="The append-only, hash-chained audit log.")
 
 
 def _logging(settings: Settings) -> None:
@@ -212,6 +214,8 @@ def decisions(
     """Recent decisions with their lifecycle status and explanation."""
     settings = state_settings()
     with open_store(settings) as store:
+        if service is not None:
+            known_service(store, service)
         rows = store.list_decisions(service=service, status=status, limit=limit)
     if as_json:
         data = [{"status": r.status.value, **r.decision.model_dump(mode="json")} for r in rows]
@@ -246,7 +250,7 @@ def explain(
     validate_service_name(service)
     settings = state_settings()
     with open_store(settings) as store:
-        store.get_service(service)
+        known_service(store, service)
         result = EngineLoop(settings, store).dry_run()
     if result is None:
         raise NotFoundError(
@@ -331,7 +335,8 @@ def render_decision(d: Decision) -> None:
 @scenario_app.command("inject")
 def scenario_inject(
     kind: Annotated[
-        str, typer.Argument(help="outage | latency_spike | cost_spike | credit_expiry | gpu_stockout")
+        ScenarioKind,
+        typer.Argument(parser=enum_parser(ScenarioKind, "scenario kind"), help="What goes wrong."),
     ],
     provider: Annotated[str, typer.Option(help="Provider hit by the scenario.")],
     region: Annotated[str | None, typer.Option(help="Region (default: every region).")] = None,
@@ -342,13 +347,15 @@ def scenario_inject(
     """Inject a scenario into the running simulator (through the store's event log)."""
     from swen.telemetry.scenarios import inject_scenario, parse_scenario
 
-    data: dict[str, object] = {"kind": kind, "provider": provider, "duration_s": duration}
+    data: dict[str, object] = {"kind": kind.value, "provider": provider, "duration_s": duration}
     for key, value in (("region", region), ("service", service), ("magnitude", magnitude)):
         if value is not None:
             data[key] = value
     scenario = parse_scenario(data, label="command line")
     settings = state_settings()
     with open_store(settings) as store:
+        if scenario.service is not None:
+            known_service(store, scenario.service)
         event = inject_scenario(store, scenario)
     console.print(
         f"injected {plain(scenario.describe())} (event {event.id}); the simulator applies it next cycle"

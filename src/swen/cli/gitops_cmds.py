@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from swen.cli.help import SwenTyper, choices
 from swen.cli.params import MrIdArgument
-from swen.cli.pipeline_cmds import finish, render_run
-from swen.cli.state import open_store, state_settings
+from swen.cli.pipeline_cmds import finish, render_run, run_title, stage_row, superseded_by
+from swen.cli.state import known_service, open_store, state_settings
 from swen.cli.text import clean, plain
 from swen.config import Settings
 from swen.domain.errors import InvalidInputError, NotFoundError
@@ -26,7 +27,7 @@ from swen.store.db import display_url
 from swen.store.mrs import PipelineRepository
 from swen.store.repository import Store
 
-mr_app = typer.Typer(
+mr_app = SwenTyper(
     help="Merge requests SWEN opened: list, show, approve, reject, merge.", no_args_is_help=True
 )
 _STATE_STYLE = {MRState.OPENED: "yellow", MRState.MERGED: "green", MRState.CLOSED: "dim"}
@@ -90,13 +91,17 @@ def register(app: typer.Typer) -> None:
 
 @mr_app.command("list")
 def mr_list(
-    state: Annotated[str, typer.Option(help="opened, merged, closed or all.")] = "all",
+    state: Annotated[
+        str, typer.Option(metavar=choices([*MRState, "all"]), help="Only merge requests in this state.")
+    ] = "all",
     service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
 ) -> None:
     """List merge requests, newest first."""
     if state != "all" and state not in {s.value for s in MRState}:
         raise InvalidInputError(f"unknown state {state!r}", hint="use opened, merged, closed or all")
-    with _host(state_settings()) as (_store, host):
+    with _host(state_settings()) as (store, host):
+        if service is not None:
+            known_service(store, service)
         items = host.list(state=None if state == "all" else MRState(state), service=service)
     table = Table(title=f"Merge requests ({len(items)})")
     for column in ("id", "service", "kind", "state", "branch", "decision", "approved by", "created (UTC)"):
@@ -122,12 +127,13 @@ def mr_show(mr_id: MrIdArgument) -> None:
     with _host(settings) as (store, host):
         mr = host.get(mr_id)
         run = PipelineRepository(store).latest_run(mr.id)
+        superseded = superseded_by(store, mr.decision_id)
     console = Console()
     facts = Table.grid(padding=(0, 2))
     for key, value in (
         ("id", str(mr.id)),
         ("title", plain(mr.title)),
-        ("state", _state(mr)),
+        ("state", _state(mr) + (f" - {plain(superseded)}" if superseded else "")),
         ("kind", plain(mr.kind.value)),
         ("service", plain(mr.service)),
         ("branch", plain(mr.branch)),
@@ -143,13 +149,11 @@ def mr_show(mr_id: MrIdArgument) -> None:
     if run is None:
         console.print("[dim]no pipeline run yet[/]")
         return
-    stages = Table(title=f"Pipeline run {run.id}: {run.status.value}")
+    stages = Table(title=f"Pipeline {run_title(run, superseded)}")
     for column in ("stage", "status", "seconds", "log (last line)"):
         stages.add_column(column, overflow="fold")
     for stage in run.stages:
-        last = stage.log.strip().splitlines()[-1] if stage.log.strip() else ""
-        seconds = "" if stage.duration_s is None else f"{stage.duration_s:.2f}"
-        stages.add_row(stage.name.value, stage.status.value, seconds, plain(last))
+        stages.add_row(*stage_row(stage, 1, superseded))
     console.print(stages)
 
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from swen.cli.help import SwenTyper
 from swen.cli.params import IncidentIdArgument
 from swen.cli.state import open_store, state_settings
 from swen.cli.text import plain
@@ -21,8 +22,8 @@ from swen.moves import automation
 from swen.store.incidents import IncidentRepository
 
 console = Console()
-automation_app = typer.Typer(help="The global switch for automatic merges and applies.", no_args_is_help=True)
-incident_app = typer.Typer(help="Incidents and their post-incident reports.", no_args_is_help=True)
+automation_app = SwenTyper(help="The global switch for automatic merges and applies.", no_args_is_help=True)
+incident_app = SwenTyper(help="Incidents and their post-incident reports.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:

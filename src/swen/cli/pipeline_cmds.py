@@ -1,5 +1,9 @@
 """Pipeline commands: ``swen pipeline run|stage|show|sync|lock`` and ``swen rollback``.
 
+A run whose decision a newer one superseded (or the engine withdrew) is shown as such
+(:func:`superseded_by`): "superseded by MR n (decision ...)" instead of the status it was left in, and
+its waiting stage no longer suggests `swen mr approve`.
+
 ``--mr`` of ``swen pipeline stage`` is the id GitLab CI knows: with ``SWEN_MR_HOST=gitlab`` it is the
 GitLab merge request IID (``$CI_MERGE_REQUEST_IID``), otherwise SWEN's own MR id (``swen mr list``).
 """
@@ -17,15 +21,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from swen.cli.help import SwenTyper
 from swen.cli.params import MrIdArgument, MrIdOption
 from swen.cli.state import open_store, state_settings
 from swen.cli.text import plain
 from swen.config import Settings
+from swen.domain.decision import DecisionStatus
 from swen.domain.errors import NotFoundError, PipelineError
-from swen.domain.merge_requests import PipelineRun, RunStatus, StageStatus
+from swen.domain.merge_requests import PipelineRun, PipelineStage, RunStatus, StageStatus
 from swen.pipeline.lock import APPLY_LOCK_NAME, current_holder
+from swen.store.repository import Store
 
-pipeline_app = typer.Typer(
+pipeline_app = SwenTyper(
     help="The merge-request pipeline: validate -> policy -> plan -> apply -> notify.", no_args_is_help=True
 )
 _STATUS_STYLE = {
@@ -63,20 +70,60 @@ def _resolve_mr(settings: Settings, driver: Any, value: int) -> int:
     raise NotFoundError(f"no merge request with GitLab IID {value}", hint="was it opened by SWEN?")
 
 
-def render_run(run: PipelineRun | None, *, lines: int = 3, console: Console | None = None) -> None:
-    """A stage table: status, duration and the last log lines of each stage."""
+def superseded_by(store: Store, decision_id: str) -> str | None:
+    """The note "superseded by MR n (decision d)" when a newer decision replaced ``decision_id``
+    ("withdrawn: <reason>" when the engine withdrew it), else None."""
+    try:
+        if store.get_decision(decision_id).status is not DecisionStatus.SUPERSEDED:
+            return None
+    except NotFoundError:  # an MR on a host whose decision this store does not hold
+        return None
+    detail = store.transition_detail(decision_id, DecisionStatus.SUPERSEDED)
+    by = detail.get("by_decision")
+    if not by:
+        return f"withdrawn: {detail['reason']}" if detail.get("reason") else "superseded"
+    try:
+        mr_id = store.transition_detail(str(by), DecisionStatus.MR_OPENED).get("mr_id")
+    except NotFoundError:
+        mr_id = None
+    via = f"MR {mr_id} (decision {by})" if mr_id is not None else f"decision {by}"
+    return f"superseded by {via}"
+
+
+def run_title(run: PipelineRun, superseded: str | None) -> str:
+    """``run 3: failed``; the note instead of the status a superseded run was left in."""
+    status = superseded if superseded and run.status is not RunStatus.SUCCESS else run.status.value
+    return f"run {run.id}: {plain(status)}"
+
+
+def stage_row(stage: PipelineStage, lines: int, superseded: str | None) -> tuple[str, str, str, str]:
+    """stage, status, seconds, log tail; a stage left waiting for a person shows the superseded note."""
+    if superseded and stage.status is StageStatus.WAITING:
+        return stage.name.value, "[dim]ended[/]", "", plain(superseded)
+    tail = "\n".join(stage.log.strip().splitlines()[-lines:]) if lines > 0 else ""
+    seconds = "" if stage.duration_s is None else f"{stage.duration_s:.2f}"
+    style = _STATUS_STYLE.get(stage.status, "")
+    return stage.name.value, f"[{style}]{stage.status.value}[/]", seconds, plain(tail)
+
+
+def render_run(
+    run: PipelineRun | None,
+    *,
+    lines: int = 3,
+    console: Console | None = None,
+    superseded: str | None = None,
+) -> None:
+    """A stage table: status, duration and the last log lines of each stage (``superseded``: the
+    note of :func:`superseded_by`)."""
     console = console or Console()
     if run is None:
         console.print("[dim]no pipeline run yet[/]")
         return
-    table = Table(title=f"MR {run.mr_id} - pipeline run {run.id}: {run.status.value}")
+    table = Table(title=f"MR {run.mr_id} - pipeline {run_title(run, superseded)}")
     for column in ("stage", "status", "seconds", f"log (last {lines} lines)"):
         table.add_column(column, overflow="fold")
     for stage in run.stages:
-        tail = "\n".join(stage.log.strip().splitlines()[-lines:]) if lines > 0 else ""
-        seconds = "" if stage.duration_s is None else f"{stage.duration_s:.2f}"
-        style = _STATUS_STYLE.get(stage.status, "")
-        table.add_row(stage.name.value, f"[{style}]{stage.status.value}[/]", seconds, plain(tail))
+        table.add_row(*stage_row(stage, lines, superseded))
     console.print(table)
     outcome = (run.policy_result or {}).get("outcome")
     if outcome:
@@ -170,9 +217,12 @@ def show_cmd(
 
     settings = state_settings()
     with open_store(settings) as store:
-        make_host(settings, store).get(mr_id)
+        mr = make_host(settings, store).get(mr_id)
         run = PipelineRepository(store).latest_run(mr_id)
-    render_run(run, lines=lines)
+        note = superseded_by(store, mr.decision_id)
+    if note:
+        Console().print(f"MR {mr.id} was {plain(note)}; nothing to approve", highlight=False)
+    render_run(run, lines=lines, superseded=note)
 
 
 @pipeline_app.command("sync")

@@ -8,6 +8,10 @@ Only the commands that run or set up the platform (``init``, ``up``, ``simulate`
 ``dashboard``) create state (:func:`open_store` with ``create=True``); every other command opens the
 existing store and, when there is none, exits with "no SWEN state in ...: run `swen init` or set
 SWEN_HOME" instead of creating an empty one and answering "nothing yet".
+
+A command that takes a service name (``--service``, ``swen explain SERVICE``) checks it with
+:func:`known_service` first: an unknown name is a one-line error listing a few known ones, not an
+empty answer or a scenario that hits nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from rich.console import Console
 
 from swen.cli.text import plain
 from swen.config import DEFAULT_HOME, Settings, load_settings
+from swen.domain.errors import NotFoundError, shown
 from swen.store.repository import Store
 
 _noted: set[str] = set()
@@ -44,3 +49,20 @@ def note_state(settings: Settings) -> None:
 def open_store(settings: Settings, *, create: bool = False) -> Store:
     """The store; unless ``create``, only an existing one (NotFoundError "no SWEN state in ...")."""
     return Store.open(settings) if create else Store.open_existing(settings)
+
+
+def known_service(store: Store, name: str, *, shown_names: int = 5) -> str:
+    """``name`` if the fleet (the store's services) has it, else NotFoundError listing a few known names."""
+    names = [s.name for s in store.list_services()]
+    if name in names:
+        return name
+    if not names:
+        raise NotFoundError(
+            f"unknown service {shown(name)}: no services yet",
+            hint="run `swen simulate --once` or `swen up` first",
+        )
+    more = f" and {len(names) - shown_names} more" if len(names) > shown_names else ""
+    raise NotFoundError(
+        f"unknown service {shown(name)}: known services are {', '.join(names[:shown_names])}{more}",
+        hint="see `swen services`",
+    )

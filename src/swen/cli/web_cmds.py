@@ -8,10 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from swen.cli.help import SwenTyper, choices
 from swen.cli.params import KeyIdArgument
 from swen.cli.state import open_store, state_settings
 from swen.cli.text import clean, plain
 from swen.config import Settings
+from swen.domain.keys import Role
 
 
 def serve_api(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
@@ -46,16 +48,15 @@ def register(app: typer.Typer) -> None:
         """Serve the HTTP API (REST, /metrics, WebSocket live feed)."""
         serve_api(state_settings(), host=host, port=port)
 
-    keys = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+    keys = SwenTyper(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
     app.add_typer(keys, name="keys")
 
     @keys.command("create")
     def keys_create(
-        role: Annotated[str, typer.Option(help="viewer, operator or admin.")],
+        role: Annotated[str, typer.Option(metavar=choices(Role), help="What the key may do.")],
         name: Annotated[str, typer.Option(help="Who or what uses the key, e.g. 'dashboard'.")],
     ) -> None:
         """Create a key; it is printed once and only its hash is stored."""
-        from swen.domain.keys import Role
         from swen.store.keys import ApiKeyRepository
 
         parsed = Role.parse(role)

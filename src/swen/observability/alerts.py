@@ -9,9 +9,10 @@
   recorded and opens no incident, and the result counts it (``ignored_reasons["unknown_service"]``);
 - maps the ``service``/``provider``/``region`` labels to the ONE active incident of that (service,
   provider), opening it when there is none (``source="alertmanager"``, ``kind`` from the alert's
-  ``kind`` label or its name). Alerts without a provider (SelfHealingFailed with no known placement,
-  EngineStalled) are recorded and attached to the service's active incident if there is one, but never
-  open an incident;
+  ``kind`` label or its name; an ``outage`` alert joining an incident of another kind makes it an
+  ``outage`` incident, ``kind_changed`` event). Alerts without a provider (SelfHealingFailed with no
+  known placement, EngineStalled) are recorded and attached to the service's active incident if there
+  is one, but never open an incident;
 - on a resolved notification marks the alert resolved. When every alert of the incident has
   resolved, the incident records ``details.alert_resolved_at``, and it is closed (``resolved``) at once
   if no remediation is pending (status ``open`` and no decision attached). A ``remediating`` incident
@@ -23,7 +24,8 @@ writes nothing.
 
 ``intake_anomalies(store, anomalies)`` applies the same rules to the engine's own anomaly detector
 (:mod:`swen.engine.anomaly`): only anomalies of a service's CURRENT placement count (like the alert
-rules); a firing anomaly opens or joins the (service, provider) incident (``source="engine"``), a
+rules); a firing anomaly opens or joins the (service, provider) incident (``source="engine"``; an
+outage anomaly makes it an ``outage`` incident, as an outage alert does), a
 cleared one closes it when nothing else fires on it and no remediation is pending. Reports of an
 anomaly that is already recorded write nothing, so the detector's level-triggered output can be fed
 every cycle.
@@ -64,6 +66,8 @@ ALERT_KINDS: dict[str, str] = {
     "EngineStalled": "platform",
 }
 """Incident kind of each SWEN alert (used when an alert carries no ``kind`` label)."""
+OUTAGE = "outage"
+"""The incident kind that wins over the others when signals of several kinds share an incident."""
 
 
 class _Payload(BaseModel):
@@ -177,6 +181,17 @@ def _check_labels(alert: WebhookAlert, where: str) -> None:
         raise InvalidInputError(exc.message, hint=exc.hint, source=label or f"{where}.labels") from None
 
 
+def _outage_wins(
+    repo: IncidentRepository, conn: Transaction, incident: IncidentRecord, kind: str, because: str
+) -> IncidentRecord:
+    """An outage signal (alert or anomaly) joining an incident opened as something milder makes it an
+    ``outage`` incident: a provider going down raises latency first, so the latency alert or anomaly
+    usually opens the incident, and remediation treats only outages as emergencies by kind."""
+    if kind == OUTAGE and incident.kind != OUTAGE:
+        return repo.set_kind(incident.id, OUTAGE, because=because, conn=conn)
+    return incident
+
+
 def incident_kind(labels: dict[str, str]) -> str:
     kind = labels.get("kind", "")
     if KIND_PATTERN.fullmatch(kind):
@@ -267,6 +282,7 @@ def _incident_for(
     if created:
         result._note(result.incidents_opened, incident.id)
         return incident
+    incident = _outage_wins(repo, conn, incident, incident_kind(labels), f"alert {labels['alertname']}")
     changes: dict[str, Any] = {}
     names = list(incident.details.get("alertnames", []))
     if labels["alertname"] not in names:
@@ -431,6 +447,9 @@ def _anomaly_firing(
     elif incident.details.get("anomalies", {}).get(anomaly.kind.value) != "firing":
         anomalies = {**incident.details.get("anomalies", {}), anomaly.kind.value: "firing"}
         incident = repo.update_details(incident.id, {"anomalies": anomalies}, conn=conn)
+        incident = _outage_wins(
+            repo, conn, incident, anomaly.kind.incident_kind, f"anomaly {anomaly.kind.value}"
+        )
         repo.store.append_event(
             EventType.INCIDENT,
             {"action": "anomaly", "incident_id": incident.id, **_anomaly_facts(anomaly)},

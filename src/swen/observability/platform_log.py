@@ -182,6 +182,11 @@ def _incident(p: dict[str, Any], _decision: Decision | None) -> Described:
     if action == "opened":
         where = f"{p.get('provider')}/{p.get('region') or '*'}"
         return "incident", f"{incident} opened: {p.get('kind')} on {where} (seen by {p.get('source')})"
+    if action == "kind_changed":
+        return (
+            "incident",
+            f"{incident} is now an {p.get('to')} incident (was {p.get('from')}; {p.get('because')})",
+        )
     if action == "remediating":
         return "incident", f"{incident}: moving away (decision {p.get('decision_id')})"
     if action == "resolved":

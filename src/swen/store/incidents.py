@@ -229,6 +229,23 @@ class IncidentRepository:
             tx.execute(update(incidents).where(incidents.c.id == incident_id).values(details=details))
             return self.get(incident_id, conn=tx)
 
+    def set_kind(
+        self, incident_id: int, kind: str, *, because: str, conn: Connection | None = None
+    ) -> IncidentRecord:
+        """Change the incident's kind (e.g. to ``outage`` when an outage signal joins a latency
+        incident) and record why in a ``kind_changed`` event; unchanged when it already is ``kind``."""
+        with self._tx(conn) as tx:
+            current = self.get(incident_id, conn=tx)
+            if current.kind == kind:
+                return current
+            return self._change(
+                tx,
+                current,
+                {"kind": kind},
+                {"action": "kind_changed", "incident_id": incident_id, "from": current.kind, "to": kind,
+                 "because": because},
+            )  # fmt: skip
+
     def start_remediation(
         self, incident_id: int, decision_id: str, *, conn: Connection | None = None
     ) -> IncidentRecord:

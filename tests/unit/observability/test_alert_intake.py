@@ -326,3 +326,31 @@ def test_payload_as_dumped_by_the_api_schema_is_accepted(store: Store) -> None:
     intake(store, resolved, now=NOW)
     incident = IncidentRepository(store).get(incident_id)
     assert incident.status is IncidentStatus.RESOLVED and incident.resolved_at == NOW
+
+
+# --- the incident's kind -------------------------------------------------------------------------------
+
+
+def test_an_outage_alert_after_a_latency_alert_makes_the_incident_an_outage(store: Store) -> None:
+    first = intake(store, recorded("firing_latency.json"), now=NOW)
+    (opened,) = IncidentRepository(store).list()
+    assert opened.kind == "latency"
+    second = intake(store, recorded("firing_outage.json"), now=NOW)
+    assert second.incidents == first.incidents and second.incidents_opened == []
+    (incident,) = IncidentRepository(store).list()
+    assert incident.kind == "outage"
+    assert incident.details["alertnames"] == ["HighLatency", "ProviderOutage"]
+    changed = [e.payload for e in store.events_after(0) if e.payload.get("action") == "kind_changed"]
+    assert changed == [
+        {"action": "kind_changed", "incident_id": incident.id, "from": "latency", "to": "outage",
+         "because": "alert ProviderOutage"}
+    ]  # fmt: skip
+    assert store.verify_audit().ok
+
+
+def test_a_latency_alert_after_an_outage_alert_leaves_it_an_outage(store: Store) -> None:
+    intake(store, recorded("firing_outage.json"), now=NOW)
+    intake(store, recorded("firing_latency.json"), now=NOW)
+    (incident,) = IncidentRepository(store).list()
+    assert incident.kind == "outage"
+    assert ("incident", "kind_changed") not in event_actions(store)

@@ -143,3 +143,18 @@ def test_detector_to_incident_on_a_collapse(store: Store) -> None:
         "outage",
         T0 + timedelta(seconds=75),
     )
+
+
+def test_an_outage_anomaly_makes_a_latency_incident_an_outage(store: Store) -> None:
+    """A provider going down raises latency too; the latency spike (checked first) opens the incident."""
+    result = intake_anomalies(store, [anomaly(AnomalyKind.LATENCY_SPIKE), anomaly(AnomalyKind.OUTAGE)])
+    (incident,) = IncidentRepository(store).list()
+    assert result.incidents_opened == [incident.id]
+    assert incident.kind == "outage"
+    assert incident.details["anomalies"] == {"latency_spike": "firing", "outage": "firing"}
+
+
+def test_a_latency_anomaly_alone_stays_a_latency_incident(store: Store) -> None:
+    intake_anomalies(store, [anomaly(AnomalyKind.LATENCY_SPIKE)])
+    (incident,) = IncidentRepository(store).list()
+    assert incident.kind == "latency"

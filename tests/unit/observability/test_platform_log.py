@@ -167,6 +167,7 @@ def test_incidents_and_scenarios(store: Store) -> None:
     second, _ = repo.open_incident(
         service="service-3", provider="alibaba", region=None, kind="latency", source="alertmanager", at=T0
     )
+    repo.set_kind(second.id, "outage", because="alert ProviderOutage")
     repo.escalate(second.id, "loop guard: 3 remediations in an hour")
     automation.set_paused(store, False, by="dave")
     inject_scenario(
@@ -180,6 +181,7 @@ def test_incidents_and_scenarios(store: Store) -> None:
         "incident  service-2 incident 1: moving away (decision dec-9)",
         "incident  service-2 incident 1 resolved after 2 min: moved away",
         "incident  service-3 incident 2 opened: latency on alibaba/* (seen by alertmanager)",
+        "incident  service-3 incident 2 is now an outage incident (was latency; alert ProviderOutage)",
         "escalation service-3 incident 2 handed to a person: loop guard: 3 remediations in an hour",
         "automation resumed by dave",
         "scenario  outage on aws/us-east-1 for 10 min injected",
