@@ -13,7 +13,7 @@ Before an emergency move of a service is acted on, three guards must pass:
 A refused move is not retried: the caller escalates the incident to a person (an event, a
 notification, the ``swen_remediation_escalated`` metric and the SelfHealingFailed alert).
 The numbers follow what remediation tools do in the field (stop after 3 consecutive failures or
-3 ineffective attempts; see /work/shared/ANCHORS.md).
+3 ineffective attempts; see the project brief on peer tools).
 """
 
 from __future__ import annotations
