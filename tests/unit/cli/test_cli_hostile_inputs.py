@@ -6,14 +6,11 @@ it: SwenErrors become one ``error: ...`` line; anything else would escape as a t
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from swen.cli import main
+from support.cli import Swen, make_swen
 from swen.config import Settings
 from swen.store.repository import Store
 
@@ -21,38 +18,10 @@ MAX_ID = "9223372036854775807"
 HUGE_ID = "99999999999999999999999"
 
 
-@dataclass
-class Run:
-    code: int | str | None
-    out: str
-    err: str
-
-    def assert_one_line_error(self, needle: str) -> None:
-        assert self.code not in (0, None), (self.code, self.out, self.err)
-        assert "Traceback" not in self.out + self.err
-        lines = self.err.strip().splitlines()
-        assert len(lines) == 1, self.err
-        assert lines[0].startswith("error: ") and needle in lines[0], lines[0]
-
-
-Swen = Callable[..., Run]
-
-
 @pytest.fixture
 def swen(swen_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Swen:
     monkeypatch.setenv("SWEN_HOME", str(swen_home))
-
-    def run(*args: str, env: dict[str, str] | None = None) -> Run:
-        for key, value in (env or {}).items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setattr(sys, "argv", ["swen", *args])
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exited:
-            main()
-        captured = capsys.readouterr()
-        return Run(exited.value.code, captured.out, captured.err)
-
-    return run
+    return make_swen(capsys, monkeypatch)
 
 
 @pytest.mark.parametrize(

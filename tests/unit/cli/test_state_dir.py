@@ -6,46 +6,19 @@ never create it (no ./var, no empty database): they exit with "no SWEN state in 
 from __future__ import annotations
 
 import json
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 
-from swen.cli import main
+from support.cli import Swen, make_swen
 from swen.config import Settings
 from swen.store.db import display_url, has_schema
 from swen.store.repository import Store
 
 
-@dataclass
-class Run:
-    code: int | str | None
-    out: str
-    err: str
-
-
-class Swen(Protocol):
-    def __call__(self, *args: str) -> Run: ...
-
-
 @pytest.fixture
 def swen(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Swen:
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*args: str) -> Run:
-        monkeypatch.setattr(sys, "argv", ["swen", *args])
-        capsys.readouterr()
-        code: int | str | None = 0
-        try:
-            main()
-        except SystemExit as exited:
-            code = exited.code
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
+    return make_swen(capsys, monkeypatch)
 
 
 READ_COMMANDS = [
