@@ -168,7 +168,7 @@ class MoveDriver:
                 self._resume_one(stored.decision, status, report)
         for mr in self.mrs.list(state=MRState.OPENED, limit=1000):
             if mr.kind is MRKind.ROLLBACK and mr.approved_by:
-                self._guarded(f"rollback:{mr.id}", report, lambda m=mr: self._apply_waiting(m))
+                self._guarded(f"rollback:{mr.id}", report, lambda m=mr: self._apply_waiting(m).kind.value)
         return report
 
     def _resume_one(self, decision: Decision, status: DecisionStatus, report: ResumeReport) -> None:
@@ -190,13 +190,15 @@ class MoveDriver:
         if mr.state is MRState.CLOSED:
             self.lifecycle.failed(decision.id, {"mr_id": mr.id, "error": "its merge request was closed"})
             return "failed: merge request closed"
-        return self._apply_waiting(mr)
+        return self._apply_waiting(mr).kind.value
 
-    def _apply_waiting(self, mr: MergeRequest) -> str:
+    def _apply_waiting(self, mr: MergeRequest) -> PipelineOutcome:
+        """Apply an approved MR: its run waiting for approval goes on; an interrupted one (or none)
+        runs the whole pipeline again, on a branch re-cut on current main."""
         run = self.runner.runs.latest_run(mr.id)
         if run is not None and run.status is RunStatus.AWAITING_APPROVAL:
-            return self.runner.apply_approved(mr.id).kind.value
-        return self.run(mr.id).kind.value  # interrupted: the whole pipeline again, on a current branch
+            return self.runner.apply_approved(mr.id)
+        return self.run(mr.id)
 
     def _finish_merged(self, decision: Decision, mr: MergeRequest) -> str:
         """A crash between the merge and the apply: apply main as it is, then record what it placed."""
@@ -237,10 +239,7 @@ class MoveDriver:
             return self.runner.apply_approved(mr.id) if mr.approved_by else None
         if self.lifecycle.status(mr.decision_id) is not _S.APPROVED:
             return None
-        run = self.runner.runs.latest_run(mr.id)
-        if run is not None and run.status is RunStatus.AWAITING_APPROVAL:
-            return self.runner.apply_approved(mr.id)
-        return self.run(mr.id)
+        return self._apply_waiting(mr)
 
     def reject(self, mr_id: int, by: str, reason: str) -> MergeRequest:
         """Close an open MR on its host and reject its decision; end its waiting run."""

@@ -33,7 +33,6 @@ from swen.store.records import PlacementWrite, StoredDecision
 from swen.store.repository import Store
 
 _S = DecisionStatus
-GATE_OUTCOMES = ("auto_approve", "manual_review", "deny")
 
 
 def platform_now(store: Store) -> datetime:

@@ -197,12 +197,16 @@ class PipelineRunner:
 
     def _resume_approved(self, run: PipelineRun) -> None:
         mr = self.host.get(run.mr_id)
-        approved = mr.kind is MRKind.ROLLBACK or self._decision_status(mr) is _S.APPROVED
-        if not approved and mr.approved_by is not None:  # approved on the host (GitLab's manual job)
-            approved = self.listener.gate_decided(
-                mr, outcome="manual_review", reasons=[], approved_by=mr.approved_by
+        if mr.kind is MRKind.ROLLBACK:  # a rollback's decision was applied already: the MR is the approval
+            approved = mr.approved_by is not None
+        else:  # approved through the lifecycle, or on the host (GitLab's manual job) and recorded now
+            approved = self._decision_status(mr) is _S.APPROVED or (
+                mr.approved_by is not None
+                and self.listener.gate_decided(
+                    mr, outcome="manual_review", reasons=[], approved_by=mr.approved_by
+                )
             )
-        if not approved or (mr.kind is MRKind.ROLLBACK and mr.approved_by is None):
+        if not approved:
             raise ConflictError(
                 f"merge request {mr.id} is waiting for a person's approval",
                 hint=f"run `swen mr approve {mr.id}`",

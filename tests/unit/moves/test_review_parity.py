@@ -22,6 +22,7 @@ from swen.backtest.spec import load_spec
 from swen.backtest.strategies import Lifecycle, PlatformReplay
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
+from swen.domain.errors import NotFoundError
 from swen.engine.decide import EngineResult
 from swen.healing.remediation import HealingPlan
 from swen.loop import CycleReport, EngineLoop
@@ -92,7 +93,7 @@ def _mirror(store: Store, steps_open: dict[str, OpenMove], decisions: dict[str, 
     for decision_id, move in wanted.items():
         try:
             current = store.get_decision(decision_id).status
-        except Exception:
+        except NotFoundError:
             store.save_decision(decisions[decision_id])
             current = S.PROPOSED
         path = [S.MR_OPENED, S.PIPELINE_RUNNING, S.AWAITING_APPROVAL if move.waits_for_review else S.APPROVED]
