@@ -29,6 +29,17 @@ from swen.observability import metrics as m
 OUT_DIR = Path(__file__).resolve().parent.parent / "base" / "grafana"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 SERVICE = 'service=~"$service"'
+RATE_WINDOW = "[$__rate_interval]"
+
+
+def quantile(q: float, histogram: str, *by: str) -> str:
+    """The q-quantile of a histogram family over the rate window, per ``by`` labels."""
+    labels = ", ".join((*by, "le"))
+    return f"histogram_quantile({q}, sum by ({labels}) (rate({histogram}_bucket{RATE_WINDOW})))"
+
+
+def increase(series: str, by: str) -> str:
+    return f"sum by ({by}) (increase({series}{RATE_WINDOW}))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +152,7 @@ def platform() -> Dashboard:
         .with_row(Row("Engine"))
         .with_panel(
             stat("Engine heartbeat age", "s", Query(f"time() - {m.ENGINE_HEARTBEAT}", "age"),
-                 description="Seconds since the engine loop last beat (the API's /readyz limit is 3 intervals).")
+                 description="Seconds since the engine loop last beat (/readyz allows 3 intervals).")
         )
         .with_panel(
             stat("Escalated remediations", "short", Query(f"sum({m.REMEDIATION_ESCALATED})", "escalated"))
@@ -152,30 +163,30 @@ def platform() -> Dashboard:
         )
         .with_panel(
             series("Decisions by outcome", "short",
-                   Query(f"sum by (outcome) (increase({m.DECISIONS_TOTAL}[$__rate_interval]))", "{{outcome}}"))
+                   Query(increase(m.DECISIONS_TOTAL, "outcome"), "{{outcome}}"))
         )
         .with_panel(
             series("Decision confidence (median, p10)", "percentunit",
-                   Query(f"histogram_quantile(0.5, sum by (le) (rate({m.DECISION_CONFIDENCE}_bucket[$__rate_interval])))", "median"),
-                   Query(f"histogram_quantile(0.1, sum by (le) (rate({m.DECISION_CONFIDENCE}_bucket[$__rate_interval])))", "p10"))
+                   Query(quantile(0.5, m.DECISION_CONFIDENCE), "median"),
+                   Query(quantile(0.1, m.DECISION_CONFIDENCE), "p10"))
         )
         .with_row(Row("Pipeline"))
         .with_panel(
             series("Pipeline stage duration p95", "s",
-                   Query(f"histogram_quantile(0.95, sum by (stage, le) (rate({m.PIPELINE_STAGE_DURATION}_bucket[$__rate_interval])))", "{{stage}}"))
+                   Query(quantile(0.95, m.PIPELINE_STAGE_DURATION, "stage"), "{{stage}}"))
         )
         .with_panel(
             series("Pipeline stages finished", "short",
-                   Query(f"sum by (stage) (increase({m.PIPELINE_STAGE_DURATION}_count[$__rate_interval]))", "{{stage}}"))
+                   Query(increase(f"{m.PIPELINE_STAGE_DURATION}_count", "stage"), "{{stage}}"))
         )
         .with_row(Row("API"))
         .with_panel(
             series("Requests per second by status", "reqps",
-                   Query(f"sum by (status) (rate({http}_count[$__rate_interval]))", "{{status}}"))
+                   Query(f"sum by (status) (rate({http}_count{RATE_WINDOW}))", "{{status}}"))
         )
         .with_panel(
             series("Request latency p99 by route", "s",
-                   Query(f"histogram_quantile(0.99, sum by (route, le) (rate({http}_bucket[$__rate_interval])))", "{{route}}"))
+                   Query(quantile(0.99, http, "route"), "{{route}}"))
         )
     )  # fmt: skip
 

@@ -12,8 +12,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support.deploy_tools import ROOT, tool
 
+from support.deploy_tools import ROOT, tool
 from swen.observability.metrics import METRIC_NAMES
 
 GRAFANA_DIR = ROOT / "deploy" / "base" / "grafana"
@@ -65,7 +65,7 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
     names = set()
     for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        rest = text[match.end():].lstrip()
+        rest = text[match.end() :].lstrip()
         if rest.startswith("(") or match.group(0).lower() in PROMQL_WORDS:
             continue  # a function or a keyword
         names.add(match.group(0))

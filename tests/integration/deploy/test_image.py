@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from support.deploy_tools import ROOT, tool
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -74,7 +75,9 @@ def image() -> str:
 
 @pytest.fixture()
 def container(image: str) -> Iterator[str]:
-    ctr = subprocess.run(["buildah", "from", image], capture_output=True, text=True, check=True).stdout.strip()
+    ctr = subprocess.run(
+        ["buildah", "from", image], capture_output=True, text=True, check=True
+    ).stdout.strip()
     yield ctr
     subprocess.run(["buildah", "rm", ctr], capture_output=True, check=False)
 
