@@ -72,25 +72,32 @@ build() {
   base_image
   terraform_image
   # pip inside the build reaches PyPI only with this machine's CA bundle mounted.
-  buildah bud --isolation chroot --layers \
+  buildah bud --isolation chroot --layers --force-rm \
     --volume /etc/ssl/certs:/etc/ssl/certs:ro \
     --build-arg BASE="$BASE_IMAGE" --build-arg TERRAFORM_IMAGE="$TF_IMAGE" \
     --tag "$IMAGE" --file Dockerfile .
   echo "image: built $IMAGE" >&2
 }
 
+SMOKE_CTR=""
+SMOKE_PID=""
+smoke_cleanup() {
+  if [ -n "$SMOKE_PID" ]; then kill "$SMOKE_PID" 2>/dev/null || true; wait "$SMOKE_PID" 2>/dev/null || true; fi
+  if [ -n "$SMOKE_CTR" ]; then buildah rm "$SMOKE_CTR" >/dev/null || true; fi
+}
+
 smoke() {
   need buildah buildah
-  local ctr pid ok=""
-  ctr=$(buildah from "$IMAGE")
-  trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; buildah rm "$ctr" >/dev/null' RETURN
-  buildah run --isolation chroot "$ctr" -- swen api --host 127.0.0.1 --port "$PORT" &
-  pid=$!
+  local ok=""
+  trap smoke_cleanup EXIT
+  SMOKE_CTR=$(buildah from "$IMAGE")
+  buildah run --isolation chroot "$SMOKE_CTR" -- swen api --host 127.0.0.1 --port "$PORT" &
+  SMOKE_PID=$!
   for _ in $(seq 1 120); do
     if python3 -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:$PORT/healthz', timeout=2).status != 200)" 2>/dev/null; then
       ok=1; break
     fi
-    kill -0 "$pid" 2>/dev/null || break
+    kill -0 "$SMOKE_PID" 2>/dev/null || break
     sleep 1
   done
   [ -n "$ok" ] || die "the API in $IMAGE did not answer /healthz on 127.0.0.1:$PORT"

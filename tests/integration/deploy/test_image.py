@@ -79,7 +79,8 @@ def container(image: str) -> Iterator[str]:
         ["buildah", "from", image], capture_output=True, text=True, check=True
     ).stdout.strip()
     yield ctr
-    subprocess.run(["buildah", "rm", ctr], capture_output=True, check=False)
+    removed = subprocess.run(["buildah", "rm", ctr], capture_output=True, text=True, check=False)
+    assert removed.returncode == 0, removed.stderr
 
 
 def in_image(ctr: str, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,7 @@ import yaml
 
 from support.deploy_tools import ROOT, tool
 
-KUBERNETES_VERSION = "1.34.0"
+KUBERNETES_VERSION = "1.35.0"
 OVERLAYS = ("dev", "production")
 ROLES = ("api", "engine", "simulator", "dashboard")
 PRODUCTION_REPLICAS = {"swen-dashboard": 3, "swen-api": 3, "swen-engine": 2, "swen-simulator": 1}
