@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 from support.deploy_tools import ROOT, tool
+from swen.instance import claimed
 
 KUBERNETES_VERSION = "1.35.0"
 OVERLAYS = ("dev", "production")
@@ -241,3 +243,27 @@ def test_every_checkov_skip_in_the_sources_says_why() -> None:
                 skips.append((path.name, match.group(1), match.group(2).strip()))
     assert skips, "expected the documented skips"
     assert all(len(reason) > 20 for _, _, reason in skips), skips
+
+
+@pytest.mark.parametrize("role", ["engine", "simulator"])
+def test_lock_probe_passes_only_while_the_role_lock_is_held(
+    rendered: dict[str, list[dict[str, Any]]], role: str, tmp_path: Path
+) -> None:
+    """The engine's and simulator's probe, run for real against swen.instance's role lock."""
+    container = next(containers(by_kind(rendered["production"], "Deployment")[f"swen-{role}"]))
+    argv = [
+        arg.replace("/var/lib/swen", str(tmp_path)) for arg in container["livenessProbe"]["exec"]["command"]
+    ]
+    argv[0] = sys.executable
+
+    def probe() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+
+    assert probe().returncode != 0  # nothing runs yet (no run/ directory)
+    with claimed(tmp_path, [role], command=f"swen {role}"):
+        held = probe()
+        assert held.returncode == 0, held.stderr
+    free = probe()
+    assert free.returncode == 1 and f"the {role} lock is free" in free.stderr
+    with claimed(tmp_path, [role], command=f"swen {role}"):
+        pass  # the probe never keeps the lock: the role can still be claimed after it ran
