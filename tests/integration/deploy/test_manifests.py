@@ -6,6 +6,7 @@ Secret from secrets.env, which is never committed: the copy gets secrets.env.exa
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -267,3 +268,13 @@ def test_lock_probe_passes_only_while_the_role_lock_is_held(
     assert free.returncode == 1 and f"the {role} lock is free" in free.stderr
     with claimed(tmp_path, [role], command=f"swen {role}"):
         pass  # the probe never keeps the lock: the role can still be claimed after it ran
+
+
+def test_dev_database_url_names_the_dev_postgres(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["dev"]
+    secret = next(iter(by_kind(docs, "Secret").values()))["data"]
+    url = base64.b64decode(secret["database-url"]).decode()
+    password = base64.b64decode(secret["postgres-password"]).decode()
+    assert url == f"postgresql+psycopg://swen:{password}@postgres.swen.svc:5432/swen"
+    assert "postgres" in by_kind(docs, "Service") and "postgres" in by_kind(docs, "StatefulSet")
+    assert "postgres" not in by_kind(rendered["production"], "StatefulSet")  # a managed database there
