@@ -278,3 +278,13 @@ def test_dev_database_url_names_the_dev_postgres(rendered: dict[str, list[dict[s
     assert url == f"postgresql+psycopg://swen:{password}@postgres.swen.svc:5432/swen"
     assert "postgres" in by_kind(docs, "Service") and "postgres" in by_kind(docs, "StatefulSet")
     assert "postgres" not in by_kind(rendered["production"], "StatefulSet")  # a managed database there
+
+
+def test_overlays_choose_their_merge_request_host(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    def config(overlay: str) -> dict[str, str]:
+        return next(cm["data"] for name, cm in by_kind(rendered[overlay], "ConfigMap").items()
+                    if name.startswith("swen-config-"))  # fmt: skip
+
+    assert config("dev")["SWEN_MR_HOST"] == "local"
+    production = config("production")
+    assert production["SWEN_MR_HOST"] == "gitlab" and production["SWEN_GITLAB_URL"].startswith("https://")
