@@ -74,37 +74,61 @@ class Outcome:
         )
 
 
+CHUNK_STEPS = 512
+"""Steps accounted at a time (keeps the ``steps x services`` temporaries small on large fleets)."""
+
+
 def account(
     name: str, trace: Trace, grid: Grid, path: npt.NDArray[np.integer], floors: Floors, detection_steps: int
 ) -> Outcome:
     """Cost and health of ``path`` (``T x S`` columns) on ``trace``."""
     path16 = np.asarray(path, dtype=np.int16)
-    n_s = path16.shape[1]
+    n_t, n_s = path16.shape
     s_idx = np.arange(n_s)
-    pairs = grid.cand_pair[s_idx[None, :], path16]
-    if (pairs < 0).any():
-        raise ValueError(f"{name}: the path uses a padding column")
-    running = np.take_along_axis(trace.hourly_cost_usd, pairs, axis=1) * (grid.replicas * trace.step_h)
-    prev = np.vstack([grid.initial[None, :].astype(np.int16), path16[:-1]])
-    moved = prev != path16
-    move_cost = np.where(moved, grid.move_usd[s_idx[None, :], prev, path16], 0.0)
-    credit = _credits(trace, running, pairs)
-    latency = np.take_along_axis(trace.latency_ms, pairs, axis=1)
-    availability = np.take_along_axis(trace.availability, pairs, axis=1)
-    over_slo = ~(latency <= grid.slo_ms[None, :])
-    down = ~(availability >= floors.availability)
+    run = trace.credit_run() if trace.grants else None
+    rate = grid.replicas * trace.step_h
+    running_s, move_s, credit_s = np.zeros(n_s), np.zeros(n_s), np.zeros(n_s)
+    moves = np.zeros(n_s, dtype=np.int64)
+    over_slo = np.empty((n_t, n_s), dtype=bool)
+    down = np.empty((n_t, n_s), dtype=bool)
+    per_step_total = np.empty(n_t)
+    prev_row = grid.initial.astype(np.int16)
+    for lo in range(0, n_t, CHUNK_STEPS):
+        hi = min(lo + CHUNK_STEPS, n_t)
+        cols = path16[lo:hi]
+        pairs = grid.cand_pair[s_idx[None, :], cols]
+        if (pairs < 0).any():
+            raise ValueError(f"{name}: the path uses a padding column")
+        running = np.take_along_axis(trace.hourly_cost_usd[lo:hi], pairs, axis=1).astype(np.float64) * rate
+        prev = np.vstack([prev_row[None, :], cols[:-1]])
+        moved = prev != cols
+        move_cost = np.where(moved, grid.move_usd[s_idx[None, :], prev, cols], 0.0)
+        credit = np.zeros_like(running)
+        if run is not None:
+            provider = trace.index.pair_provider[pairs]
+            for i in range(hi - lo):
+                credit[i] = run.step(lo + i, running[i], provider[i])
+        latency = np.take_along_axis(trace.latency_ms[lo:hi], pairs, axis=1)
+        availability = np.take_along_axis(trace.availability[lo:hi], pairs, axis=1)
+        over_slo[lo:hi] = ~(latency <= grid.slo_ms[None, :])
+        down[lo:hi] = ~(availability >= floors.availability)
+        running_s += running.sum(axis=0)
+        move_s += move_cost.sum(axis=0)
+        credit_s += credit.sum(axis=0)
+        moves += moved.sum(axis=0)
+        per_step_total[lo:hi] = running.sum(axis=1) + move_cost.sum(axis=1) - credit.sum(axis=1)
+        prev_row = cols[-1]
     step_min = trace.step_s / 60.0
     slo_steps = over_slo.sum(axis=0).astype(np.int64)
     outage_steps = down.sum(axis=0).astype(np.int64)
-    per_step_total = running.sum(axis=1) + move_cost.sum(axis=1) - credit.sum(axis=1)
     return Outcome(
         name=name,
         path=path16,
-        running_usd=running.sum(axis=0),
-        migration_usd=move_cost.sum(axis=0),
-        migrations=moved.sum(axis=0).astype(np.int64),
-        credit_usd=credit.sum(axis=0),
-        downtime_minutes=moved.sum(axis=0) * grid.downtime_min,
+        running_usd=running_s,
+        migration_usd=move_s,
+        migrations=moves,
+        credit_usd=credit_s,
+        downtime_minutes=moves * grid.downtime_min,
         slo_minutes=slo_steps * step_min,
         slo_minutes_beyond_detection=_beyond(over_slo, detection_steps) * step_min,
         outage_minutes=outage_steps * step_min,
@@ -112,18 +136,6 @@ def account(
         slo_steps=slo_steps,
         cumulative_usd=np.cumsum(per_step_total),
     )
-
-
-def _credits(trace: Trace, running: FloatArray, pairs: Int64Array) -> FloatArray:
-    """``T x S`` credit applied to each service at each step, from a fresh ledger for this path."""
-    out = np.zeros_like(running)
-    run = trace.credit_run()
-    if not trace.grants:
-        return out
-    provider = trace.index.pair_provider[pairs]
-    for t in range(trace.steps):
-        out[t] = run.step(t, running[t], provider[t])
-    return out
 
 
 def _beyond(bad: BoolArray, allowance: int) -> FloatArray:

@@ -22,8 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from swen.backtest.credits import CreditExpiry, CreditRun, credit_expiries
 from swen.backtest.fleet import PricePaths
@@ -51,11 +53,11 @@ class Trace:
     start: datetime
     step_s: float
     index: PairIndex
-    hourly_cost_usd: FloatArray
+    hourly_cost_usd: Float32Array
     latency_ms: Float32Array
-    availability: Float32Array
-    gpu_availability: Float32Array
-    error_rate: Float32Array
+    availability: npt.NDArray[np.float16]
+    gpu_availability: npt.NDArray[np.float16]
+    error_rate: npt.NDArray[np.float16]
     grants: Mapping[str, CreditGrant] = field(default_factory=dict)
     """The providers' credit grants at the start (the fleet file's)."""
     credit_expiries: tuple[CreditExpiry, ...] = ()
@@ -119,8 +121,8 @@ def build_trace(
     for scenario in scenarios:
         sim.activate(scenario, at=start)
     n_pairs = sim.index.size
-    cost = np.empty((steps, n_pairs), dtype=np.float64)
-    f32 = {name: np.empty((steps, n_pairs), dtype=np.float32) for name in _F32_FIELDS}
+    cost = np.empty((steps, n_pairs), dtype=np.float32)
+    f32 = {name: np.empty((steps, n_pairs), dtype=dtype) for name, dtype in _FIELDS.items()}
     chunk = max(1, steps // 100)
     step_h = step_s / 3600.0
     for t in range(steps):
@@ -148,7 +150,16 @@ def build_trace(
     )
 
 
-_F32_FIELDS = ("latency_ms", "availability", "gpu_availability", "error_rate")
+_FIELDS: dict[str, type[np.floating[Any]]] = {
+    "latency_ms": np.float32,
+    "availability": np.float16,
+    "gpu_availability": np.float16,
+    "error_rate": np.float16,
+}
+"""Storage of the trace's matrices (T x pairs each; 30 days x 1,000 services is 8,640 x ~6,100):
+prices and latency in float32 (7 significant digits), availability, GPU availability and error rate
+in float16 (3 digits: 0.9990 is stored as 0.9990234, far finer than the floors they are compared
+with). Sums are taken in float64."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -104,7 +104,9 @@ def test_users_placements_and_slos(big: GeneratedFleet, base: list[Service], cat
     same_users = share([s.users_region == a.users_region for s, a in zip(big.services, arche, strict=True)])
     # kept with 0.6, and a redraw lands on the same region 1 time in 5
     assert same_users == pytest.approx(0.6 + 0.4 / 5, abs=0.04)
-    same_place = share([s.fleet_placement == a.fleet_placement for s, a in zip(big.services, arche, strict=True)])
+    same_place = share(
+        [s.fleet_placement == a.fleet_placement for s, a in zip(big.services, arche, strict=True)]
+    )
     assert 0.75 <= same_place <= 0.85
     fits = [
         s.latency_slo_ms >= PEAK_P95_PER_RTT * catalog.rtt_ms(s.users_region, s.fleet_placement) + 1.0
@@ -125,7 +127,9 @@ def test_each_service_has_its_own_price_path(big: GeneratedFleet, catalog: Catal
     flat = np.ones(index.size)
     quiet = prices.stepper(index, noise=False)
     first = quiet.apply(flat, 1 / 12)
-    expected = prices.discount[index.pair_service, [prices.providers.index(index.providers[p]) for p in index.pair_provider]]
+    expected = prices.discount[
+        index.pair_service, [prices.providers.index(index.providers[p]) for p in index.pair_provider]
+    ]
     assert np.allclose(first, expected)
     assert np.allclose(quiet.apply(flat, 1 / 12), first)  # no noise: the discount only
     walking = prices.stepper(index, noise=True)

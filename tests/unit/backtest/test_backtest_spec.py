@@ -9,8 +9,8 @@ import yaml
 
 from swen.backtest.fleet import generate_fleet
 from swen.backtest.spec import expand_scenarios, load_spec, packaged_names
-from swen.domain.models import Criticality
 from swen.domain.errors import ConfigError
+from swen.domain.models import Criticality
 from swen.telemetry.catalog import load_catalog
 from swen.telemetry.fleet import load_fleet
 from swen.telemetry.scenarios import Scenario, ScenarioKind
