@@ -253,3 +253,59 @@ def test_the_scheduled_reference_plans_on_the_events_without_the_noise(catalog: 
     assert (quiet[0].availability == 1.0).all()
     noisy = build_trace(services, catalog, seed=1, start=START, days=0.5, step_s=HOUR, scenarios=(cut,))
     assert not np.array_equal(noisy.hourly_cost_usd, quiet[0].hourly_cost_usd)
+
+
+def test_the_replay_and_the_live_loop_apply_the_same_hard_constraints(tmp_path: Path) -> None:
+    """At the replay's last step, the live loop's own evaluation (``EngineLoop._evaluate_ticks``,
+    with the undeployable providers, quarantines and floors it passes) flags exactly the candidates
+    the replay's engine flagged."""
+    from swen.config import Settings
+    from swen.loop import EngineLoop
+    from swen.store.repository import Store
+
+    spec_path = tmp_path / "gcp.yaml"
+    cut = {
+        "kind": "cost_spike",
+        "provider": "gcp",
+        "magnitude": 0.5,
+        "start_offset_s": 0,
+        "duration_s": 86400,
+    }
+    stockout = {
+        "kind": "gpu_stockout",
+        "provider": "aws",
+        "region": "us-west-2",
+        "start_offset_s": 0,
+        "duration_s": 86400,
+    }
+    spec_path.write_text(
+        yaml.safe_dump({"name": "gcp", "days": 0.25, "seed": 4, "scenarios": [cut, stockout]}), "utf-8"
+    )
+    config = BacktestConfig(spec=load_spec(str(spec_path)), days=0.25, seed=4, amortisation_months=6.0)
+    prepared = prepare(config)
+    replay = PlatformReplay(
+        prepared.trace,
+        prepared.grid,
+        prepared.catalog,
+        params=config.engine_params(),
+        lifecycle=config.lifecycle,
+        floors=config.floors,
+        gate=PolicyGate(),
+    )
+    replay.run()
+    assert replay.last_result is not None
+    settings = Settings(home=tmp_path, window_size=config.params.stability_window)
+    store = Store.open(settings)
+    try:
+        loop = EngineLoop(settings, store, catalog=prepared.catalog, anomaly_detection=False)
+        now = prepared.trace.time_at(prepared.trace.steps - 1)
+        live = loop._evaluate_ticks(
+            replay.window, replay.services, dict(replay.current), dict(replay.last_moved), [(now, [])]
+        )
+    finally:
+        store.close()
+    ours, theirs = replay.last_result.cycle, live.cycle
+    assert ours.fleet.placements == theirs.fleet.placements
+    assert np.array_equal(ours.flags, theirs.flags)
+    assert (ours.flags & Constraint.UNDEPLOYABLE).any()  # GCP is flagged in both
+    assert (ours.flags & Constraint.LOW_GPU_AVAILABILITY).any()  # so is the stocked-out GPU market
