@@ -74,7 +74,12 @@ def test_static_equals_the_cost_of_the_trace(outages: BacktestResult) -> None:
     for s, service in enumerate(trace.services):
         pair = trace.index.pair_for(s, service.fleet_placement)
         assert pair is not None
-        expected += float(trace.hourly_cost_usd[:, pair].sum(dtype=np.float64)) * service.replicas * trace.step_s / 3600
+        expected += (
+            float(trace.hourly_cost_usd[:, pair].sum(dtype=np.float64))
+            * service.replicas
+            * trace.step_s
+            / 3600
+        )
     assert outages.static.list_cost_usd.sum() == pytest.approx(expected, rel=1e-12)
     # the bill is the list cost less the credits the static placements burnt
     credits = outages.static.credit_usd.sum()
