@@ -31,9 +31,9 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -46,6 +46,54 @@ from pydantic_settings import (
 from swen.domain.errors import ConfigError
 from swen.domain.models import Weights
 from swen.domain.safe_yaml import read_yaml
+
+_REPO_PATH_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+-]*(/[A-Za-z0-9_.][A-Za-z0-9_.+-]*)*$")
+_HCL_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_BRANCH_PREFIX_RE = re.compile(r"^([a-z0-9][a-z0-9-]{0,30}/){0,3}$")
+
+
+def _repo_path(value: str) -> str:
+    """A path inside the infra repository: relative, POSIX, no ``..``, no ``.`` segments, safe characters."""
+    value = str(value).strip()
+    parts = value.split("/")
+    if not _REPO_PATH_RE.fullmatch(value) or any(p in {".", ".."} for p in parts) or len(value) > 255:
+        raise ValueError(
+            f"{value!r} is not a path inside the infra repository: use a relative POSIX path of letters, "
+            "digits, '_', '.', '+' and '-' without '..' (e.g. envs/prod/terraform.tfvars)"
+        )
+    return value
+
+
+def _tfvars_path(value: str) -> str:
+    value = _repo_path(value)
+    if not value.endswith(".tfvars"):
+        raise ValueError(f"{value!r} must be a .tfvars file (HCL, which SWEN edits in place)")
+    return value
+
+
+def _hcl_identifier(value: str) -> str:
+    if not _HCL_IDENTIFIER_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Terraform variable name: start with a letter or '_', then letters, digits, "
+            "'_' or '-' (at most 64 characters)"
+        )
+    return value
+
+
+def _branch_prefix(value: str) -> str:
+    if not _BRANCH_PREFIX_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a branch prefix: use up to three lowercase segments each ending in '/', "
+            "e.g. 'swen/' or 'bots/swen/' (empty for none)"
+        )
+    return value
+
+
+RepoPath = Annotated[str, AfterValidator(_repo_path)]
+"""A relative path inside the infra repository (validated: no absolute path, no ``..``)."""
+TfvarsPath = Annotated[str, AfterValidator(_tfvars_path)]
+HclIdentifier = Annotated[str, AfterValidator(_hcl_identifier)]
+BranchPrefix = Annotated[str, AfterValidator(_branch_prefix)]
 
 CONFIG_FILE_NAME = "swen.yaml"
 """The settings file looked for in $SWEN_HOME when SWEN_CONFIG is not set."""
@@ -90,6 +138,23 @@ class Settings(BaseSettings):
     # --- gitops / pipeline -------------------------------------------------------------------
     infra_repo: Path | None = Field(default=None, description="Infra repo; default $SWEN_HOME/infra.")
     infra_remote: str | None = Field(default=None, description="Remote URL; default $SWEN_HOME/origin.git")
+    terraform_root: RepoPath = Field(
+        default="infra/envs/sim",
+        description="The Terraform root SWEN plans and applies, relative to the infra repository. It must "
+        'declare `backend "local" {}` (SWEN keeps its state under $SWEN_HOME/tfstate) and an output '
+        "`placements` (service => {provider, region}).",
+    )
+    placements_file: TfvarsPath = Field(
+        default="infra/terraform.tfvars",
+        description="The tfvars file holding the placement map, relative to the infra repository.",
+    )
+    placements_variable: HclIdentifier = Field(
+        default="service_placement",
+        description="The variable of placements_file that maps service => placement.",
+    )
+    branch_prefix: BranchPrefix = Field(
+        default="", description="Put in front of every SWEN branch, e.g. 'swen/' -> swen/ai-rec/service-2-..."
+    )
     mr_host: Literal["local", "gitlab"] = "local"
     gitlab_url: str | None = None
     gitlab_token: SecretStr | None = None

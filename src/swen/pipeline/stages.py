@@ -3,8 +3,12 @@
 These functions know Terraform and git, not the store: the runner (``runner.py``) calls them, records
 their logs and durations, and moves the decision through its lifecycle.
 
-Terraform state lives outside every worktree, at ``$SWEN_HOME/tfstate/sim.tfstate``: worktrees are
-thrown away after each stage, the state must not be. The sim root declares ``backend "local" {}`` and
+Which root is planned and applied, and which tfvars file it reads, is the settings' infra layout
+(``swen.gitops.layout``: the template's ``infra/envs/sim`` and ``infra/terraform.tfvars`` by default).
+
+Terraform state lives outside every worktree, at ``$SWEN_HOME/tfstate/sim.tfstate`` (another root:
+``<root with - for />.tfstate``): worktrees are
+thrown away after each stage, the state must not be. The root declares ``backend "local" {}`` and
 the runner initialises it with ``-backend-config=path=<state>`` (through ``TF_CLI_ARGS_init``, so the
 terraform runner needs no special flag). A root without that backend block would silently keep its
 state inside the worktree; ``init_with_state`` checks the backend path after init and refuses.
@@ -22,16 +26,14 @@ from typing import Any, TypeVar
 from swen.config import Settings
 from swen.domain.errors import GitOpsError, PipelineError
 from swen.domain.models import Placement
+from swen.gitops.layout import DEFAULT_ROOT, InfraLayout
 from swen.gitops.repo import BOT_EMAIL, BOT_NAME, MAIN, REMOTE, InfraRepo
-from swen.gitops.template import TFVARS_PATH
 from swen.pipeline.plan_summary import PlanSummary, summarise_plan
 from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff, with_retry
 from swen.pipeline.terraform import StageOutput, TerraformRunner, placements_from_outputs
 
-SIM_ROOT = "infra/envs/sim"
-"""The offline root the local pipeline plans and applies (relative to the infra repository)."""
-INFRA_DIR = "infra"
-"""What ``terraform fmt -check`` checks (relative to the infra repository)."""
+SIM_ROOT = DEFAULT_ROOT
+"""The template's offline root, planned and applied by default (``terraform_root`` chooses another)."""
 
 _IDENTITY = {
     "GIT_AUTHOR_NAME": BOT_NAME,
@@ -45,8 +47,8 @@ T = TypeVar("T")
 
 
 def state_path(settings: Settings) -> Path:
-    """Where the sim root's Terraform state lives (outside every worktree, so it persists)."""
-    return (settings.home / "tfstate" / "sim.tfstate").resolve()
+    """Where the root's Terraform state lives (outside every worktree, so it persists)."""
+    return (settings.home / "tfstate" / InfraLayout.from_settings(settings).state_name()).resolve()
 
 
 @dataclass
@@ -83,19 +85,23 @@ class PlanResult:
 
 
 def terraform_for(tree: Path, settings: Settings, *, with_state: bool) -> TerraformRunner:
-    """A terraform runner for the sim root of ``tree``, reading the tree's terraform.tfvars."""
+    """A terraform runner for the configured root of ``tree``, reading the tree's placement file."""
+    layout = InfraLayout.from_settings(settings)
     # terraform splits TF_CLI_ARGS_* shell-style: quote the path (SWEN_HOME may hold spaces or quotes)
     backend = shlex.quote(f"-backend-config=path={state_path(settings)}")
     extra_env = {"TF_CLI_ARGS_init": backend} if with_state else {}
-    tfvars = tree / TFVARS_PATH
+    tfvars = layout.placements_in(tree)
     if not tfvars.is_file():
         raise PipelineError(
-            f"{TFVARS_PATH} is missing from the infra repository", hint="run `swen init`", stage="validate"
+            f"{layout.placements_file} is missing from the infra repository",
+            hint="set placements_file in swen.yaml to where the placement map lives "
+            "(`swen init --adopt PATH` checks the repository), or run `swen init` for the template",
+            stage="validate",
         )
     return TerraformRunner(
-        tree / SIM_ROOT,
+        layout.root_in(tree),
         var_files=[tfvars],
-        fmt_dir=tree / INFRA_DIR,
+        fmt_dir=tree / layout.fmt_dir,
         binary=settings.terraform_bin,
         extra_env=extra_env,
     )
@@ -109,7 +115,7 @@ def _retrying(what: str, log: StageLog, backoff: Backoff, action: Callable[[], T
 
 
 def validate_tree(tree: Path, settings: Settings, log: StageLog) -> None:
-    """``terraform fmt -check`` on infra/, then ``init -backend=false`` and ``validate`` of the sim root."""
+    """``terraform fmt -check`` (root and placement file), then ``init -backend=false`` and ``validate``."""
     tf = terraform_for(tree, settings, with_state=False)
     try:
         log.command(tf.fmt_check())
@@ -126,10 +132,10 @@ def init_with_state(tf: TerraformRunner, settings: Settings, log: StageLog, back
     _retrying("terraform init", log, backoff, lambda: log.command(tf.init()))
     configured = _backend_path(tf.root)
     if configured is None or Path(configured).resolve() != state:
+        root = settings.terraform_root
         raise PipelineError(
-            f"the terraform root {SIM_ROOT} keeps its state inside the worktree "
-            f"(backend path {configured!r})",
-            hint=f'declare `terraform {{ backend "local" {{}} }}` in {SIM_ROOT} so SWEN can keep the '
+            f"the terraform root {root} keeps its state inside the worktree (backend path {configured!r})",
+            hint=f'declare `terraform {{ backend "local" {{}} }}` in {root} so SWEN can keep the '
             f"state at {state}",
             stage="plan",
         )
@@ -198,7 +204,7 @@ def require_same_plan(
 def apply_planfile(
     tree: Path, settings: Settings, log: StageLog, planfile: Path, *, backoff: Backoff = DEFAULT_BACKOFF
 ) -> dict[str, Placement]:
-    """Apply a saved plan of the sim root in ``tree``; return the applied placements (outputs)."""
+    """Apply a saved plan of the root in ``tree``; return the applied placements (outputs)."""
     tf = terraform_for(tree, settings, with_state=True)
     try:
         _retrying("terraform apply", log, backoff, lambda: log.command(tf.apply(planfile)))
@@ -209,7 +215,7 @@ def apply_planfile(
 
 
 def read_applied_placements(settings: Settings, tree: Path) -> dict[str, Placement]:
-    """The placements in the persistent state (``terraform output -json`` of the sim root)."""
+    """The placements in the persistent state (``terraform output -json`` of the root)."""
     log = StageLog()
     tf = terraform_for(tree, settings, with_state=True)
     try:
