@@ -430,7 +430,6 @@ def init_infra_repo(
             _remove_default(Path(remote), report, "origin")
     if (repo_path / ".git").exists():
         _adopt_existing(repo_path, settings, report)
-        _require_layout(repo_path, settings, report)
         return report
     if repo_path.exists() and any(repo_path.iterdir()):
         raise GitOpsError(
@@ -517,7 +516,6 @@ def _adopt_existing(repo_path: Path, settings: Settings, report: InitReport) -> 
             f"{repo_path} has no remote {REMOTE!r}; SWEN pushes its branches and merges to it",
             hint=f"add the team's remote ({command}), then run `swen init` again",
         )
-    _ensure_identity(repo)
     if REMOTE not in urls:
         _ensure_local_bare(wanted, report)
         repo.create_remote(REMOTE, wanted)
@@ -532,6 +530,8 @@ def _adopt_existing(repo_path: Path, settings: Settings, report: InitReport) -> 
         if settings.infra_repo is None:
             _ensure_local_bare(wanted, report)
     report.remote_url = wanted
+    _require_layout(repo_path, settings, report)  # before SWEN writes anything into the repository
+    _ensure_identity(repo)
     report.notes.append(f"infra repository already present at {repo_path}")
     if MAIN not in _remote_heads(wanted) and MAIN in [h.name for h in repo.heads]:
         InfraRepo(repo_path)._retrying("push", "push", REMOTE, f"refs/heads/{MAIN}:refs/heads/{MAIN}")
