@@ -84,7 +84,7 @@ def git(*args: str, cwd: Path) -> str:
 
 
 def team_repository(tmp_path: Path, *, without: tuple[str, ...] = ()) -> tuple[Path, Path]:
-    """A clone and its bare remote, laid out unlike the template; ``without``: services left out of the map."""
+    """A clone and its bare remote, laid out unlike the template (``without``: services not in the map)."""
     remote, clone = tmp_path / "team-infra.git", tmp_path / "team-infra"
     git("init", "--quiet", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
     git("clone", "--quiet", str(remote), str(clone), cwd=tmp_path)

@@ -34,7 +34,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -294,7 +294,7 @@ def render_entry(service: str, attributes: Mapping[str, str | int | bool], *, in
 
 def replace_map(
     text: str,
-    entries: list[tuple[str, Mapping[str, str | int | bool], str]],
+    entries: Sequence[tuple[str, Mapping[str, str | int | bool], str]],
     *,
     variable: str = PLACEMENT_VARIABLE,
     source: str = "terraform.tfvars",
