@@ -120,3 +120,36 @@ def test_the_engine_decides_the_same_from_prometheus_as_from_the_simulator(tmp_p
         assert got.savings.net_monthly_usd == pytest.approx(want.savings.net_monthly_usd, abs=1e-6)
     assert any(d.action is DecisionAction.MIGRATE for d in decisions.values())
     assert sorted(report.recommendations) == sorted(sim_report.recommendations)
+
+
+def test_swen_simulate_collects_from_prometheus_when_the_settings_say_so(tmp_path: Path) -> None:
+    need_prometheus()
+    now = datetime.now(UTC).replace(microsecond=0)
+    sim_settings = Settings(home=tmp_path / "sim")
+    sim_settings.home.mkdir()
+    with Store.open(sim_settings) as sim_store:
+        start = now - timedelta(seconds=sim_settings.sim_interval_s * 3)
+        run_simulator(sim_settings, sim_store, start=start, max_steps=4, seed=3)
+        recorded = sim_store.samples_between(start=start, end=now + timedelta(seconds=1))
+    with prometheus_with(openmetrics(recorded, sim_settings.sim_interval_s), tmp_path / "prometheus") as url:
+        settings = Settings(
+            home=tmp_path / "prom",
+            telemetry_source="prometheus",
+            prometheus=PrometheusSettings(url=url, window="10m", labels=PrometheusLabels(**LABELS)),
+        )
+        settings.home.mkdir()
+        with Store.open(settings) as store:
+            run = run_simulator(settings, store, once=True)
+            latest = store.latest_samples()
+    assert run.steps == 1 and run.samples == len(latest) > 0
+    newest = max(r.ts for r in recorded)
+    for sample in latest:  # read at wall time: gauges give their last point, rates span the window
+        series = [
+            r
+            for r in recorded
+            if (r.service, r.provider, r.region) == (sample.service, sample.provider, sample.region)
+        ]
+        last = next(r for r in series if r.ts == newest)
+        assert (sample.hourly_cost_usd, sample.availability) == (last.hourly_cost_usd, last.availability)
+        latencies = [r.latency_ms for r in series]
+        assert min(latencies) - 1e-6 <= sample.latency_ms <= max(latencies) + 1e-6
