@@ -239,3 +239,30 @@ def test_a_decision_goes_through_mr_plan_apply_and_verification(tmp_path: Path, 
     loop.cycle()
     assert store.get_decision(decision.id).status is DecisionStatus.VERIFIED
     assert store.verify_audit().ok
+
+
+def test_swen_init_then_pipeline_sync_on_the_adopted_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the report: SWEN_INFRA_REPO=... swen init added a bare origin, then sync looked for infra/
+    clone, remote = team_repository(tmp_path)
+    swen = make_swen(capsys, monkeypatch)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "swen.yaml").write_text(
+        f"infra_repo: {clone}\nterraform_root: {ROOT}\n"
+        f"placements_file: {TFVARS}\nplacements_variable: {VARIABLE}\n"
+    )
+    env = {"SWEN_HOME": str(home)}
+    run = swen("init", env=env)
+    run.assert_ok()
+    assert f"origin     exists  {remote}" in run.out
+    assert "layout     root envs/prod; placement map placements in config/prod/placement.tfvars" in run.out
+    assert git("remote", "-v", cwd=clone).split()[:2] == ["origin", str(remote)]
+    assert not (home / "origin.git").exists()
+
+    run = swen("pipeline", "sync", env=env)
+    run.assert_ok()
+    with Store.open(Settings(home=home)) as store:
+        placements = store.get_placements()
+    assert placements["service-2"].key == "aws/us-east-1" and len(placements) == 10

@@ -73,6 +73,11 @@ def _init(force: bool) -> None:
         console.print(f"infra repo cloned  {report.repo_path}")
     else:
         console.print(f"infra repo exists  {report.repo_path}")
+    console.print(
+        f"layout     root {plain(settings.terraform_root)}; placement map "
+        f"{plain(settings.placements_variable)} in {plain(settings.placements_file)}; "
+        f"merge requests: {plain(settings.mr_host)}"
+    )
 
 
 def _adopt(path: Path) -> None:
