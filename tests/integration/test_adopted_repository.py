@@ -83,7 +83,9 @@ def git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
-def team_repository(tmp_path: Path, *, without: tuple[str, ...] = ()) -> tuple[Path, Path]:
+def team_repository(
+    tmp_path: Path, *, without: tuple[str, ...] = (), extra: dict[str, str] | None = None
+) -> tuple[Path, Path]:
     """A clone and its bare remote, laid out unlike the template (``without``: services not in the map)."""
     remote, clone = tmp_path / "team-infra.git", tmp_path / "team-infra"
     git("init", "--quiet", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
@@ -93,7 +95,9 @@ def team_repository(tmp_path: Path, *, without: tuple[str, ...] = ()) -> tuple[P
     template = read_placements(locate_template().tfvars.read_text())
     entries = [
         render_entry(
-            name, {"provider": e.provider, "region": e.region, "instance_type": e.instance_type or ""}
+            name,
+            {"provider": e.provider, "region": e.region, "instance_type": e.instance_type or ""}
+            | (extra or {}),
         )
         for name, e in template.items()
         if name not in without
@@ -266,3 +270,12 @@ def test_swen_init_then_pipeline_sync_on_the_adopted_repository(
     with Store.open(Settings(home=home)) as store:
         placements = store.get_placements()
     assert placements["service-2"].key == "aws/us-east-1" and len(placements) == 10
+
+
+def test_adopt_notes_entry_keys_swen_cannot_fill(tmp_path: Path) -> None:
+    clone, _remote = team_repository(tmp_path, extra={"tier": "gold"})
+    settings = Settings(home=tmp_path / "home", **layout(clone))
+    report = check_repository(clone, settings, load_fleet())
+    assert [(c.what, c.blocking) for c in report.mismatches] == [("entry keys", False)]
+    assert "entries use keys SWEN cannot fill for a new service: tier" in report.mismatches[0].detail
+    assert init_infra_repo(settings).notes  # not blocking: init goes on and says so

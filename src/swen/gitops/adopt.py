@@ -8,7 +8,8 @@ committed ``main``: ``origin/main`` when it is known, else the local ``main``) a
 - the placement file (``placements_file``) on main, parseable, with the map ``placements_variable``
   whose entries have a provider and a region;
 - every fleet service has an entry (a missing one is reported; it is not fatal to SWEN, whose first
-  move of that service adds the entry in its merge request, so ``swen init`` only notes it);
+  move of that service adds the entry in its merge request, so ``swen init`` only notes it), and the
+  entries use no key SWEN could not fill in such a new entry (also only a note for ``swen init``);
 - the Terraform root (``terraform_root``) has ``.tf`` files, declares ``backend "local" {}`` (SWEN keeps
   the state under $SWEN_HOME), the variable ``placements_variable`` and the output ``placements``.
 
@@ -32,6 +33,9 @@ from swen.domain.models import Service
 from swen.gitops.layout import InfraLayout
 from swen.gitops.repo import MAIN, REMOTE, resolve_remote_url
 from swen.gitops.tfvars import read_placements
+
+FILLABLE_KEYS = ("provider", "region", "instance_type", "gpu_count", "stateful", "replicas")
+"""The keys of an entry SWEN writes for a service the map lacks (the committer's ``_new_entry``)."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,16 @@ def _check_placements(
         )  # fmt: skip
         return
     report.add("placement variable", True, f"{variable} in {file}: {len(entries)} entries")
+    used = sorted({k for e in entries.values() for k in e.attributes})
+    other_keys = [k for k in used if k not in FILLABLE_KEYS]
+    report.add(
+        "entry keys", not other_keys,
+        f"SWEN can write every key the entries use ({', '.join(used) or 'none'})"
+        if not other_keys
+        else f"entries use keys SWEN cannot fill for a new service: {', '.join(other_keys)}",
+        "if the root's variable requires them, add a new service's entry by hand before its first move",
+        blocking=False,
+    )  # fmt: skip
     missing = [s.name for s in services if s.name not in entries]
     report.add(
         "fleet services", not missing,

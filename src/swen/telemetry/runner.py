@@ -38,6 +38,7 @@ from swen.telemetry.clock import SimClock
 from swen.telemetry.fleet import CreditGrant, load_fleet_file
 from swen.telemetry.scenarios import Scenario, ScenarioInbox, load_scenario_file
 from swen.telemetry.simulator import Simulator
+from swen.telemetry.source import SimulatorSource
 
 if TYPE_CHECKING:
     from swen.store.repository import Store
@@ -172,11 +173,10 @@ def _cycle(
     settings: Settings, store: Store, sim: Simulator, now: datetime, inbox: ScenarioInbox, *, durable: bool
 ) -> int:
     placements = {s.name: s.fleet_placement for s in store.list_services()} | store.get_placements()
-    sim.set_placements(placements)
     for scenario in inbox.poll():
         _log.info("scenario activated: %s", scenario.describe())
         sim.activate(scenario)
-    samples = sim.step(now)
+    samples = SimulatorSource(sim).collect(now, placements)
     store.insert_samples(samples)
     write_latest_telemetry(
         settings.latest_telemetry_path, samples, generated_at=now, placements=placements, fsync=durable
