@@ -384,8 +384,10 @@ class Committer:
         if self._fleet is None:
             return None
         entries = read_placements(text, source=self.layout.placements_file, variable=self.layout.variable)
-        known = self._fleet().get(service)
-        if service in entries or known is None:
+        if service in entries:
+            return None
+        known = self._fleet().get(service)  # read only when an entry is missing
+        if known is None:
             return None
         described: dict[str, str | int | bool] = {
             "gpu_count": known.shape.gpu_count,
