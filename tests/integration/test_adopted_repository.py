@@ -279,3 +279,10 @@ def test_adopt_notes_entry_keys_swen_cannot_fill(tmp_path: Path) -> None:
     assert [(c.what, c.blocking) for c in report.mismatches] == [("entry keys", False)]
     assert "entries use keys SWEN cannot fill for a new service: tier" in report.mismatches[0].detail
     assert init_infra_repo(settings).notes  # not blocking: init goes on and says so
+
+
+def test_a_layout_of_ones_own_without_a_repository_creates_nothing(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", terraform_root=ROOT, placements_file=TFVARS)
+    with pytest.raises(GitOpsError, match="describe a repository of your own"):
+        init_infra_repo(settings)
+    assert not (tmp_path / "home").exists()

@@ -436,6 +436,10 @@ def init_infra_repo(
             f"{repo_path} exists and is not a git repository",
             hint="empty it, set SWEN_INFRA_REPO to another folder, or use `swen init --force` (default only)",
         )
+    own_layout = not InfraLayout.from_settings(settings).is_default
+    missing_local = is_local_remote(remote) and not remote.startswith("file://") and not Path(remote).exists()
+    if own_layout and missing_local:
+        raise _nothing_to_adopt(settings, repo_path, remote)  # before anything is created
     _ensure_local_bare(remote, report)
     if MAIN in _remote_heads(remote):
         repo_path.parent.mkdir(parents=True, exist_ok=True)
@@ -448,16 +452,20 @@ def init_infra_repo(
             shutil.rmtree(repo_path, ignore_errors=True)  # ours: made a moment ago, and not usable
             raise
         return report
-    if not InfraLayout.from_settings(settings).is_default:
-        raise GitOpsError(
-            f"terraform_root {settings.terraform_root!r} and placements_file {settings.placements_file!r} "
-            "describe a repository of your own, but there is none to adopt at "
-            f"{repo_path} (and {remote} has no main)",
-            hint="set infra_repo to your clone (check it first with `swen init --adopt PATH`) or "
-            "infra_remote to its remote; or drop terraform_root/placements_file to start from the template",
-        )
+    if own_layout:
+        raise _nothing_to_adopt(settings, repo_path, remote)
     _create_from_template(repo_path, remote, report, template_root, settings)
     return report
+
+
+def _nothing_to_adopt(settings: Settings, repo_path: Path, remote: str) -> GitOpsError:
+    return GitOpsError(
+        f"terraform_root {settings.terraform_root!r} and placements_file {settings.placements_file!r} "
+        f"describe a repository of your own, but there is none to adopt at {repo_path} "
+        f"(and {remote} has no main)",
+        hint="set infra_repo to your clone (check it first with `swen init --adopt PATH`) or "
+        "infra_remote to its remote; or drop terraform_root/placements_file to start from the template",
+    )
 
 
 def _fleet_tfvars(template: Template, settings: Settings) -> str | None:
