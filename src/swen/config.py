@@ -197,6 +197,12 @@ class Settings(BaseSettings):
         'declare `backend "local" {}` (SWEN keeps its state under $SWEN_HOME/tfstate) and an output '
         "`placements` (service => {provider, region}).",
     )
+    terraform_extra_roots: tuple[RepoPath, ...] = Field(
+        default=(),
+        max_length=8,
+        description="More roots that read the same placement file, planned and applied after "
+        'terraform_root (e.g. a DR region); each declares backend "local" {} like terraform_root.',
+    )
     placements_file: TfvarsPath = Field(
         default="infra/terraform.tfvars",
         description="The tfvars file holding the placement map, relative to the infra repository.",
@@ -241,6 +247,15 @@ class Settings(BaseSettings):
         if self.mr_host == "gitlab" and not (self.gitlab_url and self.gitlab_token and self.gitlab_project):
             raise ValueError(
                 "SWEN_MR_HOST=gitlab needs SWEN_GITLAB_URL, SWEN_GITLAB_TOKEN and SWEN_GITLAB_PROJECT"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _roots_distinct(self) -> Settings:
+        roots = [self.terraform_root, *self.terraform_extra_roots]
+        if len(set(roots)) != len(roots):
+            raise ValueError(
+                f"terraform_root and terraform_extra_roots name a root twice: {', '.join(roots)}"
             )
         return self
 

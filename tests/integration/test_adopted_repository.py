@@ -10,6 +10,7 @@ git and real terraform, and verification from the new placement's telemetry.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,7 @@ pytestmark = [
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 ROOT = "envs/prod"
+DR_ROOT = "envs/dr"
 TFVARS = "config/prod/placement.tfvars"
 VARIABLE = "placements"
 
@@ -92,6 +94,8 @@ def team_repository(
     git("clone", "--quiet", str(remote), str(clone), cwd=tmp_path)
     (clone / ROOT).mkdir(parents=True)
     (clone / ROOT / "main.tf").write_text(STAND_IN)
+    (clone / DR_ROOT).mkdir(parents=True)
+    (clone / DR_ROOT / "main.tf").write_text(STAND_IN)  # a second region, from the same map
     template = read_placements(locate_template().tfvars.read_text())
     entries = [
         render_entry(
@@ -203,7 +207,13 @@ def test_init_refuses_a_repository_that_does_not_match(tmp_path: Path) -> None:
 def test_a_decision_goes_through_mr_plan_apply_and_verification(tmp_path: Path, missing_entry: bool) -> None:
     clone, remote = team_repository(tmp_path, without=("service-2",) if missing_entry else ())
     env: Platform = make_platform(
-        tmp_path / "home", sync=False, loop=True, sim_speed=1e9, verify_samples=3, **layout(clone)
+        tmp_path / "home",
+        sync=False,
+        loop=True,
+        sim_speed=1e9,
+        verify_samples=3,
+        terraform_extra_roots=(DR_ROOT,),
+        **layout(clone),
     )
     settings, store, loop = env.settings, env.store, env.loop
     assert loop is not None
@@ -231,7 +241,15 @@ def test_a_decision_goes_through_mr_plan_apply_and_verification(tmp_path: Path, 
     ]
     assert run.plan_summary is not None
     counts = run.plan_summary["counts"]
-    assert (counts["create"], counts["replace"]) == ((1, 0) if missing_entry else (0, 1))
+    # both roots planned and applied: the placement root and the extra one, each with its own state
+    assert (counts["create"], counts["replace"]) == ((2, 0) if missing_entry else (0, 2))
+    addresses = [c["address"] for c in run.plan_summary["resource_changes"]]
+    assert addresses == [
+        'terraform_data.placement["service-2"]',
+        'envs/dr:terraform_data.placement["service-2"]',
+    ]
+    dr_state = json.loads((settings.home / "tfstate" / "envs-dr.tfstate").read_text())
+    assert dr_state["outputs"]["placements"]["value"]["service-2"] == decision.target.model_dump()
     entry = read_placements(git("show", f"main:{TFVARS}", cwd=remote), variable=VARIABLE)["service-2"]
     assert (entry.provider, entry.region) == (decision.target.provider, decision.target.region)
     assert set(entry.attributes) == {"provider", "region", "instance_type"}  # the map's own keys

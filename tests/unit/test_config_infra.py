@@ -69,3 +69,17 @@ def test_bad_paths_and_names_are_refused(
         load_settings()
     assert f"setting {name}:" in str(refused.value) and says in str(refused.value)
     assert f"fix SWEN_{name.upper()}" in str(refused.value)
+
+
+def test_extra_roots_are_distinct_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWEN_TERRAFORM_ROOT", "envs/prod")
+    monkeypatch.setenv("SWEN_TERRAFORM_EXTRA_ROOTS", '["envs/dr"]')
+    layout = InfraLayout.from_settings(load_settings())
+    assert layout.roots == ("envs/prod", "envs/dr") and layout.fmt_dir == "."
+    assert layout.state_name("envs/dr") == "envs-dr.tfstate"
+    monkeypatch.setenv("SWEN_TERRAFORM_EXTRA_ROOTS", '["envs/prod"]')
+    with pytest.raises(ConfigError, match="name a root twice"):
+        load_settings()
+    monkeypatch.setenv("SWEN_TERRAFORM_EXTRA_ROOTS", '["../dr"]')
+    with pytest.raises(ConfigError, match=r"setting terraform_extra_roots\.0"):
+        load_settings()

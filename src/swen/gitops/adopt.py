@@ -10,8 +10,9 @@ committed ``main``: ``origin/main`` when it is known, else the local ``main``) a
 - every fleet service has an entry (a missing one is reported; it is not fatal to SWEN, whose first
   move of that service adds the entry in its merge request, so ``swen init`` only notes it), and the
   entries use no key SWEN could not fill in such a new entry (also only a note for ``swen init``);
-- the Terraform root (``terraform_root``) has ``.tf`` files, declares ``backend "local" {}`` (SWEN keeps
-  the state under $SWEN_HOME), the variable ``placements_variable`` and the output ``placements``.
+- each Terraform root (``terraform_root``, ``terraform_extra_roots``) has ``.tf`` files, declares
+  ``backend "local" {}`` (SWEN keeps the state under $SWEN_HOME) and the variable
+  ``placements_variable``; ``terraform_root`` also the output ``placements``.
 
 ``swen init --adopt PATH`` prints every check and exits non-zero when one does not match.
 """
@@ -98,7 +99,9 @@ def check_repository(path: Path, settings: Settings, services: Iterable[Service]
         assert ref is not None
         report.ref = ref
         _check_placements(repo, ref, layout, list(services), report)
-        _check_root(repo, ref, layout, report)
+        for root in layout.roots:
+            _check_root(repo, ref, layout, root, report, placement_root=root == layout.root)
+        report.add("fmt check", True, f"`terraform fmt -check -recursive` runs on {layout.fmt_dir}")
     report.add("merge requests", True, _host_description(settings))
     return report
 
@@ -208,13 +211,14 @@ def _top_level_names(text: str) -> list[str]:
         return []
 
 
-def _check_root(repo: git.Repo, ref: str, layout: InfraLayout, report: AdoptionReport) -> None:
-    root = layout.root
+def _check_root(
+    repo: git.Repo, ref: str, layout: InfraLayout, root: str, report: AdoptionReport, *, placement_root: bool
+) -> None:
     tf_files = [p for p in _tree_files(repo, ref, root) if p.endswith(".tf")]
     if not report.add(
         "terraform root", bool(tf_files),
         f"{root}: {len(tf_files)} .tf file(s)" if tf_files else f"{root} has no .tf files on {ref}",
-        "set terraform_root to the folder SWEN should plan and apply (it must hold .tf files)",
+        f"set {'terraform_root' if placement_root else 'terraform_extra_roots'} to folders holding .tf files",
     ):  # fmt: skip
         return
     blocks: dict[str, list[Any]] = {"terraform": [], "variable": [], "output": []}
@@ -247,6 +251,8 @@ def _check_root(repo: git.Repo, ref: str, layout: InfraLayout, report: AdoptionR
         f"(it declares: {', '.join(sorted(variables)) or 'none'})",
         f'declare `variable "{layout.variable}"` in {root}, or set placements_variable to the map it reads',
     )  # fmt: skip
+    if not placement_root:
+        return
     outputs = {name for o in blocks["output"] for name in o}
     report.add(
         "placements output", "placements" in outputs,
@@ -255,7 +261,6 @@ def _check_root(repo: git.Repo, ref: str, layout: InfraLayout, report: AdoptionR
         f"declare `output \"placements\"` (service => {{provider, region}}) in {root}: SWEN reads where "
         "each service runs from it after an apply (see infra/envs/sim/outputs.tf)",
     )  # fmt: skip
-    report.add("fmt check", True, f"`terraform fmt -check -recursive` runs on {layout.fmt_dir}")
 
 
 def _names(blocks: list[Any]) -> str:

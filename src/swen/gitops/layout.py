@@ -32,6 +32,9 @@ class InfraLayout:
     """The placement map's variable name."""
     branch_prefix: str = ""
     """Put in front of every SWEN branch name (``swen/`` -> ``swen/ai-rec/...``)."""
+    extra_roots: tuple[str, ...] = ()
+    """More roots planned and applied after ``root``, reading the same placement file; ``root`` alone
+    gives the applied placements (its output ``placements``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InfraLayout:
@@ -40,26 +43,34 @@ class InfraLayout:
             placements_file=settings.placements_file,
             variable=settings.placements_variable,
             branch_prefix=settings.branch_prefix,
+            extra_roots=settings.terraform_extra_roots,
         )
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        """Every root SWEN plans and applies, ``root`` first."""
+        return (self.root, *self.extra_roots)
 
     @property
     def fmt_dir(self) -> str:
         """What ``terraform fmt -check -recursive`` checks: the deepest folder holding both the root and
         the placement file (``infra`` for the template; ``.`` for envs/prod + vars/prod.tfvars)."""
-        common = posixpath.commonpath([self.root, posixpath.dirname(self.placements_file) or "."])
-        return common or "."
+        folders = [*self.roots, posixpath.dirname(self.placements_file) or "."]
+        return posixpath.commonpath(folders) or "."
 
     @property
     def is_default(self) -> bool:
         return self.root == DEFAULT_ROOT and self.placements_file == TFVARS_PATH
 
-    def state_name(self) -> str:
-        """The state file's name under $SWEN_HOME/tfstate: ``sim.tfstate`` for the template's root (as
-        before), else the root's path with '/' as '-' (``envs-prod.tfstate``)."""
-        return "sim.tfstate" if self.root == DEFAULT_ROOT else self.root.replace("/", "-") + ".tfstate"
+    def state_name(self, root: str | None = None) -> str:
+        """The state file's name under $SWEN_HOME/tfstate for ``root`` (default: ``self.root``):
+        ``sim.tfstate`` for the template's root (as before), else the root's path with '/' as '-'
+        (``envs-prod.tfstate``)."""
+        root = root or self.root
+        return "sim.tfstate" if root == DEFAULT_ROOT else root.replace("/", "-") + ".tfstate"
 
-    def root_in(self, tree: Path) -> Path:
-        return tree / self.root
+    def root_in(self, tree: Path, root: str | None = None) -> Path:
+        return tree / (root or self.root)
 
     def placements_in(self, tree: Path) -> Path:
         return tree / self.placements_file

@@ -20,6 +20,7 @@ import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,9 +47,10 @@ _LOG_LIMIT = 200_000
 T = TypeVar("T")
 
 
-def state_path(settings: Settings) -> Path:
-    """Where the root's Terraform state lives (outside every worktree, so it persists)."""
-    return (settings.home / "tfstate" / InfraLayout.from_settings(settings).state_name()).resolve()
+def state_path(settings: Settings, root: str | None = None) -> Path:
+    """Where a root's Terraform state lives (outside every worktree, so it persists); default: the
+    placement root (``terraform_root``)."""
+    return (settings.home / "tfstate" / InfraLayout.from_settings(settings).state_name(root)).resolve()
 
 
 @dataclass
@@ -84,11 +86,14 @@ class PlanResult:
     show_json: dict[str, Any]
 
 
-def terraform_for(tree: Path, settings: Settings, *, with_state: bool) -> TerraformRunner:
-    """A terraform runner for the configured root of ``tree``, reading the tree's placement file."""
+def terraform_for(
+    tree: Path, settings: Settings, *, with_state: bool, root: str | None = None
+) -> TerraformRunner:
+    """A terraform runner for ``root`` of ``tree`` (default: ``terraform_root``), reading the tree's
+    placement file."""
     layout = InfraLayout.from_settings(settings)
     # terraform splits TF_CLI_ARGS_* shell-style: quote the path (SWEN_HOME may hold spaces or quotes)
-    backend = shlex.quote(f"-backend-config=path={state_path(settings)}")
+    backend = shlex.quote(f"-backend-config=path={state_path(settings, root)}")
     extra_env = {"TF_CLI_ARGS_init": backend} if with_state else {}
     tfvars = layout.placements_in(tree)
     if not tfvars.is_file():
@@ -99,7 +104,7 @@ def terraform_for(tree: Path, settings: Settings, *, with_state: bool) -> Terraf
             stage="validate",
         )
     return TerraformRunner(
-        layout.root_in(tree),
+        layout.root_in(tree, root),
         var_files=[tfvars],
         fmt_dir=tree / layout.fmt_dir,
         binary=settings.terraform_bin,
@@ -115,24 +120,29 @@ def _retrying(what: str, log: StageLog, backoff: Backoff, action: Callable[[], T
 
 
 def validate_tree(tree: Path, settings: Settings, log: StageLog) -> None:
-    """``terraform fmt -check`` (root and placement file), then ``init -backend=false`` and ``validate``."""
-    tf = terraform_for(tree, settings, with_state=False)
-    try:
-        log.command(tf.fmt_check())
-        log.command(tf.init(backend=False))
-        log.command(tf.validate())
-    finally:
-        tf.close()
+    """``terraform fmt -check`` (roots and placement file), then ``init -backend=false`` and
+    ``validate`` of every root."""
+    for i, root in enumerate(InfraLayout.from_settings(settings).roots):
+        tf = terraform_for(tree, settings, with_state=False, root=root)
+        try:
+            if i == 0:
+                log.command(tf.fmt_check())
+            log.command(tf.init(backend=False))
+            log.command(tf.validate())
+        finally:
+            tf.close()
 
 
-def init_with_state(tf: TerraformRunner, settings: Settings, log: StageLog, backoff: Backoff) -> None:
+def init_with_state(
+    tf: TerraformRunner, settings: Settings, log: StageLog, backoff: Backoff, root: str | None = None
+) -> None:
     """``terraform init`` against the persistent state file; refuse a root whose state would be lost."""
-    state = state_path(settings)
+    state = state_path(settings, root)
     state.parent.mkdir(parents=True, exist_ok=True)
     _retrying("terraform init", log, backoff, lambda: log.command(tf.init()))
     configured = _backend_path(tf.root)
     if configured is None or Path(configured).resolve() != state:
-        root = settings.terraform_root
+        root = root or settings.terraform_root
         raise PipelineError(
             f"the terraform root {root} keeps its state inside the worktree (backend path {configured!r})",
             hint=f'declare `terraform {{ backend "local" {{}} }}` in {root} so SWEN can keep the '
@@ -154,18 +164,44 @@ def _backend_path(root: Path) -> str | None:
 def plan_tree(
     tree: Path, settings: Settings, log: StageLog, *, name: str, backoff: Backoff = DEFAULT_BACKOFF
 ) -> PlanResult:
-    """init (persistent state), ``plan -out``, ``show -json``, and the summary of the plan."""
-    tf = terraform_for(tree, settings, with_state=True)
+    """init (persistent state), ``plan -out``, ``show -json``, and the summary of the plan.
+
+    With ``terraform_extra_roots`` each root is planned into ``<root>/<name>.tfplan``; the summary
+    holds every root's changes (an extra root's addresses are prefixed ``<root>:``), ``planfile`` and
+    ``show_json`` are the placement root's."""
+    results = [_plan_root(tree, settings, log, root, name, backoff) for root in _roots(settings)]
+    planfile, shown, summary = results[0]
+    for root, (_file, _shown, more) in zip(_roots(settings)[1:], results[1:], strict=True):
+        summary = _merged(summary, more, root)
+    log.note(f"plan: {describe_summary(summary)}")
+    return PlanResult(summary=summary, planfile=planfile, show_json=shown)
+
+
+def _roots(settings: Settings) -> tuple[str, ...]:
+    return InfraLayout.from_settings(settings).roots
+
+
+def _plan_root(
+    tree: Path, settings: Settings, log: StageLog, root: str, name: str, backoff: Backoff
+) -> tuple[Path, dict[str, Any], PlanSummary]:
+    tf = terraform_for(tree, settings, with_state=True, root=root)
     try:
-        init_with_state(tf, settings, log, backoff)
+        init_with_state(tf, settings, log, backoff, root)
         planfile = tf.root / f"{name}.tfplan"
         _retrying("terraform plan", log, backoff, lambda: log.command(tf.plan(planfile)))
         shown = tf.show_json(planfile)
     finally:
         tf.close()
-    summary = summarise_plan(shown)
-    log.note(f"plan: {describe_summary(summary)}")
-    return PlanResult(summary=summary, planfile=planfile, show_json=shown)
+    return planfile, shown, summarise_plan(shown)
+
+
+def _merged(summary: PlanSummary, more: PlanSummary, root: str) -> PlanSummary:
+    a, b = summary.counts, more.counts
+    counts = a.model_copy(update={k: getattr(a, k) + getattr(b, k) for k in type(a).model_fields})
+    changes = tuple(c.model_copy(update={"address": f"{root}:{c.address}"}) for c in more.resource_changes)
+    return summary.model_copy(
+        update={"resource_changes": summary.resource_changes + changes, "counts": counts}
+    )
 
 
 def describe_summary(summary: PlanSummary) -> str:
@@ -204,14 +240,26 @@ def require_same_plan(
 def apply_planfile(
     tree: Path, settings: Settings, log: StageLog, planfile: Path, *, backoff: Backoff = DEFAULT_BACKOFF
 ) -> dict[str, Placement]:
-    """Apply a saved plan of the root in ``tree``; return the applied placements (outputs)."""
+    """Apply a saved plan of the placement root in ``tree``, then the extra roots' plans of the same
+    name (``plan_tree``); return the applied placements (the placement root's outputs)."""
     tf = terraform_for(tree, settings, with_state=True)
     try:
         _retrying("terraform apply", log, backoff, lambda: log.command(tf.apply(planfile)))
         outputs = tf.output_json()
     finally:
         tf.close()
+    for root in _roots(settings)[1:]:
+        extra = terraform_for(tree, settings, with_state=True, root=root)
+        try:
+            extra_plan = extra.root / planfile.name
+            _retrying(f"terraform apply ({root})", log, backoff, partial(_apply, extra, extra_plan, log))
+        finally:
+            extra.close()
     return placements_from_outputs(outputs)
+
+
+def _apply(tf: TerraformRunner, planfile: Path, log: StageLog) -> StageOutput:
+    return log.command(tf.apply(planfile))
 
 
 def read_applied_placements(settings: Settings, tree: Path) -> dict[str, Placement]:
