@@ -31,9 +31,9 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -46,6 +46,103 @@ from pydantic_settings import (
 from swen.domain.errors import ConfigError
 from swen.domain.models import Weights
 from swen.domain.safe_yaml import read_yaml
+
+_REPO_PATH_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+-]*(/[A-Za-z0-9_.][A-Za-z0-9_.+-]*)*$")
+_HCL_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_BRANCH_PREFIX_RE = re.compile(r"^([a-z0-9][a-z0-9-]{0,30}/){0,3}$")
+
+
+def _repo_path(value: str) -> str:
+    """A path inside the infra repository: relative, POSIX, no ``..``, no ``.`` segments, safe characters."""
+    value = str(value).strip()
+    parts = value.split("/")
+    if not _REPO_PATH_RE.fullmatch(value) or any(p in {".", ".."} for p in parts) or len(value) > 255:
+        raise ValueError(
+            f"{value!r} is not a path inside the infra repository: use a relative POSIX path of letters, "
+            "digits, '_', '.', '+' and '-' without '..' (e.g. envs/prod/terraform.tfvars)"
+        )
+    return value
+
+
+def _tfvars_path(value: str) -> str:
+    value = _repo_path(value)
+    if not value.endswith(".tfvars"):
+        raise ValueError(f"{value!r} must be a .tfvars file (HCL, which SWEN edits in place)")
+    return value
+
+
+def _hcl_identifier(value: str) -> str:
+    if not _HCL_IDENTIFIER_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Terraform variable name: start with a letter or '_', then letters, digits, "
+            "'_' or '-' (at most 64 characters)"
+        )
+    return value
+
+
+def _branch_prefix(value: str) -> str:
+    if not _BRANCH_PREFIX_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a branch prefix: use up to three lowercase segments each ending in '/', "
+            "e.g. 'swen/' or 'bots/swen/' (empty for none)"
+        )
+    return value
+
+
+RepoPath = Annotated[str, AfterValidator(_repo_path)]
+"""A relative path inside the infra repository (validated: no absolute path, no ``..``)."""
+TfvarsPath = Annotated[str, AfterValidator(_tfvars_path)]
+HclIdentifier = Annotated[str, AfterValidator(_hcl_identifier)]
+BranchPrefix = Annotated[str, AfterValidator(_branch_prefix)]
+
+_PROM_LABEL_RE = r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$"
+_PROM_METRIC_RE = r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,127}$"
+_PROM_MATCHER_RE = r'^[a-zA-Z_][a-zA-Z0-9_]{0,63}(=|!=|=~|!~)"[^"\\{}]{0,128}"$'
+_PROM_DURATION_RE = r"^[1-9][0-9]{0,5}(ms|s|m|h|d)$"
+
+
+class PrometheusLabels(BaseModel):
+    """Which label of the team's series names the service, the provider, the region (and, on the cost
+    series, the instance type)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: str = Field(default="service", pattern=_PROM_LABEL_RE)
+    provider: str = Field(default="provider", pattern=_PROM_LABEL_RE)
+    region: str = Field(default="region", pattern=_PROM_LABEL_RE)
+    instance_type: str = Field(default="instance_type", pattern=_PROM_LABEL_RE)
+
+
+class PrometheusMetrics(BaseModel):
+    """The series SWEN reads (see docs/OPERATIONS.md, "Telemetry from Prometheus")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    latency_histogram: str = Field(default="http_request_duration_seconds", pattern=_PROM_METRIC_RE)
+    """A histogram in seconds (``<name>_bucket``): p95 latency by histogram_quantile."""
+    requests_total: str = Field(default="http_requests_total", pattern=_PROM_METRIC_RE)
+    error_matcher: str = Field(default='code=~"5.."', pattern=_PROM_MATCHER_RE)
+    """Selects the failed requests of ``requests_total`` (error rate = their share)."""
+    availability: str = Field(default="swen_availability_ratio", pattern=_PROM_METRIC_RE)
+    hourly_cost: str = Field(default="swen_hourly_cost_usd", pattern=_PROM_METRIC_RE)
+    credits: str = Field(default="swen_credits_usd", pattern=_PROM_METRIC_RE)
+    """Unused credit balance per provider (only the provider label is read)."""
+    gpu_availability: str = Field(default="swen_gpu_availability_ratio", pattern=_PROM_METRIC_RE)
+
+
+class PrometheusSettings(BaseModel):
+    """Where the Prometheus telemetry source reads (``telemetry_source: prometheus``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    window: str = Field(
+        default="5m", pattern=_PROM_DURATION_RE, description="Range of rate() and *_over_time()."
+    )
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    labels: PrometheusLabels = Field(default_factory=PrometheusLabels)
+    metrics: PrometheusMetrics = Field(default_factory=PrometheusMetrics)
+
 
 CONFIG_FILE_NAME = "swen.yaml"
 """The settings file looked for in $SWEN_HOME when SWEN_CONFIG is not set."""
@@ -73,6 +170,10 @@ class Settings(BaseSettings):
     sim_speed: float = Field(default=1.0, gt=0, description="Accelerated clock: simulated s per wall s.")
     seed: int = 42
     scenario_file: Path | None = None
+    telemetry_source: Literal["simulator", "prometheus"] = Field(
+        default="simulator", description="Where telemetry comes from: the simulator, or `prometheus`."
+    )
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
 
     # --- engine ------------------------------------------------------------------------------
     engine_interval_s: float = Field(default=30.0, gt=0)
@@ -90,6 +191,29 @@ class Settings(BaseSettings):
     # --- gitops / pipeline -------------------------------------------------------------------
     infra_repo: Path | None = Field(default=None, description="Infra repo; default $SWEN_HOME/infra.")
     infra_remote: str | None = Field(default=None, description="Remote URL; default $SWEN_HOME/origin.git")
+    terraform_root: RepoPath = Field(
+        default="infra/envs/sim",
+        description="The Terraform root SWEN plans and applies, relative to the infra repository. It must "
+        'declare `backend "local" {}` (SWEN keeps its state under $SWEN_HOME/tfstate) and an output '
+        "`placements` (service => {provider, region}).",
+    )
+    terraform_extra_roots: tuple[RepoPath, ...] = Field(
+        default=(),
+        max_length=8,
+        description="More roots that read the same placement file, planned and applied after "
+        'terraform_root (e.g. a DR region); each declares backend "local" {} like terraform_root.',
+    )
+    placements_file: TfvarsPath = Field(
+        default="infra/terraform.tfvars",
+        description="The tfvars file holding the placement map, relative to the infra repository.",
+    )
+    placements_variable: HclIdentifier = Field(
+        default="service_placement",
+        description="The variable of placements_file that maps service => placement.",
+    )
+    branch_prefix: BranchPrefix = Field(
+        default="", description="Put in front of every SWEN branch, e.g. 'swen/' -> swen/ai-rec/service-2-..."
+    )
     mr_host: Literal["local", "gitlab"] = "local"
     gitlab_url: str | None = None
     gitlab_token: SecretStr | None = None
@@ -124,6 +248,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SWEN_MR_HOST=gitlab needs SWEN_GITLAB_URL, SWEN_GITLAB_TOKEN and SWEN_GITLAB_PROJECT"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _roots_distinct(self) -> Settings:
+        roots = [self.terraform_root, *self.terraform_extra_roots]
+        if len(set(roots)) != len(roots):
+            raise ValueError(
+                f"terraform_root and terraform_extra_roots name a root twice: {', '.join(roots)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _prometheus_complete(self) -> Settings:
+        if self.telemetry_source == "prometheus" and not self.prometheus.url:
+            raise ValueError("telemetry_source prometheus needs prometheus.url (e.g. http://prometheus:9090)")
         return self
 
     @classmethod
@@ -240,6 +379,7 @@ def read_settings_file(path: Path, *, named: bool = True) -> dict[str, Any]:
 _JSON_SETTINGS = {
     "weights": 'a JSON object, e.g. {"cost": 0.4, "latency": 0.25, "credits": 0.2, "availability": 0.15}',
     "cors_origins": 'a JSON list of origins, e.g. ["https://dashboard.example.com"]',
+    "prometheus": 'a JSON object, e.g. {"url": "http://prometheus:9090", "window": "5m"}',
 }
 """Settings read from the environment as JSON, with the format each expects."""
 _SETTINGS_FIELD = re.compile(r'field "([a-z0-9_]+)"')
@@ -263,6 +403,11 @@ def load_settings(**overrides: object) -> Settings:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "settings"
         top = field.split(".")[0]
+        if not err["loc"]:  # a rule across settings (e.g. one that needs another): the message names them
+            raise ConfigError(
+                str(err["msg"]).removeprefix("Value error, "),
+                hint="set the settings it names (SWEN_* variables or swen.yaml)",
+            ) from None
         from_file = _from_file(top, overrides)
         if from_file is not None:
             raise ConfigError(

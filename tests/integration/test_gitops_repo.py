@@ -10,7 +10,7 @@ import pytest
 from swen.config import Settings
 from swen.domain.errors import GitOpsError, NotFoundError
 from swen.gitops.repo import InfraRepo, RetryPolicy, init_infra_repo, is_transient
-from swen.gitops.template import TFVARS_PATH
+from swen.gitops.template import TFVARS_PATH, locate_template
 from swen.gitops.tfvars import edit_placement, read_placements
 
 TEMPLATE = Path(__file__).parents[1] / "fixtures" / "infra_template"
@@ -58,11 +58,12 @@ def test_init_force_recreates_only_defaults(settings: Settings) -> None:
 
 
 def test_init_clones_an_existing_remote(settings: Settings, tmp_path: Path) -> None:
-    init_infra_repo(settings, template_root=TEMPLATE)
+    # a remote of the team's own is checked against the layout: the real template has a root to plan
+    init_infra_repo(settings)
     other = Settings(home=tmp_path / "other-home", infra_remote=settings.infra_remote_url)
     report = init_infra_repo(other)
     assert report.cloned and not report.created_remote
-    assert InfraRepo.open(other).read_file("origin/main") == (TEMPLATE / TFVARS_PATH).read_text()
+    assert InfraRepo.open(other).read_file("origin/main") == locate_template().tfvars.read_text()
 
 
 def test_init_with_a_rejecting_remote_leaves_nothing_half_made(settings: Settings, tmp_path: Path) -> None:
@@ -81,7 +82,7 @@ def test_init_with_a_rejecting_remote_leaves_nothing_half_made(settings: Setting
 
 
 def test_init_adopts_an_existing_clone_and_its_origin(settings: Settings, tmp_path: Path) -> None:
-    init_infra_repo(settings, template_root=TEMPLATE)
+    init_infra_repo(settings)
     clone = tmp_path / "my-clone"
     git("clone", "--quiet", settings.infra_remote_url, str(clone), cwd=tmp_path)
     other = Settings(home=tmp_path / "home-2", infra_repo=clone)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +18,7 @@ from swen.cli.params import MrIdArgument
 from swen.cli.pipeline_cmds import finish, render_run, run_title, stage_row, superseded_by
 from swen.cli.state import known_service, open_store, state_settings
 from swen.cli.text import clean, plain
-from swen.config import Settings
+from swen.config import Settings, load_settings
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.domain.merge_requests import MergeRequest, MRState
 from swen.gitops.mr_hosts import MergeRequestHost, make_host
@@ -72,6 +73,37 @@ def _init(force: bool) -> None:
         console.print(f"infra repo cloned  {report.repo_path}")
     else:
         console.print(f"infra repo exists  {report.repo_path}")
+    console.print(
+        f"layout     root {plain(settings.terraform_root)}; placement map "
+        f"{plain(settings.placements_variable)} in {plain(settings.placements_file)}; "
+        f"merge requests: {plain(settings.mr_host)}"
+    )
+
+
+def _adopt(path: Path) -> None:
+    from swen.gitops.adopt import check_repository
+    from swen.telemetry.fleet import load_fleet
+
+    settings = load_settings()
+    report = check_repository(path.expanduser().resolve(), settings, load_fleet(settings.fleet_file))
+    console = Console(soft_wrap=True, highlight=False)
+    console.print(
+        f"checking {plain(report.path)}"
+        + (f" at {plain(report.ref)}" if report.ref else "")
+        + f" against {plain(settings.settings_file or 'the settings (no swen.yaml)')}"
+    )
+    for check in report.checks:
+        mark = "[green]ok[/]      " if check.ok else "[red]MISMATCH[/]"
+        console.print(f"{mark} {plain(check.what):<19} {plain(check.detail)}")
+        if check.fix:
+            console.print(f"         {'':<19} [dim]fix: {plain(check.fix)}[/]")
+    if report.mismatches:
+        console.print(f"{len(report.mismatches)} check(s) do not match; nothing was changed")
+        raise typer.Exit(1)
+    console.print(
+        "the repository matches: set infra_repo to this path in swen.yaml (or SWEN_INFRA_REPO), "
+        "then run `swen init`"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -82,8 +114,26 @@ def register(app: typer.Typer) -> None:
         force: Annotated[
             bool, typer.Option("--force", help="Recreate the default infra repo and origin under $SWEN_HOME.")
         ] = False,
+        adopt: Annotated[
+            Path | None,
+            typer.Option(
+                "--adopt",
+                metavar="PATH",
+                help="Only check the existing infra repository at PATH against the settings (root, "
+                "placement file and variable, fleet services, remote); changes nothing, exits 1 on a "
+                "mismatch.",
+            ),
+        ] = None,
     ) -> None:
-        """Create the store schema, the infra repository (from the template) and its origin. Idempotent."""
+        """Create the store schema, the infra repository (from the template) and its origin. Idempotent.
+
+        With --adopt PATH: check a repository of your own against the settings instead (see
+        docs/OPERATIONS.md, "Using your own infra repository")."""
+        if adopt is not None:
+            if force:
+                raise InvalidInputError("--adopt and --force do not go together", hint="drop --force")
+            _adopt(adopt)
+            return
         _init(force)
 
     app.add_typer(mr_app, name="mr")

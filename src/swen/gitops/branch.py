@@ -4,6 +4,9 @@
 self-healing move and ``rollback/...`` for putting a previous placement back. The timestamp is the
 decision's ``created_at`` in UTC, so the same decision always yields the same branch (that is what makes
 the committer crash-safe: a restart finds the branch it already pushed).
+
+A team's naming rule may put a prefix in front (setting ``branch_prefix``: up to three lowercase
+segments, each ending in ``/``, e.g. ``swen/ai-rec/...``); a valid name is recognised with or without it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ class BranchKind(StrEnum):
     ROLLBACK = "rollback"
 
 
-BRANCH_PATTERN = r"^(ai-rec|emergency|rollback)/[a-z][a-z0-9-]{0,62}-[a-z][a-z0-9-]{0,62}-\d{8}T\d{6}Z$"
+BRANCH_PATTERN = (
+    r"^(?:[a-z0-9][a-z0-9-]{0,30}/){0,3}?(ai-rec|emergency|rollback)/"
+    r"[a-z][a-z0-9-]{0,62}-[a-z][a-z0-9-]{0,62}-\d{8}T\d{6}Z$"
+)
 _BRANCH_RE = re.compile(BRANCH_PATTERN)
 
 
@@ -37,11 +43,11 @@ def branch_timestamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
 
 
-def branch_name(kind: BranchKind, service: str, provider: str, at: datetime) -> str:
-    """Build ``<kind>/<service>-<provider>-<timestamp>`` after validating every piece."""
+def branch_name(kind: BranchKind, service: str, provider: str, at: datetime, *, prefix: str = "") -> str:
+    """Build ``<prefix><kind>/<service>-<provider>-<timestamp>`` after validating every piece."""
     validate_service_name(service)
     validate_location_name(provider, "provider")
-    name = f"{BranchKind(kind).value}/{service}-{provider}-{branch_timestamp(at)}"
+    name = f"{prefix}{BranchKind(kind).value}/{service}-{provider}-{branch_timestamp(at)}"
     return validate_branch_name(name)
 
 
@@ -57,4 +63,6 @@ def validate_branch_name(name: str) -> str:
 
 def branch_kind(name: str) -> BranchKind:
     """The kind of a valid SWEN branch name."""
-    return BranchKind(validate_branch_name(name).split("/", 1)[0])
+    found = _BRANCH_RE.fullmatch(validate_branch_name(name))
+    assert found is not None
+    return BranchKind(found.group(1))

@@ -9,8 +9,10 @@
    transition if a crash interrupted it);
 4. checks that every other open MR of the service can be superseded (else ConflictError, nothing
    changed);
-5. edits only that service's entry of ``terraform.tfvars`` on ``origin/main``, commits on the branch
-   and pushes - unless the branch is already on the remote (a crash between push and MR);
+5. edits only that service's entry of the placement map (``terraform.tfvars``, or the file and
+   variable the settings name) on ``origin/main`` - adding the entry when the service is in the fleet
+   but not yet in the map - commits on the branch and pushes - unless the branch is already on the
+   remote (a crash between push and MR);
 6. supersedes the older MRs (decision -> SUPERSEDED first, then the MR is closed, so a crash in between
    is finished by the next call), opens the MR and moves the decision to MR_OPENED.
 
@@ -24,7 +26,7 @@ was written (an older MR that cannot be superseded) also leaves it PROPOSED.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,13 +39,13 @@ from swen.domain.decision import (
 )
 from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError, NotFoundError
 from swen.domain.merge_requests import MergeRequest, MRKind, MRState
-from swen.domain.models import Placement
+from swen.domain.models import Placement, Service
 from swen.domain.names import validate_location_name, validate_service_name
 from swen.gitops.branch import BranchKind, branch_name
+from swen.gitops.layout import InfraLayout
 from swen.gitops.mr_hosts import MergeRequestHost
 from swen.gitops.repo import MAIN, REMOTE, InfraRepo
-from swen.gitops.template import TFVARS_PATH
-from swen.gitops.tfvars import edit_placement, read_placements, validate_instance_type
+from swen.gitops.tfvars import PlacementEntry, edit_placement, read_placements, validate_instance_type
 from swen.store.repository import Store
 
 _S = DecisionStatus
@@ -182,12 +184,18 @@ class Committer:
         *,
         events: ProposalEvents,
         terraform_bin: str = "terraform",
+        layout: InfraLayout | None = None,
+        fleet: Callable[[], Mapping[str, Service]] | None = None,
     ):
         self.store = store
         self.repo = repo
         self.host = host
         self.events = events
         self.terraform_bin = terraform_bin
+        self.layout = layout or InfraLayout()
+        self._fleet = fleet
+        """The fleet's services by name: a service with no entry in the placement map gets one (from
+        its fleet description) on its first move. None: such a service is a NotFoundError."""
 
     # --- recommendations and emergencies --------------------------------------------------------
     def propose(self, decision: Decision) -> MergeRequest:
@@ -205,7 +213,13 @@ class Committer:
         instance_type = instance_type_for(decision, decision.target)
         kind = MRKind.EMERGENCY if decision.emergency else MRKind.MIGRATION
         branch_kind = BranchKind.EMERGENCY if decision.emergency else BranchKind.RECOMMENDATION
-        branch = branch_name(branch_kind, decision.service, decision.target.provider, decision.created_at)
+        branch = branch_name(
+            branch_kind,
+            decision.service,
+            decision.target.provider,
+            decision.created_at,
+            prefix=self.layout.branch_prefix,
+        )
         status = self._stored_status(decision)
 
         existing = self._existing(branch, decision.id)
@@ -250,16 +264,22 @@ class Committer:
                 "decisions can be rolled back"
             )
         branch = branch_name(
-            BranchKind.ROLLBACK, decision.service, decision.current.provider, decision.created_at
+            BranchKind.ROLLBACK,
+            decision.service,
+            decision.current.provider,
+            decision.created_at,
+            prefix=self.layout.branch_prefix,
         )
         existing = self._existing(branch, decision.id)
         if existing is not None:
             return existing
         self.repo.fetch()
         if branch not in self.repo.remote_branches():
-            entries = read_placements(self.repo.read_file(f"{REMOTE}/{MAIN}"))
+            entries = self._main_entries()
             if decision.service not in entries:
-                raise NotFoundError(f"service {decision.service!r} has no entry in terraform.tfvars on main")
+                raise NotFoundError(
+                    f"service {decision.service!r} has no entry in {self.layout.placements_file} on main"
+                )
             entry = entries[decision.service]
             now = Placement(provider=entry.provider, region=entry.region)
             if now != decision.target:
@@ -329,26 +349,69 @@ class Committer:
     def _commit_edit(self, edit: _BranchEdit) -> None:
         """Local ``edit.branch`` = origin's main + the one-entry edit of ``edit.decision.service``."""
         base = f"{REMOTE}/{MAIN}"
+        layout = self.layout
+        text = self.repo.read_file(base, layout.placements_file)
         edited = edit_placement(
-            self.repo.read_file(base),
+            text,
             edit.decision.service,
             edit.target.provider,
             edit.target.region,
             edit.instance_type,
             terraform_bin=self.terraform_bin,
+            variable=layout.variable,
+            source=layout.placements_file,
+            new_entry=self._new_entry(text, edit.decision.service),
         )
         message = commit_message(edit.decision, kind=edit.kind, source=edit.source, target=edit.target)
         self.repo.commit_file(
-            branch=edit.branch, base=base, path=TFVARS_PATH, content=edited, message=message
+            branch=edit.branch, base=base, path=layout.placements_file, content=edited, message=message
         )
+
+    def _main_entries(self) -> dict[str, PlacementEntry]:
+        layout = self.layout
+        return read_placements(
+            self.repo.read_file(f"{REMOTE}/{MAIN}", layout.placements_file),
+            source=layout.placements_file,
+            variable=layout.variable,
+        )
+
+    def _new_entry(self, text: str, service: str) -> dict[str, str | int | bool] | None:
+        """The attributes of ``service``'s entry if the map has none and the fleet describes it.
+
+        The entry carries the keys the map's other entries use (all of gpu_count, stateful, replicas
+        for an empty map), filled from the fleet; provider, region and instance_type come from the move.
+        """
+        if self._fleet is None:
+            return None
+        entries = read_placements(text, source=self.layout.placements_file, variable=self.layout.variable)
+        if service in entries:
+            return None
+        known = self._fleet().get(service)  # read only when an entry is missing
+        if known is None:
+            return None
+        described: dict[str, str | int | bool] = {
+            "gpu_count": known.shape.gpu_count,
+            "stateful": known.stateful,
+            "replicas": known.replicas,
+        }
+        used = {key for entry in entries.values() for key in entry.attributes}
+        return {k: v for k, v in described.items() if not entries or k in used}
 
     def _open(self, edit: _BranchEdit) -> MergeRequest:
         """Open the merge request of ``edit``'s branch, titled and described from its decision."""
         decision, kind, source, target = edit.decision, edit.kind, edit.source, edit.target
+        description = mr_description(decision, kind=kind, source=source, target=target)
+        if decision.service not in self._main_entries():
+            layout = self.layout
+            description += (
+                f"\n### New entry\n\n`{decision.service}` is in the fleet but had no entry in "
+                f"`{layout.variable}` of `{layout.placements_file}`: this change adds it at "
+                f"`{target.key}`, from the fleet file's description of the service.\n"
+            )
         return self.host.open(
             edit.branch,
             change_title(decision, kind=kind, source=source, target=target),
-            mr_description(decision, kind=kind, source=source, target=target),
+            description,
             decision.id,
             decision.service,
             kind,

@@ -25,7 +25,8 @@ import git
 from swen.config import Settings
 from swen.domain.errors import GitOpsError, NotFoundError
 from swen.gitops.branch import validate_branch_name
-from swen.gitops.template import TFVARS_PATH, copy_template, locate_template
+from swen.gitops.layout import InfraLayout
+from swen.gitops.template import TFVARS_PATH, Template, copy_template, fleet_tfvars, locate_template
 
 MAIN = "main"
 REMOTE = "origin"
@@ -409,7 +410,12 @@ def init_infra_repo(
       ``$SWEN_HOME/infra`` whose first commit on ``main`` is the template;
     * ``SWEN_INFRA_REMOTE`` pointing at an existing remote with a ``main`` branch: clone it;
     * ``SWEN_INFRA_REPO`` pointing at an existing clone: adopt it and its ``origin`` (which must match
-      ``SWEN_INFRA_REMOTE`` when that is set).
+      ``SWEN_INFRA_REMOTE`` when that is set; a clone of the team's own without ``origin`` is refused,
+      never given a made-up local one).
+    An existing or cloned repository must match the settings' layout (root, placement file and
+    variable: ``adopt.check_repository``); a blocking mismatch is a GitOpsError listing each one.
+    With a fleet file of its own (SWEN_FLEET_FILE), a repository made from the template gets one
+    placement entry per fleet service instead of the template's.
     ``force`` deletes and recreates only the embedded defaults under $SWEN_HOME, never paths the
     settings point at. A repository is built in a temporary folder and moved into place only after
     ``main`` was pushed, so a failed init leaves no half-made repository behind.
@@ -430,15 +436,72 @@ def init_infra_repo(
             f"{repo_path} exists and is not a git repository",
             hint="empty it, set SWEN_INFRA_REPO to another folder, or use `swen init --force` (default only)",
         )
+    own_layout = not InfraLayout.from_settings(settings).is_default
+    missing_local = is_local_remote(remote) and not remote.startswith("file://") and not Path(remote).exists()
+    if own_layout and missing_local:
+        raise _nothing_to_adopt(settings, repo_path, remote)  # before anything is created
     _ensure_local_bare(remote, report)
     if MAIN in _remote_heads(remote):
         repo_path.parent.mkdir(parents=True, exist_ok=True)
         _git_global("clone", "--quiet", "--origin", REMOTE, "--branch", MAIN, remote, str(repo_path))
         _ensure_identity(git.Repo(repo_path))
         report.cloned = True
+        try:
+            _require_layout(repo_path, settings, report)
+        except GitOpsError:
+            shutil.rmtree(repo_path, ignore_errors=True)  # ours: made a moment ago, and not usable
+            raise
         return report
-    _create_from_template(repo_path, remote, report, template_root)
+    if own_layout:
+        raise _nothing_to_adopt(settings, repo_path, remote)
+    _create_from_template(repo_path, remote, report, template_root, settings)
     return report
+
+
+def _nothing_to_adopt(settings: Settings, repo_path: Path, remote: str) -> GitOpsError:
+    return GitOpsError(
+        f"terraform_root {settings.terraform_root!r} and placements_file {settings.placements_file!r} "
+        f"describe a repository of your own, but there is none to adopt at {repo_path} "
+        f"(and {remote} has no main)",
+        hint="set infra_repo to your clone (check it first with `swen init --adopt PATH`) or "
+        "infra_remote to its remote; or drop terraform_root/placements_file to start from the template",
+    )
+
+
+def _fleet_tfvars(template: Template, settings: Settings) -> str | None:
+    """The template's tfvars with the fleet file's services (None: the packaged fleet, which the
+    template's own entries already mirror)."""
+    if settings.fleet_file is None:
+        return None
+    from swen.telemetry.fleet import load_fleet
+
+    services = load_fleet(settings.fleet_file)
+    return fleet_tfvars(
+        template.tfvars.read_text(encoding="utf-8"),
+        services,
+        fleet_label=str(settings.fleet_file),
+        terraform_bin=settings.terraform_bin,
+    )
+
+
+def _require_layout(repo_path: Path, settings: Settings, report: InitReport) -> None:
+    """Check a repository of the team's own (infra_repo or infra_remote set) against the settings
+    (``adopt.check_repository``); GitOpsError listing every blocking mismatch, notes for the rest. The
+    embedded default under $SWEN_HOME was made from the template by SWEN and is not checked."""
+    if settings.infra_repo is None and settings.infra_remote is None:
+        return
+    from swen.gitops.adopt import check_repository
+    from swen.telemetry.fleet import load_fleet
+
+    checked = check_repository(repo_path, settings, load_fleet(settings.fleet_file))
+    problems = checked.blocking
+    if problems:
+        raise GitOpsError(
+            f"{repo_path} does not match the settings: "
+            + "; ".join(f"{c.what}: {c.detail}" for c in problems),
+            hint=problems[0].fix + " (`swen init --adopt PATH` lists every check)",
+        )
+    report.notes.extend(f"{c.what}: {c.detail} ({c.fix})" for c in checked.mismatches)
 
 
 def _ensure_local_bare(remote: str, report: InitReport) -> None:
@@ -450,9 +513,17 @@ def _ensure_local_bare(remote: str, report: InitReport) -> None:
 
 def _adopt_existing(repo_path: Path, settings: Settings, report: InitReport) -> None:
     repo = git.Repo(repo_path)
-    _ensure_identity(repo)
     urls = {r.name: r.url for r in repo.remotes}
     wanted = resolve_remote_url(settings.infra_remote_url)
+    if REMOTE not in urls and settings.infra_repo is not None:
+        # a repository of the team's own: SWEN does not invent a remote for it (nothing is changed)
+        command = f"git -C {repo_path} remote add {REMOTE} " + (
+            settings.infra_remote if settings.infra_remote is not None else "URL"
+        )
+        raise GitOpsError(
+            f"{repo_path} has no remote {REMOTE!r}; SWEN pushes its branches and merges to it",
+            hint=f"add the team's remote ({command}), then run `swen init` again",
+        )
     if REMOTE not in urls:
         _ensure_local_bare(wanted, report)
         repo.create_remote(REMOTE, wanted)
@@ -464,8 +535,11 @@ def _adopt_existing(repo_path: Path, settings: Settings, report: InitReport) -> 
         )
     else:
         wanted = resolve_remote_url(urls[REMOTE])
-        _ensure_local_bare(wanted, report)
+        if settings.infra_repo is None:
+            _ensure_local_bare(wanted, report)
     report.remote_url = wanted
+    _require_layout(repo_path, settings, report)  # before SWEN writes anything into the repository
+    _ensure_identity(repo)
     report.notes.append(f"infra repository already present at {repo_path}")
     if MAIN not in _remote_heads(wanted) and MAIN in [h.name for h in repo.heads]:
         InfraRepo(repo_path)._retrying("push", "push", REMOTE, f"refs/heads/{MAIN}:refs/heads/{MAIN}")
@@ -473,15 +547,19 @@ def _adopt_existing(repo_path: Path, settings: Settings, report: InitReport) -> 
 
 
 def _create_from_template(
-    repo_path: Path, remote: str, report: InitReport, template_root: Path | None
+    repo_path: Path, remote: str, report: InitReport, template_root: Path | None, settings: Settings
 ) -> None:
     template = locate_template(template_root)
+    tfvars = _fleet_tfvars(template, settings)
     repo_path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{repo_path.name}.init-", dir=repo_path.parent))
     try:
         repo = git.Repo.init(staging, initial_branch=MAIN)
         _ensure_identity(repo)
         report.template_items = copy_template(template, staging)
+        if tfvars is not None:
+            (staging / TFVARS_PATH).write_text(tfvars, encoding="utf-8")
+            report.notes.append(f"{TFVARS_PATH}: one entry per service of {settings.fleet_file}")
         infra = InfraRepo(staging)
         infra.git("add", "--all")
         infra.git(

@@ -18,7 +18,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from swen.domain.errors import GitOpsError
+from swen.domain.errors import ConfigError, GitOpsError
+from swen.domain.models import Service
+from swen.gitops.tfvars import replace_map
 
 TFVARS_PATH = "infra/terraform.tfvars"
 """Path of terraform.tfvars inside the infra repository (POSIX, relative to its root)."""
@@ -80,3 +82,42 @@ def copy_template(template: Template, dest: Path) -> list[str]:
     if not gitignore.exists():
         gitignore.write_text(INFRA_GITIGNORE, encoding="utf-8")
     return list(template.items)
+
+
+def fleet_tfvars(
+    text: str, services: list[Service], *, fleet_label: str, terraform_bin: str = "terraform"
+) -> str:
+    """The template's ``terraform.tfvars`` with one entry per fleet service (not the template's own).
+
+    Each entry is where the fleet places the service, on the catalog's cheapest instance type that
+    fits its shape there, with its GPU count, stateful flag and replicas (the template's entry format).
+    """
+    from swen.telemetry.catalog import load_catalog
+
+    catalog = load_catalog()
+    entries: list[tuple[str, dict[str, str | int | bool], str]] = []
+    for service in services:
+        offer = catalog.best_offer(service.shape, service.fleet_placement)
+        if offer is None:
+            raise ConfigError(
+                f"service {service.name}: {catalog.no_offer_reason(service.shape, service.fleet_placement)}",
+                hint="place the service (current:) where the catalog has an instance that fits its shape",
+                source=fleet_label,
+            )
+        shape = service.shape
+        gpu = f", {shape.gpu_count}x {shape.gpu_model}" if shape.gpu_model else ""
+        entries.append(
+            (
+                service.name,
+                {
+                    "provider": service.fleet_placement.provider,
+                    "region": service.fleet_placement.region,
+                    "instance_type": offer.instance_type,
+                    "gpu_count": shape.gpu_count,
+                    "stateful": service.stateful,
+                    "replicas": service.replicas,
+                },
+                f"{service.name}: {shape.vcpus} vCPU, {shape.memory_gib:g} GiB{gpu} (from the fleet file).",
+            )
+        )
+    return replace_map(text, entries, source=TFVARS_PATH, terraform_bin=terraform_bin)

@@ -20,9 +20,12 @@ entries, other variables) is kept; python-hcl2's ``dumps`` is never used because
 lines normalised too (whitespace only); the infra template is fmt-clean and the pipeline's validate
 stage checks ``fmt -check``, so in practice only the edited entry changes.
 
-A service that has no entry is a ``NotFoundError``: the entry of a service carries more than its
-placement in the infra template, so SWEN does not invent one; add it by hand (or via the fleet
-tooling) and SWEN will move it from then on.
+The map's variable name is a parameter (``variable``, default ``service_placement``; an adopted
+repository may call it ``placements``), and so is the file's name in messages (``source``).
+
+A service that has no entry is a ``NotFoundError`` unless the caller passes ``new_entry``: then the
+edit adds the service's entry at the end of the map (``render_entry``), so a service added to the fleet
+later gets its entry through the same merge request as its first move, never an error loop.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,8 +81,10 @@ def _unquote(value: Any) -> Any:
     return value
 
 
-def read_placements(text: str, *, source: str = "terraform.tfvars") -> dict[str, PlacementEntry]:
-    """Parse ``text`` and return the ``service_placement`` entries by service name."""
+def read_placements(
+    text: str, *, source: str = "terraform.tfvars", variable: str = PLACEMENT_VARIABLE
+) -> dict[str, PlacementEntry]:
+    """Parse ``text`` and return the entries of its placement map (``variable``) by service name."""
     from hcl2.api import loads
 
     try:
@@ -87,18 +93,16 @@ def read_placements(text: str, *, source: str = "terraform.tfvars") -> dict[str,
         raise InvalidInputError(
             f"cannot parse HCL: {_first_line(exc)}", hint="fix the syntax of the file", source=source
         ) from None
-    raw = data.get(PLACEMENT_VARIABLE)
+    raw = data.get(variable)
     if not isinstance(raw, dict):
         raise InvalidInputError(
-            f"no {PLACEMENT_VARIABLE} map", hint=f"declare {PLACEMENT_VARIABLE} = {{ ... }}", source=source
+            f"no {variable} map", hint=f"declare {variable} = {{ ... }} in {source}", source=source
         )
     entries: dict[str, PlacementEntry] = {}
     for key, body in raw.items():
         name = _unquote(key)
         if not isinstance(body, dict) or "provider" not in body or "region" not in body:
-            raise InvalidInputError(
-                f"entry {name!r} of {PLACEMENT_VARIABLE} needs provider and region", source=source
-            )
+            raise InvalidInputError(f"entry {name!r} of {variable} needs provider and region", source=source)
         instance_type = _unquote(body.get("instance_type"))
         entries[name] = PlacementEntry(
             service=name,
@@ -156,41 +160,44 @@ def _value_object(node: Tree[Any]) -> Tree[Any] | None:
     return None
 
 
-def _find_entry(text: str, service: str) -> _EntrySpan:
+@dataclass(frozen=True)
+class _MapSpan:
+    body: _Span  # the map's object, braces included
+    entries: dict[str, _EntrySpan]
+
+
+def _find_map(text: str, variable: str, source: str) -> _MapSpan:
     from hcl2.parser import parser
 
     try:
         tree = parser().parse(text + "\n")
     except LarkError as exc:
         raise InvalidInputError(
-            f"cannot parse HCL: {_first_line(exc)}", hint="fix the syntax of terraform.tfvars"
+            f"cannot parse HCL: {_first_line(exc)}", hint=f"fix the syntax of {source}"
         ) from None
     body = _trees(tree, "body")[0] if tree.data == "start" else tree
     for attr in _trees(body, "attribute"):
         name = attr.children[0]
-        if not (isinstance(name, Tree) and _tok(name) == PLACEMENT_VARIABLE):
+        if not (isinstance(name, Tree) and _tok(name) == variable):
             continue
         mapping = _value_object(attr)
         if mapping is None:
             break
+        entries: dict[str, _EntrySpan] = {}
         for elem in _trees(mapping, "object_elem"):
-            if _key_text(elem, text) != service:
-                continue
+            service = _key_text(elem, text)
             entry = _value_object(elem)
             if entry is None:
-                raise InvalidInputError(f"entry {service!r} of {PLACEMENT_VARIABLE} is not an object")
+                raise InvalidInputError(f"entry {service!r} of {variable} in {source} is not an object")
             elems = _trees(entry, "object_elem")
             values = {
                 _key_text(e, text): _span(e.children[-1]) for e in elems if isinstance(e.children[-1], Tree)
             }
             last = max((e.meta.end_pos for e in elems), default=entry.meta.start_pos + 1)
-            return _EntrySpan(_span(elem), _span(entry), values, last)
-        raise NotFoundError(
-            f"service {service!r} has no entry in {PLACEMENT_VARIABLE} of terraform.tfvars",
-            hint="add the service's entry to terraform.tfvars on main first",
-        )
+            entries[service] = _EntrySpan(_span(elem), _span(entry), values, last)
+        return _MapSpan(_span(mapping), entries)
     raise InvalidInputError(
-        f"terraform.tfvars has no {PLACEMENT_VARIABLE} map", hint=f"declare {PLACEMENT_VARIABLE} = {{ ... }}"
+        f"{source} has no {variable} map", hint=f"declare {variable} = {{ ... }} in {source}"
     )
 
 
@@ -207,26 +214,43 @@ def edit_placement(
     instance_type: str | None = None,
     *,
     terraform_bin: str = "terraform",
+    variable: str = PLACEMENT_VARIABLE,
+    source: str = "terraform.tfvars",
+    new_entry: Mapping[str, str | int | bool] | None = None,
 ) -> str:
     """Return ``text`` with only ``service``'s provider/region (and instance_type if given) changed.
 
     ``instance_type=None`` leaves an existing ``instance_type`` untouched. The result is
-    ``terraform fmt``-clean. Raises InvalidInputError for bad names, NotFoundError for an unknown
-    service and ConflictError when the entry already has exactly these values.
+    ``terraform fmt``-clean. Raises InvalidInputError for bad names, NotFoundError for a service with
+    no entry (unless ``new_entry`` gives the other attributes of the entry to add: then the service's
+    entry is appended to the map) and ConflictError when the entry already has exactly these values.
     """
     validate_service_name(service)
     validate_location_name(provider, "provider")
     validate_location_name(region, "region")
     if instance_type is not None:
         validate_instance_type(instance_type)
-    entry = _find_entry(text, service)
+    mapping = _find_map(text, variable, source)
+    entry = mapping.entries.get(service)
     wanted = {"provider": provider, "region": region}
     if instance_type is not None:
         wanted["instance_type"] = instance_type
+    if entry is None:
+        if new_entry is None:
+            raise NotFoundError(
+                f"service {service!r} has no entry in {variable} of {source}",
+                hint=f"add the service's entry to {source} on main first",
+            )
+        return terraform_fmt(
+            _append_entry(
+                text, mapping, service, {**wanted, **{k: v for k, v in new_entry.items() if k not in wanted}}
+            ),
+            terraform_bin=terraform_bin,
+        )
     current = {k: text[s.start : s.end] for k, s in entry.values.items()}
     if all(current.get(k) == f'"{v}"' for k, v in wanted.items()):
         raise ConflictError(
-            f"terraform.tfvars already places {service} at {provider}/{region}",
+            f"{source} already places {service} at {provider}/{region}",
             hint="nothing to change",
         )
     edits: list[tuple[int, int, str]] = []
@@ -240,6 +264,66 @@ def edit_placement(
     for start, end, replacement in sorted(edits, reverse=True):
         edited = edited[:start] + replacement + edited[end:]
     return terraform_fmt(edited, terraform_bin=terraform_bin)
+
+
+_ATTRIBUTE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def render_entry(service: str, attributes: Mapping[str, str | int | bool], *, indent: str = "  ") -> str:
+    """One entry of the placement map as HCL (``service = { key = value ... }``), every piece validated.
+
+    Strings are limited to the safe name alphabet (they come from the fleet and the catalog); numbers
+    and booleans are written as HCL literals."""
+    validate_service_name(service)
+    lines = [f"{indent}{service} = {{"]
+    for key, value in attributes.items():
+        if not _ATTRIBUTE_KEY_RE.fullmatch(key):
+            raise InvalidInputError(f"invalid attribute name {key!r} for the entry of {service}")
+        if isinstance(value, bool):
+            literal = "true" if value else "false"
+        elif isinstance(value, int):
+            literal = str(value)
+        elif isinstance(value, str):
+            literal = f'"{validate_instance_type(value)}"'  # the widest safe alphabet of an entry value
+        else:
+            raise InvalidInputError(f"attribute {key} of {service}: unsupported value {value!r}")
+        lines.append(f"{indent}  {key} = {literal}")
+    lines.append(f"{indent}}}")
+    return "\n".join(lines)
+
+
+def replace_map(
+    text: str,
+    entries: Sequence[tuple[str, Mapping[str, str | int | bool], str]],
+    *,
+    variable: str = PLACEMENT_VARIABLE,
+    source: str = "terraform.tfvars",
+    terraform_bin: str = "terraform",
+) -> str:
+    """``text`` with the placement map's body replaced by ``entries`` (service, attributes, comment),
+    everything outside the map (the file's header comments, other variables) kept byte for byte."""
+    mapping = _find_map(text, variable, source)
+    blocks = []
+    for service, attributes, comment in entries:
+        note = "".join(ch if ch.isprintable() else " " for ch in comment).strip()
+        blocks.append((f"  # {note}\n" if note else "") + render_entry(service, attributes))
+    body = "{\n" + "\n\n".join(blocks) + "\n}"
+    edited = text[: mapping.body.start] + body + text[mapping.body.end :]
+    return terraform_fmt(edited, terraform_bin=terraform_bin)
+
+
+def _append_entry(
+    text: str, mapping: _MapSpan, service: str, attributes: Mapping[str, str | int | bool]
+) -> str:
+    """``text`` with ``service``'s entry added before the closing brace of the map."""
+    close = mapping.body.end - 1  # the map's closing brace
+    assert text[close] == "}"
+    before = text[:close].rstrip(" \t")
+    block = render_entry(service, attributes)
+    if not before.endswith("\n"):
+        before += "\n"
+    spacer = "" if before.rstrip().endswith("{") else "\n"
+    return f"{before}{spacer}{block}\n{text[close:]}"
 
 
 def _new_attribute(text: str, entry: _EntrySpan, key: str, value: str) -> str:
@@ -277,7 +361,7 @@ def terraform_fmt(text: str, *, terraform_bin: str = "terraform") -> str:
             raise GitOpsError("terraform fmt timed out", transient=True) from None
     if proc.returncode != 0:
         raise GitOpsError(
-            f"terraform fmt rejected the edited terraform.tfvars: {proc.stderr.strip()}",
+            f"terraform fmt rejected the edited placement file: {proc.stderr.strip()}",
             hint="the file on main may not be valid HCL",
         )
     return proc.stdout

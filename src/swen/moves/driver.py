@@ -24,6 +24,7 @@ from swen.domain.errors import ConflictError, LockError, SwenError
 from swen.domain.merge_requests import MergeRequest, MRKind, MRState, PipelineRun, RunStatus
 from swen.domain.models import Placement
 from swen.gitops.committer import Committer
+from swen.gitops.layout import InfraLayout, fleet_services
 from swen.moves import automation, reviews
 from swen.moves.lifecycle import Lifecycle
 from swen.pipeline.events import OutcomeKind, PipelineOutcome
@@ -123,7 +124,13 @@ class MoveDriver:
         self.runner = PipelineRunner(settings, store, listener=LifecycleListener(self.lifecycle), **tools)
         self.repo, self.host = self.runner.repo, self.runner.host
         self.committer = Committer(
-            store, self.repo, self.host, events=_ProposalRecorder(self), terraform_bin=settings.terraform_bin
+            store,
+            self.repo,
+            self.host,
+            events=_ProposalRecorder(self),
+            terraform_bin=settings.terraform_bin,
+            layout=InfraLayout.from_settings(settings),
+            fleet=fleet_services(settings),
         )
 
     # --- the engine's side ---------------------------------------------------------------------

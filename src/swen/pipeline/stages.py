@@ -3,8 +3,12 @@
 These functions know Terraform and git, not the store: the runner (``runner.py``) calls them, records
 their logs and durations, and moves the decision through its lifecycle.
 
-Terraform state lives outside every worktree, at ``$SWEN_HOME/tfstate/sim.tfstate``: worktrees are
-thrown away after each stage, the state must not be. The sim root declares ``backend "local" {}`` and
+Which root is planned and applied, and which tfvars file it reads, is the settings' infra layout
+(``swen.gitops.layout``: the template's ``infra/envs/sim`` and ``infra/terraform.tfvars`` by default).
+
+Terraform state lives outside every worktree, at ``$SWEN_HOME/tfstate/sim.tfstate`` (another root:
+``<root with - for />.tfstate``): worktrees are
+thrown away after each stage, the state must not be. The root declares ``backend "local" {}`` and
 the runner initialises it with ``-backend-config=path=<state>`` (through ``TF_CLI_ARGS_init``, so the
 terraform runner needs no special flag). A root without that backend block would silently keep its
 state inside the worktree; ``init_with_state`` checks the backend path after init and refuses.
@@ -16,22 +20,21 @@ import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from swen.config import Settings
 from swen.domain.errors import GitOpsError, PipelineError
 from swen.domain.models import Placement
+from swen.gitops.layout import DEFAULT_ROOT, InfraLayout
 from swen.gitops.repo import BOT_EMAIL, BOT_NAME, MAIN, REMOTE, InfraRepo
-from swen.gitops.template import TFVARS_PATH
 from swen.pipeline.plan_summary import PlanSummary, summarise_plan
 from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff, with_retry
 from swen.pipeline.terraform import StageOutput, TerraformRunner, placements_from_outputs
 
-SIM_ROOT = "infra/envs/sim"
-"""The offline root the local pipeline plans and applies (relative to the infra repository)."""
-INFRA_DIR = "infra"
-"""What ``terraform fmt -check`` checks (relative to the infra repository)."""
+SIM_ROOT = DEFAULT_ROOT
+"""The template's offline root, planned and applied by default (``terraform_root`` chooses another)."""
 
 _IDENTITY = {
     "GIT_AUTHOR_NAME": BOT_NAME,
@@ -44,9 +47,10 @@ _LOG_LIMIT = 200_000
 T = TypeVar("T")
 
 
-def state_path(settings: Settings) -> Path:
-    """Where the sim root's Terraform state lives (outside every worktree, so it persists)."""
-    return (settings.home / "tfstate" / "sim.tfstate").resolve()
+def state_path(settings: Settings, root: str | None = None) -> Path:
+    """Where a root's Terraform state lives (outside every worktree, so it persists); default: the
+    placement root (``terraform_root``)."""
+    return (settings.home / "tfstate" / InfraLayout.from_settings(settings).state_name(root)).resolve()
 
 
 @dataclass
@@ -82,20 +86,27 @@ class PlanResult:
     show_json: dict[str, Any]
 
 
-def terraform_for(tree: Path, settings: Settings, *, with_state: bool) -> TerraformRunner:
-    """A terraform runner for the sim root of ``tree``, reading the tree's terraform.tfvars."""
+def terraform_for(
+    tree: Path, settings: Settings, *, with_state: bool, root: str | None = None
+) -> TerraformRunner:
+    """A terraform runner for ``root`` of ``tree`` (default: ``terraform_root``), reading the tree's
+    placement file."""
+    layout = InfraLayout.from_settings(settings)
     # terraform splits TF_CLI_ARGS_* shell-style: quote the path (SWEN_HOME may hold spaces or quotes)
-    backend = shlex.quote(f"-backend-config=path={state_path(settings)}")
+    backend = shlex.quote(f"-backend-config=path={state_path(settings, root)}")
     extra_env = {"TF_CLI_ARGS_init": backend} if with_state else {}
-    tfvars = tree / TFVARS_PATH
+    tfvars = layout.placements_in(tree)
     if not tfvars.is_file():
         raise PipelineError(
-            f"{TFVARS_PATH} is missing from the infra repository", hint="run `swen init`", stage="validate"
+            f"{layout.placements_file} is missing from the infra repository",
+            hint="set placements_file in swen.yaml to where the placement map lives "
+            "(`swen init --adopt PATH` checks the repository), or run `swen init` for the template",
+            stage="validate",
         )
     return TerraformRunner(
-        tree / SIM_ROOT,
+        layout.root_in(tree, root),
         var_files=[tfvars],
-        fmt_dir=tree / INFRA_DIR,
+        fmt_dir=tree / layout.fmt_dir,
         binary=settings.terraform_bin,
         extra_env=extra_env,
     )
@@ -109,27 +120,32 @@ def _retrying(what: str, log: StageLog, backoff: Backoff, action: Callable[[], T
 
 
 def validate_tree(tree: Path, settings: Settings, log: StageLog) -> None:
-    """``terraform fmt -check`` on infra/, then ``init -backend=false`` and ``validate`` of the sim root."""
-    tf = terraform_for(tree, settings, with_state=False)
-    try:
-        log.command(tf.fmt_check())
-        log.command(tf.init(backend=False))
-        log.command(tf.validate())
-    finally:
-        tf.close()
+    """``terraform fmt -check`` (roots and placement file), then ``init -backend=false`` and
+    ``validate`` of every root."""
+    for i, root in enumerate(InfraLayout.from_settings(settings).roots):
+        tf = terraform_for(tree, settings, with_state=False, root=root)
+        try:
+            if i == 0:
+                log.command(tf.fmt_check())
+            log.command(tf.init(backend=False))
+            log.command(tf.validate())
+        finally:
+            tf.close()
 
 
-def init_with_state(tf: TerraformRunner, settings: Settings, log: StageLog, backoff: Backoff) -> None:
+def init_with_state(
+    tf: TerraformRunner, settings: Settings, log: StageLog, backoff: Backoff, root: str | None = None
+) -> None:
     """``terraform init`` against the persistent state file; refuse a root whose state would be lost."""
-    state = state_path(settings)
+    state = state_path(settings, root)
     state.parent.mkdir(parents=True, exist_ok=True)
     _retrying("terraform init", log, backoff, lambda: log.command(tf.init()))
     configured = _backend_path(tf.root)
     if configured is None or Path(configured).resolve() != state:
+        root = root or settings.terraform_root
         raise PipelineError(
-            f"the terraform root {SIM_ROOT} keeps its state inside the worktree "
-            f"(backend path {configured!r})",
-            hint=f'declare `terraform {{ backend "local" {{}} }}` in {SIM_ROOT} so SWEN can keep the '
+            f"the terraform root {root} keeps its state inside the worktree (backend path {configured!r})",
+            hint=f'declare `terraform {{ backend "local" {{}} }}` in {root} so SWEN can keep the '
             f"state at {state}",
             stage="plan",
         )
@@ -148,18 +164,44 @@ def _backend_path(root: Path) -> str | None:
 def plan_tree(
     tree: Path, settings: Settings, log: StageLog, *, name: str, backoff: Backoff = DEFAULT_BACKOFF
 ) -> PlanResult:
-    """init (persistent state), ``plan -out``, ``show -json``, and the summary of the plan."""
-    tf = terraform_for(tree, settings, with_state=True)
+    """init (persistent state), ``plan -out``, ``show -json``, and the summary of the plan.
+
+    With ``terraform_extra_roots`` each root is planned into ``<root>/<name>.tfplan``; the summary
+    holds every root's changes (an extra root's addresses are prefixed ``<root>:``), ``planfile`` and
+    ``show_json`` are the placement root's."""
+    results = [_plan_root(tree, settings, log, root, name, backoff) for root in _roots(settings)]
+    planfile, shown, summary = results[0]
+    for root, (_file, _shown, more) in zip(_roots(settings)[1:], results[1:], strict=True):
+        summary = _merged(summary, more, root)
+    log.note(f"plan: {describe_summary(summary)}")
+    return PlanResult(summary=summary, planfile=planfile, show_json=shown)
+
+
+def _roots(settings: Settings) -> tuple[str, ...]:
+    return InfraLayout.from_settings(settings).roots
+
+
+def _plan_root(
+    tree: Path, settings: Settings, log: StageLog, root: str, name: str, backoff: Backoff
+) -> tuple[Path, dict[str, Any], PlanSummary]:
+    tf = terraform_for(tree, settings, with_state=True, root=root)
     try:
-        init_with_state(tf, settings, log, backoff)
+        init_with_state(tf, settings, log, backoff, root)
         planfile = tf.root / f"{name}.tfplan"
         _retrying("terraform plan", log, backoff, lambda: log.command(tf.plan(planfile)))
         shown = tf.show_json(planfile)
     finally:
         tf.close()
-    summary = summarise_plan(shown)
-    log.note(f"plan: {describe_summary(summary)}")
-    return PlanResult(summary=summary, planfile=planfile, show_json=shown)
+    return planfile, shown, summarise_plan(shown)
+
+
+def _merged(summary: PlanSummary, more: PlanSummary, root: str) -> PlanSummary:
+    a, b = summary.counts, more.counts
+    counts = a.model_copy(update={k: getattr(a, k) + getattr(b, k) for k in type(a).model_fields})
+    changes = tuple(c.model_copy(update={"address": f"{root}:{c.address}"}) for c in more.resource_changes)
+    return summary.model_copy(
+        update={"resource_changes": summary.resource_changes + changes, "counts": counts}
+    )
 
 
 def describe_summary(summary: PlanSummary) -> str:
@@ -198,18 +240,30 @@ def require_same_plan(
 def apply_planfile(
     tree: Path, settings: Settings, log: StageLog, planfile: Path, *, backoff: Backoff = DEFAULT_BACKOFF
 ) -> dict[str, Placement]:
-    """Apply a saved plan of the sim root in ``tree``; return the applied placements (outputs)."""
+    """Apply a saved plan of the placement root in ``tree``, then the extra roots' plans of the same
+    name (``plan_tree``); return the applied placements (the placement root's outputs)."""
     tf = terraform_for(tree, settings, with_state=True)
     try:
         _retrying("terraform apply", log, backoff, lambda: log.command(tf.apply(planfile)))
         outputs = tf.output_json()
     finally:
         tf.close()
+    for root in _roots(settings)[1:]:
+        extra = terraform_for(tree, settings, with_state=True, root=root)
+        try:
+            extra_plan = extra.root / planfile.name
+            _retrying(f"terraform apply ({root})", log, backoff, partial(_apply, extra, extra_plan, log))
+        finally:
+            extra.close()
     return placements_from_outputs(outputs)
 
 
+def _apply(tf: TerraformRunner, planfile: Path, log: StageLog) -> StageOutput:
+    return log.command(tf.apply(planfile))
+
+
 def read_applied_placements(settings: Settings, tree: Path) -> dict[str, Placement]:
-    """The placements in the persistent state (``terraform output -json`` of the sim root)."""
+    """The placements in the persistent state (``terraform output -json`` of the root)."""
     log = StageLog()
     tf = terraform_for(tree, settings, with_state=True)
     try:

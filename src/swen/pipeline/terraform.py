@@ -295,7 +295,8 @@ def placements_from_outputs(outputs: Mapping[str, Any]) -> dict[str, Placement]:
     if not isinstance(raw, Mapping):
         raise PipelineError(
             "the terraform root has no `placements` output",
-            hint="apply infra/envs/sim or infra/envs/prod first; both define output `placements`",
+            hint="declare output `placements` (service => {provider, region}) in the terraform root "
+            "(as infra/envs/sim/outputs.tf does) and apply it",
             stage="apply",
         )
     result: dict[str, Placement] = {}

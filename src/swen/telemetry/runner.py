@@ -12,6 +12,10 @@ ConfigError and nothing is touched). Each cycle reads the applied placements fro
 loop closes) and activates scenarios injected since the last cycle (``scenarios.inject_scenario``).
 SIGTERM (in the main thread) or ``stop_event`` stops the loop after the current cycle.
 The JSON export is always replaced atomically; it is also fsynced unless the clock is accelerated.
+
+With ``telemetry_source: prometheus`` the same loop reads the team's Prometheus instead
+(``run_prometheus``: one ``collect_cycle`` per interval at wall time, ``telemetry/prometheus.py``), so
+``swen simulate`` and the telemetry process of ``swen up`` need no other command.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from swen.telemetry.clock import SimClock
 from swen.telemetry.fleet import CreditGrant, load_fleet_file
 from swen.telemetry.scenarios import Scenario, ScenarioInbox, load_scenario_file
 from swen.telemetry.simulator import Simulator
+from swen.telemetry.source import SimulatorSource
 
 if TYPE_CHECKING:
     from swen.store.repository import Store
@@ -76,6 +81,8 @@ def run_simulator(
     Without ``start`` the clock resumes one interval after the newest stored sample (``resume_time``).
     ``services``/``credits`` override the fleet file; ``scenarios`` are activated at the start.
     """
+    if settings.telemetry_source == "prometheus":
+        return run_prometheus(settings, store, once=once, stop_event=stop_event, max_steps=max_steps)
     catalog = catalog or load_catalog()
     if services is None:
         fleet = load_fleet_file(settings.fleet_file, catalog)
@@ -112,6 +119,45 @@ def run_simulator(
     return run
 
 
+def run_prometheus(
+    settings: Settings,
+    store: Store,
+    *,
+    once: bool = False,
+    stop_event: threading.Event | None = None,
+    max_steps: int | None = None,
+) -> SimulatorRun:
+    """Collect from Prometheus every ``sim_interval_s`` wall seconds (real time: no simulated clock)."""
+    from swen.telemetry.prometheus import PrometheusSource
+    from swen.telemetry.source import collect_cycle
+
+    services = load_fleet_file(settings.fleet_file).services
+    store.upsert_services(list(services))
+    source = PrometheusSource(settings.prometheus, services)
+    stop = stop_event or threading.Event()
+    run = SimulatorRun()
+    try:
+        with _SigtermSetsEvent(stop):
+            while not stop.is_set():
+                now = datetime.now(UTC).replace(microsecond=0)
+                run.first_sim_time = run.first_sim_time or now
+                run.samples += len(collect_cycle(settings, store, source, now))
+                if source.incomplete or source.skipped:
+                    _log.warning(
+                        "prometheus: %d incomplete group(s) left out; %s",
+                        source.incomplete,
+                        "; ".join(source.skipped[:3]) or "no series skipped",
+                    )
+                run.steps += 1
+                run.last_sim_time = now
+                if once or (max_steps is not None and run.steps >= max_steps):
+                    break
+                stop.wait(settings.sim_interval_s)
+    finally:
+        source.close()
+    return run
+
+
 def resume_time(store: Store, interval_s: float) -> datetime:
     """Where the simulated clock starts without an explicit ``start``: one interval after the newest
     stored sample, so simulated time never goes backwards across restarts (an accelerated run gets
@@ -127,11 +173,10 @@ def _cycle(
     settings: Settings, store: Store, sim: Simulator, now: datetime, inbox: ScenarioInbox, *, durable: bool
 ) -> int:
     placements = {s.name: s.fleet_placement for s in store.list_services()} | store.get_placements()
-    sim.set_placements(placements)
     for scenario in inbox.poll():
         _log.info("scenario activated: %s", scenario.describe())
         sim.activate(scenario)
-    samples = sim.step(now)
+    samples = SimulatorSource(sim).collect(now, placements)
     store.insert_samples(samples)
     write_latest_telemetry(
         settings.latest_telemetry_path, samples, generated_at=now, placements=placements, fsync=durable

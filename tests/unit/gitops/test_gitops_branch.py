@@ -62,3 +62,23 @@ def test_validate_branch_name_rejects(name: str) -> None:
 
 def test_branch_kind() -> None:
     assert branch_kind("rollback/api-aws-20261126T101503Z") is BranchKind.ROLLBACK
+
+
+def test_a_prefix_goes_in_front_and_is_still_recognised() -> None:
+    name = branch_name(
+        BranchKind.EMERGENCY,
+        "service-2",
+        "aws",
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        prefix="bots/swen/",
+    )
+    assert name == "bots/swen/emergency/service-2-aws-20260102T030405Z"
+    assert branch_kind(name) is BranchKind.EMERGENCY
+    assert branch_kind("ai-rec/ai-rec-aws-20260102T030405Z") is BranchKind.RECOMMENDATION
+    for bad in (
+        "a/b/c/d/ai-rec/s-aws-20260102T030405Z",
+        "Bots/ai-rec/s-aws-20260102T030405Z",
+        "x/../ai-rec/s-aws-20260102T030405Z",
+    ):
+        with pytest.raises(InvalidInputError):
+            validate_branch_name(bad)
