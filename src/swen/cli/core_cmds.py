@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -150,16 +151,26 @@ def engine(
     ] = True,
 ) -> None:
     """Run the decision engine loop (scores, decides, explains, acts, verifies)."""
+    from swen.leadership import Leadership
     from swen.loop import EngineLoop, gitops_actuator
 
     settings = state_settings()
     _logging(settings)
-    with claimed(settings.home, ["engine"]), open_store(settings, create=True) as store:
+    # Replicas sharing a database elect a leader (swen.leadership); alone, the per-home lock holds.
+    guard = contextlib.nullcontext() if settings.elects_leader else claimed(settings.home, ["engine"])
+    with guard, open_store(settings, create=True) as store:
         actuator = gitops_actuator(settings, store) if act else None
         if act and actuator is None:
             console.print("[yellow]no infra repository yet (`swen init`): advising only, not acting[/]")
-        loop = EngineLoop(settings, store, actuator=actuator)
-        report = loop.run(once=once)
+        leadership = None
+        if settings.elects_leader:
+            leadership = Leadership(store, lease_s=settings.leader_lease_s).start()
+        loop = EngineLoop(settings, store, actuator=actuator, leadership=leadership)
+        try:
+            report = loop.run(once=once)
+        finally:
+            if leadership is not None:
+                leadership.stop()
     if once:
         console.print(
             f"engine: {report.services} services, {report.ticks} new telemetry tick(s), "
