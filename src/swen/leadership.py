@@ -102,7 +102,11 @@ class Leadership:
         with self._changed:
             if lease is None:
                 if held is not None:
-                    _log.warning("%s lease lost: another replica took over (token %d)", self.name, held.token)
+                    _log.warning(
+                        "%s lease lost: another replica took over (this process held token %d)",
+                        self.name,
+                        held.token,
+                    )
                 self._lease = None
                 self._deadline = 0.0
             else:
@@ -121,14 +125,14 @@ class Leadership:
         """Campaign and renew in a daemon thread until :meth:`stop`."""
         if self._thread is None:
             self.store.fence = Fence(self.name, self.holder, 0)  # no write before the first election
+            self.attempt()
             self._thread = threading.Thread(target=self._run, name=f"lease-{self.name}", daemon=True)
             self._thread.start()
         return self
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            held = self.attempt()
-            self._stop.wait(self.renew_s if held else self.poll_s)
+        while not self._stop.wait(self.renew_s if self.is_leader() else self.poll_s):
+            self.attempt()
 
     def wait_until_leader(self, stop: threading.Event, *, timeout: float | None = None) -> bool:
         """Block until this process leads (True), ``stop`` is set or ``timeout`` passes (False)."""

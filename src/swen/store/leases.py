@@ -140,8 +140,14 @@ class LeaseRepository:
                 conn.execute(insert(leases).values(name=name, **values))
             else:
                 conn.execute(update(leases).where(leases.c.name == name).values(**values))
-            payload = {"action": "elected", "lease": name, "holder": holder, "token": new_token,
-                       "previous": previous, "ttl_s": ttl_s}  # fmt: skip
+            payload = {
+                "action": "elected",
+                "lease": name,
+                "holder": holder,
+                "token": new_token,
+                "previous": previous,
+                "ttl_s": ttl_s,
+            }
             audit.append(conn, EventType.LEADERSHIP, payload)
         return Lease(name, holder, new_token, now + ttl_s)
 
@@ -155,7 +161,7 @@ class LeaseRepository:
                     leases.c.name == fence.name,
                     leases.c.holder == fence.holder,
                     leases.c.token == fence.token,
-                )  # fmt: skip
+                )
                 .values(expires_at=0.0)
             )
         return bool(done.rowcount == 1)
