@@ -99,9 +99,11 @@ class EventFeed:
     async def wait(self, cursor: int, timeout: float) -> None:
         """Return when an event newer than ``cursor`` is known, or after ``timeout``."""
         feed = self._feed()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation, and then
+        # the server's shutdown waits forever for this task
         with contextlib.suppress(TimeoutError):
-            async with feed.changed:
-                await asyncio.wait_for(feed.changed.wait_for(lambda: (self._head or 0) > cursor), timeout)
+            async with asyncio.timeout(timeout), feed.changed:
+                await feed.changed.wait_for(lambda: (self._head or 0) > cursor)
 
     # --- the poller --------------------------------------------------------------------------
     def _feed(self) -> _LoopFeed:
@@ -118,7 +120,8 @@ class EventFeed:
     async def _poll(self, feed: _LoopFeed) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(feed.wake.wait(), self.poll_s)
+                async with asyncio.timeout(self.poll_s):
+                    await feed.wake.wait()
             feed.wake.clear()
             if feed.subscribers == 0:
                 continue

@@ -159,5 +159,8 @@ async def live_feed(
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await receiver
-        if websocket.client_state is WebSocketState.CONNECTED:
+        if (
+            websocket.client_state is WebSocketState.CONNECTED
+            and websocket.application_state is WebSocketState.CONNECTED
+        ):
             await websocket.close()
