@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -164,6 +165,9 @@ def engine(
             console.print("[yellow]no infra repository yet (`swen init`): advising only, not acting[/]")
         leadership = None
         if settings.elects_leader:
+            # SIGTERM (swen up, Kubernetes) stops like Ctrl-C, so the lease is released below and a
+            # standby takes over at once instead of after the lease runs out
+            signal.signal(signal.SIGTERM, _interrupt)
             leadership = Leadership(store, lease_s=settings.leader_lease_s).start()
         loop = EngineLoop(settings, store, actuator=actuator, leadership=leadership)
         try:
@@ -181,6 +185,10 @@ def engine(
         for error in report.errors:
             console.print(f"[red]error:[/] {plain(error)}")
         console.print(f"wrote {settings.decisions_path}")
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def services() -> None:

@@ -15,12 +15,12 @@ from swen.store.repository import Store
 
 def test_one_holder_at_a_time_and_takeover_after_expiry(store: Store) -> None:
     leases = LeaseRepository(store)
-    first = leases.acquire("engine", "a", ttl_s=0.5)
+    first = leases.acquire("engine", "a", ttl_s=2)
     assert first is not None and first.token == 1
-    assert leases.acquire("engine", "b", ttl_s=0.5) is None  # a's lease is live
-    renewed = leases.acquire("engine", "a", ttl_s=0.5, token=first.token)
+    assert leases.acquire("engine", "b", ttl_s=2) is None  # a's lease is live
+    renewed = leases.acquire("engine", "a", ttl_s=2, token=first.token)
     assert renewed is not None and renewed.token == 1
-    time.sleep(0.6)  # let a's lease run out (no renewal)
+    time.sleep(2.1)  # let a's lease run out (no renewal)
     second = leases.acquire("engine", "b", ttl_s=5)
     assert second is not None and second.token == 2
     assert leases.acquire("engine", "a", ttl_s=5, token=first.token) is None  # a was deposed
@@ -31,11 +31,11 @@ def test_one_holder_at_a_time_and_takeover_after_expiry(store: Store) -> None:
 def test_a_deposed_holder_writes_nothing(database_url: str) -> None:
     old, new = Store.from_url(database_url), Store.from_url(database_url, migrate=False)
     try:
-        first = LeaseRepository(old).acquire("engine", "old", ttl_s=0.3)
+        first = LeaseRepository(old).acquire("engine", "old", ttl_s=2)
         assert first is not None
         old.fence = first.fence
         old.append_event(EventType.ENGINE_CYCLE, {"n": 1})  # the holder writes
-        time.sleep(0.4)
+        time.sleep(2.1)
         second = LeaseRepository(new).acquire("engine", "new", ttl_s=30)
         assert second is not None
         before = new.events_after(0, limit=1000)
