@@ -18,6 +18,10 @@ Two guards keep a deposed leader from acting:
   monotonic time of the last successful renewal's start plus ``lease_s``. The database expires the
   lease no earlier than that, so the local view never outlives the real one.
 
+A leader frozen in the middle of a write transaction holds that transaction's locks; on PostgreSQL the
+server ends such a session after ``lease_s`` idle in the transaction
+(``store.leases.bound_idle_transactions``), so the standby's takeover waits at most that long.
+
 On one machine ``swen up`` still uses the flock of ``swen.instance``; the election is what lets two
 engines share a PostgreSQL store (or a SQLite one, for tests and rehearsals).
 """
@@ -33,7 +37,7 @@ import uuid
 from collections.abc import Callable
 
 from swen.domain.errors import SwenError
-from swen.store.leases import Fence, Lease, LeaseRepository
+from swen.store.leases import Fence, Lease, LeaseRepository, bound_idle_transactions
 from swen.store.repository import Store
 
 _log = logging.getLogger(__name__)
@@ -124,6 +128,8 @@ class Leadership:
     def start(self) -> Leadership:
         """Campaign and renew in a daemon thread until :meth:`stop`."""
         if self._thread is None:
+            # a leader frozen inside a transaction must not hold its locks (and the failover) forever
+            bound_idle_transactions(self.store.engine, self.lease_s)
             self.store.fence = Fence(self.name, self.holder, 0)  # no write before the first election
             self.attempt()
             self._thread = threading.Thread(target=self._run, name=f"lease-{self.name}", daemon=True)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, event, insert, select, text, update
 
 from swen.domain.errors import FencedError
 from swen.domain.events import EventType
@@ -165,6 +165,29 @@ class LeaseRepository:
                 .values(expires_at=0.0)
             )
         return bool(done.rowcount == 1)
+
+
+def bound_idle_transactions(engine: Engine, seconds: float) -> None:
+    """PostgreSQL: end this engine's sessions that sit idle inside a transaction for ``seconds``
+    (``idle_in_transaction_session_timeout``), releasing their locks.
+
+    A leader frozen in the middle of a write transaction (SIGSTOP, a VM pause) holds the event lock
+    and its lease row ``FOR SHARE``; without this a standby could not take over until it woke. The
+    store's transactions do no waiting of their own between statements, so only a frozen or stuck
+    process reaches the limit. Connections already in the pool are replaced."""
+    if engine.dialect.name != "postgresql":
+        return
+    millis = max(1000, int(seconds * 1000))
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET idle_in_transaction_session_timeout = {millis}")
+        dbapi_conn.autocommit = autocommit
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()
 
 
 def _lock_timeout(conn: Connection) -> None:

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from swen.domain.errors import FencedError
+from swen.domain.errors import FencedError, StoreError
 from swen.domain.events import EventType
-from swen.store.leases import Fence, LeaseRepository
+from swen.store.leases import Fence, LeaseRepository, bound_idle_transactions
 from swen.store.repository import Store
 
 
@@ -75,3 +75,30 @@ def test_release_lets_a_standby_take_over_at_once(store: Store) -> None:
     assert leases.release(lease.fence)
     taken = leases.acquire("engine", "b", ttl_s=60)
     assert taken is not None and taken.token == 2
+
+
+def test_a_leader_frozen_inside_a_transaction_does_not_block_the_takeover(pg_url: str) -> None:
+    """PostgreSQL ends a session idle in its transaction past the bound, releasing the event lock and
+    the lease row: the standby takes over, and the frozen transaction's write never commits."""
+    old, new = Store.from_url(pg_url), Store.from_url(pg_url, migrate=False)
+    try:
+        bound_idle_transactions(old.engine, 1.0)
+        lease = LeaseRepository(old).acquire("engine", "old", ttl_s=1.0)
+        assert lease is not None
+        old.fence = lease.fence
+        taken = None
+        with pytest.raises(StoreError), old.transaction() as conn:
+            old.append_event(EventType.ENGINE_CYCLE, {"by": "old"}, conn=conn)
+            # "frozen" here, holding the event lock: the standby keeps trying (each try waits for
+            # the lock up to its lock timeout)
+            deadline = time.monotonic() + 60
+            while taken is None and time.monotonic() < deadline:
+                try:
+                    taken = LeaseRepository(new).acquire("engine", "new", ttl_s=30)
+                except StoreError:
+                    pass
+        assert taken is not None and taken.token == 2
+        assert all(e.payload != {"by": "old"} for e in new.events_after(0, limit=100))
+    finally:
+        old.close()
+        new.close()
