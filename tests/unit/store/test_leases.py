@@ -3,6 +3,7 @@ write of a deposed or expired holder is refused inside its own transaction, with
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -93,10 +94,8 @@ def test_a_leader_frozen_inside_a_transaction_does_not_block_the_takeover(pg_url
             # the lock up to its lock timeout)
             deadline = time.monotonic() + 60
             while taken is None and time.monotonic() < deadline:
-                try:
+                with contextlib.suppress(StoreError):  # the lock timeout: try again
                     taken = LeaseRepository(new).acquire("engine", "new", ttl_s=30)
-                except StoreError:
-                    pass
         assert taken is not None and taken.token == 2
         assert all(e.payload != {"by": "old"} for e in new.events_after(0, limit=100))
     finally:
