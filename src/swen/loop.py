@@ -92,6 +92,8 @@ class CycleReport:
     incidents_escalated: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     note: str | None = None
+    stood_by: bool = False
+    """Another engine led: this one did nothing (``run(once=True)`` with leader election)."""
 
 
 class Actuator(Protocol):
@@ -226,7 +228,9 @@ class EngineLoop:
         stop = stop_event or threading.Event()
         while True:
             if not self._lead(stop, once=once):
-                return CycleReport(note="another engine leads: this one stood by and did nothing")
+                return CycleReport(
+                    note="another engine leads: this one stood by and did nothing", stood_by=True
+                )
             started = time.monotonic()
             try:
                 report = self.cycle()

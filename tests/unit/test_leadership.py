@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from support.builders import T0, decision
+from support.cli import make_swen
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import FencedError
@@ -101,5 +102,22 @@ def test_only_the_leader_applies_approvals_and_a_standby_runs_no_cycle(
     assert acts["leader"].calls == ["resume"] and acts["standby"].calls == []
     standby.lease_s = 0.5  # (shortens only how long run(once=True) stands by before giving up)
     report = loops["standby"].run(once=True)  # stands by a lease and a second, then gives up
-    assert report.note is not None and "another engine leads" in report.note
+    assert report.stood_by and report.note is not None and "another engine leads" in report.note
     assert acts["standby"].calls == []
+
+
+def test_engine_once_stands_by_while_another_engine_leads(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, swen_home: Path
+) -> None:
+    swen = make_swen(capsys, monkeypatch)
+    env = {"SWEN_HOME": str(swen_home), "SWEN_LEADER_ELECTION": "true", "SWEN_LEADER_LEASE_S": "0.5"}
+    alone = swen("engine", "--once", "--no-act", env=env)
+    alone.assert_ok()
+    assert "wrote " in alone.out  # elected (the lease was free), cycled, released the lease at exit
+    with Store.open(Settings(home=swen_home), migrate=False) as store:
+        other = Leadership(store, lease_s=60, holder="the-running-engine")
+        assert other.attempt()
+        standing = swen("engine", "--once", "--no-act", env=env)
+        standing.assert_ok()
+        assert "another engine leads: this one stood by and did nothing" in standing.out
+        assert "wrote " not in standing.out

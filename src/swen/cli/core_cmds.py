@@ -163,11 +163,11 @@ def engine(
         actuator = gitops_actuator(settings, store) if act else None
         if act and actuator is None:
             console.print("[yellow]no infra repository yet (`swen init`): advising only, not acting[/]")
-        leadership = None
+        leadership, old_term = None, None
         if settings.elects_leader:
             # SIGTERM (swen up, Kubernetes) stops like Ctrl-C, so the lease is released below and a
             # standby takes over at once instead of after the lease runs out
-            signal.signal(signal.SIGTERM, _interrupt)
+            old_term = signal.signal(signal.SIGTERM, _interrupt)
             leadership = Leadership(store, lease_s=settings.leader_lease_s).start()
         loop = EngineLoop(settings, store, actuator=actuator, leadership=leadership)
         try:
@@ -175,6 +175,7 @@ def engine(
         finally:
             if leadership is not None:
                 leadership.stop()
+                signal.signal(signal.SIGTERM, old_term)
     if once:
         console.print(
             f"engine: {report.services} services, {report.ticks} new telemetry tick(s), "
@@ -184,7 +185,8 @@ def engine(
         )
         for error in report.errors:
             console.print(f"[red]error:[/] {plain(error)}")
-        console.print(f"wrote {settings.decisions_path}")
+        if not report.stood_by:
+            console.print(f"wrote {settings.decisions_path}")
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
