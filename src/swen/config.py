@@ -187,6 +187,18 @@ class Settings(BaseSettings):
     amortisation_months: float = Field(default=6.0, gt=0)
     stale_after_s: float = Field(default=120.0, gt=0, description="Samples older than this are stale.")
     verify_samples: int = Field(default=3, ge=1, description="Healthy samples needed to verify a move.")
+    leader_election: bool | None = Field(
+        default=None,
+        description="Engines elect one leader through the store (default: on with PostgreSQL, where "
+        "replicas share the database; off with SQLite, where the per-home lock keeps one engine).",
+    )
+    leader_lease_s: float = Field(
+        default=3.0,
+        ge=0.5,
+        le=60,
+        description="Engine lease: a standby takes over this long after "
+        "the leader stops renewing it (failover time is about this plus half a second).",
+    )
 
     # --- gitops / pipeline -------------------------------------------------------------------
     infra_repo: Path | None = Field(default=None, description="Infra repo; default $SWEN_HOME/infra.")
@@ -291,6 +303,13 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'swen.db').resolve()}"
+
+    @property
+    def elects_leader(self) -> bool:
+        """Whether engines elect a leader (``leader_election``, default: on for PostgreSQL)."""
+        if self.leader_election is not None:
+            return self.leader_election
+        return not self.resolved_database_url.startswith("sqlite")
 
     @property
     def latest_telemetry_path(self) -> Path:

@@ -17,6 +17,12 @@ One :class:`EngineLoop` per engine process (``swen engine``, joined into ``swen 
    ``engine_cycle`` event.
 
 Time is simulated time: "now" is the newest sample's timestamp, so an accelerated clock works.
+
+Replicas: with a :class:`~swen.leadership.Leadership`, only the elected engine cycles and acts; a
+standby waits for the lease and starts from a fresh window when elected. Every write of the leader is
+fenced in the store (``Store.fence``), and before each action outside the store (a proposal, a
+withdrawal, an apply) the loop checks that its lease has not run out. A write refused by the fence
+(``FencedError``) ends the cycle and the process stands by again.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from swen.domain.decision import (
     DecisionAction,
     DecisionStatus,
 )
-from swen.domain.errors import SwenError
+from swen.domain.errors import FencedError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.providers import PROVIDERS
@@ -49,6 +55,7 @@ from swen.engine.summary import decisions_document
 from swen.engine.window import SampleWindow
 from swen.healing.detection import AnomalyWatch
 from swen.healing.remediation import Healer, HealingPlan
+from swen.leadership import Leadership
 from swen.moves import automation
 from swen.moves.lifecycle import Lifecycle
 from swen.moves.review_policy import OpenMove, ReviewAction, ReviewPolicy
@@ -85,6 +92,8 @@ class CycleReport:
     incidents_escalated: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     note: str | None = None
+    stood_by: bool = False
+    """Another engine led: this one did nothing (``run(once=True)`` with leader election)."""
 
 
 class Actuator(Protocol):
@@ -109,8 +118,10 @@ class EngineLoop:
         catalog: Catalog | None = None,
         actuator: Actuator | None = None,
         anomaly_detection: bool = True,
+        leadership: Leadership | None = None,
     ) -> None:
         self.settings = settings
+        self.leadership = leadership
         self.store = store
         self.catalog = catalog or load_catalog()
         self.params = EngineParams.from_settings(settings)
@@ -216,9 +227,16 @@ class EngineLoop:
         """Cycle every ``engine_interval_s`` wall seconds (faster while the window warms up)."""
         stop = stop_event or threading.Event()
         while True:
+            if not self._lead(stop, once=once):
+                return CycleReport(
+                    note="another engine leads: this one stood by and did nothing", stood_by=True
+                )
             started = time.monotonic()
             try:
                 report = self.cycle()
+            except FencedError as exc:
+                _log.warning("deposed: %s", exc)
+                report = CycleReport(errors=[str(exc)], note="deposed: standing by")
             except SwenError as exc:
                 _log.error("engine cycle failed: %s", exc)
                 report = CycleReport(errors=[str(exc)])
@@ -232,6 +250,23 @@ class EngineLoop:
                 self._apply_approved()
             if stop.is_set():
                 return report
+
+    def _lead(self, stop: threading.Event, *, once: bool = False) -> bool:
+        """Return at once when this engine leads (or runs alone); else stand by until elected (True)
+        or stopped (False; with ``once``, after one lease and a bit). A newly elected engine starts
+        from a fresh window: what it saw before is stale."""
+        if self.leadership is None or self.leadership.is_leader():
+            return True
+        _log.warning("standing by: another engine holds the %s lease", self.leadership.name)
+        timeout = self.leadership.lease_s + 1.0 if once else None
+        if not self.leadership.wait_until_leader(stop, timeout=timeout):
+            return False
+        self._window, self._history, self._last_tick = None, None, None
+        _log.warning("leading (fencing token %s): carrying on the moves in the store", self.leadership.token)
+        return True
+
+    def _leads(self) -> bool:
+        return self.leadership is None or self.leadership.is_leader()
 
     def _interval_s(self) -> float:
         warming = self._window is None or self._window.updates < self.settings.window_size
@@ -286,17 +321,21 @@ class EngineLoop:
     # --- acting on decisions -----------------------------------------------------------------
     def _resume(self, report: CycleReport) -> None:
         """Carry on the moves still owed work (crash or restart recovery, recorded approvals)."""
-        if self.actuator is None:
+        if self.actuator is None or not self._leads():
             return
         done = self.actuator.resume(acting=self._may_act())
         report.errors.extend(getattr(done, "errors", []))
 
     def _apply_approved(self) -> None:
         """Between cycles: apply what a person approved through the API or CLI meanwhile."""
+        if not self._leads():
+            return
         if self.actuator is None or not self.store.list_decisions(status=DecisionStatus.APPROVED, limit=1):
             return
         try:
             self.actuator.resume(acting=False)
+        except FencedError as exc:
+            _log.warning("deposed while applying approved moves: %s", exc)
         except SwenError as exc:
             _log.error("applying approved moves failed: %s", exc)
 
@@ -337,6 +376,8 @@ class EngineLoop:
         assert self.actuator is not None
         try:
             mr = self.actuator.propose(decision)
+        except FencedError:
+            raise  # deposed: the cycle ends here and the process stands by
         except SwenError as exc:
             report.errors.append(f"{decision.service}: {exc}")
             _log.error("acting on %s failed: %s", decision.id, exc)
@@ -378,7 +419,7 @@ class EngineLoop:
             report.withdrawn.append(move.decision_id)
 
     def _may_act(self) -> bool:
-        return self.actuator is not None and not automation.is_paused(self.store)
+        return self.actuator is not None and self._leads() and not automation.is_paused(self.store)
 
     # --- verification ------------------------------------------------------------------------
     def _verify(
@@ -409,11 +450,15 @@ class EngineLoop:
     ) -> CycleReport:
         now = utcnow()
         self.store.save_state(EngineHeartbeat(ts=now, sim_time=report.sim_time))
-        if result is not None:
+        if result is not None and self._leads():
             atomic_write_json(self.settings.decisions_path, self._export(result, services, report))
+        leader = {}
+        if self.leadership is not None:
+            leader = {"leader": {"holder": self.leadership.holder, "token": self.leadership.token}}
         self.store.append_event(
             EventType.ENGINE_CYCLE,
             {
+                **leader,
                 "sim_time": report.sim_time.isoformat() if report.sim_time else None,
                 "ticks": report.ticks,
                 "services": report.services,

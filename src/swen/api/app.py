@@ -20,6 +20,7 @@ from fastapi_offline import FastAPIOffline
 from swen import __version__
 from swen.api.cache import ResponseCache
 from swen.api.deps import reject_unknown_query, require
+from swen.api.feed import EventFeed
 from swen.api.keycache import KeyCache
 from swen.api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
 from swen.api.problems import Problem, install_problem_handlers, problem_responses
@@ -42,6 +43,7 @@ from swen.api.routers import (
 from swen.config import Settings
 from swen.domain.keys import Role
 from swen.observability.metrics import StoreCollector, build_registry
+from swen.store.notify import EVENTS_CHANNEL, KEYS_CHANNEL, Listener, supports_notify
 from swen.store.repository import Store
 from swen.store.versions import VersionProbe
 
@@ -56,8 +58,26 @@ BODY_ERROR_CODES = (400,)
 
 def _attach_store(app: FastAPI, store: Store) -> None:
     app.state.store = store
+    app.state.feed = EventFeed(store)
     app.state.versions = VersionProbe(store.engine)
     app.state.metrics.registry.register(StoreCollector(store))
+
+
+def _listen(app: FastAPI) -> Listener | None:
+    """On PostgreSQL, one LISTEN connection per process: revoked keys leave the key cache at once
+    and the live feed wakes on every committed event (see ``store.notify``). None on SQLite."""
+    store: Store = app.state.store
+    if not supports_notify(store.engine):
+        return None
+    cache: KeyCache = app.state.key_cache
+    feed: EventFeed = app.state.feed
+
+    def on_state(up: bool) -> None:
+        cache.listening(up)
+        feed.listening(up)
+
+    handlers = {KEYS_CHANNEL: lambda payload: cache.invalidate(int(payload)), EVENTS_CHANNEL: feed.notified}
+    return Listener(store.engine, handlers, on_state=on_state).start()
 
 
 def _lifespan(owned: bool) -> Any:
@@ -65,9 +85,12 @@ def _lifespan(owned: bool) -> Any:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owned:
             _attach_store(app, Store.open(app.state.settings))
+        listener = _listen(app)
         try:
             yield
         finally:
+            if listener is not None:
+                listener.stop()
             if app.state.versions is not None:
                 app.state.versions.close()
             if owned:

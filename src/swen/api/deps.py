@@ -3,13 +3,16 @@
 ``require(role)`` authenticates ``Authorization: Bearer <key>`` against the hashed keys in the store,
 answers 401 without a valid key, 403 when the key's role is too low and 429 when the key is over its
 rate limit. Nothing is read from or written to the store beyond the key lookup before that passes.
-A successful lookup is cached per process for 2 s (``swen.api.keycache``): a revoked key stops working
-everywhere within that time. The dependencies are ``async`` so that the hot path (cached key, rate
-limit, query check) costs no thread hop; only the store lookup runs in a worker thread.
+A successful lookup is cached per process (``swen.api.keycache``): a revoked key is dropped from every
+replica's cache by a PostgreSQL notification, or expires from it within 0.5 s without one; the rate
+limit is shared by the replicas (``swen.api.ratelimit``). The dependencies are ``async`` so that the
+hot path (cached key, rate limit, query check) costs no thread hop; only the store lookup runs in a
+worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -105,6 +108,7 @@ def _authorise(request: Request, principal: Principal, needed: Role) -> Principa
         )
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.acquire(f"key:{principal.key_id}")
+    _share_counts(request, limiter)
     if wait is not None:
         raise ApiProblem(
             429,
@@ -113,6 +117,16 @@ def _authorise(request: Request, principal: Principal, needed: Role) -> Principa
             headers={"Retry-After": str(max(1, int(wait + 0.999)))},
         )
     return principal
+
+
+def _share_counts(request: Request, limiter: RateLimiter) -> None:
+    """Now and then, share the limiter's counts with the other replicas in a worker thread (the
+    request does not wait for it)."""
+    store: Store | None = getattr(request.app.state, "store", None)
+    if store is None or not limiter.flush_due():
+        return
+    done = asyncio.get_running_loop().run_in_executor(None, limiter.flush, store)
+    done.add_done_callback(lambda f: f.exception())  # flush logs its own errors; nothing to retrieve
 
 
 _AUTHENTICATES = "_swen_authenticates"

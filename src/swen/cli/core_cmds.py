@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -150,16 +152,30 @@ def engine(
     ] = True,
 ) -> None:
     """Run the decision engine loop (scores, decides, explains, acts, verifies)."""
+    from swen.leadership import Leadership
     from swen.loop import EngineLoop, gitops_actuator
 
     settings = state_settings()
     _logging(settings)
-    with claimed(settings.home, ["engine"]), open_store(settings, create=True) as store:
+    # Replicas sharing a database elect a leader (swen.leadership); alone, the per-home lock holds.
+    guard = contextlib.nullcontext() if settings.elects_leader else claimed(settings.home, ["engine"])
+    with guard, open_store(settings, create=True) as store:
         actuator = gitops_actuator(settings, store) if act else None
         if act and actuator is None:
             console.print("[yellow]no infra repository yet (`swen init`): advising only, not acting[/]")
-        loop = EngineLoop(settings, store, actuator=actuator)
-        report = loop.run(once=once)
+        leadership, old_term = None, None
+        if settings.elects_leader:
+            # SIGTERM (swen up, Kubernetes) stops like Ctrl-C, so the lease is released below and a
+            # standby takes over at once instead of after the lease runs out
+            old_term = signal.signal(signal.SIGTERM, _interrupt)
+            leadership = Leadership(store, lease_s=settings.leader_lease_s).start()
+        loop = EngineLoop(settings, store, actuator=actuator, leadership=leadership)
+        try:
+            report = loop.run(once=once)
+        finally:
+            if leadership is not None:
+                leadership.stop()
+                signal.signal(signal.SIGTERM, old_term)
     if once:
         console.print(
             f"engine: {report.services} services, {report.ticks} new telemetry tick(s), "
@@ -169,7 +185,12 @@ def engine(
         )
         for error in report.errors:
             console.print(f"[red]error:[/] {plain(error)}")
-        console.print(f"wrote {settings.decisions_path}")
+        if not report.stood_by:
+            console.print(f"wrote {settings.decisions_path}")
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def services() -> None:

@@ -58,6 +58,10 @@ class ConflictError(SwenError):
     exit_code = 4
 
 
+class FencedError(ConflictError):
+    """A process that lost its lease (leader election) tried to write; nothing was written."""
+
+
 class StoreError(SwenError):
     """The database could not be reached or refused a write."""
 

@@ -21,6 +21,7 @@ class EventType(StrEnum):
     API_KEY = "api_key"
     NOTIFICATION = "notification"
     LOCK = "lock"
+    LEADERSHIP = "leadership"
 
 
 class EventSink(Protocol):

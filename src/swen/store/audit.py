@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, Row, func, select
 from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError, StateError
 from swen.domain.events import EventType
+from swen.store.notify import EVENTS_CHANNEL, notify
 from swen.store.records import AuditReport, EventRecord, from_row
 from swen.store.state import AuditHead, read_state, write_state
 from swen.store.tables import events
@@ -115,6 +116,7 @@ def append(
         )
     )
     write_state(conn, AuditHead(id=event_id, hash=digest), at=when)
+    notify(conn, EVENTS_CHANNEL, str(event_id))  # live feeds of every API replica wake on commit
     return EventRecord(
         id=event_id,
         ts=when,

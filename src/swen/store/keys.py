@@ -2,6 +2,7 @@
 
 Only the SHA-256 of a key and its short prefix are stored (see ``swen.domain.keys``). Creating and
 revoking a key appends an ``api_key`` event to the audit log (name, role and prefix, never the key).
+A revocation also notifies ``swen_keys`` (``store.notify``) so that API replicas drop the key at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError, NotFoundError
 from swen.domain.events import EventType
 from swen.domain.keys import Role, generate_key, hash_key, key_prefix
+from swen.store.notify import KEYS_CHANNEL, notify
 from swen.store.repository import Store
 from swen.store.tables import api_keys
 
@@ -118,6 +120,7 @@ class ApiKeyRepository:
             )
             event = {"action": "revoked", "id": key_id, "name": current.name, "prefix": current.prefix}
             self._store.append_event(EventType.API_KEY, event, conn=conn)
+            notify(conn, KEYS_CHANNEL, str(key_id))  # every API replica drops the key on commit
         return self.get(key_id)
 
     def authenticate(self, presented: str) -> ApiKeyRecord | None:

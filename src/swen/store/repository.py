@@ -36,6 +36,7 @@ from swen.store.db import (
 )
 from swen.store.errors import translated
 from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
+from swen.store.leases import Fence, check_fence
 from swen.store.locks import LockRows
 from swen.store.paging import check_page
 from swen.store.records import AuditReport, EventRecord, PlacementRecord, PlacementWrite, StoredDecision
@@ -90,6 +91,9 @@ class Store:
         self._local = threading.local()  # per thread: is a write transaction open?
         self.locks = LockRows(self)
         """Rows of named locks (see swen.pipeline.lock)."""
+        self.fence: Fence | None = None
+        """Set by an elected process (``swen.leadership``): every write transaction of this Store then
+        checks, in that transaction, that the process still holds its lease (``FencedError`` else)."""
 
     # --- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -147,6 +151,7 @@ class Store:
         self._local.in_write = True
         try:
             with translated("write transaction"), write_transaction(self.engine) as conn:
+                self._check_fence(conn)
                 yield conn
         finally:
             self._local.in_write = False
@@ -165,7 +170,13 @@ class Store:
         ``transaction()``.
         """
         with translated(what), self.engine.begin() as conn:
+            self._check_fence(conn)
             yield conn
+
+    def _check_fence(self, conn: Connection) -> None:
+        fence = self.fence
+        if fence is not None:
+            check_fence(conn, fence)
 
     def ping(self) -> None:
         """A round trip to the database; StoreError when it cannot be reached."""

@@ -265,3 +265,27 @@ locks = Table(
     Column("acquired_at", UtcDateTime, nullable=False),
     Column("heartbeat_at", UtcDateTime, nullable=False),
 )
+
+# Leader election (swen.leadership): one row per elected role. ``token`` (the fencing token) grows by
+# one at every change of holder; ``expires_at`` is on the database's clock (epoch seconds), so
+# replicas on different machines compare one clock. Writes of the leader check the row in their own
+# transaction (store.leases.check_fence).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(256), nullable=False),
+    Column("token", BigInteger, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("acquired_at", Float, nullable=False),
+)
+
+# Shared rate limit (swen.api.ratelimit): requests per key per fixed window (epoch minute), summed
+# over every API replica; each replica adds its own counts every fraction of a second.
+rate_counts = Table(
+    "rate_counts",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("window", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)

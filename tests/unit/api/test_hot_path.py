@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from support.builders import T0, decision, placement, service, telemetry_sample
 from support.http import bearer
 from swen.api.app import create_app
-from swen.api.keycache import KeyCache
+from swen.api.keycache import LISTENING_TTL_S, SHORT_TTL_S, KeyCache
 from swen.config import Settings
 from swen.domain.errors import StoreError
 from swen.domain.keys import Principal, Role
@@ -185,3 +185,33 @@ def test_key_cache_looks_a_key_up_once_for_concurrent_misses() -> None:
     assert asyncio.run(many()) == [who] * 25 and len(calls) == 1
     assert asyncio.run(cache.get_or_lookup("swen_unknown", lambda: None)) is None
     assert cache.get("swen_unknown") is None  # a failed lookup is never cached
+
+
+def test_key_cache_invalidation_drops_the_key_and_stale_lookups() -> None:
+    cache = KeyCache(ttl_s=30.0)
+    who = Principal(key_id=7, name="k", role=Role.VIEWER)
+    other = Principal(key_id=8, name="o", role=Role.VIEWER)
+    cache.put("swen_seven", who)
+    cache.put("swen_eight", other)
+    cache.invalidate(7)
+    assert cache.get("swen_seven") is None and cache.get("swen_eight") == other
+
+    async def lookup_racing_a_revocation() -> Principal | None:
+        def lookup() -> Principal | None:
+            cache.invalidate(7)  # the revocation lands while the (now stale) lookup runs
+            return who
+
+        return await cache.get_or_lookup("swen_seven", lookup)
+
+    assert asyncio.run(lookup_racing_a_revocation()) == who
+    assert cache.get("swen_seven") is None  # the stale answer was not kept
+
+
+def test_key_cache_ttl_follows_the_listener() -> None:
+    cache = KeyCache()
+    assert cache.ttl_s == SHORT_TTL_S <= 1.0
+    cache.put("swen_k", Principal(key_id=1, name="k", role=Role.VIEWER))
+    cache.listening(True)
+    assert cache.ttl_s == LISTENING_TTL_S and cache.get("swen_k") is None  # cleared on (re)connect
+    cache.listening(False)
+    assert cache.ttl_s == SHORT_TTL_S

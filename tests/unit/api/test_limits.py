@@ -99,3 +99,34 @@ def test_no_secret_is_logged(
     text = caplog.text
     for secret in [*keys.values(), "gitlab-secret-for-tests", "alert-token-for-tests", "not-the-secret"]:
         assert secret not in text
+
+
+def test_replicas_share_one_budget_per_key(any_store: Store) -> None:
+    """Two limiters (two API replicas) on one store: each charges its bucket for what the other let
+    through, so the key gets its 10 a minute in all, not 10 per replica."""
+    now = [0.0]
+    wall = [1_000_000.0]
+    a = RateLimiter(10, clock=lambda: now[0], wall=lambda: wall[0])
+    b = RateLimiter(10, clock=lambda: now[0], wall=lambda: wall[0])
+    assert all(a.acquire("k") is None for _ in range(6))
+    assert a.flush_due()
+    a.flush(any_store)
+    assert b.acquire("k") is None  # b has not heard of a's six yet: its first request passes
+    b.flush(any_store)  # ... and now it has
+    allowed_b = sum(b.acquire("k") is None for _ in range(10))
+    assert allowed_b == 3  # 10 - 6 (a) - 1 (b's first)
+    b.flush(any_store)
+    a.flush(any_store)  # a learns of b's four
+    now[0] += 0.3
+    assert a.acquire("k") is not None  # the key's ten are spent, across both replicas
+    assert b.acquire("k") is not None
+    assert a.acquire("other") is None  # other keys are untouched
+
+
+def test_a_replica_without_the_database_limits_on_its_own(swen_home: Path) -> None:
+    broken = Store.from_url(f"sqlite:///{swen_home / 'missing' / 'no.db'}", migrate=False)
+    limiter = RateLimiter(2)
+    assert limiter.acquire("k") is None
+    limiter.flush(broken)  # logged, kept for the next flush
+    assert limiter.acquire("k") is None and limiter.acquire("k") is not None
+    broken.close()

@@ -92,3 +92,33 @@ def test_feed_filters_types(platform: tuple[Settings, Store, Store, str]) -> Non
     writer.append_event(EventType.ALERT, {"n": 3})
     with client.websocket_connect("/ws?after=0&types=alert", headers=bearer(key)) as ws:
         assert [ws.receive_json()["payload"]["n"] for _ in range(2)] == [1, 3]
+
+
+def test_an_open_feed_closes_once_its_key_is_revoked(platform: tuple[Settings, Store, Store, str]) -> None:
+    settings, writer, reader, key = platform
+    client = TestClient(create_app(settings, store=reader))
+    repo = ApiKeyRepository(writer)
+    record = next(r for r in repo.list() if r.name == "feed")
+    with client.websocket_connect("/ws?after=0&types=alert", headers=bearer(key)) as ws:
+        writer.append_event(EventType.ALERT, {"n": 1})
+        assert ws.receive_json()["payload"] == {"n": 1}  # streaming
+        repo.revoke(record.id)
+        writer.append_event(EventType.ALERT, {"n": 2})  # may or may not arrive before the close
+        message = ws.receive()
+        if message["type"] == "websocket.send":
+            message = ws.receive()
+    assert message == {"type": "websocket.close", "code": 1008, "reason": "the API key was revoked"}
+
+
+def test_one_poller_serves_every_connection(platform: tuple[Settings, Store, Store, str]) -> None:
+    settings, writer, reader, key = platform
+    app = create_app(settings, store=reader)
+    client = TestClient(app)
+    with (
+        client.websocket_connect("/ws", headers=bearer(key)) as first,
+        client.websocket_connect("/ws", headers=bearer(key)) as second,
+    ):
+        writer.append_event(EventType.ALERT, {"n": 1})
+        assert first.receive_json()["payload"] == {"n": 1}
+        assert second.receive_json()["payload"] == {"n": 1}
+    assert app.state.feed.reads >= 1

@@ -2,10 +2,13 @@
 
 Every message is one audit event as JSON: ``{"id", "type", "ts", "service", "decision_id",
 "payload"}``; ids increase monotonically (they are the event log's ids). Connect with
-``?after=<last id seen>`` to get everything written since (also by other processes: the feed polls
-the shared event log), or without it to get only what happens from now on. ``?types=decision,mr``
-narrows the feed. Auth: ``Authorization: Bearer <key>`` (role viewer); a refused handshake gets an
-HTTP 401/403 problem (or close code 1008 where the server cannot send one).
+``?after=<last id seen>`` to get everything written since (also by other processes and through other
+API replicas: the feed reads the shared event log, see ``api.feed``), or without it to get only what
+happens from now on. ``?types=decision,mr`` narrows the feed. Auth: ``Authorization: Bearer <key>``
+(role viewer); a refused handshake gets an HTTP 401/403 problem (or close code 1008 where the server
+cannot send one). The key is checked again while the connection is open (every ``KEY_RECHECK_S``,
+through the key cache that revocations invalidate): once it is revoked the server closes the socket
+with code 1008.
 
 The query is checked only after the key: a malformed ``after`` (not a whole number from 0 to
 2^63 - 1) or ``types`` from an authenticated client gets an HTTP 422 problem saying what is wrong (or,
@@ -16,24 +19,26 @@ where the server cannot send one, close code 1008 with that reason); without a v
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from swen.api.feed import BATCH, EventFeed
+from swen.api.keycache import KeyCache
 from swen.api.problems import problem_response
 from swen.domain.events import EventType
-from swen.domain.keys import Role
+from swen.domain.keys import Principal, Role
 from swen.store.keys import ApiKeyRepository
-from swen.store.reads import events_version
 from swen.store.records import EventRecord
 from swen.store.repository import Store
 
 router = APIRouter(tags=["live feed"])
 
-POLL_INTERVAL_S = 0.25
-BATCH = 500
+KEY_RECHECK_S = 0.25
+"""An open connection checks its key this often (a cache hit, unless the key was invalidated)."""
+REVOKED_CLOSE_REASON = "the API key was revoked"
 MAX_EVENT_ID = 2**63 - 1
 """Event ids are 64-bit signed integers."""
 MAX_TYPES_LENGTH = 500
@@ -84,25 +89,24 @@ async def _refuse(websocket: WebSocket, status: int, detail: str) -> None:
         await websocket.close(code=1008, reason=detail[:120])
 
 
-def _role_of(store: Store, authorization: str | None) -> Role | None:
+def _bearer_key(authorization: str | None) -> str | None:
     scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return None
-    record = ApiKeyRepository(store).authenticate(key.strip())
-    return record.role if record else None
+    return key.strip()
 
 
-def _read(store: Store, cursor: int, wanted: list[EventType] | None) -> list[EventRecord]:
-    return store.events_after(cursor, limit=BATCH, types=wanted)
+async def _principal(websocket: WebSocket, key: str) -> Principal | None:
+    """The key's principal through the process's key cache (None: unknown or revoked)."""
+    store: Store = websocket.app.state.store
+    cache: KeyCache = websocket.app.state.key_cache
+    repo = ApiKeyRepository(store)
 
+    def lookup() -> Principal | None:
+        record = repo.authenticate(key)
+        return None if record is None else Principal(key_id=record.id, name=record.name, role=record.role)
 
-async def _wait_for_disconnect(websocket: WebSocket, timeout: float) -> bool:
-    """True if the client went away within ``timeout`` (client messages are ignored)."""
-    try:
-        message = await asyncio.wait_for(websocket.receive(), timeout)
-    except TimeoutError:
-        return False
-    return bool(message["type"] == "websocket.disconnect")
+    return await cache.get_or_lookup(key, lookup)
 
 
 @router.websocket("/ws")
@@ -113,12 +117,12 @@ async def live_feed(
 ) -> None:
     """Stream events; ``after`` and ``types`` are validated after the key (see the module docstring):
     they are plain strings here so that FastAPI cannot refuse them before authentication."""
-    store: Store = websocket.app.state.store
-    role = await anyio.to_thread.run_sync(_role_of, store, websocket.headers.get("authorization"))
-    if role is None:
+    key = _bearer_key(websocket.headers.get("authorization"))
+    principal = None if key is None else await _principal(websocket, key)
+    if key is None or principal is None:
         await _refuse(websocket, 401, "an API key is required (Authorization: Bearer <key>)")
         return
-    if not role.allows(Role.VIEWER):
+    if not principal.role.allows(Role.VIEWER):
         await _refuse(websocket, 403, "the live feed needs the viewer role")
         return
     try:
@@ -127,18 +131,36 @@ async def live_feed(
     except ValueError as exc:
         await _refuse(websocket, 422, str(exc))
         return
-    cursor = start if start is not None else await anyio.to_thread.run_sync(events_version, store)
+    feed: EventFeed = websocket.app.state.feed
+    cursor = start if start is not None else await feed.head()
     await websocket.accept()
+    receiver: asyncio.Future[Any] = asyncio.ensure_future(websocket.receive())
     try:
-        while True:
-            batch = await anyio.to_thread.run_sync(_read, store, cursor, wanted)
-            for event in batch:
-                await websocket.send_json(event_message(event))
-                cursor = event.id
-            if len(batch) < BATCH and await _wait_for_disconnect(websocket, POLL_INTERVAL_S):
-                return
+        async with feed.subscription():
+            while True:
+                batch, cursor = await feed.after(cursor, wanted)
+                for event in batch:
+                    await websocket.send_json(event_message(event))
+                if await _principal(websocket, key) is None:
+                    await websocket.close(code=1008, reason=REVOKED_CLOSE_REASON)
+                    return
+                if len(batch) >= BATCH:
+                    continue
+                waiter = asyncio.ensure_future(feed.wait(cursor, KEY_RECHECK_S))
+                await asyncio.wait({receiver, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if receiver.done():
+                    if receiver.result()["type"] == "websocket.disconnect":
+                        return
+                    receiver = asyncio.ensure_future(websocket.receive())  # client messages are ignored
     except WebSocketDisconnect:
         return
     finally:
-        if websocket.client_state is WebSocketState.CONNECTED:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await receiver
+        if (
+            websocket.client_state is WebSocketState.CONNECTED
+            and websocket.application_state is WebSocketState.CONNECTED
+        ):
             await websocket.close()
