@@ -145,7 +145,8 @@ def test_swen_mr_show_prints_the_reviewers_view(
         assert reason.split(":", 1)[0] in run.out
     assert "Monthly cost" in run.out and "total (fleet)" in run.out
     service = brief.cost[0]
-    assert f"${service.before_monthly_usd:,.2f}" in run.out and f"${service.after_monthly_usd:,.2f}" in run.out
+    assert f"${service.before_monthly_usd:,.2f}" in run.out
+    assert f"${service.after_monthly_usd:,.2f}" in run.out
     assert brief.plan is not None and brief.plan.line in run.out
     assert "+++ b/infra/terraform.tfvars" in run.out
     assert "ecs.r7.2xlarge" in run.out

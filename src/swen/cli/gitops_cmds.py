@@ -242,9 +242,9 @@ def _print_review(console: Console, brief: ReviewBrief) -> None:
         console.print(f"[dim]plan: {plain(brief.plan_note)}[/]")
     if brief.tfvars_diff:
         console.print("[bold]diff[/]")
-        for line in brief.tfvars_diff.splitlines():
-            style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
-            text = plain(line)
+        for diff_line in brief.tfvars_diff.splitlines():
+            style = "green" if diff_line.startswith("+") else "red" if diff_line.startswith("-") else ""
+            text = plain(diff_line)
             console.print(f"[{style}]{text}[/]" if style else text, highlight=False)
     if brief.diff_note:
         console.print(f"[dim]{plain(brief.diff_note)}[/]")
