@@ -74,9 +74,10 @@ def _status(p: Payload) -> str:
 
 def _mr(p: Payload) -> str:
     kind = "Rollback MR" if p.get("kind") == "rollback" else "MR"
-    action, mr = p.get("action"), f"{kind} {p.get('mr_id')}"
+    action = p.get("action")
+    mr = kind + (f" {p['mr_id']}" if p.get("mr_id") is not None else "")
     if action == "opened":
-        return f"{mr} opened on {p.get('branch')}"
+        return f"{mr} opened" + (f" on {p['branch']}" if p.get("branch") else "")
     if action == "approved":
         detail = _detail(p)
         return f"{mr} approved by {detail.get('by') or p.get('approved_by') or 'a person'}"

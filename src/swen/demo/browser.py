@@ -32,7 +32,18 @@ TAB_CHECKS: dict[str, TabCheck] = {
     "Overview": TabCheck(
         2, ("Monthly spend", "Savings realised", "Savings projected", "Open MRs", "Incidents"), 1
     ),
-    "AI Decisions": TabCheck(2, ("Waiting for review", "Factor contributions", "Explanation."), 2),
+    "AI Decisions": TabCheck(
+        2,
+        (
+            "Waiting for review",
+            "Why a person is needed",
+            "Monthly cost",
+            "Factor contributions",
+            "Explanation.",
+        ),
+        2,
+    ),
+    "Incidents": TabCheck(0, ("Time to recovery", "Actions taken", "Timeline", "Alerts"), 3),
     "Cost Analysis": TabCheck(
         4, ("Spend per provider over time", "Monthly cost per service", "Credits burn-down")
     ),
