@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -226,11 +226,13 @@ class ApiClient:
         return self._parse(self._request("POST", path, json=body), AutomationOut, path)
 
     def first_sample_time(self, start: datetime, end: datetime) -> datetime | None:
-        """The earliest telemetry in [start, end), to the second (one-second buckets, one page of one):
-        keep the range short, e.g. one bucket of the cost series."""
+        """When telemetry in [start, end) begins: the end of the first one-second bucket that holds a
+        sample, so never before the first sample and at most a second after it (keep the range short,
+        e.g. one bucket of the cost series)."""
         params = {"start": _iso(start), "end": _iso(end), "step_s": 1, "limit": 1}
         page = self._get("/telemetry", TelemetryPage, params)
-        return min((p.ts for p in page.items), default=None)
+        first = min((p.ts for p in page.items), default=None)
+        return None if first is None else first + timedelta(seconds=1)
 
     def incident(self, incident_id: int) -> dict[str, Any]:
         """The post-incident report (GET /incidents/{id}) as the API sends it."""

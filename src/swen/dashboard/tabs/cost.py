@@ -43,7 +43,7 @@ def on_the_clock(series: Series, first: datetime | None, last: datetime | None) 
         if not pts:
             continue
         if first is not None and pts[0][0] < first:
-            pts[0] = (first, pts[0][1])
+            pts[0] = (min(first, last) if last is not None else first, pts[0][1])
         if last is not None and last > pts[-1][0]:
             pts.append((last, pts[-1][1]))
         out[key] = pts

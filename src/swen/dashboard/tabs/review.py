@@ -58,7 +58,7 @@ def render_review(review: MergeRequestReviewOut) -> None:
     if review.plan is not None:
         stateful = sum(1 for r in review.plan.resources if r.stateful)
         note = f"; {stateful} stateful resource(s)" if stateful else ""
-        st.markdown(f"**{md(review.plan.summary)}** (terraform plan{note})")
+        st.markdown(f"**{review.plan.summary}** (terraform plan{note})")  # SWEN's own words and numbers
         if review.plan.resources:
             rows = [
                 {"action": r.action, "resource": r.address, "stateful": "yes" if r.stateful else "no"}
