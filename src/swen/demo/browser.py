@@ -83,10 +83,24 @@ def chromium_page(width: int = 1440, height: int = 1000) -> Iterator[Page]:
 
 
 def wait_drawn(page: Page, tab: str, *, timeout_s: float = 30.0) -> None:
+    """Wait until ``tab`` is drawn; on a timeout, say which of its key texts are missing."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     check = TAB_CHECKS[tab]
-    page.wait_for_function(
-        DRAWN_JS, arg=[tab, check.charts, check.dataframes, list(check.texts)], timeout=timeout_s * 1000
-    )
+    try:
+        page.wait_for_function(
+            DRAWN_JS, arg=[tab, check.charts, check.dataframes, list(check.texts)], timeout=timeout_s * 1000
+        )
+    except PlaywrightTimeout:
+        body = page.inner_text("body")
+        missing = [t for t in check.texts if t not in body]
+        frames = page.locator('[data-testid="stDataFrame"]').count()
+        charts = page.locator(".js-plotly-plot").count()
+        errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+        raise TimeoutError(
+            f"tab {tab!r} not drawn in {timeout_s:g} s: missing texts {missing}, {charts}/{check.charts} "
+            f"charts, {frames}/{check.dataframes} tables, errors {errors}; page: {body[:1500]!r}"
+        ) from None
 
 
 def open_tab(page: Page, base: str, tab: str, *, query: str = "", timeout_s: float = 30.0) -> float:
