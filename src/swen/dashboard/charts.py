@@ -31,8 +31,12 @@ METRICS = {
 }
 
 
-SERIES_COLOURS: tuple[str, ...] = tuple(qualitative.Dark24) + tuple(qualitative.Light24)
-"""48 distinct colours: a service has at most a few dozen candidate regions."""
+CURRENT_COLOUR = "#111111"
+SERIES_COLOURS: tuple[str, ...] = tuple(
+    c for c in (*qualitative.Dark24, *qualitative.Light24) if c.upper() not in ("#222A2A", "#FFFFFF")
+)
+"""46 distinct colours (none near the current placement's black): a service has at most a few dozen
+candidate regions."""
 SERIES_DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
 TIME_TICKS = [
     {"dtickrange": [None, 60_000], "value": "%H:%M:%S"},
@@ -209,7 +213,8 @@ def credits_burndown(burndown: dict[str, list[tuple[datetime, float]]]) -> go.Fi
             line={"shape": "hv", "color": series_style(i)["color"]},
             hovertemplate="%{y:$,.0f}<extra>" + provider + "</extra>",
         )  # fmt: skip
-    fig.update_yaxes(title="credits $", tickformat="$,.0f", rangemode="tozero")
+    small = max((v for points in burndown.values() for _, v in points), default=0.0) < 10
+    fig.update_yaxes(title="credits $", tickformat="$,.2f" if small else "$,.0f", rangemode="tozero")
     time_axis(fig)
     return _layout(fig, "Credits burn-down per provider", height=300)
 
@@ -249,7 +254,7 @@ def telemetry_series(
         fig.add_scatter(
             x=[q.ts for q in pts], y=[getattr(q, metric) for q in pts], name=name,
             mode="lines+markers" if len(pts) < 3 else "lines",
-            line={"color": "#111111" if current else style["color"], "dash": style["dash"],
+            line={"color": CURRENT_COLOUR if current else style["color"], "dash": style["dash"],
                   "width": 4 if current else 1.5},
         )  # fmt: skip
     for ts, label in marks.moves:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 WIDTH, HEIGHT, MAX_HEIGHT = 1440, 1000, 6000
 PAUSED_FILE = "paused.png"
+QUERIES = {"Telemetry": "tel-service=search-api"}
+"""URL parameters per tab: the service whose outage the seed heals (its incident and move marked)."""
 TALLEST_JS = """() => Math.max(document.body.scrollHeight,
   ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"], section')]
      .map(e => e.scrollHeight))"""
@@ -60,7 +62,7 @@ def capture(out_dir: Path) -> list[Path]:
         ):
             warm_up(page, platform.dashboard_url)
             for tab in TAB_CHECKS:
-                open_tab(page, platform.dashboard_url, tab)
+                open_tab(page, platform.dashboard_url, tab, query=QUERIES.get(tab, ""))
                 written.append(_shoot(page, out_dir / file_name(tab)))
             with Store.open(seeded.settings, migrate=False) as store:
                 automation.set_paused(store, True, by="ops", reason="change freeze over the weekend")

@@ -17,7 +17,7 @@ from swen.domain.decision import DecisionStatus
 ALL = "All"
 DECISION_COLUMNS = {
     "id": st.column_config.TextColumn(width="small"),
-    "net $/month": st.column_config.TextColumn(width="small"),
+    "net $/month": st.column_config.TextColumn(width="medium"),
     "move": st.column_config.TextColumn(width="medium"),
     "explanation": st.column_config.TextColumn(width="large"),
 }
