@@ -130,7 +130,8 @@ def render(target: ApiTarget) -> None:
         health = provider_health(services, latest)
         rows = [(h["provider"], h["availability"] or 0.0, h["error rate"] or 0.0) for h in health]
         st.plotly_chart(charts.provider_health(rows), width="stretch", key="provider-health")
-        st.dataframe(health, hide_index=True, width="stretch")
+        shown = [{k: "-" if v is None else v for k, v in row.items()} for row in health]
+        st.dataframe(shown, hide_index=True, width="stretch")
     st.subheader("Incidents and escalations")
     _incidents(target)
     _recent(data.incidents(target) or [])

@@ -78,7 +78,7 @@ def review_card(target: ApiTarget, mr: MergeRequestOut, where: str) -> None:
     """One waiting MR: what it is, the reviewer's view, and the approve / reject controls."""
     kind = "" if mr.kind == "migration" else f" ({mr.kind})"
     st.markdown(f"**MR {mr.id}{kind}**: {md(mr.title)}")
-    st.caption(f"branch {mr.branch} - decision {mr.decision_id}")
+    st.caption(f"branch {md(mr.branch)} - decision {md(mr.decision_id)}")
     try:
         render_review(data.review(target, mr.id))
     except DashboardError as exc:
