@@ -257,18 +257,22 @@ def telemetry_series(
             line={"color": CURRENT_COLOUR if current else style["color"], "dash": style["dash"],
                   "width": 4 if current else 1.5},
         )  # fmt: skip
+    times = [p.ts for pts in lines.values() for p in pts]
+    oldest, newest = min(times, default=None), max(times, default=None)
     for ts, label in marks.moves:
         fig.add_vline(x=ts, line_dash="dot", line_color="#4C78A8", line_width=2)
         fig.add_annotation(
-            x=ts, y=1.0, yref="paper", text=label, showarrow=False, xanchor="left", font={"size": 10},
-            bgcolor="rgba(255,255,255,0.7)",
+            x=ts, y=0.0, yref="paper", yanchor="bottom", text=label, showarrow=False, xanchor="right",
+            font={"size": 10, "color": "#4C78A8"}, bgcolor="rgba(255,255,255,0.8)",
         )  # fmt: skip
-    newest = max((p.ts for pts in lines.values() for p in pts), default=None)
     for start, end, label in marks.incidents:
         fig.add_vrect(
             x0=start, x1=end or newest or start, fillcolor="#E45756", opacity=0.15, line_width=0,
             annotation_text=label, annotation_position="top left", annotation_font_size=10,
+            annotation_font_color="#B22222",
         )  # fmt: skip
+    if oldest is not None and newest is not None and oldest < newest:
+        fig.update_xaxes(range=[oldest, newest])  # the marks never stretch the time axis
     if slo_ms is not None and metric == "latency_ms":
         fig.add_hline(y=slo_ms, line_dash="dash", line_color="#E45756", annotation_text=f"SLO {slo_ms:g} ms")
     fig.update_yaxes(tickformat=fmt)

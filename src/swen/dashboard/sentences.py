@@ -102,7 +102,8 @@ def _pipeline(p: Payload) -> str:
         return f"{mr}: pipeline run {p.get('run_id')} finished ({str(p.get('status')).replace('_', ' ')})"
     if action == "sync":
         return "Main applied (pipeline sync)"
-    return f"{mr}: pipeline {action.replace('_', ' ')}".rstrip()
+    status = f": {str(p['status']).replace('_', ' ')}" if p.get("status") else ""
+    return f"{mr}: pipeline {action.replace('_', ' ')}".rstrip() + status
 
 
 def _incident(p: Payload) -> str:

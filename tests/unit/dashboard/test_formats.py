@@ -78,3 +78,31 @@ def test_durations_and_reasons_for_people() -> None:
     assert reason_text("confidence_too_low: confidence 0.72 is not above 0.85") == (
         "confidence 0.72 is not above 0.85 (confidence_too_low)"
     )
+
+
+def test_telemetry_marks_the_current_placement_moves_and_incidents_inside_the_data() -> None:
+    from swen.api.schemas import TelemetryPoint
+
+    def point(provider: str, minutes: int) -> TelemetryPoint:
+        return TelemetryPoint(
+            service="svc", provider=provider, region="r1", ts=T0 + timedelta(minutes=minutes), samples=1,
+            instance_type="m5.large", hourly_cost_usd=0.1, monthly_cost_usd=73.0, latency_ms=20.0,
+            credits_usd=5.0, gpu_availability=1.0, availability=0.999, error_rate=0.001,
+            simulated_price=False,
+        )  # fmt: skip
+
+    points = [point(p, m) for p in ("aws", "gcp") for m in (0, 10, 20)]
+    marks = charts.Marks(
+        current="gcp/r1",
+        moves=[(T0 + timedelta(minutes=15), "move to gcp/r1")],
+        incidents=[(T0 + timedelta(minutes=12), None, "incident 1: outage")],
+    )
+    fig = charts.telemetry_series(points, "latency_ms", marks=marks)
+
+    assert [t.name for t in fig.data] == ["gcp/r1 (current)", "aws/r1"]
+    assert fig.data[0].line.color == charts.CURRENT_COLOUR and fig.data[0].line.width > fig.data[1].line.width
+    [vline, span] = fig.layout.shapes
+    assert vline.x0 == vline.x1 == T0 + timedelta(minutes=15)
+    assert span.type == "rect" and span.x1 == T0 + timedelta(minutes=20)  # open: shaded to the newest sample
+    assert {a.text for a in fig.layout.annotations} == {"move to gcp/r1", "incident 1: outage"}
+    assert list(fig.layout.xaxis.range) == [T0, T0 + timedelta(minutes=20)]
