@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 WIDTH, HEIGHT, MAX_HEIGHT = 1440, 1000, 6000
 PAUSED_FILE = "paused.png"
-QUERIES = {"Telemetry": "tel-service=search-api"}
+QUERIES = {"Telemetry": "tel-service=search-api&tel-range=1+hour"}
 """URL parameters per tab: the service whose outage the seed heals (its incident and move marked)."""
 TALLEST_JS = """() => Math.max(document.body.scrollHeight,
   ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"], section')]
