@@ -33,10 +33,10 @@ def decision_rows(items: Sequence[DecisionOut]) -> list[dict[str, Any]]:
                 "created": when(d.created_at),
                 "service": d.service,
                 "status": d.status.value,
+                "net $/month": money(d.savings.net_monthly_usd, signed=True),
+                "confidence": round(d.confidence.value, 3),
                 "action": d.action.value + (" (emergency)" if d.emergency else ""),
                 "move": f"{d.current.key} -> {d.target.key}",
-                "confidence": round(d.confidence.value, 3),
-                "net $/month": money(d.savings.net_monthly_usd, signed=True),
                 "target price": "SIMULATED" if target is not None and target.simulated_price else "list",
                 "explanation": d.explanation,
             }
