@@ -76,9 +76,12 @@ def test_each_tab_draws_its_key_elements_and_approve_moves_the_mr_on(
                 assert "SIMULATED" in body
             if tab == "AI Decisions":
                 assert f"MR {mr_id}" in body and "Pipeline of MR" in body
+                assert "Why a person is needed" in body and "(rollback)" in body
 
         open_tab(page, platform.dashboard_url, "AI Decisions")
         page.locator(f".st-key-approve-list-{mr_id} button").click()
+        page.get_by_text(f"Approve MR {mr_id} (").first.wait_for(timeout=30_000)  # asks first
+        page.locator(f".st-key-confirm-approve-list-{mr_id} button").click()
         page.get_by_text(f"MR {mr_id}").filter(has_text="approved").first.wait_for(timeout=60_000)
         wait_drawn(page, "AI Decisions", timeout_s=60)
 

@@ -27,6 +27,7 @@ from swen.api.problems import Problem, install_problem_handlers, problem_respons
 from swen.api.ratelimit import RateLimiter
 from swen.api.routers import (
     alerts,
+    automation,
     cost,
     decisions,
     deployments,
@@ -173,6 +174,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(incidents.router)
     app.include_router(whoami.router)
+    app.include_router(automation.router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

@@ -161,6 +161,17 @@ def next_offset(offset: int, limit: int, total: int) -> int | None:
 
 
 # --- auth ----------------------------------------------------------------------------------------
+class AutomationOut(_Out):
+    paused: bool = Field(description="While paused nothing is merged or applied automatically.")
+    by: str | None = Field(description="Who paused or resumed it last.")
+    at: datetime | None
+    reason: str | None
+
+
+class AutomationIn(_StrictIn):
+    reason: Text | None = Field(default=None, max_length=500, description="Why (kept in the audit log).")
+
+
 class WhoAmIOut(_Out):
     key_id: int | None
     name: str
@@ -373,6 +384,11 @@ class MergeRequestOut(_Out):
     created_at: datetime
     updated_at: datetime
     pipelines: list[PipelineRunOut]
+    waiting_for_person: bool = Field(
+        default=False,
+        description="Open, not approved yet, and its latest pipeline run waits at apply for a person "
+        "(any kind: migration, emergency, rollback).",
+    )
 
 
 class MergeRequestPage(Page):
@@ -382,6 +398,52 @@ class MergeRequestPage(Page):
 class ReviewOut(_Out):
     merge_request: MergeRequestOut
     decision_status: DecisionStatus
+
+
+class CostLineOut(_Out):
+    name: str = Field(description="The service, or `total (fleet)` for every service together.")
+    before_monthly_usd: float
+    after_monthly_usd: float
+    delta_monthly_usd: float = Field(description="after - before (negative: cheaper).")
+
+
+class PlanResourceOut(_Out):
+    address: str
+    action: str = Field(description="create, update, delete, replace or forget.")
+    stateful: bool
+
+
+class PlanBriefOut(_Out):
+    to_add: int = Field(description="Resources created (a replace counts as one add and one destroy).")
+    to_change: int
+    to_destroy: int
+    summary: str = Field(description='Terraform\'s line, e.g. "Plan: 1 to add, 0 to change, 1 to destroy."')
+    stage: str = Field(description="plan (confirmed by the plan stage) or policy (planned by the gate).")
+    resources: list[PlanResourceOut]
+
+
+class MergeRequestReviewOut(_Out):
+    """What a person needs to judge a merge request (``swen.moves.review_brief``)."""
+
+    mr_id: int
+    decision_id: str
+    service: str
+    kind: str
+    state: str
+    title: str
+    waiting_for_person: bool
+    gate_outcome: str | None = Field(
+        description="auto_approve, manual_review or deny; null before the gate ran."
+    )
+    gate_reasons: list[str] = Field(description="Why the gate wants a person (or approved by itself).")
+    override: bool = Field(description="An emergency override of the cost and confidence rules.")
+    cost: list[CostLineOut] = Field(
+        description="Monthly cost before and after: the service, then the fleet total (Infracost style)."
+    )
+    tfvars_diff: str | None = Field(description="Unified diff of the MR's commit against its parent.")
+    diff_note: str | None = Field(description="Why there is no diff, or that it was cut.")
+    plan: PlanBriefOut | None
+    plan_note: str | None = Field(description="Why there is no plan summary yet.")
 
 
 class RejectIn(_StrictIn):

@@ -24,6 +24,7 @@ from swen.domain.merge_requests import MergeRequest, MRState
 from swen.gitops.mr_hosts import MergeRequestHost, make_host
 from swen.gitops.repo import InfraRepo, init_infra_repo
 from swen.moves import reviews
+from swen.moves.review_brief import ReviewBrief, review_brief
 from swen.store.db import display_url
 from swen.store.mrs import PipelineRepository
 from swen.store.repository import Store
@@ -172,12 +173,13 @@ def mr_list(
 
 @mr_app.command("show")
 def mr_show(mr_id: MrIdArgument) -> None:
-    """Show one merge request, its description and its latest pipeline run."""
+    """Show one merge request: why a person is needed, its cost table, tfvars diff, plan and pipeline."""
     settings = state_settings()
     with _host(settings) as (store, host):
         mr = host.get(mr_id)
         run = PipelineRepository(store).latest_run(mr.id)
         superseded = superseded_by(store, mr.decision_id)
+        brief = review_brief(settings, store, mr.id)
     console = Console()
     facts = Table.grid(padding=(0, 2))
     for key, value in (
@@ -196,6 +198,7 @@ def mr_show(mr_id: MrIdArgument) -> None:
         facts.add_row(f"[bold]{key}[/]", value)
     console.print(facts)
     console.print(Markdown(clean(mr.description)))  # Markdown does not read rich markup
+    _print_review(console, brief)
     if run is None:
         console.print("[dim]no pipeline run yet[/]")
         return
@@ -205,6 +208,46 @@ def mr_show(mr_id: MrIdArgument) -> None:
     for stage in run.stages:
         stages.add_row(*stage_row(stage, 1, superseded))
     console.print(stages)
+
+
+def _print_review(console: Console, brief: ReviewBrief) -> None:
+    """The reviewer's view: the gate's reasons, the cost table, the plan summary and the tfvars diff."""
+    if brief.waiting_for_person:
+        console.print(
+            f"[bold yellow]waits for a person[/]: `swen mr approve {brief.mr_id}` or `swen mr reject`"
+        )
+    if brief.gate_outcome is not None:
+        console.print(
+            f"[bold]policy gate[/]  {plain(brief.gate_outcome)}" + (" (override)" if brief.override else "")
+        )
+        for reason in brief.gate_reasons:
+            console.print(f"  - {plain(reason)}")
+    if brief.cost:
+        table = Table(title="Monthly cost")
+        for column in ("", "before", "after", "change"):
+            table.add_column(column, justify="left" if not column else "right")
+        for line in brief.cost:
+            table.add_row(
+                plain(line.name), f"${line.before_monthly_usd:,.2f}", f"${line.after_monthly_usd:,.2f}",
+                f"{'+' if line.delta_monthly_usd >= 0 else '-'}${abs(line.delta_monthly_usd):,.2f}",
+            )  # fmt: skip
+        console.print(table)
+    if brief.plan is not None:
+        console.print(f"[bold]{brief.plan.line}[/] (from the {brief.plan.stage} stage)")
+        for r in brief.plan.resources:
+            console.print(
+                f"  {plain(r.action):<8} {plain(r.address)}" + (" [red](stateful)[/]" if r.stateful else "")
+            )
+    elif brief.plan_note:
+        console.print(f"[dim]plan: {plain(brief.plan_note)}[/]")
+    if brief.tfvars_diff:
+        console.print("[bold]diff[/]")
+        for diff_line in brief.tfvars_diff.splitlines():
+            style = "green" if diff_line.startswith("+") else "red" if diff_line.startswith("-") else ""
+            text = plain(diff_line)
+            console.print(f"[{style}]{text}[/]" if style else text, highlight=False)
+    if brief.diff_note:
+        console.print(f"[dim]{plain(brief.diff_note)}[/]")
 
 
 @mr_app.command("approve")

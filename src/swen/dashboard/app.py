@@ -14,12 +14,13 @@ import streamlit as st
 from swen.config import load_settings
 from swen.dashboard import data
 from swen.dashboard.data import ApiTarget
-from swen.dashboard.tabs import common, cost, decisions, feed, overview, telemetry
+from swen.dashboard.tabs import common, cost, decisions, feed, incidents, overview, pause, telemetry
 from swen.domain.errors import SwenError
 
 TABS: dict[str, Callable[[ApiTarget], None]] = {
     "Overview": overview.render,
     "AI Decisions": decisions.render,
+    "Incidents": incidents.render,
     "Cost Analysis": cost.render,
     "Telemetry": telemetry.render,
     "Live Feed": feed.render,
@@ -49,12 +50,14 @@ def _sidebar(target: ApiTarget) -> float | None:
             st.sidebar.caption(f"Key role: {role}")
         except SwenError:
             pass
+    pause.sidebar(target)
     st.sidebar.caption(common.SIMULATED_NOTE)
     return float(refresh) if refresh else None
 
 
 def _tab(draw: Callable[[ApiTarget], None], target: ApiTarget, refresh_s: float | None) -> None:
     def body() -> None:
+        pause.banner(target)  # on every tab, refreshed with it
         common.guarded(target, draw)
 
     st.fragment(body, run_every=refresh_s)()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
-from swen.api.schemas import CreditsBurndown, MergeRequestOut, ServiceOut, TelemetryPoint
+from swen.api.schemas import MergeRequestOut, ServiceOut, TelemetryPoint
 from swen.domain.decision import Confidence, ProviderScore
 
 SIMULATED = "SIMULATED"
@@ -27,6 +29,34 @@ METRICS = {
     "availability": ("Availability", ".4f"),
     "gpu_availability": ("GPU availability", ".2f"),
 }
+
+
+CURRENT_COLOUR = "#111111"
+SERIES_COLOURS: tuple[str, ...] = tuple(
+    c for c in (*qualitative.Dark24, *qualitative.Light24) if c.upper() not in ("#222A2A", "#FFFFFF")
+)
+"""46 distinct colours (none near the current placement's black): a service has at most a few dozen
+candidate regions."""
+SERIES_DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
+TIME_TICKS = [
+    {"dtickrange": [None, 60_000], "value": "%H:%M:%S"},
+    {"dtickrange": [60_000, 86_400_000], "value": "%H:%M<br>%b %d"},
+    {"dtickrange": [86_400_000, None], "value": "%b %d"},
+]
+"""Time axes in seconds, minutes or days, never fractions of a second."""
+
+
+def time_axis(fig: go.Figure) -> go.Figure:
+    fig.update_xaxes(type="date", tickformatstops=TIME_TICKS, hoverformat="%Y-%m-%d %H:%M:%S")
+    return fig
+
+
+def series_style(index: int) -> dict[str, str]:
+    """The colour (and past 48 series, the dash) of the index-th series: no two alike."""
+    return {
+        "color": SERIES_COLOURS[index % len(SERIES_COLOURS)],
+        "dash": SERIES_DASHES[index // len(SERIES_COLOURS) % len(SERIES_DASHES)],
+    }
 
 
 def _layout(fig: go.Figure, title: str, *, height: int = 360) -> go.Figure:
@@ -123,12 +153,15 @@ def pipeline_timeline(mr: MergeRequestOut) -> go.Figure:
 def spend_by_provider(series: dict[str, list[tuple[datetime, float]]], simulated: set[str]) -> go.Figure:
     """Monthly spend per provider over time (/cost-analysis's series: services there x replicas)."""
     fig = go.Figure()
-    for provider, points in sorted(series.items()):
+    for i, (provider, points) in enumerate(sorted(series.items())):
         label = f"{provider} ({SIMULATED} prices)" if provider in simulated else provider
         fig.add_scatter(
-            x=[t for t, _ in points], y=[v for _, v in points], name=label, mode="lines", stackgroup="spend"
-        )
+            x=[t for t, _ in points], y=[v for _, v in points], name=label, mode="lines+markers",
+            stackgroup="spend", line={"shape": "hv", "color": series_style(i)["color"]},
+            hovertemplate="%{y:$,.0f}/month<extra>" + label + "</extra>",
+        )  # fmt: skip
     fig.update_yaxes(title="$/month", tickformat="$,.0f")
+    time_axis(fig)
     return _layout(fig, "Spend per provider over time (monthly rate)")
 
 
@@ -140,6 +173,7 @@ def cumulative_savings(points: Sequence[tuple[datetime, float]]) -> go.Figure:
             x=[t for t, _ in points], y=[v for _, v in points], mode="lines+markers", line_shape="hv"
         )
     fig.update_yaxes(title="$/month saved", tickformat="$,.0f")
+    time_axis(fig)
     return _layout(fig, "Cumulative savings realised (net $/month of verified moves)", height=300)
 
 
@@ -170,23 +204,38 @@ def service_costs(rows: Sequence[tuple[str, str, float, bool]]) -> go.Figure:
     return _layout(fig, "Monthly cost per service", height=max(260, min(4000, 20 * len(rows) + 120)))
 
 
-def credits_burndown(burndown: Sequence[CreditsBurndown]) -> go.Figure:
-    """Unused credit balance per provider over time."""
+def credits_burndown(burndown: dict[str, list[tuple[datetime, float]]]) -> go.Figure:
+    """Unused credit balance per provider over time (provider -> [(time, balance)])."""
     fig = go.Figure()
-    for item in burndown:
+    for i, (provider, points) in enumerate(sorted(burndown.items())):
         fig.add_scatter(
-            x=[p.ts for p in item.points], y=[p.credits_usd for p in item.points], name=item.provider,
-            mode="lines",
+            x=[t for t, _ in points], y=[v for _, v in points], name=provider, mode="lines+markers",
+            line={"shape": "hv", "color": series_style(i)["color"]},
+            hovertemplate="%{y:$,.0f}<extra>" + provider + "</extra>",
         )  # fmt: skip
-    fig.update_yaxes(title="credits $", tickformat="$,.0f")
+    small = max((v for points in burndown.values() for _, v in points), default=0.0) < 10
+    fig.update_yaxes(title="credits $", tickformat="$,.2f" if small else "$,.0f", rangemode="tozero")
+    time_axis(fig)
     return _layout(fig, "Credits burn-down per provider", height=300)
 
 
+@dataclass(frozen=True)
+class Marks:
+    """What the telemetry charts mark besides the series: where the service runs now, its moves
+    (time, label) and its incidents (start, end or None while open, label)."""
+
+    current: str | None = None
+    moves: Sequence[tuple[datetime, str]] = ()
+    incidents: Sequence[tuple[datetime, datetime | None, str]] = ()
+
+
 def telemetry_series(
-    points: Iterable[TelemetryPoint], metric: str, *, slo_ms: float | None = None
+    points: Iterable[TelemetryPoint], metric: str, *, slo_ms: float | None = None, marks: Marks | None = None
 ) -> go.Figure:
-    """One metric over time, a line per (provider, region); the latency SLO as a dashed line."""
+    """One metric over time, a line per (provider, region), each in its own colour; the current
+    placement drawn thick, moves as vertical lines, incidents as shaded spans, the SLO dashed."""
     title, fmt = METRICS[metric]
+    marks = marks or Marks()
     lines: dict[str, list[TelemetryPoint]] = defaultdict(list)
     simulated: set[str] = set()
     for p in points:
@@ -195,18 +244,41 @@ def telemetry_series(
         if p.simulated_price:
             simulated.add(key)
     fig = go.Figure()
-    for key, pts in sorted(lines.items()):
-        pts.sort(key=lambda q: q.ts)
+    ordered = sorted(lines, key=lambda k: (k != marks.current, k))  # the current placement first
+    for i, key in enumerate(ordered):
+        pts = sorted(lines[key], key=lambda q: q.ts)
         sim = metric == "monthly_cost_usd" and key in simulated
+        current = key == marks.current
+        name = key + (" (current)" if current else "") + (f" ({SIMULATED} price)" if sim else "")
+        style = series_style(i)
         fig.add_scatter(
-            x=[q.ts for q in pts], y=[getattr(q, metric) for q in pts], mode="lines",
-            name=f"{key} ({SIMULATED} price)" if sim else key,
+            x=[q.ts for q in pts], y=[getattr(q, metric) for q in pts], name=name,
+            mode="lines+markers" if len(pts) < 3 else "lines",
+            line={"color": CURRENT_COLOUR if current else style["color"], "dash": style["dash"],
+                  "width": 4 if current else 1.5},
         )  # fmt: skip
+    times = [p.ts for pts in lines.values() for p in pts]
+    oldest, newest = min(times, default=None), max(times, default=None)
+    for ts, label in marks.moves:
+        fig.add_vline(x=ts, line_dash="dot", line_color="#4C78A8", line_width=2)
+        fig.add_annotation(
+            x=ts, y=0.0, yref="paper", yanchor="bottom", text=label, showarrow=False, xanchor="right",
+            font={"size": 10, "color": "#4C78A8"}, bgcolor="rgba(255,255,255,0.8)",
+        )  # fmt: skip
+    for start, end, label in marks.incidents:
+        fig.add_vrect(
+            x0=start, x1=end or newest or start, fillcolor="#E45756", opacity=0.15, line_width=0,
+            annotation_text=label, annotation_position="top left", annotation_font_size=10,
+            annotation_font_color="#B22222",
+        )  # fmt: skip
+    if oldest is not None and newest is not None and oldest < newest:
+        fig.update_xaxes(range=[oldest, newest])  # the marks never stretch the time axis
     if slo_ms is not None and metric == "latency_ms":
         fig.add_hline(y=slo_ms, line_dash="dash", line_color="#E45756", annotation_text=f"SLO {slo_ms:g} ms")
     fig.update_yaxes(tickformat=fmt)
+    time_axis(fig)
     note = f" - Alibaba prices are {SIMULATED}" if metric == "monthly_cost_usd" and simulated else ""
-    _layout(fig, title + note, height=380)
+    _layout(fig, title + note, height=420)
     fig.update_layout(legend={"orientation": "v", "y": 1.0, "x": 1.02, "font": {"size": 10}})
     return fig
 

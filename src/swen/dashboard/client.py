@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from swen.api.schemas import (
+    AutomationOut,
     CostAnalysisOut,
     DecisionOut,
     DecisionPage,
     MergeRequestOut,
     MergeRequestPage,
+    MergeRequestReviewOut,
     ServiceList,
     ServiceOut,
     TelemetryPage,
@@ -210,6 +212,34 @@ class ApiClient:
 
     def merge_request(self, mr_id: int) -> MergeRequestOut:
         return self._get(f"/mrs/{mr_id}", MergeRequestOut)
+
+    def review(self, mr_id: int) -> MergeRequestReviewOut:
+        """What a reviewer needs: cost table, the gate's reasons, tfvars diff, plan summary."""
+        return self._get(f"/mrs/{mr_id}/review", MergeRequestReviewOut)
+
+    def automation(self) -> AutomationOut:
+        return self._get("/automation", AutomationOut)
+
+    def set_automation(self, *, paused: bool, reason: str | None = None) -> AutomationOut:
+        path = "/automation/pause" if paused else "/automation/resume"
+        body = {"reason": reason} if reason else None
+        return self._parse(self._request("POST", path, json=body), AutomationOut, path)
+
+    def first_sample_time(self, start: datetime, end: datetime) -> datetime | None:
+        """When telemetry in [start, end) begins: the end of the first one-second bucket that holds a
+        sample, so never before the first sample and at most a second after it (keep the range short,
+        e.g. one bucket of the cost series)."""
+        params = {"start": _iso(start), "end": _iso(end), "step_s": 1, "limit": 1}
+        page = self._get("/telemetry", TelemetryPage, params)
+        first = min((p.ts for p in page.items), default=None)
+        return None if first is None else first + timedelta(seconds=1)
+
+    def incident(self, incident_id: int) -> dict[str, Any]:
+        """The post-incident report (GET /incidents/{id}) as the API sends it."""
+        body = self._request("GET", f"/incidents/{incident_id}").json()
+        if not isinstance(body, dict):
+            raise DashboardError(f"The API's answer to /incidents/{incident_id} is not an object")
+        return body
 
     def cost_analysis(self, *, days: int = 7) -> CostAnalysisOut:
         return self._get("/cost-analysis", CostAnalysisOut, {"days": days})

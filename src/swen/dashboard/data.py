@@ -14,9 +14,11 @@ from typing import Any
 import streamlit as st
 
 from swen.api.schemas import (
+    AutomationOut,
     CostAnalysisOut,
     DecisionOut,
     MergeRequestOut,
+    MergeRequestReviewOut,
     ServiceOut,
     TelemetryPoint,
 )
@@ -71,6 +73,26 @@ def decisions(
 def merge_requests(target: ApiTarget, state: str | None = None) -> tuple[list[MergeRequestOut], int]:
     page = client(target).merge_requests(state=state)
     return list(page.items), page.total
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def review(target: ApiTarget, mr_id: int) -> MergeRequestReviewOut:
+    return client(target).review(mr_id)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def automation(target: ApiTarget) -> AutomationOut:
+    return client(target).automation()
+
+
+@st.cache_data(ttl=300.0, show_spinner=False)
+def first_sample_time(target: ApiTarget, start: datetime, end: datetime) -> datetime | None:
+    return client(target).first_sample_time(start, end)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def incident(target: ApiTarget, incident_id: int) -> dict[str, Any]:
+    return client(target).incident(incident_id)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.sync.client import ClientConnection, connect
 
 from swen.dashboard.client import KEY_HINT, ApiAuthError, ApiUnreachableError, DashboardError
+from swen.dashboard.sentences import sentence
 
 BACKLOG = 300
 """Events before the newest known one that a fresh feed starts with."""
@@ -49,10 +50,8 @@ class FeedEvent:
 
     @property
     def summary(self) -> str:
-        p = self.payload
-        keys = ("to", "status", "action", "stage", "alertname", "kind", "title", "count", "reason")
-        parts = [f"{k}={p[k]}" for k in keys if k in p and not isinstance(p[k], dict | list)]
-        return ", ".join(parts)[:200]
+        """What happened, as a sentence (``swen.dashboard.sentences``)."""
+        return sentence(self.type, self.payload)
 
 
 class LiveFeed:

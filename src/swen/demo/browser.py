@@ -32,7 +32,18 @@ TAB_CHECKS: dict[str, TabCheck] = {
     "Overview": TabCheck(
         2, ("Monthly spend", "Savings realised", "Savings projected", "Open MRs", "Incidents"), 1
     ),
-    "AI Decisions": TabCheck(2, ("Waiting for review", "Factor contributions", "Explanation."), 2),
+    "AI Decisions": TabCheck(
+        2,
+        (
+            "Waiting for review",
+            "Why a person is needed",
+            "Monthly cost",
+            "Factor contributions",
+            "Explanation.",
+        ),
+        2,
+    ),
+    "Incidents": TabCheck(0, ("Time to recovery", "Actions taken", "Timeline", "Alerts"), 3),
     "Cost Analysis": TabCheck(
         4, ("Spend per provider over time", "Monthly cost per service", "Credits burn-down")
     ),
@@ -72,10 +83,24 @@ def chromium_page(width: int = 1440, height: int = 1000) -> Iterator[Page]:
 
 
 def wait_drawn(page: Page, tab: str, *, timeout_s: float = 30.0) -> None:
+    """Wait until ``tab`` is drawn; on a timeout, say which of its key texts are missing."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     check = TAB_CHECKS[tab]
-    page.wait_for_function(
-        DRAWN_JS, arg=[tab, check.charts, check.dataframes, list(check.texts)], timeout=timeout_s * 1000
-    )
+    try:
+        page.wait_for_function(
+            DRAWN_JS, arg=[tab, check.charts, check.dataframes, list(check.texts)], timeout=timeout_s * 1000
+        )
+    except PlaywrightTimeout:
+        body = page.inner_text("body")
+        missing = [t for t in check.texts if t not in body]
+        frames = page.locator('[data-testid="stDataFrame"]').count()
+        charts = page.locator(".js-plotly-plot").count()
+        errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+        raise TimeoutError(
+            f"tab {tab!r} not drawn in {timeout_s:g} s: missing texts {missing}, {charts}/{check.charts} "
+            f"charts, {frames}/{check.dataframes} tables, errors {errors}; page: {body[:1500]!r}"
+        ) from None
 
 
 def open_tab(page: Page, base: str, tab: str, *, query: str = "", timeout_s: float = 30.0) -> float:

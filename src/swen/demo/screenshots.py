@@ -2,7 +2,8 @@
 
 Seeds a temporary platform with the real simulator, engine, committer and pipeline
 (``swen.demo.seed``), starts ``swen api`` and ``swen dashboard`` on free loopback ports,
-captures each tab with Playwright driving /usr/bin/chromium, writes ``<dir>/<tab>.png`` and stops
+captures each tab with Playwright driving /usr/bin/chromium, writes ``<dir>/<tab>.png``, then pauses
+automation and captures the Overview again with its banner (``<dir>/paused.png``), and stops
 everything it started.
 """
 
@@ -17,12 +18,17 @@ from typing import TYPE_CHECKING
 from swen.demo.browser import TAB_CHECKS, chromium_page, open_tab, warm_up
 from swen.demo.harness import chromium_missing_reason, running_platform
 from swen.demo.seed import seed_demo
+from swen.moves import automation
+from swen.store.repository import Store
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 
 WIDTH, HEIGHT, MAX_HEIGHT = 1440, 1000, 6000
+PAUSED_FILE = "paused.png"
+QUERIES = {"Telemetry": "tel-service=search-api&tel-range=1+hour"}
+"""URL parameters per tab: the service whose outage the seed heals (its incident and move marked)."""
 TALLEST_JS = """() => Math.max(document.body.scrollHeight,
   ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"], section')]
      .map(e => e.scrollHeight))"""
@@ -56,13 +62,22 @@ def capture(out_dir: Path) -> list[Path]:
         ):
             warm_up(page, platform.dashboard_url)
             for tab in TAB_CHECKS:
-                open_tab(page, platform.dashboard_url, tab)
-                path = out_dir / file_name(tab)
-                _fit_height(page)
-                page.screenshot(path=str(path), full_page=True)
-                page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-                written.append(path)
+                open_tab(page, platform.dashboard_url, tab, query=QUERIES.get(tab, ""))
+                written.append(_shoot(page, out_dir / file_name(tab)))
+            with Store.open(seeded.settings, migrate=False) as store:
+                automation.set_paused(store, True, by="ops", reason="change freeze over the weekend")
+            page.wait_for_timeout(4000)  # the dashboard's cached answers expire (3 s)
+            open_tab(page, platform.dashboard_url, "Overview")
+            page.get_by_text("Automation is paused").first.wait_for(timeout=30_000)
+            written.append(_shoot(page, out_dir / PAUSED_FILE))
     return written
+
+
+def _shoot(page: Page, path: Path) -> Path:
+    _fit_height(page)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,6 +108,46 @@ def demo_scenarios(services: list[Service] | None) -> list[Scenario]:
     return [parse_scenario(spike, label="demo")]
 
 
+DEMO_OUTAGE_SERVICE = "search-api"
+
+
+def alertmanager_outage(service: Service, at: datetime) -> dict[str, object]:
+    """An Alertmanager v4 webhook (the shape Alertmanager 0.25 posts) firing ProviderOutage for
+    ``service`` at its fleet placement."""
+    where = service.fleet_placement
+    labels = {
+        "alertname": "ProviderOutage", "kind": "outage", "provider": where.provider, "region": where.region,
+        "self_healing": "true", "service": service.name, "severity": "critical",
+    }  # fmt: skip
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "version": "4", "groupKey": f"{{}}:{{alertname=\"ProviderOutage\", service=\"{service.name}\"}}",
+        "truncatedAlerts": 0, "status": "firing", "receiver": "swen-platform",
+        "groupLabels": {"alertname": "ProviderOutage", "service": service.name},
+        "commonLabels": labels, "commonAnnotations": {"summary": f"{service.name}: ProviderOutage"},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing", "labels": labels,
+            "annotations": {"summary": f"{service.name}: ProviderOutage on {where.key}"},
+            "startsAt": stamp, "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=ProviderOutage",
+            "fingerprint": "5e4f0d1c2b3a4958",
+        }],
+    }  # fmt: skip
+
+
+def _rollback_waiting(settings: Settings, store: Store) -> None:
+    """A person asked to roll back the demo's verified move: its rollback MR (moving back costs more)
+    waits for a person at the policy gate, next to the stateful move."""
+    from swen.moves.driver import MoveDriver
+
+    verified = [
+        d for d in store.list_decisions(status=DecisionStatus.VERIFIED, limit=50) if not d.decision.emergency
+    ]
+    if verified:
+        MoveDriver(settings, store).rollback(verified[0].decision.id)
+
+
 def _waiting_mr(store: Store) -> int | None:
     from swen.store.mrs import MergeRequestRepository
 
@@ -115,6 +155,33 @@ def _waiting_mr(store: Store) -> int | None:
         if mr.is_open and store.get_decision(mr.decision_id).status is DecisionStatus.AWAITING_APPROVAL:
             return mr.id
     return None
+
+
+def _incident(
+    settings: Settings, store: Store, loop: object, services: list[Service], t: datetime
+) -> datetime:
+    """An outage of one stateless service's region reported by Alertmanager, then the engine's
+    self-healing at work for a few cycles (the Incidents tab's report)."""
+    from swen.observability.alerts import intake
+    from swen.telemetry.runner import run_simulator
+    from swen.telemetry.scenarios import parse_scenario
+
+    service = next((s for s in services if s.name == DEMO_OUTAGE_SERVICE), None)
+    if service is None:
+        return t
+    where = service.fleet_placement
+    outage = parse_scenario(
+        {"kind": "outage", "provider": where.provider, "region": where.region, "service": service.name,
+         "duration_s": 3600.0, "name": "demo outage"}, label="demo",
+    )  # fmt: skip
+    intake(store, alertmanager_outage(service, t))
+    for _ in range(3):
+        run_simulator(
+            settings, store, start=t, max_steps=VERIFY_STEPS, seed=14, services=services, scenarios=[outage]
+        )
+        t += timedelta(seconds=settings.sim_interval_s * VERIFY_STEPS)
+        loop.cycle()  # type: ignore[attr-defined]
+    return t
 
 
 def seed_demo(
@@ -126,6 +193,7 @@ def seed_demo(
     act: bool = True,
     end: datetime | None = None,
     settings: Settings | None = None,
+    incident: bool = True,
 ) -> SeededPlatform:
     """Fill a fresh store in ``home``: telemetry, decisions, merge requests, pipelines, API keys.
 
@@ -135,6 +203,8 @@ def seed_demo(
     move is auto-approved, applied and then verified by the telemetry that follows; orders-api's
     (stateful) move waits for a person at the policy gate. ``services`` replaces the demo fleet;
     ``act=False`` keeps the engine advising only (no git, no Terraform: the benchmark's big fleet).
+    ``incident`` (with ``act``) adds an Alertmanager outage of search-api that self-healing resolves
+    by an emergency move, and a rollback MR of service-2's move waiting for a person.
     """
     from swen.gitops.repo import init_infra_repo
     from swen.loop import EngineLoop, gitops_actuator
@@ -156,6 +226,12 @@ def seed_demo(
             settings, store, start=t, max_steps=VERIFY_STEPS, seed=13, services=services
         ).samples
         loop.cycle()
+        if act and incident:
+            t = _incident(
+                settings, store, loop, services, t + timedelta(seconds=settings.sim_interval_s * VERIFY_STEPS)
+            )
+        if act and incident:
+            _rollback_waiting(settings, store)
         mr_id = _waiting_mr(store)
         keys = ApiKeyRepository(store)
         viewer = keys.create("dashboard-viewer", Role.VIEWER)[1]

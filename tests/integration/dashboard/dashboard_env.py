@@ -20,7 +20,7 @@ from swen.demo.seed import SeededPlatform, seed_demo
 from swen.store.repository import Store
 
 APP = str(Path(__file__).resolve().parents[3] / "src" / "swen" / "dashboard" / "app.py")
-TABS = ("Overview", "AI Decisions", "Cost Analysis", "Telemetry", "Live Feed")
+TABS = ("Overview", "AI Decisions", "Incidents", "Cost Analysis", "Telemetry", "Live Feed")
 
 
 @dataclass

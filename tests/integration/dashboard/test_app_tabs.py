@@ -31,6 +31,12 @@ def _texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+def _frame(at: AppTest, column: str, nth: int = 0) -> Any:
+    """The nth dataframe on the page that has ``column``."""
+    frames = [f.value for f in at.dataframe if column in f.value.columns]
+    return frames[nth]
+
+
 def _run(at: AppTest) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -61,7 +67,7 @@ def test_overview_shows_kpis_placements_and_provider_health(
     matrix = next(c for c in _charts(at) if "Where each service" in c["layout"]["title"]["text"])
     services = {s["name"]: s for s in _get(live_api, "/services")["items"]}
     assert set(matrix["data"][0]["y"]) == set(services)
-    health = at.dataframe[0].value
+    health = _frame(at, "with data")
     assert set(health["provider"]) == {
         (s["placement"] or s["current"])["provider"] for s in services.values()
     }
@@ -75,15 +81,15 @@ def test_decisions_tab_lists_decisions_and_drills_into_ranking_and_pipeline(
 
     assert not at.error, [e.value for e in at.error]
     page = _get(live_api, "/decisions", limit=200)
-    listing = at.dataframe[0].value
+    listing = _frame(at, "explanation")
     assert set(listing["id"]) == {d["id"] for d in page["items"]}
-    waiting_ids = {d["id"] for d in page["items"] if d["status"] == "awaiting_approval"}
-    assert waiting_ids
+    waiting_mrs = [m for m in _get(live_api, "/mrs", state="opened")["items"] if m["waiting_for_person"]]
+    assert waiting_mrs
     assert [s.value for s in at.subheader][:2] == [
-        f"Waiting for review ({len(waiting_ids)})",
+        f"Waiting for review ({len(waiting_mrs)})",
         f"Decisions ({page['total']} shown of {page['total']})",
     ]
-    assert sum(1 for b in at.button if b.label == "Approve") >= len(waiting_ids)  # operator: review buttons
+    assert sum(1 for b in at.button if b.label == "Approve") >= len(waiting_mrs)  # operator: review buttons
 
     waiting = next(d for d in page["items"] if d["status"] == "awaiting_approval")
     at.selectbox(key="dec-drill").select(waiting["id"])
@@ -95,12 +101,12 @@ def test_decisions_tab_lists_decisions_and_drills_into_ranking_and_pipeline(
     factors = next(c for c in _charts(at) if c["layout"]["title"]["text"].startswith("Factor"))
     assert [bar["name"] for bar in factors["data"]] == ["cost", "latency", "credits", "availability"]
     assert len(factors["data"][0]["y"]) == len(waiting["ranking"])
-    ranking = at.dataframe[1].value
+    ranking = _frame(at, "rank")
     assert list(ranking["rank"]) == [s["rank"] for s in waiting["ranking"]]
     if any(s["simulated_price"] for s in waiting["ranking"]):
         assert "SIMULATED" in set(ranking["price"])
         assert any("SIMULATED" in t for t in titles)
-    excluded = at.dataframe[2].value
+    excluded = _frame(at, "why not")
     assert set(excluded["candidate"]) == {
         f"{e['placement']['provider']}/{e['placement']['region']}" for e in waiting["excluded"]
     }
@@ -111,7 +117,7 @@ def test_decisions_filters_narrow_the_list(live_api: LiveApi, monkeypatch: pytes
     at = _run(make_app(live_api.url, live_api.platform.viewer_key, monkeypatch, tab="AI Decisions"))
     at.selectbox(key="dec-status").select("awaiting_approval")
     _run(at)
-    assert set(at.dataframe[0].value["status"]) == {"awaiting_approval"}
+    assert set(_frame(at, "explanation")["status"]) == {"awaiting_approval"}
 
     at.selectbox(key="dec-status").select("rolled_back")
     _run(at)
@@ -193,6 +199,7 @@ def test_live_feed_shows_events_newest_first_and_filters(
     assert not at.error, [e.value for e in at.error]
     rows = at.dataframe[0].value
     assert list(rows["id"]) == sorted(rows["id"], reverse=True)
+    assert not any("=" in str(w) for w in rows["what happened"])  # sentences, not action=..., to=...
     assert "telemetry_cycle" not in set(rows["type"])  # noisy types hidden by default
     assert {"decision", "mr", "pipeline"} <= set(rows["type"])
 
@@ -210,10 +217,16 @@ def test_operator_approves_a_waiting_merge_request(
 
     at.button(key=f"approve-list-{mr_id}").click()
     _run(at)
+    headers = {"Authorization": f"Bearer {fresh_api.platform.viewer_key}"}
+    assert (
+        httpx.get(f"{fresh_api.url}/mrs/{mr_id}", headers=headers).json()["approved_by"] is None
+    )  # asks first
+    assert any(f"Approve MR {mr_id}" in w.value for w in at.warning)
+    at.button(key=f"confirm-approve-list-{mr_id}").click()
+    _run(at)
 
     assert not at.error, [e.value for e in at.error]
     assert any(f"MR {mr_id}" in s.value and "approved" in s.value for s in at.success)
-    headers = {"Authorization": f"Bearer {fresh_api.platform.viewer_key}"}
     mr = httpx.get(f"{fresh_api.url}/mrs/{mr_id}", headers=headers).json()
     assert mr["approved_by"] and mr["approved_by"].startswith("dashboard-operator")
     decision = httpx.get(f"{fresh_api.url}/decisions/{mr['decision_id']}", headers=headers).json()
@@ -226,6 +239,8 @@ def test_operator_rejects_with_a_reason(fresh_api: LiveApi, monkeypatch: pytest.
     at = _run(make_app(fresh_api.url, fresh_api.platform.operator_key, monkeypatch, tab="AI Decisions"))
     at.text_input(key=f"reason-list-{mr_id}").input("too risky before the sale")
     at.button(key=f"reject-list-{mr_id}").click()
+    _run(at)
+    at.button(key=f"confirm-reject-list-{mr_id}").click()
     _run(at)
 
     headers = {"Authorization": f"Bearer {fresh_api.platform.viewer_key}"}

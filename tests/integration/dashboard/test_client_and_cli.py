@@ -81,7 +81,7 @@ def test_feed_events_parse_and_filter() -> None:
         '"payload": {"action": "opened"}}'
     )
     event = FeedEvent.parse(raw)
-    assert event is not None and event.summary == "action=opened"
+    assert event is not None and event.summary == "MR opened"
     assert FeedEvent.parse("not json") is None
     other = FeedEvent(6, datetime(2026, 11, 26, tzinfo=UTC), "pipeline", "b", None, {"stage": "plan"})
     assert filter_events([event, other], ["mr"], None, "") == [event]

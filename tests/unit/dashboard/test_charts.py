@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from support.builders import provider_score
 from swen.api.schemas import (
     CostAnalysisOut,
-    CreditsBurndown,
-    CreditsPoint,
     MergeRequestOut,
     PipelineRunOut,
     PipelineStageOut,
@@ -126,9 +124,7 @@ def test_pipeline_timeline_without_a_run_says_so() -> None:
 def test_spend_credits_savings_and_confidence_figures() -> None:
     spend = charts.spend_by_provider({"aws": [(T0, 10.0)], "alibaba": [(T0, 5.0)]}, {"alibaba"})
     assert [t.name for t in spend.data] == ["alibaba (SIMULATED prices)", "aws"]
-    credits = charts.credits_burndown(
-        [CreditsBurndown(provider="aws", points=[CreditsPoint(ts=T0, credits_usd=9)])]
-    )
+    credits = charts.credits_burndown({"aws": [(T0, 9.0)]})
     assert list(credits.data[0].y) == [9]
     projected = charts.projected_savings([("svc -> alibaba/us-west-1", 120.0, True)])
     assert list(projected.data[0].y) == ["svc -> alibaba/us-west-1 [SIMULATED price]"]

@@ -1,4 +1,4 @@
-"""GET /mrs, GET /mrs/{mr_id}; POST /mrs/{mr_id}/approve and /reject (operator).
+"""GET /mrs, GET /mrs/{mr_id}, GET /mrs/{mr_id}/review; POST /mrs/{mr_id}/approve and /reject (operator).
 
 Approving or rejecting is recorded by ``swen.moves.reviews`` (shared with the CLI) on the merge-request
 host (local store or GitLab) and the lifecycle: approve -> ``approved`` when the decision waits at the
@@ -18,10 +18,14 @@ from swen.api.deps import OperatorDep, SettingsDep, StoreDep, ViewerDep, declare
 from swen.api.problems import problem_responses
 from swen.api.routers.telemetry import OffsetQuery, ServiceQuery
 from swen.api.schemas import (
+    CostLineOut,
     MergeRequestOut,
     MergeRequestPage,
+    MergeRequestReviewOut,
     PipelineRunOut,
     PipelineStageOut,
+    PlanBriefOut,
+    PlanResourceOut,
     RejectIn,
     ReviewOut,
     next_offset,
@@ -31,6 +35,7 @@ from swen.domain.keys import Principal, Role
 from swen.domain.merge_requests import MergeRequest, MRState
 from swen.gitops.mr_hosts import make_host
 from swen.moves import reviews
+from swen.moves.review_brief import ReviewBrief, is_waiting_for_person, review_brief
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.reads import count_merge_requests
 from swen.store.repository import Store
@@ -48,7 +53,7 @@ def mr_out(store: Store, mr: MergeRequest) -> MergeRequestOut:
         id=mr.id, decision_id=mr.decision_id, service=mr.service, branch=mr.branch, host=mr.host,
         external_id=mr.external_id, web_url=mr.web_url, state=mr.state.value, title=mr.title,
         kind=mr.kind.value, review=mr.review, approved_by=mr.approved_by, created_at=mr.created_at,
-        updated_at=mr.updated_at,
+        updated_at=mr.updated_at, waiting_for_person=is_waiting_for_person(mr, runs[0] if runs else None),
         pipelines=[
             PipelineRunOut(
                 id=r.id, status=r.status.value, started_at=r.started_at, finished_at=r.finished_at,
@@ -96,6 +101,49 @@ def list_mrs(
 )
 def get_mr(store: StoreDep, _key: ViewerDep, mr_id: MrIdPath) -> MergeRequestOut:
     return mr_out(store, MergeRequestRepository(store).get(mr_id))
+
+
+def review_out(brief: ReviewBrief) -> MergeRequestReviewOut:
+    plan = brief.plan
+    return MergeRequestReviewOut(
+        mr_id=brief.mr_id, decision_id=brief.decision_id, service=brief.service, kind=brief.kind,
+        state=brief.state, title=brief.title, waiting_for_person=brief.waiting_for_person,
+        gate_outcome=brief.gate_outcome, gate_reasons=list(brief.gate_reasons), override=brief.override,
+        cost=[
+            CostLineOut(
+                name=c.name, before_monthly_usd=c.before_monthly_usd, after_monthly_usd=c.after_monthly_usd,
+                delta_monthly_usd=c.delta_monthly_usd,
+            )
+            for c in brief.cost
+        ],
+        tfvars_diff=brief.tfvars_diff, diff_note=brief.diff_note,
+        plan=None if plan is None else PlanBriefOut(
+            to_add=plan.to_add, to_change=plan.to_change, to_destroy=plan.to_destroy, summary=plan.line,
+            stage=plan.stage,
+            resources=[
+                PlanResourceOut(address=r.address, action=r.action, stateful=r.stateful)
+                for r in plan.resources
+            ],
+        ),
+        plan_note=brief.plan_note,
+    )  # fmt: skip
+
+
+@router.get(
+    "/mrs/{mr_id}/review",
+    response_model=MergeRequestReviewOut,
+    summary="What a reviewer needs: cost table, the gate's reasons, tfvars diff, plan (role: viewer)",
+    openapi_extra=declares_role(Role.VIEWER),
+    description=(
+        "The cost table (monthly cost before and after, for the service and the fleet), why the "
+        "policy gate wants a person, the unified diff of the change's commit in the infra repository "
+        "and the plan summary (to add / change / destroy) of its latest pipeline run."
+    ),
+)
+def get_mr_review(
+    store: StoreDep, settings: SettingsDep, _key: ViewerDep, mr_id: MrIdPath
+) -> MergeRequestReviewOut:
+    return review_out(review_brief(settings, store, mr_id))
 
 
 def _checked_open(store: Store, mr_id: int, action: str) -> MergeRequest:

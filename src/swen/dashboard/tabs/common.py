@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -56,3 +57,26 @@ def simulated_caption() -> None:
 
 def when(ts: datetime | None) -> str:
     return ts.strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "-"
+
+
+def money(usd: float | None, *, cents: bool = False, signed: bool = False) -> str:
+    """``$1,234`` (``$1,234.56`` with cents, ``+$12``/``-$12`` signed); "-" for no value."""
+    if usd is None:
+        return "-"
+    text = f"${abs(usd):,.{2 if cents else 0}f}"
+    if signed:
+        return ("+" if usd >= 0 else "-") + text
+    return ("-" if usd < 0 else "") + text
+
+
+def text_or_dash(value: object) -> str:
+    """A table cell: the value as text, "-" for nothing (never a raw "None")."""
+    return "-" if value is None or value == "" else str(value)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$:-])")
+
+
+def md(text: object) -> str:
+    """Text from outside (reasons, titles, labels) made literal for ``st.markdown``."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", "" if text is None else str(text)).replace("\n", " ")

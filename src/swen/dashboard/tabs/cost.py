@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import streamlit as st
 
 from swen.api.schemas import CostAnalysisOut, DecisionOut
 from swen.dashboard import charts, data
 from swen.dashboard.data import ApiTarget
-from swen.dashboard.tabs.common import is_simulated, simulated_caption
+from swen.dashboard.tabs.common import is_simulated, money, simulated_caption
 from swen.domain.decision import TERMINAL_STATUSES
 
 RANGES = {"1 day": 1, "7 days": 7, "30 days": 30}
@@ -24,6 +24,30 @@ def spend_chart_series(cost: CostAnalysisOut) -> dict[str, list[tuple[datetime, 
     """What "Spend per provider over time" plots: /cost-analysis's own ``spend_by_provider`` series
     (per provider and bucket, hourly x 730 x replicas of each service where it runs)."""
     return {s.provider: [(p.ts, p.monthly_usd) for p in s.points] for s in cost.spend_by_provider}
+
+
+def credits_chart_series(cost: CostAnalysisOut) -> dict[str, list[tuple[datetime, float]]]:
+    return {c.provider: [(p.ts, p.credits_usd) for p in c.points] for c in cost.credits_burndown}
+
+
+Series = dict[str, list[tuple[datetime, float]]]
+
+
+def on_the_clock(series: Series, first: datetime | None, last: datetime | None) -> Series:
+    """The buckets as they happened: the first bucket starts at the first sample (never before the
+    platform started), and the newest bucket's value holds until the newest sample, so a platform one
+    minute old draws a line from its start to now instead of one dot (or nothing)."""
+    out: Series = {}
+    for key, points in series.items():
+        pts = sorted(points)
+        if not pts:
+            continue
+        if first is not None and pts[0][0] < first:
+            pts[0] = (min(first, last) if last is not None else first, pts[0][1])
+        if last is not None and last > pts[-1][0]:
+            pts.append((last, pts[-1][1]))
+        out[key] = pts
+    return out
 
 
 def spend_simulated(cost: CostAnalysisOut) -> set[str]:
@@ -83,11 +107,25 @@ def load(target: ApiTarget, days: int) -> CostView:
         return CostView(cost.result(), list(decisions.result().items), list(verified.result().items))
 
 
-def _spend(cost: CostAnalysisOut) -> None:
+def _clock(target: ApiTarget, cost: CostAnalysisOut) -> tuple[datetime | None, datetime | None]:
+    """(first sample time, newest sample time) that the spend and credit series are drawn between."""
+    starts = [p.ts for s in cost.spend_by_provider for p in s.points[:1]]
+    starts += [p.ts for c in cost.credits_burndown for p in c.points[:1]]
+    if not starts:
+        return None, None
+    first_bucket = min(starts)
+    first = data.first_sample_time(
+        target, first_bucket, first_bucket + timedelta(seconds=cost.credits_step_s)
+    )
+    return first, data.newest_sample_time(data.latest_telemetry(target))
+
+
+def _spend(cost: CostAnalysisOut, clock: tuple[datetime | None, datetime | None]) -> None:
     if not cost.spend_by_provider:
         st.info("No spend in this range yet: it needs telemetry of the services where they run (`swen up`).")
         return
-    figure = charts.spend_by_provider(spend_chart_series(cost), spend_simulated(cost))
+    series = on_the_clock(spend_chart_series(cost), *clock)
+    figure = charts.spend_by_provider(series, spend_simulated(cost))
     st.plotly_chart(figure, width="stretch", key="spend")
 
 
@@ -107,7 +145,8 @@ def render(target: ApiTarget) -> None:
         is_simulated(p.provider) for p in cost.by_provider
     ):
         simulated_caption()
-    _spend(cost)
+    clock = _clock(target, cost)
+    _spend(cost, clock)
     decisions, verified = view.decisions, view.verified
     left, right = st.columns(2)
     with left:
@@ -144,15 +183,16 @@ def render(target: ApiTarget) -> None:
             [
                 {
                     "service": c.service, "placement": f"{c.provider}/{c.region}",
-                    "$/month": None if c.monthly_cost_usd is None else round(c.monthly_cost_usd, 2),
+                    "$/month": money(c.monthly_cost_usd),
                     "price": "SIMULATED" if c.simulated_price else "list",
-                    "budget $/month": c.monthly_budget_usd,
+                    "budget $/month": money(c.monthly_budget_usd) if c.monthly_budget_usd else "no budget",
                 }
                 for c in cost.services
             ],
             hide_index=True, width="stretch",
         )  # fmt: skip
     if cost.credits_burndown:
-        st.plotly_chart(charts.credits_burndown(cost.credits_burndown), width="stretch", key="credits")
+        credits = on_the_clock(credits_chart_series(cost), *clock)
+        st.plotly_chart(charts.credits_burndown(credits), width="stretch", key="credits")
     else:
         st.info("No credit balance reported in this range.")

@@ -9,13 +9,18 @@ import streamlit as st
 
 from swen.api.schemas import DecisionOut, MergeRequestOut
 from swen.dashboard import charts, data
-from swen.dashboard.client import DashboardError
 from swen.dashboard.data import ApiTarget
-from swen.dashboard.tabs.common import show_error, simulated_caption, when
+from swen.dashboard.tabs import review
+from swen.dashboard.tabs.common import md, money, simulated_caption, when
 from swen.domain.decision import DecisionStatus
 
 ALL = "All"
-FLASH_KEY = "review-flash"
+DECISION_COLUMNS = {
+    "id": st.column_config.TextColumn(width="small"),
+    "net $/month": st.column_config.TextColumn(width="medium"),
+    "move": st.column_config.TextColumn(width="medium"),
+    "explanation": st.column_config.TextColumn(width="large"),
+}
 
 
 def decision_rows(items: Sequence[DecisionOut]) -> list[dict[str, Any]]:
@@ -28,10 +33,10 @@ def decision_rows(items: Sequence[DecisionOut]) -> list[dict[str, Any]]:
                 "created": when(d.created_at),
                 "service": d.service,
                 "status": d.status.value,
+                "net $/month": money(d.savings.net_monthly_usd, signed=True),
+                "confidence": round(d.confidence.value, 3),
                 "action": d.action.value + (" (emergency)" if d.emergency else ""),
                 "move": f"{d.current.key} -> {d.target.key}",
-                "confidence": round(d.confidence.value, 3),
-                "net $/month": round(d.savings.net_monthly_usd, 2),
                 "target price": "SIMULATED" if target is not None and target.simulated_price else "list",
                 "explanation": d.explanation,
             }
@@ -51,10 +56,10 @@ def ranking_rows(d: DecisionOut) -> list[dict[str, Any]]:
             "latency": round(s.contributions.latency, 4),
             "credits": round(s.contributions.credits, 4),
             "availability": round(s.contributions.availability, 4),
-            "$/month": round(s.monthly_cost_usd, 2),
+            "$/month": money(s.monthly_cost_usd),
             "price": "SIMULATED" if s.simulated_price else "list",
             "p95 ms": round(s.latency_ms, 1),
-            "credits $": round(s.credits_usd, 2),
+            "credits $": money(s.credits_usd),
             "avail.": round(s.availability, 4),
             "GPU avail.": round(s.gpu_availability, 3),
             "instance": s.instance_type,
@@ -73,49 +78,18 @@ def _filters(target: ApiTarget) -> tuple[str | None, str | None, str, bool]:
     return (None if service == ALL else service, None if status == ALL else status, action, emergency)
 
 
-def _review(target: ApiTarget, mr: MergeRequestOut, where: str) -> None:
-    """Approve / reject buttons for an MR waiting for a person (operator keys only)."""
-    if not data.can_operate(target):
-        st.info("Approving or rejecting needs an API key with the operator role.")
-        return
-    cols = st.columns([1, 1, 3])
-    reason = cols[2].text_input(
-        "Reason (for a rejection)", key=f"reason-{where}-{mr.id}", label_visibility="collapsed",
-        placeholder="Reason for a rejection (kept in the audit log)",
-    )  # fmt: skip
-    if cols[0].button("Approve", key=f"approve-{where}-{mr.id}", type="primary"):
-        _act(target, mr, "approve", None)
-    if cols[1].button("Reject", key=f"reject-{where}-{mr.id}"):
-        _act(target, mr, "reject", reason or None)
+def waiting_for_review(mrs: Sequence[MergeRequestOut]) -> list[MergeRequestOut]:
+    """Every MR waiting for a person, whatever its kind (migration, emergency, rollback), oldest first."""
+    return sorted((m for m in mrs if m.state == "opened" and m.waiting_for_person), key=lambda m: m.id)
 
 
-def _act(target: ApiTarget, mr: MergeRequestOut, action: str, reason: str | None) -> None:
-    api = data.client(target)
-    try:
-        with st.spinner(f"{action.capitalize()} MR {mr.id} ..."):
-            result = api.approve(mr.id) if action == "approve" else api.reject(mr.id, reason)
-    except DashboardError as exc:
-        show_error(exc)
-        return
-    verb = "approved" if action == "approve" else "rejected"
-    status = f", decision {result.decision_status}" if result.decision_status else ""
-    message = f"MR {mr.id} ({mr.service}) {verb}; it is now {result.merge_request.state}{status}."
-    if action == "approve":
-        message += " The engine applies it within seconds; the Live Feed shows the apply."
-    st.session_state[FLASH_KEY] = message
-    data.clear()
-    st.rerun()
-
-
-def _waiting(target: ApiTarget, mrs: Sequence[MergeRequestOut], waiting_ids: set[str]) -> None:
-    pending = [m for m in mrs if m.state == "opened" and m.decision_id in waiting_ids]
+def _waiting(target: ApiTarget, pending: Sequence[MergeRequestOut]) -> None:
     st.subheader(f"Waiting for review ({len(pending)})")
     if not pending:
         st.caption("No merge request waits for a person.")
     for mr in pending:
         with st.container(border=True):
-            st.markdown(f"**MR {mr.id}**: {mr.title} (`{mr.branch}`, decision `{mr.decision_id}`)")
-            _review(target, mr, "list")
+            review.review_card(target, mr, "list")
 
 
 def _drilldown(target: ApiTarget, d: DecisionOut, mrs: Sequence[MergeRequestOut]) -> None:
@@ -172,22 +146,23 @@ def _merge_request(target: ApiTarget, d: DecisionOut, mrs: Sequence[MergeRequest
     link = f" ([open]({mr.web_url}))" if mr.web_url else ""
     st.markdown(
         f"MR {mr.id} `{mr.branch}` on {mr.host}: **{mr.state}**, review {mr.review or '-'}, "
-        f"approved by {mr.approved_by or '-'}{link}"
+        f"approved by {md(mr.approved_by or '-')}{link}"
     )
     st.plotly_chart(charts.pipeline_timeline(mr), width="stretch", key=f"pipeline-{mr.id}")
-    if mr.state == "opened" and d.status is DecisionStatus.AWAITING_APPROVAL:
-        _review(target, mr, "detail")
+    if mr.waiting_for_person:
+        with st.expander(f"Review MR {mr.id}", expanded=False):
+            review.render_review(data.review(target, mr.id))
+            review.controls(target, mr, "detail")
 
 
 def render(target: ApiTarget) -> None:
-    flash = st.session_state.pop(FLASH_KEY, None)
+    flash = st.session_state.pop(review.FLASH_KEY, None)
     if flash:
         st.success(flash)
     service, status, action, emergency = _filters(target)
     items, total = data.decisions(target, service, status)
     mrs, _ = data.merge_requests(target)
-    waiting, _ = data.decisions(target, None, DecisionStatus.AWAITING_APPROVAL.value)
-    _waiting(target, mrs, {d.id for d in waiting})
+    _waiting(target, waiting_for_review(mrs))
     shown = [
         d for d in items if (action == ALL or d.action.value == action) and (not emergency or d.emergency)
     ]
@@ -198,7 +173,7 @@ def render(target: ApiTarget) -> None:
             "(confidence above the minimum, net savings above the minimum); widen the filters or wait."
         )
         return
-    st.dataframe(decision_rows(shown), hide_index=True, width="stretch")
+    st.dataframe(decision_rows(shown), hide_index=True, width="stretch", column_config=DECISION_COLUMNS)
     by_id = {d.id: d for d in shown}
     chosen = st.selectbox(
         "Drill down into", list(by_id), key="dec-drill",

@@ -43,7 +43,7 @@ def filter_events(
         for e in events
         if (not types or e.type in types)
         and (service is None or e.service == service)
-        and (not needle or needle in f"{e.type} {e.service} {e.decision_id} {e.payload}".lower())
+        and (not needle or needle in f"{e.type} {e.service} {e.decision_id} {e.summary} {e.payload}".lower())
     ]
 
 
@@ -54,8 +54,8 @@ def event_rows(events: Sequence[FeedEvent]) -> list[dict[str, Any]]:
             "time": when(e.ts),
             "type": e.type,
             "service": e.service or "",
+            "what happened": e.summary,
             "decision": e.decision_id or "",
-            "summary": e.summary,
         }
         for e in events
     ]
@@ -81,4 +81,7 @@ def render(target: ApiTarget) -> None:
     if not events:
         st.info("No events match yet: events appear here as the platform works (decisions, MRs, pipelines).")
         return
-    st.dataframe(event_rows(events[:SHOWN]), hide_index=True, width="stretch", height=560)
+    st.dataframe(
+        event_rows(events[:SHOWN]), hide_index=True, width="stretch", height=560,
+        column_config={"what happened": st.column_config.TextColumn(width="large")},
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from swen.api.schemas import ServiceOut, TelemetryPoint
 from swen.dashboard import charts, data
 from swen.dashboard.data import ApiTarget
 from swen.dashboard.tabs.common import is_simulated, simulated_caption
+from swen.dashboard.tabs.incidents import incident_rows
 from swen.domain.providers import PROVIDERS
 
 ACTIVE_INCIDENT_STATUSES = ("open", "remediating", "escalated")
@@ -37,9 +38,9 @@ def provider_health(services: Sequence[ServiceOut], latest: Sequence[TelemetryPo
                 "provider": provider,
                 "services": placed[provider],
                 "with data": len(samples),
-                "availability": sum(p.availability for p in samples) / n if samples else None,
-                "error rate": sum(p.error_rate for p in samples) / n if samples else None,
-                "p95 latency ms": sum(p.latency_ms for p in samples) / n if samples else None,
+                "availability": round(sum(p.availability for p in samples) / n, 4) if samples else None,
+                "error rate": round(sum(p.error_rate for p in samples) / n, 4) if samples else None,
+                "p95 latency ms": round(sum(p.latency_ms for p in samples) / n, 1) if samples else None,
                 "prices": "SIMULATED" if is_simulated(provider) else "list price",
             }
         )
@@ -48,8 +49,8 @@ def provider_health(services: Sequence[ServiceOut], latest: Sequence[TelemetryPo
 
 def _kpis(target: ApiTarget) -> None:
     cost = data.cost_analysis(target, 7)
-    _, open_mrs = data.merge_requests(target, "opened")
-    waiting, _ = data.decisions(target, None, "awaiting_approval")
+    opened, open_mrs = data.merge_requests(target, "opened")
+    waiting = [m for m in opened if m.waiting_for_person]
     incidents = data.incidents(target)
     cols = st.columns(5)
     simulated = any(c.simulated_price for c in cost.services)
@@ -67,7 +68,10 @@ def _kpis(target: ApiTarget) -> None:
         "Savings projected", f"${cost.savings_projected_monthly_usd:,.0f}/mo",
         help=f"{cost.open_recommendations} open recommendation(s)",
     )  # fmt: skip
-    cols[3].metric("Open MRs", f"{open_mrs}", help=f"{len(waiting)} waiting for a person's approval")
+    cols[3].metric(
+        "Open MRs", f"{open_mrs}",
+        help=f"{len(waiting)} waiting for a person's approval (AI Decisions, Waiting for review)",
+    )  # fmt: skip
     if incidents is None:
         cols[4].metric("Incidents", "n/a", help="This API does not expose incidents (no GET /incidents).")
     else:
@@ -91,8 +95,8 @@ def _incidents(target: ApiTarget) -> None:
     if escalated:
         names = ", ".join(f"{i.get('service')} on {i.get('provider')}" for i in escalated)
         st.error(f"Escalated to a person: {names}. Automation stopped remediating these.")
-    columns = ["id", "service", "provider", "kind", "status", "source", "opened_at", "decision_id"]
-    st.dataframe([{c: i.get(c) for c in columns} for i in active], hide_index=True, width="stretch")
+    st.dataframe(incident_rows(active), hide_index=True, width="stretch")
+    st.caption("Details, timeline and cost impact: the Incidents tab.")
 
 
 def _recent(incidents: list[dict[str, Any]]) -> None:
@@ -100,11 +104,7 @@ def _recent(incidents: list[dict[str, Any]]) -> None:
     if not resolved:
         return
     with st.expander(f"Resolved incidents ({len(resolved)})"):
-        columns = ["id", "service", "provider", "kind", "source", "opened_at", "resolved_at"]
-        rows = [
-            {**{c: i.get(c) for c in columns}, "recovery s": i.get("time_to_recovery_s")} for i in resolved
-        ]
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(incident_rows(resolved), hide_index=True, width="stretch")
 
 
 def _readiness(target: ApiTarget) -> None:
@@ -130,7 +130,8 @@ def render(target: ApiTarget) -> None:
         health = provider_health(services, latest)
         rows = [(h["provider"], h["availability"] or 0.0, h["error rate"] or 0.0) for h in health]
         st.plotly_chart(charts.provider_health(rows), width="stretch", key="provider-health")
-        st.dataframe(health, hide_index=True, width="stretch")
+        shown = [{k: "-" if v is None else v for k, v in row.items()} for row in health]
+        st.dataframe(shown, hide_index=True, width="stretch")
     st.subheader("Incidents and escalations")
     _incidents(target)
     _recent(data.incidents(target) or [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import streamlit as st
 
 from swen.dashboard import charts, data
@@ -10,7 +12,30 @@ from swen.dashboard.tabs.common import simulated_caption
 from swen.domain.providers import PROVIDERS
 
 ALL = "All"
+MOVED = ("applied", "verified", "rolled_back")
+"""Decisions whose move happened (their time on the platform clock marks the charts)."""
 RANGES = {"1 hour": 1.0, "6 hours": 6.0, "24 hours": 24.0, "7 days": 168.0, "30 days": 720.0}
+
+
+def chart_marks(
+    target: ApiTarget, service: str, current: str, start: datetime, end: datetime
+) -> charts.Marks:
+    """The current placement, the service's moves and its incidents inside [start, end)."""
+    decisions, _ = data.decisions(target, service, None)
+    moves = [
+        (d.created_at, f"move to {d.target.key}")
+        for d in decisions
+        if d.status.value in MOVED and d.action.value == "migrate" and start <= d.created_at < end
+    ]
+    spans = []
+    for i in data.incidents(target) or []:
+        if i.get("service") != service or not isinstance(i.get("opened_at"), str):
+            continue
+        opened = datetime.fromisoformat(i["opened_at"])
+        resolved = datetime.fromisoformat(i["resolved_at"]) if isinstance(i.get("resolved_at"), str) else None
+        if opened < end and (resolved is None or resolved >= start):
+            spans.append((max(opened, start), resolved, f"incident {i.get('id')}: {i.get('kind')}"))
+    return charts.Marks(current=current, moves=moves, incidents=spans)
 
 
 def render(target: ApiTarget) -> None:
@@ -35,6 +60,7 @@ def render(target: ApiTarget) -> None:
         st.info(f"No telemetry for {name} on {provider.lower()} providers in the last {span}.")
         return
     where = service.running.placement
+    marks = chart_marks(target, name, where.key, start, end)
     st.caption(
         f"{name} runs on **{where.key}**; SLO {service.latency_slo_ms:g} ms; "
         f"{len(points)} points ending {latest:%Y-%m-%d %H:%M} UTC (newest sample)."
@@ -42,15 +68,19 @@ def render(target: ApiTarget) -> None:
     if any(p.simulated_price for p in points):
         simulated_caption()
     left, right = st.columns(2)
-    left.plotly_chart(charts.telemetry_series(points, "monthly_cost_usd"), width="stretch", key="tel-cost")
+    left.plotly_chart(
+        charts.telemetry_series(points, "monthly_cost_usd", marks=marks), width="stretch", key="tel-cost"
+    )
     right.plotly_chart(
-        charts.telemetry_series(points, "latency_ms", slo_ms=service.latency_slo_ms),
+        charts.telemetry_series(points, "latency_ms", slo_ms=service.latency_slo_ms, marks=marks),
         width="stretch", key="tel-latency",
     )  # fmt: skip
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.telemetry_series(points, "availability"), width="stretch", key="tel-availability"
+        charts.telemetry_series(points, "availability", marks=marks), width="stretch", key="tel-availability"
     )
-    right.plotly_chart(charts.telemetry_series(points, "gpu_availability"), width="stretch", key="tel-gpu")
+    right.plotly_chart(
+        charts.telemetry_series(points, "gpu_availability", marks=marks), width="stretch", key="tel-gpu"
+    )
     if not service.shape.gpu_model:
         right.caption(f"{name} needs no GPU: its GPU availability is reported as 1.")
