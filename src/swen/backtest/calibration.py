@@ -61,6 +61,9 @@ class CandidateSampler:
             & (cycle.target >= 0)
             & (cycle.savings.net > cycle.params.min_savings_usd)
         )
+        cur = np.maximum(cycle.fleet.current_idx, 0)
+        p95_here = cycle.p95[np.arange(len(cur)), cur]
+        cand &= ~(np.nan_to_num(p95_here, nan=0.0) > cycle.fleet.slo_ms)  # SLO escapes: about service
         for i in np.flatnonzero(cand):
             s = self.replay.window.service_index[cycle.fleet.names[i]]
             c1 = int(self.replay.grid_column(s, int(cycle.target[i])))
@@ -163,6 +166,15 @@ def _columns_by_key(trace: Trace, grid: Grid) -> list[dict[str, int]]:
     return out
 
 
+def _service_move(trace: Trace, grid: Grid, t: int, s: int, c0: int, c1: int, floor: float) -> bool:
+    pair, to = int(grid.cand_pair[s, c0]), int(grid.cand_pair[s, c1])
+    return bool(
+        trace.availability[t, pair] < floor
+        or trace.latency_ms[t, pair] > grid.slo_ms[s]
+        or trace.hourly_cost_usd[t, to] >= trace.hourly_cost_usd[t, pair]
+    )
+
+
 def replay_calibration(
     trace: Trace,
     grid: Grid,
@@ -170,8 +182,12 @@ def replay_calibration(
     path: npt.NDArray[np.int16],
     *,
     fitted_on: tuple[str, ...] | None,
+    availability_floor: float,
 ) -> dict[str, Any]:
-    """The report's calibration section for one replay (module docstring)."""
+    """The report's calibration section for one replay (module docstring). Moves made for service's
+    sake are left out (the current placement below the availability floor or over the SLO at the
+    decision, or a target that costs more: emergencies and SLO escapes): their confidence is about
+    health, the label about money."""
     names = {svc.name: i for i, svc in enumerate(trace.services)}
     cols = _columns_by_key(trace, grid)
     rows = [
@@ -186,7 +202,13 @@ def replay_calibration(
         for e in journal
         if e.event in GATE_EVENTS and e.confidence is not None and e.service in names
     ]
-    rows = [r for r in rows if r[3] >= 0 and r[2] != r[3]]
+    rows = [
+        r
+        for r in rows
+        if r[3] >= 0
+        and r[2] != r[3]
+        and not _service_move(trace, grid, r[0], r[1], r[2], r[3], availability_floor)
+    ]
     if rows:
         t, s, c0, c1 = (np.array([r[j] for r in rows], dtype=np.int64) for j in range(4))
         conf = np.array([r[4] for r in rows])

@@ -3,12 +3,13 @@
 Confidence is the probability that the move is still net positive after its payback horizon
 (``calibration.HINDSIGHT_HORIZON_S``), calibrated on replays. It is computed in two steps::
 
-    raw         = Phi(z) x P(advantage outlasts payback) x P(GPU capacity at the target) x freshness
+    raw         = Phi(z / 2) x P(advantage outlasts payback) x P(GPU capacity at the target) x freshness
     confidence  = isotonic(raw)          (EngineParams.calibration; raw itself when there is none)
 
 * ``z`` (``forecast.AdvantageState.evidence``): the relative advantage's exponentially weighted mean
-  over its standard error. ``Phi(z)`` is the chance the advantage is real rather than price noise: a
-  25 % cut is clear at once (z ~ 5, Phi ~ 1), a 2 % edge stays near a coin toss;
+  over its standard error. ``Phi(z / 2)`` ranks how clearly the advantage stands out of price noise
+  (the halving keeps resolution at the top for the calibration): a 25 % cut is clear at once
+  (z ~ 5), a 2 % edge stays near a coin toss;
 * ``P(outlasts payback)`` (``forecast.forecast``): from the advantage's duration forecast and the
   move's payback time (one-time migration cost over the daily saving);
 * ``P(GPU capacity)`` (``forecast.gpu_capacity_risk``): GPU availability is a risk *of the target*
@@ -39,6 +40,9 @@ from swen.domain.arrays import FloatArray, IntArray
 from swen.engine.forecast import norm_cdf
 
 MARGIN_SCALE = 0.03
+EVIDENCE_SCALE = 2.0
+"""``Phi(z / EVIDENCE_SCALE)``: with ``Phi(z)`` itself a z of 3 (price noise does reach it) and a z of 5
+(a 25 % cut) both map to ~1.0, and the isotonic calibration above them could not tell them apart."""
 NO_WINNER = -1
 
 
@@ -58,9 +62,8 @@ def raw_probability(
         np.clip(np.asarray(v, dtype=np.float64), 0.0, 1.0)
         for v in (outlasts_payback, gpu_capacity, freshness)
     ]
-    out: FloatArray = np.clip(
-        norm_cdf(np.asarray(evidence, dtype=np.float64)) * parts[0] * parts[1] * parts[2], 0.0, 1.0
-    )
+    real = norm_cdf(np.asarray(evidence, dtype=np.float64) / EVIDENCE_SCALE)
+    out: FloatArray = np.clip(real * parts[0] * parts[1] * parts[2], 0.0, 1.0)
     return out
 
 

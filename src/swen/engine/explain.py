@@ -89,18 +89,19 @@ def forecast_phrase(forecast: Forecast) -> str:
     )
 
 
-def calibration_phrase(confidence: Confidence) -> str:
-    """What the number means: ``: 91 % of comparable moves in replay paid back`` when calibrated."""
-    if confidence.calibrated:
-        return f": {confidence.value * 100:.0f} % of comparable moves in replay paid back"
-    return " (not calibrated)"
-
-
 def confidence_phrase(confidence: Confidence) -> str:
-    return (
-        f"confidence {confidence.value:.2f}{calibration_phrase(confidence)} (margin {confidence.margin:.2f}, "
-        f"same winner {confidence.stability_cycles} of last {confidence.stability_window} cycles)"
+    """``confidence 0.91: 91 % of comparable moves in replay paid back (margin 0.21, same winner 9 of
+    last 10 cycles)``; ``confidence 0.91 (uncalibrated; margin ...)`` without a calibration table."""
+    parts = (
+        f"margin {confidence.margin:.2f}, same winner {confidence.stability_cycles} of last "
+        f"{confidence.stability_window} cycles"
     )
+    if confidence.calibrated:
+        return (
+            f"confidence {confidence.value:.2f}: {confidence.value * 100:.0f} % of comparable moves in "
+            f"replay paid back ({parts})"
+        )
+    return f"confidence {confidence.value:.2f} (uncalibrated; {parts})"
 
 
 def confidence_shortfall(confidence: Confidence, threshold: float) -> str:

@@ -42,8 +42,8 @@ def test_table_and_html_report(tmp_path: Path) -> None:
     assert "Cumulative cost" in page and "Placements over time" in page
     assert "<script src=" not in page  # plotly.js is embedded: the report works offline
     assert len(page) > 3_000_000
-    assert page.count('class="plotly-graph-div"') == 4
-    assert "Cumulative savings vs static" in page
+    assert page.count('class="plotly-graph-div"') == 5  # + the reliability diagram of the confidence
+    assert "Cumulative savings vs static" in page and "Reliability of confidence" in page
     assert not list(tmp_path.glob(".*.tmp"))
 
 
