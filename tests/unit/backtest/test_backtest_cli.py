@@ -71,7 +71,7 @@ def test_live_manual_review_lifecycle_is_the_default_and_the_others_remain() -> 
     base = ("--scenario", "calm-month", "--days", "1", "--json")
     live = json.loads(invoke(*base).stdout)
     assert live["settings"]["manual_review"] == "live"
-    assert live["policy"]["refreshed"] == 1  # service-2's first, less certain proposal
+    assert live["policy"]["refreshed"] == 0  # issue 11: one move, one merge request (no refresh)
     approve = invoke(*base, "--manual", "approve")
     assert approve.exit_code == 0, approve.output
     doc = json.loads(approve.stdout)
