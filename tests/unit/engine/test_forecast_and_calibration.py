@@ -204,3 +204,14 @@ def test_stateful_move_goes_to_a_person_at_the_proposal_bar() -> None:
         params=params,
     )
     assert scenario.run(2).decisions[0].action is DecisionAction.MIGRATE
+
+
+def test_norm_cdf_matches_math_erf() -> None:
+    import math
+
+    from swen.engine.forecast import norm_cdf
+
+    x = np.linspace(-8, 8, 401)
+    expected = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    assert np.abs(norm_cdf(x) - expected).max() < 2e-7
+    assert float(norm_cdf(np.inf)) == 1.0 and float(norm_cdf(-np.inf)) == 0.0
