@@ -35,9 +35,11 @@ class EngineParams(BaseModel):
     """The policy gate's auto-approve confidence bar (``policies/gate.rego``). A move the gate could
     auto-approve (stateless, cost delta under 5 %) is proposed once its confidence clears this bar,
     not earlier to a person (one move, one merge request), unless it waited ``manual_patience_s``."""
-    manual_patience_s: float = Field(default=4 * 3600.0, ge=0)
+    manual_patience_s: float = Field(default=7 * 86400.0, ge=0)
     """How long an advantage above ``min_confidence`` but short of ``auto_confidence`` holds before
-    the move is proposed to a person anyway."""
+    the move is proposed to a person anyway. A week: measured on the shipped scenarios, moves
+    proposed to a person after 4 h in that band were net positive in hindsight only 14-40 % of the
+    time (docs/BENCHMARKS.md, issue 11)."""
     release_confidence: float = Field(default=0.50, ge=0, le=1)
     """Hysteresis: a move waiting for a person is withdrawn only once its confidence has stayed at or
     below this (or another placement led, or the saving vanished) for a whole stability window."""
