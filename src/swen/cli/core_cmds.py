@@ -327,12 +327,13 @@ def render_decision(d: Decision) -> None:
         f"margin {conf.margin:+.3f}, same winner {conf.stability_cycles} of {conf.stability_window} cycles"
     )
     if d.forecast is not None:
+        from swen.engine.explain import forecast_phrase, signed_usd
+
         f = d.forecast
         payback = "never" if f.payback_days is None else f"{f.payback_days:.1f} days"
         console.print(
-            f"forecast: advantage led {f.advantage_age_h:.1f} h, expected to last ~{f.days:.1f} days "
-            f"(80 % interval {f.days_low:.1f}-{f.days_high:.1f}); payback {payback}; "
-            f"${f.horizon_net_usd:,.0f} net over that horizon"
+            f"forecast: {forecast_phrase(f)}; payback {payback}; "
+            f"{signed_usd(f.horizon_net_usd)} net over that horizon"
         )
     console.print(
         f"savings: ${sv.current_monthly_usd:,.0f} -> ${sv.target_monthly_usd:,.0f}/month "

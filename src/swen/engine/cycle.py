@@ -95,7 +95,9 @@ class Cycle:
     migrate: BoolArray
     raw_confidence: FloatArray
     """Uncalibrated probability (``confidence.raw_probability``); ``confidence`` is its calibrated form."""
-    calibrated: bool
+    calibrated: BoolArray
+    """The confidence went through the calibration (not for moves made for the SLO or health, whose
+    confidence comes from the score margin)."""
     gpu_risk: FloatArray
     """P(the target has the GPU capacity at apply time); 1 without GPUs."""
     outlook: ForecastArrays
@@ -148,7 +150,7 @@ class Cycle:
             stability_window=self.stability_n,
             freshness=float(self.freshness[i]),
             raw=float(self.raw_confidence[i]),
-            calibrated=self.calibrated,
+            calibrated=bool(self.calibrated[i]),
             evidence=float(self.outlook.evidence[i]),
             gpu_capacity=float(self.gpu_risk[i]),
         )

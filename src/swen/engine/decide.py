@@ -229,7 +229,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     # The current placement breaks its SLO (or is an emergency): the move is about service, not price,
     # and the evidence is the score margin (the current placement counts 0 on latency / overall).
     slo_breach = (cur >= 0) & (np.nan_to_num(seen.p95[rows, cur_safe], nan=0.0) > fleet.slo_ms)
-    service_move = (slo_breach | emergency) & moving | (emergency & has_target)
+    service_move = ((slo_breach | emergency) & moving) | (emergency & has_target)
     if service_move.any():
         by_margin = margin_term(margin, params.margin_scale) * freshness * gpu_risk
         raw = np.where(service_move, np.maximum(raw, by_margin), raw)
@@ -279,7 +279,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         cur_flags=cur_flags,
         migrate=migrate,
         raw_confidence=raw,
-        calibrated=fold is not None,
+        calibrated=np.full(len(fleet.services), fold is not None) & ~service_move,
         gpu_risk=gpu_risk,
         outlook=outlook,
         route_ok=route_ok,

@@ -4,7 +4,7 @@ MIGRATE, e.g.::
 
     Move service-2 from aws/us-east-1 to alibaba/ap-southeast-1 (simulated price): 31 % cheaper
     (-$412/month), p95 latency +4 ms (SLO 120 ms), advantage expected to last ~9 days (80 % interval
-    4-15; it has led for 6 h); confidence 0.91: 91 % of comparable moves in replay paid back (margin
+    4-15 days; it has led for 6 h); confidence 0.91: 91 % of comparable moves in replay paid back (margin
     0.21, same winner 9 of last 10 cycles). Net saving $398/month after credits and $90 one-time
     migration; $1,090 net over the expected 9 days.
 
@@ -64,10 +64,17 @@ def latency_phrase(target_ms: float, current_ms: float | None, slo_ms: float) ->
 
 
 def days(value: float) -> str:
-    """``9`` / ``0.5`` / ``30+`` days, rounded for reading."""
+    """``9`` / ``1.5`` / ``30+`` (a number of days, rounded for reading)."""
     if value >= 30:
         return "30+"
     return f"{value:.0f}" if value >= 2 else f"{value:.1f}"
+
+
+def span(value_days: float) -> str:
+    """``9 days`` / ``1.5 days`` / ``5 h`` (under a day in hours, at least 1 h)."""
+    if value_days >= 1:
+        return f"{days(value_days)} days"
+    return f"{max(1.0, value_days * 24):.0f} h"
 
 
 def age(hours: float) -> str:
@@ -81,10 +88,13 @@ def age(hours: float) -> str:
 
 
 def forecast_phrase(forecast: Forecast) -> str:
-    """``advantage expected to last ~9 days (80 % interval 4-15; it has led for 6 h)``."""
+    """``advantage expected to last ~9 days (80 % interval 4-15 days; it has led for 6 h)``."""
+    if forecast.days_low >= 1:
+        interval = f"{days(forecast.days_low)}-{days(forecast.days_high)} days"
+    else:
+        interval = f"{span(forecast.days_low)} to {span(forecast.days_high)}"
     return (
-        f"advantage expected to last ~{days(forecast.days)} days (80 % interval "
-        f"{days(forecast.days_low)}-{days(forecast.days_high)}; "
+        f"advantage expected to last ~{span(forecast.days)} (80 % interval {interval}; "
         f"it has led for {age(forecast.advantage_age_h)})"
     )
 
@@ -121,7 +131,7 @@ def net_phrase(savings: Savings, forecast: Forecast | None = None) -> str:
     )
     if forecast is not None:
         word = "net" if forecast.horizon_net_usd >= 0 else "net loss"
-        text += f"; {usd(forecast.horizon_net_usd)} {word} over the expected {days(forecast.days)} days"
+        text += f"; {usd(forecast.horizon_net_usd)} {word} over the expected {span(forecast.days)}"
     return text + "."
 
 

@@ -117,7 +117,7 @@ def test_migrate_explanation_carries_the_figures() -> None:
     assert decision.explanation == (
         "Move service-2 from aws/us-east-1 to alibaba/ap-southeast-1 (simulated price): 31 % cheaper "
         "(-$226/month), p95 latency +4 ms (SLO 120 ms), advantage expected to last ~1.0 days "
-        "(80 % interval 0.2-4; it has led for 4 min); "
+        "(80 % interval 6 h to 4 days; it has led for 4 min); "
         f"confidence {c.value:.2f} (uncalibrated; margin {c.margin:.2f}, "
         f"same winner 10 of last 10 cycles). Net saving ${s.net_monthly_usd:,.0f}/month after credits and "
         f"$1 one-time migration; ${f.horizon_net_usd:,.0f} net over the expected 1.0 days."

@@ -169,7 +169,7 @@ def test_explanation_says_how_long_and_what_the_confidence_means() -> None:
     )  # type: ignore[union-attr]
     assert f is not None and (f.days_low, f.days, f.days_high) == (4.0, 9.0, 15.0)
     assert (
-        "advantage expected to last ~9 days (80 % interval 4-15; it has led for 1 min)"
+        "advantage expected to last ~9 days (80 % interval 4-15 days; it has led for 1 min)"
         in decision.explanation
     )
     assert f"confidence {c.value:.2f}: {c.value * 100:.0f} % of comparable moves in replay paid back" in (
