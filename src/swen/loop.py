@@ -47,9 +47,11 @@ from swen.domain.errors import FencedError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.providers import PROVIDERS
+from swen.engine.calibration import table_from_dict
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.fleet import gpu_models_by_placement
+from swen.engine.forecast import AdvantageState
 from swen.engine.params import EngineParams
 from swen.engine.summary import decisions_document
 from swen.engine.window import SampleWindow
@@ -64,6 +66,7 @@ from swen.store.exports import atomic_write_json
 from swen.store.records import PlacementRecord
 from swen.store.repository import Store
 from swen.store.state import EngineHeartbeat
+from swen.telemetry.calibration import load_calibration_data
 from swen.telemetry.catalog import Catalog, load_catalog
 
 _log = logging.getLogger(__name__)
@@ -125,9 +128,15 @@ class EngineLoop:
         self.store = store
         self.catalog = catalog or load_catalog()
         self.params = EngineParams.from_settings(settings)
+        calibration = load_calibration_data()
+        if calibration is not None:  # live: the fold fitted on every replayed scenario
+            self.params = self.params.model_copy(
+                update={"calibration": table_from_dict(calibration).for_scenario(None)}
+            )
         self.actuator = actuator
         self._window: SampleWindow | None = None
         self._history: WinnerHistory | None = None
+        self._advantage: AdvantageState | None = None
         self._last_tick: datetime | None = None
         self._placement_keys = [p.key for p in self.catalog.placements()]
         self._gpu_models = gpu_models_by_placement(self.catalog.offers())
@@ -198,6 +207,7 @@ class EngineLoop:
                     last_moved_at=last_moved,
                     gpu_models=self._gpu_models,
                     history=self._history,
+                    advantage=self._advantage,
                     quarantined=plan.quarantined,
                     emergency=plan.emergency,
                     undeployable=self._undeployable,
@@ -205,6 +215,7 @@ class EngineLoop:
                 )
             )
             self._history = result.history
+            self._advantage = result.advantage
             self._last_tick = tick_time
         assert result is not None
         return result
@@ -297,6 +308,7 @@ class EngineLoop:
                     keys.append(service.fleet_placement.key)
             self._window = SampleWindow(names, [Placement.parse(k) for k in keys], self.settings.window_size)
             self._history = None
+            self._advantage = None
             self._last_tick = None
         return self._window
 

@@ -231,6 +231,34 @@ th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
 """
 
 
+def reliability_figure(cal: dict[str, Any]) -> go.Figure:
+    """Reliability diagram: per confidence bin, the share of gate decisions net positive in hindsight."""
+    bins = cal["reliability"]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=[0, 1], y=[0, 1], name="perfectly calibrated", mode="lines", line={"dash": "dot"})
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[b["confidence"] for b in bins],
+            y=[b["positive_share"] for b in bins],
+            text=[f"{b['count']} decisions" for b in bins],
+            name="gate decisions",
+            mode="lines+markers",
+        )
+    )
+    ece = cal["expected_calibration_error"]
+    ece_text = "n/a" if ece is None else f"{ece:.3f}"
+    fig.update_layout(
+        title=f"Reliability of confidence (expected calibration error {ece_text}; {cal['label']})",
+        xaxis_title="confidence",
+        yaxis_title="share net positive in hindsight",
+        xaxis={"range": [0, 1]},
+        yaxis={"range": [0, 1]},
+    )
+    return fig
+
+
 def report_html(result: BacktestResult, doc: dict[str, Any]) -> str:
     scen = doc["scenario"]
     colours = placement_colours(result)
@@ -240,6 +268,8 @@ def report_html(result: BacktestResult, doc: dict[str, Any]) -> str:
         placements_figure(result, "platform", colours),
         placements_figure(result, "oracle", colours),
     ]
+    if doc.get("calibration"):
+        figures.append(reliability_figure(doc["calibration"]))
     charts = "".join(
         fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%")
         for i, fig in enumerate(figures)

@@ -192,6 +192,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "engine_errors": policy.engine_errors,
             "review_reasons": dict(sorted(policy.reasons.items())),
         },
+        "calibration": result.calibration,
         "services": [_service_row(result, s) for s in range(len(trace.services))],
     }
 
@@ -352,6 +353,15 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
         f"withdrawn {policy['withdrawn']}, superseded {policy['superseded']}, "
         f"rejected by a person {policy['rejected_by_person']}"
     )
+    cal = doc.get("calibration")
+    if cal:
+        ece = cal["expected_calibration_error"]
+        pos = cal["auto_approved_positive_share"]
+        gate.caption += (
+            f"; confidence {'calibrated' if cal['calibrated'] else 'not calibrated'}, expected calibration "
+            f"error {'n/a' if ece is None else f'{ece:.3f}'} over {cal['labelled']} gate decisions, "
+            f"auto-approved net positive in hindsight {_pct(pos)}"
+        )
     per = _table(
         "Per service",
         (

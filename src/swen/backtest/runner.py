@@ -20,8 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from swen.backtest.accounting import Outcome, account
+from swen.backtest.calibration import replay_calibration
 from swen.backtest.oracle import oracle_path
 from swen.backtest.spec import BacktestSpec, expand_scenarios, load_services
 from swen.backtest.strategies import Lifecycle, PlatformReplay, PolicyTally, static_path
@@ -108,6 +110,8 @@ class BacktestResult:
     timings: dict[str, float]
     lifecycle: Lifecycle
     """The lifecycle this platform replay used (the config's unless ``replay_platform`` got another)."""
+    calibration: dict[str, Any] | None = None
+    """Reliability of the replay's confidence (``backtest.calibration.replay_calibration``)."""
 
     @property
     def static(self) -> Outcome:
@@ -232,7 +236,16 @@ def replay_platform(
         "platform", prepared.trace, prepared.grid, path, config.floors, detection_steps(params, lifecycle)
     )
     timings = {**prepared.timings, "platform_s": time.perf_counter() - started}
-    return BacktestResult(config, params, prepared, platform, replay.tally, timings, lifecycle)
+    fold = params.calibration
+    reliability = replay_calibration(
+        prepared.trace,
+        prepared.grid,
+        replay.journal,
+        path,
+        fitted_on=None if fold is None else fold.fitted_on,
+        availability_floor=config.floors.availability,
+    )
+    return BacktestResult(config, params, prepared, platform, replay.tally, timings, lifecycle, reliability)
 
 
 def run_backtest(

@@ -60,6 +60,7 @@ from swen.domain.providers import PROVIDERS
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.fleet import gpu_models_by_placement
+from swen.engine.forecast import AdvantageState
 from swen.engine.params import EngineParams
 from swen.engine.window import SampleWindow
 from swen.moves.review_policy import OpenMove as PolicyMove
@@ -148,6 +149,10 @@ class PlatformReplay:
         """The live loop's review policy (``moves.review_policy``); ``live`` is the one difference."""
         self.journal: list[LifecycleEvent] = []
         self.history: WinnerHistory | None = None
+        self.advantage: AdvantageState | None = None
+        self.observer: Callable[[int, EngineResult, npt.NDArray[np.int64]], None] | None = None
+        """Called after each step's engine cycle with (step, result, grid column per service): the
+        calibration (``backtest.calibration``) samples candidate moves through it."""
         self.last_result: EngineResult | None = None
         n = len(self.services)
         self.credits = trace.credit_run()
@@ -166,6 +171,10 @@ class PlatformReplay:
         rows, cols = np.nonzero(valid)
         out[rows, self._window_col[grid.cand_pair[rows, cols]]] = cols
         return out
+
+    def grid_column(self, s: int, window_col: int) -> int:
+        """The grid column of window candidate ``window_col`` for service ``s`` (-1: not a candidate)."""
+        return int(self._grid_col[s, window_col])
 
     def run(self, *, progress: Progress | None = None) -> Path16:
         trace = self.trace
@@ -187,11 +196,15 @@ class PlatformReplay:
                     last_moved_at=self.last_moved,
                     gpu_models=self._gpu_models,
                     history=self.history,
+                    advantage=self.advantage,
                     pending=self._pending(),
                     undeployable=self._undeployable,
                 )
             )
             self.history = result.history
+            self.advantage = result.advantage
+            if self.observer is not None:
+                self.observer(t, result, self.column)
             self.last_result = result
             self._withdraw_stale(t, result)
             for decision in result.recommendations:

@@ -159,7 +159,9 @@ def backtest(
     from swen.backtest.strategies import Lifecycle
     from swen.backtest.sweep import SWEEP_KINDS, run_sweep, sweep_document, sweep_table
     from swen.config import load_settings
+    from swen.engine.calibration import table_from_dict
     from swen.engine.params import EngineParams
+    from swen.telemetry.calibration import load_calibration_data
 
     if manual not in MANUAL_OUTCOMES:
         raise ConfigError(
@@ -184,6 +186,9 @@ def backtest(
         overrides["min_confidence"] = min_confidence
     if min_savings is not None:
         overrides["min_savings_usd"] = min_savings
+    calibration = load_calibration_data()
+    if calibration is not None:  # the fold fitted without this scenario (cross-fitted)
+        overrides["calibration"] = table_from_dict(calibration).for_scenario(spec.name)
     params = params.model_copy(update=overrides)
     config = BacktestConfig(
         spec=spec,

@@ -334,12 +334,28 @@ def render_decision(d: Decision) -> None:
             excluded.add_row(plain(e.placement.key), plain("; ".join(e.reasons)))
         console.print(excluded)
     conf, sv = d.confidence, d.savings
-    console.print(
-        f"confidence {conf.value:.2f} = margin term {conf.margin_term:.2f} (margin {conf.margin:+.3f}) "
-        f"x (0.5 + 0.5 x stability {conf.stability:.2f}, "
-        f"{conf.stability_cycles} of {conf.stability_window} cycles) "
-        f"x freshness {conf.freshness:.2f}"
+    raw = "n/a" if conf.raw is None else f"{conf.raw:.2f}"
+    meaning = (
+        f"calibrated on replays: {conf.value * 100:.0f} % of comparable moves paid back"
+        if conf.calibrated
+        else "uncalibrated"
     )
+    evidence = "n/a" if conf.evidence is None else f"{conf.evidence:.1f}"
+    gpu = "n/a" if conf.gpu_capacity is None else f"{conf.gpu_capacity:.2f}"
+    console.print(
+        f"confidence {conf.value:.2f} ({meaning}) from raw {raw} = Phi(evidence z {evidence} / 2) "
+        f"x P(advantage outlasts payback) x GPU capacity {gpu} x freshness {conf.freshness:.2f}; "
+        f"margin {conf.margin:+.3f}, same winner {conf.stability_cycles} of {conf.stability_window} cycles"
+    )
+    if d.forecast is not None:
+        from swen.engine.explain import forecast_phrase, signed_usd
+
+        f = d.forecast
+        payback = "never" if f.payback_days is None else f"{f.payback_days:.1f} days"
+        console.print(
+            f"forecast: {forecast_phrase(f)}; payback {payback}; "
+            f"{signed_usd(f.horizon_net_usd)} net over that horizon"
+        )
     console.print(
         f"savings: ${sv.current_monthly_usd:,.0f} -> ${sv.target_monthly_usd:,.0f}/month "
         f"({sv.cost_delta_pct:+.1f} %), credits offset ${sv.credits_offset_monthly_usd:,.0f}/month, "

@@ -60,6 +60,30 @@ class Confidence(_Frozen):
     stability_window: int = Field(ge=0)
     freshness: float = Field(ge=0, le=1)
     """1 when every candidate has fresh, complete data; lower when stale or missing."""
+    raw: float | None = Field(default=None, ge=0, le=1)
+    """The uncalibrated probability (engine/confidence.py); ``value`` is its calibrated form."""
+    calibrated: bool = False
+    """``value`` went through an isotonic calibration fitted on replays."""
+    evidence: float | None = None
+    """How many noise-widths the advantage stands clear of zero (z)."""
+    gpu_capacity: float | None = Field(default=None, ge=0, le=1)
+    """Chance the target still has the GPU capacity when the move is applied (1 without GPUs)."""
+
+
+class Forecast(_Frozen):
+    """How long the target's advantage is expected to last, and what the move saves over that time."""
+
+    advantage_age_h: float = Field(ge=0)
+    """How long the target has led so far."""
+    days: float = Field(ge=0)
+    """Median remaining duration of the advantage (days)."""
+    days_low: float = Field(ge=0)
+    days_high: float = Field(ge=0)
+    """80 % interval of the remaining duration (days)."""
+    payback_days: float | None = Field(default=None, ge=0)
+    """One-time migration cost over the daily saving (None: never pays back)."""
+    horizon_net_usd: float
+    """Net saving over the median duration, after the one-time migration cost."""
 
 
 class Savings(_Frozen):
@@ -102,6 +126,8 @@ class Decision(_Frozen):
     explanation: str
     reasons: tuple[str, ...] = ()
     """Why this action (and, for STAY, which threshold was not met)."""
+    forecast: Forecast | None = None
+    """Duration of the target's advantage and the saving over it (None when staying is best)."""
 
 
 class DecisionStatus(StrEnum):

@@ -1,23 +1,30 @@
 """Confidence that moving is right, and the winner history it needs.
 
-Formula (documented in docs/ARCHITECTURE.md too)::
+Confidence is the probability that the move is still net positive after its payback horizon
+(``calibration.HINDSIGHT_HORIZON_S``), calibrated on replays. It is computed in two steps::
 
-    margin      = total(best) - total(current)            (current counts 0 when it is excluded)
-    margin_term = 1 - exp(-max(margin, 0) / margin_scale)   (margin_scale = 0.03 by default)
-    stability   = k / N   k = cycles among the last N (this one included) whose winner is this winner
-    freshness   = share of the service's eligible candidates (residency + GPU model) with fresh data,
-                  and 0 when the current placement's own data is stale or missing
-    confidence  = margin_term x (0.5 + 0.5 x stability) x freshness          in [0, 1]
+    raw         = Phi(z / 2) x P(advantage outlasts payback) x P(GPU capacity at the target) x freshness
+    confidence  = isotonic(raw)          (EngineParams.calibration; raw itself when there is none)
 
-It rises with the margin (saturating: a margin of 0.03 gives a margin term of 0.63, 0.06 gives 0.86,
-0.09 gives 0.95), rises with stability (a winner seen once weighs half as much as one that won every
-cycle) and falls linearly with the share of stale or missing candidates.
+* ``z`` (``forecast.AdvantageState.evidence``): the relative advantage's exponentially weighted mean
+  over its standard error. ``Phi(z / 2)`` ranks how clearly the advantage stands out of price noise
+  (the halving keeps resolution at the top for the calibration): a 25 % cut is clear at once
+  (z ~ 5), a 2 % edge stays near a coin toss;
+* ``P(outlasts payback)`` (``forecast.forecast``): from the advantage's duration forecast and the
+  move's payback time (one-time migration cost over the daily saving);
+* ``P(GPU capacity)`` (``forecast.gpu_capacity_risk``): GPU availability is a risk *of the target*
+  (the apply fails without capacity), never a penalty against the current placement;
+* ``freshness``: share of the service's eligible candidates (residency + GPU model) with fresh data,
+  0 when the current placement's own data is stale or missing.
 
-Calibration of the scale: with the default weights a candidate 10 % cheaper and otherwise equal is
-ahead by 0.04 (0.40 x 0.10), which should be a move the engine is fairly sure of once the winner has
-held (0.74 with a stable winner); a 2-3 % difference (margin ~0.01) stays well below 0.70 (0.28 at
-most). A brand-new winner gets at most 0.55 (stability 1/N), so a move needs a winner that has held
-for most of the window: margin 0.06 needs 7 of 10 cycles, margin 0.10 needs 5 of 10.
+The isotonic curve is fitted on replays of scenarios other than the one being scored (cross-fitted,
+``scripts/calibrate_confidence.py``), so that "0.9" means nine in ten such moves paid back.
+
+The score margin and the winner's stability (``k / N`` cycles of the window won by this winner) are
+still computed and shown in every decision and explanation; they no longer multiply the confidence
+(a brand-new winner with clear evidence needed the whole window before, and was proposed to a
+person first). ``margin_term``/``confidence_value`` keep the former formula for reference
+(``margin_term x (0.5 + 0.5 x stability) x freshness``).
 """
 
 from __future__ import annotations
@@ -30,13 +37,33 @@ import numpy as np
 import numpy.typing as npt
 
 from swen.domain.arrays import FloatArray, IntArray
+from swen.engine.forecast import norm_cdf
 
 MARGIN_SCALE = 0.03
+EVIDENCE_SCALE = 2.0
+"""``Phi(z / EVIDENCE_SCALE)``: with ``Phi(z)`` itself a z of 3 (price noise does reach it) and a z of 5
+(a 25 % cut) both map to ~1.0, and the isotonic calibration above them could not tell them apart."""
 NO_WINNER = -1
 
 
 def margin_term(margin: FloatArray | float, scale: float = MARGIN_SCALE) -> FloatArray:
     out: FloatArray = 1.0 - np.exp(-np.maximum(np.asarray(margin, dtype=np.float64), 0.0) / scale)
+    return out
+
+
+def raw_probability(
+    evidence: FloatArray | float,
+    outlasts_payback: FloatArray | float,
+    gpu_capacity: FloatArray | float,
+    freshness: FloatArray | float,
+) -> FloatArray:
+    """``Phi(z) x P(outlasts payback) x P(GPU capacity) x freshness`` in [0, 1] (module docstring)."""
+    parts = [
+        np.clip(np.asarray(v, dtype=np.float64), 0.0, 1.0)
+        for v in (outlasts_payback, gpu_capacity, freshness)
+    ]
+    real = norm_cdf(np.asarray(evidence, dtype=np.float64) / EVIDENCE_SCALE)
+    out: FloatArray = np.clip(real * parts[0] * parts[1] * parts[2], 0.0, 1.0)
     return out
 
 

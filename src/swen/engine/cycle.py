@@ -18,6 +18,7 @@ from swen.domain.decision import (
     DecisionAction,
     ExcludedCandidate,
     FactorScores,
+    Forecast,
     ProviderScore,
     Savings,
 )
@@ -26,6 +27,7 @@ from swen.engine import explain
 from swen.engine.confidence import margin_term
 from swen.engine.constraints import describe
 from swen.engine.fleet import FleetArrays
+from swen.engine.forecast import ForecastArrays
 from swen.engine.params import EngineParams
 from swen.engine.savings import SavingsArrays
 from swen.engine.scoring import Scores, effective_availability, score
@@ -91,6 +93,18 @@ class Cycle:
     current_has_data: BoolArray
     cur_flags: npt.NDArray[np.uint16]
     migrate: BoolArray
+    raw_confidence: FloatArray
+    """Uncalibrated probability (``confidence.raw_probability``); ``confidence`` is its calibrated form."""
+    calibrated: BoolArray
+    """The confidence went through the calibration (not for moves made for the SLO or health, whose
+    confidence comes from the score margin)."""
+    gpu_risk: FloatArray
+    """P(the target has the GPU capacity at apply time); 1 without GPUs."""
+    outlook: ForecastArrays
+    route_ok: BoolArray
+    """The evidence suffices for the route the move would take (see decide.py)."""
+    tracked: BoolArray
+    """An advantage of the target over the current placement is being tracked."""
 
     # --- one service -------------------------------------------------------------------------
     def decision(self, i: int) -> Decision:
@@ -122,6 +136,7 @@ class Cycle:
             weights=params.weights,
             explanation=text,
             reasons=reasons,
+            forecast=self.forecast_at(i),
         )
 
     def confidence_at(self, i: int) -> Confidence:
@@ -134,6 +149,25 @@ class Cycle:
             stability_cycles=int(self.stability_k[i]),
             stability_window=self.stability_n,
             freshness=float(self.freshness[i]),
+            raw=float(self.raw_confidence[i]),
+            calibrated=bool(self.calibrated[i]),
+            evidence=float(self.outlook.evidence[i]),
+            gpu_capacity=float(self.gpu_risk[i]),
+        )
+
+    def forecast_at(self, i: int) -> Forecast | None:
+        """The advantage forecast of the service's target (None when no advantage is tracked)."""
+        if not self.tracked[i]:
+            return None
+        o = self.outlook
+        payback = float(o.payback_days[i])
+        return Forecast.model_construct(
+            advantage_age_h=float(o.age_s[i]) / 3600.0,
+            days=float(o.days_mid[i]),
+            days_low=float(o.days_low[i]),
+            days_high=float(o.days_high[i]),
+            payback_days=payback if np.isfinite(payback) else None,
+            horizon_net_usd=float(o.horizon_net_usd[i]),
         )
 
     def ranking(self, i: int) -> tuple[ProviderScore, ...]:
@@ -285,6 +319,7 @@ class Cycle:
             confidence=confidence,
             simulated_target=bool(self.simulated[i, t]),
             emergency_why=emergency_why,
+            forecast=self.forecast_at(i),
         )
         if emergency_why:
             reasons = (
@@ -340,6 +375,18 @@ class Cycle:
                 f"confidence {explain.number(confidence.value, params.min_confidence)} not above "
                 f"{params.min_confidence:.2f}"
             )
+        elif not self.route_ok[i]:
+            extras.append(
+                f"confidence {explain.number(confidence.value, params.auto_confidence)} is not yet above "
+                f"the {params.auto_confidence:.2f} an auto-approved move needs (proposed to a person "
+                f"once the advantage has held {_duration(params.manual_patience_s)})"
+            )
+            reasons.append(
+                f"confidence not yet above {params.auto_confidence:.2f} for the auto-approve route"
+            )
+        forecast = self.forecast_at(i)
+        if forecast is not None and not savings_short:
+            extras.append(explain.forecast_phrase(forecast))
         if pending != NOT_PENDING:
             where = fleet.placements[pending].key if pending >= 0 else "another placement"
             extras.append(f"a move to {where} is already in progress")

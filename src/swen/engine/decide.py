@@ -6,7 +6,10 @@ Per service the engine scores every candidate (scoring.py) that meets the hard c
 
 - **MIGRATE** iff best != current, confidence > ``min_confidence`` (strict), net monthly savings >
   ``min_savings_usd`` (strict), the service is not in its cooldown (``now - last_moved_at <
-  cooldown_s``) and the current placement has fresh telemetry.
+  cooldown_s``), the current placement has fresh telemetry, and the evidence is strong enough for
+  the route the move will take: a move the gate could auto-approve (stateless, cost delta < 5 %)
+  waits until its confidence clears ``auto_confidence`` (or its advantage held ``manual_patience_s``)
+  instead of going to a person first and being proposed again later.
 - **Emergency** (the service is in ``EngineInputs.emergency``, or ``auto_emergency`` is on and its
   current placement is below the availability floor or quarantined): MIGRATE to the best *other*
   healthy candidate, ignoring the savings and confidence thresholds and the cooldown
@@ -33,7 +36,7 @@ from swen.domain.arrays import FloatArray, IntArray
 from swen.domain.decision import Decision
 from swen.domain.errors import EngineError
 from swen.domain.models import Placement, Service
-from swen.engine.confidence import WinnerHistory, confidence_value
+from swen.engine.confidence import WinnerHistory, margin_term, raw_probability
 from swen.engine.constraints import (
     NO_DATA,
     UNHEALTHY,
@@ -43,12 +46,15 @@ from swen.engine.constraints import (
 )
 from swen.engine.cycle import NOT_PENDING, Cycle
 from swen.engine.fleet import FleetArrays
+from swen.engine.forecast import AdvantageState, copernican_model, forecast, gpu_capacity_risk
 from swen.engine.params import EngineParams
 from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
 from swen.engine.scoring import best_excluding, effective_availability, monthly_cost, score
 from swen.engine.window import SampleWindow
 
 _T = TypeVar("_T", bound=np.generic)
+AUTO_MAX_COST_DELTA_PCT = 5.0
+"""The policy gate's auto-approve cost bar (``policies/gate.rego``: max_auto_cost_delta_pct)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +82,8 @@ class EngineInputs:
     pending: Mapping[str, Placement] = field(default_factory=dict)
     """Services with an open (not yet terminal) decision -> its target. They get no second proposal;
     an emergency still goes through when it heads somewhere else than the open decision."""
+    advantage: AdvantageState | None = None
+    """Advantage tracking returned by the previous cycle (None on the first cycle)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,6 +96,8 @@ class EngineResult:
     history: WinnerHistory
     """Pass as ``EngineInputs.history`` next cycle."""
     cycle: Cycle
+    advantage: AdvantageState
+    """Pass as ``EngineInputs.advantage`` next cycle."""
     """The cycle's arrays (scores, confidence, savings per service) for rendering and metrics."""
 
     def decision(self, service: str) -> Decision:
@@ -179,7 +189,6 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     )
     k, window_n = history.stability(target)
     freshness = _freshness(fleet, flags, current_has_data | emergency)
-    confidence = confidence_value(margin, k / window_n, freshness, params.margin_scale)
 
     tgt_safe = np.where(has_target, target, cur_safe)
     savings = net_savings(
@@ -190,11 +199,54 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         migration_usd=fleet.state_gb * egress_per_gb(fleet.placements, cur, target, inputs.egress_usd_per_gb),
         amortisation_months=params.amortisation_months,
     )
+    now_s = inputs.now.timestamp()
+    moving = has_target & (target != cur) & (cur >= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(savings.current_monthly > 0, savings.net / savings.current_monthly, np.nan)
+    advantage = (
+        (inputs.advantage or AdvantageState.empty(fleet.names, window.placement_keys))
+        .aligned(fleet.names, window.placement_keys)
+        .updated(np.where(moving, target, -1), cur, rel, now_s)
+    )
+    fold = params.calibration
+    duration_model = (fold.duration_model() if fold is not None else None) or copernican_model()
+    outlook = forecast(
+        advantage,
+        now_s,
+        duration_model,
+        gross_monthly=savings.gross + savings.credits_offset,
+        net_monthly=savings.net,
+        migration_usd=savings.migration_usd,
+    )
+    gpu_risk = gpu_capacity_risk(
+        seen.gpu_availability[rows, tgt_safe], params.gpu_availability_floor, fleet.is_gpu & moving
+    )
+    raw = np.where(
+        advantage.target >= 0,
+        raw_probability(outlook.evidence, outlook.outlasts_payback, gpu_risk, freshness),
+        0.0,
+    )
+    # The current placement breaks its SLO (or is an emergency): the move is about service, not price,
+    # and the evidence is the score margin (the current placement counts 0 on latency / overall).
+    slo_breach = (cur >= 0) & (np.nan_to_num(seen.p95[rows, cur_safe], nan=0.0) > fleet.slo_ms)
+    service_move = ((slo_breach | emergency) & moving) | (emergency & has_target)
+    if service_move.any():
+        by_margin = margin_term(margin, params.margin_scale) * freshness * gpu_risk
+        raw = np.where(service_move, np.maximum(raw, by_margin), raw)
+    confidence = np.where(raw > 0, fold.apply(raw), 0.0) if fold is not None else raw
+    confidence = np.where(service_move, np.maximum(confidence, raw), confidence)
     cooldown_left = _cooldown_left_s(fleet, inputs.last_moved_at, inputs.now, params.cooldown_s)
     pending_idx = _pending_targets(fleet, inputs.pending)
     blocked = (pending_idx != NOT_PENDING) & (~emergency | (pending_idx == target))
     moves = has_target & (target != cur) & ~blocked
-    normal_ok = current_has_data & meets_thresholds(confidence, savings.net, params) & (cooldown_left <= 0)
+    stateful = np.array([s.stateful for s in fleet.services], dtype=bool)
+    auto_route = ~stateful & (savings.cost_delta_pct < AUTO_MAX_COST_DELTA_PCT)
+    route_ok = (
+        ~auto_route | (confidence > params.auto_confidence) | (outlook.age_s >= params.manual_patience_s)
+    )
+    normal_ok = (
+        current_has_data & meets_thresholds(confidence, savings.net, params) & (cooldown_left <= 0) & route_ok
+    )
     migrate = moves & (emergency | normal_ok)
 
     cycle = Cycle(
@@ -226,9 +278,21 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         current_has_data=current_has_data,
         cur_flags=cur_flags,
         migrate=migrate,
+        raw_confidence=raw,
+        calibrated=np.full(len(fleet.services), fold is not None) & ~service_move,
+        gpu_risk=gpu_risk,
+        outlook=outlook,
+        route_ok=route_ok,
+        tracked=advantage.target >= 0,
     )
     recommendations = tuple(cycle.decision(int(i)) for i in np.flatnonzero(migrate))
-    return EngineResult(created_at=inputs.now, recommendations=recommendations, history=history, cycle=cycle)
+    return EngineResult(
+        created_at=inputs.now,
+        recommendations=recommendations,
+        history=history,
+        cycle=cycle,
+        advantage=advantage,
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from swen.domain.models import Weights
+from swen.engine.calibration import Fold
 from swen.engine.confidence import MARGIN_SCALE
 
 if TYPE_CHECKING:  # the engine depends on the domain only; settings are read, not imported
@@ -30,6 +31,20 @@ class EngineParams(BaseModel):
     margin_scale: float = Field(default=MARGIN_SCALE, gt=0)
     auto_emergency: bool = True
     """Treat a current placement below the availability floor (or quarantined) as an emergency."""
+    auto_confidence: float = Field(default=0.85, ge=0, le=1)
+    """The policy gate's auto-approve confidence bar (``policies/gate.rego``). A move the gate could
+    auto-approve (stateless, cost delta under 5 %) is proposed once its confidence clears this bar,
+    not earlier to a person (one move, one merge request), unless it waited ``manual_patience_s``."""
+    manual_patience_s: float = Field(default=7 * 86400.0, ge=0)
+    """How long an advantage above ``min_confidence`` but short of ``auto_confidence`` holds before
+    the move is proposed to a person anyway. A week: measured on the shipped scenarios, moves
+    proposed to a person after 4 h in that band were net positive in hindsight only 14-40 % of the
+    time (docs/BENCHMARKS.md, issue 11)."""
+    release_confidence: float = Field(default=0.50, ge=0, le=1)
+    """Hysteresis: a move waiting for a person is withdrawn only once its confidence has stayed at or
+    below this (or another placement led, or the saving vanished) for a whole stability window."""
+    calibration: Fold | None = None
+    """Isotonic calibration of the raw probability and the fitted duration model (None: raw)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineParams:

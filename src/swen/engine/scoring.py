@@ -6,13 +6,16 @@ constraint violated, see constraints.py) are compared with each other.
 - **cost**: ``cheapest_feasible_monthly / monthly``. The cheapest feasible candidate of the service
   scores 1, one twice as expensive 0.5. A ratio (not min-max) so that a 3 % price difference moves the
   score by ~3 %, not from 0 to 1. A free candidate (monthly 0) scores 1.
-- **latency**: ``clip(1 - p95 / SLO, 0, 1)`` with the window p95 latency: 1 at 0 ms, 0 at or beyond
-  the service's SLO, linear in between.
+- **latency**: ``clip((1 - p95 / SLO) / LATENCY_HEADROOM, 0, 1)`` with the window p95 latency and
+  ``LATENCY_HEADROOM`` = 0.5: 1 while p95 uses at most half of the SLO, 0 at or beyond the SLO,
+  linear in between. Latency well inside the SLO is not worth paying for: with the plain
+  ``1 - p95/SLO`` a GPU service 20 ms closer to its users kept a placement costing $15k a month more.
 - **credits**: ``min(1, credits_usd / (monthly x amortisation_months))``: the share of the candidate's
   cost over the amortisation period that its unused credits would pay. A free candidate scores 1.
-- **availability**: ``availability``; for GPU services ``availability x gpu_availability`` (the chance
-  the service is up *and* gets its GPUs). For the current placement of a GPU service the GPU factor is
-  1: it already holds its capacity.
+- **availability**: ``availability``. GPU availability is not a score factor: it is a risk of the
+  *target* (a move fails when the capacity is gone at apply time), counted in the confidence
+  (``forecast.gpu_capacity_risk``); scoring it here counted ~0.8 against every target while the
+  current placement, which holds its GPUs, scored 1.
 
 ``total = w_cost x cost + w_latency x latency + w_credits x credits + w_availability x availability``,
 clipped to [0, 1]; infeasible cells get ``-inf`` so that ``argmax`` never picks them.
@@ -26,6 +29,9 @@ import numpy as np
 
 from swen.domain.arrays import BoolArray, FloatArray, IntArray
 from swen.domain.models import HOURS_PER_MONTH, Weights
+
+LATENCY_HEADROOM = 0.5
+"""Share of the SLO below which more latency headroom scores no better (see the module docstring)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,14 +59,10 @@ def monthly_cost(hourly_usd: FloatArray, replicas: FloatArray) -> FloatArray:
 def effective_availability(
     availability: FloatArray, gpu_availability: FloatArray, is_gpu: BoolArray, is_current: BoolArray
 ) -> FloatArray:
-    """availability x gpu_availability for GPU services (GPU factor 1 at the current placement).
-
-    Returns ``availability`` itself (no copy) when no service needs a GPU."""
-    if not is_gpu.any():
-        return availability
-    gpu_factor = np.where(is_gpu[:, None] & ~is_current, gpu_availability, 1.0)
-    out: FloatArray = availability * gpu_factor
-    return out
+    """The availability factor's input: ``availability`` itself for every service (GPU availability is
+    a risk of the target, counted in the confidence, not a score). Kept as the one place that says so."""
+    del gpu_availability, is_gpu, is_current
+    return availability
 
 
 def score(
@@ -90,6 +92,7 @@ def score(
         np.fmin(cost, 1.0, out=cost)
         latency = np.divide(p95_ms, slo_ms[:, None])
         np.subtract(1.0, latency, out=latency)
+        latency *= 1.0 / LATENCY_HEADROOM
         np.clip(latency, 0.0, 1.0, out=latency)
         credits = np.divide(credits_usd, monthly)
         credits *= 1.0 / amortisation_months

@@ -2,21 +2,20 @@
 
 One policy for the live loop (``loop.EngineLoop``) and the replay (``backtest.strategies``); the one
 difference between them is explicit: :attr:`ReviewPolicy.live`. The live platform (and a replay with
-``manual: live``) re-judges a move waiting for a person every cycle: it is refreshed when the same
-move comes back with clearly stronger evidence, withdrawn when the engine has not recommended it for
-a whole stability window, and superseded when another target is proposed. The replay's other
-manual-review modes (``approve``/``reject``/``recheck``) leave a waiting move alone until a simulated
-person acts, and tell the engine about it as a pending move.
+``manual: live``) re-judges a move waiting for a person every cycle: it is withdrawn once the engine
+has stopped backing it for a whole stability window, and superseded when another target is proposed.
+The replay's other manual-review modes (``approve``/``reject``/``recheck``) leave a waiting move alone
+until a simulated person acts, and tell the engine about it as a pending move.
 
-Rules (``engine.review_rules`` holds the thresholds and their measured reasons):
+Rules (``engine.review_rules`` holds them and their measured reasons):
 
 * a recommendation for a service with no open move, or with an open move to another target, is
   **proposed** (its MR supersedes the older one);
-* the same move already on its way is **kept** (nothing new), unless it waits for a person, neither
-  it nor the new recommendation is an emergency, and the new evidence is stronger
-  (``stronger_evidence``): then it is **refreshed** (proposed afresh; the gate judges it again);
-* a waiting move the engine has not recommended for ``window`` consecutive cycles is **withdrawn**
-  (emergencies never are).
+* the same move already on its way is **kept**: one real move, one merge request (``REFRESH`` is no
+  longer emitted; the engine proposes a move once, when the evidence suits its route);
+* hysteresis: a waiting move is **withdrawn** only after ``window`` consecutive cycles in which it
+  was not worth it (another target ranked first, confidence at or below ``release_confidence``, or no
+  net saving); a dip below the proposal bar does not close it (emergencies are never withdrawn).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from swen.engine.decide import EngineResult
 class ReviewAction(StrEnum):
     PROPOSE = "propose"
     REFRESH = "refresh"
+    """Not emitted since hysteresis replaced refreshes (kept so that older journals still read)."""
     KEEP = "keep"
     WITHDRAW = "withdraw"
 
@@ -68,14 +68,7 @@ class ReviewPolicy:
     def on_recommendation(self, open_move: OpenMove | None, decision: Decision) -> ReviewAction:
         if open_move is None or open_move.target != decision.target:
             return ReviewAction.PROPOSE
-        refresh = (
-            self.live
-            and open_move.waits_for_review
-            and not open_move.emergency
-            and not decision.emergency
-            and review_rules.stronger_evidence(decision.confidence, open_move.confidence)
-        )
-        return ReviewAction.REFRESH if refresh else ReviewAction.KEEP
+        return ReviewAction.KEEP
 
     def withdrawals(
         self, open_moves: Mapping[str, OpenMove], result: EngineResult, *, act: bool = True
@@ -94,10 +87,12 @@ class ReviewPolicy:
             if row is None:
                 continue
             best = int(cycle.target[row])
-            wanted = review_rules.still_recommended(
-                bool(cycle.migrate[row]),
+            wanted = review_rules.still_worth_it(
                 cycle.fleet.placements[best].key if best >= 0 else None,
                 move.target.key,
+                float(cycle.confidence[row]),
+                float(cycle.savings.net[row]),
+                cycle.params.release_confidence,  # the hysteresis bar, from the engine's own params
             )
             self.stale[service] = 0 if wanted else self.stale.get(service, 0) + 1
             if act and review_rules.should_withdraw(self.stale[service], self.window):

@@ -46,8 +46,8 @@ def test_table_and_html_report(tmp_path: Path) -> None:
     assert "Cumulative cost" in page and "Placements over time" in page
     assert "<script src=" not in page  # plotly.js is embedded: the report works offline
     assert len(page) > 3_000_000
-    assert page.count('class="plotly-graph-div"') == 4
-    assert "Cumulative savings vs static" in page
+    assert page.count('class="plotly-graph-div"') == 5  # + the reliability diagram of the confidence
+    assert "Cumulative savings vs static" in page and "Reliability of confidence" in page
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -75,7 +75,7 @@ def test_live_manual_review_lifecycle_is_the_default_and_the_others_remain() -> 
     base = ("--scenario", "calm-month", "--days", "1", "--json")
     live = json.loads(invoke(*base).stdout)
     assert live["settings"]["manual_review"] == "live"
-    assert live["policy"]["refreshed"] == 1  # service-2's first, less certain proposal
+    assert live["policy"]["refreshed"] == 0  # issue 11: one move, one merge request (no refresh)
     approve = invoke(*base, "--manual", "approve")
     assert approve.exit_code == 0, approve.output
     doc = json.loads(approve.stdout)

@@ -13,6 +13,7 @@ from support.builders import telemetry_sample
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineParams, EngineResult, evaluate
+from swen.engine.forecast import AdvantageState
 from swen.engine.window import SampleWindow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -55,6 +56,8 @@ class Scenario:
     window: SampleWindow = field(init=False)
     history: WinnerHistory | None = None
     prev_history: WinnerHistory | None = None
+    advantage: AdvantageState | None = None
+    prev_advantage: AdvantageState | None = None
     now: datetime = T0
     cycles: int = 0
 
@@ -96,8 +99,10 @@ class Scenario:
             self.cycles += 1
             self.window.update(self.samples(skip))
             self.prev_history = self.history
+            self.prev_advantage = self.advantage
             result = self.evaluate(**inputs)
             self.history = result.history
+            self.advantage = result.advantage
         assert result is not None
         return result
 
@@ -110,6 +115,7 @@ class Scenario:
             "egress_usd_per_gb": self.egress,
             "params": self.params,
             "history": self.prev_history,
+            "advantage": self.prev_advantage,
         }
         base.update(inputs)
         return evaluate(EngineInputs(**base))

@@ -110,12 +110,17 @@ def test_migrate_explanation_carries_the_figures() -> None:
     )
     decision = scenario.run(10).decisions[0]
     assert decision.action is DecisionAction.MIGRATE
-    c, s = decision.confidence, decision.savings
+    c, s, f = decision.confidence, decision.savings, decision.forecast
+    assert f is not None and f.advantage_age_h == pytest.approx(9 * 30 / 3600)  # led for 9 cycles of 30 s
+    # no calibration table in EngineParams: the default duration model (median age + 1 day)
+    assert (f.days_low, f.days, f.days_high) == pytest.approx((0.25, 1.0, 4.0))
     assert decision.explanation == (
         "Move service-2 from aws/us-east-1 to alibaba/ap-southeast-1 (simulated price): 31 % cheaper "
-        f"(-$226/month), p95 latency +4 ms (SLO 120 ms), confidence {c.value:.2f} (margin {c.margin:.2f}, "
+        "(-$226/month), p95 latency +4 ms (SLO 120 ms), advantage expected to last ~1.0 days "
+        "(80 % interval 6 h to 4 days; it has led for 4 min); "
+        f"confidence {c.value:.2f} (uncalibrated; margin {c.margin:.2f}, "
         f"same winner 10 of last 10 cycles). Net saving ${s.net_monthly_usd:,.0f}/month after credits and "
-        "$1 one-time migration."
+        f"$1 one-time migration; ${f.horizon_net_usd:,.0f} net over the expected 1.0 days."
     )
     assert s.gross_monthly_usd == pytest.approx(0.31 * 730)
 

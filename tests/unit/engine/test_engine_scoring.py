@@ -40,20 +40,21 @@ def test_factor_scores_contributions_totals_and_ranking() -> None:
     b, a = decision.ranking
     # B is the cheapest feasible (C is excluded): cost 584/584 = 1; A: 584/730 = 0.8
     assert b.placement == ALI_SG and b.rank == 1
+    # latency: 40 ms uses under half of the 100 ms SLO, so it scores 1 (LATENCY_HEADROOM)
     assert (b.factors.cost, b.factors.latency, b.factors.credits, b.factors.availability) == APPROX(
-        (1.0, 1 - 40 / 100, 876 / (584 * 6), 0.95)
+        (1.0, 1.0, 876 / (584 * 6), 0.95)
     )
     assert (b.contributions.cost, b.contributions.latency, b.contributions.credits) == APPROX(
-        (0.40, 0.15, 0.05)
+        (0.40, 0.25, 0.05)
     )
     assert b.contributions.availability == APPROX(0.1425)
-    assert b.total == APPROX(0.7425)
+    assert b.total == APPROX(0.8425)
     assert a.placement == US_EAST and a.rank == 2 and a.is_current
     assert (a.factors.cost, a.factors.latency, a.factors.credits, a.factors.availability) == APPROX(
-        (0.8, 0.8, 0.0, 1.0)
+        (0.8, 1.0, 0.0, 1.0)
     )
-    assert a.total == APPROX(0.32 + 0.20 + 0.0 + 0.15)
-    assert decision.confidence.margin == APPROX(0.7425 - 0.67)
+    assert a.total == APPROX(0.32 + 0.25 + 0.0 + 0.15)
+    assert decision.confidence.margin == APPROX(0.8425 - 0.72)
     assert a.monthly_cost_usd == APPROX(730.0) and b.monthly_cost_usd == APPROX(584.0)
 
 
@@ -103,7 +104,7 @@ def test_replicas_multiply_monthly_cost() -> None:
     )
 
 
-def test_gpu_service_availability_includes_gpu_availability_except_where_it_runs() -> None:
+def test_gpu_availability_is_a_risk_of_the_target_not_a_score_factor() -> None:
     from swen.domain.models import ServiceShape
 
     svc = service(
@@ -115,13 +116,20 @@ def test_gpu_service_availability_includes_gpu_availability_except_where_it_runs
         [svc],
         {
             ("gpu-svc", US_EAST): cell(availability=0.99, gpu=0.10),  # current: holds its GPUs already
-            ("gpu-svc", US_WEST): cell(availability=0.99, gpu=0.50),
+            ("gpu-svc", US_WEST): cell(hourly=0.5, availability=0.99, gpu=0.25),
             ("gpu-svc", ALI_HZ): cell(availability=0.99, gpu=0.10),  # below the 0.20 floor: excluded
         },
     )
     decision = scenario.run(1).decisions[0]
     factors = {r.placement.key: r.factors.availability for r in decision.ranking}
-    assert factors == APPROX({US_EAST.key: 0.99, US_WEST.key: 0.99 * 0.5})
+    assert factors == APPROX({US_EAST.key: 0.99, US_WEST.key: 0.99})  # no penalty on either side
+    # the target's GPU availability 0.25 is just above the 0.20 floor: P(capacity at apply) = Phi(0.5)
+    assert decision.target == US_WEST or decision.ranking[0].placement == US_WEST
+    assert decision.confidence.gpu_capacity == pytest.approx(0.6915, abs=1e-3)
+    scenario.set("gpu-svc", US_WEST, gpu=0.95)
+    sure = scenario.run(1).decisions[0]
+    assert sure.confidence.gpu_capacity == pytest.approx(1.0, abs=1e-6)
+    assert sure.confidence.value > decision.confidence.value
     (excluded,) = decision.excluded
     assert excluded.placement == ALI_HZ
     assert excluded.reasons == ("GPU availability 0.10 below the floor 0.20",)
@@ -199,7 +207,7 @@ def test_kernel_matches_a_direct_computation() -> None:
         cheapest = monthly[i, cols].min()
         totals = {
             j: 0.1 * cheapest / monthly[i, j]
-            + 0.2 * max(0.0, 1 - p95[i, j] / slo[i])
+            + 0.2 * min(1.0, max(0.0, (1 - p95[i, j] / slo[i]) / 0.5))
             + 0.3 * min(1.0, credits[i, j] / (monthly[i, j] * 4.0))
             + 0.4 * avail[i, j]
             for j in cols
@@ -212,10 +220,10 @@ def test_kernel_matches_a_direct_computation() -> None:
 
 def test_custom_weights_change_the_winner() -> None:
     scenario = three_candidates()
-    latency_first = EngineParams(weights=Weights(cost=0.0, latency=1.0, credits=0.0, availability=0.0))
-    decision = scenario.run(1, params=latency_first).decisions[0]
+    availability_first = EngineParams(weights=Weights(cost=0.0, latency=0.0, credits=0.0, availability=1.0))
+    decision = scenario.run(1, params=availability_first).decisions[0]
     assert decision.ranking[0].placement == US_EAST
-    assert decision.ranking[0].total == APPROX(0.8)
+    assert decision.ranking[0].total == APPROX(1.0)
 
 
 def test_candidate_without_any_telemetry_is_never_picked() -> None:

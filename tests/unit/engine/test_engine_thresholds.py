@@ -88,12 +88,27 @@ def test_small_saving_stays_and_says_why() -> None:
     )
 
 
-def test_new_winner_is_not_recommended_until_it_holds() -> None:
+def test_new_winner_with_clear_evidence_does_not_wait_for_the_window() -> None:
+    """A 25 % cut stands five noise-widths clear at once: no need to hold for 10 cycles first."""
     scenario = cheaper_alibaba(cycles=1)
     first = scenario.evaluate().decisions[0]
-    assert first.action is DecisionAction.STAY
+    assert first.action is DecisionAction.MIGRATE
     assert first.confidence.stability_cycles == 1 and first.confidence.stability_window == 10
+    assert first.confidence.value > DEFAULTS.auto_confidence  # the gate's auto-approve bar
     assert "same winner 1 of last 10 cycles" in first.explanation
+
+
+def test_small_edge_within_price_noise_is_not_recommended() -> None:
+    """2 % cheaper: well worth $50 a month on a big service, but within price noise (z ~ 0.4)."""
+    scenario = make_scenario(
+        [service("svc-n", fleet_placement=US_EAST)],
+        {("svc-n", US_EAST): cell(hourly=10.0), ("svc-n", ALI_SG): cell(hourly=9.8)},
+    )
+    decision = scenario.run(10).decisions[0]
+    assert decision.savings.net_monthly_usd > 50
+    assert decision.action is DecisionAction.STAY
+    assert decision.confidence.value < DEFAULTS.min_confidence
+    assert decision.confidence.evidence is not None and decision.confidence.evidence < 1.0
 
 
 def test_cooldown_holds_a_service_that_just_moved() -> None:

@@ -110,7 +110,9 @@ def replay() -> RecordingReplay:
         prepared.trace,
         prepared.grid,
         prepared.catalog,
-        params=config.params,
+        # a 4 h patience (the default is a week) sends moves between 0.70 and 0.85 to a person, so that
+        # the trace has waiting reviews to keep and withdraw
+        params=config.params.model_copy(update={"manual_patience_s": 4 * 3600.0}),
         lifecycle=Lifecycle(),
         floors=config.floors,
         gate=PolicyGate(),
@@ -148,7 +150,8 @@ def test_live_loop_and_replay_take_the_same_review_actions(replay: RecordingRepl
         assert {d.service for d in actuator.proposed} == step.proposed, f"step {step.t}: proposals differ"
         compared += bool(step.proposed or step.withdrawn)
     store.close()
-    assert compared >= 8
+    # issue 11: less churn and the generated fleet leave fewer steps with an action (was >= 8)
+    assert compared >= 5
 
 
 def test_replay_modes_differ_only_by_the_explicit_live_parameter(replay: RecordingReplay) -> None:

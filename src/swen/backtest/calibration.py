@@ -1,0 +1,235 @@
+"""Hindsight for the engine's confidence and duration forecasts: samples, labels, reliability.
+
+* :class:`CandidateSampler` (a ``PlatformReplay.observer``) notes, every ``every`` steps, each
+  service's candidate move (the engine's target when it is not the current placement and the net
+  saving clears the bar): step, service, from and to grid columns, raw and calibrated confidence,
+  age of the advantage.
+* :func:`hindsight_positive`: the label. A move decided at step t is *right* when, over the next
+  ``HINDSIGHT_HORIZON_S`` (3 days), what the target cost less than staying (the trace's prices,
+  replicas, step hours) exceeds the one-time migration cost the accounting charges
+  (``Grid.move_usd``). Moves with less than ``MIN_HORIZON_S`` of replay left are not labelled.
+* :func:`remaining_days`: how long the advantage really lasted: until the 6-hour moving average of
+  the price gap (from - to) first falls to zero or below, censored at the end of the replay.
+* :func:`replay_calibration`: the report's section: the reliability diagram and expected calibration
+  error of the confidence of every gate decision of the replay, and the share of auto-approved moves
+  that were net positive in hindsight.
+
+The fit itself (isotonic regression, duration quantiles, cross-fitted by scenario) is
+``scripts/calibrate_confidence.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from swen.backtest.trace import Grid, Trace
+from swen.engine.calibration import (
+    HINDSIGHT_HORIZON_S,
+    MIN_HORIZON_S,
+    expected_calibration_error,
+    reliability,
+)
+from swen.engine.decide import EngineResult
+
+if TYPE_CHECKING:
+    from swen.backtest.lifecycle import LifecycleEvent
+    from swen.backtest.strategies import PlatformReplay
+
+GATE_EVENTS = ("auto_approve", "manual_review")
+SMOOTH_S = 6 * 3600.0
+
+
+@dataclass
+class CandidateSampler:
+    """Observer of a replay: one row per sampled candidate move (see the module docstring)."""
+
+    replay: PlatformReplay
+    every: int = 3
+    rows: list[tuple[int, int, int, int, float, float, float]] = field(default_factory=list)
+
+    def __call__(self, t: int, result: EngineResult, column: npt.NDArray[np.int64]) -> None:
+        if t % self.every:
+            return
+        cycle = result.cycle
+        cand = (
+            cycle.tracked
+            & ~cycle.emergency
+            & (cycle.target >= 0)
+            & (cycle.savings.net > cycle.params.min_savings_usd)
+        )
+        cur = np.maximum(cycle.fleet.current_idx, 0)
+        p95_here = cycle.p95[np.arange(len(cur)), cur]
+        cand &= ~(np.nan_to_num(p95_here, nan=0.0) > cycle.fleet.slo_ms)  # SLO escapes: about service
+        for i in np.flatnonzero(cand):
+            s = self.replay.window.service_index[cycle.fleet.names[i]]
+            c1 = int(self.replay.grid_column(s, int(cycle.target[i])))
+            c0 = int(column[s])
+            if c1 < 0 or c1 == c0:
+                continue
+            self.rows.append(
+                (
+                    t,
+                    s,
+                    c0,
+                    c1,
+                    float(cycle.raw_confidence[i]),
+                    float(cycle.confidence[i]),
+                    float(cycle.outlook.age_s[i]),
+                )
+            )
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        data = np.array(self.rows, dtype=np.float64).reshape(-1, 7)
+        return {
+            "t": data[:, 0].astype(np.int64),
+            "s": data[:, 1].astype(np.int64),
+            "c0": data[:, 2].astype(np.int64),
+            "c1": data[:, 3].astype(np.int64),
+            "raw": data[:, 4],
+            "confidence": data[:, 5],
+            "age_s": data[:, 6],
+        }
+
+
+def _step_cost(trace: Trace, grid: Grid, s: int, c: int, lo: int, hi: int) -> npt.NDArray[np.float64]:
+    pair = int(grid.cand_pair[s, c])
+    out: npt.NDArray[np.float64] = trace.hourly_cost_usd[lo:hi, pair] * (grid.replicas[s] * trace.step_h)
+    return out
+
+
+def hindsight_positive(
+    trace: Trace,
+    grid: Grid,
+    t: npt.NDArray[np.int64],
+    s: npt.NDArray[np.int64],
+    c0: npt.NDArray[np.int64],
+    c1: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """(labelled, positive) per move: see the module docstring."""
+    horizon = max(1, round(HINDSIGHT_HORIZON_S / trace.step_s))
+    minimum = max(1, round(MIN_HORIZON_S / trace.step_s))
+    n = len(t)
+    labelled = np.zeros(n, dtype=bool)
+    positive = np.zeros(n, dtype=bool)
+    for k in range(n):
+        lo = int(t[k]) + 1
+        hi = min(trace.steps, lo + horizon)
+        if hi - lo < minimum:
+            continue
+        si, a, b = int(s[k]), int(c0[k]), int(c1[k])
+        saved = float((_step_cost(trace, grid, si, a, lo, hi) - _step_cost(trace, grid, si, b, lo, hi)).sum())
+        labelled[k] = True
+        positive[k] = saved > float(grid.move_usd[si, a, b])
+    return labelled, positive
+
+
+def remaining_days(
+    trace: Trace,
+    grid: Grid,
+    t: npt.NDArray[np.int64],
+    s: npt.NDArray[np.int64],
+    c0: npt.NDArray[np.int64],
+    c1: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """(days the advantage lasted after t, censored at the replay's end) per move."""
+    width = max(1, round(SMOOTH_S / trace.step_s))
+    kernel = np.full(width, 1.0 / width)
+    days = np.zeros(len(t))
+    censored = np.zeros(len(t), dtype=bool)
+    for k in range(len(t)):
+        lo = int(t[k])
+        si, a, b = int(s[k]), int(c0[k]), int(c1[k])
+        gap = _step_cost(trace, grid, si, a, lo, trace.steps) - _step_cost(
+            trace, grid, si, b, lo, trace.steps
+        )
+        smooth = np.convolve(gap, kernel, mode="valid") if gap.size >= width else gap
+        ended = np.flatnonzero(smooth <= 0)
+        steps = int(ended[0]) if ended.size else trace.steps - lo
+        censored[k] = not ended.size
+        days[k] = steps * trace.step_s / 86400.0
+    return days, censored
+
+
+def _columns_by_key(trace: Trace, grid: Grid) -> list[dict[str, int]]:
+    idx = trace.index
+    out: list[dict[str, int]] = []
+    for s in range(len(trace.services)):
+        row: dict[str, int] = {}
+        for c, pair in enumerate(grid.cand_pair[s]):
+            if pair >= 0:
+                row[idx.placements[int(idx.pair_placement[int(pair)])].key] = c
+        out.append(row)
+    return out
+
+
+def _service_move(trace: Trace, grid: Grid, t: int, s: int, c0: int, c1: int, floor: float) -> bool:
+    pair, to = int(grid.cand_pair[s, c0]), int(grid.cand_pair[s, c1])
+    return bool(
+        trace.availability[t, pair] < floor
+        or trace.latency_ms[t, pair] > grid.slo_ms[s]
+        or trace.hourly_cost_usd[t, to] >= trace.hourly_cost_usd[t, pair]
+    )
+
+
+def replay_calibration(
+    trace: Trace,
+    grid: Grid,
+    journal: list[LifecycleEvent],
+    path: npt.NDArray[np.int16],
+    *,
+    fitted_on: tuple[str, ...] | None,
+    availability_floor: float,
+) -> dict[str, Any]:
+    """The report's calibration section for one replay (module docstring). Moves made for service's
+    sake are left out (the current placement below the availability floor or over the SLO at the
+    decision, or a target that costs more: emergencies and SLO escapes): their confidence is about
+    health, the label about money."""
+    names = {svc.name: i for i, svc in enumerate(trace.services)}
+    cols = _columns_by_key(trace, grid)
+    rows = [
+        (
+            e.step,
+            names[e.service],
+            int(path[e.step, names[e.service]]),
+            cols[names[e.service]].get(e.target, -1),
+            float(e.confidence),
+            e.event == "auto_approve",
+        )
+        for e in journal
+        if e.event in GATE_EVENTS and e.confidence is not None and e.service in names
+    ]
+    rows = [
+        r
+        for r in rows
+        if r[3] >= 0
+        and r[2] != r[3]
+        and not _service_move(trace, grid, r[0], r[1], r[2], r[3], availability_floor)
+    ]
+    if rows:
+        t, s, c0, c1 = (np.array([r[j] for r in rows], dtype=np.int64) for j in range(4))
+        conf = np.array([r[4] for r in rows])
+        auto = np.array([r[5] for r in rows], dtype=bool)
+        labelled, positive = hindsight_positive(trace, grid, t, s, c0, c1)
+    else:
+        conf = np.zeros(0)
+        auto = labelled = positive = np.zeros(0, dtype=bool)
+    conf_l, pos_l, auto_l = conf[labelled], positive[labelled], auto[labelled]
+    ece = expected_calibration_error(conf_l, pos_l)
+    return {
+        "calibrated": fitted_on is not None,
+        "fitted_on": None if fitted_on is None else list(fitted_on),
+        "label": f"net positive {HINDSIGHT_HORIZON_S / 86400:.0f} days after the decision, "
+        "after the migration cost",
+        "gate_decisions": int(conf.size),
+        "labelled": int(conf_l.size),
+        "expected_calibration_error": None if ece is None else round(ece, 4),
+        "mean_confidence": None if not conf_l.size else round(float(conf_l.mean()), 4),
+        "positive_share": None if not conf_l.size else round(float(pos_l.mean()), 4),
+        "auto_approved_labelled": int(auto_l.sum()),
+        "auto_approved_positive_share": None if not auto_l.any() else round(float(pos_l[auto_l].mean()), 4),
+        "reliability": reliability(conf_l, pos_l),
+    }

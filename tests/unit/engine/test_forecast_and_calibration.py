@@ -1,0 +1,217 @@
+"""Advantage forecasts, calibration tables, reliability and ECE, and the explanation that says so."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_factories import ALI_SG, US_EAST, cell, make_scenario
+
+from support.builders import service
+from swen.domain.decision import DecisionAction
+from swen.engine.calibration import CalibrationTable, Fold, expected_calibration_error, reliability
+from swen.engine.forecast import TAU_S, AdvantageState, DurationModel, copernican_model, forecast
+from swen.engine.params import EngineParams
+
+KEYS = ("aws/us-east-1", "alibaba/ap-southeast-1")
+
+
+def track(gaps: list[float], step_s: float = 300.0) -> tuple[AdvantageState, float]:
+    """Feed one service's relative advantage of candidate 1 over current 0, one value per step."""
+    state = AdvantageState.empty(["svc"], KEYS)
+    now = 0.0
+    for g in gaps:
+        target = np.array([1 if g > 0 else -1])
+        state = state.updated(target, np.array([0]), np.array([g]), now)
+        now += step_s
+    return state, now - step_s
+
+
+# --- forecasts -------------------------------------------------------------------------------------
+def test_evidence_separates_a_price_cut_from_noise() -> None:
+    rng = np.random.default_rng(1)
+    cut, t = track(list(0.25 + 0.03 * rng.standard_normal(24)))
+    noise, t2 = track(list(np.abs(0.02 + 0.03 * rng.standard_normal(24))))
+    assert float(cut.evidence(t)[0]) > 4
+    assert float(noise.evidence(t2)[0]) < 2
+
+
+def test_advantage_age_restarts_when_staying_is_best_again() -> None:
+    """Synthetic series with a known change: 6 h of a 20 % advantage, then it ends, then it returns."""
+    step = 300.0
+    series = [0.2] * 72 + [-0.1] * 3 + [0.2] * 12
+    state, now = track(series, step)
+    assert float(state.age_s(now)[0]) == pytest.approx(11 * step)  # counted from the return, not the start
+    before, now_b = track(series[:72], step)
+    assert float(before.age_s(now_b)[0]) == pytest.approx(71 * step)
+
+
+def test_ewma_mean_follows_a_change_with_its_time_constant() -> None:
+    step = 300.0
+    n_after = int(TAU_S / step)  # one time constant after the gap drops from 0.30 to 0.10
+    state, _ = track([0.30] * 100 + [0.10] * n_after, step)
+    expected = 0.10 + 0.20 * np.exp(-n_after * step / TAU_S)
+    assert float(state.mean[0]) == pytest.approx(expected, rel=0.02)
+
+
+def test_duration_horizon_grows_with_the_age_of_the_advantage() -> None:
+    model = copernican_model()
+    lo, mid, hi = model.quantiles(np.array([0.0, 3 * 86400.0, 10 * 86400.0]))
+    assert list(mid) == sorted(mid) and mid[0] == pytest.approx(1.0)
+    assert np.all(lo <= mid) and np.all(mid <= hi)
+
+
+def test_forecast_horizon_saving_and_payback() -> None:
+    model = DurationModel((0.0,), (1.0,), (4.0,), (16.0,))  # log-symmetric: median 4 days, x/4 .. 4x
+    state, now = track([0.2] * 12)
+    out = forecast(
+        state,
+        now,
+        model,
+        gross_monthly=np.array([304.4]),  # $10 a day
+        net_monthly=np.array([300.0]),
+        migration_usd=np.array([10.0]),
+    )
+    assert float(out.days_mid[0]) == 4.0 and float(out.days_low[0]) == 1.0 and float(out.days_high[0]) == 16.0
+    assert float(out.payback_days[0]) == pytest.approx(1.0)
+    assert float(out.horizon_net_usd[0]) == pytest.approx(300.0 * 4 / 30.44 - 10.0)
+    # payback at the interval's low end: P(the advantage outlasts it) = 0.9
+    assert float(out.outlasts_payback[0]) == pytest.approx(0.9, abs=0.01)
+
+
+def test_duration_model_rejects_unordered_quantiles() -> None:
+    with pytest.raises(ValueError, match="q10 <= q50 <= q90"):
+        DurationModel((0.0,), (3.0,), (2.0,), (5.0,))
+    with pytest.raises(ValueError, match="start at 0"):
+        DurationModel((1.0,), (1.0,), (2.0,), (5.0,))
+
+
+def test_advantage_state_round_trips_through_a_dict() -> None:
+    state, _ = track([0.2] * 5)
+    again = AdvantageState.from_dict(state.to_dict(), ["svc"], KEYS)
+    assert again.to_dict() == state.to_dict()
+
+
+# --- calibration -----------------------------------------------------------------------------------
+def test_ece_on_a_hand_made_example() -> None:
+    # bin [0.9, 1.0): 4 moves at 0.9, 3 paid back -> |0.75 - 0.9| = 0.15, weight 4/6
+    # bin [0.2, 0.3): 2 moves at 0.2, 1 paid back -> |0.5 - 0.2| = 0.30, weight 2/6
+    conf = [0.9, 0.9, 0.9, 0.9, 0.2, 0.2]
+    outcome = [True, True, True, False, True, False]
+    assert expected_calibration_error(conf, outcome) == pytest.approx(4 / 6 * 0.15 + 2 / 6 * 0.30)
+    bins = reliability(conf, outcome)
+    assert [(b["low"], b["count"], b["positive_share"]) for b in bins] == [(0.2, 2, 0.5), (0.9, 4, 0.75)]
+    assert expected_calibration_error([], []) is None
+    assert expected_calibration_error([1.0, 0.0], [True, False]) == 0.0
+
+
+def test_isotonic_fold_is_monotone_and_validated() -> None:
+    fold = Fold(fitted_on=("a",), x=(0.0, 0.5, 1.0), y=(0.1, 0.4, 0.95), samples=10)
+    out = fold.apply(np.linspace(0, 1, 11))
+    assert np.all(np.diff(out) >= 0)
+    assert float(fold.apply(0.75)) == pytest.approx(0.675)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        Fold(fitted_on=("a",), x=(0.0, 1.0), y=(0.9, 0.1), samples=1)
+
+
+def test_table_never_scores_a_scenario_with_a_fold_that_saw_it() -> None:
+    def fold(*names: str) -> Fold:
+        return Fold(fitted_on=names, x=(0.0, 1.0), y=(0.0, 1.0), samples=1)
+
+    table = CalibrationTable.model_validate(
+        {"folds": {"a": fold("b", "c"), "b": fold("a", "c"), "c": fold("a", "b"), "all": fold("a", "b", "c")}}
+    )
+    for name in ("a", "b", "c"):
+        assert name not in table.for_scenario(name).fitted_on
+    assert table.for_scenario("my-own") == table.folds["all"]
+    with pytest.raises(ValueError, match="'all' fold"):
+        CalibrationTable.model_validate({"folds": {"a": fold("b")}})
+
+
+def test_packaged_table_is_cross_fitted() -> None:
+    from swen.telemetry.calibration import load_calibration_data
+
+    data = load_calibration_data()
+    assert data is not None
+    table = CalibrationTable.model_validate(data)
+    shipped = set(table.provenance["scenarios"])
+    assert shipped == {"calm-month", "price-war", "gpu-scarcity", "provider-outages"}
+    for name in shipped:
+        assert name not in table.folds[name].fitted_on
+    assert set(table.folds["all"].fitted_on) == shipped
+
+
+# --- the engine uses them, and says so -------------------------------------------------------------
+def calibrated() -> EngineParams:
+    return EngineParams(
+        calibration=Fold(
+            fitted_on=("x",),
+            x=(0.0, 0.5, 1.0),
+            y=(0.0, 0.3, 0.91),
+            samples=100,
+            duration=DurationModel((0.0,), (4.0,), (9.0,), (15.0,)).to_dict(),
+        )
+    )
+
+
+def test_explanation_says_how_long_and_what_the_confidence_means() -> None:
+    scenario = make_scenario(
+        [service("service-2", fleet_placement=US_EAST, latency_slo_ms=120)],
+        {("service-2", US_EAST): cell(hourly=1.0), ("service-2", ALI_SG): cell(hourly=0.69)},
+        params=calibrated(),
+    )
+    decision = scenario.run(3).decisions[0]
+    assert decision.action is DecisionAction.MIGRATE
+    c, f = decision.confidence, decision.forecast
+    assert (
+        c.calibrated
+        and c.raw is not None
+        and c.value == pytest.approx(float(calibrated().calibration.apply(c.raw)))
+    )  # type: ignore[union-attr]
+    assert f is not None and (f.days_low, f.days, f.days_high) == (4.0, 9.0, 15.0)
+    assert (
+        "advantage expected to last ~9 days (80 % interval 4-15 days; it has led for 1 min)"
+        in decision.explanation
+    )
+    assert f"confidence {c.value:.2f}: {c.value * 100:.0f} % of comparable moves in replay paid back" in (
+        decision.explanation
+    )
+    assert f"${f.horizon_net_usd:,.0f} net over the expected 9 days" in decision.explanation
+
+
+def test_auto_route_move_waits_for_the_auto_bar_then_patience() -> None:
+    """A stateless move between 0.70 and 0.85 is not sent to a person at once (one move, one MR)."""
+    params = EngineParams(
+        calibration=Fold(fitted_on=("x",), x=(0.0, 1.0), y=(0.0, 0.80), samples=1), manual_patience_s=600
+    )
+    scenario = make_scenario(
+        [service("svc-r", fleet_placement=US_EAST)],
+        {("svc-r", US_EAST): cell(hourly=1.0), ("svc-r", ALI_SG): cell(hourly=0.7)},
+        params=params,
+    )
+    first = scenario.run(2).decisions[0]
+    assert 0.70 < first.confidence.value <= 0.85
+    assert first.action is DecisionAction.STAY
+    assert "confidence not yet above 0.85 for the auto-approve route" in first.reasons
+    later = scenario.run(20).decisions[0]  # 10 min of advantage: patience is over, a person decides
+    assert later.action is DecisionAction.MIGRATE
+
+
+def test_stateful_move_goes_to_a_person_at_the_proposal_bar() -> None:
+    params = EngineParams(calibration=Fold(fitted_on=("x",), x=(0.0, 1.0), y=(0.0, 0.80), samples=1))
+    scenario = make_scenario(
+        [service("svc-db", fleet_placement=US_EAST, stateful=True)],
+        {("svc-db", US_EAST): cell(hourly=1.0), ("svc-db", ALI_SG): cell(hourly=0.7)},
+        params=params,
+    )
+    assert scenario.run(2).decisions[0].action is DecisionAction.MIGRATE
+
+
+def test_norm_cdf_matches_math_erf() -> None:
+    import math
+
+    from swen.engine.forecast import norm_cdf
+
+    x = np.linspace(-8, 8, 401)
+    expected = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    assert np.abs(norm_cdf(x) - expected).max() < 2e-7
+    assert float(norm_cdf(np.inf)) == 1.0 and float(norm_cdf(-np.inf)) == 0.0
