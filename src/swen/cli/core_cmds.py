@@ -370,6 +370,9 @@ def scenario_load(path: Annotated[Path, typer.Argument(help="Scenario YAML file.
     items = load_scenario_file(path)
     settings = state_settings()
     with open_store(settings) as store:
+        for i, scenario in enumerate(items):  # every name checked before the first is injected
+            if scenario.service is not None:
+                known_service(store, scenario.service, where=f"{path}: scenarios[{i}].service")
         for scenario in items:
             inject_scenario(store, scenario)
     console.print(f"injected {len(items)} scenario(s) from {plain(path)}")
