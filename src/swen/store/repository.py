@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,6 +27,7 @@ from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.names import validate_service_name
 from swen.store import audit, state
 from swen.store.db import (
+    SQLITE_YIELD_S,
     display_url,
     has_schema,
     make_engine,
@@ -150,6 +152,14 @@ class Store:
                 yield conn
         finally:
             self._local.in_write = False
+
+    def let_other_writers_in(self) -> None:
+        """Between two write transactions of one long job (an alert storm's batches): on SQLite,
+        pause long enough for a writer waiting in SQLite's busy handler (it polls every 100 ms) to
+        take the lock, so batches of one job do not starve the others; PostgreSQL queues lock waiters
+        itself, so nothing is done there."""
+        if self.engine.dialect.name == "sqlite":
+            time.sleep(SQLITE_YIELD_S)
 
     @contextmanager
     def reading(self, what: str) -> Iterator[Connection]:
