@@ -15,7 +15,7 @@ from rich.table import Table
 from swen import __version__
 from swen.cli.help import SwenTyper, enum_parser
 from swen.cli.state import known_service, open_store, state_settings
-from swen.cli.text import plain
+from swen.cli.text import install_safe_log_records, one_line, plain
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import NotFoundError, SwenError
@@ -31,6 +31,7 @@ audit_app = SwenTyper(help="The append-only, hash-chained audit log.")
 
 
 def _logging(settings: Settings) -> None:
+    install_safe_log_records()
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -116,8 +117,8 @@ def _event_printer(store: Store) -> Callable[[], None]:
                 console.print(f"[yellow]swen up: cannot read the audit log: {plain(exc)}[/]", soft_wrap=True)
             return
         failing.clear()
-        for line in lines:
-            console.print(plain(line), soft_wrap=True, highlight=False)
+        for line in lines:  # one line per event, whatever a reason holds
+            console.print(one_line(line), soft_wrap=True, highlight=False)
 
     return follow
 

@@ -234,7 +234,7 @@ def sync_cmd() -> None:
     table.add_column("service")
     table.add_column("placement")
     for service, placement in sorted(placements.items()):
-        table.add_row(service, placement.key)
+        table.add_row(plain(service), plain(placement.key))  # read from terraform.tfvars on main
     Console().print(table)
 
 
@@ -256,7 +256,7 @@ def rollback_cmd(
     """Open a rollback MR that puts the previous placement back, and run it through the pipeline."""
     with _driver(state_settings()) as driver:
         mr, outcome = driver.rollback(decision_id)
-    Console().print(f"rollback MR {mr.id} ({mr.branch})")
+    Console().print(f"rollback MR {mr.id} ({plain(mr.branch)})", highlight=False)
     render_run(outcome.run)
     finish(outcome.run)
 

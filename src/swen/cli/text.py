@@ -6,11 +6,16 @@ retitles the terminal, ``ESC[2J`` clears it) or rich markup (``[bold red]``, ``[
 would render. ``plain(value)`` removes escape sequences and control characters (newlines and tabs are
 kept) and escapes rich markup, so the text prints literally; use it for every such value in a table
 cell or a ``console.print``. ``clean(value)`` only removes the control characters, for ``typer.echo``.
+``one_line(value)`` is ``plain`` for a line of a log: newlines become spaces, so a reason cannot forge
+a second line. ``install_safe_log_records()`` makes every log message of the process ``clean`` (the
+simulator, the engine and the API log to the terminal of ``swen up``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import Any
 
 from rich.markup import escape
 
@@ -33,3 +38,22 @@ def clean(value: object) -> str:
 def plain(value: object) -> str:
     """``value`` as rich markup that prints literally: ``clean`` and rich's ``escape``."""
     return escape(clean(value))
+
+
+def one_line(value: object) -> str:
+    """``plain(value)`` on one line: newlines and tabs become spaces."""
+    return " ".join(plain(value).split())
+
+
+class _CleanLogRecord(logging.LogRecord):
+    """A log record whose message has no terminal escape sequence or control character."""
+
+    def getMessage(self) -> str:
+        return clean(super().getMessage())
+
+
+def install_safe_log_records() -> None:
+    """Every log record created from now on in this process prints its message ``clean``: log
+    messages carry exception texts, names and reasons from outside (a GitLab reviewer, an alert)."""
+    factory: Any = _CleanLogRecord
+    logging.setLogRecordFactory(factory)

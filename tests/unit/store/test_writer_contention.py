@@ -17,8 +17,8 @@ import pytest
 from support.builders import T0, telemetry_series
 from swen.config import Settings
 from swen.domain.errors import StoreError
-from swen.store import db
 from swen.domain.events import EventType
+from swen.store import db
 from swen.store.repository import Store
 
 
@@ -76,7 +76,9 @@ def test_a_sqlite_writer_outwaits_the_busy_timeout_instead_of_failing(
         holder.join(15)
 
 
-def test_a_sqlite_writer_gives_up_after_the_lock_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sqlite_writer_gives_up_after_the_lock_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 20)
     monkeypatch.setattr(db, "SQLITE_LOCK_WAIT_S", 0.2)
     store = Store.open(Settings(home=tmp_path))
