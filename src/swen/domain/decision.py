@@ -102,6 +102,10 @@ class Decision(_Frozen):
     explanation: str
     reasons: tuple[str, ...] = ()
     """Why this action (and, for STAY, which threshold was not met)."""
+    chosen_by: str | None = Field(default=None, max_length=120)
+    """The person who chose this placement (``swen place``, ``POST /services/{name}/placement``);
+    None for the engine's own decisions. The engine's review policy never supersedes or withdraws a
+    person's choice (``swen.moves.review_policy``)."""
 
 
 class DecisionStatus(StrEnum):

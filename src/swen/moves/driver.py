@@ -20,11 +20,12 @@ from typing import Any, Unpack
 
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
-from swen.domain.errors import ConflictError, LockError, SwenError
+from swen.domain.errors import ConflictError, InvalidInputError, LockError, SwenError
 from swen.domain.merge_requests import MergeRequest, MRKind, MRState, PipelineRun, RunStatus
 from swen.domain.models import Placement
+from swen.gitops.branch import BranchKind, branch_name
 from swen.gitops.committer import Committer
-from swen.moves import automation, reviews
+from swen.moves import automation, choice, reviews
 from swen.moves.lifecycle import Lifecycle
 from swen.pipeline.events import OutcomeKind, PipelineOutcome
 from swen.pipeline.runner import PipelineRunner, PipelineTools
@@ -154,15 +155,16 @@ class MoveDriver:
     def resume(self, *, acting: bool = True) -> ResumeReport:
         """Carry on every move the platform owes work for, from where the store says it is.
 
-        ``acting`` False (automation paused): only moves a person (or the gate, before the pause)
-        already approved are carried on. A proposed emergency is left to the engine loop, which acts
-        on it once its loop guards admit it.
+        ``acting`` False (automation paused): only moves a person chose (``swen place``, the API) or
+        a person (or the gate, before the pause) already approved are carried on; a person's choice
+        then waits for a person's approval at the gate. A proposed emergency is left to the engine
+        loop, which acts on it once its loop guards admit it.
         """
         report = ResumeReport()
         for status in (_S.APPROVED, _S.PIPELINE_RUNNING, _S.MR_OPENED, _S.PROPOSED):
-            if status is not _S.APPROVED and not acting:
-                continue
             for stored in self.store.list_decisions(status=status, limit=1000):
+                if status is not _S.APPROVED and not acting and stored.decision.chosen_by is None:
+                    continue
                 if status is _S.PROPOSED and stored.decision.emergency:
                     continue  # the engine loop proposes it once its loop guards admit it
                 self._resume_one(stored.decision, status, report)
@@ -256,6 +258,24 @@ class MoveDriver:
                     hint="run the pipeline (policy gate) or approve the MR when it waits for approval",
                 )
         return self.host.merge(mr_id)
+
+    def place(self, decision: Decision) -> tuple[Decision, MergeRequest, PipelineOutcome]:
+        """Carry a person's choice (``moves.choice.choose``) through the normal move: record it,
+        open its MR (superseding an older open one of the service), run the pipeline. The gate judges
+        it (see ``moves.choice``); while automation is paused it waits for a person in any case.
+        Returns the decision as recorded (one second later when its branch name was taken)."""
+        if decision.chosen_by is None:
+            raise InvalidInputError(f"decision {decision.id} was not chosen by a person", hint="use propose")
+        for _ in range(60):  # the branch name has a one-second resolution
+            branch = branch_name(
+                BranchKind.RECOMMENDATION, decision.service, decision.target.provider, decision.created_at
+            )
+            if self.host.find_by_branch(branch) is None:
+                break
+            decision = choice.later(decision)
+        self.lifecycle.proposed(decision)
+        mr = self.committer.propose(decision)
+        return decision, mr, self.run(mr.id)
 
     def rollback(self, decision_id: str) -> tuple[MergeRequest, PipelineOutcome]:
         """Open the rollback MR of ``decision_id`` and run its pipeline (judged as the reversed move;

@@ -16,7 +16,9 @@ Rules (``engine.review_rules`` holds the thresholds and their measured reasons):
   it nor the new recommendation is an emergency, and the new evidence is stronger
   (``stronger_evidence``): then it is **refreshed** (proposed afresh; the gate judges it again);
 * a waiting move the engine has not recommended for ``window`` consecutive cycles is **withdrawn**
-  (emergencies never are).
+  (emergencies never are);
+* a move a person chose (``swen place``) is **kept** whatever the engine recommends, except an
+  emergency, and never withdrawn: only a person rejects it. The engine is told about it as pending.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class OpenMove:
     waits_for_review: bool
     emergency: bool
     confidence: Confidence
+    chosen_by_person: bool = False
+    """A person chose it (``swen place``): the engine neither supersedes nor withdraws it."""
 
 
 @dataclass
@@ -63,9 +67,15 @@ class ReviewPolicy:
     def pending(self, open_moves: Mapping[str, OpenMove]) -> dict[str, Placement]:
         """The open moves the engine is told about (no second proposal for those services): every
         move the platform is carrying out, and (``live`` False) the ones waiting for a person too."""
-        return {s: m.target for s, m in open_moves.items() if not (self.live and m.waits_for_review)}
+        return {
+            s: m.target
+            for s, m in open_moves.items()
+            if not (self.live and m.waits_for_review) or m.chosen_by_person
+        }
 
     def on_recommendation(self, open_move: OpenMove | None, decision: Decision) -> ReviewAction:
+        if open_move is not None and open_move.chosen_by_person and not decision.emergency:
+            return ReviewAction.KEEP  # a person's choice stands until a person rejects it
         if open_move is None or open_move.target != decision.target:
             return ReviewAction.PROPOSE
         refresh = (
@@ -85,7 +95,11 @@ class ReviewPolicy:
         (automation paused): counts, lists nothing, so the withdrawal happens once acting again."""
         if not self.live:
             return []
-        waiting = {s: m for s, m in open_moves.items() if m.waits_for_review and not m.emergency}
+        waiting = {
+            s: m
+            for s, m in open_moves.items()
+            if m.waits_for_review and not m.emergency and not m.chosen_by_person
+        }
         self.stale = {s: n for s, n in self.stale.items() if s in waiting}
         cycle = result.cycle
         out: list[str] = []
