@@ -354,7 +354,11 @@ class EngineLoop:
             out.setdefault(
                 d.service,
                 OpenMove(
-                    d.id, d.target, stored.status in WAITING_STATUSES, d.emergency, d.confidence,
+                    d.id,
+                    d.target,
+                    stored.status in WAITING_STATUSES,
+                    d.emergency,
+                    d.confidence,
                     chosen_by_person=d.chosen_by is not None,
                 ),
             )

@@ -68,7 +68,7 @@ def parse_target(text: str) -> Placement:
         )
     if provider not in PROVIDERS:
         lower = provider.lower()
-        hint = f"provider names are lowercase: use {lower!r}" if lower in PROVIDERS else "no other is modelled"
+        hint = f"provider names are lowercase: use {lower!r}" if lower in PROVIDERS else "no other is known"
         raise InvalidInputError(
             f"unknown provider {shown(provider)}: use one of {PROVIDERS.choices()}", hint=hint
         )
