@@ -23,7 +23,7 @@ def test_the_exclusions_swen_place_refuses_are_recognised() -> None:
 
 
 def test_the_exclusions_a_person_may_overrule_are_not() -> None:
-    soft = (Constraint.MISSING | Constraint.STALE | Constraint.LOW_AVAILABILITY | Constraint.LOW_GPU_AVAILABILITY
-            | Constraint.OVER_SLO | Constraint.QUARANTINED)  # fmt: skip
+    soft = Constraint.MISSING | Constraint.STALE | Constraint.LOW_AVAILABILITY
+    soft |= Constraint.LOW_GPU_AVAILABILITY | Constraint.OVER_SLO | Constraint.QUARANTINED
     reasons = _reasons(soft)
     assert reasons and not any(r.startswith(HARD_REASON_PREFIXES) for r in reasons), reasons
