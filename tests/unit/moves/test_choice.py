@@ -35,7 +35,7 @@ def setup(tmp_path: Path, catalog: Catalog) -> tuple[Settings, Store]:
 
 
 def chosen(setup: tuple[Settings, Store], catalog: Catalog, service: str, target: str, **kw: Any) -> Any:
-    store = setup[1]
+    settings, store = setup
     return choose(settings, store, catalog, service, parse_target(target), by="alice", **kw)
 
 
