@@ -33,6 +33,7 @@ from swen.api.routers import (
     incidents,
     metrics,
     mrs,
+    placements,
     scenarios,
     services,
     telemetry,
@@ -150,6 +151,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(incidents.router)
     app.include_router(whoami.router)
+    app.include_router(placements.router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
