@@ -30,8 +30,8 @@ def platform(tmp_path: Path) -> Platform:
     return p
 
 
-def post(platform: Platform, service: str, body: dict[str, str], role: Role = Role.OPERATOR) -> httpx.Response:
-    key = ApiKeyRepository(platform.store).create("alice", role)[1]
+def post(platform: Platform, service: str, body: dict[str, str]) -> httpx.Response:
+    key = ApiKeyRepository(platform.store).create("alice", Role.OPERATOR)[1]
     with TestClient(create_app(platform.settings, store=platform.store)) as client:
         return client.post(f"/services/{service}/placement", json=body, headers=bearer(key))
 

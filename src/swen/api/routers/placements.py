@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from swen.api.deps import OperatorDep, StoreDep, declares_role
 from swen.api.problems import problem_responses
@@ -37,7 +37,7 @@ class PlacementIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     provider: str = Field(
-        json_schema_extra={"enum": PROVIDERS.names()},
+        json_schema_extra={"enum": list[JsonValue](PROVIDERS.names())},
         pattern=LOCATION_PATTERN,
         description="A provider the platform can apply (providers without a Terraform module get 422).",
     )
