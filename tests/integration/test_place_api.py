@@ -61,6 +61,7 @@ def test_a_choice_posted_to_the_api_is_carried_on_by_the_engine_and_waits_for_a_
         ("nope", {"provider": "aws", "region": "us-west-2"}, 404, "unknown service 'nope'"),
         ("service-1", {"provider": "gcp", "region": "us-central1"}, 422, "no GCP Terraform module"),
         ("service-1", {"provider": "aws", "region": "mars-1"}, 422, "unknown region 'mars-1'"),
+        ("embeddings-t4", {"provider": "aws", "region": "eu-west-1"}, 409, "its residency allows only"),
         ("service-1", {"provider": "aws", "region": "us-east-1"}, 409, "already runs on aws/us-east-1"),
     ],
 )

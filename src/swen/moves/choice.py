@@ -2,7 +2,9 @@
 /services/{service}/placement`` build the decision here, and :meth:`MoveDriver.place` (or the engine's
 ``resume``) carries it through the normal move: branch, tfvars edit, merge request, pipeline, gate.
 
-What is checked, each a clear refusal that names what would work:
+What is checked, each a clear refusal that names what would work (``InvalidInputError`` for a
+placement that is not one, ``ConflictError`` for one the service's state rules out, ``NotFoundError``
+for an unknown service):
 
 - the service is in the fleet (``NotFoundError`` listing the known ones);
 - ``PROVIDER/REGION`` is a known provider and a region of it in the catalog;
@@ -105,7 +107,7 @@ def choose(
     samples = {(s.provider, s.region): s for s in store.latest_samples(service=service.name)}
     at_target = samples.get((target.provider, target.region))
     if at_target is None:
-        raise InvalidInputError(
+        raise ConflictError(
             f"no telemetry for {service.name} on {target.key} yet, so the move cannot be priced",
             hint="wait for the simulator or collector to report it (`swen explain " + service.name + "`)",
         )
@@ -192,12 +194,12 @@ def _check_target(catalog: PlacementCatalog, service: Service, target: Placement
         allowed = [f"providers {', '.join(service.allowed_providers)}"] if service.allowed_providers else []
         if service.allowed_regions:
             allowed.append(f"regions {', '.join(service.allowed_regions)}")
-        raise InvalidInputError(
+        raise ConflictError(
             f"{service.name} may not run on {target.key}: its residency allows only {'; '.join(allowed)}",
             hint="choose an allowed placement, or change the fleet file",
         )
     if catalog.best_offer(service.shape, target) is None:
-        raise InvalidInputError(
+        raise ConflictError(
             f"cannot place {service.name} on {target.key}: {catalog.no_offer_reason(service.shape, target)}",
             hint="choose a placement that offers the service's shape (see `swen explain`)",
         )

@@ -49,7 +49,7 @@ def chosen(setup: tuple[Settings, Store], catalog: Catalog, service: str, target
          "cannot place service-1 on gcp/us-central1: no GCP Terraform module ships in this release"),
         ("service-1", "aws/mars-1", InvalidInputError, "unknown region 'mars-1' for provider 'aws'"),
         ("service-1", "aws/us-east-1", ConflictError, "service-1 already runs on aws/us-east-1"),
-        ("embeddings-t4", "aws/eu-west-1", InvalidInputError,
+        ("embeddings-t4", "aws/eu-west-1", ConflictError,
          "embeddings-t4 may not run on aws/eu-west-1: its residency allows only providers aws, alibaba; "
          "regions ap-northeast-1, ap-southeast-1"),
     ],
@@ -86,7 +86,7 @@ def test_a_service_without_a_fitting_offer_there_is_refused(
         p for p in catalog.placements()
         if p.provider != "gcp" and a100.allows(p) and catalog.best_offer(a100.shape, p) is None
     )  # fmt: skip
-    with pytest.raises(InvalidInputError, match=f"cannot place training-a100 on {where.key}: "):
+    with pytest.raises(ConflictError, match=f"cannot place training-a100 on {where.key}: "):
         chosen(setup, catalog, "training-a100", where.key)
 
 

@@ -9,10 +9,10 @@ whether a person must approve it (``swen.moves.choice``); the live feed reports 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from swen.api.deps import OperatorDep, StoreDep, declares_role
 from swen.api.problems import problem_responses
@@ -31,15 +31,33 @@ router = APIRouter(tags=["services"])
 LOCATION_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 
 
+def _deployable() -> list[str]:
+    return [p for p in PROVIDERS.names() if p not in PROVIDERS.undeployable()]
+
+
+def _catalog_placements(schema: dict[str, Any]) -> None:
+    """What ``moves.choice`` checks of the placement itself, in the schema: a provider the platform
+    can apply and a region of it in the catalog. What the service's state rules out (residency, no
+    fitting offer, no telemetry yet, already there) is a 409, unknown services a 404."""
+    catalog = load_catalog()
+    schema["properties"]["provider"] = {"type": "string", "enum": _deployable(), "title": "Provider"}
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"provider": {"const": provider}}},
+            "then": {"properties": {"region": {"type": "string", "enum": catalog.regions(provider)}}},
+        }
+        for provider in _deployable()
+    ]
+
+
 class PlacementIn(BaseModel):
     """Where the service should run."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_catalog_placements)
 
     provider: str = Field(
-        json_schema_extra={"enum": list[JsonValue](PROVIDERS.names())},
         pattern=LOCATION_PATTERN,
-        description="A provider the platform can apply (providers without a Terraform module get 422).",
+        description="A provider the platform can apply (one without a Terraform module: 422).",
     )
     region: str = Field(pattern=LOCATION_PATTERN, description="A region of that provider in the catalog.")
     reason: Text = Field(default="", max_length=MAX_REASON, description="Why; kept in the decision.")
@@ -80,9 +98,9 @@ def _actor(key: OperatorDep) -> str:
     openapi_extra=declares_role(Role.OPERATOR),
     description=(
         "Records a person's choice as a proposed decision; the engine carries it through the normal "
-        "move (merge request, pipeline, policy gate). 404: unknown service; 422: a placement that is "
-        "not in the catalog, not allowed for the service, without a fitting offer, on a provider the "
-        "platform cannot apply, or not priced yet; 409: the service already runs there."
+        "move (merge request, pipeline, policy gate). 404: unknown service; 422: a provider the "
+        "platform cannot apply or a region not in the catalog; 409: a placement the service's "
+        "residency forbids, without an offer for its shape, not priced yet, or where it already runs."
     ),
     responses=problem_responses(404, 409, 422),
 )
