@@ -332,7 +332,11 @@ class Store:
     def save_decision(self, decision: Decision, *, status: DecisionStatus = DecisionStatus.PROPOSED) -> None:
         """Store a decision and append its DECISION event; saving the same decision again does nothing."""
         aware_utc(decision.created_at, "decision.created_at")
-        payload = decision.model_dump(mode="json")
+        # the engine's decisions leave out ``chosen_by`` (None): a payload stored before the field
+        # existed still compares equal when the same decision is saved again after an upgrade
+        payload = decision.model_dump(
+            mode="json", exclude={"chosen_by"} if decision.chosen_by is None else None
+        )
         with self.transaction() as conn:
             existing = conn.execute(select(decisions.c.payload).where(decisions.c.id == decision.id)).first()
             if existing is not None:
@@ -577,4 +581,5 @@ def _decision_event(decision: Decision, status: DecisionStatus) -> dict[str, Any
         "confidence": decision.confidence.value,
         "net_savings_monthly_usd": decision.savings.net_monthly_usd,
         "cost_delta_pct": decision.savings.cost_delta_pct,
+        **({"chosen_by": decision.chosen_by} if decision.chosen_by is not None else {}),
     }
