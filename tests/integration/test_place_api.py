@@ -73,3 +73,15 @@ def test_a_choice_that_cannot_be_carried_out_is_a_problem_and_writes_nothing(
     assert r.headers["content-type"] == "application/problem+json"
     assert detail in r.json()["detail"]
     assert platform.store.list_decisions() == []
+
+
+def test_the_engine_leaves_a_choice_to_the_process_carrying_it(platform: Platform) -> None:
+    """`swen place` holds the choice's lock while it proposes and runs it: an engine resuming at the
+    same moment reports it busy and does nothing to it."""
+    r = post(platform, "service-1", {"provider": "alibaba", "region": "us-west-1"})
+    decision_id = r.json()["decision_id"]
+    with platform.driver._choice_lock(decision_id):  # what a `swen place` process holds
+        report = platform.driver.resume()
+    assert report.outcomes[decision_id].startswith("busy: lock 'choice:")
+    assert platform.store.get_decision(decision_id).status is DecisionStatus.PROPOSED
+    assert platform.driver.resume().outcomes[decision_id] == "waiting"  # once it is free

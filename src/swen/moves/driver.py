@@ -15,7 +15,9 @@ merged is re-cut on the current main before its pipeline runs (``Committer.rebas
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Unpack
 
 from swen.config import Settings
@@ -28,6 +30,7 @@ from swen.gitops.committer import Committer
 from swen.moves import automation, choice, reviews
 from swen.moves.lifecycle import Lifecycle
 from swen.pipeline.events import OutcomeKind, PipelineOutcome
+from swen.pipeline.lock import StoreLock
 from swen.pipeline.runner import PipelineRunner, PipelineTools
 from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
@@ -176,11 +179,34 @@ class MoveDriver:
     def _resume_one(self, decision: Decision, status: DecisionStatus, report: ResumeReport) -> None:
         mr = self._mr_of(decision.id)
         if status is _S.PROPOSED or mr is None:
-            self._guarded(decision.id, report, lambda: self._propose_outcome(decision))
+            step: Callable[[], str] = partial(self._propose_outcome, decision)
         elif status is _S.APPROVED:
-            self._guarded(decision.id, report, lambda: self._apply_approved(decision, mr))
+            step = partial(self._apply_approved, decision, mr)
         elif mr.is_open:
-            self._guarded(decision.id, report, lambda: self.run(mr.id).kind.value)
+            step = partial(self._run_outcome, mr.id)
+        else:
+            return
+        if decision.chosen_by is not None and status is not _S.APPROVED:
+            self._guarded(decision.id, report, lambda: self._with_choice_lock(decision.id, step))
+        else:
+            self._guarded(decision.id, report, step)
+
+    def _choice_lock(self, decision_id: str) -> StoreLock:
+        """Held by whoever carries a person's choice to the gate (``place`` in the CLI, or the
+        engine's ``resume`` after the API recorded it), so the two never propose or run it at once."""
+        return StoreLock(
+            self.store,
+            f"choice:{decision_id}",
+            owner=f"choice {decision_id}",
+            stale_after_s=self.settings.apply_lock_stale_s,
+        )
+
+    def _with_choice_lock(self, decision_id: str, step: Callable[[], str]) -> str:
+        with self._choice_lock(decision_id):
+            return step()
+
+    def _run_outcome(self, mr_id: int) -> str:
+        return self.run(mr_id).kind.value
 
     def _propose_outcome(self, decision: Decision) -> str:
         mr = self.committer.propose(decision)
@@ -273,9 +299,10 @@ class MoveDriver:
             if self.host.find_by_branch(branch) is None:
                 break
             decision = choice.later(decision)
-        self.lifecycle.proposed(decision)
-        mr = self.committer.propose(decision)
-        return decision, mr, self.run(mr.id)
+        with self._choice_lock(decision.id):  # an engine's resume leaves it to this process
+            self.lifecycle.proposed(decision)
+            mr = self.committer.propose(decision)
+            return decision, mr, self.run(mr.id)
 
     def rollback(self, decision_id: str) -> tuple[MergeRequest, PipelineOutcome]:
         """Open the rollback MR of ``decision_id`` and run its pipeline (judged as the reversed move;
