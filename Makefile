@@ -7,8 +7,13 @@ STAMP := $(VENV)/.installed-stamp
 # STAMP: SWEN with the dev tools (pytest, playwright, schemathesis, mypy, ruff) for `make test` & co.
 # RUNTIME_STAMP: SWEN alone, what `make run` needs (a dev install satisfies it; it never satisfies STAMP).
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
+# checkov (the deploy/ and infra/ gate) gets a venv of its own: it depends on bc-python-hcl2, a fork
+# that installs over the `hcl2` package of SWEN's python-hcl2, so the two cannot share a venv.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_SPEC := checkov>=3.2,<4
 
-.PHONY: run test lint typecheck unit bench screenshots clean setup setup-runtime
+.PHONY: run test lint typecheck unit bench screenshots clean setup setup-runtime checkov image image-test
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +29,13 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -U pip setuptools wheel
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP) $(RUNTIME_STAMP)
+
+$(CHECKOV):
+	@echo "Installing checkov into $(CHECKOV_VENV) (its own venv; see the Makefile)"
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install '$(CHECKOV_SPEC)'
+
+checkov: $(CHECKOV)
 
 setup: $(STAMP)
 
@@ -42,8 +54,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Starts the local services the tests need (PostgreSQL when installed), then runs everything.
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(CHECKOV) lint typecheck
 	source scripts/test-services.sh && $(BIN)/pytest
+
+# The one image (Dockerfile) built without a registry and checked on /healthz: needs root, buildah and
+# debootstrap (docs/DEPLOY.md). image-test is the slow test of it, a separate step of .ci/run.
+image:
+	scripts/image.sh all
+
+image-test: $(STAMP)
+	IMAGE_TEST=1 $(BIN)/pytest -q tests/integration/deploy/test_image.py
 
 bench: $(STAMP)
 	source scripts/test-services.sh && for b in bench/*_bench.py; do $(BIN)/python $$b || exit 1; done
@@ -52,4 +72,4 @@ screenshots: $(STAMP)
 	$(BIN)/python -m swen.demo.screenshots docs/img
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) var .pytest_cache .mypy_cache .ruff_cache

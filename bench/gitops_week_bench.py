@@ -99,7 +99,7 @@ def scaled_tfvars(text: str, copies: int) -> str:
 
 
 def scaled_services(services: Sequence[Service], copies: int) -> list[Service]:
-    """The fleet repeated ``copies`` times as ``<name>-001`` .. (``swen.backtest.spec.scaled_fleet``)."""
+    """The fleet repeated ``copies`` times as ``<name>-001`` .. (copies, not a generated fleet)."""
     return [
         s.model_copy(update={"name": f"{s.name}-{copy:03d}"})
         for copy in range(1, copies + 1)

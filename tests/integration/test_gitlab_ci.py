@@ -113,3 +113,18 @@ def test_conftest_job_uses_the_repository_policy(ci: dict[str, Any]) -> None:
     (command,) = ci["policy:conftest"]["script"]
     assert "--policy policies" in command and "--namespace swen.gate" in command
     assert (REPO / "policies" / "gate.rego").is_file()
+
+
+def test_checkov_scans_the_terraform_and_the_rendered_manifests(ci: dict[str, Any]) -> None:
+    render = "\n".join(ci["manifests:render"]["script"])
+    assert "kubectl kustomize" in render and "for overlay in dev production" in render
+    assert ci["manifests:render"]["artifacts"]["paths"] == ["rendered/"]
+    scans = ci["checkov"]["script"]
+    assert any("--framework terraform --directory infra" in line for line in scans)
+    assert any("--framework kubernetes --directory rendered" in line for line in scans)
+    assert ci["checkov"]["needs"] == [{"job": "manifests:render", "artifacts": True}]
+    for job in ("manifests:render", "checkov"):
+        assert ci[job]["rules"] == [
+            {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
+            {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"},
+        ], job

@@ -5,7 +5,10 @@ step t. Accounting, the same for every strategy:
 
 * running cost of step t = hourly price of the pair x replicas x step hours;
 * a migration happens at step t when the column differs from step t-1 (before step 0: the initial
-  placement) and costs ``Grid.move_usd`` once (state_gb x egress price);
+  placement) and costs ``Grid.move_usd`` once (egress + downtime + risk, ``migration.MigrationCost``);
+* credits: the strategy's own credit ledger (``credits.CreditRun``) burns by the path's own running
+  cost on each provider; the credit applied is subtracted from the bill. ``cost_usd`` (the bill) is
+  running + migration - credits; ``list_cost_usd`` is running + migration;
 * SLO-violation minutes: steps whose latency sample at the actual placement is above the SLO;
 * outage minutes: steps whose availability at the actual placement is below the floor;
 * SLO minutes beyond detection: per run of consecutive violating steps, the steps beyond the first
@@ -32,6 +35,10 @@ class Outcome:
     running_usd: FloatArray
     migration_usd: FloatArray
     migrations: Int64Array
+    credit_usd: FloatArray
+    """Credits applied to the service's bill (its share of its providers' burnt balances)."""
+    downtime_minutes: FloatArray
+    """Cut-over downtime of the service's migrations (``Grid.downtime_min`` per move)."""
     slo_minutes: FloatArray
     slo_minutes_beyond_detection: FloatArray
     outage_minutes: FloatArray
@@ -40,8 +47,15 @@ class Outcome:
     cumulative_usd: FloatArray
 
     @property
-    def cost_usd(self) -> FloatArray:
+    def list_cost_usd(self) -> FloatArray:
+        """Running plus migration cost before credits (what the oracle minimises)."""
         out: FloatArray = self.running_usd + self.migration_usd
+        return out
+
+    @property
+    def cost_usd(self) -> FloatArray:
+        """The bill: running + migration - credits applied."""
+        out: FloatArray = self.running_usd + self.migration_usd - self.credit_usd
         return out
 
     @property
@@ -49,8 +63,19 @@ class Outcome:
         return float(self.cost_usd.sum())
 
     def rank_key(self, service: int) -> tuple[int, int, float]:
-        """What the oracle minimises for one service: (outage steps, SLO steps, cost)."""
-        return (int(self.outage_steps[service]), int(self.slo_steps[service]), float(self.cost_usd[service]))
+        """What the oracle minimises for one service: (outage steps, SLO steps, list cost).
+
+        Credits are shared by every service on a provider, so the per-service DP cannot weigh them:
+        the oracle minimises list cost and its bill then counts the credits its own path burns."""
+        return (
+            int(self.outage_steps[service]),
+            int(self.slo_steps[service]),
+            float(self.list_cost_usd[service]),
+        )
+
+
+CHUNK_STEPS = 512
+"""Steps accounted at a time (keeps the ``steps x services`` temporaries small on large fleets)."""
 
 
 def account(
@@ -58,29 +83,52 @@ def account(
 ) -> Outcome:
     """Cost and health of ``path`` (``T x S`` columns) on ``trace``."""
     path16 = np.asarray(path, dtype=np.int16)
-    n_s = path16.shape[1]
+    n_t, n_s = path16.shape
     s_idx = np.arange(n_s)
-    pairs = grid.cand_pair[s_idx[None, :], path16]
-    if (pairs < 0).any():
-        raise ValueError(f"{name}: the path uses a padding column")
-    running = np.take_along_axis(trace.hourly_cost_usd, pairs, axis=1) * (grid.replicas * trace.step_h)
-    prev = np.vstack([grid.initial[None, :].astype(np.int16), path16[:-1]])
-    moved = prev != path16
-    move_cost = np.where(moved, grid.move_usd[s_idx[None, :], prev, path16], 0.0)
-    latency = np.take_along_axis(trace.latency_ms, pairs, axis=1)
-    availability = np.take_along_axis(trace.availability, pairs, axis=1)
-    over_slo = ~(latency <= grid.slo_ms[None, :])
-    down = ~(availability >= floors.availability)
+    run = trace.credit_run() if trace.grants else None
+    rate = grid.replicas * trace.step_h
+    running_s, move_s, credit_s = np.zeros(n_s), np.zeros(n_s), np.zeros(n_s)
+    moves = np.zeros(n_s, dtype=np.int64)
+    over_slo = np.empty((n_t, n_s), dtype=bool)
+    down = np.empty((n_t, n_s), dtype=bool)
+    per_step_total = np.empty(n_t)
+    prev_row = grid.initial.astype(np.int16)
+    for lo in range(0, n_t, CHUNK_STEPS):
+        hi = min(lo + CHUNK_STEPS, n_t)
+        cols = path16[lo:hi]
+        pairs = grid.cand_pair[s_idx[None, :], cols]
+        if (pairs < 0).any():
+            raise ValueError(f"{name}: the path uses a padding column")
+        running = np.take_along_axis(trace.hourly_cost_usd[lo:hi], pairs, axis=1).astype(np.float64) * rate
+        prev = np.vstack([prev_row[None, :], cols[:-1]])
+        moved = prev != cols
+        move_cost = np.where(moved, grid.move_usd[s_idx[None, :], prev, cols], 0.0)
+        credit = np.zeros_like(running)
+        if run is not None:
+            provider = trace.index.pair_provider[pairs]
+            for i in range(hi - lo):
+                credit[i] = run.step(lo + i, running[i], provider[i])
+        latency = np.take_along_axis(trace.latency_ms[lo:hi], pairs, axis=1)
+        availability = np.take_along_axis(trace.availability[lo:hi], pairs, axis=1)
+        over_slo[lo:hi] = ~(latency <= grid.slo_ms[None, :])
+        down[lo:hi] = ~(availability >= floors.availability)
+        running_s += running.sum(axis=0)
+        move_s += move_cost.sum(axis=0)
+        credit_s += credit.sum(axis=0)
+        moves += moved.sum(axis=0)
+        per_step_total[lo:hi] = running.sum(axis=1) + move_cost.sum(axis=1) - credit.sum(axis=1)
+        prev_row = cols[-1]
     step_min = trace.step_s / 60.0
     slo_steps = over_slo.sum(axis=0).astype(np.int64)
     outage_steps = down.sum(axis=0).astype(np.int64)
-    per_step_total = running.sum(axis=1) + move_cost.sum(axis=1)
     return Outcome(
         name=name,
         path=path16,
-        running_usd=running.sum(axis=0),
-        migration_usd=move_cost.sum(axis=0),
-        migrations=moved.sum(axis=0).astype(np.int64),
+        running_usd=running_s,
+        migration_usd=move_s,
+        migrations=moves,
+        credit_usd=credit_s,
+        downtime_minutes=moves * grid.downtime_min,
         slo_minutes=slo_steps * step_min,
         slo_minutes_beyond_detection=_beyond(over_slo, detection_steps) * step_min,
         outage_minutes=outage_steps * step_min,

@@ -23,7 +23,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from swen.backtest.report import STRATEGY_COLUMNS, strategy_row
+from swen.backtest.report import MEASURE_COLUMNS, STRATEGY_COLUMNS, measure_row, strategy_row
 from swen.backtest.runner import BacktestResult
 from swen.domain.errors import InvalidInputError
 
@@ -188,6 +188,9 @@ def _summary_tables(doc: dict[str, Any]) -> str:
     return (
         "<h2>Strategies</h2>"
         + _table(strategies, list(STRATEGY_COLUMNS))
+        + "<h2>Measure (platform)</h2>"
+        + _table([measure_row(doc)], list(MEASURE_COLUMNS))
+        + f"<p>{html.escape(doc['measure']['caveat'])}</p>"
         + "<h2>Policy gate and lifecycle (platform)</h2>"
         + _table(
             gate,

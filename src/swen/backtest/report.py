@@ -16,10 +16,11 @@ from swen.backtest.accounting import Outcome
 from swen.backtest.runner import BacktestResult, captured, detection_steps
 from swen.telemetry.scenarios import Scenario, ScenarioKind
 
-STRATEGIES = ("static", "platform", "oracle")
+STRATEGIES = ("static", "platform", "oracle", "scheduled")
 STRATEGY_COLUMNS = (
     "strategy",
     "total cost",
+    "credits used",
     "migration cost",
     "savings vs static",
     "migrations",
@@ -28,6 +29,29 @@ STRATEGY_COLUMNS = (
     "outage min",
 )
 """The columns of the strategies table (rich and HTML alike): one row per strategy, ``strategy_row``."""
+MEASURE_COLUMNS = (
+    "captured savings",
+    "vs scheduled",
+    "SLO min beyond detection p/o",
+    "SLO gap",
+    "MRs opened",
+    "MRs / service-month",
+    "withdrawn",
+    "sent to a person",
+    "auto share",
+)
+"""The columns of the measure table (rich and HTML alike): ``measure_row``."""
+SLO_PARITY_PCT = 1.0
+"""Captured savings is comparable with the oracle's only when the platform's SLO minutes beyond
+detection exceed the oracle's by at most this share (%) of the fleet's service-minutes."""
+CAVEAT = (
+    "Captured savings only means something when SLO minutes are close to the oracle's: a platform "
+    "that saves money by breaking SLOs would score well on savings alone. Read it next to the SLO gap "
+    f"(platform minus oracle SLO minutes beyond detection, as a share of service-minutes; comparable "
+    f"when at most {SLO_PARITY_PCT:g} %)."
+)
+DAYS_PER_MONTH = 30.0
+"""MRs per service-month count 30-day months."""
 
 _UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
 
@@ -91,7 +115,9 @@ def strategy_summary(outcome: Outcome, static_usd: float) -> dict[str, Any]:
     return {
         "total_cost_usd": _r(total),
         "running_cost_usd": _r(outcome.running_usd.sum()),
+        "credits_used_usd": _r(outcome.credit_usd.sum()),
         "migration_cost_usd": _r(outcome.migration_usd.sum()),
+        "migration_downtime_minutes": _r(outcome.downtime_minutes.sum(), 1),
         "savings_vs_static_usd": _r(static_usd - total),
         "savings_vs_static_pct": _r((static_usd - total) / static_usd * 100.0, 3) if static_usd > 0 else None,
         "migrations": int(outcome.migrations.sum()),
@@ -104,7 +130,12 @@ def strategy_summary(outcome: Outcome, static_usd: float) -> dict[str, Any]:
 def summary(result: BacktestResult) -> dict[str, Any]:
     config, params, trace, lifecycle = result.config, result.params, result.trace, result.lifecycle
     static_usd = result.static.total_usd
-    outcomes = {"static": result.static, "platform": result.platform, "oracle": result.oracle}
+    outcomes = {
+        "static": result.static,
+        "platform": result.platform,
+        "oracle": result.oracle,
+        "scheduled": result.scheduled,
+    }
     policy = result.policy
     cap = result.captured_savings
     return {
@@ -132,9 +163,15 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "human_delay_h": lifecycle.human_delay_h,
             "manual_review": lifecycle.manual,
             "detection_steps": detection_steps(params, lifecycle),
+            "amortisation_months": _r(params.amortisation_months, 4),
+            "migration_cost": config.spec.migration.model_dump(mode="json"),
         },
         "strategies": {name: strategy_summary(o, static_usd) for name, o in outcomes.items()},
         "captured_savings": None if cap is None else _r(cap, 4),
+        "captured_savings_vs_scheduled": None
+        if result.captured_vs_scheduled is None
+        else _r(result.captured_vs_scheduled, 4),
+        "measure": measure(result),
         "outage_minutes_avoided_share": None
         if result.outage_avoided is None
         else _r(result.outage_avoided, 4),
@@ -159,6 +196,57 @@ def summary(result: BacktestResult) -> dict[str, Any]:
     }
 
 
+def measure(result: BacktestResult) -> dict[str, Any]:
+    """Captured savings next to what it costs elsewhere: SLO-minute parity with the oracle, merge
+    requests per service-month, withdrawals, reviews asked of a person and the auto-approved share."""
+    trace, policy = result.trace, result.policy
+    service_minutes = len(trace.services) * trace.steps * trace.step_s / 60.0
+    platform = float(result.platform.slo_minutes_beyond_detection.sum())
+    oracle = float(result.oracle.slo_minutes_beyond_detection.sum())
+    scheduled = float(result.scheduled.slo_minutes_beyond_detection.sum())
+    gap_pct = (platform - oracle) / service_minutes * 100.0 if service_minutes else 0.0
+    opened = policy.auto_approve + policy.manual_review
+    service_months = len(trace.services) * trace.steps * trace.step_s / 86400.0 / DAYS_PER_MONTH
+    cap = result.captured_savings
+    return {
+        "captured_savings": None if cap is None else _r(cap, 4),
+        "slo_minutes_beyond_detection": {
+            "platform": _r(platform, 1),
+            "oracle": _r(oracle, 1),
+            "scheduled": _r(scheduled, 1),
+        },
+        "slo_gap_pct_of_service_minutes": _r(gap_pct, 4),
+        "slo_comparable": gap_pct <= SLO_PARITY_PCT,
+        "mrs_opened": opened,
+        "mrs_per_service_month": _r(opened / service_months, 4) if service_months else None,
+        "moves_applied": policy.applied,
+        "withdrawn": policy.withdrawn,
+        "sent_to_person": policy.manual_review,
+        "auto_share": None if policy.auto_share is None else _r(policy.auto_share, 4),
+        "caveat": CAVEAT,
+    }
+
+
+def measure_row(doc: dict[str, Any]) -> list[str]:
+    """The cells of the measure table under ``MEASURE_COLUMNS``."""
+    m = doc["measure"]
+    slo = m["slo_minutes_beyond_detection"]
+    gap = f"{m['slo_gap_pct_of_service_minutes']:+.3f} %"
+    gap += "" if m["slo_comparable"] else " (not comparable)"
+    per = m["mrs_per_service_month"]
+    return [
+        _pct(m["captured_savings"]),
+        _pct(doc["captured_savings_vs_scheduled"]),
+        f"{slo['platform']:g}/{slo['oracle']:g}",
+        gap,
+        str(m["mrs_opened"]),
+        "n/a" if per is None else f"{per:.2f}",
+        str(m["withdrawn"]),
+        str(m["sent_to_person"]),
+        _pct(m["auto_share"]),
+    ]
+
+
 def _service_row(result: BacktestResult, s: int) -> dict[str, Any]:
     trace, grid = result.trace, result.grid
     row: dict[str, Any] = {"service": trace.services[s].name, "start": trace.services[s].fleet_placement.key}
@@ -166,6 +254,7 @@ def _service_row(result: BacktestResult, s: int) -> dict[str, Any]:
         ("static", result.static),
         ("platform", result.platform),
         ("oracle", result.oracle),
+        ("scheduled", result.scheduled),
     ):
         row[name] = {
             "cost_usd": _r(outcome.cost_usd[s]),
@@ -195,6 +284,7 @@ def strategy_row(name: str, strategy: dict[str, Any], *, savings: str) -> list[s
     return [
         name,
         _usd(strategy["total_cost_usd"]),
+        _usd(strategy["credits_used_usd"]),
         _usd(strategy["migration_cost_usd"]),
         savings,
         str(strategy["migrations"]),
@@ -226,6 +316,9 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
         pct = st["savings_vs_static_pct"]
         savings = _usd(st["savings_vs_static_usd"])
         head.add_row(*strategy_row(name, st, savings=savings if pct is None else f"{savings} ({pct:.2f} %)"))
+    measured = _table("Measure (platform)", MEASURE_COLUMNS)
+    measured.add_row(*measure_row(doc))
+    measured.caption = doc["measure"]["caveat"]
     policy = doc["policy"]
     gate = _table(
         "Policy gate and lifecycle (platform)",
@@ -296,7 +389,7 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
         )
     if len(rows) > max_services:
         per.caption = f"{max_services} of {len(rows)} services (largest oracle savings first); --json has all"
-    return Group(head, gate, per)
+    return Group(head, measured, gate, per)
 
 
 def print_report(doc: dict[str, Any], console: Console | None = None) -> None:

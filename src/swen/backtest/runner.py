@@ -1,7 +1,17 @@
-"""Run a backtest: build the trace once, replay the three strategies on it, account for each.
+"""Run a backtest: build the trace once, replay the strategies on it, account for each.
+
+Strategies: static (never move), the platform (engine + gate + lifecycle), and two references: the
+hindsight oracle (an exact DP that knows the whole trace, noise included) and the scheduled-events
+reference (the same DP planned on the trace the simulator gives without its noise, which holds the
+scenario's scheduled events and nothing else, then paid on the real trace). The gap between the two
+references is what hindsight on noise is worth.
 
 ``run_backtest(config)`` is the whole thing; ``prepare`` + ``replay_platform`` let a sweep reuse one
-trace, static and oracle for many engine settings.
+trace and its references for many engine settings.
+
+The engine amortises a move's one-time cost over ``amortisation_months``; a replay sets it to the
+replay's own horizon (``days / 30.44``) unless ``BacktestConfig.amortisation_months`` says otherwise,
+so a 30-day replay does not count on six months of savings it never pays out.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from swen.backtest.spec import BacktestSpec, expand_scenarios, load_services
 from swen.backtest.strategies import Lifecycle, PlatformReplay, PolicyTally, static_path
 from swen.backtest.trace import Floors, Grid, Progress, Trace, build_grid, build_trace
 from swen.domain.models import Service
+from swen.domain.providers import PROVIDERS
 from swen.engine.params import EngineParams
 from swen.pipeline.policy import PolicyGate
 from swen.telemetry.catalog import Catalog, load_catalog
@@ -24,6 +35,7 @@ from swen.telemetry.catalog import Catalog, load_catalog
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 """A Monday, 00:00 UTC: every replay starts here so that the same seed gives the same trace."""
 DEFAULT_STEP_S = 300.0
+DAYS_PER_MONTH = 365.25 / 12
 
 ProgressFactory = Callable[[str, int], Progress]
 """(what, total units) -> a callback advancing that task."""
@@ -44,6 +56,16 @@ class BacktestConfig:
     params: EngineParams = field(default_factory=EngineParams)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     start: datetime = DEFAULT_START
+    amortisation_months: float | None = None
+    """The engine's amortisation period in the replay; None: the replay's horizon (days / 30.44)."""
+
+    @property
+    def horizon_months(self) -> float:
+        return self.amortisation_months or self.days / DAYS_PER_MONTH
+
+    def engine_params(self, params: EngineParams | None = None) -> EngineParams:
+        """``params`` (default: the config's) with the replay's amortisation period."""
+        return (params or self.params).model_copy(update={"amortisation_months": self.horizon_months})
 
     @property
     def floors(self) -> Floors:
@@ -71,6 +93,8 @@ class Prepared:
     grid: Grid
     static: Outcome
     oracle: Outcome
+    scheduled: Outcome
+    """The scheduled-events reference (module docstring)."""
     timings: dict[str, float]
 
 
@@ -94,6 +118,10 @@ class BacktestResult:
         return self.prepared.oracle
 
     @property
+    def scheduled(self) -> Outcome:
+        return self.prepared.scheduled
+
+    @property
     def trace(self) -> Trace:
         return self.prepared.trace
 
@@ -104,6 +132,11 @@ class BacktestResult:
     @property
     def captured_savings(self) -> float | None:
         return captured(self.static.total_usd, self.platform.total_usd, self.oracle.total_usd)
+
+    @property
+    def captured_vs_scheduled(self) -> float | None:
+        """Captured savings against the scheduled-events reference (no hindsight on noise)."""
+        return captured(self.static.total_usd, self.platform.total_usd, self.scheduled.total_usd)
 
     @property
     def outage_avoided(self) -> float | None:
@@ -128,31 +161,49 @@ def prepare(
     config: BacktestConfig, *, catalog: Catalog | None = None, progress: ProgressFactory = no_progress
 ) -> Prepared:
     catalog = catalog or load_catalog()
-    services, credits = load_services(config.spec, services=config.services, catalog=catalog)
+    fleet, credits = load_services(config.spec, services=config.services, seed=config.seed, catalog=catalog)
+    services = fleet.services
     scenarios = expand_scenarios(config.spec.scenarios, services)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     steps = round(config.days * 86400.0 / config.step_s)
-    trace = build_trace(
-        services,
-        catalog,
-        seed=config.seed,
-        start=config.start,
-        days=config.days,
-        step_s=config.step_s,
-        credits=credits,
-        scenarios=scenarios,
-        progress=progress("trace (simulator)", steps),
+
+    def trace_of(noise: bool, what: str) -> Trace:
+        return build_trace(
+            services,
+            catalog,
+            seed=config.seed,
+            start=config.start,
+            days=config.days,
+            step_s=config.step_s,
+            credits=credits,
+            scenarios=scenarios,
+            progress=progress(what, steps),
+            prices=fleet.prices,
+            noise=noise,
+        )
+
+    # the scheduled-events reference plans on the noiseless trace first, so that only one trace is
+    # held at a time (its path is kept, the trace dropped)
+    expected = trace_of(False, "scheduled events (simulator, no noise)")
+    grid = build_grid(
+        expected, catalog, migration=config.spec.migration, undeployable=set(PROVIDERS.undeployable())
     )
-    grid = build_grid(trace, catalog)
+    floors, detect = config.floors, config.detection_steps
+    planned = oracle_path(expected, grid, floors, progress=progress("scheduled-events DP", len(services)))
+    del expected
+    timings["scheduled_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    trace = trace_of(True, "trace (simulator)")
     timings["trace_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    floors, detect = config.floors, config.detection_steps
     static = account("static", trace, grid, static_path(trace, grid), floors, detect)
     oracle_steps = oracle_path(trace, grid, floors, progress=progress("oracle (DP)", len(services)))
     oracle = account("oracle", trace, grid, oracle_steps, floors, detect)
+    del oracle_steps
+    scheduled = account("scheduled", trace, grid, planned, floors, detect)
     timings["oracle_s"] = time.perf_counter() - started
-    return Prepared(config, catalog, tuple(services), trace, grid, static, oracle, timings)
+    return Prepared(config, catalog, tuple(services), trace, grid, static, oracle, scheduled, timings)
 
 
 def replay_platform(
@@ -164,7 +215,7 @@ def replay_platform(
     progress: ProgressFactory = no_progress,
 ) -> BacktestResult:
     config = prepared.config
-    params = params or config.params
+    params = config.engine_params(params)
     lifecycle = lifecycle or config.lifecycle
     started = time.perf_counter()
     replay = PlatformReplay(

@@ -7,37 +7,46 @@ A backtest file is the simulator's scenario format (``swen.telemetry.scenarios``
     days: 30          # length of the replay (the CLI's --days overrides it)
     seed: 7           # simulator seed (the CLI's --seed overrides it)
     fleet: default    # the packaged fleet, or a path to a fleet file (relative to this file)
+    credits:          # optional: replaces the fleet file's credit grants (same format)
+      aws: {balance_usd: 20000, expires_after_days: 15}
+    migration:        # optional: the migration-cost model (backtest.migration.MigrationCost)
+      stateful_failure_rate: 0.1
     scenarios:        # start_offset_s is counted from the start of the replay; may be empty
       - {kind: cost_spike, provider: alibaba, magnitude: 0.75, start_offset_s: 432000, ...}
 
 ``--scenario`` takes a path or the name of a packaged file (``calm-month``, ``price-war``,
 ``gpu-scarcity``, ``provider-outages``; see docs/BACKTESTING.md).
 
-Scaled fleets (``--services N``): the fleet's services are replicated in order with suffixes
-``-001``, ``-002``, ... until N services exist (``service-1-001``, ..., ``batch-t4-001``,
-``service-1-002``, ...). A scenario aimed at one service applies to each of its replicas.
+Scaled fleets (``--services N``): a diverse fleet drawn around the fleet file's services
+(``backtest.fleet.generate_fleet``), named after their archetype with suffixes ``-001``, ``-002``,
+... (``service-1-001``, ..., ``batch-t4-001``, ``service-1-002``, ...). A scenario aimed at one
+service applies to each service drawn from it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from swen.backtest.fleet import GeneratedFleet, generate_fleet
+from swen.backtest.migration import MigrationCost
 from swen.domain.errors import ConfigError, shown
 from swen.domain.models import Service
+from swen.domain.providers import PROVIDERS
 from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.fleet import CreditGrant, load_fleet_file
 from swen.telemetry.scenarios import Scenario, parse_scenario
 from swen.telemetry.yamlfile import check_finite, read_yaml
 
-HEADER_KEYS = ("name", "description", "days", "seed", "fleet", "scenarios")
+HEADER_KEYS = ("name", "description", "days", "seed", "fleet", "credits", "migration", "scenarios")
 DEFAULT_FLEET = "default"
 MAX_DAYS = 366
-MAX_SERVICES = 100_000
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
@@ -53,6 +62,9 @@ class BacktestSpec:
     """None: the packaged default fleet."""
     scenarios: tuple[Scenario, ...]
     source: str
+    credits: dict[str, CreditGrant] | None = None
+    """None: the fleet file's grants."""
+    migration: MigrationCost = field(default_factory=MigrationCost)
 
 
 def packaged_dir() -> Path:
@@ -135,7 +147,56 @@ def parse_spec(data: Any, *, label: str, base: Path, catalog: Catalog | None = N
         fleet=_fleet_path(data.get("fleet", DEFAULT_FLEET), base, label),
         scenarios=scenarios,
         source=label,
+        credits=_credits(data.get("credits"), label),
+        migration=_migration(data.get("migration"), label),
     )
+
+
+def _credits(value: Any, label: str) -> dict[str, CreditGrant] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError(
+            "credits: must be a mapping of provider -> grant",
+            hint="e.g. credits: {aws: {balance_usd: 20000, expires_after_days: 15}}",
+            source=label,
+        )
+    out: dict[str, CreditGrant] = {}
+    for provider, grant in value.items():
+        if provider not in PROVIDERS:
+            raise ConfigError(
+                f"credits.{shown(str(provider))}: unknown provider",
+                hint=f"valid providers: {PROVIDERS.choices()}",
+                source=label,
+            )
+        try:
+            out[provider] = CreditGrant.model_validate(grant)
+        except ValidationError as exc:
+            raise ConfigError(
+                f"credits.{provider}: {_first_error(exc)}",
+                hint="fields: balance_usd, expires_after_days, refill_usd, refill_every_days",
+                source=label,
+            ) from None
+    return out
+
+
+def _migration(value: Any, label: str) -> MigrationCost:
+    if value is None:
+        return MigrationCost()
+    try:
+        return MigrationCost.model_validate(value)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"migration: {_first_error(exc)}",
+            hint="see the migration-cost fields in docs/BACKTESTING.md",
+            source=label,
+        ) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else str(err["msg"])
 
 
 def _number(value: Any, field: str, label: str, *, low: float, high: float) -> float:
@@ -161,35 +222,20 @@ def _fleet_path(value: Any, base: Path, label: str) -> Path | None:
 
 
 def load_services(
-    spec: BacktestSpec, *, services: int | None = None, catalog: Catalog | None = None
-) -> tuple[list[Service], dict[str, CreditGrant]]:
-    """The spec's fleet (scaled to ``services`` when given) and its credit grants."""
-    fleet = load_fleet_file(spec.fleet, catalog or load_catalog())
+    spec: BacktestSpec, *, services: int | None = None, seed: int = 0, catalog: Catalog | None = None
+) -> tuple[GeneratedFleet, dict[str, CreditGrant]]:
+    """The spec's fleet (a diverse fleet of ``services`` drawn with ``seed`` when given) and its
+    credit grants (the spec's ``credits`` when set, else the fleet file's)."""
+    catalog = catalog or load_catalog()
+    fleet = load_fleet_file(spec.fleet, catalog)
     base = fleet.services
-    return (scaled_fleet(base, services) if services is not None else list(base)), dict(fleet.credits)
-
-
-def scaled_fleet(services: Sequence[Service], count: int) -> list[Service]:
-    """``count`` services: replicas of ``services`` in order, named ``<name>-001``, ``<name>-002``, ...
-
-    ``count`` equal to the fleet size returns the fleet unchanged (original names).
-    """
-    if not 1 <= count <= MAX_SERVICES:
-        raise ConfigError(
-            f"--services {count} is out of range", hint=f"use 1..{MAX_SERVICES}", source="--services"
-        )
-    if count == len(services):
-        return list(services)
-    out: list[Service] = []
-    copy = 0
-    while len(out) < count:
-        copy += 1
-        for service in services:
-            if len(out) == count:
-                break
-            name = f"{service.name[:58]}-{copy:03d}" if copy < 1000 else f"{service.name[:56]}-{copy:05d}"
-            out.append(service.model_copy(update={"name": name}))
-    return out
+    generated = (
+        generate_fleet(base, services, seed=seed, catalog=catalog)
+        if services is not None
+        else GeneratedFleet(list(base), None)
+    )
+    credits = spec.credits if spec.credits is not None else dict(fleet.credits)
+    return generated, credits
 
 
 def expand_scenarios(scenarios: Sequence[Scenario], services: Sequence[Service]) -> list[Scenario]:

@@ -8,9 +8,12 @@
      paid; Terraform is replaced by setting the placement directly). A GPU service's move fails when
      the target has no GPU capacity at that moment (GPU availability below the engine's floor), as a
      real apply would;
-  2. the step's samples go into a ``SampleWindow`` (``update_arrays``) and the real ``evaluate`` runs
-     with the applied placements, the cooldown (``last_moved_at``), the open moves (``pending``) and
-     the winner history, exactly as ``loop.EngineLoop`` feeds it (emergency mode: ``auto_emergency``);
+  2. the platform's own credit ledger (``credits.CreditRun``) burns this step's running cost of the
+     applied placements; the step's samples go into a ``SampleWindow`` (``update_arrays``), with those
+     balances as ``credits_usd``, and the real ``evaluate`` runs with the applied placements, the
+     providers the platform cannot deploy to (``PROVIDERS.undeployable()``, as the live loop), the
+     cooldown (``last_moved_at``), the open moves (``pending``) and the winner history, exactly as
+     ``loop.EngineLoop`` feeds it (emergency mode: ``auto_emergency``);
   3. each recommendation goes through the real ``PolicyGate`` with the plan the sim root would produce
      (one ``terraform_data.placement["<service>"]`` replace carrying the service's stateful flag):
      ``auto_approve`` -> applied after ``pipeline_delay_steps``; ``manual_review`` -> waits
@@ -53,6 +56,7 @@ from swen.backtest.lifecycle import (
 from swen.backtest.trace import Floors, Grid, Progress, Trace
 from swen.domain.decision import Decision
 from swen.domain.models import Placement, Service
+from swen.domain.providers import PROVIDERS
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.fleet import gpu_models_by_placement
@@ -146,6 +150,10 @@ class PlatformReplay:
         self.history: WinnerHistory | None = None
         self.last_result: EngineResult | None = None
         n = len(self.services)
+        self.credits = trace.credit_run()
+        """The platform's own credit ledger: burnt by its own placements (module docstring)."""
+        self._undeployable = PROVIDERS.undeployable()
+        self._replicas_h = grid.replicas * trace.step_h
         self.tally = PolicyTally(
             auto_per_service=np.zeros(n, dtype=np.int64), manual_per_service=np.zeros(n, dtype=np.int64)
         )
@@ -166,6 +174,7 @@ class PlatformReplay:
         for t in range(trace.steps):
             now = trace.time_at(t)
             self._apply_due(t, now)
+            self._burn_credits(t)
             self._observe(t, now)
             result = evaluate(
                 EngineInputs(
@@ -179,6 +188,7 @@ class PlatformReplay:
                     gpu_models=self._gpu_models,
                     history=self.history,
                     pending=self._pending(),
+                    undeployable=self._undeployable,
                 )
             )
             self.history = result.history
@@ -195,6 +205,12 @@ class PlatformReplay:
         return path
 
     # --- one step ----------------------------------------------------------------------------
+    def _burn_credits(self, t: int) -> None:
+        """Burn this step's running cost of the applied placements from the platform's balances."""
+        pairs = self.grid.cand_pair[np.arange(len(self.services)), self.column]
+        running = self.trace.hourly_cost_usd[t, pairs] * self._replicas_h
+        self.credits.step(t, running, self.trace.index.pair_provider[pairs])
+
     def _observe(self, t: int, now: datetime) -> None:
         trace = self.trace
         self.window.update_arrays(
@@ -203,7 +219,7 @@ class PlatformReplay:
             ts=np.full(self._service_idx.size, now.timestamp()),
             hourly_cost_usd=trace.hourly_cost_usd[t],
             latency_ms=trace.latency_ms[t],
-            credits_usd=trace.credits_usd[t],
+            credits_usd=self.credits.balance[trace.index.pair_provider],
             gpu_availability=trace.gpu_availability[t],
             availability=trace.availability[t],
             error_rate=trace.error_rate[t],

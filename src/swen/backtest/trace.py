@@ -4,24 +4,32 @@
 scenario's events activated at the start, and keeps each step's arrays as ``T x P`` matrices (P =
 sampled (service, candidate) pairs, contiguous per service). All strategies then replay the same trace.
 
-The simulator is run with the fleet's initial placements: credit balances burn as if every service
-stayed put (the static strategy). Credits are therefore an engine input only; costs in the report are
-list costs actually paid (hourly x replicas x hours, plus migration egress), never net of credits.
+The simulator is run with the fleet's initial placements, so its credit balances burn as if every
+service stayed put. The trace does not keep them: each strategy's credits burn by its own placements and
+count in its own bill (``credits.CreditRun``), and the platform's engine sees its own balances. The
+trace keeps the grants and the ``credit_expiry`` events for that.
 
 :class:`Grid` gives the per-service candidate view the strategies need: the pair of each service's
 c-th candidate (``cand_pair``, ``S x Cmax``, -1 padding), which candidates a move may enter
 (residency), each service's initial candidate column and the one-time migration cost between any two
-of its candidates (``state_gb x catalog egress price``).
+of its candidates (egress, downtime and risk: ``migration.MigrationCost``). A move may not enter a
+provider the platform cannot deploy to (``PROVIDERS.undeployable()``, as the live engine's
+UNDEPLOYABLE constraint); a service that starts there may stay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from swen.backtest.credits import CreditExpiry, CreditRun, credit_expiries
+from swen.backtest.fleet import PricePaths
+from swen.backtest.migration import MigrationCost
 from swen.domain.arrays import BoolArray, Float32Array, FloatArray, Int64Array
 from swen.domain.errors import InvalidInputError
 from swen.domain.models import Placement, Service
@@ -45,12 +53,18 @@ class Trace:
     start: datetime
     step_s: float
     index: PairIndex
-    hourly_cost_usd: FloatArray
+    hourly_cost_usd: Float32Array
     latency_ms: Float32Array
-    availability: Float32Array
-    gpu_availability: Float32Array
-    credits_usd: Float32Array
-    error_rate: Float32Array
+    availability: npt.NDArray[np.float16]
+    gpu_availability: npt.NDArray[np.float16]
+    error_rate: npt.NDArray[np.float16]
+    grants: Mapping[str, CreditGrant] = field(default_factory=dict)
+    """The providers' credit grants at the start (the fleet file's)."""
+    credit_expiries: tuple[CreditExpiry, ...] = ()
+
+    def credit_run(self) -> CreditRun:
+        """A fresh credit ledger for one strategy (``credits.CreditRun``)."""
+        return CreditRun(self.index.providers, self.grants, self.credit_expiries, self.step_s)
 
     @property
     def steps(self) -> int:
@@ -70,7 +84,6 @@ class Trace:
             self.latency_ms,
             self.availability,
             self.gpu_availability,
-            self.credits_usd,
             self.error_rate,
         )
         return sum(a.nbytes for a in arrays)
@@ -87,8 +100,14 @@ def build_trace(
     credits: Mapping[str, CreditGrant] | None = None,
     scenarios: Sequence[Scenario] = (),
     progress: Progress | None = None,
+    prices: PricePaths | None = None,
+    noise: bool = True,
 ) -> Trace:
-    """Step the simulator ``days x 86400 / step_s`` times and keep every metric."""
+    """Step the simulator ``days x 86400 / step_s`` times and keep every metric.
+
+    ``prices``: per-service price factors (a generated fleet's) applied to every step's prices.
+    ``noise=False``: the simulator without its random terms (``Simulator(noise=False)``), for the
+    scheduled-events reference."""
     if not step_s > 0:
         raise InvalidInputError(f"step must be > 0 s, got {step_s}", hint="use e.g. 300 (5 minutes)")
     steps = round(days * 86400.0 / step_s)
@@ -97,17 +116,19 @@ def build_trace(
             f"{days:g} days at {step_s:g} s steps is {steps} steps",
             hint=f"choose days and step so that 1 <= steps <= {MAX_STEPS}",
         )
-    sim = Simulator(services, catalog, seed, start, step_s, credits=credits)
+    sim = Simulator(services, catalog, seed, start, step_s, credits=credits, noise=noise)
+    stepper = None if prices is None else prices.stepper(sim.index, noise=noise)
     for scenario in scenarios:
         sim.activate(scenario, at=start)
     n_pairs = sim.index.size
-    cost = np.empty((steps, n_pairs), dtype=np.float64)
-    f32 = {name: np.empty((steps, n_pairs), dtype=np.float32) for name in _F32_FIELDS}
+    cost = np.empty((steps, n_pairs), dtype=np.float32)
+    f32 = {name: np.empty((steps, n_pairs), dtype=dtype) for name, dtype in _FIELDS.items()}
     chunk = max(1, steps // 100)
+    step_h = step_s / 3600.0
     for t in range(steps):
         arrays = sim.step_arrays(start + timedelta(seconds=step_s * t))
         arrays.validate()
-        cost[t] = arrays.hourly_cost_usd
+        cost[t] = arrays.hourly_cost_usd if stepper is None else stepper.apply(arrays.hourly_cost_usd, step_h)
         for name, out in f32.items():
             out[t] = getattr(arrays, name)
         if progress is not None and (t + 1) % chunk == 0:
@@ -123,12 +144,22 @@ def build_trace(
         latency_ms=f32["latency_ms"],
         availability=f32["availability"],
         gpu_availability=f32["gpu_availability"],
-        credits_usd=f32["credits_usd"],
         error_rate=f32["error_rate"],
+        grants=dict(credits or {}),
+        credit_expiries=credit_expiries(scenarios),
     )
 
 
-_F32_FIELDS = ("latency_ms", "availability", "gpu_availability", "credits_usd", "error_rate")
+_FIELDS: dict[str, type[np.floating[Any]]] = {
+    "latency_ms": np.float32,
+    "availability": np.float16,
+    "gpu_availability": np.float16,
+    "error_rate": np.float16,
+}
+"""Storage of the trace's matrices (T x pairs each; 30 days x 1,000 services is 8,640 x ~6,100):
+prices and latency in float32 (7 significant digits), availability, GPU availability and error rate
+in float16 (3 digits: 0.9990 is stored as 0.9990234, far finer than the floors they are compared
+with). Sums are taken in float64."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,7 +172,10 @@ class Grid:
     initial: Int64Array
     """Column of each service's starting placement."""
     move_usd: FloatArray
-    """``S x Cmax x Cmax``: one-time migration cost from column i to column j (0 on the diagonal)."""
+    """``S x Cmax x Cmax``: one-time migration cost from column i to column j (0 on the diagonal):
+    egress + downtime + risk (``migration.MigrationCost``)."""
+    downtime_min: FloatArray
+    """Minutes of downtime one move of each service causes (S)."""
     slo_ms: FloatArray
     replicas: FloatArray
     is_gpu: BoolArray
@@ -155,7 +189,15 @@ class Grid:
         return trace.index.placements[int(trace.index.pair_placement[pair])]
 
 
-def build_grid(trace: Trace, catalog: Catalog) -> Grid:
+def build_grid(
+    trace: Trace,
+    catalog: Catalog,
+    *,
+    migration: MigrationCost | None = None,
+    undeployable: Collection[str] = (),
+) -> Grid:
+    """The candidate view of ``trace``; ``undeployable`` providers may not be entered by a move."""
+    migration = migration or MigrationCost()
     idx = trace.index
     services = trace.services
     n_s = len(services)
@@ -170,9 +212,17 @@ def build_grid(trace: Trace, catalog: Catalog) -> Grid:
     egress = np.array([[catalog.egress_usd_per_gb(a, b) for b in places] for a in places], dtype=np.float64)
     place_of = np.where(valid, idx.pair_placement[np.maximum(cand_pair, 0)], 0)
     state_gb = np.array([s.state_gb for s in services], dtype=np.float64)
-    move = state_gb[:, None, None] * egress[place_of[:, :, None], place_of[:, None, :]]
-    allowed = np.array(
-        [[services[s].allows(places[int(p)]) for p in row] for s, row in enumerate(place_of)], dtype=bool
+    fixed = np.array([migration.fixed_usd(s) for s in services], dtype=np.float64)
+    differs = place_of[:, :, None] != place_of[:, None, :]
+    move = state_gb[:, None, None] * egress[place_of[:, :, None], place_of[:, None, :]] + np.where(
+        differs, fixed[:, None, None], 0.0
+    )
+    deployable = np.array([p.provider not in undeployable for p in places], dtype=bool)
+    allowed = (
+        np.array(
+            [[services[s].allows(places[int(p)]) for p in row] for s, row in enumerate(place_of)], dtype=bool
+        )
+        & deployable[place_of]
     )
     initial = np.empty(n_s, dtype=np.int64)
     for s, service in enumerate(services):
@@ -185,6 +235,7 @@ def build_grid(trace: Trace, catalog: Catalog) -> Grid:
         enterable=valid & allowed,
         initial=initial,
         move_usd=move,
+        downtime_min=np.array([migration.downtime_min(s) for s in services], dtype=np.float64),
         slo_ms=np.array([s.latency_slo_ms for s in services], dtype=np.float64),
         replicas=np.array([s.replicas for s in services], dtype=np.float64),
         is_gpu=np.array([s.shape.gpu_count > 0 for s in services], dtype=bool),

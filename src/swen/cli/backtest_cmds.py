@@ -99,7 +99,11 @@ def backtest(
     seed: Annotated[int | None, typer.Option(min=0, help="Simulator seed (default: the file's).")] = None,
     services: Annotated[
         int | None,
-        typer.Option(min=1, max=100_000, help="Scale the fleet to N services (replicas -001, -002...)."),
+        typer.Option(
+            min=1,
+            max=100_000,
+            help="A diverse fleet of N services drawn around the fleet file's (seeded; docs/BACKTESTING.md).",
+        ),
     ] = None,
     step_minutes: Annotated[float, typer.Option(min=0.1, max=1440, help="Simulated minutes per step.")] = 5.0,
     weights: Annotated[
@@ -131,6 +135,14 @@ def backtest(
             "reject, or recheck (approve only if the engine still picks that target).",
         ),
     ] = "live",
+    amortisation_months: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            max=120,
+            help="The engine's amortisation period in the replay (default: the horizon, days / 30.44).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
     html_out: Annotated[
         Path | None, typer.Option("--html", help="Also write an HTML report with charts here.")
@@ -180,6 +192,7 @@ def backtest(
         services=services,
         step_s=step_minutes * 60.0,
         params=params,
+        amortisation_months=amortisation_months,
         lifecycle=Lifecycle(
             pipeline_delay_steps=pipeline_delay_steps,
             human_delay_h=human_delay_hours,

@@ -34,8 +34,11 @@ class CreditLedger:
                 self._refill_every[i] = grant.refill_every_days * _DAY_S
                 self._next_refill[i] = self._refill_every[i]
 
-    def advance(self, t: float, burn_usd: FloatArray) -> None:
-        """Move to time ``t``: expire, refill, then burn ``burn_usd`` per provider (never below 0)."""
+    def advance(self, t: float, burn_usd: FloatArray) -> FloatArray:
+        """Move to time ``t``: expire, refill, then burn ``burn_usd`` per provider (never below 0).
+
+        Returns the credit actually applied per provider, ``min(balance, burn)``: what the bill of the
+        spend ``burn_usd`` is reduced by (the rest is paid at list price)."""
         expired = t >= self._expires_at
         self.balance[expired] = 0.0
         self._expires_at[expired] = np.inf
@@ -44,7 +47,9 @@ class CreditLedger:
             self.balance[due] += self._refill[due]
             self._next_refill[due] += self._refill_every[due]
             due = t >= self._next_refill
-        self.balance = np.maximum(self.balance - burn_usd, 0.0)
+        applied: FloatArray = np.minimum(self.balance, np.maximum(burn_usd, 0.0))
+        self.balance = self.balance - applied
+        return applied
 
     def expire_now(self, provider_index: int) -> None:
         self.balance[provider_index] = 0.0

@@ -18,6 +18,10 @@ Model (constants and formulas in ``model.py``):
 * availability close to 0.999, a small error rate that grows with load;
 * scenarios (``activate``) on top: see ``scenarios.py`` for their effects.
 
+``noise=False`` draws every random term at its expected value (prices at list price, latency at its
+diurnal mean, GPU levels at their provider mean, no random stock-outs, full availability): the
+model with only its scheduled events, which the backtest's scheduled-events reference plans on.
+
 Every value is checked in bulk before samples are built: NaN or infinity raises TelemetryError.
 """
 
@@ -27,6 +31,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 
@@ -128,6 +133,25 @@ class ActiveScenario:
     fired: bool = False
 
 
+class _Random(Protocol):
+    def standard_normal(self, size: int) -> FloatArray: ...
+    def normal(self, loc: float, scale: float, size: int) -> FloatArray: ...
+    def random(self, size: int) -> FloatArray: ...
+
+
+class _Expected:
+    """A random source that always draws the expected value (``Simulator(noise=False)``)."""
+
+    def standard_normal(self, size: int) -> FloatArray:
+        return np.zeros(size)
+
+    def normal(self, loc: float, scale: float, size: int) -> FloatArray:
+        return np.full(size, float(loc))
+
+    def random(self, size: int) -> FloatArray:
+        return np.full(size, np.nextafter(1.0, 0.0))  # never below a start probability: no stock-outs
+
+
 class Simulator:
     def __init__(
         self,
@@ -139,6 +163,7 @@ class Simulator:
         *,
         credits: Mapping[str, CreditGrant] | None = None,
         pairs: PairIndex | None = None,
+        noise: bool = True,
     ) -> None:
         if start.tzinfo is None:
             raise TelemetryError("simulation start must be timezone-aware", hint="use a UTC datetime")
@@ -149,7 +174,7 @@ class Simulator:
         self.start = start.astimezone(UTC)
         self.interval_s = float(interval_s)
         self.index = pairs or build_pairs(self.services, catalog)
-        self._rng = np.random.default_rng(seed)
+        self._rng: _Random = np.random.default_rng(seed) if noise else _Expected()
         idx = self.index
         self._price_ratio: FloatArray = np.ones(len(idx.offers))
         gpu_means = [m.GPU_MEAN.get(idx.providers[p], m.GPU_MEAN_DEFAULT) for p in idx.gpu_market_provider]

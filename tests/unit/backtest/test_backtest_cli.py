@@ -25,7 +25,11 @@ def test_json_report_is_deterministic_and_complete() -> None:
     doc = json.loads(first.stdout)
     assert doc["scenario"]["name"] == "price-war"
     assert doc["scenario"]["steps"] == 144
-    assert set(doc["strategies"]) == {"static", "platform", "oracle"}
+    assert set(doc["strategies"]) == {"static", "platform", "oracle", "scheduled"}
+    assert doc["settings"]["amortisation_months"] == round(0.5 / (365.25 / 12), 4)  # the horizon
+    measure = doc["measure"]
+    assert {"slo_gap_pct_of_service_minutes", "mrs_per_service_month", "sent_to_person"} <= set(measure)
+    assert "only means something when SLO minutes are close" in measure["caveat"]
     assert {"auto_approve", "manual_review", "auto_share"} <= set(doc["policy"])
     assert len(doc["services"]) == 10
     again = invoke("--scenario", "price-war", "--days", "0.5", "--json")

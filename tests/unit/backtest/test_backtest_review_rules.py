@@ -49,7 +49,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
     path.write_text(
         yaml.safe_dump({"name": "cut", "days": 0.5, "seed": 3, "scenarios": [ALIBABA_CUT]}), encoding="utf-8"
     )
-    return prepare(BacktestConfig(spec=load_spec(str(path)), days=0.5, seed=3))
+    return prepare(BacktestConfig(amortisation_months=6.0, spec=load_spec(str(path)), days=0.5, seed=3))
 
 
 def replay(prepared: Prepared, manual: str) -> tuple[PlatformReplay, np.ndarray]:
@@ -166,7 +166,9 @@ def lex_at_least(a: tuple[int, int, float], b: tuple[int, int, float]) -> bool:
 @pytest.mark.parametrize(("scenario", "days"), [("calm-month", 2.0), ("gpu-scarcity", 3.0)])
 def test_live_lifecycle_never_beats_the_oracle_on_shipped_scenarios(scenario: str, days: float) -> None:
     spec = load_spec(scenario)
-    result = replay_platform(prepare(BacktestConfig(spec=spec, days=days, seed=spec.seed)))
+    result = replay_platform(
+        prepare(BacktestConfig(amortisation_months=6.0, spec=spec, days=days, seed=spec.seed))
+    )
     assert result.lifecycle.manual == "live"  # the default
     for s in range(len(result.trace.services)):
         assert lex_at_least(result.platform.rank_key(s), result.oracle.rank_key(s))
@@ -179,7 +181,9 @@ def test_live_lifecycle_same_seed_same_report(tmp_path: Path) -> None:
             yaml.safe_dump({"name": "cut", "days": 0.5, "seed": seed, "scenarios": [ALIBABA_CUT]}),
             encoding="utf-8",
         )
-        return replay_platform(prepare(BacktestConfig(spec=load_spec(str(path)), days=0.5, seed=seed)))
+        return replay_platform(
+            prepare(BacktestConfig(amortisation_months=6.0, spec=load_spec(str(path)), days=0.5, seed=seed))
+        )
 
     first = summary(run(3))
     assert first["settings"]["manual_review"] == "live"

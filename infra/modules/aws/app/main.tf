@@ -215,12 +215,40 @@ resource "aws_cloudwatch_metric_alarm" "gpu_saturated" {
 # Moving a stateful service plans the deletion of this file system: the policy gate denies that, so a
 # person migrates the data first (see infra/README.md).
 
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+# The service's data is encrypted with its own key (rotated yearly), not the account's default EFS key.
+resource "aws_kms_key" "data" {
+  count = var.stateful ? 1 : 0
+
+  region                  = var.region
+  description             = "${local.name}: EFS data of the service"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  # A key policy ("*" means this key): the account administers and grants it; EFS uses it through
+  # the account's IAM permissions.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AccountAdministers"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
+  tags = local.tags
+}
+
 resource "aws_efs_file_system" "data" {
   count = var.stateful ? 1 : 0
 
   region           = var.region
   creation_token   = local.name
   encrypted        = true
+  kms_key_id       = aws_kms_key.data[0].arn
   performance_mode = "generalPurpose"
   throughput_mode  = "elastic"
   tags             = merge(local.tags, { Name = "${local.name}-data" })

@@ -2,10 +2,21 @@
 # subnets (services) over several AZs, a NAT gateway, security groups and VPC flow logs.
 # Services are placed into it by the app module; moving a service never changes the cluster.
 
+# Zones are picked from a closed list of names (var.zone_names, else <region>a to <region>d), so the
+# subnets never move to a zone AWS adds later.
 data "aws_availability_zones" "available" {
   region = var.region
   state  = "available"
+
+  filter {
+    name   = "zone-name"
+    values = coalesce(var.zone_names, [for suffix in ["a", "b", "c", "d"] : "${var.region}${suffix}"])
+  }
 }
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
 
 locals {
   azs  = slice(data.aws_availability_zones.available.names, 0, var.az_count)
@@ -18,6 +29,13 @@ resource "aws_vpc" "this" {
   enable_dns_support   = true
   enable_dns_hostnames = true
   tags                 = merge(local.tags, { Name = var.name })
+}
+
+# The VPC's default security group allows nothing: every resource uses one of the groups below.
+resource "aws_default_security_group" "this" {
+  region = var.region
+  vpc_id = aws_vpc.this.id
+  tags   = merge(local.tags, { Name = "${var.name}-default-deny-all" })
 }
 
 resource "aws_internet_gateway" "this" {
@@ -103,6 +121,7 @@ resource "aws_route_table_association" "private" {
 # --- security groups: the load balancer faces the world on 443, services only accept the LB --------
 
 resource "aws_security_group" "lb" {
+  # checkov:skip=CKV2_AWS_5:the group of the load balancer in front of the services (lb_security_group_id); the services' group admits only it, and the load balancer is attached by the caller
   region      = var.region
   name        = "${var.name}-lb"
   description = "SWEN load balancer: HTTPS in, service port out"
@@ -133,6 +152,7 @@ resource "aws_vpc_security_group_egress_rule" "lb_to_services" {
 }
 
 resource "aws_security_group" "app" {
+  # checkov:skip=CKV2_AWS_5:attached by the app module (launch template and EFS mount targets) through app_security_group_id, a module boundary checkov does not follow
   region      = var.region
   name        = "${var.name}-app"
   description = "SWEN services: only the load balancer may connect"
@@ -180,12 +200,54 @@ resource "aws_vpc_security_group_egress_rule" "app_nfs_self" {
   referenced_security_group_id = aws_security_group.app.id
 }
 
-# --- VPC flow logs ----------------------------------------------------------------------------------
+# --- VPC flow logs, encrypted with the cluster's own key ---------------------------------------------
+
+locals {
+  account_root = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
+  log_groups   = "arn:${data.aws_partition.current.partition}:logs:${var.region}:${data.aws_caller_identity.current.account_id}:log-group:/swen/${var.name}/*"
+}
+
+resource "aws_kms_key" "logs" {
+  region                  = var.region
+  description             = "${var.name}: CloudWatch Logs of the cluster"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  # A key policy: "*" as the resource means this key. The account administers it; CloudWatch Logs
+  # may use it only for this cluster's log groups.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = local.account_root }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsUsesIt"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = { ArnLike = { "kms:EncryptionContext:aws:logs:arn" = local.log_groups } }
+      },
+    ]
+  })
+  tags = local.tags
+}
+
+resource "aws_kms_alias" "logs" {
+  region        = var.region
+  name          = "alias/${var.name}-logs"
+  target_key_id = aws_kms_key.logs.key_id
+}
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
   region            = var.region
   name              = "/swen/${var.name}/vpc-flow-logs"
   retention_in_days = var.flow_log_retention_days
+  kms_key_id        = aws_kms_key.logs.arn
   tags              = local.tags
 }
 

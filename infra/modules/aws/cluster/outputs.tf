@@ -21,3 +21,7 @@ output "lb_security_group_id" {
 output "alarm_topic_arn" {
   value = aws_sns_topic.alarms.arn
 }
+
+output "logs_kms_key_arn" {
+  value = aws_kms_key.logs.arn
+}

@@ -47,9 +47,25 @@ variable "ingress_cidrs" {
 }
 
 variable "flow_log_retention_days" {
-  description = "Retention of the VPC flow logs in CloudWatch Logs."
+  description = "Retention of the VPC flow logs in CloudWatch Logs (at least a year, for investigations)."
   type        = number
-  default     = 30
+  default     = 365
+
+  validation {
+    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_log_retention_days)
+    error_message = "flow_log_retention_days must be a CloudWatch Logs retention of at least 365 days (365, 400, 545, 731, ...)."
+  }
+}
+
+variable "zone_names" {
+  description = "Availability zones the cluster may use (default: <region>a to <region>d); a closed list, so a zone AWS adds later is never picked up."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.zone_names == null || length(coalesce(var.zone_names, [])) >= 2
+    error_message = "zone_names must name at least two zones (az_count needs them)."
+  }
 }
 
 variable "tags" {

@@ -1,0 +1,91 @@
+"""Each strategy's own credit balances: burnt by its own placements, counted in its own bill.
+
+The simulator's ledger (``telemetry.credits.CreditLedger``) burns a provider's balance by the cost of
+the services placed there. In the trace that is the fleet's starting placements (the static
+strategy), so a strategy that moves spends credits the trace never sees spent. ``CreditRun`` replays
+the same ledger, with the same grants, expiry, refills and ``credit_expiry`` scenarios, for one
+strategy's placements, step by step:
+
+* at step t the ledger advances to ``t x step_s`` (expiry and refills first, as in the simulator),
+  then burns the running cost of the step (hourly price x replicas x step hours) of every service on
+  each provider; the credit applied on a provider is ``min(balance, burn)``;
+* the credit applied on a provider is shared among its services in proportion to their running cost
+  of that step; a service's bill for the step is its running cost minus its share;
+* ``credit_expiry`` scenarios zero the provider's balance after that step's burn (as the simulator
+  does).
+
+The platform replay feeds the engine the balances of its own ``CreditRun``; accounting runs a fresh
+``CreditRun`` over the finished path, which gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from swen.domain.arrays import FloatArray, Int64Array
+from swen.telemetry.credits import CreditLedger
+from swen.telemetry.fleet import CreditGrant
+from swen.telemetry.scenarios import Scenario, ScenarioKind
+
+
+@dataclass(frozen=True)
+class CreditExpiry:
+    """A ``credit_expiry`` scenario: the provider's balance goes to 0 at the first step in
+    ``[start_s, end_s)``."""
+
+    provider: str
+    start_s: float
+    end_s: float
+
+
+def credit_expiries(scenarios: Sequence[Scenario]) -> tuple[CreditExpiry, ...]:
+    return tuple(
+        CreditExpiry(s.provider, s.start_offset_s, s.start_offset_s + s.duration_s)
+        for s in scenarios
+        if s.kind is ScenarioKind.CREDIT_EXPIRY
+    )
+
+
+class CreditRun:
+    """One strategy's credit ledger over a replay."""
+
+    def __init__(
+        self,
+        providers: Sequence[str],
+        grants: Mapping[str, CreditGrant],
+        expiries: Sequence[CreditExpiry],
+        step_s: float,
+    ) -> None:
+        self.providers = list(providers)
+        self.ledger = CreditLedger(self.providers, grants)
+        self.step_s = step_s
+        self._expiries = [
+            (self.providers.index(e.provider), e.start_s, e.end_s)
+            for e in expiries
+            if e.provider in self.providers
+        ]
+        self._fired = [False] * len(self._expiries)
+        self.applied_total: FloatArray = np.zeros(len(self.providers))
+
+    @property
+    def balance(self) -> FloatArray:
+        return self.ledger.balance
+
+    def step(self, t: int, running_usd: FloatArray, provider: Int64Array) -> FloatArray:
+        """Advance to step ``t`` and burn ``running_usd`` (per service, this step) on each service's
+        provider; returns the credit applied to each service."""
+        now = t * self.step_s
+        burn = np.bincount(provider, weights=running_usd, minlength=len(self.providers)).astype(np.float64)
+        applied = self.ledger.advance(now, burn)
+        for i, (p, start, end) in enumerate(self._expiries):
+            if not self._fired[i] and start <= now < end:
+                self.ledger.expire_now(p)
+                self._fired[i] = True
+        self.applied_total += applied
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(burn > 0, applied / burn, 0.0)
+        out: FloatArray = running_usd * share[provider]
+        return out
