@@ -37,14 +37,23 @@ from typing import Protocol
 import numpy as np
 
 from swen.config import Settings
-from swen.domain.decision import Confidence, Decision, DecisionAction, Savings
+from swen.domain.decision import (
+    ALLOWED_TRANSITIONS,
+    Confidence,
+    Decision,
+    DecisionAction,
+    DecisionStatus,
+    Savings,
+)
 from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, shown
+from swen.domain.merge_requests import MRKind, MRState
 from swen.domain.models import Offer, Placement, Service, ServiceShape, TelemetrySample, Weights
 from swen.domain.providers import PROVIDERS
 from swen.engine import explain
 from swen.engine.savings import net_savings
 from swen.moves.lifecycle import platform_now
 from swen.moves.running import running_services
+from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 
 MAX_ACTOR = 120
@@ -104,6 +113,7 @@ def choose(
         raise ConflictError(
             f"{service.name} already runs on {target.key}", hint="choose another placement, or nothing"
         )
+    _check_nothing_blocks(store, service.name)
     samples = {(s.provider, s.region): s for s in store.latest_samples(service=service.name)}
     at_target = samples.get((target.provider, target.region))
     if at_target is None:
@@ -114,7 +124,9 @@ def choose(
     latest = _engine_latest(store, service.name)
     savings = _savings(service, catalog, current, target, samples.get((current.provider, current.region)),
                        at_target, amortisation_months=settings.amortisation_months)  # fmt: skip
-    warnings = _warnings(latest, target)
+    warnings = list(_warnings(latest, target))
+    if (current.provider, current.region) not in samples:
+        warnings.append(f"warning: no telemetry on {current.key}: its monthly cost is counted as $0")
     created_at = (now or platform_now(store)).replace(microsecond=0)
     confidence = _confidence(latest, target)
     why = f"chosen by {by}" + (f": {reason}" if reason else "")
@@ -203,6 +215,25 @@ def _check_target(catalog: PlacementCatalog, service: Service, target: Placement
             f"cannot place {service.name} on {target.key}: {catalog.no_offer_reason(service.shape, target)}",
             hint="choose a placement that offers the service's shape (see `swen explain`)",
         )
+
+
+def _check_nothing_blocks(store: Store, service: str) -> None:
+    """The new MR supersedes the service's open ones (the committer's rule): an open rollback, or a
+    move already approved, must finish first. Checked before anything is written."""
+    for mr in MergeRequestRepository(store).list(state=MRState.OPENED, service=service, limit=100):
+        if mr.kind is MRKind.ROLLBACK:
+            raise ConflictError(
+                f"rollback MR {mr.id} of {service} is still open", hint="merge or close it first"
+            )
+        status = store.get_decision(mr.decision_id).status
+        if (
+            status is not DecisionStatus.SUPERSEDED
+            and DecisionStatus.SUPERSEDED not in ALLOWED_TRANSITIONS[status]
+        ):
+            raise ConflictError(
+                f"MR {mr.id} of {service} is {status.value} and cannot be superseded",
+                hint="wait until it is applied or failed, or reject it, then choose again",
+            )
 
 
 def _monthly(sample: TelemetrySample | None, replicas: int) -> float:

@@ -146,3 +146,23 @@ def test_the_engine_neither_supersedes_nor_withdraws_a_persons_choice() -> None:
         assert policy.withdrawals({"web": _open(True)}, no_cycle) == []
     assert policy.pending({"web": _open(True)}) == {"web": placement("alibaba/us-west-1")}
     assert policy.pending({"web": _open(False)}) == {}
+
+
+def test_a_choice_is_refused_before_anything_is_written_while_an_approved_move_is_open(
+    setup: tuple[Settings, Store], catalog: Catalog
+) -> None:
+    from swen.domain.decision import DecisionStatus as S
+    from swen.domain.merge_requests import MRKind
+    from swen.store.mrs import MergeRequestRepository
+
+    store = setup[1]
+    approved = decision("d-svc1", service="service-1", current="aws/us-east-1", target="alibaba/us-west-1")
+    store.save_decision(approved)
+    for step in (S.MR_OPENED, S.PIPELINE_RUNNING, S.APPROVED):
+        store.transition(approved.id, step)
+    MergeRequestRepository(store).create(
+        decision_id=approved.id, service="service-1", branch="ai-rec/service-1-alibaba-20261101T000000Z",
+        host="local", title="t", description="d", kind=MRKind.MIGRATION,
+    )  # fmt: skip
+    with pytest.raises(ConflictError, match="MR 1 of service-1 is approved and cannot be superseded"):
+        chosen(setup, catalog, "service-1", "aws/us-west-2")
