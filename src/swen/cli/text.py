@@ -25,6 +25,7 @@ _ESCAPE_SEQUENCE = re.compile(
     r"|\x1b[ -/]*[0-~]"  # any other escape
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
 )
+_LINE_BREAKS = re.compile(r"[\n\t]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 """C0 and C1 controls except tab and newline, and the invisible bidirectional controls."""
 
@@ -41,8 +42,9 @@ def plain(value: object) -> str:
 
 
 def one_line(value: object) -> str:
-    """``plain(value)`` on one line: newlines and tabs become spaces."""
-    return " ".join(plain(value).split())
+    """``plain(value)`` on one line: each run of newlines and tabs becomes one space (other spacing,
+    e.g. the platform log's aligned columns, is kept)."""
+    return _LINE_BREAKS.sub(" ", plain(value))
 
 
 class _CleanLogRecord(logging.LogRecord):

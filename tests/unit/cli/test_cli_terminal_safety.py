@@ -152,6 +152,7 @@ def test_the_platform_log_prints_each_event_as_one_literal_line(
     lines = out.strip().splitlines()
     assert len(lines) == 2, out  # a newline in a reason cannot forge a second log line
     assert "rejected by gitlab-user [bold red]x[/]" in lines[0]
+    assert " rejected  web MR 3 " in lines[0]  # the aligned columns keep their spacing
 
 
 def test_log_records_reach_the_terminal_without_escape_sequences(capsys: pytest.CaptureFixture[str]) -> None:
