@@ -406,7 +406,14 @@ class EngineLoop:
             d = stored.decision
             out.setdefault(
                 d.service,
-                OpenMove(d.id, d.target, stored.status in WAITING_STATUSES, d.emergency, d.confidence),
+                OpenMove(
+                    d.id,
+                    d.target,
+                    stored.status in WAITING_STATUSES,
+                    d.emergency,
+                    d.confidence,
+                    chosen_by_person=d.chosen_by is not None,
+                ),
             )
         return out
 

@@ -9,6 +9,7 @@ its cost/confidence rules), and once the telemetry of the new placement is healt
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from swen.domain.incidents import IncidentStatus
 from swen.healing.quarantine import Quarantine
 from swen.healing.remediation import NO_CANDIDATE_LIMIT
 from swen.moves import automation
+from swen.moves.choice import choose, parse_target
 from swen.store.incidents import IncidentRepository
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
@@ -173,6 +175,16 @@ def test_a_failed_move_with_no_candidate_left_escalates_to_a_person(
     assert {i.provider for i in incidents} == {"alibaba", moved_to.provider}
     assert all(i.status is IncidentStatus.ESCALATED for i in incidents)
     assert all("no healthy candidate" in i.details["escalation_reason"] for i in incidents)
+    # the reason names commands that exist, with real arguments: the rollback of the decision that
+    # moved the service, and `swen place` with the candidates the engine considered
+    reason = incidents[0].details["escalation_reason"]
+    assert "DECISION" not in reason and "choose a placement" in reason, reason
+    assert f"`swen rollback {decision.decision.id}` (puts {decision.decision.current.key} back)" in reason
+    suggested = re.findall(rf"`swen place {SERVICE} ([a-z0-9-]+/[a-z0-9-]+)`", reason)
+    assert suggested, reason
+    for key in suggested:  # each suggestion is a placement `swen place` accepts
+        chosen = choose(settings, store, load_catalog(), SERVICE, parse_target(key), by="test")
+        assert chosen.target.key == key and chosen.current == moved_to
     first = IncidentRepository(store).get(first.id)
     assert first.details["failures"][0]["target"] == moved_to.key
     assert (SERVICE, moved_to.key) in [(q.service, q.placement) for q in Quarantine(store).entries(t)]

@@ -35,6 +35,7 @@ from swen.api.routers import (
     incidents,
     metrics,
     mrs,
+    placements,
     scenarios,
     services,
     telemetry,
@@ -175,6 +176,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(whoami.router)
     app.include_router(automation.router)
+    app.include_router(placements.router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

@@ -246,6 +246,9 @@ class DecisionOut(_Out):
     weights: Weights
     explanation: str
     reasons: list[str]
+    chosen_by: str | None = Field(
+        default=None, description="The person who chose this placement (swen place); null: the engine."
+    )
     history: list[LifecycleEvent] = Field(description="Lifecycle events, oldest first.")
 
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from swen import __version__
 from swen.cli.help import SwenTyper, enum_parser
 from swen.cli.state import known_service, open_store, state_settings
-from swen.cli.text import plain
+from swen.cli.text import install_safe_log_records, one_line, plain
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import NotFoundError, SwenError
@@ -33,6 +33,7 @@ audit_app = SwenTyper(help="The append-only, hash-chained audit log.")
 
 
 def _logging(settings: Settings) -> None:
+    install_safe_log_records()
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -118,8 +119,8 @@ def _event_printer(store: Store) -> Callable[[], None]:
                 console.print(f"[yellow]swen up: cannot read the audit log: {plain(exc)}[/]", soft_wrap=True)
             return
         failing.clear()
-        for line in lines:
-            console.print(plain(line), soft_wrap=True, highlight=False)
+        for line in lines:  # one line per event, whatever a reason holds
+            console.print(one_line(line), soft_wrap=True, highlight=False)
 
     return follow
 
@@ -407,6 +408,9 @@ def scenario_load(path: Annotated[Path, typer.Argument(help="Scenario YAML file.
     items = load_scenario_file(path)
     settings = state_settings()
     with open_store(settings) as store:
+        for i, scenario in enumerate(items):  # every name checked before the first is injected
+            if scenario.service is not None:
+                known_service(store, scenario.service, where=f"{path}: scenarios[{i}].service")
         for scenario in items:
             inject_scenario(store, scenario)
     console.print(f"injected {len(items)} scenario(s) from {plain(path)}")

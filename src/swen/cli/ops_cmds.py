@@ -169,6 +169,11 @@ def _status(value: str) -> str:
     return f"[{colour}]{plain(value)}[/]"
 
 
+def _usd(amount: float) -> str:
+    """Signed dollars with thousands separators: ``+$1,234.50``, ``-$20.00``."""
+    return f"{'-' if amount < 0 else '+'}${abs(amount):,.2f}"
+
+
 def render_report(report: dict[str, Any]) -> None:
     """Print a post-incident report with rich; every text from the report is printed literally
     (``plain``): it holds alert labels, annotations and reasons that came from outside."""
@@ -185,8 +190,11 @@ def render_report(report: dict[str, Any]) -> None:
     cost = report["cost_impact"]
     if cost:
         console.print(
-            f"cost impact: ${cost['monthly_before_usd']:,.2f} -> ${cost['monthly_after_usd']:,.2f} per month "
-            f"({cost['monthly_delta_usd']:+,.2f} $/month, {cost['cost_delta_pct']:+.1f} %)",
+            f"cost impact: {_usd(cost['monthly_impact_usd'])}/month net = list price "
+            f"${cost['list_price_before_usd']:,.2f} -> ${cost['list_price_after_usd']:,.2f} "
+            f"({_usd(cost['list_price_change_usd'])}, {cost['list_price_change_pct']:+.1f} %)"
+            f" - credits {_usd(cost['credits_offset_usd'])} + migration ${cost['migration_cost_usd']:,.2f} "
+            f"over {cost['amortisation_months']:g} months ({_usd(cost['migration_amortised_usd'])})",
             highlight=False,
         )
     if report["escalation"]:

@@ -1,4 +1,4 @@
-"""Pipeline commands: ``swen pipeline run|stage|show|sync|lock`` and ``swen rollback``.
+"""Pipeline commands: ``swen pipeline run|stage|show|sync|lock``, ``swen rollback`` and ``swen place``.
 
 A run whose decision a newer one superseded (or the engine withdrew) is shown as such
 (:func:`superseded_by`): "superseded by MR n (decision ...)" instead of the status it was left in, and
@@ -234,7 +234,7 @@ def sync_cmd() -> None:
     table.add_column("service")
     table.add_column("placement")
     for service, placement in sorted(placements.items()):
-        table.add_row(service, placement.key)
+        table.add_row(plain(service), plain(placement.key))  # read from terraform.tfvars on main
     Console().print(table)
 
 
@@ -250,13 +250,46 @@ def lock_cmd() -> None:
         Console().print(f"{APPLY_LOCK_NAME}: held by {plain(holder.describe())}", highlight=False)
 
 
+def place_cmd(
+    service: Annotated[str, typer.Argument(help="Service to move (see `swen services`).")],
+    placement: Annotated[
+        str, typer.Argument(metavar="PROVIDER/REGION", help="Where it should run, e.g. aws/us-east-1.")
+    ],
+    by: Annotated[str | None, typer.Option(help="Who chooses (default: $USER).")] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the reviewer and the audit log.")] = "",
+) -> None:
+    """Choose where a service runs: a merge request through the normal pipeline and policy gate.
+
+    A choice the engine does not rank first waits for a person's approval (`swen mr approve N`)."""
+    from swen.cli.ops_cmds import _actor
+    from swen.moves import automation
+    from swen.moves.choice import choose, parse_target
+    from swen.telemetry.catalog import load_catalog
+
+    target = parse_target(placement)
+    settings = state_settings()
+    with _driver(settings) as driver:
+        chosen = choose(settings, driver.store, load_catalog(), service, target, by=_actor(by), reason=reason)
+        paused = automation.is_paused(driver.store)
+        decision, mr, outcome = driver.place(chosen)
+    console = Console()
+    console.print(f"decision {plain(decision.id)}: {plain(decision.explanation)}", highlight=False)
+    for line in decision.reasons[1:]:
+        console.print(f"  [yellow]{plain(line)}[/]", highlight=False)
+    console.print(f"MR {mr.id} ({plain(mr.branch)})", highlight=False)
+    if paused:
+        console.print("[yellow]automation is paused: nothing is applied without a person's approval[/]")
+    render_run(outcome.run)
+    finish(outcome.run)
+
+
 def rollback_cmd(
     decision_id: Annotated[str, typer.Argument(help="Decision to undo (applied, verified or failed).")],
 ) -> None:
     """Open a rollback MR that puts the previous placement back, and run it through the pipeline."""
     with _driver(state_settings()) as driver:
         mr, outcome = driver.rollback(decision_id)
-    Console().print(f"rollback MR {mr.id} ({mr.branch})")
+    Console().print(f"rollback MR {mr.id} ({plain(mr.branch)})", highlight=False)
     render_run(outcome.run)
     finish(outcome.run)
 
@@ -265,3 +298,4 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.add_typer(pipeline_app, name="pipeline")
     app.command("rollback")(rollback_cmd)
+    app.command("place")(place_cmd)

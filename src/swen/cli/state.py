@@ -51,18 +51,20 @@ def open_store(settings: Settings, *, create: bool = False) -> Store:
     return Store.open(settings) if create else Store.open_existing(settings)
 
 
-def known_service(store: Store, name: str, *, shown_names: int = 5) -> str:
-    """``name`` if the fleet (the store's services) has it, else NotFoundError listing a few known names."""
+def known_service(store: Store, name: str, *, shown_names: int = 5, where: str = "") -> str:
+    """``name`` if the fleet (the store's services) has it, else NotFoundError listing a few known names
+    (``where``, e.g. ``file.yaml: scenarios[1].service``, says where the name came from)."""
     names = [s.name for s in store.list_services()]
     if name in names:
         return name
+    at = f"{where}: " if where else ""
     if not names:
         raise NotFoundError(
-            f"unknown service {shown(name)}: no services yet",
+            f"{at}unknown service {shown(name)}: no services yet",
             hint="run `swen simulate --once` or `swen up` first",
         )
     more = f" and {len(names) - shown_names} more" if len(names) > shown_names else ""
     raise NotFoundError(
-        f"unknown service {shown(name)}: known services are {', '.join(names[:shown_names])}{more}",
+        f"{at}unknown service {shown(name)}: known services are {', '.join(names[:shown_names])}{more}",
         hint="see `swen services`",
     )

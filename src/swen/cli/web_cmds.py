@@ -11,7 +11,7 @@ from rich.table import Table
 from swen.cli.help import SwenTyper, choices
 from swen.cli.params import KeyIdArgument
 from swen.cli.state import open_store, state_settings
-from swen.cli.text import clean, plain
+from swen.cli.text import clean, install_safe_log_records, plain
 from swen.config import Settings
 from swen.domain.keys import Role
 
@@ -22,6 +22,7 @@ def serve_api(settings: Settings, *, host: str | None = None, port: int | None =
 
     from swen.api.app import create_app
 
+    install_safe_log_records()
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,

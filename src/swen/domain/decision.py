@@ -128,6 +128,10 @@ class Decision(_Frozen):
     """Why this action (and, for STAY, which threshold was not met)."""
     forecast: Forecast | None = None
     """Duration of the target's advantage and the saving over it (None when staying is best)."""
+    chosen_by: str | None = Field(default=None, max_length=120)
+    """The person who chose this placement (``swen place``, ``POST /services/{name}/placement``);
+    None for the engine's own decisions. The engine's review policy never supersedes or withdraws a
+    person's choice (``swen.moves.review_policy``)."""
 
 
 class DecisionStatus(StrEnum):

@@ -28,8 +28,9 @@
 4. :meth:`Healer.follow_up` (after verification): a verified decision resolves its incidents with
    their time to recovery (verification sample time - incident opened); a failed one quarantines its
    target and asks for the next candidate; a rejected one, or an emergency for which the engine finds
-   no healthy candidate for ``NO_CANDIDATE_LIMIT`` cycles, escalates to a person (roll back by hand:
-   ``swen rollback DECISION``).
+   no healthy candidate for ``NO_CANDIDATE_LIMIT`` cycles, escalates to a person, naming the commands
+   that exist for it (``swen rollback N`` when a decision can be rolled back, ``swen place SERVICE
+   PROVIDER/REGION`` with the candidates considered; :mod:`swen.healing.next_steps`).
 
 Times are simulated time (sample timestamps) throughout.
 """
@@ -51,6 +52,7 @@ from swen.domain.models import Placement
 from swen.engine.constraints import WILDCARD
 from swen.engine.decide import EngineResult
 from swen.healing.guards import Attempt, GuardLimits, GuardVerdict, Outcome, check_remediation
+from swen.healing.next_steps import next_steps
 from swen.healing.quarantine import Quarantine
 from swen.moves.verification import load_verification
 from swen.pipeline.notify import Notification, Notifier
@@ -348,12 +350,13 @@ class Healer:
             for incident in asking:
                 self.incidents.update_details(incident.id, {"no_candidate_cycles": count})
             if count >= NO_CANDIDATE_LIMIT:
-                why = "; ".join(result.decision(service).reasons) if service in result.cycle.row_of else ""
+                scored = result.decision(service) if service in result.cycle.row_of else None
+                why = "; ".join(scored.reasons) if scored is not None else ""
                 self.escalate(
                     self._active(service),
-                    f"no healthy candidate for {service} in {count} cycles ({why}); roll back by hand "
-                    "(`swen rollback DECISION`) or choose a placement",
+                    f"no healthy candidate for {service} in {count} cycles ({why})",
                     now,
+                    considered=scored,
                 )
 
     def _active(self, service: str) -> list[IncidentRecord]:
@@ -367,18 +370,26 @@ class Healer:
         now: datetime,
         *,
         decision: Decision | None = None,
+        considered: Decision | None = None,
     ) -> None:
-        """Hand the incidents to a person: incident escalated (+ event), a notification, the metric."""
+        """Hand the incidents to a person: incident escalated (+ event), a notification, the metric.
+
+        The reason ends with what the person can run (:func:`swen.healing.next_steps.next_steps`):
+        ``swen rollback N`` when a decision put the service where it runs now, and ``swen place``
+        with the candidates of ``considered`` (the engine's verdict this cycle), else of
+        ``decision``, else of the service's newest decision."""
         for incident in incidents:
             current = self.incidents.get(incident.id)
             if not current.active or current.status is IncidentStatus.ESCALATED:
                 continue
-            self.incidents.escalate(incident.id, reason, at=now)
+            steps = next_steps(self.store, incident.service, considered or decision)
+            full = f"{reason}; {steps}"
+            self.incidents.escalate(incident.id, full, at=now)
             self.report.escalated.append(incident.id)
             note = Notification(
                 title=f"SWEN self-healing stopped for {incident.service}"[:150],
-                text=f"{reason}. Automation will not retry on its own: decide the placement, then close "
-                f"incident {incident.id}.",
+                text=f"{full}. Automation will not retry on its own; once decided, close incident "
+                f"{incident.id} (`swen incident resolve {incident.id} --reason ...`).",
                 status="escalated",
                 fields={
                     "incident": str(incident.id),

@@ -10,7 +10,8 @@ For one incident it gathers:
 - the **decision** that ended it, with its ranking (top 5), confidence and explanation, and every
   earlier **attempt** with why it failed;
 - what the **policy** gate did with it (outcome, reasons, emergency override);
-- **time to recovery**, the **cost impact** of the move (monthly cost after - before, and in %);
+- **time to recovery**, the **cost impact** of the move: one number, ``monthly_impact_usd`` (the net
+  change of the monthly bill, the engine's net savings with the sign turned), and its parts;
 - **first detector**: whether the engine's own detector or Prometheus/Alertmanager saw it first
   (earliest anomaly vs earliest alert start) and by how many seconds - the seed's "review decision
   accuracy" step.
@@ -254,16 +255,35 @@ def _policy(store: Store, decision_id: str | None) -> dict[str, Any] | None:
     return None
 
 
-def _cost_impact(decision: Decision | None) -> dict[str, float] | None:
+COST_IMPACT_DEFINITION = (
+    "monthly_impact_usd: what the move changes in the service's monthly bill, net: list price after - "
+    "before (x replicas), minus the change in credits usable per month, plus the one-time migration "
+    "spread over the amortisation months; positive = costs more. It is the engine's net savings with "
+    "the sign turned (the explanation's 'Net saving/cost'); the other fields are its parts."
+)
+
+
+def _cost_impact(decision: Decision | None) -> dict[str, Any] | None:
+    """One number for the move's cost impact (``monthly_impact_usd``, see COST_IMPACT_DEFINITION) and
+    the parts it is the sum of, all from the decision's savings: ``list_price_change_usd -
+    credits_offset_usd + migration_amortised_usd == monthly_impact_usd`` (to the cent)."""
     if decision is None:
         return None
     s = decision.savings
+    price_change = round(s.target_monthly_usd - s.current_monthly_usd, 2)
+    credits = round(s.credits_offset_monthly_usd, 2)
+    migration = round(s.migration_cost_usd / s.amortisation_months, 2)
     return {
-        "monthly_before_usd": round(s.current_monthly_usd, 2),
-        "monthly_after_usd": round(s.target_monthly_usd, 2),
-        "monthly_delta_usd": round(s.target_monthly_usd - s.current_monthly_usd, 2),
-        "cost_delta_pct": round(s.cost_delta_pct, 2),
+        "monthly_impact_usd": round(price_change - credits + migration, 2),
+        "list_price_before_usd": round(s.current_monthly_usd, 2),
+        "list_price_after_usd": round(s.target_monthly_usd, 2),
+        "list_price_change_usd": price_change,
+        "list_price_change_pct": round(s.cost_delta_pct, 2),
+        "credits_offset_usd": credits,
         "migration_cost_usd": round(s.migration_cost_usd, 2),
+        "amortisation_months": s.amortisation_months,
+        "migration_amortised_usd": migration,
+        "definition": COST_IMPACT_DEFINITION,
     }
 
 

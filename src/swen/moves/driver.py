@@ -15,19 +15,23 @@ merged is re-cut on the current main before its pipeline runs (``Committer.rebas
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Unpack
 
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
-from swen.domain.errors import ConflictError, LockError, SwenError
+from swen.domain.errors import ConflictError, InvalidInputError, LockError, SwenError
 from swen.domain.merge_requests import MergeRequest, MRKind, MRState, PipelineRun, RunStatus
 from swen.domain.models import Placement
+from swen.gitops.branch import BranchKind, branch_name
 from swen.gitops.committer import Committer
 from swen.gitops.layout import InfraLayout, fleet_services
-from swen.moves import automation, reviews
+from swen.moves import automation, choice, reviews
 from swen.moves.lifecycle import Lifecycle
 from swen.pipeline.events import OutcomeKind, PipelineOutcome
+from swen.pipeline.lock import StoreLock
 from swen.pipeline.runner import PipelineRunner, PipelineTools
 from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
@@ -161,15 +165,16 @@ class MoveDriver:
     def resume(self, *, acting: bool = True) -> ResumeReport:
         """Carry on every move the platform owes work for, from where the store says it is.
 
-        ``acting`` False (automation paused): only moves a person (or the gate, before the pause)
-        already approved are carried on. A proposed emergency is left to the engine loop, which acts
-        on it once its loop guards admit it.
+        ``acting`` False (automation paused): only moves a person chose (``swen place``, the API) or
+        a person (or the gate, before the pause) already approved are carried on; a person's choice
+        then waits for a person's approval at the gate. A proposed emergency is left to the engine
+        loop, which acts on it once its loop guards admit it.
         """
         report = ResumeReport()
         for status in (_S.APPROVED, _S.PIPELINE_RUNNING, _S.MR_OPENED, _S.PROPOSED):
-            if status is not _S.APPROVED and not acting:
-                continue
             for stored in self.store.list_decisions(status=status, limit=1000):
+                if status is not _S.APPROVED and not acting and stored.decision.chosen_by is None:
+                    continue
                 if status is _S.PROPOSED and stored.decision.emergency:
                     continue  # the engine loop proposes it once its loop guards admit it
                 self._resume_one(stored.decision, status, report)
@@ -181,11 +186,34 @@ class MoveDriver:
     def _resume_one(self, decision: Decision, status: DecisionStatus, report: ResumeReport) -> None:
         mr = self._mr_of(decision.id)
         if status is _S.PROPOSED or mr is None:
-            self._guarded(decision.id, report, lambda: self._propose_outcome(decision))
+            step: Callable[[], str] = partial(self._propose_outcome, decision)
         elif status is _S.APPROVED:
-            self._guarded(decision.id, report, lambda: self._apply_approved(decision, mr))
+            step = partial(self._apply_approved, decision, mr)
         elif mr.is_open:
-            self._guarded(decision.id, report, lambda: self.run(mr.id).kind.value)
+            step = partial(self._run_outcome, mr.id)
+        else:
+            return
+        if decision.chosen_by is not None and status is not _S.APPROVED:
+            self._guarded(decision.id, report, lambda: self._with_choice_lock(decision.id, step))
+        else:
+            self._guarded(decision.id, report, step)
+
+    def _choice_lock(self, decision_id: str) -> StoreLock:
+        """Held by whoever carries a person's choice to the gate (``place`` in the CLI, or the
+        engine's ``resume`` after the API recorded it), so the two never propose or run it at once."""
+        return StoreLock(
+            self.store,
+            f"choice:{decision_id}",
+            owner=f"choice {decision_id}",
+            stale_after_s=self.settings.apply_lock_stale_s,
+        )
+
+    def _with_choice_lock(self, decision_id: str, step: Callable[[], str]) -> str:
+        with self._choice_lock(decision_id):
+            return step()
+
+    def _run_outcome(self, mr_id: int) -> str:
+        return self.run(mr_id).kind.value
 
     def _propose_outcome(self, decision: Decision) -> str:
         mr = self.committer.propose(decision)
@@ -263,6 +291,25 @@ class MoveDriver:
                     hint="run the pipeline (policy gate) or approve the MR when it waits for approval",
                 )
         return self.host.merge(mr_id)
+
+    def place(self, decision: Decision) -> tuple[Decision, MergeRequest, PipelineOutcome]:
+        """Carry a person's choice (``moves.choice.choose``) through the normal move: record it,
+        open its MR (superseding an older open one of the service), run the pipeline. The gate judges
+        it (see ``moves.choice``); while automation is paused it waits for a person in any case.
+        Returns the decision as recorded (one second later when its branch name was taken)."""
+        if decision.chosen_by is None:
+            raise InvalidInputError(f"decision {decision.id} was not chosen by a person", hint="use propose")
+        for _ in range(60):  # the branch name has a one-second resolution
+            branch = branch_name(
+                BranchKind.RECOMMENDATION, decision.service, decision.target.provider, decision.created_at
+            )
+            if self.host.find_by_branch(branch) is None:
+                break
+            decision = choice.later(decision)
+        with self._choice_lock(decision.id):  # an engine's resume leaves it to this process
+            self.lifecycle.proposed(decision)
+            mr = self.committer.propose(decision)
+            return decision, mr, self.run(mr.id)
 
     def rollback(self, decision_id: str) -> tuple[MergeRequest, PipelineOutcome]:
         """Open the rollback MR of ``decision_id`` and run its pipeline (judged as the reversed move;

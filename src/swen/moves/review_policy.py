@@ -16,6 +16,8 @@ Rules (``engine.review_rules`` holds them and their measured reasons):
 * hysteresis: a waiting move is **withdrawn** only after ``window`` consecutive cycles in which it
   was not worth it (another target ranked first, confidence at or below ``release_confidence``, or no
   net saving); a dip below the proposal bar does not close it (emergencies are never withdrawn).
+* a move a person chose (``swen place``) is **kept** whatever the engine recommends, except an
+  emergency, and never withdrawn: only a person rejects it. The engine is told about it as pending.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class OpenMove:
     waits_for_review: bool
     emergency: bool
     confidence: Confidence
+    chosen_by_person: bool = False
+    """A person chose it (``swen place``): the engine neither supersedes nor withdraws it."""
 
 
 @dataclass
@@ -63,9 +67,15 @@ class ReviewPolicy:
     def pending(self, open_moves: Mapping[str, OpenMove]) -> dict[str, Placement]:
         """The open moves the engine is told about (no second proposal for those services): every
         move the platform is carrying out, and (``live`` False) the ones waiting for a person too."""
-        return {s: m.target for s, m in open_moves.items() if not (self.live and m.waits_for_review)}
+        return {
+            s: m.target
+            for s, m in open_moves.items()
+            if not (self.live and m.waits_for_review) or m.chosen_by_person
+        }
 
     def on_recommendation(self, open_move: OpenMove | None, decision: Decision) -> ReviewAction:
+        if open_move is not None and open_move.chosen_by_person and not decision.emergency:
+            return ReviewAction.KEEP  # a person's choice stands until a person rejects it
         if open_move is None or open_move.target != decision.target:
             return ReviewAction.PROPOSE
         return ReviewAction.KEEP
@@ -78,7 +88,11 @@ class ReviewPolicy:
         (automation paused): counts, lists nothing, so the withdrawal happens once acting again."""
         if not self.live:
             return []
-        waiting = {s: m for s, m in open_moves.items() if m.waits_for_review and not m.emergency}
+        waiting = {
+            s: m
+            for s, m in open_moves.items()
+            if m.waits_for_review and not m.emergency and not m.chosen_by_person
+        }
         self.stale = {s: n for s, n in self.stale.items() if s in waiting}
         cycle = result.cycle
         out: list[str] = []

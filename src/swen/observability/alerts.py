@@ -1,6 +1,12 @@
 """Alert intake: Alertmanager's webhook (payload version 4) into alerts and incidents.
 
-``intake(store, payload)`` validates the payload, then in ONE transaction (all or nothing):
+``intake(store, payload)`` validates the whole payload first (an invalid one writes nothing), then
+records its alerts in bounded write transactions: at most ``BATCH_ALERTS`` alerts or
+``BATCH_BUDGET_S`` seconds each, the write lock let go in between (``Store.let_other_writers_in``), so
+an alert storm (three concurrent posts of 5,000 alerts) never holds the database for longer than
+another writer (the simulator, another post) waits for it. Each batch is all or nothing; a post that
+fails part-way (503) has committed whole batches only, and because the intake is idempotent (below)
+Alertmanager's retry of the same notification records exactly the rest. For every alert:
 
 - deduplicates every alert by ``(fingerprint, startsAt)``: Alertmanager re-sends an alert every
   ``group_interval``/``repeat_interval`` and retries failed deliveries; a second notification of the
@@ -34,6 +40,7 @@ every cycle.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -53,6 +60,10 @@ from swen.store.incidents import IncidentRepository
 from swen.store.repository import Store, Transaction
 
 MAX_ALERTS_PER_PAYLOAD = 5000
+BATCH_ALERTS = 200
+"""At most this many alerts are recorded in one write transaction (see the module docstring)."""
+BATCH_BUDGET_S = 0.5
+"""A batch also ends once it has held the write lock this long (a slow disk, a loaded machine)."""
 FINGERPRINT_PATTERN = r"^[0-9a-f]{1,64}$"
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -206,20 +217,46 @@ def intake(store: Store, payload: Any, *, now: datetime | None = None) -> Intake
     repo = IncidentRepository(store)
     result = IntakeResult(received=len(webhook.alerts))
     fleet = {s.name for s in store.list_services()}
-    with store.transaction() as conn:
-        last_event = audit.newest_event_id(conn)
-        for alert in webhook.alerts:
-            existing = repo.find_alert(alert.fingerprint, alert.startsAt, conn=conn)
-            service = alert.labels.get("service")
-            if existing is None and service is not None and service not in fleet:
-                result.ignore("unknown_service")  # e.g. a rule about another system: no incident
-                continue
-            if alert.status == "firing":
-                _firing(repo, conn, alert, existing, now, result)
-            else:
-                _resolved(repo, conn, alert, existing, now, result)
-        result.event_ids = audit.event_ids_after(conn, last_event)
+    pending: Sequence[WebhookAlert] = webhook.alerts
+    while pending:
+        with store.transaction() as conn:
+            last_event = audit.newest_event_id(conn)
+            done = _batch(repo, conn, pending, fleet, now, result)
+            result.event_ids += audit.event_ids_after(conn, last_event)
+        pending = pending[done:]
+        if pending:
+            store.let_other_writers_in()
     return result
+
+
+def _batch(
+    repo: IncidentRepository, conn: Transaction, alerts: Sequence[WebhookAlert], fleet: set[str],
+    now: datetime, result: IntakeResult,
+) -> int:  # fmt: skip
+    """Record alerts from the front of ``alerts`` inside one transaction, up to ``BATCH_ALERTS`` or
+    ``BATCH_BUDGET_S`` seconds; returns how many were recorded."""
+    started = time.monotonic()
+    done = 0
+    for alert in alerts:
+        _one(repo, conn, alert, fleet, now, result)
+        done += 1
+        if done >= BATCH_ALERTS or time.monotonic() - started >= BATCH_BUDGET_S:
+            break
+    return done
+
+
+def _one(
+    repo: IncidentRepository, conn: Transaction, alert: WebhookAlert, fleet: set[str], now: datetime,
+    result: IntakeResult,
+) -> None:  # fmt: skip
+    existing = repo.find_alert(alert.fingerprint, alert.startsAt, conn=conn)
+    service = alert.labels.get("service")
+    if existing is None and service is not None and service not in fleet:
+        result.ignore("unknown_service")  # e.g. a rule about another system: no incident
+    elif alert.status == "firing":
+        _firing(repo, conn, alert, existing, now, result)
+    else:
+        _resolved(repo, conn, alert, existing, now, result)
 
 
 def _ends_at(alert: WebhookAlert, now: datetime) -> datetime:

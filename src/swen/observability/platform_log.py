@@ -109,7 +109,8 @@ def _decision(p: dict[str, Any], decision: Decision | None) -> Described:
         change = f"{delta_pct:.0f} % more expensive ({money})"
     emergency = "EMERGENCY move " if p.get("emergency") else ""
     confidence = f"confidence {_number(p.get('confidence')):.2f}"
-    return "decision", f"{emergency}{p.get('from')} -> {p.get('to')}: {change}, {confidence}"
+    chosen = f"chosen by {p['chosen_by']}: " if p.get("chosen_by") else ""
+    return "decision", f"{emergency}{chosen}{p.get('from')} -> {p.get('to')}: {change}, {confidence}"
 
 
 def _status(p: dict[str, Any], _decision: Decision | None) -> Described:

@@ -21,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from swen.domain.errors import StoreError
 from swen.store.errors import translated
@@ -41,6 +41,13 @@ MIGRATION_LOCK_TIMEOUT_S = 600
 
 _IMMEDIATE = "swen_begin_immediate"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""SQLite's busy timeout: how long one attempt to take a lock waits (pysqlite's ``timeout``)."""
+SQLITE_LOCK_WAIT_S = 60.0
+"""How long a SQLite write transaction waits for the write lock in all, retrying ``BEGIN IMMEDIATE``
+after each busy timeout (see ``_sqlite_write_lock``); then it fails with "database is locked"."""
+SQLITE_YIELD_S = 0.11
+"""Pause between two write transactions of one long job, a little over the busy handler's longest
+poll interval (100 ms), so that a waiting writer gets the lock (``Store.let_other_writers_in``)."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -156,15 +163,51 @@ def write_transaction(
 
     Commits when the block ends, rolls back (nothing written) when it raises.
     """
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.execution_options(**{_IMMEDIATE: True})
-        with conn.begin():
-            if engine.dialect.name == "postgresql" and pg_lock_key is not None:
-                # Like SQLite's busy_timeout: give up (and roll back) rather than wait forever.
-                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout_s)}s'")
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": pg_lock_key})
+    if engine.dialect.name == "sqlite":
+        with _sqlite_write_lock(engine) as conn:
             yield conn
+        return
+    with engine.connect() as conn, conn.begin():
+        if pg_lock_key is not None:
+            # Like SQLite's busy_timeout: give up (and roll back) rather than wait forever.
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout_s)}s'")
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": pg_lock_key})
+        yield conn
+
+
+def is_locked(exc: BaseException) -> bool:
+    """SQLite's SQLITE_BUSY ("database is locked"), as the driver or SQLAlchemy raises it."""
+    orig = getattr(exc, "orig", None) or exc
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower()
+
+
+@contextmanager
+def _sqlite_write_lock(engine: Engine, wait_s: float | None = None) -> Iterator[Connection]:
+    """A SQLite ``BEGIN IMMEDIATE`` transaction, its lock waited for up to ``SQLITE_LOCK_WAIT_S``.
+
+    SQLite's busy handler polls a held lock every 100 ms for the busy timeout (10 s), then gives up. A
+    writer that keeps losing those polls (other writers commit and begin again in between) would fail
+    with "database is locked" although the database was never stuck. ``BEGIN IMMEDIATE`` takes the
+    write lock before anything is read or written, so trying it again on a fresh connection is always
+    safe: this retries it until ``wait_s`` has passed, then raises the driver's error as before.
+    """
+    deadline = time.monotonic() + (SQLITE_LOCK_WAIT_S if wait_s is None else wait_s)
+    while True:
+        with engine.connect() as conn:
+            conn.execution_options(**{_IMMEDIATE: True})
+            try:
+                transaction = conn.begin()
+            except OperationalError as exc:
+                if not is_locked(exc) or time.monotonic() >= deadline:
+                    raise
+                retry = True
+            else:
+                retry = False
+                with transaction:
+                    yield conn
+        if not retry:
+            return
+        time.sleep(0.01)
 
 
 def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,6 +27,7 @@ from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.names import validate_service_name
 from swen.store import audit, state
 from swen.store.db import (
+    SQLITE_YIELD_S,
     display_url,
     has_schema,
     make_engine,
@@ -155,6 +157,14 @@ class Store:
                 yield conn
         finally:
             self._local.in_write = False
+
+    def let_other_writers_in(self) -> None:
+        """Between two write transactions of one long job (an alert storm's batches): on SQLite,
+        pause long enough for a writer waiting in SQLite's busy handler (it polls every 100 ms) to
+        take the lock, so batches of one job do not starve the others; PostgreSQL queues lock waiters
+        itself, so nothing is done there."""
+        if self.engine.dialect.name == "sqlite":
+            time.sleep(SQLITE_YIELD_S)
 
     @contextmanager
     def reading(self, what: str) -> Iterator[Connection]:
@@ -333,7 +343,11 @@ class Store:
     def save_decision(self, decision: Decision, *, status: DecisionStatus = DecisionStatus.PROPOSED) -> None:
         """Store a decision and append its DECISION event; saving the same decision again does nothing."""
         aware_utc(decision.created_at, "decision.created_at")
-        payload = decision.model_dump(mode="json")
+        # the engine's decisions leave out ``chosen_by`` (None): a payload stored before the field
+        # existed still compares equal when the same decision is saved again after an upgrade
+        payload = decision.model_dump(
+            mode="json", exclude={"chosen_by"} if decision.chosen_by is None else None
+        )
         with self.transaction() as conn:
             existing = conn.execute(select(decisions.c.payload).where(decisions.c.id == decision.id)).first()
             if existing is not None:
@@ -578,4 +592,5 @@ def _decision_event(decision: Decision, status: DecisionStatus) -> dict[str, Any
         "confidence": decision.confidence.value,
         "net_savings_monthly_usd": decision.savings.net_monthly_usd,
         "cost_delta_pct": decision.savings.cost_delta_pct,
+        **({"chosen_by": decision.chosen_by} if decision.chosen_by is not None else {}),
     }

@@ -30,6 +30,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from swen.config import Settings
+from swen.domain.errors import ConfigError, shown
 from swen.domain.events import EventType
 from swen.domain.models import Service
 from swen.store.exports import write_latest_telemetry
@@ -88,6 +89,7 @@ def run_simulator(
         fleet = load_fleet_file(settings.fleet_file, catalog)
         services, credits = fleet.services, (fleet.credits if credits is None else credits)
     file_scenarios = load_scenario_file(settings.scenario_file, catalog) if settings.scenario_file else []
+    _check_scenario_services(file_scenarios, services, str(settings.scenario_file))
     interval = float(interval_s or settings.sim_interval_s)
     start_time = (start or resume_time(store, interval)).astimezone(UTC)
     clock = SimClock(start_time, speed if speed is not None else settings.sim_speed)
@@ -208,3 +210,16 @@ class _SigtermSetsEvent:
     def __exit__(self, *_exc: object) -> None:
         if self.installed:
             signal.signal(signal.SIGTERM, self.previous)  # type: ignore[arg-type]
+
+
+def _check_scenario_services(scenarios: Sequence[Scenario], services: Sequence[Service], label: str) -> None:
+    """A scenario naming a service outside the fleet would hit nothing: ConfigError naming it."""
+    names = [s.name for s in services]
+    for i, scenario in enumerate(scenarios):
+        if scenario.service is not None and scenario.service not in names:
+            raise ConfigError(
+                f"scenarios[{i}].service: unknown service {shown(scenario.service)}: the fleet has "
+                f"{', '.join(names[:5])}{f' and {len(names) - 5} more' if len(names) > 5 else ''}",
+                hint="use a service of the fleet file (see `swen services`)",
+                source=label,
+            )

@@ -48,6 +48,7 @@ PROTECTED: list[tuple[str, str, Any, Role]] = [
     ("POST", "/mrs/1/reject", {"reason": "no"}, Role.OPERATOR),
     ("POST", "/alerts", ALERT, Role.OPERATOR),
     ("POST", "/scenarios", {"kind": "outage", "provider": "aws"}, Role.ADMIN),
+    ("POST", "/services/web/placement", {"provider": "alibaba", "region": "us-west-1"}, Role.OPERATOR),
     ("GET", "/incidents", None, Role.VIEWER),
     ("GET", "/incidents/1", None, Role.VIEWER),
 ]
@@ -61,7 +62,7 @@ CALLERS = ["no key", "unknown key", "revoked key", "malformed header", *Role]
 @pytest.fixture
 def seeded(store: Store) -> Store:
     store.upsert_services([service("web")])
-    store.insert_samples([telemetry_sample("web")])
+    store.insert_samples([telemetry_sample("web"), telemetry_sample("web", "alibaba/us-west-1")])
     store.save_decision(decision("d-web-0", service="web", created_at=T0))
     for step in (DecisionStatus.MR_OPENED, DecisionStatus.PIPELINE_RUNNING, DecisionStatus.AWAITING_APPROVAL):
         store.transition("d-web-0", step)
@@ -127,6 +128,7 @@ def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
         ("GET", "/mrs/1/review"): "/mrs/{mr_id}/review",
         ("POST", "/mrs/1/approve"): "/mrs/{mr_id}/approve",
         ("POST", "/mrs/1/reject"): "/mrs/{mr_id}/reject",
+        ("POST", "/services/web/placement"): "/services/{name}/placement",
         ("GET", "/incidents/1"): "/incidents/{incident_id}",
     }
     covered = {(m, templates.get((m, p), p)) for m, p in declared} | OPEN | WEBHOOK
@@ -154,6 +156,7 @@ def test_openapi_declares_the_role_the_matrix_enforces(app: FastAPI) -> None:
         "/mrs/1/review": "/mrs/{mr_id}/review",
         "/mrs/1/approve": "/mrs/{mr_id}/approve",
         "/mrs/1/reject": "/mrs/{mr_id}/reject",
+        "/services/web/placement": "/services/{name}/placement",
     }
     paths = app.openapi()["paths"]
     declared = 0

@@ -281,6 +281,17 @@ def test_scenario_injection_appends_a_scenario_event(client: TestClient, store: 
     assert [e.id for e in events] == [r.json()["event_id"]] and events[0].payload["kind"] == "outage"
 
 
+def test_a_scenario_for_a_service_outside_the_fleet_is_404_naming_the_known_ones(
+    client: TestClient, store: Store, keys: dict
+) -> None:
+    store.upsert_services([service("web")])
+    body = {"kind": "outage", "provider": "aws", "service": "nope"}
+    r = client.post("/scenarios", json=body, headers=bearer(keys[Role.ADMIN]))
+    assert r.status_code == 404, r.text
+    assert r.json()["detail"] == "unknown service 'nope': known services are web"
+    assert store.events_after(0, types=[EventType.SCENARIO]) == []
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -73,3 +73,37 @@ def test_an_unknown_service_before_any_service_says_how_to_get_some(swen: Swen, 
 )
 def test_a_known_service_is_accepted(swen: Swen, store: Store, command: list[str]) -> None:
     swen(*command).assert_ok()
+
+
+def _scenario_file(tmp_path: Path, *services: str) -> Path:
+    path = tmp_path / "scenarios.yaml"
+    items = "".join(f"  - {{kind: outage, provider: aws, service: {name}}}\n" for name in services)
+    path.write_text(f"scenarios:\n{items}")
+    return path
+
+
+def test_a_loaded_scenario_file_naming_an_unknown_service_is_refused_whole(
+    swen: Swen, store: Store, tmp_path: Path
+) -> None:
+    path = _scenario_file(tmp_path, "service-1", "nope")
+    swen("scenario", "load", str(path)).assert_one_line_error(
+        f"{path}: scenarios[1].service: unknown service 'nope': known services are service-1, service-2, "
+        "service-3, service-4, service-5 and 2 more"
+    )
+    assert store.events_after(0, types=[EventType.SCENARIO]) == []  # not even the valid first one
+
+
+def test_a_loaded_scenario_file_with_known_services_is_injected(
+    swen: Swen, store: Store, tmp_path: Path
+) -> None:
+    swen("scenario", "load", str(_scenario_file(tmp_path, "service-1", "service-7"))).assert_ok()
+    assert len(store.events_after(0, types=[EventType.SCENARIO])) == 2
+
+
+def test_the_simulator_refuses_a_scenario_file_naming_a_service_outside_its_fleet(
+    swen: Swen, store: Store, tmp_path: Path
+) -> None:
+    path = _scenario_file(tmp_path, "nope")
+    run = swen("simulate", "--once", "--scenario", str(path))
+    run.assert_one_line_error("scenarios[0].service: unknown service 'nope': the fleet has service-1, ")
+    assert str(path) in run.err

@@ -83,3 +83,94 @@ def test_an_error_line_prints_its_text_literally(
     err = capsys.readouterr().err
     assert_literal(err)
     assert err.strip() == f"error: bad value {LITERAL} (fix it)"
+
+
+# --- the red-team strings, in every view that shows outside text ------------------------------------
+PWNED = "\x1b]0;pwned\x07[bold red]x[/]"
+"""The finding's two attacks: an OSC that retitles the terminal, and rich markup."""
+
+
+def assert_shown_literally(output: str) -> None:
+    assert "\x1b" not in output and "\x07" not in output and "pwned" not in output, repr(output)
+    assert "[bold red]x[/]" in output, output
+
+
+def test_alert_labels_and_annotations_print_literally_in_incident_show(cli: CliRunner, store: Store) -> None:
+    from support.alertmanager import alert, payload
+    from support.builders import T0, service
+    from swen.observability.alerts import intake
+
+    store.upsert_services([service("web")])
+    hostile = alert(
+        f"Outage{PWNED}", service="web", starts_at=T0, severity=f"critical{PWNED}", summary=f"down {PWNED}",
+        team=PWNED,
+    )  # fmt: skip
+    (incident_id,) = intake(store, payload([hostile])).incidents_opened
+    store.close()
+    shown = cli.invoke(app, ["incident", "show", str(incident_id)])
+    assert shown.exit_code == 0, shown.output
+    assert_shown_literally(shown.output)
+    assert f"alert Outage{PWNED[10:]}" in shown.output.replace("\n", "")  # in the timeline, literally
+    listed = cli.invoke(app, ["incident", "list"])
+    assert listed.exit_code == 0 and "\x1b" not in listed.output and "\x07" not in listed.output
+
+
+def test_decision_texts_print_literally_in_decisions(cli: CliRunner, store: Store) -> None:
+    from support.builders import decision, service
+
+    store.upsert_services([service("web")])
+    d = decision("d-web-2", service="web", explanation=f"because {PWNED}", reasons=(f"why {PWNED}",))
+    store.save_decision(d)
+    store.close()
+    listed = cli.invoke(app, ["decisions"])
+    assert listed.exit_code == 0, listed.output
+    assert_shown_literally(listed.output)
+
+
+def test_the_platform_log_prints_each_event_as_one_literal_line(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from swen.cli.core_cmds import _event_printer
+    from swen.domain.events import EventType
+
+    follow = _event_printer(store)
+    store.append_event(
+        EventType.DECISION_STATUS,
+        {"from": "awaiting_approval", "to": "rejected",
+         "detail": {"mr_id": 3, "by": f"gitlab-user {PWNED}",
+                    "reason": f"no\n12:00:00 applied   forged {PWNED}"}},
+        service="web", decision_id="d-web-3",
+    )  # fmt: skip
+    store.append_event(
+        EventType.INCIDENT,
+        {"action": "escalated", "incident_id": 1, "reason": f"label {PWNED}"},
+        service="web",
+    )
+    follow()
+    out = capsys.readouterr().out
+    assert_shown_literally(out)
+    lines = out.strip().splitlines()
+    assert len(lines) == 2, out  # a newline in a reason cannot forge a second log line
+    assert "rejected by gitlab-user [bold red]x[/]" in lines[0]
+    assert " rejected  web MR 3 " in lines[0]  # the aligned columns keep their spacing
+
+
+def test_log_records_reach_the_terminal_without_escape_sequences(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from swen.cli.text import install_safe_log_records
+
+    previous = logging.getLogRecordFactory()
+    install_safe_log_records()
+    try:
+        handler = logging.StreamHandler()
+        log = logging.getLogger("swen.test.terminal")
+        log.addHandler(handler)
+        log.propagate = False
+        log.warning("resuming %s failed: %s", "d-1", f"MR title {PWNED}")
+        log.removeHandler(handler)
+    finally:
+        logging.setLogRecordFactory(previous)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "pwned" not in err, repr(err)
+    assert "MR title [bold red]x[/]" in err

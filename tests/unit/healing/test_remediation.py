@@ -165,6 +165,11 @@ def test_the_attempt_limit_escalates_with_an_event_a_notification_and_the_metric
     (incident,) = IncidentRepository(store).list(service="web")
     assert incident.status is IncidentStatus.ESCALATED
     assert "3 remediation attempts" in incident.details["escalation_reason"]
+    # the only other candidate is on GCP, which cannot be applied: the command with where to look
+    assert incident.details["escalation_reason"].endswith(
+        "choose a placement with `swen place web PROVIDER/REGION` (no candidate meets the service's "
+        "constraints now: see `swen explain web`)"
+    )
     events = store.events_after(0, types=[EventType.INCIDENT, EventType.NOTIFICATION])
     assert any(e.payload.get("action") == "escalated" for e in events)
     assert any(e.type == "notification" and e.payload["status"] == "escalated" for e in events)
@@ -190,7 +195,32 @@ def test_a_rejected_emergency_escalates(settings: Settings, store: Store) -> Non
     assert incident.details["awaiting_person"] is True
     advance(store, d.id, _S.REJECTED, detail={"by": "alice"})
     assert healer.follow_up(plan, None, T0).escalated == [incident.id]
-    assert "rejected by alice" in IncidentRepository(store).get(incident.id).details["escalation_reason"]
+    reason = IncidentRepository(store).get(incident.id).details["escalation_reason"]
+    assert "rejected by alice" in reason
+    # web runs where the fleet put it (no decision moved it): nothing to roll back; the candidate
+    # the engine ranked is offered as a real command
+    assert "swen rollback" not in reason and "DECISION" not in reason
+    assert reason.endswith("a person decides: choose a placement: `swen place web alibaba/us-west-1`")
+    note = store.events_after(0, types=[EventType.NOTIFICATION])[-1].payload
+    assert "`swen place web alibaba/us-west-1`" in note["text"] and "swen incident resolve" in note["text"]
+
+
+def test_an_escalation_offers_the_rollback_of_the_move_that_placed_the_service(
+    settings: Settings, store: Store
+) -> None:
+    moved = decision("d-web-0", service="web", target=ALI, created_at=T0 - timedelta(hours=2))
+    store.save_decision(moved)
+    advance(store, moved.id, *TO_APPLIED, _S.VERIFIED)
+    store.record_placement("web", ALI, decision_id=moved.id, at=T0 - timedelta(hours=1))
+    intake(store, payload([alert(service="web", provider="alibaba", region="us-west-1")]))
+    healer = Healer(settings, store)
+    healer.escalate(IncidentRepository(store).list(service="web"), "loop guard", T0)
+    (incident,) = IncidentRepository(store).list(service="web")
+    reason = incident.details["escalation_reason"]
+    assert reason.startswith("loop guard; a person decides: roll back with `swen rollback d-web-0` "
+                             "(puts aws/us-east-1 back), or choose a placement: "), reason  # fmt: skip
+    # the engine's candidates other than where it runs now; gcp (no Terraform module) never
+    assert "`swen place web aws/us-east-1`" in reason and "gcp" not in reason
 
 
 def test_an_alert_about_a_placement_already_left_attaches_to_the_move(

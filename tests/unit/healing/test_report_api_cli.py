@@ -86,7 +86,7 @@ def test_the_report_has_timeline_decision_policy_ttr_cost_and_first_detector(
     assert report["decision"]["id"] == "d-web-1" and report["decision"]["emergency"] is True
     assert [r["placement"] for r in report["decision"]["ranking"]] == ["alibaba/us-west-1", "aws/us-east-1"]
     assert report["policy"]["outcome"] == "auto_approve" and report["policy"]["override"] is True
-    assert report["cost_impact"]["monthly_delta_usd"] == -20.0
+    assert report["cost_impact"]["monthly_impact_usd"] == -19.25  # -20 list price + 4.50 over 6 months
     assert report["first_detector"]["source"] == "alertmanager"
     assert report["first_detector"]["engine_at"] is None
     assert [a["alertname"] for a in report["alerts"]] == ["ProviderOutage"]
@@ -150,7 +150,7 @@ def test_cli_incident_list_and_show(cli: CliRunner, resolved: tuple[Store, int])
     shown = cli.invoke(cli_app, ["incident", "show", str(incident_id)])
     assert shown.exit_code == 0, shown.output
     for text in ("time to recovery: 42.0 s", "first seen by: alertmanager", "emergency override",
-                 "-20.00 $/month", "ranking", "timeline"):  # fmt: skip
+                 "cost impact: -$19.25/month net", "ranking", "timeline"):  # fmt: skip
         assert text in shown.output, (text, shown.output)
     as_json = cli.invoke(cli_app, ["incident", "show", str(incident_id), "--json"])
     assert json.loads(as_json.output)["decision"]["to"] == "alibaba/us-west-1"
@@ -193,3 +193,42 @@ def test_cli_incident_resolve_closes_an_escalated_incident(cli: CliRunner, setti
     assert closed.status.value == "resolved"
     last = [e.payload for e in store.events_after(0) if e.type == "incident"][-1]
     assert last["action"] == "resolved" and last["reason"] == "closed by al: moved by hand"
+
+
+def test_the_cost_impact_is_one_number_the_api_and_the_cli_agree_on(
+    settings: Settings, cli: CliRunner
+) -> None:
+    """An emergency that costs more at list price but less after credits (figures of a real outage of
+    service-3): the report used to say "+30.22 $/month" next to the explanation's "Net cost $7/month".
+    Now there is one number, the net monthly impact, = -(net savings), and its parts add up to it."""
+    store = Store.open(settings)
+    store.upsert_services([service("web")])
+    store.record_placement("web", AWS, decision_id=None, at=T0)
+    (incident_id,) = intake(store, payload([alert(service="web", starts_at=T0)])).incidents_opened
+    base = decision("d-web-9", service="web", target=ALI, emergency=True)
+    savings = base.savings.model_copy(
+        update={"current_monthly_usd": 255.65, "target_monthly_usd": 285.87, "gross_monthly_usd": -30.22,
+                "credits_offset_monthly_usd": 23.38, "migration_cost_usd": 2.4, "amortisation_months": 12.0,
+                "net_monthly_usd": -30.22 + 23.38 - 0.2, "cost_delta_pct": 11.82}
+    )  # fmt: skip
+    d = base.model_copy(update={"savings": savings})
+    store.save_decision(d)
+    store.transition(d.id, _S.MR_OPENED)
+    IncidentRepository(store).start_remediation(incident_id, d.id)
+
+    cost = incident_report(store, incident_id)["cost_impact"]
+    assert cost["monthly_impact_usd"] == pytest.approx(-savings.net_monthly_usd, abs=0.01) == 7.04
+    parts = cost["list_price_change_usd"] - cost["credits_offset_usd"] + cost["migration_amortised_usd"]
+    assert parts == pytest.approx(cost["monthly_impact_usd"], abs=1e-9)
+    assert "net" in cost["definition"]
+
+    key = ApiKeyRepository(store).create("viewer", Role.VIEWER)[1]
+    with TestClient(create_app(settings, store=store)) as client:
+        api = client.get(f"/incidents/{incident_id}", headers={"Authorization": f"Bearer {key}"})
+    assert api.status_code == 200, api.text
+    assert api.json()["cost_impact"] == cost
+    shown = cli.invoke(cli_app, ["incident", "show", str(incident_id)])
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.output.splitlines() if x.startswith("cost impact:"))
+    assert line.startswith("cost impact: +$7.04/month net = list price $255.65 -> $285.87 (+$30.22"), line
+    assert "credits +$23.38" in line and "migration $2.40 over 12 months (+$0.20)" in line

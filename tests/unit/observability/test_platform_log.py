@@ -97,6 +97,16 @@ def test_a_move_a_person_approves_reads_as_lines(store: Store) -> None:
     assert tail.poll() == []  # each event once
 
 
+def test_a_persons_choice_says_who_chose_it(store: Store) -> None:
+    tail = EventTail(store)
+    chosen = _decision("op-1", confidence=0.0).model_copy(update={"chosen_by": "alice"})
+    Lifecycle(store).proposed(chosen)
+    assert _texts(tail.poll()) == [
+        "decision  service-2 chosen by alice: aws/us-east-1 -> alibaba/us-west-1: 12 % cheaper "
+        "(-$130/month), confidence 0.00"
+    ]
+
+
 def test_the_tail_starts_at_the_end_of_the_log(store: Store) -> None:
     Lifecycle(store).proposed(_decision("dec-old"))
     tail = EventTail(store)

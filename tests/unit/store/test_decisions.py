@@ -128,3 +128,21 @@ def test_save_decision_is_all_or_nothing(store: Store, monkeypatch: pytest.Monke
         store.get_decision("d-1")
     store.save_decision(decision())
     assert [e.type for e in store.decision_history("d-1")] == [EventType.DECISION]
+
+
+def test_a_persons_choice_keeps_who_chose_it_and_engine_decisions_store_as_before(store: Store) -> None:
+    """``chosen_by`` is stored only when set, so an engine decision saved before the field existed
+    is still "the same decision" when saved again after an upgrade."""
+    from sqlalchemy import select
+
+    from swen.store.tables import decisions
+
+    engine = decision("d-web-1", service="web")
+    chosen = decision("op-web-2", service="web").model_copy(update={"chosen_by": "alice"})
+    for d in (engine, chosen, engine):
+        store.save_decision(d)
+    assert store.get_decision("op-web-2").decision.chosen_by == "alice"
+    assert store.get_decision("d-web-1").decision.chosen_by is None
+    with store.engine.connect() as conn:
+        payloads = dict(conn.execute(select(decisions.c.id, decisions.c.payload)).all())
+    assert "chosen_by" not in payloads["d-web-1"] and payloads["op-web-2"]["chosen_by"] == "alice"

@@ -54,6 +54,24 @@ class IncidentPage(_Out):
     items: list[IncidentOut]
 
 
+class CostImpactOut(_Out):
+    """The move's cost impact: one number (``monthly_impact_usd``) and the parts it is the sum of."""
+
+    monthly_impact_usd: float = Field(
+        description="Net change of the monthly bill (USD; positive = costs more): list_price_change_usd - "
+        "credits_offset_usd + migration_amortised_usd, the engine's net savings with the sign turned."
+    )
+    list_price_before_usd: float = Field(description="Monthly list price where it ran (x replicas).")
+    list_price_after_usd: float = Field(description="Monthly list price where it moved (x replicas).")
+    list_price_change_usd: float = Field(description="after - before.")
+    list_price_change_pct: float = Field(description="(after - before) / before x 100 (the gate's delta).")
+    credits_offset_usd: float = Field(description="Credits usable per month at the target minus the source.")
+    migration_cost_usd: float = Field(description="One-time migration cost (data egress).")
+    amortisation_months: float = Field(description="Months the migration cost is spread over.")
+    migration_amortised_usd: float = Field(description="migration_cost_usd / amortisation_months.")
+    definition: str
+
+
 class IncidentReportOut(_Out):
     """The post-incident report (see ``swen.healing.report`` for every part)."""
 
@@ -70,7 +88,7 @@ class IncidentReportOut(_Out):
     attempts: list[dict[str, Any]]
     policy: dict[str, Any] | None = Field(description="Outcome, reasons and override of the policy gate.")
     time_to_recovery_s: float | None
-    cost_impact: dict[str, float] | None = Field(description="Monthly cost before/after the move and delta.")
+    cost_impact: CostImpactOut | None = Field(description="The move's cost impact, one number and its parts.")
     first_detector: dict[str, Any] = Field(
         description="engine or alertmanager, with both times and the lead."
     )

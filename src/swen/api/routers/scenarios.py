@@ -8,9 +8,12 @@ from fastapi import APIRouter, Request
 from pydantic import ConfigDict
 
 from swen.api.deps import AdminDep, StoreDep, declares_role
+from swen.api.problems import problem_responses
 from swen.api.schemas import ScenarioIn, ScenarioOut
+from swen.domain.errors import NotFoundError, shown
 from swen.domain.keys import Role
 from swen.domain.providers import PROVIDERS
+from swen.store.repository import Store
 from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.scenarios import ScenarioKind, inject_scenario, parse_scenario
 
@@ -53,13 +56,24 @@ def _catalog(request: Request) -> Catalog:
     return catalog
 
 
+def _known_service(store: Store, name: str) -> None:
+    """A scenario for a service outside the fleet would hit nothing: 404 naming the known ones."""
+    names = [s.name for s in store.list_services()]
+    if name not in names:
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        known = f"known services are {', '.join(names[:5])}{more}" if names else "no services yet"
+        raise NotFoundError(f"unknown service {shown(name)}: {known}", hint="see GET /services")
+
+
 @router.post(
     "/scenarios",
     response_model=ScenarioOut,
     status_code=202,
     summary="Inject a simulator scenario (role: admin)",
     openapi_extra=declares_role(Role.ADMIN),
-    description="Kinds: outage, latency_spike, cost_spike, credit_expiry, gpu_stockout.",
+    description="Kinds: outage, latency_spike, cost_spike, credit_expiry, gpu_stockout. A service "
+    "that is not in the fleet is a 404 (the scenario would hit nothing).",
+    responses=problem_responses(404),
 )
 def inject(
     request: Request,
@@ -70,6 +84,8 @@ def inject(
     scenario = parse_scenario(
         body.model_dump(exclude_none=True), label="request body", catalog=_catalog(request)
     )
+    if scenario.service is not None:
+        _known_service(store, scenario.service)
     record = inject_scenario(store, scenario)
     return ScenarioOut(
         event_id=int(record.id), description=scenario.describe(), scenario=scenario.model_dump(mode="json")
