@@ -2,8 +2,9 @@
 
 ``seed_demo(home)`` builds a temporary platform the way ``swen up`` would fill it, only faster: the
 real simulator writes telemetry (accelerated clock), the real engine loop stores its decisions, the
-real committer opens a merge request for a stateful move on a real git remote and the real pipeline
-runs it with real Terraform until the policy gate stops it for a person (``awaiting_approval``).
+real committer opens merge requests on a real git remote and the real pipeline runs them with real
+Terraform. An operator's choice of placement for the stateful ``orders-api`` (``swen place``) goes the
+same way until the policy gate stops it for a person (``awaiting_approval``).
 It also creates one viewer and one operator API key. Nothing here is a fake.
 """
 
@@ -148,6 +149,30 @@ def _rollback_waiting(settings: Settings, store: Store) -> None:
         MoveDriver(settings, store).rollback(verified[0].decision.id)
 
 
+DEMO_CHOICE = "alibaba/us-west-1"
+"""Where the demo's operator asks orders-api to go (a region its residency allows, with telemetry)."""
+
+
+def _operator_choice(settings: Settings, store: Store, services: list[Service]) -> None:
+    """An operator asks to move the stateful orders-api (``swen place orders-api alibaba/us-west-1``).
+
+    Since issue 11 the engine proposes a stateful move only once its calibrated confidence passes
+    0.70, which an advantage the seeded window has seen for a minute never reaches; a person's choice
+    is the normal route such a move takes to a reviewer (stateful, and the engine did not choose it).
+    """
+    from swen.moves.choice import choose, parse_target
+    from swen.moves.driver import MoveDriver
+    from swen.telemetry.catalog import load_catalog
+
+    if not any(s.name == DEMO_STATEFUL for s in services):
+        return
+    decision = choose(
+        settings, store, load_catalog(), DEMO_STATEFUL, parse_target(DEMO_CHOICE),
+        by="demo-operator", reason="the price spike on its region has lasted a week",
+    )  # fmt: skip
+    MoveDriver(settings, store).place(decision)
+
+
 def _waiting_mr(store: Store) -> int | None:
     from swen.store.mrs import MergeRequestRepository
 
@@ -200,8 +225,9 @@ def seed_demo(
     ``steps`` simulator cycles ``interval_s`` apart, then one engine window at the normal interval,
     end at ``end`` (default: now), so "the last day" in the dashboard has data. The engine's
     recommendations go through git, the pipeline and Terraform: with the demo fleet, service-2's
-    move is auto-approved, applied and then verified by the telemetry that follows; orders-api's
-    (stateful) move waits for a person at the policy gate. ``services`` replaces the demo fleet;
+    move is auto-approved, applied and then verified by the telemetry that follows; an operator's
+    choice for the stateful orders-api waits for a person at the policy gate. ``services`` replaces
+    the demo fleet;
     ``act=False`` keeps the engine advising only (no git, no Terraform: the benchmark's big fleet).
     ``incident`` (with ``act``) adds an Alertmanager outage of search-api that self-healing resolves
     by an emergency move, and a rollback MR of service-2's move waiting for a person.
@@ -232,6 +258,8 @@ def seed_demo(
             )
         if act and incident:
             _rollback_waiting(settings, store)
+        if act:
+            _operator_choice(settings, store, services)
         mr_id = _waiting_mr(store)
         keys = ApiKeyRepository(store)
         viewer = keys.create("dashboard-viewer", Role.VIEWER)[1]

@@ -94,23 +94,29 @@ def test_decisions_tab_lists_decisions_and_drills_into_ranking_and_pipeline(
     waiting = next(d for d in page["items"] if d["status"] == "awaiting_approval")
     at.selectbox(key="dec-drill").select(waiting["id"])
     _run(at)
+    assert any(t.startswith("Pipeline of MR") and "awaiting_approval" in t for t in _titles(at))
+    assert waiting["explanation"] in _texts(at)
+
+    # the seed's waiting move is a person's choice; the engine's own (verified) move has the full ranking
+    scored = next(d for d in page["items"] if d["ranking"] and d["chosen_by"] is None)
+    at.selectbox(key="dec-drill").select(scored["id"])
+    _run(at)
     titles = _titles(at)
     assert any(t.startswith("Factor contributions per candidate") for t in titles)
     assert "Confidence and its parts" in titles
-    assert any(t.startswith("Pipeline of MR") and "awaiting_approval" in t for t in titles)
     factors = next(c for c in _charts(at) if c["layout"]["title"]["text"].startswith("Factor"))
     assert [bar["name"] for bar in factors["data"]] == ["cost", "latency", "credits", "availability"]
-    assert len(factors["data"][0]["y"]) == len(waiting["ranking"])
+    assert len(factors["data"][0]["y"]) == len(scored["ranking"])
     ranking = _frame(at, "rank")
-    assert list(ranking["rank"]) == [s["rank"] for s in waiting["ranking"]]
-    if any(s["simulated_price"] for s in waiting["ranking"]):
+    assert list(ranking["rank"]) == [s["rank"] for s in scored["ranking"]]
+    if any(s["simulated_price"] for s in scored["ranking"]):
         assert "SIMULATED" in set(ranking["price"])
         assert any("SIMULATED" in t for t in titles)
     excluded = _frame(at, "why not")
     assert set(excluded["candidate"]) == {
-        f"{e['placement']['provider']}/{e['placement']['region']}" for e in waiting["excluded"]
+        f"{e['placement']['provider']}/{e['placement']['region']}" for e in scored["excluded"]
     }
-    assert waiting["explanation"] in _texts(at)
+    assert scored["explanation"] in _texts(at)
 
 
 def test_decisions_filters_narrow_the_list(live_api: LiveApi, monkeypatch: pytest.MonkeyPatch) -> None:

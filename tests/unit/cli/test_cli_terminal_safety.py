@@ -115,8 +115,14 @@ def test_alert_labels_and_annotations_print_literally_in_incident_show(cli: CliR
     assert listed.exit_code == 0 and "\x1b" not in listed.output and "\x07" not in listed.output
 
 
-def test_decision_texts_print_literally_in_decisions(cli: CliRunner, store: Store) -> None:
+def test_decision_texts_print_literally_in_decisions(
+    cli: CliRunner, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from support.builders import decision, service
+    from swen.cli import core_cmds
+
+    # the module's console took its width when first imported; a narrow one wraps inside the markup
+    monkeypatch.setattr(core_cmds.console, "width", 250)
 
     store.upsert_services([service("web")])
     d = decision("d-web-2", service="web", explanation=f"because {PWNED}", reasons=(f"why {PWNED}",))

@@ -106,11 +106,13 @@ def _detail(target: ApiTarget, incident_id: int) -> None:
     cols[1].metric("Time to recovery", duration(report.get("time_to_recovery_s")))
     cols[2].metric(
         "Cost impact",
-        money(impact.get("monthly_delta_usd"), signed=True) + "/mo" if impact else "-",
-        help="Monthly cost after the move minus before"
+        money(impact.get("monthly_impact_usd"), signed=True) + "/mo" if impact else "-",
+        help="Net change of the monthly bill (positive: costs more)"
         + (
-            f": {money(impact.get('monthly_before_usd'))} -> {money(impact.get('monthly_after_usd'))}/month, "
-            f"one-time migration {money(impact.get('migration_cost_usd'))}"
+            f": list price {money(impact.get('list_price_before_usd'))} -> "
+            f"{money(impact.get('list_price_after_usd'))}/month, credits offset "
+            f"{money(impact.get('credits_offset_usd'))}, migration "
+            f"{money(impact.get('migration_amortised_usd'))}/month amortised"
             if impact
             else " (no move yet)"
         ),
