@@ -3,7 +3,8 @@
 Settings come from, highest priority first:
 
 1. arguments (``load_settings(home=...)``, command-line options);
-2. ``SWEN_*`` environment variables (``SWEN_SIM_SPEED=4``; JSON for ``weights`` and ``cors_origins``);
+2. ``SWEN_*`` environment variables (``SWEN_SIM_SPEED=4``; JSON for ``weights``, ``cors_origins`` and
+   ``notify_urls``);
 3. a settings file in YAML: the file named by ``SWEN_CONFIG``, else ``$SWEN_HOME/swen.yaml`` when it
    exists (``./var/swen.yaml`` without SWEN_HOME). Its keys are the field names below, without the
    prefix, in lower case, e.g.::
@@ -28,8 +29,12 @@ and pass it down.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -68,6 +73,83 @@ def _tfvars_path(value: str) -> str:
     value = _repo_path(value)
     if not value.endswith(".tfvars"):
         raise ValueError(f"{value!r} must be a .tfvars file (HCL, which SWEN edits in place)")
+    return value
+
+
+def _apprise_urls(values: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+    """Each notification URL must be one apprise understands; the error names its position and scheme only
+    (the rest of the URL may be a secret)."""
+    if not values:
+        return values
+    for index, secret in enumerate(values):
+        url = secret.get_secret_value().strip()
+        if apprise_target(url) is None:
+            scheme = url.split("://", 1)[0] if "://" in url else ""
+            shown = (
+                f"scheme {scheme!r}" if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,31}", scheme) else "no scheme"
+            )
+            raise ValueError(
+                f"entry {index} ({shown}) is not an apprise URL: use one of apprise's schemes with its "
+                "parts, e.g. slack://T000/B000/XXXX, mailtos://user:password@example.com, "
+                "json://host:port/path (see https://github.com/caronc/apprise/wiki)"
+            )
+    return values
+
+
+class _AppriseQuiet(logging.Filter):
+    """Drops apprise's log records while this thread parses or uses a URL: they can quote its tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "active", False)
+
+
+_APPRISE_QUIET = _AppriseQuiet()
+
+
+@contextmanager
+def quiet_apprise() -> Iterator[None]:
+    """Silence apprise's own logging in this thread (the caller logs the masked outcome once)."""
+    logger = logging.getLogger("apprise")
+    if _APPRISE_QUIET not in logger.filters:
+        logger.addFilter(_APPRISE_QUIET)
+    _APPRISE_QUIET.local.active = True
+    try:
+        yield
+    finally:
+        _APPRISE_QUIET.local.active = False
+
+
+def apprise_target(url: str) -> Any:
+    """The apprise plugin for ``url``, or None when apprise does not understand it (nothing is logged)."""
+    import apprise  # only when notifications are configured: it loads its plugins
+
+    with quiet_apprise():
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+
+
+_SLACK_HOOK_RE = re.compile(
+    r"^https://hooks\.slack\.com/services/([A-Za-z0-9]+)/([A-Za-z0-9]+)/([A-Za-z0-9]+)/?$"
+)
+
+
+def slack_apprise_url(webhook: str) -> str:
+    """The old ``slack_webhook_url`` (https://hooks.slack.com/services/T/B/C) as apprise's slack://T/B/C."""
+    found = _SLACK_HOOK_RE.fullmatch(webhook.strip())
+    if found is None:
+        raise ValueError(
+            "is not a Slack incoming-webhook URL (https://hooks.slack.com/services/T.../B.../...): for "
+            "another receiver set SWEN_NOTIFY_URLS to its apprise URL (mmost://, json://, ...) instead"
+        )
+    return "slack://{}/{}/{}".format(*found.groups())
+
+
+def _slack_webhook(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and apprise_target(slack_apprise_url(value.get_secret_value())) is None:
+        raise ValueError("is not a Slack incoming-webhook URL apprise accepts (check its three tokens)")
     return value
 
 
@@ -231,7 +313,16 @@ class Settings(BaseSettings):
     gitlab_token: SecretStr | None = None
     gitlab_project: str | None = None
     gitlab_webhook_secret: SecretStr | None = None
-    slack_webhook_url: str | None = None
+    notify_urls: Annotated[tuple[SecretStr, ...], AfterValidator(_apprise_urls)] = Field(
+        default=(),
+        description="Where notifications go: apprise URLs (slack://, msteams://, workflows://, mailtos://, "
+        "json://, ...); SWEN_NOTIFY_URLS takes a JSON list. They carry secrets and are never printed.",
+    )
+    slack_webhook_url: Annotated[SecretStr | None, AfterValidator(_slack_webhook)] = Field(
+        default=None,
+        description="Deprecated: a https://hooks.slack.com/services/... webhook, sent as apprise's "
+        "slack:// URL.",
+    )
     terraform_bin: str = "terraform"
     apply_lock_stale_s: float = Field(default=900.0, gt=0)
 
@@ -328,6 +419,14 @@ class Settings(BaseSettings):
         return self.infra_remote or str((self.home / "origin.git").resolve())
 
     @property
+    def notification_urls(self) -> tuple[str, ...]:
+        """The apprise URLs notifications go to: notify_urls, then the old Slack webhook translated."""
+        urls = [u.get_secret_value().strip() for u in self.notify_urls]
+        if self.slack_webhook_url is not None:
+            urls.append(slack_apprise_url(self.slack_webhook_url.get_secret_value()))
+        return tuple(dict.fromkeys(urls))
+
+    @property
     def resolved_api_url(self) -> str:
         return self.api_url or f"http://{self.api_host}:{self.api_port}"
 
@@ -398,6 +497,7 @@ def read_settings_file(path: Path, *, named: bool = True) -> dict[str, Any]:
 _JSON_SETTINGS = {
     "weights": 'a JSON object, e.g. {"cost": 0.4, "latency": 0.25, "credits": 0.2, "availability": 0.15}',
     "cors_origins": 'a JSON list of origins, e.g. ["https://dashboard.example.com"]',
+    "notify_urls": 'a JSON list of apprise URLs, e.g. ["slack://T000/B000/XXXX", "json://hooks.example.com/swen"]',
     "prometheus": 'a JSON object, e.g. {"url": "http://prometheus:9090", "window": "5m"}',
 }
 """Settings read from the environment as JSON, with the format each expects."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -322,37 +324,47 @@ def hook() -> Iterator[tuple[_Hook, str]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}/hooks/T1/B1/s3cret"
+        yield state, f"json://127.0.0.1:{server.server_address[1]}/hooks/T1/B1/s3cret"
     finally:
         server.shutdown()
         server.server_close()
 
 
-def test_applied_move_is_posted_to_the_webhook(swen_home: Path, hook: tuple[_Hook, str]) -> None:
+def test_applied_move_is_sent_to_the_apprise_target(swen_home: Path, hook: tuple[_Hook, str]) -> None:
     state, url = hook
-    env = make_platform(swen_home, webhook_url=url)
+    env = make_platform(swen_home, notify_urls=(url,))
     mr = env.committer.propose(decision("d-hook"))
     run = env.driver.run(mr.id).run
     assert run.status is RunStatus.SUCCESS
     [body] = state.bodies
-    assert "service-1 moved to alibaba/ap-southeast-1" in body["text"]
-    fields = [f["text"] for block in body["blocks"] if "fields" in block for f in block["fields"]]
-    assert "*decision*\nd-hook" in fields and "*policy*\nauto_approve" in fields
-    assert "127.0.0.1" in _stage(run, StageName.NOTIFY).log
+    assert body["title"].startswith(f"SWEN MR {mr.id}:") and body["type"] == "success"
+    lines = body["message"].splitlines()
+    assert "service-1 moved to alibaba/ap-southeast-1" in lines[0]
+    assert "service: service-1" in lines and "decision: d-hook" in lines and "policy: auto_approve" in lines
+    assert any(line.startswith("move: ") and line.endswith("-> alibaba/ap-southeast-1") for line in lines)
+    log = _stage(run, StageName.NOTIFY).log
+    assert "sent to json://127.0.0.1:" in log and "s3cret" not in log
 
 
-def test_failed_notification_fails_the_stage_but_keeps_the_apply(
-    swen_home: Path, hook: tuple[_Hook, str]
+def test_a_receiver_that_is_down_is_logged_and_the_run_completes(
+    swen_home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    state, url = hook
-    env = make_platform(swen_home, webhook_url=url)
-    state.status = 404
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = make_platform(swen_home, notify_urls=(f"json://127.0.0.1:{port}/hooks/T1/B1/s3cret",))
     mr = env.committer.propose(decision("d-mute"))
-    run = env.driver.run(mr.id).run
-    assert run.status is RunStatus.FAILED
-    assert _stage(run, StageName.APPLY).status is StageStatus.SUCCESS
+    with caplog.at_level(logging.WARNING):
+        run = env.driver.run(mr.id).run
+    assert run.status is RunStatus.SUCCESS
     notify = _stage(run, StageName.NOTIFY)
-    assert notify.status is StageStatus.FAILED and "HTTP 404" in notify.log
-    assert "s3cret" not in notify.log
+    assert notify.status is StageStatus.SUCCESS and "NOT delivered to json://127.0.0.1:" in notify.log
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "swen.pipeline.notify"]
+    assert "service-1" in warning and f"json://127.0.0.1:{port}/…" in warning
+    assert "s3cret" not in notify.log and "s3cret" not in caplog.text
     assert env.store.get_decision("d-mute").status is S.APPLIED
     assert env.store.get_placements()["service-1"].provider == "alibaba"
+    [event] = [
+        e for e in env.store.events_after(0, types=[EventType.NOTIFICATION]) if e.decision_id == "d-mute"
+    ]
+    assert event.payload["status"] == "success"

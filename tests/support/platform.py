@@ -84,14 +84,14 @@ def make_platform(
     sync: bool = True,
     loop: bool = False,
     gate: PolicyGate | None = None,
-    webhook_url: str | None = None,
+    notify_urls: tuple[str, ...] = (),
     **settings: Any,
 ) -> Platform:
     """A platform in ``home`` (created if missing); ``settings`` are ``Settings`` fields
     (``database_url``, ``sim_speed``, ``verify_samples``, ...); ``gate`` replaces the policy gate,
-    ``webhook_url`` is the Slack webhook the pipeline notifies."""
+    ``notify_urls`` are the apprise URLs the pipeline notifies."""
     home.mkdir(parents=True, exist_ok=True)
-    config = Settings(home=home, slack_webhook_url=webhook_url, **settings)
+    config = Settings(home=home, notify_urls=notify_urls, **settings)
     init_infra_repo(config)
     store = Store.open(config)
     repo = InfraRepo.open(config, retry=RetryPolicy(sleep=lambda _s: None))
@@ -102,7 +102,7 @@ def make_platform(
         repo=repo,
         host=host,
         gate=gate,
-        notifier=Notifier(store, webhook_url, backoff=FAST),
+        notifier=Notifier(store, config.notification_urls, backoff=FAST),
         backoff=FAST,
     )
     if sync:

@@ -104,7 +104,7 @@ class Healer:
     @property
     def notifier(self) -> Notifier:
         if self._notifier is None:
-            self._notifier = Notifier(self.store, self.settings.slack_webhook_url)
+            self._notifier = Notifier(self.store, self.settings.notification_urls)
         return self._notifier
 
     # --- 1. before the engine ----------------------------------------------------------------

@@ -63,7 +63,7 @@ def reject(
         link=mr.web_url,
     )
     try:
-        Notifier(store, settings.slack_webhook_url).notify(note)
+        Notifier(store, settings.notification_urls).notify(note)
     except SwenError as exc:
         log.warning("notification failed: %s", exc)
     return mr

@@ -1,31 +1,32 @@
-"""The notify stage: an event in the audit log, and a Slack-compatible JSON POST when configured.
+"""The notify stage: an event in the audit log, then the message to every configured apprise target.
 
-The POST body is what Slack incoming webhooks (and Mattermost, Rocket.Chat, Teams' Slack-compatible
-connectors) accept: ``{"text": <fallback>, "blocks": [...]}``. Network errors, 429 and 5xx answers are
-transient and retried with backoff; other 4xx answers fail at once. The webhook URL carries a secret,
-so it never appears in logs, events or error messages (only its host does).
+Targets are apprise URLs (``Settings.notification_urls``: Slack, Microsoft Teams, e-mail, generic
+JSON/form webhooks, ...); apprise formats the message for each service. The event is recorded first,
+so a notification is never lost even when no target takes it. A target that fails is retried with
+back-off and then logged once, with the service and the masked target; it never raises, so a
+notification never fails a pipeline, a review or an escalation.
 
-A failed notification fails the notify stage but never undoes an apply: by then the infrastructure has
-changed and the placement in the store says so.
+The URLs carry secrets (tokens, passwords, webhook paths): logs, events and results show only
+``mask_target(url)``: the scheme and apprise's privacy form of the host part, never the path or the query.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
-from swen.domain.errors import PipelineError
+from swen.config import apprise_target, quiet_apprise
 from swen.domain.events import EventType
 from swen.pipeline.lock import LockStore
-from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff, with_retry
+from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff
 
 log = logging.getLogger(__name__)
 
-_MAX_TEXT = 2900  # Slack rejects section text over 3000 characters
+_MAX_BODY = 2900  # Slack rejects section text over 3000 characters; others take less than they allow
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Notification:
 
     title: str
     text: str
-    status: str  # success | failed | awaiting_approval | rejected | rolled_back
+    status: str  # success | failed | awaiting_approval | rejected | rolled_back | escalated
     fields: dict[str, str] = field(default_factory=dict)
     service: str | None = None
     decision_id: str | None = None
@@ -44,124 +45,114 @@ class Notification:
 @dataclass(frozen=True)
 class NotifyResult:
     event_id: int | None
-    posted: bool
-    webhook_host: str | None
-    attempts: int
-    http_status: int | None = None
+    sent: tuple[str, ...] = ()  # masked targets that took the message
+    failed: tuple[str, ...] = ()  # masked targets that did not, after their retries
+    attempts: int = 0
+
+    @property
+    def posted(self) -> bool:
+        return bool(self.sent)
 
 
-_STATUS_EMOJI = {
-    "success": ":white_check_mark:",
-    "failed": ":x:",
-    "awaiting_approval": ":hourglass_flowing_sand:",
-    "rejected": ":no_entry:",
-    "rolled_back": ":leftwards_arrow_with_hook:",
+_STATUS_TYPE = {
+    "success": "success",
+    "failed": "failure",
+    "escalated": "failure",
+    "rejected": "warning",
+    "rolled_back": "warning",
+    "awaiting_approval": "info",
 }
 
 
-def slack_payload(note: Notification) -> dict[str, Any]:
-    """The Slack-compatible body: a plain-text fallback and Block Kit blocks."""
-    emoji = _STATUS_EMOJI.get(note.status, ":information_source:")
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": note.title[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} {note.text}"[:_MAX_TEXT]}},
-    ]
-    if note.fields:
-        blocks.append(
-            {
-                "type": "section",
-                "fields": [
-                    {"type": "mrkdwn", "text": f"*{key}*\n{value}"[:2000]}
-                    for key, value in list(note.fields.items())[:10]
-                ],
-            }
-        )
+def message_body(note: Notification) -> str:
+    """The text every target gets: what happened, one ``name: value`` line per field, the link."""
+    lines = [note.text, *(f"{key}: {value}" for key, value in note.fields.items())]
     if note.link:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{note.link}|details>"}]})
-    return {"text": f"{note.title}: {note.text}"[:_MAX_TEXT], "blocks": blocks}
+        lines.append(f"details: {note.link}")
+    return "\n".join(lines)[:_MAX_BODY]
 
 
-def webhook_host(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.hostname or "?"
-
-
-def _validate_webhook_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PipelineError(
-            "the Slack webhook URL is not an http(s) URL",
-            hint="set SWEN_SLACK_WEBHOOK_URL to https://hooks.slack.com/services/... or unset it",
-            stage="notify",
-        )
+def mask_target(url: str) -> str:
+    """``url`` safe to log: its scheme and apprise's privacy form of the host part (tokens and passwords
+    shortened or starred), without path and query, which may hold the secret."""
+    plugin = apprise_target(url)
+    shown = plugin.url(privacy=True) if plugin is not None else url
+    parts = urlsplit(shown)
+    if not parts.scheme:
+        return "<unparsable notification URL>"
+    host = parts.netloc
+    if "@" in host and plugin is None:  # unparsed user info: hide all of it
+        host = "***@" + host.rsplit("@", 1)[1]
+    return f"{parts.scheme}://{host}" + ("/…" if parts.path.strip("/") or parts.query else "")
 
 
 class Notifier:
-    """Records a NOTIFICATION event and POSTs to the webhook when one is configured."""
+    """Records a NOTIFICATION event, then sends the message to each apprise target."""
 
     def __init__(
         self,
         store: LockStore,
-        webhook_url: str | None,
+        urls: Sequence[str] | None,
         *,
-        timeout_s: float = 5.0,
         backoff: Backoff = DEFAULT_BACKOFF,
-        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if webhook_url:
-            _validate_webhook_url(webhook_url)
         self.store = store
-        self.webhook_url = webhook_url or None
-        self.timeout_s = timeout_s
+        self.urls = tuple(u for u in (urls or ()) if u)
+        self.targets = tuple(mask_target(u) for u in self.urls)
         self.backoff = backoff
-        self._transport = transport
+        self._sleep = sleep
 
     def notify(self, note: Notification) -> NotifyResult:
-        """Record the event, then POST; raise PipelineError(stage='notify') when the POST fails."""
-        host = webhook_host(self.webhook_url) if self.webhook_url else None
+        """Record the event, then send to each target; failures are logged (once each), never raised."""
         payload: dict[str, Any] = {
             "title": note.title,
             "text": note.text,
             "status": note.status,
             "fields": dict(note.fields),
-            "webhook": host,
+            "targets": list(self.targets),
         }
         record = self.store.append_event(
             EventType.NOTIFICATION, payload, service=note.service, decision_id=note.decision_id
         )
         event_id = getattr(record, "id", None)
-        if self.webhook_url is None:
-            return NotifyResult(event_id=event_id, posted=False, webhook_host=None, attempts=0)
-        attempts: list[int] = []
-        status = with_retry(
-            lambda: self._post(slack_payload(note), attempts),
-            what=f"notification to {host}",
-            backoff=self.backoff,
-        )
-        return NotifyResult(
-            event_id=event_id, posted=True, webhook_host=host, attempts=len(attempts), http_status=status
-        )
+        sent: list[str] = []
+        failed: list[str] = []
+        attempts = 0
+        for url, target in zip(self.urls, self.targets, strict=True):
+            ok, tries = self._send(url, note)
+            attempts += tries
+            (sent if ok else failed).append(target)
+            if not ok:
+                log.warning(
+                    "notification for %s to %s failed after %d attempt(s); event %s keeps it",
+                    note.service or "-",
+                    target,
+                    tries,
+                    event_id,
+                )
+        return NotifyResult(event_id=event_id, sent=tuple(sent), failed=tuple(failed), attempts=attempts)
 
-    def _post(self, body: dict[str, Any], attempts: list[int]) -> int:
-        assert self.webhook_url is not None
-        attempts.append(1)
-        host = webhook_host(self.webhook_url)
-        try:
-            with httpx.Client(timeout=self.timeout_s, transport=self._transport) as client:
-                response = client.post(self.webhook_url, json=body)
-        except httpx.HTTPError as exc:
-            raise PipelineError(
-                f"notification to {host} failed: {type(exc).__name__}",
-                hint="check that the webhook host is reachable",
-                stage="notify",
-                transient=True,
-            ) from None
-        if response.status_code >= 400:
-            transient = response.status_code == 429 or response.status_code >= 500
-            raise PipelineError(
-                f"notification to {host} was refused: HTTP {response.status_code} {response.text[:200]!r}",
-                hint="check SWEN_SLACK_WEBHOOK_URL (a revoked webhook answers 403/404)",
-                stage="notify",
-                transient=transient,
-            )
-        return response.status_code
+    def _send(self, url: str, note: Notification) -> tuple[bool, int]:
+        plugin = apprise_target(url)
+        if plugin is None:  # settings validate every URL; this is a URL handed in directly
+            return False, 0
+        delays = self.backoff.delays()
+        for attempt in range(1, len(delays) + 2):
+            try:
+                with quiet_apprise():  # its messages can quote the URL's secrets: we log once, masked
+                    ok = bool(
+                        plugin.notify(
+                            body=message_body(note),
+                            title=note.title[:150],
+                            notify_type=_STATUS_TYPE.get(note.status, "info"),
+                        )
+                    )
+            except Exception:  # a plugin's bug must not fail the caller either
+                log.debug("apprise plugin raised", exc_info=True)
+                ok = False
+            if ok:
+                return True, attempt
+            if attempt <= len(delays):
+                self._sleep(delays[attempt - 1])
+        return False, len(delays) + 1

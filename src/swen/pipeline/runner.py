@@ -12,7 +12,8 @@ stage per process (``swen pipeline stage NAME --mr MR`` from GitLab CI). See doc
 * apply: under the apply lock, merge the MR into main and push, plan + apply from a clean worktree of
   main (the plan must still match), read ``terraform output -json`` and record the placement. A
   failure reverts main to what is applied and marks the decision FAILED.
-* notify: an event and, when configured, a Slack-compatible POST. Its failure never undoes an apply.
+* notify: an event and, when configured, the message to each apprise target. A target that fails is
+  logged; it never fails the run.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ class PipelineRunner:
         self.mrs = MergeRequestRepository(store)
         self.runs = PipelineRepository(store)
         self._gate = tools.get("gate")
-        self.notifier = tools.get("notifier") or Notifier(store, settings.slack_webhook_url)
+        self.notifier = tools.get("notifier") or Notifier(store, settings.notification_urls)
         self.backoff = tools.get("backoff", DEFAULT_BACKOFF)
         self.applier = MainApplier(settings, store, self.repo, self.host, self.mrs, self.backoff)
 
@@ -482,14 +483,10 @@ class PipelineRunner:
         verb = "rolled back" if ctx.is_rollback else "moved"
         text = f"{ctx.decision.service} {verb} to {where.key if where else '?'}"
         result = self.notifier.notify(self._note(ctx, "rolled_back" if ctx.is_rollback else "success", text))
-        stage_log.note(
-            f"event {result.event_id} recorded"
-            + (
-                f"; posted to {result.webhook_host} (HTTP {result.http_status}, {result.attempts} attempt(s))"
-                if result.posted
-                else "; no webhook configured"
-            )
-        )
+        sent = f"; sent to {', '.join(result.sent)}" if result.sent else ""
+        failed = f"; NOT delivered to {', '.join(result.failed)} (logged)" if result.failed else ""
+        none = "" if sent or failed else "; no notification target configured"
+        stage_log.note(f"event {result.event_id} recorded{sent}{failed}{none}")
 
     # --- helpers ---------------------------------------------------------------------------------
     def _note(self, ctx: _Ctx, status: str, text: str) -> Notification:

@@ -1,8 +1,10 @@
-"""The notify stage against a real HTTP server on 127.0.0.1 (no mocks of httpx)."""
+"""Notifications through apprise, against a real HTTP receiver on 127.0.0.1 (apprise's json:// scheme)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,49 +12,56 @@ from typing import Any
 
 import pytest
 
-from swen.config import Settings
-from swen.domain.errors import PipelineError
+from swen.config import Settings, load_settings
+from swen.domain.errors import ConfigError
 from swen.domain.events import EventType
-from swen.pipeline.notify import Notification, Notifier, slack_payload
+from swen.pipeline.notify import Notification, Notifier, mask_target, message_body
 from swen.pipeline.retry import Backoff
 from swen.store.repository import Store
 
 FAST = Backoff(tries=3, first_s=0.01)
+SECRET = "s3cret-token"
 
 
-class Hook:
+class Receiver:
     """A webhook receiver that answers with the next status from ``statuses`` (then 200)."""
 
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
         self.bodies: list[dict[str, Any]] = []
+        self.paths: list[str] = []
         self.content_types: list[str] = []
+        self.port = 0
+
+    def url(self, scheme: str = "json") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/hooks/{SECRET}"
 
 
 @pytest.fixture
-def hook() -> Iterator[tuple[Hook, str]]:
-    state = Hook([])
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             state.bodies.append(json.loads(self.rfile.read(length)))
+            state.paths.append(self.path)
             state.content_types.append(self.headers.get("Content-Type", ""))
             status = state.statuses.pop(0) if state.statuses else 200
-            body = b"ok" if status == 200 else b"no_service"
             self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", "2")
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(b"ok")
 
         def log_message(self, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-token"
+        yield state
     finally:
         server.shutdown()
         server.server_close()
@@ -67,78 +76,148 @@ def store(settings: Settings) -> Iterator[Store]:
         s.close()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:  # a port that nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _note() -> Notification:
     return Notification(
-        title="SWEN applied MR !3",
-        text="service-1 moved from aws/us-east-1 to alibaba/ap-southeast-1",
+        title="SWEN MR 3: move service-1",
+        text="service-1 moved to alibaba/ap-southeast-1",
         status="success",
-        fields={"service": "service-1", "decision": "d-1", "cost delta": "-12.0 %"},
+        fields={
+            "service": "service-1",
+            "move": "aws/us-east-1 -> alibaba/ap-southeast-1",
+            "decision": "d-1",
+            "policy": "auto_approve",
+        },
         service="service-1",
         decision_id="d-1",
+        link="http://127.0.0.1/mr/3",
     )
 
 
-def test_posts_slack_compatible_json_and_records_event(store: Store, hook: tuple[Hook, str]) -> None:
-    state, url = hook
-    result = Notifier(store, url, backoff=FAST).notify(_note())
-    assert result.posted and result.attempts == 1 and result.http_status == 200
-    assert result.webhook_host == "127.0.0.1"
-    [body] = state.bodies
-    assert state.content_types[0].startswith("application/json")
-    assert body["text"].startswith("SWEN applied MR !3: service-1 moved")
-    assert [b["type"] for b in body["blocks"]] == ["header", "section", "section"]
-    field_texts = [f["text"] for f in body["blocks"][2]["fields"]]
-    assert "*service*\nservice-1" in field_texts
+def test_json_target_gets_title_and_body_with_service_move_and_verdict(
+    store: Store, receiver: Receiver
+) -> None:
+    result = Notifier(store, [receiver.url()], backoff=FAST).notify(_note())
+    assert result.posted and result.attempts == 1 and not result.failed
+    assert result.sent == (f"json://127.0.0.1:{receiver.port}/…",)
+    [body] = receiver.bodies
+    assert receiver.paths == [f"/hooks/{SECRET}"]
+    assert receiver.content_types[0].startswith("application/json")
+    assert body["title"] == "SWEN MR 3: move service-1"
+    assert body["type"] == "success"
+    lines = body["message"].splitlines()
+    assert lines[0] == "service-1 moved to alibaba/ap-southeast-1"
+    assert "service: service-1" in lines
+    assert "move: aws/us-east-1 -> alibaba/ap-southeast-1" in lines
+    assert "policy: auto_approve" in lines
+    assert "details: http://127.0.0.1/mr/3" in lines
     [event] = store.events_after(0, types=[EventType.NOTIFICATION])
     assert event.decision_id == "d-1" and event.payload["status"] == "success"
-    # the webhook URL is a secret: only its host is recorded
-    assert "secret-token" not in json.dumps(event.payload)
+    assert event.payload["targets"] == [f"json://127.0.0.1:{receiver.port}/…"]
+    assert SECRET not in json.dumps(event.payload)  # the URL is a secret: only its masked form is kept
 
 
-def test_server_error_is_retried_then_succeeds(store: Store, hook: tuple[Hook, str]) -> None:
-    state, url = hook
-    state.statuses = [503, 500]
-    result = Notifier(store, url, backoff=FAST).notify(_note())
+def test_escalation_is_sent_as_a_failure(store: Store, receiver: Receiver) -> None:
+    note = Notification(title="SWEN self-healing stopped", text="no candidate", status="escalated")
+    Notifier(store, [receiver.url()], backoff=FAST).notify(note)
+    assert receiver.bodies[0]["type"] == "failure"
+
+
+def test_server_error_is_retried_then_succeeds(store: Store, receiver: Receiver) -> None:
+    receiver.statuses = [503, 500]
+    result = Notifier(store, [receiver.url()], backoff=FAST).notify(_note())
     assert result.posted and result.attempts == 3
-    assert len(state.bodies) == 3
+    assert len(receiver.bodies) == 3
 
 
-def test_client_error_fails_at_once_with_the_servers_answer(store: Store, hook: tuple[Hook, str]) -> None:
-    state, url = hook
-    state.statuses = [404]
-    with pytest.raises(PipelineError) as info:
-        Notifier(store, url, backoff=FAST).notify(_note())
-    assert "HTTP 404" in str(info.value) and "no_service" in str(info.value)
-    assert info.value.stage == "notify" and not info.value.transient
-    assert "secret-token" not in str(info.value)
-    assert len(state.bodies) == 1
-
-
-def test_unreachable_webhook_fails_after_retries(store: Store) -> None:
-    import socket
-
-    with socket.socket() as sock:  # a port that nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with pytest.raises(PipelineError) as info:
-        Notifier(store, f"http://127.0.0.1:{port}/hook", backoff=FAST).notify(_note())
-    assert info.value.transient and "127.0.0.1" in str(info.value)
-
-
-def test_without_webhook_only_the_event_is_recorded(store: Store) -> None:
-    result = Notifier(store, None).notify(_note())
-    assert not result.posted and result.event_id is not None
+def test_receiver_down_is_logged_once_and_never_raised(
+    store: Store, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = f"json://127.0.0.1:{_free_port()}/hooks/{SECRET}"
+    with caplog.at_level(logging.WARNING, logger="swen.pipeline.notify"):
+        result = Notifier(store, [down, receiver.url()], backoff=FAST).notify(_note())
+    # the other target still gets it, and the event is recorded whatever happened
+    assert result.sent == (f"json://127.0.0.1:{receiver.port}/…",) and len(receiver.bodies) == 1
+    assert result.failed == (mask_target(down),) and result.attempts == 3 + 1
+    ours = [r for r in caplog.records if r.name == "swen.pipeline.notify"]
+    assert len(ours) == 1
+    message = ours[0].getMessage()
+    assert "service-1" in message and mask_target(down) in message and "3 attempt(s)" in message
+    assert SECRET not in caplog.text
     assert len(store.events_after(0, types=[EventType.NOTIFICATION])) == 1
 
 
-def test_bad_webhook_url_is_rejected(store: Store) -> None:
-    with pytest.raises(PipelineError, match="not an http"):
-        Notifier(store, "file:///etc/passwd")
+def test_refusal_is_not_delivered(store: Store, receiver: Receiver) -> None:
+    receiver.statuses = [404, 404, 404]
+    result = Notifier(store, [receiver.url()], backoff=FAST).notify(_note())
+    assert not result.posted and result.failed and len(receiver.bodies) == 3
 
 
-def test_payload_truncates_long_text() -> None:
-    note = Notification(title="t" * 500, text="x" * 10_000, status="failed")
-    body = slack_payload(note)
-    assert len(body["blocks"][0]["text"]["text"]) <= 150
-    assert len(body["blocks"][1]["text"]["text"]) < 3000
-    assert len(body["text"]) < 3000
+def test_without_targets_only_the_event_is_recorded(store: Store) -> None:
+    result = Notifier(store, None).notify(_note())
+    assert not result.posted and not result.failed and result.event_id is not None
+    assert len(store.events_after(0, types=[EventType.NOTIFICATION])) == 1
+
+
+def test_masked_targets_hide_tokens_passwords_and_paths() -> None:
+    token = "abcdefghijklmnopqrstuvwx"
+    assert mask_target("slack://T1AAAA/B2BBBB/" + token) == "slack://T...A/…"
+    shown = mask_target("mailtos://user:hunter2@example.com")
+    assert "hunter2" not in shown and shown.startswith("mailtos://user:")
+    assert SECRET not in mask_target(f"json://hooks.example.com/{SECRET}?x=1")
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def test_settings_take_a_list_of_apprise_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    urls = [f"json://127.0.0.1:9/{SECRET}", "mailtos://user:pw@example.com"]
+    monkeypatch.setenv("SWEN_NOTIFY_URLS", json.dumps(urls))
+    settings = load_settings(home=tmp_path)
+    assert settings.notification_urls == tuple(urls)
+    assert SECRET not in repr(settings) and SECRET not in str(settings.model_dump())
+
+
+def test_a_bad_url_is_a_clear_settings_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setenv(
+        "SWEN_NOTIFY_URLS", json.dumps(["json://ok.example.com/x", f"bogus://u:{SECRET}@host"])
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(home=tmp_path)
+    text = str(info.value) + str(info.value.hint)
+    assert "notify_urls" in text and "entry 1" in text and "'bogus'" in text and "not an apprise URL" in text
+    assert "SWEN_NOTIFY_URLS" in text
+    assert SECRET not in text
+
+
+def test_notify_urls_that_are_not_json_are_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("SWEN_NOTIFY_URLS", "json://ok.example.com/x")
+    with pytest.raises(ConfigError, match=r"SWEN_NOTIFY_URLS is not valid JSON.*apprise URLs"):
+        load_settings(home=tmp_path)
+
+
+def test_old_slack_webhook_becomes_apprises_slack_url(tmp_path: Any) -> None:
+    token = "abcdefghijklmnopqrstuvwx"
+    settings = Settings(
+        home=tmp_path, slack_webhook_url=f"https://hooks.slack.com/services/T1AA/B2BB/{token}"
+    )
+    assert settings.notification_urls == (f"slack://T1AA/B2BB/{token}",)
+    assert token not in repr(settings)
+
+
+def test_old_slack_webhook_elsewhere_is_refused_with_the_way_out(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(home=tmp_path, slack_webhook_url=f"http://127.0.0.1/hooks/{SECRET}")
+    assert "SWEN_NOTIFY_URLS" in str(info.value) and SECRET not in str(info.value)
+
+
+def test_body_is_truncated() -> None:
+    note = Notification(title="t", text="x" * 10_000, status="failed", fields={"service": "s"})
+    assert len(message_body(note)) < 3000
