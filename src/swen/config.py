@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
@@ -55,6 +56,7 @@ from swen.domain.safe_yaml import read_yaml
 _REPO_PATH_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+-]*(/[A-Za-z0-9_.][A-Za-z0-9_.+-]*)*$")
 _HCL_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 _BRANCH_PREFIX_RE = re.compile(r"^([a-z0-9][a-z0-9-]{0,30}/){0,3}$")
+_GITHUB_REPOSITORY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 
 
 def _repo_path(value: str) -> str:
@@ -171,11 +173,34 @@ def _branch_prefix(value: str) -> str:
     return value
 
 
+def _github_repository(value: str) -> str:
+    value = str(value).strip()
+    if not _GITHUB_REPOSITORY_RE.fullmatch(value) or value.split("/")[1] in {".", ".."}:
+        raise ValueError(
+            f"{value!r} is not a GitHub repository: use owner/name, e.g. platform/infra (owner: letters, "
+            "digits and '-'; name: letters, digits, '.', '_' and '-')"
+        )
+    return value
+
+
+def _http_url(value: str) -> str:
+    value = str(value).strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(
+            f"{value!r} is not an API base URL: use http(s)://host[/path], e.g. https://api.github.com or "
+            "https://github.example.com/api/v3 for GitHub Enterprise"
+        )
+    return value
+
+
 RepoPath = Annotated[str, AfterValidator(_repo_path)]
 """A relative path inside the infra repository (validated: no absolute path, no ``..``)."""
 TfvarsPath = Annotated[str, AfterValidator(_tfvars_path)]
 HclIdentifier = Annotated[str, AfterValidator(_hcl_identifier)]
 BranchPrefix = Annotated[str, AfterValidator(_branch_prefix)]
+GitHubRepository = Annotated[str, AfterValidator(_github_repository)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 _PROM_LABEL_RE = r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$"
 _PROM_METRIC_RE = r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,127}$"
@@ -308,10 +333,20 @@ class Settings(BaseSettings):
     branch_prefix: BranchPrefix = Field(
         default="", description="Put in front of every SWEN branch, e.g. 'swen/' -> swen/ai-rec/service-2-..."
     )
-    mr_host: Literal["local", "gitlab"] = "local"
+    mr_host: Literal["local", "gitlab", "github"] = "local"
     gitlab_url: str | None = None
     gitlab_token: SecretStr | None = None
     gitlab_project: str | None = None
+    github_repository: GitHubRepository | None = Field(
+        default=None, description="The infra repository on GitHub as owner/name (mr_host: github)."
+    )
+    github_token: SecretStr | None = Field(
+        default=None, description="Token with pull requests: write on the repository (SWEN_GITHUB_TOKEN)."
+    )
+    github_api_url: HttpUrl = Field(
+        default="https://api.github.com",
+        description="GitHub's REST API base URL; https://HOST/api/v3 for GitHub Enterprise Server.",
+    )
     gitlab_webhook_secret: SecretStr | None = None
     notify_urls: Annotated[tuple[SecretStr, ...], AfterValidator(_apprise_urls)] = Field(
         default=(),
@@ -350,6 +385,14 @@ class Settings(BaseSettings):
         if self.mr_host == "gitlab" and not (self.gitlab_url and self.gitlab_token and self.gitlab_project):
             raise ValueError(
                 "SWEN_MR_HOST=gitlab needs SWEN_GITLAB_URL, SWEN_GITLAB_TOKEN and SWEN_GITLAB_PROJECT"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _github_complete(self) -> Settings:
+        if self.mr_host == "github" and not (self.github_repository and self.github_token):
+            raise ValueError(
+                "SWEN_MR_HOST=github needs SWEN_GITHUB_REPOSITORY (owner/name) and SWEN_GITHUB_TOKEN"
             )
         return self
 

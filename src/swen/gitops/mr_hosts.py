@@ -1,15 +1,21 @@
-"""Merge-request hosts behind one protocol: the local store (embedded default) and GitLab.
+"""Merge-request hosts behind one protocol: the local store (embedded default), GitLab and GitHub.
 
-Both keep one row per merge request in the store (``swen.store.mrs``), so ids are the store's ids
-everywhere (CLI, API, pipeline runs). The GitLab host additionally creates and drives the real MR
-through python-gitlab (``external_id`` = GitLab iid) and mirrors its state.
+All keep one row per merge request in the store (``swen.store.mrs``), so ids are the store's ids
+everywhere (CLI, API, pipeline runs). The GitLab host (here) and the GitHub host
+(``swen.gitops.github_host``) additionally create and drive the real merge/pull request through
+python-gitlab or PyGithub (``external_id`` = GitLab iid or GitHub pull number) and mirror its state.
 
-``merge`` means "the branch is on main of the infra remote afterwards" for both hosts: the local host
-merges with git (``InfraRepo.merge_to_main``), GitLab merges server-side.
+``merge`` means "the branch is on main of the infra remote afterwards" for every host: the local host
+merges with git (``InfraRepo.merge_to_main``), GitLab and GitHub merge server-side.
+
+``comment`` posts only on a real change: a body equal to the last comment SWEN posted on that merge
+request is skipped. SWEN's comments end with ``COMMENT_MARKER`` (an HTML comment, invisible on both
+hosts), which is how a host finds the last one it posted among people's comments.
 """
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,12 +26,14 @@ from swen.domain.merge_requests import MergeRequest, MRKind, MRState
 from swen.gitops.branch import validate_branch_name
 from swen.gitops.repo import MAIN
 from swen.store.mrs import MergeRequestRepository
+from swen.store.reads import recent_service_events
 from swen.store.repository import Store
 
 if TYPE_CHECKING:
     from swen.gitops.repo import InfraRepo
 
 __all__ = [
+    "COMMENT_MARKER",
     "GitLabMergeRequestHost",
     "LocalMergeRequestHost",
     "MRKind",
@@ -39,6 +47,9 @@ MAX_ACTOR_LENGTH = 128
 GITLAB_MAX_RETRIES = 4
 """Retries of 429/5xx/connection errors (python-gitlab backs off 0.1 s, 0.2 s, ...; ~1.5 s in all)."""
 MAX_REASON_LENGTH = 2000
+MAX_COMMENT_LENGTH = 60_000
+"""Below GitHub's 65,536-character limit on a comment (GitLab's is 1,000,000), with room for the marker."""
+COMMENT_MARKER = "<!-- swen:comment -->"
 
 
 class MergeRequestHost(Protocol):
@@ -67,6 +78,10 @@ class MergeRequestHost(Protocol):
 
     def find_by_branch(self, branch: str) -> MergeRequest | None: ...
 
+    def comment(self, mr_id: int, body: str) -> bool:
+        """Post ``body`` unless it equals the last comment SWEN posted on the MR; True when posted."""
+        ...
+
 
 def validate_actor(by: str) -> str:
     """A person or bot name for approvals: 1..128 printable characters."""
@@ -81,6 +96,33 @@ def validate_reason(reason: str) -> str:
     if not cleaned or len(cleaned) > MAX_REASON_LENGTH:
         raise InvalidInputError("a reason is required (1-2000 characters)", hint="say why, e.g. 'too risky'")
     return cleaned
+
+
+def validate_comment(body: str) -> str:
+    cleaned = body.strip() if isinstance(body, str) else ""
+    if not cleaned or len(cleaned) > MAX_COMMENT_LENGTH:
+        raise InvalidInputError(
+            f"a comment needs 1-{MAX_COMMENT_LENGTH} characters (got {len(cleaned)})",
+            hint="shorten the plan or cost table, or link to it",
+        )
+    return cleaned
+
+
+def marked(body: str) -> str:
+    """``body`` as SWEN posts it: with the marker that lets it find its own comments again."""
+    return f"{body}\n\n{COMMENT_MARKER}"
+
+
+def unmarked(posted: str) -> str | None:
+    """The body SWEN posted, or None when ``posted`` is not one of SWEN's comments."""
+    text = posted.rstrip()
+    if not text.endswith(COMMENT_MARKER):
+        return None
+    return text[: -len(COMMENT_MARKER)].strip()
+
+
+def _digest(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _require_open(mr: MergeRequest, action: str) -> None:
@@ -129,6 +171,29 @@ class _StoreBackedHost(ABC):
 
     def find_by_branch(self, branch: str) -> MergeRequest | None:
         return self.mrs.get_by_branch(branch)
+
+    def comment(self, mr_id: int, body: str) -> bool:
+        """Post ``body`` on the MR unless it equals the last comment SWEN posted there (a plan or a
+        cost table is posted again only when it changed). True when posted."""
+        body = validate_comment(body)
+        mr = self.mrs.get(mr_id)
+        if self._last_comment(mr) == self._comparable(body):
+            return False
+        self._comment_remote(mr, body)
+        self.mrs.update(mr_id, action="commented", detail={"sha256": _digest(body), "chars": len(body)})
+        return True
+
+    def _comparable(self, body: str) -> str:
+        """What ``_last_comment`` gives back for a comment with ``body``."""
+        return body
+
+    @abstractmethod
+    def _last_comment(self, mr: MergeRequest) -> str | None:
+        """The body of the newest comment SWEN posted on ``mr`` (without the marker), if any."""
+
+    @abstractmethod
+    def _comment_remote(self, mr: MergeRequest, body: str) -> None:
+        """Post ``body`` on the host, marked as SWEN's."""
 
     @abstractmethod
     def _open_remote(self, branch: str, title: str, description: str, kind: MRKind) -> _RemoteMR:
@@ -189,6 +254,7 @@ class LocalMergeRequestHost(_StoreBackedHost):
 
     def __init__(self, store: Store, repo: InfraRepo | None = None) -> None:
         self.mrs = MergeRequestRepository(store)
+        self.store = store
         self.repo = repo
 
     def get(self, mr_id: int) -> MergeRequest:
@@ -203,6 +269,21 @@ class LocalMergeRequestHost(_StoreBackedHost):
 
     def _close_remote(self, mr: MergeRequest, note: str) -> None:
         """The store is the local host: the recorded state is the closed MR."""
+
+    def _last_comment(self, mr: MergeRequest) -> str | None:
+        """The store is the local host: its comments are ``commented`` events, which keep the body's
+        digest (not the body), so the digest stands for the body here."""
+        for event in reversed(recent_service_events(self.store, mr.service, limit=1000)):
+            payload = event.payload
+            if payload.get("action") == "commented" and payload.get("mr_id") == mr.id:
+                return str(payload.get("detail", {}).get("sha256"))
+        return None
+
+    def _comparable(self, body: str) -> str:
+        return _digest(body)
+
+    def _comment_remote(self, mr: MergeRequest, body: str) -> None:
+        """The store is the local host: the ``commented`` event is the comment."""
 
     def _merge_remote(self, mr: MergeRequest) -> str | None:
         if self.repo is None:
@@ -325,6 +406,24 @@ class GitLabMergeRequestHost(_StoreBackedHost):
         sha: str | None = (result or {}).get("merge_commit_sha") if isinstance(result, dict) else None
         return sha
 
+    def _last_comment(self, mr: MergeRequest) -> str | None:
+        notes = self._call(
+            "reading merge request notes",
+            self._lazy_mr(mr).notes.list,
+            sort="desc",
+            order_by="created_at",
+            per_page=100,
+            get_all=False,
+        )
+        for note in notes:
+            body = None if getattr(note, "system", False) else unmarked(getattr(note, "body", "") or "")
+            if body is not None:
+                return body
+        return None
+
+    def _comment_remote(self, mr: MergeRequest, body: str) -> None:
+        self._call("commenting on a merge request", self._lazy_mr(mr).notes.create, {"body": marked(body)})
+
     def _close_remote(self, mr: MergeRequest, note: str) -> None:
         remote = self._lazy_mr(mr)
         self._call("commenting on a merge request", remote.notes.create, {"body": note})
@@ -333,7 +432,17 @@ class GitLabMergeRequestHost(_StoreBackedHost):
 
 
 def make_host(settings: Settings, store: Store, repo: InfraRepo | None = None) -> MergeRequestHost:
-    """The host the settings choose (SWEN_MR_HOST): local (default) or gitlab."""
+    """The host the settings choose (SWEN_MR_HOST): local (default), gitlab or github."""
+    if settings.mr_host == "github":
+        from swen.gitops.github_host import GitHubMergeRequestHost
+
+        assert settings.github_repository and settings.github_token  # settings validate
+        return GitHubMergeRequestHost(
+            store,
+            repository=settings.github_repository,
+            token=settings.github_token.get_secret_value(),
+            api_url=settings.github_api_url,
+        )
     if settings.mr_host == "gitlab":
         assert settings.gitlab_url and settings.gitlab_token and settings.gitlab_project  # settings validate
         return GitLabMergeRequestHost(
