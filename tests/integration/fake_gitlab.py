@@ -32,6 +32,7 @@ def _now() -> str:
 class FakeGitLab:
     def __init__(self) -> None:
         self.mrs: dict[int, dict[str, Any]] = {}
+        self.notes: dict[int, list[dict[str, Any]]] = {}
         self.requests: list[dict[str, Any]] = []
         self.fail_next: list[int] = []  # status codes to answer with before serving normally
         self._lock = threading.Lock()
@@ -70,6 +71,7 @@ class FakeGitLab:
             web_url=f"https://gitlab.example.com/{PROJECT}/-/merge_requests/{iid}",
         )
         self.mrs[iid] = mr
+        self.notes[iid] = []
         return mr
 
     # --- request handling -----------------------------------------------------------------------
@@ -124,9 +126,16 @@ class FakeGitLab:
         if method == "POST" and action == "notes":
             note = copy.deepcopy(_fixture("note.json"))
             note.update(
-                body=body.get("body", ""), noteable_id=mr["id"], noteable_iid=mr["iid"], created_at=_now()
+                id=300 + sum(len(n) for n in self.notes.values()) + 1,
+                body=body.get("body", ""),
+                noteable_id=mr["id"],
+                noteable_iid=mr["iid"],
+                created_at=_now(),
             )
+            self.notes[mr["iid"]].append(note)
             return 201, note
+        if method == "GET" and action == "notes":  # the documented default order: newest first
+            return 200, list(reversed(self.notes[mr["iid"]]))
         if method == "PUT" and action == "merge":
             if mr["state"] != "opened":
                 return 405, {"message": "405 Method Not Allowed"}

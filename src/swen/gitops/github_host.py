@@ -91,10 +91,16 @@ class GitHubMergeRequestHost(_StoreBackedHost):
             max_rate_limit_wait=MAX_RATE_LIMIT_WAIT_S,
             allowed_methods=frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"}),
         )
+        # lazy: objects are fetched when _pull asks, inside _call, never on an attribute read elsewhere
         self._gh = Github(
-            base_url=api_url.rstrip("/"), auth=Auth.Token(token), timeout=timeout_s, retry=retry, per_page=100
+            base_url=api_url.rstrip("/"),
+            auth=Auth.Token(token),
+            timeout=timeout_s,
+            retry=retry,
+            per_page=100,
+            lazy=True,
         )
-        self._repo = self._gh.get_repo(repository, lazy=True)
+        self._repo = self._gh.get_repo(repository)
 
     def __repr__(self) -> str:
         return f"GitHubMergeRequestHost(repository={self.repository!r}, token=**********)"
@@ -114,7 +120,9 @@ class GitHubMergeRequestHost(_StoreBackedHost):
                 f"merge request {mr.id} has no GitHub pull request number",
                 hint="it was not created on GitHub",
             )
-        return self._call("reading a pull request", self._repo.get_pull, int(mr.external_id))
+        pull = self._repo.get_pull(int(mr.external_id))  # lazy: no request yet
+        self._call("reading a pull request", pull.update)
+        return pull
 
     def _open_remote(self, branch: str, title: str, description: str, kind: MRKind) -> _RemoteMR:
         # A crash after GitHub created the pull request but before the row was stored: reuse it.

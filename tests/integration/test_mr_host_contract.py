@@ -1,0 +1,255 @@
+"""One contract for the remote merge-request hosts: GitLab (python-gitlab) and GitHub (PyGithub).
+
+Each runs against its own loopback fake server replaying the payload shapes the service documents
+(tests/fixtures/gitlab, tests/fixtures/github); the library under test talks real HTTP to it.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import fake_github
+import fake_gitlab
+import pytest
+
+from swen.config import Settings
+from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError, SwenError
+from swen.domain.merge_requests import MRKind, MRState
+from swen.gitops.github_host import GitHubMergeRequestHost
+from swen.gitops.mr_hosts import (
+    COMMENT_MARKER,
+    GitLabMergeRequestHost,
+    LocalMergeRequestHost,
+    MergeRequestHost,
+)
+from swen.store.repository import Store
+
+BRANCH = "ai-rec/service-2-alibaba-20261126T101503Z"
+OTHER = "ai-rec/service-2-aws-20261126T101503Z"
+
+
+@dataclass
+class Remote:
+    """A host and what the test needs to know about its fake server, the same for every host."""
+
+    name: str
+    host: MergeRequestHost
+    fake: Any
+    build: Callable[..., MergeRequestHost]  # another host on the same server: build(token=, project=)
+    state: Callable[[str], str]  # external id -> opened | merged | closed (the host's words mapped)
+    set_state: Callable[[str, str], None]  # a person merges or closes it on the host
+    comments: Callable[[str], list[str]]
+    person_comments: Callable[[str, str], None]
+    created: Callable[[], int]  # create calls so far
+    preexisting: Callable[[str], None]  # a merge request a crash left on the host
+    url_prefix: str
+
+
+def _gitlab(store: Store) -> Iterator[Remote]:
+    with fake_gitlab.FakeGitLab() as fake:
+
+        def build(token: str = fake_gitlab.TOKEN, project: str = fake_gitlab.PROJECT) -> MergeRequestHost:
+            return GitLabMergeRequestHost(store, url=fake.url, token=token, project=project)
+
+        def set_state(iid: str, state: str) -> None:
+            fake.mrs[int(iid)]["state"] = state
+
+        def person(iid: str, body: str) -> None:
+            fake.notes[int(iid)].append({"id": 999, "body": body, "system": False})
+
+        yield Remote(
+            name="gitlab",
+            host=build(),
+            fake=fake,
+            build=build,
+            state=lambda iid: fake.mrs[int(iid)]["state"],
+            set_state=set_state,
+            comments=lambda iid: [n["body"] for n in fake.notes[int(iid)]],
+            person_comments=person,
+            created=lambda: len(fake.calls("POST", "/merge_requests")),
+            preexisting=lambda branch: fake.create_mr(
+                {"source_branch": branch, "target_branch": "main", "title": "swen: move service-2"}
+            ),
+            url_prefix=f"https://gitlab.example.com/{fake_gitlab.PROJECT}/-/merge_requests/",
+        )
+
+
+def _github(store: Store) -> Iterator[Remote]:
+    with fake_github.FakeGitHub() as fake:
+
+        def build(token: str = fake_github.TOKEN, project: str = fake_github.REPOSITORY) -> MergeRequestHost:
+            return GitHubMergeRequestHost(store, repository=project, token=token, api_url=fake.url)
+
+        def state(number: str) -> str:
+            pr = fake.pulls[int(number)]
+            return "merged" if pr["merged"] else "opened" if pr["state"] == "open" else "closed"
+
+        def set_state(number: str, state: str) -> None:
+            pr = fake.pulls[int(number)]
+            pr["state"] = "open" if state == "opened" else "closed"
+            pr["merged"] = state == "merged"
+
+        def person(number: str, body: str) -> None:
+            comment = fake_github._fixture("issue_comment.json")
+            comment.update(body=body)
+            fake.comments[int(number)].append(comment)
+
+        yield Remote(
+            name="github",
+            host=build(),
+            fake=fake,
+            build=build,
+            state=state,
+            set_state=set_state,
+            comments=lambda number: [c["body"] for c in fake.comments[int(number)]],
+            person_comments=person,
+            created=lambda: len(fake.calls("POST", "/pulls")),
+            preexisting=lambda branch: fake.create_pull(
+                {"head": branch, "base": "main", "title": "swen: move service-2"}
+            ),
+            url_prefix=f"https://github.example.com/{fake_github.REPOSITORY}/pull/",
+        )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    with Store.open(settings) as opened:
+        yield opened
+
+
+@pytest.fixture(params=["gitlab", "github"])
+def remote(request: pytest.FixtureRequest, store: Store) -> Iterator[Remote]:
+    yield from {"gitlab": _gitlab, "github": _github}[request.param](store)
+
+
+def _open(host: MergeRequestHost, branch: str = BRANCH) -> int:
+    return host.open(
+        branch, "swen: move service-2", "## SWEN placement change", "d-1", "service-2", MRKind.MIGRATION
+    ).id
+
+
+def test_open_creates_the_remote_mr_and_finds_it_by_branch(remote: Remote) -> None:
+    mr = remote.host.get(_open(remote.host))
+    assert (mr.host, mr.external_id, mr.state, mr.branch) == (remote.name, "1", MRState.OPENED, BRANCH)
+    assert mr.web_url == f"{remote.url_prefix}1"
+    assert remote.state("1") == "opened" and remote.created() == 1
+    assert remote.host.find_by_branch(BRANCH) == mr
+    assert remote.host.find_by_branch(OTHER) is None
+
+
+def test_reopen_after_a_crash_reuses_the_remote_mr(remote: Remote) -> None:
+    remote.preexisting(BRANCH)  # created on the host, but the store row was never written
+    mr = remote.host.get(_open(remote.host))
+    assert mr.external_id == "1" and remote.created() == 0
+    assert [m.id for m in remote.host.list()] == [mr.id]
+
+
+def test_approve_then_merge_and_merge_again_changes_nothing(remote: Remote) -> None:
+    mr_id = _open(remote.host)
+    assert remote.host.approve(mr_id, "alice").approved_by == "alice"
+    assert remote.host.approve(mr_id, "bob").approved_by == "alice"  # once only
+    assert remote.host.merge(mr_id).state is MRState.MERGED and remote.state("1") == "merged"
+    requests_before = len(remote.fake.requests)
+    assert remote.host.merge(mr_id).state is MRState.MERGED
+    assert len(remote.fake.requests) == requests_before
+    with pytest.raises(ConflictError, match="is merged; cannot approve"):
+        remote.host.approve(mr_id, "carol")
+
+
+def test_reject_and_close_leave_a_note_and_close_remotely(remote: Remote) -> None:
+    rejected = remote.host.reject(_open(remote.host), "alice", "too risky before the launch")
+    assert rejected.state is MRState.CLOSED and remote.state("1") == "closed"
+    assert remote.comments("1") == ["Rejected by alice: too risky before the launch"]
+    other = _open(remote.host, OTHER)
+    assert remote.host.close(other, "superseded").state is MRState.CLOSED
+    assert remote.host.close(other, "superseded").state is MRState.CLOSED  # idempotent
+    assert remote.comments("2") == ["Closed by SWEN: superseded"] and remote.state("2") == "closed"
+
+
+def test_get_follows_a_state_a_person_changed_on_the_host(remote: Remote) -> None:
+    mr_id = _open(remote.host)
+    remote.set_state("1", "merged")
+    assert remote.host.get(mr_id).state is MRState.MERGED
+    assert [m.id for m in remote.host.list(state=MRState.MERGED)] == [mr_id]
+    other = _open(remote.host, OTHER)
+    remote.set_state("2", "closed")
+    assert remote.host.get(other).state is MRState.CLOSED
+
+
+def test_a_comment_is_posted_only_on_a_real_change(remote: Remote) -> None:
+    mr_id = _open(remote.host)
+    plan = "Plan: 1 to add, 0 to change, 1 to destroy.\n\n| service | before | after |"
+    assert remote.host.comment(mr_id, plan) is True
+    assert remote.host.comment(mr_id, plan) is False  # same as SWEN's last comment: skipped
+    assert remote.host.comment(mr_id, f"  {plan}\n") is False  # surrounding whitespace is no change
+    remote.person_comments("1", "looks good to me")  # a person's comment is not SWEN's last one
+    assert remote.host.comment(mr_id, plan) is False
+    changed = plan.replace("1 to destroy", "0 to destroy")
+    assert remote.host.comment(mr_id, changed) is True
+    assert remote.host.comment(mr_id, plan) is True  # differs from the last one again
+    swen = [c for c in remote.comments("1") if c.endswith(COMMENT_MARKER)]
+    assert [c.removesuffix(COMMENT_MARKER).strip() for c in swen] == [plan, changed, plan]
+
+
+def test_comment_input_is_checked_before_the_host_is_called(remote: Remote) -> None:
+    mr_id = _open(remote.host)
+    before = len(remote.fake.requests)
+    for bad in ("", "   ", "x" * 60_001):
+        with pytest.raises(InvalidInputError, match="a comment needs"):
+            remote.host.comment(mr_id, bad)
+    assert len(remote.fake.requests) == before
+
+
+def test_a_bad_token_is_a_clear_error_and_nothing_is_stored(remote: Remote) -> None:
+    host = remote.build(token="wrong-token")
+    with pytest.raises(GitOpsError) as info:
+        _open(host)
+    error = info.value
+    assert isinstance(error, SwenError) and not error.transient
+    assert "HTTP 401" in error.message and error.hint and f"SWEN_{remote.name.upper()}_TOKEN" in error.hint
+    assert "wrong-token" not in f"{error.message} {error.hint}"
+    assert host.list() == [] and remote.created() == 0
+
+
+def test_an_unknown_repository_is_a_clear_error(remote: Remote) -> None:
+    host = remote.build(project="platform/nope")
+    with pytest.raises(GitOpsError) as info:
+        _open(host)
+    assert "HTTP 404" in info.value.message and info.value.hint
+    assert f"SWEN_{remote.name.upper()}_" in info.value.hint and not info.value.transient
+    assert host.list() == []
+
+
+def test_a_transient_server_error_is_retried_without_duplicates(remote: Remote) -> None:
+    remote.fake.fail_next = [503]
+    _open(remote.host)
+    assert remote.created() == 1 and len(remote.host.list()) == 1
+
+
+def test_an_unreachable_host_is_a_quick_transient_error(remote: Remote, store: Store) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    host: MergeRequestHost
+    if remote.name == "gitlab":
+        host = GitLabMergeRequestHost(store, url=f"http://127.0.0.1:{port}", token="t", project="a/b")
+    else:
+        host = GitHubMergeRequestHost(store, repository="a/b", token="t", api_url=f"http://127.0.0.1:{port}")
+    with pytest.raises(GitOpsError) as info:
+        _open(host)
+    assert info.value.transient and info.value.message.startswith(
+        f"{remote.name.replace('gitlab', 'GitLab').replace('github', 'GitHub')} listing"
+    )
+    assert host.list() == []
+
+
+def test_the_local_host_also_comments_only_on_a_change(store: Store) -> None:
+    host = LocalMergeRequestHost(store)
+    mr_id = _open(host)
+    assert host.comment(mr_id, "plan A") is True
+    assert host.comment(mr_id, "plan A") is False
+    assert host.comment(mr_id, "plan B") is True
+    assert host.comment(mr_id, "plan A") is True
