@@ -280,4 +280,6 @@ def _parse_hcl(text: str) -> dict[str, Any] | None:
 def _host_description(settings: Settings) -> str:
     if settings.mr_host == "gitlab":
         return f"GitLab project {settings.gitlab_project} at {settings.gitlab_url}"
+    if settings.mr_host == "github":
+        return f"GitHub repository {settings.github_repository} at {settings.github_api_url}"
     return "the local merge-request store (mr_host: local)"
