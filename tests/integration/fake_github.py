@@ -20,6 +20,8 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "github"
 TOKEN = "ghp_testtoken000000000000000000000000000"
 REPOSITORY = "platform/infra"
 PREFIX = "/api/v3"
+NO_PAUSES = {"seconds_between_requests": 0.0, "seconds_between_writes": 0.0}
+"""PyGithub's pauses between requests (GitHub's rate-limit advice) are for GitHub, not this fake."""
 
 
 def _fixture(name: str) -> Any:

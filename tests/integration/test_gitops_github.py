@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_github import PREFIX, REPOSITORY, TOKEN, FakeGitHub
+from fake_github import NO_PAUSES, PREFIX, REPOSITORY, TOKEN, FakeGitHub
 
 from swen.config import Settings
 from swen.domain.errors import GitOpsError
@@ -37,7 +37,7 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def host(store: Store, github: FakeGitHub) -> GitHubMergeRequestHost:
-    return GitHubMergeRequestHost(store, repository=REPOSITORY, token=TOKEN, api_url=github.url)
+    return GitHubMergeRequestHost(store, repository=REPOSITORY, token=TOKEN, api_url=github.url, **NO_PAUSES)
 
 
 def _open(host: GitHubMergeRequestHost) -> int:
@@ -111,7 +111,7 @@ def test_validation_failed_names_githubs_reasons(host: GitHubMergeRequestHost, g
 
 
 def test_the_token_never_shows(store: Store, github: FakeGitHub, swen_home: Path) -> None:
-    host = GitHubMergeRequestHost(store, repository=REPOSITORY, token=TOKEN, api_url=github.url)
+    host = GitHubMergeRequestHost(store, repository=REPOSITORY, token=TOKEN, api_url=github.url, **NO_PAUSES)
     assert TOKEN not in repr(host)
     settings = Settings(home=swen_home, mr_host="github", github_repository=REPOSITORY, github_token=TOKEN)
     assert TOKEN not in repr(settings) and TOKEN not in str(settings.model_dump())

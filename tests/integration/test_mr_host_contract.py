@@ -81,7 +81,9 @@ def _github(store: Store) -> Iterator[Remote]:
     with fake_github.FakeGitHub() as fake:
 
         def build(token: str = fake_github.TOKEN, project: str = fake_github.REPOSITORY) -> MergeRequestHost:
-            return GitHubMergeRequestHost(store, repository=project, token=token, api_url=fake.url)
+            return GitHubMergeRequestHost(
+                store, repository=project, token=token, api_url=fake.url, **fake_github.NO_PAUSES
+            )
 
         def state(number: str) -> str:
             pr = fake.pulls[int(number)]
@@ -145,6 +147,14 @@ def test_reopen_after_a_crash_reuses_the_remote_mr(remote: Remote) -> None:
     mr = remote.host.get(_open(remote.host))
     assert mr.external_id == "1" and remote.created() == 0
     assert [m.id for m in remote.host.list()] == [mr.id]
+
+
+def test_opening_the_same_branch_again_makes_no_second_remote_mr(remote: Remote) -> None:
+    mr_id = _open(remote.host)
+    with pytest.raises(ConflictError, match=f"a merge request for branch '{BRANCH}' already exists"):
+        _open(remote.host)
+    assert remote.created() == 1 and [m.id for m in remote.host.list()] == [mr_id]
+    assert remote.host.find_by_branch(BRANCH).id == mr_id  # type: ignore[union-attr]
 
 
 def test_approve_then_merge_and_merge_again_changes_nothing(remote: Remote) -> None:
@@ -237,7 +247,9 @@ def test_an_unreachable_host_is_a_quick_transient_error(remote: Remote, store: S
     if remote.name == "gitlab":
         host = GitLabMergeRequestHost(store, url=f"http://127.0.0.1:{port}", token="t", project="a/b")
     else:
-        host = GitHubMergeRequestHost(store, repository="a/b", token="t", api_url=f"http://127.0.0.1:{port}")
+        host = GitHubMergeRequestHost(
+            store, repository="a/b", token="t", api_url=f"http://127.0.0.1:{port}", **fake_github.NO_PAUSES
+        )
     with pytest.raises(GitOpsError) as info:
         _open(host)
     assert info.value.transient and info.value.message.startswith(

@@ -78,7 +78,11 @@ class GitHubMergeRequestHost(_StoreBackedHost):
         api_url: str = "https://api.github.com",
         target_branch: str = MAIN,
         timeout_s: int = 15,
+        seconds_between_requests: float = 0.25,
+        seconds_between_writes: float = 1.0,
     ) -> None:
+        """The pauses between requests are PyGithub's defaults, GitHub's advice against its secondary
+        rate limit; only a test against a local server sets them to 0."""
         from github import Auth, Github, GithubRetry
 
         self.mrs = MergeRequestRepository(store)
@@ -99,6 +103,8 @@ class GitHubMergeRequestHost(_StoreBackedHost):
             retry=retry,
             per_page=100,
             lazy=True,
+            seconds_between_requests=seconds_between_requests,
+            seconds_between_writes=seconds_between_writes,
         )
         self._repo = self._gh.get_repo(repository)
 
