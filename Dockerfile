@@ -24,10 +24,11 @@ RUN /opt/swen/bin/pip install --no-cache-dir --no-deps .
 
 # --- runtime -----------------------------------------------------------------------------------------
 FROM ${BASE}
-# git for the infra repository the engine commits to; versions come with the pinned bookworm base.
+# git for the infra repository the engine commits to; libatomic1 for regopy's native library (the
+# policy gate); versions come with the pinned bookworm base.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git ca-certificates \
+    && apt-get install -y --no-install-recommends git ca-certificates libatomic1 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 swen \
     && useradd --system --uid 10001 --gid swen --home-dir /var/lib/swen --create-home --shell /usr/sbin/nologin swen
@@ -41,8 +42,9 @@ ENV PATH=/opt/swen/bin:$PATH \
     SWEN_DASHBOARD_HOST=0.0.0.0
 USER 10001:10001
 WORKDIR /var/lib/swen
-# Fails the build if an import or a binary the CLI needs at start (git) is missing.
-RUN swen --help > /dev/null
+# Fails the build if an import or a binary the CLI needs at start (git) is missing, or if the policy
+# gate's native library (regopy) cannot load.
+RUN swen --help > /dev/null && python3 -c 'import swen.pipeline.policy'
 EXPOSE 8000 8501
 ENTRYPOINT ["swen"]
 CMD ["api"]
