@@ -37,8 +37,8 @@ from swen.domain.merge_requests import (
 from swen.gitops.branch import validate_branch_name
 from swen.gitops.repo import REMOTE, InfraRepo
 from swen.moves.running import running_services
+from swen.pipeline.events import PAUSED_REASON
 from swen.pipeline.plan_summary import PlanSummary
-from swen.pipeline.runner import PAUSED_REASON
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 

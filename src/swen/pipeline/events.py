@@ -15,6 +15,9 @@ from typing import Any, Protocol
 from swen.domain.merge_requests import MergeRequest, PipelineRun
 from swen.domain.models import Placement
 
+PAUSED_REASON = "automation_paused: automatic applies are paused (`swen automation resume`, or approve)"
+"""The gate's extra reason when automation is paused (the runner adds it; reviewers read it)."""
+
 
 class OutcomeKind(StrEnum):
     WAITING = "waiting"

@@ -45,7 +45,7 @@ from swen.domain.models import Placement
 from swen.gitops.mr_hosts import MergeRequestHost, make_host
 from swen.gitops.repo import REMOTE, InfraRepo
 from swen.pipeline.apply import MainApplier
-from swen.pipeline.events import OutcomeKind, PipelineOutcome, RunListener
+from swen.pipeline.events import PAUSED_REASON, OutcomeKind, PipelineOutcome, RunListener
 from swen.pipeline.lock import StoreLock
 from swen.pipeline.notify import Notification, Notifier
 from swen.pipeline.plan_summary import PlanSummary
@@ -67,7 +67,6 @@ log = logging.getLogger(__name__)
 
 _S = DecisionStatus
 _FINISHED = frozenset({RunStatus.SUCCESS, RunStatus.FAILED})
-PAUSED_REASON = "automation_paused: automatic applies are paused (`swen automation resume`, or approve)"
 
 
 class PolicyDenied(PipelineError):
