@@ -24,6 +24,7 @@ from swen.gitops.mr_hosts import (
     GitLabMergeRequestHost,
     LocalMergeRequestHost,
     MergeRequestHost,
+    marked,
 )
 from swen.store.repository import Store
 
@@ -202,6 +203,24 @@ def test_a_comment_is_posted_only_on_a_real_change(remote: Remote) -> None:
     assert remote.host.comment(mr_id, plan) is True  # differs from the last one again
     swen = [c for c in remote.comments("1") if c.endswith(COMMENT_MARKER)]
     assert [c.removesuffix(COMMENT_MARKER).strip() for c in swen] == [plan, changed, plan]
+
+
+def test_an_unchanged_comment_costs_no_request_to_the_host(remote: Remote) -> None:
+    mr_id = _open(remote.host)
+    assert remote.host.comment(mr_id, "Plan: 1 to add, 0 to change, 1 to destroy.") is True
+    before = len(remote.fake.requests)
+    assert remote.host.comment(mr_id, "Plan: 1 to add, 0 to change, 1 to destroy.") is False
+    assert len(remote.fake.requests) == before  # the store's record of the last comment answers
+
+
+def test_a_comment_posted_before_a_crash_is_not_posted_twice(remote: Remote) -> None:
+    mr_id = _open(remote.host)
+    body = "Plan: 0 to add, 1 to change, 0 to destroy."
+    remote.person_comments("1", marked(body))  # SWEN posted it, then crashed before recording it
+    assert remote.host.comment(mr_id, body) is False
+    assert remote.comments("1") == [marked(body)]
+    before = len(remote.fake.requests)
+    assert remote.host.comment(mr_id, body) is False and len(remote.fake.requests) == before
 
 
 def test_comment_input_is_checked_before_the_host_is_called(remote: Remote) -> None:
