@@ -9,15 +9,19 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import fake_github
 import fake_gitlab
 import pytest
 
+from support.builders import ORDERS_API, decision
+from support.platform import FAST
 from swen.config import Settings
 from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError, SwenError
-from swen.domain.merge_requests import MRKind, MRState
+from swen.domain.merge_requests import MRKind, MRState, RunStatus
+from swen.gitops.committer import Committer
 from swen.gitops.github_host import GitHubMergeRequestHost
 from swen.gitops.mr_hosts import (
     COMMENT_MARKER,
@@ -25,7 +29,15 @@ from swen.gitops.mr_hosts import (
     LocalMergeRequestHost,
     MergeRequestHost,
     marked,
+    unmarked,
 )
+from swen.gitops.repo import InfraRepo, init_infra_repo
+from swen.gitops.template import TFVARS_PATH
+from swen.moves.driver import MoveDriver
+from swen.moves.lifecycle import Lifecycle
+from swen.moves.review_brief import fleet_monthly_costs
+from swen.pipeline.notify import Notifier
+from swen.telemetry.runner import run_simulator
 from swen.store.repository import Store
 
 BRANCH = "ai-rec/service-2-alibaba-20261126T101503Z"
@@ -43,6 +55,7 @@ class Remote:
     state: Callable[[str], str]  # external id -> opened | merged | closed (the host's words mapped)
     set_state: Callable[[str, str], None]  # a person merges or closes it on the host
     comments: Callable[[str], list[str]]
+    description: Callable[[str], str]  # the description (GitLab) or body (GitHub) the host holds
     person_comments: Callable[[str, str], None]
     created: Callable[[], int]  # create calls so far
     preexisting: Callable[[str], None]  # a merge request a crash left on the host
@@ -69,6 +82,7 @@ def _gitlab(store: Store) -> Iterator[Remote]:
             state=lambda iid: fake.mrs[int(iid)]["state"],
             set_state=set_state,
             comments=lambda iid: [n["body"] for n in fake.notes[int(iid)]],
+            description=lambda iid: str(fake.mrs[int(iid)]["description"]),
             person_comments=person,
             created=lambda: len(fake.calls("POST", "/merge_requests")),
             preexisting=lambda branch: fake.create_mr(
@@ -108,6 +122,7 @@ def _github(store: Store) -> Iterator[Remote]:
             state=state,
             set_state=set_state,
             comments=lambda number: [c["body"] for c in fake.comments[int(number)]],
+            description=lambda number: str(fake.pulls[int(number)]["body"]),
             person_comments=person,
             created=lambda: len(fake.calls("POST", "/pulls")),
             preexisting=lambda branch: fake.create_pull(
@@ -284,3 +299,85 @@ def test_the_local_host_also_comments_only_on_a_change(store: Store) -> None:
     assert host.comment(mr_id, "plan A") is False
     assert host.comment(mr_id, "plan B") is True
     assert host.comment(mr_id, "plan A") is True
+
+
+# --- the pipeline's comment and the description, on each host ------------------------------------
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def _swen_comments(remote: Remote, external_id: str) -> list[str]:
+    return [unmarked(c) or "" for c in remote.comments(external_id) if unmarked(c) is not None]
+
+
+def _edit_branch(settings: Settings, branch: str, old: str, new: str) -> None:
+    """A person pushes a commit to the MR's branch (``old`` -> ``new`` in the tfvars, once)."""
+    repo = InfraRepo.open(settings)
+    repo.fetch()
+    head = repo.rev_parse(f"origin/{branch}")
+    text = repo.read_file(head)
+    assert old in text
+    repo.commit_file(
+        branch=branch, base=head, path=TFVARS_PATH, content=text.replace(old, new, 1), message="more replicas"
+    )
+    repo.push_branch(branch, replacing=head)
+
+
+@pytest.mark.slow
+def test_the_pipeline_comments_once_per_real_change_and_the_description_has_costs_and_route(
+    remote: Remote, settings: Settings, store: Store
+) -> None:
+    init_infra_repo(settings)
+    driver = MoveDriver(settings, store, host=remote.host, notifier=Notifier(store, ()), backoff=FAST)
+    driver.sync()
+    run_simulator(settings, store, start=T0, max_steps=1, seed=11)  # every service priced
+    committer = Committer(
+        store,
+        driver.repo,
+        remote.host,
+        events=Lifecycle(store),
+        fleet_costs=lambda: fleet_monthly_costs(store),
+    )
+    mr = committer.propose(decision("d-stateful", **ORDERS_API, confidence=0.9))
+    ext = mr.external_id or ""
+
+    # at open: the cost table with the fleet total, the explanation, the expected route
+    description = remote.description(ext)
+    assert description == mr.description
+    savings = store.get_decision("d-stateful").decision.savings
+    before, after = savings.current_monthly_usd, savings.target_monthly_usd
+    assert f"| `orders-api` | ${before:,.2f} | ${after:,.2f} | -${before - after:,.2f}" in description
+    costs = fleet_monthly_costs(store)  # the fleet where it runs now, orders-api at the decision's figure
+    fleet_before = sum(c or 0.0 for c in costs.values()) - (costs["orders-api"] or 0.0) + before
+    assert (
+        f"| **total (fleet)** | ${fleet_before:,.2f} | ${fleet_before - before + after:,.2f} |" in description
+    )
+    assert "### Why" in description and "**Expected: a person approves it**" in description
+    assert "- needs a person: `orders-api` is stateful: a person approves every move of it" in description
+    assert _swen_comments(remote, ext) == []
+
+    # after plan and policy: one comment with the verdict, its reasons, the plan and the cost
+    assert driver.runner.run(mr.id).run.status is RunStatus.AWAITING_APPROVAL
+    [first] = _swen_comments(remote, ext)
+    lines = first.splitlines()
+    assert lines[0] == "### SWEN: plan and policy for `orders-api` (migration)"
+    assert "**Needs a person** before it is applied, because:" in lines
+    assert any(line.startswith("- `stateful_service`: orders-api is stateful") for line in lines), lines
+    assert f"Approve with `swen mr approve {mr.id}` or on the dashboard's review card." in lines
+    assert "`Plan: 1 to add, 0 to change, 1 to destroy.`" in lines
+    assert '| replace | `terraform_data.placement["orders-api"]` | **yes** |' in lines
+    assert "Stateful: **yes**, 1 stateful resource(s) change." in lines
+
+    # the same plan and verdict again: nothing posted
+    requests = len(remote.fake.requests)
+    assert driver.runner.run(mr.id).run.status is RunStatus.AWAITING_APPROVAL
+    assert _swen_comments(remote, ext) == [first]
+    assert not remote.fake.calls("POST", "/notes" if remote.name == "gitlab" else "/comments")[requests:]
+
+    # a push that changes the plan (another service's replicas too): posted again, once
+    _edit_branch(settings, mr.branch, "replicas      = 2", "replicas      = 3")
+    assert driver.runner.run(mr.id).run.status is RunStatus.AWAITING_APPROVAL
+    assert driver.runner.run(mr.id).run.status is RunStatus.AWAITING_APPROVAL
+    first_again, second = _swen_comments(remote, ext)
+    assert first_again == first and second != first
+    assert "`Plan: 1 to add, 1 to change, 1 to destroy.`" in second.splitlines()
+    assert any(line.startswith("- `changes_beyond_move`: plan would update") for line in second.splitlines())
