@@ -37,8 +37,8 @@ from swen.moves.driver import MoveDriver
 from swen.moves.lifecycle import Lifecycle
 from swen.moves.review_brief import fleet_monthly_costs
 from swen.pipeline.notify import Notifier
-from swen.telemetry.runner import run_simulator
 from swen.store.repository import Store
+from swen.telemetry.runner import run_simulator
 
 BRANCH = "ai-rec/service-2-alibaba-20261126T101503Z"
 OTHER = "ai-rec/service-2-aws-20261126T101503Z"
