@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import fake_github
@@ -21,7 +22,7 @@ from support.platform import FAST
 from swen.config import Settings
 from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError, SwenError
 from swen.domain.merge_requests import MRKind, MRState, RunStatus
-from swen.gitops.committer import Committer
+from swen.gitops.committer import Committer, mr_description
 from swen.gitops.github_host import GitHubMergeRequestHost
 from swen.gitops.mr_hosts import (
     COMMENT_MARKER,
@@ -37,6 +38,8 @@ from swen.moves.driver import MoveDriver
 from swen.moves.lifecycle import Lifecycle
 from swen.moves.review_brief import fleet_monthly_costs
 from swen.pipeline.notify import Notifier
+from swen.pipeline.plan_summary import summarise_plan
+from swen.pipeline.review_comment import GateVerdict, post_review_comment
 from swen.store.repository import Store
 from swen.telemetry.runner import run_simulator
 
@@ -381,3 +384,49 @@ def test_the_pipeline_comments_once_per_real_change_and_the_description_has_cost
     assert first_again == first and second != first
     assert "`Plan: 1 to add, 1 to change, 1 to destroy.`" in second.splitlines()
     assert any(line.startswith("- `changes_beyond_move`: plan would update") for line in second.splitlines())
+
+
+def test_both_hosts_hold_the_same_description_and_comments(tmp_path: Path) -> None:
+    """One sequence of review comments (posted, unchanged, changed, back) on each host: what each host
+    ends up holding, SWEN's comments and the description, is the same text."""
+    d = decision("d-1", **ORDERS_API)
+    person = GateVerdict(
+        "manual_review", ("stateful_service: orders-api is stateful; a person must approve",)
+    )
+    paused = GateVerdict(
+        "manual_review", (*person.reasons, "automation_paused: automatic applies are paused")
+    )
+    plan = summarise_plan(
+        {
+            "format_version": "1.2",
+            "resource_changes": [
+                {
+                    "address": 'terraform_data.placement["orders-api"]',
+                    "mode": "managed",
+                    "type": "terraform_data",
+                    "name": "placement",
+                    "index": "orders-api",
+                    "change": {"actions": ["delete", "create"], "before": {}, "after": {}},
+                }
+            ],
+        }
+    )
+    held: dict[str, tuple[str, list[str], list[str]]] = {}
+    for name, make in (("gitlab", _gitlab), ("github", _github)):
+        with Store.open(Settings(home=tmp_path / name)) as store:
+            running = make(store)
+            remote = next(running)  # the fake serves until the generator is closed
+            description = mr_description(d, kind=MRKind.MIGRATION, source=d.current, target=d.target)
+            mr = remote.host.open(
+                BRANCH, "swen: move orders-api", description, "d-1", "orders-api", MRKind.MIGRATION
+            )
+            notes = [
+                post_review_comment(remote.host, mr, d, plan, verdict)
+                for verdict in (person, person, paused, person)
+            ]
+            held[name] = (remote.description("1"), _swen_comments(remote, "1"), notes)
+            running.close()
+    assert held["gitlab"] == held["github"]
+    description, comments, notes = held["github"]
+    assert len(comments) == 3 and comments[0] == comments[2] != comments[1]
+    assert notes[1] == "review comment unchanged since SWEN's last one: not posted"
