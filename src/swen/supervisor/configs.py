@@ -60,7 +60,12 @@ def haproxy_config(*, bind: str, replicas: Sequence[Replica], stats_socket: Path
     - ``retries 3`` with ``option redispatch 1``: a request that could not be sent (connection refused
       by a replica that just died) is sent to another replica. Only such requests are retried
       (``retry-on conn-failure``, haproxy's default): a request the dead replica had already received
-      may have acted (an approval), so it fails with 502 rather than run twice;
+      may have acted (an approval), so it fails rather than run twice;
+    - ``option http-server-close``: clients keep their connection to haproxy, but each request gets a
+      fresh connection to its replica. With server-side keep-alive, a request sent on a kept
+      connection to a replica that had just died failed (haproxy closed the client's connection)
+      although the replica never received it; on a fresh connection the refusal is a connection
+      failure, retried on another replica (one loopback connect per request is the cost);
     - ``X-Served-By`` names the replica that answered; WebSockets (``/ws``) pass through
       (``timeout tunnel``)."""
     servers = "\n".join(
@@ -72,10 +77,13 @@ def haproxy_config(*, bind: str, replicas: Sequence[Replica], stats_socket: Path
 global
     maxconn 4096
     stats socket {stats_socket} mode 600 level admin
+    log stdout format raw local0 info
 
 defaults
     mode http
-    option http-keep-alive
+    log global
+    option httplog
+    option http-server-close
     timeout connect 2s
     timeout client 60s
     timeout server 60s
