@@ -181,9 +181,12 @@ def _starts(running: Rehearsal, name: str) -> list[str]:
 def reachable_home() -> Iterator[Path]:
     """A home the postgres user can reach when the tests run as root (pytest's tmp_path is 0700)."""
     base = Path(tempfile.mkdtemp(prefix="swen-rehearsal-"))
-    base.chmod(base.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
+    home = base / "home"
+    home.mkdir()
+    for path in (base, home):  # whatever the umask
+        path.chmod(path.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
     try:
-        yield base / "home"
+        yield home
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from swen.config import load_settings
+from swen.domain.errors import ConfigError
 from swen.supervisor import StartupError
 from swen.supervisor.binaries import Needed, locate
 from swen.supervisor.configs import (
@@ -78,3 +80,18 @@ def test_missing_programs_are_named_with_their_packages() -> None:
         locate([Needed("no-such-haproxy-x", "haproxy", "the load balancer"), Needed("sh", "dash", "a shell")])
     assert "cannot find no-such-haproxy-x (the load balancer; Debian package haproxy)" in str(raised.value)
     assert "apt-get install haproxy" in str(raised.value) and "dash" not in str(raised.value)
+
+
+def test_rehearsal_ports_come_from_one_setting_and_a_duplicate_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SWEN_REHEARSAL", '{"api_ports": [9001, 9002], "postgres_port": 6543}')
+    settings = load_settings()
+    assert settings.rehearsal.api_ports == (9001, 9002) and settings.rehearsal.postgres_port == 6543
+    assert settings.rehearsal.engines == 2  # the design's count unless told
+    monkeypatch.setenv("SWEN_REHEARSAL", '{"api_ports": [9001, 9001]}')
+    with pytest.raises(ConfigError, match=r"rehearsal\.api_ports: .*names a port twice: 9001, 9001"):
+        load_settings()
+    monkeypatch.setenv("SWEN_REHEARSAL", "8001,8002")
+    with pytest.raises(ConfigError, match=r"SWEN_REHEARSAL is not valid JSON; it must be a JSON object"):
+        load_settings()

@@ -17,6 +17,7 @@ of one does not take the others down and so that they share nothing but the stor
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 from swen.domain.errors import SwenError
 
@@ -72,6 +73,15 @@ class Component:
         return "\n".join(text)
 
 
+def as_user(user: str | None) -> dict[str, Any]:
+    """Popen's arguments to run as ``user`` with that user's own group and no other (root's group
+    would make a directory's group bits, not its "other" bits, decide what the process may reach)."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def swen_command(*args: str) -> list[str]:
     """The argv to run ``swen ARGS`` with the same interpreter as this process."""
     return [sys.executable, "-m", "swen", *args]
@@ -112,8 +122,8 @@ class Supervisor:
             stdin=subprocess.DEVNULL if self.own_process_groups else None,
             stdout=output,
             stderr=subprocess.STDOUT if output is not None else None,
-            user=comp.user,
             process_group=0 if self.own_process_groups else None,
+            **as_user(comp.user),
         )
         comp.started_at = time.monotonic()
         self.log(f"started {comp.name} (pid {comp.process.pid})")

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from swen.supervisor import Component, StartupError
+from swen.supervisor import Component, StartupError, as_user
 
 ROLE = "swen"
 DATABASE = "swen"
@@ -59,7 +59,7 @@ class PrivateCluster:
                 self.programs["initdb"], "-D", str(self.data), "-U", ROLE, "--auth=trust",
                 "-E", "UTF8", "--no-locale", "--no-instructions",
             ],
-            capture_output=True, text=True, user=user, cwd="/", check=False,
+            capture_output=True, text=True, cwd="/", check=False, **as_user(user),
         )  # fmt: skip
         if done.returncode != 0:
             reach = f" (the {user} user must be able to reach it)" if user is not None else ""
