@@ -3,9 +3,10 @@ three `swen api` replicas behind a real haproxy, two engines electing a leader, 
 Prometheus and Alertmanager (and the dashboard).
 
 - Killing one API replica (SIGKILL) under load through haproxy fails only requests that were in
-  flight at the kill: no more failures than the load's concurrency, each one started before the kill
-  and ended after it; the rest of the load succeeds on the two other replicas; then the supervisor
-  restarts the replica and haproxy sends it traffic again.
+  flight at the kill: no more failures than the load's concurrency, at most one per client
+  connection, each either in flight at the kill or the next request on a connection the kill closed
+  (sent before the death had taken effect everywhere); every later request succeeds on the two other
+  replicas; then the supervisor restarts the replica and haproxy sends it traffic again.
 - The whole rehearsal, with its private PostgreSQL cluster under SWEN_HOME, starts every role and
   stops cleanly on Ctrl-C: exit 0, the database stopped last, no process left.
 - A missing program stops it before anything starts, naming the program and its Debian package.

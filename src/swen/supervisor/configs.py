@@ -66,6 +66,7 @@ def haproxy_config(*, bind: str, replicas: Sequence[Replica], stats_socket: Path
       connection to a replica that had just died failed (haproxy closed the client's connection)
       although the replica never received it; on a fresh connection the refusal is a connection
       failure, retried on another replica (one loopback connect per request is the cost);
+    - only failed requests are logged (``option dontlog-normal``), to haproxy's log file;
     - ``X-Served-By`` names the replica that answered; WebSockets (``/ws``) pass through
       (``timeout tunnel``)."""
     servers = "\n".join(
@@ -83,6 +84,7 @@ defaults
     mode http
     log global
     option httplog
+    option dontlog-normal
     option http-server-close
     timeout connect 2s
     timeout client 60s
