@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import tempfile
 import threading
@@ -137,6 +138,8 @@ def test_killing_one_api_replica_under_load_fails_only_the_requests_in_flight(
         during = load.since(0)
 
         failed = [o for o in during if not o.ok]
+        Path("/tmp/reh-dbg.txt").write_text(f"{kill_sent} {killed_at} {time.time() - time.monotonic()}\n"
+            + "\n".join(map(str, failed)) + "\n" + _log(running, "haproxy"))  # fmt: skip
         assert len(failed) <= CONCURRENCY, [o.detail for o in failed]
         for client in range(CONCURRENCY):
             mine = [o for o in during if o.client == client]
@@ -250,3 +253,20 @@ def test_a_missing_program_is_named_with_its_debian_package(tmp_path: Path) -> N
     assert "cannot find haproxy" in err and "Debian package haproxy" in err, done.stderr
     assert "apt-get install haproxy prometheus prometheus-alertmanager" in err, done.stderr
     assert not (tmp_path / "home" / "rehearsal").exists()  # nothing written before the check
+
+
+def test_a_port_in_use_is_named_with_its_setting_before_anything_starts(tmp_path: Path) -> None:
+    need_rehearsal_programs()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = rehearsal_env(
+            tmp_path / "home", api_port=str(port), database_url="postgresql://swen@127.0.0.1:1/x"
+        )
+        done = run_swen(env, "up", "--production")
+    assert done.returncode == 1
+    assert f"port(s) already in use on 127.0.0.1: {port} (api_port (haproxy))" in " ".join(
+        done.stderr.split()
+    )
+    assert not (tmp_path / "home" / "rehearsal" / "topology.json").exists()

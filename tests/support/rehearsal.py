@@ -30,13 +30,12 @@ def rehearsal_env(home: Path, **settings: str) -> dict[str, str]:
     """``swen up --production``'s environment: ``home``, free ports for every component, ``settings``."""
     ports = {"api_ports": [free_port() for _ in range(3)], "postgres_port": free_port(),
              "prometheus_port": free_port(), "alertmanager_port": free_port()}  # fmt: skip
-    return swen_env(
-        home,
-        api_port=str(free_port()),
-        dashboard_port=str(free_port()),
-        rehearsal=json.dumps(ports),
-        **settings,
-    )
+    chosen = {
+        "api_port": str(free_port()),
+        "dashboard_port": str(free_port()),
+        "rehearsal": json.dumps(ports),
+    }
+    return swen_env(home, **{**chosen, **settings})
 
 
 class Rehearsal:
