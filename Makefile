@@ -13,7 +13,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_SPEC := checkov>=3.2,<4
 
-.PHONY: run test lint typecheck unit bench screenshots clean setup setup-runtime checkov image image-test
+.PHONY: run rehearsal test lint typecheck unit bench screenshots clean setup setup-runtime checkov image image-test
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ setup-runtime: $(RUNTIME_STAMP)
 run: $(RUNTIME_STAMP)
 	@echo "Starting SWEN. In another shell, run commands with .venv/bin/swen (or: source .venv/bin/activate)."
 	$(BIN)/swen up
+
+# The production topology on this machine (README, "Rehearsing production"): PostgreSQL, 3 API
+# replicas behind haproxy, 2 engines, simulator, dashboard, Prometheus, Alertmanager. Needs the Debian
+# packages haproxy, postgresql (or SWEN_DATABASE_URL), prometheus and prometheus-alertmanager.
+rehearsal: $(RUNTIME_STAMP)
+	$(BIN)/swen up --production
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

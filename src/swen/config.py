@@ -251,6 +251,32 @@ class PrometheusSettings(BaseModel):
     metrics: PrometheusMetrics = Field(default_factory=PrometheusMetrics)
 
 
+def _distinct_ports(ports: tuple[int, ...]) -> tuple[int, ...]:
+    if len(set(ports)) != len(ports):
+        raise ValueError(f"names a port twice: {', '.join(map(str, ports))}")
+    return ports
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class RehearsalSettings(BaseModel):
+    """Loopback ports of ``swen up --production``, the production topology rehearsed on one machine
+    (haproxy listens on ``api_host:api_port``, the dashboard on ``dashboard_port``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_ports: Annotated[tuple[Port, ...], AfterValidator(_distinct_ports)] = Field(
+        default=(8001, 8002, 8003), min_length=1, max_length=9, description="One API replica per port."
+    )
+    engines: int = Field(default=2, ge=1, le=4, description="Engine replicas (they elect one leader).")
+    postgres_port: Port = Field(
+        default=5433, description="The private PostgreSQL cluster (unused when database_url is set)."
+    )
+    prometheus_port: Port = 9090
+    alertmanager_port: Port = 9093
+
+
 CONFIG_FILE_NAME = "swen.yaml"
 """The settings file looked for in $SWEN_HOME when SWEN_CONFIG is not set."""
 DEFAULT_HOME = Path("./var")
@@ -375,6 +401,11 @@ class Settings(BaseSettings):
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
     dashboard_refresh_s: float = Field(default=10.0, gt=0)
     access_log: bool = Field(default=False, description="Log every API request (uvicorn's access log).")
+
+    rehearsal: RehearsalSettings = Field(
+        default_factory=RehearsalSettings,
+        description="Ports of `swen up --production` (SWEN_REHEARSAL, JSON).",
+    )
 
     # --- self-healing ------------------------------------------------------------------------
     quarantine_s: float = Field(default=1800.0, ge=0)
@@ -542,6 +573,7 @@ _JSON_SETTINGS = {
     "cors_origins": 'a JSON list of origins, e.g. ["https://dashboard.example.com"]',
     "notify_urls": 'a JSON list of apprise URLs, e.g. ["slack://T000/B000/XXXX", "json://hooks.example.com/swen"]',
     "prometheus": 'a JSON object, e.g. {"url": "http://prometheus:9090", "window": "5m"}',
+    "rehearsal": 'a JSON object, e.g. {"api_ports": [8001, 8002, 8003], "postgres_port": 5433}',
 }
 """Settings read from the environment as JSON, with the format each expects."""
 _SETTINGS_FIELD = re.compile(r'field "([a-z0-9_]+)"')

@@ -58,6 +58,12 @@ def test_run_installs_the_runtime_only_with_progress(project: Path) -> None:
     assert plan[-1] == ".venv/bin/swen up"
 
 
+def test_rehearsal_runs_the_production_topology_on_the_runtime_install(project: Path) -> None:
+    plan = _plan(project, "rehearsal")
+    assert _installs(plan) == [".venv/bin/pip install -e ."], plan
+    assert plan[-1] == ".venv/bin/swen up --production"
+
+
 def test_test_targets_install_the_dev_extras(project: Path) -> None:
     for target in ("lint", "typecheck", "setup"):
         assert _installs(_plan(project, target)) == [".venv/bin/pip install -e '.[dev]'"], target

@@ -20,7 +20,7 @@ from swen.cli.state import known_service, open_store, state_settings
 from swen.cli.text import install_safe_log_records, one_line, plain
 from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
-from swen.domain.errors import NotFoundError, SwenError
+from swen.domain.errors import InvalidInputError, NotFoundError, SwenError
 from swen.domain.providers import PROVIDERS
 from swen.instance import claimed
 from swen.moves.running import RunningService, running_services
@@ -63,6 +63,14 @@ def version() -> None:
 def up(
     dashboard: Annotated[bool, typer.Option(help="Also start the Streamlit dashboard.")] = True,
     api: Annotated[bool, typer.Option(help="Also start the API.")] = True,
+    production: Annotated[
+        bool,
+        typer.Option(
+            "--production",
+            help="Rehearse the production topology on this machine: PostgreSQL, 3 API replicas behind "
+            "haproxy, 2 engines, simulator, dashboard, Prometheus, Alertmanager (see the README).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole platform (init if needed, simulator, engine loop, API, dashboard) until Ctrl-C.
 
@@ -73,6 +81,15 @@ def up(
     from swen.supervisor import Component, Supervisor, swen_command
 
     settings = state_settings()
+    if production:
+        from swen.cli.rehearsal_cmd import rehearse
+
+        if not api:
+            raise InvalidInputError(
+                "--production always runs the API replicas", hint="leave out --no-api, or --production"
+            )
+
+        raise typer.Exit(rehearse(settings, dashboard=dashboard, event_printer=_event_printer))
     held = claim(settings.home, ROLES)  # at once: a second platform on this state stops here
     try:
         init_platform(force=False)

@@ -56,9 +56,10 @@ def _state(mr: MergeRequest) -> str:
     return f"[{_STATE_STYLE[mr.state]}]{mr.state.value}[/]"
 
 
-def _init(force: bool) -> None:
+def _init(force: bool, settings: Settings | None = None) -> None:
+    """``swen init``; ``settings``: these instead of the environment's (``swen up --production``)."""
     console = Console(soft_wrap=True)  # paths stay on one line (swen up logs it)
-    settings = state_settings()
+    settings = settings or state_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     with open_store(settings, create=True):
         console.print(f"store      ready   {display_url(settings.resolved_database_url)}")
