@@ -1,0 +1,290 @@
+"""The live platform's credit ledger: the ledger file burnt by where services run, kept in the store.
+
+The engine (the leader, ``loop.py``) calls :meth:`LiveLedger.catch_up` each cycle with the platform
+clock (the newest telemetry time) and where every service runs (the store's recorded placements, the
+fleet file's for a service never moved). Every burn interval (``SWEN_CREDITS_INTERVAL_S`` of platform
+time, aligned to multiples of it since the epoch) that has ended is burnt through the one burn code
+(``telemetry.credits.CreditBook``, the backtest's too): each service costs its catalog list price at
+its placement (the cheapest offer that fits its shape) x replicas x the interval's hours, on its
+provider. The intervals are recorded in the store (``store.credits``) in one transaction, each once:
+a crash before the commit burns them again at the next start, never twice, and a second writer's
+copy is refused. On start the ledger replays the recorded intervals with the ledger file, so a
+restart keeps the balances (and an edited ledger file, e.g. a new grant, applies from the ledger's
+start).
+
+A long gap (the engine stopped) is caught up with the placements of the moment it resumes, at most
+``MAX_CATCH_UP`` intervals per call. The engine's credit factor reads :meth:`balances` (``overlay``
+writes them into the window's ``credits_usd``); the simulator publishes the same balances in its
+samples; ``swen credits`` and ``GET /credits`` show :meth:`status`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from swen.config import Settings
+from swen.domain.arrays import FloatArray
+from swen.domain.models import Placement, Service
+from swen.domain.providers import PROVIDERS
+from swen.store.credits import BurnRow, CreditBurnRepository
+from swen.store.repository import Store
+from swen.telemetry.catalog import Catalog, load_catalog
+from swen.telemetry.credit_file import CreditLedgerFile, Grant, load_credit_ledger
+from swen.telemetry.credits import CreditBook, GrantState, provider_burn
+
+_log = logging.getLogger(__name__)
+MAX_CATCH_UP = 10_000
+"""Intervals recorded by one ``catch_up`` at most (the rest at the next call)."""
+RATE_WINDOW = timedelta(days=1)
+"""The burn rate is the spend of the last day of recorded intervals."""
+
+
+def interval_floor(at: datetime, interval_s: float) -> datetime:
+    """The start of the burn interval holding ``at`` (multiples of ``interval_s`` since the epoch)."""
+    epoch = at.timestamp()
+    return datetime.fromtimestamp(math.floor(epoch / interval_s) * interval_s, tz=UTC)
+
+
+def hourly_costs(
+    services: Sequence[Service], placements: Mapping[str, Placement], catalog: Catalog
+) -> dict[str, tuple[str, float]]:
+    """Service -> (provider, list price per hour x replicas) where it runs (``placements``, else its
+    fleet placement). A placement the catalog has no fitting offer for costs nothing (logged)."""
+    out: dict[str, tuple[str, float]] = {}
+    for service in services:
+        placement = placements.get(service.name, service.fleet_placement)
+        offer = catalog.best_offer(service.shape, placement)
+        if offer is None:
+            _log.warning("credits: no catalog offer for %s on %s; it burns nothing", service.name, placement)
+            continue
+        out[service.name] = (placement.provider, offer.price_hour_usd * service.replicas)
+    return out
+
+
+@dataclass(frozen=True)
+class GrantStatus:
+    name: str
+    provider: str
+    account: str | None
+    amount_usd: float
+    starts_at: datetime
+    expires_at: datetime | None
+    refill_usd: float
+    refill_every_days: float | None
+    balance_usd: float
+    status: str
+    """pending | active | expired."""
+
+
+@dataclass(frozen=True)
+class ProviderCredits:
+    provider: str
+    balance_usd: float
+    burn_usd_per_day: float
+    """What the services on the provider cost per day (last day of recorded intervals)."""
+    credit_usd_per_day: float
+    """Credit applied per day over the same span (burn capped by the balance)."""
+    next_expiry: datetime | None
+    """The soonest expiry among the provider's active grants."""
+    runs_out_at: datetime | None
+    """When the balance reaches 0 at the current burn rate (None: no balance or no burn)."""
+    expires_first: bool
+    """The next expiry comes before the run-out: part of the balance will lapse unused."""
+
+
+@dataclass(frozen=True)
+class CreditsStatus:
+    source: str
+    interval_s: float
+    started_at: datetime | None
+    """The ledger's origin (its first burn interval); None before the first was recorded."""
+    through: datetime | None
+    """The end of the newest recorded interval."""
+    intervals: int
+    providers: list[ProviderCredits]
+    grants: list[GrantStatus]
+
+
+class LiveLedger:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        catalog: Catalog | None = None,
+        *,
+        ledger: CreditLedgerFile | None = None,
+    ) -> None:
+        self.file = ledger if ledger is not None else load_credit_ledger(settings.credits_file)
+        self.interval_s = float(settings.credits_interval_s)
+        self.catalog = catalog or load_catalog()
+        self.providers = PROVIDERS.names()
+        self.repo = CreditBurnRepository(store)
+        self.book: CreditBook | None = None
+        self.through: datetime | None = None
+        self.intervals = 0
+        self._recent: list[BurnRow] = []
+        self.replay()
+
+    # --- state -------------------------------------------------------------------------------
+    def replay(self) -> None:
+        """Rebuild the balances from the recorded intervals and the ledger file."""
+        rows = self.repo.rows()
+        self.book, self.through, self.intervals, self._recent = None, None, 0, []
+        origin = self.repo.origin()
+        if not rows:
+            if origin is not None:  # started, no interval ended yet
+                self.book, self.through = CreditBook(self.providers, self.file.grants, origin), origin
+            return
+        book = CreditBook(self.providers, self.file.grants, origin or rows[0].interval_start)
+        for row in rows:
+            book.burn(self._seconds(book, row.interval_start), self._vector(row.burn))
+        self.book = book
+        self.through = rows[-1].interval_start + timedelta(seconds=rows[-1].interval_s)
+        self.intervals = len(rows)
+        self._recent = [r for r in rows if r.interval_start >= self.through - RATE_WINDOW]
+
+    def balances(self, now: datetime | None = None) -> dict[str, float]:
+        """Usable balance per provider: the book's, or before the first interval the ledger file's
+        opening balances as of ``now``."""
+        if self.book is not None:
+            return self.book.balances()
+        origin = interval_floor(now or datetime.now(UTC), self.interval_s)
+        return CreditBook(self.providers, self.file.grants, origin).balances()
+
+    # --- burning -----------------------------------------------------------------------------
+    def catch_up(
+        self, now: datetime, services: Sequence[Service], placements: Mapping[str, Placement]
+    ) -> int:
+        """Burn and record every interval that ended by ``now``; returns how many were recorded."""
+        if self.through is None or self.book is None:
+            origin = self.repo.start(interval_floor(now, self.interval_s))
+            self.book, self.through = CreditBook(self.providers, self.file.grants, origin), origin
+        start = self.through
+        step = timedelta(seconds=self.interval_s)
+        if start + step > now:
+            return 0
+        book = copy.deepcopy(self.book)
+        costs = hourly_costs(services, placements, self.catalog)
+        provider_of = np.asarray([self.providers.index(p) for p, _ in costs.values()], dtype=np.int64)
+        hourly = np.asarray([c for _, c in costs.values()], dtype=np.float64)
+        burn = provider_burn(len(self.providers), provider_of, hourly * self.interval_s / 3600.0)
+        rows: list[BurnRow] = []
+        while start + step <= now and len(rows) < MAX_CATCH_UP:
+            applied = book.burn(self._seconds(book, start), burn)
+            rows.append(
+                BurnRow(start, self.interval_s, self._mapping(burn), self._mapping(applied), book.balances())
+            )
+            start += step
+        if not self.repo.record(rows):  # another writer recorded them first: take its view
+            self.replay()
+            return 0
+        self.book, self.through = book, start
+        self.intervals += len(rows)
+        self._recent = [r for r in [*self._recent, *rows] if r.interval_start >= start - RATE_WINDOW]
+        return len(rows)
+
+    def overlay(self, credits: FloatArray, placements: Sequence[Placement], now: datetime) -> None:
+        """Write the balances into a ``services x placements`` credits matrix (the engine window's
+        ``credits_usd``): every candidate on a provider sees that provider's balance."""
+        balances = self.balances(now)
+        for c, placement in enumerate(placements):
+            credits[:, c] = balances.get(placement.provider, 0.0)
+
+    # --- reading -----------------------------------------------------------------------------
+    def status(self, now: datetime | None = None) -> CreditsStatus:
+        """Grants, balances, burn rate, expiry and projected run-out (before the first interval: the
+        ledger file as of ``now``)."""
+        started = self.book is not None
+        book = self.book or CreditBook(
+            self.providers, self.file.grants, interval_floor(now or datetime.now(UTC), self.interval_s)
+        )
+        rate_span_s = sum(r.interval_s for r in self._recent)
+        days = rate_span_s / 86400.0
+        balances = self.balances(now)
+        providers = []
+        for p, name in enumerate(self.providers):
+            states = [g for g in book.grants if g.provider == p]
+            burn = sum(r.burn.get(name, 0.0) for r in self._recent) / days if days else 0.0
+            used = sum(r.applied.get(name, 0.0) for r in self._recent) / days if days else 0.0
+            if not any(g.provider == name for g in self.file.grants) and not burn:
+                continue
+            providers.append(self._provider(name, balances.get(name, 0.0), burn, used, states, book))
+        grants = [self._grant(g, book) for g in self.file.grants]
+        return CreditsStatus(
+            source=self.file.source,
+            interval_s=self.interval_s,
+            started_at=book.origin if started else None,
+            through=self.through,
+            intervals=self.intervals,
+            providers=providers,
+            grants=grants,
+        )
+
+    def _provider(
+        self,
+        name: str,
+        balance: float,
+        burn: float,
+        used: float,
+        states: Sequence[GrantState],
+        book: CreditBook,
+    ) -> ProviderCredits:
+        expiries = [g.expires_s for g in states if g.active and math.isfinite(g.expires_s)]
+        next_expiry = book.origin + timedelta(seconds=min(expiries)) if expiries else None
+        runs_out = None
+        if balance > 0 and burn > 0 and self.through is not None:
+            runs_out = self.through + timedelta(days=balance / burn)
+        return ProviderCredits(
+            provider=name,
+            balance_usd=balance,
+            burn_usd_per_day=burn,
+            credit_usd_per_day=used,
+            next_expiry=next_expiry,
+            runs_out_at=runs_out,
+            expires_first=next_expiry is not None and (runs_out is None or next_expiry < runs_out),
+        )
+
+    def _grant(self, grant: Grant, book: CreditBook) -> GrantStatus:
+        state = next((g for g in book.grants if g.grant.name == grant.name), None)
+        start = grant.start or book.origin
+        return GrantStatus(
+            name=grant.name,
+            provider=grant.provider,
+            account=grant.account,
+            amount_usd=grant.amount_usd,
+            starts_at=start,
+            expires_at=grant.expires_at(start),
+            refill_usd=grant.refill.amount_usd if grant.refill else 0.0,
+            refill_every_days=grant.refill.every_days if grant.refill else None,
+            balance_usd=state.balance if state is not None and state.active else 0.0,
+            status=state.status if state is not None else "pending",
+        )
+
+    # --- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _seconds(book: CreditBook, at: datetime) -> float:
+        return (at - book.origin).total_seconds()
+
+    def _vector(self, values: Mapping[str, float]) -> FloatArray:
+        return np.asarray([float(values.get(p, 0.0)) for p in self.providers], dtype=np.float64)
+
+    def _mapping(self, values: FloatArray) -> dict[str, float]:
+        return dict(zip(self.providers, values.tolist(), strict=True))
+
+
+def published_balances(
+    repo: CreditBurnRepository, ledger: CreditLedgerFile, interval_s: float, now: datetime
+) -> dict[str, float]:
+    """The balances telemetry publishes: after the newest recorded interval, or before the first one
+    the ledger file's opening balances (one small query: the simulator calls it every cycle)."""
+    latest = repo.latest()
+    if latest is not None:
+        return {str(k): float(v) for k, v in latest.balance.items()}
+    return CreditBook(PROVIDERS.names(), ledger.grants, interval_floor(now, interval_s)).balances()
