@@ -42,8 +42,8 @@ from swen.telemetry.credits import CreditBook, GrantState, provider_burn
 _log = logging.getLogger(__name__)
 MAX_CATCH_UP = 10_000
 """Intervals recorded by one ``catch_up`` at most (the rest at the next call)."""
-RATE_WINDOW = timedelta(days=1)
-"""The burn rate is the spend of the last day of recorded intervals."""
+RATE_WINDOW = timedelta(hours=1)
+"""The burn rate is the spend of the last hour of recorded intervals (a move shows within the hour)."""
 
 
 def interval_floor(at: datetime, interval_s: float) -> datetime:
@@ -88,7 +88,7 @@ class ProviderCredits:
     provider: str
     balance_usd: float
     burn_usd_per_day: float
-    """What the services on the provider cost per day (last day of recorded intervals)."""
+    """What the services on the provider cost per day (over the last hour of recorded intervals)."""
     credit_usd_per_day: float
     """Credit applied per day over the same span (burn capped by the balance)."""
     next_expiry: datetime | None
