@@ -70,7 +70,9 @@ def test_moving_a_service_moves_the_burn(settings: Settings, any_store: Store) -
     assert [r.interval_start for r in rows] == [T0 + t * STEP for t in range(6)]
     costs = hourly_costs(fleet(), {}, load_catalog())
     service2 = costs["service-2"][1] * 5 / 60
-    moved = hourly_costs(fleet(), {"service-2": P("alibaba/us-west-1")}, load_catalog())["service-2"][1] * 5 / 60
+    moved = (
+        hourly_costs(fleet(), {"service-2": P("alibaba/us-west-1")}, load_catalog())["service-2"][1] * 5 / 60
+    )
     before, after = rows[2], rows[3]
     assert after.burn["aws"] == pytest.approx(before.burn["aws"] - service2)
     assert after.burn["alibaba"] == pytest.approx(before.burn["alibaba"] + moved)
@@ -182,6 +184,8 @@ def test_a_backtest_file_reads_the_ledger_file_unless_it_has_credits(ledger_file
     path = parse_spec({**base, "credits": "credits.yaml"}, label="x", base=ledger_file.parent)
     assert path.credits == own.credits
     inline = parse_spec(
-        {**base, "credits": {"grants": [{"provider": "gcp", "amount_usd": 5}]}}, label="x", base=ledger_file.parent
+        {**base, "credits": {"grants": [{"provider": "gcp", "amount_usd": 5}]}},
+        label="x",
+        base=ledger_file.parent,
     )
     assert [(g.provider, g.amount_usd) for g in inline.credits] == [("gcp", 5)]
