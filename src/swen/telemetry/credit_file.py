@@ -24,6 +24,7 @@ one ConfigError naming the file, the grant's line and field, and the fix, e.g.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -173,6 +174,7 @@ def parse_credit_ledger(data: Any, label: str, *, text: str = "") -> CreditLedge
         )
     lines = _item_lines(text)
     grants: list[Grant] = []
+    per_provider: dict[str, int] = {}
     for i, item in enumerate(raw):
         prefix = f"grants[{i}]" + (f" (line {lines[i]})" if i < len(lines) else "")
         if not isinstance(item, dict):
@@ -183,15 +185,16 @@ def parse_credit_ledger(data: Any, label: str, *, text: str = "") -> CreditLedge
             grant = Grant.model_validate(item)
         except ValidationError as exc:
             raise validation_error(label, prefix, exc) from None
-        grants.append(grant.model_copy(update={"name": _name(label, prefix, grant, i)}))
+        per_provider[grant.provider] = per_provider.get(grant.provider, 0) + 1
+        name = _name(label, prefix, grant, per_provider[grant.provider])
+        grants.append(grant.model_copy(update={"name": name}))
     _reject_duplicates(label, grants, lines)
     return CreditLedgerFile(grants=tuple(grants), source=label)
 
 
-def _name(label: str, prefix: str, grant: Grant, index: int) -> str:
-    import re
-
-    name = grant.name or f"{grant.provider}-{index + 1}"
+def _name(label: str, prefix: str, grant: Grant, nth: int) -> str:
+    """The grant's name, by default ``<provider>-<n>`` (its n-th grant in the file)."""
+    name = grant.name or f"{grant.provider}-{nth}"
     if not re.fullmatch(LOCATION_NAME_PATTERN, name):
         raise ConfigError(
             f"{prefix}.name: {name!r} breaks {LOCATION_NAME_PATTERN}",

@@ -21,11 +21,13 @@ samples; ``swen credits`` and ``GET /credits`` show :meth:`status`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -101,6 +103,8 @@ class ProviderCredits:
 
 @dataclass(frozen=True)
 class CreditsStatus:
+    """What ``swen credits`` and ``GET /credits`` show (``to_dict``: the JSON both give)."""
+
     source: str
     interval_s: float
     started_at: datetime | None
@@ -110,6 +114,10 @@ class CreditsStatus:
     intervals: int
     providers: list[ProviderCredits]
     grants: list[GrantStatus]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = _jsonable(dataclasses.asdict(self))
+        return out
 
 
 class LiveLedger:
@@ -123,7 +131,7 @@ class LiveLedger:
     ) -> None:
         self.file = ledger if ledger is not None else load_credit_ledger(settings.credits_file)
         self.interval_s = float(settings.credits_interval_s)
-        self.catalog = catalog or load_catalog()
+        self._catalog = catalog
         self.providers = PROVIDERS.names()
         self.repo = CreditBurnRepository(store)
         self.book: CreditBook | None = None
@@ -131,6 +139,13 @@ class LiveLedger:
         self.intervals = 0
         self._recent: list[BurnRow] = []
         self.replay()
+
+    @property
+    def catalog(self) -> Catalog:
+        """Prices for the burn (loaded when first needed: reading the status needs none)."""
+        if self._catalog is None:
+            self._catalog = load_catalog()
+        return self._catalog
 
     # --- state -------------------------------------------------------------------------------
     def replay(self) -> None:
@@ -288,3 +303,13 @@ def published_balances(
     if latest is not None:
         return {str(k): float(v) for k, v in latest.balance.items()}
     return CreditBook(PROVIDERS.names(), ledger.grants, interval_floor(now, interval_s)).balances()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
