@@ -14,6 +14,7 @@ from swen.store.credits import CreditBurnRepository
 from swen.store.repository import Store
 from swen.telemetry.ledger import LiveLedger
 from swen.telemetry.runner import run_simulator
+from swen.telemetry.scenarios import Scenario, ScenarioKind, inject_scenario
 
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -61,3 +62,22 @@ def test_the_engine_burns_by_placement_and_scores_with_the_ledgers_balances(sett
         latest = {s.provider: s.credits_usd for s in store.latest_samples(service="service-1")}
         assert latest["alibaba"] == pytest.approx(rows[-1].balance["alibaba"])
         assert LiveLedger(settings, store).balances() == pytest.approx(restarted.credits.balances())
+
+
+def test_an_injected_credit_expiry_empties_the_ledger_and_survives_a_restart(settings: Settings) -> None:
+    with Store.open(settings) as store:
+        run_simulator(settings, store, seed=3, start=START, max_steps=2)
+        engine = EngineLoop(settings, store, anomaly_detection=False)
+        engine.cycle()
+        run_simulator(settings, store, seed=3, max_steps=2)
+        engine.cycle()
+        assert engine.credits.balances()["alibaba"] > 0
+        inject_scenario(store, Scenario(kind=ScenarioKind.CREDIT_EXPIRY, provider="alibaba"))
+        run_simulator(settings, store, seed=3, max_steps=3)
+        engine.cycle()
+        assert engine.credits.balances()["alibaba"] == 0.0
+        assert engine.credits.balances()["aws"] > 0
+        assert LiveLedger(settings, store).balances()["alibaba"] == 0.0  # replayed with the expiry
+        assert {g.name: g.status for g in LiveLedger(settings, store).status().grants}[
+            "alibaba-1"
+        ] == "expired"

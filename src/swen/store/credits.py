@@ -21,6 +21,8 @@ from swen.store.tables import credit_burns
 
 ORIGIN_FLAG = "credit_ledger_origin"
 """The ledger's start (ISO time), kept from the first call on, before the first interval is recorded."""
+EXPIRIES_FLAG = "credit_ledger_expiries"
+"""The ``credit_expiry`` scenarios that fired: [{provider, at}], oldest first."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,16 @@ class CreditBurnRepository:
             return current
         self._store.set_flag(ORIGIN_FLAG, origin.isoformat())
         return origin
+
+    def expiries(self) -> list[tuple[str, datetime]]:
+        """(provider, time) of the ``credit_expiry`` scenarios that fired on the live platform."""
+        raw = self._store.get_flag(EXPIRIES_FLAG) or []
+        return [(str(e["provider"]), datetime.fromisoformat(e["at"])) for e in raw]
+
+    def record_expiry(self, provider: str, at: datetime) -> None:
+        """A ``credit_expiry`` scenario fired (written by the simulator, the only writer)."""
+        known = self._store.get_flag(EXPIRIES_FLAG) or []
+        self._store.set_flag(EXPIRIES_FLAG, [*known, {"provider": provider, "at": at.isoformat()}])
 
     def rows(self, *, since: datetime | None = None) -> list[BurnRow]:
         """Every recorded interval (starting at or after ``since``), oldest first."""

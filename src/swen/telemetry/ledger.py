@@ -12,6 +12,10 @@ copy is refused. On start the ledger replays the recorded intervals with the led
 restart keeps the balances (and an edited ledger file, e.g. a new grant, applies from the ledger's
 start).
 
+A ``credit_expiry`` scenario (``swen scenario inject credit_expiry``) fires in the simulator, which
+records it in the store; the ledger ends that provider's started grants at the first interval that
+starts at or after it (and again on every replay).
+
 A long gap (the engine stopped) is caught up with the placements of the moment it resumes, at most
 ``MAX_CATCH_UP`` intervals per call. The engine's credit factor reads :meth:`balances` (``overlay``
 writes them into the window's ``credits_usd``); the simulator publishes the same balances in its
@@ -138,6 +142,9 @@ class LiveLedger:
         self.through: datetime | None = None
         self.intervals = 0
         self._recent: list[BurnRow] = []
+        self._expiries: list[tuple[str, datetime]] = []
+        self._expired = 0
+        """How many of ``_expiries`` (``credit_expiry`` scenarios, oldest first) the book applied."""
         self.replay()
 
     @property
@@ -152,6 +159,7 @@ class LiveLedger:
         """Rebuild the balances from the recorded intervals and the ledger file."""
         rows = self.repo.rows()
         self.book, self.through, self.intervals, self._recent = None, None, 0, []
+        self._expiries, self._expired = sorted(self.repo.expiries(), key=lambda e: e[1]), 0
         origin = self.repo.origin()
         if not rows:
             if origin is not None:  # started, no interval ended yet
@@ -159,6 +167,7 @@ class LiveLedger:
             return
         book = CreditBook(self.providers, self.file.grants, origin or rows[0].interval_start)
         for row in rows:
+            self._expired = self._expire(book, row.interval_start, self._expired)
             book.burn(self._seconds(book, row.interval_start), self._vector(row.burn))
         self.book = book
         self.through = rows[-1].interval_start + timedelta(seconds=rows[-1].interval_s)
@@ -186,12 +195,15 @@ class LiveLedger:
         if start + step > now:
             return 0
         book = copy.deepcopy(self.book)
+        self._expiries = sorted(self.repo.expiries(), key=lambda e: e[1])
+        expired = self._expired
         costs = hourly_costs(services, placements, self.catalog)
         provider_of = np.asarray([self.providers.index(p) for p, _ in costs.values()], dtype=np.int64)
         hourly = np.asarray([c for _, c in costs.values()], dtype=np.float64)
         burn = provider_burn(len(self.providers), provider_of, hourly * self.interval_s / 3600.0)
         rows: list[BurnRow] = []
         while start + step <= now and len(rows) < MAX_CATCH_UP:
+            expired = self._expire(book, start, expired)
             applied = book.burn(self._seconds(book, start), burn)
             rows.append(
                 BurnRow(start, self.interval_s, self._mapping(burn), self._mapping(applied), book.balances())
@@ -200,7 +212,7 @@ class LiveLedger:
         if not self.repo.record(rows):  # another writer recorded them first: take its view
             self.replay()
             return 0
-        self.book, self.through = book, start
+        self.book, self.through, self._expired = book, start, expired
         self.intervals += len(rows)
         self._recent = [r for r in [*self._recent, *rows] if r.interval_start >= start - RATE_WINDOW]
         return len(rows)
@@ -283,6 +295,16 @@ class LiveLedger:
         )
 
     # --- helpers -----------------------------------------------------------------------------
+    def _expire(self, book: CreditBook, at: datetime, done: int) -> int:
+        """Apply the ``credit_expiry`` scenarios that fired by ``at`` and were not applied yet (the
+        first ``done`` were); returns how many are applied now."""
+        while done < len(self._expiries) and self._expiries[done][1] <= at:
+            provider = self._expiries[done][0]
+            if provider in self.providers:
+                book.expire_now(self.providers.index(provider))
+            done += 1
+        return done
+
     @staticmethod
     def _seconds(book: CreditBook, at: datetime) -> float:
         return (at - book.origin).total_seconds()

@@ -111,6 +111,7 @@ def run_simulator(
 
     inbox = ScenarioInbox(store, catalog)
     run = SimulatorRun(first_sim_time=start_time)
+    recorded_expiries = 0
     with _SigtermSetsEvent(stop):
         next_purge = start_time
         while not stop.is_set():
@@ -123,6 +124,9 @@ def run_simulator(
                     published_balances(CreditBurnRepository(store), ledger, settings.credits_interval_s, now)
                 )
             run.samples += _cycle(settings, store, sim, now, inbox, durable=clock.speed <= 1)
+            for provider, at in sim.credit_expiries[recorded_expiries:]:  # the engine's ledger applies them
+                CreditBurnRepository(store).record_expiry(provider, at)
+            recorded_expiries = len(sim.credit_expiries)
             run.steps += 1
             run.last_sim_time = now
             if once or (max_steps is not None and run.steps >= max_steps):

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import numpy as np
@@ -184,6 +184,9 @@ class Simulator:
         self._stockout_until: FloatArray = np.full(len(idx.gpu_markets), -np.inf)
         self.credits = CreditBook(idx.providers, credits, self.start)
         self._published: FloatArray | None = None
+        self.credit_expiries: list[tuple[str, datetime]] = []
+        """(provider, time) of every ``credit_expiry`` scenario that fired, oldest first (the runner
+        hands them to the live ledger)."""
         self._service_pos = {name: i for i, name in enumerate(idx.service_names)}
         self._current_pair: Int64Array = self._initial_pairs()
         self._warned: set[tuple[str, Placement]] = set()
@@ -296,6 +299,8 @@ class Simulator:
             if a.scenario.kind is ScenarioKind.CREDIT_EXPIRY and not a.fired and a.provider_index is not None:
                 self.credits.expire_now(a.provider_index)
                 a.fired = True
+                at = self.start + timedelta(seconds=t)
+                self.credit_expiries.append((self.index.providers[a.provider_index], at))
 
     def _health(self, now: datetime) -> tuple[FloatArray, FloatArray, FloatArray]:
         idx = self.index
