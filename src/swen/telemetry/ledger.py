@@ -174,6 +174,26 @@ class LiveLedger:
         self.intervals = len(rows)
         self._recent = [r for r in rows if r.interval_start >= self.through - RATE_WINDOW]
 
+    def refresh(self) -> None:
+        """Take in the intervals recorded since this ledger last looked (another process's burns):
+        only the new rows are read and burnt, so a long-lived reader (the API) stays cheap."""
+        if self.book is None or self.through is None or self.intervals == 0:
+            self.replay()
+            return
+        rows = self.repo.rows(since=self.through)
+        if not rows:
+            return
+        if rows[0].interval_start != self.through:  # not the next interval: start over
+            self.replay()
+            return
+        self._expiries = sorted(self.repo.expiries(), key=lambda e: e[1])
+        for row in rows:
+            self._expired = self._expire(self.book, row.interval_start, self._expired)
+            self.book.burn(self._seconds(self.book, row.interval_start), self._vector(row.burn))
+        self.through = rows[-1].interval_start + timedelta(seconds=rows[-1].interval_s)
+        self.intervals += len(rows)
+        self._recent = [r for r in [*self._recent, *rows] if r.interval_start >= self.through - RATE_WINDOW]
+
     def balances(self, now: datetime | None = None) -> dict[str, float]:
         """Usable balance per provider: the book's, or before the first interval the ledger file's
         opening balances as of ``now``."""

@@ -31,4 +31,8 @@ def test_a_viewer_sees_grants_balances_and_burn(
     balances = {p["provider"]: p["balance_usd"] for p in body["providers"]}
     assert balances == live.balances()
     assert {g["name"] for g in body["grants"]} == {"aws-starter", "alibaba-starter", "gcp-starter"}
+    live.catch_up(T0 + 5 * timedelta(minutes=5), load_fleet(), {})  # the API process takes in the new ones
+    body = client.get("/credits", headers=viewer).json()
+    assert body["intervals"] == 5
+    assert {p["provider"]: p["balance_usd"] for p in body["providers"]} == live.balances()
     assert client.get("/credits").status_code == 401

@@ -115,6 +115,8 @@ def test_a_restart_keeps_the_balances_and_never_burns_twice(settings: Settings, 
     first.catch_up(T0 + 7 * STEP, fleet(), {})  # this copy is behind: refused, it replays instead
     assert first.balances() == pytest.approx(restarted.balances())
     assert len(CreditBurnRepository(any_store).rows()) == 7
+    stale.refresh()  # a reader takes in only the new intervals
+    assert stale.intervals == 7 and stale.balances() == pytest.approx(restarted.balances())
 
 
 def test_the_status_shows_burn_rate_and_run_out(settings: Settings, any_store: Store) -> None:
