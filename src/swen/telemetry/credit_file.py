@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from swen.domain.errors import ConfigError
 from swen.domain.names import LOCATION_NAME_PATTERN
@@ -100,10 +108,15 @@ class Grant(BaseModel):
     refill: Refill | None = None
     balance: OpeningBalance | None = None
 
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in PROVIDERS:
+            raise ValueError(f"unknown provider {value!r}: use one of {PROVIDERS.choices()}")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Grant:
-        if self.provider not in PROVIDERS:
-            raise ValueError(f"unknown provider {self.provider!r}: use one of {PROVIDERS.choices()}")
         if self.expires is not None and self.expires_after_days is not None:
             raise ValueError("give expires or expires_after_days, not both")
         if self.start is not None and self.expires is not None and self.expires <= self.start:

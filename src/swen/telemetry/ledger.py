@@ -59,7 +59,10 @@ def interval_floor(at: datetime, interval_s: float) -> datetime:
 
 
 def hourly_costs(
-    services: Sequence[Service], placements: Mapping[str, Placement], catalog: Catalog
+    services: Sequence[Service],
+    placements: Mapping[str, Placement],
+    catalog: Catalog,
+    warned: set[tuple[str, Placement]] | None = None,
 ) -> dict[str, tuple[str, float]]:
     """Service -> (provider, list price per hour x replicas) where it runs (``placements``, else its
     fleet placement). A placement the catalog has no fitting offer for costs nothing (logged)."""
@@ -68,7 +71,12 @@ def hourly_costs(
         placement = placements.get(service.name, service.fleet_placement)
         offer = catalog.best_offer(service.shape, placement)
         if offer is None:
-            _log.warning("credits: no catalog offer for %s on %s; it burns nothing", service.name, placement)
+            if warned is None or (service.name, placement) not in warned:
+                _log.warning(
+                    "credits: no catalog offer for %s on %s; it burns nothing", service.name, placement
+                )
+            if warned is not None:
+                warned.add((service.name, placement))
             continue
         out[service.name] = (placement.provider, offer.price_hour_usd * service.replicas)
     return out
@@ -144,6 +152,7 @@ class LiveLedger:
         self._recent: list[BurnRow] = []
         self._expiries: list[tuple[str, datetime]] = []
         self._expired = 0
+        self._warned: set[tuple[str, Placement]] = set()
         """How many of ``_expiries`` (``credit_expiry`` scenarios, oldest first) the book applied."""
         self.replay()
 
@@ -217,7 +226,7 @@ class LiveLedger:
         book = copy.deepcopy(self.book)
         self._expiries = sorted(self.repo.expiries(), key=lambda e: e[1])
         expired = self._expired
-        costs = hourly_costs(services, placements, self.catalog)
+        costs = hourly_costs(services, placements, self.catalog, self._warned)
         provider_of = np.asarray([self.providers.index(p) for p, _ in costs.values()], dtype=np.int64)
         hourly = np.asarray([c for _, c in costs.values()], dtype=np.float64)
         burn = provider_burn(len(self.providers), provider_of, hourly * self.interval_s / 3600.0)

@@ -94,7 +94,7 @@ GOOD = "  - provider: aws\n    amount_usd: 10\n"
     [
         (
             "  - provider: oracle\n    amount_usd: 10\n",
-            "grants[1] (line 4): unknown provider 'oracle': use one of",
+            "grants[1] (line 4).provider: unknown provider 'oracle': use one of",
         ),
         (
             "  - provider: aws\n    amount_usd: -5\n",
