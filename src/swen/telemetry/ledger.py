@@ -152,8 +152,8 @@ class LiveLedger:
         self._recent: list[BurnRow] = []
         self._expiries: list[tuple[str, datetime]] = []
         self._expired = 0
-        self._warned: set[tuple[str, Placement]] = set()
         """How many of ``_expiries`` (``credit_expiry`` scenarios, oldest first) the book applied."""
+        self._warned: set[tuple[str, Placement]] = set()
         self.replay()
 
     @property
