@@ -57,7 +57,8 @@ from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 from swen.telemetry import runner as sim_runner
 from swen.telemetry.catalog import Catalog, load_catalog
-from swen.telemetry.fleet import CreditGrant, load_fleet_file
+from swen.telemetry.credit_file import Grant, load_credit_ledger
+from swen.telemetry.fleet import load_fleet_file
 from swen.telemetry.scenarios import Scenario, ScenarioInbox, load_scenario_file
 from swen.telemetry.simulator import Simulator
 
@@ -122,7 +123,7 @@ def template_with_tfvars(root: Path, tfvars: str) -> Path:
 class Variant:
     name: str
     services: list[Service]
-    credits: dict[str, CreditGrant]
+    credits: tuple[Grant, ...]
     interval_s: float
     scenarios: list[Scenario] = field(default_factory=list)
     tfvars: str | None = None  # None: the packaged template as it is
@@ -438,13 +439,20 @@ def main() -> None:
     variants = []
     wanted = set(args.variants.split(","))
     if "default" in wanted:
-        variants.append(Variant("default", base, dict(fleet.credits), args.interval, scenarios))
+        variants.append(Variant("default", base, load_credit_ledger().grants, args.interval, scenarios))
     if "scaled" in wanted:
         tfvars = scaled_tfvars((locate_template().tfvars).read_text(encoding="utf-8"), args.copies)
         services = scaled_services(base, args.copies)
         assert set(read_placements(tfvars)) == {s.name for s in services}
         variants.append(
-            Variant(f"scaled-x{args.copies}", services, dict(fleet.credits), args.scaled_interval, [], tfvars)
+            Variant(
+                f"scaled-x{args.copies}",
+                services,
+                load_credit_ledger().grants,
+                args.scaled_interval,
+                [],
+                tfvars,
+            )
         )
 
     floors_home = Path(tempfile.mkdtemp(prefix="swen-gitops-week-floor-"))

@@ -23,6 +23,7 @@ from support.openmetrics import LABELS, openmetrics  # the recorded-series write
 from support.prometheus import prometheus_with
 from swen.config import PrometheusLabels, PrometheusSettings
 from swen.telemetry.catalog import load_catalog
+from swen.telemetry.credit_file import load_credit_ledger
 from swen.telemetry.fleet import load_fleet_file
 from swen.telemetry.prometheus import PrometheusSource
 from swen.telemetry.simulator import Simulator
@@ -41,7 +42,9 @@ def main() -> None:
     times = [start + timedelta(seconds=INTERVAL_S * i) for i in range(args.steps)]
     placements = {s.name: s.fleet_placement for s in fleet.services}
 
-    sim = SimulatorSource(Simulator(fleet.services, catalog, 7, start, INTERVAL_S, credits=fleet.credits))
+    sim = SimulatorSource(
+        Simulator(fleet.services, catalog, 7, start, INTERVAL_S, credits=load_credit_ledger().grants)
+    )
     t0 = time.perf_counter()
     recorded = [sample for at in times for sample in sim.collect(at, placements)]
     sim_s = (time.perf_counter() - t0) / len(times)

@@ -407,6 +407,17 @@ class Settings(BaseSettings):
         description="Ports of `swen up --production` (SWEN_REHEARSAL, JSON).",
     )
 
+    # --- credit ledger -----------------------------------------------------------------------
+    credits_file: Path | None = Field(
+        default=None, description="Credit ledger YAML (grants, expiry, refills); default: the packaged one."
+    )
+    credits_interval_s: float = Field(
+        default=300.0,
+        ge=1,
+        le=86400,
+        description="Platform-clock seconds per credit burn interval (one burn recorded per interval).",
+    )
+
     # --- self-healing ------------------------------------------------------------------------
     quarantine_s: float = Field(default=1800.0, ge=0)
     max_remediations_per_hour: int = Field(default=3, ge=1)

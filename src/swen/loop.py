@@ -68,6 +68,7 @@ from swen.store.repository import Store
 from swen.store.state import EngineHeartbeat
 from swen.telemetry.calibration import load_calibration_data
 from swen.telemetry.catalog import Catalog, load_catalog
+from swen.telemetry.ledger import LiveLedger
 
 _log = logging.getLogger(__name__)
 
@@ -146,6 +147,8 @@ class EngineLoop:
         self.watch = AnomalyWatch(store) if anomaly_detection else None
         self.lifecycle = Lifecycle(store)
         self.verifier = Verifier(settings, store, self.lifecycle)
+        self.credits = LiveLedger(settings, store, self.catalog)
+        """The credit ledger, burnt by where services run; the engine's credit factor reads it."""
 
     # --- one cycle ---------------------------------------------------------------------------
     def cycle(self) -> CycleReport:
@@ -165,6 +168,7 @@ class EngineLoop:
             self._verify(services, placements, report)
             self._heal(HealingPlan(), None, report)
             return self._finish(report, None, services)
+        self.credits.catch_up(ticks[-1][0], services, placements)
         if self.watch is not None:
             self.watch.observe([s for _, samples in ticks for s in samples], now=ticks[-1][0])
         plan = self.healer.plan([s.name for s in services], placements, ticks[-1][0])
@@ -196,6 +200,7 @@ class EngineLoop:
         result: EngineResult | None = None
         for tick_time, samples in ticks:
             window.update(samples)
+            self.credits.overlay(window.latest["credits_usd"], window.placements, tick_time)
             result = evaluate(
                 EngineInputs(
                     services=services,
@@ -273,6 +278,7 @@ class EngineLoop:
         if not self.leadership.wait_until_leader(stop, timeout=timeout):
             return False
         self._window, self._history, self._last_tick = None, None, None
+        self.credits.replay()  # the previous leader's burns
         _log.warning("leading (fencing token %s): carrying on the moves in the store", self.leadership.token)
         return True
 

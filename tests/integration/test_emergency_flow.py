@@ -30,6 +30,7 @@ from swen.store.incidents import IncidentRepository
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
 from swen.telemetry.catalog import load_catalog
+from swen.telemetry.credit_file import load_credit_ledger
 from swen.telemetry.fleet import load_fleet_file
 from swen.telemetry.runner import run_simulator
 from swen.telemetry.scenarios import Scenario, ScenarioKind
@@ -46,7 +47,7 @@ def _simulate(settings: Settings, store: Store, start: datetime, steps: int, *sc
     fleet = load_fleet_file(None, load_catalog())
     services = [s.model_copy(update={"stateful": s.name == stateful}) for s in fleet.services]
     run_simulator(settings, store, start=start, max_steps=steps, seed=11, scenarios=scenarios,
-                  services=services, credits=fleet.credits)  # fmt: skip
+                  services=services, credits=load_credit_ledger().grants)  # fmt: skip
     return start + timedelta(seconds=settings.sim_interval_s * steps)
 
 

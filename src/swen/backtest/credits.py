@@ -1,14 +1,14 @@
 """Each strategy's own credit balances: burnt by its own placements, counted in its own bill.
 
-The simulator's ledger (``telemetry.credits.CreditLedger``) burns a provider's balance by the cost of
-the services placed there. In the trace that is the fleet's starting placements (the static
-strategy), so a strategy that moves spends credits the trace never sees spent. ``CreditRun`` replays
-the same ledger, with the same grants, expiry, refills and ``credit_expiry`` scenarios, for one
-strategy's placements, step by step:
+The credit ledger file (``SWEN_CREDITS_FILE``, the live platform's: ``telemetry/credit_file.py``)
+gives the grants; ``CreditRun`` burns them through the live platform's burn code
+(``telemetry.credits.CreditBook``, origin = the replay's start) for one strategy's placements, step by
+step, so the backtest and the live ledger cannot drift (``tests/unit/telemetry/test_live_ledger.py``
+checks that the same placements give the same balances on both paths):
 
-* at step t the ledger advances to ``t x step_s`` (expiry and refills first, as in the simulator),
-  then burns the running cost of the step (hourly price x replicas x step hours) of every service on
-  each provider; the credit applied on a provider is ``min(balance, burn)``;
+* at step t the book advances to ``t x step_s`` (grant starts, refills, opening balances and expiry
+  first), then burns the running cost of the step (hourly price x replicas x step hours) of every
+  service on each provider; the credit applied on a provider is ``min(balance, burn)``;
 * the credit applied on a provider is shared among its services in proportion to their running cost
   of that step; a service's bill for the step is its running cost minus its share;
 * ``credit_expiry`` scenarios zero the provider's balance after that step's burn (as the simulator
@@ -20,14 +20,14 @@ The platform replay feeds the engine the balances of its own ``CreditRun``; acco
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
 from swen.domain.arrays import FloatArray, Int64Array
-from swen.telemetry.credits import CreditLedger
-from swen.telemetry.fleet import CreditGrant
+from swen.telemetry.credits import CreditBook, Credits, provider_burn, service_shares
 from swen.telemetry.scenarios import Scenario, ScenarioKind
 
 
@@ -55,12 +55,13 @@ class CreditRun:
     def __init__(
         self,
         providers: Sequence[str],
-        grants: Mapping[str, CreditGrant],
+        grants: Credits | None,
         expiries: Sequence[CreditExpiry],
         step_s: float,
+        start: datetime,
     ) -> None:
         self.providers = list(providers)
-        self.ledger = CreditLedger(self.providers, grants)
+        self.ledger = CreditBook(self.providers, grants, start)
         self.step_s = step_s
         self._expiries = [
             (self.providers.index(e.provider), e.start_s, e.end_s)
@@ -78,14 +79,11 @@ class CreditRun:
         """Advance to step ``t`` and burn ``running_usd`` (per service, this step) on each service's
         provider; returns the credit applied to each service."""
         now = t * self.step_s
-        burn = np.bincount(provider, weights=running_usd, minlength=len(self.providers)).astype(np.float64)
-        applied = self.ledger.advance(now, burn)
+        burn = provider_burn(len(self.providers), provider, running_usd)
+        applied = self.ledger.burn(now, burn)
         for i, (p, start, end) in enumerate(self._expiries):
             if not self._fired[i] and start <= now < end:
                 self.ledger.expire_now(p)
                 self._fired[i] = True
         self.applied_total += applied
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(burn > 0, applied / burn, 0.0)
-        out: FloatArray = running_usd * share[provider]
-        return out
+        return service_shares(applied, burn, provider, running_usd)

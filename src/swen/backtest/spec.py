@@ -7,8 +7,9 @@ A backtest file is the simulator's scenario format (``swen.telemetry.scenarios``
     days: 30          # length of the replay (the CLI's --days overrides it)
     seed: 7           # simulator seed (the CLI's --seed overrides it)
     fleet: default    # the packaged fleet, or a path to a fleet file (relative to this file)
-    credits:          # optional: replaces the fleet file's credit grants (same format)
-      aws: {balance_usd: 20000, expires_after_days: 15}
+    credits:          # optional: replaces the credit ledger file's grants (SWEN_CREDITS_FILE, else
+      aws: {balance_usd: 20000, expires_after_days: 15}   # the packaged one): this short form per
+                      # provider, a path to a ledger file (relative to this file) or {grants: [...]}
     migration:        # optional: the migration-cost model (backtest.migration.MigrationCost)
       stateful_failure_rate: 0.1
     scenarios:        # start_offset_s is counted from the start of the replay; may be empty
@@ -40,7 +41,13 @@ from swen.domain.errors import ConfigError, shown
 from swen.domain.models import Service
 from swen.domain.providers import PROVIDERS
 from swen.telemetry.catalog import Catalog, load_catalog
-from swen.telemetry.fleet import CreditGrant, load_fleet_file
+from swen.telemetry.credit_file import (
+    Grant,
+    grants_from_balances,
+    load_credit_ledger,
+    parse_credit_ledger,
+)
+from swen.telemetry.fleet import load_fleet_file
 from swen.telemetry.scenarios import Scenario, parse_scenario
 from swen.telemetry.yamlfile import check_finite, read_yaml
 
@@ -62,8 +69,8 @@ class BacktestSpec:
     """None: the packaged default fleet."""
     scenarios: tuple[Scenario, ...]
     source: str
-    credits: dict[str, CreditGrant] | None = None
-    """None: the fleet file's grants."""
+    credits: tuple[Grant, ...] = ()
+    """The credit grants: the file's ``credits:``, else the credit ledger file's."""
     migration: MigrationCost = field(default_factory=MigrationCost)
 
 
@@ -95,15 +102,26 @@ def resolve_scenario_path(value: str) -> Path:
     )
 
 
-def load_spec(value: str, catalog: Catalog | None = None) -> BacktestSpec:
-    """Read and validate a backtest file (path or packaged name); problems are one ConfigError line."""
+def load_spec(
+    value: str, catalog: Catalog | None = None, *, credits_file: Path | None = None
+) -> BacktestSpec:
+    """Read and validate a backtest file (path or packaged name); problems are one ConfigError line.
+    ``credits_file``: the credit ledger file used when the backtest file has no ``credits:`` (the
+    live platform's ``SWEN_CREDITS_FILE``; None: the packaged one)."""
     path = resolve_scenario_path(value)
     label = str(path)
     data = read_yaml(path, label)
-    return parse_spec(data, label=label, base=path.parent, catalog=catalog)
+    return parse_spec(data, label=label, base=path.parent, catalog=catalog, credits_file=credits_file)
 
 
-def parse_spec(data: Any, *, label: str, base: Path, catalog: Catalog | None = None) -> BacktestSpec:
+def parse_spec(
+    data: Any,
+    *,
+    label: str,
+    base: Path,
+    catalog: Catalog | None = None,
+    credits_file: Path | None = None,
+) -> BacktestSpec:
     if not isinstance(data, dict):
         raise ConfigError(
             "a backtest file must be a mapping with name, description, days and scenarios",
@@ -147,37 +165,46 @@ def parse_spec(data: Any, *, label: str, base: Path, catalog: Catalog | None = N
         fleet=_fleet_path(data.get("fleet", DEFAULT_FLEET), base, label),
         scenarios=scenarios,
         source=label,
-        credits=_credits(data.get("credits"), label),
+        credits=_credits(data.get("credits"), label, base, credits_file),
         migration=_migration(data.get("migration"), label),
     )
 
 
-def _credits(value: Any, label: str) -> dict[str, CreditGrant] | None:
+def _credits(value: Any, label: str, base: Path, credits_file: Path | None) -> tuple[Grant, ...]:
     if value is None:
-        return None
+        return load_credit_ledger(credits_file).grants
+    if isinstance(value, str):
+        path = Path(value) if Path(value).is_absolute() else base / value
+        if not path.is_file():
+            raise ConfigError(
+                f"credits: no ledger file {shown(str(path))}",
+                hint="give a path to a credits.yaml (relative to this file) or the grants inline",
+                source=label,
+            )
+        return load_credit_ledger(path).grants
+    if isinstance(value, dict) and "grants" in value:
+        return parse_credit_ledger(value, f"{label}: credits").grants
     if not isinstance(value, dict):
         raise ConfigError(
-            "credits: must be a mapping of provider -> grant",
+            "credits: must be a mapping of provider -> grant, a ledger file or {grants: [...]}",
             hint="e.g. credits: {aws: {balance_usd: 20000, expires_after_days: 15}}",
             source=label,
         )
-    out: dict[str, CreditGrant] = {}
-    for provider, grant in value.items():
+    for provider in value:
         if provider not in PROVIDERS:
             raise ConfigError(
                 f"credits.{shown(str(provider))}: unknown provider",
                 hint=f"valid providers: {PROVIDERS.choices()}",
                 source=label,
             )
-        try:
-            out[provider] = CreditGrant.model_validate(grant)
-        except ValidationError as exc:
-            raise ConfigError(
-                f"credits.{provider}: {_first_error(exc)}",
-                hint="fields: balance_usd, expires_after_days, refill_usd, refill_every_days",
-                source=label,
-            ) from None
-    return out
+    try:
+        return grants_from_balances(value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"credits.{exc}",
+            hint="fields: balance_usd, expires_after_days, refill_usd, refill_every_days",
+            source=label,
+        ) from None
 
 
 def _migration(value: Any, label: str) -> MigrationCost:
@@ -223,9 +250,9 @@ def _fleet_path(value: Any, base: Path, label: str) -> Path | None:
 
 def load_services(
     spec: BacktestSpec, *, services: int | None = None, seed: int = 0, catalog: Catalog | None = None
-) -> tuple[GeneratedFleet, dict[str, CreditGrant]]:
+) -> tuple[GeneratedFleet, tuple[Grant, ...]]:
     """The spec's fleet (a diverse fleet of ``services`` drawn with ``seed`` when given) and its
-    credit grants (the spec's ``credits`` when set, else the fleet file's)."""
+    credit grants (``BacktestSpec.credits``)."""
     catalog = catalog or load_catalog()
     fleet = load_fleet_file(spec.fleet, catalog)
     base = fleet.services
@@ -234,8 +261,7 @@ def load_services(
         if services is not None
         else GeneratedFleet(list(base), None)
     )
-    credits = spec.credits if spec.credits is not None else dict(fleet.credits)
-    return generated, credits
+    return generated, spec.credits
 
 
 def expand_scenarios(scenarios: Sequence[Scenario], services: Sequence[Service]) -> list[Scenario]:

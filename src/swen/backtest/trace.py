@@ -6,8 +6,9 @@ sampled (service, candidate) pairs, contiguous per service). All strategies then
 
 The simulator is run with the fleet's initial placements, so its credit balances burn as if every
 service stayed put. The trace does not keep them: each strategy's credits burn by its own placements and
-count in its own bill (``credits.CreditRun``), and the platform's engine sees its own balances. The
-trace keeps the grants and the ``credit_expiry`` events for that.
+count in its own bill (``credits.CreditRun``, the live ledger's burn code), and the platform's engine
+sees its own balances. The trace keeps the grants (the credit ledger file's) and the ``credit_expiry``
+events for that.
 
 :class:`Grid` gives the per-service candidate view the strategies need: the pair of each service's
 c-th candidate (``cand_pair``, ``S x Cmax``, -1 padding), which candidates a move may enter
@@ -20,7 +21,7 @@ UNDEPLOYABLE constraint); a service that starts there may stay.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +35,8 @@ from swen.domain.arrays import BoolArray, Float32Array, FloatArray, Int64Array
 from swen.domain.errors import InvalidInputError
 from swen.domain.models import Placement, Service
 from swen.telemetry.catalog import Catalog
-from swen.telemetry.fleet import CreditGrant
+from swen.telemetry.credit_file import Grant
+from swen.telemetry.credits import Credits, as_grants
 from swen.telemetry.pairs import PairIndex
 from swen.telemetry.scenarios import Scenario
 from swen.telemetry.simulator import Simulator
@@ -58,13 +60,13 @@ class Trace:
     availability: npt.NDArray[np.float16]
     gpu_availability: npt.NDArray[np.float16]
     error_rate: npt.NDArray[np.float16]
-    grants: Mapping[str, CreditGrant] = field(default_factory=dict)
-    """The providers' credit grants at the start (the fleet file's)."""
+    grants: tuple[Grant, ...] = ()
+    """The credit ledger file's grants (a grant without a start starts with the replay)."""
     credit_expiries: tuple[CreditExpiry, ...] = ()
 
     def credit_run(self) -> CreditRun:
         """A fresh credit ledger for one strategy (``credits.CreditRun``)."""
-        return CreditRun(self.index.providers, self.grants, self.credit_expiries, self.step_s)
+        return CreditRun(self.index.providers, self.grants, self.credit_expiries, self.step_s, self.start)
 
     @property
     def steps(self) -> int:
@@ -97,7 +99,7 @@ def build_trace(
     start: datetime,
     days: float,
     step_s: float,
-    credits: Mapping[str, CreditGrant] | None = None,
+    credits: Credits | None = None,
     scenarios: Sequence[Scenario] = (),
     progress: Progress | None = None,
     prices: PricePaths | None = None,
@@ -145,7 +147,7 @@ def build_trace(
         availability=f32["availability"],
         gpu_availability=f32["gpu_availability"],
         error_rate=f32["error_rate"],
-        grants=dict(credits or {}),
+        grants=as_grants(credits),
         credit_expiries=credit_expiries(scenarios),
     )
 

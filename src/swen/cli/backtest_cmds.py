@@ -177,8 +177,9 @@ def backtest(
             hint="create it or choose another path",
             source="--html",
         )
-    spec = load_spec(scenario)
-    params = EngineParams.from_settings(load_settings())
+    settings = load_settings()
+    spec = load_spec(scenario, credits_file=settings.credits_file)
+    params = EngineParams.from_settings(settings)
     overrides: dict[str, object] = {}
     if weights is not None:
         overrides["weights"] = parse_weights(weights)

@@ -300,3 +300,18 @@ rate_counts = Table(
     Column("window", BigInteger, primary_key=True),
     Column("count", BigInteger, nullable=False),
 )
+
+# Credit ledger (swen.telemetry.ledger, store.credits): one row per burn interval of the platform clock,
+# recorded once (the primary key refuses a second row for an interval): what the services on each
+# provider cost in it, the credit applied and the balance after, per provider. Balances are replayed
+# from these rows and the ledger file, so a restart keeps them.
+credit_burns = Table(
+    "credit_burns",
+    metadata,
+    Column("interval_start", UtcDateTime, primary_key=True),
+    Column("interval_s", Float, nullable=False),
+    Column("burn", JSON, nullable=False),
+    Column("applied", JSON, nullable=False),
+    Column("balance", JSON, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)

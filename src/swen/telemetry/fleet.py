@@ -1,6 +1,6 @@
-"""The fleet file: which services SWEN places, and the providers' starting credit balances.
+"""The fleet file: which services SWEN places (credits are in the ledger file, ``credit_file.py``).
 
-``load_fleet(path)`` returns the services; ``load_fleet_file(path)`` also returns the credits. Every
+``load_fleet(path)`` returns the services; ``load_fleet_file(path)`` the ``Fleet``. Every
 problem is one ConfigError line naming the file, the field and the fix, e.g.
 ``fleet.yaml: services[2].name: 'Bad Name' breaks ^[a-z][a-z0-9-]{0,62}$ (use lowercase ...)``.
 ``path=None`` loads the packaged default fleet (``swen/data/fleet.yaml``).
@@ -9,12 +9,12 @@ problem is one ConfigError line naming the file, the field and the fix, e.g.
 from __future__ import annotations
 
 from collections.abc import Container, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from swen.domain.errors import ConfigError, InvalidInputError
 from swen.domain.models import Placement, Service
@@ -27,21 +27,9 @@ _PLACEMENT_FIELDS = {"current": "fleet_placement", "users_region": "users_region
 """Placement keys of a fleet file's service -> the ``Service`` attribute that holds them."""
 
 
-class CreditGrant(BaseModel):
-    """A provider's credit balance at simulation start, with optional expiry and refill."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    balance_usd: float = Field(ge=0, le=1e9)
-    expires_after_days: float | None = Field(default=None, gt=0)
-    refill_usd: float = Field(default=0.0, ge=0, le=1e9)
-    refill_every_days: float | None = Field(default=None, gt=0)
-
-
 @dataclass(frozen=True)
 class Fleet:
     services: list[Service]
-    credits: dict[str, CreditGrant] = field(default_factory=dict)
 
 
 def default_fleet_path() -> Path:
@@ -65,10 +53,17 @@ def parse_fleet(data: Any, label: str, catalog: Catalog) -> Fleet:
             hint="start the file with 'services:' (see the packaged fleet.yaml)",
             source=label,
         )
-    unknown = sorted(set(data) - {"services", "credits"})
+    if "credits" in data:
+        raise ConfigError(
+            "credits: credit grants now live in the credit ledger file, not the fleet file",
+            hint="move them to a credits.yaml (grants: - {provider: aws, amount_usd: 200, "
+            "expires_after_days: 30}) and set SWEN_CREDITS_FILE (README, 'Cloud credits')",
+            source=label,
+        )
+    unknown = sorted(set(data) - {"services"})
     if unknown:
         raise ConfigError(
-            f"{unknown[0]}: unknown top-level key", hint="allowed keys: services, credits", source=label
+            f"{unknown[0]}: unknown top-level key", hint="the only key is services", source=label
         )
     check_finite(label, "", data)
     raw = data.get("services")
@@ -76,7 +71,7 @@ def parse_fleet(data: Any, label: str, catalog: Catalog) -> Fleet:
         raise ConfigError("services: missing or empty", hint="list at least one service", source=label)
     services = [_service(label, i, item, catalog) for i, item in enumerate(raw)]
     _reject_duplicates(label, services)
-    return Fleet(services=services, credits=_credits(label, data.get("credits") or {}))
+    return Fleet(services=services)
 
 
 def _service(label: str, index: int, item: Any, catalog: Catalog) -> Service:
@@ -167,25 +162,3 @@ def _reject_duplicates(label: str, services: list[Service]) -> None:
                 source=label,
             )
         first[service.name] = i
-
-
-def _credits(label: str, raw: Any) -> dict[str, CreditGrant]:
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            "credits: must be a mapping provider -> {balance_usd: ...}",
-            hint="e.g. credits: {aws: {balance_usd: 1000}}",
-            source=label,
-        )
-    grants = {}
-    for provider, spec in raw.items():
-        if provider not in PROVIDERS:
-            raise ConfigError(
-                f"credits.{provider}: unknown provider",
-                hint=f"use one of {', '.join(PROVIDERS.names())}",
-                source=label,
-            )
-        try:
-            grants[str(provider)] = CreditGrant.model_validate(spec)
-        except ValidationError as exc:
-            raise validation_error(label, f"credits.{provider}", exc) from None
-    return grants

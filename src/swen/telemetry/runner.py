@@ -33,10 +33,14 @@ from swen.config import Settings
 from swen.domain.errors import ConfigError, shown
 from swen.domain.events import EventType
 from swen.domain.models import Service
+from swen.store.credits import CreditBurnRepository
 from swen.store.exports import write_latest_telemetry
 from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.clock import SimClock
-from swen.telemetry.fleet import CreditGrant, load_fleet_file
+from swen.telemetry.credit_file import load_credit_ledger
+from swen.telemetry.credits import Credits
+from swen.telemetry.fleet import load_fleet_file
+from swen.telemetry.ledger import published_balances
 from swen.telemetry.scenarios import Scenario, ScenarioInbox, load_scenario_file
 from swen.telemetry.simulator import Simulator
 from swen.telemetry.source import SimulatorSource
@@ -72,7 +76,7 @@ def run_simulator(
     interval_s: float | None = None,
     max_steps: int | None = None,
     services: Sequence[Service] | None = None,
-    credits: dict[str, CreditGrant] | None = None,
+    credits: Credits | None = None,
     scenarios: Sequence[Scenario] = (),
     catalog: Catalog | None = None,
 ) -> SimulatorRun:
@@ -80,14 +84,16 @@ def run_simulator(
 
     Defaults come from ``settings`` (seed, sim_speed, sim_interval_s, fleet_file, scenario_file).
     Without ``start`` the clock resumes one interval after the newest stored sample (``resume_time``).
-    ``services``/``credits`` override the fleet file; ``scenarios`` are activated at the start.
+    ``services`` override the fleet file; ``scenarios`` are activated at the start. Without
+    ``credits`` the samples carry the live credit ledger's balances (the store's, burnt by the
+    engine: ``telemetry/ledger.py``); with them the simulator burns its own book (tests, benches).
     """
     if settings.telemetry_source == "prometheus":
         return run_prometheus(settings, store, once=once, stop_event=stop_event, max_steps=max_steps)
     catalog = catalog or load_catalog()
     if services is None:
-        fleet = load_fleet_file(settings.fleet_file, catalog)
-        services, credits = fleet.services, (fleet.credits if credits is None else credits)
+        services = load_fleet_file(settings.fleet_file, catalog).services
+    ledger = load_credit_ledger(settings.credits_file) if credits is None else None
     file_scenarios = load_scenario_file(settings.scenario_file, catalog) if settings.scenario_file else []
     _check_scenario_services(file_scenarios, services, str(settings.scenario_file))
     interval = float(interval_s or settings.sim_interval_s)
@@ -105,6 +111,7 @@ def run_simulator(
 
     inbox = ScenarioInbox(store, catalog)
     run = SimulatorRun(first_sim_time=start_time)
+    recorded_expiries = 0
     with _SigtermSetsEvent(stop):
         next_purge = start_time
         while not stop.is_set():
@@ -112,7 +119,14 @@ def run_simulator(
             if now >= next_purge:
                 run.purged += store.purge_samples(now - timedelta(days=settings.telemetry_retention_days))
                 next_purge = now + timedelta(seconds=PURGE_EVERY_S)
+            if ledger is not None:
+                sim.publish_credits(
+                    published_balances(CreditBurnRepository(store), ledger, settings.credits_interval_s, now)
+                )
             run.samples += _cycle(settings, store, sim, now, inbox, durable=clock.speed <= 1)
+            for provider, at in sim.credit_expiries[recorded_expiries:]:  # the engine's ledger applies them
+                CreditBurnRepository(store).record_expiry(provider, at)
+            recorded_expiries = len(sim.credit_expiries)
             run.steps += 1
             run.last_sim_time = now
             if once or (max_steps is not None and run.steps >= max_steps):

@@ -11,8 +11,10 @@ Model (constants and formulas in ``model.py``):
   hourly x 730 x replicas (docs/ARCHITECTURE.md, engine/scoring.py);
 * latency = measured RTT from the users' region x (1 + 0.25 x diurnal load at the users' local
   time) + noise;
-* credits = the provider's balance, burnt by the cost (hourly x replicas) of the services placed
-  there (``set_placements``), with expiry and refill from the fleet file;
+* credits = the provider's balance: on the live platform the store's credit ledger
+  (``publish_credits``, burnt by the engine: ``telemetry/ledger.py``); otherwise the simulator's own
+  ``CreditBook`` (``credits=``), burnt by the cost (hourly x replicas) of the services placed there
+  (``set_placements``), with the grants' expiry and refills;
 * GPU availability per (provider, region, GPU model) wanders around a provider mean and drops to 0
   during random stock-outs; 1 for pairs without a GPU;
 * availability close to 0.999, a small error rate that grows with load;
@@ -30,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import numpy as np
@@ -41,8 +43,7 @@ from swen.domain.models import Placement, Service, TelemetrySample
 from swen.telemetry import model as m
 from swen.telemetry.catalog import Catalog
 from swen.telemetry.clock import SimClock, SteppingClock
-from swen.telemetry.credits import CreditLedger
-from swen.telemetry.fleet import CreditGrant
+from swen.telemetry.credits import CreditBook, Credits
 from swen.telemetry.pairs import PairIndex, build_pairs
 from swen.telemetry.scenarios import Scenario, ScenarioKind
 
@@ -161,7 +162,7 @@ class Simulator:
         start: datetime,
         interval_s: float = 5.0,
         *,
-        credits: Mapping[str, CreditGrant] | None = None,
+        credits: Credits | None = None,
         pairs: PairIndex | None = None,
         noise: bool = True,
     ) -> None:
@@ -181,7 +182,11 @@ class Simulator:
         self._gpu_mean: FloatArray = np.asarray(gpu_means, dtype=np.float64)
         self._gpu_level: FloatArray = self._gpu_mean.copy()
         self._stockout_until: FloatArray = np.full(len(idx.gpu_markets), -np.inf)
-        self.credits = CreditLedger(idx.providers, credits or {})
+        self.credits = CreditBook(idx.providers, credits, self.start)
+        self._published: FloatArray | None = None
+        self.credit_expiries: list[tuple[str, datetime]] = []
+        """(provider, time) of every ``credit_expiry`` scenario that fired, oldest first (the runner
+        hands them to the live ledger)."""
         self._service_pos = {name: i for i, name in enumerate(idx.service_names)}
         self._current_pair: Int64Array = self._initial_pairs()
         self._warned: set[tuple[str, Placement]] = set()
@@ -209,6 +214,11 @@ class Simulator:
                     )
                 continue
             self._current_pair[s] = pair
+
+    def publish_credits(self, balances: Mapping[str, float]) -> None:
+        """Samples carry these balances per provider (0 for others) instead of the simulator's own
+        book: the live platform's ledger is kept in the store (``telemetry/ledger.py``)."""
+        self._published = np.asarray([float(balances.get(p, 0.0)) for p in self.index.providers])
 
     def current_placement(self, service: str) -> Placement:
         return self._placement_of(self.index.service_names.index(service))
@@ -257,7 +267,9 @@ class Simulator:
             index=self.index,
             hourly_cost_usd=cost,
             latency_ms=latency,
-            credits_usd=self.credits.balance[self.index.pair_provider],
+            credits_usd=(self.credits.balance if self._published is None else self._published)[
+                self.index.pair_provider
+            ],
             gpu_availability=gpu,
             availability=availability,
             error_rate=error_rate,
@@ -282,11 +294,13 @@ class Simulator:
             ),
             dtype=np.float64,
         )
-        self.credits.advance(t, burn)
+        self.credits.burn(t, burn)
         for a in live:
             if a.scenario.kind is ScenarioKind.CREDIT_EXPIRY and not a.fired and a.provider_index is not None:
                 self.credits.expire_now(a.provider_index)
                 a.fired = True
+                at = self.start + timedelta(seconds=t)
+                self.credit_expiries.append((self.index.providers[a.provider_index], at))
 
     def _health(self, now: datetime) -> tuple[FloatArray, FloatArray, FloatArray]:
         idx = self.index

@@ -25,7 +25,8 @@ from swen.domain.providers import PROVIDERS
 from swen.engine.constraints import Constraint
 from swen.pipeline.policy import PolicyGate
 from swen.telemetry.catalog import Catalog, load_catalog
-from swen.telemetry.fleet import CreditGrant, load_fleet
+from swen.telemetry.credits import Credits
+from swen.telemetry.fleet import load_fleet
 from swen.telemetry.scenarios import Scenario, ScenarioKind
 
 START = BacktestConfig.__dataclass_fields__["start"].default
@@ -46,7 +47,7 @@ def two_services() -> list[Service]:
 def hand_trace(
     catalog: Catalog,
     *,
-    grants: dict[str, CreditGrant],
+    grants: Credits,
     scenarios: tuple[Scenario, ...] = (),
     steps: int = 12,
 ) -> tuple[Trace, Grid]:
@@ -79,7 +80,7 @@ def column(trace: Trace, grid: Grid, s: int, key: str) -> int:
 
 
 def test_credits_burn_by_the_strategys_own_placements_and_reduce_its_bill(catalog: Catalog) -> None:
-    trace, grid = hand_trace(catalog, grants={"aws": CreditGrant(balance_usd=10.0)})
+    trace, grid = hand_trace(catalog, grants={"aws": {"balance_usd": 10.0}})
     # static: both on AWS, $2 + $1 a step: the $10 cover steps 0-2 ($9) and $1 of step 3
     static = account("static", trace, grid, static_path(trace, grid), Floors(), 1)
     assert static.list_cost_usd.sum() == pytest.approx(12 * 3.0)
@@ -100,19 +101,19 @@ def test_credits_burn_by_the_strategys_own_placements_and_reduce_its_bill(catalo
 
 def test_credits_expire_with_the_grant_and_with_a_credit_expiry_event(catalog: Catalog) -> None:
     # the grant expires after 6 h: steps 0-5 are covered ($3 each), nothing after
-    trace, grid = hand_trace(catalog, grants={"aws": CreditGrant(balance_usd=100.0, expires_after_days=0.25)})
+    trace, grid = hand_trace(catalog, grants={"aws": {"balance_usd": 100.0, "expires_after_days": 0.25}})
     static = account("static", trace, grid, static_path(trace, grid), Floors(), 1)
     assert static.credit_usd.sum() == pytest.approx(6 * 3.0)
     assert static.total_usd == pytest.approx(36.0 - 18.0)
     # a credit_expiry event at 3 h zeroes the balance after that step's burn: steps 0-3 are covered
     expiry = Scenario(kind=ScenarioKind.CREDIT_EXPIRY, provider="aws", start_offset_s=3 * HOUR)
-    trace, grid = hand_trace(catalog, grants={"aws": CreditGrant(balance_usd=100.0)}, scenarios=(expiry,))
+    trace, grid = hand_trace(catalog, grants={"aws": {"balance_usd": 100.0}}, scenarios=(expiry,))
     static = account("static", trace, grid, static_path(trace, grid), Floors(), 1)
     assert static.credit_usd.sum() == pytest.approx(4 * 3.0)
 
 
 def test_refills_are_counted_once_per_period(catalog: Catalog) -> None:
-    grant = CreditGrant(balance_usd=0.0, refill_usd=5.0, refill_every_days=0.25)
+    grant = {"balance_usd": 0.0, "refill_usd": 5.0, "refill_every_days": 0.25}
     trace, grid = hand_trace(catalog, grants={"aws": grant})
     static = account("static", trace, grid, static_path(trace, grid), Floors(), 1)
     # refills at 6 h (step 6) only, within 12 hourly steps: $5 burnt at once

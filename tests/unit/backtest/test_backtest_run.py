@@ -96,7 +96,7 @@ def test_static_equals_the_cost_of_the_trace(outages: BacktestResult) -> None:
     assert outages.static.list_cost_usd.sum() == pytest.approx(expected, rel=1e-12)
     # the bill is the list cost less the credits the static placements burnt
     credits = outages.static.credit_usd.sum()
-    assert 0 < credits <= sum(g.balance_usd for g in outages.trace.grants.values())
+    assert 0 < credits <= sum(g.amount_usd for g in outages.trace.grants)
     assert outages.static.total_usd == pytest.approx(expected - credits, rel=1e-12)
     assert outages.static.migrations.sum() == 0
     assert outages.static.migration_usd.sum() == 0

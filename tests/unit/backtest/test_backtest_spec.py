@@ -95,7 +95,7 @@ def test_the_new_scenarios_load_with_their_events() -> None:
     kinds = [s.kind for s in duel.scenarios]
     assert kinds.count(ScenarioKind.CREDIT_EXPIRY) == 1
     assert {s.provider for s in duel.scenarios if s.kind is ScenarioKind.COST_SPIKE} == {"aws", "alibaba"}
-    assert duel.credits is not None and duel.credits["aws"].balance_usd == 120_000
+    assert {g.provider: g.amount_usd for g in duel.credits}["aws"] == 120_000
     expiry = next(s for s in duel.scenarios if s.kind is ScenarioKind.CREDIT_EXPIRY)
     assert expiry.start_offset_s == 14 * 86400  # mid-month
     squeeze = load_spec("gpu-squeeze")
@@ -123,7 +123,7 @@ def test_migration_and_credit_headers_are_read(tmp_path: Path) -> None:
             },
         )
     )
-    assert spec.credits is not None and spec.credits["gcp"].expires_after_days == 3
+    assert [(g.provider, g.amount_usd, g.expires_after_days) for g in spec.credits] == [("gcp", 500, 3)]
     assert spec.migration.stateless_cutover_min == 2.5
     assert spec.migration.downtime_usd_per_min == {Criticality.LOW: 1.0}
 

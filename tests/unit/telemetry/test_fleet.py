@@ -12,6 +12,7 @@ from swen.config import Settings
 from swen.domain.errors import ConfigError
 from swen.domain.models import HOURS_PER_MONTH, Placement
 from swen.telemetry.catalog import load_catalog
+from swen.telemetry.credit_file import load_credit_ledger
 from swen.telemetry.fleet import default_fleet_path, load_fleet, load_fleet_file
 
 GOOD = {
@@ -49,7 +50,7 @@ def test_default_fleet_has_the_seed_placement_and_gpu_services() -> None:
     assert by_name["service-3"].fleet_placement == Placement.parse("alibaba/ap-southeast-1")
     assert {s.shape.gpu_model for s in fleet.services} >= {"A10G", "T4", "A100"}
     assert any(s.stateful for s in fleet.services)
-    assert set(fleet.credits) == {"aws", "alibaba", "gcp"}
+    assert {g.provider for g in load_credit_ledger().grants} == {"aws", "alibaba", "gcp"}
 
 
 def _best_saving(service_name: str, *, with_credits: bool = False) -> tuple[float, Placement, float]:
@@ -58,6 +59,7 @@ def _best_saving(service_name: str, *, with_credits: bool = False) -> tuple[floa
     catalog = load_catalog()
     fleet = load_fleet_file()
     months = Settings().amortisation_months
+    credits = {g.provider: g.amount_usd for g in load_credit_ledger().grants}
     service = next(s for s in fleet.services if s.name == service_name)
     current = catalog.best_offer(service.shape, service.fleet_placement)
     assert current is not None
@@ -65,9 +67,9 @@ def _best_saving(service_name: str, *, with_credits: bool = False) -> tuple[floa
     for placement, offer, reason in catalog.candidates(service):
         if reason is None and offer is not None:
             saving = (current.price_hour_usd - offer.price_hour_usd) * service.replicas * HOURS_PER_MONTH
-            grant = fleet.credits.get(placement.provider)
+            grant = credits.get(placement.provider, 0.0)
             if with_credits and grant and placement.provider != service.fleet_placement.provider:
-                saving += grant.balance_usd / months
+                saving += grant / months
             if saving > best[0]:
                 best = (saving, placement, catalog.rtt_ms(service.users_region, placement))
     return best
@@ -93,10 +95,9 @@ def test_default_slos_are_met_by_the_current_rtt_except_service_2() -> None:
 
 
 def test_a_valid_user_file_loads(tmp_path: Path) -> None:
-    path = _write(tmp_path, [GOOD], credits={"aws": {"balance_usd": 10}})
+    path = _write(tmp_path, [GOOD])
     fleet = load_fleet_file(path)
     assert [s.name for s in fleet.services] == ["web"]
-    assert fleet.credits["aws"].balance_usd == 10
 
 
 @pytest.mark.parametrize(
@@ -160,11 +161,11 @@ def test_structure_errors(tmp_path: Path) -> None:
     assert "cannot read the file" in _error(missing)
 
 
-def test_bad_credits(tmp_path: Path) -> None:
-    path = _write(tmp_path, [GOOD], credits={"aws": {"balance_usd": -5}})
-    assert "credits.aws.balance_usd: Input should be greater than or equal to 0" in _error(path)
-    path = _write(tmp_path, [GOOD], credits={"oracle": {"balance_usd": 5}})
-    assert "credits.oracle: unknown provider" in _error(path)
+def test_credits_in_a_fleet_file_point_to_the_ledger_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, [GOOD], credits={"aws": {"balance_usd": 5}})
+    error = _error(path)
+    assert "credits: credit grants now live in the credit ledger file" in error
+    assert "SWEN_CREDITS_FILE" in error
 
 
 def test_default_fleet_path_is_inside_the_package() -> None:

@@ -16,6 +16,7 @@ from swen.domain.events import EventType
 from swen.domain.models import Placement
 from swen.store.repository import Store
 from swen.telemetry.fleet import load_fleet
+from swen.telemetry.ledger import LiveLedger
 from swen.telemetry.runner import run_simulator
 from swen.telemetry.scenarios import Scenario, ScenarioKind, inject_scenario
 
@@ -100,24 +101,24 @@ def test_accelerated_run_purges_old_samples(settings: Settings, store: Store) ->
     assert len(store.events_after(0, types=[EventType.TELEMETRY_CYCLE])) == 20
 
 
-def test_credits_burn_where_the_store_says_services_run(tmp_path: Path) -> None:
-    def alibaba_credits(home: Path, moved: bool) -> float:
-        home.mkdir()
-        settings = Settings(home=home)
-        with Store.open(settings) as store:
-            if moved:
-                store.record_placement(
-                    "service-2", Placement.parse("alibaba/us-west-1"), decision_id=None, at=START
-                )
-            run_simulator(settings, store, seed=1, start=START, interval_s=3600, speed=1e9, max_steps=5)
-            [sample] = [
-                s
-                for s in store.latest_samples(service="service-2", provider="alibaba")
-                if s.region == "us-west-1"
-            ]
-            return sample.credits_usd
+def test_samples_carry_the_live_ledgers_balances(settings: Settings, store: Store) -> None:
+    """The simulator does not burn credits on the live platform: its samples publish the store's
+    ledger (burnt by the engine where services run, ``telemetry/ledger.py``)."""
 
-    assert alibaba_credits(tmp_path / "moved", True) < alibaba_credits(tmp_path / "still", False) - 5
+    def alibaba_credits() -> set[float]:
+        return {s.credits_usd for s in store.latest_samples() if s.provider == "alibaba"}
+
+    run_simulator(settings, store, seed=1, start=START, interval_s=3600, speed=1e9, max_steps=3)
+    assert alibaba_credits() == {60.0}  # the packaged ledger's opening balance, nothing burnt yet
+    ledger = LiveLedger(settings, store)
+    services = store.list_services()
+    moved = {"service-2": Placement.parse("alibaba/us-west-1")}
+    assert ledger.catch_up(START, services, moved) == 0  # the ledger starts here
+    assert ledger.catch_up(START + timedelta(hours=1), services, moved) == 12  # 5-minute intervals
+    burnt = ledger.balances()["alibaba"]
+    assert 0 < burnt < 60
+    run_simulator(settings, store, seed=1, interval_s=3600, speed=1e9, max_steps=1)
+    assert alibaba_credits() == {burnt}
 
 
 def test_stop_event_ends_a_live_run(settings: Settings, store: Store) -> None:

@@ -12,7 +12,8 @@ from swen.domain.errors import TelemetryError
 from swen.domain.models import Offer, Placement, Service
 from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.clock import SimClock, SteppingClock
-from swen.telemetry.fleet import CreditGrant, load_fleet_file
+from swen.telemetry.credit_file import load_credit_ledger
+from swen.telemetry.fleet import load_fleet_file
 from swen.telemetry.network import EgressTable, LatencyTable
 from swen.telemetry.scenarios import Scenario, ScenarioKind
 from swen.telemetry.simulator import SampleArrays, Simulator
@@ -23,7 +24,7 @@ P = Placement.parse
 
 def _sim(seed: int = 7, interval_s: float = 5.0, **kw: object) -> Simulator:
     fleet = load_fleet_file()
-    credits = kw.pop("credits", fleet.credits)
+    credits = kw.pop("credits", load_credit_ledger().grants)
     return Simulator(fleet.services, load_catalog(), seed, START, interval_s, credits=credits)  # type: ignore[arg-type]
 
 
@@ -105,7 +106,7 @@ def test_health_is_normal_without_scenarios() -> None:
 
 
 def test_credits_burn_down_monotonically_then_expire() -> None:
-    sim = _sim(interval_s=3600, credits={"aws": CreditGrant(balance_usd=5000, expires_after_days=3)})
+    sim = _sim(interval_s=3600, credits={"aws": {"balance_usd": 5000, "expires_after_days": 3}})
     runs = _run(sim, 24 * 4, 3600)
     aws = _pairs(sim, provider="aws")
     balance = [float(r.credits_usd[aws][0]) for r in runs]
@@ -118,7 +119,7 @@ def test_credits_burn_down_monotonically_then_expire() -> None:
 
 
 def test_credits_refill() -> None:
-    grant = CreditGrant(balance_usd=100, refill_usd=1000, refill_every_days=1)
+    grant = {"balance_usd": 100, "refill_usd": 1000, "refill_every_days": 1}
     sim = _sim(interval_s=3600, credits={"alibaba": grant})
     runs = _run(sim, 30, 3600)
     alibaba = _pairs(sim, provider="alibaba")

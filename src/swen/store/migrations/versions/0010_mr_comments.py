@@ -1,7 +1,7 @@
 """The last comment SWEN posted on each merge request (``mr_comments``: its SHA-256 per MR).
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 Create Date: 2026-12-05 00:40:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0005"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
