@@ -148,6 +148,53 @@ class ChangeBudget:
         return None
 
 
+# --- what the queue holds (swen queue, GET /actions, the metrics) ---------------------------------------
+@dataclass(frozen=True, slots=True)
+class QueuedAction:
+    action: ActionRecord
+    waiting: str | None
+    """Why a pending action waits now (the change budget, a paused automation), else None."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueView:
+    counts: dict[str, int]
+    budget: ChangeBudget
+    use: BudgetUse
+    actions: list[QueuedAction]
+
+    def summary(self) -> str:
+        """One line: the budget in use against its limits."""
+        b, u = self.budget, self.use
+        full = " (full)" if u.open_mrs >= b.fleet_mrs or u.in_flight >= b.fleet_applies else ""
+        return (
+            f"change budget{full}: {u.open_mrs}/{b.fleet_mrs} open MRs, {u.in_flight}/{b.fleet_applies} "
+            f"applies in flight (per provider: {b.provider_mrs} MRs, {b.provider_applies} applies)"
+        )
+
+
+def queue_view(
+    settings: Settings, store: Store, *, state: str | None = None, limit: int = 50, offset: int = 0
+) -> QueueView:
+    """The queue as workers see it: counts, the budget in use, and a page of actions (pending first,
+    in the order they are taken) each with why it waits now."""
+    queue = ActionQueue(store)
+    budget = ChangeBudget.from_settings(settings)
+    use = queue.budget_use()
+    page = queue.list(state=state, limit=limit, offset=offset)
+    pending = [a for a in page if a.state == "pending"]
+    with_mr = queue.with_open_mr([a.decision_id for a in pending if a.decision_id])
+    paused = automation.is_paused(store)
+    rows = []
+    for action in page:
+        waiting = None
+        if action.state == "pending":
+            opens_mr = action.kind == "propose" and action.decision_id not in with_mr
+            waiting = budget.hold(action, use, opens_mr, paused=paused)
+        rows.append(QueuedAction(action, waiting))
+    return QueueView(queue.counts(), budget, use, rows)
+
+
 # --- the workers ----------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ActionResult:

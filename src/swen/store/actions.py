@@ -336,6 +336,14 @@ class ActionQueue:
         with self.store.reading("reading the change budget in use") as conn:
             return _budget_use(conn, db_now(conn))
 
+    def with_open_mr(self, decision_ids: Sequence[str]) -> set[str]:
+        """Which of these decisions already have an open MR (carrying them opens none)."""
+        out: set[str] = set()
+        with self.store.reading("reading open merge requests") as conn:
+            for chunk in _chunks(list(decision_ids)):
+                out |= _decisions_with_open_mr(conn, chunk)
+        return out
+
 
 def _values(spec: ActionSpec, now: datetime) -> dict[str, Any]:
     return {

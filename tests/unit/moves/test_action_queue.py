@@ -56,8 +56,14 @@ class SlowDriver:
 
 def _backlog(n: int) -> list[ActionSpec]:
     return [
-        ActionSpec(kind="propose", key=f"propose:backlog-{i}", service=f"backlog-{i}", provider="aws",
-                   priority=float(i), decision_id=f"backlog-{i}")  # fmt: skip
+        ActionSpec(
+            kind="propose",
+            key=f"propose:backlog-{i}",
+            service=f"backlog-{i}",
+            provider="aws",
+            priority=float(i),
+            decision_id=f"backlog-{i}",
+        )
         for i in range(n)
     ]
 
