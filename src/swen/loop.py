@@ -171,6 +171,7 @@ class EngineLoop:
             else None
         )
         self._released = False
+        self._to_queue: list[Decision] = []
 
     # --- one cycle ---------------------------------------------------------------------------
     def cycle(self) -> CycleReport:
@@ -203,6 +204,7 @@ class EngineLoop:
         for decision in result.recommendations:
             self._record(decision, open_moves.get(decision.service), report, plan)
         self._act_on_proposed_emergencies(open_moves, report, plan)
+        self._enqueue(report, plan)
         self._verify(services, placements, report)
         self._heal(plan, result, report)
         return self._finish(report, result, services)
@@ -437,14 +439,21 @@ class EngineLoop:
                 self._act(stored.decision, report, plan)
 
     def _act(self, decision: Decision, report: CycleReport, plan: HealingPlan) -> None:
-        """Queue the move for the workers (an emergency goes first and is never held by the budget);
-        an admitted emergency's incident is remediating from here on."""
-        if not self._may_act():
+        """Collect the move for the queue (``_enqueue`` queues the cycle's moves in one transaction)."""
+        if self._may_act():
+            self._to_queue.append(decision)
+
+    def _enqueue(self, report: CycleReport, plan: HealingPlan) -> None:
+        """Queue the cycle's moves for the workers at once (emergencies go first and are never held
+        by the budget); an admitted emergency's incident is remediating from here on."""
+        decisions, self._to_queue = self._to_queue, []
+        if not decisions:
             return
-        queued = self.queue.enqueue([action_for(decision)])
-        report.queued.extend(queued)
-        if queued and decision.emergency:
-            self.healer.started(decision, plan, self._last_tick or decision.created_at)
+        queued = set(self.queue.enqueue([action_for(d) for d in decisions]))
+        report.queued.extend(sorted(queued))
+        for decision in decisions:
+            if decision.emergency and action_for(decision).key in queued:
+                self.healer.started(decision, plan, self._last_tick or decision.created_at)
         self._work(report)
 
     def _open_moves(self) -> dict[str, OpenMove]:

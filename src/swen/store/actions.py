@@ -138,6 +138,17 @@ class ActionQueue:
         return self.store.engine.dialect.name == "postgresql"
 
     @contextmanager
+    def _writing(self, what: str) -> Iterator[Connection]:
+        """A fenced write of queue rows only: on PostgreSQL not serialised with the audit log's writers
+        (no event lock: row locks suffice); on SQLite ``BEGIN IMMEDIATE``."""
+        if not self._postgres:
+            with self.store.transaction() as conn:
+                yield conn
+            return
+        with self.store.writing(what) as conn:
+            yield conn
+
+    @contextmanager
     def _claiming(self) -> Iterator[Connection]:
         """PostgreSQL: a fenced transaction holding the queue's advisory lock (rows are then read
         ``FOR UPDATE SKIP LOCKED``); SQLite: a fenced ``BEGIN IMMEDIATE`` transaction."""
@@ -260,7 +271,7 @@ class ActionQueue:
     def complete(self, action: ActionRecord, outcome: str, *, failed: bool = False) -> None:
         """Record how a claimed action ended; ConflictError (nothing written) when it is no longer this
         worker's claim (its lease ran out and it was claimed again, or another engine leads)."""
-        with self.store.transaction() as conn:
+        with self._writing("completing an action") as conn:
             done = conn.execute(
                 update(actions)
                 .where(
@@ -287,7 +298,7 @@ class ActionQueue:
     def release_others(self, owner: str) -> int:
         """Make every running action claimed by another engine claimable again (a new leader, or an
         engine restarted after a crash: the old claims' holder is fenced out or gone)."""
-        with self.store.transaction() as conn:
+        with self._writing("releasing actions") as conn:
             done = conn.execute(
                 update(actions)
                 .where(actions.c.state == "running", or_(actions.c.owner.is_(None), actions.c.owner != owner))
