@@ -67,7 +67,14 @@ from swen.healing.remediation import Healer, HealingPlan
 from swen.leadership import Leadership
 from swen.moves import automation
 from swen.moves.lifecycle import Lifecycle
-from swen.moves.queue import ActionResult, ActionWorkers, action_for, engine_owner, owed_actions
+from swen.moves.queue import (
+    ActionResult,
+    ActionWorkers,
+    action_for,
+    engine_owner,
+    owed_actions,
+    queue_view,
+)
 from swen.moves.review_policy import OpenMove, ReviewAction, ReviewPolicy
 from swen.moves.verification import Verifier
 from swen.store.actions import ActionQueue
@@ -106,6 +113,9 @@ class CycleReport:
     incidents_escalated: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     note: str | None = None
+    queue: dict[str, Any] | None = None
+    """The action queue after the cycle: pending and running actions, and why the next one waits
+    (``waiting: change budget full (20 open MRs)``), or None when the engine does not act."""
     stood_by: bool = False
     """Another engine led: this one did nothing (``run(once=True)`` with leader election)."""
 
@@ -528,6 +538,8 @@ class EngineLoop:
         self.store.save_state(EngineHeartbeat(ts=now, sim_time=report.sim_time))
         if result is not None and self._leads():
             atomic_write_json(self.settings.decisions_path, self._export(result, services, report))
+        if self.workers is not None and self._leads():
+            report.queue = self._queue_note()
         leader = {}
         if self.leadership is not None:
             leader = {"leader": {"holder": self.leadership.holder, "token": self.leadership.token}}
@@ -549,9 +561,18 @@ class EngineLoop:
                     "escalated": report.incidents_escalated,
                 },
                 "errors": report.errors,
+                **({"queue": report.queue} if report.queue is not None else {}),
             },
         )
         return report
+
+    def _queue_note(self) -> dict[str, Any]:
+        """What the feed and ``swen engine --once`` say about the queue (a held move says why)."""
+        view = queue_view(self.settings, self.store, state="pending", limit=1)
+        waiting = view.actions[0].waiting if view.actions else None
+        if waiting is not None:
+            _log.info("%d move(s) queued; the next is %s", view.counts["pending"], waiting)
+        return {"pending": view.counts["pending"], "running": view.counts["running"], "waiting": waiting}
 
     def _export(
         self, result: EngineResult, services: Sequence[Service], report: CycleReport

@@ -10,12 +10,16 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from support.builders import decision
 from swen.config import Settings
 from swen.domain.decision import DecisionStatus
+from swen.domain.events import EventType
+from swen.domain.merge_requests import MRKind
 from swen.loop import EngineLoop
 from swen.moves import automation
 from swen.moves.queue import ChangeBudget
 from swen.store.actions import ActionQueue, ActionRecord, ActionSpec, BudgetUse
+from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 from swen.telemetry.runner import run_simulator
 
@@ -163,5 +167,31 @@ def test_paused_automation_queues_no_proposal(tmp_path: Path) -> None:
         automation.set_paused(store, True, by="oncall", reason="freeze")
         report = loop.cycle()
         assert report.recommendations and report.queued == [] and driver.calls == []
+    finally:
+        store.close()
+
+
+def test_moves_held_by_the_budget_say_why_in_the_cycle_and_the_feed(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, sim_speed=1e9, budget_fleet_mrs=1)
+    store = Store.open(settings)
+    driver = SlowDriver()
+    driver.release.set()
+    loop = EngineLoop(settings, store, actuator=driver)
+    try:
+        waiting_move = decision("d-old", service="other", created_at=T0)
+        store.save_decision(waiting_move)
+        MergeRequestRepository(store).create(
+            decision_id="d-old", service="other", branch="ai-rec/other", host="local", title="t",
+            description="d", kind=MRKind.MIGRATION,
+        )  # fmt: skip
+        run_simulator(settings, store, start=T0, max_steps=settings.window_size + 2, seed=11)
+        report = loop.cycle()
+        # the move already in its MR goes on; the new ones wait: the budget is full
+        assert report.recommendations and [what for what, _ in driver.calls] == ["carry d-old"]
+        assert report.queue is not None
+        assert report.queue["waiting"] == "waiting: change budget full (1 open MRs)"
+        assert report.queue["pending"] == len(report.recommendations)
+        (cycle,) = store.events_after(0, types=[EventType.ENGINE_CYCLE])
+        assert cycle.payload["queue"]["waiting"] == "waiting: change budget full (1 open MRs)"
     finally:
         store.close()
