@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from support.fake_api import Answer, FakeApi
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "github"
 TOKEN = "ghp_testtoken000000000000000000000000000"
@@ -37,30 +37,28 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class FakeGitHub:
+class FakeGitHub(FakeApi):
+    content_type = "application/json; charset=utf-8"
+
     def __init__(self) -> None:
         self.pulls: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.reviews: dict[int, list[dict[str, Any]]] = {}
-        self.requests: list[dict[str, Any]] = []
-        self.fail_next: list[int] = []  # status codes to answer with before serving normally
         self.own_review_refused = False  # answer 422 to APPROVE as GitHub does for the PR's author
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.root = f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__()
         self.url = f"{self.root}{PREFIX}"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
-    def __enter__(self) -> FakeGitHub:
-        self._thread.start()
-        return self
+    def credentials(self, headers: Message) -> dict[str, Any]:
+        return {"auth": headers.get("Authorization") or ""}
 
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def authorized(self, headers: Message) -> bool:
+        return headers.get("Authorization") in (f"token {TOKEN}", f"Bearer {TOKEN}")
 
-    def calls(self, method: str, suffix: str = "") -> list[dict[str, Any]]:
-        return [r for r in self.requests if r["method"] == method and r["path"].endswith(suffix)]
+    def unauthorized(self) -> Answer:
+        return 401, _error("401")
+
+    def unavailable(self, status: int) -> Answer:
+        return status, _error("503")
 
     def create_pull(self, body: dict[str, Any]) -> dict[str, Any]:
         number = len(self.pulls) + 1
@@ -86,7 +84,7 @@ class FakeGitHub:
         return pr
 
     # --- request handling -----------------------------------------------------------------------
-    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Answer:
         repo_prefix = f"{PREFIX}/repos/{REPOSITORY}/"
         if not path.startswith(repo_prefix):
             return 404, _error("404")
@@ -102,7 +100,7 @@ class FakeGitHub:
         action = "/".join([parts[0], *parts[2:]])
         return self._member(method, action, pr, body)
 
-    def _collection(self, method: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    def _collection(self, method: str, query: dict[str, list[str]], body: Any) -> Answer:
         if method == "POST":
             missing = [k for k in ("head", "base", "title") if not body.get(k)]
             if missing:
@@ -129,7 +127,7 @@ class FakeGitHub:
             return 200, sorted(items, key=lambda p: -p["number"])
         return 404, _error("404")
 
-    def _member(self, method: str, action: str, pr: dict[str, Any], body: Any) -> tuple[int, Any]:
+    def _member(self, method: str, action: str, pr: dict[str, Any], body: Any) -> Answer:
         number = pr["number"]
         if action == "pulls" and method == "GET":
             return 200, pr
@@ -174,49 +172,3 @@ class FakeGitHub:
             pr["labels"] = labels
             return 200, labels
         return 404, _error("404")
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-            def _serve(self, method: str) -> None:
-                url = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body: Any = json.loads(raw) if raw else {}
-                query = parse_qs(url.query)
-                auth = self.headers.get("Authorization") or ""
-                with fake._lock:
-                    fake.requests.append(
-                        {"method": method, "path": url.path, "query": query, "body": body, "auth": auth}
-                    )
-                    if auth not in (f"token {TOKEN}", f"Bearer {TOKEN}"):
-                        status, payload = 401, _error("401")
-                    elif fake.fail_next:
-                        status = fake.fail_next.pop(0)
-                        payload = _error("503")
-                    else:
-                        status, payload = fake._route(method, url.path, query, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._serve("GET")
-
-            def do_POST(self) -> None:
-                self._serve("POST")
-
-            def do_PUT(self) -> None:
-                self._serve("PUT")
-
-            def do_PATCH(self) -> None:
-                self._serve("PATCH")
-
-        return Handler

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
+
+from support.fake_api import Answer, FakeApi
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "gitlab"
 TOKEN = "glpat-test-token-0000"
@@ -29,28 +30,24 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-class FakeGitLab:
+class FakeGitLab(FakeApi):
     def __init__(self) -> None:
         self.mrs: dict[int, dict[str, Any]] = {}
         self.notes: dict[int, list[dict[str, Any]]] = {}
-        self.requests: list[dict[str, Any]] = []
-        self.fail_next: list[int] = []  # status codes to answer with before serving normally
-        self._lock = threading.Lock()
-        handler = self._handler()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        super().__init__()
+        self.url = self.root
 
-    def __enter__(self) -> FakeGitLab:
-        self._thread.start()
-        return self
+    def credentials(self, headers: Message) -> dict[str, Any]:
+        return {"token": headers.get("PRIVATE-TOKEN")}
 
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def authorized(self, headers: Message) -> bool:
+        return headers.get("PRIVATE-TOKEN") == TOKEN
 
-    def calls(self, method: str, suffix: str = "") -> list[dict[str, Any]]:
-        return [r for r in self.requests if r["method"] == method and r["path"].endswith(suffix)]
+    def unauthorized(self) -> Answer:
+        return 401, {"message": "401 Unauthorized"}
+
+    def unavailable(self, status: int) -> Answer:
+        return status, {"message": f"{status} Service Unavailable"}
 
     def create_mr(self, body: dict[str, Any]) -> dict[str, Any]:
         iid = len(self.mrs) + 1
@@ -75,7 +72,7 @@ class FakeGitLab:
         return mr
 
     # --- request handling -----------------------------------------------------------------------
-    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Answer:
         prefix = "/api/v4/projects/"
         if not path.startswith(prefix):
             return 404, {"message": "404 Not Found"}
@@ -94,7 +91,7 @@ class FakeGitLab:
         action = parts[2] if len(parts) > 2 else ""
         return self._member(method, action, mr, body)
 
-    def _collection(self, method: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    def _collection(self, method: str, query: dict[str, list[str]], body: Any) -> Answer:
         if method == "POST":
             missing = [k for k in ("source_branch", "target_branch", "title") if not body.get(k)]
             if missing:
@@ -116,7 +113,7 @@ class FakeGitLab:
             return 200, sorted(items, key=lambda m: -m["iid"])
         return 405, {"message": "405 Method Not Allowed"}
 
-    def _member(self, method: str, action: str, mr: dict[str, Any], body: Any) -> tuple[int, Any]:
+    def _member(self, method: str, action: str, mr: dict[str, Any], body: Any) -> Answer:
         if method == "GET" and action == "":
             return 200, mr
         if method == "POST" and action == "approve":
@@ -154,56 +151,3 @@ class FakeGitLab:
                 mr["closed_by"] = mr["author"]
             return 200, mr
         return 405, {"message": "405 Method Not Allowed"}
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-            def _serve(self, method: str) -> None:
-                url = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body: Any = {}
-                if raw:
-                    if "json" in (self.headers.get("Content-Type") or ""):
-                        body = json.loads(raw)
-                    else:
-                        body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-                query = parse_qs(url.query)
-                with fake._lock:
-                    fake.requests.append(
-                        {
-                            "method": method,
-                            "path": url.path,
-                            "query": query,
-                            "body": body,
-                            "token": self.headers.get("PRIVATE-TOKEN"),
-                        }
-                    )
-                    if self.headers.get("PRIVATE-TOKEN") != TOKEN:
-                        status, payload = 401, {"message": "401 Unauthorized"}
-                    elif fake.fail_next:
-                        status = fake.fail_next.pop(0)
-                        payload = {"message": f"{status} Service Unavailable"}
-                    else:
-                        status, payload = fake._route(method, url.path, query, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._serve("GET")
-
-            def do_POST(self) -> None:
-                self._serve("POST")
-
-            def do_PUT(self) -> None:
-                self._serve("PUT")
-
-        return Handler

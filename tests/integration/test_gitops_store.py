@@ -104,3 +104,22 @@ def test_pipeline_runs_and_stages(store: Store) -> None:
         runs.record_stage(run.id, "deploy", "success")
     with pytest.raises(NotFoundError):
         runs.start_run(424242)
+
+
+def test_the_last_comment_is_kept_per_merge_request(store: Store) -> None:
+    mrs = MergeRequestRepository(store)
+    first, second = _create(mrs), _create(mrs, "ai-rec/service-3-aws-20261126T101503Z", "service-3")
+    assert mrs.last_comment_sha256(first) is None
+    mrs.record_comment(first, sha256="a" * 64, chars=10)
+    mrs.record_comment(first, sha256="b" * 64, chars=12)  # replaces, one row per MR
+    mrs.record_comment(second, sha256="c" * 64, chars=5, posted=False)
+    assert (mrs.last_comment_sha256(first), mrs.last_comment_sha256(second)) == ("b" * 64, "c" * 64)
+    actions = [
+        (e.payload["action"], e.payload["detail"]["sha256"][0])
+        for e in store.events_after(0, types=[EventType.MR])
+        if e.payload["action"] in {"commented", "comment_found"}
+    ]
+    assert actions == [("commented", "a"), ("commented", "b"), ("comment_found", "c")]
+    with pytest.raises(NotFoundError):
+        mrs.record_comment(999, sha256="d" * 64, chars=1)
+    assert store.verify_audit().ok

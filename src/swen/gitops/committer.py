@@ -25,6 +25,7 @@ was written (an older MR that cannot be superseded) also leaves it PROPOSED.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -37,17 +38,30 @@ from swen.domain.decision import (
     DecisionAction,
     DecisionStatus,
 )
-from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError, NotFoundError
+from swen.domain.errors import ConflictError, GitOpsError, InvalidInputError, NotFoundError, StoreError
 from swen.domain.merge_requests import MergeRequest, MRKind, MRState
 from swen.domain.models import Placement, Service
 from swen.domain.names import validate_location_name, validate_service_name
+from swen.gitops import markdown as md
 from swen.gitops.branch import BranchKind, branch_name
 from swen.gitops.layout import InfraLayout
+from swen.gitops.mr_description import change_economics, mr_description
 from swen.gitops.mr_hosts import MergeRequestHost
 from swen.gitops.repo import MAIN, REMOTE, InfraRepo
 from swen.gitops.tfvars import PlacementEntry, edit_placement, read_placements, validate_instance_type
 from swen.store.repository import Store
 
+__all__ = [
+    "Committer",
+    "ProposalEvents",
+    "change_title",
+    "commit_message",
+    "instance_type_for",
+    "mr_description",
+    "validate_decision_names",
+]
+
+log = logging.getLogger(__name__)
 _S = DecisionStatus
 _PROPOSE_LOCK = threading.RLock()
 """One proposal at a time per process (the loop and the API may share a process)."""
@@ -73,19 +87,6 @@ def instance_type_for(decision: Decision, placement: Placement) -> str | None:
     return None
 
 
-def _economics(decision: Decision, kind: MRKind) -> tuple[float, float, float, float]:
-    """(monthly cost before, after, net monthly savings, cost delta %) of this change.
-
-    A rollback reverses the decision's move, so its figures are the decision's, reversed.
-    """
-    s = decision.savings
-    if kind is not MRKind.ROLLBACK:
-        return s.current_monthly_usd, s.target_monthly_usd, s.net_monthly_usd, s.cost_delta_pct
-    before, after = s.target_monthly_usd, s.current_monthly_usd
-    delta = (after - before) / before * 100 if before > 0 else 0.0
-    return before, after, before - after, delta
-
-
 def change_title(decision: Decision, *, kind: MRKind, source: Placement, target: Placement) -> str:
     """``swen: move service-2 aws/us-east-1 -> alibaba/ap-southeast-1`` (also the MR title)."""
     verb = {MRKind.MIGRATION: "move", MRKind.EMERGENCY: "emergency move", MRKind.ROLLBACK: "roll back"}[kind]
@@ -94,7 +95,7 @@ def change_title(decision: Decision, *, kind: MRKind, source: Placement, target:
 
 def commit_message(decision: Decision, *, kind: MRKind, source: Placement, target: Placement) -> str:
     """Title, explanation, then git trailers (parseable with ``git interpret-trailers --parse``)."""
-    _before, _after, net, delta = _economics(decision, kind)
+    _before, _after, net, delta = change_economics(decision, kind)
     trailers = [
         f"Decision-Id: {decision.id}",
         f"Kind: {kind.value}",
@@ -119,33 +120,6 @@ def _printable(text: str) -> str:
     """Explanation text without control characters (kept multi-line)."""
     lines = ["".join(ch for ch in line if ch.isprintable()) for line in text.strip().splitlines()]
     return "\n".join(lines).strip()
-
-
-def mr_description(decision: Decision, *, kind: MRKind, source: Placement, target: Placement) -> str:
-    """Markdown for the merge request: what, why, and the top of the ranking."""
-    before, after, net, delta = _economics(decision, kind)
-    rows = [
-        "| | |",
-        "|---|---|",
-        f"| Decision | `{decision.id}` |",
-        f"| Kind | {kind.value}{' (emergency)' if decision.emergency else ''} |",
-        f"| Service | `{decision.service}`{' (stateful)' if decision.stateful else ''} |",
-        f"| From -> to | `{source.key}` -> `{target.key}` |",
-        f"| Monthly cost | ${before:,.2f} -> ${after:,.2f} ({delta:+.1f}%) |",
-        f"| Net savings | ${net:,.2f}/month |",
-        f"| Confidence | {decision.confidence.value:.1%} |",
-    ]
-    ranking = ["| Rank | Placement | Score | $/month |", "|---|---|---|---|"] + [
-        f"| {p.rank} | `{p.placement.key}`{' (current)' if p.is_current else ''} | {p.total:.3f} "
-        f"| {p.monthly_cost_usd:,.2f} |"
-        for p in decision.ranking[:5]
-    ]
-    why = _printable(decision.explanation)
-    if kind is MRKind.ROLLBACK:
-        why = f"Rollback of decision `{decision.id}`, which said: {why}"
-    return "\n".join(
-        ["## SWEN placement change", "", *rows, "", "### Why", "", why, "", "### Ranking", "", *ranking, ""]
-    )
 
 
 @dataclass(frozen=True)
@@ -186,6 +160,7 @@ class Committer:
         terraform_bin: str = "terraform",
         layout: InfraLayout | None = None,
         fleet: Callable[[], Mapping[str, Service]] | None = None,
+        fleet_costs: Callable[[], Mapping[str, float | None]] | None = None,
     ):
         self.store = store
         self.repo = repo
@@ -196,6 +171,10 @@ class Committer:
         self._fleet = fleet
         """The fleet's services by name: a service with no entry in the placement map gets one (from
         its fleet description) on its first move. None: such a service is a NotFoundError."""
+        self._fleet_costs = fleet_costs
+        """Every fleet service's monthly cost where it runs now (None while unpriced;
+        ``swen.moves.review_brief.fleet_monthly_costs``), for the description's fleet total. None: the
+        description shows the service's cost only."""
 
     # --- recommendations and emergencies --------------------------------------------------------
     def propose(self, decision: Decision) -> MergeRequest:
@@ -400,13 +379,16 @@ class Committer:
     def _open(self, edit: _BranchEdit) -> MergeRequest:
         """Open the merge request of ``edit``'s branch, titled and described from its decision."""
         decision, kind, source, target = edit.decision, edit.kind, edit.source, edit.target
-        description = mr_description(decision, kind=kind, source=source, target=target)
+        description = mr_description(
+            decision, kind=kind, source=source, target=target, fleet_costs=self._costs()
+        )
         if decision.service not in self._main_entries():
             layout = self.layout
             description += (
-                f"\n### New entry\n\n`{decision.service}` is in the fleet but had no entry in "
-                f"`{layout.variable}` of `{layout.placements_file}`: this change adds it at "
-                f"`{target.key}`, from the fleet file's description of the service.\n"
+                f"\n### New entry\n\n{md.code(decision.service, cell=False)} is in the fleet but had no "
+                f"entry in {md.code(layout.variable, cell=False)} of "
+                f"{md.code(layout.placements_file, cell=False)}: this change adds it at "
+                f"{md.code(target.key, cell=False)}, from the fleet file's description of the service.\n"
             )
         return self.host.open(
             edit.branch,
@@ -416,6 +398,16 @@ class Committer:
             decision.service,
             kind,
         )
+
+    def _costs(self) -> Mapping[str, float | None] | None:
+        """What the fleet costs now, for the description; None when unknown (the MR opens anyway)."""
+        if self._fleet_costs is None:
+            return None
+        try:
+            return self._fleet_costs()
+        except StoreError as exc:
+            log.warning("no fleet total in the merge request's description: %s", exc)
+            return None
 
     def _supersedable(self, service: str, branch: str) -> list[MergeRequest]:
         """Other open MRs of ``service``; ConflictError if one of them must not be superseded."""

@@ -9,8 +9,12 @@ python-gitlab or PyGithub (``external_id`` = GitLab iid or GitHub pull number) a
 merges with git (``InfraRepo.merge_to_main``), GitLab and GitHub merge server-side.
 
 ``comment`` posts only on a real change: a body equal to the last comment SWEN posted on that merge
-request is skipped. SWEN's comments end with ``COMMENT_MARKER`` (an HTML comment, invisible on both
-hosts), which is how a host finds the last one it posted among people's comments.
+request is skipped. The store keeps the SHA-256 of that last comment per merge request
+(``mr_comments``), so an unchanged comment costs no request to the host. Before posting a changed one,
+GitLab and GitHub are asked for the last comment SWEN left there: a crash between posting and
+recording leaves it on the host, and it is then recorded instead of posted twice. SWEN's comments end
+with ``COMMENT_MARKER`` (an HTML comment, invisible on both hosts), which is how a host finds them
+among people's comments.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from swen.domain.merge_requests import MergeRequest, MRKind, MRState
 from swen.gitops.branch import validate_branch_name
 from swen.gitops.repo import MAIN
 from swen.store.mrs import MergeRequestRepository
-from swen.store.reads import recent_service_events
 from swen.store.repository import Store
 
 if TYPE_CHECKING:
@@ -176,16 +179,16 @@ class _StoreBackedHost(ABC):
         """Post ``body`` on the MR unless it equals the last comment SWEN posted there (a plan or a
         cost table is posted again only when it changed). True when posted."""
         body = validate_comment(body)
+        digest = _digest(body)
+        if self.mrs.last_comment_sha256(mr_id) == digest:
+            return False
         mr = self.mrs.get(mr_id)
-        if self._last_comment(mr) == self._comparable(body):
+        if self._last_comment(mr) == body:  # posted before a crash kept no record of it
+            self.mrs.record_comment(mr_id, sha256=digest, chars=len(body), posted=False)
             return False
         self._comment_remote(mr, body)
-        self.mrs.update(mr_id, action="commented", detail={"sha256": _digest(body), "chars": len(body)})
+        self.mrs.record_comment(mr_id, sha256=digest, chars=len(body))
         return True
-
-    def _comparable(self, body: str) -> str:
-        """What ``_last_comment`` gives back for a comment with ``body``."""
-        return body
 
     @abstractmethod
     def _last_comment(self, mr: MergeRequest) -> str | None:
@@ -271,19 +274,12 @@ class LocalMergeRequestHost(_StoreBackedHost):
         """The store is the local host: the recorded state is the closed MR."""
 
     def _last_comment(self, mr: MergeRequest) -> str | None:
-        """The store is the local host: its comments are ``commented`` events, which keep the body's
-        digest (not the body), so the digest stands for the body here."""
-        for event in reversed(recent_service_events(self.store, mr.service, limit=1000)):
-            payload = event.payload
-            if payload.get("action") == "commented" and payload.get("mr_id") == mr.id:
-                return str(payload.get("detail", {}).get("sha256"))
+        """The store is the local host: its record of the last comment is the only one."""
         return None
 
-    def _comparable(self, body: str) -> str:
-        return _digest(body)
-
     def _comment_remote(self, mr: MergeRequest, body: str) -> None:
-        """The store is the local host: the ``commented`` event is the comment."""
+        """The store is the local host: the recorded comment (``mr_comments``, a ``commented``
+        event) is the comment."""
 
     def _merge_remote(self, mr: MergeRequest) -> str | None:
         if self.repo is None:

@@ -31,6 +31,7 @@ from swen.gitops.layout import InfraLayout, fleet_services
 from swen.moves import automation, choice, reviews
 from swen.moves.lifecycle import Lifecycle
 from swen.moves.queue import OWED_STATUSES, owed_decisions
+from swen.moves.review_brief import fleet_monthly_costs
 from swen.pipeline.events import OutcomeKind, PipelineOutcome
 from swen.pipeline.lock import StoreLock
 from swen.pipeline.runner import PipelineRunner, PipelineTools
@@ -149,6 +150,7 @@ class MoveDriver:
             terraform_bin=settings.terraform_bin,
             layout=InfraLayout.from_settings(settings),
             fleet=fleet_services(settings),
+            fleet_costs=lambda: fleet_monthly_costs(store),
         )
 
     # --- the engine's side ---------------------------------------------------------------------

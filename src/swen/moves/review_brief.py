@@ -35,12 +35,29 @@ from swen.domain.merge_requests import (
     StageStatus,
 )
 from swen.gitops.branch import validate_branch_name
+from swen.gitops.mr_description import CostLine, cost_lines
 from swen.gitops.repo import REMOTE, InfraRepo
 from swen.moves.running import running_services
 from swen.pipeline.events import PAUSED_REASON
 from swen.pipeline.plan_summary import PlanSummary
+from swen.pipeline.review_comment import PlanBrief, ResourceLine, brief_of
 from swen.store.mrs import MergeRequestRepository, PipelineRepository
 from swen.store.repository import Store
+
+__all__ = [
+    "CostLine",
+    "PlanBrief",
+    "ResourceLine",
+    "ReviewBrief",
+    "cost_table",
+    "fleet_monthly_costs",
+    "gate_reasons",
+    "is_waiting_for_person",
+    "plan_brief",
+    "review_brief",
+    "tfvars_diff",
+    "waiting_mr_ids",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,39 +66,6 @@ MAX_DIFF_CHARS = 20_000
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
-
-
-class CostLine(_Frozen):
-    """One row of the cost table: monthly cost before and after the change."""
-
-    name: str
-    before_monthly_usd: float
-    after_monthly_usd: float
-
-    @property
-    def delta_monthly_usd(self) -> float:
-        return self.after_monthly_usd - self.before_monthly_usd
-
-
-class ResourceLine(_Frozen):
-    address: str
-    action: str
-    stateful: bool
-
-
-class PlanBrief(_Frozen):
-    """A plan as a reviewer reads it (Terraform's "Plan: 1 to add, 0 to change, 1 to destroy")."""
-
-    to_add: int
-    to_change: int
-    to_destroy: int
-    resources: tuple[ResourceLine, ...]
-    stage: str
-    """``plan`` when the plan stage confirmed it, ``policy`` when only the policy check planned it."""
-
-    @property
-    def line(self) -> str:
-        return f"Plan: {self.to_add} to add, {self.to_change} to change, {self.to_destroy} to destroy."
 
 
 class ReviewBrief(_Frozen):
@@ -135,6 +119,13 @@ def gate_reasons(run: PipelineRun | None) -> tuple[str | None, tuple[str, ...], 
     return (str(outcome) if outcome else None, reasons, bool(policy.get("override", False)))
 
 
+def fleet_monthly_costs(store: Store) -> dict[str, float | None]:
+    """Every fleet service's monthly cost where it runs now (``running_services``; None while its
+    placement has no price): what the cost table's fleet total is made of. The committer takes it to
+    write the fleet total into a merge request's description."""
+    return {name: r.monthly_cost_usd for name, r in running_services(store).items()}
+
+
 def cost_table(store: Store, mr: MergeRequest) -> tuple[CostLine, ...]:
     """The service's monthly cost before/after this MR's change, then the fleet's."""
     try:
@@ -144,17 +135,7 @@ def cost_table(store: Store, mr: MergeRequest) -> tuple[CostLine, ...]:
     before, after = savings.current_monthly_usd, savings.target_monthly_usd
     if mr.kind is MRKind.ROLLBACK:
         before, after = after, before
-    rows = [CostLine(name=mr.service, before_monthly_usd=before, after_monthly_usd=after)]
-    running = running_services(store)
-    costs = {name: r.monthly_cost_usd for name, r in running.items()}
-    if costs and all(c is not None for c in costs.values()):
-        fleet = sum(c for c in costs.values() if c is not None)
-        now = costs.get(mr.service)
-        base = fleet if now is None else fleet - now + before
-        rows.append(
-            CostLine(name="total (fleet)", before_monthly_usd=base, after_monthly_usd=base + after - before)
-        )
-    return tuple(rows)
+    return cost_lines(mr.service, before, after, fleet_monthly_costs(store))
 
 
 def plan_brief(run: PipelineRun | None) -> tuple[PlanBrief | None, str | None]:
@@ -166,21 +147,8 @@ def plan_brief(run: PipelineRun | None) -> tuple[PlanBrief | None, str | None]:
         summary = PlanSummary.model_validate(run.plan_summary)
     except ValueError:
         return None, "the stored plan summary is not readable"
-    c = summary.counts
     planned = any(s.name is StageName.PLAN and s.status is StageStatus.SUCCESS for s in run.stages)
-    return (
-        PlanBrief(
-            to_add=c.create + c.replace,
-            to_change=c.update,
-            to_destroy=c.delete + c.replace,
-            resources=tuple(
-                ResourceLine(address=r.address, action=r.action, stateful=r.stateful)
-                for r in summary.resource_changes
-            ),
-            stage="plan" if planned else "policy",
-        ),
-        None,
-    )
+    return brief_of(summary, stage="plan" if planned else "policy"), None
 
 
 def _commit_of(repo: InfraRepo, mr: MergeRequest, run: PipelineRun | None) -> str:

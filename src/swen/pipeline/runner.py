@@ -51,6 +51,7 @@ from swen.pipeline.notify import Notification, Notifier
 from swen.pipeline.plan_summary import PlanSummary
 from swen.pipeline.policy import PolicyGate, PolicyInput, cost_delta_pct
 from swen.pipeline.retry import DEFAULT_BACKOFF, Backoff
+from swen.pipeline.review_comment import GateVerdict, post_review_comment
 from swen.pipeline.run_end import STAGE_ORDER, end_unfinished_run, mr_lock
 from swen.pipeline.stages import (
     StageLog,
@@ -410,6 +411,8 @@ class PipelineRunner:
         )
         self.mrs.update(ctx.mr.id, action="reviewed", review=result.outcome, detail=result.to_dict())
         if result.outcome == "deny":
+            verdict = GateVerdict(result.outcome, result.reasons, result.override)
+            self._review_comment(ctx, stage_log, plan.summary, verdict, stage="policy")
             raise PolicyDenied("the policy denied the change: " + "; ".join(result.reasons), stage="policy")
 
     def _plan(self, ctx: _Ctx, stage_log: StageLog) -> None:
@@ -448,6 +451,9 @@ class PipelineRunner:
             go = self.listener.gate_decided(
                 ctx.mr, outcome=outcome, reasons=reasons, approved_by=ctx.mr.approved_by
             )
+        approved_by = ctx.mr.approved_by if go and outcome != "auto_approve" else None
+        verdict = GateVerdict(outcome, tuple(reasons), bool(ctx.policy.get("override")), approved_by)
+        self._review_comment(ctx, stage_log, self._policy_summary(ctx), verdict)
         if go:
             by = "the policy gate" if outcome == "auto_approve" else (ctx.mr.approved_by or "a person")
             stage_log.note(f"approved by {by}")
@@ -507,6 +513,19 @@ class PipelineRunner:
             decision_id=d.id,
             link=ctx.mr.web_url,
         )
+
+    def _review_comment(
+        self,
+        ctx: _Ctx,
+        stage_log: StageLog,
+        summary: PlanSummary,
+        verdict: GateVerdict,
+        *,
+        stage: str = "plan",
+    ) -> None:
+        """The plan and the gate's verdict as a comment on the MR, when they changed since the last one
+        (``pipeline/review_comment.py``); never fails the stage."""
+        stage_log.note(post_review_comment(self.host, ctx.mr, ctx.decision, summary, verdict, stage=stage))
 
     def _notify_quietly(self, note: Notification) -> None:
         try:

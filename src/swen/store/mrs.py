@@ -1,5 +1,5 @@
-"""Merge requests and pipeline runs in the store (tables ``merge_requests``, ``pipeline_runs``,
-``pipeline_stages``).
+"""Merge requests and pipeline runs in the store (tables ``merge_requests``, ``mr_comments``,
+``pipeline_runs``, ``pipeline_stages``).
 
 Every merge request SWEN opens has a row here, whatever the host: the local host keeps the MR only
 here; the GitLab host mirrors GitLab's MR (``external_id`` = GitLab iid, ``web_url``) so pipeline runs
@@ -31,7 +31,7 @@ from swen.domain.merge_requests import (
 )
 from swen.store.paging import check_page
 from swen.store.repository import Store
-from swen.store.tables import decisions, merge_requests, pipeline_runs, pipeline_stages
+from swen.store.tables import decisions, merge_requests, mr_comments, pipeline_runs, pipeline_stages
 
 MAX_LOG_CHARS = 100_000
 
@@ -226,6 +226,28 @@ class MergeRequestRepository:
                         detail={"by": by, "mr_id": mr_id},
                     )
         return self.get(mr_id)
+
+    def last_comment_sha256(self, mr_id: int) -> str | None:
+        """The SHA-256 of the last comment SWEN posted on ``mr_id`` (None before the first)."""
+        with self._store.reading("reading a merge request's last comment") as conn:
+            value = conn.execute(
+                select(mr_comments.c.sha256).where(mr_comments.c.mr_id == mr_id)
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def record_comment(self, mr_id: int, *, sha256: str, chars: int, posted: bool = True) -> None:
+        """Remember the comment SWEN posted (``posted``) or found already posted on ``mr_id``, with a
+        ``commented`` event (``comment_found`` for one found) in the same transaction."""
+        values = {"sha256": sha256, "chars": chars, "posted_at": utcnow()}
+        with self._store.transaction() as conn:
+            row = _mr_row(conn, mr_id)
+            where = mr_comments.c.mr_id == mr_id
+            if conn.execute(select(mr_comments.c.mr_id).where(where)).first() is None:
+                conn.execute(insert(mr_comments).values(mr_id=mr_id, **values))
+            else:
+                conn.execute(update(mr_comments).where(where).values(**values))
+            action = "commented" if posted else "comment_found"
+            self._event(conn, action, mr_id, dict(row._mapping), {"sha256": sha256, "chars": chars})
 
     def _event(
         self, conn: Connection, action: str, mr_id: int, row: dict[str, Any], detail: dict[str, Any]

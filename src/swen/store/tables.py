@@ -199,6 +199,17 @@ pipeline_stages = Table(
     UniqueConstraint("run_id", "name", name="uq_pipeline_stages_run_name"),
 )
 
+# The last comment SWEN posted on each merge request (swen.gitops.mr_hosts ``comment``): its SHA-256,
+# so a comment equal to it is not posted again without asking the host.
+mr_comments = Table(
+    "mr_comments",
+    metadata,
+    Column("mr_id", Integer, ForeignKey("merge_requests.id"), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("chars", Integer, nullable=False),
+    Column("posted_at", UtcDateTime, nullable=False),
+)
+
 incidents = Table(
     "incidents",
     metadata,

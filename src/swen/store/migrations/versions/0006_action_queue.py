@@ -1,7 +1,7 @@
 """The action queue (``actions``): moves handed from the engine cycle to the leader's workers.
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0010
 Create Date: 2026-12-05 00:40:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0005"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
