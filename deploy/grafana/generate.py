@@ -179,6 +179,19 @@ def platform() -> Dashboard:
             series("Pipeline stages finished", "short",
                    Query(increase(f"{m.PIPELINE_STAGE_DURATION}_count", "stage"), "{{stage}}"))
         )
+        .with_row(Row("Action queue"))
+        .with_panel(
+            series("Queued actions by state", "short",
+                   Query(f"sum by (state) ({m.ACTION_QUEUE_DEPTH})", "{{state}}"),
+                   description="Moves the engine queued for its workers (pending, running, done, failed).")
+        )
+        .with_panel(
+            series("Change budget in use (fleet)", "short",
+                   Query(f'{m.CHANGE_BUDGET_IN_USE}{{provider="all"}}', "{{resource}}"),
+                   Query(f'{m.CHANGE_BUDGET_LIMIT}{{scope="fleet"}}', "limit {{resource}}"),
+                   description="Open move MRs and applies in flight against their limits; at the limit, "
+                   "moves wait (swen queue says why).")
+        )
         .with_row(Row("API"))
         .with_panel(
             series("Requests per second by status", "reqps",

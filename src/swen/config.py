@@ -418,6 +418,23 @@ class Settings(BaseSettings):
         description="Platform-clock seconds per credit burn interval (one burn recorded per interval).",
     )
 
+    # --- action queue (issue 12: acting at scale; swen.moves.queue) ---------------------------
+    action_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Workers of the leader engine that carry queued moves out (git, MR, pipeline).",
+    )
+    action_lease_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="A claimed action is claimable again this long after its claim (a crashed worker).",
+    )
+    budget_fleet_mrs: int = Field(default=20, ge=1, description="Most open move MRs in the fleet.")
+    budget_fleet_applies: int = Field(default=5, ge=1, description="Most moves in flight in the fleet.")
+    budget_provider_mrs: int = Field(default=10, ge=1, description="Most open move MRs per provider.")
+    budget_provider_applies: int = Field(default=3, ge=1, description="Most moves in flight per provider.")
+
     # --- self-healing ------------------------------------------------------------------------
     quarantine_s: float = Field(default=1800.0, ge=0)
     max_remediations_per_hour: int = Field(default=3, ge=1)

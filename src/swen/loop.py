@@ -6,8 +6,11 @@ One :class:`EngineLoop` per engine process (``swen engine``, joined into ``swen 
    (so the winner history counts telemetry cycles, whatever the engine interval);
 2. feeds each tick into the sample window and runs the pure engine (``engine.decide.evaluate``);
 3. stores the last tick's recommendations (a recommendation identical to the service's open one is not
-   stored again) and hands each new one to the GitOps committer and the pipeline runner, unless
-   automation is paused or the infra repository does not exist (then the loop only advises);
+   stored again) and queues each new one (``store.actions``) for the leader's workers, which carry it
+   through the GitOps committer and the pipeline runner (``moves.queue.ActionWorkers``), unless
+   automation is paused or the infra repository does not exist (then the loop only advises). The
+   cycle never waits for git, a merge request or Terraform: a thousand pending moves cost it one
+   batched insert, and the change budget decides how many are in flight;
 4. verifies applied moves from the telemetry of the new placement (``engine.verification``);
    self-healing (``swen.healing``) runs around these steps: the new ticks feed the engine's own anomaly
    detector (incidents), open incidents become the engine's ``emergency`` and ``quarantined`` inputs,
@@ -17,6 +20,10 @@ One :class:`EngineLoop` per engine process (``swen engine``, joined into ``swen 
    ``engine_cycle`` event.
 
 Time is simulated time: "now" is the newest sample's timestamp, so an accelerated clock works.
+
+A cycle called on its own (``cycle()``: tests, ``swen engine --once``, the demo seed) works the queue
+in its own thread where it used to act, so it still carries its moves out before it returns; the running
+engine (``run()``) leaves the queue to its ``SWEN_ACTION_WORKERS`` workers.
 
 Replicas: with a :class:`~swen.leadership.Leadership`, only the elected engine cycles and acts; a
 standby waits for the lease and starts from a fresh window when elected. Every write of the leader is
@@ -60,8 +67,17 @@ from swen.healing.remediation import Healer, HealingPlan
 from swen.leadership import Leadership
 from swen.moves import automation
 from swen.moves.lifecycle import Lifecycle
+from swen.moves.queue import (
+    ActionResult,
+    ActionWorkers,
+    action_for,
+    engine_owner,
+    owed_actions,
+    queue_view,
+)
 from swen.moves.review_policy import OpenMove, ReviewAction, ReviewPolicy
 from swen.moves.verification import Verifier
+from swen.store.actions import ActionQueue
 from swen.store.exports import atomic_write_json
 from swen.store.records import PlacementRecord
 from swen.store.repository import Store
@@ -87,6 +103,8 @@ class CycleReport:
     services: int = 0
     recommendations: list[str] = field(default_factory=list)
     proposed_mrs: list[int] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
+    """Actions this cycle put on the queue (``propose:<decision>``, ``apply:<decision>``, ...)."""
     verified: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)
@@ -96,6 +114,9 @@ class CycleReport:
     incidents_escalated: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     note: str | None = None
+    queue: dict[str, Any] | None = None
+    """The action queue after the cycle: pending and running actions, and why the next one waits
+    (``waiting: change budget full (20 open MRs)``), or None when the engine does not act."""
     stood_by: bool = False
     """Another engine led: this one did nothing (``run(once=True)`` with leader election)."""
 
@@ -111,6 +132,12 @@ class Actuator(Protocol):
 
     def resume(self, *, acting: bool = True) -> Any:
         """Carry on every move still owed work (after a crash, a restart, or a recorded approval)."""
+
+    def carry(self, decision_id: str) -> Any:
+        """Carry one queued decision on from its stored status (``moves.queue`` workers)."""
+
+    def carry_rollback(self, mr_id: int) -> Any:
+        """Apply one queued, approved rollback MR."""
 
 
 class EngineLoop:
@@ -149,6 +176,15 @@ class EngineLoop:
         self.verifier = Verifier(settings, store, self.lifecycle)
         self.credits = LiveLedger(settings, store, self.catalog)
         """The credit ledger, burnt by where services run; the engine's credit factor reads it."""
+        self.queue = ActionQueue(store)
+        self.owner = leadership.holder if leadership is not None else engine_owner()
+        self.workers = (
+            ActionWorkers(settings, store, actuator, owner=self.owner, may_work=self._leads)
+            if actuator is not None
+            else None
+        )
+        self._released = False
+        self._to_queue: list[Decision] = []
 
     # --- one cycle ---------------------------------------------------------------------------
     def cycle(self) -> CycleReport:
@@ -182,6 +218,7 @@ class EngineLoop:
         for decision in result.recommendations:
             self._record(decision, open_moves.get(decision.service), report, plan)
         self._act_on_proposed_emergencies(open_moves, report, plan)
+        self._enqueue(report, plan)
         self._verify(services, placements, report)
         self._heal(plan, result, report)
         return self._finish(report, result, services)
@@ -242,11 +279,20 @@ class EngineLoop:
     def run(self, *, once: bool = False, stop_event: threading.Event | None = None) -> CycleReport:
         """Cycle every ``engine_interval_s`` wall seconds (faster while the window warms up)."""
         stop = stop_event or threading.Event()
+        try:
+            return self._run(stop, once=once)
+        finally:
+            if self.workers is not None:
+                self.workers.stop(timeout=self.settings.engine_interval_s)
+
+    def _run(self, stop: threading.Event, *, once: bool) -> CycleReport:
         while True:
             if not self._lead(stop, once=once):
                 return CycleReport(
                     note="another engine leads: this one stood by and did nothing", stood_by=True
                 )
+            if not once and self.workers is not None:
+                self.workers.start()  # the queue's workers (no-op when running)
             started = time.monotonic()
             try:
                 report = self.cycle()
@@ -279,6 +325,7 @@ class EngineLoop:
             return False
         self._window, self._history, self._last_tick = None, None, None
         self.credits.replay()  # the previous leader's burns
+        self._released = False  # claims of the previous leader become claimable again
         _log.warning("leading (fencing token %s): carrying on the moves in the store", self.leadership.token)
         return True
 
@@ -338,20 +385,39 @@ class EngineLoop:
 
     # --- acting on decisions -----------------------------------------------------------------
     def _resume(self, report: CycleReport) -> None:
-        """Carry on the moves still owed work (crash or restart recovery, recorded approvals)."""
+        """Queue the moves still owed work (crash or restart recovery, recorded approvals); a leader
+        new to the queue first makes the claims of engines gone or deposed claimable again."""
         if self.actuator is None or not self._leads():
             return
-        done = self.actuator.resume(acting=self._may_act())
-        report.errors.extend(getattr(done, "errors", []))
+        if not self._released:
+            released = self.queue.release_others(self.owner)
+            if released:
+                _log.warning("%d action(s) claimed by another engine are claimable again", released)
+            self._released = True
+        report.queued.extend(self.queue.enqueue(owed_actions(self.store, acting=self._may_act())))
+        self._work(report)
+
+    def _work(self, report: CycleReport | None = None) -> None:
+        """Hand the queue to the workers: wake them when they run; else (a cycle called on its own)
+        work it in this thread, where the cycle used to act."""
+        if self.workers is None:
+            return
+        if self.workers.running:
+            self.workers.wake()
+            return
+        for result in self.workers.drain():
+            if report is not None:
+                _report_result(report, result)
 
     def _apply_approved(self) -> None:
-        """Between cycles: apply what a person approved through the API or CLI meanwhile."""
+        """Between cycles: queue what a person approved through the API or CLI meanwhile."""
         if not self._leads():
             return
         if self.actuator is None or not self.store.list_decisions(status=DecisionStatus.APPROVED, limit=1):
             return
         try:
-            self.actuator.resume(acting=False)
+            self.queue.enqueue(owed_actions(self.store, acting=False, approved_only=True))
+            self._work()
         except FencedError as exc:
             _log.warning("deposed while applying approved moves: %s", exc)
         except SwenError as exc:
@@ -389,21 +455,22 @@ class EngineLoop:
                 self._act(stored.decision, report, plan)
 
     def _act(self, decision: Decision, report: CycleReport, plan: HealingPlan) -> None:
-        if not self._may_act():
+        """Collect the move for the queue (``_enqueue`` queues the cycle's moves in one transaction)."""
+        if self._may_act():
+            self._to_queue.append(decision)
+
+    def _enqueue(self, report: CycleReport, plan: HealingPlan) -> None:
+        """Queue the cycle's moves for the workers at once (emergencies go first and are never held
+        by the budget); an admitted emergency's incident is remediating from here on."""
+        decisions, self._to_queue = self._to_queue, []
+        if not decisions:
             return
-        assert self.actuator is not None
-        try:
-            mr = self.actuator.propose(decision)
-        except FencedError:
-            raise  # deposed: the cycle ends here and the process stands by
-        except SwenError as exc:
-            report.errors.append(f"{decision.service}: {exc}")
-            _log.error("acting on %s failed: %s", decision.id, exc)
-            return
-        if mr is not None:
-            report.proposed_mrs.append(mr.id)
-            if decision.emergency:
+        queued = set(self.queue.enqueue([action_for(d) for d in decisions]))
+        report.queued.extend(sorted(queued))
+        for decision in decisions:
+            if decision.emergency and action_for(decision).key in queued:
                 self.healer.started(decision, plan, self._last_tick or decision.created_at)
+        self._work(report)
 
     def _open_moves(self) -> dict[str, OpenMove]:
         """The newest open move of each service (``moves.review_policy``'s view of the store)."""
@@ -477,6 +544,8 @@ class EngineLoop:
         self.store.save_state(EngineHeartbeat(ts=now, sim_time=report.sim_time))
         if result is not None and self._leads():
             atomic_write_json(self.settings.decisions_path, self._export(result, services, report))
+        if self.workers is not None and self._leads():
+            report.queue = self._queue_note()
         leader = {}
         if self.leadership is not None:
             leader = {"leader": {"holder": self.leadership.holder, "token": self.leadership.token}}
@@ -498,9 +567,18 @@ class EngineLoop:
                     "escalated": report.incidents_escalated,
                 },
                 "errors": report.errors,
+                **({"queue": report.queue} if report.queue is not None else {}),
             },
         )
         return report
+
+    def _queue_note(self) -> dict[str, Any]:
+        """What the feed and ``swen engine --once`` say about the queue (a held move says why)."""
+        view = queue_view(self.settings, self.store, state="pending", limit=1)
+        waiting = view.actions[0].waiting if view.actions else None
+        if waiting is not None:
+            _log.info("%d move(s) queued; the next is %s", view.counts["pending"], waiting)
+        return {"pending": view.counts["pending"], "running": view.counts["running"], "waiting": waiting}
 
     def _export(
         self, result: EngineResult, services: Sequence[Service], report: CycleReport
@@ -523,6 +601,13 @@ class EngineLoop:
             for s in self.store.list_decisions(limit=50)
         ]
         return document
+
+
+def _report_result(report: CycleReport, result: ActionResult) -> None:
+    if result.error is not None:
+        report.errors.append(result.error)
+    elif result.mr_id is not None and result.action.kind == "propose":
+        report.proposed_mrs.append(result.mr_id)
 
 
 def _last_moved_at(records: dict[str, PlacementRecord]) -> dict[str, datetime]:

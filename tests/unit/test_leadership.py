@@ -83,6 +83,12 @@ class RecordingActuator:
     def resume(self, *, acting: bool = True) -> None:
         self.calls.append("resume")
 
+    def carry(self, decision_id: str) -> None:  # a queued action, carried by the engine's worker
+        self.calls.append(f"carry {decision_id}")
+
+    def carry_rollback(self, mr_id: int) -> None:
+        self.calls.append(f"rollback {mr_id}")
+
 
 def test_only_the_leader_applies_approvals_and_a_standby_runs_no_cycle(
     any_store: Store, swen_home: Path
@@ -99,7 +105,7 @@ def test_only_the_leader_applies_approvals_and_a_standby_runs_no_cycle(
     }
     for loop in loops.values():
         loop._apply_approved()  # what run() does between cycles
-    assert acts["leader"].calls == ["resume"] and acts["standby"].calls == []
+    assert acts["leader"].calls == ["carry d-web-1"] and acts["standby"].calls == []
     standby.lease_s = 0.5  # (shortens only how long run(once=True) stands by before giving up)
     report = loops["standby"].run(once=True)  # stands by a lease and a second, then gives up
     assert report.stood_by and report.note is not None and "another engine leads" in report.note

@@ -26,6 +26,7 @@ from swen.api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddlewar
 from swen.api.problems import Problem, install_problem_handlers, problem_responses
 from swen.api.ratelimit import RateLimiter
 from swen.api.routers import (
+    actions,
     alerts,
     automation,
     cost,
@@ -45,6 +46,7 @@ from swen.api.routers import (
 )
 from swen.config import Settings
 from swen.domain.keys import Role
+from swen.moves.queue import ChangeBudget
 from swen.observability.metrics import StoreCollector, build_registry
 from swen.store.notify import EVENTS_CHANNEL, KEYS_CHANNEL, Listener, supports_notify
 from swen.store.repository import Store
@@ -63,7 +65,8 @@ def _attach_store(app: FastAPI, store: Store) -> None:
     app.state.store = store
     app.state.feed = EventFeed(store)
     app.state.versions = VersionProbe(store.engine)
-    app.state.metrics.registry.register(StoreCollector(store))
+    budget = ChangeBudget.from_settings(app.state.settings)
+    app.state.metrics.registry.register(StoreCollector(store, budget=budget))
 
 
 def _listen(app: FastAPI) -> Listener | None:
@@ -179,6 +182,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(automation.router)
     app.include_router(placements.router)
     app.include_router(credits.router)
+    app.include_router(actions.router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

@@ -14,6 +14,7 @@ from swen.cli import (
     gitops_cmds,
     ops_cmds,
     pipeline_cmds,
+    queue_cmds,
     web_cmds,
 )
 from swen.cli.help import SwenTyper
@@ -38,6 +39,7 @@ for module in (
     credits_cmds,
 ):
     module.register(app)
+queue_cmds.register(app)
 
 
 @app.callback()

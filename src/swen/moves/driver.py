@@ -30,6 +30,7 @@ from swen.gitops.committer import Committer
 from swen.gitops.layout import InfraLayout, fleet_services
 from swen.moves import automation, choice, reviews
 from swen.moves.lifecycle import Lifecycle
+from swen.moves.queue import OWED_STATUSES, owed_decisions
 from swen.moves.review_brief import fleet_monthly_costs
 from swen.pipeline.events import OutcomeKind, PipelineOutcome
 from swen.pipeline.lock import StoreLock
@@ -109,6 +110,18 @@ class _ProposalRecorder:
             self.driver.runner.end_unfinished_run(mr, f"superseded by decision {by_decision}")
 
 
+class _CarryFailed(SwenError):
+    """A queued action's step failed (the driver's own error, already logged)."""
+
+
+@dataclass(frozen=True)
+class CarryOutcome:
+    """What carrying one queued action did (``outcome``) and the MR it is on, if any."""
+
+    outcome: str
+    mr_id: int | None = None
+
+
 @dataclass
 class ResumeReport:
     """What :meth:`MoveDriver.resume` did this time."""
@@ -124,6 +137,7 @@ class MoveDriver:
     def __init__(self, settings: Settings, store: Store, **tools: Unpack[PipelineTools]) -> None:
         self.settings = settings
         self.store = store
+        self._tools = tools
         self.lifecycle = Lifecycle(store)
         self.mrs = MergeRequestRepository(store)
         self.runner = PipelineRunner(settings, store, listener=LifecycleListener(self.lifecycle), **tools)
@@ -173,17 +187,39 @@ class MoveDriver:
         loop, which acts on it once its loop guards admit it.
         """
         report = ResumeReport()
-        for status in (_S.APPROVED, _S.PIPELINE_RUNNING, _S.MR_OPENED, _S.PROPOSED):
-            for stored in self.store.list_decisions(status=status, limit=1000):
-                if status is not _S.APPROVED and not acting and stored.decision.chosen_by is None:
-                    continue
-                if status is _S.PROPOSED and stored.decision.emergency:
-                    continue  # the engine loop proposes it once its loop guards admit it
-                self._resume_one(stored.decision, status, report)
+        for stored, status in owed_decisions(self.store, acting=acting):
+            self._resume_one(stored.decision, status, report)
         for mr in self.mrs.list(state=MRState.OPENED, limit=1000):
             if mr.kind is MRKind.ROLLBACK and mr.approved_by:
                 self._guarded(f"rollback:{mr.id}", report, lambda m=mr: self._apply_waiting(m).kind.value)
         return report
+
+    # --- the action queue's workers (swen.moves.queue) ----------------------------------------------
+    def fork(self) -> MoveDriver:
+        """A driver of its own for one worker thread (GitPython objects are not shared across threads);
+        git serialises the repository's own locks, the store's locks the rest."""
+        return MoveDriver(self.settings, self.store, **self._tools)
+
+    def carry(self, decision_id: str) -> CarryOutcome:
+        """Carry one decision on from where the store says it is (a queued action): propose it and
+        run its pipeline, run an open MR's pipeline, or apply an approved move. A decision no longer
+        owed work (withdrawn, rejected, done meanwhile) is left as it is."""
+        stored = self.store.get_decision(decision_id)
+        if stored.status not in OWED_STATUSES:
+            return CarryOutcome(f"nothing to do: {stored.status.value}")
+        report = ResumeReport()
+        self._resume_one(stored.decision, stored.status, report)
+        if report.errors:
+            raise _CarryFailed(report.errors[0])
+        mr = self._mr_of(decision_id)
+        return CarryOutcome(report.outcomes.get(decision_id, "nothing to do"), mr.id if mr else None)
+
+    def carry_rollback(self, mr_id: int) -> CarryOutcome:
+        """Apply an approved rollback MR (a queued action)."""
+        mr = self.mrs.get(mr_id)
+        if mr.kind is not MRKind.ROLLBACK or not mr.approved_by or not mr.is_open:
+            return CarryOutcome("nothing to do: not an open approved rollback", mr.id)
+        return CarryOutcome(self._apply_waiting(mr).kind.value, mr.id)
 
     def _resume_one(self, decision: Decision, status: DecisionStatus, report: ResumeReport) -> None:
         mr = self._mr_of(decision.id)

@@ -29,7 +29,9 @@ from prometheus_client.registry import Collector
 from swen.domain.decision import DecisionStatus
 from swen.domain.errors import StateError
 from swen.domain.models import Service
+from swen.moves.queue import ChangeBudget
 from swen.moves.running import RunningService, running_services, service_monthly_cost
+from swen.store.actions import ActionQueue
 from swen.store.metric_reads import (
     BucketCounts,
     confidence_buckets,
@@ -60,12 +62,16 @@ OPEN_INCIDENTS = "swen_open_incidents"
 REMEDIATION_ESCALATED = "swen_remediation_escalated"
 ENGINE_HEARTBEAT = "swen_engine_heartbeat_timestamp_seconds"
 HTTP_REQUEST_DURATION = "swen_http_request_duration_seconds"
+ACTION_QUEUE_DEPTH = "swen_action_queue_depth"
+CHANGE_BUDGET_IN_USE = "swen_change_budget_in_use"
+CHANGE_BUDGET_LIMIT = "swen_change_budget_limit"
 
 METRIC_NAMES: frozenset[str] = frozenset(
     {
         COST_MONTHLY, LATENCY_P95, AVAILABILITY, CREDITS, GPU_AVAILABILITY, ERROR_RATE, PLACEMENT_INFO,
         SERVICE_BUDGET, SERVICE_LATENCY_SLO, DECISIONS_TOTAL, DECISION_CONFIDENCE, PIPELINE_STAGE_DURATION,
         SAVINGS_REALISED, OPEN_INCIDENTS, REMEDIATION_ESCALATED, ENGINE_HEARTBEAT, HTTP_REQUEST_DURATION,
+        ACTION_QUEUE_DEPTH, CHANGE_BUDGET_IN_USE, CHANGE_BUDGET_LIMIT,
     }
 )  # fmt: skip
 """Every metric family SWEN exposes (names as they appear in the exposition, histograms without suffix)."""
@@ -131,8 +137,9 @@ def _histogram(
 class StoreCollector(Collector):
     """Reads the fleet's state from the store on every scrape."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, budget: ChangeBudget | None = None) -> None:
         self._store = store
+        self._budget = budget or ChangeBudget()
 
     def describe(self) -> Iterable[Metric]:
         return []  # no eager scrape at registration time
@@ -145,6 +152,7 @@ class StoreCollector(Collector):
         yield from self._decision_metrics()
         yield from self._pipeline_metrics()
         yield from self._incident_metrics([s.name for s in fleet])
+        yield from self._queue_metrics()
         heartbeat = GaugeMetricFamily(
             ENGINE_HEARTBEAT, "Unix time of the engine loop's last heartbeat (0: never beat)."
         )
@@ -217,6 +225,36 @@ class StoreCollector(Collector):
             open_.add_metric([name], float(open_counts.get(name, 0)))
             escalated.add_metric([name], 1.0 if name in escalated_names else 0.0)
         yield from (open_, escalated)
+
+    def _queue_metrics(self) -> Iterator[Metric]:
+        """The action queue (``store.actions``) and the change budget: in use and its limits."""
+        queue = ActionQueue(self._store)
+        depth = GaugeMetricFamily(ACTION_QUEUE_DEPTH, "Actions in the queue per state.", labels=["state"])
+        for state, count in queue.counts().items():
+            depth.add_metric([state], float(count))
+        in_use = GaugeMetricFamily(
+            CHANGE_BUDGET_IN_USE,
+            "Change budget in use: open move MRs and applies in flight, per target provider ('all': fleet).",
+            labels=["resource", "provider"],
+        )
+        use = queue.budget_use()
+        in_use.add_metric(["open_mrs", "all"], float(use.open_mrs))
+        in_use.add_metric(["applies", "all"], float(use.in_flight))
+        for provider, count in sorted(use.open_mrs_by_provider.items()):
+            in_use.add_metric(["open_mrs", provider], float(count))
+        for provider, count in sorted(use.in_flight_by_provider.items()):
+            in_use.add_metric(["applies", provider], float(count))
+        limit = GaugeMetricFamily(
+            CHANGE_BUDGET_LIMIT,
+            "Change budget limits (fleet, and per provider).",
+            labels=["resource", "scope"],
+        )
+        b = self._budget
+        limit.add_metric(["open_mrs", "fleet"], float(b.fleet_mrs))
+        limit.add_metric(["applies", "fleet"], float(b.fleet_applies))
+        limit.add_metric(["open_mrs", "provider"], float(b.provider_mrs))
+        limit.add_metric(["applies", "provider"], float(b.provider_applies))
+        yield from (depth, in_use, limit)
 
 
 @dataclass(frozen=True)

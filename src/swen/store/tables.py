@@ -315,3 +315,33 @@ credit_burns = Table(
     Column("balance", JSON, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
 )
+
+
+# The action queue (store.actions, moves.queue): moves the engine cycle hands to the leader's workers.
+# ``key`` makes enqueuing idempotent (one action per decision and phase); a claim sets ``owner``,
+# ``worker`` and ``lease_until`` (epoch seconds on the database's clock): past it, or once another
+# engine leads, the action is claimable again. ``priority`` is the move's net monthly savings.
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("key", String(160), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # propose | apply | rollback
+    Column("decision_id", String(64), nullable=True, index=True),
+    Column("mr_id", Integer, nullable=True),
+    Column("service", String(63), nullable=False),
+    Column("provider", String(63), nullable=False),  # the move's target provider (per-provider budget)
+    Column("emergency", Boolean, nullable=False, default=False),
+    Column("chosen", Boolean, nullable=False, default=False),  # a person's choice (swen place)
+    Column("priority", Float, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | running | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("owner", String(256), nullable=True),
+    Column("worker", String(64), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("waiting", String(300), nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("enqueued_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_actions_state_order", "state", "emergency", "priority"),
+)

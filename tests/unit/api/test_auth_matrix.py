@@ -43,6 +43,7 @@ PROTECTED: list[tuple[str, str, Any, Role]] = [
     ("GET", "/mrs/1/review", None, Role.VIEWER),
     ("GET", "/automation", None, Role.VIEWER),
     ("GET", "/credits", None, Role.VIEWER),
+    ("GET", "/actions", None, Role.VIEWER),
     ("POST", "/automation/pause", {"reason": "freeze"}, Role.OPERATOR),
     ("POST", "/automation/resume", None, Role.OPERATOR),
     ("POST", "/mrs/1/approve", None, Role.OPERATOR),

@@ -66,12 +66,19 @@ class RecordingReplay(PlatformReplay):
 
 
 class RecordingActuator:
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
+        self.store = store
         self.proposed: list[Decision] = []
         self.withdrawn: list[str] = []
 
     def propose(self, decision: Decision) -> None:
         self.proposed.append(decision)
+
+    def carry(self, decision_id: str) -> None:  # what the queue's worker does with a proposal
+        self.proposed.append(self.store.get_decision(decision_id).decision)
+
+    def carry_rollback(self, mr_id: int) -> None:
+        raise AssertionError("no rollback in this trace")
 
     def withdraw(self, decision_id: str, reason: str) -> None:
         self.withdrawn.append(decision_id)
@@ -129,7 +136,7 @@ def test_the_trace_exercises_every_review_action(replay: RecordingReplay) -> Non
 def test_live_loop_and_replay_take_the_same_review_actions(replay: RecordingReplay, tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, window_size=replay.params.stability_window)
     store = Store.open(settings)
-    actuator = RecordingActuator()
+    actuator = RecordingActuator(store)
     loop = EngineLoop(settings, store, actuator=actuator, anomaly_detection=False)
     services = {s.name: s for s in replay.services}
     store.upsert_services(list(services.values()))
@@ -145,6 +152,7 @@ def test_live_loop_and_replay_take_the_same_review_actions(replay: RecordingRepl
         loop._withdraw_stale(step.result, live_open, report)
         for decision in step.result.recommendations:
             loop._record(decision, live_open.get(decision.service), report, HealingPlan())
+        loop._enqueue(report, HealingPlan())  # the cycle queues what it recorded; the fake carries it
         withdrawn = {step.open_moves[s].decision_id for s in step.withdrawn}
         assert set(actuator.withdrawn) == withdrawn, f"step {step.t}: withdrawals differ"
         assert {d.service for d in actuator.proposed} == step.proposed, f"step {step.t}: proposals differ"
