@@ -34,9 +34,10 @@ from swen.domain.errors import ConfigError, shown
 from swen.domain.events import EventType
 from swen.domain.models import Service
 from swen.store.exports import write_latest_telemetry
-from swen.telemetry.catalog import Catalog, load_catalog
+from swen.telemetry.catalog import Catalog
 from swen.telemetry.clock import SimClock
 from swen.telemetry.fleet import CreditGrant, load_fleet_file
+from swen.telemetry.price_versions import CatalogFollower
 from swen.telemetry.scenarios import Scenario, ScenarioInbox, load_scenario_file
 from swen.telemetry.simulator import Simulator
 from swen.telemetry.source import SimulatorSource
@@ -84,7 +85,11 @@ def run_simulator(
     """
     if settings.telemetry_source == "prometheus":
         return run_prometheus(settings, store, once=once, stop_event=stop_event, max_steps=max_steps)
-    catalog = catalog or load_catalog()
+    # prices: the store's active catalog version, followed every cycle (a pinned catalog: none)
+    prices: CatalogFollower | None = None
+    if catalog is None:
+        prices = CatalogFollower(store)
+        catalog = prices.catalog
     if services is None:
         fleet = load_fleet_file(settings.fleet_file, catalog)
         services, credits = fleet.services, (fleet.credits if credits is None else credits)
@@ -112,6 +117,9 @@ def run_simulator(
             if now >= next_purge:
                 run.purged += store.purge_samples(now - timedelta(days=settings.telemetry_retention_days))
                 next_purge = now + timedelta(seconds=PURGE_EVERY_S)
+            repriced = None if prices is None else prices.poll()
+            if repriced is not None:
+                sim.reprice(repriced)
             run.samples += _cycle(settings, store, sim, now, inbox, durable=clock.speed <= 1)
             run.steps += 1
             run.last_sim_time = now

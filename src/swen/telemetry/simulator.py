@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -209,6 +209,30 @@ class Simulator:
                     )
                 continue
             self._current_pair[s] = pair
+
+    def reprice(self, catalog: Catalog) -> int:
+        """Take list prices from ``catalog`` (a refreshed version) for the offers already sampled, with
+        the same placement and instance type; return how many changed. An offer the catalog no longer
+        has keeps its price (logged); offers or regions it adds are sampled after a restart."""
+        idx = self.index
+        lookup = {(o.placement, o.instance_type): o.price_hour_usd for o in catalog.offers()}
+        old = idx.offer_list_price
+        new = np.asarray(
+            [lookup.get((o.placement, o.instance_type), float(old[i])) for i, o in enumerate(idx.offers)],
+            dtype=np.float64,
+        )
+        gone = [
+            f"{o.placement} {o.instance_type}"
+            for o in idx.offers
+            if (o.placement, o.instance_type) not in lookup
+        ]
+        if gone:
+            _log.warning(
+                "repricing: %d offer(s) not in the new catalog keep their price: %s", len(gone), gone[:3]
+            )
+        self.index = replace(idx, offer_list_price=new)
+        self.catalog = catalog
+        return int(np.count_nonzero(new != old))
 
     def current_placement(self, service: str) -> Placement:
         return self._placement_of(self.index.service_names.index(service))
