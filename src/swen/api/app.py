@@ -28,6 +28,7 @@ from swen.api.ratelimit import RateLimiter
 from swen.api.routers import (
     alerts,
     automation,
+    catalog,
     cost,
     decisions,
     deployments,
@@ -177,6 +178,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(whoami.router)
     app.include_router(automation.router)
     app.include_router(placements.router)
+    app.include_router(catalog.router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

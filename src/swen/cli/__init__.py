@@ -8,6 +8,7 @@ from rich.console import Console
 
 from swen.cli import (
     backtest_cmds,
+    catalog_cmds,
     core_cmds,
     dashboard_cmds,
     gitops_cmds,
@@ -26,7 +27,16 @@ app = SwenTyper(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (core_cmds, gitops_cmds, pipeline_cmds, web_cmds, dashboard_cmds, ops_cmds, backtest_cmds):
+for module in (
+    core_cmds,
+    gitops_cmds,
+    pipeline_cmds,
+    web_cmds,
+    dashboard_cmds,
+    ops_cmds,
+    backtest_cmds,
+    catalog_cmds,
+):
     module.register(app)
 
 

@@ -210,7 +210,6 @@ def _validated(text: str, label: str) -> Catalog:
         raise InvalidInputError(
             message,
             hint=hint or f"the first line must be the header {','.join(PRICE_COLUMNS)}",
-            source=label,
         ) from None
 
 
@@ -230,13 +229,12 @@ def _decoded(data: bytes, label: str) -> str:
         raise InvalidInputError(
             f"{label}: {len(data)} bytes is more than a price catalog ({MAX_FILE_BYTES} bytes at most)",
             hint="give one provider's aggregated prices file (the shipped prices.csv format)",
-            source=label,
         )
     try:
         return data.decode("utf-8-sig").replace("\r\n", "\n")
     except UnicodeDecodeError as exc:
         raise InvalidInputError(
-            f"{label}: byte {exc.start} is not UTF-8", hint="save the catalog as UTF-8 CSV", source=label
+            f"{label}: byte {exc.start} is not UTF-8", hint="save the catalog as UTF-8 CSV"
         ) from None
 
 
@@ -246,7 +244,6 @@ def _rows_and_providers(text: str, label: str) -> tuple[list[dict[str, str]], se
         raise InvalidInputError(
             f"{label}: no price rows after the header",
             hint="give at least one row per instance type and region",
-            source=label,
         )
     return rows, {row["provider"].strip() for row in rows}
 
@@ -308,7 +305,6 @@ def _check_services(catalog: Catalog, store: Store, services: Sequence[Service] 
             f"{label}: no offer left for {', '.join(missing[:5])}"
             + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""),
             hint="a refresh must keep a price for every instance where a service runs; add those rows",
-            source=label,
         )
 
 

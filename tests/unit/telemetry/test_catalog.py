@@ -163,7 +163,7 @@ def test_negative_price_row_is_rejected_naming_file_row_and_field(data_copy: Pat
     lines = path.read_text().splitlines()
     lines[2] = lines[2].replace(",0.384,", ",-0.384,")
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(TelemetryError, match=r"prices.csv row 3: price_hour_usd: -0.384 is negative"):
+    with pytest.raises(TelemetryError, match=r"prices.csv line 3, column price_hour_usd: -0.384 is negative"):
         Catalog.from_dir(data_copy)
 
 
@@ -171,12 +171,16 @@ def test_unknown_provider_and_unlabelled_synthetic_rows_are_rejected(data_copy: 
     path = data_copy / "prices.csv"
     original = path.read_text()
     path.write_text(original.replace("aws,us-east-1,c5.2xlarge", "azure,us-east-1,c5.2xlarge"))
-    with pytest.raises(TelemetryError, match=r"prices.csv row 10: provider: unknown provider 'azure'"):
+    with pytest.raises(
+        TelemetryError, match=r"prices.csv line 10, column provider: unknown provider 'azure'"
+    ):
         Catalog.from_dir(data_copy)
     path.write_text(original)
     ali = data_copy / "alibaba_simulated.csv"
     ali.write_text(ali.read_text().replace("SYNTHETIC (the seed", "Measured (the seed", 1))
-    with pytest.raises(TelemetryError, match=r"alibaba_simulated.csv row 2: source: does not say SYNTHETIC"):
+    with pytest.raises(
+        TelemetryError, match=r"alibaba_simulated.csv line 2, column source: does not say SYNTHETIC"
+    ):
         Catalog.from_dir(data_copy)
 
 
@@ -184,7 +188,7 @@ def test_nan_price_is_rejected(data_copy: Path) -> None:
     path = data_copy / "alibaba_simulated.csv"
     path.write_text(path.read_text().replace(",0.1181,", ",nan,"))
     with pytest.raises(
-        TelemetryError, match=r"alibaba_simulated.csv row 2: price_hour_usd: 'nan' is not finite"
+        TelemetryError, match=r"alibaba_simulated.csv line 2, column price_hour_usd: 'nan' is not finite"
     ):
         Catalog.from_dir(data_copy)
 
@@ -197,7 +201,9 @@ def test_packaged_data_is_the_shared_data_with_alibaba_re_based_when_available()
         pytest.skip("no shared data folder beside the repository")
     data = resources.files("swen").joinpath("data")
     for name in ("prices.csv", "latency.csv", "egress.csv", "alibaba_prices.csv"):
-        assert data.joinpath(name).read_text(encoding="utf-8") == (shared / name).read_text(encoding="utf-8"), name
+        assert data.joinpath(name).read_text(encoding="utf-8") == (shared / name).read_text(
+            encoding="utf-8"
+        ), name
     rebase = _rebase_script()
     texts = [(shared / n).read_text(encoding="utf-8") for n in ("prices.csv", "alibaba_prices.csv")]
     made = rebase.rebase(*texts, (shared / "alibaba_simulated.csv").read_text(encoding="utf-8"))
