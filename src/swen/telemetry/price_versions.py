@@ -101,6 +101,16 @@ class ActiveCatalog:
     catalog: Catalog
 
 
+def peek_catalog(store: Store) -> Catalog:
+    """The catalog ``ensure_recorded`` would make active, without writing anything (to validate input
+    files before a process records its first use)."""
+    active = CatalogVersions(store).active()
+    digest = sha256_hex(packaged_prices().encode("utf-8"))
+    if active is None or (active.kind == PACKAGED and active.sha256 != digest):
+        return build_catalog(packaged_prices())
+    return catalog_of(store, active.id)
+
+
 def active_catalog(store: Store) -> ActiveCatalog:
     version = ensure_recorded(store)
     return ActiveCatalog(version, catalog_of(store, version.id))

@@ -37,7 +37,7 @@ from swen.store.exports import write_latest_telemetry
 from swen.telemetry.catalog import Catalog
 from swen.telemetry.clock import SimClock
 from swen.telemetry.fleet import CreditGrant, load_fleet_file
-from swen.telemetry.price_versions import CatalogFollower
+from swen.telemetry.price_versions import CatalogFollower, peek_catalog
 from swen.telemetry.scenarios import Scenario, ScenarioInbox, load_scenario_file
 from swen.telemetry.simulator import Simulator
 from swen.telemetry.source import SimulatorSource
@@ -85,16 +85,18 @@ def run_simulator(
     """
     if settings.telemetry_source == "prometheus":
         return run_prometheus(settings, store, once=once, stop_event=stop_event, max_steps=max_steps)
-    # prices: the store's active catalog version, followed every cycle (a pinned catalog: none)
-    prices: CatalogFollower | None = None
-    if catalog is None:
-        prices = CatalogFollower(store)
-        catalog = prices.catalog
+    pinned = catalog
+    catalog = catalog or peek_catalog(store)  # files are checked before anything is written
     if services is None:
         fleet = load_fleet_file(settings.fleet_file, catalog)
         services, credits = fleet.services, (fleet.credits if credits is None else credits)
     file_scenarios = load_scenario_file(settings.scenario_file, catalog) if settings.scenario_file else []
     _check_scenario_services(file_scenarios, services, str(settings.scenario_file))
+    # prices: the store's active catalog version, followed every cycle (a pinned catalog: none)
+    prices: CatalogFollower | None = None
+    if pinned is None:
+        prices = CatalogFollower(store)
+        catalog = prices.catalog
     interval = float(interval_s or settings.sim_interval_s)
     start_time = (start or resume_time(store, interval)).astimezone(UTC)
     clock = SimClock(start_time, speed if speed is not None else settings.sim_speed)
