@@ -27,13 +27,14 @@ import io
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from swen.domain.errors import ConflictError, InvalidInputError, TelemetryError
 from swen.domain.models import Placement, Service
 from swen.store.catalogs import PACKAGED, REFRESH, CatalogVersion, CatalogVersions
-from swen.telemetry.catalog import DATA_FILES, PRICE_COLUMNS, Catalog
+from swen.telemetry.catalog import DATA_FILES, PRICE_COLUMNS, Catalog, load_catalog
 
 if TYPE_CHECKING:
     from swen.store.repository import Store
@@ -64,6 +65,12 @@ def build_catalog(prices: str, label: str = "prices.csv") -> Catalog:
     return Catalog.from_texts(prices, *others, prices_label=label)
 
 
+@lru_cache(maxsize=4)
+def _stored_catalog(prices: str) -> Catalog:
+    """Catalogs are immutable: processes share one per prices text (the packaged one with load_catalog)."""
+    return load_catalog() if prices == packaged_prices() else build_catalog(prices)
+
+
 # --- the active version --------------------------------------------------------------------------
 def ensure_recorded(store: Store) -> CatalogVersion:
     """The active version, recording the packaged prices first when none is recorded (version 1) or
@@ -92,7 +99,7 @@ def ensure_recorded(store: Store) -> CatalogVersion:
 
 def catalog_of(store: Store, version_id: int) -> Catalog:
     """The catalog of a stored version (its prices as they were in force)."""
-    return build_catalog(CatalogVersions(store).prices(version_id))
+    return _stored_catalog(CatalogVersions(store).prices(version_id))
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ def peek_catalog(store: Store) -> Catalog:
     active = CatalogVersions(store).active()
     digest = sha256_hex(packaged_prices().encode("utf-8"))
     if active is None or (active.kind == PACKAGED and active.sha256 != digest):
-        return build_catalog(packaged_prices())
+        return load_catalog()
     return catalog_of(store, active.id)
 
 
