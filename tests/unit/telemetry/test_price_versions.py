@@ -191,3 +191,16 @@ def test_a_decision_names_its_catalog_version_in_its_audit_event_and_old_ones_st
     assert "catalog_version" not in events["d-old"] and events["d-new"]["catalog_version"] == 2
     assert store.get_decision("d-new").decision.catalog_version == 2
     store.save_decision(decision("d-old", service="web"))  # saving the same decision again: no conflict
+
+
+def test_versions_on_both_backends(database_url: str) -> None:
+    """Recording, refreshing, the audit chain and reading an old version: SQLite and PostgreSQL alike."""
+    with Store.from_url(database_url) as db:
+        db.upsert_services([WEB])
+        assert ensure_recorded(db).id == 1
+        result = refresh(db, _file(_rows("aws"), us_west_2__c5_2xlarge="0.2"), "aws.csv")
+        assert result.version.id == 2 and CatalogVersions(db).active_id() == 2
+        assert [v.id for v in CatalogVersions(db).list()] == [2, 1]
+        assert CatalogVersions(db).prices(1) == packaged_prices()
+        assert CatalogVersions(db).get(2).created_at.tzinfo is not None
+        assert _catalog_events(db) == [1, 2] and db.verify_audit().ok
