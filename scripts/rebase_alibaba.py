@@ -110,7 +110,9 @@ def _money(value: float) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="only compare with the packaged file")
     args = parser.parse_args()
     texts = [(DATA / n).read_text(encoding="utf-8") for n in ("prices.csv", "alibaba_prices.csv")]
