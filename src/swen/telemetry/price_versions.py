@@ -4,8 +4,8 @@
   packaged ``prices.csv`` is version 1, recorded on first use; a newer packaged file (an upgrade of
   SWEN) becomes the next version while the active one is packaged (a refreshed catalog is never
   replaced behind the operator's back).
-* ``refresh(store, data, source)``: ``swen catalog refresh --from FILE`` and ``POST``-less API reads.
-  The file is a price catalog in the shipped format (SkyPilot catalog rows aggregated per region:
+* ``refresh(store, data, source)``: what ``swen catalog refresh --from FILE`` runs (the API only reads
+  versions). The file is a price catalog in the shipped format (SkyPilot catalog rows aggregated per region:
   ``provider,region,instance_type,vcpus,memory_gib,gpu_name,gpu_count,price_hour_usd,
   spot_price_hour_usd,source``; extra columns are ignored). It replaces the prices of the providers
   it names; the other providers' prices carry over from the active version. Everything is validated
