@@ -21,11 +21,11 @@ service_placement = {
     replicas      = 2
   }
 
-  # API back end (8 vCPU, 32 GiB), users on the US west coast.
+  # API back end (8 vCPU, 16 GiB, compute-optimised), users on the US west coast.
   service-2 = {
     provider      = "aws"
     region        = "us-east-1"
-    instance_type = "m5.2xlarge"
+    instance_type = "c5.2xlarge"
     gpu_count     = 0
     stateful      = false
     replicas      = 4

@@ -83,8 +83,9 @@ from swen.store.records import PlacementRecord
 from swen.store.repository import Store
 from swen.store.state import EngineHeartbeat
 from swen.telemetry.calibration import load_calibration_data
-from swen.telemetry.catalog import Catalog, load_catalog
+from swen.telemetry.catalog import Catalog
 from swen.telemetry.ledger import LiveLedger
+from swen.telemetry.price_versions import CatalogFollower
 
 _log = logging.getLogger(__name__)
 
@@ -154,7 +155,12 @@ class EngineLoop:
         self.settings = settings
         self.leadership = leadership
         self.store = store
-        self.catalog = catalog or load_catalog()
+        # prices: the store's active catalog version, followed every cycle (a pinned catalog: none)
+        self._prices: CatalogFollower | None = None
+        if catalog is None:
+            self._prices = CatalogFollower(store)
+            catalog = self._prices.catalog
+        self.catalog = catalog
         self.params = EngineParams.from_settings(settings)
         calibration = load_calibration_data()
         if calibration is not None:  # live: the fold fitted on every replayed scenario
@@ -189,6 +195,7 @@ class EngineLoop:
     # --- one cycle ---------------------------------------------------------------------------
     def cycle(self) -> CycleReport:
         report = CycleReport()
+        self._follow_catalog()
         services = self.store.list_services()
         report.services = len(services)
         if not services:
@@ -254,6 +261,7 @@ class EngineLoop:
                     emergency=plan.emergency,
                     undeployable=self._undeployable,
                     pending=pending or {},
+                    catalog_version=None if self._prices is None else self._prices.version_id,
                 )
             )
             self._history = result.history
@@ -341,6 +349,19 @@ class EngineLoop:
         return self.settings.engine_interval_s
 
     # --- inputs ------------------------------------------------------------------------------
+    def _follow_catalog(self) -> None:
+        """Take up the catalog version a refresh made active (``swen catalog refresh``)."""
+        catalog = None if self._prices is None else self._prices.poll()
+        if catalog is None:
+            return
+        self.catalog = catalog
+        self.credits.reprice(catalog)  # the ledger burns at the prices now in force
+        keys = [p.key for p in catalog.placements()]
+        if keys != self._placement_keys:  # regions came or went: the window's columns change
+            self._window = None
+        self._placement_keys = keys
+        self._gpu_models = gpu_models_by_placement(catalog.offers())
+
     def _ensure_placements(self, services: Sequence[Service]) -> dict[str, PlacementRecord]:
         records = self.store.placement_records()
         now = datetime.now(UTC)

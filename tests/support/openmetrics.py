@@ -7,8 +7,12 @@
 - gauges: availability, hourly cost (with the instance type label), GPU availability, credits per
   provider.
 
-Counters start with a zero point one interval before the first sample, so ``rate()`` has a value at
-every sample time when the window holds two points (``window`` > interval, < two intervals).
+Counters start one interval before the first sample, so ``rate()`` has a value at every sample time
+when the window holds two points (``window`` > interval, < two intervals). They start at
+``COUNTER_START``, as counters of a process that has run for a while: Prometheus limits a rate's
+extrapolation at the point where a counter would reach zero, per series, so counters starting at 0
+would be scaled unlike their neighbours whenever a bucket's count jumps between two samples (the
+interpolated p95 then drifts by a few ms).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from swen.domain.models import TelemetrySample
 
 BUCKETS = (0.0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0, 600.0, 3600.0)
 PER_INTERVAL = 1000.0
+COUNTER_START = 1e6
 LABELS = {"service": "app", "provider": "cloud", "region": "location", "instance_type": "machine"}
 """Label names unlike SWEN's defaults: the mapping must come from the settings."""
 
@@ -58,8 +63,8 @@ def openmetrics(samples: Sequence[TelemetrySample], interval_s: float) -> str:
     out.append("# TYPE http_request_duration_seconds histogram")
     for key, series in sorted(by_series.items()):
         les = [*(f"{b:g}" for b in BUCKETS), "+Inf"]
-        cumulative = [0.0] * len(les)
-        rows: list[list[tuple[float, float]]] = [[(start, 0.0)] for _ in les]
+        cumulative = [COUNTER_START] * len(les)
+        rows: list[list[tuple[float, float]]] = [[(start, COUNTER_START)] for _ in les]
         for ts in times:
             for i, inc in enumerate(bucket_increments(series[ts].latency_ms / 1000)):
                 cumulative[i] += inc
@@ -71,7 +76,7 @@ def openmetrics(samples: Sequence[TelemetrySample], interval_s: float) -> str:
     out.append("# TYPE http_requests counter")
     for key, series in sorted(by_series.items()):
         for code in ("200", "500"):
-            total, points = 0.0, [(start, 0.0)]
+            total, points = COUNTER_START, [(start, COUNTER_START)]
             for ts in times:
                 errors = series[ts].error_rate * PER_INTERVAL
                 total += errors if code == "500" else PER_INTERVAL - errors

@@ -10,7 +10,10 @@ locals {
   # The regions where the platform keeps a cluster (network + security groups). A placement can only
   # target one of these. Keep in sync with the clusters declared in envs/prod.
   supported_regions = {
-    aws     = ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1", "ap-southeast-1"]
+    aws = [
+      "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
+      "eu-central-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1",
+    ]
     alibaba = ["ap-southeast-1", "ap-northeast-1", "eu-central-1", "us-west-1"]
   }
 

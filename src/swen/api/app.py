@@ -29,6 +29,7 @@ from swen.api.routers import (
     actions,
     alerts,
     automation,
+    catalog,
     cost,
     credits,
     decisions,
@@ -183,6 +184,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(placements.router)
     app.include_router(credits.router)
     app.include_router(actions.router)
+    app.include_router(catalog.router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

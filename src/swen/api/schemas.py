@@ -249,6 +249,9 @@ class DecisionOut(_Out):
     chosen_by: str | None = Field(
         default=None, description="The person who chose this placement (swen place); null: the engine."
     )
+    catalog_version: int | None = Field(
+        default=None, description="The price catalog version it was made with (GET /catalog/versions)."
+    )
     history: list[LifecycleEvent] = Field(description="Lifecycle events, oldest first.")
 
 

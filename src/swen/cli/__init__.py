@@ -8,6 +8,7 @@ from rich.console import Console
 
 from swen.cli import (
     backtest_cmds,
+    catalog_cmds,
     core_cmds,
     credits_cmds,
     dashboard_cmds,
@@ -36,6 +37,7 @@ for module in (
     dashboard_cmds,
     ops_cmds,
     backtest_cmds,
+    catalog_cmds,
     credits_cmds,
 ):
     module.register(app)

@@ -380,8 +380,15 @@ def render_decision(d: Decision) -> None:
         f"migration ${sv.migration_cost_usd:,.0f} over {sv.amortisation_months:g} months "
         f"-> net ${sv.net_monthly_usd:,.0f}/month"
     )
+    if d.catalog_version is not None:
+        console.print(
+            f"prices: catalog version {d.catalog_version} (`swen catalog show {d.catalog_version}`)"
+        )
     if any(PROVIDERS.get(s.placement.provider).simulated_prices for s in d.ranking):
-        console.print("[yellow]Alibaba Cloud prices are SIMULATED (derived from AWS list prices).[/]")
+        console.print(
+            "[yellow]Alibaba Cloud prices are SIMULATED (AWS list prices x the Alibaba/AWS ratio of "
+            "real 2019 list prices).[/]"
+        )
     console.print(f"[bold]{d.action.value.upper()}[/]: {plain(d.explanation)}")
     for reason in d.reasons:
         console.print(f"  - {plain(reason)}")

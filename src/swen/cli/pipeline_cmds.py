@@ -264,12 +264,20 @@ def place_cmd(
     from swen.cli.ops_cmds import _actor
     from swen.moves import automation
     from swen.moves.choice import choose, parse_target
-    from swen.telemetry.catalog import load_catalog
+    from swen.telemetry.price_versions import active_catalog
 
     target = parse_target(placement)
     settings = state_settings()
     with _driver(settings) as driver:
-        chosen = choose(settings, driver.store, load_catalog(), service, target, by=_actor(by), reason=reason)
+        chosen = choose(
+            settings,
+            driver.store,
+            active_catalog(driver.store).catalog,
+            service,
+            target,
+            by=_actor(by),
+            reason=reason,
+        )
         paused = automation.is_paused(driver.store)
         decision, mr, outcome = driver.place(chosen)
     console = Console()

@@ -132,6 +132,9 @@ class Decision(_Frozen):
     """The person who chose this placement (``swen place``, ``POST /services/{name}/placement``);
     None for the engine's own decisions. The engine's review policy never supersedes or withdraws a
     person's choice (``swen.moves.review_policy``)."""
+    catalog_version: int | None = Field(default=None, ge=1)
+    """The price catalog version in force when the engine decided (``swen catalog list``); None for
+    decisions made without the store's catalog (a replay, a pinned test catalog) or before versions."""
 
 
 class DecisionStatus(StrEnum):

@@ -22,6 +22,7 @@ class EventType(StrEnum):
     NOTIFICATION = "notification"
     LOCK = "lock"
     LEADERSHIP = "leadership"
+    CATALOG = "catalog"
 
 
 class EventSink(Protocol):

@@ -105,6 +105,8 @@ class Cycle:
     """The evidence suffices for the route the move would take (see decide.py)."""
     tracked: BoolArray
     """An advantage of the target over the current placement is being tracked."""
+    catalog_version: int | None = None
+    """The price catalog version in force (``EngineInputs.catalog_version``)."""
 
     # --- one service -------------------------------------------------------------------------
     def decision(self, i: int) -> Decision:
@@ -137,6 +139,7 @@ class Cycle:
             explanation=text,
             reasons=reasons,
             forecast=self.forecast_at(i),
+            catalog_version=self.catalog_version,
         )
 
     def confidence_at(self, i: int) -> Confidence:

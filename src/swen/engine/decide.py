@@ -84,6 +84,8 @@ class EngineInputs:
     an emergency still goes through when it heads somewhere else than the open decision."""
     advantage: AdvantageState | None = None
     """Advantage tracking returned by the previous cycle (None on the first cycle)."""
+    catalog_version: int | None = None
+    """The price catalog version in force (stamped on every decision; None: not versioned)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -284,6 +286,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         outlook=outlook,
         route_ok=route_ok,
         tracked=advantage.target >= 0,
+        catalog_version=inputs.catalog_version,
     )
     recommendations = tuple(cycle.decision(int(i)) for i in np.flatnonzero(migrate))
     return EngineResult(

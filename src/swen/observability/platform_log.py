@@ -38,6 +38,7 @@ LOGGED_TYPES = (
     EventType.INCIDENT,
     EventType.AUTOMATION,
     EventType.SCENARIO,
+    EventType.CATALOG,
 )
 """The event types that can make a line (the others never do)."""
 
@@ -219,6 +220,15 @@ def _scenario(p: dict[str, Any], _decision: Decision | None) -> Described:
     return "scenario", f"{p.get('kind')} on {where}{target}{lasting} injected"
 
 
+def _catalog(p: dict[str, Any], _decision: Decision | None) -> Described:
+    providers = ", ".join(str(x) for x in p.get("providers") or []) or "no"
+    sha = str(p.get("sha256") or "")[:12]
+    return (
+        "catalog",
+        f"prices version {p.get('version')} active: {providers} prices from {p.get('source')} (sha256 {sha})",
+    )
+
+
 _DESCRIBERS: dict[str, Callable[[dict[str, Any], Decision | None], Described]] = {
     EventType.DECISION.value: _decision,
     EventType.DECISION_STATUS.value: _status,
@@ -227,6 +237,7 @@ _DESCRIBERS: dict[str, Callable[[dict[str, Any], Decision | None], Described]] =
     EventType.INCIDENT.value: _incident,
     EventType.AUTOMATION.value: _automation,
     EventType.SCENARIO.value: _scenario,
+    EventType.CATALOG.value: _catalog,
 }
 
 

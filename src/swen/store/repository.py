@@ -345,9 +345,9 @@ class Store:
         aware_utc(decision.created_at, "decision.created_at")
         # the engine's decisions leave out ``chosen_by`` (None): a payload stored before the field
         # existed still compares equal when the same decision is saved again after an upgrade
-        payload = decision.model_dump(
-            mode="json", exclude={"chosen_by"} if decision.chosen_by is None else None
-        )
+        # (likewise ``catalog_version``, None for a decision made without catalog versions)
+        unset = {f for f in ("chosen_by", "catalog_version") if getattr(decision, f) is None}
+        payload = decision.model_dump(mode="json", exclude=unset or None)
         with self.transaction() as conn:
             existing = conn.execute(select(decisions.c.payload).where(decisions.c.id == decision.id)).first()
             if existing is not None:
@@ -593,4 +593,5 @@ def _decision_event(decision: Decision, status: DecisionStatus) -> dict[str, Any
         "net_savings_monthly_usd": decision.savings.net_monthly_usd,
         "cost_delta_pct": decision.savings.cost_delta_pct,
         **({"chosen_by": decision.chosen_by} if decision.chosen_by is not None else {}),
+        **({"catalog_version": decision.catalog_version} if decision.catalog_version is not None else {}),
     }

@@ -345,3 +345,20 @@ actions = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_actions_state_order", "state", "emergency", "priority"),
 )
+
+
+# Price catalog versions (issue 13; swen.store.catalogs): version 1 is the packaged data, recorded on
+# first use; `swen catalog refresh` adds the next. Every version keeps its full prices CSV, so the
+# prices in force when a decision was made stay readable. The newest version is the active one.
+catalog_versions = Table(
+    "catalog_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),  # packaged | refresh
+    Column("source", String(1024), nullable=False),  # the file name or URL given
+    Column("sha256", String(64), nullable=False),  # of the file as given
+    Column("providers", JSON, nullable=False),  # providers whose prices this version replaced
+    Column("offers", Integer, nullable=False),  # price rows of the whole version
+    Column("prices", Text, nullable=False),  # the whole prices CSV in force (shipped format)
+)

@@ -84,8 +84,11 @@ class Catalog:
 
     # --- loading -----------------------------------------------------------------------------
     @classmethod
-    def from_texts(cls, prices: str, alibaba: str, latency: str, egress: str) -> Catalog:
-        offers = _aws_gcp_offers(read_rows(prices, "prices.csv", PRICE_COLUMNS))
+    def from_texts(
+        cls, prices: str, alibaba: str, latency: str, egress: str, *, prices_label: str = "prices.csv"
+    ) -> Catalog:
+        """Build from the four files' texts (``prices_label`` names the prices file in errors)."""
+        offers = _aws_gcp_offers(read_rows(prices, prices_label, PRICE_COLUMNS))
         alibaba_offers, proxies = _alibaba_offers(
             read_rows(alibaba, "alibaba_simulated.csv", ALIBABA_COLUMNS)
         )

@@ -20,7 +20,7 @@ class Row:
     values: dict[str, str]
 
     def where(self, field: str) -> str:
-        return f"{self.label} row {self.line}: {field}"
+        return f"{self.label} line {self.line}, column {field}"
 
     def fail(self, field: str, problem: str, hint: str) -> TelemetryError:
         return TelemetryError(f"{self.where(field)}: {problem}", hint=hint)

@@ -156,6 +156,10 @@ class LiveLedger:
         self._warned: set[tuple[str, Placement]] = set()
         self.replay()
 
+    def reprice(self, catalog: Catalog) -> None:
+        """Burn the next intervals at ``catalog``'s list prices (a refreshed catalog version)."""
+        self._catalog = catalog
+
     @property
     def catalog(self) -> Catalog:
         """Prices for the burn (loaded when first needed: reading the status needs none)."""

@@ -35,12 +35,13 @@ from swen.domain.events import EventType
 from swen.domain.models import Service
 from swen.store.credits import CreditBurnRepository
 from swen.store.exports import write_latest_telemetry
-from swen.telemetry.catalog import Catalog, load_catalog
+from swen.telemetry.catalog import Catalog
 from swen.telemetry.clock import SimClock
 from swen.telemetry.credit_file import load_credit_ledger
 from swen.telemetry.credits import Credits
 from swen.telemetry.fleet import load_fleet_file
 from swen.telemetry.ledger import published_balances
+from swen.telemetry.price_versions import CatalogFollower, peek_catalog
 from swen.telemetry.scenarios import Scenario, ScenarioInbox, load_scenario_file
 from swen.telemetry.simulator import Simulator
 from swen.telemetry.source import SimulatorSource
@@ -90,12 +91,18 @@ def run_simulator(
     """
     if settings.telemetry_source == "prometheus":
         return run_prometheus(settings, store, once=once, stop_event=stop_event, max_steps=max_steps)
-    catalog = catalog or load_catalog()
+    pinned = catalog
+    catalog = catalog or peek_catalog(store)  # files are checked before anything is written
     if services is None:
         services = load_fleet_file(settings.fleet_file, catalog).services
     ledger = load_credit_ledger(settings.credits_file) if credits is None else None
     file_scenarios = load_scenario_file(settings.scenario_file, catalog) if settings.scenario_file else []
     _check_scenario_services(file_scenarios, services, str(settings.scenario_file))
+    # prices: the store's active catalog version, followed every cycle (a pinned catalog: none)
+    prices: CatalogFollower | None = None
+    if pinned is None:
+        prices = CatalogFollower(store)
+        catalog = prices.catalog
     interval = float(interval_s or settings.sim_interval_s)
     start_time = (start or resume_time(store, interval)).astimezone(UTC)
     clock = SimClock(start_time, speed if speed is not None else settings.sim_speed)
@@ -123,6 +130,9 @@ def run_simulator(
                 sim.publish_credits(
                     published_balances(CreditBurnRepository(store), ledger, settings.credits_interval_s, now)
                 )
+            repriced = None if prices is None else prices.poll()
+            if repriced is not None:
+                sim.reprice(repriced)
             run.samples += _cycle(settings, store, sim, now, inbox, durable=clock.speed <= 1)
             for provider, at in sim.credit_expiries[recorded_expiries:]:  # the engine's ledger applies them
                 CreditBurnRepository(store).record_expiry(provider, at)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -219,6 +219,30 @@ class Simulator:
         """Samples carry these balances per provider (0 for others) instead of the simulator's own
         book: the live platform's ledger is kept in the store (``telemetry/ledger.py``)."""
         self._published = np.asarray([float(balances.get(p, 0.0)) for p in self.index.providers])
+
+    def reprice(self, catalog: Catalog) -> int:
+        """Take list prices from ``catalog`` (a refreshed version) for the offers already sampled, with
+        the same placement and instance type; return how many changed. An offer the catalog no longer
+        has keeps its price (logged); offers or regions it adds are sampled after a restart."""
+        idx = self.index
+        lookup = {(o.placement, o.instance_type): o.price_hour_usd for o in catalog.offers()}
+        old = idx.offer_list_price
+        new = np.asarray(
+            [lookup.get((o.placement, o.instance_type), float(old[i])) for i, o in enumerate(idx.offers)],
+            dtype=np.float64,
+        )
+        gone = [
+            f"{o.placement} {o.instance_type}"
+            for o in idx.offers
+            if (o.placement, o.instance_type) not in lookup
+        ]
+        if gone:
+            _log.warning(
+                "repricing: %d offer(s) not in the new catalog keep their price: %s", len(gone), gone[:3]
+            )
+        self.index = replace(idx, offer_list_price=new)
+        self.catalog = catalog
+        return int(np.count_nonzero(new != old))
 
     def current_placement(self, service: str) -> Placement:
         return self._placement_of(self.index.service_names.index(service))

@@ -25,6 +25,7 @@ from swen.store.keys import ApiKeyRepository
 from swen.store.mrs import MergeRequestRepository
 from swen.store.repository import Store
 from swen.store.tables import metadata
+from swen.telemetry.price_versions import ensure_recorded
 
 ALERT = payload([alert(service="web", **PROVIDER_ONLY)])
 
@@ -53,6 +54,8 @@ PROTECTED: list[tuple[str, str, Any, Role]] = [
     ("POST", "/services/web/placement", {"provider": "alibaba", "region": "us-west-1"}, Role.OPERATOR),
     ("GET", "/incidents", None, Role.VIEWER),
     ("GET", "/incidents/1", None, Role.VIEWER),
+    ("GET", "/catalog/versions", None, Role.VIEWER),
+    ("GET", "/catalog/versions/1", None, Role.VIEWER),
 ]
 OPEN = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 """Open by default; closed (viewer) with SWEN_OPEN_HEALTH_ENDPOINTS=false (test_limits.py)."""
@@ -75,6 +78,7 @@ def seeded(store: Store) -> Store:
     IncidentRepository(store).open_incident(
         service="web", provider="aws", region=None, kind="outage", source="engine"
     )
+    ensure_recorded(store)  # catalog version 1
     return store
 
 
@@ -132,6 +136,7 @@ def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
         ("POST", "/mrs/1/reject"): "/mrs/{mr_id}/reject",
         ("POST", "/services/web/placement"): "/services/{name}/placement",
         ("GET", "/incidents/1"): "/incidents/{incident_id}",
+        ("GET", "/catalog/versions/1"): "/catalog/versions/{version_id}",
     }
     covered = {(m, templates.get((m, p), p)) for m, p in declared} | OPEN | WEBHOOK
     routes = {(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops}
@@ -159,6 +164,7 @@ def test_openapi_declares_the_role_the_matrix_enforces(app: FastAPI) -> None:
         "/mrs/1/approve": "/mrs/{mr_id}/approve",
         "/mrs/1/reject": "/mrs/{mr_id}/reject",
         "/services/web/placement": "/services/{name}/placement",
+        "/catalog/versions/1": "/catalog/versions/{version_id}",
     }
     paths = app.openapi()["paths"]
     declared = 0

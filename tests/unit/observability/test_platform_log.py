@@ -218,3 +218,14 @@ def test_the_time_is_the_events_local_time() -> None:
     assert line is not None and line.startswith(
         T0.astimezone().strftime("%H:%M:%S") + " automation paused by x"
     )
+
+
+def test_a_catalog_refresh_is_one_line(store: Store) -> None:
+    from swen.telemetry.price_versions import ensure_recorded
+
+    tail = EventTail(store)
+    ensure_recorded(store)
+    assert _texts(tail.poll()) == [
+        f"catalog   prices version 1 active: aws, gcp prices from swen/data/prices.csv (packaged) (sha256 "
+        f"{ensure_recorded(store).sha256[:12]})"
+    ]

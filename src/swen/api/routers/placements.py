@@ -24,7 +24,9 @@ from swen.domain.names import SERVICE_NAME_PATTERN
 from swen.domain.providers import PROVIDERS
 from swen.moves.choice import MAX_REASON, choose
 from swen.moves.lifecycle import Lifecycle
+from swen.store.repository import Store
 from swen.telemetry.catalog import Catalog, load_catalog
+from swen.telemetry.price_versions import CatalogFollower
 
 router = APIRouter(tags=["services"])
 
@@ -79,11 +81,12 @@ class PlacementOut(BaseModel):
     reasons: list[str] = Field(description="Who chose it and why, then warnings for the reviewer.")
 
 
-def _catalog(request: Request) -> Catalog:
-    catalog: Catalog | None = getattr(request.app.state, "catalog", None)
-    if catalog is None:
-        catalog = request.app.state.catalog = load_catalog()
-    return catalog
+def _catalog(request: Request, store: Store) -> Catalog:
+    """The active price catalog version (followed across refreshes, one cheap query per request)."""
+    prices: CatalogFollower | None = getattr(request.app.state, "prices", None)
+    if prices is None:
+        prices = request.app.state.prices = CatalogFollower(store)
+    return prices.poll() or prices.catalog
 
 
 def _actor(key: OperatorDep) -> str:
@@ -113,7 +116,9 @@ def choose_placement(
 ) -> PlacementOut:
     settings = request.app.state.settings
     target = Placement(provider=body.provider, region=body.region)
-    decision = choose(settings, store, _catalog(request), name, target, by=_actor(key), reason=body.reason)
+    decision = choose(
+        settings, store, _catalog(request, store), name, target, by=_actor(key), reason=body.reason
+    )
     Lifecycle(store).proposed(decision)
     return PlacementOut(
         decision_id=decision.id,
