@@ -265,15 +265,21 @@ def cell_values(trace: Trace, grid: Grid, rows: slice, services: Int64Array) -> 
 
 
 def bad_cells(
-    values: Mapping[str, FloatArray], grid: Grid, services: Int64Array, floors: Floors
+    values: Mapping[str, FloatArray],
+    grid: Grid,
+    services: Int64Array,
+    floors: Floors,
+    *,
+    steps: int | None = None,
 ) -> Int64Array:
     """Badness of each step and candidate: ``outage_weight`` when the availability is below the floor,
     plus 1 when the latency is above the SLO (padding counts as both).
 
     With ``outage_weight = T + 1`` a sum over a path orders paths by outage steps first, then by SLO
-    steps (a path can have at most T SLO steps).
+    steps (a path can have at most T SLO steps). ``steps``: T when ``values`` hold only some of the
+    trace's steps (default: as many as ``values`` hold).
     """
-    n_t = next(iter(values.values())).shape[0]
+    n_t = next(iter(values.values())).shape[0] if steps is None else steps
     with np.errstate(invalid="ignore"):
         over_slo = ~(values["latency_ms"] <= grid.slo_ms[services][None, :, None])
         down = ~(values["availability"] >= floors.availability)
