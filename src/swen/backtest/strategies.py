@@ -241,7 +241,7 @@ class PlatformReplay:
             credits_usd=self.credits.balance[trace.index.pair_provider],
             gpu_availability=trace.gpu_availability[t],
             availability=trace.availability[t],
-            error_rate=trace.error_rate[t],
+            error_rate=None,  # not in the trace: the engine's cycle never reads it
         )
 
     def _open_moves(self) -> dict[str, PolicyMove]:

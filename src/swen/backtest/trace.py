@@ -57,7 +57,6 @@ class Trace:
     latency_ms: Float32Array
     availability: npt.NDArray[np.float16]
     gpu_availability: npt.NDArray[np.float16]
-    error_rate: npt.NDArray[np.float16]
     grants: Mapping[str, CreditGrant] = field(default_factory=dict)
     """The providers' credit grants at the start (the fleet file's)."""
     credit_expiries: tuple[CreditExpiry, ...] = ()
@@ -84,7 +83,6 @@ class Trace:
             self.latency_ms,
             self.availability,
             self.gpu_availability,
-            self.error_rate,
         )
         return sum(a.nbytes for a in arrays)
 
@@ -103,7 +101,7 @@ def build_trace(
     prices: PricePaths | None = None,
     noise: bool = True,
 ) -> Trace:
-    """Step the simulator ``days x 86400 / step_s`` times and keep every metric.
+    """Step the simulator ``days x 86400 / step_s`` times and keep every metric a replay reads.
 
     ``prices``: per-service price factors (a generated fleet's) applied to every step's prices.
     ``noise=False``: the simulator without its random terms (``Simulator(noise=False)``), for the
@@ -144,7 +142,6 @@ def build_trace(
         latency_ms=f32["latency_ms"],
         availability=f32["availability"],
         gpu_availability=f32["gpu_availability"],
-        error_rate=f32["error_rate"],
         grants=dict(credits or {}),
         credit_expiries=credit_expiries(scenarios),
     )
@@ -154,12 +151,12 @@ _FIELDS: dict[str, type[np.floating[Any]]] = {
     "latency_ms": np.float32,
     "availability": np.float16,
     "gpu_availability": np.float16,
-    "error_rate": np.float16,
 }
 """Storage of the trace's matrices (T x pairs each; 30 days x 1,000 services is 8,640 x ~6,100):
-prices and latency in float32 (7 significant digits), availability, GPU availability and error rate
-in float16 (3 digits: 0.9990 is stored as 0.9990234, far finer than the floors they are compared
-with). Sums are taken in float64."""
+prices and latency in float32 (7 significant digits), availability and GPU availability in float16
+(3 digits: 0.9990 is stored as 0.9990234, far finer than the floors they are compared with). Sums are
+taken in float64. Error rates are not kept: the engine's cycle never reads them (the anomaly detector
+and the verification do, and neither runs in a replay), and at 1,000 services they took 100 MB."""
 
 
 @dataclass(frozen=True, eq=False)
