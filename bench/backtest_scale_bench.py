@@ -35,7 +35,8 @@ def run(scenario: str, services: int, days: float) -> dict[str, Any]:
     params = EngineParams.from_settings(load_settings())
     calibration = load_calibration_data()
     if calibration is not None:  # as the CLI does: the fold fitted without this scenario
-        params = params.model_copy(update={"calibration": table_from_dict(calibration).for_scenario(spec.name)})
+        fold = table_from_dict(calibration).for_scenario(spec.name)
+        params = params.model_copy(update={"calibration": fold})
     config = BacktestConfig(spec=spec, days=days, seed=spec.seed, services=services, params=params)
     wall, cpu = time.perf_counter(), time.process_time()
     prepared = prepare(config)
