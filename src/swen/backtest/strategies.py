@@ -239,7 +239,7 @@ class PlatformReplay:
             hourly_cost_usd=trace.hourly_cost_usd[t],
             latency_ms=trace.latency_ms[t],
             credits_usd=self.credits.balance[trace.index.pair_provider],
-            gpu_availability=trace.gpu_availability[t],
+            gpu_availability=trace.gpu_row(t),
             availability=trace.availability[t],
             error_rate=None,  # not in the trace: the engine's cycle never reads it
         )
@@ -369,7 +369,7 @@ class PlatformReplay:
         if not self.grid.is_gpu[s]:
             return True
         pair = int(self.grid.cand_pair[s, column])
-        return bool(self.trace.gpu_availability[t, pair] >= self.floors.gpu_availability)
+        return bool(self.trace.gpu_at(t, pair) >= self.floors.gpu_availability)
 
     def _count_reasons(self, codes: tuple[str, ...]) -> None:
         for code in codes:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,7 +57,11 @@ class Trace:
     hourly_cost_usd: Float32Array
     latency_ms: Float32Array
     availability: npt.NDArray[np.float16]
-    gpu_availability: npt.NDArray[np.float16]
+    gpu_pairs: Int64Array
+    """The pairs with a GPU market, in order; every other pair's GPU availability is always 1.0 (the
+    simulator's model), so only these columns are kept (28 % of the pairs at 1,000 services)."""
+    gpu_values: npt.NDArray[np.float16]
+    """``T x len(gpu_pairs)``: the GPU availability of those pairs."""
     grants: Mapping[str, CreditGrant] = field(default_factory=dict)
     """The providers' credit grants at the start (the fleet file's)."""
     credit_expiries: tuple[CreditExpiry, ...] = ()
@@ -76,13 +81,45 @@ class Trace:
     def time_at(self, step: int) -> datetime:
         return self.start + timedelta(seconds=self.step_s * step)
 
+    @cached_property
+    def gpu_column(self) -> Int64Array:
+        """Pair -> its column in ``gpu_values`` (-1: no GPU market, availability 1.0)."""
+        out = np.full(self.index.size, -1, dtype=np.int64)
+        out[self.gpu_pairs] = np.arange(self.gpu_pairs.size)
+        return out
+
+    def gpu_row(self, step: int) -> npt.NDArray[np.float16]:
+        """GPU availability of every pair at ``step``."""
+        row = np.ones(self.index.size, dtype=np.float16)
+        row[self.gpu_pairs] = self.gpu_values[step]
+        return row
+
+    def gpu_at(self, step: int, pair: int) -> np.float16:
+        col = int(self.gpu_column[pair])
+        return np.float16(1.0) if col < 0 else self.gpu_values[step, col]
+
+    def gpu_cells(self, rows: slice, pairs: Int64Array) -> FloatArray:
+        """GPU availability at ``rows`` x ``pairs`` (any shape of pair indices), in float64."""
+        col = self.gpu_column[pairs]
+        values = np.asarray(self.gpu_values[rows][:, np.maximum(col, 0)], dtype=np.float64)
+        values[:, col < 0] = 1.0
+        return values
+
+    @property
+    def gpu_availability(self) -> npt.NDArray[np.float16]:
+        """The full ``T x pairs`` matrix, built on each call (as large as the trace's availability):
+        prefer ``gpu_row``, ``gpu_at`` or ``gpu_cells``."""
+        out = np.ones((self.steps, self.index.size), dtype=np.float16)
+        out[:, self.gpu_pairs] = self.gpu_values
+        return out
+
     @property
     def nbytes(self) -> int:
         arrays = (
             self.hourly_cost_usd,
             self.latency_ms,
             self.availability,
-            self.gpu_availability,
+            self.gpu_values,
         )
         return sum(a.nbytes for a in arrays)
 
@@ -121,6 +158,8 @@ def build_trace(
     n_pairs = sim.index.size
     cost = np.empty((steps, n_pairs), dtype=np.float32)
     f32 = {name: np.empty((steps, n_pairs), dtype=dtype) for name, dtype in _FIELDS.items()}
+    gpu_pairs = np.flatnonzero(sim.index.pair_gpu_market >= 0).astype(np.int64)
+    gpu = np.empty((steps, gpu_pairs.size), dtype=np.float16)
     chunk = max(1, steps // 100)
     step_h = step_s / 3600.0
     for t in range(steps):
@@ -129,6 +168,7 @@ def build_trace(
         cost[t] = arrays.hourly_cost_usd if stepper is None else stepper.apply(arrays.hourly_cost_usd, step_h)
         for name, out in f32.items():
             out[t] = getattr(arrays, name)
+        gpu[t] = arrays.gpu_availability[gpu_pairs]
         if progress is not None and (t + 1) % chunk == 0:
             progress(chunk)
     if progress is not None and steps % chunk:
@@ -141,7 +181,8 @@ def build_trace(
         hourly_cost_usd=cost,
         latency_ms=f32["latency_ms"],
         availability=f32["availability"],
-        gpu_availability=f32["gpu_availability"],
+        gpu_pairs=gpu_pairs,
+        gpu_values=gpu,
         grants=dict(credits or {}),
         credit_expiries=credit_expiries(scenarios),
     )
@@ -150,11 +191,10 @@ def build_trace(
 _FIELDS: dict[str, type[np.floating[Any]]] = {
     "latency_ms": np.float32,
     "availability": np.float16,
-    "gpu_availability": np.float16,
 }
 """Storage of the trace's matrices (T x pairs each; 30 days x 1,000 services is 8,640 x ~6,100):
-prices and latency in float32 (7 significant digits), availability and GPU availability in float16
-(3 digits: 0.9990 is stored as 0.9990234, far finer than the floors they are compared with). Sums are
+prices and latency in float32 (7 significant digits), availability and GPU availability (of the pairs
+with a GPU market only: ``Trace.gpu_pairs``) in float16 (3 digits: 0.9990 is stored as 0.9990234, far finer than the floors they are compared with). Sums are
 taken in float64. Error rates are not kept: the engine's cycle never reads them (the anomaly detector
 and the verification do, and neither runs in a replay), and at 1,000 services they took 100 MB."""
 
@@ -255,7 +295,10 @@ def cell_values(trace: Trace, grid: Grid, rows: slice, services: Int64Array) -> 
     pad = pairs < 0
     out: dict[str, FloatArray] = {}
     for name in ("hourly_cost_usd", "latency_ms", "availability", "gpu_availability"):
-        values = np.asarray(getattr(trace, name)[rows][:, safe], dtype=np.float64)
+        if name == "gpu_availability":
+            values = trace.gpu_cells(rows, safe)
+        else:
+            values = np.asarray(getattr(trace, name)[rows][:, safe], dtype=np.float64)
         values[:, pad] = np.nan
         out[name] = values
     return out
