@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -88,8 +88,8 @@ class Trace:
         out[self.gpu_pairs] = np.arange(self.gpu_pairs.size)
         return out
 
-    def gpu_row(self, step: int) -> npt.NDArray[np.float16]:
-        """GPU availability of every pair at ``step``."""
+    def gpu_row(self, step: int) -> npt.NDArray[Any]:
+        """GPU availability of every pair at ``step`` (float16, as stored)."""
         row = np.ones(self.index.size, dtype=np.float16)
         row[self.gpu_pairs] = self.gpu_values[step]
         return row
@@ -194,9 +194,10 @@ _FIELDS: dict[str, type[np.floating[Any]]] = {
 }
 """Storage of the trace's matrices (T x pairs each; 30 days x 1,000 services is 8,640 x ~6,100):
 prices and latency in float32 (7 significant digits), availability and GPU availability (of the pairs
-with a GPU market only: ``Trace.gpu_pairs``) in float16 (3 digits: 0.9990 is stored as 0.9990234, far finer than the floors they are compared with). Sums are
-taken in float64. Error rates are not kept: the engine's cycle never reads them (the anomaly detector
-and the verification do, and neither runs in a replay), and at 1,000 services they took 100 MB."""
+with a GPU market only: ``Trace.gpu_pairs``) in float16 (3 digits: 0.9990 is stored as 0.9990234, far
+finer than the floors they are compared with). Sums are taken in float64. Error rates are not kept:
+the engine's cycle never reads them (the anomaly detector and the verification do, and neither runs
+in a replay), and at 1,000 services they took 100 MB."""
 
 
 @dataclass(frozen=True, eq=False)
