@@ -59,7 +59,7 @@ from swen.domain.models import Placement, Service
 from swen.domain.providers import PROVIDERS
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
-from swen.engine.fleet import gpu_models_by_placement
+from swen.engine.fleet import FleetArrays, gpu_models_by_placement
 from swen.engine.forecast import AdvantageState
 from swen.engine.params import EngineParams
 from swen.engine.window import SampleWindow
@@ -158,6 +158,14 @@ class PlatformReplay:
         self.credits = trace.credit_run()
         """The platform's own credit ledger: burnt by its own placements (module docstring)."""
         self._undeployable = PROVIDERS.undeployable()
+        self.fleet = FleetArrays.build(
+            self.services,
+            self.placements,
+            current=self.current,
+            gpu_models=self._gpu_models,
+            undeployable=self._undeployable,
+        )
+        """The engine's fleet arrays, built once (``EngineInputs.fleet``); ``moved`` on each apply."""
         self._replicas_h = grid.replicas * trace.step_h
         self.tally = PolicyTally(
             auto_per_service=np.zeros(n, dtype=np.int64), manual_per_service=np.zeros(n, dtype=np.int64)
@@ -192,13 +200,11 @@ class PlatformReplay:
                     now=now,
                     egress_usd_per_gb=self._egress,
                     params=self.params,
-                    current=self.current,
                     last_moved_at=self.last_moved,
-                    gpu_models=self._gpu_models,
                     history=self.history,
                     advantage=self.advantage,
                     pending=self._pending(),
-                    undeployable=self._undeployable,
+                    fleet=self.fleet,
                 )
             )
             self.history = result.history
@@ -233,9 +239,9 @@ class PlatformReplay:
             hourly_cost_usd=trace.hourly_cost_usd[t],
             latency_ms=trace.latency_ms[t],
             credits_usd=self.credits.balance[trace.index.pair_provider],
-            gpu_availability=trace.gpu_availability[t],
+            gpu_availability=trace.gpu_row(t),
             availability=trace.availability[t],
-            error_rate=trace.error_rate[t],
+            error_rate=None,  # not in the trace: the engine's cycle never reads it
         )
 
     def _open_moves(self) -> dict[str, PolicyMove]:
@@ -329,6 +335,7 @@ class PlatformReplay:
                 continue
             self.column[s] = move.column
             self.current[self.services[s].name] = move.target
+            self.fleet = self.fleet.moved(s, move.target)
             self.last_moved[self.services[s].name] = now
             self.tally.applied += 1
             self._note(t, s, "applied", move.target)
@@ -362,7 +369,7 @@ class PlatformReplay:
         if not self.grid.is_gpu[s]:
             return True
         pair = int(self.grid.cand_pair[s, column])
-        return bool(self.trace.gpu_availability[t, pair] >= self.floors.gpu_availability)
+        return bool(self.trace.gpu_at(t, pair) >= self.floors.gpu_availability)
 
     def _count_reasons(self, codes: tuple[str, ...]) -> None:
         for code in codes:

@@ -86,6 +86,11 @@ class EngineInputs:
     """Advantage tracking returned by the previous cycle (None on the first cycle)."""
     catalog_version: int | None = None
     """The price catalog version in force (stamped on every decision; None: not versioned)."""
+    fleet: FleetArrays | None = None
+    """The fleet's arrays, built once by a caller that evaluates the same services every cycle
+    (``FleetArrays.build`` over ``services`` and the window's placements, with the applied placements,
+    GPU models and undeployable providers; ``FleetArrays.moved`` after a move). When given, ``current``,
+    ``gpu_models`` and ``undeployable`` must be left at their defaults. None: built here."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,13 +138,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     if inputs.now.tzinfo is None:
         raise EngineError("EngineInputs.now must be timezone-aware", hint="use datetime.now(UTC)")
     params, window = inputs.params, inputs.window
-    fleet = FleetArrays.build(
-        inputs.services,
-        window.placements,
-        current=inputs.current,
-        gpu_models=inputs.gpu_models,
-        undeployable=inputs.undeployable,
-    )
+    fleet = _fleet(inputs)
     seen = _Observed.of(window, _window_rows(fleet, window), inputs.now)
     flags = constraint_flags(
         fleet,
@@ -241,8 +240,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     pending_idx = _pending_targets(fleet, inputs.pending)
     blocked = (pending_idx != NOT_PENDING) & (~emergency | (pending_idx == target))
     moves = has_target & (target != cur) & ~blocked
-    stateful = np.array([s.stateful for s in fleet.services], dtype=bool)
-    auto_route = ~stateful & (savings.cost_delta_pct < AUTO_MAX_COST_DELTA_PCT)
+    auto_route = ~fleet.stateful & (savings.cost_delta_pct < AUTO_MAX_COST_DELTA_PCT)
     route_ok = (
         ~auto_route | (confidence > params.auto_confidence) | (outlook.age_s >= params.manual_patience_s)
     )
@@ -255,7 +253,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         fleet=fleet,
         params=params,
         now=inputs.now,
-        row_of={name: i for i, name in enumerate(fleet.names)},
+        row_of=fleet.row_of,
         flags=flags,
         best_total=scores.best_total,
         p95=seen.p95,
@@ -296,6 +294,30 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         cycle=cycle,
         advantage=advantage,
     )
+
+
+def _fleet(inputs: EngineInputs) -> FleetArrays:
+    """``inputs.fleet`` checked against the inputs, or the fleet's arrays built for this cycle."""
+    fleet = inputs.fleet
+    if fleet is None:
+        return FleetArrays.build(
+            inputs.services,
+            inputs.window.placements,
+            current=inputs.current,
+            gpu_models=inputs.gpu_models,
+            undeployable=inputs.undeployable,
+        )
+    if inputs.current is not None or inputs.gpu_models is not None or inputs.undeployable:
+        raise EngineError(
+            "EngineInputs.fleet was given together with current, gpu_models or undeployable",
+            hint="build the FleetArrays with them (FleetArrays.build) and pass only the fleet",
+        )
+    if len(fleet.services) != len(inputs.services) or fleet.placements != inputs.window.placements:
+        raise EngineError(
+            "EngineInputs.fleet does not match the services or the window's placements",
+            hint="build it with FleetArrays.build(services, window.placements, ...)",
+        )
+    return fleet
 
 
 @dataclass(frozen=True, eq=False)
@@ -343,8 +365,11 @@ def _emergencies(
 ) -> npt.NDArray[np.bool_]:
     """Services named as emergencies, plus (auto_emergency) those whose current placement is
     observed unhealthy: below the availability floor or quarantined."""
-    wanted = set(named)
-    out = np.array([name in wanted for name in fleet.names], dtype=bool)
+    out = np.zeros(len(fleet.names), dtype=bool)
+    for name in named:
+        row = fleet.row_of.get(name)
+        if row is not None:
+            out[row] = True
     if params.auto_emergency:
         out |= current_has_data & ((cur_flags & UNHEALTHY) != 0)
     return out
@@ -393,9 +418,9 @@ def _pending_targets(fleet: FleetArrays, pending: Mapping[str, Placement]) -> In
     if not pending:
         return out
     col = {p.key: j for j, p in enumerate(fleet.placements)}
-    for i, name in enumerate(fleet.names):
-        target = pending.get(name)
-        if target is not None:
+    for name, target in pending.items():
+        i = fleet.row_of.get(name)
+        if i is not None:
             out[i] = col.get(target.key, -1)
     return out
 
@@ -407,9 +432,9 @@ def _cooldown_left_s(
     left = np.zeros(len(fleet.services))
     if not last_moved_at or cooldown_s <= 0:
         return left
-    for i, name in enumerate(fleet.names):
-        moved = last_moved_at.get(name)
-        if moved is not None:
+    for name, moved in last_moved_at.items():
+        i = fleet.row_of.get(name)
+        if i is not None:
             left[i] = cooldown_s - (now - moved).total_seconds()
     return left
 

@@ -3,12 +3,17 @@
 Everything here depends only on the services and the candidate placements, not on telemetry:
 latency SLOs, GPU needs, replicas, state size, the current placement's index among the candidates,
 the residency mask (allowed providers/regions) and which candidates offer the service's GPU model.
+
+A caller that evaluates the same fleet every cycle (the backtest's replay) builds it once and passes it
+as ``EngineInputs.fleet``, with :meth:`FleetArrays.moved` when a service's placement changes, instead
+of rebuilding ``S x C`` masks in Python every cycle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -70,10 +75,29 @@ class FleetArrays:
 
     names: tuple[str, ...]
     """Service names, in order."""
+
     undeployable: BoolArray
     """The candidate's provider cannot be applied by this platform (scored, never chosen)."""
     undeployable_reasons: Mapping[str, str]
     """Provider -> why it cannot be applied."""
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        """Service name -> row (read only: shared by every cycle that uses this fleet)."""
+        return {name: i for i, name in enumerate(self.names)}
+
+    @cached_property
+    def stateful(self) -> BoolArray:
+        return np.array([s.stateful for s in self.services], dtype=bool)
+
+    def moved(self, row: int, placement: Placement) -> FleetArrays:
+        """The same fleet with service ``row`` now placed on ``placement``."""
+        current = list(self.current)
+        current[row] = placement
+        current_idx = self.current_idx.copy()
+        keys = [p.key for p in self.placements]
+        current_idx[row] = keys.index(placement.key) if placement.key in keys else -1
+        return replace(self, current=tuple(current), current_idx=current_idx)
 
 
 def gpu_models_by_placement(offers: Iterable[Offer]) -> dict[str, frozenset[str]]:

@@ -139,11 +139,14 @@ class SampleWindow:
         credits_usd: FloatArray,
         gpu_availability: FloatArray,
         availability: FloatArray,
-        error_rate: FloatArray,
+        error_rate: FloatArray | None,
         simulated: BoolArray | None = None,
         instance_type: Sequence[str] | npt.NDArray[np.object_] | None = None,
     ) -> None:
-        """Add one cycle of samples given as parallel arrays (indices into services/placements)."""
+        """Add one cycle of samples given as parallel arrays (indices into services/placements).
+
+        ``error_rate=None``: the source does not report error rates (the backtest's trace does not keep
+        them: the engine's cycle never reads them); the cells keep what they held."""
         n_s, n_c = self.shape
         s_idx = np.asarray(service_idx, dtype=np.intp)
         c_idx = np.asarray(candidate_idx, dtype=np.intp)
@@ -157,8 +160,9 @@ class SampleWindow:
             "credits_usd": credits_usd,
             "gpu_availability": gpu_availability,
             "availability": availability,
-            "error_rate": error_rate,
         }
+        if error_rate is not None:
+            values["error_rate"] = error_rate
         _check_columns(s_idx, c_idx, ts, values, simulated, instance_type)
         flat = s_idx * n_c + c_idx
         order = _newest_per_cell(flat, ts)
@@ -224,39 +228,53 @@ class SampleWindow:
         Same definition as ``numpy.nanpercentile(..., 95)`` (method "linear"). For ``n <= 21`` samples
         the 95th percentile lies between the two largest (``0.95 (n - 1) >= n - 2``), so small windows
         need only a running max and second max over the slots; larger windows sort.
+
+        Only cells that ever had a sample can hold one in the ring (``ts_last > -inf``); when they are
+        a minority (a fleet sampling a few of many placements per service, as in a backtest), the p95
+        is computed on those cells alone and the others are NaN.
         """
         ring = self.ring["latency_ms"]
-        if self.size > 21:
-            return _p95_by_sort(ring)
-        first = np.full(ring.shape[1:], -np.inf, dtype=np.float32)
-        second = first.copy()
-        count = np.zeros(ring.shape[1:], dtype=np.int16)
-        value = np.empty_like(first)
-        low = np.empty_like(first)
-        for slot in ring:
-            present = ~np.isnan(slot)
-            count += present
-            np.copyto(value, slot)
-            value[~present] = -np.inf
-            np.minimum(first, value, out=low)
-            np.maximum(second, low, out=second)
-            np.maximum(first, value, out=first)
-        # Interpolate in float64 like numpy, reusing buffers (each temporary is 4 MB at 10,000 x 50).
-        pos = count.astype(np.float64)
-        pos -= 1.0
-        np.maximum(pos, 0.0, out=pos)
-        pos *= 0.95
-        floor = np.floor(pos)
-        lo_is_second = floor < count - 1
-        frac = np.subtract(pos, floor, out=pos)
-        p95: FloatArray = np.where(lo_is_second, second, first).astype(np.float64)
-        spread = first.astype(np.float64)
-        with np.errstate(invalid="ignore"):  # cells without samples: -inf - -inf, set to NaN below
-            spread -= p95
-            spread *= frac
-            p95 += spread
-        p95[count == 0] = np.nan
-        return p95
+        p95_of = _p95_by_sort if self.size > 21 else _p95_small
+        n_cells = self.ts_last.size
+        cells = np.flatnonzero(self.ts_last.ravel() > -np.inf)
+        if 2 * cells.size > n_cells:
+            return p95_of(ring)
+        out = np.full(n_cells, np.nan)
+        out[cells] = p95_of(ring.reshape(self.size, n_cells)[:, cells])
+        return out.reshape(self.ts_last.shape)
+
+
+def _p95_small(ring: npt.NDArray[np.float32]) -> FloatArray:
+    """p95 over the first axis of a ring of at most 21 slots (``SampleWindow.latency_p95``)."""
+    first = np.full(ring.shape[1:], -np.inf, dtype=np.float32)
+    second = first.copy()
+    count = np.zeros(ring.shape[1:], dtype=np.int16)
+    value = np.empty_like(first)
+    low = np.empty_like(first)
+    for slot in ring:
+        present = ~np.isnan(slot)
+        count += present
+        np.copyto(value, slot)
+        value[~present] = -np.inf
+        np.minimum(first, value, out=low)
+        np.maximum(second, low, out=second)
+        np.maximum(first, value, out=first)
+    # Interpolate in float64 like numpy, reusing buffers (each temporary is 4 MB at 10,000 x 50).
+    pos = count.astype(np.float64)
+    pos -= 1.0
+    np.maximum(pos, 0.0, out=pos)
+    pos *= 0.95
+    floor = np.floor(pos)
+    lo_is_second = floor < count - 1
+    frac = np.subtract(pos, floor, out=pos)
+    p95: FloatArray = np.where(lo_is_second, second, first).astype(np.float64)
+    spread = first.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # cells without samples: -inf - -inf, set to NaN below
+        spread -= p95
+        spread *= frac
+        p95 += spread
+    p95[count == 0] = np.nan
+    return p95
 
 
 def _p95_by_sort(ring: npt.NDArray[np.float32]) -> FloatArray:

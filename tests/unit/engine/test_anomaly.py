@@ -15,6 +15,7 @@ from swen.domain.errors import ObservabilityError
 from swen.domain.models import HOURS_PER_MONTH, TelemetrySample
 from swen.engine.anomaly import Anomaly, AnomalyConfig, AnomalyDetector, AnomalyKind
 from swen.telemetry.catalog import load_catalog
+from swen.telemetry.credit_file import load_credit_ledger
 from swen.telemetry.fleet import load_fleet_file
 from swen.telemetry.scenarios import Scenario, ScenarioKind
 from swen.telemetry.simulator import Simulator
@@ -321,7 +322,9 @@ SIM_STEP_S = 60.0
 def _simulator(seed: int = 11) -> Simulator:
     catalog = load_catalog()
     fleet = load_fleet_file(catalog=catalog)
-    return Simulator(fleet.services, catalog, seed, SIM_START, SIM_STEP_S, credits=fleet.credits)
+    return Simulator(
+        fleet.services, catalog, seed, SIM_START, SIM_STEP_S, credits=load_credit_ledger().grants
+    )
 
 
 def _sim_run(sim: Simulator, detector: AnomalyDetector, steps: range) -> dict[int, list[Anomaly]]:

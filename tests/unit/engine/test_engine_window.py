@@ -10,8 +10,8 @@ from engine_factories import ALI_SG, T0, US_EAST
 
 from support.builders import telemetry_sample
 from swen.domain.errors import EngineError
-from swen.domain.models import TelemetrySample
-from swen.engine.window import SampleWindow
+from swen.domain.models import Placement, TelemetrySample
+from swen.engine.window import SampleWindow, _p95_by_sort, _p95_small
 
 
 def sample(service: str, key: str, seconds: float, latency: float, hourly: float = 1.0) -> TelemetrySample:
@@ -52,6 +52,40 @@ def test_p95_matches_numpy_nanpercentile(size: int) -> None:
     expected = np.full(has.shape, np.nan)
     expected[has] = np.nanpercentile(ring[has], 95, axis=1)
     np.testing.assert_allclose(window.latency_p95(), expected, rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("size", [3, 10, 25])
+def test_p95_of_a_window_sampling_few_cells_matches_numpy(size: int) -> None:
+    """Each service samples 2 of 8 placements (a backtest's layout): the p95 is taken on those cells
+    alone, the same values as over the whole window, NaN elsewhere."""
+    rng = np.random.default_rng(size)
+    places = [Placement.parse(f"aws/region-{i}") for i in range(8)]
+    window = SampleWindow([f"s{i}" for i in range(40)], places, size)
+    s_idx = np.repeat(np.arange(40), 2)
+    c_idx = np.stack([np.arange(40) % 8, (np.arange(40) + 3) % 8], axis=1).ravel()
+    for cycle in range(size + 2):
+        keep = rng.random(80) > 0.2
+        n = int(keep.sum())
+        window.update_arrays(
+            s_idx[keep],
+            c_idx[keep],
+            ts=np.full(n, float(cycle)),
+            hourly_cost_usd=np.ones(n),
+            latency_ms=rng.uniform(1, 300, n),
+            credits_usd=np.zeros(n),
+            gpu_availability=np.ones(n),
+            availability=np.ones(n),
+            error_rate=np.zeros(n),
+        )
+    ring = np.moveaxis(window.ring["latency_ms"].astype(np.float64), 0, -1)
+    has = ~np.all(np.isnan(ring), axis=2)
+    assert 0 < has.sum() < has.size / 2  # the sparse path is the one taken
+    expected = np.full(has.shape, np.nan)
+    expected[has] = np.nanpercentile(ring[has], 95, axis=1)
+    got = window.latency_p95()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, equal_nan=True)
+    full = _p95_by_sort(window.ring["latency_ms"]) if size > 21 else _p95_small(window.ring["latency_ms"])
+    np.testing.assert_array_equal(got, full)
 
 
 def test_newest_sample_of_a_cycle_wins_and_late_samples_do_not_override() -> None:
