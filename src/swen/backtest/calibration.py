@@ -166,7 +166,7 @@ def _columns_by_key(trace: Trace, grid: Grid) -> list[dict[str, int]]:
     return out
 
 
-def _service_move(trace: Trace, grid: Grid, t: int, s: int, c0: int, c1: int, floor: float) -> bool:
+def is_service_move(trace: Trace, grid: Grid, t: int, s: int, c0: int, c1: int, floor: float) -> bool:
     pair, to = int(grid.cand_pair[s, c0]), int(grid.cand_pair[s, c1])
     return bool(
         trace.availability[t, pair] < floor
@@ -207,7 +207,7 @@ def replay_calibration(
         for r in rows
         if r[3] >= 0
         and r[2] != r[3]
-        and not _service_move(trace, grid, r[0], r[1], r[2], r[3], availability_floor)
+        and not is_service_move(trace, grid, r[0], r[1], r[2], r[3], availability_floor)
     ]
     if rows:
         t, s, c0, c1 = (np.array([r[j] for r in rows], dtype=np.int64) for j in range(4))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_factories import ALI_SG, US_EAST, cell, make_scenario
+from engine_factories import ALI_SG, US_EAST, cell, engine_params, make_scenario
 
 from support.builders import service
 from swen.domain.decision import DecisionAction
@@ -62,20 +62,45 @@ def test_duration_horizon_grows_with_the_age_of_the_advantage() -> None:
 
 def test_forecast_horizon_saving_and_payback() -> None:
     model = DurationModel((0.0,), (1.0,), (4.0,), (16.0,))  # log-symmetric: median 4 days, x/4 .. 4x
-    state, now = track([0.2] * 12)
+    state, now = track([0.2] * 12)  # a steady 20 % advantage
+    state2 = AdvantageState.from_dict(
+        {"advantage": {n: state.to_dict()["advantage"]["svc"] for n in ("a", "b")}}, ["a", "b"], KEYS
+    )
+    out = forecast(
+        state2,
+        now,
+        model,
+        current_monthly=np.array([1522.0, 1522.0]),
+        migration_usd=np.array([10.0, 100.0]),
+        horizon_days=3.0,
+    )
+    assert float(out.days_mid[0]) == 4.0 and float(out.days_low[0]) == 1.0 and float(out.days_high[0]) == 16.0
+    assert float(out.payback_days[0]) == pytest.approx(1.0, rel=0.01)
+    assert float(out.horizon_net_usd[0]) == pytest.approx(10.0 * 4 - 10.0, rel=0.01)
+    # payback at the interval's low end: P(the advantage outlasts it) = 0.9
+    assert float(out.outlasts_payback[0]) == pytest.approx(0.9, abs=0.01)
+    # $10 is earned back in a day, well inside the 3-day horizon; $100 needs 10 days of it
+    assert float(out.pays_within_horizon[0]) > 0.9
+    assert float(out.pays_within_horizon[1]) < 0.01
+    assert float(out.payback_days[1]) == pytest.approx(10.0, rel=0.01)
+
+
+def test_forecast_saving_per_day_is_the_smoothed_advantage_not_the_last_gap() -> None:
+    """A gap that price noise just widened does not make the move pay back faster: the payback uses
+    the advantage's exponentially weighted mean (the winner's curse of picking the cheapest now)."""
+    model = DurationModel((0.0,), (1.0,), (4.0,), (16.0,))
+    state, now = track([0.05] * 200 + [0.20])  # a 5 % edge, then one noisy sample at 20 %
     out = forecast(
         state,
         now,
         model,
-        gross_monthly=np.array([304.4]),  # $10 a day
-        net_monthly=np.array([300.0]),
-        migration_usd=np.array([10.0]),
+        current_monthly=np.array([3044.0]),
+        migration_usd=np.array([15.0]),
+        horizon_days=3.0,
     )
-    assert float(out.days_mid[0]) == 4.0 and float(out.days_low[0]) == 1.0 and float(out.days_high[0]) == 16.0
-    assert float(out.payback_days[0]) == pytest.approx(1.0)
-    assert float(out.horizon_net_usd[0]) == pytest.approx(300.0 * 4 / 30.44 - 10.0)
-    # payback at the interval's low end: P(the advantage outlasts it) = 0.9
-    assert float(out.outlasts_payback[0]) == pytest.approx(0.9, abs=0.01)
+    assert float(state.mean[0]) < 0.06
+    assert float(out.payback_days[0]) > 2.5  # ~$5 a day from the mean, not $20 from the last gap
+    assert float(out.pays_within_horizon[0]) < 0.9
 
 
 def test_duration_model_rejects_unordered_quantiles() -> None:
@@ -142,7 +167,7 @@ def test_packaged_table_is_cross_fitted() -> None:
 
 # --- the engine uses them, and says so -------------------------------------------------------------
 def calibrated() -> EngineParams:
-    return EngineParams(
+    return engine_params(
         calibration=Fold(
             fitted_on=("x",),
             x=(0.0, 0.5, 1.0),
@@ -180,7 +205,7 @@ def test_explanation_says_how_long_and_what_the_confidence_means() -> None:
 
 def test_auto_route_move_waits_for_the_auto_bar_then_patience() -> None:
     """A stateless move between 0.70 and 0.85 is not sent to a person at once (one move, one MR)."""
-    params = EngineParams(
+    params = engine_params(
         calibration=Fold(fitted_on=("x",), x=(0.0, 1.0), y=(0.0, 0.80), samples=1), manual_patience_s=600
     )
     scenario = make_scenario(
@@ -197,7 +222,7 @@ def test_auto_route_move_waits_for_the_auto_bar_then_patience() -> None:
 
 
 def test_stateful_move_goes_to_a_person_at_the_proposal_bar() -> None:
-    params = EngineParams(calibration=Fold(fitted_on=("x",), x=(0.0, 1.0), y=(0.0, 0.80), samples=1))
+    params = engine_params(calibration=Fold(fitted_on=("x",), x=(0.0, 1.0), y=(0.0, 0.80), samples=1))
     scenario = make_scenario(
         [service("svc-db", fleet_placement=US_EAST, stateful=True)],
         {("svc-db", US_EAST): cell(hourly=1.0), ("svc-db", ALI_SG): cell(hourly=0.7)},
