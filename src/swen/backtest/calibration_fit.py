@@ -52,7 +52,7 @@ IDENTITY = ((0.0, 1.0), (0.0, 1.0))
 ROUNDS = 2
 
 Log = Callable[[str], None]
-_FIELDS = ("pays", "payback", "age_s", "gpu", "fresh", "days", "positive", "auto")
+_FIELDS = ("pays", "payback", "age_s", "gpu", "fresh", "days", "positive", "auto", "engine_raw")
 
 
 @dataclass
@@ -68,6 +68,8 @@ class GateSamples:
     """How long the advantage really lasted after the decision (censored at the replay's end)."""
     positive: npt.NDArray[np.bool_]
     auto: npt.NDArray[np.bool_]
+    engine_raw: npt.NDArray[np.float64]
+    """The raw probability the engine computed in the replay (with the replay's duration model)."""
 
     def __len__(self) -> int:
         return len(self.pays)
@@ -123,13 +125,14 @@ def gate_samples(config: BacktestConfig, fold: Fold | None) -> GateSamples:
                 float(cycle.gpu_risk[i]),
                 float(cycle.freshness[i]),
                 float(outcome == "auto_approve"),
+                float(cycle.raw_confidence[i]),
             )
         )
         moves.append((t, s, c0, c1))
 
     replay.gate_observer = observe
     replay.run()
-    data = np.array(rows, dtype=np.float64).reshape(-1, 6)
+    data = np.array(rows, dtype=np.float64).reshape(-1, 7)
     t, s, c0, c1 = (np.array([m[j] for m in moves], dtype=np.int64) for j in range(4))
     labelled, positive = hindsight_positive(trace, grid, t, s, c0, c1)
     lasted, _ = remaining_days(trace, grid, t, s, c0, c1)
@@ -143,6 +146,7 @@ def gate_samples(config: BacktestConfig, fold: Fold | None) -> GateSamples:
         days=lasted[keep],
         positive=positive[keep],
         auto=data[keep, 5].astype(bool),
+        engine_raw=data[keep, 6],
     )
 
 
