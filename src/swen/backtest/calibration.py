@@ -95,7 +95,7 @@ class CandidateSampler:
         }
 
 
-def _step_cost(trace: Trace, grid: Grid, s: int, c: int, lo: int, hi: int) -> npt.NDArray[np.float64]:
+def step_cost(trace: Trace, grid: Grid, s: int, c: int, lo: int, hi: int) -> npt.NDArray[np.float64]:
     pair = int(grid.cand_pair[s, c])
     out: npt.NDArray[np.float64] = trace.hourly_cost_usd[lo:hi, pair] * (grid.replicas[s] * trace.step_h)
     return out
@@ -121,7 +121,7 @@ def hindsight_positive(
         if hi - lo < minimum:
             continue
         si, a, b = int(s[k]), int(c0[k]), int(c1[k])
-        saved = float((_step_cost(trace, grid, si, a, lo, hi) - _step_cost(trace, grid, si, b, lo, hi)).sum())
+        saved = float((step_cost(trace, grid, si, a, lo, hi) - step_cost(trace, grid, si, b, lo, hi)).sum())
         labelled[k] = True
         positive[k] = saved > float(grid.move_usd[si, a, b])
     return labelled, positive
@@ -143,9 +143,7 @@ def remaining_days(
     for k in range(len(t)):
         lo = int(t[k])
         si, a, b = int(s[k]), int(c0[k]), int(c1[k])
-        gap = _step_cost(trace, grid, si, a, lo, trace.steps) - _step_cost(
-            trace, grid, si, b, lo, trace.steps
-        )
+        gap = step_cost(trace, grid, si, a, lo, trace.steps) - step_cost(trace, grid, si, b, lo, trace.steps)
         smooth = np.convolve(gap, kernel, mode="valid") if gap.size >= width else gap
         ended = np.flatnonzero(smooth <= 0)
         steps = int(ended[0]) if ended.size else trace.steps - lo
