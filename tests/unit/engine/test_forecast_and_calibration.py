@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from engine_factories import ALI_SG, US_EAST, cell, engine_params, make_scenario
 
+import swen
 from support.builders import service
 from swen.domain.decision import DecisionAction
 from swen.engine.calibration import CalibrationTable, Fold, expected_calibration_error, reliability
@@ -152,17 +155,32 @@ def test_table_never_scores_a_scenario_with_a_fold_that_saw_it() -> None:
         CalibrationTable.model_validate({"folds": {"a": fold("b")}})
 
 
-def test_packaged_table_is_cross_fitted() -> None:
+SCENARIO_FILES = sorted(p.stem for p in (Path(swen.__file__).parent / "scenarios").glob("*.yaml"))
+
+
+def test_packaged_table_is_fitted_leave_one_scenario_out() -> None:
+    """Every shipped scenario has a fold fitted on the others only, on the gate decisions of the
+    generated fleet, and the backtest scores each scenario with the fold that never saw it."""
     from swen.telemetry.calibration import load_calibration_data
 
     data = load_calibration_data()
     assert data is not None
     table = CalibrationTable.model_validate(data)
-    shipped = set(table.provenance["scenarios"])
-    assert shipped == {"calm-month", "price-war", "gpu-scarcity", "provider-outages"}
-    for name in shipped:
-        assert name not in table.folds[name].fitted_on
-    assert set(table.folds["all"].fitted_on) == shipped
+    fitted = table.provenance["scenarios"]
+    assert sorted(fitted) == SCENARIO_FILES  # every scenario the project ships, and no other
+    assert table.provenance["services"] == 200 and "gate" in table.provenance["method"]
+    for name in fitted:
+        fold = table.for_scenario(name)
+        assert fold is table.folds[name]
+        assert name not in fold.fitted_on
+        assert sorted(fold.fitted_on) == sorted(n for n in fitted if n != name)
+        assert fold.samples > 0
+    assert sorted(table.folds["all"].fitted_on) == sorted(fitted)
+    assert table.for_scenario("not-shipped") is table.folds["all"]
+    checks = {c["held_out"]: c for c in table.provenance["checks"] if "held_out" in c}
+    assert sorted(checks) == sorted(fitted)
+    for name, check in checks.items():
+        assert name not in check["fitted_on"]
 
 
 # --- the engine uses them, and says so -------------------------------------------------------------
