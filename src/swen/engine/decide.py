@@ -255,8 +255,12 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     route_ok = (
         ~auto_route | (confidence > params.auto_confidence) | (outlook.age_s >= params.manual_patience_s)
     )
+    # A move out of a placement that breaks the SLO buys the SLO back with its one-time cost (downtime,
+    # risk): the savings bar applies to its monthly saving before that cost, as it did when a move cost
+    # only its egress; a price move pays for itself (net, after the amortised one-time cost).
+    bar_savings = np.where(service_move, savings.gross + savings.credits_offset, savings.net)
     normal_ok = (
-        current_has_data & meets_thresholds(confidence, savings.net, params) & (cooldown_left <= 0) & route_ok
+        current_has_data & meets_thresholds(confidence, bar_savings, params) & (cooldown_left <= 0) & route_ok
     )
     migrate = moves & (emergency | normal_ok)
 
