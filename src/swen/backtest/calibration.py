@@ -95,7 +95,7 @@ class CandidateSampler:
         }
 
 
-def _step_cost(trace: Trace, grid: Grid, s: int, c: int, lo: int, hi: int) -> npt.NDArray[np.float64]:
+def step_cost(trace: Trace, grid: Grid, s: int, c: int, lo: int, hi: int) -> npt.NDArray[np.float64]:
     pair = int(grid.cand_pair[s, c])
     out: npt.NDArray[np.float64] = trace.hourly_cost_usd[lo:hi, pair] * (grid.replicas[s] * trace.step_h)
     return out
@@ -121,7 +121,7 @@ def hindsight_positive(
         if hi - lo < minimum:
             continue
         si, a, b = int(s[k]), int(c0[k]), int(c1[k])
-        saved = float((_step_cost(trace, grid, si, a, lo, hi) - _step_cost(trace, grid, si, b, lo, hi)).sum())
+        saved = float((step_cost(trace, grid, si, a, lo, hi) - step_cost(trace, grid, si, b, lo, hi)).sum())
         labelled[k] = True
         positive[k] = saved > float(grid.move_usd[si, a, b])
     return labelled, positive
@@ -143,9 +143,7 @@ def remaining_days(
     for k in range(len(t)):
         lo = int(t[k])
         si, a, b = int(s[k]), int(c0[k]), int(c1[k])
-        gap = _step_cost(trace, grid, si, a, lo, trace.steps) - _step_cost(
-            trace, grid, si, b, lo, trace.steps
-        )
+        gap = step_cost(trace, grid, si, a, lo, trace.steps) - step_cost(trace, grid, si, b, lo, trace.steps)
         smooth = np.convolve(gap, kernel, mode="valid") if gap.size >= width else gap
         ended = np.flatnonzero(smooth <= 0)
         steps = int(ended[0]) if ended.size else trace.steps - lo
@@ -166,7 +164,7 @@ def _columns_by_key(trace: Trace, grid: Grid) -> list[dict[str, int]]:
     return out
 
 
-def _service_move(trace: Trace, grid: Grid, t: int, s: int, c0: int, c1: int, floor: float) -> bool:
+def is_service_move(trace: Trace, grid: Grid, t: int, s: int, c0: int, c1: int, floor: float) -> bool:
     pair, to = int(grid.cand_pair[s, c0]), int(grid.cand_pair[s, c1])
     return bool(
         trace.availability[t, pair] < floor
@@ -207,7 +205,7 @@ def replay_calibration(
         for r in rows
         if r[3] >= 0
         and r[2] != r[3]
-        and not _service_move(trace, grid, r[0], r[1], r[2], r[3], availability_floor)
+        and not is_service_move(trace, grid, r[0], r[1], r[2], r[3], availability_floor)
     ]
     if rows:
         t, s, c0, c1 = (np.array([r[j] for r in rows], dtype=np.int64) for j in range(4))

@@ -1,20 +1,31 @@
-"""Fit the packaged confidence calibration on replays, cross-fitted by scenario (offline tool).
+"""Fit the packaged confidence calibration on the gate's decisions in replays, leave-one-scenario-out.
 
 ``fit_table(scenarios)`` (``scripts/calibrate_confidence.py`` writes its result to
-``src/swen/data/confidence_calibration.json``):
+``src/swen/data/confidence_calibration.json``). What is calibrated is what the report scores
+(``backtest.calibration.replay_calibration``): the confidence of every decision that reaches the
+policy gate in a replay of the *generated* fleet (``--services``), with the engine settings the
+backtest uses (``BacktestConfig.engine_params``: the replay's amortisation, the scenario's
+migration-cost model), labelled with the report's own label (``hindsight_positive``: net positive
+three days after the decision, after the migration cost the bill charges; moves made for the SLO or
+health left out, as in the report).
 
-1. Each scenario is replayed through the real engine, gate and lifecycle with the default engine
-   settings; a :class:`~swen.backtest.calibration.CandidateSampler` notes every candidate move.
-2. **Duration model** per fold: for each age bucket, the 10/50/90 % quantiles of how long the advantage
-   really lasted (``remaining_days``; censored durations count as observed, which errs short).
-3. **Isotonic curve** per fold: the scenarios of the fold are replayed again with the fold's duration
-   model (raw confidence, no curve), each sampled move labelled with ``hindsight_positive``, and
-   scikit-learn's ``IsotonicRegression`` fitted on (raw, label).
-4. **Held-out check**: the fold's left-out scenario is replayed with the fold's duration model, its
-   raw confidences mapped through the fold's curve and compared with the labels (expected calibration
-   error), and the duration model's 80 % interval coverage compared with the default (Copernican) one.
+1. **Round 1**: each scenario is replayed with the raw probability as confidence (identity curve,
+   default duration model). A gate observer (``PlatformReplay.gate_observer``) notes, for each gate
+   decision, the parts of its raw probability (``P(pays within the horizon)``, payback, age of the
+   advantage, GPU capacity, freshness); the decision is labelled, and how long its advantage really
+   lasted is measured (``remaining_days``).
+2. **Folds**: fold ``X`` is fitted on every scenario but ``X`` (``all`` on all of them): the duration
+   model (10/50/90 % quantiles of the realised remaining duration per age bucket), then the raw
+   probability recomputed with that duration model, and scikit-learn's ``IsotonicRegression`` on
+   (raw, label).
+3. **Round 2**: the gate's decisions depend on the curve (a stateless move is proposed once its
+   calibrated confidence clears the gate's 0.85), so each scenario is replayed again with its own
+   round-1 fold, and the folds are refitted on the decisions of both rounds.
+4. **Held-out check**: fold ``X`` scores scenario ``X``'s round-2 decisions (expected calibration
+   error, calibrated and raw; coverage of the duration model's 80 % interval).
 
-Fold ``X`` is fitted on every scenario but ``X``; fold ``all`` on all of them.
+Fold ``X`` never saw scenario ``X``; the backtest scores ``X`` with it
+(``CalibrationTable.for_scenario``), and a scenario outside the table with ``all``.
 """
 
 from __future__ import annotations
@@ -26,36 +37,61 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from swen.backtest.calibration import CandidateSampler, hindsight_positive, remaining_days
-from swen.backtest.runner import BacktestConfig, Prepared, prepare
+from swen.backtest.calibration import GATE_EVENTS, hindsight_positive, is_service_move, remaining_days
+from swen.backtest.runner import BacktestConfig, prepare
 from swen.backtest.spec import load_spec
 from swen.backtest.strategies import PlatformReplay
+from swen.domain.decision import Decision
 from swen.engine.calibration import HINDSIGHT_HORIZON_S, CalibrationTable, Fold, expected_calibration_error
-from swen.engine.forecast import DurationModel, copernican_model
-from swen.engine.params import EngineParams
+from swen.engine.forecast import DurationModel, copernican_model, outlasts_payback
 from swen.pipeline.policy import PolicyGate
 
 AGE_BUCKETS_H = (0.0, 1.0, 6.0, 24.0, 72.0, 168.0)
 MIN_BUCKET = 30
-MAX_DURATION_SAMPLES = 3000
 IDENTITY = ((0.0, 1.0), (0.0, 1.0))
+ROUNDS = 2
 
 Log = Callable[[str], None]
+_FIELDS = ("pays", "payback", "age_s", "gpu", "fresh", "days", "positive", "auto", "engine_raw")
 
 
 @dataclass
-class Samples:
-    t: npt.NDArray[np.int64]
-    s: npt.NDArray[np.int64]
-    c0: npt.NDArray[np.int64]
-    c1: npt.NDArray[np.int64]
-    raw: npt.NDArray[np.float64]
+class GateSamples:
+    """The labelled gate decisions of one replay (one entry per decision in every array)."""
+
+    pays: npt.NDArray[np.float64]
+    payback: npt.NDArray[np.float64]
     age_s: npt.NDArray[np.float64]
+    gpu: npt.NDArray[np.float64]
+    fresh: npt.NDArray[np.float64]
+    days: npt.NDArray[np.float64]
+    """How long the advantage really lasted after the decision (censored at the replay's end)."""
+    positive: npt.NDArray[np.bool_]
+    auto: npt.NDArray[np.bool_]
+    engine_raw: npt.NDArray[np.float64]
+    """The raw probability the engine computed in the replay (with the replay's duration model)."""
+
+    def __len__(self) -> int:
+        return len(self.pays)
+
+    def raw(self, duration: DurationModel) -> npt.NDArray[np.float64]:
+        """The engine's raw probability of each decision with ``duration`` as its duration model."""
+        out: npt.NDArray[np.float64] = (
+            self.pays * outlasts_payback(duration, self.age_s, self.payback) * self.gpu * self.fresh
+        )
+        return out
+
+    @classmethod
+    def concat(cls, parts: Sequence[GateSamples]) -> GateSamples:
+        return cls(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS})
 
 
-def sample(prepared: Prepared, params: EngineParams, every: int) -> Samples:
-    """Replay ``prepared`` with ``params`` and return the sampled candidate moves."""
-    config = prepared.config
+def gate_samples(config: BacktestConfig, fold: Fold | None) -> GateSamples:
+    """Replay ``config`` with calibration ``fold`` (None: raw confidence, default duration model) and
+    return its labelled gate decisions (module docstring)."""
+    prepared = prepare(config)
+    identity = Fold(fitted_on=(), x=IDENTITY[0], y=IDENTITY[1], samples=0)
+    params = config.engine_params(config.params.model_copy(update={"calibration": fold or identity}))
     replay = PlatformReplay(
         prepared.trace,
         prepared.grid,
@@ -65,11 +101,53 @@ def sample(prepared: Prepared, params: EngineParams, every: int) -> Samples:
         floors=config.floors,
         gate=PolicyGate(),
     )
-    sampler = CandidateSampler(replay, every=every)
-    replay.observer = sampler
+    trace, grid = prepared.trace, prepared.grid
+    rows: list[tuple[float, ...]] = []
+    moves: list[tuple[int, int, int, int]] = []
+
+    def observe(t: int, decision: Decision, outcome: str) -> None:
+        if outcome not in GATE_EVENTS or replay.last_result is None:
+            return
+        cycle = replay.last_result.cycle
+        i = cycle.row_of[decision.service]
+        s = replay.window.service_index[decision.service]
+        c0 = int(replay.column[s])
+        window_col = replay.window.placement_index.get(decision.target.key)
+        c1 = -1 if window_col is None else replay.grid_column(s, window_col)
+        if c1 < 0 or c1 == c0 or is_service_move(trace, grid, t, s, c0, c1, config.floors.availability):
+            return
+        o = cycle.outlook
+        rows.append(
+            (
+                float(o.pays_within_horizon[i]),
+                float(o.payback_days[i]),
+                float(o.age_s[i]),
+                float(cycle.gpu_risk[i]),
+                float(cycle.freshness[i]),
+                float(outcome == "auto_approve"),
+                float(cycle.raw_confidence[i]),
+            )
+        )
+        moves.append((t, s, c0, c1))
+
+    replay.gate_observer = observe
     replay.run()
-    a = sampler.arrays()
-    return Samples(a["t"], a["s"], a["c0"], a["c1"], a["raw"], a["age_s"])
+    data = np.array(rows, dtype=np.float64).reshape(-1, 7)
+    t, s, c0, c1 = (np.array([m[j] for m in moves], dtype=np.int64) for j in range(4))
+    labelled, positive = hindsight_positive(trace, grid, t, s, c0, c1)
+    lasted, _ = remaining_days(trace, grid, t, s, c0, c1)
+    keep = labelled
+    return GateSamples(
+        pays=data[keep, 0],
+        payback=data[keep, 1],
+        age_s=data[keep, 2],
+        gpu=data[keep, 3],
+        fresh=data[keep, 4],
+        days=lasted[keep],
+        positive=positive[keep],
+        auto=data[keep, 5].astype(bool),
+        engine_raw=data[keep, 6],
+    )
 
 
 def fit_duration(ages_s: npt.NDArray[np.float64], days: npt.NDArray[np.float64]) -> DurationModel:
@@ -105,19 +183,32 @@ def interval_coverage(
 def fit_isotonic(
     raw: npt.NDArray[np.float64], positive: npt.NDArray[np.bool_]
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Isotonic (non-decreasing) curve raw -> P(positive), as (x, y) knots spanning [0, 1]. Below the
+    lowest raw probability in the data the curve runs straight from (0, 0) to the first knot: the gate
+    only sees moves above the proposal bars, so nothing supports a confidence there (a flat extension
+    would lift every faint advantage to the confidence of the weakest proposed move)."""
     from sklearn.isotonic import IsotonicRegression  # offline tool: scikit-learn (extra "calibrate")
 
+    if not len(raw):
+        return IDENTITY
     model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
     model.fit(raw, positive.astype(np.float64))
     x = [float(v) for v in model.X_thresholds_]
     y = [float(v) for v in model.y_thresholds_]
-    if x[0] > 0.0:
+    if x[0] > 0.0:  # below the lowest raw probability seen: no evidence, so no more than the raw value
         x.insert(0, 0.0)
-        y.insert(0, y[0])
+        y.insert(0, 0.0)
     if x[-1] < 1.0:
         x.append(1.0)
         y.append(y[-1])
     return tuple(round(v, 6) for v in x), tuple(round(v, 6) for v in y)
+
+
+def fit_fold(train: Sequence[str], samples: GateSamples) -> Fold:
+    """Duration model, then the isotonic curve on the raw probability it gives (module docstring)."""
+    duration = fit_duration(samples.age_s, samples.days)
+    x, y = fit_isotonic(samples.raw(duration), samples.positive)
+    return Fold(fitted_on=tuple(train), x=x, y=y, samples=len(samples), duration=duration.to_dict())
 
 
 def fit_table(
@@ -125,116 +216,78 @@ def fit_table(
     *,
     days: float | None = None,
     services: int | None = None,
-    every: int = 3,
+    rounds: int = ROUNDS,
     log: Log = lambda _m: None,
 ) -> CalibrationTable:
-    """The cross-fitted calibration table (module docstring)."""
-    prepared: dict[str, Prepared] = {}
+    """The leave-one-scenario-out calibration table (module docstring)."""
+    if len(set(scenarios)) < 2:
+        raise ValueError("leave-one-scenario-out needs at least two distinct scenarios")
+    configs = {}
     for name in scenarios:
         spec = load_spec(name)
-        log(f"trace and oracle: {name}")
-        prepared[name] = prepare(
-            BacktestConfig(
-                spec=spec, days=days if days is not None else spec.days, seed=spec.seed, services=services
-            )
+        configs[name] = BacktestConfig(
+            spec=spec, days=days if days is not None else spec.days, seed=spec.seed, services=services
         )
-    base = EngineParams()
-    durations: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
-    for name, prep in prepared.items():
-        log(f"durations: {name}")
-        smp = sample(prep, base, every)
-        rng = np.random.default_rng(0)
-        pick = np.sort(rng.permutation(len(smp.t))[:MAX_DURATION_SAMPLES])
-        lasted, _ = remaining_days(
-            prep.trace, prep.grid, smp.t[pick], smp.s[pick], smp.c0[pick], smp.c1[pick]
-        )
-        durations[name] = (smp.age_s[pick], lasted)
-
-    def fold_for(train: Sequence[str], held_out: str | None) -> tuple[Fold, dict[str, Any]]:
-        ages = np.concatenate([durations[n][0] for n in train])
-        lasted = np.concatenate([durations[n][1] for n in train])
-        duration = fit_duration(ages, lasted)
-        probe = base.model_copy(
-            update={
-                "calibration": Fold(
-                    fitted_on=tuple(train),
-                    x=IDENTITY[0],
-                    y=IDENTITY[1],
-                    samples=0,
-                    duration=duration.to_dict(),
-                )
-            }
-        )
-        raws, labels = [], []
-        for n in train:
-            log(f"fold {held_out or 'all'}: labels on {n}")
-            raw, pos = _labelled(prepared[n], probe, every)
-            raws.append(raw)
-            labels.append(pos)
-        x, y = fit_isotonic(np.concatenate(raws), np.concatenate(labels))
-        fold = Fold(
-            fitted_on=tuple(train),
-            x=x,
-            y=y,
-            samples=int(sum(len(r) for r in raws)),
-            duration=duration.to_dict(),
-        )
-        check: dict[str, Any] = {"fitted_on": list(train), "samples": fold.samples}
-        if held_out is not None:
-            log(f"fold {held_out}: held-out check")
-            raw, pos = _labelled(prepared[held_out], probe, every)
-            ages_h, lasted_h = durations[held_out]
-            ece_raw = expected_calibration_error(raw, pos)
-            ece_cal = expected_calibration_error(fold.apply(raw), pos)
-            check.update(
-                {
-                    "held_out": held_out,
-                    "held_out_samples": len(raw),
-                    "held_out_positive_share": None if not len(pos) else round(float(pos.mean()), 4),
-                    "held_out_ece_raw": None if ece_raw is None else round(ece_raw, 4),
-                    "held_out_ece_calibrated": None if ece_cal is None else round(ece_cal, 4),
-                    "held_out_interval80_coverage_fitted": _round(
-                        interval_coverage(duration, ages_h, lasted_h)
-                    ),
-                    "held_out_interval80_coverage_default": _round(
-                        interval_coverage(copernican_model(), ages_h, lasted_h)
-                    ),
-                }
-            )
-        return fold, check
-
+    per_round: list[dict[str, GateSamples]] = []
     folds: dict[str, Fold] = {}
+    for r in range(max(1, rounds)):
+        found: dict[str, GateSamples] = {}
+        for name in scenarios:
+            log(f"round {r + 1}: gate decisions of {name}")
+            found[name] = gate_samples(configs[name], folds.get(name))
+            log(f"  {len(found[name])} labelled, {int(found[name].positive.sum())} net positive")
+        per_round.append(found)
+        pooled = {n: GateSamples.concat([rnd[n] for rnd in per_round]) for n in scenarios}
+        folds = {
+            n: fit_fold(others, GateSamples.concat([pooled[o] for o in others]))
+            for n in scenarios
+            for others in [[o for o in scenarios if o != n]]
+        }
+        folds["all"] = fit_fold(list(scenarios), GateSamples.concat([pooled[o] for o in scenarios]))
+    last = per_round[-1]
     checks: list[dict[str, Any]] = []
     for name in scenarios:
-        fold, check = fold_for([n for n in scenarios if n != name], name)
-        folds[name] = fold
-        checks.append(check)
-    folds["all"], check_all = fold_for(list(scenarios), None)
-    checks.append(check_all)
+        fold, held = folds[name], last[name]
+        duration = fold.duration_model() or copernican_model()
+        raw = held.raw(duration)
+        ece_raw = expected_calibration_error(raw, held.positive)
+        ece_cal = expected_calibration_error(fold.apply(raw), held.positive)
+        checks.append(
+            {
+                "fitted_on": list(fold.fitted_on),
+                "samples": fold.samples,
+                "held_out": name,
+                "held_out_samples": len(held),
+                "held_out_positive_share": None if not len(held) else round(float(held.positive.mean()), 4),
+                "held_out_ece_raw": _round(ece_raw),
+                "held_out_ece_calibrated": _round(ece_cal),
+                "held_out_interval80_coverage_fitted": _round(
+                    interval_coverage(duration, held.age_s, held.days)
+                ),
+                "held_out_interval80_coverage_default": _round(
+                    interval_coverage(copernican_model(), held.age_s, held.days)
+                ),
+            }
+        )
+    checks.append({"fitted_on": list(scenarios), "samples": folds["all"].samples})
     provenance = {
         "generator": "scripts/calibrate_confidence.py (swen.backtest.calibration_fit.fit_table)",
-        "method": "scikit-learn IsotonicRegression on (raw confidence, hindsight label) of candidate moves "
-        "sampled from replays; duration quantiles per age bucket; fold X fitted without scenario X",
+        "method": "scikit-learn IsotonicRegression on (raw confidence, hindsight label) of the decisions "
+        "that reached the policy gate in replays of the generated fleet, with the backtest's engine "
+        f"settings; {max(1, rounds)} rounds (round 1 raw, then each scenario replayed with its own fold); "
+        "duration quantiles per age bucket; fold X fitted without scenario X (leave-one-scenario-out)",
         "label": f"net positive {HINDSIGHT_HORIZON_S / 86400:.0f} days after the decision, after the "
-        "migration cost the backtest charges",
+        "migration cost the backtest charges (the report's label)",
         "scenarios": list(scenarios),
         "days": days,
         "services": services,
-        "sample_every_steps": every,
+        "rounds": max(1, rounds),
         "default_engine_settings": True,
         "checks": checks,
     }
     return CalibrationTable.model_validate(
         {"schema": "swen.confidence_calibration/1", "provenance": provenance, "folds": folds}
     )
-
-
-def _labelled(
-    prep: Prepared, params: EngineParams, every: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    smp = sample(prep, params, every)
-    labelled, positive = hindsight_positive(prep.trace, prep.grid, smp.t, smp.s, smp.c0, smp.c1)
-    return smp.raw[labelled], positive[labelled]
 
 
 def _round(value: float | None) -> float | None:

@@ -66,8 +66,11 @@ class BacktestConfig:
         return self.amortisation_months or self.days / DAYS_PER_MONTH
 
     def engine_params(self, params: EngineParams | None = None) -> EngineParams:
-        """``params`` (default: the config's) with the replay's amortisation period."""
-        return (params or self.params).model_copy(update={"amortisation_months": self.horizon_months})
+        """``params`` (default: the config's) with the replay's amortisation period and the scenario's
+        migration-cost model (the one the bill charges)."""
+        return (params or self.params).model_copy(
+            update={"amortisation_months": self.horizon_months, "migration": self.spec.migration}
+        )
 
     @property
     def floors(self) -> Floors:

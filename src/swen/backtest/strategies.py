@@ -154,6 +154,10 @@ class PlatformReplay:
         """Called after each step's engine cycle with (step, result, grid column per service): the
         calibration (``backtest.calibration``) samples candidate moves through it."""
         self.last_result: EngineResult | None = None
+        self.gate_observer: Callable[[int, Decision, str], None] | None = None
+        """Called for every gated decision with (step, decision, the gate's outcome), before the move
+        is opened: the calibration fit (``backtest.calibration_fit``) samples the gate's decisions
+        through it, with ``last_result`` (this step's cycle) for the confidence's parts."""
         n = len(self.services)
         self.credits = trace.credit_run()
         """The platform's own credit ledger: burnt by its own placements (module docstring)."""
@@ -291,6 +295,8 @@ class PlatformReplay:
             plan = self._plans[service.name] = sim_plan(service)
         result = self.gate.evaluate(PolicyInput.from_decision(decision, plan))
         self._note(t, s, result.outcome, decision.target, decision)
+        if self.gate_observer is not None:
+            self.gate_observer(t, decision, result.outcome)
         if result.outcome == "deny":
             tally.deny += 1
             self._count_reasons(result.codes)

@@ -35,6 +35,7 @@ from swen.backtest.migration import MigrationCost
 from swen.domain.arrays import BoolArray, Float32Array, FloatArray, Int64Array
 from swen.domain.errors import InvalidInputError
 from swen.domain.models import Placement, Service
+from swen.engine.migration_cost import move_usd
 from swen.telemetry.catalog import Catalog
 from swen.telemetry.credit_file import Grant
 from swen.telemetry.credits import Credits, as_grants
@@ -252,10 +253,13 @@ def build_grid(
     egress = np.array([[catalog.egress_usd_per_gb(a, b) for b in places] for a in places], dtype=np.float64)
     place_of = np.where(valid, idx.pair_placement[np.maximum(cand_pair, 0)], 0)
     state_gb = np.array([s.state_gb for s in services], dtype=np.float64)
-    fixed = np.array([migration.fixed_usd(s) for s in services], dtype=np.float64)
+    fixed = migration.fixed_usd_array(services)
     differs = place_of[:, :, None] != place_of[:, None, :]
-    move = state_gb[:, None, None] * egress[place_of[:, :, None], place_of[:, None, :]] + np.where(
-        differs, fixed[:, None, None], 0.0
+    move = move_usd(
+        state_gb[:, None, None],
+        egress[place_of[:, :, None], place_of[:, None, :]],
+        fixed[:, None, None],
+        differs,
     )
     deployable = np.array([p.provider not in undeployable for p in places], dtype=bool)
     allowed = (

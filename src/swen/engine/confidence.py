@@ -3,15 +3,18 @@
 Confidence is the probability that the move is still net positive after its payback horizon
 (``calibration.HINDSIGHT_HORIZON_S``), calibrated on replays. It is computed in two steps::
 
-    raw         = Phi(z / 2) x P(advantage outlasts payback) x P(GPU capacity at the target) x freshness
+    raw         = P(pays within the horizon) x P(advantage outlasts payback) x P(GPU capacity at the
+                  target) x freshness
     confidence  = isotonic(raw)          (EngineParams.calibration; raw itself when there is none)
 
-* ``z`` (``forecast.AdvantageState.evidence``): the relative advantage's exponentially weighted mean
-  over its standard error. ``Phi(z / 2)`` ranks how clearly the advantage stands out of price noise
-  (the halving keeps resolution at the top for the calibration): a 25 % cut is clear at once
-  (z ~ 5), a 2 % edge stays near a coin toss;
+* ``P(pays within the horizon)`` (``forecast.forecast``): the probability that the advantage, smoothed
+  over price noise (``forecast.AdvantageState``: exponentially weighted mean and its standard error),
+  earns the move's one-time cost (egress, downtime and risk: ``migration_cost``) back within the
+  horizon the confidence is defined on. It holds the evidence ``z`` (mean over standard error): a
+  25 % cut is clear at once, a 2 % edge or a gap price noise just opened is not, and a saving that is
+  clear but too small to pay for the downtime and risk in three days is not either;
 * ``P(outlasts payback)`` (``forecast.forecast``): from the advantage's duration forecast and the
-  move's payback time (one-time migration cost over the daily saving);
+  move's payback time (one-time migration cost over the smoothed daily saving);
 * ``P(GPU capacity)`` (``forecast.gpu_capacity_risk``): GPU availability is a risk *of the target*
   (the apply fails without capacity), never a penalty against the current placement;
 * ``freshness``: share of the service's eligible candidates (residency + GPU model) with fresh data,
@@ -37,12 +40,8 @@ import numpy as np
 import numpy.typing as npt
 
 from swen.domain.arrays import FloatArray, IntArray
-from swen.engine.forecast import norm_cdf
 
 MARGIN_SCALE = 0.03
-EVIDENCE_SCALE = 2.0
-"""``Phi(z / EVIDENCE_SCALE)``: with ``Phi(z)`` itself a z of 3 (price noise does reach it) and a z of 5
-(a 25 % cut) both map to ~1.0, and the isotonic calibration above them could not tell them apart."""
 NO_WINNER = -1
 
 
@@ -52,18 +51,24 @@ def margin_term(margin: FloatArray | float, scale: float = MARGIN_SCALE) -> Floa
 
 
 def raw_probability(
-    evidence: FloatArray | float,
+    pays_within_horizon: FloatArray | float,
     outlasts_payback: FloatArray | float,
     gpu_capacity: FloatArray | float,
     freshness: FloatArray | float,
 ) -> FloatArray:
-    """``Phi(z) x P(outlasts payback) x P(GPU capacity) x freshness`` in [0, 1] (module docstring)."""
-    parts = [
-        np.clip(np.asarray(v, dtype=np.float64), 0.0, 1.0)
-        for v in (outlasts_payback, gpu_capacity, freshness)
-    ]
-    real = norm_cdf(np.asarray(evidence, dtype=np.float64) / EVIDENCE_SCALE)
-    out: FloatArray = np.clip(real * parts[0] * parts[1] * parts[2], 0.0, 1.0)
+    """``P(pays within horizon) x P(outlasts payback) x P(GPU capacity) x freshness`` in [0, 1]
+    (module docstring)."""
+    out: FloatArray = np.clip(
+        np.prod(
+            [
+                np.clip(np.asarray(v, dtype=np.float64), 0.0, 1.0)
+                for v in (pays_within_horizon, outlasts_payback, gpu_capacity, freshness)
+            ],
+            axis=0,
+        ),
+        0.0,
+        1.0,
+    )
     return out
 
 

@@ -36,6 +36,7 @@ from swen.domain.arrays import FloatArray, IntArray
 from swen.domain.decision import Decision
 from swen.domain.errors import EngineError
 from swen.domain.models import Placement, Service
+from swen.engine.calibration import HINDSIGHT_HORIZON_S
 from swen.engine.confidence import WinnerHistory, margin_term, raw_probability
 from swen.engine.constraints import (
     NO_DATA,
@@ -47,6 +48,7 @@ from swen.engine.constraints import (
 from swen.engine.cycle import NOT_PENDING, Cycle
 from swen.engine.fleet import FleetArrays
 from swen.engine.forecast import AdvantageState, copernican_model, forecast, gpu_capacity_risk
+from swen.engine.migration_cost import move_usd
 from swen.engine.params import EngineParams
 from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
 from swen.engine.scoring import best_excluding, effective_availability, monthly_cost, score
@@ -197,13 +199,22 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         target_monthly=np.nan_to_num(monthly[rows, tgt_safe]),
         current_credits=np.nan_to_num(np.where(cur >= 0, seen.credits[rows, cur_safe], 0.0)),
         target_credits=np.nan_to_num(seen.credits[rows, tgt_safe]),
-        migration_usd=fleet.state_gb * egress_per_gb(fleet.placements, cur, target, inputs.egress_usd_per_gb),
+        migration_usd=move_usd(
+            fleet.state_gb,
+            egress_per_gb(fleet.placements, cur, target, inputs.egress_usd_per_gb),
+            params.migration.fixed_usd_array(fleet.services),
+            has_target & (target != cur),
+        ),
         amortisation_months=params.amortisation_months,
     )
     now_s = inputs.now.timestamp()
     moving = has_target & (target != cur) & (cur >= 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(savings.current_monthly > 0, savings.net / savings.current_monthly, np.nan)
+        rel = np.where(
+            savings.current_monthly > 0,
+            (savings.gross + savings.credits_offset) / savings.current_monthly,
+            np.nan,
+        )
     advantage = (
         (inputs.advantage or AdvantageState.empty(fleet.names, window.placement_keys))
         .aligned(fleet.names, window.placement_keys)
@@ -215,16 +226,16 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         advantage,
         now_s,
         duration_model,
-        gross_monthly=savings.gross + savings.credits_offset,
-        net_monthly=savings.net,
+        current_monthly=savings.current_monthly,
         migration_usd=savings.migration_usd,
+        horizon_days=HINDSIGHT_HORIZON_S / 86400.0,
     )
     gpu_risk = gpu_capacity_risk(
         seen.gpu_availability[rows, tgt_safe], params.gpu_availability_floor, fleet.is_gpu & moving
     )
     raw = np.where(
         advantage.target >= 0,
-        raw_probability(outlook.evidence, outlook.outlasts_payback, gpu_risk, freshness),
+        raw_probability(outlook.pays_within_horizon, outlook.outlasts_payback, gpu_risk, freshness),
         0.0,
     )
     # The current placement breaks its SLO (or is an emergency): the move is about service, not price,
@@ -244,8 +255,12 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     route_ok = (
         ~auto_route | (confidence > params.auto_confidence) | (outlook.age_s >= params.manual_patience_s)
     )
+    # A move out of a placement that breaks the SLO buys the SLO back with its one-time cost (downtime,
+    # risk): the savings bar applies to its monthly saving before that cost, as it did when a move cost
+    # only its egress; a price move pays for itself (net, after the amortised one-time cost).
+    bar_savings = np.where(service_move, savings.gross + savings.credits_offset, savings.net)
     normal_ok = (
-        current_has_data & meets_thresholds(confidence, savings.net, params) & (cooldown_left <= 0) & route_ok
+        current_has_data & meets_thresholds(confidence, bar_savings, params) & (cooldown_left <= 0) & route_ok
     )
     migrate = moves & (emergency | normal_ok)
 

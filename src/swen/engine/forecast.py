@@ -3,8 +3,8 @@
 The engine carries one :class:`AdvantageState` from cycle to cycle (like ``WinnerHistory``). For each
 service it tracks the cycle's target against the current placement:
 
-* ``g`` = net monthly saving of the move / current monthly cost (the relative advantage, credits and
-  amortised migration included), observed every cycle;
+* ``g`` = monthly saving of the move before its one-time cost (price gap plus credits) / current
+  monthly cost (the relative advantage), observed every cycle;
 * ``mean``, ``var``: exponentially weighted mean and variance of ``g`` with time constant
   :data:`TAU_S` (6 h), started from the first observation and a prior spread :data:`PRIOR_SD`;
 * ``since``: when moving away from the current placement started to pay (tracking restarts when
@@ -23,10 +23,16 @@ From these, per service:
   (``scripts/calibrate_confidence.py``: empirical quantiles of the realised remaining duration per
   age bucket, cross-fitted by scenario); without a table the Copernican rule is used (median =
   age + one day, 80 % interval a quarter to four times that);
-* **payback** ``= migration_usd / (gross monthly saving / 30.44)`` days, and the probability the
-  advantage outlasts it, from a log-normal through the duration quantiles;
-* **horizon saving** ``= net monthly x median days / 30.44 - migration_usd``: what the move saves net
-  of its one-time cost over the expected horizon (capped at :data:`MAX_HORIZON_DAYS`).
+* **payback** ``= migration_usd / (mean x current monthly / 30.44)`` days (the one-time cost is egress,
+  downtime and risk: ``migration_cost``; the saving per day is the smoothed advantage, not this
+  cycle's noisy gap), and the probability the advantage outlasts it, from a log-normal through the
+  duration quantiles;
+* **pays within the horizon**: the probability that the smoothed advantage, over the payback horizon
+  confidence is defined on (``calibration.HINDSIGHT_HORIZON_S``, 3 days), earns the one-time cost
+  back: ``Phi((mean - need) / (2 se))`` with ``need = migration_usd x 30.44 / (current monthly x
+  horizon days)``;
+* **horizon saving** ``= mean x current monthly x median days / 30.44 - migration_usd``: what the move
+  saves net of its one-time cost over the expected horizon (capped at :data:`MAX_HORIZON_DAYS`).
 """
 
 from __future__ import annotations
@@ -199,11 +205,15 @@ class AdvantageState:
         out: FloatArray = np.where(self.target >= 0, np.maximum(now_s - self.since, 0.0), 0.0)
         return out
 
+    def standard_error(self, now_s: float) -> FloatArray:
+        """Standard error of the advantage's mean: ``sd / sqrt(n_eff)`` (module docstring)."""
+        n_eff = 1.0 + np.minimum(self.age_s(now_s), TAU_S) / CORR_S
+        out: FloatArray = np.sqrt(np.maximum(self.var, PRIOR_SD**2 / 4)) / np.sqrt(n_eff)
+        return out
+
     def evidence(self, now_s: float) -> FloatArray:
         """z: the advantage's mean over its standard error (0 when nothing is tracked)."""
-        n_eff = 1.0 + np.minimum(self.age_s(now_s), TAU_S) / CORR_S
-        sd = np.sqrt(np.maximum(self.var, PRIOR_SD**2 / 4)) / np.sqrt(n_eff)
-        out: FloatArray = np.where(self.target >= 0, self.mean / sd, 0.0)
+        out: FloatArray = np.where(self.target >= 0, self.mean / self.standard_error(now_s), 0.0)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,7 +260,22 @@ class ForecastArrays:
     payback_days: FloatArray
     outlasts_payback: FloatArray
     """P(the advantage lasts longer than the payback time)."""
+    pays_within_horizon: FloatArray
+    """P(the expected saving over the payback horizon exceeds the move's one-time cost)."""
     horizon_net_usd: FloatArray
+
+
+def outlasts_payback(model: DurationModel, age_s: FloatArray, payback_days: FloatArray) -> FloatArray:
+    """P(the advantage lasts longer than ``payback_days``): a log-normal through the duration model's
+    quantiles at the advantage's age (1 without a one-time cost, 0 when it never pays back)."""
+    lo, mid, hi = (np.minimum(q, MAX_HORIZON_DAYS) for q in model.quantiles(age_s))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = np.maximum(np.log(hi / lo) / (2 * Z_80), 1e-3)
+        zp = (np.log(np.maximum(payback_days, 1e-9)) - np.log(mid)) / sigma
+    out: FloatArray = np.where(
+        payback_days <= 0, 1.0, np.where(np.isfinite(payback_days), 1.0 - norm_cdf(zp), 0.0)
+    )
+    return out
 
 
 def forecast(
@@ -258,22 +283,35 @@ def forecast(
     now_s: float,
     model: DurationModel,
     *,
-    gross_monthly: FloatArray,
-    net_monthly: FloatArray,
+    current_monthly: FloatArray,
     migration_usd: FloatArray,
+    horizon_days: float,
 ) -> ForecastArrays:
-    """Duration quantiles, payback and horizon saving for every service's tracked target."""
+    """Duration quantiles, payback and horizon saving for every service's tracked target.
+
+    The saving per day is the *smoothed* advantage (``state.mean`` x current monthly / 30.44), not the
+    cycle's own price gap: a target picked because price noise made it look cheapest right now looks
+    less so once the noise is averaged out (the winner's curse of picking the best of many noisy
+    candidates). ``pays_within_horizon`` is ``Phi((mean - need) / (2 x se))``, ``need`` being the
+    relative advantage that earns ``migration_usd`` back in ``horizon_days`` and ``se`` the standard
+    error of the mean (the same as in :meth:`AdvantageState.evidence`; halved slope as there).
+    """
     age = state.age_s(now_s)
     lo, mid, hi = model.quantiles(age)
     lo, mid, hi = (np.minimum(q, MAX_HORIZON_DAYS) for q in (lo, mid, hi))
-    per_day = np.maximum(gross_monthly, 0.0) / DAYS_PER_MONTH
+    tracked = state.target >= 0
+    mean = np.where(tracked, state.mean, 0.0)
+    per_day = np.maximum(current_monthly * mean, 0.0) / DAYS_PER_MONTH
+    se = state.standard_error(now_s)
     with np.errstate(divide="ignore", invalid="ignore"):
         payback = np.where(migration_usd <= 0, 0.0, np.where(per_day > 0, migration_usd / per_day, np.inf))
-        sigma = np.maximum(np.log(hi / lo) / (2 * Z_80), 1e-3)
-        zp = (np.log(np.maximum(payback, 1e-9)) - np.log(mid)) / sigma
-    outlasts = np.where(payback <= 0, 1.0, np.where(np.isfinite(payback), 1.0 - norm_cdf(zp), 0.0))
-    horizon = net_monthly * mid / DAYS_PER_MONTH - migration_usd
-    tracked = state.target >= 0
+        need = np.where(
+            current_monthly > 0, migration_usd * DAYS_PER_MONTH / (current_monthly * horizon_days), np.inf
+        )
+        zh = (mean - need) / (2.0 * se)
+    outlasts = outlasts_payback(model, age, payback)
+    pays = norm_cdf(np.clip(np.nan_to_num(zh, nan=-50.0), -50.0, 50.0))
+    horizon = current_monthly * mean * mid / DAYS_PER_MONTH - migration_usd
     return ForecastArrays(
         age_s=age,
         evidence=state.evidence(now_s),
@@ -282,6 +320,7 @@ def forecast(
         days_high=np.where(tracked, hi, 0.0),
         payback_days=payback,
         outlasts_payback=np.where(tracked, outlasts, 0.0),
+        pays_within_horizon=np.where(tracked, pays, 0.0),
         horizon_net_usd=np.where(tracked, horizon, 0.0),
     )
 

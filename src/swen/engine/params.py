@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from swen.domain.models import Weights
 from swen.engine.calibration import Fold
 from swen.engine.confidence import MARGIN_SCALE
+from swen.engine.migration_cost import MigrationCost
 
 if TYPE_CHECKING:  # the engine depends on the domain only; settings are read, not imported
     from swen.config import Settings
@@ -43,6 +44,8 @@ class EngineParams(BaseModel):
     release_confidence: float = Field(default=0.50, ge=0, le=1)
     """Hysteresis: a move waiting for a person is withdrawn only once its confidence has stayed at or
     below this (or another placement led, or the saving vanished) for a whole stability window."""
+    migration: MigrationCost = Field(default_factory=MigrationCost)
+    """What one move costs: egress + downtime + risk (``migration_cost``); the backtest bills the same."""
     calibration: Fold | None = None
     """Isotonic calibration of the raw probability and the fitted duration model (None: raw)."""
 

@@ -5,7 +5,7 @@ For a service moving from its current placement to a target (monthly = hourly x 
     gross          = current_monthly - target_monthly                     (> 0: the target is cheaper)
     credit_use(p)  = min(credits_usd(p) / amortisation_months, monthly(p))  credits spendable per month
     credits_offset = credit_use(target) - credit_use(current)
-    migration_usd  = state_gb x egress_usd_per_gb(current -> target)      (real egress prices, paid once)
+    migration_usd  = egress + downtime + risk of the move, paid once       (``migration_cost``)
     net            = gross + credits_offset - migration_usd / amortisation_months
     cost_delta_pct = (target_monthly - current_monthly) / current_monthly x 100   (negative = cheaper)
 

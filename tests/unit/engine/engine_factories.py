@@ -14,6 +14,7 @@ from swen.domain.models import Placement, Service, TelemetrySample
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineParams, EngineResult, evaluate
 from swen.engine.forecast import AdvantageState
+from swen.engine.migration_cost import MigrationCost
 from swen.engine.window import SampleWindow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -43,6 +44,16 @@ def flat_egress(price: float = 0.02) -> Callable[[Placement, Placement], float]:
     return lambda src, dst: price
 
 
+EGRESS_ONLY = MigrationCost(downtime_usd_per_min={})
+"""A migration-cost model without downtime and risk (a move costs its egress): the engine tests below
+are about scoring, thresholds and confidence; test_migration_cost.py covers downtime and risk."""
+
+
+def engine_params(**kw: Any) -> EngineParams:
+    """``EngineParams`` with moves priced by egress only (:data:`EGRESS_ONLY`) unless given."""
+    return EngineParams(**({"migration": EGRESS_ONLY} | kw))
+
+
 @dataclass
 class Scenario:
     """Feeds one sample per (service, placement) per cycle and runs the engine on it."""
@@ -50,7 +61,7 @@ class Scenario:
     services: list[Service]
     placements: list[Placement]
     cells: dict[tuple[str, str], dict[str, float]]
-    params: EngineParams = field(default_factory=EngineParams)
+    params: EngineParams = field(default_factory=engine_params)
     egress: Callable[[Placement, Placement], float] = field(default_factory=flat_egress)
     step_s: float = 30.0
     window: SampleWindow = field(init=False)

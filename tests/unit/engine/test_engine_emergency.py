@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from engine_factories import ALI_HZ, ALI_SG, US_EAST, US_WEST, Scenario, cell, make_scenario
+from engine_factories import ALI_HZ, ALI_SG, US_EAST, US_WEST, Scenario, cell, engine_params, make_scenario
 
 from support.builders import service
 from swen.domain.decision import Decision, DecisionAction
-from swen.engine.decide import EngineParams
 
 
 def mixed_fleet() -> Scenario:
@@ -66,7 +65,7 @@ def test_outage_ignores_cooldown() -> None:
 def test_auto_emergency_can_be_left_to_self_healing() -> None:
     scenario = mixed_fleet()
     scenario.set("web", US_EAST, availability=0.0)
-    manual = EngineParams(auto_emergency=False)
+    manual = engine_params(auto_emergency=False)
     decision = scenario.run(1, params=manual).decisions[0]
     assert decision.action is DecisionAction.STAY and not decision.emergency
     assert any("availability 0.00 below the floor 0.90" in r for e in decision.excluded for r in e.reasons)

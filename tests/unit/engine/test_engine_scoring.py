@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_factories import ALI_HZ, ALI_SG, US_EAST, US_WEST, Scenario, cell, make_scenario
+from engine_factories import ALI_HZ, ALI_SG, US_EAST, US_WEST, Scenario, cell, engine_params, make_scenario
 
 from support.builders import service
 from swen.domain.decision import DecisionAction
 from swen.domain.models import Weights
-from swen.engine.decide import EngineParams
 from swen.engine.scoring import score
 
 APPROX = pytest.approx
@@ -220,7 +219,7 @@ def test_kernel_matches_a_direct_computation() -> None:
 
 def test_custom_weights_change_the_winner() -> None:
     scenario = three_candidates()
-    availability_first = EngineParams(weights=Weights(cost=0.0, latency=0.0, credits=0.0, availability=1.0))
+    availability_first = engine_params(weights=Weights(cost=0.0, latency=0.0, credits=0.0, availability=1.0))
     decision = scenario.run(1, params=availability_first).decisions[0]
     assert decision.ranking[0].placement == US_EAST
     assert decision.ranking[0].total == APPROX(1.0)

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from engine_factories import ALI_SG, US_EAST, Scenario, cell, make_scenario
+from engine_factories import ALI_SG, US_EAST, Scenario, cell, engine_params, make_scenario
 
 from support.builders import service
 from swen.domain.decision import DecisionAction
-from swen.engine.decide import EngineParams, meets_thresholds
+from swen.engine.decide import meets_thresholds
 
-DEFAULTS = EngineParams()
+DEFAULTS = engine_params()
 
 
 @pytest.mark.parametrize(
@@ -55,21 +55,21 @@ def test_engine_migrates_when_both_thresholds_pass() -> None:
 def test_confidence_exactly_at_the_threshold_stays_end_to_end() -> None:
     scenario = cheaper_alibaba()
     value = scenario.evaluate().decisions[0].confidence.value
-    at = scenario.evaluate(params=EngineParams(min_confidence=value)).decisions[0]
+    at = scenario.evaluate(params=engine_params(min_confidence=value)).decisions[0]
     assert at.action is DecisionAction.STAY
     assert any(r.startswith("confidence") and "not above" in r for r in at.reasons)
-    above = scenario.evaluate(params=EngineParams(min_confidence=value - 1e-4)).decisions[0]
+    above = scenario.evaluate(params=engine_params(min_confidence=value - 1e-4)).decisions[0]
     assert above.action is DecisionAction.MIGRATE
 
 
 def test_savings_exactly_at_the_threshold_stays_end_to_end() -> None:
     scenario = cheaper_alibaba()
     net = scenario.evaluate().decisions[0].savings.net_monthly_usd
-    at = scenario.evaluate(params=EngineParams(min_savings_usd=net)).decisions[0]
+    at = scenario.evaluate(params=engine_params(min_savings_usd=net)).decisions[0]
     assert at.action is DecisionAction.STAY
     assert any(r.startswith("net savings") for r in at.reasons)
     assert f"below the ${net:,.0f} threshold" in at.explanation
-    below = scenario.evaluate(params=EngineParams(min_savings_usd=net - 0.01)).decisions[0]
+    below = scenario.evaluate(params=engine_params(min_savings_usd=net - 0.01)).decisions[0]
     assert below.action is DecisionAction.MIGRATE
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from engine_factories import ALI_SG, US_EAST, cell, make_scenario
+from engine_factories import ALI_SG, US_EAST, cell, engine_params, make_scenario
 
+import swen
 from support.builders import service
 from swen.domain.decision import DecisionAction
 from swen.engine.calibration import CalibrationTable, Fold, expected_calibration_error, reliability
@@ -62,20 +65,45 @@ def test_duration_horizon_grows_with_the_age_of_the_advantage() -> None:
 
 def test_forecast_horizon_saving_and_payback() -> None:
     model = DurationModel((0.0,), (1.0,), (4.0,), (16.0,))  # log-symmetric: median 4 days, x/4 .. 4x
-    state, now = track([0.2] * 12)
+    state, now = track([0.2] * 12)  # a steady 20 % advantage
+    state2 = AdvantageState.from_dict(
+        {"advantage": {n: state.to_dict()["advantage"]["svc"] for n in ("a", "b")}}, ["a", "b"], KEYS
+    )
+    out = forecast(
+        state2,
+        now,
+        model,
+        current_monthly=np.array([1522.0, 1522.0]),
+        migration_usd=np.array([10.0, 100.0]),
+        horizon_days=3.0,
+    )
+    assert float(out.days_mid[0]) == 4.0 and float(out.days_low[0]) == 1.0 and float(out.days_high[0]) == 16.0
+    assert float(out.payback_days[0]) == pytest.approx(1.0, rel=0.01)
+    assert float(out.horizon_net_usd[0]) == pytest.approx(10.0 * 4 - 10.0, rel=0.01)
+    # payback at the interval's low end: P(the advantage outlasts it) = 0.9
+    assert float(out.outlasts_payback[0]) == pytest.approx(0.9, abs=0.01)
+    # $10 is earned back in a day, well inside the 3-day horizon; $100 needs 10 days of it
+    assert float(out.pays_within_horizon[0]) > 0.9
+    assert float(out.pays_within_horizon[1]) < 0.01
+    assert float(out.payback_days[1]) == pytest.approx(10.0, rel=0.01)
+
+
+def test_forecast_saving_per_day_is_the_smoothed_advantage_not_the_last_gap() -> None:
+    """A gap that price noise just widened does not make the move pay back faster: the payback uses
+    the advantage's exponentially weighted mean (the winner's curse of picking the cheapest now)."""
+    model = DurationModel((0.0,), (1.0,), (4.0,), (16.0,))
+    state, now = track([0.05] * 200 + [0.20])  # a 5 % edge, then one noisy sample at 20 %
     out = forecast(
         state,
         now,
         model,
-        gross_monthly=np.array([304.4]),  # $10 a day
-        net_monthly=np.array([300.0]),
-        migration_usd=np.array([10.0]),
+        current_monthly=np.array([3044.0]),
+        migration_usd=np.array([15.0]),
+        horizon_days=3.0,
     )
-    assert float(out.days_mid[0]) == 4.0 and float(out.days_low[0]) == 1.0 and float(out.days_high[0]) == 16.0
-    assert float(out.payback_days[0]) == pytest.approx(1.0)
-    assert float(out.horizon_net_usd[0]) == pytest.approx(300.0 * 4 / 30.44 - 10.0)
-    # payback at the interval's low end: P(the advantage outlasts it) = 0.9
-    assert float(out.outlasts_payback[0]) == pytest.approx(0.9, abs=0.01)
+    assert float(state.mean[0]) < 0.06
+    assert float(out.payback_days[0]) > 2.5  # ~$5 a day from the mean, not $20 from the last gap
+    assert float(out.pays_within_horizon[0]) < 0.9
 
 
 def test_duration_model_rejects_unordered_quantiles() -> None:
@@ -127,22 +155,37 @@ def test_table_never_scores_a_scenario_with_a_fold_that_saw_it() -> None:
         CalibrationTable.model_validate({"folds": {"a": fold("b")}})
 
 
-def test_packaged_table_is_cross_fitted() -> None:
+SCENARIO_FILES = sorted(p.stem for p in (Path(swen.__file__).parent / "scenarios").glob("*.yaml"))
+
+
+def test_packaged_table_is_fitted_leave_one_scenario_out() -> None:
+    """Every shipped scenario has a fold fitted on the others only, on the gate decisions of the
+    generated fleet, and the backtest scores each scenario with the fold that never saw it."""
     from swen.telemetry.calibration import load_calibration_data
 
     data = load_calibration_data()
     assert data is not None
     table = CalibrationTable.model_validate(data)
-    shipped = set(table.provenance["scenarios"])
-    assert shipped == {"calm-month", "price-war", "gpu-scarcity", "provider-outages"}
-    for name in shipped:
-        assert name not in table.folds[name].fitted_on
-    assert set(table.folds["all"].fitted_on) == shipped
+    fitted = table.provenance["scenarios"]
+    assert sorted(fitted) == SCENARIO_FILES  # every scenario the project ships, and no other
+    assert table.provenance["services"] == 200 and "gate" in table.provenance["method"]
+    for name in fitted:
+        fold = table.for_scenario(name)
+        assert fold is table.folds[name]
+        assert name not in fold.fitted_on
+        assert sorted(fold.fitted_on) == sorted(n for n in fitted if n != name)
+        assert fold.samples > 0
+    assert sorted(table.folds["all"].fitted_on) == sorted(fitted)
+    assert table.for_scenario("not-shipped") is table.folds["all"]
+    checks = {c["held_out"]: c for c in table.provenance["checks"] if "held_out" in c}
+    assert sorted(checks) == sorted(fitted)
+    for name, check in checks.items():
+        assert name not in check["fitted_on"]
 
 
 # --- the engine uses them, and says so -------------------------------------------------------------
 def calibrated() -> EngineParams:
-    return EngineParams(
+    return engine_params(
         calibration=Fold(
             fitted_on=("x",),
             x=(0.0, 0.5, 1.0),
@@ -180,7 +223,7 @@ def test_explanation_says_how_long_and_what_the_confidence_means() -> None:
 
 def test_auto_route_move_waits_for_the_auto_bar_then_patience() -> None:
     """A stateless move between 0.70 and 0.85 is not sent to a person at once (one move, one MR)."""
-    params = EngineParams(
+    params = engine_params(
         calibration=Fold(fitted_on=("x",), x=(0.0, 1.0), y=(0.0, 0.80), samples=1), manual_patience_s=600
     )
     scenario = make_scenario(
@@ -197,7 +240,7 @@ def test_auto_route_move_waits_for_the_auto_bar_then_patience() -> None:
 
 
 def test_stateful_move_goes_to_a_person_at_the_proposal_bar() -> None:
-    params = EngineParams(calibration=Fold(fitted_on=("x",), x=(0.0, 1.0), y=(0.0, 0.80), samples=1))
+    params = engine_params(calibration=Fold(fitted_on=("x",), x=(0.0, 1.0), y=(0.0, 0.80), samples=1))
     scenario = make_scenario(
         [service("svc-db", fleet_placement=US_EAST, stateful=True)],
         {("svc-db", US_EAST): cell(hourly=1.0), ("svc-db", ALI_SG): cell(hourly=0.7)},

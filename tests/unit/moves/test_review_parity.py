@@ -24,6 +24,7 @@ from swen.config import Settings
 from swen.domain.decision import Decision, DecisionStatus
 from swen.domain.errors import NotFoundError
 from swen.engine.decide import EngineResult
+from swen.engine.migration_cost import MigrationCost
 from swen.healing.remediation import HealingPlan
 from swen.loop import CycleReport, EngineLoop
 from swen.moves.review_policy import OpenMove
@@ -111,15 +112,23 @@ def _mirror(store: Store, steps_open: dict[str, OpenMove], decisions: dict[str, 
 @pytest.fixture(scope="module")
 def replay() -> RecordingReplay:
     spec = load_spec("price-war")
-    config = BacktestConfig(spec=spec, days=12.0, seed=spec.seed, services=10)
+    config = BacktestConfig(spec=spec, days=12.0, seed=spec.seed, services=20)
     prepared = prepare(config)
     replay = RecordingReplay(
         prepared.trace,
         prepared.grid,
         prepared.catalog,
-        # a 4 h patience (the default is a week) sends moves between 0.70 and 0.85 to a person, so that
-        # the trace has waiting reviews to keep and withdraw
-        params=config.params.model_copy(update={"manual_patience_s": 4 * 3600.0}),
+        # a 1 h patience (the default is a week) sends moves between 0.70 and 0.85 to a person, moves
+        # priced by egress only (no downtime or risk) are proposed often enough, and a release bar of
+        # 0.80 (default 0.50) lets a waiting move's evidence fade, so that the trace has waiting
+        # reviews to keep and withdraw
+        params=config.params.model_copy(
+            update={
+                "manual_patience_s": 3600.0,
+                "release_confidence": 0.80,
+                "migration": MigrationCost(downtime_usd_per_min={}),
+            }
+        ),
         lifecycle=Lifecycle(),
         floors=config.floors,
         gate=PolicyGate(),

@@ -1,0 +1,86 @@
+"""The offline calibration fit (backtest/calibration_fit.py) on real, small replays, with scikit-learn."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from swen.backtest.calibration_fit import (
+    GateSamples,
+    fit_duration,
+    fit_isotonic,
+    fit_table,
+    gate_samples,
+)
+from swen.backtest.runner import BacktestConfig
+from swen.backtest.spec import load_spec
+from swen.engine.calibration import expected_calibration_error
+from swen.engine.forecast import copernican_model
+
+pytest.importorskip("sklearn")
+
+
+def test_isotonic_fit_recovers_the_share_of_positives_and_starts_at_zero() -> None:
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(0.5, 1.0, 4000)
+    positive = rng.uniform(size=raw.size) < (raw - 0.5) * 2  # true P(positive) = 2 x (raw - 0.5)
+    x, y = fit_isotonic(raw, positive)
+    assert x[0] == 0.0 and y[0] == 0.0 and x[-1] == 1.0  # nothing below the data lifts a faint move
+    assert all(b >= a for a, b in itertools.pairwise(y))
+    curve = np.interp([0.6, 0.75, 0.9], x, y)
+    assert curve == pytest.approx([0.2, 0.5, 0.8], abs=0.08)
+    assert float(np.interp(0.25, x, y)) <= float(np.interp(0.5, x, y))
+    calibrated = np.interp(raw, x, y)
+    ece_cal, ece_raw = (
+        expected_calibration_error(calibrated, positive),
+        expected_calibration_error(raw, positive),
+    )
+    assert ece_cal is not None and ece_raw is not None and ece_cal < 0.05 < ece_raw
+
+
+def test_duration_model_takes_the_quantiles_of_each_age_bucket() -> None:
+    ages = np.concatenate([np.full(100, 0.5 * 3600), np.full(100, 30 * 3600)])
+    days = np.concatenate([np.linspace(0.1, 1.0, 100), np.linspace(2.0, 20.0, 100)])
+    model = fit_duration(ages, days)
+    _lo, mid, hi = model.quantiles(np.array([0.5 * 3600, 30 * 3600, 200 * 3600]))
+    assert mid[0] == pytest.approx(0.55, abs=0.02) and mid[1] == pytest.approx(11.0, abs=0.3)
+    assert hi[2] == copernican_model().quantiles(np.array([200 * 3600.0]))[2][0]  # too few: default
+
+
+@pytest.fixture(scope="module")
+def samples() -> GateSamples:
+    spec = load_spec("price-war")
+    return gate_samples(BacktestConfig(spec=spec, days=6.0, seed=spec.seed, services=30), None)
+
+
+def test_gate_samples_are_the_gate_decisions_labelled_as_the_report_labels_them(samples: GateSamples) -> None:
+    assert len(samples) > 0
+    assert samples.positive.any()
+    # the raw probability recomputed from its parts is the one the engine computed in the replay
+    assert samples.raw(copernican_model()) == pytest.approx(samples.engine_raw, abs=1e-9)
+    assert np.all((samples.pays >= 0) & (samples.pays <= 1)) and np.all(samples.days >= 0)
+    # raw confidence (identity curve): a stateless move reaches the gate above the gate's 0.85, a
+    # stateful or costlier one above the proposal bar of 0.70
+    assert np.all(samples.engine_raw > 0.70) and np.all(samples.engine_raw[samples.auto] > 0.85)
+
+
+def test_fit_table_leaves_each_scenario_out_of_its_own_fold() -> None:
+    table = fit_table(["price-war", "gpu-scarcity"], days=6.0, services=30, rounds=1)
+    assert set(table.folds) == {"price-war", "gpu-scarcity", "all"}
+    assert table.folds["price-war"].fitted_on == ("gpu-scarcity",)
+    assert table.folds["gpu-scarcity"].fitted_on == ("price-war",)
+    assert table.folds["all"].fitted_on == ("price-war", "gpu-scarcity")
+    assert table.for_scenario("price-war") is table.folds["price-war"]
+    assert (
+        table.folds["all"].samples == table.folds["price-war"].samples + table.folds["gpu-scarcity"].samples
+    )
+    for fold in table.folds.values():
+        assert fold.duration is not None and fold.x[0] == 0.0 and fold.y[0] == 0.0
+    held = [c for c in table.provenance["checks"] if "held_out" in c]
+    assert [c["held_out"] for c in held] == ["price-war", "gpu-scarcity"]
+    assert all(c["held_out"] not in c["fitted_on"] for c in held)
+    assert table.provenance["services"] == 30 and table.provenance["rounds"] == 1
+    with pytest.raises(ValueError, match="two distinct scenarios"):
+        fit_table(["price-war", "price-war"])
