@@ -111,10 +111,10 @@ def rolled_through(conn: Connection) -> datetime | None:
     newest = conn.execute(select(func.max(_R.hour))).scalar()
     if newest is None:
         return None
-    return _aware(newest) + HOUR
+    return as_utc(newest) + HOUR
 
 
-def _aware(value: Any) -> datetime:
+def as_utc(value: Any) -> datetime:
     stamp = datetime.fromisoformat(value) if isinstance(value, str) else value
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
@@ -142,7 +142,7 @@ def roll_up(store: Store, *, max_hours: int | None = None) -> RollupRun:
         start = rolled_through(conn)
         if start is None:
             first = conn.execute(select(func.min(_T.ts))).scalar()
-            start = floor_hour(_aware(first)) if first is not None else None
+            start = floor_hour(as_utc(first)) if first is not None else None
     newest = store.newest_sample_time()
     if start is None or newest is None:
         return RollupRun(0, 0, start)

@@ -34,6 +34,7 @@ from swen.domain.errors import ConfigError, shown
 from swen.domain.events import EventType
 from swen.domain.models import Service
 from swen.store.exports import write_latest_telemetry
+from swen.store.maintenance import maintain
 from swen.telemetry.catalog import Catalog, load_catalog
 from swen.telemetry.clock import SimClock
 from swen.telemetry.fleet import CreditGrant, load_fleet_file
@@ -46,7 +47,8 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0
-"""Retention purge at most once per simulated hour."""
+"""Telemetry maintenance (partitions ahead, rollups, retention with archives: store/maintenance.py) at
+most once per simulated hour."""
 
 
 @dataclass
@@ -110,7 +112,7 @@ def run_simulator(
         while not stop.is_set():
             now = start_time + timedelta(seconds=interval * run.steps)
             if now >= next_purge:
-                run.purged += store.purge_samples(now - timedelta(days=settings.telemetry_retention_days))
+                run.purged += maintain(store, settings, now=now).deleted_rows
                 next_purge = now + timedelta(seconds=PURGE_EVERY_S)
             run.samples += _cycle(settings, store, sim, now, inbox, durable=clock.speed <= 1)
             run.steps += 1

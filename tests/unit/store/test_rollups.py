@@ -92,7 +92,10 @@ def test_reads_from_rollups_equal_the_raw_reads(store: Store, rolled_hours: int)
     if rolled_hours:
         rollups.roll_up(store, max_hours=rolled_hours)
     start, end, step = T0, T0 + timedelta(hours=10), 7200
-    running = {"service-1": (placement("aws/us-east-1"), 3), "service-2": (placement("alibaba/cn-hangzhou"), 1)}
+    running = {
+        "service-1": (placement("aws/us-east-1"), 3),
+        "service-2": (placement("alibaba/cn-hangzhou"), 1),
+    }
     for fast, slow in [
         (
             rollups.spend_by_provider(store, start=start, end=end, step_s=step, running=running),
@@ -111,4 +114,6 @@ def test_reads_from_rollups_equal_the_raw_reads(store: Store, rolled_hours: int)
 
 def test_reads_need_an_aligned_window(store: Store) -> None:
     with pytest.raises(ValueError, match="hour-aligned"):
-        rollups.credits_by_provider(store, start=T0 + timedelta(minutes=1), end=T0 + timedelta(hours=2), step_s=3600)
+        rollups.credits_by_provider(
+            store, start=T0 + timedelta(minutes=1), end=T0 + timedelta(hours=2), step_s=3600
+        )
