@@ -79,7 +79,9 @@ def test_s3_archive_round_trip(any_store: Store, s3_endpoint: str, tmp_path: Pat
     ]
 
 
-def test_s3_rerun_after_a_crash_writes_nothing_twice(any_store: Store, s3_endpoint: str, tmp_path: Path) -> None:
+def test_s3_rerun_after_a_crash_writes_nothing_twice(
+    any_store: Store, s3_endpoint: str, tmp_path: Path
+) -> None:
     store = any_store
     store.insert_samples(_samples())
     settings = _settings(tmp_path, s3_endpoint)

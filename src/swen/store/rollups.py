@@ -8,6 +8,9 @@ step (``store/maintenance.py``); an hour is closed once the newest sample is ``C
 end. Rolling an hour again replaces its rows (delete + insert in one transaction), so a rerun after a
 crash duplicates nothing. Samples that arrive for an hour after it was rolled up are not in it.
 
+Each hour is also summed per provider (``telemetry_provider_rollups``: a few rows an hour), which the
+credits burn-down reads.
+
 The reads (``spend_by_provider``, ``credits_by_provider``) give the same series as the raw reads of
 ``store/history.py`` when the window starts on an hour and its step is a whole number of hours: the
 hours already rolled up come from the rollups, the rest (the open hour, or everything before the first
@@ -40,7 +43,7 @@ from swen.domain.models import HOURS_PER_MONTH, Placement
 from swen.store.db import write_transaction
 from swen.store.errors import translated
 from swen.store.repository import Store
-from swen.store.tables import UtcDateTime, telemetry_rollups, telemetry_samples
+from swen.store.tables import UtcDateTime, telemetry_provider_rollups, telemetry_rollups, telemetry_samples
 
 HOUR = timedelta(hours=1)
 CLOSE_GRACE = timedelta(minutes=5)
@@ -51,6 +54,7 @@ SERVICES_PER_QUERY = 5000
 
 _T = telemetry_samples.c
 _R = telemetry_rollups.c
+_P = telemetry_provider_rollups.c
 Series = dict[str, list[tuple[datetime, float]]]
 
 
@@ -124,8 +128,22 @@ def roll_hours(store: Store, lo: datetime, hi: datetime) -> int:
     how many rollup rows it wrote."""
     with translated("rolling up telemetry"), write_transaction(store.engine, pg_lock_key=None) as conn:
         conn.execute(delete(telemetry_rollups).where(_R.hour >= lo, _R.hour < hi))
+        conn.execute(delete(telemetry_provider_rollups).where(_P.hour >= lo, _P.hour < hi))
         stmt = telemetry_rollups.insert().from_select(_ROLLUP_COLUMNS, _rollup_select(conn, lo, hi))
         result = conn.execute(stmt)
+        per_provider = (
+            select(
+                _R.provider,
+                _R.hour,
+                func.sum(_R.samples),
+                func.sum(_R.hourly_cost_sum),
+                func.sum(_R.credits_sum),
+            )
+            .where(_R.hour >= lo, _R.hour < hi)
+            .group_by(_R.provider, _R.hour)
+        )
+        columns = ["provider", "hour", "samples", "hourly_cost_sum", "credits_sum"]
+        conn.execute(telemetry_provider_rollups.insert().from_select(columns, per_provider))
     return int(result.rowcount or 0)
 
 
@@ -162,6 +180,7 @@ def roll_up(store: Store, *, max_hours: int | None = None) -> RollupRun:
 def purge_rollups(store: Store, older_than: datetime) -> int:
     """Delete rollups of hours before ``older_than`` (their own, longer retention)."""
     with translated("purging rollups"), write_transaction(store.engine, pg_lock_key=None) as conn:
+        conn.execute(delete(telemetry_provider_rollups).where(_P.hour < older_than))
         result = conn.execute(delete(telemetry_rollups).where(_R.hour < older_than))
     return int(result.rowcount or 0)
 
@@ -216,11 +235,11 @@ def credits_by_provider(store: Store, *, start: datetime, end: datetime, step_s:
     sums: dict[tuple[str, int], _Sums] = {}
     with store.reading("reading credit balances") as conn:
         split = _split(conn, start, end)
-        b_r = _bucket(conn, _R.hour, start, step_s).label("b")
+        b_p = _bucket(conn, _P.hour, start, step_s).label("b")
         rolled = (
-            select(_R.provider, b_r, func.sum(_R.samples), func.sum(_R.credits_sum))
-            .where(_R.hour >= start, _R.hour < split)
-            .group_by(_R.provider, b_r)
+            select(_P.provider, b_p, func.sum(_P.samples), func.sum(_P.credits_sum))
+            .where(_P.hour >= start, _P.hour < split)
+            .group_by(_P.provider, b_p)
         )
         b_t = _bucket(conn, _T.ts, start, step_s).label("b")
         raw = (

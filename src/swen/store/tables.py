@@ -143,6 +143,18 @@ telemetry_rollups = Table(
     Index("ix_telemetry_rollups_hour", "hour"),
 )
 
+# The same hours summed per provider (the credits burn-down reads a few rows per hour, not one per
+# service and place); written with telemetry_rollups, in the same transaction.
+telemetry_provider_rollups = Table(
+    "telemetry_provider_rollups",
+    metadata,
+    Column("provider", String(63), primary_key=True),
+    Column("hour", UtcDateTime, primary_key=True),
+    Column("samples", BigInteger, nullable=False),
+    Column("hourly_cost_sum", Float, nullable=False),
+    Column("credits_sum", Float, nullable=False),
+)
+
 decisions = Table(
     "decisions",
     metadata,

@@ -44,6 +44,8 @@ def test_thirty_days_from_rollups_equal_the_raw_series(client: TestClient, store
         assert before.keys() == after.keys() and before
         for provider in before:
             assert [ts for ts, _ in after[provider]] == [ts for ts, _ in before[provider]]
-            assert [v for _, v in after[provider]] == pytest.approx([v for _, v in before[provider]], rel=1e-9)
+            assert [v for _, v in after[provider]] == pytest.approx(
+                [v for _, v in before[provider]], rel=1e-9
+            )
     first = datetime.fromisoformat(rolled["spend_by_provider"][0]["points"][0]["ts"])
     assert first.minute == first.second == 0  # buckets start on the hour

@@ -101,6 +101,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("service", "provider", "region", "hour", name=op.f("pk_telemetry_rollups")),
     )
     op.create_index("ix_telemetry_rollups_hour", "telemetry_rollups", ["hour"])
+    op.create_table(
+        "telemetry_provider_rollups",
+        sa.Column("provider", sa.String(63), nullable=False),
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("samples", sa.BigInteger(), nullable=False),
+        sa.Column("hourly_cost_sum", sa.Float(), nullable=False),
+        sa.Column("credits_sum", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("provider", "hour", name=op.f("pk_telemetry_provider_rollups")),
+    )
     if op.get_bind().dialect.name == "postgresql":
         _partition_postgresql()
 
@@ -108,5 +117,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         _unpartition_postgresql()
+    op.drop_table("telemetry_provider_rollups")
     op.drop_index("ix_telemetry_rollups_hour", table_name="telemetry_rollups")
     op.drop_table("telemetry_rollups")
