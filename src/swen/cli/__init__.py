@@ -13,6 +13,7 @@ from swen.cli import (
     gitops_cmds,
     ops_cmds,
     pipeline_cmds,
+    telemetry_data_cmds,
     web_cmds,
 )
 from swen.cli.help import SwenTyper
@@ -28,6 +29,7 @@ app = SwenTyper(
 )
 for module in (core_cmds, gitops_cmds, pipeline_cmds, web_cmds, dashboard_cmds, ops_cmds, backtest_cmds):
     module.register(app)
+telemetry_data_cmds.register(app)
 
 
 @app.callback()
