@@ -30,13 +30,16 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    String,
+    and_,
     case,
     cast,
+    column,
     delete,
     func,
     select,
-    tuple_,
     type_coerce,
+    values,
 )
 
 from swen.domain.models import HOURS_PER_MONTH, Placement
@@ -276,16 +279,26 @@ def spend_by_provider(
         b_t = _bucket(conn, _T.ts, start, step_s).label("b")
         for i in range(0, len(places), SERVICES_PER_QUERY):
             chunk = places[i : i + SERVICES_PER_QUERY]
+            # a join on the places, not a row-value IN: SQLite then walks the rollups' primary key per
+            # place (with the IN it scanned the hour index: 2.0 s against 1.0 s), and PostgreSQL does
+            # not JIT-compile a 200-way OR (the raw read with the IN spent minutes in LLVM here)
+            where_ = (
+                values(column("s", String), column("p", String), column("r", String), name="places")
+                .data(chunk)
+                .cte("places")
+            )
+            on = and_(_R.service == where_.c.s, _R.provider == where_.c.p, _R.region == where_.c.r)
             rolled = (
                 select(_R.service, _R.provider, b_r, func.sum(_R.samples), func.sum(_R.hourly_cost_sum))
-                .where(
-                    _R.hour >= start, _R.hour < split, tuple_(_R.service, _R.provider, _R.region).in_(chunk)
-                )
+                .select_from(telemetry_rollups.join(where_, on))
+                .where(_R.hour >= start, _R.hour < split)
                 .group_by(_R.service, _R.provider, b_r)
             )
+            on_t = and_(_T.service == where_.c.s, _T.provider == where_.c.p, _T.region == where_.c.r)
             raw = (
                 select(_T.service, _T.provider, b_t, func.count(), func.sum(_T.hourly_cost_usd))
-                .where(_T.ts >= split, _T.ts < end, tuple_(_T.service, _T.provider, _T.region).in_(chunk))
+                .select_from(telemetry_samples.join(where_, on_t))
+                .where(_T.ts >= split, _T.ts < end)
                 .group_by(_T.service, _T.provider, b_t)
             )
             for stmt in (rolled, raw):
