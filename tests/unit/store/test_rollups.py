@@ -112,8 +112,14 @@ def test_reads_from_rollups_equal_the_raw_reads(store: Store, rolled_hours: int)
             assert [v for _, v in fast[provider]] == pytest.approx([v for _, v in slow[provider]], rel=1e-9)
 
 
-def test_reads_need_an_aligned_window(store: Store) -> None:
-    with pytest.raises(ValueError, match="hour-aligned"):
-        rollups.credits_by_provider(
-            store, start=T0 + timedelta(minutes=1), end=T0 + timedelta(hours=2), step_s=3600
-        )
+def test_an_unaligned_window_is_read_from_raw_samples(store: Store) -> None:
+    store.insert_samples(_samples(hours=10))
+    rollups.roll_up(store)
+    start, end, step = T0 + timedelta(minutes=7), T0 + timedelta(hours=9), 864
+    running = {"service-1": (placement("aws/us-east-1"), 2)}
+    fast = rollups.spend_by_provider(store, start=start, end=end, step_s=step, running=running)
+    slow = history.spend_by_provider(store, start=start, end=end, step_s=step, running=running)
+    assert [ts for ts, _ in fast["aws"]] == [ts for ts, _ in slow["aws"]]
+    assert [v for _, v in fast["aws"]] == pytest.approx([v for _, v in slow["aws"]], rel=1e-9)
+    credits = rollups.credits_by_provider(store, start=start, end=end, step_s=step)
+    assert credits == pytest.approx(history.credits_by_provider(store, start=start, end=end, step_s=step))

@@ -24,7 +24,7 @@ from swen.domain.decision import DecisionStatus
 from swen.domain.keys import Role
 from swen.domain.models import Service
 from swen.moves.running import RunningService, newest_sample_time, running_services
-from swen.store import history, rollups
+from swen.store import rollups
 from swen.store.reads import open_recommendations, savings_totals
 
 router = APIRouter(tags=["cost"])
@@ -36,13 +36,13 @@ rounded up to whole hours and the window starts on the hour, so the rollups give
 the raw samples would (store/rollups.py), without reading a month of raw samples."""
 
 
-def _window(end: datetime, days: int) -> tuple[datetime, int, bool]:
-    """(start, step_s, from the rollups) of the spend and credits series over the last ``days`` days."""
+def _window(end: datetime, days: int) -> tuple[datetime, int]:
+    """(start, step_s) of the spend and credits series over the last ``days`` days."""
     step = math.ceil(days * 86400 / BURNDOWN_POINTS)
     start = end - timedelta(days=days)
     if step < ROLLUP_STEP_S:
-        return start, step, False
-    return rollups.floor_hour(start), math.ceil(step / ROLLUP_STEP_S) * ROLLUP_STEP_S, True
+        return start, step  # read from raw samples (store/rollups.py reads an unaligned window raw)
+    return rollups.floor_hour(start), math.ceil(step / ROLLUP_STEP_S) * ROLLUP_STEP_S
 
 
 def _service_costs(fleet: Sequence[Service], running: Mapping[str, RunningService]) -> list[ServiceCost]:
@@ -106,11 +106,10 @@ def cost_analysis(
     realised, verified = savings_totals(store, [DecisionStatus.VERIFIED], migrations_only=False)
     projected = open_recommendations(store)
     end = _window_end(now, running)
-    start, step, rolled = _window(end, days)
-    reads = rollups if rolled else history
-    credits = reads.credits_by_provider(store, start=start, end=end, step_s=step)
+    start, step = _window(end, days)
+    credits = rollups.credits_by_provider(store, start=start, end=end, step_s=step)
     where = {name: (r.placement, r.replicas) for name, r in running.items()}
-    spend = reads.spend_by_provider(store, start=start, end=end, step_s=step, running=where)
+    spend = rollups.spend_by_provider(store, start=start, end=end, step_s=step, running=where)
     return CostAnalysisOut(
         generated_at=now,
         total_monthly_usd=sum(c.monthly_cost_usd or 0.0 for c in costs),
