@@ -135,7 +135,9 @@ def roll_hours(store: Store, lo: datetime, hi: datetime) -> int:
         conn.execute(delete(telemetry_rollups).where(_R.hour >= lo, _R.hour < hi))
         conn.execute(delete(telemetry_provider_rollups).where(_P.hour >= lo, _P.hour < hi))
         stmt = telemetry_rollups.insert().from_select(_ROLLUP_COLUMNS, _rollup_select(conn, lo, hi))
-        result = conn.execute(stmt)
+        conn.execute(stmt)
+        written = select(func.count()).where(_R.hour >= lo, _R.hour < hi)  # psycopg: no rowcount here
+        rows = int(conn.execute(written).scalar_one())
         per_provider = (
             select(
                 _R.provider,
@@ -149,7 +151,7 @@ def roll_hours(store: Store, lo: datetime, hi: datetime) -> int:
         )
         columns = ["provider", "hour", "samples", "hourly_cost_sum", "credits_sum"]
         conn.execute(telemetry_provider_rollups.insert().from_select(columns, per_provider))
-    return int(result.rowcount or 0)
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
