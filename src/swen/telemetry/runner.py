@@ -140,11 +140,15 @@ def run_prometheus(
     source = PrometheusSource(settings.prometheus, services)
     stop = stop_event or threading.Event()
     run = SimulatorRun()
+    next_maintenance: datetime | None = None
     try:
         with _SigtermSetsEvent(stop):
             while not stop.is_set():
                 now = datetime.now(UTC).replace(microsecond=0)
                 run.first_sim_time = run.first_sim_time or now
+                if next_maintenance is None or now >= next_maintenance:
+                    run.purged += maintain(store, settings, now=now).deleted_rows
+                    next_maintenance = now + timedelta(seconds=PURGE_EVERY_S)
                 run.samples += len(collect_cycle(settings, store, source, now))
                 if source.incomplete or source.skipped:
                     _log.warning(
