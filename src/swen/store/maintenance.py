@@ -4,7 +4,8 @@
 and from ``swen maintenance run``. In order:
 
 1. PostgreSQL: the day partitions from today to ``telemetry_partition_ahead_days`` ahead exist.
-2. Every closed hour is rolled up (``rollups.roll_up``), before any of its rows can expire.
+2. Closed hours are rolled up (``rollups.roll_up``, up to ``ROLLUP_HOURS_PER_PASS`` a pass), and no
+   day is dropped before its hours are.
 3. Retention, in whole UTC days: a day expires once its end is ``telemetry_retention_days`` behind
    ``now``. Each expired day is archived to Parquet (``archive.Archive``, unless ``archive_enabled`` is
    off), then dropped: on PostgreSQL its partition is locked against inserts, its rows are counted and,
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # pyarrow and fsspec load only when a day is archived
     from swen.store.archive import Archive, ArchivedDay
 
 _T = telemetry_samples.c
+ROLLUP_HOURS_PER_PASS = 48
+"""Hours rolled up per pass of the loop's maintenance (an upgraded month catches up in 15 passes)."""
 
 
 @dataclass
@@ -160,8 +163,19 @@ def purge_latest(store: Store, cutoff: datetime) -> None:
         conn.execute(delete(latest).where(latest.c.ts < cutoff))
 
 
-def apply_retention(store: Store, settings: Settings, now: datetime, report: MaintenanceReport) -> None:
+def apply_retention(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    report: MaintenanceReport,
+    *,
+    rolled_through: datetime | None = None,
+) -> None:
+    """Archive and drop the expired days; never a day past ``rolled_through`` (its hours would be
+    lost from the rollups)."""
     cutoff = now - timedelta(days=settings.telemetry_retention_days)
+    if rolled_through is not None:
+        cutoff = min(cutoff, rolled_through)
     days = expired_days(store, cutoff)
     archive = archive_for(settings) if settings.archive_enabled and days else None
     for day in days:
@@ -175,15 +189,24 @@ def apply_retention(store: Store, settings: Settings, now: datetime, report: Mai
     purge_latest(store, cutoff)
 
 
-def maintain(store: Store, settings: Settings, *, now: datetime | None = None) -> MaintenanceReport:
-    """One maintenance pass (see the module docstring); ``now`` defaults to the wall clock."""
+def maintain(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    max_rollup_hours: int | None = ROLLUP_HOURS_PER_PASS,
+) -> MaintenanceReport:
+    """One maintenance pass (see the module docstring); ``now`` defaults to the wall clock. At most
+    ``max_rollup_hours`` hours are rolled up per pass (None: all), so the first pass after an upgrade
+    does not hold the simulator's loop for minutes; retention waits for the roll-up to pass a day."""
     now = now or utcnow()
     report = MaintenanceReport()
     report.partitions_created = ensure_partitions_ahead(
         store, partitions.day_of(now), settings.telemetry_partition_ahead_days
     )
-    report.rollup_hours = rollups.roll_up(store).hours
-    apply_retention(store, settings, now, report)
+    rolled = rollups.roll_up(store, max_hours=max_rollup_hours, now=now)
+    report.rollup_hours = rolled.hours
+    apply_retention(store, settings, now, report, rolled_through=rolled.through)
     report.rollups_purged = rollups.purge_rollups(
         store, now - timedelta(days=settings.telemetry_rollup_retention_days)
     )

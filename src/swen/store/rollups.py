@@ -161,8 +161,10 @@ class RollupRun:
     through: datetime | None
 
 
-def roll_up(store: Store, *, max_hours: int | None = None) -> RollupRun:
-    """Roll up every closed hour not rolled up yet (at most ``max_hours`` of them), oldest first."""
+def roll_up(store: Store, *, max_hours: int | None = None, now: datetime | None = None) -> RollupRun:
+    """Roll up every closed hour not rolled up yet (at most ``max_hours`` of them), oldest first. An
+    hour is closed once the newest sample, or ``now`` if later (telemetry that stopped), is
+    ``CLOSE_GRACE`` past its end."""
     with store.reading("reading the rollup position") as conn:
         start = rolled_through(conn)
         if start is None:
@@ -171,7 +173,7 @@ def roll_up(store: Store, *, max_hours: int | None = None) -> RollupRun:
     newest = store.newest_sample_time()
     if start is None or newest is None:
         return RollupRun(0, 0, start)
-    end = floor_hour(newest - CLOSE_GRACE)
+    end = floor_hour(max(newest, now or newest) - CLOSE_GRACE)
     if max_hours is not None:
         end = min(end, start + max_hours * HOUR)
     hours = rows = 0

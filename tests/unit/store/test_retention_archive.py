@@ -145,3 +145,16 @@ def test_day_boundaries_are_utc() -> None:
     assert partitions.partition_name(date(2026, 11, 1)) == "telemetry_samples_p20261101"
     assert partitions.is_partition_name("telemetry_samples_p20261101")
     assert not partitions.is_partition_name("telemetry_samples")
+
+
+def test_a_day_is_not_dropped_before_its_hours_are_rolled_up(store: Store, tmp_path: Path) -> None:
+    from swen.store import rollups
+
+    store.insert_samples(_days_of_samples(3))
+    settings = _settings(tmp_path, telemetry_retention_days=1)
+    now = T0 + timedelta(days=2, hours=6)
+    first = maintain(store, settings, now=now, max_rollup_hours=10)  # rolled through 10:00 of day 0
+    assert first.rollup_hours == 10 and first.dropped_days == []
+    second = maintain(store, settings, now=now, max_rollup_hours=20)  # through day 1, 06:00
+    assert second.dropped_days == [DAY0]
+    assert len(rollups.hourly_rollups(store, start=T0, end=T0 + timedelta(days=1))) == 24 * 4
