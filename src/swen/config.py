@@ -202,6 +202,38 @@ BranchPrefix = Annotated[str, AfterValidator(_branch_prefix)]
 GitHubRepository = Annotated[str, AfterValidator(_github_repository)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
+
+# --- telemetry at scale: archive location (issue 12, "PostgreSQL at scale") ------------------------
+_ARCHIVE_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ARCHIVE_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.=-]+(/[A-Za-z0-9_.=-]+)*$")
+
+
+def _archive_url(value: str) -> str:
+    """``file:///absolute/folder`` or ``s3://bucket[/prefix]`` (no query, no ``..``), trailing / dropped."""
+    value = str(value).strip().rstrip("/")
+    parts = urlsplit(value)
+    fix = "use file:///absolute/folder or s3://bucket/prefix"
+    if parts.query or parts.fragment or ".." in value.split("/"):
+        raise ValueError(f"{value!r} is not an archive URL: {fix} (no query, fragment or '..')")
+    if parts.scheme == "file":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise ValueError(f"{value!r} is not an archive URL: {fix} (an absolute path after file://)")
+        return value
+    if parts.scheme == "s3":
+        prefix = parts.path.strip("/")
+        if not _ARCHIVE_BUCKET_RE.fullmatch(parts.netloc) or (
+            prefix and not _ARCHIVE_PREFIX_RE.fullmatch(prefix)
+        ):
+            raise ValueError(
+                f"{value!r} is not an archive URL: {fix} (bucket: 3-63 lower-case letters, digits, dots, "
+                "hyphens; prefix: letters, digits, _ . = - separated by /)"
+            )
+        return value
+    raise ValueError(f"{value!r} is not an archive URL: {fix}")
+
+
+ArchiveUrl = Annotated[str, AfterValidator(_archive_url)]
+
 _PROM_LABEL_RE = r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$"
 _PROM_METRIC_RE = r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,127}$"
 _PROM_MATCHER_RE = r'^[a-zA-Z_][a-zA-Z0-9_]{0,63}(=|!=|=~|!~)"[^"\\{}]{0,128}"$'
@@ -297,6 +329,29 @@ class Settings(BaseSettings):
     fleet_file: Path | None = Field(default=None, description="Fleet YAML; default: the packaged fleet.")
     telemetry_retention_days: float = Field(default=30.0, gt=0)
     debug: bool = False
+
+    # --- telemetry at scale: partitions, rollups, retention, archives --------------------------
+    # (store/partitions.py, store/rollups.py, store/archive.py, store/maintenance.py)
+    telemetry_partition_ahead_days: int = Field(
+        default=3, ge=1, le=60, description="PostgreSQL: daily telemetry partitions created this far ahead."
+    )
+    telemetry_rollup_retention_days: float = Field(
+        default=400.0, gt=0, description="Hourly rollups (the 30-day views) are kept this long."
+    )
+    telemetry_delete_batch: int = Field(
+        default=50_000, ge=100, le=10_000_000, description="SQLite retention: rows deleted per transaction."
+    )
+    archive_url: ArchiveUrl | None = Field(
+        default=None,
+        description="Where expired telemetry days go as Parquet before they are dropped: file:///folder or "
+        "s3://bucket/prefix; default file://$SWEN_HOME/archives.",
+    )
+    archive_endpoint_url: HttpUrl | None = Field(
+        default=None, description="S3-compatible endpoint for s3:// archives (default: AWS)."
+    )
+    archive_enabled: bool = Field(
+        default=True, description="Archive an expired day before dropping it (off: drop without a copy)."
+    )
 
     # --- simulator ---------------------------------------------------------------------------
     sim_interval_s: float = Field(default=5.0, gt=0, description="Simulated seconds between samples.")
@@ -496,6 +551,11 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'swen.db').resolve()}"
+
+    @property
+    def resolved_archive_url(self) -> str:
+        """The telemetry archive: ``archive_url``, else ``file://$SWEN_HOME/archives``."""
+        return self.archive_url or (self.home / "archives").resolve().as_uri()
 
     @property
     def elects_leader(self) -> bool:

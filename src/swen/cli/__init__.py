@@ -16,6 +16,7 @@ from swen.cli import (
     ops_cmds,
     pipeline_cmds,
     queue_cmds,
+    telemetry_data_cmds,
     web_cmds,
 )
 from swen.cli.help import SwenTyper
@@ -42,6 +43,7 @@ for module in (
 ):
     module.register(app)
 queue_cmds.register(app)
+telemetry_data_cmds.register(app)
 
 
 @app.callback()

@@ -4,18 +4,24 @@ PostgreSQL: psycopg 3 binary ``COPY ... FROM STDIN`` on the transaction's own DB
 SQLite: one DBAPI ``executemany`` of plain tuples. In the same transaction the newest sample of each
 (service, provider, region) in the batch is upserted into ``telemetry_latest`` (only if it is not
 older than the one already there). Either way the batch is one transaction's worth: all or none.
+
+On PostgreSQL ``telemetry_samples`` is partitioned by day (``store/partitions.py``): before the COPY,
+one query checks that every day of the batch has its partition, and a missing one is created in the
+same transaction (the maintenance step normally made it days ahead).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
 from swen.domain.errors import StoreError
 from swen.domain.models import TelemetrySample
+from swen.store.partitions import day_of, ensure_partitions, is_partitioned
 from swen.store.tables import telemetry_latest, telemetry_samples
 
 SAMPLE_COLUMNS: tuple[str, ...] = tuple(c.name for c in telemetry_samples.columns if c.name != "id")
@@ -47,8 +53,21 @@ def sample_tuple(s: TelemetrySample) -> tuple[Any, ...]:
     )
 
 
+_partitioned: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+"""Per engine: whether its ``telemetry_samples`` is partitioned (a schema fact, asked once)."""
+
+
+def _ensure_day_partitions(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
+    engine = conn.engine
+    if engine not in _partitioned:
+        _partitioned[engine] = is_partitioned(conn)
+    if _partitioned[engine]:
+        ensure_partitions(conn, {day_of(s.ts) for s in samples})
+
+
 def _copy_postgresql(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
     """psycopg's own COPY (its errors are translated by the caller's ``errors.translated``)."""
+    _ensure_day_partitions(conn, samples)
     raw: Any = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(_COPY_SQL) as copy:
         copy.set_types(_COPY_TYPES)

@@ -118,6 +118,43 @@ telemetry_latest = Table(
     *_sample_measurements(),
 )
 
+# Hourly rollups of telemetry_samples per (service, provider, region, hour), written by
+# store/rollups.py for every closed hour: sums (so any range of hours merges exactly into a mean),
+# the nearest-rank p95 latency and the worst availability. The 30-day views read these instead of
+# raw samples. On PostgreSQL telemetry_samples itself is partitioned by day (store/partitions.py).
+telemetry_rollups = Table(
+    "telemetry_rollups",
+    metadata,
+    Column("service", String(63), primary_key=True),
+    Column("provider", String(63), primary_key=True),
+    Column("region", String(63), primary_key=True),
+    Column("hour", UtcDateTime, primary_key=True),
+    Column("samples", Integer, nullable=False),
+    Column("instance_type", String(64), nullable=False),
+    Column("hourly_cost_sum", Float, nullable=False),
+    Column("credits_sum", Float, nullable=False),
+    Column("latency_sum", Float, nullable=False),
+    Column("latency_p95", Float, nullable=False),
+    Column("availability_sum", Float, nullable=False),
+    Column("availability_min", Float, nullable=False),
+    Column("error_rate_sum", Float, nullable=False),
+    Column("gpu_availability_sum", Float, nullable=False),
+    Column("simulated_price", Boolean, nullable=False),
+    Index("ix_telemetry_rollups_hour", "hour"),
+)
+
+# The same hours summed per provider (the credits burn-down reads a few rows per hour, not one per
+# service and place); written with telemetry_rollups, in the same transaction.
+telemetry_provider_rollups = Table(
+    "telemetry_provider_rollups",
+    metadata,
+    Column("provider", String(63), primary_key=True),
+    Column("hour", UtcDateTime, primary_key=True),
+    Column("samples", BigInteger, nullable=False),
+    Column("hourly_cost_sum", Float, nullable=False),
+    Column("credits_sum", Float, nullable=False),
+)
+
 decisions = Table(
     "decisions",
     metadata,

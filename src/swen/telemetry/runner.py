@@ -35,6 +35,7 @@ from swen.domain.events import EventType
 from swen.domain.models import Service
 from swen.store.credits import CreditBurnRepository
 from swen.store.exports import write_latest_telemetry
+from swen.store.maintenance import maintain
 from swen.telemetry.catalog import Catalog
 from swen.telemetry.clock import SimClock
 from swen.telemetry.credit_file import load_credit_ledger
@@ -51,7 +52,8 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0
-"""Retention purge at most once per simulated hour."""
+"""Telemetry maintenance (partitions ahead, rollups, retention with archives: store/maintenance.py) at
+most once per simulated hour."""
 
 
 @dataclass
@@ -124,7 +126,7 @@ def run_simulator(
         while not stop.is_set():
             now = start_time + timedelta(seconds=interval * run.steps)
             if now >= next_purge:
-                run.purged += store.purge_samples(now - timedelta(days=settings.telemetry_retention_days))
+                run.purged += maintain(store, settings, now=now).deleted_rows
                 next_purge = now + timedelta(seconds=PURGE_EVERY_S)
             if ledger is not None:
                 sim.publish_credits(
@@ -162,11 +164,15 @@ def run_prometheus(
     source = PrometheusSource(settings.prometheus, services)
     stop = stop_event or threading.Event()
     run = SimulatorRun()
+    next_maintenance: datetime | None = None
     try:
         with _SigtermSetsEvent(stop):
             while not stop.is_set():
                 now = datetime.now(UTC).replace(microsecond=0)
                 run.first_sim_time = run.first_sim_time or now
+                if next_maintenance is None or now >= next_maintenance:
+                    run.purged += maintain(store, settings, now=now).deleted_rows
+                    next_maintenance = now + timedelta(seconds=PURGE_EVERY_S)
                 run.samples += len(collect_cycle(settings, store, source, now))
                 if source.incomplete or source.skipped:
                     _log.warning(

@@ -14,6 +14,7 @@ from swen.config import Settings
 from swen.domain.errors import ConfigError
 from swen.domain.events import EventType
 from swen.domain.models import Placement
+from swen.store.archive import Archive
 from swen.store.repository import Store
 from swen.telemetry.fleet import load_fleet
 from swen.telemetry.ledger import LiveLedger
@@ -90,15 +91,18 @@ def test_injected_scenario_reaches_the_simulator(settings: Settings, store: Stor
     assert event.payload["active_scenarios"] == ["outage on aws/us-east-1 (x1, 900 s)"]
 
 
-def test_accelerated_run_purges_old_samples(settings: Settings, store: Store) -> None:
-    fast = Settings(home=settings.home, telemetry_retention_days=1 / 24)  # keep one simulated hour
-    run = run_simulator(fast, store, seed=1, start=START, interval_s=600, speed=1e9, max_steps=20)
-    assert run.steps == 20 and run.last_sim_time == START + timedelta(seconds=600 * 19)
-    assert run.purged > 0
-    oldest = store.samples_between(start=START - timedelta(days=1), end=START + timedelta(days=1), limit=1)
-    # purges run once per simulated hour; the last one (at 3 h) dropped everything older than 2 h
-    assert oldest[0].ts == START + timedelta(hours=2)
-    assert len(store.events_after(0, types=[EventType.TELEMETRY_CYCLE])) == 20
+def test_accelerated_run_archives_and_drops_expired_days(settings: Settings, store: Store) -> None:
+    fast = Settings(home=settings.home, telemetry_retention_days=1)  # retention drops whole UTC days
+    run = run_simulator(fast, store, seed=1, start=START, interval_s=3600, speed=1e9, max_steps=60)
+    assert run.steps == 60 and run.last_sim_time == START + timedelta(hours=59)
+    per_step = run.samples // run.steps
+    # START is noon of Jan 5: that day (12 samples per place) expired once the clock passed Jan 7 00:00
+    assert run.purged == 12 * per_step
+    oldest = store.samples_between(start=START - timedelta(days=1), end=START + timedelta(days=3), limit=1)
+    assert oldest[0].ts == datetime(2026, 1, 6, tzinfo=UTC)
+    archived = Archive(fast.resolved_archive_url).read(start=START, end=START + timedelta(days=1))
+    assert len(archived) == 12 * per_step and archived[0].ts == START
+    assert len(store.events_after(0, types=[EventType.TELEMETRY_CYCLE])) == 60
 
 
 def test_samples_carry_the_live_ledgers_balances(settings: Settings, store: Store) -> None:

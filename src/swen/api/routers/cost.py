@@ -24,12 +24,25 @@ from swen.domain.decision import DecisionStatus
 from swen.domain.keys import Role
 from swen.domain.models import Service
 from swen.moves.running import RunningService, newest_sample_time, running_services
-from swen.store.history import credits_by_provider, spend_by_provider
+from swen.store import rollups
 from swen.store.reads import open_recommendations, savings_totals
 
 router = APIRouter(tags=["cost"])
 
 BURNDOWN_POINTS = 100
+ROLLUP_STEP_S = 3600
+"""Windows whose step is an hour or more (4+ days) are read from the hourly rollups: the step is
+rounded up to whole hours and the window starts on the hour, so the rollups give the same values as
+the raw samples would (store/rollups.py), without reading a month of raw samples."""
+
+
+def _window(end: datetime, days: int) -> tuple[datetime, int]:
+    """(start, step_s) of the spend and credits series over the last ``days`` days."""
+    step = math.ceil(days * 86400 / BURNDOWN_POINTS)
+    start = end - timedelta(days=days)
+    if step < ROLLUP_STEP_S:
+        return start, step  # read from raw samples (store/rollups.py reads an unaligned window raw)
+    return rollups.floor_hour(start), math.ceil(step / ROLLUP_STEP_S) * ROLLUP_STEP_S
 
 
 def _service_costs(fleet: Sequence[Service], running: Mapping[str, RunningService]) -> list[ServiceCost]:
@@ -80,7 +93,9 @@ def cost_analysis(
             ge=1,
             le=90,
             description="Window of the credits burn-down and the spend series: the last DAYS days up to "
-            "now, or up to the newest sample when an accelerated simulator is ahead of wall time.",
+            "now, or up to the newest sample when an accelerated simulator is ahead of wall time. From 5 "
+            "days on, the series come from hourly rollups: whole-hour steps from the hour before the "
+            "window's start.",
         ),
     ] = 7,
 ) -> CostAnalysisOut:
@@ -90,12 +105,11 @@ def cost_analysis(
     costs = _service_costs(fleet, running)
     realised, verified = savings_totals(store, [DecisionStatus.VERIFIED], migrations_only=False)
     projected = open_recommendations(store)
-    step = math.ceil(days * 86400 / BURNDOWN_POINTS)
     end = _window_end(now, running)
-    start = end - timedelta(days=days)
-    credits = credits_by_provider(store, start=start, end=end, step_s=step)
+    start, step = _window(end, days)
+    credits = rollups.credits_by_provider(store, start=start, end=end, step_s=step)
     where = {name: (r.placement, r.replicas) for name, r in running.items()}
-    spend = spend_by_provider(store, start=start, end=end, step_s=step, running=where)
+    spend = rollups.spend_by_provider(store, start=start, end=end, step_s=step, running=where)
     return CostAnalysisOut(
         generated_at=now,
         total_monthly_usd=sum(c.monthly_cost_usd or 0.0 for c in costs),

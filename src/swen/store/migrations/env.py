@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from swen.store.db import make_engine
+from swen.store.partitions import is_partition_name
 from swen.store.tables import UtcDateTime, metadata
 
 config = context.config
@@ -22,6 +23,11 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
     return False
 
 
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Autogenerate compares the declared tables; the telemetry day partitions are data, not schema."""
+    return not (type_ == "table" and is_partition_name(name))
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -29,6 +35,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=True,
         render_item=render_item,
         compare_type=True,
+        include_name=include_name,
     )
 
 
