@@ -105,6 +105,10 @@ class Cycle:
     """The evidence suffices for the route the move would take (see decide.py)."""
     tracked: BoolArray
     """An advantage of the target over the current placement is being tracked."""
+    bar_savings: FloatArray
+    """The monthly saving the proposal bar measures: net of the amortised one-time cost for a price
+    move, before it for a move out of an SLO breach or an outage (the review policy's hysteresis
+    judges a waiting move by the same figure, so a repair is not withdrawn for its one-time cost)."""
     catalog_version: int | None = None
     """The price catalog version in force (``EngineInputs.catalog_version``)."""
 

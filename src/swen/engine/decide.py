@@ -298,6 +298,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         gpu_risk=gpu_risk,
         outlook=outlook,
         route_ok=route_ok,
+        bar_savings=bar_savings,
         tracked=advantage.target >= 0,
         catalog_version=inputs.catalog_version,
     )

@@ -15,6 +15,11 @@ follow these rules for a move waiting for review (decision ``AWAITING_APPROVAL``
   waiting move was not worth it: the MR is closed and the decision superseded, so a person approving
   hours later does not apply a move whose reason has gone.
 * the same move recommended again is **kept** (one real move, one merge request): no refresh.
+* **target hysteresis**: a waiting move is not superseded, and does not count as "not worth it",
+  when the engine's new first choice would save less than ``retarget_usd`` a month more than the
+  waiting target (:func:`equivalent_target`; the design's $50/month savings bar). With near-equal
+  targets (two regions within a few dollars) the first choice flips with price noise; before this
+  rule every flip closed the waiting merge request and opened another one with a new review clock.
 
 Emergency decisions are never withdrawn (the callers check ``decision.emergency``).
 """
@@ -26,7 +31,8 @@ def still_worth_it(
     best: str | None, waiting_target: str, confidence: float, net_savings_usd: float, release: float
 ) -> bool:
     """The waiting move still holds: its target (a placement key) ranks first, confidence is above the
-    release bar and the move still saves money net."""
+    release bar and the move still saves money (``net_savings_usd``: the saving the proposal bar
+    measures, ``Cycle.bar_savings``: net of the one-time cost, or before it for an SLO repair)."""
     return best == waiting_target and confidence > release and net_savings_usd > 0
 
 
@@ -39,3 +45,13 @@ def withdraw_after_cycles(window_size: int) -> int:
 def should_withdraw(cycles_not_worth_it: int, window_size: int) -> bool:
     """True once the waiting move has not been worth it for a whole window."""
     return cycles_not_worth_it >= withdraw_after_cycles(window_size)
+
+
+RETARGET_USD = 50.0
+"""The design's savings bar ($/month), reused as the margin a new target must beat a waiting one by."""
+
+
+def equivalent_target(waiting_monthly_usd: float, best_monthly_usd: float, retarget_usd: float) -> bool:
+    """A waiting move's target still serves: the engine's new first choice would save less than
+    ``retarget_usd`` a month more than it, too little to close one review and open another."""
+    return waiting_monthly_usd - best_monthly_usd < retarget_usd

@@ -10,7 +10,9 @@ until a simulated person acts, and tell the engine about it as a pending move.
 Rules (``engine.review_rules`` holds them and their measured reasons):
 
 * a recommendation for a service with no open move, or with an open move to another target, is
-  **proposed** (its MR supersedes the older one);
+  **proposed** (its MR supersedes the older one), except that a move waiting for a person is kept
+  while the new target would save less than ``retarget_usd`` a month more than its own (target
+  hysteresis, ``review_rules.equivalent_target``);
 * the same move already on its way is **kept**: one real move, one merge request (``REFRESH`` is no
   longer emitted; the engine proposes a move once, when the evidence suits its route);
 * hysteresis: a waiting move is **withdrawn** only after ``window`` consecutive cycles in which it
@@ -29,6 +31,7 @@ from enum import StrEnum
 from swen.domain.decision import Confidence, Decision
 from swen.domain.models import Placement
 from swen.engine import review_rules
+from swen.engine.cycle import Cycle
 from swen.engine.decide import EngineResult
 
 
@@ -63,6 +66,8 @@ class ReviewPolicy:
     """True: the live platform's rules. False: a replay mode where a simulated person decides."""
     stale: dict[str, int] = field(default_factory=dict)
     """Consecutive cycles each waiting move's service was not recommended that move."""
+    retarget_usd: float = review_rules.RETARGET_USD
+    """A waiting move gives way to another target only if that saves at least this much more a month."""
 
     def pending(self, open_moves: Mapping[str, OpenMove]) -> dict[str, Placement]:
         """The open moves the engine is told about (no second proposal for those services): every
@@ -76,9 +81,20 @@ class ReviewPolicy:
     def on_recommendation(self, open_move: OpenMove | None, decision: Decision) -> ReviewAction:
         if open_move is not None and open_move.chosen_by_person and not decision.emergency:
             return ReviewAction.KEEP  # a person's choice stands until a person rejects it
-        if open_move is None or open_move.target != decision.target:
+        if open_move is None:
             return ReviewAction.PROPOSE
-        return ReviewAction.KEEP
+        if open_move.target == decision.target:
+            return ReviewAction.KEEP
+        if open_move.waits_for_review and not (open_move.emergency or decision.emergency):
+            costs = {c.placement: c.monthly_cost_usd for c in decision.ranking}
+            held, new = costs.get(open_move.target), costs.get(decision.target)
+            if (
+                held is not None
+                and new is not None
+                and review_rules.equivalent_target(held, new, self.retarget_usd)
+            ):
+                return ReviewAction.KEEP  # near-equal targets: one review, not one per flip
+        return ReviewAction.PROPOSE
 
     def withdrawals(
         self, open_moves: Mapping[str, OpenMove], result: EngineResult, *, act: bool = True
@@ -101,11 +117,14 @@ class ReviewPolicy:
             if row is None:
                 continue
             best = int(cycle.target[row])
+            best_key = cycle.fleet.placements[best].key if best >= 0 else None
+            if best_key is not None and best_key != move.target.key:
+                best_key = self._held_if_equivalent(cycle, row, best, move.target) or best_key
             wanted = review_rules.still_worth_it(
-                cycle.fleet.placements[best].key if best >= 0 else None,
+                best_key,
                 move.target.key,
                 float(cycle.confidence[row]),
-                float(cycle.savings.net[row]),
+                float(cycle.bar_savings[row]),  # the saving the proposal bar measured
                 cycle.params.release_confidence,  # the hysteresis bar, from the engine's own params
             )
             self.stale[service] = 0 if wanted else self.stale.get(service, 0) + 1
@@ -114,3 +133,16 @@ class ReviewPolicy:
         for service in out:
             del self.stale[service]
         return out
+
+    def _held_if_equivalent(self, cycle: Cycle, row: int, best: int, held: Placement) -> str | None:
+        """``held``'s key when the engine still wants a move (its first choice is not where the
+        service runs), ``held`` is still a feasible candidate, and the first choice would save less
+        than ``retarget_usd`` a month more than it (target hysteresis); else None."""
+        keys = [p.key for p in cycle.fleet.placements]
+        if held.key not in keys or best == int(cycle.fleet.current_idx[row]):
+            return None
+        col = keys.index(held.key)
+        if int(cycle.flags[row, col]) != 0:
+            return None
+        waiting, first = float(cycle.monthly[row, col]), float(cycle.monthly[row, best])
+        return held.key if review_rules.equivalent_target(waiting, first, self.retarget_usd) else None

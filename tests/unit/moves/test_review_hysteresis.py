@@ -17,15 +17,28 @@ HOME = Placement.parse("aws/us-east-1")
 TARGET = Placement.parse("alibaba/us-west-1")
 
 
-def cycle_result(confidence: float, net: float = 200.0, best: Placement = TARGET) -> Any:
-    """The parts of an EngineResult the review policy reads (one service, two candidates)."""
-    placements = (HOME, TARGET)
+NEAR = Placement.parse("alibaba/us-east-1")
+
+
+def cycle_result(
+    confidence: float,
+    net: float = 200.0,
+    best: Placement = TARGET,
+    monthly: tuple[float, float, float] = (1000.0, 700.0, 690.0),
+    bar: float | None = None,
+) -> Any:
+    """The parts of an EngineResult the review policy reads (one service, three candidates: where
+    it runs, the waiting move's target and a near-equal region)."""
+    placements = (HOME, TARGET, NEAR)
     cycle = SimpleNamespace(
         row_of={"svc": 0},
         target=np.array([placements.index(best)]),
-        fleet=SimpleNamespace(placements=placements),
+        fleet=SimpleNamespace(placements=placements, current_idx=np.array([0])),
+        monthly=np.array([monthly]),
+        flags=np.zeros((1, 3), dtype=np.uint16),
         confidence=np.array([confidence]),
         savings=SimpleNamespace(net=np.array([net])),
+        bar_savings=np.array([net if bar is None else bar]),
         params=EngineParams(),
     )
     return SimpleNamespace(cycle=cycle)
@@ -62,3 +75,51 @@ def test_emergencies_and_moves_in_the_pipeline_are_never_withdrawn() -> None:
     running = {"svc": OpenMove(rec.id, TARGET, False, False, rec.confidence)}
     assert policy.withdrawals(emergency, cycle_result(0.0, best=HOME)) == []
     assert policy.withdrawals(running, cycle_result(0.0, best=HOME)) == []
+
+
+def _ranked(decision_id: str, target: Placement, costs: dict[Placement, float]) -> Any:
+    rec = make_decision(decision_id, service="svc", target=target)
+    template = rec.ranking[0]
+    ranking = tuple(
+        template.model_copy(update={"placement": p, "rank": i + 1, "monthly_cost_usd": usd})
+        for i, (p, usd) in enumerate(sorted(costs.items(), key=lambda kv: kv[1]))
+    )
+    return rec.model_copy(update={"ranking": ranking})
+
+
+def test_a_near_equal_target_neither_supersedes_nor_withdraws_a_waiting_move() -> None:
+    policy = ReviewPolicy(window=3)
+    waiting = {"svc": OpenMove("d-1", TARGET, True, False, make_decision("d-1").confidence)}
+    flip = _ranked("d-2", NEAR, {HOME: 1000.0, TARGET: 700.0, NEAR: 690.0})  # $10 a month better
+    assert policy.on_recommendation(waiting["svc"], flip) is ReviewAction.KEEP
+    for _ in range(10):  # the first choice flips to NEAR for many windows: the waiting move holds
+        assert policy.withdrawals(waiting, cycle_result(0.9, best=NEAR)) == []
+
+
+def test_a_clearly_better_target_supersedes_and_an_abandoned_move_is_withdrawn() -> None:
+    policy = ReviewPolicy(window=3)
+    waiting = {"svc": OpenMove("d-1", TARGET, True, False, make_decision("d-1").confidence)}
+    better = _ranked("d-2", NEAR, {HOME: 1000.0, TARGET: 700.0, NEAR: 600.0})  # $100 a month better
+    assert policy.on_recommendation(waiting["svc"], better) is ReviewAction.PROPOSE
+    running = {"svc": OpenMove("d-1", TARGET, False, False, make_decision("d-1").confidence)}
+    near = _ranked("d-3", NEAR, {HOME: 1000.0, TARGET: 700.0, NEAR: 690.0})
+    assert policy.on_recommendation(running["svc"], near) is ReviewAction.PROPOSE  # not waiting: no hold
+    far = (1000.0, 700.0, 600.0)
+    assert [policy.withdrawals(waiting, cycle_result(0.9, best=NEAR, monthly=far)) for _ in range(3)] == [
+        [],
+        [],
+        ["svc"],
+    ]
+
+
+def test_an_slo_repair_is_not_withdrawn_for_its_one_time_cost() -> None:
+    """The engine proposes a move out of an SLO breach on its saving before the one-time cost
+    (``Cycle.bar_savings``); judging the waiting move on the net saving withdrew it every window
+    (one stateful service was proposed and withdrawn 84 times in a 30-day replay)."""
+    policy = ReviewPolicy(window=3)
+    waiting = {"svc": OpenMove("d-1", TARGET, True, False, make_decision("d-1").confidence)}
+    for _ in range(10):
+        assert policy.withdrawals(waiting, cycle_result(0.9, net=-40.0, bar=120.0)) == []
+    assert [policy.withdrawals(waiting, cycle_result(0.9, net=-40.0, bar=-40.0)) for _ in range(3)][-1] == [
+        "svc"
+    ]
