@@ -87,6 +87,11 @@ class FleetArrays:
         return {name: i for i, name in enumerate(self.names)}
 
     @cached_property
+    def column_of(self) -> dict[str, int]:
+        """Placement key -> column of the candidate arrays (read only, like ``row_of``)."""
+        return {p.key: j for j, p in enumerate(self.placements)}
+
+    @cached_property
     def stateful(self) -> BoolArray:
         return np.array([s.stateful for s in self.services], dtype=bool)
 
@@ -95,8 +100,7 @@ class FleetArrays:
         current = list(self.current)
         current[row] = placement
         current_idx = self.current_idx.copy()
-        keys = [p.key for p in self.placements]
-        current_idx[row] = keys.index(placement.key) if placement.key in keys else -1
+        current_idx[row] = self.column_of.get(placement.key, -1)
         return replace(self, current=tuple(current), current_idx=current_idx)
 
 

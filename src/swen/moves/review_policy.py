@@ -138,11 +138,8 @@ class ReviewPolicy:
         """``held``'s key when the engine still wants a move (its first choice is not where the
         service runs), ``held`` is still a feasible candidate, and the first choice would save less
         than ``retarget_usd`` a month more than it (target hysteresis); else None."""
-        keys = [p.key for p in cycle.fleet.placements]
-        if held.key not in keys or best == int(cycle.fleet.current_idx[row]):
-            return None
-        col = keys.index(held.key)
-        if int(cycle.flags[row, col]) != 0:
+        col = cycle.fleet.column_of.get(held.key)
+        if col is None or best == int(cycle.fleet.current_idx[row]) or int(cycle.flags[row, col]) != 0:
             return None
         waiting, first = float(cycle.monthly[row, col]), float(cycle.monthly[row, best])
         return held.key if review_rules.equivalent_target(waiting, first, self.retarget_usd) else None

@@ -33,7 +33,11 @@ def cycle_result(
     cycle = SimpleNamespace(
         row_of={"svc": 0},
         target=np.array([placements.index(best)]),
-        fleet=SimpleNamespace(placements=placements, current_idx=np.array([0])),
+        fleet=SimpleNamespace(
+            placements=placements,
+            current_idx=np.array([0]),
+            column_of={p.key: j for j, p in enumerate(placements)},
+        ),
         monthly=np.array([monthly]),
         flags=np.zeros((1, 3), dtype=np.uint16),
         confidence=np.array([confidence]),
