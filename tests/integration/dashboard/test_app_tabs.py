@@ -85,8 +85,10 @@ def test_decisions_tab_lists_decisions_and_drills_into_ranking_and_pipeline(
     assert set(listing["id"]) == {d["id"] for d in page["items"]}
     waiting_mrs = [m for m in _get(live_api, "/mrs", state="opened")["items"] if m["waiting_for_person"]]
     assert waiting_mrs
-    assert [s.value for s in at.subheader][:2] == [
+    queued = [a for a in _get(live_api, "/actions")["items"] if a["state"] in ("pending", "running")]
+    assert [s.value for s in at.subheader][:3] == [
         f"Waiting for review ({len(waiting_mrs)})",
+        f"Action queue ({len(queued)})",  # what the engine's workers have still to carry out
         f"Decisions ({page['total']} shown of {page['total']})",
     ]
     assert sum(1 for b in at.button if b.label == "Approve") >= len(waiting_mrs)  # operator: review buttons

@@ -10,7 +10,7 @@ import streamlit as st
 from swen.api.schemas import DecisionOut, MergeRequestOut
 from swen.dashboard import charts, data
 from swen.dashboard.data import ApiTarget
-from swen.dashboard.tabs import review
+from swen.dashboard.tabs import queue, review
 from swen.dashboard.tabs.common import md, money, simulated_caption, when
 from swen.domain.decision import DecisionStatus
 
@@ -163,6 +163,8 @@ def render(target: ApiTarget) -> None:
     items, total = data.decisions(target, service, status)
     mrs, _ = data.merge_requests(target)
     _waiting(target, waiting_for_review(mrs))
+    unfiltered = items if service is None and status is None else data.decisions(target, None, None)[0]
+    queue.section(target, unfiltered)  # the whole queue, whatever the filters: the workers' order
     shown = [
         d for d in items if (action == ALL or d.action.value == action) and (not emergency or d.emergency)
     ]
