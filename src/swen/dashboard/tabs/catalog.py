@@ -31,7 +31,10 @@ def active_line(versions: CatalogVersionsOut) -> str:
 def decision_line(version: int | None, versions: CatalogVersionsOut | None) -> str:
     """Which prices a decision was made with, against the active ones."""
     if version is None:
-        return "Prices: no catalog version recorded (a decision made before catalog versions)"
+        return (
+            "Prices: no catalog version recorded with this decision (a person's choice, a pinned "
+            "catalog, or a decision older than catalog versions)"
+        )
     known = {v.id: v for v in versions.versions} if versions is not None else {}
     made_with = _described(known[version]) if version in known else f"version {version}"
     if versions is None or versions.active is None:
