@@ -10,6 +10,7 @@ locally a skip.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,7 +89,8 @@ def test_each_tab_draws_its_key_elements_and_approve_moves_the_mr_on(
         page.locator(f".st-key-approve-list-{mr_id} button").click()
         page.get_by_text(f"Approve MR {mr_id} (").first.wait_for(timeout=30_000)  # asks first
         page.locator(f".st-key-confirm-approve-list-{mr_id} button").click()
-        page.get_by_text(f"MR {mr_id}").filter(has_text="approved").first.wait_for(timeout=60_000)
+        # the flash after the API answered (not "MR N ... approved by -", drawn before the click)
+        page.get_by_text(re.compile(rf"MR {mr_id} \(.*\) approved; it is now")).first.wait_for(timeout=60_000)
         wait_drawn(page, "AI Decisions", timeout_s=60)
 
     mr = _api(platform, seeded, f"/mrs/{mr_id}")
