@@ -13,7 +13,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_SPEC := checkov>=3.2,<4
 
-.PHONY: run rehearsal test lint typecheck unit bench screenshots clean setup setup-runtime checkov image image-test
+.PHONY: run rehearsal test lint typecheck unit bench screenshots clean setup setup-runtime checkov image image-test rehearsal-test
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,9 +59,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Starts the local services the tests need (PostgreSQL when installed), then runs everything.
+# Starts the local services the tests need (PostgreSQL when installed), then runs every test but the
+# slow steps of .ci/run: rehearsal-test and image-test.
 test: $(STAMP) $(CHECKOV) lint typecheck
-	source scripts/test-services.sh && $(BIN)/pytest
+	source scripts/test-services.sh && $(BIN)/pytest -m "not rehearsal"
+
+# The production rehearsal started for real (PostgreSQL, haproxy, 3 API replicas, 2 engines, Prometheus,
+# Alertmanager): the tests marked `rehearsal`, a few minutes, a separate step of .ci/run after `make test`.
+rehearsal-test: $(STAMP)
+	source scripts/test-services.sh && $(BIN)/pytest -q -m rehearsal tests/integration
 
 # The one image (Dockerfile) built without a registry and checked on /healthz: needs root, buildah and
 # debootstrap (docs/DEPLOY.md). image-test is the slow test of it, a separate step of .ci/run.

@@ -10,6 +10,10 @@ Prometheus and Alertmanager (and the dashboard).
 - The whole rehearsal, with its private PostgreSQL cluster under SWEN_HOME, starts every role and
   stops cleanly on Ctrl-C: exit 0, the database stopped last, no process left.
 - A missing program stops it before anything starts, naming the program and its Debian package.
+
+The two tests that start the rehearsal take minutes: they are marked `rehearsal` and run by
+`make rehearsal-test` (a step of .ci/run after `make test`), not by `make test`. The quick checks of
+what stops it before anything starts stay in `make test`.
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ def rehearsal(pg_url: str, tmp_path: Path) -> Iterator[tuple[Rehearsal, Store]]:
         store.close()
 
 
+@pytest.mark.rehearsal
 def test_killing_one_api_replica_under_load_fails_only_the_requests_in_flight(
     rehearsal: tuple[Rehearsal, Store],
 ) -> None:
@@ -188,6 +193,7 @@ def reachable_home() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.rehearsal
 def test_the_rehearsal_starts_every_role_on_a_private_cluster_and_stops_cleanly(
     reachable_home: Path,
 ) -> None:

@@ -5,8 +5,10 @@ one. Checked with `make -n` (prints the recipe, runs nothing) in a copy of the M
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,35 @@ def test_a_changed_pyproject_reinstalls(project: Path) -> None:
     os.utime(project / "pyproject.toml")  # now: newer than both stamps
     assert _installs(_plan(project, "run")) == [".venv/bin/pip install -e ."]
     assert _installs(_plan(project, "lint")) == [".venv/bin/pip install -e '.[dev]'"]
+
+
+def _marker_expression(project: Path, target: str) -> str:
+    """The ``-m`` expression of the pytest command `make TARGET` runs."""
+    line = next(line for line in _plan(project, target) if "bin/pytest" in line)
+    args = shlex.split(line.split("&&")[-1])
+    return args[args.index("-m") + 1]
+
+
+def _collected(*marker_args: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *marker_args,
+         "tests/integration/test_rehearsal.py"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode in (0, 5), done.stdout + done.stderr  # 5: nothing selected
+    return {line.split("::")[-1] for line in done.stdout.splitlines() if "::" in line}
+
+
+def test_make_test_and_make_rehearsal_test_split_the_rehearsal_tests(project: Path) -> None:
+    """The slow rehearsal (every process started for real) runs in `make rehearsal-test`, a step of its
+    own in .ci/run; the quick checks of what stops it before anything starts stay in `make test`."""
+    everything = _collected()
+    in_test = _collected("-m", _marker_expression(project, "test"))
+    in_rehearsal = _collected("-m", _marker_expression(project, "rehearsal-test"))
+    assert in_rehearsal == {
+        "test_killing_one_api_replica_under_load_fails_only_the_requests_in_flight",
+        "test_the_rehearsal_starts_every_role_on_a_private_cluster_and_stops_cleanly",
+    }
+    assert in_test and not in_test & in_rehearsal and in_test | in_rehearsal == everything
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("step test") < ci.index("step rehearsal-test") < ci.index("step image-test")

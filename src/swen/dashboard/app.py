@@ -14,7 +14,7 @@ import streamlit as st
 from swen.config import load_settings
 from swen.dashboard import data
 from swen.dashboard.data import ApiTarget
-from swen.dashboard.tabs import common, cost, decisions, feed, incidents, overview, pause, telemetry
+from swen.dashboard.tabs import catalog, common, cost, decisions, feed, incidents, overview, pause, telemetry
 from swen.domain.errors import SwenError
 
 TABS: dict[str, Callable[[ApiTarget], None]] = {
@@ -50,6 +50,7 @@ def _sidebar(target: ApiTarget) -> float | None:
             st.sidebar.caption(f"Key role: {role}")
         except SwenError:
             pass
+    catalog.sidebar(target)
     pause.sidebar(target)
     st.sidebar.caption(common.SIMULATED_NOTE)
     return float(refresh) if refresh else None

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from swen.api.action_schemas import ActionPage
+from swen.api.catalog_schemas import CatalogVersionsOut
 from swen.api.schemas import (
     AutomationOut,
     CostAnalysisOut,
@@ -243,6 +245,15 @@ class ApiClient:
 
     def cost_analysis(self, *, days: int = 7) -> CostAnalysisOut:
         return self._get("/cost-analysis", CostAnalysisOut, {"days": days})
+
+    def actions(self, *, limit: int = 50) -> ActionPage:
+        """The action queue (GET /actions): active actions first, in the order the workers take them
+        (emergencies first, then the most valuable), each pending one saying why it waits."""
+        return self._get("/actions", ActionPage, {"limit": limit})
+
+    def catalog_versions(self) -> CatalogVersionsOut:
+        """Every price catalog version, newest first, and the active one (GET /catalog/versions)."""
+        return self._get("/catalog/versions", CatalogVersionsOut)
 
     def readiness(self) -> dict[str, Any]:
         """GET /readyz (200 or 503 both carry the body)."""

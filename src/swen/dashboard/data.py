@@ -13,6 +13,8 @@ from typing import Any
 
 import streamlit as st
 
+from swen.api.action_schemas import ActionPage
+from swen.api.catalog_schemas import CatalogVersionsOut
 from swen.api.schemas import (
     AutomationOut,
     CostAnalysisOut,
@@ -78,6 +80,16 @@ def merge_requests(target: ApiTarget, state: str | None = None) -> tuple[list[Me
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def review(target: ApiTarget, mr_id: int) -> MergeRequestReviewOut:
     return client(target).review(mr_id)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def actions(target: ApiTarget, limit: int = 50) -> ActionPage:
+    return client(target).actions(limit=limit)
+
+
+@st.cache_data(ttl=60.0, show_spinner=False)
+def catalog_versions(target: ApiTarget) -> CatalogVersionsOut:
+    return client(target).catalog_versions()
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)

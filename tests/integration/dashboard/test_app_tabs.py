@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -29,6 +30,11 @@ def _titles(at: AppTest) -> list[str]:
 def _texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     return "\n".join(str(p) for p in parts)
+
+
+def _plain(markdown: str) -> str:
+    """Markdown escaped by ``md`` as a reader sees it."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def _frame(at: AppTest, column: str, nth: int = 0) -> Any:
@@ -85,8 +91,10 @@ def test_decisions_tab_lists_decisions_and_drills_into_ranking_and_pipeline(
     assert set(listing["id"]) == {d["id"] for d in page["items"]}
     waiting_mrs = [m for m in _get(live_api, "/mrs", state="opened")["items"] if m["waiting_for_person"]]
     assert waiting_mrs
-    assert [s.value for s in at.subheader][:2] == [
+    queued = [a for a in _get(live_api, "/actions")["items"] if a["state"] in ("pending", "running")]
+    assert [s.value for s in at.subheader][:3] == [
         f"Waiting for review ({len(waiting_mrs)})",
+        f"Action queue ({len(queued)})",  # what the engine's workers have still to carry out
         f"Decisions ({page['total']} shown of {page['total']})",
     ]
     assert sum(1 for b in at.button if b.label == "Approve") >= len(waiting_mrs)  # operator: review buttons
@@ -117,6 +125,15 @@ def test_decisions_tab_lists_decisions_and_drills_into_ranking_and_pipeline(
         f"{e['placement']['provider']}/{e['placement']['region']}" for e in scored["excluded"]
     }
     assert scored["explanation"] in _texts(at)
+
+    # the price catalog version: the decision's on its detail, the active one in the sidebar
+    versions = _get(live_api, "/catalog/versions")
+    assert versions["active"] is not None and scored["catalog_version"] == versions["active"]
+    assert f"Prices: catalog version {versions['active']} (the packaged prices, " in _plain(_texts(at))
+    assert "), the active one" in _plain(_texts(at))
+    sidebar = _plain("\n".join(c.value for c in at.sidebar.caption))
+    assert f"Price catalog: version {versions['active']} (the packaged prices, " in sidebar
+    assert set(listing["catalog"]) <= {f"v{d['catalog_version']}" for d in page["items"]} | {"-"}
 
 
 def test_decisions_filters_narrow_the_list(live_api: LiveApi, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
 
+from swen.api.catalog_schemas import CatalogVersionDetailOut, CatalogVersionOut, CatalogVersionsOut
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.domain.keys import Role
 from swen.store.catalogs import CatalogVersion, CatalogVersions
@@ -24,30 +23,6 @@ from swen.store.catalogs import CatalogVersion, CatalogVersions
 router = APIRouter(tags=["catalog"])
 
 VersionPath = Annotated[int, Path(ge=1, le=2_147_483_647, description="Catalog version.")]
-
-
-class CatalogVersionOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: int = Field(description="Version number (1: the packaged prices).")
-    created_at: datetime = Field(description="When the version was recorded (UTC).")
-    kind: str = Field(description="packaged | refresh")
-    source: str = Field(description="The file name or URL the prices came from.")
-    sha256: str = Field(description="SHA-256 of the file as given.")
-    providers: list[str] = Field(description="Providers whose prices this version replaced.")
-    offers: int = Field(description="Price rows in force in this version (every provider).")
-    active: bool = Field(description="The prices in force now (the newest version).")
-
-
-class CatalogVersionsOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    active: int | None = Field(description="The active version (None before the first use).")
-    versions: list[CatalogVersionOut] = Field(description="Every version, newest first.")
-
-
-class CatalogVersionDetailOut(CatalogVersionOut):
-    rows_per_provider: dict[str, int] = Field(description="Price rows per provider in this version.")
 
 
 def _out(version: CatalogVersion, active: int | None) -> CatalogVersionOut:

@@ -10,7 +10,7 @@ import streamlit as st
 from swen.api.schemas import DecisionOut, MergeRequestOut
 from swen.dashboard import charts, data
 from swen.dashboard.data import ApiTarget
-from swen.dashboard.tabs import review
+from swen.dashboard.tabs import catalog, queue, review
 from swen.dashboard.tabs.common import md, money, simulated_caption, when
 from swen.domain.decision import DecisionStatus
 
@@ -38,6 +38,7 @@ def decision_rows(items: Sequence[DecisionOut]) -> list[dict[str, Any]]:
                 "action": d.action.value + (" (emergency)" if d.emergency else ""),
                 "move": f"{d.current.key} -> {d.target.key}",
                 "target price": "SIMULATED" if target is not None and target.simulated_price else "list",
+                "catalog": "-" if d.catalog_version is None else f"v{d.catalog_version}",
                 "explanation": d.explanation,
             }
         )
@@ -128,6 +129,7 @@ def _drilldown(target: ApiTarget, d: DecisionOut, mrs: Sequence[MergeRequestOut]
         f"${sv.credits_offset_monthly_usd:,.0f}/month, migration ${sv.migration_cost_usd:,.0f} over "
         f"{sv.amortisation_months:g} months -> net ${sv.net_monthly_usd:,.0f}/month."
     )
+    st.caption(md(catalog.decision_line(d.catalog_version, catalog.versions_or_none(target))))
     _merge_request(target, d, mrs)
     with st.expander("Lifecycle (audit events)"):
         history: list[dict[str, object]] = [
@@ -163,6 +165,8 @@ def render(target: ApiTarget) -> None:
     items, total = data.decisions(target, service, status)
     mrs, _ = data.merge_requests(target)
     _waiting(target, waiting_for_review(mrs))
+    unfiltered = items if service is None and status is None else data.decisions(target, None, None)[0]
+    queue.section(target, unfiltered)  # the whole queue, whatever the filters: the workers' order
     shown = [
         d for d in items if (action == ALL or d.action.value == action) and (not emergency or d.emergency)
     ]
