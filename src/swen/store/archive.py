@@ -12,6 +12,10 @@ which makes the final object appear whole or not at all). The caller drops the d
 rows in the transaction that drops them. A crash anywhere leaves either the rows in the database (and
 at most a stale ``.tmp``, overwritten by the rerun) or a complete object: a rerun finds the object
 with the right count and does not write it again.
+
+Reading: on PostgreSQL the day comes through the ADBC PostgreSQL driver (``arrow_batches``: binary
+COPY decoded into Arrow in C++) in the snapshot of the transaction that counted it; on SQLite through
+a streamed SELECT (``row_batches``). Either way batches of ``ROWS_PER_GROUP`` rows, one row group each.
 """
 
 from __future__ import annotations
