@@ -212,7 +212,7 @@ def row_batches(
     conn: Connection, day: date, rows_per_batch: int = ROWS_PER_GROUP
 ) -> Iterator[pa.RecordBatch]:
     """The day's samples through a streamed SELECT, converted to Arrow in Python (SQLite; on
-    PostgreSQL the path before ``arrow_batches``, 7x slower there: docs/BENCHMARKS.md)."""
+    PostgreSQL the path before ``arrow_batches``, 5.7x slower there: docs/BENCHMARKS.md)."""
     lo, hi = day_start(day), day_start(day + timedelta(days=1))
     t = telemetry_samples.c
     stmt = select(*_COLUMNS).where(t.ts >= lo, t.ts < hi)
