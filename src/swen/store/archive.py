@@ -12,11 +12,16 @@ which makes the final object appear whole or not at all). The caller drops the d
 rows in the transaction that drops them. A crash anywhere leaves either the rows in the database (and
 at most a stale ``.tmp``, overwritten by the rerun) or a complete object: a rerun finds the object
 with the right count and does not write it again.
+
+Reading: on PostgreSQL the day comes through the ADBC PostgreSQL driver (``arrow_batches``: binary
+COPY decoded into Arrow in C++) in the snapshot of the transaction that counted it; on SQLite through
+a streamed SELECT (``row_batches``). Either way batches of ``ROWS_PER_GROUP`` rows, one row group each.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -195,7 +200,19 @@ def _archive_error(what: str, exc: BaseException) -> StoreError:
 def day_batches(
     conn: Connection, day: date, rows_per_batch: int = ROWS_PER_GROUP
 ) -> Iterator[pa.RecordBatch]:
-    """The day's samples as Arrow record batches, streamed from the database."""
+    """The day's samples as Arrow record batches of ``rows_per_batch`` rows (the last one shorter),
+    streamed from the database in the caller's transaction (its snapshot): on PostgreSQL through
+    the ADBC driver (``arrow_batches``), elsewhere row by row (``row_batches``)."""
+    if conn.dialect.name == "postgresql":
+        return arrow_batches(conn, day, rows_per_batch)
+    return row_batches(conn, day, rows_per_batch)
+
+
+def row_batches(
+    conn: Connection, day: date, rows_per_batch: int = ROWS_PER_GROUP
+) -> Iterator[pa.RecordBatch]:
+    """The day's samples through a streamed SELECT, converted to Arrow in Python (SQLite; on
+    PostgreSQL the path before ``arrow_batches``, 5.7x slower there: docs/BENCHMARKS.md)."""
     lo, hi = day_start(day), day_start(day + timedelta(days=1))
     t = telemetry_samples.c
     stmt = select(*_COLUMNS).where(t.ts >= lo, t.ts < hi)
@@ -206,3 +223,70 @@ def day_batches(
             [pa.array(col, type=field.type) for col, field in zip(columns, SCHEMA, strict=True)],
             schema=SCHEMA,
         )
+
+
+def arrow_batches(
+    conn: Connection, day: date, rows_per_batch: int = ROWS_PER_GROUP
+) -> Iterator[pa.RecordBatch]:
+    """PostgreSQL: the day's samples through the ADBC PostgreSQL driver (``COPY ... TO STDOUT`` in its
+    binary format, decoded into Arrow in C++, no Python object per value), re-cut into batches of
+    ``rows_per_batch`` rows. The driver opens its own connection and reads in the snapshot of the
+    caller's transaction (``pg_export_snapshot`` / ``SET TRANSACTION SNAPSHOT``): it sees exactly the
+    rows the caller counted when that transaction is REPEATABLE READ (``maintenance.archive_day``).
+    Memory holds about two of the driver's batches (16 MB each by default) whatever the day's size."""
+    import adbc_driver_manager
+    import adbc_driver_postgresql.dbapi as adbc
+
+    snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+    url = conn.engine.url.set(drivername="postgresql").update_query_dict({"application_name": READER_NAME})
+    uri = url.render_as_string(hide_password=False)
+    lo, hi = day_start(day), day_start(day + timedelta(days=1))  # from a date: safe as literals
+    query = (
+        f"SELECT {', '.join(SCHEMA.names)} FROM telemetry_samples "
+        f"WHERE ts >= '{lo.isoformat()}' AND ts < '{hi.isoformat()}'"
+    )
+    try:
+        with adbc.connect(uri) as reader, reader.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(snapshot)}'")
+            cur.execute(query)
+            yield from _rebatched(cur.fetch_record_batch(), rows_per_batch)
+    except adbc_driver_manager.Error as exc:
+        raise StoreError(
+            f"reading the telemetry of {day} for its archive failed: {exc}",
+            hint="check that the database is reachable with SWEN_DATABASE_URL; nothing was dropped",
+        ) from exc
+
+
+READER_NAME = "swen-archive"
+"""``application_name`` of the archive's reading connection (how it shows in ``pg_stat_activity``)."""
+_SNAPSHOT_RE = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+
+
+def _snapshot_id(value: str) -> str:
+    if not _SNAPSHOT_RE.match(value):  # it comes from the server; checked before it goes into SQL
+        raise StoreError(f"unexpected snapshot id {value!r} from the database", hint="report this")
+    return value
+
+
+def _rebatched(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` (any sizes) as batches of exactly ``rows`` rows (the last one shorter), in SCHEMA."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield _one_batch(table.slice(0, rows))
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield _one_batch(pa.Table.from_batches(pending))
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    """One record batch in SCHEMA (the driver's field metadata dropped) from a non-empty table."""
+    return table.cast(SCHEMA).combine_chunks().to_batches()[0]

@@ -96,6 +96,58 @@ def test_upgrade_from_0001_backfills_latest_samples(database_url: str) -> None:
         store.close()
 
 
+def test_upgrade_to_day_partitions_moves_every_row(database_url: str) -> None:
+    """Migration 0007 on a database with rows over several days (and on the day boundaries): every row
+    keeps its id and values; on PostgreSQL each day's partition holds that day's rows, carries the
+    primary key and both indexes, and new rows continue the id sequence."""
+    from sqlalchemy import select, text
+
+    from swen.store import partitions
+
+    days = [T0 + timedelta(days=d) for d in range(4)]
+    edges = [days[1], days[2] - timedelta(microseconds=1), days[3]]  # midnight and the last microsecond
+    stamps = [d + timedelta(hours=h) for d in days for h in (0, 7, 23)] + edges
+    old = [telemetry_sample(f"service-{i % 3}", ts=ts, latency=10.0 + i) for i, ts in enumerate(stamps)]
+    engine = make_engine(database_url)
+    try:
+        migrate(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(telemetry_samples.insert(), [s.model_dump() for s in old])
+            before = conn.execute(select(telemetry_samples).order_by(telemetry_samples.c.id)).all()
+        migrate(engine)
+        with engine.connect() as conn:
+            after = conn.execute(select(telemetry_samples).order_by(telemetry_samples.c.id)).all()
+            assert after == before and len(after) == len(stamps)
+            if engine.dialect.name != "postgresql":
+                return
+            assert partitions.is_partitioned(conn)
+            held = {p.day: partitions.partition_rows(conn, p) for p in partitions.list_partitions(conn)}
+            per_day = {d.date(): sum(1 for ts in stamps if ts.date() == d.date()) for d in days}
+            assert {d: held[d] for d in per_day} == per_day == {
+                days[0].date(): 3, days[1].date(): 5, days[2].date(): 3, days[3].date(): 4,
+            }  # fmt: skip
+            name = partitions.partition_name(days[1].date())
+            indexes = inspect(conn).get_indexes(name)
+            assert {tuple(i["column_names"]) for i in indexes} >= {("service", "ts"), ("ts",)}
+            assert inspect(conn).get_pk_constraint(name)["constrained_columns"] == ["id", "ts"]
+            parent = inspect(conn).get_pk_constraint("telemetry_samples")
+            assert parent["name"] == "pk_telemetry_samples" and parent["constrained_columns"] == ["id", "ts"]
+            assert conn.execute(text(f"SELECT to_regclass('{name}')")).scalar() == name
+        store = Store.from_url(database_url)
+        try:
+            store.insert_samples([telemetry_sample("service-9", ts=days[2] + timedelta(hours=1))])
+            newest = store.samples_between(start=days[2], end=days[3])
+            assert len(newest) == 4
+        finally:
+            store.close()
+        with engine.connect() as conn:
+            ids = conn.execute(select(telemetry_samples.c.id).order_by(telemetry_samples.c.id)).scalars()
+            ids = list(ids)
+            assert ids[-1] > max(row.id for row in before) and len(set(ids)) == len(ids)
+    finally:
+        engine.dispose()
+
+
 def test_unreachable_database_is_a_store_error_with_hint() -> None:
     with pytest.raises(StoreError) as info:
         Store.from_url("postgresql://nobody:x@127.0.0.1:9/nothing")
