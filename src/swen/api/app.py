@@ -3,7 +3,8 @@
 Nothing is created at import time. The app reads and writes the same store as the engine; when no
 store is passed, it opens one from the settings at startup and closes it at shutdown. Several API
 processes may run against one PostgreSQL: every read goes to the store, the live feed reads the
-store's event log, and response caches are re-validated against the store on every request.
+store's event log, and response caches are re-validated against the store's data version on every
+request (learnt from PostgreSQL notifications, or asked; see ``store.versions``).
 """
 
 from __future__ import annotations
