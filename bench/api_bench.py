@@ -11,9 +11,17 @@ p50/p99 latency of each endpoint, and the ratio to the bare endpoint's throughpu
 
 ``--live`` also runs a writer (another process's worth of work, here a thread of the bench) that
 inserts one telemetry tick (600 samples) and appends one event every second while wrk measures, so
-the caches are invalidated the way a running simulator and engine invalidate them.
+the caches are invalidated the way a running simulator and engine invalidate them. On PostgreSQL it
+also measures how long after each commit the change notification reaches a listener (the bench's
+own ``store.notify.Listener``, same machine, under the same load).
 
-Goal: each measured endpoint >= 40 % of the bare endpoint's requests/s, and p99 <= 50 ms.
+``--pg`` starts two servers on the same database and measures them round by round, side by side:
+"asking" (``api_max_staleness_s=0``: every cached read asks PostgreSQL for the data version, the
+behaviour before notifications) and "learning" (the default: versions learnt from notifications,
+asked only while the listener is down or late). Each server's own bare route is its baseline.
+
+Goals: each measured endpoint >= 40 % of the bare endpoint's requests/s and p99 <= 50 ms (the API
+issue); on PostgreSQL >= 60 % and p99 <= 2x the bare endpoint's p99 at 50 connections (issue 12).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -135,18 +143,26 @@ def seed(settings: Settings) -> str:
     return key
 
 
-def serve(home: str, database_url: str | None, port: int) -> None:
+def serve(home: str, database_url: str | None, port: int, max_staleness_s: float | None) -> None:
     """Child process: the real app plus a bare constant route, under uvicorn."""
     import uvicorn
 
     from swen.api.app import create_app
 
-    settings = Settings(home=Path(home), database_url=database_url, rate_limit_per_minute=100_000_000)
+    tuned = {} if max_staleness_s is None else {"api_max_staleness_s": max_staleness_s}
+    settings = Settings(
+        home=Path(home), database_url=database_url, rate_limit_per_minute=100_000_000, **tuned
+    )
     app = create_app(settings)
 
     @app.get("/bench/bare", include_in_schema=False)
     async def bare() -> dict[str, bool]:
         return {"ok": True}
+
+    @app.get("/bench/versions", include_in_schema=False)
+    async def versions() -> dict[str, int]:
+        """How the cached reads got their versions: asked from the database, or learnt."""
+        return {"asked": app.state.versions.asked, "learnt": app.state.versions.learnt}
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -212,11 +228,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(home: Path, database_url: str | None) -> Iterator[tuple[str, int]]:
+def server(
+    home: Path, database_url: str | None, max_staleness_s: float | None = None
+) -> Iterator[tuple[str, int]]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(home), "--port", str(port)]
-        + (["--database-url", database_url] if database_url else []),
+        + (["--database-url", database_url] if database_url else [])
+        + ([] if max_staleness_s is None else ["--max-staleness", str(max_staleness_s)]),
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -235,13 +254,35 @@ def server(home: Path, database_url: str | None) -> Iterator[tuple[str, int]]:
         proc.wait(timeout=30)
 
 
+@dataclass
+class NotifyLatency:
+    """Commit -> notification handled by a listener, per write of the live writer (ms)."""
+
+    committed: dict[str, list[float]]
+    arrived: dict[str, list[float]]
+
+    def delays_ms(self) -> list[float]:
+        out: list[float] = []
+        for topic, commits in self.committed.items():
+            arrivals = self.arrived.get(topic, [])
+            out += [(a - c) * 1000 for c, a in zip(commits, arrivals, strict=False)]
+        return sorted(out)
+
+
 @contextmanager
-def live_writer(settings: Settings, enabled: bool) -> Iterator[None]:
-    """Insert a telemetry tick and append an event every second until the block ends."""
+def live_writer(settings: Settings, enabled: bool) -> Iterator[NotifyLatency | None]:
+    """Insert a telemetry tick and append an event every second until the block ends; on PostgreSQL
+    also time each commit's change notification."""
     if not enabled:
-        yield
+        yield None
         return
+    from swen.store.notify import CHANGES_CHANNEL, Listener
+
     stop = threading.Event()
+    latency = NotifyLatency(committed={"telemetry_samples": [], "events": []}, arrived={})
+
+    def arrived(topic: str) -> None:
+        latency.arrived.setdefault(topic, []).append(time.monotonic())
 
     def write() -> None:
         rng = random.Random(11)
@@ -257,16 +298,25 @@ def live_writer(settings: Settings, enabled: bool) -> Iterator[None]:
                     )
                     for i in range(SERVICES) for p in PLACES
                 ])  # fmt: skip
+                latency.committed["telemetry_samples"].append(time.monotonic())
                 store.append_event(EventType.TELEMETRY_CYCLE, {"count": SERVICES * len(PLACES)})
+                latency.committed["events"].append(time.monotonic())
                 tick += 1
 
+    listener = None
+    if settings.database_url:
+        with Store.open(settings, migrate=False) as store:
+            listener = Listener(store.engine, {CHANGES_CHANNEL: arrived}).start()
+            listener.connected.wait(10)
     thread = threading.Thread(target=write, daemon=True)
     thread.start()
     try:
-        yield
+        yield latency if listener is not None else None
     finally:
         stop.set()
         thread.join(timeout=30)
+        if listener is not None:
+            listener.stop()
 
 
 @contextmanager
@@ -289,6 +339,15 @@ def database(use_pg: bool) -> Iterator[str | None]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+VARIANTS_PG = (("asking", 0.0), ("learning", None))
+"""(name, api_max_staleness_s) of the servers compared on PostgreSQL; None is the default setting."""
+TARGETS = (
+    ("bare (constant)", "/bench/bare"),
+    ("GET /telemetry", "/telemetry"),
+    ("GET /decisions", "/decisions"),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds per endpoint and round")
@@ -299,56 +358,99 @@ def main() -> None:
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    parser.add_argument("--max-staleness", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.database_url, args.port)
+        serve(args.serve, args.database_url, args.port, args.max_staleness)
         return
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk on PATH (Debian package 'wrk': apt-get install wrk)")
     print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
+    variants = VARIANTS_PG if args.pg else (("", None),)
     home = Path(tempfile.mkdtemp(prefix="swen-api-bench-"))
     try:
-        with database(args.pg) as url:
+        with database(args.pg) as url, ExitStack() as stack:
             settings = Settings(home=home, database_url=url)
             key = seed(settings)
-            with server(home, url) as (base, pid), live_writer(settings, args.live):
-                targets = [("bare (constant)", "/bench/bare"), ("GET /telemetry", "/telemetry"),
-                           ("GET /decisions", "/decisions")]  # fmt: skip
-                for _, path in targets:  # warm-up: imports, caches, connection pool
+            servers = {name: stack.enter_context(server(home, url, lag)) for name, lag in variants}
+            latency = stack.enter_context(live_writer(settings, args.live))
+            for base, _pid in servers.values():  # warm-up: imports, caches, connection pool
+                for _, path in TARGETS:
                     run_wrk("warm-up", base + path, key, 2, args.connections)
-                rounds = [
-                    [run_wrk(n, base + p, key, args.duration, args.connections, pid) for n, p in targets]
-                    for _ in range(args.rounds)
-                ]
-                results = [_median([r[i] for r in rounds]) for i in range(len(targets))]
-                for i, r in enumerate(rounds):
+            counts_before = {name: _version_counts(base) for name, (base, _pid) in servers.items()}
+            rounds: dict[str, list[list[Result]]] = {name: [] for name in servers}
+            for i in range(args.rounds):
+                for name, (base, pid) in servers.items():
+                    row = [
+                        run_wrk(n, base + p, key, args.duration, args.connections, pid) for n, p in TARGETS
+                    ]
+                    rounds[name].append(row)
                     print(
-                        f"round {i + 1}: "
-                        + "; ".join(f"{x.name} {x.rps:.0f}/s p99 {x.p99_ms:.1f} ms" for x in r)
+                        f"round {i + 1}{' ' + name if name else ''}: "
+                        + "; ".join(f"{x.name} {x.rps:.0f}/s p99 {x.p99_ms:.1f} ms" for x in row),
+                        flush=True,
                     )
+            counts = {
+                name: {k: v - counts_before[name].get(k, 0) for k, v in _version_counts(base).items()}
+                for name, (base, _pid) in servers.items()
+            }
         backend = ("PostgreSQL" if args.pg else "SQLite") + (", live writes 1/s" if args.live else "")
-        report(results, args, backend=backend)
+        for name, per_round in rounds.items():
+            results = [_median([r[i] for r in per_round]) for i in range(len(TARGETS))]
+            label = f"{backend}, {name} (versions: {_describe(counts[name])})" if name else backend
+            report(results, args, backend=label, issue12=args.pg)
+        if latency is not None:
+            delays = latency.delays_ms()
+            if delays:
+                print(
+                    f"\ncommit -> change notification handled ({len(delays)} writes): "
+                    f"p50 {statistics.median(delays):.2f} ms, p99 {_percentile(delays, 0.99):.2f} ms, "
+                    f"max {delays[-1]:.2f} ms"
+                )
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def report(results: list[Result], args: argparse.Namespace, *, backend: str) -> None:
+def _version_counts(base: str) -> dict[str, int]:
+    try:
+        response = httpx.get(f"{base}/bench/versions", timeout=10)
+        return {k: int(v) for k, v in response.json().items()}
+    except (httpx.HTTPError, ValueError):
+        return {}
+
+
+def _describe(counts: dict[str, int]) -> str:
+    total = sum(counts.values()) or 1
+    return ", ".join(f"{k} {v:,} ({v / total:.1%})" for k, v in counts.items())
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def report(results: list[Result], args: argparse.Namespace, *, backend: str, issue12: bool = False) -> None:
     bare = results[0]
     print(
         f"\nwrk -t2 -c{args.connections} -d{args.duration}s x {args.rounds} rounds (medians), "
         f"uvicorn (1 process) on 127.0.0.1, {backend}"
     )
     print(
-        f"{'endpoint':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'CPU us/req':>11}  errors"
+        f"{'endpoint':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'p99/bare':>9} "
+        f"{'CPU us/req':>11}  errors"
     )
     for r in results:
         print(
             f"{r.name:<18} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-            f"{r.rps / bare.rps:>7.0%} {r.cpu_us:>11.0f}  {r.errors}"
+            f"{r.rps / bare.rps:>7.0%} {r.p99_ms / bare.p99_ms:>8.1f}x {r.cpu_us:>11.0f}  {r.errors}"
         )
     for r in results[1:]:
         ok = r.rps >= 0.4 * bare.rps and r.p99_ms <= 50
         print(f"goal {r.name}: >= 40 % of bare and p99 <= 50 ms: {'met' if ok else 'NOT met'}")
+        if issue12:
+            ok = r.rps >= 0.6 * bare.rps and r.p99_ms <= 2 * bare.p99_ms
+            print(
+                f"goal {r.name} (issue 12): >= 60 % of bare and p99 <= 2x bare: {'met' if ok else 'NOT met'}"
+            )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

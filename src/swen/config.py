@@ -450,6 +450,16 @@ class Settings(BaseSettings):
     open_health_endpoints: bool = True
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     rate_limit_per_minute: int = Field(default=600, gt=0)
+    api_max_staleness_s: float = Field(
+        default=0.25,
+        ge=0,
+        le=60,
+        description=(
+            "PostgreSQL: a cached API read reflects every write that committed at least this long "
+            "before the request (learnt from notifications, see store/versions.py); 0 asks the "
+            "database on every request."
+        ),
+    )
     cors_origins: tuple[str, ...] = ()
     alert_token: SecretStr | None = Field(default=None, description="Bearer token Alertmanager sends.")
     dashboard_host: str = "127.0.0.1"

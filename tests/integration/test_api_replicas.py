@@ -1,11 +1,13 @@
 """Three API replicas as real processes (`swen api`, uvicorn) on one PostgreSQL store: a key revoked
 (with `swen keys revoke`, in another process) is refused by all three within a bounded wait of 1 s, an
-open /ws of that key is closed, and an event reaches the /ws clients of every replica."""
+open /ws of that key is closed, an event reaches the /ws clients of every replica, and a write in
+another process is in every replica's cached pages once the staleness bound has passed."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +15,10 @@ import httpx
 import pytest
 import websockets
 
+from support.builders import T0, decision, placement, service, telemetry_sample
 from support.http import bearer
 from support.processes import SwenProcess, free_port, run_swen, swen_env, wait_for
+from swen.config import Settings
 from swen.domain.events import EventType
 from swen.domain.keys import Role
 from swen.store.keys import ApiKeyRepository
@@ -108,3 +112,24 @@ def test_an_event_reaches_the_feed_clients_of_every_replica(
                 await ws.close()
 
     assert asyncio.run(scenario()) == [{"kind": "outage", "from": "the test"}] * 3
+
+
+def test_a_write_in_another_process_is_in_every_replicas_cached_pages(
+    replicas: tuple[dict[str, str], Store, list[str]],
+) -> None:
+    """The replicas learn about writes from notifications; the guarantee is that a write that completed
+    at least SWEN_API_MAX_STALENESS_S before a request is in its reply, on every replica."""
+    _env, store, urls = replicas
+    staleness_s = float(Settings.model_fields["api_max_staleness_s"].default)
+    key = ApiKeyRepository(store).create("reader", Role.VIEWER)[1]
+    store.upsert_services([service("web")])
+
+    def totals(path: str) -> list[int]:
+        return [int(httpx.get(f"{u}{path}", headers=bearer(key), timeout=10).json()["total"]) for u in urls]
+
+    for n in range(1, 3):
+        assert totals("/decisions") == [n - 1] * 3 and totals("/telemetry") == [n - 1] * 3  # cached
+        store.save_decision(decision(f"d-web-{n}", service="web", created_at=T0))
+        store.insert_samples([telemetry_sample("web", placement(f"aws/us-east-{n}"))])
+        time.sleep(staleness_s)
+        assert totals("/decisions") == [n] * 3 and totals("/telemetry") == [n] * 3

@@ -3,11 +3,13 @@
 Nothing is created at import time. The app reads and writes the same store as the engine; when no
 store is passed, it opens one from the settings at startup and closes it at shutdown. Several API
 processes may run against one PostgreSQL: every read goes to the store, the live feed reads the
-store's event log, and response caches are re-validated against the store on every request.
+store's event log, and response caches are re-validated against the store's data version on every
+request (learnt from PostgreSQL notifications, or asked; see ``store.versions``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -49,10 +51,22 @@ from swen.config import Settings
 from swen.domain.keys import Role
 from swen.moves.queue import ChangeBudget
 from swen.observability.metrics import StoreCollector, build_registry
-from swen.store.notify import EVENTS_CHANNEL, KEYS_CHANNEL, Listener, supports_notify
+from swen.store.notify import (
+    CHANGES_CHANNEL,
+    EVENTS_CHANNEL,
+    KEYS_CHANNEL,
+    Listener,
+    has_change_triggers,
+    supports_notify,
+)
 from swen.store.repository import Store
-from swen.store.versions import VersionProbe
+from swen.store.versions import NotifiedVersions, VersionProbe
 
+_log = logging.getLogger(__name__)
+
+HEARTBEATS_PER_LAG = 5
+"""The listener's heartbeat runs this many times per ``api_max_staleness_s``, so a heartbeat a little
+late (a busy process) does not yet send requests back to asking the database."""
 ERROR_CODES = (401, 403, 404, 413, 422, 429, 503)
 """Documented on every route (problem+json); open routes answer 401/403 only when made closed."""
 DOCS_ASSETS_URL = "/docs-assets"
@@ -70,21 +84,49 @@ def _attach_store(app: FastAPI, store: Store) -> None:
     app.state.metrics.registry.register(StoreCollector(store, budget=budget))
 
 
+def _notified_versions(app: FastAPI) -> NotifiedVersions | None:
+    """Versions learnt from notifications, when the settings ask for it and the database sends them."""
+    settings: Settings = app.state.settings
+    store: Store = app.state.store
+    if settings.api_max_staleness_s <= 0:
+        return None
+    if not has_change_triggers(store.engine):
+        _log.warning(
+            "the database has no change triggers (migration 0011): the API asks it for the data "
+            "version on every request; run `swen init` to migrate"
+        )
+        return None
+    return NotifiedVersions(settings.api_max_staleness_s)
+
+
 def _listen(app: FastAPI) -> Listener | None:
-    """On PostgreSQL, one LISTEN connection per process: revoked keys leave the key cache at once
-    and the live feed wakes on every committed event (see ``store.notify``). None on SQLite."""
+    """On PostgreSQL, one LISTEN connection per process: revoked keys leave the key cache at once,
+    the live feed wakes on every committed event, and cached pages learn that their data changed
+    (see ``store.notify`` and ``store.versions``). None on SQLite."""
     store: Store = app.state.store
     if not supports_notify(store.engine):
         return None
     cache: KeyCache = app.state.key_cache
     feed: EventFeed = app.state.feed
+    versions: VersionProbe = app.state.versions
+    notified = _notified_versions(app)
 
     def on_state(up: bool) -> None:
         cache.listening(up)
         feed.listening(up)
+        if notified is not None:
+            notified.listening(up)
 
     handlers = {KEYS_CHANNEL: lambda payload: cache.invalidate(int(payload)), EVENTS_CHANNEL: feed.notified}
-    return Listener(store.engine, handlers, on_state=on_state).start()
+    if notified is None:
+        return Listener(store.engine, handlers, on_state=on_state).start()
+    handlers[CHANGES_CHANNEL] = notified.changed
+    heartbeat_s = notified.max_lag_s / HEARTBEATS_PER_LAG
+    listener = Listener(
+        store.engine, handlers, on_state=on_state, heartbeat_s=heartbeat_s, on_sync=notified.synced
+    )
+    versions.notified = notified
+    return listener.start()
 
 
 def _lifespan(owned: bool) -> Any:
@@ -99,6 +141,7 @@ def _lifespan(owned: bool) -> Any:
             if listener is not None:
                 listener.stop()
             if app.state.versions is not None:
+                app.state.versions.notified = None
                 app.state.versions.close()
             if owned:
                 app.state.store.close()

@@ -1,10 +1,11 @@
 """Rendered responses, re-validated against the store on every request.
 
-A read route computes a cheap *version* of the data it renders (the newest sample id, the newest
-audit event id: one indexed lookup each) and asks the cache for the body it rendered for the same
-query at the same version. Any write anywhere (in this process or another one sharing the database)
-changes the version, so a stale body is never served; unchanged data is served without re-reading
-and re-serialising it.
+A read route gets a cheap *version* of the data it renders (``store.versions``: asked from the
+database, the newest sample id or audit event id, or on PostgreSQL learnt from change notifications)
+and asks the cache for the body it rendered for the same query at the same version. Any write
+anywhere (in this process or another one sharing the database) changes the version: at once when
+asked, within ``api_max_staleness_s`` when learnt (the guarantee is in ``store.versions``).
+Unchanged data is served without re-reading and re-serialising it.
 
 ``get_or_compute`` is single-flight: when a write changes the version, the many requests that miss at
 once wait for ONE computation (in a worker thread) instead of each rendering the same page.

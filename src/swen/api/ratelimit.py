@@ -84,7 +84,15 @@ class RateLimiter:
 
     # --- sharing -----------------------------------------------------------------------------
     def flush_due(self) -> bool:
-        return bool(self._pending) and self._clock() - self._last_flush >= FLUSH_S
+        """True at most once per FLUSH_S while there are counts to share; the caller then runs
+        ``flush``. (Claimed here, not when the flush starts in its worker thread: otherwise every
+        request until then sent another flush to the thread pool, about 70 a second under load.)"""
+        now = self._clock()
+        with self._lock:
+            if not self._pending or now - self._last_flush < FLUSH_S:
+                return False
+            self._last_flush = now
+            return True
 
     def flush(self, store: Store) -> None:
         """Share this replica's counts and charge each bucket for the other replicas' requests since

@@ -13,13 +13,34 @@ rest of a cached request, so the probe keeps one connection of its own:
   does not hold the next batch back), and 50 concurrent requests cost a few queries instead of 50.
 - Anything else: the SQLAlchemy query in a worker thread.
 
-Every request still asks the database, so a write by any process is seen by the next request.
+Asked this way, a write by any process is seen by the next request. On PostgreSQL that round trip is
+most of a cached request's time, so the API learns about writes instead (``version``):
+:class:`NotifiedVersions` counts the ``swen_changes`` notifications that triggers send on every
+commit that changes a topic's tables (migration 0011), and its listener's heartbeat (``store.notify``)
+proves how recent that knowledge is. The guarantee, per request:
+
+- While the listener is connected and its last heartbeat was sent at most ``max_lag_s`` before the
+  request arrived, the version is the notification count: the reply reflects every write that
+  committed before that heartbeat, so every write that completed ``max_lag_s`` or more before the
+  request arrived, on every replica; in practice every write whose notification arrived (handled
+  within a millisecond of its commit at the median, 35 ms at the 99th percentile on a 2-core machine
+  at load 14, see docs/BENCHMARKS.md).
+- Otherwise (starting, listener down or reconnecting, heartbeat late because the process or the
+  database is overloaded), the request asks the database as above: nothing older than the request.
+- A (re)connection starts a new generation, so nothing cached before a gap in the notifications is
+  served after it.
+
+The API uses this only with ``api_max_staleness_s > 0`` (the default); 0 keeps the strict behaviour
+(every request asks).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import anyio
@@ -88,12 +109,78 @@ class _PgBatcher:
             self.idle.pop().pgconn.finish()
 
 
+class NotifiedVersions:
+    """Per-topic change counts fed by the notification listener's thread, read by request handlers.
+
+    ``changed(topic)`` on every ``swen_changes`` notification, ``listening(up)`` on every
+    (re)connection and loss, ``synced(sent_at)`` after every heartbeat; ``current(topic)`` is the
+    version to cache by, or None when the knowledge is not fresh enough (then ask the database)."""
+
+    def __init__(self, max_lag_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_lag_s <= 0:
+            raise ValueError("max_lag_s must be positive (0 means: do not use notifications)")
+        self.max_lag_s = max_lag_s
+        self._clock = clock
+        self._counts = dict.fromkeys(TABLES, 0)
+        self._generation = 0
+        self._synced_at: float | None = None
+        self._lock = threading.Lock()
+
+    def changed(self, topic: str) -> None:
+        with self._lock:
+            if topic in self._counts:
+                self._counts[topic] += 1
+            else:  # a topic this version does not know: treat it as a change of everything
+                for name in self._counts:
+                    self._counts[name] += 1
+
+    def listening(self, up: bool) -> None:
+        """(Re)connected or lost: notifications may have been missed, start a new generation and
+        wait for the first heartbeat."""
+        with self._lock:
+            self._generation += 1
+            self._synced_at = None
+
+    def synced(self, sent_at: float) -> None:
+        with self._lock:
+            if self._synced_at is None or sent_at > self._synced_at:
+                self._synced_at = sent_at
+
+    def current(self, topic: str) -> tuple[int, int] | None:
+        """(generation, changes of ``topic``), or None when not synced within ``max_lag_s``."""
+        with self._lock:
+            synced = self._synced_at
+            if synced is None or self._clock() - synced > self.max_lag_s:
+                return None
+            return self._generation, self._counts[topic]
+
+
 class VersionProbe:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, notified: NotifiedVersions | None = None) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._sqlite: sqlite3.Connection | None = None
         self._pg: _PgBatcher | None = None
+        self.notified = notified
+        """Set (by the API, on PostgreSQL with the change triggers) to learn versions from
+        notifications instead of asking on every request."""
+        self.asked = 0
+        self.learnt = 0
+        """Versions read from the database / from notifications (for tests and the benchmark)."""
+
+    async def version(self, table: str) -> Hashable:
+        """The version of ``table``'s data to cache a rendered page by: learnt from notifications
+        when they are fresh (see the module docstring), else asked from the database."""
+        if table not in TABLES:
+            raise ValueError(f"no version for table {table!r}")
+        notified = self.notified
+        if notified is not None:
+            current = notified.current(table)
+            if current is not None:
+                self.learnt += 1
+                return ("notified", *current)
+        self.asked += 1
+        return ("asked", await self.newest_id(table))
 
     async def newest_id(self, table: str) -> int:
         """``max(id)`` of ``table`` (0 when empty)."""

@@ -130,3 +130,17 @@ def test_a_replica_without_the_database_limits_on_its_own(swen_home: Path) -> No
     limiter.flush(broken)  # logged, kept for the next flush
     assert limiter.acquire("k") is None and limiter.acquire("k") is not None
     broken.close()
+
+
+def test_a_flush_is_due_at_most_once_per_interval() -> None:
+    """Requests that arrive before the flush has started in its thread do not send more flushes."""
+    from swen.api.ratelimit import FLUSH_S
+
+    now = [0.0]
+    limiter = RateLimiter(100, clock=lambda: now[0])
+    assert not limiter.flush_due()  # nothing to share yet
+    assert limiter.acquire("k") is None
+    assert limiter.flush_due()
+    assert not limiter.flush_due() and not limiter.flush_due()
+    now[0] += FLUSH_S
+    assert limiter.flush_due()

@@ -93,7 +93,7 @@ async def list_decisions(
     cache: ResponseCache = request.app.state.cache
     versions: VersionProbe = request.app.state.versions
     key = ("decisions", service, status, since, limit, offset)
-    version = await versions.newest_id("events")
+    version = await versions.version("events")
     read = partial(_render_page, store, service, status, since, limit, offset)
     body = await cache.get_or_compute(key, version, read)
     return Response(body, media_type="application/json")

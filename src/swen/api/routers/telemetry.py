@@ -101,7 +101,7 @@ async def get_telemetry(
         cache: ResponseCache = request.app.state.cache
         versions: VersionProbe = request.app.state.versions
         key = ("telemetry-latest", service, provider, limit, offset)
-        version = await versions.newest_id("telemetry_samples")
+        version = await versions.version("telemetry_samples")
         body = await cache.get_or_compute(
             key, version, partial(_latest, store, service, provider, limit, offset)
         )
