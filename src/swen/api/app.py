@@ -24,7 +24,7 @@ from swen.api.cache import ResponseCache
 from swen.api.deps import reject_unknown_query, require
 from swen.api.feed import EventFeed
 from swen.api.keycache import KeyCache
-from swen.api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
+from swen.api.middleware import BodySizeLimitMiddleware, ReadYourWritesMiddleware, RequestMetricsMiddleware
 from swen.api.problems import Problem, install_problem_handlers, problem_responses
 from swen.api.ratelimit import RateLimiter
 from swen.api.routers import (
@@ -230,6 +230,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(catalog.router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ReadYourWritesMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request duration metrics and the request body size limit."""
+"""Pure ASGI middleware: request duration metrics, the request body size limit, and read-your-writes
+for the cached reads."""
 
 from __future__ import annotations
 
@@ -92,3 +93,23 @@ class BodySizeLimitMiddleware(_HttpMiddleware):
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ReadYourWritesMiddleware(_HttpMiddleware):
+    """After a write request (any method but GET, HEAD, OPTIONS) this replica stops trusting the
+    versions it learnt from notifications until its listener has caught up with that write
+    (``swen.store.versions.NotifiedVersions.wrote``), so a client that wrote through this replica
+    never reads a page older than its own write."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["method"] not in SAFE_METHODS:
+                versions = getattr(scope["app"].state, "versions", None)
+                notified = getattr(versions, "notified", None)
+                if notified is not None:
+                    notified.wrote()

@@ -22,9 +22,10 @@ proves how recent that knowledge is. The guarantee, per request:
 - While the listener is connected and its last heartbeat was sent at most ``max_lag_s`` before the
   request arrived, the version is the notification count: the reply reflects every write that
   committed before that heartbeat, so every write that completed ``max_lag_s`` or more before the
-  request arrived, on every replica; in practice every write whose notification arrived (handled
-  within a millisecond of its commit at the median, 35 ms at the 99th percentile on a 2-core machine
-  at load 14, see docs/BENCHMARKS.md).
+  request arrived, on every replica, and every write made through this replica (``wrote``: the
+  replica asks until a heartbeat sent after its last write has come back); in practice every write
+  whose notification arrived (handled within a millisecond of its commit at the median, 35 ms at the
+  99th percentile on a 2-core machine at load 14, see docs/BENCHMARKS.md).
 - Otherwise (starting, listener down or reconnecting, heartbeat late because the process or the
   database is overloaded), the request asks the database as above: nothing older than the request.
 - A (re)connection starts a new generation, so nothing cached before a gap in the notifications is
@@ -124,6 +125,7 @@ class NotifiedVersions:
         self._counts = dict.fromkeys(TABLES, 0)
         self._generation = 0
         self._synced_at: float | None = None
+        self._written_at: float | None = None
         self._lock = threading.Lock()
 
     def changed(self, topic: str) -> None:
@@ -146,11 +148,21 @@ class NotifiedVersions:
             if self._synced_at is None or sent_at > self._synced_at:
                 self._synced_at = sent_at
 
+    def wrote(self) -> None:
+        """This process just completed a write request: until a heartbeat sent after now has come
+        back (its notifications are then counted), requests ask the database. A client therefore
+        reads its own writes on the replica it wrote through, with no staleness at all."""
+        with self._lock:
+            self._written_at = self._clock()
+
     def current(self, topic: str) -> tuple[int, int] | None:
-        """(generation, changes of ``topic``), or None when not synced within ``max_lag_s``."""
+        """(generation, changes of ``topic``), or None when not synced within ``max_lag_s`` or not
+        since this process's last write."""
         with self._lock:
             synced = self._synced_at
             if synced is None or self._clock() - synced > self.max_lag_s:
+                return None
+            if self._written_at is not None and synced < self._written_at:
                 return None
             return self._generation, self._counts[topic]
 

@@ -17,6 +17,7 @@ from support.builders import T0, decision, placement, service, telemetry_sample
 from support.http import bearer
 from support.processes import wait_for
 from swen.api.app import create_app
+from swen.api.middleware import ReadYourWritesMiddleware
 from swen.config import Settings
 from swen.domain.keys import Role
 from swen.store import notify
@@ -51,6 +52,52 @@ def test_versions_are_known_only_between_a_heartbeat_and_the_lag_bound() -> None
     assert versions.current("events") is not None
     versions.synced(90.0)  # a heartbeat never moves the sync point back
     assert versions.current("events") is not None
+
+
+def test_after_a_write_through_this_replica_it_asks_until_a_later_heartbeat() -> None:
+    now = [100.0]
+    versions = NotifiedVersions(0.25, clock=lambda: now[0])
+    versions.synced(100.0)
+    assert versions.current("events") is not None
+    now[0] = 100.05
+    versions.wrote()  # a write request through this process completed
+    assert versions.current("events") is None  # the last heartbeat predates the write: ask
+    versions.synced(100.04)  # a heartbeat sent before the write proves nothing about it
+    assert versions.current("events") is None
+    versions.synced(100.06)
+    assert versions.current("events") is not None
+
+
+def test_a_write_request_marks_the_replica_and_a_read_does_not() -> None:
+    app = FastAPI()
+    now = [0.0]
+    notified = NotifiedVersions(1.0, clock=lambda: now[0])
+
+    class _Probe:
+        pass
+
+    app.state.versions = _Probe()
+    app.state.versions.notified = notified
+    app.add_middleware(ReadYourWritesMiddleware)
+
+    @app.get("/r")
+    def read() -> dict[str, str]:
+        return {}
+
+    @app.post("/w")
+    def write() -> dict[str, str]:
+        return {}
+
+    notified.synced(0.0)
+    with TestClient(app) as client:
+        assert client.get("/r").status_code == 200
+        assert notified.current("events") is not None
+        now[0] = 0.5
+        assert client.post("/w").status_code == 200
+        assert notified.current("events") is None
+        assert client.post("/missing").status_code == 404  # a refused write still marks (cheap, safe)
+        notified.synced(0.6)
+        assert notified.current("events") is not None
 
 
 def test_a_reconnection_is_a_new_generation_and_needs_a_heartbeat() -> None:
