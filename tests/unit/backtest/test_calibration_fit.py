@@ -64,6 +64,9 @@ def test_gate_samples_are_the_gate_decisions_labelled_as_the_report_labels_them(
     # raw confidence (identity curve): a stateless move reaches the gate above the gate's 0.85, a
     # stateful or costlier one above the proposal bar of 0.70
     assert np.all(samples.engine_raw > 0.70) and np.all(samples.engine_raw[samples.auto] > 0.85)
+    # the confidence the replay used (what the report scores) is the raw one under the identity curve
+    assert samples.used == pytest.approx(samples.engine_raw, abs=1e-12)
+    assert samples.stateful.dtype == bool and len(samples.stateful) == len(samples)
 
 
 def test_fit_table_leaves_each_scenario_out_of_its_own_fold() -> None:
@@ -82,5 +85,7 @@ def test_fit_table_leaves_each_scenario_out_of_its_own_fold() -> None:
     assert [c["held_out"] for c in held] == ["price-war", "gpu-scarcity"]
     assert all(c["held_out"] not in c["fitted_on"] for c in held)
     assert table.provenance["services"] == 30 and table.provenance["rounds"] == 1
+    # the ECE of the confidence each round's replays used, per scenario: how the fit settles
+    assert [set(r) for r in table.provenance["rounds_ece"]] == [{"price-war", "gpu-scarcity"}]
     with pytest.raises(ValueError, match="two distinct scenarios"):
         fit_table(["price-war", "price-war"])
