@@ -12,8 +12,9 @@
 * :func:`remaining_days`: how long the advantage really lasted: until the 6-hour moving average of
   the price gap (from - to) first falls to zero or below, censored at the end of the replay.
 * :func:`replay_calibration`: the report's section: the reliability diagram and expected calibration
-  error of the confidence of every gate decision of the replay, and the share of auto-approved moves
-  that were net positive in hindsight.
+  error of the confidence of every gate decision of the replay, next to the error a perfectly
+  calibrated confidence would show on as many decisions (:func:`ece_noise_floor`), and the share of
+  auto-approved moves that were net positive in hindsight.
 
 The fit itself (isotonic regression, duration quantiles, cross-fitted by scenario) is
 ``scripts/calibrate_confidence.py``.
@@ -152,6 +153,31 @@ def _columns_by_key(trace: Trace, grid: Grid) -> list[dict[str, int]]:
     return out
 
 
+FLOOR_DRAWS = 2000
+"""Simulated label draws for :func:`ece_noise_floor` (seeded: the report stays deterministic)."""
+
+
+def ece_noise_floor(confidence: npt.NDArray[np.float64], bins: int = 10) -> tuple[float, float] | None:
+    """(mean, 90th percentile) of the expected calibration error a *perfectly calibrated* confidence
+    would show on these decisions from sampling alone: labels drawn as Bernoulli(confidence),
+    ``FLOOR_DRAWS`` times (seed 0), with the report's bins. On a few dozen decisions it is 0.05-0.09:
+    an ECE at or under it is as calibrated as the sample can tell; None without decisions."""
+    conf = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
+    if not conf.size:
+        return None
+    rng = np.random.default_rng(0)
+    labels = rng.uniform(size=(FLOOR_DRAWS, conf.size)) < conf[None, :]
+    idx = np.minimum((conf * bins).astype(np.intp), bins - 1)
+    onehot = np.zeros((conf.size, bins))
+    onehot[np.arange(conf.size), idx] = 1.0
+    counts = onehot.sum(axis=0)
+    used = counts > 0
+    mean_conf = (conf @ onehot)[used] / counts[used]
+    share = (labels.astype(np.float64) @ onehot)[:, used] / counts[used]
+    ece = (np.abs(share - mean_conf) * counts[used]).sum(axis=1) / conf.size
+    return float(ece.mean()), float(np.quantile(ece, 0.9))
+
+
 def replay_calibration(
     trace: Trace,
     grid: Grid,
@@ -189,6 +215,7 @@ def replay_calibration(
         auto = labelled = positive = np.zeros(0, dtype=bool)
     conf_l, pos_l, auto_l = conf[labelled], positive[labelled], auto[labelled]
     ece = expected_calibration_error(conf_l, pos_l)
+    floor = ece_noise_floor(conf_l)
     return {
         "calibrated": fitted_on is not None,
         "fitted_on": None if fitted_on is None else list(fitted_on),
@@ -196,6 +223,7 @@ def replay_calibration(
         "gate_decisions": int(conf.size),
         "labelled": int(conf_l.size),
         "expected_calibration_error": None if ece is None else round(ece, 4),
+        "ece_noise_floor": None if floor is None else {"mean": round(floor[0], 4), "p90": round(floor[1], 4)},
         "mean_confidence": None if not conf_l.size else round(float(conf_l.mean()), 4),
         "positive_share": None if not conf_l.size else round(float(pos_l.mean()), 4),
         "auto_approved_labelled": int(auto_l.sum()),
