@@ -214,9 +214,11 @@ def fit_isotonic(
     raw: npt.NDArray[np.float64], positive: npt.NDArray[np.bool_]
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Isotonic (non-decreasing) curve raw -> P(positive), as (x, y) knots spanning [0, 1]. Below the
-    lowest raw probability in the data the curve runs straight from (0, 0) to the first knot: the gate
-    only sees moves above the proposal bars, so nothing supports a confidence there (a flat extension
-    would lift every faint advantage to the confidence of the weakest proposed move)."""
+    lowest raw probability in the data the curve is no higher than the raw probability (straight from
+    (0, 0) to the first knot, or the identity up to it when the first knot lies above the diagonal):
+    the gate only sees moves above the proposal bars, so nothing supports a confidence there (a flat
+    extension, or a line to a first knot above the diagonal, would lift faint advantages the fit never
+    saw over the proposal bars)."""
     from sklearn.isotonic import IsotonicRegression  # offline tool: scikit-learn (extra "calibrate")
 
     if not len(raw):
@@ -226,6 +228,10 @@ def fit_isotonic(
     x = [float(v) for v in model.X_thresholds_]
     y = [float(v) for v in model.y_thresholds_]
     if x[0] > 0.0:  # below the lowest raw probability seen: no evidence, so no more than the raw value
+        if y[0] > x[0]:  # identity up to the first knot, not a line lifting raw values never seen
+            edge = max(0.0, x[0] - 1e-6)
+            x.insert(0, edge)
+            y.insert(0, edge)
         x.insert(0, 0.0)
         y.insert(0, 0.0)
     if x[-1] < 1.0:

@@ -32,6 +32,16 @@ def test_isotonic_fit_recovers_the_share_of_positives_and_starts_at_zero() -> No
     curve = np.interp([0.6, 0.75, 0.9], x, y)
     assert curve == pytest.approx([0.2, 0.5, 0.8], abs=0.08)
     assert float(np.interp(0.25, x, y)) <= float(np.interp(0.5, x, y))
+
+
+def test_isotonic_fit_lifts_no_raw_probability_below_the_data() -> None:
+    rng = np.random.default_rng(4)
+    raw = rng.uniform(0.55, 1.0, 2000)
+    positive = rng.uniform(size=raw.size) < 0.9  # 90 % positive everywhere the gate saw moves
+    x, y = fit_isotonic(raw, positive)
+    below = np.linspace(0.0, float(raw.min()) - 1e-5, 50)
+    assert np.all(np.interp(below, x, y) <= below + 1e-9)  # never seen: no more than the raw value
+    assert float(np.interp(float(raw.min()) + 1e-3, x, y)) > 0.8  # seen: the data's share
     calibrated = np.interp(raw, x, y)
     ece_cal, ece_raw = (
         expected_calibration_error(calibrated, positive),
