@@ -99,3 +99,7 @@ def test_fit_table_leaves_each_scenario_out_of_its_own_fold() -> None:
     assert [set(r) for r in table.provenance["rounds_ece"]] == [{"price-war", "gpu-scarcity"}]
     with pytest.raises(ValueError, match="two distinct scenarios"):
         fit_table(["price-war", "price-war"])
+    with pytest.raises(ValueError, match="fit_on must be one of all, last"):
+        fit_table(["price-war", "gpu-scarcity"], fit_on="first")
+    with pytest.raises(ValueError, match="no fold for calm-month"):
+        fit_table(["price-war", "calm-month"], start=table)
