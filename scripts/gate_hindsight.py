@@ -5,7 +5,8 @@
 
 Replays the scenario as ``swen backtest`` does (the packaged calibration fold that left the scenario
 out, the backtest's engine settings) and prints one row per gate decision labelled as the report
-labels it (net positive three days after the decision, after the migration cost the bill charges):
+labels it (``backtest.hindsight.bill_verdict``: the bill with the move held for three days against the
+bill without it, credits included, after the migration cost the bill charges):
 what the engine predicted (monthly gross saving, its 3-day share, the one-time cost, payback, the
 advantage's expected duration, confidence) next to what the trace then paid (the 3-day saving, and
 the saving to the end of the replay). ``--all`` prints every gate decision, not only the auto-approved
@@ -18,7 +19,8 @@ import argparse
 
 import numpy as np
 
-from swen.backtest.calibration import GATE_EVENTS, hindsight_positive, is_service_move, step_cost
+from swen.backtest.calibration import GATE_EVENTS
+from swen.backtest.hindsight import bill_verdict, service_move, step_cost
 from swen.backtest.runner import BacktestConfig, prepare
 from swen.backtest.spec import load_spec
 from swen.backtest.strategies import PlatformReplay
@@ -41,8 +43,10 @@ COLUMNS = (
     "move $",
     "payback d",
     "lasts d",
-    "real 3d $",
-    "real to end $",
+    "list 3d $",
+    "credits $",
+    "bill net $",
+    "list to end $",
 )
 
 
@@ -79,16 +83,22 @@ def main() -> int:
         col = replay.window.placement_index.get(decision.target.key)
         c0, c1 = int(replay.column[s]), -1 if col is None else replay.grid_column(s, col)
         keep = outcome in GATE_EVENTS and c1 >= 0 and c1 != c0
-        if keep and not is_service_move(trace, grid, t, s, c0, c1, config.floors.availability):
+        result = replay.last_result
+        if (
+            keep
+            and result is not None
+            and not service_move(result.cycle, result.cycle.row_of[decision.service])
+        ):
             seen.append((t, s, c0, c1, decision, outcome))
 
     replay.gate_observer = observe
-    replay.run()
+    path = replay.run()
     if not seen:
         print(f"{spec.name}: no gate decisions")
         return 0
     t, s, c0, c1 = (np.array([row[j] for row in seen], dtype=np.int64) for j in range(4))
-    labelled, positive = hindsight_positive(trace, grid, t, s, c0, c1)
+    verdict = bill_verdict(trace, grid, path, t, s, c0, c1)
+    labelled, positive = verdict.labelled, verdict.positive
     horizon = round(HINDSIGHT_HORIZON_S / trace.step_s)
     print("\t".join(COLUMNS))
     auto = lost = 0
@@ -118,6 +128,8 @@ def main() -> int:
             "-" if f is None or f.payback_days is None else f"{f.payback_days:.2f}",
             "-" if f is None else f"{f.days:.1f}",
             f"{real3:,.1f}",
+            f"{float(verdict.credit_saved_usd[k]):,.1f}",
+            f"{float(verdict.net_usd[k]):,.1f}",
             f"{float(gap.sum()):,.1f}",
         )
         print("\t".join(row))

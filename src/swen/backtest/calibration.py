@@ -4,15 +4,17 @@
   service's candidate move (the engine's target when it is not the current placement and the net
   saving clears the bar): step, service, from and to grid columns, raw and calibrated confidence,
   age of the advantage.
-* :func:`hindsight_positive`: the label. A move decided at step t is *right* when, over the next
-  ``HINDSIGHT_HORIZON_S`` (3 days), what the target cost less than staying (the trace's prices,
-  replicas, step hours) exceeds the one-time migration cost the accounting charges
-  (``Grid.move_usd``). Moves with less than ``MIN_HORIZON_S`` of replay left are not labelled.
+* :func:`hindsight_positive`: the label, the bill's own verdict on the move
+  (``hindsight.bill_verdict``): held for ``HINDSIGHT_HORIZON_S`` (3 days), did the move lower the
+  bill (running cost minus the credits the strategy's ledger applies) by more than the one-time
+  migration cost the accounting charges (``Grid.move_usd``)? Moves with less than ``MIN_HORIZON_S``
+  of replay left are not labelled.
 * :func:`remaining_days`: how long the advantage really lasted: until the 6-hour moving average of
   the price gap (from - to) first falls to zero or below, censored at the end of the replay.
 * :func:`replay_calibration`: the report's section: the reliability diagram and expected calibration
-  error of the confidence of every gate decision of the replay, and the share of auto-approved moves
-  that were net positive in hindsight.
+  error of the confidence of every gate decision of the replay, next to the error a perfectly
+  calibrated confidence would show on as many decisions (:func:`ece_noise_floor`), and the share of
+  auto-approved moves that were net positive in hindsight.
 
 The fit itself (isotonic regression, duration quantiles, cross-fitted by scenario) is
 ``scripts/calibrate_confidence.py``.
@@ -26,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from swen.backtest.hindsight import bill_verdict, step_cost
 from swen.backtest.trace import Grid, Trace
 from swen.engine.calibration import (
     HINDSIGHT_HORIZON_S,
-    MIN_HORIZON_S,
     expected_calibration_error,
     reliability,
 )
@@ -40,6 +42,10 @@ if TYPE_CHECKING:
     from swen.backtest.strategies import PlatformReplay
 
 GATE_EVENTS = ("auto_approve", "manual_review")
+LABEL = (
+    f"the bill's verdict: the move held {HINDSIGHT_HORIZON_S / 86400:.0f} days lowered the bill (running "
+    "cost minus the credits the ledger applies) by more than its migration cost"
+)
 SMOOTH_S = 6 * 3600.0
 
 
@@ -95,36 +101,19 @@ class CandidateSampler:
         }
 
 
-def step_cost(trace: Trace, grid: Grid, s: int, c: int, lo: int, hi: int) -> npt.NDArray[np.float64]:
-    pair = int(grid.cand_pair[s, c])
-    out: npt.NDArray[np.float64] = trace.hourly_cost_usd[lo:hi, pair] * (grid.replicas[s] * trace.step_h)
-    return out
-
-
 def hindsight_positive(
     trace: Trace,
     grid: Grid,
+    path: npt.NDArray[np.integer],
     t: npt.NDArray[np.int64],
     s: npt.NDArray[np.int64],
     c0: npt.NDArray[np.int64],
     c1: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """(labelled, positive) per move: see the module docstring."""
-    horizon = max(1, round(HINDSIGHT_HORIZON_S / trace.step_s))
-    minimum = max(1, round(MIN_HORIZON_S / trace.step_s))
-    n = len(t)
-    labelled = np.zeros(n, dtype=bool)
-    positive = np.zeros(n, dtype=bool)
-    for k in range(n):
-        lo = int(t[k]) + 1
-        hi = min(trace.steps, lo + horizon)
-        if hi - lo < minimum:
-            continue
-        si, a, b = int(s[k]), int(c0[k]), int(c1[k])
-        saved = float((step_cost(trace, grid, si, a, lo, hi) - step_cost(trace, grid, si, b, lo, hi)).sum())
-        labelled[k] = True
-        positive[k] = saved > float(grid.move_usd[si, a, b])
-    return labelled, positive
+    """(labelled, positive) per move: the bill's verdict (``hindsight.bill_verdict``) on the replay
+    whose placements are ``path``."""
+    verdict = bill_verdict(trace, grid, path, t, s, c0, c1)
+    return verdict.labelled, verdict.positive
 
 
 def remaining_days(
@@ -164,13 +153,29 @@ def _columns_by_key(trace: Trace, grid: Grid) -> list[dict[str, int]]:
     return out
 
 
-def is_service_move(trace: Trace, grid: Grid, t: int, s: int, c0: int, c1: int, floor: float) -> bool:
-    pair, to = int(grid.cand_pair[s, c0]), int(grid.cand_pair[s, c1])
-    return bool(
-        trace.availability[t, pair] < floor
-        or trace.latency_ms[t, pair] > grid.slo_ms[s]
-        or trace.hourly_cost_usd[t, to] >= trace.hourly_cost_usd[t, pair]
-    )
+FLOOR_DRAWS = 2000
+"""Simulated label draws for :func:`ece_noise_floor` (seeded: the report stays deterministic)."""
+
+
+def ece_noise_floor(confidence: npt.NDArray[np.float64], bins: int = 10) -> tuple[float, float] | None:
+    """(mean, 90th percentile) of the expected calibration error a *perfectly calibrated* confidence
+    would show on these decisions from sampling alone: labels drawn as Bernoulli(confidence),
+    ``FLOOR_DRAWS`` times (seed 0), with the report's bins. On a few dozen decisions it is 0.05-0.09:
+    an ECE at or under it is as calibrated as the sample can tell; None without decisions."""
+    conf = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
+    if not conf.size:
+        return None
+    rng = np.random.default_rng(0)
+    labels = rng.uniform(size=(FLOOR_DRAWS, conf.size)) < conf[None, :]
+    idx = np.minimum((conf * bins).astype(np.intp), bins - 1)
+    onehot = np.zeros((conf.size, bins))
+    onehot[np.arange(conf.size), idx] = 1.0
+    counts = onehot.sum(axis=0)
+    used = counts > 0
+    mean_conf = (conf @ onehot)[used] / counts[used]
+    share = (labels.astype(np.float64) @ onehot)[:, used] / counts[used]
+    ece = (np.abs(share - mean_conf) * counts[used]).sum(axis=1) / conf.size
+    return float(ece.mean()), float(np.quantile(ece, 0.9))
 
 
 def replay_calibration(
@@ -180,12 +185,11 @@ def replay_calibration(
     path: npt.NDArray[np.int16],
     *,
     fitted_on: tuple[str, ...] | None,
-    availability_floor: float,
 ) -> dict[str, Any]:
-    """The report's calibration section for one replay (module docstring). Moves made for service's
-    sake are left out (the current placement below the availability floor or over the SLO at the
-    decision, or a target that costs more: emergencies and SLO escapes): their confidence is about
-    health, the label about money."""
+    """The report's calibration section for one replay (module docstring). Moves the engine made for
+    the service's sake are left out (``LifecycleEvent.for_service``: emergencies and SLO escapes, as
+    the engine judged them): their confidence is about health, the label about money. A move that
+    chases credits to a target dearer at list price is a money move and is scored."""
     names = {svc.name: i for i, svc in enumerate(trace.services)}
     cols = _columns_by_key(trace, grid)
     rows = [
@@ -198,33 +202,28 @@ def replay_calibration(
             e.event == "auto_approve",
         )
         for e in journal
-        if e.event in GATE_EVENTS and e.confidence is not None and e.service in names
+        if e.event in GATE_EVENTS and e.confidence is not None and e.service in names and not e.for_service
     ]
-    rows = [
-        r
-        for r in rows
-        if r[3] >= 0
-        and r[2] != r[3]
-        and not is_service_move(trace, grid, r[0], r[1], r[2], r[3], availability_floor)
-    ]
+    rows = [r for r in rows if r[3] >= 0 and r[2] != r[3]]
     if rows:
         t, s, c0, c1 = (np.array([r[j] for r in rows], dtype=np.int64) for j in range(4))
         conf = np.array([r[4] for r in rows])
         auto = np.array([r[5] for r in rows], dtype=bool)
-        labelled, positive = hindsight_positive(trace, grid, t, s, c0, c1)
+        labelled, positive = hindsight_positive(trace, grid, path, t, s, c0, c1)
     else:
         conf = np.zeros(0)
         auto = labelled = positive = np.zeros(0, dtype=bool)
     conf_l, pos_l, auto_l = conf[labelled], positive[labelled], auto[labelled]
     ece = expected_calibration_error(conf_l, pos_l)
+    floor = ece_noise_floor(conf_l)
     return {
         "calibrated": fitted_on is not None,
         "fitted_on": None if fitted_on is None else list(fitted_on),
-        "label": f"net positive {HINDSIGHT_HORIZON_S / 86400:.0f} days after the decision, "
-        "after the migration cost",
+        "label": LABEL,
         "gate_decisions": int(conf.size),
         "labelled": int(conf_l.size),
         "expected_calibration_error": None if ece is None else round(ece, 4),
+        "ece_noise_floor": None if floor is None else {"mean": round(floor[0], 4), "p90": round(floor[1], 4)},
         "mean_confidence": None if not conf_l.size else round(float(conf_l.mean()), 4),
         "positive_share": None if not conf_l.size else round(float(pos_l.mean()), 4),
         "auto_approved_labelled": int(auto_l.sum()),

@@ -78,12 +78,36 @@ class CreditRun:
     def step(self, t: int, running_usd: FloatArray, provider: Int64Array) -> FloatArray:
         """Advance to step ``t`` and burn ``running_usd`` (per service, this step) on each service's
         provider; returns the credit applied to each service."""
-        now = t * self.step_s
         burn = provider_burn(len(self.providers), provider, running_usd)
+        applied = self.burn_providers(t, burn)
+        return service_shares(applied, burn, provider, running_usd)
+
+    def burn_providers(self, t: int, burn: FloatArray) -> FloatArray:
+        """Advance to step ``t`` and burn ``burn`` (per provider, this step); returns the credit applied
+        per provider. What :meth:`step` does before sharing the credit among the services."""
+        now = t * self.step_s
         applied = self.ledger.burn(now, burn)
         for i, (p, start, end) in enumerate(self._expiries):
             if not self._fired[i] and start <= now < end:
                 self.ledger.expire_now(p)
                 self._fired[i] = True
         self.applied_total += applied
-        return service_shares(applied, burn, provider, running_usd)
+        return applied
+
+    def agrees_with(self, other: CreditRun, tolerance_usd: float) -> bool:
+        """Whether ``other`` (a copy of this run burnt differently) is in the same state: the same
+        grants started, expired and refilled alike, balances within ``tolerance_usd``. From then on
+        the same burns give the same credits."""
+        if self._fired != other._fired:
+            return False
+        for a, b in zip(self.ledger.grants, other.ledger.grants, strict=True):
+            if (a.started, a.expired, a.opened, a.next_refill_s) != (
+                b.started,
+                b.expired,
+                b.opened,
+                b.next_refill_s,
+            ):
+                return False
+            if abs(a.balance - b.balance) > tolerance_usd:
+                return False
+        return True

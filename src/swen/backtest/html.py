@@ -249,6 +249,9 @@ def reliability_figure(cal: dict[str, Any]) -> go.Figure:
     )
     ece = cal["expected_calibration_error"]
     ece_text = "n/a" if ece is None else f"{ece:.3f}"
+    floor = cal.get("ece_noise_floor")
+    if ece is not None and floor:
+        ece_text += f", a calibrated confidence would show {floor['mean']:.3f} on as many decisions"
     fig.update_layout(
         title=f"Reliability of confidence (expected calibration error {ece_text}; {cal['label']})",
         xaxis_title="confidence",

@@ -80,6 +80,10 @@ class LifecycleEvent:
     target: str
     confidence: float | None = None
     stability: float | None = None
+    for_service: bool = False
+    """A gate decision the engine made for the service's sake (an emergency, or a move out of a
+    placement whose p95 breaks the SLO): its confidence is about health, not money
+    (``calibration.engine_service_move``), so the calibration leaves it out."""
 
 
 @dataclass

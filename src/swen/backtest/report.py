@@ -359,8 +359,8 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
         pos = cal["auto_approved_positive_share"]
         gate.caption += (
             f"; confidence {'calibrated' if cal['calibrated'] else 'not calibrated'}, expected calibration "
-            f"error {'n/a' if ece is None else f'{ece:.3f}'} over {cal['labelled']} gate decisions, "
-            f"auto-approved net positive in hindsight {_pct(pos)}"
+            f"error {'n/a' if ece is None else f'{ece:.3f}'} over {cal['labelled']} gate decisions"
+            f"{_floor_text(cal.get('ece_noise_floor'))}, auto-approved net positive in hindsight {_pct(pos)}"
         )
     per = _table(
         "Per service",
@@ -404,3 +404,10 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
 
 def print_report(doc: dict[str, Any], console: Console | None = None) -> None:
     (console or Console()).print(render(doc))
+
+
+def _floor_text(floor: dict[str, float] | None) -> str:
+    """`` (a calibrated confidence would show 0.051, 90 % under 0.082)``: the ECE's sampling noise."""
+    if not floor:
+        return ""
+    return f" (a calibrated confidence would show {floor['mean']:.3f}, 90 % under {floor['p90']:.3f})"

@@ -246,7 +246,6 @@ def replay_platform(
         replay.journal,
         path,
         fitted_on=None if fold is None else fold.fitted_on,
-        availability_floor=config.floors.availability,
     )
     return BacktestResult(config, params, prepared, platform, replay.tally, timings, lifecycle, reliability)
 

@@ -45,6 +45,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from swen.backtest.hindsight import service_move
 from swen.backtest.lifecycle import (
     MANUAL_OUTCOMES,
     Lifecycle,
@@ -348,6 +349,12 @@ class PlatformReplay:
 
     def _note(self, t: int, s: int, event: str, target: Placement, decision: Decision | None = None) -> None:
         conf = None if decision is None else decision.confidence
+        result = self.last_result
+        for_service = (
+            decision is not None
+            and result is not None
+            and service_move(result.cycle, result.cycle.row_of[decision.service])
+        )
         self.journal.append(
             LifecycleEvent(
                 t,
@@ -356,6 +363,7 @@ class PlatformReplay:
                 target.key,
                 None if conf is None else conf.value,
                 None if conf is None else conf.stability,
+                for_service,
             )
         )
 

@@ -32,6 +32,16 @@ def test_isotonic_fit_recovers_the_share_of_positives_and_starts_at_zero() -> No
     curve = np.interp([0.6, 0.75, 0.9], x, y)
     assert curve == pytest.approx([0.2, 0.5, 0.8], abs=0.08)
     assert float(np.interp(0.25, x, y)) <= float(np.interp(0.5, x, y))
+
+
+def test_isotonic_fit_lifts_no_raw_probability_below_the_data() -> None:
+    rng = np.random.default_rng(4)
+    raw = rng.uniform(0.55, 1.0, 2000)
+    positive = rng.uniform(size=raw.size) < 0.9  # 90 % positive everywhere the gate saw moves
+    x, y = fit_isotonic(raw, positive)
+    below = np.linspace(0.0, float(raw.min()) - 1e-5, 50)
+    assert np.all(np.interp(below, x, y) <= below + 1e-9)  # never seen: no more than the raw value
+    assert float(np.interp(float(raw.min()) + 1e-3, x, y)) > 0.8  # seen: the data's share
     calibrated = np.interp(raw, x, y)
     ece_cal, ece_raw = (
         expected_calibration_error(calibrated, positive),
@@ -64,6 +74,9 @@ def test_gate_samples_are_the_gate_decisions_labelled_as_the_report_labels_them(
     # raw confidence (identity curve): a stateless move reaches the gate above the gate's 0.85, a
     # stateful or costlier one above the proposal bar of 0.70
     assert np.all(samples.engine_raw > 0.70) and np.all(samples.engine_raw[samples.auto] > 0.85)
+    # the confidence the replay used (what the report scores) is the raw one under the identity curve
+    assert samples.used == pytest.approx(samples.engine_raw, abs=1e-12)
+    assert samples.stateful.dtype == bool and len(samples.stateful) == len(samples)
 
 
 def test_fit_table_leaves_each_scenario_out_of_its_own_fold() -> None:
@@ -82,5 +95,11 @@ def test_fit_table_leaves_each_scenario_out_of_its_own_fold() -> None:
     assert [c["held_out"] for c in held] == ["price-war", "gpu-scarcity"]
     assert all(c["held_out"] not in c["fitted_on"] for c in held)
     assert table.provenance["services"] == 30 and table.provenance["rounds"] == 1
+    # the ECE of the confidence each round's replays used, per scenario: how the fit settles
+    assert [set(r) for r in table.provenance["rounds_ece"]] == [{"price-war", "gpu-scarcity"}]
     with pytest.raises(ValueError, match="two distinct scenarios"):
         fit_table(["price-war", "price-war"])
+    with pytest.raises(ValueError, match="fit_on must be one of all, last"):
+        fit_table(["price-war", "gpu-scarcity"], fit_on="first")
+    with pytest.raises(ValueError, match="no fold for calm-month"):
+        fit_table(["price-war", "calm-month"], start=table)

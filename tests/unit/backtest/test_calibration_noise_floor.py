@@ -1,0 +1,30 @@
+"""The ECE a perfectly calibrated confidence would show from sampling alone (backtest/calibration.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from swen.backtest.calibration import ece_noise_floor
+
+
+def test_one_bin_floor_is_the_mean_absolute_error_of_a_binomial_share() -> None:
+    for n in (25, 100, 400):
+        floor = ece_noise_floor(np.full(n, 0.9))
+        assert floor is not None
+        mean, p90 = floor
+        # |share - 0.9| of n Bernoulli(0.9) draws: about sd x sqrt(2 / pi), sd = sqrt(0.09 / n)
+        assert mean == pytest.approx(math.sqrt(0.09 / n) * math.sqrt(2 / math.pi), rel=0.2)
+        assert p90 > mean
+
+
+def test_floor_shrinks_with_more_decisions_and_is_reproducible() -> None:
+    rng = np.random.default_rng(5)
+    few, many = rng.uniform(0.7, 1.0, 20), rng.uniform(0.7, 1.0, 2000)
+    f_few, f_many = ece_noise_floor(few), ece_noise_floor(many)
+    assert f_few is not None and f_many is not None
+    assert f_many[0] < f_few[0] / 3
+    assert ece_noise_floor(few) == f_few  # seeded: the report is deterministic
+    assert ece_noise_floor(np.zeros(0)) is None
