@@ -50,7 +50,7 @@ from swen.engine.fleet import FleetArrays
 from swen.engine.forecast import AdvantageState, copernican_model, forecast, gpu_capacity_risk
 from swen.engine.migration_cost import move_usd
 from swen.engine.params import EngineParams
-from swen.engine.savings import EgressPrice, credit_use, egress_per_gb, net_savings
+from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
 from swen.engine.scoring import best_excluding, effective_availability, monthly_cost, score
 from swen.engine.window import SampleWindow
 
@@ -215,20 +215,11 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
             (savings.gross + savings.credits_offset) / savings.current_monthly,
             np.nan,
         )
-    advantage = _track_advantage(
-        (inputs.advantage or AdvantageState.empty(fleet.names, window.placement_keys)).aligned(
-            fleet.names, window.placement_keys
-        ),
-        target=np.where(moving, target, -1),
-        rel=rel,
-        cur=cur,
-        feasible=feasible,
-        monthly=np.nan_to_num(monthly),
-        credits=np.nan_to_num(seen.credits),
-        amortisation_months=params.amortisation_months,
-        now_s=now_s,
+    advantage = (
+        (inputs.advantage or AdvantageState.empty(fleet.names, window.placement_keys))
+        .aligned(fleet.names, window.placement_keys)
+        .updated(np.where(moving, target, -1), cur, rel, now_s)
     )
-    tracked = (advantage.target >= 0) & (advantage.target == target)
     fold = params.calibration
     duration_model = (fold.duration_model() if fold is not None else None) or copernican_model()
     outlook = forecast(
@@ -243,7 +234,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         seen.gpu_availability[rows, tgt_safe], params.gpu_availability_floor, fleet.is_gpu & moving
     )
     raw = np.where(
-        tracked,
+        advantage.target >= 0,
         raw_probability(outlook.pays_within_horizon, outlook.outlasts_payback, gpu_risk, freshness),
         0.0,
     )
@@ -308,7 +299,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         outlook=outlook,
         route_ok=route_ok,
         bar_savings=bar_savings,
-        tracked=tracked,
+        tracked=advantage.target >= 0,
         catalog_version=inputs.catalog_version,
     )
     recommendations = tuple(cycle.decision(int(i)) for i in np.flatnonzero(migrate))
@@ -408,44 +399,6 @@ def meets_thresholds(
     net = np.asarray(net_savings_usd, dtype=np.float64)
     out: npt.NDArray[np.bool_] = (conf > params.min_confidence) & (net > params.min_savings_usd)
     return out
-
-
-def _track_advantage(
-    prev: AdvantageState,
-    *,
-    target: IntArray,
-    rel: FloatArray,
-    cur: IntArray,
-    feasible: npt.NDArray[np.bool_],
-    monthly: FloatArray,
-    credits: FloatArray,
-    amortisation_months: float,
-    now_s: float,
-) -> AdvantageState:
-    """The advantage state after this cycle (``forecast.AdvantageState``).
-
-    ``target`` is the candidate each service would move to this cycle (-1: staying scores best) and
-    ``rel`` its relative advantage. A cycle in which the current placement happens to score first
-    does not end a tracked advantage while the tracked target is still feasible: its own relative
-    advantage over the current placement (price gap plus credits, this cycle's samples) goes into
-    the smoothed mean like any other observation, and the tracking ends only once that smoothed mean
-    is no longer positive. One noisy sample used to reset it: a 6 % A100 price gap lost to noise
-    about one cycle in seven, so the advantage never aged past an hour and its evidence never grew
-    (gpu-squeeze: the move the hindsight oracle made on day 0.8 came on day 17).
-    """
-    rows = np.arange(len(cur))
-    held = (target < 0) & (prev.target >= 0) & (prev.base == cur) & (cur >= 0)
-    held &= feasible[rows, np.maximum(prev.target, 0)]
-    cur_safe = np.maximum(cur, 0)
-    here = monthly[rows, cur_safe]
-    there = monthly[rows, np.maximum(prev.target, 0)]
-    offset = credit_use(credits[rows, np.maximum(prev.target, 0)], there, amortisation_months) - credit_use(
-        credits[rows, cur_safe], here, amortisation_months
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        held_rel = np.where(here > 0, (here - there + offset) / here, np.nan)
-    state = prev.updated(np.where(held, prev.target, target), cur, np.where(held, held_rel, rel), now_s)
-    return state.ended(held & ~(state.mean > 0))
 
 
 def _window_rows(fleet: FleetArrays, window: SampleWindow) -> IntArray | None:

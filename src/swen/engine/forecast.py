@@ -8,10 +8,8 @@ service it tracks the cycle's target against the current placement:
 * ``mean``, ``var``: exponentially weighted mean and variance of ``g`` with time constant
   :data:`TAU_S` (6 h), started from the first observation and a prior spread :data:`PRIOR_SD`;
 * ``since``: when moving away from the current placement started to pay (tracking restarts when
-  the service moved, and ends once the smoothed advantage is no longer positive; a cycle in which
-  the current placement happens to score first feeds the tracked target's own advantage into the
-  mean instead of ending it (``decide._track_advantage``); a lead passing from one target to a
-  similar one, such as two regions under the same price cut, continues it).
+  staying is best again or the service moved; a lead passing from one target to a similar one, such
+  as two regions under the same price cut, continues it).
 
 From these, per service:
 
@@ -201,22 +199,6 @@ class AdvantageState:
             np.where(valid, now_s, 0.0),
             mean,
             var,
-        )
-
-    def ended(self, mask: BoolArray) -> AdvantageState:
-        """This state with the tracking of the ``mask`` services ended (nothing tracked there)."""
-        if not mask.any():
-            return self
-        keep = ~mask
-        return AdvantageState(
-            self.services,
-            self.placement_keys,
-            np.where(keep, self.target, NO_TARGET).astype(np.intp),
-            np.where(keep, self.base, NO_TARGET).astype(np.intp),
-            np.where(keep, self.since, 0.0),
-            np.where(keep, self.last, 0.0),
-            np.where(keep, self.mean, 0.0),
-            np.where(keep, self.var, 0.0),
         )
 
     def age_s(self, now_s: float) -> FloatArray:
