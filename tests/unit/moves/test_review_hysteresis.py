@@ -141,7 +141,8 @@ def test_an_open_emergency_keeps_its_healthy_target_while_first_place_flips() ->
     policy = ReviewPolicy(window=3)
     waiting = {"svc": OpenMove("d-1", TARGET, True, True, make_decision("d-1").confidence)}
     for k in range(20):
-        flip = _emergency(f"d-{k + 2}", NEAR if k % 2 else TARGET, (NEAR, TARGET) if k % 2 else (TARGET, NEAR))
+        first, second = (NEAR, TARGET) if k % 2 else (TARGET, NEAR)
+        flip = _emergency(f"d-{k + 2}", first, (first, second))
         assert policy.on_recommendation(waiting["svc"], flip) is ReviewAction.KEEP
     running = OpenMove("d-1", TARGET, False, True, make_decision("d-1").confidence)  # in the pipeline
     assert policy.on_recommendation(running, _emergency("d-30", NEAR, (NEAR, TARGET))) is ReviewAction.KEEP
