@@ -18,6 +18,9 @@ Rules (``engine.review_rules`` holds them and their measured reasons):
 * hysteresis: a waiting move is **withdrawn** only after ``window`` consecutive cycles in which it
   was not worth it (another target ranked first, confidence at or below ``release_confidence``, or no
   net saving); a dip below the proposal bar does not close it (emergencies are never withdrawn).
+* **emergency target hysteresis**: an open emergency is kept, not superseded by another emergency
+  decision, while its target is still a healthy candidate (``review_rules.emergency_target_holds``):
+  it is re-targeted only when the outage (or a quarantine, or an SLO breach) reaches that target;
 * a move a person chose (``swen place``) is **kept** whatever the engine recommends, except an
   emergency, and never withdrawn: only a person rejects it. The engine is told about it as pending.
 """
@@ -85,6 +88,10 @@ class ReviewPolicy:
             return ReviewAction.PROPOSE
         if open_move.target == decision.target:
             return ReviewAction.KEEP
+        if open_move.emergency and decision.emergency:
+            if review_rules.emergency_target_holds(open_move.target, decision.ranking):
+                return ReviewAction.KEEP  # any healthy target ends the emergency: one MR, one review
+            return ReviewAction.PROPOSE  # the outage reached the open move's target: re-target
         if open_move.waits_for_review and not (open_move.emergency or decision.emergency):
             costs = {c.placement: c.monthly_cost_usd for c in decision.ranking}
             held, new = costs.get(open_move.target), costs.get(decision.target)

@@ -127,3 +127,33 @@ def test_an_slo_repair_is_not_withdrawn_for_its_one_time_cost() -> None:
     assert [policy.withdrawals(waiting, cycle_result(0.9, net=-40.0, bar=-40.0)) for _ in range(3)][-1] == [
         "svc"
     ]
+
+
+def _emergency(decision_id: str, target: Placement, healthy: tuple[Placement, ...]) -> Any:
+    """An emergency decision out of HOME (down: not in the ranking) whose ranking holds ``healthy``."""
+    rec = _ranked(decision_id, target, {p: 700.0 + 10 * i for i, p in enumerate(healthy)})
+    return rec.model_copy(update={"emergency": True})
+
+
+def test_an_open_emergency_keeps_its_healthy_target_while_first_place_flips() -> None:
+    """provider-outages: a stateful service's emergency waiting four hours for a person was superseded
+    ten times in three hours as two healthy regions swapped first place with every sample."""
+    policy = ReviewPolicy(window=3)
+    waiting = {"svc": OpenMove("d-1", TARGET, True, True, make_decision("d-1").confidence)}
+    for k in range(20):
+        first, second = (NEAR, TARGET) if k % 2 else (TARGET, NEAR)
+        flip = _emergency(f"d-{k + 2}", first, (first, second))
+        assert policy.on_recommendation(waiting["svc"], flip) is ReviewAction.KEEP
+    running = OpenMove("d-1", TARGET, False, True, make_decision("d-1").confidence)  # in the pipeline
+    assert policy.on_recommendation(running, _emergency("d-30", NEAR, (NEAR, TARGET))) is ReviewAction.KEEP
+
+
+def test_an_open_emergency_is_retargeted_once_the_outage_reaches_its_target() -> None:
+    policy = ReviewPolicy(window=3)
+    waiting = OpenMove("d-1", TARGET, True, True, make_decision("d-1").confidence)
+    reached = _emergency("d-2", NEAR, (NEAR,))  # TARGET is no longer a feasible candidate
+    assert policy.on_recommendation(waiting, reached) is ReviewAction.PROPOSE
+    price_move = OpenMove("d-1", TARGET, True, False, make_decision("d-1").confidence)
+    assert policy.on_recommendation(price_move, _emergency("d-3", NEAR, (NEAR, TARGET))) is (
+        ReviewAction.PROPOSE  # an emergency still overrides a waiting price move elsewhere
+    )
