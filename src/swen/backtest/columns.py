@@ -77,6 +77,11 @@ class CodedMatrix:
     def __getitem__(self, index: Any) -> Any:
         return self.table[self.codes[index]]
 
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> npt.NDArray[Any]:
+        """The whole matrix (``np.asarray``: tests and small traces; readers index it instead)."""
+        out: npt.NDArray[Any] = self[slice(None)]
+        return out if dtype is None else out.astype(dtype)
+
     @property
     def nbytes(self) -> int:
         return int(self.codes.nbytes + self.table.nbytes)
@@ -118,6 +123,11 @@ class GroupedColumns:
             return self.values[rows, groups]
         return self.values[rows][..., groups]
 
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> npt.NDArray[Any]:
+        """The whole matrix (``np.asarray``: tests and small traces; readers index it instead)."""
+        out: npt.NDArray[Any] = self[slice(None)]
+        return out if dtype is None else out.astype(dtype)
+
     @property
     def shape(self) -> tuple[int, int]:
         return (int(self.values.shape[0]), int(self.group_of.size))
@@ -152,6 +162,11 @@ class FactoredMatrix:
             else:
                 values = values * self.factor[rows][..., which]
         return np.asarray(values).astype(np.float32) if np.ndim(values) else np.float32(values)
+
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> npt.NDArray[Any]:
+        """The whole matrix (``np.asarray``: tests and small traces; readers index it instead)."""
+        out: npt.NDArray[Any] = self[slice(None)]
+        return out if dtype is None else out.astype(dtype)
 
     @property
     def shape(self) -> tuple[int, int]:
