@@ -97,9 +97,10 @@ def account(
         hi = min(lo + CHUNK_STEPS, n_t)
         cols = path16[lo:hi]
         pairs = grid.cand_pair[s_idx[None, :], cols]
+        steps = np.arange(lo, hi)[:, None]
         if (pairs < 0).any():
             raise ValueError(f"{name}: the path uses a padding column")
-        running = np.take_along_axis(trace.hourly_cost_usd[lo:hi], pairs, axis=1).astype(np.float64) * rate
+        running = np.asarray(trace.hourly_cost_usd[steps, pairs], dtype=np.float64) * rate
         prev = np.vstack([prev_row[None, :], cols[:-1]])
         moved = prev != cols
         move_cost = np.where(moved, grid.move_usd[s_idx[None, :], prev, cols], 0.0)
@@ -108,8 +109,8 @@ def account(
             provider = trace.index.pair_provider[pairs]
             for i in range(hi - lo):
                 credit[i] = run.step(lo + i, running[i], provider[i])
-        latency = np.take_along_axis(trace.latency_ms[lo:hi], pairs, axis=1)
-        availability = np.take_along_axis(trace.availability[lo:hi], pairs, axis=1)
+        latency = trace.latency_ms[steps, pairs]
+        availability = trace.availability[steps, pairs]
         over_slo[lo:hi] = ~(latency <= grid.slo_ms[None, :])
         down[lo:hi] = ~(availability >= floors.availability)
         running_s += running.sum(axis=0)

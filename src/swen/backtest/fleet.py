@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from swen.domain.arrays import FloatArray
+from swen.domain.arrays import FloatArray, Int64Array
 from swen.domain.errors import ConfigError
 from swen.domain.models import Criticality, Placement, Service
 from swen.telemetry import model as m
@@ -103,12 +103,23 @@ class PriceStepper:
         self._rng = np.random.default_rng([paths.seed, 7]) if noise else None
         self._dist = paths.dist
 
-    def apply(self, hourly: FloatArray, dt_h: float) -> FloatArray:
+    @property
+    def cell(self) -> Int64Array:
+        """Each pair's factor cell (service x provider) in :meth:`factors`."""
+        return self._cell
+
+    def factors(self, dt_h: float) -> FloatArray:
+        """Step the walks by ``dt_h`` hours; this step's factor of every cell (service x provider)."""
         if self._rng is not None:
             noise = self._rng.standard_normal(self._walk.size)
             walk = m.ou_step(self._walk, 1.0, 1.0, self._dist.walk_reversion_per_h, dt_h, noise * self._std)
             self._walk = np.clip(walk, *self._dist.walk_bounds)
-        out: FloatArray = hourly * (self._discount * self._walk)[self._cell]
+        out: FloatArray = self._discount * self._walk
+        return out
+
+    def apply(self, hourly: FloatArray, dt_h: float) -> FloatArray:
+        """Step the walks and return ``hourly`` (pair prices) times each pair's factor."""
+        out: FloatArray = hourly * self.factors(dt_h)[self._cell]
         return out
 
 

@@ -9,11 +9,12 @@
      the target has no GPU capacity at that moment (GPU availability below the engine's floor), as a
      real apply would;
   2. the platform's own credit ledger (``credits.CreditRun``) burns this step's running cost of the
-     applied placements; the step's samples go into a ``SampleWindow`` (``update_arrays``), with those
-     balances as ``credits_usd``, and the real ``evaluate`` runs with the applied placements, the
-     providers the platform cannot deploy to (``PROVIDERS.undeployable()``, as the live loop), the
-     cooldown (``last_moved_at``), the open moves (``pending``) and the winner history, exactly as
-     ``loop.EngineLoop`` feeds it (emergency mode: ``auto_emergency``);
+     applied placements; the step's samples go into the engine's ``SampleWindow``
+     (``trace_window.TraceWindow``), with those balances as ``credits_usd``, and the real ``evaluate``
+     runs with the applied placements, the providers the platform cannot deploy to
+     (``PROVIDERS.undeployable()``, as the live loop), the cooldown (``last_moved_at``), the open moves
+     (``pending``) and the winner history, exactly as ``loop.EngineLoop`` feeds it (emergency mode:
+     ``auto_emergency``);
   3. each recommendation goes through the real ``PolicyGate`` with the plan the sim root would produce
      (one ``terraform_data.placement["<service>"]`` replace carrying the service's stateful flag):
      ``auto_approve`` -> applied after ``pipeline_delay_steps``; ``manual_review`` -> waits
@@ -55,6 +56,7 @@ from swen.backtest.lifecycle import (
     PolicyTally,
 )
 from swen.backtest.trace import Floors, Grid, Progress, Trace
+from swen.backtest.trace_window import TraceWindow
 from swen.domain.decision import Decision
 from swen.domain.models import Placement, Service
 from swen.domain.providers import PROVIDERS
@@ -63,7 +65,6 @@ from swen.engine.decide import EngineInputs, EngineResult, evaluate
 from swen.engine.fleet import FleetArrays, gpu_models_by_placement
 from swen.engine.forecast import AdvantageState
 from swen.engine.params import EngineParams
-from swen.engine.window import SampleWindow
 from swen.moves.review_policy import OpenMove as PolicyMove
 from swen.moves.review_policy import ReviewAction, ReviewPolicy
 from swen.pipeline.plan_summary import PlanSummary, summarise_plan
@@ -131,11 +132,20 @@ class PlatformReplay:
         )
         self.services = list(trace.services)
         self.placements = catalog.placements()
-        self.window = SampleWindow([s.name for s in self.services], self.placements, params.stability_window)
         idx = trace.index
-        key_col = [self.window.placement_index[p.key] for p in idx.placements]
+        column_of = {p.key: i for i, p in enumerate(self.placements)}
+        key_col = [column_of[p.key] for p in idx.placements]
         self._window_col = np.asarray(key_col, dtype=np.intp)[idx.pair_placement]
         self._service_idx = idx.pair_service.astype(np.intp)
+        self.window = TraceWindow(
+            [s.name for s in self.services],
+            self.placements,
+            params.stability_window,
+            trace=trace,
+            service_idx=self._service_idx,
+            window_col=self._window_col,
+        )
+        """The engine's window, fed one trace row per step (``trace_window``)."""
         self._grid_col = self._grid_columns()
         self._gpu_models = gpu_models_by_placement(catalog.offers())
         self._egress = _cached(catalog.egress_usd_per_gb)
@@ -196,8 +206,9 @@ class PlatformReplay:
         for t in range(trace.steps):
             now = trace.time_at(t)
             self._apply_due(t, now)
-            self._burn_credits(t)
-            self._observe(t, now)
+            cost = trace.hourly_cost_usd[t]
+            self._burn_credits(t, cost)
+            self._observe(t, now, cost)
             result = evaluate(
                 EngineInputs(
                     services=self.services,
@@ -229,24 +240,25 @@ class PlatformReplay:
         return path
 
     # --- one step ----------------------------------------------------------------------------
-    def _burn_credits(self, t: int) -> None:
-        """Burn this step's running cost of the applied placements from the platform's balances."""
+    def _burn_credits(self, t: int, cost: npt.NDArray[np.float32]) -> None:
+        """Burn this step's running cost of the applied placements from the platform's balances
+        (``cost``: the trace's prices at step t, every pair)."""
         pairs = self.grid.cand_pair[np.arange(len(self.services)), self.column]
-        running = self.trace.hourly_cost_usd[t, pairs] * self._replicas_h
+        running = cost[pairs] * self._replicas_h
         self.credits.step(t, running, self.trace.index.pair_provider[pairs])
 
-    def _observe(self, t: int, now: datetime) -> None:
+    def _observe(self, t: int, now: datetime, cost: npt.NDArray[np.float32]) -> None:
+        """Step t's samples into the window (error rates are not in the trace: the engine's cycle
+        never reads them)."""
         trace = self.trace
-        self.window.update_arrays(
-            self._service_idx,
-            self._window_col,
-            ts=np.full(self._service_idx.size, now.timestamp()),
-            hourly_cost_usd=trace.hourly_cost_usd[t],
+        self.window.observe(
+            t,
+            now.timestamp(),
+            hourly_cost_usd=cost,
             latency_ms=trace.latency_ms[t],
             credits_usd=self.credits.balance[trace.index.pair_provider],
             gpu_availability=trace.gpu_row(t),
             availability=trace.availability[t],
-            error_rate=None,  # not in the trace: the engine's cycle never reads it
         )
 
     def _open_moves(self) -> dict[str, PolicyMove]:

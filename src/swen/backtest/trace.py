@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from swen.backtest.columns import CodedMatrix, FactoredMatrix, GroupedColumns
 from swen.backtest.credits import CreditExpiry, CreditRun, credit_expiries
-from swen.backtest.fleet import PricePaths
+from swen.backtest.fleet import PricePaths, PriceStepper
 from swen.backtest.migration import MigrationCost
 from swen.domain.arrays import BoolArray, Float32Array, FloatArray, Int64Array
 from swen.domain.errors import InvalidInputError
@@ -41,7 +42,7 @@ from swen.telemetry.credit_file import Grant
 from swen.telemetry.credits import Credits, as_grants
 from swen.telemetry.pairs import PairIndex
 from swen.telemetry.scenarios import Scenario
-from swen.telemetry.simulator import Simulator
+from swen.telemetry.simulator import SampleArrays, Simulator
 
 Progress = Callable[[int], None]
 """Called with the number of steps just done."""
@@ -57,14 +58,19 @@ class Trace:
     start: datetime
     step_s: float
     index: PairIndex
-    hourly_cost_usd: Float32Array
+    hourly_cost_usd: Float32Array | FactoredMatrix
+    """Read it by indexing (``[t]``, ``[rows, pairs]``): a :class:`columns.FactoredMatrix` as built."""
     latency_ms: Float32Array
-    availability: npt.NDArray[np.float16]
+    availability: npt.NDArray[np.float16] | CodedMatrix
+    """Read it by indexing: a :class:`columns.CodedMatrix` as built (about ten distinct values)."""
     gpu_pairs: Int64Array
     """The pairs with a GPU market, in order; every other pair's GPU availability is always 1.0 (the
-    simulator's model), so only these columns are kept (28 % of the pairs at 1,000 services)."""
+    simulator's model), so only these pairs have a column (28 % of the pairs at 1,000 services)."""
     gpu_values: npt.NDArray[np.float16]
-    """``T x len(gpu_pairs)``: the GPU availability of those pairs."""
+    """``T x G``: the GPU availability of each group of GPU pairs equal at every step (the pairs of one
+    GPU market, split where a scenario treats them differently)."""
+    gpu_group: Int64Array | None = None
+    """Pair -> its column in ``gpu_values`` (-1: no GPU market); None: ``gpu_pairs``' positions."""
     grants: tuple[Grant, ...] = ()
     """The credit ledger file's grants (a grant without a start starts with the replay)."""
     credit_expiries: tuple[CreditExpiry, ...] = ()
@@ -87,6 +93,8 @@ class Trace:
     @cached_property
     def gpu_column(self) -> Int64Array:
         """Pair -> its column in ``gpu_values`` (-1: no GPU market, availability 1.0)."""
+        if self.gpu_group is not None:
+            return self.gpu_group
         out = np.full(self.index.size, -1, dtype=np.int64)
         out[self.gpu_pairs] = np.arange(self.gpu_pairs.size)
         return out
@@ -94,7 +102,7 @@ class Trace:
     def gpu_row(self, step: int) -> npt.NDArray[Any]:
         """GPU availability of every pair at ``step`` (float16, as stored)."""
         row = np.ones(self.index.size, dtype=np.float16)
-        row[self.gpu_pairs] = self.gpu_values[step]
+        row[self.gpu_pairs] = self.gpu_values[step][self.gpu_column[self.gpu_pairs]]
         return row
 
     def gpu_at(self, step: int, pair: int) -> np.float16:
@@ -113,7 +121,7 @@ class Trace:
         """The full ``T x pairs`` matrix, built on each call (as large as the trace's availability):
         prefer ``gpu_row``, ``gpu_at`` or ``gpu_cells``."""
         out = np.ones((self.steps, self.index.size), dtype=np.float16)
-        out[:, self.gpu_pairs] = self.gpu_values
+        out[:, self.gpu_pairs] = self.gpu_values[:, self.gpu_column[self.gpu_pairs]]
         return out
 
     @property
@@ -124,7 +132,7 @@ class Trace:
             self.availability,
             self.gpu_values,
         )
-        return sum(a.nbytes for a in arrays)
+        return sum(int(a.nbytes) for a in arrays)
 
 
 def build_trace(
@@ -140,12 +148,14 @@ def build_trace(
     progress: Progress | None = None,
     prices: PricePaths | None = None,
     noise: bool = True,
+    compact: bool = True,
 ) -> Trace:
     """Step the simulator ``days x 86400 / step_s`` times and keep every metric a replay reads.
 
     ``prices``: per-service price factors (a generated fleet's) applied to every step's prices.
     ``noise=False``: the simulator without its random terms (``Simulator(noise=False)``), for the
-    scheduled-events reference."""
+    scheduled-events reference. ``compact``: prices, availability and GPU availability in the exact
+    compact storage of ``columns`` (False: plain matrices, the reference the tests compare it with)."""
     if not step_s > 0:
         raise InvalidInputError(f"step must be > 0 s, got {step_s}", hint="use e.g. 300 (5 minutes)")
     steps = round(days * 86400.0 / step_s)
@@ -158,20 +168,22 @@ def build_trace(
     stepper = None if prices is None else prices.stepper(sim.index, noise=noise)
     for scenario in scenarios:
         sim.activate(scenario, at=start)
-    n_pairs = sim.index.size
-    cost = np.empty((steps, n_pairs), dtype=np.float32)
-    f32 = {name: np.empty((steps, n_pairs), dtype=dtype) for name, dtype in _FIELDS.items()}
-    gpu_pairs = np.flatnonzero(sim.index.pair_gpu_market >= 0).astype(np.int64)
-    gpu = np.empty((steps, gpu_pairs.size), dtype=np.float16)
+    idx = sim.index
+    n_pairs = idx.size
+    gpu_pairs = np.flatnonzero(idx.pair_gpu_market >= 0).astype(np.int64)
+    store = (
+        _CompactStore(steps, idx, gpu_pairs, stepper)
+        if compact
+        else _PlainStore(steps, n_pairs, gpu_pairs, stepper)
+    )
+    latency = np.empty((steps, n_pairs), dtype=np.float32)
     chunk = max(1, steps // 100)
     step_h = step_s / 3600.0
     for t in range(steps):
         arrays = sim.step_arrays(start + timedelta(seconds=step_s * t))
         arrays.validate()
-        cost[t] = arrays.hourly_cost_usd if stepper is None else stepper.apply(arrays.hourly_cost_usd, step_h)
-        for name, out in f32.items():
-            out[t] = getattr(arrays, name)
-        gpu[t] = arrays.gpu_availability[gpu_pairs]
+        store.put(t, arrays, step_h)
+        latency[t] = arrays.latency_ms
         if progress is not None and (t + 1) % chunk == 0:
             progress(chunk)
     if progress is not None and steps % chunk:
@@ -180,27 +192,93 @@ def build_trace(
         services=tuple(services),
         start=start,
         step_s=float(step_s),
-        index=sim.index,
-        hourly_cost_usd=cost,
-        latency_ms=f32["latency_ms"],
-        availability=f32["availability"],
+        index=idx,
+        hourly_cost_usd=store.cost(),
+        latency_ms=latency,
+        availability=store.availability,
         gpu_pairs=gpu_pairs,
-        gpu_values=gpu,
+        gpu_values=store.gpu_values(),
         grants=as_grants(credits),
         credit_expiries=credit_expiries(scenarios),
+        gpu_group=store.gpu_group(),
     )
 
 
-_FIELDS: dict[str, type[np.floating[Any]]] = {
-    "latency_ms": np.float32,
-    "availability": np.float16,
-}
-"""Storage of the trace's matrices (T x pairs each; 30 days x 1,000 services is 8,640 x ~6,100):
-prices and latency in float32 (7 significant digits), availability and GPU availability (of the pairs
-with a GPU market only: ``Trace.gpu_pairs``) in float16 (3 digits: 0.9990 is stored as 0.9990234, far
-finer than the floors they are compared with). Sums are taken in float64. Error rates are not kept:
-the engine's cycle never reads them (the anomaly detector and the verification do, and neither runs
-in a replay), and at 1,000 services they took 100 MB."""
+class _PlainStore:
+    """Every cell of prices, availability and GPU availability (of the GPU pairs)."""
+
+    def __init__(self, steps: int, n_pairs: int, gpu_pairs: Int64Array, stepper: PriceStepper | None) -> None:
+        self._cost = np.empty((steps, n_pairs), dtype=np.float32)
+        self.availability = np.empty((steps, n_pairs), dtype=np.float16)
+        self._gpu = np.empty((steps, gpu_pairs.size), dtype=np.float16)
+        self._gpu_pairs, self._stepper = gpu_pairs, stepper
+
+    def put(self, t: int, arrays: SampleArrays, step_h: float) -> None:
+        stepper = self._stepper
+        self._cost[t] = (
+            arrays.hourly_cost_usd if stepper is None else stepper.apply(arrays.hourly_cost_usd, step_h)
+        )
+        self.availability[t] = arrays.availability
+        self._gpu[t] = arrays.gpu_availability[self._gpu_pairs]
+
+    def cost(self) -> Float32Array:
+        return self._cost
+
+    def gpu_values(self) -> npt.NDArray[np.float16]:
+        return self._gpu
+
+    def gpu_group(self) -> None:
+        return None
+
+
+class _CompactStore:
+    """Prices as offer price x service factor, availability coded, GPU availability per market
+    (``columns``; exact)."""
+
+    def __init__(
+        self, steps: int, idx: PairIndex, gpu_pairs: Int64Array, stepper: PriceStepper | None
+    ) -> None:
+        self._base = GroupedColumns(steps, idx.pair_offer, np.float64)
+        self.availability = CodedMatrix(steps, idx.size, np.float16)
+        self._gpu = GroupedColumns(steps, idx.pair_gpu_market[gpu_pairs], np.float16)
+        self._gpu_pairs, self._stepper = gpu_pairs, stepper
+        self._factor: npt.NDArray[np.float64] | None = None
+        self._factor_of: Int64Array | None = None
+        self._cells: Int64Array | None = None
+        if stepper is not None:
+            self._cells, inverse = np.unique(stepper.cell, return_inverse=True)
+            self._factor_of = inverse.astype(np.int64).ravel()
+            self._factor = np.empty((steps, self._cells.size), dtype=np.float64)
+
+    def put(self, t: int, arrays: SampleArrays, step_h: float) -> None:
+        self._base.put(t, arrays.hourly_cost_usd)
+        if self._stepper is not None and self._factor is not None:
+            self._factor[t] = self._stepper.factors(step_h)[self._cells]
+        self.availability.put(t, arrays.availability)
+        self._gpu.put(t, arrays.gpu_availability[self._gpu_pairs])
+
+    def cost(self) -> FactoredMatrix:
+        return FactoredMatrix(self._base, self._factor, self._factor_of)
+
+    def gpu_values(self) -> npt.NDArray[np.float16]:
+        out: npt.NDArray[np.float16] = self._gpu.values
+        return out
+
+    def gpu_group(self) -> Int64Array:
+        out = np.full(self._base.group_of.size, -1, dtype=np.int64)
+        out[self._gpu_pairs] = self._gpu.group_of
+        return out
+
+
+# Storage: The trace's matrices are T x pairs (30 days x 1,000 services is 8,640 x ~11,000): latency in
+# float32 (7 significant digits); prices float32 values, stored as the offer's float64 price times the
+# service's float64 price factor and rounded to float32 on read (``columns.FactoredMatrix``: the same
+# bits); availability and GPU availability (of the pairs with a GPU market only: ``Trace.gpu_pairs``) in
+# float16 (3 digits: 0.9990 is stored as 0.9990234, far finer than the floors they are compared with),
+# availability as one-byte codes into its few distinct values and GPU availability once per GPU market
+# (``columns``). Sums are taken in float64. Error rates are not kept: the engine's cycle never reads them
+# (the anomaly detector and the verification do, and neither runs in a replay), and at 1,000 services
+# they took 100 MB.
 
 
 @dataclass(frozen=True, eq=False)
@@ -305,7 +383,7 @@ def cell_values(trace: Trace, grid: Grid, rows: slice, services: Int64Array) -> 
         if name == "gpu_availability":
             values = trace.gpu_cells(rows, safe)
         else:
-            values = np.asarray(getattr(trace, name)[rows][:, safe], dtype=np.float64)
+            values = np.asarray(getattr(trace, name)[rows, safe], dtype=np.float64)
         values[:, pad] = np.nan
         out[name] = values
     return out

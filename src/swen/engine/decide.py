@@ -202,7 +202,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         migration_usd=move_usd(
             fleet.state_gb,
             egress_per_gb(fleet.placements, cur, target, inputs.egress_usd_per_gb),
-            params.migration.fixed_usd_array(fleet.services),
+            fleet.fixed_usd(params.migration),
             has_target & (target != cur),
         ),
         amortisation_months=params.amortisation_months,

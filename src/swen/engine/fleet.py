@@ -19,6 +19,7 @@ import numpy as np
 
 from swen.domain.arrays import BoolArray, FloatArray, IntArray
 from swen.domain.models import Offer, Placement, Service
+from swen.engine.migration_cost import MigrationCost
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +95,20 @@ class FleetArrays:
     @cached_property
     def stateful(self) -> BoolArray:
         return np.array([s.stateful for s in self.services], dtype=bool)
+
+    def fixed_usd(self, migration: MigrationCost) -> FloatArray:
+        """``migration.fixed_usd_array(services)``, kept for the last model asked (models are frozen):
+        a replay asks it every cycle with the same one."""
+        kept = self._fixed
+        if kept and kept[0][0] is migration:
+            return kept[0][1]
+        values = migration.fixed_usd_array(self.services)
+        kept[:] = [(migration, values)]
+        return values
+
+    @cached_property
+    def _fixed(self) -> list[tuple[MigrationCost, FloatArray]]:
+        return []
 
     def moved(self, row: int, placement: Placement) -> FleetArrays:
         """The same fleet with service ``row`` now placed on ``placement``."""

@@ -251,7 +251,7 @@ def test_the_scheduled_reference_plans_on_the_events_without_the_noise(catalog: 
     alibaba = quiet[0].index.pair_provider == quiet[0].index.providers.index("alibaba")
     assert np.allclose(quiet[0].hourly_cost_usd[0], list_price)
     assert np.allclose(quiet[0].hourly_cost_usd[3][alibaba], 0.5 * list_price[alibaba])
-    assert (quiet[0].availability == 1.0).all()
+    assert (np.asarray(quiet[0].availability) == 1.0).all()
     noisy = build_trace(services, catalog, seed=1, start=START, days=0.5, step_s=HOUR, scenarios=(cut,))
     assert not np.array_equal(noisy.hourly_cost_usd, quiet[0].hourly_cost_usd)
 
