@@ -54,6 +54,7 @@ from swen.domain.errors import FencedError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.providers import PROVIDERS
+from swen.domain.sample_columns import SampleColumns
 from swen.engine.calibration import table_from_dict
 from swen.engine.confidence import WinnerHistory
 from swen.engine.decide import EngineInputs, EngineResult, evaluate
@@ -204,7 +205,8 @@ class EngineLoop:
         records = self._ensure_placements(services)
         placements = {name: record.placement for name, record in records.items()}
         self._resume(report)
-        ticks = self._new_ticks()
+        batch = self._new_samples()
+        ticks = batch.by_tick()
         report.ticks = len(ticks)
         if not ticks:
             report.note = "no new telemetry since the last cycle"
@@ -213,7 +215,7 @@ class EngineLoop:
             return self._finish(report, None, services)
         self.credits.catch_up(ticks[-1][0], services, placements)
         if self.watch is not None:
-            self.watch.observe([s for _, samples in ticks for s in samples], now=ticks[-1][0])
+            self.watch.observe(batch, now=ticks[-1][0])
         plan = self.healer.plan([s.name for s in services], placements, ticks[-1][0])
         open_moves = self._open_moves()
         result = self._evaluate_ticks(
@@ -236,14 +238,17 @@ class EngineLoop:
         services: Sequence[Service],
         placements: dict[str, Placement],
         last_moved: dict[str, datetime],
-        ticks: Sequence[tuple[datetime, list[TelemetrySample]]],
+        ticks: Sequence[tuple[datetime, SampleColumns | list[TelemetrySample]]],
         plan: HealingPlan | None = None,
         pending: dict[str, Placement] | None = None,
     ) -> EngineResult:
         plan = plan or HealingPlan()
         result: EngineResult | None = None
         for tick_time, samples in ticks:
-            window.update(samples)
+            if isinstance(samples, SampleColumns):
+                window.update_columns(samples)
+            else:
+                window.update(samples)
             self.credits.overlay(window.latest["credits_usd"], window.placements, tick_time)
             result = evaluate(
                 EngineInputs(
@@ -273,7 +278,7 @@ class EngineLoop:
     def dry_run(self) -> EngineResult | None:
         """Evaluate the last window of telemetry without storing or acting (``swen explain``)."""
         services = self.store.list_services()
-        ticks = self._new_ticks()
+        ticks = self._new_samples().by_tick()
         if not services or not ticks:
             return None
         records = self.store.placement_records()
@@ -386,23 +391,18 @@ class EngineLoop:
             self._last_tick = None
         return self._window
 
-    def _new_ticks(self) -> list[tuple[datetime, list[TelemetrySample]]]:
-        """Telemetry ticks after the last one seen, oldest first (at most one window's worth)."""
-        latest = self.store.latest_samples()
-        if not latest:
-            return []
-        newest = max(s.ts for s in latest)
-        if self._last_tick is not None and newest <= self._last_tick:
-            return []
+    def _new_samples(self) -> SampleColumns:
+        """The samples of the telemetry ticks after the last one seen, in time order (at most one
+        window's worth), as columns: a 10,000-service fleet's six ticks are 660,000 samples, and a
+        model object per sample cost most of the cycle (``SampleColumns.by_tick`` splits the ticks)."""
+        newest = self.store.newest_sample_time()  # one max() (reading every latest sample: 2 s at 1,000)
+        if newest is None or (self._last_tick is not None and newest <= self._last_tick):
+            return SampleColumns.empty()
         span = timedelta(seconds=self.settings.sim_interval_s * (self.settings.window_size + 1))
         start = newest - span
         if self._last_tick is not None:
             start = max(start, self._last_tick + timedelta(microseconds=1))
-        samples = self.store.samples_between(start=start, end=newest + timedelta(microseconds=1))
-        by_tick: dict[datetime, list[TelemetrySample]] = {}
-        for sample in samples:
-            by_tick.setdefault(sample.ts, []).append(sample)
-        return sorted(by_tick.items())
+        return self.store.sample_columns_between(start=start, end=newest + timedelta(microseconds=1))
 
     # --- acting on decisions -----------------------------------------------------------------
     def _resume(self, report: CycleReport) -> None:

@@ -25,6 +25,7 @@ from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, 
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.names import validate_service_name
+from swen.domain.sample_columns import SampleColumns
 from swen.store import audit, state
 from swen.store.db import (
     SQLITE_YIELD_S,
@@ -74,7 +75,11 @@ def decision_filters(
 
 
 def _sample_from_row(row: Any) -> TelemetrySample:
-    return TelemetrySample.model_validate({name: getattr(row, name) for name in SAMPLE_COLUMNS})
+    """A stored sample, trusted: every row was a validated ``TelemetrySample`` when ``insert_samples``
+    wrote it, and ``UtcDateTime`` gives its ``ts`` back aware in UTC. Validating again cost the engine
+    8 of a 14 s cycle at 1,000 services (77,000 samples read; bench/fleet_live_bench.py)."""
+    mapping = row._mapping
+    return TelemetrySample.model_construct(**{name: mapping[name] for name in SAMPLE_COLUMNS})
 
 
 def _stored_decision(row: Any) -> StoredDecision:
@@ -322,6 +327,19 @@ class Store:
         with self.reading("reading samples") as conn:
             rows = conn.execute(query).all()
         return [_sample_from_row(row) for row in rows]
+
+    def sample_columns_between(self, *, start: datetime, end: datetime) -> SampleColumns:
+        """Samples with ``start <= ts < end`` in time order, as columns (``domain.sample_columns``):
+        the engine's bulk read, one tuple per row and no model object per sample."""
+        t = telemetry_samples
+        query = (
+            select(*(t.c[name] for name in SAMPLE_COLUMNS))
+            .where(t.c.ts >= aware_utc(start, "start"), t.c.ts < aware_utc(end, "end"))
+            .order_by(t.c.ts, t.c.id)
+        )
+        with self.reading("reading samples") as conn:
+            rows = conn.execute(query).all()
+        return SampleColumns.from_rows(rows)
 
     def purge_samples(self, older_than: datetime) -> int:
         """Delete samples with ``ts < older_than`` (retention); returns how many were deleted."""
