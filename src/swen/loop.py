@@ -224,8 +224,11 @@ class EngineLoop:
         )  # fmt: skip
         report.sim_time = self._last_tick
         self._withdraw_stale(result, open_moves, report)
-        for decision in result.recommendations:
-            self._record(decision, open_moves.get(decision.service), report, plan)
+        admitted = [d for d in result.recommendations if self._admit(d, open_moves.get(d.service), plan)]
+        self.lifecycle.proposed_all(admitted)  # a thousand at once: batched, an audit event each
+        for decision in admitted:
+            report.recommendations.append(decision.id)
+            self._act(decision, report, plan)
         self._act_on_proposed_emergencies(open_moves, report, plan)
         self._enqueue(report, plan)
         self._verify(services, placements, report)
@@ -370,12 +373,11 @@ class EngineLoop:
     def _ensure_placements(self, services: Sequence[Service]) -> dict[str, PlacementRecord]:
         records = self.store.placement_records()
         now = datetime.now(UTC)
-        for service in services:
-            if service.name not in records:
-                self.lifecycle.first_seen(service.name, service.fleet_placement, at=now)
-                records[service.name] = PlacementRecord(
-                    service.fleet_placement, decision_id=None, applied_at=now
-                )
+        new = {s.name: s.fleet_placement for s in services if s.name not in records}
+        if new:  # a whole fleet at first sight: batched transactions, not one each
+            self.lifecycle.first_seen_all(new, at=now)
+            for name, where in new.items():
+                records[name] = PlacementRecord(where, decision_id=None, applied_at=now)
         return records
 
     def _window_for(self, services: Sequence[Service]) -> SampleWindow:
@@ -444,19 +446,16 @@ class EngineLoop:
         except SwenError as exc:
             _log.error("applying approved moves failed: %s", exc)
 
-    def _record(
-        self, decision: Decision, open_move: OpenMove | None, report: CycleReport, plan: HealingPlan
-    ) -> None:
+    def _admit(self, decision: Decision, open_move: OpenMove | None, plan: HealingPlan) -> bool:
+        """Whether a recommendation is recorded (``proposed``) and queued this cycle."""
         if decision.action is not DecisionAction.MIGRATE or decision.service in plan.held:
-            return  # a service whose incident was escalated waits for a person
+            return False  # a service whose incident was escalated waits for a person
         if self.review.on_recommendation(open_move, decision) is ReviewAction.KEEP:
-            return  # the same move is already on its way (the driver resumes a proposed one)
-        now = self._last_tick or decision.created_at
-        if self._may_act() and decision.emergency and not self.healer.admit(decision, plan, now).allowed:
-            return  # a loop guard refused (and escalated), or a remediation is already running
-        self.lifecycle.proposed(decision)
-        report.recommendations.append(decision.id)
-        self._act(decision, report, plan)
+            return False  # the same move is already on its way (the driver resumes a proposed one)
+        if not (self._may_act() and decision.emergency):
+            return True
+        # a loop guard may refuse (and escalate), or a remediation may already be running
+        return self.healer.admit(decision, plan, self._last_tick or decision.created_at).allowed
 
     def _act_on_proposed_emergencies(
         self, open_moves: dict[str, OpenMove], report: CycleReport, plan: HealingPlan
