@@ -224,11 +224,7 @@ class EngineLoop:
         )  # fmt: skip
         report.sim_time = self._last_tick
         self._withdraw_stale(result, open_moves, report)
-        admitted = [d for d in result.recommendations if self._admit(d, open_moves.get(d.service), plan)]
-        self.lifecycle.proposed_all(admitted)  # a thousand at once: batched, an audit event each
-        for decision in admitted:
-            report.recommendations.append(decision.id)
-            self._act(decision, report, plan)
+        self._record(result.recommendations, open_moves, report, plan)
         self._act_on_proposed_emergencies(open_moves, report, plan)
         self._enqueue(report, plan)
         self._verify(services, placements, report)
@@ -445,6 +441,21 @@ class EngineLoop:
             _log.warning("deposed while applying approved moves: %s", exc)
         except SwenError as exc:
             _log.error("applying approved moves failed: %s", exc)
+
+    def _record(
+        self,
+        recommendations: Sequence[Decision],
+        open_moves: dict[str, OpenMove],
+        report: CycleReport,
+        plan: HealingPlan,
+    ) -> None:
+        """Record the recommendations the review policy and the loop guards admit (``proposed``; a
+        thousand at once are batched, an audit event each) and collect them for the queue."""
+        admitted = [d for d in recommendations if self._admit(d, open_moves.get(d.service), plan)]
+        self.lifecycle.proposed_all(admitted)
+        for decision in admitted:
+            report.recommendations.append(decision.id)
+            self._act(decision, report, plan)
 
     def _admit(self, decision: Decision, open_move: OpenMove | None, plan: HealingPlan) -> bool:
         """Whether a recommendation is recorded (``proposed``) and queued this cycle."""
