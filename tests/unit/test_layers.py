@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "swen"
-OWNED_WRITES = {"transition", "transition_in", "record_placement"}
+OWNED_WRITES = {"transition", "transition_in", "record_placement", "record_placements"}
 
 
 def _calls(path: Path) -> list[tuple[int, str]]:

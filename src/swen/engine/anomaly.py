@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from swen.domain.arrays import BoolArray, FloatArray, Int64Array
 from swen.domain.errors import ObservabilityError
 from swen.domain.models import HOURS_PER_MONTH, TelemetrySample
+from swen.domain.sample_columns import SampleColumns
 
 STATE_VERSION = 1
 MAD_TO_SIGMA = math.sqrt(math.pi / 2)  # 1.2533: E|X - mu| = sigma * sqrt(2 / pi) for Gaussian noise
@@ -223,6 +224,23 @@ class AnomalyDetector:
             latency_ms=values[:, 0],
             monthly_cost_usd=values[:, 1] * HOURS_PER_MONTH,
             availability=values[:, 2],
+        )
+
+    def observe_columns(self, columns: SampleColumns) -> list[Anomaly]:
+        """:meth:`observe` for columns read in bulk (``Store.sample_columns_between``)."""
+        if not len(columns):
+            return []
+        stamps: dict[datetime, float] = {}
+        return self.observe_arrays(
+            list(zip(columns.service, columns.provider, columns.region, strict=True)),
+            ts=np.fromiter(
+                (stamps.get(t) or stamps.setdefault(t, _epoch(t)) for t in columns.ts),
+                dtype=np.float64,
+                count=len(columns),
+            ),
+            latency_ms=np.asarray(columns.latency_ms, dtype=np.float64),
+            monthly_cost_usd=np.asarray(columns.hourly_cost_usd, dtype=np.float64) * HOURS_PER_MONTH,
+            availability=np.asarray(columns.availability, dtype=np.float64),
         )
 
     def series_ids(self, keys: Sequence[SeriesKey]) -> Int64Array:

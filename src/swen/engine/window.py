@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,7 @@ import numpy.typing as npt
 from swen.domain.arrays import BoolArray, FloatArray, IntArray
 from swen.domain.errors import EngineError
 from swen.domain.models import Placement, TelemetrySample
+from swen.domain.sample_columns import SampleColumns
 
 FIELDS: tuple[str, ...] = (
     "hourly_cost_usd",
@@ -127,6 +129,41 @@ class SampleWindow:
             instance_type=cols[10],
         )
         return len(rows)
+
+    def update_columns(self, columns: SampleColumns) -> int:
+        """:meth:`update` for columns read in bulk (``Store.sample_columns_between``); the same result."""
+        s_index, p_index = self.service_index, self.placement_index
+        s_idx = [s_index.get(name, -1) for name in columns.service]
+        c_idx = [p_index.get(f"{p}/{r}", -1) for p, r in zip(columns.provider, columns.region, strict=True)]
+        s_arr, c_arr = np.asarray(s_idx, dtype=np.intp), np.asarray(c_idx, dtype=np.intp)
+        keep = np.flatnonzero((s_arr >= 0) & (c_arr >= 0))
+        if not keep.size:
+            self._advance()
+            return 0
+        stamps: dict[datetime, float] = {}
+        ts = np.fromiter(
+            (stamps.get(t) or stamps.setdefault(t, t.timestamp()) for t in columns.ts),
+            dtype=np.float64,
+            count=len(columns),
+        )
+
+        def col(values: Sequence[Any], dtype: Any = np.float64) -> Any:
+            return np.asarray(values, dtype=dtype)[keep]
+
+        self.update_arrays(
+            s_arr[keep],
+            c_arr[keep],
+            ts=ts[keep],
+            hourly_cost_usd=col(columns.hourly_cost_usd),
+            latency_ms=col(columns.latency_ms),
+            credits_usd=col(columns.credits_usd),
+            gpu_availability=col(columns.gpu_availability),
+            availability=col(columns.availability),
+            error_rate=col(columns.error_rate),
+            simulated=col(columns.simulated_price, bool),
+            instance_type=list(col(columns.instance_type, object)),
+        )
+        return int(keep.size)
 
     def update_arrays(
         self,

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from swen.domain.errors import ObservabilityError, StateError
 from swen.domain.models import TelemetrySample
+from swen.domain.sample_columns import SampleColumns
 from swen.engine.anomaly import AnomalyDetector
 from swen.observability.alerts import IntakeResult, intake_anomalies
 from swen.store.repository import Store
@@ -42,9 +43,13 @@ class AnomalyWatch:
             _log.warning("starting a fresh anomaly detector: %s", exc)
             return AnomalyDetector()
 
-    def observe(self, samples: Sequence[TelemetrySample], now: datetime) -> IntakeResult:
-        """Feed ``samples`` (any order) and record what fires or clears as incidents."""
-        anomalies = self.detector.observe(samples)
+    def observe(self, samples: Sequence[TelemetrySample] | SampleColumns, now: datetime) -> IntakeResult:
+        """Feed ``samples`` (any order; model objects or columns) and record what fires or clears as
+        incidents."""
+        if isinstance(samples, SampleColumns):
+            anomalies = self.detector.observe_columns(samples)
+        else:
+            anomalies = self.detector.observe(samples)
         result = intake_anomalies(self.store, anomalies, now=now)
         self._calls += 1
         changed = any(a.new or not a.firing for a in anomalies)

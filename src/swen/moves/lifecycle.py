@@ -15,6 +15,7 @@ the engine's cooldown and verification compare like with like under an accelerat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +67,10 @@ class Lifecycle:
     def proposed(self, decision: Decision) -> None:
         """A recommendation the platform will carry out (saving the same decision again is a no-op)."""
         self.store.save_decision(decision)
+
+    def proposed_all(self, decisions: Sequence[Decision]) -> None:
+        """:meth:`proposed` for a cycle's recommendations (batched transactions, an event each)."""
+        self.store.save_decisions(decisions)
 
     def opened(self, decision_id: str, mr: MergeRequest) -> None:
         detail = {"mr_id": mr.id, "branch": mr.branch, "web_url": mr.web_url, "host": mr.host}
@@ -172,6 +177,11 @@ class Lifecycle:
     def first_seen(self, service: str, placement: Placement, *, at: datetime) -> None:
         """A service the store has no placement for starts where its fleet file says it runs."""
         self.store.record_placement(service, placement, decision_id=None, at=at)
+
+    def first_seen_all(self, placements: dict[str, Placement], *, at: datetime) -> None:
+        """:meth:`first_seen` for many services at once (batched transactions, an event each)."""
+        writes = [PlacementWrite(name, where, None, at) for name, where in placements.items()]
+        self.store.record_placements(writes)
 
     def synced(self, service: str, placement: Placement) -> None:
         """``main`` applied as it is says ``service`` runs at ``placement`` (``swen pipeline sync``)."""

@@ -86,7 +86,8 @@ class ActionRecord:
 @dataclass(frozen=True, slots=True)
 class BudgetUse:
     """The change budget in use: open move MRs and moves in flight (claimed, lease live), in the fleet
-    and per target provider. Emergencies and rollbacks count for neither."""
+    and per target provider. A proposal being carried counts as an open MR already (it opens one when
+    it finishes). Emergencies and rollbacks count for neither."""
 
     open_mrs: int = 0
     open_mrs_by_provider: dict[str, int] = field(default_factory=dict)
@@ -397,6 +398,20 @@ def _budget_use(conn: Connection, now: float) -> BudgetUse:
         .group_by(actions.c.provider)
     ).all()
     by_mrs = {str(p): int(n) for p, n in open_rows}
+    # a proposal being carried opens its MR when it finishes: it holds a place in the MR budget from its
+    # claim on, or two workers claiming at 19 open MRs of 20 would both open one (21)
+    opening = conn.execute(
+        select(actions.c.decision_id, actions.c.provider).where(
+            actions.c.state == "running",
+            actions.c.lease_until > now,
+            actions.c.kind == "propose",
+            actions.c.emergency.is_(False),
+        )
+    ).all()
+    with_mr = _decisions_with_open_mr(conn, [str(row.decision_id) for row in opening if row.decision_id])
+    for row in opening:
+        if row.decision_id not in with_mr:
+            by_mrs[str(row.provider)] = by_mrs.get(str(row.provider), 0) + 1
     by_flight = {str(p): int(n) for p, n in flight_rows}
     return BudgetUse(sum(by_mrs.values()), by_mrs, sum(by_flight.values()), by_flight)
 

@@ -427,3 +427,18 @@ def test_series_ids_path_matches_the_keys_path_and_refuses_unknown_ids() -> None
         )
     with pytest.raises(ObservabilityError, match="unknown series ids"):
         by_ids.observe_arrays(np.array([5]), **_columns([sample(0)]))
+
+
+def test_observe_columns_reports_what_observe_reports() -> None:
+    """The loop feeds the detector columns read in bulk; the verdicts and the state match the samples'."""
+    from swen.domain.sample_columns import SampleColumns
+
+    rng = np.random.default_rng(3)
+    objects, columns = AnomalyDetector(), AnomalyDetector()
+    batches = [[noisy(rng, i), noisy(rng, i, service="db")] for i in range(40)]
+    batches += [[sample(40 + k, latency=BASE_LATENCY * 5), sample(40 + k, service="db", availability=0.0)]
+                for k in range(4)]  # fmt: skip
+    for batch in batches:
+        assert objects.observe(batch) == columns.observe_columns(SampleColumns.from_samples(batch))
+    assert objects.to_dict() == columns.to_dict()
+    assert columns.observe_columns(SampleColumns.empty()) == []

@@ -205,3 +205,30 @@ def test_gpu_models_by_placement() -> None:
         [offer("us-east-1", "A10G"), offer("us-east-1", None), offer("us-west-2", None)]
     )
     assert got == {"aws/us-east-1": frozenset({"A10G"}), "aws/us-west-2": frozenset()}
+
+
+def test_update_columns_fills_the_window_as_update_does() -> None:
+    from swen.domain.sample_columns import SampleColumns
+
+    cycles = [
+        [
+            sample("svc", US_EAST.key, 20 + k, latency=50 + k, hourly=2.0 + k),
+            sample("svc", US_EAST.key, 10 + k, latency=10, hourly=1.0),  # older in the same cycle
+            sample("svc", ALI_SG.key, 15 + k, latency=30, hourly=0.5),
+            sample("other", US_EAST.key, 10, latency=10),  # unknown service: skipped
+            sample("svc", "gcp/us-central1", 10, latency=10),  # unknown placement: skipped
+        ]
+        for k in range(4)
+    ]
+    objects = SampleWindow(["svc"], [US_EAST, ALI_SG], 3)
+    columns = SampleWindow(["svc"], [US_EAST, ALI_SG], 3)
+    for cycle in cycles:
+        assert objects.update(cycle) == columns.update_columns(SampleColumns.from_samples(cycle)) == 3
+    for field in objects.latest:
+        np.testing.assert_array_equal(objects.latest[field], columns.latest[field])
+    np.testing.assert_array_equal(objects.ring["latency_ms"], columns.ring["latency_ms"])
+    np.testing.assert_array_equal(objects.ts_last, columns.ts_last)
+    np.testing.assert_array_equal(objects.simulated, columns.simulated)
+    np.testing.assert_array_equal(objects.instance_type, columns.instance_type)
+    assert objects.cursor == columns.cursor
+    assert columns.update_columns(SampleColumns.empty()) == 0 and columns.cursor == (objects.cursor + 1) % 3

@@ -159,8 +159,7 @@ def test_live_loop_and_replay_take_the_same_review_actions(replay: RecordingRepl
         actuator.withdrawn.clear()
         report = CycleReport()
         loop._withdraw_stale(step.result, live_open, report)
-        for decision in step.result.recommendations:
-            loop._record(decision, live_open.get(decision.service), report, HealingPlan())
+        loop._record(step.result.recommendations, live_open, report, HealingPlan())
         loop._enqueue(report, HealingPlan())  # the cycle queues what it recorded; the fake carries it
         withdrawn = {step.open_moves[s].decision_id for s in step.withdrawn}
         assert set(actuator.withdrawn) == withdrawn, f"step {step.t}: withdrawals differ"

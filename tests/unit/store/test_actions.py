@@ -165,3 +165,33 @@ def test_moves_in_flight_are_bounded_per_provider_and_fleet(store: Store) -> Non
     assert [c.key if c else None for c in claims] == ["propose:a2", "propose:a1", "propose:b0", None]
     (waiting,) = queue.list(state="pending")
     assert waiting.waiting == "waiting: change budget full (3 applies in flight)"
+
+
+def test_a_proposal_being_carried_holds_its_place_in_the_mr_budget(store: Store) -> None:
+    """Two workers claiming at 19 open MRs of 20 would both open one (21, as the 10,000-service bench
+    saw: 11 open MRs against a provider's 10): a claimed proposal counts as the MR it will open."""
+    queue = ActionQueue(store)
+    mrs = MergeRequestRepository(store)
+    budget = ChangeBudget(fleet_mrs=3, fleet_applies=10, provider_mrs=10, provider_applies=10)
+
+    def hold(action: ActionRecord, use: BudgetUse, opens_mr: bool) -> str | None:
+        return budget.hold(action, use, opens_mr)
+
+    spec = _saved(store, "open0", target="aws/eu-west-1")
+    mrs.create(decision_id="open0", service=spec.service, branch="ai-rec/open0", host="local",
+               title="t", description="d", kind=MRKind.MIGRATION)  # fmt: skip
+    queue.enqueue([_saved(store, f"p{n}", target="aws/eu-west-1", net_monthly=100.0 - n) for n in range(3)])
+    claims = [queue.claim(owner="e", worker=f"w{n}", lease_s=60, hold=hold) for n in range(3)]
+    assert [c.key if c else None for c in claims] == ["propose:p0", "propose:p1", None]
+    use = queue.budget_use()
+    assert use.open_mrs == 3 and use.open_mrs_by_provider == {"aws": 3}
+    (waiting,) = queue.list(state="pending")
+    assert waiting.waiting == "waiting: change budget full (3 open MRs)"
+    # once p0's MR is open it is counted once, not twice
+    mrs.create(decision_id="p0", service="svc-p0", branch="ai-rec/p0", host="local", title="t",
+               description="d", kind=MRKind.MIGRATION)  # fmt: skip
+    assert queue.budget_use().open_mrs == 3
+    # a finished proposal leaves only its MR; the freed place goes to the next
+    queue.complete(claims[1], "failed", failed=True)  # type: ignore[arg-type]
+    assert queue.budget_use().open_mrs == 2
+    assert _claim(queue) is not None

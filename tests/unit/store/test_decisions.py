@@ -146,3 +146,35 @@ def test_a_persons_choice_keeps_who_chose_it_and_engine_decisions_store_as_befor
     with store.engine.connect() as conn:
         payloads = dict(conn.execute(select(decisions.c.id, decisions.c.payload)).all())
     assert "chosen_by" not in payloads["d-web-1"] and payloads["op-web-2"]["chosen_by"] == "alice"
+
+
+def test_a_cycles_recommendations_are_saved_in_batches_each_with_its_event(store: Store) -> None:
+    """``save_decisions``: a thousand recommendations without a transaction each; every decision keeps
+    its DECISION event on the hash chain, and a chunk holding a conflict stores none of it."""
+    moves = [decision(f"d-{n}", service=f"svc-{n}") for n in range(5)]
+    store.save_decisions(moves, per_transaction=2)
+    assert [store.get_decision(m.id).decision for m in moves] == moves
+    events = store.events_after(0, types=[EventType.DECISION])
+    assert [e.decision_id for e in events] == [m.id for m in moves]
+    assert store.verify_audit().ok
+    store.save_decisions(moves[:2])  # saving the same again: nothing new
+    assert len(store.events_after(0, types=[EventType.DECISION])) == 5
+    changed = decision("d-1", service="svc-1", net_monthly=999.0)
+    with pytest.raises(ConflictError):
+        store.save_decisions([decision("d-new", service="svc-9"), changed], per_transaction=2)
+    with pytest.raises(NotFoundError):
+        store.get_decision("d-new")  # its chunk was refused whole
+    assert store.verify_audit().ok
+
+
+def test_a_fleet_at_first_sight_records_its_placements_in_batches(store: Store) -> None:
+    from swen.domain.models import Placement
+    from swen.store.records import PlacementWrite
+
+    writes = [PlacementWrite(f"svc-{n}", Placement.parse("aws/us-east-1"), None, T0) for n in range(5)]
+    store.record_placements(writes, per_transaction=2)
+    assert {name: r.placement.key for name, r in store.placement_records().items()} == {
+        f"svc-{n}": "aws/us-east-1" for n in range(5)
+    }
+    assert len(store.events_after(0, types=[EventType.PLACEMENT])) == 5
+    assert store.verify_audit().ok

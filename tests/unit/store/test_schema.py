@@ -174,3 +174,22 @@ def test_unwritable_sqlite_location_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="cannot open database"):
         Store.from_url(f"sqlite:///{blocker / 'sub' / 'swen.db'}")
+
+
+def test_telemetry_latest_leaves_room_for_hot_updates_on_postgresql(database_url: str) -> None:
+    """Every tick updates each group's row of ``telemetry_latest``: on PostgreSQL its pages keep room
+    for in-place (HOT) updates (migration 0012); SQLite has no such setting."""
+    from sqlalchemy import text
+
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        if engine.dialect.name != "postgresql":
+            return
+        with engine.connect() as conn:
+            options = conn.execute(
+                text("SELECT reloptions FROM pg_class WHERE relname = 'telemetry_latest'")
+            ).scalar()
+        assert options is not None and "fillfactor=40" in options
+    finally:
+        engine.dispose()

@@ -133,3 +133,21 @@ def test_flags_upsert_json(store: Store) -> None:
     assert store.get_flag("cooldown-until") == "2026-01-01T00:00:00Z"
     with pytest.raises(InvalidInputError):
         store.set_flag("bad", float("nan"))
+
+
+def test_sample_columns_between_holds_what_samples_between_reads(store: Store) -> None:
+    """The engine's bulk read (columns, no model object per sample) gives the same samples, in time
+    order, split into ticks by timestamp."""
+    from swen.domain.sample_columns import SampleColumns
+
+    batch = telemetry_series(30, service="api", start=T0)  # 3 placements, 5 s apart
+    store.insert_samples(batch)
+    start, end = T0 + timedelta(seconds=10), T0 + timedelta(seconds=50)
+    columns = store.sample_columns_between(start=start, end=end)
+    assert columns.samples() == store.samples_between(start=start, end=end)
+    assert all(ts.utcoffset() == timedelta(0) for ts in columns.ts)
+    ticks = columns.by_tick()
+    assert [ts for ts, _ in ticks] == sorted({s.ts for s in columns.samples()})
+    assert [s for _, tick in ticks for s in tick.samples()] == columns.samples()
+    assert len(store.sample_columns_between(start=end, end=end)) == 0
+    assert SampleColumns.from_samples(batch).samples() == batch
