@@ -8,7 +8,7 @@ the extra pages cost little. Pages written from now on keep the room (existing r
 updated). SQLite has no such setting: nothing to do there.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05 04:20:00.000000
 """
 
