@@ -38,7 +38,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from pathlib import Path
 
 import httpx
 
+from pg_database import throwaway_database
 from swen.config import Settings
 from swen.domain.decision import (
     Confidence,
@@ -324,19 +324,8 @@ def database(use_pg: bool) -> Iterator[str | None]:
     if not use_pg:
         yield None
         return
-    admin = os.environ.get("SWEN_TEST_PG_URL")
-    if not admin:
-        raise SystemExit("--pg needs SWEN_TEST_PG_URL (source scripts/test-services.sh)")
-    import psycopg
-
-    name = f"swen_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database() as url:
+        yield url
 
 
 VARIANTS_PG = (("asking", 0.0), ("learning", None))

@@ -40,12 +40,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from pg_database import throwaway_database
 
 DAY = date(2026, 11, 1)
 TICK_S = 5
@@ -108,21 +108,7 @@ def fill(url: str, pairs: list[tuple[object, ...]], rows: int) -> int:
     return ticks * len(pairs)
 
 
-@contextmanager
-def database() -> Iterator[str]:
-    import psycopg
-
-    admin = os.environ.get("SWEN_TEST_PG_URL")
-    if not admin:
-        sys.exit("needs SWEN_TEST_PG_URL: run `source scripts/test-services.sh` first")
-    name = f"swen_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+database = throwaway_database
 
 
 # --- one archive run (child process) -----------------------------------------------------------

@@ -21,12 +21,9 @@ through the real ingest (COPY into the day partitions on PostgreSQL). Then, side
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -34,6 +31,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from pg_database import throwaway_database
 from swen.api.app import create_app
 from swen.config import Settings
 from swen.demo.seed import demo_fleet
@@ -100,19 +98,8 @@ def database(pg: bool, home: Path) -> Iterator[str]:
     if not pg:
         yield f"sqlite:///{home / 'swen.db'}"
         return
-    import psycopg
-
-    admin = os.environ.get("SWEN_TEST_PG_URL")
-    if not admin:
-        sys.exit("--pg needs SWEN_TEST_PG_URL: run `source scripts/test-services.sh` first")
-    name = f"swen_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # FORCE ends its sessions
+    with throwaway_database() as url:
+        yield url
 
 
 def main() -> None:

@@ -44,13 +44,10 @@ import multiprocessing as mp
 import os
 import queue
 import statistics
-import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,6 +55,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from pg_database import throwaway_database
 from swen.api.app import create_app
 from swen.config import Settings
 from swen.domain.clock import utcnow
@@ -281,23 +279,8 @@ def seed_history(store: Store, fleet: list[Service], end: datetime, days: int) -
     return len(places) * days * 24
 
 
-@contextmanager
-def database() -> Iterator[str]:
-    import psycopg
-
-    admin = os.environ.get("SWEN_TEST_PG_URL")
-    if not admin:
-        sys.exit(
-            "this bench needs PostgreSQL: run `source scripts/test-services.sh` first (SWEN_TEST_PG_URL)"
-        )
-    name = f"swen_fleet_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database() -> AbstractContextManager[str]:
+    return throwaway_database("swen_fleet")
 
 
 def verdict(ok: bool) -> str:

@@ -22,15 +22,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection, text
+
+from pg_database import throwaway_database
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 OLD = "telemetry_samples_unpartitioned"
@@ -90,21 +89,7 @@ def timed(engine: object, step: Callable[[Connection], None]) -> tuple[float, fl
     return wall, cpu
 
 
-@contextmanager
-def database() -> Iterator[str]:
-    import psycopg
-
-    admin = os.environ.get("SWEN_TEST_PG_URL")
-    if not admin:
-        sys.exit("needs SWEN_TEST_PG_URL: run `source scripts/test-services.sh` first")
-    name = f"swen_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+database = throwaway_database
 
 
 def main() -> None:
