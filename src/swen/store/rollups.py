@@ -15,8 +15,10 @@ The reads (``spend_by_provider``, ``credits_by_provider``) give the same series 
 ``store/history.py``. When the window starts on an hour and its step is a whole number of hours, the
 hours already rolled up come from the rollups, the rest (the open hour, or everything before the first
 roll-up) from raw samples, and both parts are merged as sums and counts, so every mean is exact; any
-other window is read from raw samples. The running places are joined (a VALUES list), never put in a
-row-value IN: PostgreSQL JIT-compiled the 200-place IN of the raw read for minutes.
+other window is read from raw samples. The running places are joined, never put in a row-value IN
+(PostgreSQL JIT-compiled the 200-place IN of the raw read for minutes): on PostgreSQL from an ANALYZEd
+temporary table, all services in one statement grouped by integer keys (3.3x faster than chunks of a
+VALUES list at 10,000 services: docs/BENCHMARKS.md); on SQLite from a VALUES list per chunk.
 """
 
 from __future__ import annotations
@@ -28,17 +30,22 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Column,
     ColumnElement,
     Connection,
     Integer,
+    Interval,
+    MetaData,
     Select,
     String,
+    Table,
     and_,
     case,
     cast,
     column,
     delete,
     func,
+    literal,
     select,
     type_coerce,
     values,
@@ -55,10 +62,11 @@ CLOSE_GRACE = timedelta(minutes=5)
 """An hour is rolled up once the newest sample is this far past its end (late writers of the hour)."""
 HOURS_PER_TRANSACTION = 6
 SPEND_WORK_MEM = "256MB"
-"""PostgreSQL ``work_mem`` for the spend read only (``SET LOCAL``: this transaction): its sort and
-hash of a month of hourly rollups per service stay in memory (about 60 MB at 10,000 services)."""
+"""PostgreSQL ``work_mem`` for the spend read only (``SET LOCAL``: this transaction): its grouping of a
+month of hourly rollups per service and bucket stays in memory (a 254 MB hash at 10,000 services and
+6-hour buckets, within hash nodes' ``hash_mem_multiplier`` x work_mem, 512 MB by default)."""
 SERVICES_PER_QUERY = 5000
-"""Services per spend query (3 bound values each: within SQLite's and PostgreSQL's limits)."""
+"""Services per spend query on SQLite (4 bound values each: within SQLite's limit)."""
 
 _T = telemetry_samples.c
 _R = telemetry_rollups.c
@@ -282,73 +290,147 @@ def spend_by_provider(
     """Monthly spend rate per provider and bucket (as ``history.spend_by_provider``): for each service
     where it runs, the mean hourly price in the bucket x 730 x replicas, summed over the services."""
     places = [(name, p.provider, p.region, replicas) for name, (p, replicas) in running.items()]
-    totals: dict[tuple[str, int], float] = {}
     with store.reading("reading spend per provider") as conn:
-        if conn.dialect.name == "postgresql":
-            # a month of hours for every service is sorted and grouped: in memory, not in temp files
-            # (the default 4 MB spilled 42 MB to disk for 1,000 services; 9.6 s -> see BENCHMARKS.md)
-            conn.exec_driver_sql(f"SET LOCAL work_mem = '{SPEND_WORK_MEM}'")
         split = _split(conn, start, end, step_s)
-        b_r = _bucket(conn, _R.hour, start, step_s).label("b")
-        b_t = _bucket(conn, _T.ts, start, step_s).label("b")
-        for i in range(0, len(places), SERVICES_PER_QUERY):
-            chunk = places[i : i + SERVICES_PER_QUERY]
-            # a join on the places, not a row-value IN: SQLite then walks the rollups' primary key per
-            # place (with the IN it scanned the hour index: 2.0 s against 1.0 s), and PostgreSQL does
-            # not JIT-compile a 200-way OR (the raw read with the IN spent minutes in LLVM here)
-            where_ = (
-                values(
-                    column("s", String), column("p", String), column("r", String), column("k", Integer),
-                    name="places",
-                )
-                .data(chunk)
-                .cte("places")
-            )  # fmt: skip
-            on = and_(_R.service == where_.c.s, _R.provider == where_.c.p, _R.region == where_.c.r)
-            rolled = (
-                select(
-                    _R.service.label("s"), _R.provider.label("p"), b_r,
-                    func.sum(_R.samples).label("n"), func.sum(_R.hourly_cost_sum).label("c"),
-                )
-                .select_from(telemetry_rollups.join(where_, on))
-                .where(_R.hour >= start, _R.hour < split)
-                .group_by(_R.service, _R.provider, b_r)
-            )  # fmt: skip
-            on_t = and_(_T.service == where_.c.s, _T.provider == where_.c.p, _T.region == where_.c.r)
-            raw = (
-                select(
-                    _T.service.label("s"), _T.provider.label("p"), b_t,
-                    func.count().label("n"), func.sum(_T.hourly_cost_usd).label("c"),
-                )
-                .select_from(telemetry_samples.join(where_, on_t))
-                .where(_T.ts >= split, _T.ts < end)
-                .group_by(_T.service, _T.provider, b_t)
-            )  # fmt: skip
-            # the mean price of each service in each bucket (rolled-up and raw hours merged by their
-            # sums) x its replicas, summed per provider in the database: a row per provider and bucket
-            # comes back instead of one per service and bucket (900,000 at 10,000 services)
-            both = rolled.union_all(raw).subquery("both")
-            per_service = (
-                select(
-                    both.c.p,
-                    both.c.b,
-                    (func.sum(both.c.c) / func.sum(both.c.n) * func.max(where_.c.k)).label("usd"),
-                )
-                .select_from(both.join(where_, both.c.s == where_.c.s))
-                .group_by(both.c.s, both.c.p, both.c.b)
-                .having(func.sum(both.c.n) > 0)
-                .subquery("per_service")
-            )
-            stmt = select(per_service.c.p, per_service.c.b, func.sum(per_service.c.usd)).group_by(
-                per_service.c.p, per_service.c.b
-            )
-            for provider, b, usd in conn.execute(stmt):
-                key = (str(provider), int(b))
-                totals[key] = totals.get(key, 0.0) + float(usd) * HOURS_PER_MONTH
+        if conn.dialect.name == "postgresql":
+            totals = _spend_postgresql(conn, places, start=start, split=split, end=end, step_s=step_s)
+        else:
+            totals = _spend_chunked(conn, places, start=start, split=split, end=end, step_s=step_s)
     out: Series = {}
     for (provider, b), usd in sorted(totals.items()):
-        out.setdefault(provider, []).append((_bucket_start(start, b, step_s), usd))
+        out.setdefault(provider, []).append((_bucket_start(start, b, step_s), usd * HOURS_PER_MONTH))
     return out
+
+
+_Place = tuple[str, str, str, int]
+
+
+def _spend_postgresql(
+    conn: Connection, places: list[_Place], *, start: datetime, split: datetime, end: datetime, step_s: int
+) -> dict[tuple[str, int], float]:
+    """Hourly spend per (provider, bucket) in one statement: the places in a temporary table (ANALYZEd,
+    so the planner hash-joins the month of rollups to it), grouped by integer keys (the place's number,
+    its provider's number and ``date_bin``'s bucket start) instead of text and float arithmetic."""
+    # a month of hours for every service is grouped: in memory, not in temp files
+    conn.exec_driver_sql(f"SET LOCAL work_mem = '{SPEND_WORK_MEM}'")
+    providers = sorted({p for _, p, _, _ in places})
+    number = {p: i for i, p in enumerate(providers)}
+    table = Table(
+        "spend_places", MetaData(),
+        Column("i", Integer), Column("s", String), Column("p", String), Column("r", String),
+        Column("k", Integer), Column("pi", Integer),
+        prefixes=["TEMPORARY"], postgresql_on_commit="DROP",
+    )  # fmt: skip
+    table.create(conn)
+    if places:
+        rows = [
+            {"i": i, "s": s, "p": p, "r": r, "k": k, "pi": number[p]} for i, (s, p, r, k) in enumerate(places)
+        ]
+        conn.execute(table.insert(), rows)
+    conn.exec_driver_sql("ANALYZE spend_places")
+    pl = table.c
+    stride = literal(timedelta(seconds=step_s), Interval)
+    origin = literal(start, UtcDateTime)
+    on_r = and_(_R.service == pl.s, _R.provider == pl.p, _R.region == pl.r)
+    rolled = (
+        select(
+            pl.i, pl.pi, pl.k, func.date_bin(stride, _R.hour, origin).label("b"),
+            _R.samples.label("n"), _R.hourly_cost_sum.label("c"),
+        )
+        .select_from(telemetry_rollups.join(table, on_r))
+        .where(_R.hour >= start, _R.hour < split)
+    )  # fmt: skip
+    on_t = and_(_T.service == pl.s, _T.provider == pl.p, _T.region == pl.r)
+    raw = (
+        select(
+            pl.i, pl.pi, pl.k, func.date_bin(stride, _T.ts, origin).label("b"),
+            literal(1, Integer).label("n"), _T.hourly_cost_usd.label("c"),
+        )
+        .select_from(telemetry_samples.join(table, on_t))
+        .where(_T.ts >= split, _T.ts < end)
+    )  # fmt: skip
+    both = rolled.union_all(raw).subquery("both")
+    # each service's mean price in each bucket (its rolled-up and raw hours merged by sums) x replicas
+    per_service = (
+        select(
+            both.c.pi, both.c.b, (func.sum(both.c.c) / func.sum(both.c.n) * func.max(both.c.k)).label("usd")
+        )
+        .group_by(both.c.i, both.c.pi, both.c.b)
+        .having(func.sum(both.c.n) > 0)
+        .subquery("per_service")
+    )
+    stmt = select(per_service.c.pi, per_service.c.b, func.sum(per_service.c.usd)).group_by(
+        per_service.c.pi, per_service.c.b
+    )
+    totals: dict[tuple[str, int], float] = {}
+    for pi, b, usd in conn.execute(stmt):
+        bucket = int((as_utc(b) - start).total_seconds()) // step_s
+        totals[(providers[pi], bucket)] = float(usd)
+    return totals
+
+
+def _spend_chunked(
+    conn: Connection, places: list[_Place], *, start: datetime, split: datetime, end: datetime, step_s: int
+) -> dict[tuple[str, int], float]:
+    """Hourly spend per (provider, bucket), ``SERVICES_PER_QUERY`` places a query (SQLite)."""
+    totals: dict[tuple[str, int], float] = {}
+    b_r = _bucket(conn, _R.hour, start, step_s).label("b")
+    b_t = _bucket(conn, _T.ts, start, step_s).label("b")
+    for i in range(0, len(places), SERVICES_PER_QUERY):
+        chunk = places[i : i + SERVICES_PER_QUERY]
+        # a join on the places, not a row-value IN: SQLite then walks the rollups' primary key per
+        # place (with the IN it scanned the hour index: 2.0 s against 1.0 s), and PostgreSQL does
+        # not JIT-compile a 200-way OR (the raw read with the IN spent minutes in LLVM here)
+        where_ = (
+            values(
+                column("s", String), column("p", String), column("r", String), column("k", Integer),
+                name="places",
+            )
+            .data(chunk)
+            .cte("places")
+        )  # fmt: skip
+        on = and_(_R.service == where_.c.s, _R.provider == where_.c.p, _R.region == where_.c.r)
+        rolled = (
+            select(
+                _R.service.label("s"), _R.provider.label("p"), b_r,
+                func.sum(_R.samples).label("n"), func.sum(_R.hourly_cost_sum).label("c"),
+            )
+            .select_from(telemetry_rollups.join(where_, on))
+            .where(_R.hour >= start, _R.hour < split)
+            .group_by(_R.service, _R.provider, b_r)
+        )  # fmt: skip
+        on_t = and_(_T.service == where_.c.s, _T.provider == where_.c.p, _T.region == where_.c.r)
+        raw = (
+            select(
+                _T.service.label("s"), _T.provider.label("p"), b_t,
+                func.count().label("n"), func.sum(_T.hourly_cost_usd).label("c"),
+            )
+            .select_from(telemetry_samples.join(where_, on_t))
+            .where(_T.ts >= split, _T.ts < end)
+            .group_by(_T.service, _T.provider, b_t)
+        )  # fmt: skip
+        # the mean price of each service in each bucket (rolled-up and raw hours merged by their
+        # sums) x its replicas, summed per provider in the database: a row per provider and bucket
+        # comes back instead of one per service and bucket (900,000 at 10,000 services)
+        both = rolled.union_all(raw).subquery("both")
+        per_service = (
+            select(
+                both.c.p,
+                both.c.b,
+                (func.sum(both.c.c) / func.sum(both.c.n) * func.max(where_.c.k)).label("usd"),
+            )
+            .select_from(both.join(where_, both.c.s == where_.c.s))
+            .group_by(both.c.s, both.c.p, both.c.b)
+            .having(func.sum(both.c.n) > 0)
+            .subquery("per_service")
+        )
+        stmt = select(per_service.c.p, per_service.c.b, func.sum(per_service.c.usd)).group_by(
+            per_service.c.p, per_service.c.b
+        )
+        for provider, b, usd in conn.execute(stmt):
+            key = (str(provider), int(b))
+            totals[key] = totals.get(key, 0.0) + float(usd)
+    return totals
 
 
 @dataclass(frozen=True, slots=True)
