@@ -221,6 +221,21 @@ def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Sequenc
     conn.execute(stmt)
 
 
+def upsert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    """:func:`upsert` for many rows in one executemany (multi-row VALUES on PostgreSQL). Each row's
+    ``keys`` must be distinct within ``rows`` (PostgreSQL refuses to update one row twice in one
+    statement); every row must have the same columns."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={k: getattr(stmt.excluded, k) for k in rows[0] if k not in keys},
+    )
+    conn.execute(stmt, list(rows))
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
