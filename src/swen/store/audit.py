@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, Row, func, select
 from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError, StateError
 from swen.domain.events import EventType
+from swen.store.db import insert_rows
 from swen.store.notify import EVENTS_CHANNEL, notify
 from swen.store.records import AuditReport, EventRecord, from_row
 from swen.store.state import AuditHead, read_state, write_state
@@ -141,11 +142,11 @@ class NewEvent:
 
 def append_many(conn: Connection, items: Sequence[NewEvent], *, ts: datetime | None = None) -> int:
     """Append ``items`` in order, each its own row on the chain, in a few statements whatever their
-    number: one read of the chain's head, the hashes computed here in one pass, one (executemany)
-    INSERT, one write of the recorded head and one notification. The rows are those ``append`` would
-    write one at a time at the same time ``ts``. Every payload is checked before anything is written.
-    The caller must hold the append lock (db.write_transaction). Returns the id of the last event (the
-    head's id unchanged when ``items`` is empty)."""
+    number: one read of the chain's head, the hashes computed here in one pass, one multi-row INSERT
+    (``db.insert_rows``), one write of the recorded head and one notification. The rows are those
+    ``append`` would write one at a time at the same time ``ts``. Every payload is checked before
+    anything is written. The caller must hold the append lock (db.write_transaction). Returns the id
+    of the last event (the head's id unchanged when ``items`` is empty)."""
     prepared = [
         (EventType(item.type).value, canonical_payload(item.payload), item) for item in items
     ]  # a bad type or payload raises here, before any write
@@ -179,7 +180,7 @@ def append_many(conn: Connection, items: Sequence[NewEvent], *, ts: datetime | N
             }
         )
         prev_hash = digest
-    conn.execute(events.insert(), rows)
+    insert_rows(conn, events, rows)
     write_state(conn, AuditHead(id=event_id, hash=prev_hash), at=when)
     notify(conn, EVENTS_CHANNEL, str(event_id))  # the live feeds wake once and read every new event
     return event_id

@@ -221,19 +221,33 @@ def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Sequenc
     conn.execute(stmt)
 
 
-def upsert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
-    """:func:`upsert` for many rows in one executemany (multi-row VALUES on PostgreSQL). Each row's
-    ``keys`` must be distinct within ``rows`` (PostgreSQL refuses to update one row twice in one
-    statement); every row must have the same columns."""
+def insert_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, upsert_keys: Sequence[str] = ()
+) -> None:
+    """INSERT ``rows`` (all with the same columns of ``table``), with ``upsert_keys`` as :func:`upsert`
+    does (ON CONFLICT (keys) DO UPDATE SET the other columns; the keys must then be distinct within
+    ``rows``).
+
+    PostgreSQL: one ``INSERT ... SELECT * FROM unnest(<one array per column>)``, whatever the number of
+    rows (one statement, one round trip, a fixed text the server can cache). SQLite: one executemany,
+    a loop inside the sqlite3 module with no round trips. The values are bound as they are (no column
+    type processing): give aware UTC datetimes."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={k: getattr(stmt.excluded, k) for k in rows[0] if k not in keys},
-    )
-    conn.execute(stmt, list(rows))
+    names = list(rows[0])
+    if conn.dialect.name != "postgresql":
+        stmt = sqlite.insert(table)
+        if upsert_keys:
+            updated = {k: getattr(stmt.excluded, k) for k in names if k not in upsert_keys}
+            stmt = stmt.on_conflict_do_update(index_elements=list(upsert_keys), set_=updated)
+        conn.execute(stmt, list(rows))
+        return
+    arrays = ", ".join(f"CAST(:{n} AS {table.c[n].type.compile(dialect=conn.dialect)}[])" for n in names)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+    if upsert_keys:
+        updated_sql = ", ".join(f"{n} = excluded.{n}" for n in names if n not in upsert_keys)
+        sql += f" ON CONFLICT ({', '.join(upsert_keys)}) DO UPDATE SET {updated_sql}"
+    conn.execute(text(sql), {n: [row[n] for row in rows] for n in names})
 
 
 def alembic_config(url: str) -> Config:

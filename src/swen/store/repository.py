@@ -31,11 +31,11 @@ from swen.store.db import (
     SQLITE_YIELD_S,
     display_url,
     has_schema,
+    insert_rows,
     make_engine,
     migrate,
     sqlite_file,
     upsert,
-    upsert_many,
     write_transaction,
 )
 from swen.store.errors import translated
@@ -264,9 +264,10 @@ class Store:
 
     def _write_placements(self, conn: Connection, chunk: Sequence[PlacementWrite]) -> None:
         """``_write_placement`` for each of ``chunk`` in order, in one read of the current placements,
-        one multi-row upsert and one bulk append of the events (``audit.append_many``). Every name and
-        time is checked before anything is written; a service twice in ``chunk`` gets two events, the
-        second's ``previous`` the first's placement, as one at a time."""
+        one multi-row upsert (``db.insert_rows``) and one bulk append of the events
+        (``audit.append_many``). Every name and time is checked before anything is written; a service
+        twice in ``chunk`` gets two events, the second's ``previous`` the first's placement, as one at
+        a time."""
         checked = []
         for write in chunk:
             validate_service_name(write.service)
@@ -294,7 +295,7 @@ class Store:
             }
             current[write.service] = write.placement.key
             new_events.append(audit.NewEvent(EventType.PLACEMENT, payload, write.service, write.decision_id))
-        upsert_many(conn, placements, list(rows.values()), ["service"])
+        insert_rows(conn, placements, list(rows.values()), upsert_keys=["service"])
         with translated("appending events"):
             audit.append_many(conn, new_events)
 
