@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy import Connection, Engine, Row, func, select
 from swen.domain.clock import utcnow
 from swen.domain.errors import InvalidInputError, StateError
 from swen.domain.events import EventType
+from swen.store.db import insert_rows
 from swen.store.notify import EVENTS_CHANNEL, notify
 from swen.store.records import AuditReport, EventRecord, from_row
 from swen.store.state import AuditHead, read_state, write_state
@@ -126,6 +128,62 @@ def append(
         payload=json.loads(payload_json),
         hash=digest,
     )
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for :func:`append_many`."""
+
+    type: EventType | str
+    payload: dict[str, Any]
+    service: str | None = None
+    decision_id: str | None = None
+
+
+def append_many(conn: Connection, items: Sequence[NewEvent], *, ts: datetime | None = None) -> int:
+    """Append ``items`` in order, each its own row on the chain, in a few statements whatever their
+    number: one read of the chain's head, the hashes computed here in one pass, one multi-row INSERT
+    (``db.insert_rows``), one write of the recorded head and one notification. The rows are those
+    ``append`` would write one at a time at the same time ``ts``. Every payload is checked before
+    anything is written. The caller must hold the append lock (db.write_transaction). Returns the id
+    of the last event (the head's id unchanged when ``items`` is empty)."""
+    prepared = [
+        (EventType(item.type).value, canonical_payload(item.payload), item) for item in items
+    ]  # a bad type or payload raises here, before any write
+    when = (ts or utcnow()).astimezone(UTC)
+    last = conn.execute(select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)).first()
+    event_id, prev_hash = (0, GENESIS_HASH) if last is None else (int(last.id), str(last.hash))
+    if not prepared:
+        return event_id
+    rows: list[dict[str, Any]] = []
+    for type_value, payload_json, item in prepared:
+        event_id += 1
+        digest = compute_hash(
+            prev_hash=prev_hash,
+            event_id=event_id,
+            ts=when,
+            type_=type_value,
+            service=item.service,
+            decision_id=item.decision_id,
+            payload_json=payload_json,
+        )
+        rows.append(
+            {
+                "id": event_id,
+                "ts": when,
+                "type": type_value,
+                "service": item.service,
+                "decision_id": item.decision_id,
+                "payload": payload_json,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
+        )
+        prev_hash = digest
+    insert_rows(conn, events, rows)
+    write_state(conn, AuditHead(id=event_id, hash=prev_hash), at=when)
+    notify(conn, EVENTS_CHANNEL, str(event_id))  # the live feeds wake once and read every new event
+    return event_id
 
 
 def newest_event_id(conn: Connection) -> int:

@@ -221,6 +221,35 @@ def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Sequenc
     conn.execute(stmt)
 
 
+def insert_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, upsert_keys: Sequence[str] = ()
+) -> None:
+    """INSERT ``rows`` (all with the same columns of ``table``), with ``upsert_keys`` as :func:`upsert`
+    does (ON CONFLICT (keys) DO UPDATE SET the other columns; the keys must then be distinct within
+    ``rows``).
+
+    PostgreSQL: one ``INSERT ... SELECT * FROM unnest(<one array per column>)``, whatever the number of
+    rows (one statement, one round trip, a fixed text the server can cache). SQLite: one executemany,
+    a loop inside the sqlite3 module with no round trips. The values are bound as they are (no column
+    type processing): give aware UTC datetimes."""
+    if not rows:
+        return
+    names = list(rows[0])
+    if conn.dialect.name != "postgresql":
+        stmt = sqlite.insert(table)
+        if upsert_keys:
+            updated = {k: getattr(stmt.excluded, k) for k in names if k not in upsert_keys}
+            stmt = stmt.on_conflict_do_update(index_elements=list(upsert_keys), set_=updated)
+        conn.execute(stmt, list(rows))
+        return
+    arrays = ", ".join(f"CAST(:{n} AS {table.c[n].type.compile(dialect=conn.dialect)}[])" for n in names)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+    if upsert_keys:
+        updated_sql = ", ".join(f"{n} = excluded.{n}" for n in names if n not in upsert_keys)
+        sql += f" ON CONFLICT ({', '.join(upsert_keys)}) DO UPDATE SET {updated_sql}"
+    conn.execute(text(sql), {n: [row[n] for row in rows] for n in names})
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

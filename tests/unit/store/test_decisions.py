@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from support.builders import T0, decision
 from swen.domain.decision import DecisionStatus
@@ -177,4 +183,94 @@ def test_a_fleet_at_first_sight_records_its_placements_in_batches(store: Store) 
         f"svc-{n}": "aws/us-east-1" for n in range(5)
     }
     assert len(store.events_after(0, types=[EventType.PLACEMENT])) == 5
+    assert store.verify_audit().ok
+
+
+@contextmanager
+def _another_store(url: str, tmp_path: Path) -> Iterator[Store]:
+    """A second, empty store on the same backend as ``url`` (a new SQLite file or PostgreSQL database)."""
+    if url.startswith("sqlite"):
+        other = Store.from_url(f"sqlite:///{tmp_path / 'other.db'}")
+        try:
+            yield other
+        finally:
+            other.close()
+        return
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    twin = f"{name}_twin"
+    admin = os.environ["SWEN_TEST_PG_URL"]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{twin}"')
+    other = Store.from_url(f"{base}/{twin}")
+    try:
+        yield other
+    finally:
+        other.close()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{twin}" WITH (FORCE)')
+
+
+def _written(store: Store) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Any]:
+    from swen.store.state import AuditHead
+    from swen.store.tables import events, placements
+
+    with store.reading("test") as conn:
+        rows = [tuple(r) for r in conn.execute(select(placements).order_by(placements.c.service))]
+        evs = [tuple(r) for r in conn.execute(select(events).order_by(events.c.id))]
+    return rows, evs, store.load_state(AuditHead)
+
+
+def test_batched_placements_write_the_rows_one_at_a_time_would(
+    store: Store, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``record_placements`` writes a chunk in a few statements; its placements, events (ids, payloads,
+    hashes: the whole chain) and recorded head equal those ``record_placement`` one at a time writes,
+    including a service seen before (its ``previous``) and a service twice in one batch."""
+    from swen.domain.models import Placement
+    from swen.store.records import PlacementWrite
+
+    monkeypatch.setattr(audit, "utcnow", lambda: T0 + timedelta(hours=1))  # the events' ts (and hash)
+    aws, gcp = Placement.parse("aws/us-east-1"), Placement.parse("gcp/us-central1")
+    before = [PlacementWrite("svc-1", gcp, None, T0)]
+    writes = [PlacementWrite(f"svc-{n}", aws, None, T0 + timedelta(minutes=n)) for n in range(5)]
+    writes += [PlacementWrite("svc-4", gcp, "d-7", T0 + timedelta(minutes=9))]  # twice in one chunk
+    with _another_store(database_url, tmp_path) as one_at_a_time:
+        for target in (store, one_at_a_time):
+            target.save_decision(decision("d-7", service="svc-4"))
+            for write in before:
+                target.record_placement(write.service, write.placement, decision_id=None, at=write.at)
+        store.record_placements(writes, per_transaction=4)
+        for write in writes:
+            one_at_a_time.record_placement(
+                write.service, write.placement, decision_id=write.decision_id, at=write.at
+            )
+        batched, single = _written(store), _written(one_at_a_time)
+        assert one_at_a_time.verify_audit().ok
+    assert batched == single
+    placed, events, _head = batched
+    assert [e[4] for e in events if e[2] == EventType.PLACEMENT.value][-1] == "d-7"
+    assert {row[0]: f"{row[1]}/{row[2]}" for row in placed}["svc-4"] == "gcp/us-central1"
+    assert len(events) == 1 + len(before) + len(writes)
+    assert store.verify_audit().ok
+
+
+@pytest.mark.parametrize("bad", ["../etc", "naive"])
+def test_a_placement_chunk_with_a_bad_write_is_refused_whole(store: Store, bad: str) -> None:
+    """A bad service name or a naive time refuses its whole chunk (earlier chunks stay recorded)."""
+    from swen.domain.models import Placement
+    from swen.store.records import PlacementWrite
+
+    aws = Placement.parse("aws/us-east-1")
+    writes = [PlacementWrite(f"svc-{n}", aws, None, T0) for n in range(4)]
+    writes[3] = (
+        PlacementWrite(bad, aws, None, T0)
+        if bad != "naive"
+        else PlacementWrite("svc-3", aws, None, T0.replace(tzinfo=None))
+    )
+    with pytest.raises(InvalidInputError):
+        store.record_placements(writes, per_transaction=2)
+    assert sorted(store.get_placements()) == ["svc-0", "svc-1"]
+    assert [e.service for e in store.events_after(0, types=[EventType.PLACEMENT])] == ["svc-0", "svc-1"]
     assert store.verify_audit().ok
