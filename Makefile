@@ -62,7 +62,7 @@ typecheck: $(STAMP)
 # Starts the local services the tests need (PostgreSQL when installed), then runs every test but the
 # slow steps of .ci/run: rehearsal-test and image-test.
 test: $(STAMP) $(CHECKOV) lint typecheck
-	source scripts/test-services.sh && $(BIN)/pytest -m "not rehearsal"
+	source scripts/test-services.sh && $(BIN)/pytest -m "not rehearsal" --durations=15
 
 # The production rehearsal started for real (PostgreSQL, haproxy, 3 API replicas, 2 engines, Prometheus,
 # Alertmanager): the tests marked `rehearsal`, a few minutes, a separate step of .ci/run after `make test`.
