@@ -28,13 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import websockets
+
+from pg_database import throwaway_database
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -56,19 +57,8 @@ def _database(pg: bool, home: Path) -> Iterator[str]:
     if not pg:
         yield f"sqlite:///{home / 'swen.db'}"
         return
-    import psycopg
-
-    admin = os.environ.get("SWEN_TEST_PG_URL")
-    if not admin:
-        raise SystemExit("--pg needs SWEN_TEST_PG_URL (source scripts/test-services.sh)")
-    name = f"swen_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database() as url:
+        yield url
 
 
 def _swen(env: dict[str, str], *args: str) -> str:

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from swen.backtest.trace import Trace
 from swen.domain.arrays import FloatArray, IntArray
 from swen.domain.models import Placement
-from swen.engine.window import SampleWindow
+from swen.engine.window import SampleWindow, p95_from_top_two
 
 BLOCK_STEPS = 64
 """Steps whose p95 is computed at once (temporaries: a few ``BLOCK_STEPS x pairs`` arrays)."""
@@ -131,17 +131,4 @@ def window_p95(latency: npt.NDArray[np.float32], lo: int, hi: int, size: int) ->
         np.maximum(first[into], rows, out=first[into])
     steps = np.arange(lo, hi)
     count = np.minimum(steps + 1, size).astype(np.int16)[:, None]
-    # the interpolation of engine.window._p95_small, in the same float64 operations
-    pos = count.astype(np.float64)
-    pos -= 1.0
-    np.maximum(pos, 0.0, out=pos)
-    pos *= 0.95
-    floor = np.floor(pos)
-    lo_is_second = floor < count - 1
-    frac = np.subtract(pos, floor, out=pos)
-    p95: FloatArray = np.where(lo_is_second, second, first).astype(np.float64)
-    spread = first.astype(np.float64)
-    spread -= p95
-    spread *= frac
-    p95 += spread
-    return p95
+    return p95_from_top_two(first, second, count)  # the engine's own interpolation, bit for bit

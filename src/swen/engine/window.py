@@ -296,7 +296,19 @@ def _p95_small(ring: npt.NDArray[np.float32]) -> FloatArray:
         np.minimum(first, value, out=low)
         np.maximum(second, low, out=second)
         np.maximum(first, value, out=first)
-    # Interpolate in float64 like numpy, reusing buffers (each temporary is 4 MB at 10,000 x 50).
+    p95 = p95_from_top_two(first, second, count)
+    p95[count == 0] = np.nan
+    return p95
+
+
+def p95_from_top_two(
+    first: npt.NDArray[np.float32], second: npt.NDArray[np.float32], count: npt.NDArray[np.int16]
+) -> FloatArray:
+    """numpy's linear-interpolation p95 of ``count`` samples (at most 21) from their largest two
+    (``first`` >= ``second``; with 21 or fewer samples the p95 lies between them), in float64 like numpy,
+    reusing buffers (each temporary is 4 MB at 10,000 x 50). ``count`` broadcasts against the values.
+    Shared by ``_p95_small`` and the backtest's ``trace_window.window_p95``, which must agree bit for bit.
+    Cells with ``count == 0`` come out as garbage (-inf - -inf): the caller masks them."""
     pos = count.astype(np.float64)
     pos -= 1.0
     np.maximum(pos, 0.0, out=pos)
@@ -306,11 +318,10 @@ def _p95_small(ring: npt.NDArray[np.float32]) -> FloatArray:
     frac = np.subtract(pos, floor, out=pos)
     p95: FloatArray = np.where(lo_is_second, second, first).astype(np.float64)
     spread = first.astype(np.float64)
-    with np.errstate(invalid="ignore"):  # cells without samples: -inf - -inf, set to NaN below
+    with np.errstate(invalid="ignore"):  # cells without samples: -inf - -inf
         spread -= p95
         spread *= frac
         p95 += spread
-    p95[count == 0] = np.nan
     return p95
 
 
