@@ -15,15 +15,14 @@ import os
 import sqlite3
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from pg_database import throwaway_database
 from swen.domain.events import EventType
 from swen.domain.models import TelemetrySample
 from swen.store.ingest import SAMPLE_COLUMNS, sample_tuple
@@ -144,26 +143,12 @@ def _store_insert(store: Store, samples: list[TelemetrySample], batch: int) -> N
         store.insert_samples(chunk)
 
 
-@contextmanager
-def throwaway_pg(admin_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"swen_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def bench_postgresql(samples: list[TelemetrySample], batch: int, admin_url: str) -> None:
     import psycopg
 
     print(f"PostgreSQL, {len(samples):,} samples in batches of {batch:,}")
     tuples = [sample_tuple(s) for s in samples]
-    with throwaway_pg(admin_url) as url:
+    with throwaway_database(admin=admin_url) as url:
         store = Store.from_url(url)
         rate = timed(
             "Store.insert_samples (COPY)", len(samples), lambda: _store_insert(store, samples, batch)

@@ -13,12 +13,12 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def throwaway_database(prefix: str = "swen_bench") -> Iterator[str]:
-    """A new, empty database on the test server (``SWEN_TEST_PG_URL``, set by
-    ``source scripts/test-services.sh``), dropped afterwards with its sessions ended; yields its URL."""
+def throwaway_database(prefix: str = "swen_bench", admin: str | None = None) -> Iterator[str]:
+    """A new, empty database on ``admin``'s server (default: the test server, ``SWEN_TEST_PG_URL``, set
+    by ``source scripts/test-services.sh``), dropped afterwards with its sessions ended; yields its URL."""
     import psycopg
 
-    admin = os.environ.get("SWEN_TEST_PG_URL")
+    admin = admin or os.environ.get("SWEN_TEST_PG_URL")
     if not admin:
         sys.exit(
             "this bench needs PostgreSQL: run `source scripts/test-services.sh` first (SWEN_TEST_PG_URL)"

@@ -124,4 +124,4 @@ def test_make_test_and_make_rehearsal_test_split_the_rehearsal_tests(project: Pa
     }
     assert in_test and not in_test & in_rehearsal and in_test | in_rehearsal == everything
     ci = (ROOT / ".ci" / "run").read_text()
-    assert ci.index("step test") < ci.index("step rehearsal-test") < ci.index("step image-test")
+    assert ci.index("make test ||") < ci.index("make rehearsal-test ||") < ci.index("make image-test ||")
