@@ -1,9 +1,10 @@
 """The engine's first cycle on a fleet it has never seen: recording N first-seen placements, each with
-its own audit event, one placement at a time (the path before: ``_write_placement`` per service, 500
-per transaction) against ``Store.record_placements`` (a chunk of 500 in a few statements), side by
-side in one process, on SQLite and on a throwaway PostgreSQL database (each path on its own empty,
-migrated store). Prints wall time, this process's CPU time, the statements sent, and the ratios; both
-stores must end with N placements, N events and a chain that verifies.
+its own audit event, one placement at a time (the path before: ``write_one`` below, the store's old
+single-placement writer kept here as the baseline, 500 per transaction) against
+``Store.record_placements`` (a chunk of 500 in a few statements), side by side in one process, on
+SQLite and on a throwaway PostgreSQL database (each path on its own empty, migrated store). Prints
+wall time, this process's CPU time, the statements sent, and the ratios; both stores must end with N
+placements, N events and a chain that verifies.
 
     source scripts/test-services.sh && cd bench
     PYTHONPATH=../src ../.venv/bin/python first_seen_bench.py [N]
@@ -21,13 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event, select
 
 from pg_database import throwaway_database
+from swen.domain.clock import aware_utc
 from swen.domain.events import EventType
 from swen.domain.models import Placement
+from swen.domain.names import validate_service_name
+from swen.store.db import upsert
 from swen.store.records import PlacementWrite
 from swen.store.repository import Store
+from swen.store.tables import placements
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 CHUNK = 500
@@ -36,12 +41,33 @@ PLACES = [Placement.parse(p) for p in ("aws/us-east-1", "gcp/us-central1", "azur
 WRITES = [PlacementWrite(f"service-{n:05d}", PLACES[n % 3], None, AT) for n in range(N)]
 
 
+def write_one(store: Store, conn: Connection, write: PlacementWrite) -> None:
+    """The store's single-placement writer before ``_write_placements`` became the only one: a read of
+    the current placement, an upsert and ``append_event``, per placement."""
+    validate_service_name(write.service)
+    at = aware_utc(write.at, "placement time")
+    old = conn.execute(select(placements).where(placements.c.service == write.service)).first()
+    values = {
+        "service": write.service,
+        "provider": write.placement.provider,
+        "region": write.placement.region,
+        "decision_id": write.decision_id,
+        "applied_at": at,
+    }
+    upsert(conn, placements, values, ["service"])
+    previous = None if old is None else f"{old.provider}/{old.region}"
+    payload = {"placement": write.placement.key, "previous": previous, "applied_at": at.isoformat()}
+    store.append_event(
+        EventType.PLACEMENT, payload, service=write.service, decision_id=write.decision_id, conn=conn
+    )
+
+
 def one_at_a_time(store: Store) -> None:
     """The path before this change (``record_placements`` as it was): ~6 statements a placement."""
     for start in range(0, len(WRITES), CHUNK):
         with store.transaction() as conn:
             for write in WRITES[start : start + CHUNK]:
-                store._write_placement(conn, write)
+                write_one(store, conn, write)
 
 
 def batched(store: Store) -> None:

@@ -243,9 +243,8 @@ class Store:
         """Record where ``service`` runs (with no status change: first sight, or a sync of main).
 
         Only ``swen.moves`` calls this (tests/unit/test_layers.py checks it)."""
-        write = PlacementWrite(service, placement, decision_id, at)
         with self.transaction() as conn:
-            self._write_placement(conn, write)
+            self._write_placements(conn, [PlacementWrite(service, placement, decision_id, at)])
 
     def record_placements(self, writes: Sequence[PlacementWrite], *, per_transaction: int = 500) -> None:
         """:meth:`record_placement` for many services (a fleet seen for the first time): each with its
@@ -254,8 +253,9 @@ class Store:
         cycle). One transaction each cost 52 s of an engine's first cycle at 1,000 services here.
 
         A chunk is written in a handful of statements, not about six per placement (see
-        ``_write_placements``): the rows and events are those :meth:`record_placement` one at a time
-        would write (tests/unit/store/test_decisions.py compares them).
+        ``_write_placements``, the one placement writer: a single placement is a chunk of one, so the
+        rows and events are those :meth:`record_placement` one at a time writes;
+        tests/unit/store/test_decisions.py compares them).
 
         Only ``swen.moves`` calls this (tests/unit/test_layers.py checks it)."""
         for start in range(0, len(writes), per_transaction):
@@ -263,7 +263,7 @@ class Store:
                 self._write_placements(conn, writes[start : start + per_transaction])
 
     def _write_placements(self, conn: Connection, chunk: Sequence[PlacementWrite]) -> None:
-        """``_write_placement`` for each of ``chunk`` in order, in one read of the current placements,
+        """Record each of ``chunk`` in order with its PLACEMENT event, in one read of the current placements,
         one multi-row upsert (``db.insert_rows``) and one bulk append of the events
         (``audit.append_many``). Every name and time is checked before anything is written; a service
         twice in ``chunk`` gets two events, the second's ``previous`` the first's placement, as one at
@@ -298,24 +298,6 @@ class Store:
         insert_rows(conn, placements, list(rows.values()), upsert_keys=["service"])
         with translated("appending events"):
             audit.append_many(conn, new_events)
-
-    def _write_placement(self, conn: Connection, write: PlacementWrite) -> None:
-        validate_service_name(write.service)
-        at = aware_utc(write.at, "placement time")
-        old = conn.execute(select(placements).where(placements.c.service == write.service)).first()
-        values = {
-            "service": write.service,
-            "provider": write.placement.provider,
-            "region": write.placement.region,
-            "decision_id": write.decision_id,
-            "applied_at": at,
-        }
-        upsert(conn, placements, values, ["service"])
-        previous = None if old is None else f"{old.provider}/{old.region}"
-        payload = {"placement": write.placement.key, "previous": previous, "applied_at": at.isoformat()}
-        self.append_event(
-            EventType.PLACEMENT, payload, service=write.service, decision_id=write.decision_id, conn=conn
-        )
 
     # --- telemetry ---------------------------------------------------------------------------
     def insert_samples(self, samples: Sequence[TelemetrySample]) -> int:
@@ -542,7 +524,7 @@ class Store:
             EventType.DECISION_STATUS, payload, service=row.service, decision_id=decision_id, conn=conn
         )
         if placement is not None:
-            self._write_placement(conn, placement)
+            self._write_placements(conn, [placement])
         if new in TERMINAL_STATUSES:
             state.drop_decision_state(conn, decision_id, reached=new)
         return StoredDecision(decision=Decision.model_validate(row.payload), status=new, updated_at=now)

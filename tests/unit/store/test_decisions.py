@@ -226,8 +226,9 @@ def test_batched_placements_write_the_rows_one_at_a_time_would(
     store: Store, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``record_placements`` writes a chunk in a few statements; its placements, events (ids, payloads,
-    hashes: the whole chain) and recorded head equal those ``record_placement`` one at a time writes,
-    including a service seen before (its ``previous``) and a service twice in one batch."""
+    hashes: the whole chain) and recorded head equal those ``record_placement`` one at a time writes
+    (each a chunk of one, in its own transaction), including a service seen before (its ``previous``),
+    a service twice in one chunk, and writes spread over two chunks."""
     from swen.domain.models import Placement
     from swen.store.records import PlacementWrite
 
