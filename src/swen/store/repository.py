@@ -25,6 +25,7 @@ from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, 
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.names import validate_service_name
+from swen.domain.sample_batch import SampleBatch
 from swen.domain.sample_columns import SampleColumns
 from swen.store import audit, state
 from swen.store.db import (
@@ -39,7 +40,7 @@ from swen.store.db import (
     write_transaction,
 )
 from swen.store.errors import translated
-from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
+from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_batch_rows, insert_sample_rows
 from swen.store.leases import Fence, check_fence
 from swen.store.locks import LockRows
 from swen.store.paging import check_page
@@ -322,13 +323,27 @@ class Store:
         """Insert validated samples in one transaction (all or none); returns how many."""
         if not samples:
             return 0
+        with self._telemetry_transaction() as conn:
+            return insert_sample_rows(conn, samples)
+
+    def insert_sample_batch(self, batch: SampleBatch) -> int:
+        """Insert one tick given as columns (``domain.sample_batch``; checked when it was built) in one
+        transaction (all or none): the same rows ``insert_samples(batch.samples())`` writes; returns
+        how many."""
+        if not len(batch):
+            return 0
+        with self._telemetry_transaction() as conn:
+            return insert_sample_batch_rows(conn, batch)
+
+    @contextmanager
+    def _telemetry_transaction(self) -> Iterator[Connection]:
         # Write lock up front (SQLite BEGIN IMMEDIATE): a deferred transaction that must upgrade a read
         # lock gets SQLITE_BUSY at once under a concurrent writer instead of waiting (busy_timeout).
         with (
             translated("inserting telemetry samples"),
             write_transaction(self.engine, pg_lock_key=None) as conn,
         ):
-            return insert_sample_rows(conn, samples)
+            yield conn
 
     def latest_samples(
         self, *, service: str | None = None, provider: str | None = None

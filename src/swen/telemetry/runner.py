@@ -34,7 +34,7 @@ from swen.domain.errors import ConfigError, shown
 from swen.domain.events import EventType
 from swen.domain.models import Service
 from swen.store.credits import CreditBurnRepository
-from swen.store.exports import write_latest_telemetry
+from swen.store.exports import write_latest_telemetry_batch
 from swen.store.maintenance import maintain
 from swen.telemetry.catalog import Catalog
 from swen.telemetry.clock import SimClock
@@ -45,7 +45,6 @@ from swen.telemetry.ledger import published_balances
 from swen.telemetry.price_versions import CatalogFollower, peek_catalog
 from swen.telemetry.scenarios import Scenario, ScenarioInbox, load_scenario_file
 from swen.telemetry.simulator import Simulator
-from swen.telemetry.source import SimulatorSource
 
 if TYPE_CHECKING:
     from swen.store.repository import Store
@@ -195,30 +194,36 @@ def resume_time(store: Store, interval_s: float) -> datetime:
     stored sample, so simulated time never goes backwards across restarts (an accelerated run gets
     ahead of wall time, and the engine takes the newest stored sample as "now"); wall time on an
     empty store."""
-    stored = [s.ts for s in store.latest_samples()]
-    if not stored:
+    newest = store.newest_sample_time()  # one max(), not every latest sample (110,000 at 10,000 services)
+    if newest is None:
         return datetime.now(UTC).replace(microsecond=0)
-    return max(stored) + timedelta(seconds=interval_s)
+    return newest + timedelta(seconds=interval_s)
 
 
 def _cycle(
     settings: Settings, store: Store, sim: Simulator, now: datetime, inbox: ScenarioInbox, *, durable: bool
 ) -> int:
-    placements = {s.name: s.fleet_placement for s in store.list_services()} | store.get_placements()
+    """One tick as columns (``SampleBatch``): generated, stored, exported, announced.
+
+    Where services run: the simulator's own fleet (the services it samples; the runner upserted them at
+    the start) overlaid with the applied placements. Reading every stored service back each tick cost
+    0.4-0.6 CPU s at 10,000 services and only the simulator's own services have samples."""
+    placements = {s.name: s.fleet_placement for s in sim.services} | store.get_placements()
     for scenario in inbox.poll():
         _log.info("scenario activated: %s", scenario.describe())
         sim.activate(scenario)
-    samples = SimulatorSource(sim).collect(now, placements)
-    store.insert_samples(samples)
-    write_latest_telemetry(
-        settings.latest_telemetry_path, samples, generated_at=now, placements=placements, fsync=durable
+    sim.set_placements(placements)
+    batch = sim.step_batch(now)
+    store.insert_sample_batch(batch)
+    write_latest_telemetry_batch(
+        settings.latest_telemetry_path, batch, generated_at=now, placements=placements, fsync=durable
     )
     live = [a.scenario.describe() for a in sim.active if a.starts_at <= (now - sim.start).total_seconds()]
     store.append_event(
         EventType.TELEMETRY_CYCLE,
-        {"count": len(samples), "sim_time": now.isoformat(), "active_scenarios": live},
+        {"count": len(batch), "sim_time": now.isoformat(), "active_scenarios": live},
     )
-    return len(samples)
+    return len(batch)
 
 
 class _SigtermSetsEvent:
