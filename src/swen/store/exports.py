@@ -50,6 +50,37 @@ def atomic_write_json(path: Path, data: Any, *, fsync: bool = True) -> None:
 
 def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
     """``atomic_write_json``'s write of text already serialised (the same guarantees)."""
+    stage_text(path, text, fsync=fsync).publish()
+
+
+@dataclass
+class StagedFile:
+    """A complete temporary file next to ``path`` (written, fsynced if asked): ``publish`` renames it
+    over ``path`` (atomic), ``discard`` removes it. Readers of ``path`` see neither until published."""
+
+    tmp: Path
+    path: Path
+    fsync: bool
+
+    def publish(self) -> None:
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise StoreError(
+                f"cannot write {self.path}: {exc.strerror}",
+                hint="check free disk space and permissions of SWEN_HOME",
+            ) from None
+        if self.fsync:
+            _fsync_dir(self.path.parent)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+def stage_text(path: Path, text: str, *, fsync: bool = True) -> StagedFile:
+    """Write ``text`` to a temporary file beside ``path``, not yet published (``StagedFile``)."""
     directory = path.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -66,7 +97,6 @@ def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
             handle.flush()
             if fsync:
                 os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -76,8 +106,7 @@ def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
                 hint="check free disk space and permissions of SWEN_HOME",
             ) from None
         raise
-    if fsync:
-        _fsync_dir(directory)
+    return StagedFile(tmp, path, fsync)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -159,9 +188,23 @@ def write_latest_telemetry_batch(
     placements: Mapping[str, Placement] | None = None,
     fsync: bool = True,
 ) -> None:
-    """``write_latest_telemetry`` of ``batch.samples()``, byte for byte, from the columns: each
-    group's names and notes are serialised once per ``SampleGroups`` (cached), so a tick costs the
-    numbers only (about 1.4 CPU s -> a third of it at 110,000 samples)."""
+    """``write_latest_telemetry`` of ``batch.samples()``, byte for byte, from the columns."""
+    stage_latest_telemetry_batch(path, batch, generated_at, placements=placements, fsync=fsync).publish()
+
+
+def stage_latest_telemetry_batch(
+    path: Path,
+    batch: SampleBatch,
+    generated_at: datetime,
+    *,
+    placements: Mapping[str, Placement] | None = None,
+    fsync: bool = True,
+) -> StagedFile:
+    """``write_latest_telemetry_batch`` up to the rename: the simulator stages the file while the
+    tick is being inserted and publishes it once the insert committed (``runner._cycle``).
+
+    Each group's names and notes are serialised once per ``SampleGroups`` (cached), so a tick costs
+    the numbers only (110,000 samples: about 1.4 -> 0.6 CPU s)."""
     parts = _batch_parts(batch.groups)
     ts = json.dumps(batch.ts.isoformat())
     cost = batch.hourly_cost_usd
@@ -184,7 +227,7 @@ def write_latest_telemetry_batch(
         )
     )
     text = f'{{"generated_at":{json.dumps(generated_at.isoformat())},"samples":[{rows}]}}'
-    atomic_write_text(path, text, fsync=fsync)
+    return stage_text(path, text, fsync=fsync)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,11 @@ import logging
 import signal
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -34,7 +37,7 @@ from swen.domain.errors import ConfigError, shown
 from swen.domain.events import EventType
 from swen.domain.models import Service
 from swen.store.credits import CreditBurnRepository
-from swen.store.exports import write_latest_telemetry_batch
+from swen.store.exports import stage_latest_telemetry_batch
 from swen.store.maintenance import maintain
 from swen.telemetry.catalog import Catalog
 from swen.telemetry.clock import SimClock
@@ -120,7 +123,7 @@ def run_simulator(
     inbox = ScenarioInbox(store, catalog)
     run = SimulatorRun(first_sim_time=start_time)
     recorded_expiries = 0
-    with _SigtermSetsEvent(stop):
+    with _SigtermSetsEvent(stop), ThreadPoolExecutor(1, thread_name_prefix="telemetry-export") as exporter:
         next_purge = start_time
         while not stop.is_set():
             now = start_time + timedelta(seconds=interval * run.steps)
@@ -134,7 +137,8 @@ def run_simulator(
             repriced = None if prices is None else prices.poll()
             if repriced is not None:
                 sim.reprice(repriced)
-            run.samples += _cycle(settings, store, sim, now, inbox, durable=clock.speed <= 1)
+            durable = clock.speed <= 1
+            run.samples += _cycle(settings, store, sim, now, inbox, durable=durable, exporter=exporter)
             for provider, at in sim.credit_expiries[recorded_expiries:]:  # the engine's ledger applies them
                 CreditBurnRepository(store).record_expiry(provider, at)
             recorded_expiries = len(sim.credit_expiries)
@@ -201,23 +205,43 @@ def resume_time(store: Store, interval_s: float) -> datetime:
 
 
 def _cycle(
-    settings: Settings, store: Store, sim: Simulator, now: datetime, inbox: ScenarioInbox, *, durable: bool
+    settings: Settings,
+    store: Store,
+    sim: Simulator,
+    now: datetime,
+    inbox: ScenarioInbox,
+    *,
+    durable: bool,
+    exporter: Executor | None = None,
 ) -> int:
     """One tick as columns (``SampleBatch``): generated, stored, exported, announced.
 
     Where services run: the simulator's own fleet (the services it samples; the runner upserted them at
     the start) overlaid with the applied placements. Reading every stored service back each tick cost
-    0.4-0.6 CPU s at 10,000 services and only the simulator's own services have samples."""
+    0.4-0.6 CPU s at 10,000 services, and only the simulator's own services have samples.
+
+    With an ``exporter`` (the runner's one thread) latest_telemetry.json is serialised and written to
+    its temporary file while the insert runs (the insert mostly waits for the database), and renamed
+    into place only once the insert committed; a failed insert discards it."""
     placements = {s.name: s.fleet_placement for s in sim.services} | store.get_placements()
     for scenario in inbox.poll():
         _log.info("scenario activated: %s", scenario.describe())
         sim.activate(scenario)
     sim.set_placements(placements)
     batch = sim.step_batch(now)
-    store.insert_sample_batch(batch)
-    write_latest_telemetry_batch(
-        settings.latest_telemetry_path, batch, generated_at=now, placements=placements, fsync=durable
-    )
+    stage = partial(
+        stage_latest_telemetry_batch,
+        settings.latest_telemetry_path, batch, now, placements=placements, fsync=durable,
+    )  # fmt: skip
+    staged = exporter.submit(stage) if exporter is not None else None
+    try:
+        store.insert_sample_batch(batch)
+    except BaseException:
+        if staged is not None:
+            with suppress(BaseException):
+                staged.result().discard()
+        raise
+    (stage() if staged is None else staged.result()).publish()
     live = [a.scenario.describe() for a in sim.active if a.starts_at <= (now - sim.start).total_seconds()]
     store.append_event(
         EventType.TELEMETRY_CYCLE,
