@@ -353,11 +353,6 @@ class Store:
             translated("inserting telemetry samples"),
             write_transaction(self.engine, pg_lock_key=None) as conn,
         ):
-            if conn.dialect.name == "postgresql":
-                # Telemetry is a stream: the commit returns before its WAL is flushed (the WAL writer
-                # flushes within wal_writer_delay x 3). An OS crash may lose the last committed ticks,
-                # never corrupt anything; every other transaction stays synchronous.
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             yield conn
 
     def latest_samples(

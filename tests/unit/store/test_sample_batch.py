@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from swen.domain.errors import InvalidInputError, TelemetryError
-from swen.domain.events import EventType
 from swen.domain.models import TelemetrySample
 from swen.domain.sample_batch import MEASUREMENTS, SampleBatch, SampleGroups
 from swen.store.repository import Store
@@ -133,20 +132,3 @@ def test_the_simulators_batch_reports_non_finite_values_as_telemetry_errors() ->
     with pytest.raises(TelemetryError, match="latency_ms is nan"):
         arrays.to_batch()
     assert sim.groups is sim.step_arrays(T0 + timedelta(seconds=5)).groups  # names checked once
-
-
-def test_only_the_telemetry_transaction_commits_asynchronously_on_postgresql(pg_url: str) -> None:
-    from sqlalchemy import event
-
-    store = Store.from_url(pg_url)
-    sent: list[str] = []
-    event.listen(store.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    try:
-        store.insert_sample_batch(_simulator().step_batch(T0))
-        assert "SET LOCAL synchronous_commit = off" in sent
-        with store.engine.connect() as conn:  # SET LOCAL ended with the telemetry transaction
-            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
-        store.append_event(EventType.SCENARIO, {"note": "synchronous"})
-        assert sent.count("SET LOCAL synchronous_commit = off") == 1
-    finally:
-        store.close()
