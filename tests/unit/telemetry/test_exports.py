@@ -168,3 +168,24 @@ def test_the_batch_export_is_byte_for_byte_the_samples_export(tmp_path: Path) ->
         assert (tmp_path / "batch.json").read_bytes() == (tmp_path / "samples.json").read_bytes()
     rows = json.loads((tmp_path / "batch.json").read_text())["samples"]
     assert len(rows) == len(batch) and "current" not in rows[0]
+
+
+def test_round6_gives_pythons_round_to_six_decimals_bit_for_bit() -> None:
+    import numpy as np
+
+    from swen.store.exports import round6
+
+    rng = np.random.default_rng(7)
+    halves = (np.arange(-3, 2000) + 0.5) / 1e6  # exact decimal ties, then their nearest doubles
+    values = np.concatenate(
+        [
+            rng.uniform(0, 1, 20_000),
+            rng.uniform(0, 1e9, 20_000),
+            halves,
+            np.nextafter(halves, 0),
+            np.nextafter(halves, 1),
+            [0.0, 1e-7, 2.675, 1.0000005, 0.0000005, 999_999_999.9999995, 1e9, 140.16 / 730],
+        ]
+    )
+    values = values[values >= 0]
+    assert round6(values) == [round(v, 6) for v in values.tolist()]
