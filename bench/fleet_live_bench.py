@@ -191,15 +191,15 @@ def simulate(url: str, home: str, services: int, stop: Any, out: Any) -> None:
 
     settings = Settings(home=Path(home), database_url=url)
     store = Store.open(settings)
-    insert = store.insert_samples
+    insert = store.insert_sample_batch  # the simulator's write path (one tick as columns)
 
-    def timed_insert(samples: Any) -> int:
+    def timed_insert(batch: Any) -> int:
         t = time.perf_counter()
-        n = insert(samples)
-        out.put((time.time(), samples[0].ts.timestamp() if samples else 0.0, n, time.perf_counter() - t))
+        n = insert(batch)
+        out.put((time.time(), batch.ts.timestamp(), n, time.perf_counter() - t))
         return n
 
-    store.insert_samples = timed_insert  # type: ignore[method-assign]
+    store.insert_sample_batch = timed_insert  # type: ignore[method-assign]
     run_simulator(settings, store, speed=1.0, stop_event=stop, services=big_fleet(services))
     store.close()
 

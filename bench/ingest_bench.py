@@ -6,6 +6,15 @@ better; > 1 means the store path beats a plain executemany). The SQLite baseline
 already converted to text outside the timed part, so it is the most favourable plain executemany.
 
     .venv/bin/python bench/ingest_bench.py [--samples 200000] [--batch 5000]
+
+``--fleet N`` instead runs the simulator's whole tick for N services (the default fleet repeated, as
+bench/fleet_live_bench.py; 11 places a service at 10,000) on a throwaway PostgreSQL database, the
+previous tick path (kept below as ``tick_before``: every service read back, one ``TelemetrySample`` per
+sample, ``insert_samples``, the export from the samples) and the current one (``runner._cycle``)
+alternating tick by tick on one store: wall, this process's CPU and the database backends' CPU
+(``/proc/<pid>/stat`` of this database's sessions), medians of ``--ticks`` each, and the ratios.
+
+    PYTHONPATH=src .venv/bin/python bench/ingest_bench.py --fleet 10000 --ticks 5
 """
 
 from __future__ import annotations
@@ -16,7 +25,9 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -172,12 +183,99 @@ def bench_postgresql(samples: list[TelemetrySample], batch: int, admin_url: str)
     print(f"  ratio store / baseline: {rate / base:.2f}")
 
 
+# --- one simulator tick, before and after ---------------------------------------------------------------
+def tick_before(settings: Any, store: Store, sim: Any, now: datetime, inbox: Any, *, durable: bool) -> int:
+    """The tick as ``runner._cycle`` did it before the columnar path (main at ccc10a5)."""
+    from swen.store.exports import write_latest_telemetry
+    from swen.telemetry.source import SimulatorSource
+
+    placements = {s.name: s.fleet_placement for s in store.list_services()} | store.get_placements()
+    for scenario in inbox.poll():
+        sim.activate(scenario)
+    samples = SimulatorSource(sim).collect(now, placements)
+    store.insert_samples(samples)
+    write_latest_telemetry(
+        settings.latest_telemetry_path, samples, generated_at=now, placements=placements, fsync=durable
+    )
+    store.append_event(EventType.TELEMETRY_CYCLE, {"count": len(samples), "sim_time": now.isoformat()})
+    return len(samples)
+
+
+def _server_cpu_s(store: Store) -> float:
+    """utime + stime of this database's backends (Linux /proc; the server runs on this machine)."""
+    with store.engine.connect() as conn:
+        pids = conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        ).scalars()
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def bench_fleet_tick(services: int, ticks: int, admin_url: str) -> None:
+    import statistics
+
+    from fleet_live_bench import big_fleet
+    from swen.config import Settings
+    from swen.telemetry import runner
+    from swen.telemetry.price_versions import peek_catalog
+    from swen.telemetry.scenarios import ScenarioInbox
+    from swen.telemetry.simulator import Simulator
+
+    fleet = big_fleet(services)
+    with tempfile.TemporaryDirectory() as tmp, throwaway_database(admin=admin_url) as url:
+        settings = Settings(home=Path(tmp), database_url=url)
+        store = Store.open(settings)
+        store.upsert_services(fleet)
+        catalog = peek_catalog(store)
+        start = datetime.now(UTC).replace(microsecond=0)
+        sim = Simulator(fleet, catalog, 7, start, settings.sim_interval_s)
+        inbox = ScenarioInbox(store, catalog)
+        exporter = ThreadPoolExecutor(1)  # as run_simulator runs it: the export staged during the insert
+        paths = {"before": tick_before, "after": partial(runner._cycle, exporter=exporter)}
+        figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in paths}
+        n = 0
+        for k in range(2 * ticks + 2):  # the first tick of each path warms up (caches, plans): not counted
+            name = "before" if k % 2 == 0 else "after"
+            now = start + timedelta(seconds=settings.sim_interval_s * k)
+            server, cpu, wall = _server_cpu_s(store), time.process_time(), time.perf_counter()
+            n = paths[name](settings, store, sim, now, inbox, durable=True)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            server = _server_cpu_s(store) - server
+            if k >= 2:
+                figures[name].append((wall, cpu, server))
+            print(f"  tick {k:2d} {name:<6} wall {wall:5.2f} s  client CPU {cpu:5.2f} s  server CPU "
+                  f"{server:5.2f} s  (load {os.getloadavg()[0]:.2f})", flush=True)  # fmt: skip
+        print(f"{services:,} services, {n:,} samples a tick; medians of {ticks} ticks each, alternating:")
+        med = {k: [statistics.median(f[i] for f in rows) for i in range(3)] for k, rows in figures.items()}
+        for name, (wall, cpu, server) in med.items():
+            print(f"  {name:<6} wall {wall:5.2f} s   client CPU {cpu:5.2f} s   server CPU {server:5.2f} s")
+        b, a = med["before"], med["after"]
+        print(f"  after/before: wall {a[0] / b[0]:.2f}, client CPU {a[1] / b[1]:.2f}, server CPU "
+              f"{a[2] / b[2]:.2f}")  # fmt: skip
+        exporter.shutdown()
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument("--fleet", type=int, default=0, help="bench one simulator tick of N services")
+    parser.add_argument("--ticks", type=int, default=5, help="with --fleet: ticks of each path")
     args = parser.parse_args()
     print(f"load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if args.fleet:
+        admin = os.environ.get("SWEN_TEST_PG_URL")
+        if not admin:
+            raise SystemExit("--fleet needs PostgreSQL: run `source scripts/test-services.sh` first")
+        bench_fleet_tick(args.fleet, args.ticks, admin)
+        return
     start = time.perf_counter()
     samples = make_samples(args.samples)
     print(

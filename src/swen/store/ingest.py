@@ -13,7 +13,9 @@ same transaction (the maintenance step normally made it days ahead).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -21,6 +23,8 @@ from sqlalchemy.dialects import sqlite
 
 from swen.domain.errors import StoreError
 from swen.domain.models import TelemetrySample
+from swen.domain.sample_batch import SampleBatch
+from swen.store.binary_arrays import update_latest_batch as _update_latest_batch_postgresql
 from swen.store.partitions import day_of, ensure_partitions, is_partitioned
 from swen.store.tables import telemetry_latest, telemetry_samples
 
@@ -57,36 +61,39 @@ _partitioned: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionar
 """Per engine: whether its ``telemetry_samples`` is partitioned (a schema fact, asked once)."""
 
 
-def _ensure_day_partitions(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
+def _ensure_day_partitions(conn: Connection, days: set[date]) -> None:
     engine = conn.engine
     if engine not in _partitioned:
         _partitioned[engine] = is_partitioned(conn)
     if _partitioned[engine]:
-        ensure_partitions(conn, {day_of(s.ts) for s in samples})
+        ensure_partitions(conn, days)
 
 
 def _copy_postgresql(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
     """psycopg's own COPY (its errors are translated by the caller's ``errors.translated``)."""
-    _ensure_day_partitions(conn, samples)
+    _ensure_day_partitions(conn, {day_of(s.ts) for s in samples})
+    _copy_rows(conn, map(sample_tuple, samples))
+
+
+def _copy_rows(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
     raw: Any = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(_COPY_SQL) as copy:
         copy.set_types(_COPY_TYPES)
-        for sample in samples:
-            copy.write_row(sample_tuple(sample))
+        for row in rows:
+            copy.write_row(row)
 
 
 def _identity(value: Any) -> Any:
     return value
 
 
-def _executemany(conn: Connection, samples: Sequence[TelemetrySample]) -> None:
+def _executemany(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
     """SQLite: one DBAPI executemany of plain tuples. ``ts`` goes through the column's own bind
     processor (looked up once per batch), so it is stored exactly as Core would store it."""
     dialect = conn.dialect
     ts_type = telemetry_samples.c.ts.type.dialect_impl(dialect)
     to_db: Callable[[Any], Any] = ts_type.bind_processor(dialect) or _identity
-    rows = [(*row[:3], to_db(row[3]), *row[4:]) for row in map(sample_tuple, samples)]
-    conn.exec_driver_sql(_INSERT_SQL, rows)
+    conn.exec_driver_sql(_INSERT_SQL, [(*row[:3], to_db(row[3]), *row[4:]) for row in rows])
 
 
 def newest_per_group(samples: Sequence[TelemetrySample]) -> list[TelemetrySample]:
@@ -125,29 +132,64 @@ def _update_latest(conn: Connection, samples: Sequence[TelemetrySample]) -> None
     if conn.dialect.name == "postgresql":
         _update_latest_postgresql(conn, samples)
         return
-    dialect = sqlite
-    stmt = dialect.insert(telemetry_latest)
+    _update_latest_sqlite(conn, map(sample_tuple, newest_per_group(samples)))
+
+
+def _update_latest_sqlite(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """``rows`` one per group, in group order."""
+    stmt = sqlite.insert(telemetry_latest)
     stmt = stmt.on_conflict_do_update(
         index_elements=["service", "provider", "region"],
         set_={name: getattr(stmt.excluded, name) for name in SAMPLE_COLUMNS[3:]},
         where=telemetry_latest.c.ts <= stmt.excluded.ts,
     )
-    rows = [dict(zip(SAMPLE_COLUMNS, sample_tuple(s), strict=True)) for s in newest_per_group(samples)]
-    conn.execute(stmt, rows)
+    conn.execute(stmt, [dict(zip(SAMPLE_COLUMNS, row, strict=True)) for row in rows])
 
 
 def insert_sample_rows(conn: Connection, samples: Sequence[TelemetrySample]) -> int:
     """Insert ``samples`` on ``conn`` inside the caller's transaction; returns how many."""
     if not samples:
         return 0
+    _check_dialect(conn)
     if conn.dialect.name == "postgresql":
         _copy_postgresql(conn, samples)
-    elif conn.dialect.name == "sqlite":
-        _executemany(conn, samples)
     else:
+        _executemany(conn, map(sample_tuple, samples))
+    _update_latest(conn, samples)
+    return len(samples)
+
+
+def _check_dialect(conn: Connection) -> None:
+    if conn.dialect.name not in ("postgresql", "sqlite"):
         raise StoreError(
             f"telemetry ingest supports SQLite and PostgreSQL, not {conn.dialect.name}",
             hint="set SWEN_DATABASE_URL to a sqlite:// or postgresql:// URL",
         )
-    _update_latest(conn, samples)
-    return len(samples)
+
+
+def insert_sample_batch_rows(conn: Connection, batch: SampleBatch) -> int:
+    """Insert a checked ``SampleBatch`` (one tick as columns) on ``conn`` inside the caller's
+    transaction: the same rows as ``insert_sample_rows`` of ``batch.samples()`` writes, without a
+    model object or a Python tuple per sample on PostgreSQL's ``telemetry_latest`` path."""
+    if not len(batch):
+        return 0
+    _check_dialect(conn)
+    if conn.dialect.name == "postgresql":
+        _ensure_day_partitions(conn, {day_of(batch.ts)})
+        _copy_rows(conn, batch_rows(batch))
+        _update_latest_batch_postgresql(conn, batch)
+    else:
+        _executemany(conn, batch_rows(batch))
+        order = batch.groups.order.tolist()
+        rows = list(batch_rows(batch))
+        _update_latest_sqlite(conn, (rows[i] for i in order))
+    return len(batch)
+
+
+def batch_rows(batch: SampleBatch) -> Iterator[tuple[Any, ...]]:
+    """The batch's rows in SAMPLE_COLUMNS order (as ``sample_tuple`` gives them), in batch order."""
+    g = batch.groups
+    return zip(
+        g.service, g.provider, g.region, repeat(batch.ts, len(batch)), g.instance_type,
+        *(column.tolist() for column in batch.columns()), g.simulated_price.tolist(), strict=True,
+    )  # fmt: skip

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from swen.config import Settings
 from swen.domain.clock import aware_utc, utcnow
@@ -25,6 +26,7 @@ from swen.domain.errors import ConflictError, InvalidInputError, NotFoundError, 
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service, TelemetrySample
 from swen.domain.names import validate_service_name
+from swen.domain.sample_batch import SampleBatch
 from swen.domain.sample_columns import SampleColumns
 from swen.store import audit, state
 from swen.store.db import (
@@ -39,7 +41,7 @@ from swen.store.db import (
     write_transaction,
 )
 from swen.store.errors import translated
-from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_rows
+from swen.store.ingest import SAMPLE_COLUMNS, insert_sample_batch_rows, insert_sample_rows
 from swen.store.leases import Fence, check_fence
 from swen.store.locks import LockRows
 from swen.store.paging import check_page
@@ -201,11 +203,20 @@ class Store:
 
     # --- services & placements ---------------------------------------------------------------
     def upsert_services(self, items: Sequence[Service]) -> None:
+        """Save ``items`` (a later one of the same name wins) in one executemany: one statement per
+        service took 16 s of the simulator's start at 10,000 services on PostgreSQL."""
         now = utcnow()
+        latest = {svc.name: svc for svc in items}
+        rows = [{"name": n, "spec": s.model_dump(mode="json"), "updated_at": now} for n, s in latest.items()]
+        if not rows:
+            return
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(services)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name"], set_={"spec": stmt.excluded.spec, "updated_at": stmt.excluded.updated_at}
+        )
         with self.writing("saving services") as conn:
-            for svc in items:
-                spec = svc.model_dump(mode="json")
-                upsert(conn, services, {"name": svc.name, "spec": spec, "updated_at": now}, ["name"])
+            conn.execute(stmt, rows)
 
     def list_services(self) -> list[Service]:
         with self.reading("listing services") as conn:
@@ -304,13 +315,27 @@ class Store:
         """Insert validated samples in one transaction (all or none); returns how many."""
         if not samples:
             return 0
+        with self._telemetry_transaction() as conn:
+            return insert_sample_rows(conn, samples)
+
+    def insert_sample_batch(self, batch: SampleBatch) -> int:
+        """Insert one tick given as columns (``domain.sample_batch``; checked when it was built) in one
+        transaction (all or none): the same rows ``insert_samples(batch.samples())`` writes; returns
+        how many."""
+        if not len(batch):
+            return 0
+        with self._telemetry_transaction() as conn:
+            return insert_sample_batch_rows(conn, batch)
+
+    @contextmanager
+    def _telemetry_transaction(self) -> Iterator[Connection]:
         # Write lock up front (SQLite BEGIN IMMEDIATE): a deferred transaction that must upgrade a read
         # lock gets SQLITE_BUSY at once under a concurrent writer instead of waiting (busy_timeout).
         with (
             translated("inserting telemetry samples"),
             write_transaction(self.engine, pg_lock_key=None) as conn,
         ):
-            return insert_sample_rows(conn, samples)
+            yield conn
 
     def latest_samples(
         self, *, service: str | None = None, provider: str | None = None

@@ -40,6 +40,7 @@ import numpy as np
 from swen.domain.arrays import BoolArray, FloatArray, Int64Array
 from swen.domain.errors import TelemetryError
 from swen.domain.models import Placement, Service, TelemetrySample
+from swen.domain.sample_batch import SampleBatch, SampleGroups
 from swen.telemetry import model as m
 from swen.telemetry.catalog import Catalog
 from swen.telemetry.clock import SimClock, SteppingClock
@@ -68,6 +69,9 @@ class SampleArrays:
     gpu_availability: FloatArray
     availability: FloatArray
     error_rate: FloatArray
+    groups: SampleGroups | None = None
+    """Who each row is, names checked (``Simulator.groups``: built once per fleet); None: built from
+    ``index`` when wanted."""
 
     def validate(self) -> None:
         for name in METRICS:
@@ -84,6 +88,16 @@ class SampleArrays:
                     hint="telemetry values must be finite numbers; check the scenario "
                     "magnitudes and the catalog prices",
                 )
+
+    def to_batch(self) -> SampleBatch:
+        """The step as one ``SampleBatch`` (the store's columnar write path): NaN or infinity raises
+        TelemetryError as in ``to_samples``, other out-of-range values InvalidInputError."""
+        self.validate()
+        return SampleBatch.checked(
+            self.ts,
+            self.groups or groups_of(self.index),
+            **{name: getattr(self, name) for name in METRICS},
+        )
 
     def to_samples(self) -> list[TelemetrySample]:
         """Build samples; values were validated in bulk, so no per-sample validation runs."""
@@ -122,6 +136,18 @@ class SampleArrays:
             )
             for name, place, itype, cost, lat, cred, gpu, avail, err, sim in columns
         ]
+
+
+def groups_of(index: PairIndex) -> SampleGroups:
+    """The pairs' names as checked ``SampleGroups`` (row i is pair i)."""
+    places = [index.placements[i] for i in index.pair_placement.tolist()]
+    return SampleGroups.checked(
+        [index.service_names[i] for i in index.pair_service.tolist()],
+        [p.provider for p in places],
+        [p.region for p in places],
+        [index.offers[i].instance_type for i in index.pair_offer.tolist()],
+        index.pair_simulated,
+    )
 
 
 @dataclass
@@ -191,6 +217,7 @@ class Simulator:
         self._current_pair: Int64Array = self._initial_pairs()
         self._warned: set[tuple[str, Placement]] = set()
         self._last_t: float | None = None
+        self._groups: SampleGroups | None = None
         self._pending: list[Scenario] = []
         self.active: list[ActiveScenario] = []
 
@@ -258,6 +285,17 @@ class Simulator:
     def step(self, now: datetime) -> list[TelemetrySample]:
         return self.step_arrays(now).to_samples()
 
+    def step_batch(self, now: datetime) -> SampleBatch:
+        """``step`` as columns (the same values): the live simulator's write path."""
+        return self.step_arrays(now).to_batch()
+
+    @property
+    def groups(self) -> SampleGroups:
+        """Every pair's names, checked once (repricing keeps the pairs and their names)."""
+        if self._groups is None:
+            self._groups = groups_of(self.index)
+        return self._groups
+
     def step_arrays(self, now: datetime) -> SampleArrays:
         t = self._seconds(now)
         if self._last_t is not None and t < self._last_t:
@@ -287,6 +325,7 @@ class Simulator:
         np.minimum(cost, MAX_HOURLY_COST_USD, out=cost)
         np.minimum(latency, MAX_LATENCY_MS, out=latency)
         return SampleArrays(
+            groups=self.groups,
             ts=ts,
             index=self.index,
             hourly_cost_usd=cost,

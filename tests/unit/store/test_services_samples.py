@@ -25,6 +25,12 @@ def test_services_round_trip_and_upsert(store: Store) -> None:
     assert store.get_service("api") == moved
     assert len(store.list_services()) == 2
 
+    again = service("api", fleet_placement="aws/us-east-1")
+    store.upsert_services([moved, service("db"), again])  # one statement; the later "api" wins
+    assert store.get_service("api") == again
+    assert [s.name for s in store.list_services()] == ["api", "db", "web"]
+    store.upsert_services([])
+
 
 def test_missing_service_is_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError, match="nope"):

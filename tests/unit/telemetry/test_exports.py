@@ -138,3 +138,54 @@ def test_latest_telemetry_shape_and_simulated_label(tmp_path: Path) -> None:
     assert alibaba["price_simulated"] is True and alibaba["price_note"].startswith("SIMULATED")
     assert aws["price_simulated"] is False and aws["price_note"] is None
     assert alibaba["monthly_cost_usd"] == pytest.approx(0.3528 * 730)
+
+
+def test_the_batch_export_is_byte_for_byte_the_samples_export(tmp_path: Path) -> None:
+    """``write_latest_telemetry_batch`` (the simulator's path) writes what ``write_latest_telemetry``
+    writes for the same samples: rounding, monthly cost, synthetic price notes, the ``current`` flag."""
+    import numpy as np
+
+    from swen.domain.models import Placement
+    from swen.store.exports import write_latest_telemetry_batch
+    from swen.telemetry.catalog import load_catalog
+    from swen.telemetry.fleet import load_fleet
+    from swen.telemetry.simulator import Simulator
+
+    fleet = load_fleet()
+    sim = Simulator(fleet, load_catalog(), 3, TS, 5.0)
+    arrays = sim.step_arrays(TS)
+    rng = np.random.default_rng(1)
+    arrays.hourly_cost_usd[:] = rng.uniform(0, 50, arrays.hourly_cost_usd.shape)  # many digits to round
+    arrays.latency_ms[0] = 1e-7  # rounds to 0.0
+    batch = arrays.to_batch()
+    placements = {s.name: s.fleet_placement for s in fleet} | {
+        fleet[0].name: Placement(provider="alibaba", region="us-west-1")
+    }
+    assert any(batch.groups.simulated_price)
+    for where in (placements, None):
+        write_latest_telemetry(tmp_path / "samples.json", batch.samples(), TS, placements=where)
+        write_latest_telemetry_batch(tmp_path / "batch.json", batch, TS, placements=where)
+        assert (tmp_path / "batch.json").read_bytes() == (tmp_path / "samples.json").read_bytes()
+    rows = json.loads((tmp_path / "batch.json").read_text())["samples"]
+    assert len(rows) == len(batch) and "current" not in rows[0]
+
+
+def test_round6_gives_pythons_round_to_six_decimals_bit_for_bit() -> None:
+    import numpy as np
+
+    from swen.store.exports import round6
+
+    rng = np.random.default_rng(7)
+    halves = (np.arange(-3, 2000) + 0.5) / 1e6  # exact decimal ties, then their nearest doubles
+    values = np.concatenate(
+        [
+            rng.uniform(0, 1, 20_000),
+            rng.uniform(0, 1e9, 20_000),
+            halves,
+            np.nextafter(halves, 0),
+            np.nextafter(halves, 1),
+            [0.0, 1e-7, 2.675, 1.0000005, 0.0000005, 999_999_999.9999995, 1e9, 140.16 / 730],
+        ]
+    )
+    values = values[values >= 0]
+    assert round6(values) == [round(v, 6) for v in values.tolist()]

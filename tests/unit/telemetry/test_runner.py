@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from swen.config import Settings
-from swen.domain.errors import ConfigError
+from swen.domain.errors import ConfigError, StoreError
 from swen.domain.events import EventType
 from swen.domain.models import Placement
 from swen.store.archive import Archive
@@ -44,6 +44,25 @@ def test_once_writes_samples_json_and_event(settings: Settings, store: Store) ->
     [event] = store.events_after(0, types=[EventType.TELEMETRY_CYCLE])
     assert event.payload["count"] == run.samples and event.payload["sim_time"] == START.isoformat()
     assert [p.name for p in settings.home.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_failed_insert_publishes_no_export_and_leaves_no_temp_file(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export is staged while the tick is inserted and renamed into place only after the commit."""
+    run_simulator(settings, store, once=True, seed=1, start=START)
+    before = settings.latest_telemetry_path.read_bytes()
+
+    def refuse(batch: object) -> int:
+        raise StoreError("inserting telemetry samples failed: disk full", hint="free some space")
+
+    monkeypatch.setattr(store, "insert_sample_batch", refuse)
+    with pytest.raises(StoreError, match="disk full"):
+        run_simulator(settings, store, once=True, seed=1, start=START + timedelta(seconds=5))
+    assert settings.latest_telemetry_path.read_bytes() == before
+    assert [p.name for p in settings.latest_telemetry_path.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert {s.ts for s in store.latest_samples()} == {START}
+    assert len(store.events_after(0, types=[EventType.TELEMETRY_CYCLE])) == 1
 
 
 def test_same_seed_and_start_give_the_same_samples(tmp_path: Path) -> None:
