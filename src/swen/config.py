@@ -373,6 +373,16 @@ class Settings(BaseSettings):
     availability_floor: float = Field(default=0.90, ge=0, le=1)
     gpu_availability_floor: float = Field(default=0.20, ge=0, le=1)
     amortisation_months: float = Field(default=6.0, gt=0)
+    review_cost_usd: float = Field(
+        default=100.0,
+        ge=0,
+        le=100_000,
+        description="What one person's review of a move costs, in USD (default: about 40 minutes of a "
+        "platform engineer at a loaded $150/hour). A move the gate could auto-approve but whose "
+        "confidence is short of the gate's bar goes to a person after a week only when holding it "
+        "would lose more than this over its advantage's expected remaining days; else the engine holds "
+        "it (docs/ENGINE.md). 0: every such move goes to a person after the week.",
+    )
     stale_after_s: float = Field(default=120.0, gt=0, description="Samples older than this are stale.")
     verify_samples: int = Field(default=3, ge=1, description="Healthy samples needed to verify a move.")
     leader_election: bool | None = Field(

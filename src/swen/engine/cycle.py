@@ -29,6 +29,7 @@ from swen.engine.constraints import describe
 from swen.engine.fleet import FleetArrays
 from swen.engine.forecast import ForecastArrays
 from swen.engine.params import EngineParams
+from swen.engine.route import Routes
 from swen.engine.savings import SavingsArrays
 from swen.engine.scoring import Scores, effective_availability, score
 
@@ -101,8 +102,8 @@ class Cycle:
     gpu_risk: FloatArray
     """P(the target has the GPU capacity at apply time); 1 without GPUs."""
     outlook: ForecastArrays
-    route_ok: BoolArray
-    """The evidence suffices for the route the move would take (see decide.py)."""
+    routes: Routes
+    """The route each move would take and whether the evidence suffices for it (``route.py``)."""
     tracked: BoolArray
     """An advantage of the target over the current placement is being tracked."""
     bar_savings: FloatArray
@@ -382,11 +383,22 @@ class Cycle:
                 f"confidence {explain.number(confidence.value, params.min_confidence)} not above "
                 f"{params.min_confidence:.2f}"
             )
-        elif not self.route_ok[i]:
+        elif self.routes.held[i] and not savings_short:
+            held = explain.held_reason(
+                confidence.value,
+                params.auto_confidence,
+                params.review_cost_usd,
+                float(self.routes.waiting_usd_per_day[i]),
+            )
+            reasons.append(held)
+            at_stake, days_mid = float(self.routes.at_stake_usd[i]), float(self.outlook.days_mid[i])
+            extras.append(explain.held_phrase(held, at_stake, days_mid))
+        elif not self.routes.route_ok[i]:
             extras.append(
                 f"confidence {explain.number(confidence.value, params.auto_confidence)} is not yet above "
                 f"the {params.auto_confidence:.2f} an auto-approved move needs (proposed to a person "
-                f"once the advantage has held {_duration(params.manual_patience_s)})"
+                f"once the advantage has held {_duration(params.manual_patience_s)}, if a review costs "
+                f"less than waiting loses)"
             )
             reasons.append(
                 f"confidence not yet above {params.auto_confidence:.2f} for the auto-approve route"

@@ -7,9 +7,10 @@ Per service the engine scores every candidate (scoring.py) that meets the hard c
 - **MIGRATE** iff best != current, confidence > ``min_confidence`` (strict), net monthly savings >
   ``min_savings_usd`` (strict), the service is not in its cooldown (``now - last_moved_at <
   cooldown_s``), the current placement has fresh telemetry, and the evidence is strong enough for
-  the route the move will take: a move the gate could auto-approve (stateless, cost delta < 5 %)
-  waits until its confidence clears ``auto_confidence`` (or its advantage held ``manual_patience_s``)
-  instead of going to a person first and being proposed again later.
+  the route the move will take (``route.judge_routes``): a move the gate could auto-approve
+  (stateless, cost delta < 5 %) waits until its confidence clears ``auto_confidence`` instead of going
+  to a person first and being proposed again later; after ``manual_patience_s`` it goes to a person
+  only if holding it would lose more than a review costs (``review_cost_usd``; else it is *held*).
 - **Emergency** (the service is in ``EngineInputs.emergency``, or ``auto_emergency`` is on and its
   current placement is below the availability floor or quarantined): MIGRATE to the best *other*
   healthy candidate, ignoring the savings and confidence thresholds and the cooldown
@@ -50,13 +51,12 @@ from swen.engine.fleet import FleetArrays
 from swen.engine.forecast import AdvantageState, copernican_model, forecast, gpu_capacity_risk
 from swen.engine.migration_cost import move_usd
 from swen.engine.params import EngineParams
+from swen.engine.route import judge_routes
 from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
 from swen.engine.scoring import best_excluding, effective_availability, monthly_cost, score
 from swen.engine.window import SampleWindow
 
 _T = TypeVar("_T", bound=np.generic)
-AUTO_MAX_COST_DELTA_PCT = 5.0
-"""The policy gate's auto-approve cost bar (``policies/gate.rego``: max_auto_cost_delta_pct)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,16 +251,26 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     pending_idx = _pending_targets(fleet, inputs.pending)
     blocked = (pending_idx != NOT_PENDING) & (~emergency | (pending_idx == target))
     moves = has_target & (target != cur) & ~blocked
-    auto_route = ~fleet.stateful & (savings.cost_delta_pct < AUTO_MAX_COST_DELTA_PCT)
-    route_ok = (
-        ~auto_route | (confidence > params.auto_confidence) | (outlook.age_s >= params.manual_patience_s)
-    )
     # A move out of a placement that breaks the SLO buys the SLO back with its one-time cost (downtime,
     # risk): the savings bar applies to its monthly saving before that cost, as it did when a move cost
     # only its egress; a price move pays for itself (net, after the amortised one-time cost).
     bar_savings = np.where(service_move, savings.gross + savings.credits_offset, savings.net)
+    routes = judge_routes(
+        stateful=fleet.stateful,
+        cost_delta_pct=savings.cost_delta_pct,
+        confidence=confidence,
+        advantage_age_s=outlook.age_s,
+        bar_savings=bar_savings,
+        days_mid=outlook.days_mid,
+        auto_confidence=params.auto_confidence,
+        manual_patience_s=params.manual_patience_s,
+        review_cost_usd=params.review_cost_usd,
+    )
     normal_ok = (
-        current_has_data & meets_thresholds(confidence, bar_savings, params) & (cooldown_left <= 0) & route_ok
+        current_has_data
+        & meets_thresholds(confidence, bar_savings, params)
+        & (cooldown_left <= 0)
+        & routes.route_ok
     )
     migrate = moves & (emergency | normal_ok)
 
@@ -297,7 +307,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         calibrated=np.full(len(fleet.services), fold is not None) & ~service_move,
         gpu_risk=gpu_risk,
         outlook=outlook,
-        route_ok=route_ok,
+        routes=routes,
         bar_savings=bar_savings,
         tracked=advantage.target >= 0,
         catalog_version=inputs.catalog_version,

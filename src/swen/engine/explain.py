@@ -99,6 +99,25 @@ def forecast_phrase(forecast: Forecast) -> str:
     )
 
 
+def per_day_usd(amount: float) -> str:
+    """``$3.50`` (cents under $100 a day, whole dollars above)."""
+    return f"${abs(amount):,.2f}" if abs(amount) < 100 else usd(amount)
+
+
+def held_reason(confidence: float, auto_confidence: float, review_cost_usd: float, per_day: float) -> str:
+    """``held: confidence 0.78 not above 0.85 for auto-approval; a review costs ~$100, waiting loses
+    ~$3.50/day`` (``route.judge_routes``: the value of waiting)."""
+    return (
+        f"held: confidence {number(confidence, auto_confidence)} not above {auto_confidence:.2f} for "
+        f"auto-approval; a review costs ~{usd(review_cost_usd)}, waiting loses ~{per_day_usd(per_day)}/day"
+    )
+
+
+def held_phrase(reason: str, at_stake: float, days_mid: float) -> str:
+    """:func:`held_reason` with what holding loses over the advantage's expected remaining days."""
+    return f"{reason} (~{usd(at_stake)} over the {span(days_mid)} the advantage is expected to last)"
+
+
 def confidence_phrase(confidence: Confidence) -> str:
     """``confidence 0.91: 91 % of comparable moves in replay paid back (margin 0.21, same winner 9 of
     last 10 cycles)``; ``confidence 0.91 (uncalibrated; margin ...)`` without a calibration table."""

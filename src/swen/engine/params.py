@@ -41,6 +41,11 @@ class EngineParams(BaseModel):
     the move is proposed to a person anyway. A week: measured on the shipped scenarios, moves
     proposed to a person after 4 h in that band were net positive in hindsight only 14-40 % of the
     time (docs/BENCHMARKS.md, issue 11)."""
+    review_cost_usd: float = Field(default=100.0, ge=0)
+    """What one person's review of a move costs (USD). After ``manual_patience_s`` a move the gate
+    could auto-approve but whose confidence is short of ``auto_confidence`` goes to a person only when
+    holding it would lose more than this over the advantage's expected remaining days; else it is held
+    (``route.judge_routes``). 0: every such move goes to a person after the patience."""
     release_confidence: float = Field(default=0.50, ge=0, le=1)
     """Hysteresis: a move waiting for a person is withdrawn only once its confidence has stayed at or
     below this (or another placement led, or the saving vanished) for a whole stability window."""
@@ -61,4 +66,5 @@ class EngineParams(BaseModel):
             gpu_availability_floor=settings.gpu_availability_floor,
             stale_after_s=settings.stale_after_s,
             stability_window=settings.window_size,
+            review_cost_usd=settings.review_cost_usd,
         )

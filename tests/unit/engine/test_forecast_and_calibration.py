@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from engine_factories import ALI_SG, US_EAST, cell, engine_params, make_scenario
+from engine_factories import ALI_SG, US_EAST, Scenario, cell, engine_params, make_scenario
 
 import swen
 from support.builders import service
@@ -221,22 +221,66 @@ def test_explanation_says_how_long_and_what_the_confidence_means() -> None:
     assert f"${f.horizon_net_usd:,.0f} net over the expected 9 days" in decision.explanation
 
 
-def test_auto_route_move_waits_for_the_auto_bar_then_patience() -> None:
-    """A stateless move between 0.70 and 0.85 is not sent to a person at once (one move, one MR)."""
+def _band_scenario(hourly: float = 1.0, **kw: object) -> Scenario:
+    """A stateless move whose calibrated confidence stays at 0.80 (above 0.70, short of the gate's
+    0.85), 30 % cheaper, with a patience of 10 minutes."""
     params = engine_params(
-        calibration=Fold(fitted_on=("x",), x=(0.0, 1.0), y=(0.0, 0.80), samples=1), manual_patience_s=600
+        calibration=Fold(fitted_on=("x",), x=(0.0, 1.0), y=(0.0, 0.80), samples=1),
+        manual_patience_s=600,
+        **kw,
     )
-    scenario = make_scenario(
+    return make_scenario(
         [service("svc-r", fleet_placement=US_EAST)],
-        {("svc-r", US_EAST): cell(hourly=1.0), ("svc-r", ALI_SG): cell(hourly=0.7)},
+        {("svc-r", US_EAST): cell(hourly=hourly), ("svc-r", ALI_SG): cell(hourly=0.7 * hourly)},
         params=params,
     )
+
+
+def test_auto_route_move_waits_for_the_auto_bar_then_patience() -> None:
+    """A stateless move between 0.70 and 0.85 is not sent to a person at once (one move, one MR);
+    with no review cost it goes to a person once the patience is over (the rule before the value of
+    waiting)."""
+    scenario = _band_scenario(review_cost_usd=0.0)
     first = scenario.run(2).decisions[0]
     assert 0.70 < first.confidence.value <= 0.85
     assert first.action is DecisionAction.STAY
     assert "confidence not yet above 0.85 for the auto-approve route" in first.reasons
     later = scenario.run(20).decisions[0]  # 10 min of advantage: patience is over, a person decides
     assert later.action is DecisionAction.MIGRATE
+
+
+def test_small_auto_route_move_is_held_when_a_review_costs_more_than_waiting_loses() -> None:
+    """After the patience a $219/month move expected to keep its advantage ~1 day more puts ~$7 at
+    stake: less than the default $100 review, so it is held, and the decision says why in figures."""
+    scenario = _band_scenario()
+    scenario.run(2)
+    held = scenario.run(20).decisions[0]
+    assert held.action is DecisionAction.STAY
+    per_day = held.savings.net_monthly_usd / 30.44
+    forecast = held.forecast
+    assert forecast is not None and forecast.advantage_age_h >= 600 / 3600
+    reason = (
+        f"held: confidence {held.confidence.value:.2f} not above 0.85 for auto-approval; "
+        f"a review costs ~$100, waiting loses ~${per_day:,.2f}/day"
+    )
+    assert reason in held.reasons
+    at_stake = per_day * forecast.days
+    assert at_stake < 100
+    assert f"{reason} (~${at_stake:,.0f} over the {forecast.days:.1f} days the advantage is expected" in (
+        held.explanation
+    )
+
+
+def test_auto_route_move_goes_to_a_person_when_waiting_loses_more_than_a_review() -> None:
+    """The same move ten times larger ($2,190/month: ~$72 a day, ~$72 at stake) goes to a person
+    after the patience when a review costs $50; the held move goes too once the review is cheaper than
+    what it has at stake."""
+    big = _band_scenario(hourly=10.0, review_cost_usd=50.0)
+    big.run(2)
+    assert big.run(20).decisions[0].action is DecisionAction.MIGRATE
+    small = _band_scenario(review_cost_usd=5.0)
+    small.run(2)
+    assert small.run(20).decisions[0].action is DecisionAction.MIGRATE
 
 
 def test_stateful_move_goes_to_a_person_at_the_proposal_bar() -> None:

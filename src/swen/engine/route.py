@@ -1,0 +1,86 @@
+"""Which route a move will take at the policy gate, and whether its evidence is strong enough for it.
+
+Pure (arrays in, arrays out); ``decide.evaluate`` calls :func:`judge_routes` once per cycle, so the live
+loop and the backtest (both run ``evaluate``) follow the same rule. Issue 11, deliverable 4: "a move is
+proposed once, when the evidence is strong enough for the route it will take".
+
+* **The route** the gate is expected to take (``policies/gate.rego``): a move of a stateless service
+  whose cost delta is under :data:`AUTO_MAX_COST_DELTA_PCT` can be auto-approved once its confidence is
+  above ``EngineParams.auto_confidence`` (0.85); any other move (stateful, a large cost delta) always
+  goes to a person, and is proposed as soon as its confidence clears the proposal bar (0.70).
+* **Auto route, confidence short of the gate's bar**: the move is held, not sent to a person, while
+  its advantage is younger than ``manual_patience_s`` (a week; measured: moves sent to a person after
+  4 h in that band paid back only 14-40 % of the time).
+* **After the patience: the value of waiting.** Proposing now sends the move to a person; holding it
+  waits for the confidence to clear the gate's bar (then it is proposed and auto-approved, no review).
+  What holding can lose is the move's saving for as long as the advantage lasts::
+
+      waiting_usd_per_day = bar_savings / 30.44      (the net monthly saving the proposal bar measures)
+      at_stake_usd        = waiting_usd_per_day x days_mid   (the forecast's median remaining days)
+
+  The move is proposed to a person only when ``at_stake_usd`` exceeds the cost of the person's review,
+  ``EngineParams.review_cost_usd`` (``Settings.review_cost_usd``, default $100: about 40 minutes of a
+  platform engineer at a loaded $150/hour, reading the cost table, the plan and the diff, approving and
+  watching the apply). Otherwise it is **held**: "held: confidence 0.78 not above 0.85 for
+  auto-approval; a review costs ~$100, waiting loses ~$3.50/day (~$44 over the 12.6 days the advantage
+  is expected to last)". A held move is judged again every cycle: it is proposed (auto route) once its
+  confidence clears the gate's bar, or to a person once a longer-lived advantage or a larger saving
+  puts more at stake than a review costs. ``review_cost_usd = 0`` restores the earlier rule (every
+  move in the band is proposed to a person after the patience).
+
+The saving lost is an upper bound of what waiting costs (the move may still clear the gate's bar before
+the advantage ends) and it is not weighted by the confidence: the rule errs towards asking a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from swen.domain.arrays import BoolArray, FloatArray
+
+AUTO_MAX_COST_DELTA_PCT = 5.0
+"""The policy gate's auto-approve cost bar (``policies/gate.rego``: max_auto_cost_delta_pct)."""
+DAYS_PER_MONTH = 30.44
+
+
+@dataclass(frozen=True, eq=False)
+class Routes:
+    """Per service (length S): the expected route and whether the evidence suffices for it."""
+
+    auto_route: BoolArray
+    """The gate could auto-approve the move (stateless, cost delta under 5 %)."""
+    route_ok: BoolArray
+    """The evidence is strong enough for the route the move will take (module docstring)."""
+    held: BoolArray
+    """An auto-route move past its patience, short of the gate's bar, held because a review would
+    cost more than waiting loses (value of waiting)."""
+    waiting_usd_per_day: FloatArray
+    """The saving each day of holding the move loses (0 when it saves nothing)."""
+    at_stake_usd: FloatArray
+    """What holding it for the advantage's expected remaining days would lose."""
+
+
+def judge_routes(
+    *,
+    stateful: BoolArray,
+    cost_delta_pct: FloatArray,
+    confidence: FloatArray,
+    advantage_age_s: FloatArray,
+    bar_savings: FloatArray,
+    days_mid: FloatArray,
+    auto_confidence: float,
+    manual_patience_s: float,
+    review_cost_usd: float,
+) -> Routes:
+    """The route of every service's candidate move and whether it may be proposed now (docstring)."""
+    auto_route = ~stateful & (cost_delta_pct < AUTO_MAX_COST_DELTA_PCT)
+    auto_ok = confidence > auto_confidence
+    patient = advantage_age_s >= manual_patience_s
+    per_day = np.maximum(np.nan_to_num(bar_savings, nan=0.0), 0.0) / DAYS_PER_MONTH
+    at_stake = per_day * np.maximum(np.nan_to_num(days_mid, nan=0.0), 0.0)
+    worth_review = at_stake > review_cost_usd
+    route_ok = ~auto_route | auto_ok | (patient & worth_review)
+    held = auto_route & ~auto_ok & patient & ~worth_review
+    return Routes(auto_route, route_ok, held, per_day, at_stake)
