@@ -1,0 +1,79 @@
+"""The route a move will take and whether its evidence suffices for it (``engine.route``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from swen.engine.route import DAYS_PER_MONTH, judge_routes
+
+WEEK_S = 7 * 86400.0
+
+
+def judge(
+    *,
+    stateful: bool = False,
+    cost_delta_pct: float = -30.0,
+    confidence: float = 0.80,
+    age_s: float = 8 * 86400.0,
+    net_monthly: float = 150.0,
+    days_mid: float = 12.6,
+    review_cost_usd: float = 100.0,
+) -> tuple[bool, bool, bool, float, float]:
+    """(auto route, route ok, held, waiting $/day, $ at stake) of one move."""
+    r = judge_routes(
+        stateful=np.array([stateful]),
+        cost_delta_pct=np.array([cost_delta_pct]),
+        confidence=np.array([confidence]),
+        advantage_age_s=np.array([age_s]),
+        bar_savings=np.array([net_monthly]),
+        days_mid=np.array([days_mid]),
+        auto_confidence=0.85,
+        manual_patience_s=WEEK_S,
+        review_cost_usd=review_cost_usd,
+    )
+    return (
+        bool(r.auto_route[0]),
+        bool(r.route_ok[0]),
+        bool(r.held[0]),
+        float(r.waiting_usd_per_day[0]),
+        float(r.at_stake_usd[0]),
+    )
+
+
+def test_a_move_that_clears_the_gates_bar_goes_on_the_auto_route_whatever_it_saves() -> None:
+    assert judge(confidence=0.90, net_monthly=60.0, age_s=0.0)[:3] == (True, True, False)
+
+
+def test_before_the_patience_a_move_short_of_the_gates_bar_waits_without_being_held() -> None:
+    auto, ok, held, _, _ = judge(age_s=WEEK_S - 1, net_monthly=100_000.0)
+    assert (auto, ok, held) == (True, False, False)  # waiting for evidence, not "held" for its value
+
+
+def test_after_the_patience_the_value_of_waiting_decides() -> None:
+    # $150/month for ~12.6 more days: ~$62 at stake, less than a $100 review -> held
+    auto, ok, held, per_day, at_stake = judge(net_monthly=150.0)
+    assert (auto, ok, held) == (True, False, True)
+    assert per_day == pytest.approx(150.0 / DAYS_PER_MONTH)
+    assert at_stake == pytest.approx(150.0 / DAYS_PER_MONTH * 12.6)
+    # $500/month: ~$207 at stake -> a person reviews it
+    assert judge(net_monthly=500.0)[1:3] == (True, False)
+    # the same $150/month move with a longer expected advantage (30 days: ~$148 at stake) -> a person
+    assert judge(days_mid=30.0)[1:3] == (True, False)
+    # a cheaper review ($50) -> a person; no review cost -> always a person (the earlier rule)
+    assert judge(review_cost_usd=50.0)[1:3] == (True, False)
+    assert judge(review_cost_usd=0.0, net_monthly=1.0)[1:3] == (True, False)
+
+
+def test_moves_that_need_a_person_anyway_are_never_held() -> None:
+    stateful = judge(stateful=True, age_s=0.0, net_monthly=60.0)
+    at_the_cost_bar = judge(cost_delta_pct=5.0, age_s=0.0, net_monthly=60.0)
+    dearer = judge(cost_delta_pct=12.0, age_s=0.0, net_monthly=60.0)
+    for auto, ok, held, _, _ in (stateful, at_the_cost_bar, dearer):
+        assert (auto, ok, held) == (False, True, False)
+
+
+def test_no_saving_or_no_forecast_puts_nothing_at_stake() -> None:
+    assert judge(net_monthly=-20.0)[3:] == (0.0, 0.0)
+    assert judge(net_monthly=float("nan"))[3:] == (0.0, 0.0)
+    assert judge(days_mid=float("nan"))[4] == 0.0
