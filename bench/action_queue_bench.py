@@ -132,7 +132,8 @@ def run_variant(name: str, base: Path, n: int, cost_s: float) -> dict[str, Any]:
     driver = StandInDriver(cost_s) if name != "floor" else None
     cls = SerialLoop if name == "before" else EngineLoop
     loop = cls(settings, store, actuator=driver)
-    loop.params = loop.params.model_copy(update={"manual_patience_s": 0.0})  # propose to a person at once
+    # propose to a person at once (no patience, and no review cost that would hold small moves)
+    loop.params = loop.params.model_copy(update={"manual_patience_s": 0.0, "review_cost_usd": 0.0})
     if name == "after":
         assert loop.workers is not None
         loop.workers.start()  # what run() does

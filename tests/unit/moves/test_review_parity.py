@@ -118,13 +118,15 @@ def replay() -> RecordingReplay:
         prepared.trace,
         prepared.grid,
         prepared.catalog,
-        # a 1 h patience (the default is a week) sends moves between 0.70 and 0.85 to a person, moves
+        # a 1 h patience (the default is a week) and no review cost (the default $100 holds small moves:
+        # engine.route) send moves between 0.70 and 0.85 to a person, moves
         # priced by egress only (no downtime or risk) are proposed often enough, and a release bar of
         # 0.80 (default 0.50) lets a waiting move's evidence fade, so that the trace has waiting
         # reviews to keep and withdraw
         params=config.params.model_copy(
             update={
                 "manual_patience_s": 3600.0,
+                "review_cost_usd": 0.0,
                 "release_confidence": 0.80,
                 "migration": MigrationCost(downtime_usd_per_min={}),
             }
