@@ -302,3 +302,17 @@ def test_norm_cdf_matches_math_erf() -> None:
     expected = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
     assert np.abs(norm_cdf(x) - expected).max() < 2e-7
     assert float(norm_cdf(np.inf)) == 1.0 and float(norm_cdf(-np.inf)) == 0.0
+
+
+def test_swen_explain_says_why_a_move_is_held(capsys: pytest.CaptureFixture[str]) -> None:
+    """`swen explain` renders the held decision's explanation and its reason."""
+    from swen.cli.core_cmds import render_decision
+
+    scenario = _band_scenario()
+    scenario.run(2)
+    held = scenario.run(20).decisions[0]
+    render_decision(held)
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "STAY:" in out
+    assert "- held: confidence" in out and "a review costs ~$100, waiting loses ~$7" in out
+    assert "the advantage is expected to last" in out
