@@ -35,7 +35,8 @@ class EngineParams(BaseModel):
     auto_confidence: float = Field(default=0.85, ge=0, le=1)
     """The policy gate's auto-approve confidence bar (``policies/gate.rego``). A move the gate could
     auto-approve (stateless, cost delta under 5 %) is proposed once its confidence clears this bar,
-    not earlier to a person (one move, one merge request), unless it waited ``manual_patience_s``."""
+    not earlier to a person (one move, one merge request), unless it waited ``manual_patience_s`` and a
+    review is worth it (``review_cost_usd``; ``route.judge_routes``)."""
     manual_patience_s: float = Field(default=7 * 86400.0, ge=0)
     """How long an advantage above ``min_confidence`` but short of ``auto_confidence`` holds before
     the move is proposed to a person anyway. A week: measured on the shipped scenarios, moves
