@@ -48,3 +48,19 @@ def test_valid_json_settings_still_load(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SWEN_CORS_ORIGINS", '["https://a.example"]')
     settings = load_settings()
     assert settings.weights.cost == 0.5 and settings.cors_origins == ("https://a.example",)
+
+
+def test_the_review_cost_reaches_the_engine_and_a_negative_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from swen.engine.params import EngineParams
+
+    assert EngineParams.from_settings(load_settings()).review_cost_usd == 100.0  # the documented default
+    monkeypatch.setenv("SWEN_REVIEW_COST_USD", "250")
+    assert EngineParams.from_settings(load_settings()).review_cost_usd == 250.0
+    monkeypatch.setenv("SWEN_REVIEW_COST_USD", "-5")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert "setting review_cost_usd" in str(refused.value) and "fix SWEN_REVIEW_COST_USD" in str(
+        refused.value
+    )
