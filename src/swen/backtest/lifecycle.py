@@ -54,6 +54,11 @@ class PolicyTally:
     """Waiting reviews proposed afresh with stronger evidence (``live``; the older one is superseded)."""
     withdrawn: int = 0
     """Waiting reviews withdrawn because the engine stopped recommending them for a window (``live``)."""
+    held_steps: int = 0
+    """Service-steps in which a move was held for the value of waiting (``engine.route``): it met every
+    other condition, but a person's review would have cost more than waiting loses."""
+    held_services: set[str] = field(default_factory=set)
+    """Services with a move held at least once."""
     engine_errors: int = 0
     """Recommendations the gate could not take (e.g. a non-finite confidence from the engine)."""
     reasons: dict[str, int] = field(default_factory=dict)

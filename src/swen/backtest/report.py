@@ -156,6 +156,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "min_confidence": params.min_confidence,
             "min_savings_usd": params.min_savings_usd,
             "cooldown_s": params.cooldown_s,
+            "review_cost_usd": params.review_cost_usd,
             "stability_window": params.stability_window,
             "availability_floor": params.availability_floor,
             "gpu_availability_floor": params.gpu_availability_floor,
@@ -189,6 +190,8 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "superseded": policy.superseded,
             "refreshed": policy.refreshed,
             "withdrawn": policy.withdrawn,
+            "held_services": len(policy.held_services),
+            "held_service_days": _r(policy.held_steps * trace.step_s / 86400.0, 2),
             "engine_errors": policy.engine_errors,
             "review_reasons": dict(sorted(policy.reasons.items())),
         },
@@ -351,7 +354,8 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
     gate.caption = (
         f"manual reviews: {doc['settings']['manual_review']}; refreshed {policy['refreshed']}, "
         f"withdrawn {policy['withdrawn']}, superseded {policy['superseded']}, "
-        f"rejected by a person {policy['rejected_by_person']}"
+        f"rejected by a person {policy['rejected_by_person']}; held for the value of waiting: "
+        f"{policy.get('held_services', 0)} services, {policy.get('held_service_days', 0):g} service-days"
     )
     cal = doc.get("calibration")
     if cal:

@@ -228,6 +228,7 @@ class PlatformReplay:
             if self.observer is not None:
                 self.observer(t, result, self.column)
             self.last_result = result
+            self._count_held(result)
             self._withdraw_stale(t, result)
             for decision in result.recommendations:
                 if self._is_new(t, decision):
@@ -271,6 +272,14 @@ class PlatformReplay:
     def _pending(self) -> dict[str, Placement]:
         """Open moves the engine is told about (``ReviewPolicy.pending``)."""
         return self.review.pending(self._open_moves())
+
+    def _count_held(self, result: EngineResult) -> None:
+        """Tally the moves the engine held this step for the value of waiting (``engine.route``)."""
+        held = np.flatnonzero(result.cycle.held)
+        if held.size:
+            self.tally.held_steps += int(held.size)
+            names = result.cycle.fleet.names
+            self.tally.held_services.update(names[int(i)] for i in held)
 
     def _withdraw_stale(self, t: int, result: EngineResult) -> None:
         """``live``: withdraw a waiting review the engine has not recommended for a whole window."""

@@ -104,6 +104,9 @@ class Cycle:
     outlook: ForecastArrays
     routes: Routes
     """The route each move would take and whether the evidence suffices for it (``route.py``)."""
+    held: BoolArray
+    """Services whose move met every other condition but was held: the value of waiting
+    (``route.judge_routes``) said a person's review would cost more than waiting loses."""
     tracked: BoolArray
     """An advantage of the target over the current placement is being tracked."""
     bar_savings: FloatArray

@@ -266,13 +266,9 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         manual_patience_s=params.manual_patience_s,
         review_cost_usd=params.review_cost_usd,
     )
-    normal_ok = (
-        current_has_data
-        & meets_thresholds(confidence, bar_savings, params)
-        & (cooldown_left <= 0)
-        & routes.route_ok
-    )
-    migrate = moves & (emergency | normal_ok)
+    ready = current_has_data & meets_thresholds(confidence, bar_savings, params) & (cooldown_left <= 0)
+    migrate = moves & (emergency | (ready & routes.route_ok))
+    held = moves & ~emergency & ready & routes.held  # proposed but for the value of waiting
 
     cycle = Cycle(
         fleet=fleet,
@@ -308,6 +304,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         gpu_risk=gpu_risk,
         outlook=outlook,
         routes=routes,
+        held=held,
         bar_savings=bar_savings,
         tracked=advantage.target >= 0,
         catalog_version=inputs.catalog_version,

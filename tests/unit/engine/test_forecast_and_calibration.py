@@ -254,8 +254,10 @@ def test_small_auto_route_move_is_held_when_a_review_costs_more_than_waiting_los
     stake: less than the default $100 review, so it is held, and the decision says why in figures."""
     scenario = _band_scenario()
     scenario.run(2)
-    held = scenario.run(20).decisions[0]
+    result = scenario.run(20)
+    held = result.decisions[0]
     assert held.action is DecisionAction.STAY
+    assert bool(result.cycle.held[0])  # the backtest counts it (PolicyTally.held_steps)
     per_day = held.savings.net_monthly_usd / 30.44
     forecast = held.forecast
     assert forecast is not None and forecast.advantage_age_h >= 600 / 3600
@@ -277,7 +279,8 @@ def test_auto_route_move_goes_to_a_person_when_waiting_loses_more_than_a_review(
     what it has at stake."""
     big = _band_scenario(hourly=10.0, review_cost_usd=50.0)
     big.run(2)
-    assert big.run(20).decisions[0].action is DecisionAction.MIGRATE
+    result = big.run(20)
+    assert result.decisions[0].action is DecisionAction.MIGRATE and not result.cycle.held.any()
     small = _band_scenario(review_cost_usd=5.0)
     small.run(2)
     assert small.run(20).decisions[0].action is DecisionAction.MIGRATE
