@@ -616,3 +616,9 @@ def six_hour_rollups(
     with store.reading("reading 6-hour rollups") as conn:
         rows = conn.execute(stmt).all()
     return {(r.service, r.provider, r.region, as_utc(r.bucket)): (r.samples, r.hourly_cost_sum) for r in rows}
+
+
+def rolled_through_at(store: Store) -> datetime | None:
+    """``rolled_through`` in a read of its own."""
+    with store.reading("reading the rollup position") as conn:
+        return rolled_through(conn)
