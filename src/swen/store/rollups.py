@@ -9,7 +9,12 @@ end. Rolling an hour again replaces its rows (delete + insert in one transaction
 crash duplicates nothing. Samples that arrive for an hour after it was rolled up are not in it.
 
 Each hour is also summed per provider (``telemetry_provider_rollups``: a few rows an hour), which the
-credits burn-down reads.
+credits burn-down reads, and the sample count and price sum of each (service, provider, region) per
+6-hour bucket (00, 06, 12, 18 UTC: ``telemetry_rollups_6h``) are rewritten from the bucket's hourly
+rows in the same transaction, so a bucket always equals the sum of its rolled-up hours (one still
+filling holds those rolled up so far) and a rerun writes the same rows. A window on 6-hour buckets
+(``bucket_aligned``) takes its whole buckets from there, a row per service and bucket (30 days at
+10,000 services: 1.2 million rows instead of 7.2 million hourly ones grouped per service).
 
 The reads (``spend_by_provider``, ``credits_by_provider``) give the same series as the raw reads of
 ``store/history.py``. When the window starts on an hour and its step is a whole number of hours, the
