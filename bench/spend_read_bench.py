@@ -11,8 +11,10 @@ at 10,000 services, as the simulator writes them) and the newest sample of every
 - the reads of ``GET /cost-analysis?days=30`` one by one: the spend series (before: main's
   ``rollups.spend_by_provider`` before this branch, kept below: the window's 8-hour buckets grouped per
   service from the hourly rollups, plus the raw samples up to now; after: 6-hour buckets from
-  ``telemetry_rollups_6h`` up to the last rolled-up hour), the credits series (same windows), and the
-  other reads of the request (the fleet, where each service runs, savings, open recommendations);
+  ``telemetry_rollups_6h`` up to the last rolled-up hour), the credits series (same windows), where
+  each service runs (before: the newest sample of every place read, 110,000 at 10,000 services; after:
+  those of the running places only), and the other reads of the request (the fleet, savings, open
+  recommendations);
 - the whole request through the real API (in-process ASGI client): before is main's handler, kept
   below and mounted at ``/bench/cost-analysis-before`` on the same app; after is ``/cost-analysis``.
 
@@ -54,7 +56,8 @@ from swen.domain.clock import utcnow
 from swen.domain.decision import DecisionStatus
 from swen.domain.keys import Role
 from swen.domain.models import HOURS_PER_MONTH, Placement
-from swen.moves.running import running_services
+from swen.moves import running
+from swen.moves.running import RunningService, running_services
 from swen.store import maintenance, rollups
 from swen.store.keys import ApiKeyRepository
 from swen.store.reads import open_recommendations, savings_totals
@@ -149,13 +152,21 @@ def window_before(end: datetime, days: int) -> tuple[datetime, int]:
     return rollups.floor_hour(start), math.ceil(step / 3600) * 3600
 
 
+def running_services_before(store: Store, *, services: list[Any]) -> dict[str, RunningService]:
+    """``moves.running.running_services`` before this branch: the newest sample of every place read
+    (110,000 at 10,000 services) to find the 10,000 where the services run."""
+    records = store.placement_records()
+    newest = running._newest_by_key(store.latest_samples())
+    return {svc.name: running._running(svc, records.get(svc.name), newest) for svc in services}
+
+
 def cost_analysis_before(
     store: StoreDep, _key: ViewerDep, days: Annotated[int, Query(ge=1, le=90)] = 7
 ) -> CostAnalysisOut:
     """``GET /cost-analysis`` before this branch (the handler, with the spend read above)."""
     now = utcnow()
     fleet = store.list_services()
-    running = running_services(store, services=fleet)
+    running = running_services_before(store, services=fleet)
     costs = cost_router._service_costs(fleet, running)
     realised, verified = savings_totals(store, [DecisionStatus.VERIFIED], migrations_only=False)
     projected = open_recommendations(store)
@@ -287,7 +298,8 @@ def main() -> None:
                 store, start=new_start, end=new_end, step_s=new_step
             ),
             "list_services": store.list_services,
-            "running_services": lambda: running_services(store, services=fleet),
+            "running_services before": lambda: running_services_before(store, services=fleet),
+            "running_services after": lambda: running_services(store, services=fleet),
             "savings + open recommendations": lambda: (
                 savings_totals(store, [DecisionStatus.VERIFIED], migrations_only=False),
                 open_recommendations(store),
@@ -323,7 +335,7 @@ def main() -> None:
             loads = ", ".join(f"{r[2]:.2f}" for r in rows)
             print(f"  {name:32s} wall {statistics.median(r[0] for r in rows):6.2f} s  CPU "
                   f"{statistics.median(r[1] for r in rows):5.2f} s  (load {loads})")  # fmt: skip
-        for what in ("spend", "credits", "request"):
+        for what in ("spend", "credits", "running_services", "request"):
             b, a = (statistics.median(r[0] for r in figures[f"{what} {x}"]) for x in ("before", "after"))
             print(f"  {what}: after / before wall {a / b:.3f} ({b / a:.1f}x faster)")
         body = results["request after"].json()

@@ -16,7 +16,21 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    String,
+    and_,
+    column,
+    delete,
+    func,
+    select,
+    text,
+    update,
+    values,
+)
 
 from swen.config import Settings
 from swen.domain.clock import aware_utc, utcnow
@@ -73,6 +87,10 @@ def decision_filters(
     if since is not None:
         filters.append(d.created_at >= aware_utc(since, "since"))
     return filters
+
+
+LATEST_PLACES_PER_QUERY = 5000
+"""Places per query of ``latest_samples_at`` (3 bound values each: within SQLite's limit)."""
 
 
 def _sample_from_row(row: Any) -> TelemetrySample:
@@ -346,6 +364,24 @@ class Store:
         with self.reading("reading the latest samples") as conn:
             rows = conn.execute(query).all()
         return [_sample_from_row(row) for row in rows]
+
+    def latest_samples_at(self, places: Sequence[tuple[str, str, str]]) -> list[TelemetrySample]:
+        """The newest sample at each of ``places`` ((service, provider, region); those without one are
+        left out): a join of the places to ``telemetry_latest``'s key, ``LATEST_PLACES_PER_QUERY`` a
+        query. Where 10,000 services run is 10,000 rows of the 110,000 that ``latest_samples`` reads."""
+        t = telemetry_latest.c
+        out: list[TelemetrySample] = []
+        with self.reading("reading the latest samples") as conn:
+            for i in range(0, len(places), LATEST_PLACES_PER_QUERY):
+                chunk = (
+                    values(column("s", String), column("p", String), column("r", String), name="places")
+                    .data(list(places[i : i + LATEST_PLACES_PER_QUERY]))
+                    .cte("places")
+                )  # SQLite: a CTE
+                on = and_(t.service == chunk.c.s, t.provider == chunk.c.p, t.region == chunk.c.r)
+                query = select(telemetry_latest).select_from(telemetry_latest.join(chunk, on))
+                out.extend(_sample_from_row(row) for row in conn.execute(query))
+        return out
 
     def newest_sample_time(self) -> datetime | None:
         """The platform clock: the newest telemetry timestamp (simulated time under the simulator,
