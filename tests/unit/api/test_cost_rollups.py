@@ -87,3 +87,27 @@ def test_thirty_days_from_rollups_equal_the_raw_series(client: TestClient, store
         )
     first = datetime.fromisoformat(rolled["spend_by_provider"][0]["points"][0]["ts"])
     assert first.minute == first.second == 0 and first.hour % 6 == 0  # buckets start at 00/06/12/18 UTC
+
+
+@pytest.mark.parametrize(
+    ("days", "step_h", "aligned_to_h"),
+    [(5, 2, 1), (7, 2, 1), (14, 4, 1), (21, 6, 6), (30, 6, 6), (40, 12, 6), (60, 12, 6), (90, 24, 6)],
+)
+def test_windows_from_the_rollups_take_whole_hours_then_whole_six_hour_buckets(
+    days: int, step_h: int, aligned_to_h: int
+) -> None:
+    from swen.api.routers.cost import _window
+
+    end = datetime(2026, 12, 5, 7, 42, 13, tzinfo=UTC)
+    start, step = _window(end, days)
+    assert step == step_h * 3600
+    assert start <= end - timedelta(days=days) < start + timedelta(hours=aligned_to_h)
+    assert start.minute == start.second == 0 and start.hour % aligned_to_h == 0
+    assert (end - start) / timedelta(seconds=step) <= 150  # points on the chart
+
+
+def test_a_short_window_is_raw_and_unaligned() -> None:
+    from swen.api.routers.cost import _window
+
+    end = datetime(2026, 12, 5, 7, 42, 13, tzinfo=UTC)
+    assert _window(end, 1) == (end - timedelta(days=1), 864)
