@@ -448,6 +448,7 @@ def _spend_postgresql(conn: Connection, places: list[_Place], w: _Parts) -> dict
             _C.service == pl.s, _C.provider == pl.p, _C.region == pl.r,
             _C.bucket >= w.start, _C.bucket < w.coarse,
         )
+        .offset(0)  # kept a subquery: pulled up into the join, it was hash-joined again
         .lateral("buckets")
     )  # fmt: skip
     c6 = per_place.c
