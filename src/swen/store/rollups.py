@@ -14,7 +14,8 @@ credits burn-down reads, and the sample count and price sum of each (service, pr
 rows in the same transaction, so a bucket always equals the sum of its rolled-up hours (one still
 filling holds those rolled up so far) and a rerun writes the same rows. A window on 6-hour buckets
 (``bucket_aligned``) takes its whole buckets from there, a row per service and bucket (30 days at
-10,000 services: 1.2 million rows instead of 7.2 million hourly ones grouped per service).
+10,000 services: 1.2 million rows instead of 7.2 million hourly ones grouped per service), on
+PostgreSQL each running place's through the primary key (a LATERAL subquery per place).
 
 The reads (``spend_by_provider``, ``credits_by_provider``) give the same series as the raw reads of
 ``store/history.py``. When the window starts on an hour and its step is a whole number of hours, the
