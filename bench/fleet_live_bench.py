@@ -21,8 +21,9 @@ What runs, for real, on a throwaway PostgreSQL database (``source scripts/test-s
 - 30 days of history for the Cost Analysis tab: too big to simulate live (10,000 services x 6 places x
   720 ticks an hour), so the hours before the run are seeded the way the rollups hold them
   (``telemetry_rollups``: one row per service an hour at its running place, which is what
-  ``GET /cost-analysis`` reads; ``telemetry_provider_rollups``: per provider an hour), written in the
-  database by ``generate_series``. The rollups of the other candidate places are left out (the request
+  ``GET /cost-analysis`` reads; ``telemetry_provider_rollups``: per provider an hour;
+  ``telemetry_rollups_6h``: those hours summed per 6-hour bucket), written in the database by
+  ``generate_series``. The rollups of the other candidate places are left out (the request
   never reads them). The live hour is read from raw samples, as in production.
 
 Reported: every engine cycle (duration against the engine interval, ticks evaluated, recommendations,
@@ -274,9 +275,29 @@ def seed_history(store: Store, fleet: list[Service], end: datetime, days: int) -
                 """
             )
         )
+        seed_buckets(conn)
         conn.execute(text("ANALYZE telemetry_rollups"))
         conn.execute(text("ANALYZE telemetry_provider_rollups"))
+        conn.execute(text("ANALYZE telemetry_rollups_6h"))
     return len(places) * days * 24
+
+
+def seed_buckets(conn: Any) -> None:
+    """The 6-hour rollups of the seeded hours, as the maintenance step (and migration 0013) write them:
+    the hourly rollups summed per (service, place, bucket starting 00/06/12/18 UTC)."""
+    from sqlalchemy import text
+
+    conn.execute(
+        text(
+            """
+            INSERT INTO telemetry_rollups_6h (service, provider, region, bucket, samples, hourly_cost_sum)
+            SELECT service, provider, region,
+                   date_bin(interval '6 hours', hour, timestamptz '2000-01-01 00:00:00+00') AS b,
+                   sum(samples), sum(hourly_cost_sum)
+            FROM telemetry_rollups GROUP BY service, provider, region, b
+            """
+        )
+    )
 
 
 def database() -> AbstractContextManager[str]:

@@ -352,10 +352,19 @@ class CostAnalysisOut(_Out):
     open_recommendations: int
     credits_burndown: list[CreditsBurndown]
     spend_by_provider: list[ProviderSpend] = Field(
-        description="Monthly spend rate per provider over the window, from the telemetry of each "
-        "service at its current placement."
+        description="Monthly spend rate per provider over the window: per bucket, each service's mean "
+        "hourly price at its current placement x 730 x its replicas, summed per provider."
     )
-    credits_step_s: int = Field(description="Bucket width of credits_burndown and spend_by_provider.")
+    credits_step_s: int = Field(
+        description="Bucket width of credits_burndown and spend_by_provider: whole hours from 5 days on, "
+        "whole 6-hour buckets (starting 00, 06, 12 and 18 UTC) from 21 days on."
+    )
+    series_end: datetime | None = Field(
+        default=None,
+        description="Where credits_burndown and spend_by_provider end (exclusive). From 5 days on they "
+        "are read from the rollups and end at the last rolled-up hour (the maintenance step rolls an hour "
+        "up once it is 5 minutes past; it runs once an hour), so the newest samples are not in them yet.",
+    )
 
 
 # --- merge requests ------------------------------------------------------------------------------

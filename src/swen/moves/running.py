@@ -67,7 +67,8 @@ def running_services(store: Store, *, services: Sequence[Service] | None = None)
     """
     fleet = store.list_services() if services is None else services
     records = store.placement_records()
-    newest = _newest_by_key(store.latest_samples())
+    where = {svc.name: _placement(svc, records.get(svc.name)) for svc in fleet}
+    newest = _newest_by_key(store.latest_samples_at([(n, p.provider, p.region) for n, p in where.items()]))
     return {svc.name: _running(svc, records.get(svc.name), newest) for svc in fleet}
 
 
@@ -87,10 +88,14 @@ def _newest_by_key(samples: Iterable[TelemetrySample]) -> dict[_SampleKey, Telem
     return {(s.service, s.provider, s.region): s for s in samples}
 
 
+def _placement(service: Service, record: PlacementRecord | None) -> Placement:
+    return service.fleet_placement if record is None else record.placement
+
+
 def _running(
     service: Service, record: PlacementRecord | None, newest: Mapping[_SampleKey, TelemetrySample]
 ) -> RunningService:
-    placement = service.fleet_placement if record is None else record.placement
+    placement = _placement(service, record)
     sample = newest.get((service.name, placement.provider, placement.region))
     return RunningService(
         service=service.name,

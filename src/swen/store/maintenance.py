@@ -4,15 +4,16 @@
 and from ``swen maintenance run``. In order:
 
 1. PostgreSQL: the day partitions from today to ``telemetry_partition_ahead_days`` ahead exist.
-2. Closed hours are rolled up (``rollups.roll_up``, up to ``ROLLUP_HOURS_PER_PASS`` a pass), and no
-   day is dropped before its hours are.
+2. Closed hours are rolled up (``rollups.roll_up``, up to ``ROLLUP_HOURS_PER_PASS`` a pass; their
+   6-hour buckets are rewritten in the same transactions), and no day is dropped before its hours are.
 3. Retention, in whole UTC days: a day expires once its end is ``telemetry_retention_days`` behind
    ``now``. Each expired day is archived to Parquet (``archive.Archive``, unless ``archive_enabled`` is
    off), then dropped: on PostgreSQL its partition is locked against inserts, its rows are counted and,
    if the count is the archived one, DETACHed and DROPped in the same transaction; on SQLite the same
    check, then a bounded row delete (``telemetry_delete_batch`` rows per transaction). A count that
    differs (rows added meanwhile) stops with an error and drops nothing; the next run archives again.
-4. ``telemetry_latest`` rows older than the retention go, and rollups older than their own retention.
+4. ``telemetry_latest`` rows older than the retention go, and rollups (hourly and 6-hour, per provider)
+   older than their own retention, at a 6-hour bucket boundary (``rollups.purge_rollups``).
 """
 
 from __future__ import annotations

@@ -16,8 +16,24 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    String,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    select,
+    text,
+    update,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from swen.config import Settings
 from swen.domain.clock import aware_utc, utcnow
@@ -75,6 +91,19 @@ def decision_filters(
     if since is not None:
         filters.append(d.created_at >= aware_utc(since, "since"))
     return filters
+
+
+LATEST_PLACES_PER_QUERY = 5000
+"""Places per query of ``latest_samples_at`` (3 bound values each: within SQLite's limit)."""
+
+
+def _unnested_places(places: Sequence[tuple[str, str, str]]) -> Any:
+    """``unnest(<services>, <providers>, <regions>) AS places(s, p, r)``: three bound arrays."""
+    columns = list(zip(*places, strict=True))
+    arrays = [
+        bindparam(f"places_{c}", list(v), type_=ARRAY(String)) for c, v in zip("spr", columns, strict=True)
+    ]
+    return func.unnest(*arrays).table_valued("s", "p", "r").render_derived(name="places")
 
 
 def _sample_from_row(row: Any) -> TelemetrySample:
@@ -353,6 +382,30 @@ class Store:
         with self.reading("reading the latest samples") as conn:
             rows = conn.execute(query).all()
         return [_sample_from_row(row) for row in rows]
+
+    def latest_samples_at(self, places: Sequence[tuple[str, str, str]]) -> list[TelemetrySample]:
+        """The newest sample at each of ``places`` ((service, provider, region); those without one are
+        left out), joined to ``telemetry_latest``'s key: where 10,000 services run is 10,000 rows of the
+        110,000 that ``latest_samples`` reads. PostgreSQL: the places as three bound arrays, ``unnest``ed
+        (a VALUES list of 30,000 bound values took SQLAlchemy seconds to compile); SQLite: a VALUES list
+        of ``LATEST_PLACES_PER_QUERY`` places a query."""
+        t = telemetry_latest.c
+        out: list[TelemetrySample] = []
+        with self.reading("reading the latest samples") as conn:
+            if conn.dialect.name == "postgresql":
+                chunks: Iterator[Any] = iter([_unnested_places(places)] if places else [])
+            else:
+                chunks = (
+                    values(column("s", String), column("p", String), column("r", String), name="places")
+                    .data(list(places[i : i + LATEST_PLACES_PER_QUERY]))
+                    .cte("places")  # SQLite has no column list on a VALUES alias
+                    for i in range(0, len(places), LATEST_PLACES_PER_QUERY)
+                )
+            for chunk in chunks:
+                on = and_(t.service == chunk.c.s, t.provider == chunk.c.p, t.region == chunk.c.r)
+                query = select(telemetry_latest).select_from(telemetry_latest.join(chunk, on))
+                out.extend(_sample_from_row(row) for row in conn.execute(query))
+        return out
 
     def newest_sample_time(self) -> datetime | None:
         """The platform clock: the newest telemetry timestamp (simulated time under the simulator,

@@ -9,7 +9,13 @@ end. Rolling an hour again replaces its rows (delete + insert in one transaction
 crash duplicates nothing. Samples that arrive for an hour after it was rolled up are not in it.
 
 Each hour is also summed per provider (``telemetry_provider_rollups``: a few rows an hour), which the
-credits burn-down reads.
+credits burn-down reads, and the sample count and price sum of each (service, provider, region) per
+6-hour bucket (00, 06, 12, 18 UTC: ``telemetry_rollups_6h``) are rewritten from the bucket's hourly
+rows in the same transaction, so a bucket always equals the sum of its rolled-up hours (one still
+filling holds those rolled up so far) and a rerun writes the same rows. A window on 6-hour buckets
+(``bucket_aligned``) takes its whole buckets from there, a row per service and bucket (30 days at
+10,000 services: 1.2 million rows instead of 7.2 million hourly ones grouped per service), on
+PostgreSQL each running place's through the primary key (a LATERAL subquery per place).
 
 The reads (``spend_by_provider``, ``credits_by_provider``) give the same series as the raw reads of
 ``store/history.py``. When the window starts on an hour and its step is a whole number of hours, the
@@ -47,17 +53,29 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    true,
     type_coerce,
+    union_all,
     values,
 )
 
 from swen.domain.models import HOURS_PER_MONTH, Placement
-from swen.store.db import write_transaction
+from swen.store.db import insert_rows, write_transaction
 from swen.store.errors import translated
 from swen.store.repository import Store
-from swen.store.tables import UtcDateTime, telemetry_provider_rollups, telemetry_rollups, telemetry_samples
+from swen.store.tables import (
+    UtcDateTime,
+    telemetry_provider_rollups,
+    telemetry_rollups,
+    telemetry_rollups_6h,
+    telemetry_samples,
+)
 
 HOUR = timedelta(hours=1)
+BUCKET = timedelta(hours=6)
+"""Width of ``telemetry_rollups_6h``'s buckets, which start at 00, 06, 12 and 18 UTC."""
+BUCKET_S = 6 * 3600
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 CLOSE_GRACE = timedelta(minutes=5)
 """An hour is rolled up once the newest sample is this far past its end (late writers of the hour)."""
 HOURS_PER_TRANSACTION = 6
@@ -71,6 +89,7 @@ SERVICES_PER_QUERY = 5000
 _T = telemetry_samples.c
 _R = telemetry_rollups.c
 _P = telemetry_provider_rollups.c
+_C = telemetry_rollups_6h.c
 Series = dict[str, list[tuple[datetime, float]]]
 
 
@@ -78,9 +97,26 @@ def floor_hour(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def floor_bucket(ts: datetime) -> datetime:
+    """The start of the 6-hour bucket ``ts`` falls in (00, 06, 12 or 18 UTC)."""
+    hour = floor_hour(ts)
+    return hour.replace(hour=hour.hour - hour.hour % 6)
+
+
+def ceil_bucket(ts: datetime) -> datetime:
+    start = floor_bucket(ts)
+    return start if start == ts else start + BUCKET
+
+
 def aligned(start: datetime, step_s: int) -> bool:
     """Whether a window can be read from the rollups exactly: it starts on an hour, whole-hour steps."""
     return step_s % 3600 == 0 and start == floor_hour(start)
+
+
+def bucket_aligned(start: datetime, step_s: int) -> bool:
+    """Whether a window can take whole 6-hour buckets from ``telemetry_rollups_6h``: it starts on a
+    bucket (00, 06, 12 or 18 UTC) and its step is a whole number of buckets."""
+    return step_s % BUCKET_S == 0 and start == floor_bucket(start)
 
 
 # --- writing ---------------------------------------------------------------------------------------
@@ -162,7 +198,44 @@ def roll_hours(store: Store, lo: datetime, hi: datetime) -> int:
         )
         columns = ["provider", "hour", "samples", "hourly_cost_sum", "credits_sum"]
         conn.execute(telemetry_provider_rollups.insert().from_select(columns, per_provider))
+        _rewrite_buckets(conn, floor_bucket(lo), ceil_bucket(hi))
     return rows
+
+
+def _bucket_of(conn: Connection, column: Any) -> ColumnElement[Any]:
+    """The 6-hour bucket an hour column falls in, in the column's own storage form."""
+    if conn.dialect.name == "postgresql":
+        return type_coerce(
+            func.date_bin(literal(BUCKET, Interval), column, literal(_EPOCH, UtcDateTime)), UtcDateTime
+        )
+    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): the day, the hour rounded down to 0/6/12/18
+    hour = cast(func.substr(column, 12, 2), Integer)
+    return type_coerce(
+        func.substr(column, 1, 11).concat(func.printf("%02d", hour // 6 * 6)).concat(":00:00.000000"),
+        UtcDateTime,
+    )
+
+
+def _rewrite_buckets(conn: Connection, lo: datetime, hi: datetime) -> None:
+    """(Re)write the 6-hour rollups of the buckets in ``[lo, hi)`` (bucket-aligned) as the sums of
+    their hourly rollups, in the caller's transaction: every transaction that changes hourly rollups
+    leaves each bucket equal to the sum of its hours (a bucket whose hours are partly rolled up holds
+    those hours)."""
+    conn.execute(delete(telemetry_rollups_6h).where(_C.bucket >= lo, _C.bucket < hi))
+    hours = (
+        select(
+            _R.service, _R.provider, _R.region, _bucket_of(conn, _R.hour).label("bucket"),
+            _R.samples, _R.hourly_cost_sum,
+        )
+        .where(_R.hour >= lo, _R.hour < hi)
+        .subquery("hours")
+    )  # fmt: skip
+    h = hours.c
+    per_bucket = select(
+        h.service, h.provider, h.region, h.bucket, func.sum(h.samples), func.sum(h.hourly_cost_sum)
+    ).group_by(h.service, h.provider, h.region, h.bucket)
+    columns = ["service", "provider", "region", "bucket", "samples", "hourly_cost_sum"]
+    conn.execute(telemetry_rollups_6h.insert().from_select(columns, per_bucket))
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,10 +271,14 @@ def roll_up(store: Store, *, max_hours: int | None = None, now: datetime | None 
 
 
 def purge_rollups(store: Store, older_than: datetime) -> int:
-    """Delete rollups of hours before ``older_than`` (their own, longer retention)."""
+    """Delete rollups of hours before ``older_than`` (their own, longer retention), rounded down to a
+    6-hour bucket so that the hourly and 6-hour rollups cover the same hours; returns the hourly rows
+    deleted."""
+    cutoff = floor_bucket(older_than)
     with translated("purging rollups"), write_transaction(store.engine, pg_lock_key=None) as conn:
-        conn.execute(delete(telemetry_provider_rollups).where(_P.hour < older_than))
-        result = conn.execute(delete(telemetry_rollups).where(_R.hour < older_than))
+        conn.execute(delete(telemetry_provider_rollups).where(_P.hour < cutoff))
+        conn.execute(delete(telemetry_rollups_6h).where(_C.bucket < cutoff))
+        result = conn.execute(delete(telemetry_rollups).where(_R.hour < cutoff))
     return int(result.rowcount or 0)
 
 
@@ -288,30 +365,61 @@ def spend_by_provider(
     running: Mapping[str, tuple[Placement, int]],
 ) -> Series:
     """Monthly spend rate per provider and bucket (as ``history.spend_by_provider``): for each service
-    where it runs, the mean hourly price in the bucket x 730 x replicas, summed over the services."""
+    where it runs, the mean hourly price in the bucket x 730 x replicas, summed over the services.
+
+    A ``bucket_aligned`` window takes its whole 6-hour buckets from ``telemetry_rollups_6h`` (a row per
+    service and bucket), the rolled-up hours of the bucket that is still filling from the hourly
+    rollups, and the rest from raw samples."""
     places = [(name, p.provider, p.region, replicas) for name, (p, replicas) in running.items()]
     with store.reading("reading spend per provider") as conn:
         split = _split(conn, start, end, step_s)
+        parts = _Parts(start, _coarse_end(start, split, step_s), split, end, step_s)
         if conn.dialect.name == "postgresql":
-            totals = _spend_postgresql(conn, places, start=start, split=split, end=end, step_s=step_s)
+            totals = _spend_postgresql(conn, places, parts)
         else:
-            totals = _spend_chunked(conn, places, start=start, split=split, end=end, step_s=step_s)
+            totals = _spend_chunked(conn, places, parts)
     out: Series = {}
     for (provider, b), usd in sorted(totals.items()):
         out.setdefault(provider, []).append((_bucket_start(start, b, step_s), usd * HOURS_PER_MONTH))
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """Where a window is read from: ``[start, coarse)`` 6-hour rollups, ``[coarse, split)`` hourly
+    rollups, ``[split, end)`` raw samples."""
+
+    start: datetime
+    coarse: datetime
+    split: datetime
+    end: datetime
+    step_s: int
+
+    @property
+    def per_row(self) -> bool:
+        """A 6-hour rollup row is one (service, bucket) of the series: nothing to group per service."""
+        return self.step_s == BUCKET_S
+
+
+def _coarse_end(start: datetime, split: datetime, step_s: int) -> datetime:
+    """End of the whole 6-hour buckets a window can take from ``telemetry_rollups_6h``: the last bucket
+    start at or before ``split`` (every hour before ``split`` is rolled up); ``start`` when the window
+    is not ``bucket_aligned``."""
+    if not bucket_aligned(start, step_s) or split <= start:
+        return start
+    return max(start, floor_bucket(split))
+
+
 _Place = tuple[str, str, str, int]
 
 
-def _spend_postgresql(
-    conn: Connection, places: list[_Place], *, start: datetime, split: datetime, end: datetime, step_s: int
-) -> dict[tuple[str, int], float]:
+def _spend_postgresql(conn: Connection, places: list[_Place], w: _Parts) -> dict[tuple[str, int], float]:
     """Hourly spend per (provider, bucket) in one statement: the places in a temporary table (ANALYZEd,
-    so the planner hash-joins the month of rollups to it), grouped by integer keys (the place's number,
-    its provider's number and ``date_bin``'s bucket start) instead of text and float arithmetic."""
-    # a month of hours for every service is grouped: in memory, not in temp files
+    so the planner hash-joins the rollups to it), grouped by integer keys (the place's number, its
+    provider's number and ``date_bin``'s bucket start) instead of text and float arithmetic. Rows of
+    ``telemetry_rollups_6h`` at a 6-hour step are each one service's bucket already: priced per row,
+    only the bucket still filling is grouped per service."""
+    # the hourly part (older windows at smaller steps) is grouped per service: in memory, not in temp files
     conn.exec_driver_sql(f"SET LOCAL work_mem = '{SPEND_WORK_MEM}'")
     providers = sorted({p for _, p, _, _ in places})
     number = {p: i for i, p in enumerate(providers)}
@@ -326,11 +434,26 @@ def _spend_postgresql(
         rows = [
             {"i": i, "s": s, "p": p, "r": r, "k": k, "pi": number[p]} for i, (s, p, r, k) in enumerate(places)
         ]
-        conn.execute(table.insert(), rows)
+        insert_rows(conn, table, rows)  # one statement of arrays, not 10,000 inserts
     conn.exec_driver_sql("ANALYZE spend_places")
     pl = table.c
-    stride = literal(timedelta(seconds=step_s), Interval)
-    origin = literal(start, UtcDateTime)
+    stride = literal(timedelta(seconds=w.step_s), Interval)
+    origin = literal(w.start, UtcDateTime)
+    # each running place's buckets through the primary key (a LATERAL subquery: a nested loop of index
+    # scans), never a scan of every place's buckets: the table holds 11 places a service, the read
+    # wants one (10,000 services, 30 days: 1.2 of 13.2 million rows; hash-joining the scan took 7-9 s
+    # against 2.9-3.2 s at load 12, docs/BENCHMARKS.md)
+    per_place = (
+        select(_C.bucket, _C.samples, _C.hourly_cost_sum)
+        .where(
+            _C.service == pl.s, _C.provider == pl.p, _C.region == pl.r,
+            _C.bucket >= w.start, _C.bucket < w.coarse,
+        )
+        .offset(0)  # kept a subquery: pulled up into the join, it was hash-joined again
+        .lateral("buckets")
+    )  # fmt: skip
+    c6 = per_place.c
+    coarse_b = func.date_bin(stride, c6.bucket, origin).label("b")
     on_r = and_(_R.service == pl.s, _R.provider == pl.p, _R.region == pl.r)
     rolled = (
         select(
@@ -338,7 +461,7 @@ def _spend_postgresql(
             _R.samples.label("n"), _R.hourly_cost_sum.label("c"),
         )
         .select_from(telemetry_rollups.join(table, on_r))
-        .where(_R.hour >= start, _R.hour < split)
+        .where(_R.hour >= w.coarse, _R.hour < w.split)
     )  # fmt: skip
     on_t = and_(_T.service == pl.s, _T.provider == pl.p, _T.region == pl.r)
     raw = (
@@ -347,9 +470,19 @@ def _spend_postgresql(
             literal(1, Integer).label("n"), _T.hourly_cost_usd.label("c"),
         )
         .select_from(telemetry_samples.join(table, on_t))
-        .where(_T.ts >= split, _T.ts < end)
+        .where(_T.ts >= w.split, _T.ts < w.end)
     )  # fmt: skip
-    both = rolled.union_all(raw).subquery("both")
+    grouped: list[Select[Any]] = [rolled, raw]
+    priced: list[Select[Any]] = []
+    if w.coarse > w.start:
+        join_c = table.join(per_place, true())
+        if w.per_row:
+            usd = (c6.hourly_cost_sum / c6.samples * pl.k).label("usd")
+            priced.append(select(pl.pi, coarse_b, usd).select_from(join_c))
+        else:
+            coarse = select(pl.i, pl.pi, pl.k, coarse_b, c6.samples.label("n"), c6.hourly_cost_sum.label("c"))
+            grouped.append(coarse.select_from(join_c))
+    both = union_all(*grouped).subquery("both")
     # each service's mean price in each bucket (its rolled-up and raw hours merged by sums) x replicas
     per_service = (
         select(
@@ -357,25 +490,22 @@ def _spend_postgresql(
         )
         .group_by(both.c.i, both.c.pi, both.c.b)
         .having(func.sum(both.c.n) > 0)
-        .subquery("per_service")
     )
-    stmt = select(per_service.c.pi, per_service.c.b, func.sum(per_service.c.usd)).group_by(
-        per_service.c.pi, per_service.c.b
-    )
+    every = union_all(per_service, *priced).subquery("every")
+    stmt = select(every.c.pi, every.c.b, func.sum(every.c.usd)).group_by(every.c.pi, every.c.b)
     totals: dict[tuple[str, int], float] = {}
     for pi, b, usd in conn.execute(stmt):
-        bucket = int((as_utc(b) - start).total_seconds()) // step_s
+        bucket = int((as_utc(b) - w.start).total_seconds()) // w.step_s
         totals[(providers[pi], bucket)] = float(usd)
     return totals
 
 
-def _spend_chunked(
-    conn: Connection, places: list[_Place], *, start: datetime, split: datetime, end: datetime, step_s: int
-) -> dict[tuple[str, int], float]:
+def _spend_chunked(conn: Connection, places: list[_Place], w: _Parts) -> dict[tuple[str, int], float]:
     """Hourly spend per (provider, bucket), ``SERVICES_PER_QUERY`` places a query (SQLite)."""
     totals: dict[tuple[str, int], float] = {}
-    b_r = _bucket(conn, _R.hour, start, step_s).label("b")
-    b_t = _bucket(conn, _T.ts, start, step_s).label("b")
+    b_c = _bucket(conn, _C.bucket, w.start, w.step_s).label("b")
+    b_r = _bucket(conn, _R.hour, w.start, w.step_s).label("b")
+    b_t = _bucket(conn, _T.ts, w.start, w.step_s).label("b")
     for i in range(0, len(places), SERVICES_PER_QUERY):
         chunk = places[i : i + SERVICES_PER_QUERY]
         # a join on the places, not a row-value IN: SQLite then walks the rollups' primary key per
@@ -389,6 +519,16 @@ def _spend_chunked(
             .data(chunk)
             .cte("places")
         )  # fmt: skip
+        on_c = and_(_C.service == where_.c.s, _C.provider == where_.c.p, _C.region == where_.c.r)
+        coarse = (
+            select(
+                _C.service.label("s"), _C.provider.label("p"), b_c,
+                func.sum(_C.samples).label("n"), func.sum(_C.hourly_cost_sum).label("c"),
+            )
+            .select_from(telemetry_rollups_6h.join(where_, on_c))
+            .where(_C.bucket >= w.start, _C.bucket < w.coarse)
+            .group_by(_C.service, _C.provider, b_c)
+        )  # fmt: skip
         on = and_(_R.service == where_.c.s, _R.provider == where_.c.p, _R.region == where_.c.r)
         rolled = (
             select(
@@ -396,7 +536,7 @@ def _spend_chunked(
                 func.sum(_R.samples).label("n"), func.sum(_R.hourly_cost_sum).label("c"),
             )
             .select_from(telemetry_rollups.join(where_, on))
-            .where(_R.hour >= start, _R.hour < split)
+            .where(_R.hour >= w.coarse, _R.hour < w.split)
             .group_by(_R.service, _R.provider, b_r)
         )  # fmt: skip
         on_t = and_(_T.service == where_.c.s, _T.provider == where_.c.p, _T.region == where_.c.r)
@@ -406,13 +546,13 @@ def _spend_chunked(
                 func.count().label("n"), func.sum(_T.hourly_cost_usd).label("c"),
             )
             .select_from(telemetry_samples.join(where_, on_t))
-            .where(_T.ts >= split, _T.ts < end)
+            .where(_T.ts >= w.split, _T.ts < w.end)
             .group_by(_T.service, _T.provider, b_t)
         )  # fmt: skip
-        # the mean price of each service in each bucket (rolled-up and raw hours merged by their
-        # sums) x its replicas, summed per provider in the database: a row per provider and bucket
-        # comes back instead of one per service and bucket (900,000 at 10,000 services)
-        both = rolled.union_all(raw).subquery("both")
+        # the mean price of each service in each bucket (its 6-hour, hourly and raw parts merged by
+        # their sums) x its replicas, summed per provider in the database: a row per provider and
+        # bucket comes back instead of one per service and bucket (900,000 at 10,000 services)
+        both = union_all(coarse, rolled, raw).subquery("both")
         per_service = (
             select(
                 both.c.p,
@@ -482,3 +622,22 @@ def hourly_rollups(
         )
         for r in rows
     ]
+
+
+def six_hour_rollups(
+    store: Store, *, start: datetime, end: datetime
+) -> dict[tuple[str, str, str, datetime], tuple[int, float]]:
+    """The 6-hour rollups of the buckets in ``[start, end)``: (service, provider, region, bucket) ->
+    (samples, sum of the hourly price)."""
+    stmt = select(_C.service, _C.provider, _C.region, _C.bucket, _C.samples, _C.hourly_cost_sum).where(
+        _C.bucket >= start, _C.bucket < end
+    )
+    with store.reading("reading 6-hour rollups") as conn:
+        rows = conn.execute(stmt).all()
+    return {(r.service, r.provider, r.region, as_utc(r.bucket)): (r.samples, r.hourly_cost_sum) for r in rows}
+
+
+def rolled_through_at(store: Store) -> datetime | None:
+    """``rolled_through`` in a read of its own."""
+    with store.reading("reading the rollup position") as conn:
+        return rolled_through(conn)

@@ -155,6 +155,22 @@ telemetry_provider_rollups = Table(
     Column("credits_sum", Float, nullable=False),
 )
 
+# The sample count and cost sum per (service, provider, region) and 6-hour bucket (starting 00, 06,
+# 12 or 18 UTC): exactly the sum of the bucket's rows in telemetry_rollups, rewritten with them in the same
+# transaction (store/rollups.py). The 30-day spend read takes a row per service and bucket from here
+# (1.2 million at 10,000 services) instead of grouping six hourly rows each.
+telemetry_rollups_6h = Table(
+    "telemetry_rollups_6h",
+    metadata,
+    Column("service", String(63), primary_key=True),
+    Column("provider", String(63), primary_key=True),
+    Column("region", String(63), primary_key=True),
+    Column("bucket", UtcDateTime, primary_key=True),
+    Column("samples", Integer, nullable=False),
+    Column("hourly_cost_sum", Float, nullable=False),
+    Index("ix_telemetry_rollups_6h_bucket", "bucket"),
+)
+
 decisions = Table(
     "decisions",
     metadata,

@@ -156,3 +156,23 @@ def test_spend_chart_plots_the_cost_analysis_series_and_marks_simulated_provider
         "alibaba": [(T0, 90.0)],
     }
     assert spend_simulated(cost) == {"alibaba"}
+
+
+def test_the_spend_caption_says_the_buckets_and_the_series_end_and_the_chart_stops_there() -> None:
+    from swen.dashboard.tabs.cost import drawn_until, spend_caption
+
+    end = T0 + timedelta(hours=3)
+    cost = CostAnalysisOut(
+        generated_at=T0, total_monthly_usd=0.0, services=[], by_provider=[], savings_realised_monthly_usd=0.0,
+        verified_decisions=0, savings_projected_monthly_usd=0.0, open_recommendations=0, credits_burndown=[],
+        spend_by_provider=[], credits_step_s=6 * 3600, series_end=end,
+    )  # fmt: skip
+    text = spend_caption(cost)
+    assert "6-hour buckets starting 00, 06, 12 and 18 UTC" in text
+    assert "up to 2026-11-26 12:00 UTC (the last hour rolled up" in text
+    assert "x 730 x its replicas, summed per provider" in text
+    assert drawn_until(cost, end + timedelta(minutes=40)) == end  # not drawn on past what it covers
+    assert drawn_until(cost, end - timedelta(minutes=5)) == end - timedelta(minutes=5)
+    raw = cost.model_copy(update={"credits_step_s": 864, "series_end": T0})
+    assert "14-minute buckets" in spend_caption(raw) and "rolled up" not in spend_caption(raw)
+    assert "2-hour buckets." in spend_caption(cost.model_copy(update={"credits_step_s": 7200}))

@@ -158,3 +158,20 @@ def test_a_day_is_not_dropped_before_its_hours_are_rolled_up(store: Store, tmp_p
     second = maintain(store, settings, now=now, max_rollup_hours=20)  # through day 1, 06:00
     assert second.dropped_days == [DAY0]
     assert len(rollups.hourly_rollups(store, start=T0, end=T0 + timedelta(days=1))) == 24 * 4
+
+
+def test_rollup_retention_drops_hourly_and_six_hour_rollups_at_one_bucket_boundary(
+    store: Store, tmp_path: Path
+) -> None:
+    from swen.store import rollups
+
+    store.insert_samples(_days_of_samples(3))
+    settings = _settings(tmp_path, telemetry_retention_days=30, telemetry_rollup_retention_days=1.5)
+    now = T0 + timedelta(days=3, hours=1)
+    report = maintain(store, settings, now=now, max_rollup_hours=None)
+    keep_from = T0 + timedelta(days=1, hours=12)  # now - 1.5 days = day 1, 13:00: its 6-hour bucket
+    assert report.rollups_purged == 24 * 4 + 12 * 4
+    hours = rollups.hourly_rollups(store, start=T0, end=now)
+    buckets = rollups.six_hour_rollups(store, start=T0, end=now)
+    assert min(r.hour for r in hours) == keep_from == min(key[3] for key in buckets)
+    assert sum(n for n, _ in buckets.values()) == sum(r.samples for r in hours)

@@ -9,10 +9,12 @@ from collections import defaultdict
 from datetime import timedelta
 
 import pytest
+from alembic import command
 
 from support.builders import T0, placement, telemetry_sample
 from swen.domain.models import TelemetrySample
 from swen.store import history, rollups
+from swen.store.db import alembic_config, migrate, write_transaction
 from swen.store.repository import Store
 
 
@@ -123,3 +125,109 @@ def test_an_unaligned_window_is_read_from_raw_samples(store: Store) -> None:
     assert [v for _, v in fast["aws"]] == pytest.approx([v for _, v in slow["aws"]], rel=1e-9)
     credits = rollups.credits_by_provider(store, start=start, end=end, step_s=step)
     assert credits == pytest.approx(history.credits_by_provider(store, start=start, end=end, step_s=step))
+
+
+# --- 6-hour rollups ---------------------------------------------------------------------------------
+
+FAR = T0 + timedelta(days=2)
+
+
+def _summed_hours(store: Store) -> dict[tuple[str, str, str, object], tuple[int, float]]:
+    """What the 6-hour rollups must hold: the hourly rollups summed per 6-hour bucket."""
+    out: dict[tuple[str, str, str, object], tuple[int, float]] = {}
+    for r in rollups.hourly_rollups(store, start=T0 - timedelta(days=30), end=FAR):
+        key = (r.service, r.provider, r.region, rollups.floor_bucket(r.hour))
+        n, total = out.get(key, (0, 0.0))
+        out[key] = (n + r.samples, total + r.hourly_cost_usd * r.samples)
+    return out
+
+
+def _same_buckets(got: dict, want: dict) -> bool:  # type: ignore[type-arg]
+    return got.keys() == want.keys() and all(
+        got[k][0] == want[k][0] and math.isclose(got[k][1], want[k][1], rel_tol=1e-12) for k in want
+    )
+
+
+def _assert_buckets_are_their_hours(store: Store) -> None:
+    got = rollups.six_hour_rollups(store, start=T0 - timedelta(days=30), end=FAR)
+    want = _summed_hours(store)
+    assert got.keys() == want.keys() and got
+    for key, (n, total) in want.items():
+        assert got[key][0] == n
+        assert got[key][1] == pytest.approx(total, rel=1e-12)
+
+
+def test_six_hour_rollups_are_the_sums_of_their_hours_also_while_a_bucket_fills(store: Store) -> None:
+    store.insert_samples(_samples(hours=15))
+    # hour by hour, as the maintenance step catches up: the open bucket (12:00-18:00) fills as it goes
+    for _ in range(14):
+        rollups.roll_up(store, max_hours=1)
+        _assert_buckets_are_their_hours(store)
+    buckets = {key[3] for key in rollups.six_hour_rollups(store, start=T0, end=FAR)}
+    assert buckets == {T0, T0 + timedelta(hours=6), T0 + timedelta(hours=12)}
+
+
+def test_rerolling_after_a_crash_duplicates_nothing_in_the_six_hour_rollups(store: Store) -> None:
+    store.insert_samples(_samples(hours=15))
+    rollups.roll_up(store, max_hours=8)  # hours 0-7: bucket 06:00 is half rolled up
+    before = rollups.six_hour_rollups(store, start=T0, end=FAR)
+    # a crash after the commit, then the same hours again (the rerun rewrites them), then the rest
+    rollups.roll_hours(store, T0 + timedelta(hours=3), T0 + timedelta(hours=8))
+    assert _same_buckets(rollups.six_hour_rollups(store, start=T0, end=FAR), before)
+    rollups.roll_up(store)
+    _assert_buckets_are_their_hours(store)
+    once = rollups.six_hour_rollups(store, start=T0, end=FAR)
+    rollups.roll_hours(store, T0, T0 + timedelta(hours=14))
+    assert _same_buckets(rollups.six_hour_rollups(store, start=T0, end=FAR), once)
+
+
+def test_purging_keeps_hourly_and_six_hour_rollups_over_the_same_hours(store: Store) -> None:
+    store.insert_samples(_samples(hours=15))
+    rollups.roll_up(store)
+    # a cutoff inside a bucket is rounded down to it: both keep 06:00 onwards
+    rollups.purge_rollups(store, T0 + timedelta(hours=8, minutes=20))
+    hours = rollups.hourly_rollups(store, start=T0, end=FAR)
+    assert min(r.hour for r in hours) == T0 + timedelta(hours=6)
+    assert min(key[3] for key in rollups.six_hour_rollups(store, start=T0, end=FAR)) == T0 + timedelta(
+        hours=6
+    )
+    _assert_buckets_are_their_hours(store)
+
+
+@pytest.mark.parametrize("step_h", [6, 12])
+@pytest.mark.parametrize("rolled_hours", [0, 5, 6, 9, 14])
+def test_six_hour_windows_equal_the_hourly_and_the_raw_reads(
+    store: Store, rolled_hours: int, step_h: int
+) -> None:
+    """A window on 6-hour buckets: whole buckets from the 6-hour rollups, the bucket still filling from
+    the hourly rollups and the raw samples; the same series as the raw read (store/history.py)."""
+    store.insert_samples(_samples(hours=15))
+    if rolled_hours:
+        rollups.roll_up(store, max_hours=rolled_hours)
+    start, end, step = T0, T0 + timedelta(hours=15), step_h * 3600
+    assert rollups.bucket_aligned(start, step)
+    running = {
+        "service-1": (placement("aws/us-east-1"), 3),
+        "service-2": (placement("alibaba/cn-hangzhou"), 2),
+    }
+    fast = rollups.spend_by_provider(store, start=start, end=end, step_s=step, running=running)
+    slow = history.spend_by_provider(store, start=start, end=end, step_s=step, running=running)
+    assert fast.keys() == slow.keys() == {"aws", "alibaba"}
+    for provider in fast:
+        assert [ts for ts, _ in fast[provider]] == [ts for ts, _ in slow[provider]]
+        assert [v for _, v in fast[provider]] == pytest.approx([v for _, v in slow[provider]], rel=1e-9)
+
+
+def test_migration_0013_fills_the_six_hour_rollups_from_the_hourly_ones(
+    store: Store, database_url: str
+) -> None:
+    store.insert_samples(_samples(hours=10))
+    rollups.roll_up(store)  # hours 0-8: buckets 00:00 (whole) and 06:00 (hours 6-8)
+    written = rollups.six_hour_rollups(store, start=T0, end=FAR)
+    with write_transaction(store.engine) as conn:  # back to before 0013: the table is gone
+        cfg = alembic_config(database_url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+    migrate(store.engine)  # 0013 again: filled from telemetry_rollups
+    assert _same_buckets(rollups.six_hour_rollups(store, start=T0, end=FAR), written)
+    _assert_buckets_are_their_hours(store)

@@ -157,3 +157,22 @@ def test_sample_columns_between_holds_what_samples_between_reads(store: Store) -
     assert [s for _, tick in ticks for s in tick.samples()] == columns.samples()
     assert len(store.sample_columns_between(start=end, end=end)) == 0
     assert SampleColumns.from_samples(batch).samples() == batch
+
+
+def test_latest_samples_at_reads_only_the_places_asked_for(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    samples = [
+        telemetry_sample(name, where, ts=t0 + timedelta(minutes=m), hourly=1.0 + m)
+        for name in ("web", "db", "api")
+        for where in ("aws/us-east-1", "alibaba/cn-hangzhou")
+        for m in range(3)
+    ]
+    store.insert_samples(samples)
+    newest = {(s.service, s.provider, s.region): s for s in store.latest_samples()}
+    asked = [("web", "aws", "us-east-1"), ("db", "alibaba", "cn-hangzhou"), ("ghost", "aws", "us-east-1")]
+    monkeypatch.setattr("swen.store.repository.LATEST_PLACES_PER_QUERY", 2)  # and across chunks
+    got = store.latest_samples_at(asked)
+    assert sorted(got, key=lambda s: s.service) == [newest[asked[1]], newest[asked[0]]]
+    assert store.latest_samples_at([]) == []

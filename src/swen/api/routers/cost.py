@@ -26,14 +26,16 @@ from swen.domain.models import Service
 from swen.moves.running import RunningService, newest_sample_time, running_services
 from swen.store import rollups
 from swen.store.reads import open_recommendations, savings_totals
+from swen.store.repository import Store
 
 router = APIRouter(tags=["cost"])
 
 BURNDOWN_POINTS = 100
 ROLLUP_STEP_S = 3600
-"""Windows whose step is an hour or more (4+ days) are read from the hourly rollups: the step is
-rounded up to whole hours and the window starts on the hour, so the rollups give the same values as
-the raw samples would (store/rollups.py), without reading a month of raw samples."""
+"""Windows whose step is an hour or more (4+ days) are read from the rollups: the step is rounded to
+whole hours (to whole 6-hour buckets once it reaches 6 hours) and the window starts on the hour (on a
+6-hour bucket), so the rollups give the same values as the raw samples would (store/rollups.py)
+without reading a month of raw samples; such a window ends at the last rolled-up hour."""
 
 
 def _window(end: datetime, days: int) -> tuple[datetime, int]:
@@ -42,7 +44,24 @@ def _window(end: datetime, days: int) -> tuple[datetime, int]:
     start = end - timedelta(days=days)
     if step < ROLLUP_STEP_S:
         return start, step  # read from raw samples (store/rollups.py reads an unaligned window raw)
-    return rollups.floor_hour(start), math.ceil(step / ROLLUP_STEP_S) * ROLLUP_STEP_S
+    hours = math.ceil(step / ROLLUP_STEP_S) * ROLLUP_STEP_S
+    if hours < rollups.BUCKET_S:
+        return rollups.floor_hour(start), hours
+    # whole 6-hour buckets, the nearest number of them (30 days: 7.2 h -> 6 h, 120 points): each is
+    # one row of telemetry_rollups_6h per service
+    buckets = max(1, math.floor(step / rollups.BUCKET_S + 0.5))
+    return rollups.floor_bucket(start), buckets * rollups.BUCKET_S
+
+
+def _series_end(store: Store, start: datetime, end: datetime, step: int) -> datetime:
+    """Where a window read from the rollups ends: the last rolled-up hour (never before ``start``).
+    The hour after it is still raw samples, up to 720 per place at the 5 s interval (79 million an
+    hour at 10,000 services), which no request can read in seconds. Before the first roll-up (a new
+    platform, little telemetry) the window is read raw up to ``end``."""
+    if step % ROLLUP_STEP_S:
+        return end
+    through = rollups.rolled_through_at(store)
+    return end if through is None else min(end, max(start, through))
 
 
 def _service_costs(fleet: Sequence[Service], running: Mapping[str, RunningService]) -> list[ServiceCost]:
@@ -94,8 +113,9 @@ def cost_analysis(
             le=90,
             description="Window of the credits burn-down and the spend series: the last DAYS days up to "
             "now, or up to the newest sample when an accelerated simulator is ahead of wall time. From 5 "
-            "days on, the series come from hourly rollups: whole-hour steps from the hour before the "
-            "window's start.",
+            "days on, the series come from the rollups: whole-hour steps from the hour before the "
+            "window's start (from 21 days on, whole 6-hour steps from the 00, 06, 12 or 18 UTC before "
+            "it; 30 days: 6 h), up to the last rolled-up hour (series_end).",
         ),
     ] = 7,
 ) -> CostAnalysisOut:
@@ -107,6 +127,7 @@ def cost_analysis(
     projected = open_recommendations(store)
     end = _window_end(now, running)
     start, step = _window(end, days)
+    end = _series_end(store, start, end, step)
     credits = rollups.credits_by_provider(store, start=start, end=end, step_s=step)
     where = {name: (r.placement, r.replicas) for name, r in running.items()}
     spend = rollups.spend_by_provider(store, start=start, end=end, step_s=step, running=where)
@@ -128,4 +149,5 @@ def cost_analysis(
             for p, points in spend.items()
         ],
         credits_step_s=step,
+        series_end=end,
     )

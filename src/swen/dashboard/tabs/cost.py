@@ -108,7 +108,7 @@ def load(target: ApiTarget, days: int) -> CostView:
 
 
 def _clock(target: ApiTarget, cost: CostAnalysisOut) -> tuple[datetime | None, datetime | None]:
-    """(first sample time, newest sample time) that the spend and credit series are drawn between."""
+    """(first sample time, the time the series are drawn until) for the spend and credit series."""
     starts = [p.ts for s in cost.spend_by_provider for p in s.points[:1]]
     starts += [p.ts for c in cost.credits_burndown for p in c.points[:1]]
     if not starts:
@@ -117,7 +117,36 @@ def _clock(target: ApiTarget, cost: CostAnalysisOut) -> tuple[datetime | None, d
     first = data.first_sample_time(
         target, first_bucket, first_bucket + timedelta(seconds=cost.credits_step_s)
     )
-    return first, data.newest_sample_time(data.latest_telemetry(target))
+    return first, drawn_until(cost, data.newest_sample_time(data.latest_telemetry(target)))
+
+
+def drawn_until(cost: CostAnalysisOut, newest: datetime | None) -> datetime | None:
+    """The newest sample, or where the series end when that is earlier (a window read from the rollups
+    ends at the last rolled-up hour: the chart does not draw the last value on past what it covers)."""
+    if cost.series_end is None or newest is None:
+        return newest
+    return min(newest, cost.series_end)
+
+
+def spend_caption(cost: CostAnalysisOut) -> str:
+    """What each point of "Spend per provider over time" is, its bucket and where the series end."""
+    step = cost.credits_step_s
+    if step % 21600 == 0:
+        width = f"{step // 3600}-hour buckets starting 00, 06, 12 and 18 UTC"
+    elif step % 3600 == 0:
+        width = f"{step // 3600}-hour buckets" if step > 3600 else "hourly buckets"
+    else:
+        width = f"{step // 60}-minute buckets" if step >= 60 else f"{step}-second buckets"
+    text = (
+        f"Each point: every service's mean hourly price where it runs now x 730 x its replicas, summed "
+        f"per provider, over {width}."
+    )
+    if step % 3600 == 0 and cost.series_end is not None:
+        text += (
+            f" From the rollups, up to {cost.series_end:%Y-%m-%d %H:%M} UTC (the last hour rolled "
+            "up; newer telemetry joins once the maintenance step rolls its hour up, within about an hour)."
+        )
+    return text
 
 
 def _spend(cost: CostAnalysisOut, clock: tuple[datetime | None, datetime | None]) -> None:
@@ -127,6 +156,7 @@ def _spend(cost: CostAnalysisOut, clock: tuple[datetime | None, datetime | None]
     series = on_the_clock(spend_chart_series(cost), *clock)
     figure = charts.spend_by_provider(series, spend_simulated(cost))
     st.plotly_chart(figure, width="stretch", key="spend")
+    st.caption(spend_caption(cost))
 
 
 def render(target: ApiTarget) -> None:
