@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from swen.domain.arrays import BoolArray, FloatArray, IntArray
+from swen.engine.persistence import GapHistory, Persistence
 
 TAU_S = 6 * 3600.0
 """Time constant of the advantage's exponentially weighted mean and variance."""
@@ -141,6 +142,8 @@ class AdvantageState:
     last: FloatArray
     mean: FloatArray
     var: FloatArray
+    gaps: GapHistory | None = None
+    """Every candidate's advantage history (``persistence``), updated by the engine each cycle."""
 
     @classmethod
     def empty(cls, services: Sequence[str], placement_keys: Sequence[str]) -> AdvantageState:
@@ -161,7 +164,8 @@ class AdvantageState:
         services, placement_keys = tuple(services), tuple(placement_keys)
         if services == self.services and placement_keys == self.placement_keys:
             return self
-        out = AdvantageState.empty(services, placement_keys)
+        gaps = None if self.gaps is None else self.gaps.aligned(services, placement_keys)
+        out = AdvantageState.empty(services, placement_keys).with_gaps(gaps)
         col = {k: i for i, k in enumerate(placement_keys)}
         remap = np.array([col.get(k, NO_TARGET) for k in self.placement_keys] + [NO_TARGET], dtype=np.intp)
         row = {s: i for i, s in enumerate(self.services)}
@@ -173,6 +177,19 @@ class AdvantageState:
             out.since[i], out.last[i] = self.since[j], self.last[j]
             out.mean[i], out.var[i] = self.mean[j], self.var[j]
         return out
+
+    def with_gaps(self, gaps: GapHistory | None) -> AdvantageState:
+        return AdvantageState(
+            self.services,
+            self.placement_keys,
+            self.target,
+            self.base,
+            self.since,
+            self.last,
+            self.mean,
+            self.var,
+            gaps,
+        )
 
     def updated(self, target: IntArray, base: IntArray, g: FloatArray, now_s: float) -> AdvantageState:
         """The state after observing relative advantage ``g`` of ``target`` over ``base`` at ``now_s``."""
@@ -199,6 +216,7 @@ class AdvantageState:
             np.where(valid, now_s, 0.0),
             mean,
             var,
+            self.gaps,
         )
 
     def age_s(self, now_s: float) -> FloatArray:
@@ -229,7 +247,8 @@ class AdvantageState:
                     "mean": float(self.mean[i]),
                     "var": float(self.var[i]),
                 }
-        return {"advantage": out}
+        gaps = {} if self.gaps is None else self.gaps.to_dict()
+        return {"advantage": out, **gaps}
 
     @classmethod
     def from_dict(
@@ -245,6 +264,8 @@ class AdvantageState:
             out.target[i], out.base[i] = col[row["target"]], col[row["base"]]
             out.since[i], out.last[i] = float(row["since"]), float(row["last"])
             out.mean[i], out.var[i] = float(row["mean"]), float(row["var"])
+        if "gap_history" in data:
+            out = out.with_gaps(GapHistory.from_dict(data, services, placement_keys))
         return out
 
 
@@ -286,6 +307,7 @@ def forecast(
     current_monthly: FloatArray,
     migration_usd: FloatArray,
     horizon_days: float,
+    persistence: Persistence | None = None,
 ) -> ForecastArrays:
     """Duration quantiles, payback and horizon saving for every service's tracked target.
 
@@ -298,6 +320,13 @@ def forecast(
     """
     age = state.age_s(now_s)
     lo, mid, hi = model.quantiles(age)
+    shift = None if persistence is None else persistence.shift
+    if shift is not None:
+        # a level shift is not a lead like the noisy ones the fitted table was measured on: the
+        # Copernican rule (median remaining = age + 1 day) for it
+        c_lo, c_mid, c_hi = copernican_model().quantiles(age)
+        use = shift >= 0.5
+        lo, mid, hi = np.where(use, c_lo, lo), np.where(use, c_mid, mid), np.where(use, c_hi, hi)
     lo, mid, hi = (np.minimum(q, MAX_HORIZON_DAYS) for q in (lo, mid, hi))
     tracked = state.target >= 0
     mean = np.where(tracked, state.mean, 0.0)
@@ -311,6 +340,9 @@ def forecast(
         zh = (mean - need) / (2.0 * se)
     outlasts = outlasts_payback(model, age, payback)
     pays = norm_cdf(np.clip(np.nan_to_num(zh, nan=-50.0), -50.0, 50.0))
+    if persistence is not None and shift is not None:
+        outlasts = shift * outlasts_payback(copernican_model(), age, payback) + (1.0 - shift) * outlasts
+        pays = persistence.pays(need)
     horizon = current_monthly * mean * mid / DAYS_PER_MONTH - migration_usd
     return ForecastArrays(
         age_s=age,
