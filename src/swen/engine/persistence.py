@@ -104,6 +104,9 @@ class GapHistory:
     """``S x C``: fast EW mean (:data:`TAU_FAST_S`)."""
     shift_since: FloatArray
     """``S x C``: since when the level has stood beyond the noise (NaN: it does not)."""
+    shift_mean: FloatArray
+    """``S x C``: running mean of the observations since ``shift_since`` (the new level's estimate)."""
+    shift_count: FloatArray
     dt_mean: FloatArray
     """Per service: EW mean of the time between observations (s)."""
 
@@ -123,6 +126,8 @@ class GapHistory:
             np.full((n, c), np.nan),
             np.zeros((n, c)),
             np.full((n, c), np.nan),
+            np.zeros((n, c)),
+            np.zeros((n, c)),
             np.zeros(n),
         )
 
@@ -130,7 +135,17 @@ class GapHistory:
         return (self.base, self.since, self.last, self.dt_mean)
 
     def _cells(self) -> tuple[np.ndarray, ...]:
-        return (self.weight, self.mean, self.var, self.lag_cov, self.prev, self.level, self.shift_since)
+        return (
+            self.weight,
+            self.mean,
+            self.var,
+            self.lag_cov,
+            self.prev,
+            self.level,
+            self.shift_since,
+            self.shift_mean,
+            self.shift_count,
+        )
 
     def aligned(self, services: Sequence[str], placement_keys: Sequence[str]) -> GapHistory:
         """This history re-indexed for another service/candidate order (unknown entries start empty)."""
@@ -171,10 +186,11 @@ class GapHistory:
         had = keep[:, None] & (self.weight > 0)
         old = had & seen  # continue the cell's history
         new = seen & ~had  # first observation of the cell (or after a move)
-        sd, kappa = _noise(self.var, self.lag_cov, self.dt_mean[:, None], history_s[:, None])
+        cell_s = np.minimum(self.weight * self.dt_mean[:, None], history_s[:, None])
+        sd, kappa = _noise(self.var, self.lag_cov, self.dt_mean[:, None], cell_s)
         width = sd / np.sqrt(1.0 + kappa * TAU_FAST_S)
         level = np.where(old, self.level + a_fast * (g0 - self.level), np.where(new, g0, self.level))
-        settled = (history_s >= MIN_HISTORY_S)[:, None]
+        settled = cell_s >= MIN_HISTORY_S
         holding = had & settled & (np.abs(level - self.mean) > Z_HOLD * width)
         skip = holding | (settled & (np.abs(g0 - self.mean) > Z_OUTLIER * sd))
         upd = old & ~skip
@@ -185,12 +201,23 @@ class GapHistory:
         var = np.where(upd, (1.0 - a_long) * (self.var + a_long * diff * diff), np.where(new, 0.0, self.var))
         has_prev = upd & np.isfinite(self.prev)
         lag = np.where(has_prev, (g0 - mean) * np.nan_to_num(self.prev - self.mean), 0.0)
-        lag_cov = np.where(has_prev, (1.0 - a_long) * self.lag_cov + a_long * lag, np.where(new, 0.0, self.lag_cov))
+        lag_cov = np.where(
+            has_prev, (1.0 - a_long) * self.lag_cov + a_long * lag, np.where(new, 0.0, self.lag_cov)
+        )
         weight = np.where(upd, self.weight + 1.0, np.where(new, 1.0, np.where(had, self.weight, 0.0)))
-        shift_since = np.where(holding, np.where(np.isnan(self.shift_since), now_s, self.shift_since), np.nan)
+        started = holding & np.isnan(self.shift_since)
+        shift_since = np.where(holding, np.where(started, now_s, self.shift_since), np.nan)
+        count = np.where(holding, np.where(started, 0.0, self.shift_count) + seen, 0.0)
+        shift_mean = np.where(
+            holding & seen,
+            np.where(started, g0, self.shift_mean + (g0 - self.shift_mean) / np.maximum(count, 1.0)),
+            np.where(holding, self.shift_mean, 0.0),
+        )
         rebase = holding & (now_s - shift_since >= REBASE_S)
-        mean = np.where(rebase, level, mean)
+        mean = np.where(rebase, shift_mean, mean)
         shift_since = np.where(rebase, np.nan, shift_since)
+        shift_mean = np.where(rebase, 0.0, shift_mean)
+        count = np.where(rebase, 0.0, count)
         a_dt = 1.0 - np.exp(-dt / TAU_LONG_S)
         dt_mean = np.where(keep & (self.dt_mean > 0), self.dt_mean + a_dt * (dt - self.dt_mean), dt)
         gone = ~keep[:, None] & ~seen  # a moved service forgets the cells it did not observe now
@@ -207,6 +234,8 @@ class GapHistory:
             np.where(seen, g0, np.where(gone, np.nan, self.prev)),
             np.where(gone, 0.0, level),
             np.where(gone, np.nan, shift_since),
+            np.where(gone, 0.0, shift_mean),
+            np.where(gone, 0.0, count),
             np.where(keep, dt_mean, 0.0),
         )
 
@@ -225,7 +254,9 @@ class GapHistory:
                 "since": float(self.since[i]),
                 "last": float(self.last[i]),
                 "dt_mean": float(self.dt_mean[i]),
-                "cells": {k: [None if not math.isfinite(v) else v for v in vals] for k, vals in cells.items()},
+                "cells": {
+                    k: [None if not math.isfinite(v) else v for v in vals] for k, vals in cells.items()
+                },
             }
         return {"gap_history": out}
 
@@ -296,16 +327,34 @@ def persistence(history: GapHistory, target: IntArray, now_s: float, horizon_s: 
     valid = (target >= 0) & (history.weight[rows, t] > 0)
     mean = np.where(valid, history.mean[rows, t], 0.0)
     var = np.where(valid, history.var[rows, t], 0.0)
-    history_s = np.maximum(now_s - history.since, 0.0)
+    # the candidate's own history: observations x the cycle interval (a candidate that was infeasible
+    # for a while, e.g. out of GPUs, has a shorter history than its service)
+    history_s = np.where(
+        valid,
+        np.minimum(history.weight[rows, t] * history.dt_mean, np.maximum(now_s - history.since, 0.0)),
+        0.0,
+    )
     sd, kappa = _noise(var, np.where(valid, history.lag_cov[rows, t], 0.0), history.dt_mean, history_s)
     level = np.where(valid, history.level[rows, t], 0.0)
+    # a long-run advantage measured over a short history is shrunk towards none (the prior)
+    mean = mean * history_s / (history_s + PRIOR_WEIGHT_S)
     z_shift = (level - mean) / (sd / np.sqrt(1.0 + kappa * TAU_FAST_S))
     shift = np.where(valid & (history_s >= MIN_HISTORY_S), _norm_cdf(z_shift - Z_SHIFT), 0.0)
     kh = kappa * horizon_s
     reverts = (1.0 - np.exp(-kh)) / kh
-    horizon_mean = mean + (level - mean) * (shift + (1.0 - shift) * reverts)
+    noise_avg = np.minimum(1.0, 2.0 / kh)
+    # a level held beyond the noise is estimated by the mean since it began (its own noise averages out)
+    hold_s = np.where(valid, now_s - history.shift_since[rows, t], np.nan)
+    held = valid & np.isfinite(hold_s)
+    new_level = np.where(held, history.shift_mean[rows, t], level)
+    hold_s = np.where(held, hold_s, 0.0)
+    horizon_mean = mean + np.where(
+        held, shift * (new_level - mean), (level - mean) * (shift + (1.0 - shift) * reverts)
+    )
     n_eff = 1.0 + kappa * np.minimum(history_s, TAU_LONG_S) / 2.0
-    horizon_se = sd * np.sqrt(1.0 / n_eff + np.minimum(1.0, 2.0 / kh))
+    se_noise = sd * np.sqrt(1.0 / n_eff + noise_avg)
+    se_shift = sd * np.sqrt(1.0 / (1.0 + kappa * hold_s / 2.0) + noise_avg)
+    horizon_se = np.where(held, np.sqrt((1.0 - shift) * se_noise**2 + shift * se_shift**2), se_noise)
     return Persistence(
         mean=mean,
         sd=sd,
