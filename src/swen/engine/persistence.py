@@ -56,7 +56,7 @@ MIN_HISTORY_S = 6 * 3600.0
 Z_SHIFT = 4.0
 Z_HOLD = 3.0
 """A level this many widths of a 1-h mean off the long-run mean is held out of the noise fit."""
-Z_OUTLIER = 4.0
+Z_OUTLIER = 3.0
 """An observation this many noise sds off the long-run mean is held out of the noise fit."""
 REBASE_S = 12 * 3600.0
 """A level held this long becomes the pair's new long-run mean."""
@@ -348,6 +348,9 @@ def persistence(history: GapHistory, target: IntArray, now_s: float, horizon_s: 
     held = valid & np.isfinite(hold_s)
     new_level = np.where(held, history.shift_mean[rows, t], level)
     hold_s = np.where(held, hold_s, 0.0)
+    # the longer a level has been held, the more of its noise its mean has averaged out
+    z_held = (new_level - mean) / (sd / np.sqrt(1.0 + kappa * (TAU_FAST_S + hold_s / 2.0)))
+    shift = np.where(held, np.maximum(shift, _norm_cdf(z_held - Z_SHIFT)), shift)
     horizon_mean = mean + np.where(
         held, shift * (new_level - mean), (level - mean) * (shift + (1.0 - shift) * reverts)
     )
