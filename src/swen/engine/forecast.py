@@ -284,12 +284,19 @@ class ForecastArrays:
     pays_within_horizon: FloatArray
     """P(the expected saving over the payback horizon exceeds the move's one-time cost)."""
     horizon_net_usd: FloatArray
+    persistence: Persistence | None = None
+    """The target's level-vs-noise forecast (``engine.persistence``), None without a gap history."""
 
 
 def outlasts_payback(model: DurationModel, age_s: FloatArray, payback_days: FloatArray) -> FloatArray:
     """P(the advantage lasts longer than ``payback_days``): a log-normal through the duration model's
     quantiles at the advantage's age (1 without a one-time cost, 0 when it never pays back)."""
-    lo, mid, hi = (np.minimum(q, MAX_HORIZON_DAYS) for q in model.quantiles(age_s))
+    lo, mid, hi = model.quantiles(age_s)
+    return _outlasts(lo, mid, hi, payback_days)
+
+
+def _outlasts(lo: FloatArray, mid: FloatArray, hi: FloatArray, payback_days: FloatArray) -> FloatArray:
+    lo, mid, hi = (np.minimum(q, MAX_HORIZON_DAYS) for q in (lo, mid, hi))
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma = np.maximum(np.log(hi / lo) / (2 * Z_80), 1e-3)
         zp = (np.log(np.maximum(payback_days, 1e-9)) - np.log(mid)) / sigma
@@ -321,12 +328,14 @@ def forecast(
     age = state.age_s(now_s)
     lo, mid, hi = model.quantiles(age)
     shift = None if persistence is None else persistence.shift
+    table = (lo, mid, hi)
     if shift is not None:
-        # a level shift is not a lead like the noisy ones the fitted table was measured on: the
-        # Copernican rule (median remaining = age + 1 day) for it
+        # a level shift is not a lead like the noisy ones the fitted table was mostly measured on: it
+        # lasts at least as long as the default rule says (median remaining = age + 1 day)
         c_lo, c_mid, c_hi = copernican_model().quantiles(age)
+        lasting = (np.maximum(lo, c_lo), np.maximum(mid, c_mid), np.maximum(hi, c_hi))
         use = shift >= 0.5
-        lo, mid, hi = np.where(use, c_lo, lo), np.where(use, c_mid, mid), np.where(use, c_hi, hi)
+        lo, mid, hi = (np.where(use, a, b) for a, b in zip(lasting, table, strict=True))
     lo, mid, hi = (np.minimum(q, MAX_HORIZON_DAYS) for q in (lo, mid, hi))
     tracked = state.target >= 0
     mean = np.where(tracked, state.mean, 0.0)
@@ -341,7 +350,7 @@ def forecast(
     outlasts = outlasts_payback(model, age, payback)
     pays = norm_cdf(np.clip(np.nan_to_num(zh, nan=-50.0), -50.0, 50.0))
     if persistence is not None and shift is not None:
-        outlasts = shift * outlasts_payback(copernican_model(), age, payback) + (1.0 - shift) * outlasts
+        outlasts = shift * _outlasts(lasting[0], lasting[1], lasting[2], payback) + (1.0 - shift) * outlasts
         pays = persistence.pays(need)
     horizon = current_monthly * mean * mid / DAYS_PER_MONTH - migration_usd
     return ForecastArrays(
@@ -354,6 +363,7 @@ def forecast(
         outlasts_payback=np.where(tracked, outlasts, 0.0),
         pays_within_horizon=np.where(tracked, pays, 0.0),
         horizon_net_usd=np.where(tracked, horizon, 0.0),
+        persistence=persistence,
     )
 
 

@@ -18,8 +18,10 @@ fitted on the pair's own recent history, exponentially weighted over :data:`TAU_
 A *level shift* (a price cut, a surge, credits running out) is a ``level`` that the fitted noise
 cannot explain: ``z_shift = (level - m) / (s / sqrt(1 + kappa TAU_FAST_S))`` noise-widths of a 1-h
 mean; ``P(shift) = Phi(z_shift - Z_SHIFT)`` (4 widths: a noise excursion that large happens about
-once in 30,000 independent hours). Until the pair has :data:`MIN_HISTORY_S` of history nothing is
-called a shift (no noise estimate yet).
+once in 30,000 independent hours). A short history shrinks ``m`` towards 0 and ``s`` towards a
+prior 5 % (6 h of prior weight each), so a steady 25 % cut counts as lasting from the first cycles and
+a 6 % noise lead does not; until a pair has :data:`MIN_HISTORY_S` of history nothing is held out of
+its fit.
 
 The forecast of the *average* advantage over the next ``H`` days::
 
@@ -339,7 +341,9 @@ def persistence(history: GapHistory, target: IntArray, now_s: float, horizon_s: 
     # a long-run advantage measured over a short history is shrunk towards none (the prior)
     mean = mean * history_s / (history_s + PRIOR_WEIGHT_S)
     z_shift = (level - mean) / (sd / np.sqrt(1.0 + kappa * TAU_FAST_S))
-    shift = np.where(valid & (history_s >= MIN_HISTORY_S), _norm_cdf(z_shift - Z_SHIFT), 0.0)
+    # no history yet: the long-run mean is shrunk to none, so a level 4 prior widths clear of 0 (a
+    # 25 % cut, a list-price gap) counts as lasting from the first cycles, a 6 % noise lead does not
+    shift = np.where(valid, _norm_cdf(z_shift - Z_SHIFT), 0.0)
     kh = kappa * horizon_s
     reverts = (1.0 - np.exp(-kh)) / kh
     noise_avg = np.minimum(1.0, 2.0 / kh)

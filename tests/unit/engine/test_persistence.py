@@ -77,10 +77,16 @@ def test_a_shift_is_held_out_of_the_noise_fit_and_becomes_the_mean_after_a_while
     assert float(p.horizon_mean[0]) > 0.25
 
 
-def test_no_shift_before_the_pair_has_a_history() -> None:
-    history, now = feed([0.0] * 3 + [0.3] * 6)
+def test_without_history_a_clear_cut_lasts_and_a_noise_lead_does_not() -> None:
+    cut, now = feed([0.25] * 10)
+    lead, now2 = feed([0.06] * 10)
     assert now < MIN_HISTORY_S
-    assert float(persistence(history, TARGET, now, HORIZON_S).shift[0]) == 0.0
+    p_cut = persistence(cut, TARGET, now, HORIZON_S)
+    p_lead = persistence(lead, TARGET, now2, HORIZON_S)
+    assert float(p_cut.shift[0]) > 0.9
+    assert float(p_cut.horizon_mean[0]) > 0.2
+    assert float(p_lead.shift[0]) < 0.05
+    assert float(p_lead.horizon_mean[0]) < 0.01
 
 
 def test_a_move_restarts_the_history_against_the_new_placement() -> None:
