@@ -38,13 +38,13 @@ from swen.domain.events import EventType
 from swen.domain.models import Service
 from swen.store.credits import CreditBurnRepository
 from swen.store.exports import stage_latest_telemetry_batch
-from swen.store.maintenance import maintain
 from swen.telemetry.catalog import Catalog
 from swen.telemetry.clock import SimClock
 from swen.telemetry.credit_file import load_credit_ledger
 from swen.telemetry.credits import Credits
 from swen.telemetry.fleet import load_fleet_file
 from swen.telemetry.ledger import published_balances
+from swen.telemetry.maintenance_turns import MaintenanceTurns
 from swen.telemetry.price_versions import CatalogFollower, peek_catalog
 from swen.telemetry.scenarios import Scenario, ScenarioInbox, load_scenario_file
 from swen.telemetry.simulator import Simulator
@@ -53,9 +53,6 @@ if TYPE_CHECKING:
     from swen.store.repository import Store
 
 _log = logging.getLogger(__name__)
-PURGE_EVERY_S = 3600.0
-"""Telemetry maintenance (partitions ahead, rollups, retention with archives: store/maintenance.py) at
-most once per simulated hour."""
 
 
 @dataclass
@@ -123,13 +120,15 @@ def run_simulator(
     inbox = ScenarioInbox(store, catalog)
     run = SimulatorRun(first_sim_time=start_time)
     recorded_expiries = 0
-    with _SigtermSetsEvent(stop), ThreadPoolExecutor(1, thread_name_prefix="telemetry-export") as exporter:
-        next_purge = start_time
+    durable = clock.speed <= 1
+    with (
+        _SigtermSetsEvent(stop),
+        ThreadPoolExecutor(1, thread_name_prefix="telemetry-export") as exporter,
+        MaintenanceTurns(store, settings, background=durable) as maintenance,
+    ):
         while not stop.is_set():
             now = start_time + timedelta(seconds=interval * run.steps)
-            if now >= next_purge:
-                run.purged += maintain(store, settings, now=now).deleted_rows
-                next_purge = now + timedelta(seconds=PURGE_EVERY_S)
+            maintenance.due(now)
             if ledger is not None:
                 sim.publish_credits(
                     published_balances(CreditBurnRepository(store), ledger, settings.credits_interval_s, now)
@@ -137,7 +136,6 @@ def run_simulator(
             repriced = None if prices is None else prices.poll()
             if repriced is not None:
                 sim.reprice(repriced)
-            durable = clock.speed <= 1
             run.samples += _cycle(settings, store, sim, now, inbox, durable=durable, exporter=exporter)
             for provider, at in sim.credit_expiries[recorded_expiries:]:  # the engine's ledger applies them
                 CreditBurnRepository(store).record_expiry(provider, at)
@@ -147,6 +145,7 @@ def run_simulator(
             if once or (max_steps is not None and run.steps >= max_steps):
                 break
             stop.wait(clock.wall_seconds_until(now + timedelta(seconds=interval)))
+    run.purged = maintenance.deleted_rows
     return run
 
 
@@ -167,15 +166,12 @@ def run_prometheus(
     source = PrometheusSource(settings.prometheus, services)
     stop = stop_event or threading.Event()
     run = SimulatorRun()
-    next_maintenance: datetime | None = None
     try:
-        with _SigtermSetsEvent(stop):
+        with _SigtermSetsEvent(stop), MaintenanceTurns(store, settings, background=True) as maintenance:
             while not stop.is_set():
                 now = datetime.now(UTC).replace(microsecond=0)
                 run.first_sim_time = run.first_sim_time or now
-                if next_maintenance is None or now >= next_maintenance:
-                    run.purged += maintain(store, settings, now=now).deleted_rows
-                    next_maintenance = now + timedelta(seconds=PURGE_EVERY_S)
+                maintenance.due(now)
                 run.samples += len(collect_cycle(settings, store, source, now))
                 if source.incomplete or source.skipped:
                     _log.warning(
@@ -188,6 +184,7 @@ def run_prometheus(
                 if once or (max_steps is not None and run.steps >= max_steps):
                     break
                 stop.wait(settings.sim_interval_s)
+        run.purged = maintenance.deleted_rows
     finally:
         source.close()
     return run
