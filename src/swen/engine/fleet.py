@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -109,6 +110,12 @@ class FleetArrays:
         values = migration.fixed_usd_array(self.services)
         kept[:] = [(migration, values)]
         return values
+
+    @cached_property
+    def memo(self) -> dict[str, Any]:
+        """Arrays derived from this fleet alone, kept by the engine's modules for the cycles that
+        reuse it (e.g. ``constraints``' fleet-only bits); a moved fleet starts with an empty one."""
+        return {}
 
     @cached_property
     def _fixed(self) -> list[tuple[MigrationCost, FloatArray]]:
