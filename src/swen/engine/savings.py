@@ -39,8 +39,9 @@ def egress_per_gb(
     """Egress USD/GB from each service's current placement to its target (0 when not moving).
 
     ``cur``/``target`` are candidate indices (-1: none); each distinct pair is looked up once.
-    ``known``: ``C x C`` prices already looked up with ``lookup`` (NaN: not yet; ``FleetArrays.egress_known``),
-    read instead of calling ``lookup`` and filled with the pairs looked up here.
+    ``known``: ``C x C`` prices already looked up with ``lookup`` (NaN: not yet;
+    ``FleetArrays.egress_known``), read instead of calling ``lookup`` and filled with the pairs looked
+    up here.
     """
     out = np.zeros(len(cur))
     moving = (cur >= 0) & (target >= 0) & (cur != target)
@@ -51,9 +52,7 @@ def egress_per_gb(
         prices = known[src, dst]
         missing = np.isnan(prices)
         if missing.any():
-            known[src[missing], dst[missing]] = egress_per_gb(
-                placements, src[missing], dst[missing], lookup
-            )
+            known[src[missing], dst[missing]] = egress_per_gb(placements, src[missing], dst[missing], lookup)
             prices = known[src, dst]
         out[moving] = prices
         return out
