@@ -1,6 +1,7 @@
 """CPU and RSS of each phase of one ``swen backtest`` run, in-process (the runner's functions wrapped).
 
-Prints, for each call of the trace build, the DPs, the accounting and the platform replay, its CPU
+Prints, for each call of the trace build, the DPs, the accounting, the platform replay and the
+replay's calibration report (the hindsight label of every gated move), its CPU
 seconds and the process's RSS before and after it (and the high-water mark), then the totals. RSS
 growth over ``PlatformReplay.run`` is the replay's own memory (issue 11's 1 GB goal).
 
@@ -60,7 +61,7 @@ def main() -> None:
         spec=spec, days=args.days, seed=spec.seed, services=args.services, params=params
     )
     cpu: dict[str, float] = {}
-    for name in ("build_trace", "oracle_path", "account"):
+    for name in ("build_trace", "oracle_path", "account", "replay_calibration"):
         setattr(runner, name, timed(name, getattr(runner, name), cpu))
     run = strategies.PlatformReplay.run
     strategies.PlatformReplay.run = timed("PlatformReplay.run", run, cpu)  # type: ignore[method-assign]

@@ -135,7 +135,7 @@ def path_burn(trace: Trace, grid: Grid, path: npt.NDArray[np.integer]) -> FloatA
     for lo in range(0, n_t, 512):
         hi = min(lo + 512, n_t)
         pairs = grid.cand_pair[s_idx[None, :], path[lo:hi]]
-        running = np.take_along_axis(trace.hourly_cost_usd[lo:hi], pairs, axis=1).astype(np.float64) * rate
+        running = trace.hourly_cost_usd[np.arange(lo, hi)[:, None], pairs].astype(np.float64) * rate
         provider = trace.index.pair_provider[pairs]
         rows = np.repeat(np.arange(hi - lo), n_s)
         np.add.at(out[lo:hi], (rows, provider.ravel()), running.ravel())
@@ -182,21 +182,23 @@ def _credit_difference(
     lo, hi = window
     own = path[lo:hi, s].astype(np.int64)
     pairs = grid.cand_pair[s, own]
-    actual = trace.hourly_cost_usd[lo:hi][np.arange(hi - lo), pairs] * (grid.replicas[s] * trace.step_h)
+    actual = trace.hourly_cost_usd[np.arange(lo, hi), pairs] * (grid.replicas[s] * trace.step_h)
     actual_provider = trace.index.pair_provider[pairs]
     stay_cost, move_cost = step_cost(trace, grid, s, c0, lo, hi), step_cost(trace, grid, s, c1, lo, hi)
     stay_p = int(trace.index.pair_provider[int(grid.cand_pair[s, c0])])
     move_p = int(trace.index.pair_provider[int(grid.cand_pair[s, c1])])
     stay, move = copy.deepcopy(start), copy.deepcopy(start)
     applied = 0.0
+    base = burn[lo:hi].copy()  # every step's burn without s, then with s on c0 / on c1
+    base[np.arange(hi - lo), actual_provider] -= actual
+    b_stay, b_move = base.copy(), base
+    b_stay[:, stay_p] += stay_cost
+    b_move[:, move_p] += move_cost
+    np.maximum(b_stay, 0.0, out=b_stay)
+    np.maximum(b_move, 0.0, out=b_move)
     for i, step in enumerate(range(lo, hi)):
-        base = burn[step].copy()
-        base[actual_provider[i]] -= actual[i]
-        b_stay, b_move = base.copy(), base
-        b_stay[stay_p] += stay_cost[i]
-        b_move[move_p] += move_cost[i]
-        applied += float(move.burn_providers(step, np.maximum(b_move, 0.0)).sum())
-        applied -= float(stay.burn_providers(step, np.maximum(b_stay, 0.0)).sum())
+        applied += float(move.burn_providers(step, b_move[i]).sum())
+        applied -= float(stay.burn_providers(step, b_stay[i]).sum())
     for step in range(hi, trace.steps):  # the same path again: followed until the ledgers agree
         if stay.agrees_with(move, AGREE_USD):
             break

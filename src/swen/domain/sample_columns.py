@@ -11,7 +11,7 @@ list being sample ``i``. The store builds it from rows it wrote from validated `
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,8 @@ class SampleColumns:
     availability: Sequence[float]
     error_rate: Sequence[float]
     simulated_price: Sequence[bool]
+    _epoch: list[Sequence[float]] = field(default_factory=list, init=False, repr=False, compare=False)
+    """:meth:`epoch_seconds`'s memo (empty until asked)."""
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence[Any]]) -> SampleColumns:
@@ -44,19 +46,34 @@ class SampleColumns:
         return cls(*columns)
 
     @classmethod
-    def from_samples(cls, samples: Sequence[TelemetrySample]) -> SampleColumns:
-        names = [f.name for f in fields(cls)]
-        return cls.from_rows([tuple(getattr(s, name) for name in names) for s in samples])
+    def from_samples(cls, samples: Iterable[TelemetrySample]) -> SampleColumns:
+        """Columns of model objects (the engine's one entry for them: ``SampleWindow.update``,
+        ``AnomalyDetector.observe``)."""
+        return cls.from_rows([tuple(getattr(s, name) for name in COLUMNS) for s in samples])
 
     @classmethod
     def empty(cls) -> SampleColumns:
-        return cls(*([()] * len(fields(cls))))
+        return cls(*([()] * len(COLUMNS)))
+
+    def epoch_seconds(self) -> Sequence[float]:
+        """``ts`` as epoch seconds (``datetime.timestamp``, each distinct time converted once),
+        computed on the first call and kept."""
+        if not self._epoch:
+            stamps: dict[datetime, float] = {}
+            out = []
+            for t in self.ts:
+                value = stamps.get(t)
+                if value is None:
+                    value = stamps[t] = t.timestamp()
+                out.append(value)
+            self._epoch.append(out)
+        return self._epoch[0]
 
     def __len__(self) -> int:
         return len(self.service)
 
     def slice(self, start: int, stop: int) -> SampleColumns:
-        return SampleColumns(*(getattr(self, f.name)[start:stop] for f in fields(self)))
+        return SampleColumns(*(getattr(self, name)[start:stop] for name in COLUMNS))
 
     def by_tick(self) -> list[tuple[datetime, SampleColumns]]:
         """Consecutive runs of one timestamp (the columns are in time order: one run per tick)."""
@@ -71,8 +88,13 @@ class SampleColumns:
 
     def samples(self) -> list[TelemetrySample]:
         """The samples as model objects (not validated again: the columns hold stored, validated ones)."""
-        names = [f.name for f in fields(self)]
-        return [TelemetrySample.model_construct(**dict(zip(names, row, strict=True))) for row in self._rows()]
+        return [
+            TelemetrySample.model_construct(**dict(zip(COLUMNS, row, strict=True))) for row in self._rows()
+        ]
 
     def _rows(self) -> Iterator[tuple[Any, ...]]:
-        return zip(*(getattr(self, f.name) for f in fields(self)), strict=True)
+        return zip(*(getattr(self, name) for name in COLUMNS), strict=True)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(SampleColumns) if f.init)
+"""The column names, in ``TelemetrySample`` field order (the memo field is not one)."""

@@ -213,31 +213,16 @@ class AnomalyDetector:
         their reaction idempotent), plus one ``resolved`` report for each anomaly that cleared in this
         batch. Several samples of one series in one batch are applied in time order.
         """
-        if not samples:
-            return []
-        values = np.array(
-            [(s.latency_ms, s.hourly_cost_usd, s.availability) for s in samples], dtype=np.float64
-        ).reshape(len(samples), 3)
-        return self.observe_arrays(
-            [(s.service, s.provider, s.region) for s in samples],
-            ts=np.fromiter((_epoch(s.ts) for s in samples), dtype=np.float64, count=len(samples)),
-            latency_ms=values[:, 0],
-            monthly_cost_usd=values[:, 1] * HOURS_PER_MONTH,
-            availability=values[:, 2],
-        )
+        return self.observe_columns(SampleColumns.from_samples(samples))
 
     def observe_columns(self, columns: SampleColumns) -> list[Anomaly]:
-        """:meth:`observe` for columns read in bulk (``Store.sample_columns_between``)."""
+        """:meth:`observe` for columns read in bulk (``Store.sample_columns_between``); the one path
+        both take."""
         if not len(columns):
             return []
-        stamps: dict[datetime, float] = {}
         return self.observe_arrays(
             list(zip(columns.service, columns.provider, columns.region, strict=True)),
-            ts=np.fromiter(
-                (stamps.get(t) or stamps.setdefault(t, _epoch(t)) for t in columns.ts),
-                dtype=np.float64,
-                count=len(columns),
-            ),
+            ts=np.asarray(columns.epoch_seconds(), dtype=np.float64),
             latency_ms=np.asarray(columns.latency_ms, dtype=np.float64),
             monthly_cost_usd=np.asarray(columns.hourly_cost_usd, dtype=np.float64) * HOURS_PER_MONTH,
             availability=np.asarray(columns.availability, dtype=np.float64),

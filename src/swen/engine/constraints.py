@@ -67,32 +67,50 @@ def constraint_flags(
 ) -> Flags:
     """Bit flags of violated constraints for every (service, candidate)."""
     shape = p95_ms.shape
-    flags = np.zeros(shape, dtype=np.uint16)
+    is_current = current_mask(fleet, shape)
+    flags = _fleet_flags(fleet, is_current).copy()
 
     def mark(mask: npt.NDArray[np.bool_], bit: Constraint) -> None:
-        flags[mask] |= np.uint16(bit)
+        np.bitwise_or(flags, np.uint16(bit), out=flags, where=mask)
 
-    mark(~fleet.allowed, Constraint.RESIDENCY)
-    mark(~fleet.gpu_offered, Constraint.NO_GPU_OFFER)
     missing = ~np.isfinite(age_s) | np.isnan(p95_ms)
     mark(missing, Constraint.MISSING)
     mark(~missing & (age_s > stale_after_s), Constraint.STALE)
     with np.errstate(invalid="ignore"):
         mark(availability < availability_floor, Constraint.LOW_AVAILABILITY)
-        is_current = current_mask(fleet, shape)
         gpu_low = fleet.is_gpu[:, None] & (gpu_availability < gpu_availability_floor) & ~is_current
         mark(gpu_low, Constraint.LOW_GPU_AVAILABILITY)
         mark((p95_ms > fleet.slo_ms[:, None]) & ~is_current, Constraint.OVER_SLO)
     mark(quarantined, Constraint.QUARANTINED)
-    mark(fleet.undeployable & ~is_current, Constraint.UNDEPLOYABLE)
     return flags
 
 
+def _fleet_flags(fleet: FleetArrays, is_current: npt.NDArray[np.bool_]) -> Flags:
+    """The bits that depend on the fleet alone (residency, GPU offer, undeployable), computed once
+    per fleet (``FleetArrays.memo``; a moved fleet is a new one). Read only."""
+    kept = fleet.memo.get("constraint_flags")
+    if kept is None:
+        kept = np.zeros(is_current.shape, dtype=np.uint16)
+        kept[~fleet.allowed] |= np.uint16(Constraint.RESIDENCY)
+        kept[~fleet.gpu_offered] |= np.uint16(Constraint.NO_GPU_OFFER)
+        kept[fleet.undeployable & ~is_current] |= np.uint16(Constraint.UNDEPLOYABLE)
+        kept.flags.writeable = False
+        fleet.memo["constraint_flags"] = kept
+    out: Flags = kept
+    return out
+
+
 def current_mask(fleet: FleetArrays, shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
-    mask = np.zeros(shape, dtype=bool)
-    rows = np.flatnonzero(fleet.current_idx >= 0)
-    mask[rows, fleet.current_idx[rows]] = True
-    return mask
+    """``S x C``: the service's current placement (read only: kept per fleet, ``FleetArrays.memo``)."""
+    kept = fleet.memo.get("current_mask")
+    if kept is None or kept.shape != shape:
+        kept = np.zeros(shape, dtype=bool)
+        rows = np.flatnonzero(fleet.current_idx >= 0)
+        kept[rows, fleet.current_idx[rows]] = True
+        kept.flags.writeable = False
+        fleet.memo["current_mask"] = kept
+    out: npt.NDArray[np.bool_] = kept
+    return out
 
 
 def quarantine_mask(fleet: FleetArrays, quarantined: Collection[tuple[str, str]]) -> npt.NDArray[np.bool_]:

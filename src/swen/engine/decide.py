@@ -201,7 +201,13 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         target_credits=np.nan_to_num(seen.credits[rows, tgt_safe]),
         migration_usd=move_usd(
             fleet.state_gb,
-            egress_per_gb(fleet.placements, cur, target, inputs.egress_usd_per_gb),
+            egress_per_gb(
+                fleet.placements,
+                cur,
+                target,
+                inputs.egress_usd_per_gb,
+                fleet.egress_known(inputs.egress_usd_per_gb),
+            ),
             fleet.fixed_usd(params.migration),
             has_target & (target != cur),
         ),

@@ -11,9 +11,10 @@ of rebuilding ``S x C`` masks in Python every cycle.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,10 @@ class FleetArrays:
     """The candidate's provider cannot be applied by this platform (scored, never chosen)."""
     undeployable_reasons: Mapping[str, str]
     """Provider -> why it cannot be applied."""
+    _egress: list[tuple[Callable[[Placement, Placement], float], FloatArray]] = field(
+        default_factory=list, repr=False
+    )
+    """``egress_known``'s memo (the same list in every fleet ``moved`` makes from this one)."""
 
     @cached_property
     def row_of(self) -> dict[str, int]:
@@ -107,8 +112,26 @@ class FleetArrays:
         return values
 
     @cached_property
+    def memo(self) -> dict[str, Any]:
+        """Arrays derived from this fleet alone, kept by the engine's modules for the cycles that
+        reuse it (e.g. ``constraints``' fleet-only bits); a moved fleet starts with an empty one."""
+        return {}
+
+    @cached_property
     def _fixed(self) -> list[tuple[MigrationCost, FloatArray]]:
         return []
+
+    def egress_known(self, lookup: Callable[[Placement, Placement], float]) -> FloatArray:
+        """``C x C`` egress USD/GB between candidates already looked up with ``lookup`` (NaN: not
+        yet), kept for the last lookup asked (by identity) and shared with :meth:`moved`'s fleets:
+        a replay evaluates with the same lookup every cycle (``savings.egress_per_gb`` fills it)."""
+        kept = self._egress
+        if kept and kept[0][0] is lookup:
+            return kept[0][1]
+        n_c = len(self.placements)
+        values = np.full((n_c, n_c), np.nan)
+        kept[:] = [(lookup, values)]
+        return values
 
     def moved(self, row: int, placement: Placement) -> FleetArrays:
         """The same fleet with service ``row`` now placed on ``placement``."""

@@ -30,15 +30,31 @@ EgressPrice = Callable[[Placement, Placement], float]
 
 
 def egress_per_gb(
-    placements: Sequence[Placement], cur: IntArray, target: IntArray, lookup: EgressPrice
+    placements: Sequence[Placement],
+    cur: IntArray,
+    target: IntArray,
+    lookup: EgressPrice,
+    known: FloatArray | None = None,
 ) -> FloatArray:
     """Egress USD/GB from each service's current placement to its target (0 when not moving).
 
     ``cur``/``target`` are candidate indices (-1: none); each distinct pair is looked up once.
+    ``known``: ``C x C`` prices already looked up with ``lookup`` (NaN: not yet;
+    ``FleetArrays.egress_known``), read instead of calling ``lookup`` and filled with the pairs looked
+    up here.
     """
     out = np.zeros(len(cur))
     moving = (cur >= 0) & (target >= 0) & (cur != target)
     if not moving.any():
+        return out
+    if known is not None:
+        src, dst = cur[moving], target[moving]
+        prices = known[src, dst]
+        missing = np.isnan(prices)
+        if missing.any():
+            known[src[missing], dst[missing]] = egress_per_gb(placements, src[missing], dst[missing], lookup)
+            prices = known[src, dst]
+        out[moving] = prices
         return out
     n_c = len(placements)
     unique, inverse = np.unique(cur[moving] * n_c + target[moving], return_inverse=True)

@@ -88,50 +88,14 @@ class SampleWindow:
 
     # --- updates -----------------------------------------------------------------------------
     def update(self, samples: Iterable[TelemetrySample]) -> int:
-        """Add one cycle of samples; returns how many were accepted (unknown service/placement skipped)."""
-        rows: list[tuple[int, int, float, float, float, float, float, float, float, bool, str]] = []
-        s_index, p_index = self.service_index, self.placement_index
-        for sample in samples:
-            s = s_index.get(sample.service)
-            c = p_index.get(f"{sample.provider}/{sample.region}")
-            if s is None or c is None:
-                continue
-            rows.append(
-                (
-                    s,
-                    c,
-                    sample.ts.timestamp(),
-                    sample.hourly_cost_usd,
-                    sample.latency_ms,
-                    sample.credits_usd,
-                    sample.gpu_availability,
-                    sample.availability,
-                    sample.error_rate,
-                    sample.simulated_price,
-                    sample.instance_type,
-                )
-            )
-        if not rows:
-            self._advance()
-            return 0
-        cols = list(zip(*rows, strict=True))
-        self.update_arrays(
-            np.asarray(cols[0], dtype=np.intp),
-            np.asarray(cols[1], dtype=np.intp),
-            ts=np.asarray(cols[2], dtype=np.float64),
-            hourly_cost_usd=np.asarray(cols[3]),
-            latency_ms=np.asarray(cols[4]),
-            credits_usd=np.asarray(cols[5]),
-            gpu_availability=np.asarray(cols[6]),
-            availability=np.asarray(cols[7]),
-            error_rate=np.asarray(cols[8]),
-            simulated=np.asarray(cols[9], dtype=bool),
-            instance_type=cols[10],
-        )
-        return len(rows)
+        """Add one cycle of samples; returns how many were accepted (unknown service/placement skipped).
+        The samples are turned into columns once (``SampleColumns.from_samples``): one path with
+        :meth:`update_columns`."""
+        return self.update_columns(SampleColumns.from_samples(samples))
 
     def update_columns(self, columns: SampleColumns) -> int:
-        """:meth:`update` for columns read in bulk (``Store.sample_columns_between``); the same result."""
+        """Add one cycle of samples given as columns (``Store.sample_columns_between``, or
+        :meth:`update`'s samples); returns how many were accepted (unknown service/placement skipped)."""
         s_index, p_index = self.service_index, self.placement_index
         s_idx = [s_index.get(name, -1) for name in columns.service]
         c_idx = [p_index.get(f"{p}/{r}", -1) for p, r in zip(columns.provider, columns.region, strict=True)]
@@ -140,12 +104,7 @@ class SampleWindow:
         if not keep.size:
             self._advance()
             return 0
-        stamps: dict[datetime, float] = {}
-        ts = np.fromiter(
-            (stamps.get(t) or stamps.setdefault(t, t.timestamp()) for t in columns.ts),
-            dtype=np.float64,
-            count=len(columns),
-        )
+        ts = np.asarray(columns.epoch_seconds(), dtype=np.float64)
 
         def col(values: Sequence[Any], dtype: Any = np.float64) -> Any:
             return np.asarray(values, dtype=dtype)[keep]

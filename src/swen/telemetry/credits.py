@@ -74,6 +74,14 @@ class GrantState:
     def advance(self, t: float) -> None:
         """Apply every event of this grant at or before ``t``, in time order."""
         while not self.expired:
+            soonest = min(
+                math.inf if self.started else self.start_s,
+                self.next_refill_s if self.started else math.inf,
+                math.inf if self.opened else self.opening_s,
+                self.expires_s,
+            )
+            if soonest > t:  # nothing due (the common case: checked without building the events)
+                return
             pending = [
                 (self.start_s, 0) if not self.started else (math.inf, 0),
                 (self.next_refill_s, 1) if self.started else (math.inf, 1),

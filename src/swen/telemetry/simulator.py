@@ -201,6 +201,7 @@ class Simulator:
         self.start = start.astimezone(UTC)
         self.interval_s = float(interval_s)
         self.index = pairs or build_pairs(self.services, catalog)
+        self._health_kept: tuple[FloatArray, FloatArray, FloatArray, Int64Array, FloatArray] | None = None
         self._rng: _Random = np.random.default_rng(seed) if noise else _Expected()
         idx = self.index
         self._price_ratio: FloatArray = np.ones(len(idx.offers))
@@ -370,9 +371,9 @@ class Simulator:
         n = idx.size
         hour = now.astimezone(UTC)
         utc_hour = hour.hour + hour.minute / 60 + hour.second / 3600
-        load = m.diurnal_load(utc_hour, idx.pair_users_utc_offset_h)
+        offsets, offset_of, noise_sd = self._health_columns()
+        load = m.diurnal_load(utc_hour, offsets)[offset_of]  # a few distinct offsets, the same values
         rtt = idx.pair_rtt_ms
-        noise_sd = m.LATENCY_NOISE_REL * rtt + m.LATENCY_NOISE_ABS_MS
         latency = rtt * (1 + m.LATENCY_DIURNAL_AMPLITUDE * load) + noise_sd * self._rng.standard_normal(n)
         latency = np.maximum(latency, 0.98 * rtt)
         availability = np.clip(
@@ -380,6 +381,18 @@ class Simulator:
         )
         error_rate = m.ERROR_RATE_BASE * (1 + load) + np.abs(self._rng.normal(0, m.ERROR_RATE_NOISE, n))
         return latency, availability, error_rate
+
+    def _health_columns(self) -> tuple[FloatArray, Int64Array, FloatArray]:
+        """(the distinct users' UTC offsets, each pair's one among them, the latency noise's sd per
+        pair): what ``_health`` needs of the index every step, computed once per index columns."""
+        idx = self.index
+        kept = self._health_kept
+        if kept is None or kept[0] is not idx.pair_users_utc_offset_h or kept[1] is not idx.pair_rtt_ms:
+            offsets, offset_of = np.unique(idx.pair_users_utc_offset_h, return_inverse=True)
+            noise_sd = m.LATENCY_NOISE_REL * idx.pair_rtt_ms + m.LATENCY_NOISE_ABS_MS
+            kept = (idx.pair_users_utc_offset_h, idx.pair_rtt_ms, offsets, offset_of.ravel(), noise_sd)
+            self._health_kept = kept
+        return kept[2], kept[3], kept[4]
 
     def _gpu(self, t: float, dt_h: float) -> FloatArray:
         idx = self.index

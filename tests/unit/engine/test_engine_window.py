@@ -232,3 +232,51 @@ def test_update_columns_fills_the_window_as_update_does() -> None:
     np.testing.assert_array_equal(objects.instance_type, columns.instance_type)
     assert objects.cursor == columns.cursor
     assert columns.update_columns(SampleColumns.empty()) == 0 and columns.cursor == (objects.cursor + 1) % 3
+
+
+def test_update_of_model_objects_writes_what_update_arrays_writes() -> None:
+    """``update`` (one path with ``update_columns`` since they were merged) against the arrays entry
+    fed by hand: the newest sample of a cell wins, unknown names are skipped, ts in epoch seconds."""
+    cycle = [
+        sample("svc", US_EAST.key, 20, latency=50, hourly=2.0),
+        sample("svc", US_EAST.key, 10, latency=10, hourly=1.0),  # older in the same cycle
+        sample("svc", ALI_SG.key, 15, latency=30, hourly=0.5),
+        sample("other", US_EAST.key, 10, latency=10),  # unknown service: skipped
+    ]
+    objects = SampleWindow(["svc"], [US_EAST, ALI_SG], 3)
+    by_hand = SampleWindow(["svc"], [US_EAST, ALI_SG], 3)
+    assert objects.update(iter(cycle)) == 3  # any iterable
+    kept = cycle[:3]
+    by_hand.update_arrays(
+        np.zeros(3, dtype=np.intp),
+        np.array([0, 0, 1]),
+        ts=np.array([s.ts.timestamp() for s in kept]),
+        hourly_cost_usd=np.array([s.hourly_cost_usd for s in kept]),
+        latency_ms=np.array([s.latency_ms for s in kept]),
+        credits_usd=np.array([s.credits_usd for s in kept]),
+        gpu_availability=np.array([s.gpu_availability for s in kept]),
+        availability=np.array([s.availability for s in kept]),
+        error_rate=np.array([s.error_rate for s in kept]),
+        simulated=np.array([s.simulated_price for s in kept]),
+        instance_type=[s.instance_type for s in kept],
+    )
+    for field in objects.latest:
+        np.testing.assert_array_equal(objects.latest[field], by_hand.latest[field])
+    np.testing.assert_array_equal(objects.ring["latency_ms"], by_hand.ring["latency_ms"])
+    np.testing.assert_array_equal(objects.ts_last, by_hand.ts_last)
+    np.testing.assert_array_equal(objects.instance_type, by_hand.instance_type)
+    assert objects.latest["latency_ms"][0].tolist() == [50.0, 30.0]
+    assert objects.update([]) == 0 and objects.cursor == 1  # an empty cycle still takes a slot
+
+
+def test_sample_columns_epoch_seconds_are_computed_once() -> None:
+    from swen.domain.sample_columns import COLUMNS, SampleColumns
+
+    batch = [sample("svc", US_EAST.key, k % 2, latency=10) for k in range(4)]
+    columns = SampleColumns.from_samples(batch)
+    first = columns.epoch_seconds()
+    assert list(first) == [T0.timestamp(), T0.timestamp() + 1] * 2
+    assert columns.epoch_seconds() is first  # kept
+    assert columns.slice(1, 3).epoch_seconds() == [T0.timestamp() + 1, T0.timestamp()]
+    assert "_epoch" not in COLUMNS and columns.samples() == batch
+    assert columns == SampleColumns.from_samples(batch)  # the memo is not part of equality
