@@ -365,6 +365,11 @@ class CostAnalysisOut(_Out):
         "are read from the rollups and end at the last rolled-up hour (the maintenance step rolls an hour "
         "up once it is 5 minutes past; it runs once an hour), so the newest samples are not in them yet.",
     )
+    newest_sample: datetime | None = Field(
+        default=None,
+        description="The newest sample of the services where they run (None before any telemetry): "
+        "where the dashboard draws the newest bucket's value on to, without reading every latest sample.",
+    )
 
 
 # --- merge requests ------------------------------------------------------------------------------

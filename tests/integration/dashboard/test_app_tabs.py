@@ -180,6 +180,26 @@ def test_cost_tab_shows_spend_savings_services_and_credits(
         assert "SIMULATED" in _texts(at)
 
 
+def test_cost_table_lists_the_most_expensive_services_and_says_where_the_rest_are(
+    live_api: LiveApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from swen.dashboard.tabs import cost as cost_tab
+
+    cost = _get(live_api, "/cost-analysis", days=7)
+    usd = {c["service"]: c["monthly_cost_usd"] for c in cost["services"]}
+    at = _run(make_app(live_api.url, live_api.platform.viewer_key, monkeypatch, tab="Cost Analysis"))
+    assert sorted(_frame(at, "$/month")["service"]) == sorted(usd)  # a small fleet: every service
+    assert "most expensive of" not in _texts(at)
+
+    monkeypatch.setattr(cost_tab, "TABLE_ROWS", 4)
+    at = _run(make_app(live_api.url, live_api.platform.viewer_key, monkeypatch, tab="Cost Analysis"))
+    shown = list(_frame(at, "$/month")["service"])
+    assert len(shown) == 4
+    assert [usd[s] for s in shown] == sorted(usd.values(), reverse=True)[:4]  # the dearest first
+    assert f"Showing the 4 most expensive of {len(usd)} services" in _texts(at)
+    assert "`GET /cost-analysis`" in _texts(at) and "`swen services`" in _texts(at)
+
+
 def test_cost_range_changes_the_window(live_api: LiveApi, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _run(make_app(live_api.url, live_api.platform.viewer_key, monkeypatch, tab="Cost Analysis"))
     week = {c["layout"]["title"]["text"]: c for c in _charts(at)}["Credits burn-down per provider"]

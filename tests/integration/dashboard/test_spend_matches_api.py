@@ -76,6 +76,7 @@ def test_the_spend_chart_plots_the_cost_analysis_series(
     # drawn on to the newest sample, or to where the series end when earlier (read from the rollups:
     # the last rolled-up hour)
     until = min(newest, datetime.fromisoformat(cost["series_end"]))
+    assert datetime.fromisoformat(cost["newest_sample"]) == newest  # what the tab draws on to
     assert set(plotted) == set(expected)
     for provider, points in expected.items():  # the same floats, through JSON twice, on the clock:
         got = plotted[provider]

@@ -80,10 +80,9 @@ def _service_cost(svc: Service, running: RunningService) -> ServiceCost:
     )
 
 
-def _window_end(now: datetime, running: Mapping[str, RunningService]) -> datetime:
+def _window_end(now: datetime, newest: datetime | None) -> datetime:
     """End of the spend and credits windows: now, or just after the newest sample when an accelerated
     simulator has got ahead of wall time (its samples are stamped in simulated time)."""
-    newest = newest_sample_time(running.values())
     return now if newest is None or newest < now else newest + timedelta(seconds=1)
 
 
@@ -125,7 +124,8 @@ def cost_analysis(
     costs = _service_costs(fleet, running)
     realised, verified = savings_totals(store, [DecisionStatus.VERIFIED], migrations_only=False)
     projected = open_recommendations(store)
-    end = _window_end(now, running)
+    newest = newest_sample_time(running.values())
+    end = _window_end(now, newest)
     start, step = _window(end, days)
     end = _series_end(store, start, end, step)
     credits = rollups.credits_by_provider(store, start=start, end=end, step_s=step)
@@ -150,4 +150,5 @@ def cost_analysis(
         ],
         credits_step_s=step,
         series_end=end,
+        newest_sample=newest,
     )

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import streamlit as st
 
-from swen.api.schemas import CostAnalysisOut, DecisionOut
+from swen.api.schemas import CostAnalysisOut, DecisionOut, ServiceCost
 from swen.dashboard import charts, data
 from swen.dashboard.data import ApiTarget
 from swen.dashboard.tabs.common import is_simulated, money, simulated_caption
@@ -17,7 +17,10 @@ from swen.domain.decision import TERMINAL_STATUSES
 
 RANGES = {"1 day": 1, "7 days": 7, "30 days": 30}
 TOP_SERVICES = 40
-"""Bars in the per-service chart (the table lists every service)."""
+"""Bars in the per-service chart."""
+TABLE_ROWS = 500
+"""Rows of the per-service table, the most expensive first: 10,000 rows cost the tab seconds to send
+and draw, and the whole list is in ``GET /cost-analysis`` and ``swen services``."""
 
 
 def spend_chart_series(cost: CostAnalysisOut) -> dict[str, list[tuple[datetime, float]]]:
@@ -82,6 +85,19 @@ def open_recommendations(items: Sequence[DecisionOut]) -> list[tuple[str, float,
     return out
 
 
+def table_services(cost: CostAnalysisOut, limit: int) -> list[ServiceCost]:
+    """The per-service table's rows: the ``limit`` most expensive services (unknown cost last)."""
+    ranked = sorted(cost.services, key=lambda c: (c.monthly_cost_usd is None, -(c.monthly_cost_usd or 0.0)))
+    return ranked[:limit]
+
+
+def table_note(shown: int, total: int) -> str:
+    return (
+        f"Showing the {shown:,} most expensive of {total:,} services; all of them are in "
+        "`GET /cost-analysis` (the API) and `swen services`."
+    )
+
+
 def _kpis(cost: CostAnalysisOut) -> None:
     cols = st.columns(4)
     cols[0].metric("Monthly spend", f"${cost.total_monthly_usd:,.0f}")
@@ -117,7 +133,7 @@ def _clock(target: ApiTarget, cost: CostAnalysisOut) -> tuple[datetime | None, d
     first = data.first_sample_time(
         target, first_bucket, first_bucket + timedelta(seconds=cost.credits_step_s)
     )
-    return first, drawn_until(cost, data.newest_sample_time(data.latest_telemetry(target)))
+    return first, drawn_until(cost, cost.newest_sample)  # not every latest sample (110,000 at 10,000)
 
 
 def drawn_until(cost: CostAnalysisOut, newest: datetime | None) -> datetime | None:
@@ -204,11 +220,19 @@ def render(target: ApiTarget) -> None:
     st.plotly_chart(charts.service_costs(rows[:TOP_SERVICES]), width="stretch", key="service-costs")
     if len(rows) > TOP_SERVICES:
         others = rows[TOP_SERVICES:]
+        listed = (
+            "every service is in the table below"
+            if len(cost.services) <= TABLE_ROWS
+            else f"the table below lists the {TABLE_ROWS:,} most expensive"
+        )
         st.caption(
             f"The {TOP_SERVICES} most expensive of {len(rows)} services; the other {len(others)} cost "
-            f"${sum(r[2] for r in others):,.0f}/month together (every service is in the table below)."
+            f"${sum(r[2] for r in others):,.0f}/month together ({listed})."
         )
     with st.expander("Per-service breakdown (table)"):
+        shown = table_services(cost, TABLE_ROWS)
+        if len(shown) < len(cost.services):
+            st.caption(table_note(len(shown), len(cost.services)))
         st.dataframe(
             [
                 {
@@ -217,7 +241,7 @@ def render(target: ApiTarget) -> None:
                     "price": "SIMULATED" if c.simulated_price else "list",
                     "budget $/month": money(c.monthly_budget_usd) if c.monthly_budget_usd else "no budget",
                 }
-                for c in cost.services
+                for c in shown
             ],
             hide_index=True, width="stretch",
         )  # fmt: skip
