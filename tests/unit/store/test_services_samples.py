@@ -32,6 +32,22 @@ def test_services_round_trip_and_upsert(store: Store) -> None:
     store.upsert_services([])
 
 
+def test_listed_services_are_parsed_once_and_follow_every_update(store: Store) -> None:
+    """``list_services`` reuses a parsed service while its stored spec is unchanged, and reads the new
+    spec after an update (also one written by another process: the stored spec is what is compared)."""
+    store.upsert_services([service("web"), service("api")])
+    first = {s.name: s for s in store.list_services()}
+    second = {s.name: s for s in store.list_services()}
+    assert second["web"] is first["web"] and second["api"] is first["api"]
+
+    moved = service("api", fleet_placement="alibaba/cn-hangzhou")
+    other = Store(store.engine)  # another replica's store, its own parsed specs
+    other.upsert_services([moved])
+    third = {s.name: s for s in store.list_services()}
+    assert third["api"] == moved and third["api"] is not first["api"]
+    assert third["web"] is first["web"]
+
+
 def test_missing_service_is_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError, match="nope"):
         store.get_service("nope")
