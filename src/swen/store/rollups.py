@@ -500,12 +500,34 @@ def _spend_postgresql(conn: Connection, places: list[_Place], w: _Parts) -> dict
     return totals
 
 
+def _part(
+    conn: Connection,
+    places: Any,
+    w: _Parts,
+    table: Table,
+    ts: Any,
+    n: Any,
+    cost: Any,
+    lo: datetime,
+    hi: datetime,
+) -> Select[Any]:
+    """One source of the chunked spend read (6-hour rollups, hourly rollups or raw samples): its sample
+    count ``n`` and cost sum per (service, provider, bucket) over ``lo <= ts < hi``, joined to the
+    chunk's ``places``."""
+    t = table.c
+    b = _bucket(conn, ts, w.start, w.step_s).label("b")
+    on = and_(t.service == places.c.s, t.provider == places.c.p, t.region == places.c.r)
+    return (
+        select(t.service.label("s"), t.provider.label("p"), b, n.label("n"), cost.label("c"))
+        .select_from(table.join(places, on))
+        .where(ts >= lo, ts < hi)
+        .group_by(t.service, t.provider, b)
+    )
+
+
 def _spend_chunked(conn: Connection, places: list[_Place], w: _Parts) -> dict[tuple[str, int], float]:
     """Hourly spend per (provider, bucket), ``SERVICES_PER_QUERY`` places a query (SQLite)."""
     totals: dict[tuple[str, int], float] = {}
-    b_c = _bucket(conn, _C.bucket, w.start, w.step_s).label("b")
-    b_r = _bucket(conn, _R.hour, w.start, w.step_s).label("b")
-    b_t = _bucket(conn, _T.ts, w.start, w.step_s).label("b")
     for i in range(0, len(places), SERVICES_PER_QUERY):
         chunk = places[i : i + SERVICES_PER_QUERY]
         # a join on the places, not a row-value IN: SQLite then walks the rollups' primary key per
@@ -519,40 +541,29 @@ def _spend_chunked(conn: Connection, places: list[_Place], w: _Parts) -> dict[tu
             .data(chunk)
             .cte("places")
         )  # fmt: skip
-        on_c = and_(_C.service == where_.c.s, _C.provider == where_.c.p, _C.region == where_.c.r)
-        coarse = (
-            select(
-                _C.service.label("s"), _C.provider.label("p"), b_c,
-                func.sum(_C.samples).label("n"), func.sum(_C.hourly_cost_sum).label("c"),
-            )
-            .select_from(telemetry_rollups_6h.join(where_, on_c))
-            .where(_C.bucket >= w.start, _C.bucket < w.coarse)
-            .group_by(_C.service, _C.provider, b_c)
-        )  # fmt: skip
-        on = and_(_R.service == where_.c.s, _R.provider == where_.c.p, _R.region == where_.c.r)
-        rolled = (
-            select(
-                _R.service.label("s"), _R.provider.label("p"), b_r,
-                func.sum(_R.samples).label("n"), func.sum(_R.hourly_cost_sum).label("c"),
-            )
-            .select_from(telemetry_rollups.join(where_, on))
-            .where(_R.hour >= w.coarse, _R.hour < w.split)
-            .group_by(_R.service, _R.provider, b_r)
-        )  # fmt: skip
-        on_t = and_(_T.service == where_.c.s, _T.provider == where_.c.p, _T.region == where_.c.r)
-        raw = (
-            select(
-                _T.service.label("s"), _T.provider.label("p"), b_t,
-                func.count().label("n"), func.sum(_T.hourly_cost_usd).label("c"),
-            )
-            .select_from(telemetry_samples.join(where_, on_t))
-            .where(_T.ts >= w.split, _T.ts < w.end)
-            .group_by(_T.service, _T.provider, b_t)
-        )  # fmt: skip
+        parts = (
+            (
+                telemetry_rollups_6h,
+                _C.bucket,
+                func.sum(_C.samples),
+                func.sum(_C.hourly_cost_sum),
+                w.start,
+                w.coarse,
+            ),
+            (
+                telemetry_rollups,
+                _R.hour,
+                func.sum(_R.samples),
+                func.sum(_R.hourly_cost_sum),
+                w.coarse,
+                w.split,
+            ),
+            (telemetry_samples, _T.ts, func.count(), func.sum(_T.hourly_cost_usd), w.split, w.end),
+        )
         # the mean price of each service in each bucket (its 6-hour, hourly and raw parts merged by
         # their sums) x its replicas, summed per provider in the database: a row per provider and
         # bucket comes back instead of one per service and bucket (900,000 at 10,000 services)
-        both = union_all(coarse, rolled, raw).subquery("both")
+        both = union_all(*(_part(conn, where_, w, *part) for part in parts)).subquery("both")
         per_service = (
             select(
                 both.c.p,
