@@ -52,7 +52,7 @@ from swen.domain.decision import (
 )
 from swen.domain.errors import FencedError, SwenError
 from swen.domain.events import EventType
-from swen.domain.models import Placement, Service, TelemetrySample
+from swen.domain.models import Placement, Service
 from swen.domain.providers import PROVIDERS
 from swen.domain.sample_columns import SampleColumns
 from swen.engine.calibration import table_from_dict
@@ -237,17 +237,14 @@ class EngineLoop:
         services: Sequence[Service],
         placements: dict[str, Placement],
         last_moved: dict[str, datetime],
-        ticks: Sequence[tuple[datetime, SampleColumns | list[TelemetrySample]]],
+        ticks: Sequence[tuple[datetime, SampleColumns]],
         plan: HealingPlan | None = None,
         pending: dict[str, Placement] | None = None,
     ) -> EngineResult:
         plan = plan or HealingPlan()
         result: EngineResult | None = None
         for tick_time, samples in ticks:
-            if isinstance(samples, SampleColumns):
-                window.update_columns(samples)
-            else:
-                window.update(samples)
+            window.update_columns(samples)
             self.credits.overlay(window.latest["credits_usd"], window.placements, tick_time)
             result = evaluate(
                 EngineInputs(

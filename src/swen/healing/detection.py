@@ -11,11 +11,9 @@ otherwise every ``persist_every`` calls, so a restarted engine does not need a n
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from swen.domain.errors import ObservabilityError, StateError
-from swen.domain.models import TelemetrySample
 from swen.domain.sample_columns import SampleColumns
 from swen.engine.anomaly import AnomalyDetector
 from swen.observability.alerts import IntakeResult, intake_anomalies
@@ -43,13 +41,10 @@ class AnomalyWatch:
             _log.warning("starting a fresh anomaly detector: %s", exc)
             return AnomalyDetector()
 
-    def observe(self, samples: Sequence[TelemetrySample] | SampleColumns, now: datetime) -> IntakeResult:
-        """Feed ``samples`` (any order; model objects or columns) and record what fires or clears as
-        incidents."""
-        if isinstance(samples, SampleColumns):
-            anomalies = self.detector.observe_columns(samples)
-        else:
-            anomalies = self.detector.observe(samples)
+    def observe(self, samples: SampleColumns, now: datetime) -> IntakeResult:
+        """Feed ``samples`` (any order; ``SampleColumns.from_samples`` turns model objects into columns)
+        and record what fires or clears as incidents."""
+        anomalies = self.detector.observe_columns(samples)
         result = intake_anomalies(self.store, anomalies, now=now)
         self._calls += 1
         changed = any(a.new or not a.firing for a in anomalies)

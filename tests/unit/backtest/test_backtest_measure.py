@@ -22,6 +22,7 @@ from swen.backtest.strategies import PlatformReplay, static_path
 from swen.backtest.trace import Floors, Grid, Trace, build_grid, build_trace
 from swen.domain.models import Criticality, Service
 from swen.domain.providers import PROVIDERS
+from swen.domain.sample_columns import SampleColumns
 from swen.engine.constraints import Constraint
 from swen.pipeline.policy import PolicyGate
 from swen.telemetry.catalog import Catalog, load_catalog
@@ -301,7 +302,11 @@ def test_the_replay_and_the_live_loop_apply_the_same_hard_constraints(tmp_path: 
         loop = EngineLoop(settings, store, catalog=prepared.catalog, anomaly_detection=False)
         now = prepared.trace.time_at(prepared.trace.steps - 1)
         live = loop._evaluate_ticks(
-            replay.window, replay.services, dict(replay.current), dict(replay.last_moved), [(now, [])]
+            replay.window,
+            replay.services,
+            dict(replay.current),
+            dict(replay.last_moved),
+            [(now, SampleColumns.empty())],
         )
     finally:
         store.close()
