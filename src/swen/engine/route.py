@@ -5,9 +5,10 @@ loop and the backtest (both run ``evaluate``) follow the same rule. Issue 11, de
 proposed once, when the evidence is strong enough for the route it will take".
 
 * **The route** the gate is expected to take (``policies/gate.rego``): a move of a stateless service
-  whose cost delta is under :data:`AUTO_MAX_COST_DELTA_PCT` can be auto-approved once its confidence is
-  above ``EngineParams.auto_confidence`` (0.85); any other move (stateful, a large cost delta) always
-  goes to a person, and is proposed as soon as its confidence clears the proposal bar (0.70).
+  whose cost delta is under ``gate_bars.MAX_AUTO_COST_DELTA_PCT`` (5 %) can be auto-approved once its
+  confidence is above ``EngineParams.auto_confidence`` (0.85); any other move (stateful, a large cost
+  delta) always goes to a person, and is proposed as soon as its confidence clears the proposal bar
+  (0.70).
 * **Auto route, confidence short of the gate's bar**: the move is held, not sent to a person, while
   its advantage is younger than ``manual_patience_s`` (a week; measured: moves sent to a person after
   4 h in that band paid back only 14-40 % of the time).
@@ -39,10 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from swen.domain.arrays import BoolArray, FloatArray
-
-AUTO_MAX_COST_DELTA_PCT = 5.0
-"""The policy gate's auto-approve cost bar (``policies/gate.rego``: max_auto_cost_delta_pct)."""
-DAYS_PER_MONTH = 30.44
+from swen.domain.gate_bars import MAX_AUTO_COST_DELTA_PCT
+from swen.engine.forecast import DAYS_PER_MONTH
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,7 +74,7 @@ def judge_routes(
     review_cost_usd: float,
 ) -> Routes:
     """The route of every service's candidate move and whether it may be proposed now (docstring)."""
-    auto_route = ~stateful & (cost_delta_pct < AUTO_MAX_COST_DELTA_PCT)
+    auto_route = ~stateful & (cost_delta_pct < MAX_AUTO_COST_DELTA_PCT)
     auto_ok = confidence > auto_confidence
     patient = advantage_age_s >= manual_patience_s
     per_day = np.maximum(np.nan_to_num(bar_savings, nan=0.0), 0.0) / DAYS_PER_MONTH

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from swen.domain.decision import Decision
+from swen.domain.gate_bars import MAX_AUTO_COST_DELTA_PCT, MIN_AUTO_CONFIDENCE
 from swen.domain.merge_requests import MRKind
 from swen.domain.models import Placement
 from swen.gitops import markdown as md
@@ -40,11 +41,6 @@ __all__ = [
     "usd",
 ]
 
-MAX_AUTO_COST_DELTA_PCT = 5.0
-"""The gate's auto-approve cost bar (``max_auto_cost_delta_pct`` in policies/gate.rego; a test runs
-the real gate on the predictions, so the two cannot drift apart unnoticed)."""
-MIN_AUTO_CONFIDENCE = 0.85
-"""The gate's auto-approve confidence bar (``min_auto_confidence`` in policies/gate.rego)."""
 FLEET_ROW = "total (fleet)"
 
 

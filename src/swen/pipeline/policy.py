@@ -42,8 +42,6 @@ OUTCOMES: tuple[Outcome, ...] = ("auto_approve", "manual_review", "deny")
 POLICY_PACKAGE = "swen.gate"
 RESULT_QUERY = "data.swen.gate.result"
 RESULT_ENTRYPOINT = "swen/gate/result"
-MAX_AUTO_COST_DELTA_PCT = 5.0
-MIN_AUTO_CONFIDENCE = 0.85
 
 
 def default_policy_text() -> str:
