@@ -69,6 +69,11 @@ of history."""
 PRIOR_WEIGHT_S = 6 * 3600.0
 PRIOR_KAPPA_PER_S = 0.5 / 3600.0
 """Prior reversion rate (price noise reverting at 0.5/h, half-life ~1.4 h), worth PRIOR_WEIGHT_S."""
+MEAN_PRIOR_S = TAU_LONG_S
+"""The prior that a candidate's long-run advantage is none is worth this much history (a full window):
+a persistent gap counts either as a level shift (4 widths clear, at once) or after a day or two."""
+MEAN_PRIOR_N = PRIOR_KAPPA_PER_S * MEAN_PRIOR_S / 2.0
+""":data:`MEAN_PRIOR_S` in independent samples of the prior noise (12)."""
 MIN_SD = 0.005
 """Floor of the noise estimate (a flat price path has no noise to measure)."""
 KAPPA_BOUNDS_PER_S = (1.0 / (14 * 86400.0), 4.0 / 3600.0)
@@ -109,6 +114,9 @@ class GapHistory:
     shift_mean: FloatArray
     """``S x C``: running mean of the observations since ``shift_since`` (the new level's estimate)."""
     shift_count: FloatArray
+    rebased: FloatArray
+    """``S x C``: 1 where the long-run mean is a level that stood as a shift for :data:`REBASE_S` (a
+    verified level: not shrunk towards none), else 0."""
     dt_mean: FloatArray
     """Per service: EW mean of the time between observations (s)."""
 
@@ -130,6 +138,7 @@ class GapHistory:
             np.full((n, c), np.nan),
             np.zeros((n, c)),
             np.zeros((n, c)),
+            np.zeros((n, c)),
             np.zeros(n),
         )
 
@@ -147,6 +156,7 @@ class GapHistory:
             self.shift_since,
             self.shift_mean,
             self.shift_count,
+            self.rebased,
         )
 
     def aligned(self, services: Sequence[str], placement_keys: Sequence[str]) -> GapHistory:
@@ -220,6 +230,7 @@ class GapHistory:
         shift_since = np.where(rebase, np.nan, shift_since)
         shift_mean = np.where(rebase, 0.0, shift_mean)
         count = np.where(rebase, 0.0, count)
+        rebased = np.where(rebase, 1.0, np.where(new, 0.0, self.rebased))
         a_dt = 1.0 - np.exp(-dt / TAU_LONG_S)
         dt_mean = np.where(keep & (self.dt_mean > 0), self.dt_mean + a_dt * (dt - self.dt_mean), dt)
         gone = ~keep[:, None] & ~seen  # a moved service forgets the cells it did not observe now
@@ -238,6 +249,7 @@ class GapHistory:
             np.where(gone, np.nan, shift_since),
             np.where(gone, 0.0, shift_mean),
             np.where(gone, 0.0, count),
+            np.where(gone, 0.0, rebased),
             np.where(keep, dt_mean, 0.0),
         )
 
@@ -338,8 +350,13 @@ def persistence(history: GapHistory, target: IntArray, now_s: float, horizon_s: 
     )
     sd, kappa = _noise(var, np.where(valid, history.lag_cov[rows, t], 0.0), history.dt_mean, history_s)
     level = np.where(valid, history.level[rows, t], 0.0)
-    # a long-run advantage measured over a short history is shrunk towards none (the prior)
-    mean = mean * history_s / (history_s + PRIOR_WEIGHT_S)
+    # independent samples of the noise in the cell's history, counted at the slower of the fitted and
+    # the prior reversion rate (a fit over a day reads a half-life short: it would count too many)
+    n_data = np.minimum(kappa, PRIOR_KAPPA_PER_S) * np.minimum(history_s, TAU_LONG_S) / 2.0
+    # the long-run advantage is shrunk towards none by a prior worth a full window: among ~40
+    # candidates x many services, the best-looking means are the lucky ones (the winner's curse)
+    verified = valid & (history.rebased[rows, t] > 0)
+    mean = np.where(verified, mean, mean * n_data / (n_data + MEAN_PRIOR_N))
     z_shift = (level - mean) / (sd / np.sqrt(1.0 + kappa * TAU_FAST_S))
     # no history yet: the long-run mean is shrunk to none, so a level 4 prior widths clear of 0 (a
     # 25 % cut, a list-price gap) counts as lasting from the first cycles, a 6 % noise lead does not
@@ -358,8 +375,7 @@ def persistence(history: GapHistory, target: IntArray, now_s: float, horizon_s: 
     horizon_mean = mean + np.where(
         held, shift * (new_level - mean), (level - mean) * (shift + (1.0 - shift) * reverts)
     )
-    n_eff = 1.0 + kappa * np.minimum(history_s, TAU_LONG_S) / 2.0
-    se_noise = sd * np.sqrt(1.0 / n_eff + noise_avg)
+    se_noise = sd * np.sqrt(1.0 / (1.0 + n_data) + noise_avg)
     se_shift = sd * np.sqrt(1.0 / (1.0 + kappa * hold_s / 2.0) + noise_avg)
     horizon_se = np.where(held, np.sqrt((1.0 - shift) * se_noise**2 + shift * se_shift**2), se_noise)
     return Persistence(
