@@ -110,3 +110,38 @@ def test_round_trips_through_a_dict_and_a_new_candidate_order() -> None:
     p2 = persistence(reordered, np.array([-1, 1]), now, HORIZON_S)
     assert float(p2.horizon_mean[1]) == pytest.approx(float(p1.horizon_mean[0]))
     assert float(p2.horizon_mean[0]) == 0.0
+
+
+def test_the_luckiest_of_many_noise_cells_does_not_pass_for_a_lasting_gap() -> None:
+    # calm-month's lost A100 moves: among 20 services x 2 regions, the cells whose 19-h mean of pure
+    # price noise happens to sit ~2 standard errors high (the winner's curse on the long-run means)
+    rng = np.random.default_rng(13)
+    cells = [feed(ou_gap(rng, int(19 * 3600 / STEP_S))) for _ in range(40)]
+    history, now = max(cells, key=lambda c: float(c[0].mean[0, 1]))
+    assert float(history.mean[0, 1]) > 0.04  # what the cell's own mean reads
+    p = persistence(history, TARGET, now, HORIZON_S)
+    assert float(p.mean[0]) < 0.3 * float(history.mean[0, 1])  # shrunk by a prior worth 2 days
+    assert float(p.pays(np.array([0.015]))[0]) < 0.6
+
+
+def test_a_modest_gap_that_holds_for_two_days_counts() -> None:
+    # +10 %: under 4 widths of a 1-h mean, so not a shift; after two days it is a lasting advantage
+    rng = np.random.default_rng(17)
+    history, now = feed(list(0.10 + np.array(ou_gap(rng, 2 * 288))))
+    p = persistence(history, TARGET, now, HORIZON_S)
+    assert float(p.shift[0]) < 0.1
+    assert 0.03 < float(p.horizon_mean[0]) < 0.10
+    assert float(p.pays(np.array([0.015]))[0]) > 0.85
+    young, t_young = feed(list(0.10 + np.array(ou_gap(rng, 36))))  # the same gap 3 h old
+    assert float(persistence(young, TARGET, t_young, HORIZON_S).pays(np.array([0.015]))[0]) < 0.6
+
+
+def test_independent_samples_are_counted_at_most_at_the_prior_reversion_rate() -> None:
+    # fast noise (half-life ~20 min) fitted as such must not count more independent samples than the
+    # prior rate allows: its long-run mean is shrunk as much as the simulator's noise would be
+    rng = np.random.default_rng(19)
+    fast, t_fast = feed(list(0.05 + np.array(ou_gap(rng, 288, rate_per_h=2.0))))
+    p = persistence(fast, TARGET, t_fast, HORIZON_S)
+    assert float(p.half_life_h[0]) < 1.0
+    shrink = float(p.mean[0]) / float(fast.mean[0, 1])
+    assert shrink == pytest.approx(12.0 / (12.0 + 24.0), rel=0.05)  # a day: 6 / (6 + 12) samples
