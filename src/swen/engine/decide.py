@@ -53,7 +53,7 @@ from swen.engine.migration_cost import move_usd
 from swen.engine.params import EngineParams
 from swen.engine.persistence import GapHistory, persistence
 from swen.engine.route import judge_routes
-from swen.engine.savings import EgressPrice, credit_use, egress_per_gb, net_savings
+from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
 from swen.engine.scoring import best_excluding, effective_availability, monthly_cost, score
 from swen.engine.window import SampleWindow
 
@@ -229,9 +229,13 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     )
     gaps = (advantage.gaps or GapHistory.empty(fleet.names, window.placement_keys)).updated(
         np.where(cur >= 0, cur, -1),
-        candidate_advantage(savings.current_monthly, monthly, seen.credits, cur, feasible, params),
+        candidate_advantage(savings.current_monthly, monthly, cur, feasible),
         now_s,
     )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        credits_rel = np.where(
+            savings.current_monthly > 0, savings.credits_offset / savings.current_monthly, 0.0
+        )
     advantage = advantage.with_gaps(gaps)
     fold = params.calibration
     duration_model = (fold.duration_model() if fold is not None else None) or copernican_model()
@@ -242,7 +246,9 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         current_monthly=savings.current_monthly,
         migration_usd=savings.migration_usd,
         horizon_days=HINDSIGHT_HORIZON_S / 86400.0,
-        persistence=persistence(gaps, np.where(moving, target, -1), now_s, HINDSIGHT_HORIZON_S),
+        persistence=persistence(
+            gaps, np.where(moving, target, -1), now_s, HINDSIGHT_HORIZON_S, offset=credits_rel
+        ),
     )
     gpu_risk = gpu_capacity_risk(
         seen.gpu_availability[rows, tgt_safe], params.gpu_availability_floor, fleet.is_gpu & moving
@@ -336,21 +342,17 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
 def candidate_advantage(
     current_monthly: FloatArray,
     monthly: FloatArray,
-    credits: FloatArray,
     cur: IntArray,
     feasible: npt.NDArray[np.bool_],
-    params: EngineParams,
 ) -> FloatArray:
-    """``S x C``: every feasible candidate's relative advantage over the current placement, as the
-    advantage tracker measures the target's (gross saving plus credits offset over the current monthly
-    cost); NaN where there is nothing to measure (infeasible, no current placement, the current itself)."""
+    """``S x C``: every feasible candidate's price advantage over the current placement (gross saving
+    over the current monthly cost; credits are added to the forecast as known, not fitted: see
+    ``persistence``); NaN where there is nothing to measure (infeasible, no current placement, the
+    current itself)."""
     rows = np.arange(len(cur))
     cur_safe = np.maximum(cur, 0)
-    months = params.amortisation_months
-    cur_use = credit_use(np.nan_to_num(credits[rows, cur_safe]), current_monthly, months)
     with np.errstate(divide="ignore", invalid="ignore"):
-        use = credit_use(np.nan_to_num(credits), np.nan_to_num(monthly), months)
-        g = (current_monthly[:, None] - monthly + use - cur_use[:, None]) / current_monthly[:, None]
+        g = (current_monthly[:, None] - monthly) / current_monthly[:, None]
     ok = feasible & (cur >= 0)[:, None] & (current_monthly > 0)[:, None] & np.isfinite(g)
     ok[rows, cur_safe] = False
     out: FloatArray = np.where(ok, g, np.nan)

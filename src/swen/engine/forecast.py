@@ -351,7 +351,11 @@ def forecast(
     pays = norm_cdf(np.clip(np.nan_to_num(zh, nan=-50.0), -50.0, 50.0))
     if persistence is not None and shift is not None:
         outlasts = shift * _outlasts(lasting[0], lasting[1], lasting[2], payback) + (1.0 - shift) * outlasts
-        pays = persistence.pays(need)
+        # a level shift stands on the gap history's verdict; any other lead must convince both the
+        # history (its long-run mean, shrunk for the winner's curse) and the tracker of the moment
+        # (a young or unsteady lead: credits that only look spendable, a winner that keeps changing)
+        held = persistence.pays(need)
+        pays = shift * held + (1.0 - shift) * np.minimum(held, pays)
     horizon = current_monthly * mean * mid / DAYS_PER_MONTH - migration_usd
     return ForecastArrays(
         age_s=age,

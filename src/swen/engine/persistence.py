@@ -200,7 +200,7 @@ class GapHistory:
         new = seen & ~had  # first observation of the cell (or after a move)
         cell_s = np.minimum(self.weight * self.dt_mean[:, None], history_s[:, None])
         sd, kappa = _noise(self.var, self.lag_cov, self.dt_mean[:, None], cell_s)
-        width = sd / np.sqrt(1.0 + kappa * TAU_FAST_S)
+        width = sd / np.sqrt(1.0 + np.minimum(kappa, PRIOR_KAPPA_PER_S) * TAU_FAST_S)
         level = np.where(old, self.level + a_fast * (g0 - self.level), np.where(new, g0, self.level))
         settled = cell_s >= MIN_HISTORY_S
         holding = had & settled & (np.abs(level - self.mean) > Z_HOLD * width)
@@ -334,8 +334,19 @@ def _noise(
     return sd, kappa
 
 
-def persistence(history: GapHistory, target: IntArray, now_s: float, horizon_s: float) -> Persistence:
-    """The module's forecast for each service's ``target`` candidate (-1: none; zeros there)."""
+def persistence(
+    history: GapHistory,
+    target: IntArray,
+    now_s: float,
+    horizon_s: float,
+    offset: FloatArray | None = None,
+) -> Persistence:
+    """The module's forecast for each service's ``target`` candidate (-1: none; zeros there).
+
+    ``offset`` (per service, relative to the current monthly cost) is a known part of the advantage
+    added to the forecast as it stands, not fitted: the credits offset (an account's credits are
+    scheduled, burning down and expiring, not price noise; while they cover both placements the price
+    gap is masked to exactly 0, which a fit would read as a noise-free pair)."""
     rows = np.arange(len(target))
     t = np.maximum(target, 0)
     valid = (target >= 0) & (history.weight[rows, t] > 0)
@@ -352,32 +363,36 @@ def persistence(history: GapHistory, target: IntArray, now_s: float, horizon_s: 
     level = np.where(valid, history.level[rows, t], 0.0)
     # independent samples of the noise in the cell's history, counted at the slower of the fitted and
     # the prior reversion rate (a fit over a day reads a half-life short: it would count too many)
-    n_data = np.minimum(kappa, PRIOR_KAPPA_PER_S) * np.minimum(history_s, TAU_LONG_S) / 2.0
+    k_ind = np.minimum(kappa, PRIOR_KAPPA_PER_S)
+    n_data = k_ind * np.minimum(history_s, TAU_LONG_S) / 2.0
     # the long-run advantage is shrunk towards none by a prior worth a full window: among ~40
     # candidates x many services, the best-looking means are the lucky ones (the winner's curse)
     verified = valid & (history.rebased[rows, t] > 0)
     mean = np.where(verified, mean, mean * n_data / (n_data + MEAN_PRIOR_N))
-    z_shift = (level - mean) / (sd / np.sqrt(1.0 + kappa * TAU_FAST_S))
+    z_shift = (level - mean) / (sd / np.sqrt(1.0 + k_ind * TAU_FAST_S))
     # no history yet: the long-run mean is shrunk to none, so a level 4 prior widths clear of 0 (a
     # 25 % cut, a list-price gap) counts as lasting from the first cycles, a 6 % noise lead does not
     shift = np.where(valid, _norm_cdf(z_shift - Z_SHIFT), 0.0)
     kh = kappa * horizon_s
     reverts = (1.0 - np.exp(-kh)) / kh
-    noise_avg = np.minimum(1.0, 2.0 / kh)
+    noise_avg = np.minimum(1.0, 2.0 / (k_ind * horizon_s))
     # a level held beyond the noise is estimated by the mean since it began (its own noise averages out)
     hold_s = np.where(valid, now_s - history.shift_since[rows, t], np.nan)
     held = valid & np.isfinite(hold_s)
     new_level = np.where(held, history.shift_mean[rows, t], level)
     hold_s = np.where(held, hold_s, 0.0)
     # the longer a level has been held, the more of its noise its mean has averaged out
-    z_held = (new_level - mean) / (sd / np.sqrt(1.0 + kappa * (TAU_FAST_S + hold_s / 2.0)))
+    # (the mean of the observations since the hold began: one observation's noise at first)
+    z_held = (new_level - mean) / (sd / np.sqrt(1.0 + k_ind * hold_s / 2.0))
     shift = np.where(held, np.maximum(shift, _norm_cdf(z_held - Z_SHIFT)), shift)
     horizon_mean = mean + np.where(
         held, shift * (new_level - mean), (level - mean) * (shift + (1.0 - shift) * reverts)
     )
     se_noise = sd * np.sqrt(1.0 / (1.0 + n_data) + noise_avg)
-    se_shift = sd * np.sqrt(1.0 / (1.0 + kappa * hold_s / 2.0) + noise_avg)
+    se_shift = sd * np.sqrt(1.0 / (1.0 + k_ind * hold_s / 2.0) + noise_avg)
     horizon_se = np.where(held, np.sqrt((1.0 - shift) * se_noise**2 + shift * se_shift**2), se_noise)
+    if offset is not None:
+        horizon_mean = horizon_mean + np.nan_to_num(offset)
     return Persistence(
         mean=mean,
         sd=sd,
