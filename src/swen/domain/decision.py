@@ -84,16 +84,6 @@ class Forecast(_Frozen):
     """One-time migration cost over the daily saving (None: never pays back)."""
     horizon_net_usd: float
     """Net saving over the median duration, after the one-time migration cost."""
-    level_shift: float | None = Field(default=None, ge=0, le=1)
-    """P(the gap is a price change its own noise cannot explain) (``engine.persistence``)."""
-    long_run_pct: float | None = None
-    """The candidate's long-run advantage over the current placement (% of its monthly cost)."""
-    noise_pct: float | None = Field(default=None, ge=0)
-    """The noise of that advantage (sd, %)."""
-    half_life_h: float | None = Field(default=None, ge=0)
-    """How fast a deviation from the long-run advantage reverts (half-life, hours; AR(1) fit)."""
-    horizon_pct: float | None = None
-    """The advantage expected on average over the payback horizon (%)."""
 
 
 class Savings(_Frozen):

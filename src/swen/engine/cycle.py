@@ -172,7 +172,6 @@ class Cycle:
             return None
         o = self.outlook
         payback = float(o.payback_days[i])
-        p = o.persistence
         return Forecast.model_construct(
             advantage_age_h=float(o.age_s[i]) / 3600.0,
             days=float(o.days_mid[i]),
@@ -180,11 +179,6 @@ class Cycle:
             days_high=float(o.days_high[i]),
             payback_days=payback if np.isfinite(payback) else None,
             horizon_net_usd=float(o.horizon_net_usd[i]),
-            level_shift=None if p is None else float(p.shift[i]),
-            long_run_pct=None if p is None else 100.0 * float(p.mean[i]),
-            noise_pct=None if p is None else 100.0 * float(p.sd[i]),
-            half_life_h=None if p is None else float(p.half_life_h[i]),
-            horizon_pct=None if p is None else 100.0 * float(p.horizon_mean[i]),
         )
 
     def ranking(self, i: int) -> tuple[ProviderScore, ...]:

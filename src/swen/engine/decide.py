@@ -51,7 +51,6 @@ from swen.engine.fleet import FleetArrays
 from swen.engine.forecast import AdvantageState, copernican_model, forecast, gpu_capacity_risk
 from swen.engine.migration_cost import move_usd
 from swen.engine.params import EngineParams
-from swen.engine.persistence import GapHistory, persistence
 from swen.engine.route import judge_routes
 from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
 from swen.engine.scoring import best_excluding, effective_availability, monthly_cost, score
@@ -227,16 +226,6 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         .aligned(fleet.names, window.placement_keys)
         .updated(np.where(moving, target, -1), cur, rel, now_s)
     )
-    gaps = (advantage.gaps or GapHistory.empty(fleet.names, window.placement_keys)).updated(
-        np.where(cur >= 0, cur, -1),
-        candidate_advantage(savings.current_monthly, monthly, cur, feasible),
-        now_s,
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        credits_rel = np.where(
-            savings.current_monthly > 0, savings.credits_offset / savings.current_monthly, 0.0
-        )
-    advantage = advantage.with_gaps(gaps)
     fold = params.calibration
     duration_model = (fold.duration_model() if fold is not None else None) or copernican_model()
     outlook = forecast(
@@ -246,9 +235,6 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         current_monthly=savings.current_monthly,
         migration_usd=savings.migration_usd,
         horizon_days=HINDSIGHT_HORIZON_S / 86400.0,
-        persistence=persistence(
-            gaps, np.where(moving, target, -1), now_s, HINDSIGHT_HORIZON_S, offset=credits_rel
-        ),
     )
     gpu_risk = gpu_capacity_risk(
         seen.gpu_availability[rows, tgt_safe], params.gpu_availability_floor, fleet.is_gpu & moving
@@ -337,26 +323,6 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         cycle=cycle,
         advantage=advantage,
     )
-
-
-def candidate_advantage(
-    current_monthly: FloatArray,
-    monthly: FloatArray,
-    cur: IntArray,
-    feasible: npt.NDArray[np.bool_],
-) -> FloatArray:
-    """``S x C``: every feasible candidate's price advantage over the current placement (gross saving
-    over the current monthly cost; credits are added to the forecast as known, not fitted: see
-    ``persistence``); NaN where there is nothing to measure (infeasible, no current placement, the
-    current itself)."""
-    rows = np.arange(len(cur))
-    cur_safe = np.maximum(cur, 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g = (current_monthly[:, None] - monthly) / current_monthly[:, None]
-    ok = feasible & (cur >= 0)[:, None] & (current_monthly > 0)[:, None] & np.isfinite(g)
-    ok[rows, cur_safe] = False
-    out: FloatArray = np.where(ok, g, np.nan)
-    return out
 
 
 def _fleet(inputs: EngineInputs) -> FleetArrays:

@@ -93,28 +93,10 @@ def forecast_phrase(forecast: Forecast) -> str:
         interval = f"{days(forecast.days_low)}-{days(forecast.days_high)} days"
     else:
         interval = f"{span(forecast.days_low)} to {span(forecast.days_high)}"
-    text = (
+    return (
         f"advantage expected to last ~{span(forecast.days)} (80 % interval {interval}; "
         f"it has led for {age(forecast.advantage_age_h)})"
     )
-    return text + persistence_phrase(forecast)
-
-
-def persistence_phrase(forecast: Forecast) -> str:
-    """``; a price change, not noise: usually +0.2 % +- 5.9 %, reverting with a half-life of ~1.4 h
-    (P 0.94); 3-day average expected +27.1 %`` (empty without a gap history)."""
-    f = forecast
-    if f.level_shift is None or f.long_run_pct is None or f.noise_pct is None or f.horizon_pct is None:
-        return ""
-    usual = f"usually {f.long_run_pct:+.1f} % +- {f.noise_pct:.1f} %"
-    if f.half_life_h is not None:
-        usual += f", reverting with a half-life of ~{f.half_life_h:.1f} h"
-    kind = (
-        f"a price change, not noise ({usual}; P {f.level_shift:.2f})"
-        if f.level_shift >= 0.5
-        else f"within this pair's noise ({usual})"
-    )
-    return f"; {kind}; 3-day average expected {f.horizon_pct:+.1f} %"
 
 
 def per_day_usd(amount: float) -> str:

@@ -45,7 +45,6 @@ from typing import Any
 import numpy as np
 
 from swen.domain.arrays import BoolArray, FloatArray, IntArray
-from swen.engine.persistence import GapHistory, Persistence
 
 TAU_S = 6 * 3600.0
 """Time constant of the advantage's exponentially weighted mean and variance."""
@@ -142,8 +141,6 @@ class AdvantageState:
     last: FloatArray
     mean: FloatArray
     var: FloatArray
-    gaps: GapHistory | None = None
-    """Every candidate's advantage history (``persistence``), updated by the engine each cycle."""
 
     @classmethod
     def empty(cls, services: Sequence[str], placement_keys: Sequence[str]) -> AdvantageState:
@@ -164,8 +161,7 @@ class AdvantageState:
         services, placement_keys = tuple(services), tuple(placement_keys)
         if services == self.services and placement_keys == self.placement_keys:
             return self
-        gaps = None if self.gaps is None else self.gaps.aligned(services, placement_keys)
-        out = AdvantageState.empty(services, placement_keys).with_gaps(gaps)
+        out = AdvantageState.empty(services, placement_keys)
         col = {k: i for i, k in enumerate(placement_keys)}
         remap = np.array([col.get(k, NO_TARGET) for k in self.placement_keys] + [NO_TARGET], dtype=np.intp)
         row = {s: i for i, s in enumerate(self.services)}
@@ -177,19 +173,6 @@ class AdvantageState:
             out.since[i], out.last[i] = self.since[j], self.last[j]
             out.mean[i], out.var[i] = self.mean[j], self.var[j]
         return out
-
-    def with_gaps(self, gaps: GapHistory | None) -> AdvantageState:
-        return AdvantageState(
-            self.services,
-            self.placement_keys,
-            self.target,
-            self.base,
-            self.since,
-            self.last,
-            self.mean,
-            self.var,
-            gaps,
-        )
 
     def updated(self, target: IntArray, base: IntArray, g: FloatArray, now_s: float) -> AdvantageState:
         """The state after observing relative advantage ``g`` of ``target`` over ``base`` at ``now_s``."""
@@ -216,7 +199,6 @@ class AdvantageState:
             np.where(valid, now_s, 0.0),
             mean,
             var,
-            self.gaps,
         )
 
     def age_s(self, now_s: float) -> FloatArray:
@@ -247,8 +229,7 @@ class AdvantageState:
                     "mean": float(self.mean[i]),
                     "var": float(self.var[i]),
                 }
-        gaps = {} if self.gaps is None else self.gaps.to_dict()
-        return {"advantage": out, **gaps}
+        return {"advantage": out}
 
     @classmethod
     def from_dict(
@@ -264,8 +245,6 @@ class AdvantageState:
             out.target[i], out.base[i] = col[row["target"]], col[row["base"]]
             out.since[i], out.last[i] = float(row["since"]), float(row["last"])
             out.mean[i], out.var[i] = float(row["mean"]), float(row["var"])
-        if "gap_history" in data:
-            out = out.with_gaps(GapHistory.from_dict(data, services, placement_keys))
         return out
 
 
@@ -284,19 +263,12 @@ class ForecastArrays:
     pays_within_horizon: FloatArray
     """P(the expected saving over the payback horizon exceeds the move's one-time cost)."""
     horizon_net_usd: FloatArray
-    persistence: Persistence | None = None
-    """The target's level-vs-noise forecast (``engine.persistence``), None without a gap history."""
 
 
 def outlasts_payback(model: DurationModel, age_s: FloatArray, payback_days: FloatArray) -> FloatArray:
     """P(the advantage lasts longer than ``payback_days``): a log-normal through the duration model's
     quantiles at the advantage's age (1 without a one-time cost, 0 when it never pays back)."""
-    lo, mid, hi = model.quantiles(age_s)
-    return _outlasts(lo, mid, hi, payback_days)
-
-
-def _outlasts(lo: FloatArray, mid: FloatArray, hi: FloatArray, payback_days: FloatArray) -> FloatArray:
-    lo, mid, hi = (np.minimum(q, MAX_HORIZON_DAYS) for q in (lo, mid, hi))
+    lo, mid, hi = (np.minimum(q, MAX_HORIZON_DAYS) for q in model.quantiles(age_s))
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma = np.maximum(np.log(hi / lo) / (2 * Z_80), 1e-3)
         zp = (np.log(np.maximum(payback_days, 1e-9)) - np.log(mid)) / sigma
@@ -314,7 +286,6 @@ def forecast(
     current_monthly: FloatArray,
     migration_usd: FloatArray,
     horizon_days: float,
-    persistence: Persistence | None = None,
 ) -> ForecastArrays:
     """Duration quantiles, payback and horizon saving for every service's tracked target.
 
@@ -327,15 +298,6 @@ def forecast(
     """
     age = state.age_s(now_s)
     lo, mid, hi = model.quantiles(age)
-    shift = None if persistence is None else persistence.shift
-    table = (lo, mid, hi)
-    if shift is not None:
-        # a level shift is not a lead like the noisy ones the fitted table was mostly measured on: it
-        # lasts at least as long as the default rule says (median remaining = age + 1 day)
-        c_lo, c_mid, c_hi = copernican_model().quantiles(age)
-        lasting = (np.maximum(lo, c_lo), np.maximum(mid, c_mid), np.maximum(hi, c_hi))
-        use = shift >= 0.5
-        lo, mid, hi = (np.where(use, a, b) for a, b in zip(lasting, table, strict=True))
     lo, mid, hi = (np.minimum(q, MAX_HORIZON_DAYS) for q in (lo, mid, hi))
     tracked = state.target >= 0
     mean = np.where(tracked, state.mean, 0.0)
@@ -349,13 +311,6 @@ def forecast(
         zh = (mean - need) / (2.0 * se)
     outlasts = outlasts_payback(model, age, payback)
     pays = norm_cdf(np.clip(np.nan_to_num(zh, nan=-50.0), -50.0, 50.0))
-    if persistence is not None and shift is not None:
-        outlasts = shift * _outlasts(lasting[0], lasting[1], lasting[2], payback) + (1.0 - shift) * outlasts
-        # a level shift stands on the gap history's verdict; any other lead must convince both the
-        # history (its long-run mean, shrunk for the winner's curse) and the tracker of the moment
-        # (a young or unsteady lead: credits that only look spendable, a winner that keeps changing)
-        held = persistence.pays(need)
-        pays = shift * held + (1.0 - shift) * np.minimum(held, pays)
     horizon = current_monthly * mean * mid / DAYS_PER_MONTH - migration_usd
     return ForecastArrays(
         age_s=age,
@@ -367,7 +322,6 @@ def forecast(
         outlasts_payback=np.where(tracked, outlasts, 0.0),
         pays_within_horizon=np.where(tracked, pays, 0.0),
         horizon_net_usd=np.where(tracked, horizon, 0.0),
-        persistence=persistence,
     )
 
 

@@ -117,17 +117,11 @@ def test_migrate_explanation_carries_the_figures() -> None:
         "Move service-2 from aws/us-east-1 to alibaba/ap-southeast-1 (simulated price): 31 % cheaper "
         "(-$226/month), p95 latency +4 ms (SLO 120 ms), advantage expected to last ~1.0 days "
         "(80 % interval 6 h to 4 days; it has led for 4 min); "
-        f"a price change, not noise (usually {f.long_run_pct:+.1f} % +- {f.noise_pct:.1f} %, reverting "
-        f"with a half-life of ~{f.half_life_h:.1f} h; P {f.level_shift:.2f}); "
-        f"3-day average expected {f.horizon_pct:+.1f} %; "
         f"confidence {c.value:.2f} (uncalibrated; margin {c.margin:.2f}, "
         f"same winner 10 of last 10 cycles). Net saving ${s.net_monthly_usd:,.0f}/month after credits and "
         f"$1 one-time migration; ${f.horizon_net_usd:,.0f} net over the expected 1.0 days."
     )
     assert s.gross_monthly_usd == pytest.approx(0.31 * 730)
-    # a steady 31 % gap is a level no price noise explains: it is expected to hold over the horizon
-    assert f.level_shift is not None and f.level_shift > 0.99
-    assert f.horizon_pct == pytest.approx(31.0, abs=0.5)
 
 
 def test_decisions_are_valid_frozen_models_with_deterministic_ids() -> None:
