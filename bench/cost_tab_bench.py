@@ -118,41 +118,46 @@ def live(
     key = seed(settings, args.services, args.days, 0)
     tab_s: list[float] = []
     api_s: list[float] = []
-    with Store.open(settings) as store:
+    with (
+        Store.open(settings) as store,
+        running_platform(settings, key) as platform,
+        chromium_page() as page,
+        httpx.Client(base_url=platform.api_url, headers={"Authorization": f"Bearer {key}"}) as api,
+    ):
+        warm_up(page, platform.dashboard_url, timeout_s=180)  # before the fleet: its minutes are timed
         fleet = LiveFleet.start(settings, store, url, home, args.services, args.action_cost_s)
         done = threading.Event()
-        drain = threading.Thread(
-            target=lambda: [fleet.collect() for _ in iter(done.is_set, True)], daemon=True
-        )
+
+        def collect() -> None:
+            while not done.is_set() and fleet.collect():
+                pass
+
+        drain = threading.Thread(target=collect, daemon=True)
         drain.start()
         try:
-            with running_platform(settings, key) as platform, chromium_page() as page:
-                warm_up(page, platform.dashboard_url, timeout_s=180)
-                while not any(row.ticks for row in fleet.loop.rows):  # the engine's first real cycle
-                    if time.perf_counter() - fleet.t0 > args.minutes * 60:
-                        raise SystemExit("no engine cycle with telemetry within --minutes: see the output")
-                    time.sleep(1)
-                headers = {"Authorization": f"Bearer {key}"}
-                with httpx.Client(base_url=platform.api_url, headers=headers) as api:
-                    run = 0
-                    while time.perf_counter() - fleet.t0 < args.minutes * 60:
-                        started = time.perf_counter()
-                        run += 1
-                        seconds, alone = load_once(page, platform, api, args.days)
-                        tab_s.append(seconds)
-                        api_s.append(alone)
-                        at = started - fleet.t0
-                        print(f"run {run} at {at:4.0f} s of fleet: tab fully drawn {seconds:.2f} s; GET "
-                              f"/cost-analysis?days={args.days} alone {alone:.2f} s; {len(fleet.ticks)} "
-                              f"ticks stored; load average {load()}", flush=True)  # fmt: skip
-                        time.sleep(max(0.0, args.every_s - (time.perf_counter() - started)))
+            while not any(row.ticks for row in fleet.loop.rows):  # the engine's first real cycle
+                if time.perf_counter() - fleet.t0 > args.minutes * 60:
+                    print("no engine cycle with telemetry within --minutes: nothing timed")
+                    break
+                time.sleep(1)
+            run = 0
+            while time.perf_counter() - fleet.t0 < args.minutes * 60:
+                started = time.perf_counter()
+                run += 1
+                seconds, alone = load_once(page, platform, api, args.days)
+                tab_s.append(seconds)
+                api_s.append(alone)
+                print(f"run {run} at {started - fleet.t0:4.0f} s of fleet: tab fully drawn {seconds:.2f} s; "
+                      f"GET /cost-analysis?days={args.days} alone {alone:.2f} s; {len(fleet.ticks)} ticks "
+                      f"stored; load average {load()}", flush=True)  # fmt: skip
+                time.sleep(max(0.0, args.every_s - (time.perf_counter() - started)))
         finally:
             done.set()
             fleet.stop(join_s=30)
             drain.join(timeout=5)
     cycles = [row.seconds for row in fleet.loop.rows if row.ticks]
     print(f"fleet: {len(fleet.ticks)} ticks stored, {len(fleet.loop.rows)} engine cycles "
-          f"({', '.join(f'{c:.1f}' for c in cycles)} s with telemetry)")  # fmt: skip
+          f"({', '.join(f'{c:.1f}' for c in cycles)} s with telemetry)", flush=True)  # fmt: skip
     return tab_s, api_s
 
 

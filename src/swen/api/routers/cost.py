@@ -16,7 +16,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from swen.api.deps import StoreDep, ViewerDep, declares_role
 from swen.api.memo import Memo, joint
@@ -136,7 +136,7 @@ def cost_analysis(
             "it; 30 days: 6 h), up to the last rolled-up hour (series_end).",
         ),
     ] = 7,
-) -> CostAnalysisOut:
+) -> Response:
     now = utcnow()
     versions: VersionProbe = request.app.state.versions
     memo: Memo = request.app.state.memo
@@ -168,7 +168,7 @@ def cost_analysis(
         joint([*fleet_v.values(), *series_v]),
         partial(rollups.spend_by_provider, store, start=start, end=end, step_s=step, running=where),
     )
-    return CostAnalysisOut(
+    reply = CostAnalysisOut(
         generated_at=now,
         total_monthly_usd=sum(c.monthly_cost_usd or 0.0 for c in costs),
         services=costs,
@@ -189,3 +189,6 @@ def cost_analysis(
         series_end=end,
         newest_sample=newest,
     )
+    # serialised once: returned as a model, FastAPI dumps it, validates the dump against the response
+    # model and serialises that (10,000 services: three passes over 10,000 rows instead of one)
+    return Response(reply.model_dump_json().encode(), media_type="application/json")
