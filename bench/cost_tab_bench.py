@@ -39,8 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi.testclient import TestClient
 
 from fleet_live_bench import REAL_ACTION_S, LiveFleet, big_fleet, database, seed_history
+from swen.api.app import create_app
 from swen.config import Settings
 from swen.dashboard.client import ApiClient
 from swen.dashboard.data import CACHE_TTL_S
@@ -111,6 +113,28 @@ def load_once(page: Any, platform: Any, api: httpx.Client, days: int) -> tuple[f
     return seconds, time.perf_counter() - t
 
 
+class InProcessApi:
+    """The API in this process (ASGI, its own listener), to time the route alone (no HTTP) and to see
+    whether it served what it keeps in memory (``app.state.memo``; absent before that change)."""
+
+    def __init__(self, settings: Settings, store: Store, key: str) -> None:
+        self.app = create_app(settings, store=store)
+        self.client = TestClient(self.app).__enter__()
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def get(self, days: int) -> float:
+        t = time.perf_counter()
+        self.client.get("/cost-analysis", params={"days": days}, headers=self.headers).raise_for_status()
+        return time.perf_counter() - t
+
+    def memo(self) -> str:
+        memo = getattr(self.app.state, "memo", None)
+        return "nothing kept" if memo is None else f"kept inputs served {memo.hits}, read {memo.misses}"
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
+
+
 def live(
     args: argparse.Namespace, settings: Settings, url: str, home: str
 ) -> tuple[list[float], list[float]]:
@@ -125,6 +149,7 @@ def live(
         httpx.Client(base_url=platform.api_url, headers={"Authorization": f"Bearer {key}"}) as api,
     ):
         warm_up(page, platform.dashboard_url, timeout_s=180)  # before the fleet: its minutes are timed
+        in_process = InProcessApi(settings, store, key)
         fleet = LiveFleet.start(settings, store, url, home, args.services, args.action_cost_s)
         done = threading.Event()
 
@@ -147,11 +172,14 @@ def live(
                 seconds, alone = load_once(page, platform, api, args.days)
                 tab_s.append(seconds)
                 api_s.append(alone)
+                wall = in_process.get(args.days)
                 print(f"run {run} at {started - fleet.t0:4.0f} s of fleet: tab fully drawn {seconds:.2f} s; "
-                      f"GET /cost-analysis?days={args.days} alone {alone:.2f} s; {len(fleet.ticks)} ticks "
-                      f"stored; load average {load()}", flush=True)  # fmt: skip
+                      f"GET /cost-analysis?days={args.days} alone {alone:.2f} s (in-process {wall:.2f} s; "
+                      f"{in_process.memo()}); {len(fleet.ticks)} ticks stored; load average "
+                      f"{load()}", flush=True)  # fmt: skip
                 time.sleep(max(0.0, args.every_s - (time.perf_counter() - started)))
         finally:
+            in_process.close()
             done.set()
             fleet.stop(join_s=30)
             drain.join(timeout=5)
