@@ -240,6 +240,67 @@ class Monitor:
             )
 
 
+# --- the fleet, live ------------------------------------------------------------------------------------
+@dataclass
+class LiveFleet:
+    """The simulator (its own process), the engine with the stand-in driver and the monitor (threads of
+    this process), running on a seeded store; also used by bench/cost_tab_bench.py ``--live``."""
+
+    loop: TimedLoop
+    monitor: Monitor
+    sim: Any
+    sim_stop: Any
+    ticks_q: Any
+    stop_event: threading.Event
+    engine: threading.Thread
+    t0: float
+    ticks: list[Tick] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls, settings: Settings, store: Store, url: str, home: str, services: int, action_cost_s: float
+    ) -> LiveFleet:
+        ctx = mp.get_context("spawn")
+        sim_stop, ticks_q = ctx.Event(), ctx.Queue()
+        sim = ctx.Process(target=simulate, args=(url, home, services, sim_stop, ticks_q), daemon=True)
+        loop = TimedLoop(settings, store, actuator=StandInDriver(store, action_cost_s))
+        loop.rows = []
+        stop = threading.Event()
+        monitor = Monitor(store)
+        t0 = time.perf_counter()
+        loop.t0 = t0
+        sim.start()
+        engine = threading.Thread(target=loop.run, kwargs={"stop_event": stop}, name="engine", daemon=True)
+        watcher = threading.Thread(target=monitor.run, args=(stop, t0), name="monitor", daemon=True)
+        engine.start()
+        watcher.start()
+        return cls(loop, monitor, sim, sim_stop, ticks_q, stop, engine, t0)
+
+    def collect(self, timeout_s: float = 1.0) -> bool:
+        """Wait up to ``timeout_s`` for a stored tick; False once the simulator has ended."""
+        with suppress(queue.Empty):
+            self.ticks.append(Tick(*self.ticks_q.get(timeout=timeout_s)))
+        if not self.sim.is_alive():
+            print("the simulator process ended early (see its output above)")
+            return False
+        return True
+
+    def stop(self, join_s: float) -> float | None:
+        """Stop everything; how long the engine's cycle still running had run (None: none was)."""
+        self.stop_event.set()
+        self.sim_stop.set()
+        self.sim.join(timeout=60)
+        self.engine.join(timeout=join_s)
+        unfinished = None
+        if self.loop.running_since is not None:
+            unfinished = time.perf_counter() - self.loop.running_since
+            print(f"  the engine's cycle {len(self.loop.rows) + 1} was still running after {unfinished:.0f} "
+                  "s: left unfinished (a daemon thread)")  # fmt: skip
+        while not self.ticks_q.empty():
+            self.ticks.append(Tick(*self.ticks_q.get()))
+        return unfinished
+
+
 # --- the 30 days before the run ------------------------------------------------------------------------
 def seed_history(store: Store, fleet: list[Service], end: datetime, days: int) -> int:
     """Rollups of ``days`` days of hours before ``end`` for each service's running place (what the
@@ -343,29 +404,11 @@ def main() -> None:
         print(f"history: {seeded:,} hourly rollup rows ({args.history_days} days before {end:%H:%M} UTC) "
               f"seeded in {time.perf_counter() - t:.1f} s")  # fmt: skip
 
-        ctx = mp.get_context("spawn")
-        sim_stop, ticks_q = ctx.Event(), ctx.Queue()
-        sim = ctx.Process(target=simulate, args=(url, tmp, args.services, sim_stop, ticks_q), daemon=True)
-        driver = StandInDriver(store, args.action_cost_s)
-        loop = TimedLoop(settings, store, actuator=driver)
-        loop.rows = []
-        stop = threading.Event()
-        monitor = Monitor(store)
-        t0 = time.perf_counter()
-        loop.t0 = t0
-        sim.start()
-        engine = threading.Thread(target=loop.run, kwargs={"stop_event": stop}, name="engine", daemon=True)
-        watcher = threading.Thread(target=monitor.run, args=(stop, t0), name="monitor", daemon=True)
-        engine.start()
-        watcher.start()
-        ticks: list[Tick] = []
-        deadline = t0 + args.minutes * 60
-        while time.perf_counter() < deadline:
-            with suppress(queue.Empty):
-                ticks.append(Tick(*ticks_q.get(timeout=1.0)))
-            if not sim.is_alive():
-                print("the simulator process ended early (see its output above)")
-                break
+        live = LiveFleet.start(settings, store, url, tmp, args.services, args.action_cost_s)
+        loop, monitor, ticks = live.loop, live.monitor, live.ticks
+        deadline = live.t0 + args.minutes * 60
+        while time.perf_counter() < deadline and live.collect():
+            pass
 
         # the 30-day Cost Analysis with the fleet live (simulator and engine still running)
         key = ApiKeyRepository(store).create("bench", Role.VIEWER)[1]
@@ -378,17 +421,7 @@ def main() -> None:
                 r.raise_for_status()
         load_end = os.getloadavg()
 
-        stop.set()
-        sim_stop.set()
-        sim.join(timeout=60)
-        engine.join(timeout=args.join_s)
-        unfinished = None
-        if loop.running_since is not None:
-            unfinished = time.perf_counter() - loop.running_since
-            print(f"  the engine's cycle {len(loop.rows) + 1} was still running after {unfinished:.0f} s: "
-                  "left unfinished (a daemon thread)")  # fmt: skip
-        while not ticks_q.empty():
-            ticks.append(Tick(*ticks_q.get()))
+        unfinished = live.stop(args.join_s)
 
         # the baseline: one cycle advising only (no actuator) on the same store, a fresh window
         baseline = TimedLoop(settings, store)

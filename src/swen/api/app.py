@@ -24,6 +24,7 @@ from swen.api.cache import ResponseCache
 from swen.api.deps import reject_unknown_query, require
 from swen.api.feed import EventFeed
 from swen.api.keycache import KeyCache
+from swen.api.memo import Memo
 from swen.api.middleware import BodySizeLimitMiddleware, ReadYourWritesMiddleware, RequestMetricsMiddleware
 from swen.api.problems import Problem, install_problem_handlers, problem_responses
 from swen.api.ratelimit import RateLimiter
@@ -210,6 +211,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.state.versions = None
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.cache = ResponseCache()
+    app.state.memo = Memo()
     app.state.key_cache = KeyCache()
     app.state.metrics = build_registry(None)
     if store is not None:

@@ -4,8 +4,8 @@ A service runs at its **applied** placement (the store's placement record, writt
 when the service first appears and by the pipeline when a move is applied) or, while none has been
 applied, where the **fleet file** says (``Service.fleet_placement``).
 
-Its monthly cost is the newest telemetry sample at that placement
-(``TelemetrySample.instance_monthly_cost_usd``, hourly x 730, is the price of ONE instance) times
+Its monthly cost is the newest telemetry sample at that placement (its hourly price x 730, as
+``TelemetrySample.instance_monthly_cost_usd``, is the price of ONE instance) times
 the service's replicas; unknown (None) while that placement has no sample. Only the Store's public
 methods are used (no SQL here).
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from swen.domain.models import Placement, Service, TelemetrySample
-from swen.store.records import PlacementRecord
+from swen.domain.models import HOURS_PER_MONTH, Placement, Service
+from swen.store.records import LatestPrice, PlacementRecord
 from swen.store.repository import Store
 
 PlacementSource = Literal["applied", "fleet file"]
@@ -60,23 +60,33 @@ class RunningService:
         return service_monthly_cost(self.instance_monthly_cost_usd, self.replicas)
 
 
-def running_services(store: Store, *, services: Sequence[Service] | None = None) -> dict[str, RunningService]:
+def running_services(
+    store: Store,
+    *,
+    services: Sequence[Service] | None = None,
+    records: Mapping[str, PlacementRecord] | None = None,
+) -> dict[str, RunningService]:
     """Every service of the fleet (by name, in the fleet's order) with where it runs and its cost.
 
-    ``services``: the fleet when the caller has already read it (default ``store.list_services()``).
+    ``services``: the fleet when the caller has already read it (default ``store.list_services()``);
+    ``records``: the applied placements likewise (default ``store.placement_records()``). The newest
+    sample at each place is always read now.
     """
     fleet = store.list_services() if services is None else services
-    records = store.placement_records()
-    where = {svc.name: _placement(svc, records.get(svc.name)) for svc in fleet}
-    newest = _newest_by_key(store.latest_samples_at([(n, p.provider, p.region) for n, p in where.items()]))
-    return {svc.name: _running(svc, records.get(svc.name), newest) for svc in fleet}
+    applied = store.placement_records() if records is None else records
+    where = [_placement(svc, applied.get(svc.name)) for svc in fleet]
+    places = [(svc.name, p.provider, p.region) for svc, p in zip(fleet, where, strict=True)]
+    newest = {(s.service, s.provider, s.region): s for s in store.latest_prices_at(places)}
+    return {svc.name: _running(svc, applied.get(svc.name), newest) for svc in fleet}
 
 
 def running_service(store: Store, name: str) -> RunningService:
     """One service's answer (raises NotFoundError for an unknown service)."""
     service = store.get_service(name)
     record = store.placement_records().get(name)
-    return _running(service, record, _newest_by_key(store.latest_samples(service=name)))
+    place = _placement(service, record)
+    newest = store.latest_prices_at([(name, place.provider, place.region)])
+    return _running(service, record, {(s.service, s.provider, s.region): s for s in newest})
 
 
 def newest_sample_time(running: Iterable[RunningService]) -> datetime | None:
@@ -84,16 +94,12 @@ def newest_sample_time(running: Iterable[RunningService]) -> datetime | None:
     return max((r.sample_ts for r in running if r.sample_ts is not None), default=None)
 
 
-def _newest_by_key(samples: Iterable[TelemetrySample]) -> dict[_SampleKey, TelemetrySample]:
-    return {(s.service, s.provider, s.region): s for s in samples}
-
-
 def _placement(service: Service, record: PlacementRecord | None) -> Placement:
     return service.fleet_placement if record is None else record.placement
 
 
 def _running(
-    service: Service, record: PlacementRecord | None, newest: Mapping[_SampleKey, TelemetrySample]
+    service: Service, record: PlacementRecord | None, newest: Mapping[_SampleKey, LatestPrice]
 ) -> RunningService:
     placement = _placement(service, record)
     sample = newest.get((service.name, placement.provider, placement.region))
@@ -104,7 +110,7 @@ def _running(
         decision_id=None if record is None else record.decision_id,
         replicas=service.replicas,
         instance_type=None if sample is None else sample.instance_type,
-        instance_monthly_cost_usd=None if sample is None else sample.instance_monthly_cost_usd,
+        instance_monthly_cost_usd=None if sample is None else sample.hourly_cost_usd * HOURS_PER_MONTH,
         sample_ts=None if sample is None else sample.ts,
         simulated_price=False if sample is None else sample.simulated_price,
     )

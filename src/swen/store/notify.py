@@ -8,8 +8,9 @@ every listening session when (and only if) the transaction commits. Two channels
 - ``swen_keys``: an API key was revoked (payload: its id). Every API replica drops the key from its
   cache, so the key is refused everywhere within milliseconds.
 - ``swen_changes``: a statement changed a table a cached API page renders (payload: the version topic,
-  ``telemetry_samples`` or ``events``). Sent by triggers (migration 0011), so every writer is covered,
-  also one that is not SWEN; see ``swen.store.versions``.
+  ``telemetry_samples`` or ``events``; since migration 0014 also ``services``, ``placements`` and
+  ``rollups``, what the API keeps in memory for the Cost Analysis). Sent by triggers (migrations 0011
+  and 0014), so every writer is covered, also one that is not SWEN; see ``swen.store.versions``.
 
 A :class:`Listener` is one psycopg connection per process in autocommit mode, read by a daemon thread.
 Notifications sent while it is disconnected are lost, so it reports each (re)connection and each loss
@@ -44,8 +45,13 @@ CHANGE_TRIGGERS = (
     "swen_notify_telemetry_latest",
     "swen_notify_events",
     "swen_notify_decisions",
+    "swen_notify_services",
+    "swen_notify_placements",
+    "swen_notify_telemetry_rollups",
+    "swen_notify_telemetry_rollups_6h",
+    "swen_notify_telemetry_provider_rollups",
 )
-"""The triggers that notify CHANGES_CHANNEL (migration 0011)."""
+"""The triggers that notify CHANGES_CHANNEL (migrations 0011 and 0014)."""
 RECONNECT_S = 0.5
 APPLICATION_NAME = "swen-listener"
 """The listener's session in ``pg_stat_activity``."""

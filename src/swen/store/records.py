@@ -58,6 +58,20 @@ class AuditReport:
 
 
 @dataclass(frozen=True, slots=True)
+class LatestPrice:
+    """What the newest sample at one place says about running there: its time and one instance's
+    price (the columns of ``telemetry_latest`` a cost needs, not the whole sample)."""
+
+    service: str
+    provider: str
+    region: str
+    ts: datetime
+    instance_type: str
+    hourly_cost_usd: float
+    simulated_price: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PlacementRecord:
     """Where a service runs, which decision put it there (None: initial placement) and since when."""
 

@@ -33,6 +33,12 @@ proves how recent that knowledge is. The guarantee, per request:
 
 The API uses this only with ``api_max_staleness_s > 0`` (the default); 0 keeps the strict behaviour
 (every request asks).
+
+Three more topics have no cheap probe to ask (``LEARNT_ONLY``: the fleet's specs, the placements, the
+rollups; migration 0014): :meth:`VersionProbe.known` gives their version only when it is learnt as
+above, and None otherwise, meaning "read the data itself" (SQLite, starting, listener down, lagging,
+after this replica's write). The API keeps what the Cost Analysis reads from them in memory by that
+version (``swen.api.memo``), with the same guarantee.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ from swen.store.errors import translated
 from swen.store.tables import events, telemetry_samples
 
 TABLES = {"telemetry_samples": telemetry_samples, "events": events}
+LEARNT_ONLY = ("services", "placements", "rollups")
+"""Topics known only from notifications (migration 0014): no ``max(id)`` to ask."""
 _BOTH_SQL = "SELECT (SELECT max(id) FROM telemetry_samples), (SELECT max(id) FROM events)"
 PG_CONNECTIONS = 3
 
@@ -122,7 +130,7 @@ class NotifiedVersions:
             raise ValueError("max_lag_s must be positive (0 means: do not use notifications)")
         self.max_lag_s = max_lag_s
         self._clock = clock
-        self._counts = dict.fromkeys(TABLES, 0)
+        self._counts = dict.fromkeys([*TABLES, *LEARNT_ONLY], 0)
         self._generation = 0
         self._synced_at: float | None = None
         self._written_at: float | None = None
@@ -193,6 +201,19 @@ class VersionProbe:
                 return ("notified", *current)
         self.asked += 1
         return ("asked", await self.newest_id(table))
+
+    def known(self, topic: str) -> Hashable | None:
+        """The version of ``topic``'s data learnt from notifications, or None when it is not known
+        fresh enough (see the module docstring): then the caller reads the data itself. Never asks
+        the database, so a handler in a worker thread can call it."""
+        if topic not in TABLES and topic not in LEARNT_ONLY:
+            raise ValueError(f"no version for topic {topic!r}")
+        notified = self.notified
+        current = None if notified is None else notified.current(topic)
+        if current is None:
+            return None
+        self.learnt += 1
+        return ("notified", *current)
 
     async def newest_id(self, table: str) -> int:
         """``max(id)`` of ``table`` (0 when empty)."""

@@ -175,7 +175,7 @@ def test_sample_columns_between_holds_what_samples_between_reads(store: Store) -
     assert SampleColumns.from_samples(batch).samples() == batch
 
 
-def test_latest_samples_at_reads_only_the_places_asked_for(
+def test_latest_prices_at_reads_only_the_places_asked_for(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -189,6 +189,14 @@ def test_latest_samples_at_reads_only_the_places_asked_for(
     newest = {(s.service, s.provider, s.region): s for s in store.latest_samples()}
     asked = [("web", "aws", "us-east-1"), ("db", "alibaba", "cn-hangzhou"), ("ghost", "aws", "us-east-1")]
     monkeypatch.setattr("swen.store.repository.LATEST_PLACES_PER_QUERY", 2)  # and across chunks
-    got = store.latest_samples_at(asked)
-    assert sorted(got, key=lambda s: s.service) == [newest[asked[1]], newest[asked[0]]]
-    assert store.latest_samples_at([]) == []
+    got = store.latest_prices_at(asked)
+    expected = [newest[asked[1]], newest[asked[0]]]
+    assert [
+        (p.service, p.provider, p.region, p.ts, p.instance_type, p.hourly_cost_usd, p.simulated_price)
+        for p in sorted(got, key=lambda p: p.service)
+    ] == [
+        (s.service, s.provider, s.region, s.ts, s.instance_type, s.hourly_cost_usd, s.simulated_price)
+        for s in expected
+    ]
+    assert all(p.ts.utcoffset() == timedelta(0) for p in got)
+    assert store.latest_prices_at([]) == []
