@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -196,12 +196,21 @@ class Step:
     ticks: list[float]
     load_start: str
     load_end: str
-    note: str = ""
     extra: dict[str, float] = field(default_factory=dict)
+    latest: tuple[float, float] = (0.0, 0.0)
+
+
+def latest_mb(store: Store) -> float:
+    """Size of ``telemetry_latest`` (the ticks' upsert target: it grows while a long statement holds
+    back the pruning of its old row versions)."""
+    with store.engine.connect() as conn:
+        size = conn.execute(text("SELECT pg_total_relation_size('telemetry_latest')")).scalar_one()
+    return int(size) / 2**20
 
 
 def temp_bytes(conn: Any) -> int:
-    return int(conn.execute(text("SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()")).scalar_one())
+    query = "SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()"
+    return int(conn.execute(text(query)).scalar_one())
 
 
 def db_size_mb(store: Store) -> float:
@@ -215,20 +224,22 @@ def timed_step(
     """Run ``run`` with the ticks going on beside it (if ``ticker``), measured."""
     with store.engine.connect() as conn:
         temp0 = temp_bytes(conn)
+    latest0 = latest_mb(store)
     load_start = load()
     if ticker is not None:
         ticker.start()
     with cpu.watching() as used:
-        c0, t0 = time.process_time(), time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         result = run()
-        wall, client = time.perf_counter() - t0, time.process_time() - c0
+        wall, client = time.perf_counter() - t0, time.thread_time() - c0
     ticks = ticker.stop() if ticker is not None else []
     with store.engine.connect() as conn:
         temp = (temp_bytes(conn) - temp0) / 2**20
     step = Step(name, wall, client, sum(used.values()), temp, ticks, load_start, load())
+    step.latest = (latest0, latest_mb(store))
     print(f"  {name}: wall {wall:.1f} s, client CPU {client:.2f} s, server CPU {step.server_cpu:.1f} s, "
-          f"temp files {temp:.0f} MB, {tick_summary(ticks)} (load {load_start} -> {step.load_end})",
-          flush=True)  # fmt: skip
+          f"temp files {temp:.0f} MB, {tick_summary(ticks)}, telemetry_latest {latest0:.0f} -> "
+          f"{step.latest[1]:.0f} MB (load {load_start} -> {step.load_end})", flush=True)  # fmt: skip
     return step, result
 
 
@@ -236,6 +247,27 @@ def tick_summary(ticks: list[float]) -> str:
     if not ticks:
         return "no ticks"
     return f"{len(ticks)} ticks: insert median {statistics.median(ticks):.2f} s, max {max(ticks):.2f} s"
+
+
+def before_rollups(conn: Any, lo: datetime, hi: datetime) -> None:
+    """The roll-up statement before this branch (kept here as the baseline): window functions over
+    every row of the hour (``rollups._rollup_select``, which SQLite still uses), default settings."""
+    stmt = rollups.telemetry_rollups.insert().from_select(
+        rollups._ROLLUP_COLUMNS, rollups._rollup_select(conn, lo, hi)
+    )
+    conn.execute(stmt)
+
+
+@contextmanager
+def swapped(module: Any, name: str, value: Any) -> Iterator[None]:
+    """``module.name`` replaced by ``value`` (unless None) for the block."""
+    kept = getattr(module, name)
+    if value is not None:
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, kept)
 
 
 def spread_hour(store: Store, hour: datetime) -> int:
@@ -249,10 +281,10 @@ def spread_hour(store: Store, hour: datetime) -> int:
                 continue
             conn.execute(
                 text(
-                    "INSERT INTO telemetry_rollups SELECT service, provider, region, CAST(:h AS timestamptz), "
-                    "samples, instance_type, hourly_cost_sum, credits_sum, latency_sum, latency_p95, "
-                    "availability_sum, availability_min, error_rate_sum, gpu_availability_sum, simulated_price "
-                    "FROM telemetry_rollups WHERE hour = :src"
+                    "INSERT INTO telemetry_rollups SELECT service, provider, region, "
+                    "CAST(:h AS timestamptz), samples, instance_type, hourly_cost_sum, credits_sum, "
+                    "latency_sum, latency_p95, availability_sum, availability_min, error_rate_sum, "
+                    "gpu_availability_sum, simulated_price FROM telemetry_rollups WHERE hour = :src"
                 ),
                 {"h": h, "src": hour},
             )
@@ -280,14 +312,14 @@ def main() -> None:
     ap.add_argument("--alone-ticks", type=int, default=6, help="ticks alone before and after the roll-up")
     ap.add_argument("--no-archive", dest="archive", action="store_false", help="skip archive and drop")
     args = ap.parse_args()
-    admin = os.environ.get("SWEN_TEST_PG_URL", "")
 
     print(f"load average at start: {load()}; {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory() as tmp, throwaway_database("swen_rollup10k") as url:
         settings = Settings(home=Path(tmp), database_url=url)
         # the steps' engine, its backends named (their CPU is measured), and the ticks' own engine, as
         # the simulator's process has
-        store = Store.open(settings.model_copy(update={"database_url": f"{url}?application_name={STEPS_APP}"}))
+        named = f"{url}?application_name={STEPS_APP}"
+        store = Store.open(settings.model_copy(update={"database_url": named}))
         tick_store = Store.open(settings)
         cpu = ServerCpu(url.replace("postgresql+psycopg", "postgresql"))
         fleet = big_fleet(args.services)
@@ -312,18 +344,22 @@ def main() -> None:
         before = Step("ticks alone, before", 0, 0, 0, 0, ticker.alone(args.alone_ticks), load(), load())
         print(f"  {tick_summary(before.ticks)} (load {before.load_end})", flush=True)
 
-        print("the roll-up of the seeded hour (rollups.roll_up, as maintenance calls it), ticks beside it:")
-        step, run = timed_step(
-            "roll-up", store, cpu, ticker, lambda: rollups.roll_up(store, max_hours=1, now=hour + HOUR + rollups.CLOSE_GRACE)
-        )
-        step.extra = {"hours": run.hours, "rows": run.rows}
-        steps.append(step)
+        print("the roll-up of the seeded hour (rollups.roll_hours, the call roll_up makes per closed "
+              "hour), ticks beside it; the statement before this branch, then the current one:")  # fmt: skip
+        for name, variant in (("roll-up before", before_rollups), ("roll-up", None)):
+            with swapped(rollups, "_insert_rollups", variant):
+                step, n = timed_step(
+                    name, store, cpu, ticker, lambda: rollups.roll_hours(store, hour, hour + HOUR)
+                )
+            step.extra = {"rows": n}
+            steps.append(step)
         after = Step("ticks alone, after", 0, 0, 0, 0, ticker.alone(args.alone_ticks), load(), load())
         print(f"  ticks alone after: {tick_summary(after.ticks)} (load {after.load_end})", flush=True)
 
         print("the 6-hour bucket of a full 6 hours (the hour's rollups copied to its 5 other hours):")
         hourly = spread_hour(store, hour)
-        step, n6 = timed_step("6-hour rewrite", store, cpu, ticker, lambda: rewrite_bucket(store, rollups.floor_bucket(hour)))
+        bucket = rollups.floor_bucket(hour)
+        step, n6 = timed_step("6-hour rewrite", store, cpu, ticker, lambda: rewrite_bucket(store, bucket))
         step.extra = {"hourly_rows": hourly, "bucket_rows": n6}
         steps.append(step)
 
@@ -332,7 +368,9 @@ def main() -> None:
             ticker.clock = hour + 24 * HOUR  # the next day: the archived day is closed
             total_mb = db_size_mb(store)
             archive = maintenance.archive_for(settings)
-            step, archived = timed_step("archive the day", store, cpu, ticker, lambda: maintenance.archive_day(store, archive, DAY))
+            step, archived = timed_step(
+                "archive the day", store, cpu, ticker, lambda: maintenance.archive_day(store, archive, DAY)
+            )
             size = Path(archived.path).stat().st_size / 2**20
             step.extra = {"rows": archived.rows, "parquet_mb": size}
             steps.append(step)
@@ -360,12 +398,16 @@ def report(
     alone = before.ticks + after.ticks
     base = statistics.median(alone) if alone else float("nan")
     print(f"\n{args.services:,} services, {per_tick:,} samples a tick; {rows:,} raw samples seeded "
-          f"({seeded_ticks} of an hour's {TICKS_PER_HOUR} ticks); database after seeding {day_mb:,.0f} MB")  # fmt: skip
-    print(f"ticks alone: {tick_summary(alone)} (before: load {before.load_end}; after: load {after.load_end})")
+          f"({seeded_ticks} of an hour's {TICKS_PER_HOUR} ticks); database after seeding "
+          f"{day_mb:,.0f} MB")  # fmt: skip
+    print(f"ticks alone: {tick_summary(alone)} (before: load {before.load_end}; after: load "
+          f"{after.load_end})")  # fmt: skip
     scale_hour = TICKS_PER_HOUR / seeded_ticks
-    print("| step | wall s | client CPU s | server CPU s | temp MB | tick insert beside it: median / max s "
-          "(alone: median) | load start -> end | notes |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| step | wall s | client CPU s | server CPU s | temp MB | tick insert beside it: median / max s "
+        "(alone: median) | telemetry_latest MB | load start -> end | notes |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for s in steps:
         beside = (
             f"{statistics.median(s.ticks):.2f} / {max(s.ticks):.2f} ({len(s.ticks)} ticks; alone {base:.2f})"
@@ -374,20 +416,29 @@ def report(
         )
         notes = ", ".join(f"{k} {v:,.0f}" for k, v in s.extra.items())
         print(f"| {s.name} | {s.wall:.1f} | {s.client_cpu:.2f} | {s.server_cpu:.1f} | {s.temp_mb:.0f} | "
-              f"{beside} | {s.load_start} -> {s.load_end} | {notes} |")  # fmt: skip
+              f"{beside} | {s.latest[0]:.0f} -> {s.latest[1]:.0f} | {s.load_start} -> {s.load_end} | "
+              f"{notes} |")  # fmt: skip
     by = {s.name: s for s in steps}
     print("\nextrapolated linearly (labelled: not measured at this size):")
-    if "roll-up" in by and scale_hour != 1:
-        r = by["roll-up"]
-        print(f"  the roll-up of a full hour ({TICKS_PER_HOUR} ticks, {per_tick * TICKS_PER_HOUR:,} samples): "
-              f"x{scale_hour:.1f} -> wall {r.wall * scale_hour:.0f} s, server CPU {r.server_cpu * scale_hour:.0f} s "
+    if "roll-up before" in by and "roll-up" in by:
+        b, a = by["roll-up before"], by["roll-up"]
+        print(f"  roll-up after / before (same run, same data): wall {a.wall / b.wall:.2f}, server CPU "
+              f"{a.server_cpu / b.server_cpu:.2f}")  # fmt: skip
+    for name in ("roll-up before", "roll-up"):
+        if name not in by or scale_hour == 1:
+            continue
+        r = by[name]
+        print(f"  {name}: the roll-up of a full hour ({TICKS_PER_HOUR} ticks, "
+              f"{per_tick * TICKS_PER_HOUR:,} samples): x{scale_hour:.1f} -> wall "
+              f"{r.wall * scale_hour:.0f} s, server CPU {r.server_cpu * scale_hour:.0f} s "
               f"(of the 3,600 s it has)")  # fmt: skip
     if "archive the day" in by:
         a = by["archive the day"]
         scale_day = per_tick * TICKS_PER_DAY / a.extra["rows"]
         print(f"  archiving a full day ({per_tick * TICKS_PER_DAY:,} samples): x{scale_day:.0f} -> wall "
-              f"{a.wall * scale_day / 3600:.2f} h, client CPU {a.client_cpu * scale_day / 3600:.2f} h, server CPU "
-              f"{a.server_cpu * scale_day / 3600:.2f} h, Parquet {a.extra['parquet_mb'] * scale_day / 1024:.0f} GB")  # fmt: skip
+              f"{a.wall * scale_day / 3600:.2f} h, client CPU {a.client_cpu * scale_day / 3600:.2f} h, "
+              f"server CPU {a.server_cpu * scale_day / 3600:.2f} h, Parquet "
+              f"{a.extra['parquet_mb'] * scale_day / 1024:.0f} GB")  # fmt: skip
         d = by.get("drop the day")
         if d is not None:
             print(f"  dropping a full day: x{scale_day:.0f} -> wall {d.wall * scale_day:.0f} s (the count; "
