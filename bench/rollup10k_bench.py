@@ -13,9 +13,11 @@ and drops each expired day. This bench times those steps on a throwaway PostgreS
    of an hour and the hour's figures are extrapolated linearly from it (labelled so);
 2. tick inserts alone: the real ``Store.insert_sample_batch`` of a real ``Simulator.step_batch`` tick
    (110,000 samples at 10,000 services) every 5 s of wall time, in the next hour of the same day;
-3. the roll-up of the seeded hour with ``rollups.roll_up`` (the maintenance step's call: the hourly
-   rollups, the per-provider rollups and the hour's 6-hour bucket in one transaction) while the ticks
-   go on every 5 s; then ticks alone again;
+3. the roll-up of the seeded hour with ``rollups.roll_hours`` (what ``roll_up`` calls per closed hour:
+   the hourly rollups, the per-provider rollups and the hour's 6-hour bucket in one transaction) while
+   the ticks go on every 5 s: first with the statement before this branch (window functions over the
+   sorted hour, kept here as ``before_rollups``), then with the current one (a hashed pass), on the
+   same data; then ticks alone again;
 4. the 6-hour rollups of a full bucket: the hour's rollup rows copied to the bucket's 5 other hours,
    then ``rollups._rewrite_buckets`` of that bucket (660,000 hourly rows into 110,000 bucket rows at
    10,000 services: the production size, nothing extrapolated);
