@@ -164,15 +164,17 @@ _ROLLUP_COLUMNS = [
 
 ROLLUP_WORK_MEM = "256MB"
 """PostgreSQL ``work_mem`` for the roll-up's transaction only (``SET LOCAL``): the hash of an hour's
-groups with their latencies (10,000 services: 110,000 groups of 720 values, ~0.7 GB at the full hour)
-stays in memory up to ``hash_mem_multiplier`` x this (512 MB by default), the rest spills in batches."""
+groups with their latencies stays in memory up to ``hash_mem_multiplier`` x this (512 MB by default),
+the rest spills in batches (10,000 services: 110,000 groups, ~2.6 KB each at 72 samples an hour
+measured, so ~1.2 GB at the 720 of a full hour: about half of it spills)."""
 
 # PostgreSQL: one pass over the hour's rows (the ``ts`` index range), hashed per (service, place,
 # hour) with every sum and the hour's latencies as an array; the p95 is then taken from each group's
 # array (its ``n - rank + 1``-th largest value, a bounded top-N sort of 720 values), never by sorting
 # the hour's 79 million rows (the window-function statement of ``_rollup_select``: an external sort of
-# every row by three text keys and the latency, 3-4x slower at 10,000 services: docs/BENCHMARKS.md,
-# scale10k). Sums may add in another order than the sorted statement's: equal within float rounding.
+# every row by three text keys and the latency; twice the server CPU at 10,000 services, 3x the time
+# in psql: docs/BENCHMARKS.md, scale10k). Sums may add in another order than the sorted statement's:
+# equal within float rounding.
 _ROLLUP_POSTGRESQL = text(
     """
     INSERT INTO telemetry_rollups (service, provider, region, hour, samples, instance_type,
