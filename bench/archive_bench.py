@@ -55,19 +55,15 @@ FETCH = 100_000
 
 # --- the fill ---------------------------------------------------------------------------------
 def fleet_pairs(services: int) -> list[tuple[object, ...]]:
-    """One real simulator tick of ``services`` services: a row per (service, place) pair."""
+    """One real simulator tick of ``services`` services (``fleet_live_bench.big_fleet``): a row per
+    (service, place) pair."""
+    from fleet_live_bench import big_fleet
     from swen.telemetry.catalog import load_catalog
-    from swen.telemetry.fleet import load_fleet
     from swen.telemetry.simulator import Simulator
 
     catalog = load_catalog()
-    base = load_fleet(catalog=catalog)
-    fleet = [
-        base[i % len(base)].model_copy(update={"name": f"{base[i % len(base)].name}-{i // len(base):04d}"})
-        for i in range(services)
-    ]
     start = datetime.combine(DAY, datetime.min.time(), tzinfo=UTC)
-    sim = Simulator(fleet, catalog, seed=7, start=start, interval_s=TICK_S)
+    sim = Simulator(big_fleet(services), catalog, seed=7, start=start, interval_s=TICK_S)
     return [
         (s.service, s.provider, s.region, s.instance_type, s.hourly_cost_usd, s.latency_ms,
          s.credits_usd, s.gpu_availability, s.availability, s.error_rate, s.simulated_price)
@@ -75,8 +71,14 @@ def fleet_pairs(services: int) -> list[tuple[object, ...]]:
     ]  # fmt: skip
 
 
-def fill(url: str, pairs: list[tuple[object, ...]], rows: int) -> int:
-    """``rows`` samples (whole ticks) into DAY's partition; returns how many."""
+TICKS_PER_STATEMENT = 12
+"""Ticks inserted per statement by ``fill`` (a minute: each statement sorts ~1.3 million rows at 10,000
+services, not the whole fill at once)."""
+
+
+def fill(url: str, pairs: list[tuple[object, ...]], rows: int, *, day: date = DAY) -> int:
+    """``rows`` samples (whole ticks, every 5 s from ``day``'s 00:00) into ``day``'s partition, in tick
+    order (as the simulator writes them), a minute of ticks per statement; returns how many."""
     import psycopg
 
     ticks = max(1, rows // len(pairs))
@@ -84,8 +86,9 @@ def fill(url: str, pairs: list[tuple[object, ...]], rows: int) -> int:
         sys.exit(f"--rows {rows} is more than one day of {len(pairs)} pairs every {TICK_S} s")
     from swen.store.partitions import partition_ddl
 
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
-        conn.execute(partition_ddl(DAY))
+        conn.execute(partition_ddl(day))
         conn.execute(
             "CREATE TEMP TABLE pairs (service text, provider text, region text, instance_type text, "
             "hourly float8, latency float8, credits float8, gpu float8, avail float8, err float8, sim bool)"
@@ -93,16 +96,18 @@ def fill(url: str, pairs: list[tuple[object, ...]], rows: int) -> int:
         with conn.cursor() as cur, cur.copy("COPY pairs FROM STDIN") as copy:
             for pair in pairs:
                 copy.write_row(pair)
-        conn.execute(
-            "INSERT INTO telemetry_samples (service, provider, region, ts, instance_type, hourly_cost_usd, "
-            "latency_ms, credits_usd, gpu_availability, availability, error_rate, simulated_price) "
-            "SELECT service, provider, region, %s + t * interval '5 seconds', instance_type, "
-            "hourly * (0.98 + 0.04 * random()), latency * (0.9 + 0.2 * random()), credits, "
-            "least(1, gpu * (0.95 + 0.1 * random())), least(1, avail + 0.0001 * random()), "
-            "err * (0.5 + random()), sim FROM generate_series(0, %s) AS t, pairs ORDER BY t",
-            (datetime.combine(DAY, datetime.min.time(), tzinfo=UTC), ticks - 1),
-        )
-        conn.commit()
+        for first in range(0, ticks, TICKS_PER_STATEMENT):
+            conn.execute(
+                "INSERT INTO telemetry_samples (service, provider, region, ts, instance_type, "
+                "hourly_cost_usd, latency_ms, credits_usd, gpu_availability, availability, error_rate, "
+                "simulated_price) "
+                "SELECT service, provider, region, %s + t * interval '5 seconds', instance_type, "
+                "hourly * (0.98 + 0.04 * random()), latency * (0.9 + 0.2 * random()), credits, "
+                "least(1, gpu * (0.95 + 0.1 * random())), least(1, avail + 0.0001 * random()), "
+                "err * (0.5 + random()), sim FROM generate_series(%s::int, %s::int) AS t, pairs ORDER BY t",
+                (start, first, min(ticks, first + TICKS_PER_STATEMENT) - 1),
+            )
+            conn.commit()
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE) telemetry_samples")  # hint bits set: every run reads alike
     return ticks * len(pairs)

@@ -53,6 +53,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     true,
     type_coerce,
     union_all,
@@ -161,6 +162,61 @@ _ROLLUP_COLUMNS = [
     "error_rate_sum", "gpu_availability_sum", "simulated_price",
 ]  # fmt: skip
 
+ROLLUP_WORK_MEM = "256MB"
+"""PostgreSQL ``work_mem`` for the roll-up's transaction only (``SET LOCAL``): the hash of an hour's
+groups with their latencies stays in memory up to ``hash_mem_multiplier`` x this (512 MB by default),
+the rest spills in batches (10,000 services: 110,000 groups, ~2.6 KB each at 72 samples an hour
+measured, so ~1.2 GB at the 720 of a full hour: about half of it spills)."""
+
+# PostgreSQL: one pass over the hour's rows (the ``ts`` index range), hashed per (service, place,
+# hour) with every sum and the hour's latencies as an array; the p95 is then taken from each group's
+# array (its ``n - rank + 1``-th largest value, a bounded top-N sort of 720 values), never by sorting
+# the hour's 79 million rows (the window-function statement of ``_rollup_select``: an external sort of
+# every row by three text keys and the latency; twice the server CPU at 10,000 services, 3x the time
+# in psql: docs/BENCHMARKS.md, scale10k). Sums may add in another order than the sorted statement's:
+# equal within float rounding.
+_ROLLUP_POSTGRESQL = text(
+    """
+    INSERT INTO telemetry_rollups (service, provider, region, hour, samples, instance_type,
+        hourly_cost_sum, credits_sum, latency_sum, latency_p95, availability_sum, availability_min,
+        error_rate_sum, gpu_availability_sum, simulated_price)
+    SELECT g.service, g.provider, g.region, g.hour, g.n, g.instance_type, g.cost, g.credits,
+        g.latency, (SELECT x FROM unnest(g.latencies) AS x ORDER BY x DESC
+                    OFFSET g.n - (g.n * 95 + 99) / 100 LIMIT 1),
+        g.availability, g.availability_min, g.error_rate, g.gpu, g.simulated
+    FROM (
+        SELECT service, provider, region, date_trunc('hour', ts, 'UTC') AS hour, count(*) AS n,
+            max(instance_type) AS instance_type, sum(hourly_cost_usd) AS cost,
+            sum(credits_usd) AS credits, sum(latency_ms) AS latency,
+            array_agg(latency_ms) AS latencies, sum(availability) AS availability,
+            min(availability) AS availability_min, sum(error_rate) AS error_rate,
+            sum(gpu_availability) AS gpu, bool_or(simulated_price) AS simulated
+        FROM telemetry_samples
+        WHERE ts >= :lo AND ts < :hi
+        GROUP BY service, provider, region, date_trunc('hour', ts, 'UTC')
+    ) AS g
+    """
+)
+
+
+def _insert_rollups(conn: Connection, lo: datetime, hi: datetime) -> None:
+    """Write the rollups of the hours in ``[lo, hi)`` (their rows deleted before) in the caller's
+    transaction."""
+    if conn.dialect.name == "postgresql":
+        # hashed, not sorted: the planner overestimates the groups (three text keys) and would sort;
+        # no JIT for a statement whose estimated cost the disabled sort inflates
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'")
+        conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        hour = lo
+        while hour < hi:  # a statement per hour: one hour's groups in the hash (a catch-up passes 6)
+            conn.execute(_ROLLUP_POSTGRESQL, {"lo": hour, "hi": min(hi, hour + HOUR)})
+            hour += HOUR
+        for name in ("enable_sort", "jit", "work_mem"):  # the rest of the transaction plans as usual
+            conn.exec_driver_sql(f"SET LOCAL {name} TO DEFAULT")
+        return
+    conn.execute(telemetry_rollups.insert().from_select(_ROLLUP_COLUMNS, _rollup_select(conn, lo, hi)))
+
 
 def rolled_through(conn: Connection) -> datetime | None:
     """End of the rolled-up hours (every hour before it is rolled up); None before the first roll-up."""
@@ -181,8 +237,7 @@ def roll_hours(store: Store, lo: datetime, hi: datetime) -> int:
     with translated("rolling up telemetry"), write_transaction(store.engine, pg_lock_key=None) as conn:
         conn.execute(delete(telemetry_rollups).where(_R.hour >= lo, _R.hour < hi))
         conn.execute(delete(telemetry_provider_rollups).where(_P.hour >= lo, _P.hour < hi))
-        stmt = telemetry_rollups.insert().from_select(_ROLLUP_COLUMNS, _rollup_select(conn, lo, hi))
-        conn.execute(stmt)
+        _insert_rollups(conn, lo, hi)
         written = select(func.count()).where(_R.hour >= lo, _R.hour < hi)  # psycopg: no rowcount here
         rows = int(conn.execute(written).scalar_one())
         per_provider = (

@@ -72,6 +72,32 @@ def test_rollups_match_raw_aggregates(store: Store) -> None:
         assert r.availability_min == pytest.approx(want["availability_min"])
 
 
+def test_p95_is_the_nearest_rank_value_at_every_group_size_with_ties(store: Store) -> None:
+    """Groups of 1 to 45 samples in one hour (n = 20, 40: 0.95 n is whole), latencies with repeats;
+    the rolled-up p95 is the value at rank ceil(0.95 n) of the sorted latencies, on each backend
+    (PostgreSQL takes it from each group's array, SQLite from a window function)."""
+    rng = random.Random(11)
+    samples, latencies = [], {}
+    for n in range(1, 46):
+        service = f"service-{n}"
+        values = [float(rng.choice([10, 20, 20, 30, rng.randint(1, 500)])) for _ in range(n)]
+        latencies[service] = values
+        for k, latency in enumerate(values):
+            ts = T0 + timedelta(seconds=k * 3600 // n)
+            samples.append(telemetry_sample(service, "aws/us-east-1", ts=ts, latency=latency))
+    samples.append(telemetry_sample("service-1", "aws/us-east-1", ts=T0 + timedelta(hours=1, minutes=6)))
+    store.insert_samples(samples)
+    assert rollups.roll_up(store).hours == 1
+    got = {r.service: r for r in rollups.hourly_rollups(store, start=T0, end=T0 + timedelta(hours=1))}
+    assert set(got) == set(latencies)
+    for service, values in latencies.items():
+        ranked = sorted(values)
+        n = len(values)
+        assert got[service].samples == n
+        assert got[service].latency_p95_ms == ranked[(n * 95 + 99) // 100 - 1], (service, ranked)
+        assert got[service].latency_ms == pytest.approx(sum(values) / n, rel=1e-12)
+
+
 def test_roll_up_again_adds_only_new_closed_hours_and_duplicates_nothing(store: Store) -> None:
     samples = _samples(hours=6)
     store.insert_samples([s for s in samples if s.ts < T0 + timedelta(hours=3)])
