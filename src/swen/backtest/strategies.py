@@ -154,6 +154,8 @@ class PlatformReplay:
         self.current: dict[str, Placement] = {s.name: s.fleet_placement for s in self.services}
         self.column = grid.initial.copy()
         self.last_moved: dict[str, datetime] = {}
+        self._cooling_since: dict[str, datetime] = {}
+        """``last_moved`` of the services that may still be cooling down, oldest first (``_cooling``)."""
         self.open: dict[int, OpenMove] = {}
         self.due: dict[int, list[int]] = {}
         self.review = ReviewPolicy(window=params.stability_window, live=lifecycle.live)
@@ -216,7 +218,7 @@ class PlatformReplay:
                     now=now,
                     egress_usd_per_gb=self._egress,
                     params=self.params,
-                    last_moved_at=self.last_moved,
+                    last_moved_at=self._cooling(now),
                     history=self.history,
                     advantage=self.advantage,
                     pending=self._pending(),
@@ -261,6 +263,19 @@ class PlatformReplay:
             gpu_availability=trace.gpu_row(t),
             availability=trace.availability[t],
         )
+
+    def _cooling(self, now: datetime) -> dict[str, datetime]:
+        """``last_moved`` without the services whose cooldown is over at ``now``: for them the engine
+        computes ``cooldown_left_s <= 0`` (free to move), which is what it reads (``> 0`` holds a
+        move), so dropping them changes no decision, and the engine's per-cycle loop over
+        ``last_moved_at`` covers only the few services that moved within a cooldown."""
+        moved, cooldown_s = self._cooling_since, self.params.cooldown_s
+        while moved:
+            name = next(iter(moved))
+            if cooldown_s - (now - moved[name]).total_seconds() > 0:
+                break  # the oldest move is still cooling down, and so are the later ones
+            del moved[name]
+        return moved
 
     def _open_moves(self) -> dict[str, PolicyMove]:
         """The open moves as the review policy sees them (a manual review waits for a person)."""
@@ -364,7 +379,10 @@ class PlatformReplay:
             self.column[s] = move.column
             self.current[self.services[s].name] = move.target
             self.fleet = self.fleet.moved(s, move.target)
-            self.last_moved[self.services[s].name] = now
+            name = self.services[s].name
+            self.last_moved[name] = now
+            self._cooling_since.pop(name, None)  # re-inserted last: kept in order of the moves
+            self._cooling_since[name] = now
             self.tally.applied += 1
             self._note(t, s, "applied", move.target)
 

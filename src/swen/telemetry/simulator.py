@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -158,6 +158,62 @@ class ActiveScenario:
     mask: BoolArray
     provider_index: int | None
     fired: bool = False
+    pairs: Int64Array = field(init=False, repr=False)
+    """The pairs ``mask`` selects, in order (indexing a few pairs instead of masking all of them)."""
+
+    def __post_init__(self) -> None:
+        self.pairs = np.flatnonzero(self.mask)
+
+
+@dataclass(frozen=True)
+class _Live:
+    """The scenarios live from one step until ``until`` (exclusive): the next time one starts or ends.
+
+    At 1,000 services a backtest scenario can hold hundreds of one-service cost spikes; a step reuses
+    this snapshot instead of filtering them all and masking every pair once per spike."""
+
+    scenarios: list[ActiveScenario]
+    until: float
+    cost_layers: tuple[tuple[Int64Array, FloatArray], ...]
+    """The live cost spikes as (pairs, factors) layers: layer k multiplies each pair by its k-th live
+    spike's strength, in the order of ``scenarios``, so every price gets the same multiplications in
+    the same order as one spike at a time (each pair at most once per layer)."""
+    health: list[ActiveScenario]
+    """The live outages, latency spikes and GPU stock-outs, in order."""
+    expiries: list[ActiveScenario]
+    """The live credit expiries, in order."""
+
+    @classmethod
+    def of(cls, active: list[ActiveScenario], t: float) -> _Live:
+        live = [a for a in active if a.starts_at <= t]
+        until = min((a.ends_at if a.starts_at <= t else a.starts_at for a in active), default=np.inf)
+        spikes = [a for a in live if a.scenario.kind is ScenarioKind.COST_SPIKE]
+        return cls(
+            scenarios=live,
+            until=float(until),
+            cost_layers=_layers(spikes),
+            health=[a for a in live if a.scenario.kind in _HEALTH_KINDS],
+            expiries=[a for a in live if a.scenario.kind is ScenarioKind.CREDIT_EXPIRY],
+        )
+
+
+_HEALTH_KINDS = frozenset({ScenarioKind.OUTAGE, ScenarioKind.LATENCY_SPIKE, ScenarioKind.GPU_STOCKOUT})
+
+
+def _layers(spikes: list[ActiveScenario]) -> tuple[tuple[Int64Array, FloatArray], ...]:
+    """``spikes``' (pairs, strengths) split into layers by how many earlier spikes hit the same pair."""
+    if not spikes:
+        return ()
+    pairs = np.concatenate([a.pairs for a in spikes])
+    strengths = np.repeat([a.scenario.strength for a in spikes], [a.pairs.size for a in spikes])
+    by_pair = np.argsort(pairs, kind="stable")  # stable: a pair's spikes stay in their order
+    ordered = pairs[by_pair]
+    rank = np.empty(pairs.size, dtype=np.int64)
+    rank[by_pair] = np.arange(pairs.size) - np.searchsorted(ordered, ordered, side="left")
+    return tuple(
+        (pairs[rank == k], strengths[rank == k].astype(np.float64))
+        for k in range(int(rank.max(initial=-1)) + 1)
+    )
 
 
 class _Random(Protocol):
@@ -221,6 +277,7 @@ class Simulator:
         self._groups: SampleGroups | None = None
         self._pending: list[Scenario] = []
         self.active: list[ActiveScenario] = []
+        self._live: _Live | None = None
 
     # --- inputs ------------------------------------------------------------------------------
     def set_placements(self, placements: Mapping[str, Placement]) -> None:
@@ -309,17 +366,15 @@ class Simulator:
         for scenario in self._pending:
             self._add_active(scenario, t)
         self._pending.clear()
-        self.active = [a for a in self.active if a.ends_at > t]
-        live = [a for a in self.active if a.starts_at <= t]
+        live = self._live_at(t)
 
         cost = self._cost(dt_h)
-        for a in live:
-            if a.scenario.kind is ScenarioKind.COST_SPIKE:
-                cost[a.mask] *= a.scenario.strength
-        self._burn_credits(t, cost, dt_h, live)
+        for pairs, factors in live.cost_layers:
+            cost[pairs] *= factors
+        self._burn_credits(t, cost, dt_h, live.expiries)
         latency, availability, error_rate = self._health(now)
         gpu = self._gpu(t, dt_h)
-        self._apply_health_scenarios(live, latency, availability, error_rate, gpu)
+        self._apply_health_scenarios(live.health, latency, availability, error_rate, gpu)
         ts = now.astimezone(UTC)
         # stacked scenarios (e.g. an outage plus a x1000 latency spike) are capped at the sample's bounds;
         # NaN passes through np.minimum and is caught by SampleArrays.validate
@@ -348,7 +403,16 @@ class Simulator:
         prices: FloatArray = (idx.offer_list_price * self._price_ratio)[idx.pair_offer]
         return prices
 
-    def _burn_credits(self, t: float, cost: FloatArray, dt_h: float, live: list[ActiveScenario]) -> None:
+    def _live_at(self, t: float) -> _Live:
+        """The scenarios live at ``t`` (ended ones dropped from ``active``); the last snapshot while no
+        scenario has started or ended since (steps go forward in time)."""
+        live = self._live
+        if live is None or not t < live.until:
+            self.active = [a for a in self.active if a.ends_at > t]
+            live = self._live = _Live.of(self.active, t)
+        return live
+
+    def _burn_credits(self, t: float, cost: FloatArray, dt_h: float, expiries: list[ActiveScenario]) -> None:
         current = self._current_pair
         burn = np.asarray(
             np.bincount(
@@ -359,8 +423,8 @@ class Simulator:
             dtype=np.float64,
         )
         self.credits.burn(t, burn)
-        for a in live:
-            if a.scenario.kind is ScenarioKind.CREDIT_EXPIRY and not a.fired and a.provider_index is not None:
+        for a in expiries:
+            if not a.fired and a.provider_index is not None:
                 self.credits.expire_now(a.provider_index)
                 a.fired = True
                 at = self.start + timedelta(seconds=t)
@@ -423,15 +487,15 @@ class Simulator:
         gpu: FloatArray,
     ) -> None:
         for a in live:
-            kind, s, mask = a.scenario.kind, a.scenario.strength, a.mask
+            kind, s, pairs = a.scenario.kind, a.scenario.strength, a.pairs
             if kind is ScenarioKind.OUTAGE:
-                availability[mask] = np.minimum(availability[mask], 1 - m.OUTAGE_AVAILABILITY_LOSS * s)
-                error_rate[mask] = np.maximum(error_rate[mask], m.OUTAGE_ERROR_RATE * s)
-                latency[mask] *= 1 + m.OUTAGE_LATENCY_FACTOR * s
+                availability[pairs] = np.minimum(availability[pairs], 1 - m.OUTAGE_AVAILABILITY_LOSS * s)
+                error_rate[pairs] = np.maximum(error_rate[pairs], m.OUTAGE_ERROR_RATE * s)
+                latency[pairs] *= 1 + m.OUTAGE_LATENCY_FACTOR * s
             elif kind is ScenarioKind.LATENCY_SPIKE:
-                latency[mask] *= s
+                latency[pairs] *= s
             elif kind is ScenarioKind.GPU_STOCKOUT:
-                gpu[mask & (self.index.pair_gpu_market >= 0)] = 0.0
+                gpu[pairs[self.index.pair_gpu_market[pairs] >= 0]] = 0.0
         np.clip(error_rate, 0.0, 1.0, out=error_rate)
 
     # --- helpers -----------------------------------------------------------------------------
@@ -457,6 +521,7 @@ class Simulator:
             mask = mask & names[idx.pair_service]
         begin = t + scenario.start_offset_s
         self.active.append(ActiveScenario(scenario, begin, begin + scenario.duration_s, mask, prov_index))
+        self._live = None
 
     def _initial_pairs(self) -> Int64Array:
         """Vectorised lookup of each service's pair on its fleet-file placement."""

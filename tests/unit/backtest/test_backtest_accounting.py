@@ -116,3 +116,41 @@ def test_a_gpu_move_fails_when_the_target_has_no_capacity_at_apply_time(prepared
     assert replay.tally.applied == 1
     assert replay.column[s] == target
     assert replay.last_moved["inference-a10g"] == trace.time_at(early)
+
+
+def test_the_engine_sees_the_same_cooldowns_with_only_the_services_still_cooling_down(
+    prepared: Prepared,
+) -> None:
+    """The replay passes the engine only the moves still within the cooldown (``_cooling``); the
+    services it holds for their cooldown are those the full ``last_moved`` record holds."""
+    params = EngineParams(cooldown_s=1800.0, amortisation_months=0.02)
+    replay = PlatformReplay(
+        prepared.trace,
+        prepared.grid,
+        prepared.catalog,
+        params=params,
+        lifecycle=Lifecycle(),
+        floors=Floors(),
+        gate=PolicyGate(),
+    )
+    names = [s.name for s in prepared.services]
+    seen = {"held": 0, "dropped": 0}
+
+    def check(t: int, result: object, _column: object) -> None:
+        now = prepared.trace.time_at(t)
+        cycle = result.cycle  # type: ignore[attr-defined]
+        expected = np.array(
+            [
+                name in replay.last_moved
+                and params.cooldown_s - (now - replay.last_moved[name]).total_seconds() > 0
+                for name in names
+            ]
+        )
+        assert ((cycle.cooldown_left_s > 0) == expected).all(), t
+        seen["held"] += int(expected.sum())
+        seen["dropped"] += len(replay.last_moved) - len(replay._cooling_since)
+
+    replay.observer = check
+    replay.run()
+    assert replay.tally.applied > 0
+    assert seen["held"] > 0 and seen["dropped"] > 0

@@ -213,6 +213,51 @@ def test_scenario_for_one_service_only() -> None:
     assert np.array_equal(b.latency_ms[~mask], a.latency_ms[~mask])
 
 
+def test_overlapping_cost_spikes_multiply_in_order_while_each_is_live() -> None:
+    """Spikes that start and end at different steps, on overlapping pairs (a provider, one region of
+    it, one service there): each price is its spike-free price times the strength of every spike live
+    at that step, multiplied one spike at a time in activation order (the same float64 bits)."""
+    spikes = [
+        Scenario(
+            kind=ScenarioKind.COST_SPIKE, provider="aws", magnitude=1.3, start_offset_s=10, duration_s=60
+        ),
+        Scenario(
+            kind=ScenarioKind.COST_SPIKE,
+            provider="aws",
+            region="us-east-1",
+            magnitude=2.7,
+            start_offset_s=30,
+            duration_s=20,
+        ),
+        Scenario(
+            kind=ScenarioKind.COST_SPIKE, provider="aws", service="service-1", magnitude=0.9, duration_s=45
+        ),
+        Scenario(
+            kind=ScenarioKind.COST_SPIKE, provider="gcp", magnitude=1.1, start_offset_s=20, duration_s=5
+        ),
+    ]
+    base, hit = _sim(), _sim()
+    for spike in spikes:
+        hit.activate(spike, at=START)
+    idx = base.index
+    service_1 = idx.pair_service == idx.service_names.index("service-1")
+    masks = [
+        _pairs(base, provider="aws"),
+        _pairs(base, provider="aws", region="us-east-1"),
+        _pairs(base, provider="aws") & service_1,
+        _pairs(base, provider="gcp"),
+    ]
+    changed = 0
+    for k, (plain, spiked) in enumerate(zip(_run(base, 20), _run(hit, 20), strict=True)):
+        expected = plain.hourly_cost_usd.copy()
+        for spike, mask in zip(spikes, masks, strict=True):
+            if spike.start_offset_s <= 5.0 * k < spike.start_offset_s + spike.duration_s:
+                expected[mask] *= spike.strength
+        assert np.array_equal(spiked.hourly_cost_usd, expected), k
+        changed += not np.array_equal(expected, plain.hourly_cost_usd)
+    assert 0 < changed < 20
+
+
 def test_injected_scenario_starts_at_next_step() -> None:
     sim = _sim()
     sim.step(START)
