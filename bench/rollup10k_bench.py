@@ -210,6 +210,15 @@ def latest_mb(store: Store) -> float:
     return int(size) / 2**20
 
 
+def compact_latest(store: Store) -> None:
+    """``VACUUM FULL telemetry_latest``: the table rewritten without dead versions or free space, so
+    that its growth during the next step is that step's alone."""
+    with store.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            "VACUUM (FULL, ANALYZE) telemetry_latest"
+        )
+
+
 def temp_bytes(conn: Any) -> int:
     query = "SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()"
     return int(conn.execute(text(query)).scalar_one())
@@ -313,6 +322,14 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=12.0, help="minutes of raw ticks seeded (60: an hour)")
     ap.add_argument("--alone-ticks", type=int, default=6, help="ticks alone before and after the roll-up")
     ap.add_argument("--no-archive", dest="archive", action="store_false", help="skip archive and drop")
+    ap.add_argument(
+        "--window-baseline",
+        action="store_true",
+        help="also the window-function statement before scale10k (minutes of CPU)",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="roll-ups one transaction / chunked, this many times"
+    )
     args = ap.parse_args()
 
     print(f"load average at start: {load()}; {os.cpu_count()} CPUs", flush=True)
@@ -348,8 +365,20 @@ def main() -> None:
 
         print("the roll-up of the seeded hour (rollups.roll_hours, the call roll_up makes per closed "
               "hour), ticks beside it; the statement before this branch, then the current one:")  # fmt: skip
-        for name, variant in (("roll-up before", before_rollups), ("roll-up", None)):
-            with swapped(rollups, "_insert_rollups", variant):
+        variants: list[tuple[str, Any, int | None]] = [
+            ("roll-up, one transaction", None, 0),
+            ("roll-up, chunked", None, None),
+        ]
+        if args.window_baseline:
+            variants.insert(0, ("roll-up before", before_rollups, 0))
+        for _ in range(args.repeat - 1):
+            variants += variants[-2:]
+        for name, variant, per_chunk in variants:
+            compact_latest(store)  # each variant starts from a compact telemetry_latest
+            with (
+                swapped(rollups, "_insert_rollups", variant),
+                swapped(rollups, "SERVICES_PER_CHUNK", per_chunk),
+            ):
                 step, n = timed_step(
                     name, store, cpu, ticker, lambda: rollups.roll_hours(store, hour, hour + HOUR)
                 )
@@ -422,11 +451,17 @@ def report(
               f"{notes} |")  # fmt: skip
     by = {s.name: s for s in steps}
     print("\nextrapolated linearly (labelled: not measured at this size):")
-    if "roll-up before" in by and "roll-up" in by:
-        b, a = by["roll-up before"], by["roll-up"]
-        print(f"  roll-up after / before (same run, same data): wall {a.wall / b.wall:.2f}, server CPU "
-              f"{a.server_cpu / b.server_cpu:.2f}")  # fmt: skip
-    for name in ("roll-up before", "roll-up"):
+    single, chunked = by.get("roll-up, one transaction"), by.get("roll-up, chunked")
+    if single is not None and chunked is not None:
+
+        def per_tick(s: Step) -> float:
+            return (s.latest[1] - s.latest[0]) / max(1, len(s.ticks))
+
+        print(f"  chunked / one transaction (same run, same data): wall {chunked.wall / single.wall:.2f}, "
+              f"server CPU {chunked.server_cpu / single.server_cpu:.2f}, tick insert median "
+              f"{statistics.median(chunked.ticks) / statistics.median(single.ticks):.2f}, telemetry_latest "
+              f"growth a tick {per_tick(single):.1f} -> {per_tick(chunked):.1f} MB")  # fmt: skip
+    for name in ("roll-up before", "roll-up, one transaction", "roll-up, chunked"):
         if name not in by or scale_hour == 1:
             continue
         r = by[name]
