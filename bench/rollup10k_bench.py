@@ -14,10 +14,13 @@ and drops each expired day. This bench times those steps on a throwaway PostgreS
 2. tick inserts alone: the real ``Store.insert_sample_batch`` of a real ``Simulator.step_batch`` tick
    (110,000 samples at 10,000 services) every 5 s of wall time, in the next hour of the same day;
 3. the roll-up of the seeded hour with ``rollups.roll_hours`` (what ``roll_up`` calls per closed hour:
-   the hourly rollups, the per-provider rollups and the hour's 6-hour bucket in one transaction) while
-   the ticks go on every 5 s: first with the statement before this branch (window functions over the
-   sorted hour, kept here as ``before_rollups``), then with the current one (a hashed pass), on the
-   same data; then ticks alone again;
+   the hourly rollups, the per-provider rollups and the hour's 6-hour bucket) while the ticks go on
+   every 5 s, on the same data: first in one transaction (``SERVICES_PER_CHUNK = 0``: the hashed
+   statement, as before the rollchunk branch), then chunked (a chunk of services per short
+   transaction into a temporary table, published in one short transaction), ``--repeat`` times;
+   ``telemetry_latest`` is compacted (``VACUUM FULL``) before each so that its growth is the step's;
+   with ``--window-baseline`` first the window-function statement before scale10k
+   (``before_rollups``); then ticks alone again;
 4. the 6-hour rollups of a full bucket: the hour's rollup rows copied to the bucket's 5 other hours,
    then ``rollups._rewrite_buckets`` of that bucket (660,000 hourly rows into 110,000 bucket rows at
    10,000 services: the production size, nothing extrapolated);
@@ -34,7 +37,7 @@ printed next to every figure.
 
     source scripts/test-services.sh
     cd bench && PYTHONPATH=../src:. ../.venv/bin/python rollup10k_bench.py [--services 10000]
-        [--minutes 12] [--alone-ticks 6] [--no-archive]
+        [--minutes 12] [--alone-ticks 6] [--no-archive] [--repeat 1] [--window-baseline]
 """
 
 from __future__ import annotations
@@ -364,7 +367,7 @@ def main() -> None:
         print(f"  {tick_summary(before.ticks)} (load {before.load_end})", flush=True)
 
         print("the roll-up of the seeded hour (rollups.roll_hours, the call roll_up makes per closed "
-              "hour), ticks beside it; the statement before this branch, then the current one:")  # fmt: skip
+              "hour), ticks beside it; in one transaction, then chunked:")  # fmt: skip
         variants: list[tuple[str, Any, int | None]] = [
             ("roll-up, one transaction", None, 0),
             ("roll-up, chunked", None, None),
@@ -450,17 +453,18 @@ def report(
               f"{beside} | {s.latest[0]:.0f} -> {s.latest[1]:.0f} | {s.load_start} -> {s.load_end} | "
               f"{notes} |")  # fmt: skip
     by = {s.name: s for s in steps}
-    print("\nextrapolated linearly (labelled: not measured at this size):")
     single, chunked = by.get("roll-up, one transaction"), by.get("roll-up, chunked")
     if single is not None and chunked is not None:
 
-        def per_tick(s: Step) -> float:
+        def growth(s: Step) -> float:
             return (s.latest[1] - s.latest[0]) / max(1, len(s.ticks))
 
-        print(f"  chunked / one transaction (same run, same data): wall {chunked.wall / single.wall:.2f}, "
+        print(f"  chunked / one transaction (same run, same data; the last of each): wall "
+              f"{chunked.wall / single.wall:.2f}, "
               f"server CPU {chunked.server_cpu / single.server_cpu:.2f}, tick insert median "
               f"{statistics.median(chunked.ticks) / statistics.median(single.ticks):.2f}, telemetry_latest "
-              f"growth a tick {per_tick(single):.1f} -> {per_tick(chunked):.1f} MB")  # fmt: skip
+              f"growth a tick {growth(single):.1f} -> {growth(chunked):.1f} MB")  # fmt: skip
+    print("\nextrapolated linearly (labelled: not measured at this size):")
     for name in ("roll-up before", "roll-up, one transaction", "roll-up, chunked"):
         if name not in by or scale_hour == 1:
             continue
