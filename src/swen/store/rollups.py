@@ -266,7 +266,7 @@ def roll_hours(
     the xmin horizon for the whole roll-up (minutes at 10,000 services), so the old row versions the
     ticks leave in ``telemetry_latest`` every 5 s could not be pruned and the ticks slowed
     (docs/BENCHMARKS.md, scale10k and rollchunk). A crash or an error before the publishing commit
-    leaves the rollups as they were (the temporary table dies with the session or is emptied by the
+    leaves the rollups as they were (the temporary table dies with the session or is dropped by the
     next roll-up), so a rerun writes the same rows. ``after_chunk(n)`` is called after the n-th chunk
     committed (tests interrupt the roll-up there). SQLite rolls the hours in the one transaction."""
     per_chunk = SERVICES_PER_CHUNK if services_per_chunk is None else services_per_chunk
@@ -325,9 +325,11 @@ def _roll_hours_chunked(
 ) -> int:
     with translated("rolling up telemetry"), store.engine.connect() as conn:
         with conn.begin():
-            # ON COMMIT PRESERVE ROWS (the default): the chunks' rows outlive their transactions
-            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (LIKE telemetry_rollups)")
-            conn.exec_driver_sql(f"TRUNCATE {_STAGE}")  # what an interrupted roll-up left
+            # made afresh (what an interrupted roll-up left on this pooled session goes, and the columns
+            # are those of telemetry_rollups now); ON COMMIT PRESERVE ROWS, the default: the chunks'
+            # rows outlive their transactions
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{_STAGE}")
+            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_STAGE} (LIKE telemetry_rollups)")
             bounds = _service_bounds(conn, per_chunk)
         chunks = list(zip([None, *bounds], [*bounds, None], strict=True))
         done = 0
@@ -345,8 +347,9 @@ def _roll_hours_chunked(
             hour += HOUR
         with conn.begin():  # publish: short, and all of it or nothing
             _delete_hours(conn, lo, hi)
-            conn.exec_driver_sql(f"INSERT INTO telemetry_rollups SELECT * FROM {_STAGE}")
-            conn.exec_driver_sql(f"TRUNCATE {_STAGE}")
+            names = ", ".join(_ROLLUP_COLUMNS)
+            conn.exec_driver_sql(f"INSERT INTO telemetry_rollups ({names}) SELECT {names} FROM {_STAGE}")
+            conn.exec_driver_sql(f"DROP TABLE pg_temp.{_STAGE}")
             return _publish(conn, lo, hi)
 
 
