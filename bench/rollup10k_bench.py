@@ -37,7 +37,7 @@ printed next to every figure.
 
     source scripts/test-services.sh
     cd bench && PYTHONPATH=../src:. ../.venv/bin/python rollup10k_bench.py [--services 10000]
-        [--minutes 12] [--alone-ticks 6] [--no-archive] [--repeat 1] [--window-baseline]
+        [--minutes 12] [--alone-ticks 6] [--no-archive] [--repeat 1] [--chunked-first] [--window-baseline]
 """
 
 from __future__ import annotations
@@ -372,6 +372,8 @@ def main() -> None:
             ("roll-up, one transaction", None, 0),
             ("roll-up, chunked", None, None),
         ]
+        if args.chunked_first:
+            variants.reverse()
         if args.window_baseline:
             variants.insert(0, ("roll-up before", before_rollups, 0))
         for _ in range(args.repeat - 1):
