@@ -330,6 +330,7 @@ def main() -> None:
         action="store_true",
         help="also the window-function statement before scale10k (minutes of CPU)",
     )
+    ap.add_argument("--chunked-first", action="store_true", help="the chunked roll-up before the other")
     ap.add_argument(
         "--repeat", type=int, default=1, help="roll-ups one transaction / chunked, this many times"
     )
