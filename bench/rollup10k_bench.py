@@ -368,7 +368,7 @@ def main() -> None:
         print(f"  {tick_summary(before.ticks)} (load {before.load_end})", flush=True)
 
         print("the roll-up of the seeded hour (rollups.roll_hours, the call roll_up makes per closed "
-              "hour), ticks beside it; in one transaction, then chunked:")  # fmt: skip
+              "hour), ticks beside it; in one transaction and chunked:")  # fmt: skip
         variants: list[tuple[str, Any, int | None]] = [
             ("roll-up, one transaction", None, 0),
             ("roll-up, chunked", None, None),
