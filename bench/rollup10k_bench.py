@@ -14,10 +14,13 @@ and drops each expired day. This bench times those steps on a throwaway PostgreS
 2. tick inserts alone: the real ``Store.insert_sample_batch`` of a real ``Simulator.step_batch`` tick
    (110,000 samples at 10,000 services) every 5 s of wall time, in the next hour of the same day;
 3. the roll-up of the seeded hour with ``rollups.roll_hours`` (what ``roll_up`` calls per closed hour:
-   the hourly rollups, the per-provider rollups and the hour's 6-hour bucket in one transaction) while
-   the ticks go on every 5 s: first with the statement before this branch (window functions over the
-   sorted hour, kept here as ``before_rollups``), then with the current one (a hashed pass), on the
-   same data; then ticks alone again;
+   the hourly rollups, the per-provider rollups and the hour's 6-hour bucket) while the ticks go on
+   every 5 s, on the same data: first in one transaction (``SERVICES_PER_CHUNK = 0``: the hashed
+   statement, as before the rollchunk branch), then chunked (a chunk of services per short
+   transaction into a temporary table, published in one short transaction), ``--repeat`` times;
+   ``telemetry_latest`` is compacted (``VACUUM FULL``) before each so that its growth is the step's;
+   with ``--window-baseline`` first the window-function statement before scale10k
+   (``before_rollups``); then ticks alone again;
 4. the 6-hour rollups of a full bucket: the hour's rollup rows copied to the bucket's 5 other hours,
    then ``rollups._rewrite_buckets`` of that bucket (660,000 hourly rows into 110,000 bucket rows at
    10,000 services: the production size, nothing extrapolated);
@@ -34,7 +37,7 @@ printed next to every figure.
 
     source scripts/test-services.sh
     cd bench && PYTHONPATH=../src:. ../.venv/bin/python rollup10k_bench.py [--services 10000]
-        [--minutes 12] [--alone-ticks 6] [--no-archive]
+        [--minutes 12] [--alone-ticks 6] [--no-archive] [--repeat 1] [--chunked-first] [--window-baseline]
 """
 
 from __future__ import annotations
@@ -210,6 +213,15 @@ def latest_mb(store: Store) -> float:
     return int(size) / 2**20
 
 
+def compact_latest(store: Store) -> None:
+    """``VACUUM FULL telemetry_latest``: the table rewritten without dead versions or free space, so
+    that its growth during the next step is that step's alone."""
+    with store.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            "VACUUM (FULL, ANALYZE) telemetry_latest"
+        )
+
+
 def temp_bytes(conn: Any) -> int:
     query = "SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()"
     return int(conn.execute(text(query)).scalar_one())
@@ -313,6 +325,15 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=12.0, help="minutes of raw ticks seeded (60: an hour)")
     ap.add_argument("--alone-ticks", type=int, default=6, help="ticks alone before and after the roll-up")
     ap.add_argument("--no-archive", dest="archive", action="store_false", help="skip archive and drop")
+    ap.add_argument(
+        "--window-baseline",
+        action="store_true",
+        help="also the window-function statement before scale10k (minutes of CPU)",
+    )
+    ap.add_argument("--chunked-first", action="store_true", help="the chunked roll-up before the other")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="roll-ups one transaction / chunked, this many times"
+    )
     args = ap.parse_args()
 
     print(f"load average at start: {load()}; {os.cpu_count()} CPUs", flush=True)
@@ -347,9 +368,23 @@ def main() -> None:
         print(f"  {tick_summary(before.ticks)} (load {before.load_end})", flush=True)
 
         print("the roll-up of the seeded hour (rollups.roll_hours, the call roll_up makes per closed "
-              "hour), ticks beside it; the statement before this branch, then the current one:")  # fmt: skip
-        for name, variant in (("roll-up before", before_rollups), ("roll-up", None)):
-            with swapped(rollups, "_insert_rollups", variant):
+              "hour), ticks beside it; in one transaction and chunked:")  # fmt: skip
+        variants: list[tuple[str, Any, int | None]] = [
+            ("roll-up, one transaction", None, 0),
+            ("roll-up, chunked", None, None),
+        ]
+        if args.chunked_first:
+            variants.reverse()
+        if args.window_baseline:
+            variants.insert(0, ("roll-up before", before_rollups, 0))
+        for _ in range(args.repeat - 1):
+            variants += variants[-2:]
+        for name, variant, per_chunk in variants:
+            compact_latest(store)  # each variant starts from a compact telemetry_latest
+            with (
+                swapped(rollups, "_insert_rollups", variant),
+                swapped(rollups, "SERVICES_PER_CHUNK", per_chunk),
+            ):
                 step, n = timed_step(
                     name, store, cpu, ticker, lambda: rollups.roll_hours(store, hour, hour + HOUR)
                 )
@@ -421,12 +456,19 @@ def report(
               f"{beside} | {s.latest[0]:.0f} -> {s.latest[1]:.0f} | {s.load_start} -> {s.load_end} | "
               f"{notes} |")  # fmt: skip
     by = {s.name: s for s in steps}
+    single, chunked = by.get("roll-up, one transaction"), by.get("roll-up, chunked")
+    if single is not None and chunked is not None:
+
+        def growth(s: Step) -> float:
+            return (s.latest[1] - s.latest[0]) / max(1, len(s.ticks))
+
+        print(f"  chunked / one transaction (same run, same data; the last of each): wall "
+              f"{chunked.wall / single.wall:.2f}, "
+              f"server CPU {chunked.server_cpu / single.server_cpu:.2f}, tick insert median "
+              f"{statistics.median(chunked.ticks) / statistics.median(single.ticks):.2f}, telemetry_latest "
+              f"growth a tick {growth(single):.1f} -> {growth(chunked):.1f} MB")  # fmt: skip
     print("\nextrapolated linearly (labelled: not measured at this size):")
-    if "roll-up before" in by and "roll-up" in by:
-        b, a = by["roll-up before"], by["roll-up"]
-        print(f"  roll-up after / before (same run, same data): wall {a.wall / b.wall:.2f}, server CPU "
-              f"{a.server_cpu / b.server_cpu:.2f}")  # fmt: skip
-    for name in ("roll-up before", "roll-up"):
+    for name in ("roll-up before", "roll-up, one transaction", "roll-up, chunked"):
         if name not in by or scale_hour == 1:
             continue
         r = by[name]

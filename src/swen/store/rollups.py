@@ -6,7 +6,10 @@ rate, GPU availability), the nearest-rank p95 latency (the value at rank ceil(0.
 PostgreSQL's ``percentile_disc(0.95)`` gives) and the worst availability. It runs from the maintenance
 step (``store/maintenance.py``); an hour is closed once the newest sample is ``CLOSE_GRACE`` past its
 end. Rolling an hour again replaces its rows (delete + insert in one transaction), so a rerun after a
-crash duplicates nothing. Samples that arrive for an hour after it was rolled up are not in it.
+crash duplicates nothing. Samples that arrive for an hour after it was rolled up are not in it. On
+PostgreSQL the aggregation runs a chunk of services per short transaction into a temporary table and
+only the publishing is one transaction (``roll_hours``): no long snapshot holds back the pruning of
+the rows the ticks update, and no reader sees a partial hour.
 
 Each hour is also summed per provider (``telemetry_provider_rollups``: a few rows an hour), which the
 credits burn-down reads, and the sample count and price sum of each (service, provider, region) per
@@ -29,7 +32,7 @@ VALUES list at 10,000 services: docs/BENCHMARKS.md); on SQLite from a VALUES lis
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -175,9 +178,8 @@ measured, so ~1.2 GB at the 720 of a full hour: about half of it spills)."""
 # every row by three text keys and the latency; twice the server CPU at 10,000 services, 3x the time
 # in psql: docs/BENCHMARKS.md, scale10k). Sums may add in another order than the sorted statement's:
 # equal within float rounding.
-_ROLLUP_POSTGRESQL = text(
-    """
-    INSERT INTO telemetry_rollups (service, provider, region, hour, samples, instance_type,
+_ROLLUP_POSTGRESQL_SQL = """
+    INSERT INTO {table} (service, provider, region, hour, samples, instance_type,
         hourly_cost_sum, credits_sum, latency_sum, latency_p95, availability_sum, availability_min,
         error_rate_sum, gpu_availability_sum, simulated_price)
     SELECT g.service, g.provider, g.region, g.hour, g.n, g.instance_type, g.cost, g.credits,
@@ -192,22 +194,18 @@ _ROLLUP_POSTGRESQL = text(
             min(availability) AS availability_min, sum(error_rate) AS error_rate,
             sum(gpu_availability) AS gpu, bool_or(simulated_price) AS simulated
         FROM telemetry_samples
-        WHERE ts >= :lo AND ts < :hi
+        WHERE ts >= :lo AND ts < :hi{services}
         GROUP BY service, provider, region, date_trunc('hour', ts, 'UTC')
     ) AS g
     """
-)
+_ROLLUP_POSTGRESQL = text(_ROLLUP_POSTGRESQL_SQL.format(table="telemetry_rollups", services=""))
 
 
 def _insert_rollups(conn: Connection, lo: datetime, hi: datetime) -> None:
     """Write the rollups of the hours in ``[lo, hi)`` (their rows deleted before) in the caller's
     transaction."""
     if conn.dialect.name == "postgresql":
-        # hashed, not sorted: the planner overestimates the groups (three text keys) and would sort;
-        # no JIT for a statement whose estimated cost the disabled sort inflates
-        conn.exec_driver_sql(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'")
-        conn.exec_driver_sql("SET LOCAL enable_sort = off")
-        conn.exec_driver_sql("SET LOCAL jit = off")
+        _hashed_settings(conn)
         hour = lo
         while hour < hi:  # a statement per hour: one hour's groups in the hash (a catch-up passes 6)
             conn.execute(_ROLLUP_POSTGRESQL, {"lo": hour, "hi": min(hi, hour + HOUR)})
@@ -231,30 +229,128 @@ def as_utc(value: Any) -> datetime:
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
-def roll_hours(store: Store, lo: datetime, hi: datetime) -> int:
-    """(Re)write the rollups of the hours in ``[lo, hi)`` (hour-aligned) in one transaction; returns
-    how many rollup rows it wrote."""
+def _hashed_settings(conn: Connection) -> None:
+    """PostgreSQL, for the rest of the caller's transaction: the roll-up statement hashed, not sorted
+    (the planner overestimates the groups from three text keys and would sort), with no JIT for a
+    statement whose estimated cost the disabled sort inflates."""
+    conn.exec_driver_sql(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'")
+    conn.exec_driver_sql("SET LOCAL enable_sort = off")
+    conn.exec_driver_sql("SET LOCAL jit = off")
+
+
+SERVICES_PER_CHUNK = 250
+"""PostgreSQL: services per roll-up transaction (``roll_hours``). At 10,000 services an hour is 40
+chunks of ~2 million samples, each its own short statement and transaction; 0 rolls the hours in one
+statement per hour inside the one transaction that publishes them (what SQLite does)."""
+
+_STAGE = "swen_rollup_stage"
+"""PostgreSQL: the session's temporary table the chunks are written to (never WAL-logged, seen by no
+other session, gone with the session), moved into ``telemetry_rollups`` when the hours are published."""
+
+
+def roll_hours(
+    store: Store,
+    lo: datetime,
+    hi: datetime,
+    *,
+    services_per_chunk: int | None = None,
+    after_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """(Re)write the rollups of the hours in ``[lo, hi)`` (hour-aligned); returns how many rollup rows
+    it wrote. Every reader sees the hours appear at once: their hourly, per-provider and 6-hour rows
+    (and so ``rolled_through``) are published in one transaction, never a partial hour.
+
+    On PostgreSQL the hours are first aggregated ``services_per_chunk`` services (default
+    ``SERVICES_PER_CHUNK``) at a time, each chunk its own short transaction into a temporary table of
+    this session, then published from it in one short transaction. A long transaction would hold back
+    the xmin horizon for the whole roll-up (minutes at 10,000 services), so the old row versions the
+    ticks leave in ``telemetry_latest`` every 5 s could not be pruned and the ticks slowed
+    (docs/BENCHMARKS.md, scale10k and rollchunk). A crash or an error before the publishing commit
+    leaves the rollups as they were (the temporary table dies with the session or is dropped by the
+    next roll-up), so a rerun writes the same rows. ``after_chunk(n)`` is called after the n-th chunk
+    committed (tests interrupt the roll-up there). SQLite rolls the hours in the one transaction."""
+    per_chunk = SERVICES_PER_CHUNK if services_per_chunk is None else services_per_chunk
+    if store.engine.dialect.name == "postgresql" and per_chunk > 0:
+        return _roll_hours_chunked(store, lo, hi, per_chunk, after_chunk)
     with translated("rolling up telemetry"), write_transaction(store.engine, pg_lock_key=None) as conn:
-        conn.execute(delete(telemetry_rollups).where(_R.hour >= lo, _R.hour < hi))
-        conn.execute(delete(telemetry_provider_rollups).where(_P.hour >= lo, _P.hour < hi))
+        _delete_hours(conn, lo, hi)
         _insert_rollups(conn, lo, hi)
-        written = select(func.count()).where(_R.hour >= lo, _R.hour < hi)  # psycopg: no rowcount here
-        rows = int(conn.execute(written).scalar_one())
-        per_provider = (
-            select(
-                _R.provider,
-                _R.hour,
-                func.sum(_R.samples),
-                func.sum(_R.hourly_cost_sum),
-                func.sum(_R.credits_sum),
-            )
-            .where(_R.hour >= lo, _R.hour < hi)
-            .group_by(_R.provider, _R.hour)
+        return _publish(conn, lo, hi)
+
+
+def _delete_hours(conn: Connection, lo: datetime, hi: datetime) -> None:
+    conn.execute(delete(telemetry_rollups).where(_R.hour >= lo, _R.hour < hi))
+    conn.execute(delete(telemetry_provider_rollups).where(_P.hour >= lo, _P.hour < hi))
+
+
+def _publish(conn: Connection, lo: datetime, hi: datetime) -> int:
+    """With the hourly rollups of ``[lo, hi)`` written in the caller's transaction: their per-provider
+    rows and their 6-hour buckets; returns the hourly rows."""
+    written = select(func.count()).where(_R.hour >= lo, _R.hour < hi)  # psycopg: no rowcount here
+    rows = int(conn.execute(written).scalar_one())
+    per_provider = (
+        select(
+            _R.provider,
+            _R.hour,
+            func.sum(_R.samples),
+            func.sum(_R.hourly_cost_sum),
+            func.sum(_R.credits_sum),
         )
-        columns = ["provider", "hour", "samples", "hourly_cost_sum", "credits_sum"]
-        conn.execute(telemetry_provider_rollups.insert().from_select(columns, per_provider))
-        _rewrite_buckets(conn, floor_bucket(lo), ceil_bucket(hi))
+        .where(_R.hour >= lo, _R.hour < hi)
+        .group_by(_R.provider, _R.hour)
+    )
+    columns = ["provider", "hour", "samples", "hourly_cost_sum", "credits_sum"]
+    conn.execute(telemetry_provider_rollups.insert().from_select(columns, per_provider))
+    _rewrite_buckets(conn, floor_bucket(lo), ceil_bucket(hi))
     return rows
+
+
+def _service_bounds(conn: Connection, per_chunk: int) -> list[str]:
+    """Every ``per_chunk``-th service name known (``telemetry_latest``, in the database's order): the
+    chunks are ``[None, b1), [b1, b2), ..., [bk, None)``, which cover every name whatever services the
+    hours hold (the bounds only balance the chunks)."""
+    names = conn.execute(text("SELECT DISTINCT service FROM telemetry_latest ORDER BY service")).scalars()
+    return list(names)[per_chunk::per_chunk]
+
+
+def _chunk_statement(first: str | None, last: str | None) -> Any:
+    services = ("" if first is None else " AND service >= :first") + (
+        "" if last is None else " AND service < :last"
+    )
+    return text(_ROLLUP_POSTGRESQL_SQL.format(table=_STAGE, services=services))
+
+
+def _roll_hours_chunked(
+    store: Store, lo: datetime, hi: datetime, per_chunk: int, after_chunk: Callable[[int], None] | None
+) -> int:
+    with translated("rolling up telemetry"), store.engine.connect() as conn:
+        with conn.begin():
+            # made afresh (what an interrupted roll-up left on this pooled session goes, and the columns
+            # are those of telemetry_rollups now); ON COMMIT PRESERVE ROWS, the default: the chunks'
+            # rows outlive their transactions
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{_STAGE}")
+            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_STAGE} (LIKE telemetry_rollups)")
+            bounds = _service_bounds(conn, per_chunk)
+        chunks = list(zip([None, *bounds], [*bounds, None], strict=True))
+        done = 0
+        hour = lo
+        while hour < hi:
+            for first, last in chunks:
+                with conn.begin():
+                    _hashed_settings(conn)
+                    params: dict[str, object] = {"lo": hour, "hi": min(hi, hour + HOUR)}
+                    params |= {k: v for k, v in (("first", first), ("last", last)) if v is not None}
+                    conn.execute(_chunk_statement(first, last), params)
+                done += 1
+                if after_chunk is not None:
+                    after_chunk(done)
+            hour += HOUR
+        with conn.begin():  # publish: short, and all of it or nothing
+            _delete_hours(conn, lo, hi)
+            names = ", ".join(_ROLLUP_COLUMNS)
+            conn.exec_driver_sql(f"INSERT INTO telemetry_rollups ({names}) SELECT {names} FROM {_STAGE}")
+            conn.exec_driver_sql(f"DROP TABLE pg_temp.{_STAGE}")
+            return _publish(conn, lo, hi)
 
 
 def _bucket_of(conn: Connection, column: Any) -> ColumnElement[Any]:

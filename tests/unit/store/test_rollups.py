@@ -10,12 +10,14 @@ from datetime import timedelta
 
 import pytest
 from alembic import command
+from sqlalchemy import delete
 
 from support.builders import T0, placement, telemetry_sample
 from swen.domain.models import TelemetrySample
 from swen.store import history, rollups
 from swen.store.db import alembic_config, migrate, write_transaction
 from swen.store.repository import Store
+from swen.store.tables import telemetry_latest
 
 
 def _samples(hours: int, seed: int = 3) -> list[TelemetrySample]:
@@ -257,3 +259,95 @@ def test_migration_0013_fills_the_six_hour_rollups_from_the_hourly_ones(
     migrate(store.engine)  # 0013 again: filled from telemetry_rollups
     assert _same_buckets(rollups.six_hour_rollups(store, start=T0, end=FAR), written)
     _assert_buckets_are_their_hours(store)
+
+
+class _Interrupted(Exception):
+    """Raised between two chunks of a roll-up: a crash there."""
+
+
+def _assert_rollups_are_the_raw_aggregates(store: Store, samples: list[TelemetrySample], end: object) -> None:
+    got = rollups.hourly_rollups(store, start=T0, end=FAR)
+    expected = {k: v for k, v in _expected(samples).items() if k[3] < end}
+    assert [(r.service, r.provider, r.region, r.hour) for r in got] == sorted(expected)
+    for r in got:
+        want = expected[(r.service, r.provider, r.region, r.hour)]
+        assert r.samples == want["samples"]
+        for field in ("hourly_cost_usd", "credits_usd", "latency_ms", "latency_p95_ms", "availability"):
+            assert getattr(r, field) == pytest.approx(want[field], rel=1e-9), field
+        assert r.availability_min == pytest.approx(want["availability_min"])
+
+
+def test_a_roll_up_interrupted_between_chunks_shows_nothing_and_a_rerun_is_exact(store: Store) -> None:
+    """PostgreSQL rolls an hour a chunk of services per transaction: until the hours are published in
+    one last transaction no reader sees any of their rows (nor ``rolled_through`` move), a crash
+    between two chunks changes nothing, and the rerun writes exactly the rollups of the raw samples."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite rolls the hours in one transaction: there are no chunks")
+    samples = _samples(hours=4)
+    store.insert_samples(samples)
+    rollups.roll_up(store, max_hours=1)  # hour 0 published
+    hours_before = rollups.hourly_rollups(store, start=T0, end=FAR)
+    buckets_before = rollups.six_hour_rollups(store, start=T0, end=FAR)
+    credits_before = rollups.credits_by_provider(store, start=T0, end=T0 + timedelta(hours=4), step_s=3600)
+    seen = []
+
+    def crash_at_the_third(n: int) -> None:
+        seen.append(n)
+        # what every reader sees after the n-th chunk committed: hour 0 alone, as before
+        assert rollups.rolled_through_at(store) == T0 + timedelta(hours=1)
+        assert rollups.hourly_rollups(store, start=T0, end=FAR) == hours_before
+        assert _same_buckets(rollups.six_hour_rollups(store, start=T0, end=FAR), buckets_before)
+        window = {"start": T0, "end": T0 + timedelta(hours=4), "step_s": 3600}
+        assert rollups.credits_by_provider(store, **window) == credits_before
+        if n == 3:  # the second hour's first chunk is in, its second not
+            raise _Interrupted
+
+    with pytest.raises(_Interrupted):
+        rollups.roll_hours(store, T0 + timedelta(hours=1), T0 + timedelta(hours=3), services_per_chunk=1,
+                           after_chunk=crash_at_the_third)  # fmt: skip
+    assert seen == [1, 2, 3]  # two services, a chunk each: two chunks an hour
+    assert rollups.rolled_through_at(store) == T0 + timedelta(hours=1)
+    assert rollups.hourly_rollups(store, start=T0, end=FAR) == hours_before
+
+    chunks: list[int] = []
+    rows = rollups.roll_hours(
+        store,
+        T0 + timedelta(hours=1),
+        T0 + timedelta(hours=3),
+        services_per_chunk=1,
+        after_chunk=chunks.append,
+    )
+    assert chunks == [1, 2, 3, 4]
+    assert rows == 2 * 6  # hours 1 and 2 x (2 services x 3 places)
+    assert rollups.rolled_through_at(store) == T0 + timedelta(hours=3)
+    _assert_rollups_are_the_raw_aggregates(store, samples, T0 + timedelta(hours=3))
+    _assert_buckets_are_their_hours(store)
+    # and the same as the one-transaction roll-up of the same hours
+    chunked = rollups.hourly_rollups(store, start=T0, end=FAR)
+    rollups.roll_hours(store, T0, T0 + timedelta(hours=3), services_per_chunk=0)
+    single = rollups.hourly_rollups(store, start=T0, end=FAR)
+    assert [(r.service, r.provider, r.region, r.hour, r.samples) for r in single] == [
+        (r.service, r.provider, r.region, r.hour, r.samples) for r in chunked
+    ]
+    for a, b in zip(single, chunked, strict=True):
+        assert a.hourly_cost_usd == pytest.approx(b.hourly_cost_usd, rel=1e-12)
+        assert a.latency_p95_ms == b.latency_p95_ms
+
+
+def test_chunks_cover_services_outside_the_known_names(store: Store) -> None:
+    """The chunk bounds come from ``telemetry_latest``; a service of the hour that sorts before, between
+    or after them is still rolled up, once."""
+    samples = _samples(hours=2)
+    extra = [
+        telemetry_sample(name, "aws/us-east-1", ts=T0 + timedelta(minutes=10), latency=50.0)
+        for name in ("a-first", "service-15", "zz-last")
+    ]
+    store.insert_samples(samples + extra)
+    with write_transaction(store.engine, pg_lock_key=None) as conn:  # known: service-1, service-2
+        conn.execute(
+            delete(telemetry_latest).where(
+                telemetry_latest.c.service.in_(["a-first", "service-15", "zz-last"])
+            )
+        )
+    rollups.roll_hours(store, T0, T0 + timedelta(hours=1), services_per_chunk=1)
+    _assert_rollups_are_the_raw_aggregates(store, samples + extra, T0 + timedelta(hours=1))
