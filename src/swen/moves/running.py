@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from swen.domain.models import HOURS_PER_MONTH, Placement, Service
+from swen.domain.models import Placement, Service
 from swen.store.records import LatestPrice, PlacementRecord
 from swen.store.repository import Store
 
@@ -76,7 +76,7 @@ def running_services(
     applied = store.placement_records() if records is None else records
     where = [_placement(svc, applied.get(svc.name)) for svc in fleet]
     places = [(svc.name, p.provider, p.region) for svc, p in zip(fleet, where, strict=True)]
-    newest = {(s.service, s.provider, s.region): s for s in store.latest_prices_at(places)}
+    newest = _newest_by_key(store.latest_prices_at(places))
     return {svc.name: _running(svc, applied.get(svc.name), newest) for svc in fleet}
 
 
@@ -85,13 +85,17 @@ def running_service(store: Store, name: str) -> RunningService:
     service = store.get_service(name)
     record = store.placement_records().get(name)
     place = _placement(service, record)
-    newest = store.latest_prices_at([(name, place.provider, place.region)])
-    return _running(service, record, {(s.service, s.provider, s.region): s for s in newest})
+    newest = _newest_by_key(store.latest_prices_at([(name, place.provider, place.region)]))
+    return _running(service, record, newest)
 
 
 def newest_sample_time(running: Iterable[RunningService]) -> datetime | None:
     """The newest sample time over the services' placements (None when none has a sample)."""
     return max((r.sample_ts for r in running if r.sample_ts is not None), default=None)
+
+
+def _newest_by_key(prices: Iterable[LatestPrice]) -> dict[_SampleKey, LatestPrice]:
+    return {(p.service, p.provider, p.region): p for p in prices}
 
 
 def _placement(service: Service, record: PlacementRecord | None) -> Placement:
@@ -110,7 +114,7 @@ def _running(
         decision_id=None if record is None else record.decision_id,
         replicas=service.replicas,
         instance_type=None if sample is None else sample.instance_type,
-        instance_monthly_cost_usd=None if sample is None else sample.hourly_cost_usd * HOURS_PER_MONTH,
+        instance_monthly_cost_usd=None if sample is None else sample.instance_monthly_cost_usd,
         sample_ts=None if sample is None else sample.ts,
         simulated_price=False if sample is None else sample.simulated_price,
     )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Row, RowMapping
 
 from swen.domain.decision import Decision, DecisionStatus
-from swen.domain.models import Placement
+from swen.domain.models import HOURS_PER_MONTH, Placement
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -69,6 +69,11 @@ class LatestPrice:
     instance_type: str
     hourly_cost_usd: float
     simulated_price: bool
+
+    @property
+    def instance_monthly_cost_usd(self) -> float:
+        """One instance's monthly cost (hourly x 730), as ``TelemetrySample.instance_monthly_cost_usd``."""
+        return self.hourly_cost_usd * HOURS_PER_MONTH
 
 
 @dataclass(frozen=True, slots=True)
