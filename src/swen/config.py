@@ -383,6 +383,16 @@ class Settings(BaseSettings):
         "would lose more than this over its advantage's expected remaining days; else the engine holds "
         "it (docs/ENGINE.md). 0: every such move goes to a person after the week.",
     )
+    auto_propose_confidence: float = Field(
+        default=0.85,
+        ge=0.85,
+        lt=1,
+        description="The engine's bar for proposing a move the policy gate would auto-approve (at least "
+        "the gate's 0.85, the default). Between 0.85 and this bar such a move is held for stronger "
+        "evidence, and its explanation says so. Measured at 0.90 and 0.92 on the shipped scenarios: no "
+        "higher share of auto-approved moves paying back, fewer auto-approved moves and less saved "
+        "(docs/BENCHMARKS.md, section netpos); for a team that wants fewer, surer automatic moves.",
+    )
     stale_after_s: float = Field(default=120.0, gt=0, description="Samples older than this are stale.")
     verify_samples: int = Field(default=3, ge=1, description="Healthy samples needed to verify a move.")
     leader_election: bool | None = Field(

@@ -269,6 +269,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         bar_savings=bar_savings,
         days_mid=outlook.days_mid,
         auto_confidence=params.auto_confidence,
+        auto_propose_confidence=params.auto_propose_confidence,
         manual_patience_s=params.manual_patience_s,
         review_cost_usd=params.review_cost_usd,
     )

@@ -113,6 +113,19 @@ def held_reason(confidence: float, auto_confidence: float, review_cost_usd: floa
     )
 
 
+def evidence_held_reason(
+    confidence: float, auto_confidence: float, propose_bar: float, per_day: float
+) -> str:
+    """``held for stronger evidence: confidence 0.86 clears the gate's 0.85 but not the 0.92 the engine
+    waits for before proposing a move the gate would auto-approve; waiting loses ~$6.60/day``
+    (``route.judge_routes``: ``EngineParams.auto_propose_confidence`` above the gate's bar)."""
+    return (
+        f"held for stronger evidence: confidence {number(confidence, propose_bar)} clears the gate's "
+        f"{auto_confidence:.2f} but not the {propose_bar:.2f} the engine waits for before proposing a move "
+        f"the gate would auto-approve; waiting loses ~{per_day_usd(per_day)}/day"
+    )
+
+
 def held_phrase(reason: str, at_stake: float, days_mid: float) -> str:
     """:func:`held_reason` with what holding loses over the advantage's expected remaining days."""
     return f"{reason} (~{usd(at_stake)} over the {span(days_mid)} the advantage is expected to last)"

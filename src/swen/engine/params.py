@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from swen.domain.gate_bars import MIN_AUTO_CONFIDENCE
 from swen.domain.models import Weights
 from swen.engine.calibration import Fold
 from swen.engine.confidence import MARGIN_SCALE
@@ -32,11 +33,21 @@ class EngineParams(BaseModel):
     margin_scale: float = Field(default=MARGIN_SCALE, gt=0)
     auto_emergency: bool = True
     """Treat a current placement below the availability floor (or quarantined) as an emergency."""
-    auto_confidence: float = Field(default=0.85, ge=0, le=1)
+    auto_confidence: float = Field(default=MIN_AUTO_CONFIDENCE, ge=0, le=1)
     """The policy gate's auto-approve confidence bar (``policies/gate.rego``). A move the gate could
-    auto-approve (stateless, cost delta under 5 %) is proposed once its confidence clears this bar,
-    not earlier to a person (one move, one merge request), unless it waited ``manual_patience_s`` and a
-    review is worth it (``review_cost_usd``; ``route.judge_routes``)."""
+    auto-approve (stateless, cost delta under 5 %) is not proposed to a person before its confidence
+    clears this bar (one move, one merge request), unless it waited ``manual_patience_s`` and a review
+    is worth it (``review_cost_usd``; ``route.judge_routes``)."""
+    auto_propose_confidence: float = Field(default=MIN_AUTO_CONFIDENCE, ge=0, lt=1)
+    """The engine's own bar for proposing a move the gate would auto-approve (at least
+    ``auto_confidence``; default: the same). Between the gate's bar and this one the move is *held for
+    stronger evidence* (``route.judge_routes``). Default at the gate's bar, measured: with a
+    calibrated confidence the share of auto-approved moves that pay back is about their mean
+    confidence, but waiting for 0.90 or 0.92 did not raise it (calm-month 88 % -> 85 %: the moves that
+    waited were not the ones that paid back more often), cost price-duel's auto share (80 % -> 53 %:
+    its credit moves, held, turned into moves a person must review) and captured savings
+    (docs/BENCHMARKS.md, section ``netpos``). A stricter team can still set it
+    (``Settings.auto_propose_confidence``)."""
     manual_patience_s: float = Field(default=7 * 86400.0, ge=0)
     """How long an advantage above ``min_confidence`` but short of ``auto_confidence`` holds before
     the move is proposed to a person anyway. A week: measured on the shipped scenarios, moves
@@ -55,6 +66,16 @@ class EngineParams(BaseModel):
     calibration: Fold | None = None
     """Isotonic calibration of the raw probability and the fitted duration model (None: raw)."""
 
+    @model_validator(mode="after")
+    def _propose_bar_not_below_the_gates(self) -> EngineParams:
+        if self.auto_propose_confidence < self.auto_confidence:
+            raise ValueError(
+                f"auto_propose_confidence {self.auto_propose_confidence} is below the gate's "
+                f"auto_confidence {self.auto_confidence}: set it at or above auto_confidence (equal: "
+                "propose at the gate's bar)"
+            )
+        return self
+
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineParams:
         return cls(
@@ -68,4 +89,5 @@ class EngineParams(BaseModel):
             stale_after_s=settings.stale_after_s,
             stability_window=settings.window_size,
             review_cost_usd=settings.review_cost_usd,
+            auto_propose_confidence=settings.auto_propose_confidence,
         )
