@@ -157,6 +157,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "min_savings_usd": params.min_savings_usd,
             "cooldown_s": params.cooldown_s,
             "review_cost_usd": params.review_cost_usd,
+            "auto_propose_confidence": params.auto_propose_confidence,
             "stability_window": params.stability_window,
             "availability_floor": params.availability_floor,
             "gpu_availability_floor": params.gpu_availability_floor,

@@ -45,3 +45,13 @@ def test_net_positive_expectation_is_the_binomial_of_the_confidences() -> None:
     assert sure is not None and sure["p_meets_goal"] > 0.99
     assert net_positive_expectation(np.full(17, 0.9)) == out
     assert net_positive_expectation(np.zeros(0)) is None
+
+
+def test_the_report_says_what_a_calibrated_confidence_expects_of_the_share() -> None:
+    from swen.backtest.calibration import net_positive_expectation
+    from swen.backtest.report import _expected_text
+
+    text = _expected_text(net_positive_expectation(np.full(17, 0.9)))
+    assert text.startswith(" (a calibrated confidence expects 90 %, 80 % interval ")
+    assert text.endswith(" of replays)") and ">= 95 % in 1" in text  # ~17 % of replays
+    assert _expected_text(None) == ""
