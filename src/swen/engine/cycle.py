@@ -388,10 +388,12 @@ class Cycle:
             )
         elif self.routes.awaiting_evidence[i]:
             held = explain.evidence_held_reason(
-                confidence.value,
-                params.auto_confidence,
-                params.auto_propose_confidence,
-                float(self.routes.waiting_usd_per_day[i]),
+                confidence=confidence.value,
+                auto_confidence=params.auto_confidence,
+                propose_bar=params.auto_propose_confidence,
+                evidence=float(self.outlook.evidence[i]),
+                min_evidence=params.auto_min_evidence,
+                per_day=float(self.routes.waiting_usd_per_day[i]),
             )
             reasons.append(held)
             extras.append(held)

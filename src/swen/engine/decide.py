@@ -272,6 +272,9 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         auto_propose_confidence=params.auto_propose_confidence,
         manual_patience_s=params.manual_patience_s,
         review_cost_usd=params.review_cost_usd,
+        # an SLO repair's evidence is the score margin, not the price gap's
+        evidence=np.where(service_move, np.inf, outlook.evidence),
+        auto_min_evidence=params.auto_min_evidence,
     )
     ready = current_has_data & meets_thresholds(confidence, bar_savings, params) & (cooldown_left <= 0)
     migrate = moves & (emergency | (ready & routes.route_ok))

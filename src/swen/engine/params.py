@@ -38,15 +38,22 @@ class EngineParams(BaseModel):
     auto-approve (stateless, cost delta under 5 %) is not proposed to a person before its confidence
     clears this bar (one move, one merge request), unless it waited ``manual_patience_s`` and a review
     is worth it (``review_cost_usd``; ``route.judge_routes``)."""
+    auto_min_evidence: float = Field(default=5.0, ge=0, le=50)
+    """The evidence (``z``: standard errors the smoothed advantage stands clear of zero,
+    ``forecast.AdvantageState.evidence``) a move the gate would auto-approve needs before the engine
+    proposes it; short of it the move is *held for stronger evidence* (``route.judge_routes``). No
+    person checks an auto-approved move, and the engine picks the best of many noisy candidates every
+    cycle: price noise alone puts a few of a fleet-month's comparisons 4 standard errors clear of zero.
+    Measured: more auto-approved moves net positive at a small cost in savings (docs/BENCHMARKS.md,
+    section ``netpos``). 0: off."""
     auto_propose_confidence: float = Field(default=MIN_AUTO_CONFIDENCE, ge=0, lt=1)
-    """The engine's own bar for proposing a move the gate would auto-approve (at least
+    """The engine's own confidence bar for proposing a move the gate would auto-approve (at least
     ``auto_confidence``; default: the same). Between the gate's bar and this one the move is *held for
-    stronger evidence* (``route.judge_routes``). Default at the gate's bar, measured: with a
-    calibrated confidence the share of auto-approved moves that pay back is about their mean
-    confidence, but waiting for 0.90 or 0.92 did not raise it (calm-month 88 % -> 85 %: the moves that
-    waited were not the ones that paid back more often), cost price-duel's auto share (80 % -> 53 %:
-    its credit moves, held, turned into moves a person must review) and captured savings
-    (docs/BENCHMARKS.md, section ``netpos``). A stricter team can still set it
+    stronger evidence* (``route.judge_routes``). Default at the gate's bar, measured: waiting for 0.90
+    or 0.92 did not raise the share of auto-approved moves that pay back where it fell short
+    (calm-month 88 % -> 85 %: the same moves lost, proposed later), cut price-duel's auto share
+    (80 % -> 53 %: its credit moves, held, turned into moves a person must review) and its captured
+    savings (docs/BENCHMARKS.md, section ``netpos``). A stricter team can still set it
     (``Settings.auto_propose_confidence``)."""
     manual_patience_s: float = Field(default=7 * 86400.0, ge=0)
     """How long an advantage above ``min_confidence`` but short of ``auto_confidence`` holds before
@@ -90,4 +97,5 @@ class EngineParams(BaseModel):
             stability_window=settings.window_size,
             review_cost_usd=settings.review_cost_usd,
             auto_propose_confidence=settings.auto_propose_confidence,
+            auto_min_evidence=settings.auto_min_evidence,
         )
