@@ -158,6 +158,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "cooldown_s": params.cooldown_s,
             "review_cost_usd": params.review_cost_usd,
             "auto_propose_confidence": params.auto_propose_confidence,
+            "auto_min_evidence": params.auto_min_evidence,
             "stability_window": params.stability_window,
             "availability_floor": params.availability_floor,
             "gpu_availability_floor": params.gpu_availability_floor,
