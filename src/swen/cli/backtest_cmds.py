@@ -338,8 +338,9 @@ def _run_suite(
             hint="a suite reports each scenario by its name: give each file its own name",
             source="--scenario",
         )
-    with _progress(progress and jobs == 1) as factory, _progress(progress and jobs > 1) as outer:
-        finished = outer(f"scenarios ({jobs} at a time)", len(configs)) if jobs > 1 else None
+    with _progress(progress) as factory:
+        # worker processes draw no bars: the parent counts the scenarios done instead
+        finished = factory(f"scenarios ({jobs} at a time)", len(configs)) if jobs > 1 else None
         reports = run_suite(
             configs,
             jobs=jobs,
