@@ -13,6 +13,10 @@ is read next to:
 * :func:`ece_equal_mass_sweep`: the ECE over equal-mass bins, as many as keep the bins' observed
   shares monotone (Roelofs et al. 2022, "Mitigating bias in calibration error estimation"): fewer,
   fuller bins where decisions are few, so less of the figure is noise.
+* :func:`ece_cluster_interval`: for decisions pooled from several scenarios, the 5-95 % range of the
+  pooled ECE when the scenarios themselves are resampled (a cluster bootstrap): a scenario's decisions
+  share its price path, so they are not independent, and this interval says how much the pooled figure
+  depends on which scenarios were replayed.
 * :func:`l2_calibration_error_debiased`: the root-mean-square calibration error over the report's
   bins with each bin's sampling variance subtracted (Kumar, Liang and Ma 2019, "Verified uncertainty
   calibration", their debiased estimator): an estimate of the error the confidence would show on
@@ -135,3 +139,35 @@ def l2_calibration_error_debiased(
         gap = share - float(conf[sel].mean())
         total += n / conf.size * (gap * gap - share * (1.0 - share) / (n - 1))
     return float(np.sqrt(max(total, 0.0)))
+
+
+def ece_cluster_interval(
+    groups: Sequence[tuple[FloatArray, npt.NDArray[np.bool_]]],
+    bins: int = BINS,
+    draws: int = FLOOR_DRAWS,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """(5th, 95th percentile) of the equal-width-bin ECE of the decisions of ``len(groups)`` groups (e.g.
+    scenarios: (confidence, positive) each) drawn with replacement, ``draws`` times (seeded). None with
+    fewer than two groups or no decisions."""
+    groups = [_as_arrays(c, p) for c, p in groups]
+    if len(groups) < 2 or not sum(c.size for c, _ in groups):
+        return None
+    # per group and bin: count, sum of confidence, sum of positives; a draw adds its groups' rows
+    stats = np.zeros((len(groups), 3, bins))
+    for g, (conf, pos) in enumerate(groups):
+        idx = _bin_index(conf, bins)
+        stats[g, 0] = np.bincount(idx, minlength=bins)
+        stats[g, 1] = np.bincount(idx, weights=conf, minlength=bins)
+        stats[g, 2] = np.bincount(idx, weights=pos.astype(np.float64), minlength=bins)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(groups), size=(draws, len(groups)))
+    times = np.zeros((draws, len(groups)))
+    np.add.at(times, (np.arange(draws)[:, None], picks), 1.0)
+    count, conf_sum, pos_sum = (times @ stats[:, k] for k in range(3))
+    total = count.sum(axis=1)
+    ok = total > 0
+    gap = np.abs(pos_sum - conf_sum)  # n_b x |share_b - confidence_b|
+    ece = gap[ok].sum(axis=1) / total[ok]
+    low, high = np.quantile(ece, [0.05, 0.95])
+    return float(low), float(high)

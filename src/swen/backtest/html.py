@@ -42,6 +42,7 @@ from swen.backtest.suite_report import (
 from swen.domain.errors import InvalidInputError
 
 MAX_HEATMAP_SERVICES = 60
+REPORT_MODE = 0o644
 LINES: dict[str, dict[str, Any]] = {
     "static": {"color": "#000000", "dash": "dash", "width": 2},  # Okabe-Ito black
     "platform": {"color": "#0072B2", "dash": "solid", "width": 3},  # Okabe-Ito blue
@@ -344,6 +345,7 @@ def write_atomic(text: str, path: Path) -> None:
         )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        os.fchmod(fd, REPORT_MODE)  # mkstemp's file is the owner's only: a report is for reading
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from swen.backtest.calibration import LABEL, calibration_scores
+from swen.backtest.calibration_stats import ece_cluster_interval
 from swen.backtest.report import summary
 from swen.backtest.runner import BacktestConfig, ProgressFactory, no_progress, run_backtest
 from swen.backtest.trace import Progress
@@ -43,7 +44,8 @@ POOLED_READING = (
     "generalises to a scenario it never saw, each scenario weighted by its gate decisions (the live "
     "loop's fold, fitted on all of them, is not what is scored). The noise floor and p-values assume "
     "independent decisions; decisions within a scenario share its price path, so they understate the "
-    f"noise. A scenario is called off when its p-value is under {ALPHA:g}; with several scenarios one "
+    "noise: the interval over scenarios (the scenarios resampled) is the honest range of the pooled ECE. "
+    f"A scenario is called off when its p-value is under {ALPHA:g}; with several scenarios one "
     "such call in twenty is expected by chance."
 )
 
@@ -147,6 +149,15 @@ def pooled_calibration(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     positive = np.array([d["positive"] for d in decisions], dtype=bool)
     auto = np.array([d["auto_approved"] for d in decisions], dtype=bool)
     scores = calibration_scores(conf, positive, auto)
+    interval = ece_cluster_interval(
+        [
+            (
+                np.array([d["confidence"] for d in cal.get("decisions", ())], dtype=np.float64),
+                np.array([d["positive"] for d in cal.get("decisions", ())], dtype=bool),
+            )
+            for _, cal in cals
+        ]
+    )
     return {
         "scenarios": len(cals),
         "calibrated": all(cal.get("calibrated") for _, cal in cals),
@@ -154,6 +165,9 @@ def pooled_calibration(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "folds": {name: cal.get("fitted_on") for name, cal in cals},
         "label": LABEL,
         **scores,
+        "ece_scenario_interval": None
+        if interval is None
+        else {"p05": round(interval[0], 4), "p95": round(interval[1], 4)},
         "verdict": verdict(scores),
         "reading": POOLED_READING,
     }

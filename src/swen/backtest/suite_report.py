@@ -51,6 +51,10 @@ def _floor(floor: dict[str, float] | None) -> str:
     return "n/a" if not floor else f"{floor['mean']:.3f} (90 % < {floor['p90']:.3f})"
 
 
+def _interval(interval: dict[str, float] | None) -> str:
+    return "n/a" if not interval else f"{interval['p05']:.3f}-{interval['p95']:.3f}"
+
+
 def measure_cells(row: dict[str, Any]) -> list[str]:
     """One scenario's cells under ``SUITE_COLUMNS`` (``suite.suite_row``)."""
     gap = f"{row['slo_gap_pct_of_service_minutes']:+.3f} %"
@@ -88,6 +92,7 @@ def pooled_cells(pooled: dict[str, Any]) -> list[list[str]]:
         ["scored out of sample", held if pooled["calibrated"] else "no calibration table"],
         ["expected calibration error (10 equal-width bins)", _share(pooled["expected_calibration_error"], 4)],
         ["a calibrated confidence would show", _floor(pooled["ece_noise_floor"])],
+        ["ECE, 5-95 % over resampled scenarios", _interval(pooled["ece_scenario_interval"])],
         ["p (share of those at or above the ECE)", _share(pooled["ece_p_value"], 3)],
         ["verdict", pooled["verdict"]],
         [

@@ -48,7 +48,10 @@ def test_suite_json_and_html_pool_the_decisions_of_every_scenario(swen: Swen, tm
     assert pooled["reliability"] == reliability(conf, positive)
     assert pooled["held_out"] and pooled["scenarios"] == 2
     assert "leave-one-scenario-out" in pooled["reading"]
+    interval = pooled["ece_scenario_interval"]
+    assert interval["p05"] <= pooled["expected_calibration_error"] <= interval["p95"]
     page = out.read_text(encoding="utf-8")
+    assert out.stat().st_mode & 0o777 == 0o644  # readable like any report, not mkstemp's 0600
     assert "<script src=" not in page  # plotly.js embedded: works offline
     assert page.count('class="plotly-graph-div"') == 1
     for title in ("Per scenario", "Calibration of confidence per scenario", "Pooled calibration"):

@@ -69,6 +69,10 @@ def test_pooled_ece_is_computed_from_the_decisions_of_every_scenario() -> None:
     assert pooled["positive_share"] == round(5 / 7, 4)
     assert pooled["held_out"] and pooled["calibrated"] and pooled["scenarios"] == 2
     assert pooled["ece_noise_floor"]["mean"] > 0 and 0 < pooled["ece_p_value"] <= 1
+    # resampling the two scenarios: aa, ab or bb; the pooled ECE lies inside the range
+    interval = pooled["ece_scenario_interval"]
+    assert interval["p05"] <= pooled["expected_calibration_error"] <= interval["p95"]
+    assert interval["p05"] <= min(0.25, b["calibration"]["expected_calibration_error"])
 
 
 def test_pooled_is_not_held_out_when_a_scenario_was_scored_with_a_fold_that_saw_it() -> None:
@@ -85,6 +89,7 @@ def test_suite_document_rows_and_verdicts() -> None:
     assert set(doc["reports"]) == {"a", "b"}
     empty = suite_document([_report("a", [], fitted_on=["b"])])
     assert empty["pooled_calibration"]["expected_calibration_error"] is None
+    assert empty["pooled_calibration"]["ece_scenario_interval"] is None
     assert empty["rows"][0]["verdict"] == empty["pooled_calibration"]["verdict"] == "no labelled decisions"
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from swen.backtest.calibration_stats import (
+    ece_cluster_interval,
     ece_equal_mass_sweep,
     ece_null_draws,
     l2_calibration_error_debiased,
@@ -51,3 +52,17 @@ def test_debiased_l2_error_subtracts_each_bins_sampling_variance() -> None:
     # a single decision has no variance estimate and adds nothing
     assert l2_calibration_error_debiased([0.3], [True]) == 0.0
     assert l2_calibration_error_debiased([], []) is None
+
+
+def test_cluster_interval_resamples_whole_groups() -> None:
+    # group a: one decision 0.9 positive (ECE 0.1); group b: one decision 0.9 negative (ECE 0.9).
+    # Two groups drawn with replacement: aa (1/4) 0.1, ab (1/2) one bin of share 0.5: 0.4, bb (1/4) 0.9
+    a = (np.array([0.9]), np.array([True]))
+    b = (np.array([0.9]), np.array([False]))
+    interval = ece_cluster_interval([a, b])
+    assert interval == (pytest.approx(0.1), pytest.approx(0.9))
+    same = ece_cluster_interval([a, a, a])
+    assert same == (pytest.approx(0.1), pytest.approx(0.1))  # identical groups: no spread
+    assert ece_cluster_interval([a]) is None  # one group: nothing to resample
+    empty = (np.zeros(0), np.zeros(0, dtype=bool))
+    assert ece_cluster_interval([empty, empty]) is None
