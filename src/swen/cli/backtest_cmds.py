@@ -31,6 +31,7 @@ whole backtest runner)."""
 SUITE_ALL = "all"
 """``--scenario all``: every packaged scenario, as a suite."""
 MAX_JOBS = 64
+"""--jobs above this is refused as a typo: each job holds a whole replay in memory."""
 
 
 def register(app: typer.Typer) -> None:
