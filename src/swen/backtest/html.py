@@ -246,8 +246,10 @@ th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
 """
 
 
-def reliability_figure(cal: dict[str, Any]) -> go.Figure:
-    """Reliability diagram: per confidence bin, the share of gate decisions net positive in hindsight."""
+def reliability_figure(cal: dict[str, Any], scenarios: dict[str, dict[str, Any]] | None = None) -> go.Figure:
+    """Reliability diagram: per confidence bin, the share of gate decisions net positive in hindsight.
+    ``scenarios`` (a suite's: name -> that scenario's calibration section) adds each scenario's bins as
+    markers, hidden until its legend entry is clicked."""
     bins = cal["reliability"]
     fig = go.Figure()
     fig.add_trace(
@@ -258,10 +260,21 @@ def reliability_figure(cal: dict[str, Any]) -> go.Figure:
             x=[b["confidence"] for b in bins],
             y=[b["positive_share"] for b in bins],
             text=[f"{b['count']} decisions" for b in bins],
-            name="gate decisions",
+            name="gate decisions" if scenarios is None else "all scenarios' gate decisions",
             mode="lines+markers",
         )
     )
+    for name, own in (scenarios or {}).items():
+        fig.add_trace(
+            go.Scatter(
+                x=[b["confidence"] for b in own["reliability"]],
+                y=[b["positive_share"] for b in own["reliability"]],
+                text=[f"{name}: {b['count']} decisions" for b in own["reliability"]],
+                name=name,
+                mode="markers",
+                visible="legendonly",
+            )
+        )
     ece = cal["expected_calibration_error"]
     ece_text = "n/a" if ece is None else f"{ece:.3f}"
     floor = cal.get("ece_noise_floor")
@@ -271,11 +284,13 @@ def reliability_figure(cal: dict[str, Any]) -> go.Figure:
     if "scenarios" in cal:  # a suite's pooled calibration
         what += f", pooled over {cal['labelled']} decisions of {cal['scenarios']} scenarios"
     fig.update_layout(
-        title=f"{what} (expected calibration error {ece_text}; {cal['label']})",
+        title=f"{what}<br><sub>expected calibration error {ece_text}<br>label: {cal['label']}</sub>",
         xaxis_title="confidence",
         yaxis_title="share net positive in hindsight",
-        xaxis={"range": [0, 1]},
-        yaxis={"range": [0, 1]},
+        xaxis={"range": [-0.02, 1.02]},  # a bin at 0 or 1 shows whole, not cut by the frame
+        yaxis={"range": [-0.02, 1.02]},
+        margin={"t": 120},
+        height=560,
     )
     return fig
 
@@ -312,7 +327,12 @@ def suite_html(doc: dict[str, Any]) -> str:
     """A suite's report: the per-scenario table, the pooled calibration and its reliability diagram
     (the single report's chart, drawn from the pooled decisions)."""
     pooled = doc["pooled_calibration"]
-    chart = reliability_figure(pooled).to_html(full_html=False, include_plotlyjs=True, default_width="100%")
+    own = {
+        name: report["calibration"] for name, report in doc["reports"].items() if report.get("calibration")
+    }
+    chart = reliability_figure(pooled, own).to_html(
+        full_html=False, include_plotlyjs=True, default_width="100%"
+    )
     names = ", ".join(doc["suite"])
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"

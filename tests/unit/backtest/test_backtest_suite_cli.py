@@ -57,6 +57,8 @@ def test_suite_json_and_html_pool_the_decisions_of_every_scenario(swen: Swen, tm
     for title in ("Per scenario", "Calibration of confidence per scenario", "Pooled calibration"):
         assert title in page
     assert f"pooled over {pooled['labelled']} decisions of 2 scenarios" in page
+    for name in doc["suite"]:  # each scenario's own bins, shown on a click of its legend entry
+        assert f'"name":"{name}"' in page
     assert not list(tmp_path.glob(".*.tmp"))
 
     one_by_one = swen("backtest", *SUITE, "--json")  # --jobs 1: the same report, replayed in-process
