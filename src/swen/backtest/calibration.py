@@ -13,9 +13,12 @@
   the price gap (from - to) first falls to zero or below, censored at the end of the replay.
 * :func:`replay_calibration`: the report's section: the reliability diagram and expected calibration
   error of the confidence of every gate decision of the replay, next to the error a perfectly
-  calibrated confidence would show on as many decisions (:func:`ece_noise_floor`), and the share of
-  auto-approved moves that were net positive in hindsight next to what a calibrated confidence lets
-  one expect of it on as many moves (:func:`net_positive_expectation`).
+  calibrated confidence would show on as many decisions (:func:`ece_noise_floor`) and the share of
+  those draws at or above it (a p-value), two less noisy estimators beside it
+  (``calibration_stats``), the share of auto-approved moves that were net positive in hindsight next to
+  what a calibrated confidence lets one expect of it on as many moves (:func:`net_positive_expectation`),
+  and every labelled decision (step, service, confidence, label, auto-approved), so that a suite can
+  pool them (``backtest.suite``). :func:`calibration_scores` scores any set of labelled decisions.
 
 The fit itself (isotonic regression, duration quantiles, cross-fitted by scenario) is
 ``scripts/calibrate_confidence.py``.
@@ -29,6 +32,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from swen.backtest.calibration_stats import (
+    FLOOR_DRAWS,
+    ece_equal_mass_sweep,
+    ece_null_draws,
+    l2_calibration_error_debiased,
+    p_value,
+)
 from swen.backtest.hindsight import bill_verdict, step_cost
 from swen.backtest.trace import Grid, Trace
 from swen.engine.calibration import (
@@ -154,29 +164,49 @@ def _columns_by_key(trace: Trace, grid: Grid) -> list[dict[str, int]]:
     return out
 
 
-FLOOR_DRAWS = 2000
-"""Simulated label draws for :func:`ece_noise_floor` (seeded: the report stays deterministic)."""
-
-
 def ece_noise_floor(confidence: npt.NDArray[np.float64], bins: int = 10) -> tuple[float, float] | None:
     """(mean, 90th percentile) of the expected calibration error a *perfectly calibrated* confidence
     would show on these decisions from sampling alone: labels drawn as Bernoulli(confidence),
-    ``FLOOR_DRAWS`` times (seed 0), with the report's bins. On a few dozen decisions it is 0.05-0.09:
-    an ECE at or under it is as calibrated as the sample can tell; None without decisions."""
-    conf = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
-    if not conf.size:
+    ``FLOOR_DRAWS`` times (seed 0), with the report's bins (``calibration_stats.ece_null_draws``). On a
+    few dozen decisions it is 0.05-0.09: an ECE at or under it is as calibrated as the sample can tell;
+    None without decisions."""
+    null = ece_null_draws(confidence, bins)
+    if not null.size:
         return None
-    rng = np.random.default_rng(0)
-    labels = rng.uniform(size=(FLOOR_DRAWS, conf.size)) < conf[None, :]
-    idx = np.minimum((conf * bins).astype(np.intp), bins - 1)
-    onehot = np.zeros((conf.size, bins))
-    onehot[np.arange(conf.size), idx] = 1.0
-    counts = onehot.sum(axis=0)
-    used = counts > 0
-    mean_conf = (conf @ onehot)[used] / counts[used]
-    share = (labels.astype(np.float64) @ onehot)[:, used] / counts[used]
-    ece = (np.abs(share - mean_conf) * counts[used]).sum(axis=1) / conf.size
-    return float(ece.mean()), float(np.quantile(ece, 0.9))
+    return float(null.mean()), float(np.quantile(null, 0.9))
+
+
+def calibration_scores(
+    confidence: npt.NDArray[np.float64], positive: npt.NDArray[np.bool_], auto: npt.NDArray[np.bool_]
+) -> dict[str, Any]:
+    """How calibrated ``confidence`` is on these labelled gate decisions (``auto``: auto-approved): the
+    reliability diagram (10 equal-width bins), the expected calibration error (the goal's figure), its
+    noise floor and p-value (``calibration_stats``), the equal-mass sweep ECE and the debiased l2 error
+    beside it, and the share of auto-approved moves net positive. One replay's decisions or a suite's
+    pooled ones are scored by this same function."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    pos, auto = np.asarray(positive, dtype=bool), np.asarray(auto, dtype=bool)
+    ece = expected_calibration_error(conf, pos)
+    null = ece_null_draws(conf)
+    sweep = ece_equal_mass_sweep(conf, pos)
+    l2 = l2_calibration_error_debiased(conf, pos)
+    return {
+        "labelled": int(conf.size),
+        "expected_calibration_error": None if ece is None else round(ece, 4),
+        "ece_noise_floor": None
+        if not null.size
+        else {"mean": round(float(null.mean()), 4), "p90": round(float(np.quantile(null, 0.9)), 4)},
+        "ece_p_value": None if ece is None else round(p_value(ece, null), 4),
+        "ece_equal_mass_sweep": None if sweep is None else round(sweep[0], 4),
+        "ece_equal_mass_bins": None if sweep is None else sweep[1],
+        "l2_calibration_error_debiased": None if l2 is None else round(l2, 4),
+        "mean_confidence": None if not conf.size else round(float(conf.mean()), 4),
+        "positive_share": None if not conf.size else round(float(pos.mean()), 4),
+        "auto_approved_labelled": int(auto.sum()),
+        "auto_approved_positive_share": None if not auto.any() else round(float(pos[auto].mean()), 4),
+        "auto_approved_if_calibrated": net_positive_expectation(conf[auto]),
+        "reliability": reliability(conf, pos),
+    }
 
 
 AUTO_POSITIVE_GOAL = 0.95
@@ -241,21 +271,21 @@ def replay_calibration(
     else:
         conf = np.zeros(0)
         auto = labelled = positive = np.zeros(0, dtype=bool)
-    conf_l, pos_l, auto_l = conf[labelled], positive[labelled], auto[labelled]
-    ece = expected_calibration_error(conf_l, pos_l)
-    floor = ece_noise_floor(conf_l)
+    rows = [r for r, keep in zip(rows, labelled, strict=True) if keep]
     return {
         "calibrated": fitted_on is not None,
         "fitted_on": None if fitted_on is None else list(fitted_on),
         "label": LABEL,
         "gate_decisions": int(conf.size),
-        "labelled": int(conf_l.size),
-        "expected_calibration_error": None if ece is None else round(ece, 4),
-        "ece_noise_floor": None if floor is None else {"mean": round(floor[0], 4), "p90": round(floor[1], 4)},
-        "mean_confidence": None if not conf_l.size else round(float(conf_l.mean()), 4),
-        "positive_share": None if not conf_l.size else round(float(pos_l.mean()), 4),
-        "auto_approved_labelled": int(auto_l.sum()),
-        "auto_approved_positive_share": None if not auto_l.any() else round(float(pos_l[auto_l].mean()), 4),
-        "auto_approved_if_calibrated": net_positive_expectation(conf_l[auto_l]),
-        "reliability": reliability(conf_l, pos_l),
+        **calibration_scores(conf[labelled], positive[labelled], auto[labelled]),
+        "decisions": [
+            {
+                "step": r[0],
+                "service": trace.services[r[1]].name,
+                "confidence": r[4],
+                "positive": bool(p),
+                "auto_approved": r[5],
+            }
+            for r, p in zip(rows, positive[labelled], strict=True)
+        ],
     }

@@ -8,6 +8,9 @@ never loaded from a CDN. Series are sampled hourly.
 Colours are colour-blind safe (Okabe-Ito, then Paul Tol's): each strategy's line also has its own
 dash and width, so lines that run on top of each other stay apart; each placement has one colour in
 every heatmap, and a heatmap's colour bar lists only the placements it shows.
+
+A suite (``swen backtest --scenario all --html``) gets ``suite_html``: the per-scenario table, the
+pooled calibration and its reliability diagram.
 """
 
 from __future__ import annotations
@@ -25,9 +28,21 @@ from plotly.colors import qualitative
 
 from swen.backtest.report import MEASURE_COLUMNS, STRATEGY_COLUMNS, measure_row, strategy_row
 from swen.backtest.runner import BacktestResult
+from swen.backtest.suite_report import (
+    CALIBRATION_CAPTION,
+    CALIBRATION_COLUMNS,
+    POOLED_COLUMNS,
+    RELIABILITY_COLUMNS,
+    SUITE_COLUMNS,
+    calibration_cells,
+    measure_cells,
+    pooled_cells,
+    reliability_cells,
+)
 from swen.domain.errors import InvalidInputError
 
 MAX_HEATMAP_SERVICES = 60
+REPORT_MODE = 0o644
 LINES: dict[str, dict[str, Any]] = {
     "static": {"color": "#000000", "dash": "dash", "width": 2},  # Okabe-Ito black
     "platform": {"color": "#0072B2", "dash": "solid", "width": 3},  # Okabe-Ito blue
@@ -231,8 +246,10 @@ th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
 """
 
 
-def reliability_figure(cal: dict[str, Any]) -> go.Figure:
-    """Reliability diagram: per confidence bin, the share of gate decisions net positive in hindsight."""
+def reliability_figure(cal: dict[str, Any], scenarios: dict[str, dict[str, Any]] | None = None) -> go.Figure:
+    """Reliability diagram: per confidence bin, the share of gate decisions net positive in hindsight.
+    ``scenarios`` (a suite's: name -> that scenario's calibration section) adds each scenario's bins as
+    markers, hidden until its legend entry is clicked."""
     bins = cal["reliability"]
     fig = go.Figure()
     fig.add_trace(
@@ -243,21 +260,37 @@ def reliability_figure(cal: dict[str, Any]) -> go.Figure:
             x=[b["confidence"] for b in bins],
             y=[b["positive_share"] for b in bins],
             text=[f"{b['count']} decisions" for b in bins],
-            name="gate decisions",
+            name="gate decisions" if scenarios is None else "all scenarios' gate decisions",
             mode="lines+markers",
         )
     )
+    for name, own in (scenarios or {}).items():
+        fig.add_trace(
+            go.Scatter(
+                x=[b["confidence"] for b in own["reliability"]],
+                y=[b["positive_share"] for b in own["reliability"]],
+                text=[f"{name}: {b['count']} decisions" for b in own["reliability"]],
+                name=name,
+                mode="markers",
+                visible="legendonly",
+            )
+        )
     ece = cal["expected_calibration_error"]
     ece_text = "n/a" if ece is None else f"{ece:.3f}"
     floor = cal.get("ece_noise_floor")
     if ece is not None and floor:
         ece_text += f", a calibrated confidence would show {floor['mean']:.3f} on as many decisions"
+    what = "Reliability of confidence"
+    if "scenarios" in cal:  # a suite's pooled calibration
+        what += f", pooled over {cal['labelled']} decisions of {cal['scenarios']} scenarios"
     fig.update_layout(
-        title=f"Reliability of confidence (expected calibration error {ece_text}; {cal['label']})",
+        title=f"{what}<br><sub>expected calibration error {ece_text}<br>label: {cal['label']}</sub>",
         xaxis_title="confidence",
         yaxis_title="share net positive in hindsight",
-        xaxis={"range": [0, 1]},
-        yaxis={"range": [0, 1]},
+        xaxis={"range": [-0.02, 1.02]},  # a bin at 0 or 1 shows whole, not cut by the frame
+        yaxis={"range": [-0.02, 1.02]},
+        margin={"t": 120},
+        height=560,
     )
     return fig
 
@@ -290,9 +323,41 @@ def report_html(result: BacktestResult, doc: dict[str, Any]) -> str:
     )
 
 
+def suite_html(doc: dict[str, Any]) -> str:
+    """A suite's report: the per-scenario table, the pooled calibration and its reliability diagram
+    (the single report's chart, drawn from the pooled decisions)."""
+    pooled = doc["pooled_calibration"]
+    own = {
+        name: report["calibration"] for name, report in doc["reports"].items() if report.get("calibration")
+    }
+    chart = reliability_figure(pooled, own).to_html(
+        full_html=False, include_plotlyjs=True, default_width="100%"
+    )
+    names = ", ".join(doc["suite"])
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>SWEN backtest suite</title><style>{_STYLE}</style></head><body>"
+        f"<h1>SWEN backtest suite: {html.escape(names)}</h1>"
+        "<h2>Per scenario</h2>"
+        + _table([measure_cells(r) for r in doc["rows"]], list(SUITE_COLUMNS))
+        + "<h2>Calibration of confidence per scenario (gate decisions)</h2>"
+        + _table([calibration_cells(r) for r in doc["rows"]], list(CALIBRATION_COLUMNS))
+        + f"<p>{html.escape(CALIBRATION_CAPTION)}</p>"
+        + "<h2>Pooled calibration (every scenario's gate decisions)</h2>"
+        + _table(pooled_cells(pooled), list(POOLED_COLUMNS))
+        + f"<p>{html.escape(pooled['reading'])}</p>"
+        + _table(reliability_cells(pooled), list(RELIABILITY_COLUMNS))
+        + f"{chart}</body></html>"
+    )
+
+
 def write_html(result: BacktestResult, doc: dict[str, Any], path: Path) -> None:
     """Write the report atomically (a temporary file renamed over ``path``)."""
-    text = report_html(result, doc)
+    write_atomic(report_html(result, doc), path)
+
+
+def write_atomic(text: str, path: Path) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed over it: never half a report."""
     folder = path.parent
     if not folder.is_dir():
         raise InvalidInputError(
@@ -300,6 +365,7 @@ def write_html(result: BacktestResult, doc: dict[str, Any], path: Path) -> None:
         )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        os.fchmod(fd, REPORT_MODE)  # mkstemp's file is the owner's only: a report is for reading
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)

@@ -366,7 +366,8 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
         gate.caption += (
             f"; confidence {'calibrated' if cal['calibrated'] else 'not calibrated'}, expected calibration "
             f"error {'n/a' if ece is None else f'{ece:.3f}'} over {cal['labelled']} gate decisions"
-            f"{_floor_text(cal.get('ece_noise_floor'))}, auto-approved net positive in hindsight {_pct(pos)}"
+            f"{_floor_text(cal.get('ece_noise_floor'), cal.get('ece_p_value'))}, auto-approved net positive "
+            f"in hindsight {_pct(pos)}"
             f"{_expected_text(cal.get('auto_approved_if_calibrated'))}"
         )
     per = _table(
@@ -428,8 +429,10 @@ def _expected_text(expect: dict[str, float] | None) -> str:
     )
 
 
-def _floor_text(floor: dict[str, float] | None) -> str:
-    """`` (a calibrated confidence would show 0.051, 90 % under 0.082)``: the ECE's sampling noise."""
+def _floor_text(floor: dict[str, float] | None, p: float | None = None) -> str:
+    """`` (a calibrated confidence would show 0.051, 90 % under 0.082; p 0.31)``: the ECE's sampling
+    noise and the share of a calibrated confidence's draws at or above it."""
     if not floor:
         return ""
-    return f" (a calibrated confidence would show {floor['mean']:.3f}, 90 % under {floor['p90']:.3f})"
+    p_text = "" if p is None else f"; p {p:.3f}"
+    return f" (a calibrated confidence would show {floor['mean']:.3f}, 90 % under {floor['p90']:.3f}{p_text})"
