@@ -383,6 +383,25 @@ class Settings(BaseSettings):
         "would lose more than this over its advantage's expected remaining days; else the engine holds "
         "it (docs/ENGINE.md). 0: every such move goes to a person after the week.",
     )
+    auto_propose_confidence: float = Field(
+        default=0.85,
+        ge=0.85,
+        lt=1,
+        description="The engine's bar for proposing a move the policy gate would auto-approve (at least "
+        "the gate's 0.85, the default). Between 0.85 and this bar such a move is held for stronger "
+        "evidence, and its explanation says so. Measured at 0.90 and 0.92 on the shipped scenarios: "
+        "the share of auto-approved moves paying back did not rise where it fell short, fewer moves "
+        "were auto-approved and less was saved (docs/BENCHMARKS.md, section netpos).",
+    )
+    auto_min_evidence: float = Field(
+        default=5.0,
+        ge=0,
+        le=50,
+        description="The evidence a move the policy gate would auto-approve needs before the engine "
+        "proposes it: how many standard errors its smoothed price advantage stands clear of zero (the "
+        "engine picks the best of many noisy candidates; noise alone puts a few 4 clear). Short of it "
+        "the move is held for stronger evidence (docs/ENGINE.md). 0: off.",
+    )
     stale_after_s: float = Field(default=120.0, gt=0, description="Samples older than this are stale.")
     verify_samples: int = Field(default=3, ge=1, description="Healthy samples needed to verify a move.")
     leader_election: bool | None = Field(

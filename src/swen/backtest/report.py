@@ -157,6 +157,8 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "min_savings_usd": params.min_savings_usd,
             "cooldown_s": params.cooldown_s,
             "review_cost_usd": params.review_cost_usd,
+            "auto_propose_confidence": params.auto_propose_confidence,
+            "auto_min_evidence": params.auto_min_evidence,
             "stability_window": params.stability_window,
             "availability_floor": params.availability_floor,
             "gpu_availability_floor": params.gpu_availability_floor,
@@ -366,6 +368,7 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
             f"error {'n/a' if ece is None else f'{ece:.3f}'} over {cal['labelled']} gate decisions"
             f"{_floor_text(cal.get('ece_noise_floor'), cal.get('ece_p_value'))}, auto-approved net positive "
             f"in hindsight {_pct(pos)}"
+            f"{_expected_text(cal.get('auto_approved_if_calibrated'))}"
         )
     per = _table(
         "Per service",
@@ -409,6 +412,21 @@ def render(doc: dict[str, Any], *, max_services: int = 25) -> Group:
 
 def print_report(doc: dict[str, Any], console: Console | None = None) -> None:
     (console or Console()).print(render(doc))
+
+
+def _expected_text(expect: dict[str, float] | None) -> str:
+    """`` (a calibrated confidence expects 90 %, 80 % interval 82-100 %; >= 95 % in 18 % of replays)``:
+    the sampling noise of the auto-approved net-positive share (``calibration.net_positive_expectation``)."""
+    if not expect:
+        return ""
+
+    def pct(key: str) -> str:
+        return f"{expect[key] * 100:.0f} %"
+
+    return (
+        f" (a calibrated confidence expects {pct('expected_share')}, 80 % interval {pct('p10')}-"
+        f"{pct('p90')}; >= {pct('goal')} in {pct('p_meets_goal')} of replays)"
+    )
 
 
 def _floor_text(floor: dict[str, float] | None, p: float | None = None) -> str:

@@ -386,6 +386,17 @@ class Cycle:
                 f"confidence {explain.number(confidence.value, params.min_confidence)} not above "
                 f"{params.min_confidence:.2f}"
             )
+        elif self.routes.awaiting_evidence[i]:
+            held = explain.evidence_held_reason(
+                confidence=confidence.value,
+                auto_confidence=params.auto_confidence,
+                propose_bar=params.auto_propose_confidence,
+                evidence=float(self.outlook.evidence[i]),
+                min_evidence=params.auto_min_evidence,
+                per_day=float(self.routes.waiting_usd_per_day[i]),
+            )
+            reasons.append(held)
+            extras.append(held)
         elif self.routes.held[i] and not savings_short:
             held = explain.held_reason(
                 confidence.value,

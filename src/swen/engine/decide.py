@@ -8,8 +8,9 @@ Per service the engine scores every candidate (scoring.py) that meets the hard c
   ``min_savings_usd`` (strict), the service is not in its cooldown (``now - last_moved_at <
   cooldown_s``), the current placement has fresh telemetry, and the evidence is strong enough for
   the route the move will take (``route.judge_routes``): a move the gate could auto-approve
-  (stateless, cost delta < 5 %) waits until its confidence clears ``auto_confidence`` instead of going
-  to a person first and being proposed again later; after ``manual_patience_s`` it goes to a person
+  (stateless, cost delta < 5 %) waits until its confidence clears ``auto_confidence`` (and its evidence
+  ``auto_min_evidence``: held for stronger evidence) instead of going to a person first and being
+  proposed again later; after ``manual_patience_s`` it goes to a person
   only if holding it would lose more than a review costs (``review_cost_usd``; else it is *held*).
 - **Emergency** (the service is in ``EngineInputs.emergency``, or ``auto_emergency`` is on and its
   current placement is below the availability floor or quarantined): MIGRATE to the best *other*
@@ -269,8 +270,12 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         bar_savings=bar_savings,
         days_mid=outlook.days_mid,
         auto_confidence=params.auto_confidence,
+        auto_propose_confidence=params.auto_propose_confidence,
         manual_patience_s=params.manual_patience_s,
         review_cost_usd=params.review_cost_usd,
+        # an SLO repair's evidence is the score margin, not the price gap's
+        evidence=np.where(service_move, np.inf, outlook.evidence),
+        auto_min_evidence=params.auto_min_evidence,
     )
     ready = current_has_data & meets_thresholds(confidence, bar_savings, params) & (cooldown_left <= 0)
     migrate = moves & (emergency | (ready & routes.route_ok))

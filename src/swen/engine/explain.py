@@ -113,6 +113,36 @@ def held_reason(confidence: float, auto_confidence: float, review_cost_usd: floa
     )
 
 
+def evidence_held_reason(
+    *,
+    confidence: float,
+    auto_confidence: float,
+    propose_bar: float,
+    evidence: float,
+    min_evidence: float,
+    per_day: float,
+) -> str:
+    """Why a move the gate would auto-approve is not proposed yet (``route.judge_routes``): ``held for
+    stronger evidence: the advantage stands 4.2 standard errors clear of price noise, the engine waits
+    for 5.0 before proposing a move the gate would auto-approve; waiting loses ~$6.60/day``, or, short
+    of the engine's confidence bar, ``... confidence 0.86 clears the gate's 0.85 but not the 0.92 the
+    engine waits for ...``."""
+    if confidence > propose_bar:
+        why = (
+            f"the advantage stands {evidence:.1f} standard errors clear of price noise, the engine waits "
+            f"for {min_evidence:.1f}"
+        )
+    else:
+        why = (
+            f"confidence {number(confidence, propose_bar)} clears the gate's {auto_confidence:.2f} but "
+            f"not the {propose_bar:.2f} the engine waits for"
+        )
+    return (
+        f"held for stronger evidence: {why} before proposing a move the gate would auto-approve; "
+        f"waiting loses ~{per_day_usd(per_day)}/day"
+    )
+
+
 def held_phrase(reason: str, at_stake: float, days_mid: float) -> str:
     """:func:`held_reason` with what holding loses over the advantage's expected remaining days."""
     return f"{reason} (~{usd(at_stake)} over the {span(days_mid)} the advantage is expected to last)"

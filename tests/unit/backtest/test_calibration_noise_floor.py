@@ -28,3 +28,30 @@ def test_floor_shrinks_with_more_decisions_and_is_reproducible() -> None:
     assert f_many[0] < f_few[0] / 3
     assert ece_noise_floor(few) == f_few  # seeded: the report is deterministic
     assert ece_noise_floor(np.zeros(0)) is None
+
+
+def test_net_positive_expectation_is_the_binomial_of_the_confidences() -> None:
+    """17 auto-approved moves at 0.90: the share is >= 95 % only when none of them loses (0.9^17,
+    ~17 %); the expected share is the mean confidence."""
+    from swen.backtest.calibration import net_positive_expectation
+
+    out = net_positive_expectation(np.full(17, 0.9))
+    assert out is not None
+    assert out["expected_share"] == pytest.approx(0.9)
+    assert out["p_meets_goal"] == pytest.approx(0.9**17, abs=0.03)
+    assert out["p10"] < 0.9 < out["p90"] or out["p90"] == 1.0
+    # many surer moves: the goal is within reach; a second call gives the same figures (seeded)
+    sure = net_positive_expectation(np.full(400, 0.98))
+    assert sure is not None and sure["p_meets_goal"] > 0.99
+    assert net_positive_expectation(np.full(17, 0.9)) == out
+    assert net_positive_expectation(np.zeros(0)) is None
+
+
+def test_the_report_says_what_a_calibrated_confidence_expects_of_the_share() -> None:
+    from swen.backtest.calibration import net_positive_expectation
+    from swen.backtest.report import _expected_text
+
+    text = _expected_text(net_positive_expectation(np.full(17, 0.9)))
+    assert text.startswith(" (a calibrated confidence expects 90 %, 80 % interval ")
+    assert text.endswith(" of replays)") and ">= 95 % in 1" in text  # ~17 % of replays
+    assert _expected_text(None) == ""
