@@ -17,7 +17,8 @@ made for the SLO or health left out, as in the report).
    advantage, GPU capacity, freshness) and the confidence the replay used; the decision is labelled,
    and how long its advantage really lasted is measured (``remaining_days``).
 2. **Folds**: fold ``X`` is fitted on every scenario but ``X`` (``all`` on all of them): the duration
-   model (10/50/90 % quantiles of the realised remaining duration per age bucket), then the raw
+   model (10/50/90 % quantiles of the realised remaining duration per age bucket, of the leads that
+   were not clear: ``engine.leads``), then the raw
    probability recomputed with that duration model, and scikit-learn's ``IsotonicRegression`` on
    (raw, label).
 3. **Rounds 2..N** (when asked for): the gate's decisions depend on the curve (a stateless move is
@@ -57,6 +58,7 @@ from swen.backtest.strategies import PlatformReplay
 from swen.domain.decision import Decision
 from swen.engine.calibration import CalibrationTable, Fold, expected_calibration_error
 from swen.engine.forecast import DurationModel, copernican_model, outlasts_payback
+from swen.engine.leads import clear_leads, longer_lived
 from swen.pipeline.policy import PolicyGate
 
 AGE_BUCKETS_H = (0.0, 1.0, 6.0, 24.0, 72.0, 168.0)
@@ -80,6 +82,7 @@ _FIELDS = (
     "engine_raw",
     "used",
     "stateful",
+    "clear",
 )
 
 
@@ -102,15 +105,23 @@ class GateSamples:
     """The confidence the replay's engine used (its fold applied to ``engine_raw``): what the report
     scores."""
     stateful: npt.NDArray[np.bool_]
+    clear: npt.NDArray[np.bool_]
+    """The lead was clear when the move was proposed (``engine.leads``): the engine forecast its
+    duration with the longer-lived of the table and the default rule, so the table is fitted on the
+    other leads only (:func:`fit_fold`)."""
 
     def __len__(self) -> int:
         return len(self.pays)
 
     def raw(self, duration: DurationModel) -> npt.NDArray[np.float64]:
-        """The engine's raw probability of each decision with ``duration`` as its duration model."""
-        out: npt.NDArray[np.float64] = (
-            self.pays * outlasts_payback(duration, self.age_s, self.payback) * self.gpu * self.fresh
+        """The engine's raw probability of each decision with ``duration`` as its duration model (and,
+        for a clear lead, the longer-lived of it and the default rule, as the engine does)."""
+        outlasts = np.where(
+            self.clear,
+            outlasts_payback(longer_lived(duration, copernican_model()), self.age_s, self.payback),
+            outlasts_payback(duration, self.age_s, self.payback),
         )
+        out: npt.NDArray[np.float64] = self.pays * outlasts * self.gpu * self.fresh
         return out
 
     @classmethod
@@ -160,13 +171,14 @@ def gate_samples(config: BacktestConfig, fold: Fold | None) -> GateSamples:
                 float(cycle.raw_confidence[i]),
                 float(cycle.confidence[i]),
                 float(cycle.fleet.services[i].stateful),
+                float(clear_leads(replay.last_result.advantage)[i]),
             )
         )
         moves.append((t, s, c0, c1))
 
     replay.gate_observer = observe
     path = replay.run()
-    data = np.array(rows, dtype=np.float64).reshape(-1, 9)
+    data = np.array(rows, dtype=np.float64).reshape(-1, 10)
     t, s, c0, c1 = (np.array([m[j] for m in moves], dtype=np.int64) for j in range(4))
     labelled, positive = hindsight_positive(trace, grid, path, t, s, c0, c1)
     lasted, _ = remaining_days(trace, grid, t, s, c0, c1)
@@ -183,6 +195,7 @@ def gate_samples(config: BacktestConfig, fold: Fold | None) -> GateSamples:
         engine_raw=data[keep, 6],
         used=data[keep, 7],
         stateful=data[keep, 8].astype(bool),
+        clear=data[keep, 9].astype(bool),
     )
 
 
@@ -247,8 +260,11 @@ def fit_isotonic(
 
 
 def fit_fold(train: Sequence[str], samples: GateSamples) -> Fold:
-    """Duration model, then the isotonic curve on the raw probability it gives (module docstring)."""
-    duration = fit_duration(samples.age_s, samples.days)
+    """Duration model (fitted on the leads that were not clear: the engine reads the table for those
+    only, a clear lead taking the longer-lived of it and the default rule), then the isotonic curve on
+    the raw probability it gives (module docstring)."""
+    noise = ~samples.clear
+    duration = fit_duration(samples.age_s[noise], samples.days[noise])
     x, y = fit_isotonic(samples.raw(duration), samples.positive)
     return Fold(fitted_on=tuple(train), x=x, y=y, samples=len(samples), duration=duration.to_dict())
 

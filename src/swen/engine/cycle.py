@@ -28,6 +28,7 @@ from swen.engine.confidence import margin_term
 from swen.engine.constraints import describe
 from swen.engine.fleet import FleetArrays
 from swen.engine.forecast import ForecastArrays
+from swen.engine.leads import CLEAR_LEAD, clear_lead_phrase
 from swen.engine.params import EngineParams
 from swen.engine.route import Routes
 from swen.engine.savings import SavingsArrays
@@ -115,6 +116,11 @@ class Cycle:
     judges a waiting move by the same figure, so a repair is not withdrawn for its one-time cost)."""
     catalog_version: int | None = None
     """The price catalog version in force (``EngineInputs.catalog_version``)."""
+    clear_lead: BoolArray | None = None
+    """Clear leads whose duration forecast the rule for price changes lengthened (``leads.py``);
+    None: none."""
+    lead_mean: FloatArray | None = None
+    """The smoothed relative advantage of each service's tracked lead (``AdvantageState.mean``)."""
 
     # --- one service -------------------------------------------------------------------------
     def decision(self, i: int) -> Decision:
@@ -332,6 +338,8 @@ class Cycle:
             emergency_why=emergency_why,
             forecast=self.forecast_at(i),
         )
+        if self._clear(i):
+            text += f" It is {self._clear_phrase(i)}."
         if emergency_why:
             reasons = (
                 f"emergency: {emergency_why}",
@@ -420,6 +428,8 @@ class Cycle:
         forecast = self.forecast_at(i)
         if forecast is not None and not savings_short:
             extras.append(explain.forecast_phrase(forecast))
+            if self._clear(i):
+                extras.append(f"it is {self._clear_phrase(i)}")
         if pending != NOT_PENDING:
             where = fleet.placements[pending].key if pending >= 0 else "another placement"
             extras.append(f"a move to {where} is already in progress")
@@ -432,6 +442,12 @@ class Cycle:
         if extras:
             text += (" and " if savings_short else " but ") + " and ".join(extras)
         return tuple(reasons), explain.explain_stay(current, [text])
+
+    def _clear(self, i: int) -> bool:
+        return self.clear_lead is not None and bool(self.clear_lead[i])
+
+    def _clear_phrase(self, i: int) -> str:
+        return clear_lead_phrase(float(self.lead_mean[i]) if self.lead_mean is not None else CLEAR_LEAD)
 
     def _best_here(self, i: int) -> str:
         total = self.row_scores(i).total[0]

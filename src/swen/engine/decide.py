@@ -49,7 +49,8 @@ from swen.engine.constraints import (
 )
 from swen.engine.cycle import NOT_PENDING, Cycle
 from swen.engine.fleet import FleetArrays
-from swen.engine.forecast import AdvantageState, copernican_model, forecast, gpu_capacity_risk
+from swen.engine.forecast import AdvantageState, copernican_model, gpu_capacity_risk
+from swen.engine.leads import lead_forecast, longer_lived
 from swen.engine.migration_cost import move_usd
 from swen.engine.params import EngineParams
 from swen.engine.route import judge_routes
@@ -229,10 +230,11 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     )
     fold = params.calibration
     duration_model = (fold.duration_model() if fold is not None else None) or copernican_model()
-    outlook = forecast(
+    outlook, clear_lead = lead_forecast(
         advantage,
         now_s,
         duration_model,
+        longer_lived(duration_model, copernican_model()),
         current_monthly=savings.current_monthly,
         migration_usd=savings.migration_usd,
         horizon_days=HINDSIGHT_HORIZON_S / 86400.0,
@@ -319,6 +321,8 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         bar_savings=bar_savings,
         tracked=advantage.target >= 0,
         catalog_version=inputs.catalog_version,
+        clear_lead=clear_lead if clear_lead.any() else None,
+        lead_mean=advantage.mean,
     )
     recommendations = tuple(cycle.decision(int(i)) for i in np.flatnonzero(migrate))
     return EngineResult(

@@ -10,6 +10,7 @@ import pytest
 from swen.backtest.calibration_fit import (
     GateSamples,
     fit_duration,
+    fit_fold,
     fit_isotonic,
     fit_table,
     gate_samples,
@@ -59,6 +60,36 @@ def test_duration_model_takes_the_quantiles_of_each_age_bucket() -> None:
     assert hi[2] == copernican_model().quantiles(np.array([200 * 3600.0]))[2][0]  # too few: default
 
 
+def test_clear_leads_stay_out_of_the_duration_table_and_take_the_longer_rule() -> None:
+    """The engine reads the fitted table for leads that are not clear only (engine.leads), so the
+    table is fitted on those: 40 noise leads 3 h old that lasted 0.1-0.3 days set its 1-6 h bucket,
+    not the 40 clear leads of the same age that lasted 3-5 days; a clear lead's raw probability is
+    recomputed with the longer-lived of the table and the default rule, as the engine computed it."""
+    n = 40
+    clear = np.repeat([False, True], n)
+    ones = np.ones(2 * n)
+    samples = GateSamples(
+        pays=ones,
+        payback=np.full(2 * n, 0.3),
+        age_s=np.full(2 * n, 3 * 3600.0),
+        gpu=ones,
+        fresh=ones,
+        days=np.concatenate([np.linspace(0.1, 0.3, n), np.linspace(3.0, 5.0, n)]),
+        positive=clear | (np.arange(2 * n) % 2 == 0),
+        auto=np.ones(2 * n, dtype=bool),
+        engine_raw=ones,
+        used=ones,
+        stateful=np.zeros(2 * n, dtype=bool),
+        clear=clear,
+    )
+    fold = fit_fold(["x"], samples)
+    duration = fold.duration_model()
+    assert duration is not None
+    assert float(duration.quantiles(np.array([3 * 3600.0]))[1][0]) == pytest.approx(0.2, abs=0.01)
+    raw = samples.raw(duration)
+    assert float(raw[n]) > 0.85 > 0.5 > float(raw[0])  # payback 0.3 days: median 1.04 vs 0.2 days
+
+
 @pytest.fixture(scope="module")
 def samples() -> GateSamples:
     spec = load_spec("price-war")
@@ -77,6 +108,7 @@ def test_gate_samples_are_the_gate_decisions_labelled_as_the_report_labels_them(
     # the confidence the replay used (what the report scores) is the raw one under the identity curve
     assert samples.used == pytest.approx(samples.engine_raw, abs=1e-12)
     assert samples.stateful.dtype == bool and len(samples.stateful) == len(samples)
+    assert samples.clear.dtype == bool and len(samples.clear) == len(samples)
 
 
 def test_fit_table_leaves_each_scenario_out_of_its_own_fold() -> None:
