@@ -383,6 +383,16 @@ class Settings(BaseSettings):
         "would lose more than this over its advantage's expected remaining days; else the engine holds "
         "it (docs/ENGINE.md). 0: every such move goes to a person after the week.",
     )
+    max_repair_cost_pct: float = Field(
+        default=150.0,
+        ge=0,
+        le=10_000,
+        description="The cap on an SLO repair's extra cost, in percent of the current monthly cost. A "
+        "service whose current placement breaks its latency SLO is moved to the best candidate that "
+        "meets it even when that costs more, up to this cost delta (a person reviews every repair that "
+        "costs 5 % more or above, as the gate rules); a dearer repair is not proposed and the decision "
+        "names the cap (docs/ENGINE.md).",
+    )
     stale_after_s: float = Field(default=120.0, gt=0, description="Samples older than this are stale.")
     verify_samples: int = Field(default=3, ge=1, description="Healthy samples needed to verify a move.")
     leader_election: bool | None = Field(

@@ -141,7 +141,8 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         raise EngineError("EngineInputs.now must be timezone-aware", hint="use datetime.now(UTC)")
     params, window = inputs.params, inputs.window
     fleet = _fleet(inputs)
-    seen = _Observed.of(window, _window_rows(fleet, window), inputs.now)
+    window_rows = _window_rows(fleet, window)
+    seen = _Observed.of(window, window_rows, inputs.now)
     flags = constraint_flags(
         fleet,
         p95_ms=seen.p95,
@@ -174,12 +175,16 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     cur_flags = np.where(cur >= 0, flags[rows, cur_safe], np.uint16(NO_DATA))
     current_has_data = (cur >= 0) & ((cur_flags & NO_DATA) == 0)
     emergency = _emergencies(fleet, inputs.emergency, params, current_has_data, cur_flags)
+    breach = sustained_breach(fleet, window, window_rows, seen.p95)
+    repairing = breach.sustained & ~emergency & current_has_data
 
-    # Target: the best candidate; in an emergency the best *other* one (the current counts 0).
+    # Target: the best candidate; in an emergency the best *other* one (the current counts 0); for a
+    # sustained SLO breach the best other one too (every candidate left meets the SLO): the current
+    # placement may still score best on price, but it breaks the SLO (the repair cap bounds the price).
     target, target_total = scores.best_idx.copy(), scores.best_total.copy()
     current_total = np.where((cur >= 0) & ~emergency, scores.total[rows, cur_safe], 0.0)
     current_total = np.where(np.isneginf(current_total), 0.0, current_total)
-    e_rows = np.flatnonzero(emergency)
+    e_rows = np.flatnonzero(emergency | (repairing & (target == cur)))
     if e_rows.size:
         target[e_rows], target_total[e_rows] = best_excluding(scores.total, e_rows, cur[e_rows])
     has_target = target >= 0
@@ -244,23 +249,35 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         raw_probability(outlook.pays_within_horizon, outlook.outlasts_payback, gpu_risk, freshness),
         0.0,
     )
-    # The current placement breaks its SLO (or is an emergency): the move is about service, not price,
-    # and the evidence is the score margin (the current placement counts 0 on latency / overall).
-    slo_breach = (cur >= 0) & (np.nan_to_num(seen.p95[rows, cur_safe], nan=0.0) > fleet.slo_ms)
-    service_move = ((slo_breach | emergency) & moving) | (emergency & has_target)
+    # A move for the service's sake, not its price. An emergency: the evidence is the score margin (the
+    # current placement counts 0). An SLO repair (the current placement's breach is sustained, the
+    # target meets the SLO): the breach itself is the evidence, so what is left uncertain is the data
+    # (freshness) and, for a GPU service, the target's capacity.
+    slo_repair = repairing & moving
+    e_move = emergency & has_target
+    service_move = slo_repair | e_move
     if service_move.any():
         by_margin = margin_term(margin, params.margin_scale) * freshness * gpu_risk
-        raw = np.where(service_move, np.maximum(raw, by_margin), raw)
+        raw = np.where(e_move, np.maximum(raw, by_margin), raw)
+        raw = np.where(slo_repair, np.maximum(raw, freshness * gpu_risk), raw)
     confidence = np.where(raw > 0, fold.apply(raw), 0.0) if fold is not None else raw
     confidence = np.where(service_move, np.maximum(confidence, raw), confidence)
     cooldown_left = _cooldown_left_s(fleet, inputs.last_moved_at, inputs.now, params.cooldown_s)
     pending_idx = _pending_targets(fleet, inputs.pending)
     blocked = (pending_idx != NOT_PENDING) & (~emergency | (pending_idx == target))
     moves = has_target & (target != cur) & ~blocked
-    # A move out of a placement that breaks the SLO buys the SLO back with its one-time cost (downtime,
-    # risk): the savings bar applies to its monthly saving before that cost, as it did when a move cost
-    # only its egress; a price move pays for itself (net, after the amortised one-time cost).
-    bar_savings = np.where(service_move, savings.gross + savings.credits_offset, savings.net)
+    # What the proposal bar measures. A price move pays for itself: its net saving, after the amortised
+    # one-time cost. An emergency: its saving before that cost (it moves whatever it saves). An SLO
+    # repair buys the SLO back: no savings bar, its extra cost must stay within the repair cap, and the
+    # figure is the room left under the cap (USD/month; > 0 while within it, which is also what keeps
+    # a repair waiting for a person from being withdrawn: ``review_rules.still_worth_it``).
+    within_cap = savings.cost_delta_pct <= params.max_repair_cost_pct
+    cap_room = savings.current_monthly * (params.max_repair_cost_pct / 100.0) - (
+        savings.target_monthly - savings.current_monthly
+    )
+    bar_savings = np.where(
+        slo_repair, cap_room, np.where(e_move, savings.gross + savings.credits_offset, savings.net)
+    )
     routes = judge_routes(
         stateful=fleet.stateful,
         cost_delta_pct=savings.cost_delta_pct,
@@ -271,8 +288,14 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         auto_confidence=params.auto_confidence,
         manual_patience_s=params.manual_patience_s,
         review_cost_usd=params.review_cost_usd,
+        repair=slo_repair,
     )
-    ready = current_has_data & meets_thresholds(confidence, bar_savings, params) & (cooldown_left <= 0)
+    bars = np.where(
+        slo_repair,
+        (confidence > params.min_confidence) & within_cap,
+        meets_thresholds(confidence, bar_savings, params),
+    )
+    ready = current_has_data & bars & (cooldown_left <= 0)
     migrate = moves & (emergency | (ready & routes.route_ok))
     held = moves & ~emergency & ready & routes.held  # proposed but for the value of waiting
 
@@ -312,6 +335,8 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         routes=routes,
         held=held,
         bar_savings=bar_savings,
+        slo_repair=slo_repair,
+        slo_over=breach.over,
         tracked=advantage.target >= 0,
         catalog_version=inputs.catalog_version,
     )
@@ -383,6 +408,40 @@ class _Observed:
             instance_type=own(window.instance_type),
             simulated=own(window.simulated),
         )
+
+
+@dataclass(frozen=True, eq=False)
+class Breach:
+    """The current placement against the service's latency SLO (arrays of length S)."""
+
+    breach: npt.NDArray[np.bool_]
+    """The window's p95 latency at the current placement is over the SLO (how the engine has always
+    judged a breach: the current placement then scores 0 on latency)."""
+    over: IntArray
+    """How many of the window's samples at the current placement are over the SLO (0 without a breach)."""
+    sustained: npt.NDArray[np.bool_]
+    """A breach over at least half of the window's samples: not a single spike."""
+
+
+def sustained_breach(
+    fleet: FleetArrays, window: SampleWindow, window_rows: IntArray | None, p95: FloatArray
+) -> Breach:
+    """Where the current placement breaks the SLO, and whether the breach is sustained: the window's p95
+    over the SLO *and* at least half of the window's ``size`` samples over it. With a 10-sample window
+    the p95 lies between the two largest samples, so one slow sample can put it over the SLO; a repair
+    (which may cost more) waits for the breach to hold in 5 of the last 10 samples (5 cycles: 2.5 min
+    live at 30 s a cycle, 25 min in a replay at 5 min a step)."""
+    n = len(fleet.services)
+    cur = fleet.current_idx
+    rows = np.arange(n)
+    cur_p95 = np.where(cur >= 0, p95[rows, np.maximum(cur, 0)], np.nan)
+    breach = (cur >= 0) & (np.nan_to_num(cur_p95, nan=0.0) > fleet.slo_ms)
+    over = np.zeros(n, dtype=np.intp)
+    b_rows = np.flatnonzero(breach)
+    if b_rows.size:
+        w_rows = b_rows if window_rows is None else window_rows[b_rows]
+        over[b_rows] = window.latency_count_above(w_rows, cur[b_rows], fleet.slo_ms[b_rows])
+    return Breach(breach, over, breach & (2 * over >= window.size))
 
 
 def _emergencies(

@@ -11,6 +11,13 @@ from swen.engine.calibration import Fold
 from swen.engine.confidence import MARGIN_SCALE
 from swen.engine.migration_cost import MigrationCost
 
+MAX_REPAIR_COST_PCT = 150.0
+"""Default cap on an SLO repair's extra cost (percent of the current monthly cost). The hindsight
+oracle's repairs in the shipped and added scenarios cost +7 % to +108 % (docs/BENCHMARKS.md, sloswap);
+150 % lets every one of those through with room for price noise at the moment of the decision, and
+stops a repair that would cost more than two and a half times the current bill from reaching a
+person's review queue as a recommendation (every repair of 5 % or more is reviewed anyway)."""
+
 if TYPE_CHECKING:  # the engine depends on the domain only; settings are read, not imported
     from swen.config import Settings
 
@@ -47,6 +54,11 @@ class EngineParams(BaseModel):
     could auto-approve but whose confidence is short of ``auto_confidence`` goes to a person only when
     holding it would lose more than this over the advantage's expected remaining days; else it is held
     (``route.judge_routes``). 0: every such move goes to a person after the patience."""
+    max_repair_cost_pct: float = Field(default=MAX_REPAIR_COST_PCT, ge=0)
+    """The cap on an SLO repair's extra cost: a service whose current placement breaks its latency SLO
+    (sustained: ``decide.sustained_breach``) is moved to the best-scored candidate that meets it even
+    when that costs more, as long as the cost delta is at most this many percent; a dearer repair
+    stays, with a reason naming the cap (a person can still choose a placement: ``swen place``)."""
     release_confidence: float = Field(default=0.50, ge=0, le=1)
     """Hysteresis: a move waiting for a person is withdrawn only once its confidence has stayed at or
     below this (or another placement led, or the saving vanished) for a whole stability window."""
@@ -68,4 +80,5 @@ class EngineParams(BaseModel):
             stale_after_s=settings.stale_after_s,
             stability_window=settings.window_size,
             review_cost_usd=settings.review_cost_usd,
+            max_repair_cost_pct=settings.max_repair_cost_pct,
         )
