@@ -393,6 +393,13 @@ class Settings(BaseSettings):
         "costs 5 % more or above, as the gate rules); a dearer repair is not proposed and the decision "
         "names the cap (docs/ENGINE.md).",
     )
+    slo_holddown_s: float = Field(
+        default=7 * 86400.0,
+        ge=0,
+        description="After an SLO repair, the placement the service left is not proposed again (except in "
+        "an emergency) for this long, in seconds of the platform clock (default a week): flap damping "
+        "for a placement whose latency swings around the SLO. 0: no hold-down.",
+    )
     stale_after_s: float = Field(default=120.0, gt=0, description="Samples older than this are stale.")
     verify_samples: int = Field(default=3, ge=1, description="Healthy samples needed to verify a move.")
     leader_election: bool | None = Field(

@@ -86,9 +86,9 @@ class LifecycleEvent:
     confidence: float | None = None
     stability: float | None = None
     for_service: bool = False
-    """A gate decision the engine made for the service's sake (an emergency, or a move out of a
-    placement whose p95 breaks the SLO): its confidence is about health, not money
-    (``calibration.engine_service_move``), so the calibration leaves it out."""
+    """A gate decision the engine made for the service's sake (an emergency, or an SLO repair:
+    ``hindsight.service_move``): its confidence is about health, not money, so the calibration leaves
+    it out."""
 
 
 @dataclass
@@ -100,6 +100,9 @@ class OpenMove:
     due: int
     confidence: Confidence
     emergency: bool
+    repair_from: Placement | None = None
+    """An SLO repair: the placement it leaves (held down once the move is applied,
+    ``EngineInputs.slo_left``)."""
 
     @property
     def waits_for_review(self) -> bool:

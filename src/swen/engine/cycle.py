@@ -120,6 +120,9 @@ class Cycle:
     more, up to ``EngineParams.max_repair_cost_pct``."""
     slo_over: IntArray
     """Samples of the window over the SLO at the current placement (0 when its p95 is within it)."""
+    slo_left_ago_s: FloatArray
+    """Seconds since the service left a placement by an SLO repair, while that placement is held down
+    (``Constraint.SLO_HOLDDOWN``); NaN otherwise."""
     catalog_version: int | None = None
     """The price catalog version in force (``EngineInputs.catalog_version``)."""
 
@@ -310,6 +313,8 @@ class Cycle:
             gpu_availability_floor=params.gpu_availability_floor,
             gpu_model=self.fleet.services[i].shape.gpu_model,
             undeployable_reason=self.fleet.undeployable_reasons.get(self.fleet.placements[c].provider),
+            left_ago_s=float(self.slo_left_ago_s[i]),
+            holddown_s=params.slo_holddown_s,
         )
 
     # --- explanations ------------------------------------------------------------------------

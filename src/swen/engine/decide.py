@@ -42,6 +42,7 @@ from swen.engine.confidence import WinnerHistory, margin_term, raw_probability
 from swen.engine.constraints import (
     NO_DATA,
     UNHEALTHY,
+    Constraint,
     constraint_flags,
     current_mask,
     quarantine_mask,
@@ -88,6 +89,10 @@ class EngineInputs:
     """Advantage tracking returned by the previous cycle (None on the first cycle)."""
     catalog_version: int | None = None
     """The price catalog version in force (stamped on every decision; None: not versioned)."""
+    slo_left: Mapping[str, tuple[Placement, datetime]] = field(default_factory=dict)
+    """Services that last left a placement by an SLO repair -> (that placement, when the repair was
+    applied). The placement is not a target of another non-emergency move for ``slo_holddown_s``
+    (``constraints.Constraint.SLO_HOLDDOWN``); older entries are ignored."""
     fleet: FleetArrays | None = None
     """The fleet's arrays, built once by a caller that evaluates the same services every cycle
     (``FleetArrays.build`` over ``services`` and the window's placements, with the applied placements,
@@ -154,6 +159,16 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         gpu_availability_floor=params.gpu_availability_floor,
         quarantined=quarantine_mask(fleet, inputs.quarantined),
     )
+    rows = np.arange(len(fleet.services))
+    cur = fleet.current_idx
+    cur_safe = np.maximum(cur, 0)
+    cur_flags = np.where(cur >= 0, flags[rows, cur_safe], np.uint16(NO_DATA))
+    current_has_data = (cur >= 0) & ((cur_flags & NO_DATA) == 0)
+    emergency = _emergencies(fleet, inputs.emergency, params, current_has_data, cur_flags)
+    left = _slo_left(fleet, inputs.slo_left, inputs.now)
+    holddown = (left.col >= 0) & (left.col != cur) & (left.ago_s < params.slo_holddown_s) & ~emergency
+    if holddown.any():
+        flags[rows[holddown], left.col[holddown]] |= np.uint16(Constraint.SLO_HOLDDOWN)
     feasible = flags == 0
     is_current = current_mask(fleet, flags.shape)
     monthly = monthly_cost(seen.hourly, fleet.replicas)
@@ -169,12 +184,6 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         weights=params.weights,
         amortisation_months=params.amortisation_months,
     )
-    rows = np.arange(len(fleet.services))
-    cur = fleet.current_idx
-    cur_safe = np.maximum(cur, 0)
-    cur_flags = np.where(cur >= 0, flags[rows, cur_safe], np.uint16(NO_DATA))
-    current_has_data = (cur >= 0) & ((cur_flags & NO_DATA) == 0)
-    emergency = _emergencies(fleet, inputs.emergency, params, current_has_data, cur_flags)
     breach = sustained_breach(fleet, window, window_rows, seen.p95)
     repairing = breach.sustained & ~emergency & current_has_data
 
@@ -337,6 +346,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         bar_savings=bar_savings,
         slo_repair=slo_repair,
         slo_over=breach.over,
+        slo_left_ago_s=np.where(holddown, left.ago_s, np.nan),
         tracked=advantage.target >= 0,
         catalog_version=inputs.catalog_version,
     )
@@ -442,6 +452,26 @@ def sustained_breach(
         w_rows = b_rows if window_rows is None else window_rows[b_rows]
         over[b_rows] = window.latency_count_above(w_rows, cur[b_rows], fleet.slo_ms[b_rows])
     return Breach(breach, over, breach & (2 * over >= window.size))
+
+
+@dataclass(frozen=True, eq=False)
+class _Left:
+    col: IntArray
+    """Candidate index of the placement each service left by an SLO repair (-1: none)."""
+    ago_s: FloatArray
+    """Seconds since (inf: none)."""
+
+
+def _slo_left(fleet: FleetArrays, slo_left: Mapping[str, tuple[Placement, datetime]], now: datetime) -> _Left:
+    n = len(fleet.services)
+    col = np.full(n, -1, dtype=np.intp)
+    ago = np.full(n, np.inf)
+    for name, (placement, when) in slo_left.items():
+        i = fleet.row_of.get(name)
+        j = fleet.column_of.get(placement.key)
+        if i is not None and j is not None:
+            col[i], ago[i] = j, (now - when).total_seconds()
+    return _Left(col, ago)
 
 
 def _emergencies(

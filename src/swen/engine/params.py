@@ -18,6 +18,9 @@ oracle's repairs in the shipped and added scenarios cost +7 % to +108 % (docs/BE
 stops a repair that would cost more than two and a half times the current bill from reaching a
 person's review queue as a recommendation (every repair of 5 % or more is reviewed anyway)."""
 
+SLO_HOLDDOWN_S = 7 * 86400.0
+"""Default hold-down of a placement a service left by an SLO repair (a week)."""
+
 if TYPE_CHECKING:  # the engine depends on the domain only; settings are read, not imported
     from swen.config import Settings
 
@@ -59,6 +62,11 @@ class EngineParams(BaseModel):
     (sustained: ``decide.sustained_breach``) is moved to the best-scored candidate that meets it even
     when that costs more, as long as the cost delta is at most this many percent; a dearer repair
     stays, with a reason naming the cap (a person can still choose a placement: ``swen place``)."""
+    slo_holddown_s: float = Field(default=SLO_HOLDDOWN_S, ge=0)
+    """After an SLO repair, the placement the service left is not a target of another (non-emergency)
+    move for this long (``EngineInputs.slo_left``): flap damping for a placement whose latency swings
+    around the SLO, which would otherwise draw the service back for its price and break the SLO again
+    (docs/BENCHMARKS.md, sloswap: price-duel). 0: no hold-down."""
     release_confidence: float = Field(default=0.50, ge=0, le=1)
     """Hysteresis: a move waiting for a person is withdrawn only once its confidence has stayed at or
     below this (or another placement led, or the saving vanished) for a whole stability window."""
@@ -81,4 +89,5 @@ class EngineParams(BaseModel):
             stability_window=settings.window_size,
             review_cost_usd=settings.review_cost_usd,
             max_repair_cost_pct=settings.max_repair_cost_pct,
+            slo_holddown_s=settings.slo_holddown_s,
         )

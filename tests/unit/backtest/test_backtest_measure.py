@@ -307,6 +307,7 @@ def test_the_replay_and_the_live_loop_apply_the_same_hard_constraints(tmp_path: 
             dict(replay.current),
             dict(replay.last_moved),
             [(now, SampleColumns.empty())],
+            slo_left=dict(replay.slo_left),  # the live loop reads them from the applied decisions
         )
     finally:
         store.close()
@@ -315,3 +316,4 @@ def test_the_replay_and_the_live_loop_apply_the_same_hard_constraints(tmp_path: 
     assert np.array_equal(ours.flags, theirs.flags)
     assert (ours.flags & Constraint.UNDEPLOYABLE).any()  # GCP is flagged in both
     assert (ours.flags & Constraint.LOW_GPU_AVAILABILITY).any()  # so is the stocked-out GPU market
+    assert (ours.flags & Constraint.SLO_HOLDDOWN).any()  # and the placement an SLO repair left

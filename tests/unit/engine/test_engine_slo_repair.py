@@ -3,6 +3,8 @@ that meets it even when that costs more, up to the repair cap; the gate decides 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from engine_factories import ALI_SG, US_EAST, US_WEST, Scenario, cell, engine_params, make_scenario
 
@@ -74,8 +76,8 @@ def test_a_repair_over_the_cap_stays_and_says_so() -> None:
     assert d.explanation == (
         "Stay on aws/us-east-1: p95 150 ms breaks its SLO 100 ms (10 of the last 10 samples over it); "
         "alibaba/ap-southeast-1 (simulated price) meets it (p95 40 ms) for +$1,460/month (+200 %) but "
-        "that is over the 150 % cap on a repair's extra cost (max_repair_cost_pct); a person can choose a placement "
-        "with swen place"
+        "that is over the 150 % cap on a repair's extra cost (max_repair_cost_pct); a person can choose "
+        "a placement with swen place"
     )
     assert "repair over the cost cap: cost delta +200.0 % above 150 % (max_repair_cost_pct)" in d.reasons
     assert unmet_conditions(result) == [["repair_cap"]]
@@ -153,7 +155,8 @@ def test_a_waiting_repair_is_still_worth_it_to_the_review_policy() -> None:
     result = breaching(1.2).run(10)
     cycle = result.cycle
     assert cycle.bar_savings[0] == pytest.approx(1.5 * 730 - 0.2 * 730)
-    assert still_worth_it(ALI_SG.key, ALI_SG.key, float(cycle.confidence[0]), float(cycle.bar_savings[0]), 0.5)
+    room = float(cycle.bar_savings[0])
+    assert still_worth_it(ALI_SG.key, ALI_SG.key, float(cycle.confidence[0]), room, 0.5)
 
 
 def test_after_a_repair_no_price_move_goes_back_to_the_breaching_placement() -> None:
@@ -170,4 +173,31 @@ def test_a_cheaper_repair_needs_no_savings_bar() -> None:
     to save $50 a month before its one-time cost)."""
     d = breaching(1.0 - 20 / 730).run(10).decisions[0]
     assert d.action is DecisionAction.MIGRATE and d.slo_repair
-    assert "alibaba/ap-southeast-1 (simulated price) meets it (p95 40 ms) and saves $20/month (-3 %)" in d.explanation
+    saves = "alibaba/ap-southeast-1 (simulated price) meets it (p95 40 ms) and saves $20/month (-3 %)"
+    assert saves in d.explanation
+
+
+def test_the_placement_a_repair_left_is_held_down_for_price_moves_not_for_emergencies() -> None:
+    """Flap damping: aws/us-east-1 meets the SLO again and is 17 % cheaper, but the service left it by
+    an SLO repair an hour ago: no price move back until the hold-down ends (its latency swung around
+    the SLO: price-duel had services repaired and moved back for their price every 7-33 hours)."""
+    scenario = breaching(1.2)
+    scenario.set("api", US_EAST, latency=FAST)
+    scenario.set("api", US_WEST, hourly=1.3)
+    scenario.run(10)
+    left = {"api": (US_EAST, scenario.now - timedelta(hours=1))}
+    d = scenario.evaluate(current={"api": ALI_SG}, slo_left=left).decisions[0]
+    assert d.action is DecisionAction.STAY
+    excluded = {e.placement.key: e.reasons for e in d.excluded}
+    assert excluded[US_EAST.key] == (
+        "the service left it for breaking its SLO 1.0 h ago; not a target again for 7.0 days after that "
+        "(slo_holddown_s)",
+    )
+    free = scenario.evaluate(current={"api": ALI_SG}).decisions[0]  # without the hold-down: back it goes
+    assert free.action is DecisionAction.MIGRATE and free.target == US_EAST
+    over = {"api": (US_EAST, scenario.now - timedelta(days=7, seconds=1))}
+    assert scenario.evaluate(current={"api": ALI_SG}, slo_left=over).decisions[0].target == US_EAST
+    scenario.set("api", ALI_SG, availability=0.05)  # an outage where it runs: any healthy target
+    scenario.run(1)
+    emergency = scenario.evaluate(current={"api": ALI_SG}, slo_left=left).decisions[0]
+    assert emergency.emergency and emergency.target == US_EAST
