@@ -11,6 +11,13 @@ Per service the engine scores every candidate (scoring.py) that meets the hard c
   (stateless, cost delta < 5 %) waits until its confidence clears ``auto_confidence`` instead of going
   to a person first and being proposed again later; after ``manual_patience_s`` it goes to a person
   only if holding it would lose more than a review costs (``review_cost_usd``; else it is *held*).
+- **SLO repair** (the current placement's breach of the latency SLO is sustained:
+  :func:`sustained_breach`): MIGRATE to the best-scored candidate other than the current placement
+  (all of them meet the SLO) even when it costs more: no savings bar, but a cost delta of at most
+  ``max_repair_cost_pct``; confidence ``max(raw, freshness x GPU capacity)`` above ``min_confidence``;
+  never held for the gate's bar or the value of waiting (the gate still decides who approves it);
+  cooldown and open decisions still apply. After it is applied, the placement left is held down for
+  ``slo_holddown_s`` (``EngineInputs.slo_left``) so that a price move does not take the service back.
 - **Emergency** (the service is in ``EngineInputs.emergency``, or ``auto_emergency`` is on and its
   current placement is below the availability floor or quarantined): MIGRATE to the best *other*
   healthy candidate, ignoring the savings and confidence thresholds and the cooldown

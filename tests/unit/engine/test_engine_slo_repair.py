@@ -201,3 +201,20 @@ def test_the_placement_a_repair_left_is_held_down_for_price_moves_not_for_emerge
     scenario.run(1)
     emergency = scenario.evaluate(current={"api": ALI_SG}, slo_left=left).decisions[0]
     assert emergency.emergency and emergency.target == US_EAST
+
+
+def test_the_merge_request_says_it_is_an_slo_repair() -> None:
+    from swen.domain.merge_requests import MRKind
+    from swen.gitops.mr_description import mr_description
+
+    d = breaching(1.2).run(10).decisions[0]
+    text = mr_description(d, kind=MRKind.MIGRATION, source=d.current, target=d.target)
+    assert "| Kind | migration (SLO repair) |" in text
+    assert "breaks its SLO 100 ms" in text  # the explanation
+    price = breaching(0.5)
+    price.set("api", US_EAST, latency=FAST)
+    plain = price.run(10).decisions[0]
+    assert plain.action is DecisionAction.MIGRATE and not plain.slo_repair
+    assert "| Kind | migration |" in mr_description(
+        plain, kind=MRKind.MIGRATION, source=plain.current, target=plain.target
+    )
