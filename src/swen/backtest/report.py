@@ -183,6 +183,11 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "manual_review": policy.manual_review,
             "deny": policy.deny,
             "auto_share": None if policy.auto_share is None else _r(policy.auto_share, 4),
+            "slo_repairs": policy.slo_repairs,
+            "slo_repairs_auto": policy.slo_repairs_auto,
+            "auto_share_without_repairs": None
+            if policy.auto_share_without_repairs is None
+            else _r(policy.auto_share_without_repairs, 4),
             "emergency_overrides": policy.overrides,
             "applied": policy.applied,
             "rejected_by_person": policy.rejected_by_person,

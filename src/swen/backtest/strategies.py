@@ -335,6 +335,9 @@ class PlatformReplay:
             plan = self._plans[service.name] = sim_plan(service)
         result = self.gate.evaluate(PolicyInput.from_decision(decision, plan))
         self._note(t, s, result.outcome, decision.target, decision)
+        if decision.slo_repair:
+            tally.slo_repairs += 1
+            tally.slo_repairs_auto += int(result.outcome == "auto_approve")
         if self.gate_observer is not None:
             self.gate_observer(t, decision, result.outcome)
         if result.outcome == "deny":
