@@ -13,8 +13,9 @@ from swen.engine.migration_cost import MigrationCost
 
 MAX_REPAIR_COST_PCT = 150.0
 """Default cap on an SLO repair's extra cost (percent of the current monthly cost). The hindsight
-oracle's repairs in the shipped and added scenarios cost +7 % to +108 % (docs/BENCHMARKS.md, sloswap);
-150 % lets every one of those through with room for price noise at the moment of the decision, and
+oracle's repairs in the shipped and added scenarios cost +7 % to +108 % over the month, and the engine
+saw +1 % to +27 % when it first proposed its dearer repairs (docs/BENCHMARKS.md, sloswap); 150 % lets
+every one of those through with room for prices that move during a month, and
 stops a repair that would cost more than two and a half times the current bill from reaching a
 person's review queue as a recommendation (every repair of 5 % or more is reviewed anyway)."""
 
