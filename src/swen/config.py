@@ -394,10 +394,10 @@ class Settings(BaseSettings):
         "names the cap (docs/ENGINE.md).",
     )
     slo_holddown_s: float = Field(
-        default=7 * 86400.0,
+        default=30 * 86400.0,
         ge=0,
         description="After an SLO repair, the placement the service left is not proposed again (except in "
-        "an emergency) for this long, in seconds of the platform clock (default a week): flap damping "
+        "an emergency) for this long, in seconds of the platform clock (default 30 days): flap damping "
         "for a placement whose latency swings around the SLO. 0: no hold-down.",
     )
     stale_after_s: float = Field(default=120.0, gt=0, description="Samples older than this are stale.")

@@ -19,8 +19,11 @@ every one of those through with room for prices that move during a month, and
 stops a repair that would cost more than two and a half times the current bill from reaching a
 person's review queue as a recommendation (every repair of 5 % or more is reviewed anyway)."""
 
-SLO_HOLDDOWN_S = 7 * 86400.0
-"""Default hold-down of a placement a service left by an SLO repair (a week)."""
+SLO_HOLDDOWN_S = 30 * 86400.0
+"""Default hold-down of a placement a service left by an SLO repair (30 days). Measured (price-duel,
+docs/BENCHMARKS.md, sloswap): with a week, two services whose old placement's p95 hovered around the
+SLO were drawn back for its price as soon as the week was over and broke the SLO again (one of them had
+ten merge requests withdrawn in the following days); the hindsight oracle never takes them back."""
 
 if TYPE_CHECKING:  # the engine depends on the domain only; settings are read, not imported
     from swen.config import Settings
@@ -67,7 +70,7 @@ class EngineParams(BaseModel):
     """After an SLO repair, the placement the service left is not a target of another (non-emergency)
     move for this long (``EngineInputs.slo_left``): flap damping for a placement whose latency swings
     around the SLO, which would otherwise draw the service back for its price and break the SLO again
-    (docs/BENCHMARKS.md, sloswap: price-duel). 0: no hold-down."""
+    (docs/BENCHMARKS.md, sloswap: price-duel; default 30 days, :data:`SLO_HOLDDOWN_S`). 0: no hold-down."""
     release_confidence: float = Field(default=0.50, ge=0, le=1)
     """Hysteresis: a move waiting for a person is withdrawn only once its confidence has stayed at or
     below this (or another placement led, or the saving vanished) for a whole stability window."""

@@ -190,12 +190,12 @@ def test_the_placement_a_repair_left_is_held_down_for_price_moves_not_for_emerge
     assert d.action is DecisionAction.STAY
     excluded = {e.placement.key: e.reasons for e in d.excluded}
     assert excluded[US_EAST.key] == (
-        "the service left it for breaking its SLO 1.0 h ago; not a target again for 7.0 days after that "
+        "the service left it for breaking its SLO 1.0 h ago; not a target again for 30.0 days after that "
         "(slo_holddown_s)",
     )
     free = scenario.evaluate(current={"api": ALI_SG}).decisions[0]  # without the hold-down: back it goes
     assert free.action is DecisionAction.MIGRATE and free.target == US_EAST
-    over = {"api": (US_EAST, scenario.now - timedelta(days=7, seconds=1))}
+    over = {"api": (US_EAST, scenario.now - timedelta(days=30, seconds=1))}
     assert scenario.evaluate(current={"api": ALI_SG}, slo_left=over).decisions[0].target == US_EAST
     scenario.set("api", ALI_SG, availability=0.05)  # an outage where it runs: any healthy target
     scenario.run(1)
