@@ -157,6 +157,8 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "min_savings_usd": params.min_savings_usd,
             "cooldown_s": params.cooldown_s,
             "review_cost_usd": params.review_cost_usd,
+            "max_repair_cost_pct": params.max_repair_cost_pct,
+            "slo_holddown_s": params.slo_holddown_s,
             "stability_window": params.stability_window,
             "availability_floor": params.availability_floor,
             "gpu_availability_floor": params.gpu_availability_floor,
