@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from engine_factories import ALI_SG, US_EAST, US_WEST, Scenario, cell, engine_params, make_scenario
 
@@ -218,3 +219,15 @@ def test_the_merge_request_says_it_is_an_slo_repair() -> None:
     assert "| Kind | migration |" in mr_description(
         plain, kind=MRKind.MIGRATION, source=plain.current, target=plain.target
     )
+
+
+def test_the_window_counts_samples_over_a_limit_per_cell() -> None:
+    scenario = breaching(1.2)
+    scenario.set("api", US_EAST, latency=FAST)
+    scenario.run(3)
+    scenario.set("api", US_EAST, latency=SLOW)
+    scenario.run(2)
+    window = scenario.window
+    rows, limit = np.array([0, 0, 0]), np.array([SLO, SLO, 10.0])
+    counts = window.latency_count_above(rows, np.array([0, -1, 2]), limit)
+    assert counts.tolist() == [2, 0, 5]  # 2 of 5 samples (5 slots still empty), none, all 5 over 10 ms
