@@ -116,7 +116,7 @@ class Cycle:
     same figure (> 0), so a repair is not withdrawn for costing more than it saves."""
     slo_repair: BoolArray
     """The move would be an SLO repair: the current placement's breach of the latency SLO is sustained
-    (``decide.sustained_breach``) and the target meets the SLO. It is proposed even when it costs
+    (``repair.sustained_breach``) and the target meets the SLO. It is proposed even when it costs
     more, up to ``EngineParams.max_repair_cost_pct``."""
     slo_over: IntArray
     """Samples of the window over the SLO at the current placement (0 when its p95 is within it)."""

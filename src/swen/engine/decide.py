@@ -59,6 +59,7 @@ from swen.engine.fleet import FleetArrays
 from swen.engine.forecast import AdvantageState, copernican_model, forecast, gpu_capacity_risk
 from swen.engine.migration_cost import move_usd
 from swen.engine.params import EngineParams
+from swen.engine.repair import left_by_repair, sustained_breach
 from swen.engine.route import judge_routes
 from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
 from swen.engine.scoring import best_excluding, effective_availability, monthly_cost, score
@@ -172,7 +173,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
     cur_flags = np.where(cur >= 0, flags[rows, cur_safe], np.uint16(NO_DATA))
     current_has_data = (cur >= 0) & ((cur_flags & NO_DATA) == 0)
     emergency = _emergencies(fleet, inputs.emergency, params, current_has_data, cur_flags)
-    left = _slo_left(fleet, inputs.slo_left, inputs.now)
+    left = left_by_repair(fleet, inputs.slo_left, inputs.now)
     holddown = (left.col >= 0) & (left.col != cur) & (left.ago_s < params.slo_holddown_s) & ~emergency
     if holddown.any():
         flags[rows[holddown], left.col[holddown]] |= np.uint16(Constraint.SLO_HOLDDOWN)
@@ -425,60 +426,6 @@ class _Observed:
             instance_type=own(window.instance_type),
             simulated=own(window.simulated),
         )
-
-
-@dataclass(frozen=True, eq=False)
-class Breach:
-    """The current placement against the service's latency SLO (arrays of length S)."""
-
-    breach: npt.NDArray[np.bool_]
-    """The window's p95 latency at the current placement is over the SLO (how the engine has always
-    judged a breach: the current placement then scores 0 on latency)."""
-    over: IntArray
-    """How many of the window's samples at the current placement are over the SLO (0 without a breach)."""
-    sustained: npt.NDArray[np.bool_]
-    """A breach over at least half of the window's samples: not a single spike."""
-
-
-def sustained_breach(
-    fleet: FleetArrays, window: SampleWindow, window_rows: IntArray | None, p95: FloatArray
-) -> Breach:
-    """Where the current placement breaks the SLO, and whether the breach is sustained: the window's p95
-    over the SLO *and* at least half of the window's ``size`` samples over it. With a 10-sample window
-    the p95 lies between the two largest samples, so one slow sample can put it over the SLO; a repair
-    (which may cost more) waits for the breach to hold in 5 of the last 10 samples (5 cycles: 2.5 min
-    live at 30 s a cycle, 25 min in a replay at 5 min a step)."""
-    n = len(fleet.services)
-    cur = fleet.current_idx
-    rows = np.arange(n)
-    cur_p95 = np.where(cur >= 0, p95[rows, np.maximum(cur, 0)], np.nan)
-    breach = (cur >= 0) & (np.nan_to_num(cur_p95, nan=0.0) > fleet.slo_ms)
-    over = np.zeros(n, dtype=np.intp)
-    b_rows = np.flatnonzero(breach)
-    if b_rows.size:
-        w_rows = b_rows if window_rows is None else window_rows[b_rows]
-        over[b_rows] = window.latency_count_above(w_rows, cur[b_rows], fleet.slo_ms[b_rows])
-    return Breach(breach, over, breach & (2 * over >= window.size))
-
-
-@dataclass(frozen=True, eq=False)
-class _Left:
-    col: IntArray
-    """Candidate index of the placement each service left by an SLO repair (-1: none)."""
-    ago_s: FloatArray
-    """Seconds since (inf: none)."""
-
-
-def _slo_left(fleet: FleetArrays, slo_left: Mapping[str, tuple[Placement, datetime]], now: datetime) -> _Left:
-    n = len(fleet.services)
-    col = np.full(n, -1, dtype=np.intp)
-    ago = np.full(n, np.inf)
-    for name, (placement, when) in slo_left.items():
-        i = fleet.row_of.get(name)
-        j = fleet.column_of.get(placement.key)
-        if i is not None and j is not None:
-            col[i], ago[i] = j, (now - when).total_seconds()
-    return _Left(col, ago)
 
 
 def _emergencies(

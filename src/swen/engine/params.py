@@ -63,7 +63,7 @@ class EngineParams(BaseModel):
     (``route.judge_routes``). 0: every such move goes to a person after the patience."""
     max_repair_cost_pct: float = Field(default=MAX_REPAIR_COST_PCT, ge=0)
     """The cap on an SLO repair's extra cost: a service whose current placement breaks its latency SLO
-    (sustained: ``decide.sustained_breach``) is moved to the best-scored candidate that meets it even
+    (sustained: ``repair.sustained_breach``) is moved to the best-scored candidate that meets it even
     when that costs more, as long as the cost delta is at most this many percent; a dearer repair
     stays, with a reason naming the cap (a person can still choose a placement: ``swen place``)."""
     slo_holddown_s: float = Field(default=SLO_HOLDDOWN_S, ge=0)
