@@ -181,7 +181,7 @@ def test_a_cheaper_repair_needs_no_savings_bar() -> None:
 def test_the_placement_a_repair_left_is_held_down_for_price_moves_not_for_emergencies() -> None:
     """Flap damping: aws/us-east-1 meets the SLO again and is 17 % cheaper, but the service left it by
     an SLO repair an hour ago: no price move back until the hold-down ends (its latency swung around
-    the SLO: price-duel had services repaired and moved back for their price every 7-33 hours)."""
+    the SLO: price-duel had services moved back for their price 3-29 hours after each repair)."""
     scenario = breaching(1.2)
     scenario.set("api", US_EAST, latency=FAST)
     scenario.set("api", US_WEST, hourly=1.3)
