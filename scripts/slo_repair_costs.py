@@ -34,7 +34,11 @@ def _load(folder: Path, scenario: str) -> dict[str, Any] | None:
     path = folder / f"{scenario}.json"
     if not path.is_file():
         return None
-    data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    try:
+        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        print(f"skipping {path}: not a complete JSON report ({exc}); run the backtest again", file=sys.stderr)
+        return None
     return data
 
 
