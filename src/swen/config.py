@@ -402,6 +402,23 @@ class Settings(BaseSettings):
         "engine picks the best of many noisy candidates; noise alone puts a few 4 clear). Short of it "
         "the move is held for stronger evidence (docs/ENGINE.md). 0: off.",
     )
+    max_repair_cost_pct: float = Field(
+        default=150.0,
+        ge=0,
+        le=10_000,
+        description="The cap on an SLO repair's extra cost, in percent of the current monthly cost. A "
+        "service whose current placement breaks its latency SLO is moved to the best candidate that "
+        "meets it even when that costs more, up to this cost delta (a person reviews every repair that "
+        "costs 5 % more or above, as the gate rules); a dearer repair is not proposed and the decision "
+        "names the cap (docs/ENGINE.md).",
+    )
+    slo_holddown_s: float = Field(
+        default=30 * 86400.0,
+        ge=0,
+        description="After an SLO repair, the placement the service left is not proposed again (except in "
+        "an emergency) for this long, in seconds of the platform clock (default 30 days): flap damping "
+        "for a placement whose latency swings around the SLO. 0: no hold-down.",
+    )
     stale_after_s: float = Field(default=120.0, gt=0, description="Samples older than this are stale.")
     verify_samples: int = Field(default=3, ge=1, description="Healthy samples needed to verify a move.")
     leader_election: bool | None = Field(

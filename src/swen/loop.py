@@ -50,7 +50,7 @@ from swen.domain.decision import (
     DecisionAction,
     DecisionStatus,
 )
-from swen.domain.errors import FencedError, SwenError
+from swen.domain.errors import FencedError, NotFoundError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service
 from swen.domain.providers import PROVIDERS
@@ -192,6 +192,9 @@ class EngineLoop:
         )
         self._released = False
         self._to_queue: list[Decision] = []
+        self._left_by: dict[str, Placement | None] = {}
+        """Applied decision id -> the placement its SLO repair left (None: not a repair); decisions are
+        immutable, so each is read once (``_slo_left``)."""
 
     # --- one cycle ---------------------------------------------------------------------------
     def cycle(self) -> CycleReport:
@@ -220,7 +223,7 @@ class EngineLoop:
         open_moves = self._open_moves()
         result = self._evaluate_ticks(
             self._window_for(services), services, placements, _last_moved_at(records), ticks, plan,
-            pending=self.review.pending(open_moves),
+            pending=self.review.pending(open_moves), slo_left=self._slo_left(records, ticks[-1][0]),
         )  # fmt: skip
         report.sim_time = self._last_tick
         self._withdraw_stale(result, open_moves, report)
@@ -240,6 +243,7 @@ class EngineLoop:
         ticks: Sequence[tuple[datetime, SampleColumns]],
         plan: HealingPlan | None = None,
         pending: dict[str, Placement] | None = None,
+        slo_left: dict[str, tuple[Placement, datetime]] | None = None,
     ) -> EngineResult:
         plan = plan or HealingPlan()
         result: EngineResult | None = None
@@ -262,6 +266,7 @@ class EngineLoop:
                     emergency=plan.emergency,
                     undeployable=self._undeployable,
                     pending=pending or {},
+                    slo_left=slo_left or {},
                     catalog_version=None if self._prices is None else self._prices.version_id,
                 )
             )
@@ -282,7 +287,12 @@ class EngineLoop:
         for service in services:
             placements.setdefault(service.name, service.fleet_placement)
         return self._evaluate_ticks(
-            self._window_for(services), services, placements, _last_moved_at(records), ticks
+            self._window_for(services),
+            services,
+            placements,
+            _last_moved_at(records),
+            ticks,
+            slo_left=self._slo_left(records, ticks[-1][0]),
         )
 
     def run(self, *, once: bool = False, stop_event: threading.Event | None = None) -> CycleReport:
@@ -629,6 +639,33 @@ class EngineLoop:
             for s in self.store.list_decisions(limit=50)
         ]
         return document
+
+    def _slo_left(
+        self, records: dict[str, PlacementRecord], now: datetime
+    ) -> dict[str, tuple[Placement, datetime]]:
+        """Services whose applied placement came from an SLO repair within the hold-down -> (the
+        placement the repair left, when it was applied): the engine does not propose that placement
+        again meanwhile (``EngineInputs.slo_left``). Reads each such decision once."""
+        holddown = self.params.slo_holddown_s
+        out: dict[str, tuple[Placement, datetime]] = {}
+        recent: set[str] = set()
+        for name, record in records.items():
+            decision_id = record.decision_id
+            if decision_id is None or (now - record.applied_at).total_seconds() >= holddown:
+                continue
+            recent.add(decision_id)
+            if decision_id not in self._left_by:
+                try:
+                    decision = self.store.get_decision(decision_id).decision
+                except NotFoundError:  # a decision the store no longer holds: not a repair
+                    self._left_by[decision_id] = None
+                else:
+                    self._left_by[decision_id] = decision.current if decision.slo_repair else None
+            left = self._left_by[decision_id]
+            if left is not None:
+                out[name] = (left, record.applied_at)
+        self._left_by = {k: v for k, v in self._left_by.items() if k in recent}
+        return out
 
 
 def _report_result(report: CycleReport, result: ActionResult) -> None:

@@ -58,7 +58,11 @@ def test_recommendation_travels_through_git_and_terraform_and_is_verified(platfo
     assert service2.action is DecisionAction.MIGRATE
     assert service2.current == Placement(provider="aws", region="us-east-1")
     assert service2.confidence.value > 0.85
-    assert "Move service-2 from aws/us-east-1 to" in service2.explanation
+    # service-2 breaks its 60 ms SLO on aws/us-east-1 (the demo fleet): an SLO repair, cheaper too
+    assert service2.slo_repair
+    assert service2.explanation.startswith("Move service-2 off aws/us-east-1: p95 "), service2.explanation
+    assert "breaks its SLO 60 ms" in service2.explanation
+    assert "the gate can auto-approve it" in service2.explanation
 
     # The MR lives on a real branch of the bare remote; its diff is one entry of terraform.tfvars.
     mr = next(m for m in MergeRequestRepository(store).list() if m.decision_id == service2.id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from swen.config import Settings, load_settings
@@ -48,6 +50,25 @@ def test_valid_json_settings_still_load(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SWEN_CORS_ORIGINS", '["https://a.example"]')
     settings = load_settings()
     assert settings.weights.cost == 0.5 and settings.cors_origins == ("https://a.example",)
+
+
+def test_the_repair_cap_and_hold_down_reach_the_engine_from_env_or_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from swen.engine.params import EngineParams
+
+    params = EngineParams.from_settings(load_settings())
+    assert (params.max_repair_cost_pct, params.slo_holddown_s) == (150.0, 30 * 86400.0)  # documented
+    monkeypatch.setenv("SWEN_MAX_REPAIR_COST_PCT", "60")
+    (tmp_path / "swen.yaml").write_text("slo_holddown_s: 86400\n", "utf-8")
+    monkeypatch.setenv("SWEN_CONFIG", str(tmp_path / "swen.yaml"))
+    params = EngineParams.from_settings(load_settings())
+    assert (params.max_repair_cost_pct, params.slo_holddown_s) == (60.0, 86400.0)
+    monkeypatch.setenv("SWEN_MAX_REPAIR_COST_PCT", "-1")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert "setting max_repair_cost_pct" in str(refused.value)
+    assert "fix SWEN_MAX_REPAIR_COST_PCT" in str(refused.value)
 
 
 def test_the_review_cost_reaches_the_engine_and_a_negative_one_is_refused(

@@ -68,11 +68,10 @@ class Verdict:
 
 def service_move(cycle: Cycle, i: int) -> bool:
     """Whether the engine's move of row ``i`` is for the service's sake, as the engine judges it
-    (``engine.decide``: an emergency, or the current placement's p95 over the SLO): its confidence is
-    the margin's, not the calibrated probability of paying back, so the label does not score it."""
-    cur = int(cycle.fleet.current_idx[i])
-    p95 = float(cycle.p95[i, cur]) if cur >= 0 else float("nan")
-    return bool(cycle.emergency[i]) or (np.isfinite(p95) and p95 > float(cycle.fleet.slo_ms[i]))
+    (``engine.decide``: an emergency, or an SLO repair, ``Cycle.slo_repair``): its confidence is not the
+    calibrated probability of paying back (the score margin's, or the breach's), so the label does not
+    score it."""
+    return bool(cycle.emergency[i]) or bool(cycle.slo_repair[i])
 
 
 def step_cost(trace: Trace, grid: Grid, s: int, c: int, lo: int, hi: int) -> npt.NDArray[np.float64]:

@@ -59,6 +59,11 @@ class PolicyTally:
     other condition, but a person's review would have cost more than waiting loses."""
     held_services: set[str] = field(default_factory=set)
     """Services with a move held at least once."""
+    slo_repairs: int = 0
+    """Gate decisions that were SLO repairs (``Decision.slo_repair``: the current placement breaks the
+    latency SLO; proposed even when it costs more, so most go to a person)."""
+    slo_repairs_auto: int = 0
+    """Of those, auto-approved (stateless, under 5 % cost delta, confidence above 0.85)."""
     engine_errors: int = 0
     """Recommendations the gate could not take (e.g. a non-finite confidence from the engine)."""
     reasons: dict[str, int] = field(default_factory=dict)
@@ -70,6 +75,14 @@ class PolicyTally:
     def auto_share(self) -> float | None:
         gated = self.auto_approve + self.manual_review + self.deny
         return self.auto_approve / gated if gated else None
+
+    @property
+    def auto_share_without_repairs(self) -> float | None:
+        """The auto-approved share of the gate decisions that were not SLO repairs (a repair that costs
+        5 % more or above always goes to a person: the gate's rule, never bypassed)."""
+        gated = self.auto_approve + self.manual_review + self.deny - self.slo_repairs
+        auto = self.auto_approve - self.slo_repairs_auto
+        return auto / gated if gated else None
 
 
 @dataclass(frozen=True)
@@ -86,9 +99,9 @@ class LifecycleEvent:
     confidence: float | None = None
     stability: float | None = None
     for_service: bool = False
-    """A gate decision the engine made for the service's sake (an emergency, or a move out of a
-    placement whose p95 breaks the SLO): its confidence is about health, not money
-    (``calibration.engine_service_move``), so the calibration leaves it out."""
+    """A gate decision the engine made for the service's sake (an emergency, or an SLO repair:
+    ``hindsight.service_move``): its confidence is about health, not money, so the calibration leaves
+    it out."""
 
 
 @dataclass
@@ -100,6 +113,9 @@ class OpenMove:
     due: int
     confidence: Confidence
     emergency: bool
+    repair_from: Placement | None = None
+    """An SLO repair: the placement it leaves (held down once the move is applied,
+    ``EngineInputs.slo_left``)."""
 
     @property
     def waits_for_review(self) -> bool:

@@ -159,6 +159,8 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "review_cost_usd": params.review_cost_usd,
             "auto_propose_confidence": params.auto_propose_confidence,
             "auto_min_evidence": params.auto_min_evidence,
+            "max_repair_cost_pct": params.max_repair_cost_pct,
+            "slo_holddown_s": params.slo_holddown_s,
             "stability_window": params.stability_window,
             "availability_floor": params.availability_floor,
             "gpu_availability_floor": params.gpu_availability_floor,
@@ -185,6 +187,11 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "manual_review": policy.manual_review,
             "deny": policy.deny,
             "auto_share": None if policy.auto_share is None else _r(policy.auto_share, 4),
+            "slo_repairs": policy.slo_repairs,
+            "slo_repairs_auto": policy.slo_repairs_auto,
+            "auto_share_without_repairs": None
+            if policy.auto_share_without_repairs is None
+            else _r(policy.auto_share_without_repairs, 4),
             "emergency_overrides": policy.overrides,
             "applied": policy.applied,
             "rejected_by_person": policy.rejected_by_person,

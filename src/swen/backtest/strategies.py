@@ -155,6 +155,8 @@ class PlatformReplay:
         self.column = grid.initial.copy()
         self.last_moved: dict[str, datetime] = {}
         self._cooling_since: dict[str, datetime] = {}
+        self.slo_left: dict[str, tuple[Placement, datetime]] = {}
+        """Services whose last applied move was an SLO repair -> (the placement left, when)."""
         """``last_moved`` of the services that may still be cooling down, oldest first (``_cooling``)."""
         self.open: dict[int, OpenMove] = {}
         self.due: dict[int, list[int]] = {}
@@ -222,6 +224,7 @@ class PlatformReplay:
                     history=self.history,
                     advantage=self.advantage,
                     pending=self._pending(),
+                    slo_left=self.slo_left,
                     fleet=self.fleet,
                 )
             )
@@ -332,6 +335,9 @@ class PlatformReplay:
             plan = self._plans[service.name] = sim_plan(service)
         result = self.gate.evaluate(PolicyInput.from_decision(decision, plan))
         self._note(t, s, result.outcome, decision.target, decision)
+        if decision.slo_repair:
+            tally.slo_repairs += 1
+            tally.slo_repairs_auto += int(result.outcome == "auto_approve")
         if self.gate_observer is not None:
             self.gate_observer(t, decision, result.outcome)
         if result.outcome == "deny":
@@ -358,7 +364,14 @@ class PlatformReplay:
             delay = self._human_steps
         due = t + max(1, delay)
         self.open[s] = OpenMove(
-            decision.id, column, decision.target, auto, due, decision.confidence, decision.emergency
+            decision.id,
+            column,
+            decision.target,
+            auto,
+            due,
+            decision.confidence,
+            decision.emergency,
+            decision.current if decision.slo_repair else None,
         )
         self.due.setdefault(due, []).append(s)
 
@@ -383,6 +396,10 @@ class PlatformReplay:
             self.last_moved[name] = now
             self._cooling_since.pop(name, None)  # re-inserted last: kept in order of the moves
             self._cooling_since[name] = now
+            if move.repair_from is not None:  # held down by the engine (EngineInputs.slo_left)
+                self.slo_left[name] = (move.repair_from, now)
+            else:
+                self.slo_left.pop(name, None)
             self.tally.applied += 1
             self._note(t, s, "applied", move.target)
 

@@ -115,6 +115,9 @@ class Decision(_Frozen):
     created_at: datetime
     action: DecisionAction
     emergency: bool = False
+    slo_repair: bool = False
+    """A move for the service's latency SLO: its current placement breaks the SLO (sustained) and the
+    target meets it; proposed even when it costs more, up to the engine's repair cap."""
     stateful: bool = False
     current: Placement
     target: Placement

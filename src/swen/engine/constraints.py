@@ -18,6 +18,10 @@ Constraints (bit, applies to the current placement?):
 - QUARANTINED: the (service, placement) was quarantined by self-healing (yes).
 - UNDEPLOYABLE: the platform cannot apply a placement on that provider (e.g. no Terraform module
   ships for it); it is scored for comparison but never chosen (no: a service already there stays).
+- SLO_HOLDDOWN: the service left this placement by an SLO repair less than ``slo_holddown_s`` ago
+  (``EngineInputs.slo_left``): not a target again until then, so that a placement whose latency
+  swings around the SLO does not draw the service back for its price and break the SLO again (no:
+  it is never the current placement; nor does it bar an emergency, set by ``decide``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class Constraint(IntFlag):
     OVER_SLO = 64
     QUARANTINED = 128
     UNDEPLOYABLE = 256
+    SLO_HOLDDOWN = 512
 
 
 UNHEALTHY = Constraint.LOW_AVAILABILITY | Constraint.QUARANTINED
@@ -141,6 +146,8 @@ def describe(
     gpu_availability_floor: float,
     gpu_model: str | None,
     undeployable_reason: str | None = None,
+    left_ago_s: float | None = None,
+    holddown_s: float | None = None,
 ) -> tuple[str, ...]:
     """Human reasons for the bits set in ``flags`` (one sentence fragment per constraint)."""
     reasons: list[str] = []
@@ -164,4 +171,16 @@ def describe(
         reasons.append("quarantined by self-healing")
     if flags & Constraint.UNDEPLOYABLE:
         reasons.append(f"cannot be applied: {undeployable_reason or 'the provider cannot be deployed to'}")
+    if flags & Constraint.SLO_HOLDDOWN:
+        ago = _hours(left_ago_s)
+        reasons.append(
+            f"the service left it for breaking its SLO {ago} ago; not a target again for "
+            f"{_hours(holddown_s)} after that (slo_holddown_s)"
+        )
     return tuple(reasons)
+
+
+def _hours(seconds: float | None) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "a while"
+    return f"{seconds / 86400:.1f} days" if seconds >= 2 * 86400 else f"{seconds / 3600:.1f} h"

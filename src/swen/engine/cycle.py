@@ -111,9 +111,19 @@ class Cycle:
     tracked: BoolArray
     """An advantage of the target over the current placement is being tracked."""
     bar_savings: FloatArray
-    """The monthly saving the proposal bar measures: net of the amortised one-time cost for a price
-    move, before it for a move out of an SLO breach or an outage (the review policy's hysteresis
-    judges a waiting move by the same figure, so a repair is not withdrawn for its one-time cost)."""
+    """The monthly figure the proposal bar measures: the net saving (after the amortised one-time cost)
+    for a price move, the saving before that cost for an emergency, and for an SLO repair the room
+    left under the repair cap (``decide``). The review policy's hysteresis judges a waiting move by the
+    same figure (> 0), so a repair is not withdrawn for costing more than it saves."""
+    slo_repair: BoolArray
+    """The move would be an SLO repair: the current placement's breach of the latency SLO is sustained
+    (``repair.sustained_breach``) and the target meets the SLO. It is proposed even when it costs
+    more, up to ``EngineParams.max_repair_cost_pct``."""
+    slo_over: IntArray
+    """Samples of the window over the SLO at the current placement (0 when its p95 is within it)."""
+    slo_left_ago_s: FloatArray
+    """Seconds since the service left a placement by an SLO repair, while that placement is held down
+    (``Constraint.SLO_HOLDDOWN``); NaN otherwise."""
     catalog_version: int | None = None
     """The price catalog version in force (``EngineInputs.catalog_version``)."""
     clear_lead: BoolArray | None = None
@@ -142,6 +152,7 @@ class Cycle:
             created_at=self.now,
             action=DecisionAction.MIGRATE if migrate else DecisionAction.STAY,
             emergency=bool(self.emergency[i]),
+            slo_repair=migrate and bool(self.slo_repair[i]),
             stateful=service.stateful,
             current=current,
             target=target if migrate else current,
@@ -308,6 +319,8 @@ class Cycle:
             gpu_availability_floor=params.gpu_availability_floor,
             gpu_model=self.fleet.services[i].shape.gpu_model,
             undeployable_reason=self.fleet.undeployable_reasons.get(self.fleet.placements[c].provider),
+            left_ago_s=float(self.slo_left_ago_s[i]),
+            holddown_s=params.slo_holddown_s,
         )
 
     # --- explanations ------------------------------------------------------------------------
@@ -318,11 +331,56 @@ class Cycle:
         reasons = self.reasons_at(i, c)
         return ", ".join(reasons) if reasons else "marked unhealthy"
 
+    def _breach(self, i: int) -> explain.Breach:
+        c = int(self.fleet.current_idx[i])
+        return explain.Breach(
+            p95_ms=float(self.p95[i, c]),
+            slo_ms=float(self.fleet.slo_ms[i]),
+            over=int(self.slo_over[i]),
+            window=self.stability_n,
+        )
+
+    def _repair_route(self, i: int, confidence: Confidence, savings: Savings) -> str:
+        """Who is expected to approve a repair, and why (the gate's rules, ``route.judge_routes``)."""
+        params = self.params
+        if self.routes.auto_route[i] and confidence.value > params.auto_confidence:
+            return "the gate can auto-approve it (cost delta under 5 %, confidence above 0.85)"
+        if self.fleet.stateful[i]:
+            why = "the service is stateful"
+        elif not self.routes.auto_route[i]:
+            why = "it costs more" if savings.cost_delta_pct > 0 else "its cost delta is 5 % or more"
+        else:
+            why = (
+                f"its confidence {explain.number(confidence.value, params.auto_confidence)} is not above "
+                f"{params.auto_confidence:.2f}"
+            )
+        return f"a person reviews it because {why}"
+
     def _why_move(
         self, i: int, target: Placement, confidence: Confidence, savings: Savings
     ) -> tuple[tuple[str, ...], str]:
         params, fleet = self.params, self.fleet
         t, c = int(self.target[i]), int(fleet.current_idx[i])
+        if self.slo_repair[i]:
+            breach = self._breach(i)
+            text = explain.explain_repair(
+                service=fleet.services[i].name,
+                current=fleet.current[i],
+                target=target,
+                savings=savings,
+                breach=breach,
+                target_p95_ms=float(self.p95[i, t]),
+                simulated_target=bool(self.simulated[i, t]),
+                route=self._repair_route(i, confidence, savings),
+                confidence=confidence,
+            )
+            return (
+                explain.repair_reason(breach),
+                f"cost delta {savings.cost_delta_pct:+.1f} % within the {params.max_repair_cost_pct:.0f} % "
+                "cap on a repair's extra cost",
+                f"confidence {explain.number(confidence.value, params.min_confidence)} "
+                f"> {params.min_confidence:.2f}",
+            ), text
         emergency_why = self._current_problem(i) if self.emergency[i] else None
         current_p95 = float(self.p95[i, c]) if c >= 0 and np.isfinite(self.p95[i, c]) else None
         text = explain.explain_move(
@@ -373,11 +431,14 @@ class Cycle:
             why = f"no fresh telemetry for the current placement ({self._current_problem(i)})"
             return ("current placement has no fresh telemetry",), explain.explain_stay(current, [why])
         if t < 0:
-            return ("no candidate meets the hard constraints",), explain.explain_stay(
-                current, ["no candidate meets the hard constraints"]
-            )
+            why = "no candidate meets the hard constraints"
+            if c >= 0 and self.slo_over[i] and float(self.p95[i, c]) > float(fleet.slo_ms[i]):
+                why = f"{explain.breach_phrase(self._breach(i))}, but {why} (none meets the SLO)"
+            return ("no candidate meets the hard constraints",), explain.explain_stay(current, [why])
         if t == c:
             return ("current placement scores best",), explain.explain_stay(current, [self._best_here(i)])
+        if self.slo_repair[i]:
+            return self._why_repair_stays(i, target, confidence, savings)
         reasons: list[str] = []
         alt = explain.alternative_phrase(target, savings, bool(self.simulated[i, t]))
         extras: list[str] = []
@@ -448,6 +509,46 @@ class Cycle:
 
     def _clear_phrase(self, i: int) -> str:
         return clear_lead_phrase(float(self.lead_mean[i]) if self.lead_mean is not None else CLEAR_LEAD)
+
+    def _why_repair_stays(
+        self, i: int, target: Placement, confidence: Confidence, savings: Savings
+    ) -> tuple[tuple[str, ...], str]:
+        """A sustained SLO breach with a candidate that meets the SLO, and why it is not repaired now."""
+        params, fleet = self.params, self.fleet
+        t = int(self.target[i])
+        breach = self._breach(i)
+        where = explain.repair_target_phrase(target, float(self.p95[i, t]), bool(self.simulated[i, t]))
+        reasons: list[str] = [explain.repair_reason(breach)]
+        nots: list[str] = []
+        if not savings.cost_delta_pct <= params.max_repair_cost_pct:
+            nots.append(explain.over_cap_phrase(params.max_repair_cost_pct))
+            reasons.append(
+                f"repair over the cost cap: cost delta {savings.cost_delta_pct:+.1f} % above "
+                f"{params.max_repair_cost_pct:.0f} % (max_repair_cost_pct)"
+            )
+        if not confidence.value > params.min_confidence:
+            nots.append(
+                f"confidence {explain.number(confidence.value, params.min_confidence)} is not above "
+                f"{params.min_confidence:.2f} (fresh data {confidence.freshness:.2f}, GPU capacity at the "
+                f"target {confidence.gpu_capacity if confidence.gpu_capacity is not None else 1.0:.2f})"
+            )
+            reasons.append(
+                f"confidence {explain.number(confidence.value, params.min_confidence)} not above "
+                f"{params.min_confidence:.2f}"
+            )
+        pending = int(self.pending_idx[i])
+        if pending != NOT_PENDING:
+            moving_to = fleet.placements[pending].key if pending >= 0 else "another placement"
+            nots.append(f"a move to {moving_to} is already in progress")
+            reasons.append("move already in progress")
+        left = float(self.cooldown_left_s[i])
+        if left > 0:
+            nots.append(f"in cooldown after the last move for another {_duration(left)}")
+            reasons.append(f"in cooldown for another {left:.0f} s")
+        text = f"{explain.breach_phrase(breach)}; {where} {explain.repair_price_phrase(savings)}"
+        if nots:
+            text += " but " + " and ".join(nots)
+        return tuple(reasons), explain.explain_stay(fleet.current[i], [text])
 
     def _best_here(self, i: int) -> str:
         total = self.row_scores(i).total[0]

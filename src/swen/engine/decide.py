@@ -12,6 +12,13 @@ Per service the engine scores every candidate (scoring.py) that meets the hard c
   ``auto_min_evidence``: held for stronger evidence) instead of going to a person first and being
   proposed again later; after ``manual_patience_s`` it goes to a person
   only if holding it would lose more than a review costs (``review_cost_usd``; else it is *held*).
+- **SLO repair** (the current placement's breach of the latency SLO is sustained:
+  :func:`sustained_breach`): MIGRATE to the best-scored candidate other than the current placement
+  (all of them meet the SLO) even when it costs more: no savings bar, but a cost delta of at most
+  ``max_repair_cost_pct``; confidence ``max(raw, freshness x GPU capacity)`` above ``min_confidence``;
+  never held for the gate's bar or the value of waiting (the gate still decides who approves it);
+  cooldown and open decisions still apply. After it is applied, the placement left is held down for
+  ``slo_holddown_s`` (``EngineInputs.slo_left``) so that a price move does not take the service back.
 - **Emergency** (the service is in ``EngineInputs.emergency``, or ``auto_emergency`` is on and its
   current placement is below the availability floor or quarantined): MIGRATE to the best *other*
   healthy candidate, ignoring the savings and confidence thresholds and the cooldown
@@ -43,6 +50,7 @@ from swen.engine.confidence import WinnerHistory, margin_term, raw_probability
 from swen.engine.constraints import (
     NO_DATA,
     UNHEALTHY,
+    Constraint,
     constraint_flags,
     current_mask,
     quarantine_mask,
@@ -53,6 +61,7 @@ from swen.engine.forecast import AdvantageState, copernican_model, gpu_capacity_
 from swen.engine.leads import lead_forecast, longer_lived
 from swen.engine.migration_cost import move_usd
 from swen.engine.params import EngineParams
+from swen.engine.repair import left_by_repair, sustained_breach
 from swen.engine.route import judge_routes
 from swen.engine.savings import EgressPrice, egress_per_gb, net_savings
 from swen.engine.scoring import best_excluding, effective_availability, monthly_cost, score
@@ -90,6 +99,10 @@ class EngineInputs:
     """Advantage tracking returned by the previous cycle (None on the first cycle)."""
     catalog_version: int | None = None
     """The price catalog version in force (stamped on every decision; None: not versioned)."""
+    slo_left: Mapping[str, tuple[Placement, datetime]] = field(default_factory=dict)
+    """Services that last left a placement by an SLO repair -> (that placement, when the repair was
+    applied). The placement is not a target of another non-emergency move for ``slo_holddown_s``
+    (``constraints.Constraint.SLO_HOLDDOWN``); older entries are ignored."""
     fleet: FleetArrays | None = None
     """The fleet's arrays, built once by a caller that evaluates the same services every cycle
     (``FleetArrays.build`` over ``services`` and the window's placements, with the applied placements,
@@ -143,7 +156,8 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         raise EngineError("EngineInputs.now must be timezone-aware", hint="use datetime.now(UTC)")
     params, window = inputs.params, inputs.window
     fleet = _fleet(inputs)
-    seen = _Observed.of(window, _window_rows(fleet, window), inputs.now)
+    window_rows = _window_rows(fleet, window)
+    seen = _Observed.of(window, window_rows, inputs.now)
     flags = constraint_flags(
         fleet,
         p95_ms=seen.p95,
@@ -155,6 +169,16 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         gpu_availability_floor=params.gpu_availability_floor,
         quarantined=quarantine_mask(fleet, inputs.quarantined),
     )
+    rows = np.arange(len(fleet.services))
+    cur = fleet.current_idx
+    cur_safe = np.maximum(cur, 0)
+    cur_flags = np.where(cur >= 0, flags[rows, cur_safe], np.uint16(NO_DATA))
+    current_has_data = (cur >= 0) & ((cur_flags & NO_DATA) == 0)
+    emergency = _emergencies(fleet, inputs.emergency, params, current_has_data, cur_flags)
+    left = left_by_repair(fleet, inputs.slo_left, inputs.now)
+    holddown = (left.col >= 0) & (left.col != cur) & (left.ago_s < params.slo_holddown_s) & ~emergency
+    if holddown.any():
+        flags[rows[holddown], left.col[holddown]] |= np.uint16(Constraint.SLO_HOLDDOWN)
     feasible = flags == 0
     is_current = current_mask(fleet, flags.shape)
     monthly = monthly_cost(seen.hourly, fleet.replicas)
@@ -170,18 +194,16 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         weights=params.weights,
         amortisation_months=params.amortisation_months,
     )
-    rows = np.arange(len(fleet.services))
-    cur = fleet.current_idx
-    cur_safe = np.maximum(cur, 0)
-    cur_flags = np.where(cur >= 0, flags[rows, cur_safe], np.uint16(NO_DATA))
-    current_has_data = (cur >= 0) & ((cur_flags & NO_DATA) == 0)
-    emergency = _emergencies(fleet, inputs.emergency, params, current_has_data, cur_flags)
+    breach = sustained_breach(fleet, window, window_rows, seen.p95)
+    repairing = breach.sustained & ~emergency & current_has_data
 
-    # Target: the best candidate; in an emergency the best *other* one (the current counts 0).
+    # Target: the best candidate; in an emergency the best *other* one (the current counts 0); for a
+    # sustained SLO breach the best other one too (every candidate left meets the SLO): the current
+    # placement may still score best on price, but it breaks the SLO (the repair cap bounds the price).
     target, target_total = scores.best_idx.copy(), scores.best_total.copy()
     current_total = np.where((cur >= 0) & ~emergency, scores.total[rows, cur_safe], 0.0)
     current_total = np.where(np.isneginf(current_total), 0.0, current_total)
-    e_rows = np.flatnonzero(emergency)
+    e_rows = np.flatnonzero(emergency | (repairing & (target == cur)))
     if e_rows.size:
         target[e_rows], target_total[e_rows] = best_excluding(scores.total, e_rows, cur[e_rows])
     has_target = target >= 0
@@ -247,23 +269,35 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         raw_probability(outlook.pays_within_horizon, outlook.outlasts_payback, gpu_risk, freshness),
         0.0,
     )
-    # The current placement breaks its SLO (or is an emergency): the move is about service, not price,
-    # and the evidence is the score margin (the current placement counts 0 on latency / overall).
-    slo_breach = (cur >= 0) & (np.nan_to_num(seen.p95[rows, cur_safe], nan=0.0) > fleet.slo_ms)
-    service_move = ((slo_breach | emergency) & moving) | (emergency & has_target)
+    # A move for the service's sake, not its price. An emergency: the evidence is the score margin (the
+    # current placement counts 0). An SLO repair (the current placement's breach is sustained, the
+    # target meets the SLO): the breach itself is the evidence, so what is left uncertain is the data
+    # (freshness) and, for a GPU service, the target's capacity.
+    slo_repair = repairing & moving
+    e_move = emergency & has_target
+    service_move = slo_repair | e_move
     if service_move.any():
         by_margin = margin_term(margin, params.margin_scale) * freshness * gpu_risk
-        raw = np.where(service_move, np.maximum(raw, by_margin), raw)
+        raw = np.where(e_move, np.maximum(raw, by_margin), raw)
+        raw = np.where(slo_repair, np.maximum(raw, freshness * gpu_risk), raw)
     confidence = np.where(raw > 0, fold.apply(raw), 0.0) if fold is not None else raw
     confidence = np.where(service_move, np.maximum(confidence, raw), confidence)
     cooldown_left = _cooldown_left_s(fleet, inputs.last_moved_at, inputs.now, params.cooldown_s)
     pending_idx = _pending_targets(fleet, inputs.pending)
     blocked = (pending_idx != NOT_PENDING) & (~emergency | (pending_idx == target))
     moves = has_target & (target != cur) & ~blocked
-    # A move out of a placement that breaks the SLO buys the SLO back with its one-time cost (downtime,
-    # risk): the savings bar applies to its monthly saving before that cost, as it did when a move cost
-    # only its egress; a price move pays for itself (net, after the amortised one-time cost).
-    bar_savings = np.where(service_move, savings.gross + savings.credits_offset, savings.net)
+    # What the proposal bar measures. A price move pays for itself: its net saving, after the amortised
+    # one-time cost. An emergency: its saving before that cost (it moves whatever it saves). An SLO
+    # repair buys the SLO back: no savings bar, its extra cost must stay within the repair cap, and the
+    # figure is the room left under the cap (USD/month; > 0 while within it, which is also what keeps
+    # a repair waiting for a person from being withdrawn: ``review_rules.still_worth_it``).
+    within_cap = savings.cost_delta_pct <= params.max_repair_cost_pct
+    cap_room = savings.current_monthly * (params.max_repair_cost_pct / 100.0) - (
+        savings.target_monthly - savings.current_monthly
+    )
+    bar_savings = np.where(
+        slo_repair, cap_room, np.where(e_move, savings.gross + savings.credits_offset, savings.net)
+    )
     routes = judge_routes(
         stateful=fleet.stateful,
         cost_delta_pct=savings.cost_delta_pct,
@@ -278,8 +312,14 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         # an SLO repair's evidence is the score margin, not the price gap's
         evidence=np.where(service_move, np.inf, outlook.evidence),
         auto_min_evidence=params.auto_min_evidence,
+        repair=slo_repair,
     )
-    ready = current_has_data & meets_thresholds(confidence, bar_savings, params) & (cooldown_left <= 0)
+    bars = np.where(
+        slo_repair,
+        (confidence > params.min_confidence) & within_cap,
+        meets_thresholds(confidence, bar_savings, params),
+    )
+    ready = current_has_data & bars & (cooldown_left <= 0)
     migrate = moves & (emergency | (ready & routes.route_ok))
     held = moves & ~emergency & ready & routes.held  # proposed but for the value of waiting
 
@@ -319,6 +359,9 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         routes=routes,
         held=held,
         bar_savings=bar_savings,
+        slo_repair=slo_repair,
+        slo_over=breach.over,
+        slo_left_ago_s=np.where(holddown, left.ago_s, np.nan),
         tracked=advantage.target >= 0,
         catalog_version=inputs.catalog_version,
         clear_lead=clear_lead if clear_lead.any() else None,

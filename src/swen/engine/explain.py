@@ -8,6 +8,13 @@ MIGRATE, e.g.::
     0.21, same winner 9 of last 10 cycles). Net saving $398/month after credits and $90 one-time
     migration; $1,090 net over the expected 9 days.
 
+An SLO repair (the current placement breaks the service's latency SLO, the target meets it), e.g.::
+
+    Move inference-a10g-003 off aws/us-east-1: p95 180 ms breaks its SLO 120 ms (10 of the last 10
+    samples over it); aws/ap-south-1 meets it (p95 80 ms) for +$278/month (+20 %); a person reviews it
+    because it costs more. SLO repair: confidence 1.00 (fresh data 1.00, GPU capacity at the target
+    1.00); $12 one-time migration.
+
 STAY says why not, e.g. ``Stay on aws/us-east-1: best alternative alibaba/ap-southeast-1 saves
 $31/month, below the $50 threshold``.
 """
@@ -15,6 +22,7 @@ $31/month, below the $50 threshold``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from swen.domain.decision import Confidence, Forecast, Savings
 from swen.domain.models import Placement
@@ -207,6 +215,92 @@ def explain_move(
     return (
         f"{head}: {cost_phrase(savings)}, {latency_phrase(target_p95_ms, current_p95_ms, slo_ms)}, "
         f"{outlook}{confidence_phrase(confidence)}. {net_phrase(savings, forecast)}"
+    )
+
+
+@dataclass(frozen=True)
+class Breach:
+    """The current placement's breach of the latency SLO, as an explanation states it."""
+
+    p95_ms: float
+    slo_ms: float
+    over: int
+    """Samples of the window over the SLO."""
+    window: int
+    """Samples the window holds."""
+
+
+def breach_phrase(breach: Breach) -> str:
+    """``p95 180 ms breaks its SLO 120 ms (9 of the last 10 samples over it)``."""
+    return (
+        f"p95 {breach.p95_ms:.0f} ms breaks its SLO {breach.slo_ms:.0f} ms "
+        f"({breach.over} of the last {breach.window} samples over it)"
+    )
+
+
+def repair_reason(breach: Breach) -> str:
+    """The reason code of an SLO repair: ``slo_repair: p95 180 ms above the SLO 120 ms in 9 of the last
+    10 samples``."""
+    return (
+        f"slo_repair: p95 {breach.p95_ms:.0f} ms above the SLO {breach.slo_ms:.0f} ms in {breach.over} "
+        f"of the last {breach.window} samples"
+    )
+
+
+def repair_target_phrase(target: Placement, target_p95_ms: float, simulated_target: bool) -> str:
+    """``aws/ap-south-1 meets it (p95 80 ms)``."""
+    return f"{place(target, simulated_target)} meets it (p95 {target_p95_ms:.0f} ms)"
+
+
+def repair_price_phrase(savings: Savings) -> str:
+    """What the repair does to the bill: ``for +$278/month (+20 %)``, ``and saves $40/month (-8 %)``,
+    ``at the same price``."""
+    delta = savings.target_monthly_usd - savings.current_monthly_usd
+    if usd(delta) == "$0":
+        return "at the same price"
+    pct = f"{savings.cost_delta_pct:+.0f} %"
+    if delta > 0:
+        return f"for {signed_usd(delta)}/month ({pct})"
+    return f"and saves {usd(delta)}/month ({pct})"
+
+
+def over_cap_phrase(cap_pct: float) -> str:
+    """``that is over the 150 % cap on a repair's extra cost (max_repair_cost_pct); a person can choose
+    a placement with swen place``."""
+    return (
+        f"that is over the {cap_pct:.0f} % cap on a repair's extra cost (max_repair_cost_pct); a person "
+        "can choose a placement with swen place"
+    )
+
+
+def repair_confidence_phrase(confidence: Confidence) -> str:
+    """``confidence 1.00 (fresh data 1.00, GPU capacity at the target 0.95)``: the breach is the
+    evidence; what is left uncertain is the data and the target's capacity."""
+    gpu = 1.0 if confidence.gpu_capacity is None else confidence.gpu_capacity
+    return (
+        f"confidence {confidence.value:.2f} (fresh data {confidence.freshness:.2f}, "
+        f"GPU capacity at the target {gpu:.2f})"
+    )
+
+
+def explain_repair(
+    *,
+    service: str,
+    current: Placement,
+    target: Placement,
+    savings: Savings,
+    breach: Breach,
+    target_p95_ms: float,
+    simulated_target: bool,
+    route: str,
+    confidence: Confidence,
+) -> str:
+    """An SLO repair: the breach, the target that meets the SLO, its price, who approves it."""
+    return (
+        f"Move {service} off {current.key}: {breach_phrase(breach)}; "
+        f"{repair_target_phrase(target, target_p95_ms, simulated_target)} {repair_price_phrase(savings)}; "
+        f"{route}. SLO repair: {repair_confidence_phrase(confidence)}; "
+        f"{usd(savings.migration_cost_usd)} one-time migration."
     )
 
 

@@ -12,6 +12,20 @@ from swen.engine.calibration import Fold
 from swen.engine.confidence import MARGIN_SCALE
 from swen.engine.migration_cost import MigrationCost
 
+MAX_REPAIR_COST_PCT = 150.0
+"""Default cap on an SLO repair's extra cost (percent of the current monthly cost). The hindsight
+oracle's repairs in the shipped and added scenarios cost +7 % to +108 % over the month, and the engine
+saw +1 % to +27 % when it first proposed its dearer repairs (docs/BENCHMARKS.md, sloswap); 150 % lets
+every one of those through with room for prices that move during a month, and
+stops a repair that would cost more than two and a half times the current bill from reaching a
+person's review queue as a recommendation (every repair of 5 % or more is reviewed anyway)."""
+
+SLO_HOLDDOWN_S = 30 * 86400.0
+"""Default hold-down of a placement a service left by an SLO repair (30 days). Measured (price-duel,
+docs/BENCHMARKS.md, sloswap): with a week, two services whose old placement's p95 hovered around the
+SLO were drawn back for its price as soon as the week was over and broke the SLO again (one of them had
+ten merge requests withdrawn in the following days); the hindsight oracle never takes them back."""
+
 if TYPE_CHECKING:  # the engine depends on the domain only; settings are read, not imported
     from swen.config import Settings
 
@@ -65,6 +79,16 @@ class EngineParams(BaseModel):
     could auto-approve but whose confidence is short of ``auto_confidence`` goes to a person only when
     holding it would lose more than this over the advantage's expected remaining days; else it is held
     (``route.judge_routes``). 0: every such move goes to a person after the patience."""
+    max_repair_cost_pct: float = Field(default=MAX_REPAIR_COST_PCT, ge=0)
+    """The cap on an SLO repair's extra cost: a service whose current placement breaks its latency SLO
+    (sustained: ``repair.sustained_breach``) is moved to the best-scored candidate that meets it even
+    when that costs more, as long as the cost delta is at most this many percent; a dearer repair
+    stays, with a reason naming the cap (a person can still choose a placement: ``swen place``)."""
+    slo_holddown_s: float = Field(default=SLO_HOLDDOWN_S, ge=0)
+    """After an SLO repair, the placement the service left is not a target of another (non-emergency)
+    move for this long (``EngineInputs.slo_left``): flap damping for a placement whose latency swings
+    around the SLO, which would otherwise draw the service back for its price and break the SLO again
+    (docs/BENCHMARKS.md, sloswap: price-duel; default 30 days, :data:`SLO_HOLDDOWN_S`). 0: no hold-down."""
     release_confidence: float = Field(default=0.50, ge=0, le=1)
     """Hysteresis: a move waiting for a person is withdrawn only once its confidence has stayed at or
     below this (or another placement led, or the saving vanished) for a whole stability window."""
@@ -98,4 +122,6 @@ class EngineParams(BaseModel):
             review_cost_usd=settings.review_cost_usd,
             auto_propose_confidence=settings.auto_propose_confidence,
             auto_min_evidence=settings.auto_min_evidence,
+            max_repair_cost_pct=settings.max_repair_cost_pct,
+            slo_holddown_s=settings.slo_holddown_s,
         )

@@ -28,7 +28,8 @@ DOCUMENT_SCHEMA = "swen.ai_decisions/1"
 def unmet_conditions(result: EngineResult) -> list[list[str]]:
     """Per service, short codes of what kept it from moving ([] for MIGRATE).
 
-    Codes: no_current_data, no_candidate, current_best, in_progress, confidence, savings, cooldown.
+    Codes: no_current_data, no_candidate, current_best, in_progress, confidence, savings, repair_cap,
+    cooldown. An SLO repair has no savings bar: ``repair_cap`` when its extra cost is over the cap.
     """
     c = result.cycle
     params = c.params
@@ -39,7 +40,8 @@ def unmet_conditions(result: EngineResult) -> list[list[str]]:
         "current_best": (c.target >= 0) & (c.target == cur),
         "in_progress": c.pending_idx != NOT_PENDING,
         "confidence": ~(c.confidence > params.min_confidence) & ~c.emergency,
-        "savings": ~(c.savings.net > params.min_savings_usd) & ~c.emergency,
+        "savings": ~(c.savings.net > params.min_savings_usd) & ~c.emergency & ~c.slo_repair,
+        "repair_cap": c.slo_repair & ~(c.savings.cost_delta_pct <= params.max_repair_cost_pct),
         "cooldown": (c.cooldown_left_s > 0) & ~c.emergency,
     }
     structural = ("no_current_data", "no_candidate", "current_best")
@@ -53,7 +55,8 @@ def unmet_conditions(result: EngineResult) -> list[list[str]]:
         if first is not None:
             out.append([first])
             continue
-        out.append([code for code in ("in_progress", "confidence", "savings", "cooldown") if flags[code][i]])
+        waiting = ("in_progress", "confidence", "savings", "repair_cap", "cooldown")
+        out.append([code for code in waiting if flags[code][i]])
     return out
 
 

@@ -239,6 +239,21 @@ class SampleWindow:
         out[cells] = p95_of(ring.reshape(self.size, n_cells)[:, cells])
         return out.reshape(self.ts_last.shape)
 
+    def latency_count_above(self, rows: IntArray, cols: IntArray, limit_ms: FloatArray) -> IntArray:
+        """How many of the ring's ``size`` latency slots of cell ``(rows[k], cols[k])`` hold a sample
+        above ``limit_ms[k]`` (an empty slot counts as not above; ``cols[k] < 0``: 0). Reads ``W x K``
+        values: meant for a few cells per service (its current placement), not the whole grid."""
+        rows = np.asarray(rows, dtype=np.intp)
+        cols = np.asarray(cols, dtype=np.intp)
+        out = np.zeros(len(rows), dtype=np.intp)
+        have = cols >= 0
+        if not have.any():
+            return out
+        values = self.ring["latency_ms"][:, rows[have], cols[have]]
+        with np.errstate(invalid="ignore"):  # NaN (an empty slot) compares False
+            out[have] = np.count_nonzero(values > np.asarray(limit_ms)[have], axis=0)
+        return out
+
 
 def _p95_small(ring: npt.NDArray[np.float32]) -> FloatArray:
     """p95 over the first axis of a ring of at most 21 slots (``SampleWindow.latency_p95``)."""

@@ -208,7 +208,7 @@ def mr_description(
         ["", ""],
         [
             ["Decision", md.code(decision.id)],
-            ["Kind", md.text(kind.value) + (" (emergency)" if decision.emergency else "")],
+            ["Kind", md.text(kind.value) + _kind_note(decision)],
             ["Service", md.code(decision.service) + stateful],
             ["From -> to", f"{md.code(source.key)} -> {md.code(target.key)}"],
             ["Net savings", f"{usd(net)}/month"],
@@ -269,3 +269,10 @@ def mr_description(
             "",
         ]
     )
+
+
+def _kind_note(decision: Decision) -> str:
+    """`` (emergency)`` / `` (SLO repair)``: why the engine moves the service, if not for its price."""
+    if decision.emergency:
+        return " (emergency)"
+    return " (SLO repair)" if decision.slo_repair else ""

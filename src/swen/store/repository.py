@@ -542,8 +542,11 @@ class Store:
         aware_utc(decision.created_at, "decision.created_at")
         # the engine's decisions leave out ``chosen_by`` (None): a payload stored before the field
         # existed still compares equal when the same decision is saved again after an upgrade
-        # (likewise ``catalog_version``, None for a decision made without catalog versions)
+        # (likewise ``catalog_version``, None for a decision made without catalog versions, and
+        # ``slo_repair``, False for every decision that is not an SLO repair)
         unset = {f for f in ("chosen_by", "catalog_version") if getattr(decision, f) is None}
+        if not decision.slo_repair:
+            unset.add("slo_repair")
         payload = decision.model_dump(mode="json", exclude=unset or None)
         existing = conn.execute(select(decisions.c.payload).where(decisions.c.id == decision.id)).first()
         if existing is not None:

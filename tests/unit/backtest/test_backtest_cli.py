@@ -79,6 +79,8 @@ def test_live_manual_review_lifecycle_is_the_default_and_the_others_remain() -> 
     assert live["settings"]["review_cost_usd"] == 100.0  # the value of waiting's review cost (engine.route)
     assert live["settings"]["auto_propose_confidence"] == 0.85  # the engine's auto bar: the gate's
     assert live["settings"]["auto_min_evidence"] == 5.0  # held for stronger evidence below it
+    assert (live["settings"]["max_repair_cost_pct"], live["settings"]["slo_holddown_s"]) == (150.0, 2592000.0)
+    assert 0 <= live["policy"]["slo_repairs_auto"] <= live["policy"]["slo_repairs"]
     assert live["policy"]["held_services"] >= 0 and live["policy"]["held_service_days"] >= 0
     approve = invoke(*base, "--manual", "approve")
     assert approve.exit_code == 0, approve.output

@@ -307,6 +307,7 @@ def test_the_replay_and_the_live_loop_apply_the_same_hard_constraints(tmp_path: 
             dict(replay.current),
             dict(replay.last_moved),
             [(now, SampleColumns.empty())],
+            slo_left=dict(replay.slo_left),  # the live loop reads them from the applied decisions
         )
     finally:
         store.close()
@@ -315,3 +316,16 @@ def test_the_replay_and_the_live_loop_apply_the_same_hard_constraints(tmp_path: 
     assert np.array_equal(ours.flags, theirs.flags)
     assert (ours.flags & Constraint.UNDEPLOYABLE).any()  # GCP is flagged in both
     assert (ours.flags & Constraint.LOW_GPU_AVAILABILITY).any()  # so is the stocked-out GPU market
+    assert (ours.flags & Constraint.SLO_HOLDDOWN).any()  # and the placement an SLO repair left
+    assert replay.tally.slo_repairs >= len(replay.slo_left) >= 1
+    repairs = [e for e in replay.journal if e.for_service and e.event in ("auto_approve", "manual_review")]
+    assert len(repairs) >= replay.tally.slo_repairs  # left out of the calibration (service moves)
+
+
+def test_the_auto_share_without_repairs_leaves_the_slo_repairs_out() -> None:
+    from swen.backtest.lifecycle import PolicyTally
+
+    tally = PolicyTally(auto_approve=22, manual_review=10, deny=0, slo_repairs=3, slo_repairs_auto=1)
+    assert tally.auto_share == pytest.approx(22 / 32)
+    assert tally.auto_share_without_repairs == pytest.approx(21 / 29)
+    assert PolicyTally(slo_repairs=0).auto_share_without_repairs is None

@@ -154,6 +154,22 @@ def test_a_persons_choice_keeps_who_chose_it_and_engine_decisions_store_as_befor
     assert "chosen_by" not in payloads["d-web-1"] and payloads["op-web-2"]["chosen_by"] == "alice"
 
 
+def test_an_slo_repair_keeps_its_flag_and_other_decisions_store_as_before(store: Store) -> None:
+    """``slo_repair`` is stored only when true: a decision saved before the field existed is still the
+    same decision when saved again."""
+    from swen.store.tables import decisions
+
+    price = decision("d-web-1", service="web")
+    repair = decision("d-web-2", service="web").model_copy(update={"slo_repair": True})
+    for d in (price, repair, price, repair):
+        store.save_decision(d)
+    assert store.get_decision("d-web-2").decision.slo_repair is True
+    assert store.get_decision("d-web-1").decision.slo_repair is False
+    with store.engine.connect() as conn:
+        payloads = dict(conn.execute(select(decisions.c.id, decisions.c.payload)).all())
+    assert "slo_repair" not in payloads["d-web-1"] and payloads["d-web-2"]["slo_repair"] is True
+
+
 def test_a_cycles_recommendations_are_saved_in_batches_each_with_its_event(store: Store) -> None:
     """``save_decisions``: a thousand recommendations without a transaction each; every decision keeps
     its DECISION event on the hash chain, and a chunk holding a conflict stores none of it."""
