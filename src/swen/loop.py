@@ -50,7 +50,7 @@ from swen.domain.decision import (
     DecisionAction,
     DecisionStatus,
 )
-from swen.domain.errors import FencedError, NotFoundError, SwenError
+from swen.domain.errors import FencedError, SwenError
 from swen.domain.events import EventType
 from swen.domain.models import Placement, Service
 from swen.domain.providers import PROVIDERS
@@ -645,26 +645,29 @@ class EngineLoop:
     ) -> dict[str, tuple[Placement, datetime]]:
         """Services whose applied placement came from an SLO repair within the hold-down -> (the
         placement the repair left, when it was applied): the engine does not propose that placement
-        again meanwhile (``EngineInputs.slo_left``). Reads each such decision once."""
+        again meanwhile (``EngineInputs.slo_left``). Decisions are immutable: each is read once, and
+        the ones not yet read are read together (``Store.get_decisions``; after a restart that is
+        every decision applied within the hold-down)."""
         holddown = self.params.slo_holddown_s
+        recent = {
+            name: (record.decision_id, record.applied_at)
+            for name, record in records.items()
+            if record.decision_id is not None and (now - record.applied_at).total_seconds() < holddown
+        }
+        unread = {decision_id for decision_id, _ in recent.values()} - self._left_by.keys()
+        if unread:
+            stored = self.store.get_decisions(unread)
+            for decision_id in unread:  # a decision the store no longer holds is not a repair
+                found = stored.get(decision_id)
+                repair = found is not None and found.decision.slo_repair
+                self._left_by[decision_id] = found.decision.current if repair and found else None
         out: dict[str, tuple[Placement, datetime]] = {}
-        recent: set[str] = set()
-        for name, record in records.items():
-            decision_id = record.decision_id
-            if decision_id is None or (now - record.applied_at).total_seconds() >= holddown:
-                continue
-            recent.add(decision_id)
-            if decision_id not in self._left_by:
-                try:
-                    decision = self.store.get_decision(decision_id).decision
-                except NotFoundError:  # a decision the store no longer holds: not a repair
-                    self._left_by[decision_id] = None
-                else:
-                    self._left_by[decision_id] = decision.current if decision.slo_repair else None
+        for name, (decision_id, applied_at) in recent.items():
             left = self._left_by[decision_id]
             if left is not None:
-                out[name] = (left, record.applied_at)
-        self._left_by = {k: v for k, v in self._left_by.items() if k in recent}
+                out[name] = (left, applied_at)
+        kept = {decision_id for decision_id, _ in recent.values()}
+        self._left_by = {k: v for k, v in self._left_by.items() if k in kept}
         return out
 
 

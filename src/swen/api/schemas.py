@@ -252,6 +252,11 @@ class DecisionOut(_Out):
     catalog_version: int | None = Field(
         default=None, description="The price catalog version it was made with (GET /catalog/versions)."
     )
+    slo_repair: bool = Field(
+        default=False,
+        description="An SLO repair: the current placement breaks the service's latency SLO and the move "
+        "buys it back, even at a higher cost (docs/ENGINE.md, Decision rules).",
+    )
     history: list[LifecycleEvent] = Field(description="Lifecycle events, oldest first.")
 
 

@@ -188,6 +188,12 @@ def test_decisions_list_with_full_detail(client: TestClient, fleet: Store, viewe
     assert top["savings"]["net_monthly_usd"] == 200.0
 
 
+def test_a_decision_says_whether_it_is_an_slo_repair(client: TestClient, fleet: Store, viewer: dict) -> None:
+    fleet.save_decision(decision("d-rep", service="batch", created_at=T0, slo_repair=True))
+    assert client.get("/decisions/d-rep", headers=viewer).json()["slo_repair"] is True
+    assert client.get("/decisions/d-batch-0", headers=viewer).json()["slo_repair"] is False
+
+
 def test_decisions_filters_and_pages(client: TestClient, fleet: Store, viewer: dict) -> None:
     web = client.get("/decisions?service=web", headers=viewer).json()
     assert web["total"] == 3

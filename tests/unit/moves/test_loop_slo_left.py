@@ -41,3 +41,31 @@ def test_the_loop_holds_down_the_placement_a_repair_left_until_the_hold_down_end
     week = timedelta(seconds=loop.params.slo_holddown_s)
     assert loop._slo_left(records, T0 + week) == {}  # the hold-down is over
     assert loop._left_by == {}  # and nothing is kept for it
+
+
+def test_a_restarted_loop_reads_the_decisions_behind_its_placements_together_and_once(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"svc-{i}" for i in range(5)]
+    store.upsert_services([service(n) for n in names])
+    for i, name in enumerate(names):
+        repair = i % 2 == 0
+        store.save_decision(decision(f"d-{i}", service=name, current=AWS, target=ALI, slo_repair=repair))
+        store.record_placement(name, ALI, decision_id=f"d-{i}", at=T0)
+    loop = EngineLoop(settings, store, catalog=load_catalog(), anomaly_detection=False)
+    reads: list[set[str]] = []
+    bulk = store.get_decisions
+
+    def counted(ids: set[str], **kw: int) -> dict:  # type: ignore[type-arg]
+        reads.append(set(ids))
+        return bulk(ids, **kw)
+
+    monkeypatch.setattr(store, "get_decisions", counted)
+    monkeypatch.setattr(store, "get_decision", lambda _id: pytest.fail("one round trip per decision"))
+    records = store.placement_records()
+    later = T0 + timedelta(hours=1)
+    expected = {n: (AWS, T0) for i, n in enumerate(names) if i % 2 == 0}
+    assert loop._slo_left(records, later) == expected
+    assert reads == [{f"d-{i}" for i in range(5)}]  # one read for all of them
+    assert loop._slo_left(records, later) == expected
+    assert len(reads) == 1  # and none the next cycle: decisions are immutable

@@ -291,3 +291,12 @@ def test_a_placement_chunk_with_a_bad_write_is_refused_whole(store: Store, bad: 
     assert sorted(store.get_placements()) == ["svc-0", "svc-1"]
     assert [e.service for e in store.events_after(0, types=[EventType.PLACEMENT])] == ["svc-0", "svc-1"]
     assert store.verify_audit().ok
+
+
+def test_decisions_are_read_together_by_id_and_unknown_ids_are_absent(store: Store) -> None:
+    for i in range(5):
+        store.save_decision(decision(f"dec-{i}"))
+    got = store.get_decisions({"dec-0", "dec-3", "dec-4", "dec-missing"}, per_query=2)
+    assert sorted(got) == ["dec-0", "dec-3", "dec-4"]
+    assert got["dec-3"] == store.get_decision("dec-3")
+    assert store.get_decisions(set()) == {}

@@ -35,7 +35,7 @@ def decision_rows(items: Sequence[DecisionOut]) -> list[dict[str, Any]]:
                 "status": d.status.value,
                 "net $/month": money(d.savings.net_monthly_usd, signed=True),
                 "confidence": round(d.confidence.value, 3),
-                "action": d.action.value + (" (emergency)" if d.emergency else ""),
+                "action": d.action.value + _kind(d),
                 "move": f"{d.current.key} -> {d.target.key}",
                 "target price": "SIMULATED" if target is not None and target.simulated_price else "list",
                 "catalog": "-" if d.catalog_version is None else f"v{d.catalog_version}",
@@ -186,3 +186,10 @@ def render(target: ApiTarget) -> None:
     )  # fmt: skip
     if chosen:
         _drilldown(target, by_id[chosen], mrs)
+
+
+def _kind(d: DecisionOut) -> str:
+    """What kind of move it is, beside its action: an emergency or an SLO repair."""
+    if d.emergency:
+        return " (emergency)"
+    return " (SLO repair)" if d.slo_repair else ""
