@@ -126,18 +126,9 @@ def one(scenario: str, services: int, days: float, recheck: bool = True) -> dict
 
 def result_window(prepared: Any, result: Any) -> Any:
     """A window filled with the trace's last steps (the replay's own window is not kept)."""
-    from swen.backtest.strategies import PlatformReplay
-    from swen.pipeline.policy import PolicyGate
+    from swen.backtest.runner import platform_replay
 
-    replay = PlatformReplay(
-        prepared.trace,
-        prepared.grid,
-        prepared.catalog,
-        params=result.params,
-        lifecycle=prepared.config.lifecycle,
-        floors=prepared.config.floors,
-        gate=PolicyGate(),
-    )
+    replay = platform_replay(prepared, params=result.params)
     last = prepared.trace.steps
     for t in range(max(0, last - result.params.stability_window), last):
         replay._observe(t, prepared.trace.time_at(t))

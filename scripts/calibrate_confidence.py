@@ -28,17 +28,9 @@ import sys
 from pathlib import Path
 
 from swen.backtest.calibration_fit import fit_table
+from swen.backtest.spec import SHIPPED_SCENARIOS
 from swen.engine.calibration import table_from_dict
 
-SHIPPED = (
-    "calm-month",
-    "price-war",
-    "gpu-scarcity",
-    "provider-outages",
-    "price-duel",
-    "gpu-squeeze",
-    "noisy-flat",
-)
 OUT = Path(__file__).resolve().parents[1] / "src" / "swen" / "data" / "confidence_calibration.json"
 
 
@@ -46,7 +38,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scenarios", default=",".join(SHIPPED), help="comma-separated scenario names")
+    parser.add_argument(
+        "--scenarios", default=",".join(SHIPPED_SCENARIOS), help="comma-separated scenario names"
+    )
     parser.add_argument("--days", type=float, default=30.0, help="days per replay (default: 30)")
     parser.add_argument("--services", type=int, default=200, help="generated fleet size (default: 200)")
     parser.add_argument("--rounds", type=int, default=2, help="replay rounds (default: 2)")

@@ -21,14 +21,9 @@ import numpy as np
 
 from swen.backtest.calibration import GATE_EVENTS
 from swen.backtest.hindsight import bill_verdict, service_move, step_cost
-from swen.backtest.runner import BacktestConfig, prepare
-from swen.backtest.spec import load_spec
-from swen.backtest.strategies import PlatformReplay
+from swen.backtest.runner import platform_replay, prepare, scored_config
 from swen.domain.decision import Decision
-from swen.engine.calibration import HINDSIGHT_HORIZON_S, table_from_dict
-from swen.engine.params import EngineParams
-from swen.pipeline.policy import PolicyGate
-from swen.telemetry.calibration import load_calibration_data
+from swen.engine.calibration import HINDSIGHT_HORIZON_S
 
 COLUMNS = (
     "day",
@@ -59,23 +54,11 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=200)
     parser.add_argument("--all", action="store_true", help="every labelled gate decision")
     args = parser.parse_args()
-    spec = load_spec(args.scenario)
-    params = EngineParams()
-    data = load_calibration_data()
-    if data is not None:
-        params = params.model_copy(update={"calibration": table_from_dict(data).for_scenario(spec.name)})
-    config = BacktestConfig(spec=spec, days=args.days, seed=spec.seed, services=args.services, params=params)
+    config = scored_config(args.scenario, days=args.days, services=args.services)
+    spec = config.spec
     prepared = prepare(config)
     trace, grid = prepared.trace, prepared.grid
-    replay = PlatformReplay(
-        trace,
-        grid,
-        prepared.catalog,
-        params=config.engine_params(),
-        lifecycle=config.lifecycle,
-        floors=config.floors,
-        gate=PolicyGate(),
-    )
+    replay = platform_replay(prepared)
     seen: list[tuple[int, int, int, int, Decision, str]] = []
 
     def observe(t: int, decision: Decision, outcome: str) -> None:

@@ -28,16 +28,11 @@ from collections import defaultdict
 import numpy as np
 import numpy.typing as npt
 
-from swen.backtest.runner import BacktestConfig, prepare
-from swen.backtest.spec import expand_scenarios, load_services, load_spec
-from swen.backtest.strategies import PlatformReplay
+from swen.backtest.runner import platform_replay, prepare, scored_config
+from swen.backtest.spec import expand_scenarios, load_services
 from swen.backtest.trace import Grid, Trace, build_trace
-from swen.engine.calibration import table_from_dict
 from swen.engine.cycle import NOT_PENDING
 from swen.engine.decide import EngineResult
-from swen.engine.params import EngineParams
-from swen.pipeline.policy import PolicyGate
-from swen.telemetry.calibration import load_calibration_data
 
 FIELDS = ("target", "conf", "pays", "outl", "gpu", "fresh", "cool", "pending", "held", "migrate", "bar")
 
@@ -60,23 +55,11 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=200)
     parser.add_argument("--top", type=int, default=15, help="services listed (default: 15)")
     args = parser.parse_args()
-    spec = load_spec(args.scenario)
-    params = EngineParams()
-    data = load_calibration_data()
-    if data is not None:
-        params = params.model_copy(update={"calibration": table_from_dict(data).for_scenario(spec.name)})
-    config = BacktestConfig(spec=spec, days=args.days, seed=spec.seed, services=args.services, params=params)
+    config = scored_config(args.scenario, days=args.days, services=args.services)
+    spec = config.spec
     prepared = prepare(config)
     trace, grid = prepared.trace, prepared.grid
-    replay = PlatformReplay(
-        trace,
-        grid,
-        prepared.catalog,
-        params=config.engine_params(),
-        lifecycle=config.lifecycle,
-        floors=config.floors,
-        gate=PolicyGate(),
-    )
+    replay = platform_replay(prepared)
     n_t, n_s = trace.steps, len(trace.services)
     rec = {f: np.zeros((n_t, n_s), dtype=np.float32) for f in FIELDS}
 

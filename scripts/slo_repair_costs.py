@@ -19,15 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = (
-    "calm-month",
-    "price-war",
-    "gpu-scarcity",
-    "provider-outages",
-    "price-duel",
-    "gpu-squeeze",
-    "noisy-flat",
-)
+from swen.backtest.spec import SHIPPED_SCENARIOS
 
 
 def _load(folder: Path, scenario: str) -> dict[str, Any] | None:
@@ -80,7 +72,7 @@ def main(argv: list[str]) -> int:
         "$ per 1,000 SLO minutes | fleet bill ($) | repairs gated (auto) | auto share without repairs |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for scenario in SCENARIOS:
+    for scenario in SHIPPED_SCENARIOS:
         before, after = _load(before_dir, scenario), _load(after_dir, scenario)
         if before is not None and after is not None:
             print(row(scenario, before, after))

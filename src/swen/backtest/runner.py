@@ -25,13 +25,15 @@ from typing import Any
 from swen.backtest.accounting import Outcome, account
 from swen.backtest.calibration import replay_calibration
 from swen.backtest.oracle import oracle_path
-from swen.backtest.spec import BacktestSpec, expand_scenarios, load_services
+from swen.backtest.spec import BacktestSpec, expand_scenarios, load_services, load_spec
 from swen.backtest.strategies import Lifecycle, PlatformReplay, PolicyTally, static_path
 from swen.backtest.trace import Floors, Grid, Progress, Trace, build_grid, build_trace
 from swen.domain.models import Service
 from swen.domain.providers import PROVIDERS
+from swen.engine.calibration import table_from_dict
 from swen.engine.params import EngineParams
 from swen.pipeline.policy import PolicyGate
+from swen.telemetry.calibration import load_calibration_data
 from swen.telemetry.catalog import Catalog, load_catalog
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -213,6 +215,39 @@ def prepare(
     return Prepared(config, catalog, tuple(services), trace, grid, static, oracle, scheduled, timings)
 
 
+def platform_replay(
+    prepared: Prepared,
+    *,
+    params: EngineParams | None = None,
+    lifecycle: Lifecycle | None = None,
+    gate: PolicyGate | None = None,
+) -> PlatformReplay:
+    """The platform's replay of ``prepared``'s trace, not yet run, with the config's engine settings
+    (or ``params``), lifecycle and floors: what :func:`replay_platform` runs, for reading aids that
+    step it themselves (scripts/gate_hindsight.py, scripts/scheduled_gap.py)."""
+    config = prepared.config
+    return PlatformReplay(
+        prepared.trace,
+        prepared.grid,
+        prepared.catalog,
+        params=config.engine_params(params),
+        lifecycle=lifecycle or config.lifecycle,
+        floors=config.floors,
+        gate=gate or PolicyGate(),
+    )
+
+
+def scored_config(scenario: str, *, days: float, services: int) -> BacktestConfig:
+    """A scenario's replay as ``swen backtest --scenario S`` scores it with the default settings: its
+    own seed, and the packaged calibration fold that never saw it (when a table is packaged)."""
+    spec = load_spec(scenario)
+    params = EngineParams()
+    data = load_calibration_data()
+    if data is not None:
+        params = params.model_copy(update={"calibration": table_from_dict(data).for_scenario(spec.name)})
+    return BacktestConfig(spec=spec, days=days, seed=spec.seed, services=services, params=params)
+
+
 def replay_platform(
     prepared: Prepared,
     *,
@@ -225,15 +260,7 @@ def replay_platform(
     params = config.engine_params(params)
     lifecycle = lifecycle or config.lifecycle
     started = time.perf_counter()
-    replay = PlatformReplay(
-        prepared.trace,
-        prepared.grid,
-        prepared.catalog,
-        params=params,
-        lifecycle=lifecycle,
-        floors=config.floors,
-        gate=gate or PolicyGate(),
-    )
+    replay = platform_replay(prepared, params=params, lifecycle=lifecycle, gate=gate)
     path = replay.run(progress=progress("platform (engine + gate)", prepared.trace.steps))
     platform = account(
         "platform", prepared.trace, prepared.grid, path, config.floors, detection_steps(params, lifecycle)

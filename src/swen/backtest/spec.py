@@ -78,6 +78,18 @@ def packaged_dir() -> Path:
     return Path(str(resources.files("swen").joinpath("scenarios")))
 
 
+SHIPPED_SCENARIOS = (
+    "calm-month",
+    "price-war",
+    "gpu-scarcity",
+    "provider-outages",
+    "price-duel",
+    "gpu-squeeze",
+    "noisy-flat",
+)
+"""The packaged scenarios in the order docs/BENCHMARKS.md tables them (``packaged_names`` sorts them)."""
+
+
 def packaged_names() -> list[str]:
     return sorted(p.stem for p in packaged_dir().glob("*.yaml"))
 

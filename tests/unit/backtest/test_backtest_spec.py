@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from swen.backtest.fleet import generate_fleet
-from swen.backtest.spec import expand_scenarios, load_spec, packaged_names
+from swen.backtest.spec import SHIPPED_SCENARIOS, expand_scenarios, load_spec, packaged_names
 from swen.domain.errors import ConfigError
 from swen.domain.models import Criticality
 from swen.telemetry.catalog import load_catalog
@@ -28,6 +28,7 @@ def write(tmp_path: Path, data: object) -> str:
 
 def test_every_documented_scenario_is_packaged() -> None:
     assert set(SHIPPED + NEW) <= set(packaged_names())
+    assert sorted(SHIPPED_SCENARIOS) == packaged_names()  # the scripts' list is every packaged one
     docs = Path(__file__).resolve().parents[3] / "docs" / "BACKTESTING.md"
     text = docs.read_text(encoding="utf-8")
     for name in SHIPPED + NEW:
