@@ -491,18 +491,24 @@ class Cycle:
             extras.append(explain.forecast_phrase(forecast))
             if self._clear(i):
                 extras.append(f"it is {self._clear_phrase(i)}")
-        if pending != NOT_PENDING:
-            where = fleet.placements[pending].key if pending >= 0 else "another placement"
-            extras.append(f"a move to {where} is already in progress")
-            reasons.append("move already in progress")
-        left = float(self.cooldown_left_s[i])
-        if left > 0:
-            extras.append(f"in cooldown after the last move for another {_duration(left)}")
-            reasons.append(f"in cooldown for another {left:.0f} s")
+        self._in_flight_or_cooling(i, extras, reasons)
         text = alt
         if extras:
             text += (" and " if savings_short else " but ") + " and ".join(extras)
         return tuple(reasons), explain.explain_stay(current, [text])
+
+    def _in_flight_or_cooling(self, i: int, phrases: list[str], reasons: list[str]) -> None:
+        """Adds why a move cannot be proposed now whatever its evidence: one already in progress (an
+        open decision), or the cooldown after the last move."""
+        pending = int(self.pending_idx[i])
+        if pending != NOT_PENDING:
+            where = self.fleet.placements[pending].key if pending >= 0 else "another placement"
+            phrases.append(f"a move to {where} is already in progress")
+            reasons.append("move already in progress")
+        left = float(self.cooldown_left_s[i])
+        if left > 0:
+            phrases.append(f"in cooldown after the last move for another {_duration(left)}")
+            reasons.append(f"in cooldown for another {left:.0f} s")
 
     def _clear(self, i: int) -> bool:
         return self.clear_lead is not None and bool(self.clear_lead[i])
@@ -536,15 +542,7 @@ class Cycle:
                 f"confidence {explain.number(confidence.value, params.min_confidence)} not above "
                 f"{params.min_confidence:.2f}"
             )
-        pending = int(self.pending_idx[i])
-        if pending != NOT_PENDING:
-            moving_to = fleet.placements[pending].key if pending >= 0 else "another placement"
-            nots.append(f"a move to {moving_to} is already in progress")
-            reasons.append("move already in progress")
-        left = float(self.cooldown_left_s[i])
-        if left > 0:
-            nots.append(f"in cooldown after the last move for another {_duration(left)}")
-            reasons.append(f"in cooldown for another {left:.0f} s")
+        self._in_flight_or_cooling(i, nots, reasons)
         text = f"{explain.breach_phrase(breach)}; {where} {explain.repair_price_phrase(savings)}"
         if nots:
             text += " but " + " and ".join(nots)
