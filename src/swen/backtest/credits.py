@@ -94,6 +94,12 @@ class CreditRun:
         self.applied_total += applied
         return applied
 
+    @property
+    def spent(self) -> bool:
+        """No credit can be applied from here on, whatever is burnt (``CreditBook.spent``): a scenario's
+        expiry only ends grants, it never adds credit."""
+        return self.ledger.spent
+
     def agrees_with(self, other: CreditRun, tolerance_usd: float) -> bool:
         """Whether ``other`` (a copy of this run burnt differently) is in the same state: the same
         grants started, expired and refilled alike, balances within ``tolerance_usd``. From then on

@@ -178,6 +178,8 @@ def _credit_difference(
     c0: int,
     c1: int,
 ) -> float:
+    if start.spent:  # no credit left to apply, with the move or without: nothing to tell apart
+        return 0.0
     lo, hi = window
     own = path[lo:hi, s].astype(np.int64)
     pairs = grid.cand_pair[s, own]
@@ -196,10 +198,12 @@ def _credit_difference(
     np.maximum(b_stay, 0.0, out=b_stay)
     np.maximum(b_move, 0.0, out=b_move)
     for i, step in enumerate(range(lo, hi)):
+        if stay.spent and move.spent:  # both apply 0 from here on
+            return applied
         applied += float(move.burn_providers(step, b_move[i]).sum())
         applied -= float(stay.burn_providers(step, b_stay[i]).sum())
     for step in range(hi, trace.steps):  # the same path again: followed until the ledgers agree
-        if stay.agrees_with(move, AGREE_USD):
+        if stay.agrees_with(move, AGREE_USD) or (stay.spent and move.spent):
             break
         applied += float(move.burn_providers(step, burn[step]).sum())
         applied -= float(stay.burn_providers(step, burn[step]).sum())

@@ -58,7 +58,7 @@ from swen.engine.constraints import (
 from swen.engine.cycle import NOT_PENDING, Cycle
 from swen.engine.fleet import FleetArrays
 from swen.engine.forecast import AdvantageState, copernican_model, gpu_capacity_risk
-from swen.engine.leads import lead_forecast, longer_lived
+from swen.engine.leads import clear_lead_model, lead_forecast
 from swen.engine.migration_cost import move_usd
 from swen.engine.params import EngineParams
 from swen.engine.repair import left_by_repair, sustained_breach
@@ -256,7 +256,7 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         advantage,
         now_s,
         duration_model,
-        longer_lived(duration_model, copernican_model()),
+        clear_lead_model(duration_model),
         current_monthly=savings.current_monthly,
         migration_usd=savings.migration_usd,
         horizon_days=HINDSIGHT_HORIZON_S / 86400.0,

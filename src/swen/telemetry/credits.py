@@ -107,6 +107,12 @@ class GrantState:
             else:
                 self.expire()
 
+    @property
+    def spent(self) -> bool:
+        """No credit can come from this grant any more: it expired, or it has started, holds nothing,
+        has no opening balance still to apply and never refills."""
+        return self.expired or (self.started and self.opened and self.balance <= 0 and self.refill_usd <= 0)
+
     def _open(self) -> None:
         assert self.grant.balance is not None
         self.balance = self.grant.balance.usd
@@ -194,6 +200,11 @@ class CreditBook:
                 wanted -= take
                 applied[p] += take
         return applied
+
+    @property
+    def spent(self) -> bool:
+        """No grant can apply credit any more (``GrantState.spent``): every burn from now on applies 0."""
+        return all(g.spent for g in self.grants)
 
     def expire_now(self, provider_index: int) -> None:
         """Every grant of the provider ends now (a ``credit_expiry`` scenario)."""

@@ -71,6 +71,33 @@ def test_the_soonest_expiring_grant_burns_first() -> None:
     assert book.balance.tolist() == [8.0]  # nothing of "soon" left to lapse
 
 
+def test_a_book_is_spent_only_once_no_grant_can_apply_credit_again() -> None:
+    used_up = CreditBook(["aws"], [grant(amount_usd=5.0, expires_after_days=30)], T0)
+    assert not used_up.spent
+    used_up.burn(0.0, np.array([5.0]))
+    assert used_up.spent  # nothing left and no refill: every burn from now on applies 0
+    refilled = CreditBook(
+        ["aws"],
+        [grant(amount_usd=5.0, expires_after_days=30, refill={"amount_usd": 2.0, "every_days": 1})],
+        T0,
+    )
+    refilled.burn(0.0, np.array([5.0]))
+    assert not refilled.spent  # empty, but a refill is due
+    refilled.burn(30 * DAY, np.array([0.0]))
+    assert refilled.spent  # expired
+    pending = CreditBook(["aws"], [grant(start="2026-12-03", expires="2026-12-10")], T0)
+    assert not pending.spent  # not started yet
+    opening = CreditBook(
+        ["aws"],
+        [grant(amount_usd=5.0, expires="2026-12-10", balance={"usd": 4.0, "as_of": "2026-12-05"})],
+        T0,
+    )
+    opening.burn(0.0, np.array([5.0]))
+    assert not opening.spent  # the console's balance on day 4 is still to come
+    opening.burn(4 * DAY, np.array([0.0]))
+    assert opening.balance.tolist() == [4.0]
+
+
 def test_the_packaged_ledger_matches_the_old_fleet_grants() -> None:
     ledger = load_credit_ledger()
     assert default_ledger_path().parent.name == "data"
