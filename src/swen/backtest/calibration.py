@@ -170,10 +170,12 @@ def ece_noise_floor(confidence: npt.NDArray[np.float64], bins: int = 10) -> tupl
     ``FLOOR_DRAWS`` times (seed 0), with the report's bins (``calibration_stats.ece_null_draws``). On a
     few dozen decisions it is 0.05-0.09: an ECE at or under it is as calibrated as the sample can tell;
     None without decisions."""
-    null = ece_null_draws(confidence, bins)
-    if not null.size:
-        return None
-    return float(null.mean()), float(np.quantile(null, 0.9))
+    return _floor(ece_null_draws(confidence, bins))
+
+
+def _floor(null: npt.NDArray[np.float64]) -> tuple[float, float] | None:
+    """(mean, 90th percentile) of the ECEs drawn under a perfectly calibrated confidence."""
+    return None if not null.size else (float(null.mean()), float(np.quantile(null, 0.9)))
 
 
 def calibration_scores(
@@ -188,14 +190,13 @@ def calibration_scores(
     pos, auto = np.asarray(positive, dtype=bool), np.asarray(auto, dtype=bool)
     ece = expected_calibration_error(conf, pos)
     null = ece_null_draws(conf)
+    floor = _floor(null)
     sweep = ece_equal_mass_sweep(conf, pos)
     l2 = l2_calibration_error_debiased(conf, pos)
     return {
         "labelled": int(conf.size),
         "expected_calibration_error": None if ece is None else round(ece, 4),
-        "ece_noise_floor": None
-        if not null.size
-        else {"mean": round(float(null.mean()), 4), "p90": round(float(np.quantile(null, 0.9)), 4)},
+        "ece_noise_floor": None if floor is None else {"mean": round(floor[0], 4), "p90": round(floor[1], 4)},
         "ece_p_value": None if ece is None else round(p_value(ece, null), 4),
         "ece_equal_mass_sweep": None if sweep is None else round(sweep[0], 4),
         "ece_equal_mass_bins": None if sweep is None else sweep[1],
