@@ -309,10 +309,9 @@ def evaluate(inputs: EngineInputs) -> EngineResult:
         auto_propose_confidence=params.auto_propose_confidence,
         manual_patience_s=params.manual_patience_s,
         review_cost_usd=params.review_cost_usd,
-        # an SLO repair's evidence is the score margin, not the price gap's
-        evidence=np.where(service_move, np.inf, outlook.evidence),
+        evidence=outlook.evidence,
         auto_min_evidence=params.auto_min_evidence,
-        repair=slo_repair,
+        service_move=service_move,
     )
     bars = np.where(
         slo_repair,

@@ -51,11 +51,12 @@ proposed once, when the evidence is strong enough for the route it will take".
   puts more at stake than a review costs. ``review_cost_usd = 0`` restores the earlier rule (every
   move in the band is proposed to a person after the patience).
 
-* **An SLO repair is never held** (``repair``: the current placement breaks the service's SLO and
-  the move is to a candidate that meets it, ``decide``). Waiting costs SLO minutes, not dollars, so
-  neither the patience nor the value of waiting applies: a repair whose confidence clears the
-  proposal bar is proposed at once, to the gate (cost delta under 5 %, stateless, confidence above
-  0.85: auto-approved) or else to a person.
+* **A move for the service's sake is never held** (``service_move``: an SLO repair, where the current
+  placement breaks the service's SLO and the move is to a candidate that meets it, or an emergency;
+  ``decide``). Waiting costs SLO minutes or an outage, not dollars, and its evidence is not a price
+  gap's, so neither the evidence bar, the patience nor the value of waiting applies: a repair whose
+  confidence clears the proposal bar is proposed at once, to the gate (cost delta under 5 %,
+  stateless, confidence above 0.85: auto-approved) or else to a person.
 
 The saving lost is an upper bound of what waiting costs (the move may still clear the gate's bar before
 the advantage ends) and it is not weighted by the confidence: the rule errs towards asking a person.
@@ -107,7 +108,7 @@ def judge_routes(
     review_cost_usd: float,
     evidence: FloatArray,
     auto_min_evidence: float,
-    repair: BoolArray | None = None,
+    service_move: BoolArray | None = None,
 ) -> Routes:
     """The route of every service's candidate move and whether it may be proposed now (docstring)."""
     auto_route = ~stateful & (cost_delta_pct < MAX_AUTO_COST_DELTA_PCT)
@@ -121,8 +122,8 @@ def judge_routes(
     worth_review = at_stake > review_cost_usd
     route_ok = ~auto_route | auto_ok | (~gate_ok & patient & worth_review)
     held = awaiting_evidence | (auto_route & ~gate_ok & patient & ~worth_review)
-    if repair is not None:  # waiting costs SLO minutes: never held, never made to wait for the gate
-        route_ok = route_ok | repair
-        held = held & ~repair
-        awaiting_evidence = awaiting_evidence & ~repair
+    if service_move is not None:  # waiting costs SLO minutes or an outage: never held (docstring)
+        route_ok = route_ok | service_move
+        held = held & ~service_move
+        awaiting_evidence = awaiting_evidence & ~service_move
     return Routes(auto_route, route_ok, held, awaiting_evidence, per_day, at_stake)

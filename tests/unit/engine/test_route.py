@@ -156,3 +156,26 @@ def test_no_saving_or_no_forecast_puts_nothing_at_stake() -> None:
     assert judge(net_monthly=-20.0)[3:] == (0.0, 0.0)
     assert judge(net_monthly=float("nan"))[3:] == (0.0, 0.0)
     assert judge(days_mid=float("nan"))[4] == 0.0
+
+
+def test_a_move_for_the_services_sake_is_never_held_whatever_its_price_evidence() -> None:
+    """An SLO repair or an emergency: waiting costs SLO minutes or an outage, and its evidence is not a
+    price gap's, so neither the evidence bar, the patience nor the value of waiting holds it."""
+    r = judge_routes(
+        stateful=np.array([False, False]),
+        cost_delta_pct=np.array([2.0, 2.0]),
+        confidence=np.array([0.97, 0.97]),
+        advantage_age_s=np.array([0.0, 0.0]),
+        bar_savings=np.array([-10.0, -10.0]),
+        days_mid=np.array([12.6, 12.6]),
+        auto_confidence=0.85,
+        auto_propose_confidence=0.85,
+        manual_patience_s=WEEK_S,
+        review_cost_usd=100.0,
+        evidence=np.array([0.0, 0.0]),
+        auto_min_evidence=5.0,
+        service_move=np.array([True, False]),
+    )
+    assert r.route_ok.tolist() == [True, False]
+    assert r.held.tolist() == [False, True]
+    assert r.awaiting_evidence.tolist() == [False, True]
