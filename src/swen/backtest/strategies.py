@@ -155,9 +155,9 @@ class PlatformReplay:
         self.column = grid.initial.copy()
         self.last_moved: dict[str, datetime] = {}
         self._cooling_since: dict[str, datetime] = {}
+        """``last_moved`` of the services that may still be cooling down, oldest first (``_cooling``)."""
         self.slo_left: dict[str, tuple[Placement, datetime]] = {}
         """Services whose last applied move was an SLO repair -> (the placement left, when)."""
-        """``last_moved`` of the services that may still be cooling down, oldest first (``_cooling``)."""
         self.open: dict[int, OpenMove] = {}
         self.due: dict[int, list[int]] = {}
         self.review = ReviewPolicy(window=params.stability_window, live=lifecycle.live)

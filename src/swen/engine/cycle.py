@@ -22,6 +22,7 @@ from swen.domain.decision import (
     ProviderScore,
     Savings,
 )
+from swen.domain.gate_bars import MAX_AUTO_COST_DELTA_PCT
 from swen.domain.models import Placement
 from swen.engine import explain
 from swen.engine.confidence import margin_term
@@ -343,12 +344,13 @@ class Cycle:
     def _repair_route(self, i: int, confidence: Confidence, savings: Savings) -> str:
         """Who is expected to approve a repair, and why (the gate's rules, ``route.judge_routes``)."""
         params = self.params
-        if self.routes.auto_route[i] and confidence.value > params.auto_confidence:
-            return "the gate can auto-approve it (cost delta under 5 %, confidence above 0.85)"
+        bar, most = params.auto_confidence, MAX_AUTO_COST_DELTA_PCT
+        if self.routes.auto_route[i] and confidence.value > bar:
+            return f"the gate can auto-approve it (cost delta under {most:.0f} %, confidence above {bar:.2f})"
         if self.fleet.stateful[i]:
             why = "the service is stateful"
         elif not self.routes.auto_route[i]:
-            why = "it costs more" if savings.cost_delta_pct > 0 else "its cost delta is 5 % or more"
+            why = "it costs more" if savings.cost_delta_pct > 0 else f"its cost delta is {most:.0f} % or more"
         else:
             why = (
                 f"its confidence {explain.number(confidence.value, params.auto_confidence)} is not above "
@@ -535,8 +537,7 @@ class Cycle:
         if not confidence.value > params.min_confidence:
             nots.append(
                 f"confidence {explain.number(confidence.value, params.min_confidence)} is not above "
-                f"{params.min_confidence:.2f} (fresh data {confidence.freshness:.2f}, GPU capacity at the "
-                f"target {confidence.gpu_capacity if confidence.gpu_capacity is not None else 1.0:.2f})"
+                f"{params.min_confidence:.2f} ({explain.repair_uncertainty(confidence)})"
             )
             reasons.append(
                 f"confidence {explain.number(confidence.value, params.min_confidence)} not above "

@@ -276,11 +276,13 @@ def over_cap_phrase(cap_pct: float) -> str:
 def repair_confidence_phrase(confidence: Confidence) -> str:
     """``confidence 1.00 (fresh data 1.00, GPU capacity at the target 0.95)``: the breach is the
     evidence; what is left uncertain is the data and the target's capacity."""
+    return f"confidence {confidence.value:.2f} ({repair_uncertainty(confidence)})"
+
+
+def repair_uncertainty(confidence: Confidence) -> str:
+    """``fresh data 1.00, GPU capacity at the target 0.95``: what a repair's confidence is made of."""
     gpu = 1.0 if confidence.gpu_capacity is None else confidence.gpu_capacity
-    return (
-        f"confidence {confidence.value:.2f} (fresh data {confidence.freshness:.2f}, "
-        f"GPU capacity at the target {gpu:.2f})"
-    )
+    return f"fresh data {confidence.freshness:.2f}, GPU capacity at the target {gpu:.2f}"
 
 
 def explain_repair(
