@@ -27,15 +27,7 @@ import sys
 import time
 from typing import Any
 
-SCENARIOS = (
-    "calm-month",
-    "price-war",
-    "gpu-scarcity",
-    "provider-outages",
-    "price-duel",
-    "gpu-squeeze",
-    "noisy-flat",
-)
+from swen.backtest.spec import SHIPPED_SCENARIOS
 
 
 def one(scenario: str, services: int, days: float, recheck: bool = True) -> dict[str, Any]:
@@ -139,7 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=200)
     parser.add_argument("--days", type=float, default=30.0)
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--scenarios", default=",".join(SHIPPED_SCENARIOS))
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--no-recheck", action="store_true", help="skip the --manual recheck replay")
     args = parser.parse_args()
