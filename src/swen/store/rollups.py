@@ -331,16 +331,20 @@ def _roll_hours_chunked(
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{_STAGE}")
             conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_STAGE} (LIKE telemetry_rollups)")
             bounds = _service_bounds(conn, per_chunk)
-        chunks = list(zip([None, *bounds], [*bounds, None], strict=True))
+        chunks = [  # each chunk's statement and its bounds, built once for every hour
+            (
+                _chunk_statement(first, last),
+                {k: v for k, v in (("first", first), ("last", last)) if v is not None},
+            )
+            for first, last in zip([None, *bounds], [*bounds, None], strict=True)
+        ]
         done = 0
         hour = lo
         while hour < hi:
-            for first, last in chunks:
+            for statement, bounds_of_chunk in chunks:
                 with conn.begin():
                     _hashed_settings(conn)
-                    params: dict[str, object] = {"lo": hour, "hi": min(hi, hour + HOUR)}
-                    params |= {k: v for k, v in (("first", first), ("last", last)) if v is not None}
-                    conn.execute(_chunk_statement(first, last), params)
+                    conn.execute(statement, {"lo": hour, "hi": min(hi, hour + HOUR), **bounds_of_chunk})
                 done += 1
                 if after_chunk is not None:
                     after_chunk(done)
